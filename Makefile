@@ -1,0 +1,84 @@
+# fedrecall build. `make` builds the library and programs, `make test` runs every
+# test and ends with "N passed, M failed", `make asan` runs them under
+# AddressSanitizer + UBSan, `make bench` measures against the PyTorch peer,
+# `make demo` trains on generated data end to end.
+
+.DEFAULT_GOAL := all
+BUILD ?= build
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+PKGS := msgpack jansson openblas
+DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+
+CC ?= cc
+# Native code by default: a node builds on the machine it runs on.
+OPT ?= -O3 -march=native
+CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -fopenmp -g \
+	-Icommon $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -fopenmp -lm $(EXTRA_LDFLAGS)
+
+LIB_SRC := $(sort $(wildcard common/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+NODE_SRC := $(sort $(wildcard node/*.c))
+NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(sort $(wildcard bench/*.c))
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+NODE_BIN := $(BUILD)/fedrecall-node
+
+.PHONY: all deps test asan bench demo clean style
+
+all: deps $(NODE_BIN) $(TEST_BIN) $(BENCH_BIN)
+	@echo "built: $(NODE_BIN) (BLAS: OpenBLAS; CUDA backend: not built)"
+
+# The build needs a few Debian packages; install them when we can, else say how.
+deps:
+ifneq ($(DEPS_OK),yes)
+	@if [ "$$(id -u)" = 0 ]; then deploy/install-deps.sh; else \
+	  echo "missing packages: run  sudo deploy/install-deps.sh" >&2; exit 2; fi
+	@$(MAKE) --no-print-directory $(MAKECMDGOALS)
+	@exit 0
+endif
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC $<")
+	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libfedrecall.a: $(LIB_OBJ)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(NODE_BIN): $(NODE_OBJ) $(BUILD)/libfedrecall.a
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(NODE_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libfedrecall.a
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libfedrecall.a
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
+
+test: all
+	$(Q)BUILD=$(BUILD) tests/run.sh
+
+asan:
+	$(Q)$(MAKE) --no-print-directory test BUILD=build-asan \
+	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
+
+bench: all
+	$(Q)BUILD=$(BUILD) bench/run.sh
+
+demo: all
+	$(Q)BUILD=$(BUILD) deploy/demo.sh
+
+style:
+	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*.c node/*.c tests/*.c || \
+	  { echo "banned function used" >&2; exit 1; }
+
+clean:
+	rm -rf build build-asan
+
+-include $(LIB_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)

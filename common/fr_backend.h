@@ -1,0 +1,95 @@
+/* The compute backend: one table of operations that the model calls for every
+ * float it touches. The CPU backend (fr_backend_cpu.c: OpenBLAS sgemm + plain C
+ * loops) is the reference; an accelerator backend implements the same table over
+ * device pointers, so the model and training code never change with the device.
+ *
+ * Conventions: matrices are row-major; int32 index arrays are backend memory too
+ * (uploaded once per batch with upload()); a row index < 0 means "padding" (a zero
+ * row on gather, skipped on scatter). Shapes are given in comments as (rows, cols). */
+#ifndef FR_BACKEND_H
+#define FR_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct fr_backend {
+    const char *name;
+
+    /* memory: alloc returns zeroed memory or NULL */
+    void *(*alloc)(size_t bytes);
+    void (*free)(void *p);
+    void (*upload)(void *dst, const void *src, size_t bytes);   /* host -> backend */
+    void (*download)(void *dst, const void *src, size_t bytes); /* backend -> host */
+    void (*set_threads)(int threads);
+
+    void (*zero)(float *x, size_t n);
+    /* C (m,n) = alpha * op(A) op(B) + beta * C; op = transpose when ta / tb is set */
+    void (*gemm)(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                 const float *b, int ldb, float beta, float *c, int ldc);
+    /* out (n,d) = src[rows[i]] (zero where rows[i] < 0) */
+    void (*gather_rows)(float *out, const float *src, const int32_t *rows, int n, int d);
+    /* dst[rows[i]] += src (n,d) for rows[i] >= 0; rows may repeat */
+    void (*scatter_add_rows)(float *dst, const float *src, const int32_t *rows, int n, int d);
+    /* x (n,d) += b (d) on every row */
+    void (*add_bias)(float *x, const float *b, int n, int d);
+    /* y (n) += a * x (n) */
+    void (*axpy)(float *y, float a, const float *x, size_t n);
+    /* out (d) += column sums of x (n,d) */
+    void (*sum_rows)(float *out, const float *x, int n, int d);
+    /* out (n) = row-wise dot products of a (n,d) and b (n,d) */
+    void (*row_dot)(float *out, const float *a, const float *b, int n, int d);
+    /* out (n,d) += s[i] * a (n,d) */
+    void (*row_scale_add)(float *out, const float *s, const float *a, int n, int d);
+
+    /* Item-tower convolution, factored through the tokens: P (nt, 3F) holds, for each
+     * distinct token of the batch and each tap k, E_tok[token] . conv_w[:, :, k];
+     * tok (nu, T) maps each item's token positions to rows of P (-1 = padding).
+     * Forward: C[t][f] = bias[f] + sum_k P[tok[t+k-1]][k*F+f] ('same' zero padding),
+     * m (nu, F) = max over t of ReLU(C), arg (nu, F) the position of that max. */
+    void (*conv_pool_forward)(float *m, int32_t *arg, const float *p, const int32_t *tok,
+                              const float *bias, int nu, int t, int f);
+    /* Backward of the above for dm (nu, F): gp (nt, 3F) += per-token tap gradients,
+     * dbias (F) += bias gradient. */
+    void (*conv_pool_backward)(float *gp, float *dbias, const float *dm, const float *m,
+                               const int32_t *arg, const int32_t *tok, int nu, int t, int f);
+    /* conv_w (F, d, 3) <-> wr (3F, d) with wr[k*F+f][c] = conv_w[f][c][k] */
+    void (*conv_w_pack)(float *wr, const float *w, int f, int d);
+    void (*conv_w_unpack_add)(float *dw, const float *dwr, int f, int d);
+
+    /* One GRU step for a batch of n rows (PyTorch gate order r, z, n):
+     * gi (n,3d) = W_ih x + b_ih, gh (n,3d) = W_hh h + b_hh (biases included),
+     * h (n,d) the previous state. Writes hout (n,d), and saves gates (n,3d) = r, u, n
+     * and ghn (n,d) = the n-block of gh for the backward step. */
+    void (*gru_forward_step)(float *hout, float *gates, float *ghn, const float *gi,
+                             const float *gh, const float *h, int n, int d);
+    /* Backward of one step: dh (n,d) is dL/dh_out on entry; writes dgi (n,3d),
+     * dgh (n,3d) and dhprev (n,d) = the direct part u * dh (the caller adds
+     * dgh W_hh). */
+    void (*gru_backward_step)(float *dgi, float *dgh, float *dhprev, const float *dh,
+                              const float *gates, const float *ghn, const float *h,
+                              int n, int d);
+
+    /* Sampled softmax cross-entropy over n positions: logits (n,K) are the negative
+     * logits, pos (n) the target logits; a negative equal to the position's target
+     * (neg[j] == tgt[i]) is masked out. Replaces logits and pos by the gradients of
+     * scale * sum of losses and adds that sum of losses (unscaled) to *loss. */
+    void (*sampled_softmax)(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
+                            int n, int k, float scale, float *loss);
+
+    /* Adam (bias-corrected, no weight decay) over n parameters at step t (1-based). */
+    void (*adam)(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+                 float b2, float eps, long t);
+} fr_backend;
+
+/* The CPU reference backend (always present). */
+const fr_backend *fr_backend_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,379 @@
+/* The CPU backend: matrix products through OpenBLAS cblas_sgemm, everything else in
+ * plain C loops parallelised with OpenMP over at most --threads threads.
+ *
+ * Determinism: for a fixed thread count every op gives the same bits on every run.
+ * Reductions never depend on scheduling: scatters and column sums split the work by
+ * columns (each thread owns whole columns, rows are added in order), and the loss is
+ * summed over a fixed number of chunks. */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_backend.h"
+
+static int g_threads = 1;
+
+static void *cpu_alloc(size_t bytes)
+{
+    size_t n = (bytes + 63) & ~(size_t)63;
+    if (n == 0)
+        n = 64;
+    void *p = aligned_alloc(64, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+static void cpu_free(void *p) { free(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes)
+{
+    if (bytes)
+        memcpy(dst, src, bytes);
+}
+
+static void cpu_set_threads(int threads)
+{
+    g_threads = threads < 1 ? 1 : threads;
+    openblas_set_num_threads(g_threads);
+    omp_set_num_threads(g_threads);
+}
+
+/* Below this many elements a loop is not worth waking a second thread for. */
+#define PAR_MIN 32768
+
+static void cpu_zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+
+static void cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                     const float *b, int ldb, float beta, float *c, int ldc)
+{
+    if (m <= 0 || n <= 0)
+        return;
+    if (k <= 0) {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+                c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void cpu_gather_rows(float *out, const float *src, const int32_t *rows, int n, int d)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        float *o = out + (size_t)i * d;
+        if (rows[i] < 0)
+            memset(o, 0, (size_t)d * sizeof(float));
+        else
+            memcpy(o, src + (size_t)rows[i] * d, (size_t)d * sizeof(float));
+    }
+}
+
+/* Column range of thread `t` of `nt` over d columns, in blocks of 16 floats. */
+static void col_range(int t, int nt, int d, int *lo, int *hi)
+{
+    int blocks = (d + 15) / 16;
+    int b0 = (int)((long)blocks * t / nt), b1 = (int)((long)blocks * (t + 1) / nt);
+    *lo = b0 * 16;
+    *hi = b1 * 16 < d ? b1 * 16 : d;
+}
+
+static void cpu_scatter_add_rows(float *dst, const float *src, const int32_t *rows, int n, int d)
+{
+    int nt = ((size_t)n * d > PAR_MIN && d >= 32) ? g_threads : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        col_range(omp_get_thread_num(), omp_get_num_threads(), d, &lo, &hi);
+        for (int i = 0; i < n; i++) {
+            if (rows[i] < 0)
+                continue;
+            float *o = dst + (size_t)rows[i] * d;
+            const float *s = src + (size_t)i * d;
+            for (int j = lo; j < hi; j++)
+                o[j] += s[j];
+        }
+    }
+}
+
+static void cpu_add_bias(float *x, const float *b, int n, int d)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        float *r = x + (size_t)i * d;
+        for (int j = 0; j < d; j++)
+            r[j] += b[j];
+    }
+}
+
+static void cpu_axpy(float *y, float a, const float *x, size_t n)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+static void cpu_sum_rows(float *out, const float *x, int n, int d)
+{
+    int nt = ((size_t)n * d > PAR_MIN && d >= 32) ? g_threads : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        col_range(omp_get_thread_num(), omp_get_num_threads(), d, &lo, &hi);
+        for (int i = 0; i < n; i++) {
+            const float *r = x + (size_t)i * d;
+            for (int j = lo; j < hi; j++)
+                out[j] += r[j];
+        }
+    }
+}
+
+static void cpu_row_dot(float *out, const float *a, const float *b, int n, int d)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        const float *x = a + (size_t)i * d, *y = b + (size_t)i * d;
+        float s = 0.0f;
+        for (int j = 0; j < d; j++)
+            s += x[j] * y[j];
+        out[i] = s;
+    }
+}
+
+static void cpu_row_scale_add(float *out, const float *s, const float *a, int n, int d)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN)
+    for (int i = 0; i < n; i++) {
+        float *o = out + (size_t)i * d;
+        const float *x = a + (size_t)i * d;
+        float si = s[i];
+        for (int j = 0; j < d; j++)
+            o[j] += si * x[j];
+    }
+}
+
+static void cpu_conv_pool_forward(float *m, int32_t *arg, const float *p, const int32_t *tok,
+                                  const float *bias, int nu, int T, int F)
+{
+#pragma omp parallel num_threads(g_threads) if ((size_t)nu * T * F > PAR_MIN)
+    {
+        float *c = malloc((size_t)F * sizeof(float));
+#pragma omp for schedule(static)
+        for (int i = 0; i < nu; i++) {
+            const int32_t *ti = tok + (size_t)i * T;
+            float *mi = m + (size_t)i * F;
+            int32_t *ai = arg + (size_t)i * F;
+            for (int t = 0; t < T; t++) {
+                memcpy(c, bias, (size_t)F * sizeof(float));
+                for (int k = 0; k < 3; k++) {
+                    int pos = t + k - 1;
+                    if (pos < 0 || pos >= T || ti[pos] < 0)
+                        continue;
+                    const float *pk = p + (size_t)ti[pos] * 3 * F + (size_t)k * F;
+                    for (int f = 0; f < F; f++)
+                        c[f] += pk[f];
+                }
+                /* ReLU then max: the pooled value is >= 0, and a filter that is never
+                 * positive pools to 0 with no gradient (its arg is then irrelevant). */
+                if (t == 0) {
+                    for (int f = 0; f < F; f++) {
+                        mi[f] = c[f] > 0.0f ? c[f] : 0.0f;
+                        ai[f] = 0;
+                    }
+                } else {
+                    for (int f = 0; f < F; f++)
+                        if (c[f] > mi[f]) {
+                            mi[f] = c[f];
+                            ai[f] = t;
+                        }
+                }
+            }
+        }
+        free(c);
+    }
+}
+
+static void cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, const float *m,
+                                   const int32_t *arg, const int32_t *tok, int nu, int T, int F)
+{
+    /* Many items share a token, so each thread owns a range of filters for all items:
+     * no two threads write the same gp entry, and the order of additions is fixed. */
+    int nt = ((size_t)nu * F > PAR_MIN / 4 && F >= 32) ? g_threads : 1;
+#pragma omp parallel num_threads(nt)
+    {
+        int lo, hi;
+        col_range(omp_get_thread_num(), omp_get_num_threads(), F, &lo, &hi);
+        for (int i = 0; i < nu; i++) {
+            const int32_t *ti = tok + (size_t)i * T;
+            const float *gi = dm + (size_t)i * F, *mi = m + (size_t)i * F;
+            const int32_t *ai = arg + (size_t)i * F;
+            for (int f = lo; f < hi; f++) {
+                if (!(mi[f] > 0.0f))
+                    continue;
+                float g = gi[f];
+                int t = ai[f];
+                dbias[f] += g;
+                for (int k = 0; k < 3; k++) {
+                    int pos = t + k - 1;
+                    if (pos < 0 || pos >= T || ti[pos] < 0)
+                        continue;
+                    gp[(size_t)ti[pos] * 3 * F + (size_t)k * F + f] += g;
+                }
+            }
+        }
+    }
+}
+
+static void cpu_conv_w_pack(float *wr, const float *w, int F, int d)
+{
+    for (int f = 0; f < F; f++)
+        for (int c = 0; c < d; c++)
+            for (int k = 0; k < 3; k++)
+                wr[((size_t)k * F + f) * d + c] = w[((size_t)f * d + c) * 3 + k];
+}
+
+static void cpu_conv_w_unpack_add(float *dw, const float *dwr, int F, int d)
+{
+    for (int f = 0; f < F; f++)
+        for (int c = 0; c < d; c++)
+            for (int k = 0; k < 3; k++)
+                dw[((size_t)f * d + c) * 3 + k] += dwr[((size_t)k * F + f) * d + c];
+}
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+static void cpu_gru_forward_step(float *hout, float *gates, float *ghn, const float *gi,
+                                 const float *gh, const float *h, int n, int d)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN / 4)
+    for (int i = 0; i < n; i++) {
+        const float *xi = gi + (size_t)i * 3 * d, *hi = gh + (size_t)i * 3 * d;
+        const float *hp = h + (size_t)i * d;
+        float *g = gates + (size_t)i * 3 * d, *gn = ghn + (size_t)i * d, *o = hout + (size_t)i * d;
+        for (int j = 0; j < d; j++) {
+            float r = sigmoidf(xi[j] + hi[j]);
+            float u = sigmoidf(xi[d + j] + hi[d + j]);
+            float nn = tanhf(xi[2 * d + j] + r * hi[2 * d + j]);
+            g[j] = r;
+            g[d + j] = u;
+            g[2 * d + j] = nn;
+            gn[j] = hi[2 * d + j];
+            o[j] = (1.0f - u) * nn + u * hp[j];
+        }
+    }
+}
+
+static void cpu_gru_backward_step(float *dgi, float *dgh, float *dhprev, const float *dh,
+                                  const float *gates, const float *ghn, const float *h, int n,
+                                  int d)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN / 4)
+    for (int i = 0; i < n; i++) {
+        const float *g = gates + (size_t)i * 3 * d, *gn = ghn + (size_t)i * d;
+        const float *hp = h + (size_t)i * d, *dz = dh + (size_t)i * d;
+        float *dx = dgi + (size_t)i * 3 * d, *dhh = dgh + (size_t)i * 3 * d;
+        float *dp = dhprev + (size_t)i * d;
+        for (int j = 0; j < d; j++) {
+            float r = g[j], u = g[d + j], nn = g[2 * d + j];
+            float dn = dz[j] * (1.0f - u);
+            float du = dz[j] * (hp[j] - nn);
+            float dan = dn * (1.0f - nn * nn);
+            float dau = du * u * (1.0f - u);
+            float dr = dan * gn[j];
+            float dar = dr * r * (1.0f - r);
+            dx[j] = dar;
+            dx[d + j] = dau;
+            dx[2 * d + j] = dan;
+            dhh[j] = dar;
+            dhh[d + j] = dau;
+            dhh[2 * d + j] = dan * r;
+            dp[j] = dz[j] * u;
+        }
+    }
+}
+
+#define LOSS_CHUNKS 64
+
+static void cpu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
+                                int n, int k, float scale, float *loss)
+{
+    double part[LOSS_CHUNKS] = {0};
+#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * k > PAR_MIN)
+    for (int c = 0; c < LOSS_CHUNKS; c++) {
+        int i0 = (int)((long)n * c / LOSS_CHUNKS), i1 = (int)((long)n * (c + 1) / LOSS_CHUNKS);
+        double acc = 0.0;
+        for (int i = i0; i < i1; i++) {
+            float *l = logits + (size_t)i * k;
+            int32_t t = tgt[i];
+            float mx = pos[i];
+            for (int j = 0; j < k; j++)
+                if (neg[j] != t && l[j] > mx)
+                    mx = l[j];
+            float sum = expf(pos[i] - mx);
+            for (int j = 0; j < k; j++) {
+                float e = neg[j] != t ? expf(l[j] - mx) : 0.0f;
+                l[j] = e;
+                sum += e;
+            }
+            float inv = 1.0f / sum;
+            float p0 = expf(pos[i] - mx) * inv;
+            acc += (double)(logf(sum) + mx - pos[i]);
+            for (int j = 0; j < k; j++)
+                l[j] *= inv * scale;
+            pos[i] = (p0 - 1.0f) * scale;
+        }
+        part[c] = acc;
+    }
+    double total = 0.0;
+    for (int c = 0; c < LOSS_CHUNKS; c++)
+        total += part[c];
+    *loss += (float)total;
+}
+
+static void cpu_adam(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+                     float b2, float eps, long t)
+{
+    /* The same arithmetic as torch.optim.Adam: the bias corrections enter as
+     * p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps). */
+    float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
+    float step = lr / bc1, sbc2 = sqrtf(bc2);
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float mi = b1 * m[i] + (1.0f - b1) * g[i];
+        float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step * mi / (sqrtf(vi) / sbc2 + eps);
+    }
+}
+
+static const fr_backend cpu_backend = {
+    .name = "cpu",
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .set_threads = cpu_set_threads,
+    .zero = cpu_zero,
+    .gemm = cpu_gemm,
+    .gather_rows = cpu_gather_rows,
+    .scatter_add_rows = cpu_scatter_add_rows,
+    .add_bias = cpu_add_bias,
+    .axpy = cpu_axpy,
+    .sum_rows = cpu_sum_rows,
+    .row_dot = cpu_row_dot,
+    .row_scale_add = cpu_row_scale_add,
+    .conv_pool_forward = cpu_conv_pool_forward,
+    .conv_pool_backward = cpu_conv_pool_backward,
+    .conv_w_pack = cpu_conv_w_pack,
+    .conv_w_unpack_add = cpu_conv_w_unpack_add,
+    .gru_forward_step = cpu_gru_forward_step,
+    .gru_backward_step = cpu_gru_backward_step,
+    .sampled_softmax = cpu_sampled_softmax,
+    .adam = cpu_adam,
+};
+
+const fr_backend *fr_backend_cpu(void) { return &cpu_backend; }

@@ -1,0 +1,63 @@
+/* The recall model's computation: forward and backward of a training batch, and the
+ * forward passes of evaluation and recall (all item vectors, user vectors).
+ *
+ * A batch is B windows of L+1 item rows (inputs = columns 0..L-1, targets = 1..L,
+ * left-padded with row 0) and K shared negative rows. The host turns the batch into
+ * index arrays (the distinct items and tokens it touches, and where each position
+ * reads from) and uploads them in one copy; every float operation then runs on the
+ * model's backend. Two exact rewrites keep the work proportional to what the batch
+ * touches:
+ *   - the item tower runs once per distinct item, and the GRU's input projection
+ *     W_ih h once per distinct item, gathered per position;
+ *   - the convolution over token embeddings is factored through the distinct tokens:
+ *     conv(E_tok[tok])[t] = sum_k (E_tok W_k^T)[tok[t+k-1]], so its forward and
+ *     backward products are (distinct tokens x d x 3F) instead of (items x T x d x 3F).
+ * Both give the same values and gradients as the per-position computation. */
+#ifndef FR_NET_H
+#define FR_NET_H
+
+#include <stdint.h>
+
+#include "fr_model.h"
+#include "fr_status.h"
+
+typedef struct fr_net {
+    fr_model *model;  /* borrowed */
+    int max_batch, seq_len, negatives;
+    int max_items;    /* distinct items per batch or per item-tower chunk */
+    int max_tokens;   /* distinct tokens per batch */
+    /* host scratch */
+    int32_t *item_map;  /* V, -1 outside a batch */
+    int32_t *tok_map;   /* Vt, -1 outside a batch */
+    int32_t *hidx;      /* packed index arrays of one batch */
+    size_t idx_cap;
+    /* backend memory: indices (same packing as hidx) and activations */
+    int32_t *didx;
+    float *wr, *xu, *pt, *mpool, *hu, *giu, *gi, *gh, *z, *gates, *ghn;
+    int32_t *arg;
+    float *q, *ht, *hn, *logits, *pos, *loss;
+    /* backward */
+    float *dq, *dhn, *dht, *dz, *dh, *dhp, *dgi, *dgh, *dhu, *dgiu, *dm, *gp, *dwr, *dxu;
+} fr_net;
+
+/* Workspace for batches of up to max_batch windows of seq_len + 1 with `negatives`
+ * shared negatives. */
+FR_MUST fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len,
+                              int negatives, fr_err *err);
+void fr_net_free(fr_net *net);
+
+/* Loss of a batch: windows (b, L+1) host item rows, neg (K) host item rows.
+ * Adds the summed cross-entropy to *loss_sum and the number of trained positions to
+ * *positions; with backward set, adds d(mean loss)/d(params) to model->grads. */
+FR_MUST fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t *neg,
+                               int backward, double *loss_sum, long *positions, fr_err *err);
+
+/* Item vectors of all V items into host out (V, d); row 0 = 0. */
+FR_MUST fr_status fr_net_item_vectors(fr_net *net, float *out, fr_err *err);
+
+/* User vectors q_L for n left-padded sequences seqs (n, L) given all item vectors
+ * item_vecs (V, d) on the host; writes host out (n, d). */
+FR_MUST fr_status fr_net_user_vectors(fr_net *net, const float *item_vecs, const int32_t *seqs,
+                                      int n, float *out, fr_err *err);
+
+#endif

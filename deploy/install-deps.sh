@@ -1,0 +1,20 @@
+#!/bin/sh
+# Install the Debian packages fedrecall builds and tests with. Idempotent: packages
+# already present are left alone, and nothing is fetched when all are there.
+set -eu
+PKGS="build-essential pkg-config libmsgpack-dev libjansson-dev libopenblas-dev"
+# The benchmark and cross-checks run the PyTorch peer.
+if [ "${FR_WITH_PEER:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "missing packages:$missing; run: sudo $0" >&2
+    exit 2
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing

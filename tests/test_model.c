@@ -1,0 +1,385 @@
+/* Gradient checks of the recall model: each layer's backward op against central
+ * finite differences of its forward op, and the whole model's float gradient against
+ * central differences of an independent double-precision implementation of the spec
+ * (which also checks the factored float forward against the plain one). Inputs are
+ * random and never zero. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_test.h"
+#include "fr_backend.h"
+#include "fr_model.h"
+#include "fr_net.h"
+#include "fr_rng.h"
+
+static fr_rng rng;
+
+static void fill(float *x, size_t n, double scale)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)((2.0 * fr_rng_uniform(&rng) - 1.0) * scale);
+}
+
+/* Gradient agreement that a wrong index or a missing term cannot pass: the error must
+ * be small against the entry itself, with a floor at a small fraction of the largest
+ * gradient of the same tensor (float round-off on tiny entries). */
+static int grad_close(double analytic, double numeric, double gmax, double rel)
+{
+    return fabs(analytic - numeric) <= rel * fabs(numeric) + 1e-3 * gmax + 1e-9;
+}
+
+/* ---------- layer: conv + ReLU + max-pool ---------- */
+static double conv_loss(const fr_backend *be, const float *p, const int32_t *tok, const float *bias,
+                        const float *w, int nu, int T, int F)
+{
+    float *m = calloc((size_t)nu * F, sizeof(float));
+    int32_t *arg = calloc((size_t)nu * F, sizeof(int32_t));
+    be->conv_pool_forward(m, arg, p, tok, bias, nu, T, F);
+    double s = 0;
+    for (int i = 0; i < nu * F; i++)
+        s += (double)m[i] * w[i];
+    free(m);
+    free(arg);
+    return s;
+}
+
+static void test_conv_pool_grad(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    int nu = 7, T = 5, F = 6, nt = 9;
+    float *p = malloc(sizeof(float) * nt * 3 * F), *bias = malloc(sizeof(float) * F);
+    float *w = malloc(sizeof(float) * nu * F), *m = calloc(nu * F, sizeof(float));
+    int32_t *tok = malloc(sizeof(int32_t) * nu * T), *arg = calloc(nu * F, sizeof(int32_t));
+    float *gp = calloc(nt * 3 * F, sizeof(float)), *db = calloc(F, sizeof(float));
+    fill(p, nt * 3 * F, 1.0);
+    fill(bias, F, 0.3);
+    fill(w, nu * F, 1.0);
+    for (int i = 0; i < nu * T; i++)
+        tok[i] = (i % 4 == 3) ? -1 : (int32_t)fr_rng_below(&rng, nt);
+    be->conv_pool_forward(m, arg, p, tok, bias, nu, T, F);
+    be->conv_pool_backward(gp, db, w, m, arg, tok, nu, T, F);
+    double h = 1e-3, gmax = 0;
+    for (int i = 0; i < nt * 3 * F; i++)
+        gmax = fmax(gmax, fabs(gp[i]));
+    int bad = 0;
+    for (int i = 0; i < nt * 3 * F; i++) {
+        float keep = p[i];
+        p[i] = keep + (float)h;
+        double lp = conv_loss(be, p, tok, bias, w, nu, T, F);
+        p[i] = keep - (float)h;
+        double lm = conv_loss(be, p, tok, bias, w, nu, T, F);
+        p[i] = keep;
+        double num = (lp - lm) / (2 * h);
+        if (!grad_close(gp[i], num, gmax, 1e-2)) {
+            if (bad++ < 3)
+                CHECK(0, "dP[%d] analytic %g numeric %g", i, gp[i], num);
+        }
+    }
+    for (int f = 0; f < F; f++) {
+        float keep = bias[f];
+        bias[f] = keep + (float)h;
+        double lp = conv_loss(be, p, tok, bias, w, nu, T, F);
+        bias[f] = keep - (float)h;
+        double lm = conv_loss(be, p, tok, bias, w, nu, T, F);
+        bias[f] = keep;
+        double num = (lp - lm) / (2 * h);
+        CHECK(grad_close(db[f], num, gmax, 1e-2), "dbias[%d] analytic %g numeric %g", f, db[f], num);
+    }
+    CHECK(bad == 0, "%d conv gradient entries off", bad);
+    CHECK(gmax > 0.1, "conv gradient is suspiciously small (%g)", gmax);
+    free(p); free(bias); free(w); free(m); free(tok); free(arg); free(gp); free(db);
+}
+
+/* ---------- layer: one GRU step ---------- */
+static double gru_loss(const fr_backend *be, const float *gi, const float *gh, const float *h,
+                       const float *w, int n, int d)
+{
+    float *out = malloc(sizeof(float) * n * d), *g = malloc(sizeof(float) * n * 3 * d);
+    float *gn = malloc(sizeof(float) * n * d);
+    be->gru_forward_step(out, g, gn, gi, gh, h, n, d);
+    double s = 0;
+    for (int i = 0; i < n * d; i++)
+        s += (double)out[i] * w[i];
+    free(out); free(g); free(gn);
+    return s;
+}
+
+static void test_gru_step_grad(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    int n = 4, d = 5;
+    float *gi = malloc(sizeof(float) * n * 3 * d), *gh = malloc(sizeof(float) * n * 3 * d);
+    float *h = malloc(sizeof(float) * n * d), *w = malloc(sizeof(float) * n * d);
+    float *out = malloc(sizeof(float) * n * d), *g = malloc(sizeof(float) * n * 3 * d);
+    float *gn = malloc(sizeof(float) * n * d);
+    float *dgi = malloc(sizeof(float) * n * 3 * d), *dgh = malloc(sizeof(float) * n * 3 * d);
+    float *dh = malloc(sizeof(float) * n * d);
+    fill(gi, n * 3 * d, 1.5);
+    fill(gh, n * 3 * d, 1.5);
+    fill(h, n * d, 0.9);
+    fill(w, n * d, 1.0);
+    be->gru_forward_step(out, g, gn, gi, gh, h, n, d);
+    be->gru_backward_step(dgi, dgh, dh, w, g, gn, h, n, d);
+    double eps = 1e-3;
+    struct { float *x, *dx; int len; const char *name; } v[] = {
+        {gi, dgi, n * 3 * d, "gi"}, {gh, dgh, n * 3 * d, "gh"}, {h, dh, n * d, "h"}};
+    for (int k = 0; k < 3; k++) {
+        double gmax = 0;
+        for (int i = 0; i < v[k].len; i++)
+            gmax = fmax(gmax, fabs(v[k].dx[i]));
+        for (int i = 0; i < v[k].len; i++) {
+            float keep = v[k].x[i];
+            v[k].x[i] = keep + (float)eps;
+            double lp = gru_loss(be, gi, gh, h, w, n, d);
+            v[k].x[i] = keep - (float)eps;
+            double lm = gru_loss(be, gi, gh, h, w, n, d);
+            v[k].x[i] = keep;
+            double num = (lp - lm) / (2 * eps);
+            CHECK(grad_close(v[k].dx[i], num, gmax, 1e-2), "d%s[%d] analytic %g numeric %g",
+                  v[k].name, i, v[k].dx[i], num);
+        }
+    }
+    free(gi); free(gh); free(h); free(w); free(out); free(g); free(gn); free(dgi); free(dgh); free(dh);
+}
+
+/* ---------- layer: sampled softmax ---------- */
+static void test_softmax_grad(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    int n = 6, k = 7;
+    int32_t neg[7] = {3, 5, 8, 3, 9, 11, 2}, tgt[6] = {3, 4, 5, 6, 2, 10};
+    float lg[42], pos[6], dl[42], dp[6], loss = 0;
+    fill(lg, 42, 3.0);
+    fill(pos, 6, 3.0);
+    memcpy(dl, lg, sizeof lg);
+    memcpy(dp, pos, sizeof pos);
+    be->sampled_softmax(dl, dp, neg, tgt, n, k, 0.5f, &loss);
+    /* reference loss in double */
+    double ref = 0;
+    for (int i = 0; i < n; i++) {
+        double mx = pos[i], s = 0;
+        for (int j = 0; j < k; j++)
+            if (neg[j] != tgt[i])
+                mx = fmax(mx, lg[i * k + j]);
+        s = exp(pos[i] - mx);
+        for (int j = 0; j < k; j++)
+            if (neg[j] != tgt[i])
+                s += exp(lg[i * k + j] - mx);
+        ref += log(s) + mx - pos[i];
+    }
+    CHECK(fabs(loss - ref) < 1e-4 * fabs(ref), "loss %g vs reference %g", loss, ref);
+    double eps = 1e-3;
+    for (int i = 0; i < n * k; i++) {
+        float keep = lg[i], l1 = 0, l2 = 0, t1[42], t2[6];
+        lg[i] = keep + (float)eps;
+        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l1);
+        lg[i] = keep - (float)eps;
+        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l2);
+        lg[i] = keep;
+        double num = 0.5 * (l1 - l2) / (2 * eps);
+        CHECK(grad_close(dl[i], num, 0.5, 1e-2), "dlogit[%d] %g vs %g", i, dl[i], num);
+        if (neg[i % k] == tgt[i / k])
+            CHECK(dl[i] == 0.0f, "masked negative got gradient %g", dl[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        float keep = pos[i], l1 = 0, l2 = 0, t1[42], t2[6];
+        pos[i] = keep + (float)eps;
+        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l1);
+        pos[i] = keep - (float)eps;
+        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l2);
+        pos[i] = keep;
+        double num = 0.5 * (l1 - l2) / (2 * eps);
+        CHECK(grad_close(dp[i], num, 0.5, 1e-2), "dpos[%d] %g vs %g", i, dp[i], num);
+    }
+}
+
+/* ---------- whole model against a double-precision plain implementation ---------- */
+typedef struct ref_cfg { int V, Vt, T, d, F, L, B, K; } ref_cfg;
+
+static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* The spec, written out directly: per-position conv, per-occurrence item tower, GRU
+ * over all L positions, sampled softmax over the non-padding positions. */
+static double ref_loss(const fr_model *m, const double *P, const int32_t *win, const int32_t *neg,
+                       const ref_cfg *c)
+{
+    int V = c->V, T = c->T, d = c->d, F = c->F, L = c->L, W = L + 1;
+    const double *Eid = P + m->p[FR_P_E_ID].offset, *Etok = P + m->p[FR_P_E_TOK].offset;
+    const double *cw = P + m->p[FR_P_CONV_W].offset, *cb = P + m->p[FR_P_CONV_B].offset;
+    const double *Wp = P + m->p[FR_P_W_PROJ].offset, *bp = P + m->p[FR_P_B_PROJ].offset;
+    const double *Wi = P + m->p[FR_P_GRU_W_IH].offset, *Wh = P + m->p[FR_P_GRU_W_HH].offset;
+    const double *bi = P + m->p[FR_P_GRU_B_IH].offset, *bh = P + m->p[FR_P_GRU_B_HH].offset;
+    double *H = calloc((size_t)V * d, sizeof(double));
+    for (int i = 1; i < V; i++) {
+        double mx[64];
+        for (int f = 0; f < F; f++) {
+            mx[f] = -1e300;
+            for (int t = 0; t < T; t++) {
+                double s = cb[f];
+                for (int k = 0; k < 3; k++) {
+                    int pos = t + k - 1;
+                    if (pos < 0 || pos >= T)
+                        continue;
+                    int tk = m->item_tokens[i * T + pos];
+                    if (tk == 0)
+                        continue;
+                    for (int ch = 0; ch < d; ch++)
+                        s += cw[(f * d + ch) * 3 + k] * Etok[tk * d + ch];
+                }
+                s = s > 0 ? s : 0;
+                mx[f] = fmax(mx[f], s);
+            }
+        }
+        for (int j = 0; j < d; j++) {
+            double s = Eid[i * d + j] + bp[j];
+            for (int f = 0; f < F; f++)
+                s += Wp[j * F + f] * mx[f];
+            H[i * d + j] = s;
+        }
+    }
+    double total = 0;
+    long npos = 0;
+    double z[64], zn[64];
+    for (int b = 0; b < c->B; b++) {
+        const int32_t *w = win + b * W;
+        memset(z, 0, sizeof z);
+        for (int t = 0; t < L; t++) {
+            const double *x = H + (size_t)w[t] * d; /* row 0 is zero */
+            for (int j = 0; j < d; j++) {
+                double ar = bi[j] + bh[j], au = bi[d + j] + bh[d + j];
+                double xn = bi[2 * d + j], hn = bh[2 * d + j];
+                for (int q = 0; q < d; q++) {
+                    ar += Wi[j * d + q] * x[q] + Wh[j * d + q] * z[q];
+                    au += Wi[(d + j) * d + q] * x[q] + Wh[(d + j) * d + q] * z[q];
+                    xn += Wi[(2 * d + j) * d + q] * x[q];
+                    hn += Wh[(2 * d + j) * d + q] * z[q];
+                }
+                double r = sigm(ar), u = sigm(au), nn = tanh(xn + r * hn);
+                zn[j] = (1 - u) * nn + u * z[j];
+            }
+            memcpy(z, zn, sizeof z);
+            if (w[t] == 0)
+                continue;
+            int tg = w[t + 1];
+            double lp = 0, lg[256], mxl;
+            for (int q = 0; q < d; q++)
+                lp += z[q] * H[tg * d + q];
+            mxl = lp;
+            for (int k = 0; k < c->K; k++) {
+                lg[k] = 0;
+                for (int q = 0; q < d; q++)
+                    lg[k] += z[q] * H[neg[k] * d + q];
+                if (neg[k] != tg)
+                    mxl = fmax(mxl, lg[k]);
+            }
+            double s = exp(lp - mxl);
+            for (int k = 0; k < c->K; k++)
+                if (neg[k] != tg)
+                    s += exp(lg[k] - mxl);
+            total += log(s) + mxl - lp;
+            npos++;
+        }
+    }
+    free(H);
+    return total / (double)npos;
+}
+
+static void test_model_grad(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    be->set_threads(2);
+    ref_cfg c = {.V = 13, .Vt = 21, .T = 4, .d = 6, .F = 5, .L = 7, .B = 4, .K = 6};
+    fr_model_config mc = {.num_items = c.V, .token_vocab = c.Vt, .num_tokens = c.T, .dim = c.d,
+                          .filters = c.F};
+    int32_t *tokens = calloc((size_t)c.V * c.T, sizeof(int32_t));
+    for (int i = 1; i < c.V; i++)
+        for (int t = 0; t < c.T; t++)
+            tokens[i * c.T + t] = (t < 1 + i % c.T) ? 1 + (int32_t)fr_rng_below(&rng, c.Vt - 1) : 0;
+    fr_model m;
+    fr_err err = {{0}};
+    fr_status st = fr_model_init(&m, &mc, be, tokens, NULL, &err);
+    CHECK(st == FR_OK, "model init: %s", err.msg);
+    if (st)
+        return;
+    fr_model_init_params(&m, 7);
+    /* Larger than the spec's initial scale so that every term matters in the check. */
+    float *host = malloc(m.n * sizeof(float));
+    fr_model_get_params(&m, host);
+    for (int i = 0; i < FR_NPARAMS; i++) {
+        float *x = host + m.p[i].offset;
+        fill(x, m.p[i].size, i <= FR_P_E_TOK ? 0.6 : 0.5);
+        if (i <= FR_P_E_TOK)
+            memset(x, 0, sizeof(float) * c.d); /* padding row */
+    }
+    fr_model_set_params(&m, host);
+    int W = c.L + 1;
+    int32_t win[4 * 8] = {
+        0, 0, 0, 3, 5, 7, 2, 9,     /* left padding */
+        1, 2, 3, 4, 5, 6, 7, 8,     /* full */
+        0, 0, 0, 0, 0, 0, 11, 12,   /* a single position */
+        4, 4, 9, 1, 12, 3, 3, 10};  /* repeated items */
+    int32_t neg[6] = {5, 12, 2, 2, 10, 6}; /* includes targets and a repeat */
+    fr_net net;
+    st = fr_net_init(&net, &m, c.B, c.L, c.K, &err);
+    CHECK(st == FR_OK, "net init: %s", err.msg);
+    be->zero(m.grads, m.n);
+    double loss = 0;
+    long npos = 0;
+    st = fr_net_batch(&net, win, c.B, neg, 1, &loss, &npos, &err);
+    CHECK(st == FR_OK, "batch: %s", err.msg);
+    float *g = malloc(m.n * sizeof(float));
+    be->download(g, m.grads, m.n * sizeof(float));
+    double *P = malloc(m.n * sizeof(double));
+    for (size_t i = 0; i < m.n; i++)
+        P[i] = host[i];
+    double ref = ref_loss(&m, P, win, neg, &c);
+    double mean = loss / (double)npos;
+    CHECK(npos == 4 + 7 + 1 + 7, "positions %ld", npos);
+    CHECK(fabs(mean - ref) < 1e-5 * fabs(ref), "float loss %.8f vs double reference %.8f", mean, ref);
+    (void)W;
+    double eps = 1e-5;
+    for (int pi = 0; pi < FR_NPARAMS; pi++) {
+        const fr_param *p = &m.p[pi];
+        double gmax = 0;
+        for (size_t i = 0; i < p->size; i++)
+            gmax = fmax(gmax, fabs(g[p->offset + i]));
+        CHECK(gmax > 1e-4, "%s: gradient is all (near) zero", p->name);
+        int bad = 0;
+        for (size_t i = 0; i < p->size; i++) {
+            size_t o = p->offset + i;
+            double keep = P[o];
+            P[o] = keep + eps;
+            double lp = ref_loss(&m, P, win, neg, &c);
+            P[o] = keep - eps;
+            double lm = ref_loss(&m, P, win, neg, &c);
+            P[o] = keep;
+            double num = (lp - lm) / (2 * eps);
+            int pad_row = (pi <= FR_P_E_TOK && i < (size_t)c.d);
+            if (pad_row) {
+                CHECK(g[o] == 0.0f, "%s padding row got gradient %g", p->name, g[o]);
+                continue;
+            }
+            if (!grad_close(g[o], num, gmax, 2e-3) && bad++ < 3)
+                CHECK(0, "%s[%zu]: analytic %.7g numeric %.7g", p->name, i, g[o], num);
+        }
+        CHECK(bad == 0, "%s: %d entries off", p->name, bad);
+    }
+    free(g); free(P); free(host); free(tokens);
+    fr_net_free(&net);
+    fr_model_free(&m);
+}
+
+int main(void)
+{
+    fr_rng_seed(&rng, 12345);
+    RUN(test_conv_pool_grad);
+    RUN(test_gru_step_grad);
+    RUN(test_softmax_grad);
+    RUN(test_model_grad);
+    return fr_test_end();
+}
