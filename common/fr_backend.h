@@ -60,18 +60,18 @@ typedef struct fr_backend {
     void (*conv_w_pack)(float *wr, const float *w, int f, int d);
     void (*conv_w_unpack_add)(float *dw, const float *dwr, int f, int d);
 
-    /* One GRU step for a batch of n rows (PyTorch gate order r, z, n):
-     * gi (n,3d) = W_ih x + b_ih, gh (n,3d) = W_hh h + b_hh (biases included),
-     * h (n,d) the previous state. Writes hout (n,d), and saves gates (n,3d) = r, u, n
-     * and ghn (n,d) = the n-block of gh for the backward step. */
-    void (*gru_forward_step)(float *hout, float *gates, float *ghn, const float *gi,
-                             const float *gh, const float *h, int n, int d);
-    /* Backward of one step: dh (n,d) is dL/dh_out on entry; writes dgi (n,3d),
-     * dgh (n,3d) and dhprev (n,d) = the direct part u * dh (the caller adds
-     * dgh W_hh). */
-    void (*gru_backward_step)(float *dgi, float *dgh, float *dhprev, const float *dh,
-                              const float *gates, const float *ghn, const float *h,
-                              int n, int d);
+    /* GRU over L steps for b sequences (PyTorch gate order r, z, n), time-major:
+     * gi (L,b,3d) = W_ih x_t + b_ih per position. Writes z ((L+1),b,d) with z[0] = 0
+     * and z[t+1] = h_t, and saves gates (L,b,3d) = r, u, n and ghn (L,b,d) = the
+     * n-block of W_hh h_{t-1} + b_hh for the backward pass. */
+    void (*gru_forward)(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,
+                        const float *b_hh, int l, int b, int d);
+    /* Backward of gru_forward for dz (L,b,d) = dLoss/dh_t from outside the recurrence:
+     * writes dgi (L,b,3d) and dgh (L,b,3d) = the gradients of the two pre-activations
+     * (so dW_ih, dW_hh and the biases follow from single products over all steps). */
+    void (*gru_backward)(float *dgi, float *dgh, const float *dz, const float *gates,
+                         const float *ghn, const float *z, const float *w_hh, int l, int b,
+                         int d);
 
     /* Sampled softmax cross-entropy over n positions: logits (n,K) are the negative
      * logits, pos (n) the target logits; a negative equal to the position's target
@@ -80,8 +80,9 @@ typedef struct fr_backend {
     void (*sampled_softmax)(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
                             int n, int k, float scale, float *loss);
 
-    /* Adam (bias-corrected, no weight decay) over n parameters at step t (1-based). */
-    void (*adam)(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+    /* Adam (bias-corrected, no weight decay) over n parameters at step t (1-based);
+     * the gradient is consumed: g is zero afterwards, ready for the next batch. */
+    void (*adam)(float *p, float *g, float *m, float *v, size_t n, float lr, float b1,
                  float b2, float eps, long t);
 } fr_backend;
 

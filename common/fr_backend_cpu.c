@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fr_backend.h"
+#include "fr_fastmath.h"
 
 static int g_threads = 1;
 
@@ -243,20 +244,19 @@ static void cpu_conv_w_unpack_add(float *dw, const float *dwr, int F, int d)
                 dw[((size_t)f * d + c) * 3 + k] += dwr[((size_t)k * F + f) * d + c];
 }
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-
-static void cpu_gru_forward_step(float *hout, float *gates, float *ghn, const float *gi,
-                                 const float *gh, const float *h, int n, int d)
+/* One GRU step over rows of one time step (see gru_forward). */
+static void gru_step_rows(float *hout, float *gates, float *ghn, const float *gi, const float *gh,
+                          const float *h, int n, int d)
 {
-#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN / 4)
     for (int i = 0; i < n; i++) {
         const float *xi = gi + (size_t)i * 3 * d, *hi = gh + (size_t)i * 3 * d;
         const float *hp = h + (size_t)i * d;
         float *g = gates + (size_t)i * 3 * d, *gn = ghn + (size_t)i * d, *o = hout + (size_t)i * d;
+#pragma omp simd
         for (int j = 0; j < d; j++) {
-            float r = sigmoidf(xi[j] + hi[j]);
-            float u = sigmoidf(xi[d + j] + hi[d + j]);
-            float nn = tanhf(xi[2 * d + j] + r * hi[2 * d + j]);
+            float r = fr_sigmoidf(xi[j] + hi[j]);
+            float u = fr_sigmoidf(xi[d + j] + hi[d + j]);
+            float nn = fr_tanhf(xi[2 * d + j] + r * hi[2 * d + j]);
             g[j] = r;
             g[d + j] = u;
             g[2 * d + j] = nn;
@@ -266,24 +266,24 @@ static void cpu_gru_forward_step(float *hout, float *gates, float *ghn, const fl
     }
 }
 
-static void cpu_gru_backward_step(float *dgi, float *dgh, float *dhprev, const float *dh,
-                                  const float *gates, const float *ghn, const float *h, int n,
-                                  int d)
+/* Backward of one step over n rows: dh = dL/dh_t on entry; writes dgi, dgh and
+ * dhprev = u * dh (the direct path; the caller adds dgh W_hh). */
+static void gru_step_back_rows(float *dgi, float *dgh, float *dhprev, const float *dh,
+                               const float *gates, const float *ghn, const float *h, int n, int d)
 {
-#pragma omp parallel for schedule(static) num_threads(g_threads) if ((size_t)n * d > PAR_MIN / 4)
     for (int i = 0; i < n; i++) {
         const float *g = gates + (size_t)i * 3 * d, *gn = ghn + (size_t)i * d;
         const float *hp = h + (size_t)i * d, *dz = dh + (size_t)i * d;
         float *dx = dgi + (size_t)i * 3 * d, *dhh = dgh + (size_t)i * 3 * d;
         float *dp = dhprev + (size_t)i * d;
+#pragma omp simd
         for (int j = 0; j < d; j++) {
             float r = g[j], u = g[d + j], nn = g[2 * d + j];
             float dn = dz[j] * (1.0f - u);
             float du = dz[j] * (hp[j] - nn);
             float dan = dn * (1.0f - nn * nn);
             float dau = du * u * (1.0f - u);
-            float dr = dan * gn[j];
-            float dar = dr * r * (1.0f - r);
+            float dar = dan * gn[j] * r * (1.0f - r);
             dx[j] = dar;
             dx[d + j] = dau;
             dx[2 * d + j] = dan;
@@ -293,6 +293,82 @@ static void cpu_gru_backward_step(float *dgi, float *dgh, float *dhprev, const f
             dp[j] = dz[j] * u;
         }
     }
+}
+
+/* The recurrence is independent across sequences, so each thread runs all L steps
+ * for its own block of rows with single-threaded products: far better on small
+ * batches than splitting each tiny per-step product across threads. */
+static int gru_begin(int b, int d)
+{
+    int nt = ((size_t)b * d >= 2048 && b >= 2 * g_threads) ? g_threads : 1;
+    if (nt > 1)
+        openblas_set_num_threads(1);
+    return nt;
+}
+
+static void gru_end(int nt)
+{
+    if (nt > 1)
+        openblas_set_num_threads(g_threads);
+}
+
+static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,
+                            const float *b_hh, int L, int b, int d)
+{
+    size_t bd = (size_t)b * d, b3d = (size_t)b * 3 * d;
+    int nt = gru_begin(b, d);
+    memset(z, 0, bd * sizeof(float));
+#pragma omp parallel num_threads(nt)
+    {
+        int th = omp_get_thread_num(), nth = omp_get_num_threads();
+        int r0 = (int)((long)b * th / nth), r1 = (int)((long)b * (th + 1) / nth), n = r1 - r0;
+        float *gh = malloc((size_t)(n > 0 ? n : 1) * 3 * d * sizeof(float));
+        for (int t = 0; t < L && n > 0; t++) {
+            for (int i = 0; i < n; i++)
+                memcpy(gh + (size_t)i * 3 * d, b_hh, (size_t)3 * d * sizeof(float));
+            if (t > 0) /* h_0 = 0 contributes nothing */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 3 * d, d, 1.0f,
+                            z + t * bd + (size_t)r0 * d, d, w_hh, d, 1.0f, gh, 3 * d);
+            gru_step_rows(z + (t + 1) * bd + (size_t)r0 * d, gates + t * b3d + (size_t)r0 * 3 * d,
+                          ghn + t * bd + (size_t)r0 * d, gi + t * b3d + (size_t)r0 * 3 * d, gh,
+                          z + t * bd + (size_t)r0 * d, n, d);
+        }
+        free(gh);
+    }
+    gru_end(nt);
+}
+
+static void cpu_gru_backward(float *dgi, float *dgh, const float *dz, const float *gates,
+                             const float *ghn, const float *z, const float *w_hh, int L, int b,
+                             int d)
+{
+    size_t bd = (size_t)b * d, b3d = (size_t)b * 3 * d;
+    int nt = gru_begin(b, d);
+#pragma omp parallel num_threads(nt)
+    {
+        int th = omp_get_thread_num(), nth = omp_get_num_threads();
+        int r0 = (int)((long)b * th / nth), r1 = (int)((long)b * (th + 1) / nth), n = r1 - r0;
+        size_t nd = (size_t)(n > 0 ? n : 1) * d;
+        float *dh = calloc(nd, sizeof(float)), *dhp = calloc(nd, sizeof(float));
+        for (int t = L - 1; t >= 0 && n > 0; t--) {
+            const float *dzt = dz + t * bd + (size_t)r0 * d;
+            for (size_t i = 0; i < (size_t)n * d; i++)
+                dh[i] += dzt[i];
+            float *dgh_t = dgh + t * b3d + (size_t)r0 * 3 * d;
+            gru_step_back_rows(dgi + t * b3d + (size_t)r0 * 3 * d, dgh_t, dhp, dh,
+                               gates + t * b3d + (size_t)r0 * 3 * d, ghn + t * bd + (size_t)r0 * d,
+                               z + t * bd + (size_t)r0 * d, n, d);
+            if (t > 0)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, 3 * d, 1.0f, dgh_t,
+                            3 * d, w_hh, d, 1.0f, dhp, d);
+            float *tmp = dh;
+            dh = dhp;
+            dhp = tmp;
+        }
+        free(dh);
+        free(dhp);
+    }
+    gru_end(nt);
 }
 
 #define LOSS_CHUNKS 64
@@ -312,14 +388,14 @@ static void cpu_sampled_softmax(float *logits, float *pos, const int32_t *neg, c
             for (int j = 0; j < k; j++)
                 if (neg[j] != t && l[j] > mx)
                     mx = l[j];
-            float sum = expf(pos[i] - mx);
+            float sum = fr_expf(pos[i] - mx);
             for (int j = 0; j < k; j++) {
-                float e = neg[j] != t ? expf(l[j] - mx) : 0.0f;
+                float e = neg[j] != t ? fr_expf(l[j] - mx) : 0.0f;
                 l[j] = e;
                 sum += e;
             }
             float inv = 1.0f / sum;
-            float p0 = expf(pos[i] - mx) * inv;
+            float p0 = fr_expf(pos[i] - mx) * inv;
             acc += (double)(logf(sum) + mx - pos[i]);
             for (int j = 0; j < k; j++)
                 l[j] *= inv * scale;
@@ -333,7 +409,7 @@ static void cpu_sampled_softmax(float *logits, float *pos, const int32_t *neg, c
     *loss += (float)total;
 }
 
-static void cpu_adam(float *p, const float *g, float *m, float *v, size_t n, float lr, float b1,
+static void cpu_adam(float *p, float *g, float *m, float *v, size_t n, float lr, float b1,
                      float b2, float eps, long t)
 {
     /* The same arithmetic as torch.optim.Adam: the bias corrections enter as
@@ -347,6 +423,7 @@ static void cpu_adam(float *p, const float *g, float *m, float *v, size_t n, flo
         m[i] = mi;
         v[i] = vi;
         p[i] -= step * mi / (sqrtf(vi) / sbc2 + eps);
+        g[i] = 0.0f;
     }
 }
 
@@ -370,8 +447,8 @@ static const fr_backend cpu_backend = {
     .conv_pool_backward = cpu_conv_pool_backward,
     .conv_w_pack = cpu_conv_w_pack,
     .conv_w_unpack_add = cpu_conv_w_unpack_add,
-    .gru_forward_step = cpu_gru_forward_step,
-    .gru_backward_step = cpu_gru_backward_step,
+    .gru_forward = cpu_gru_forward,
+    .gru_backward = cpu_gru_backward,
     .sampled_softmax = cpu_sampled_softmax,
     .adam = cpu_adam,
 };

@@ -31,9 +31,9 @@ void fr_net_free(fr_net *net)
     if (net->model) {
         const fr_backend *be = net->model->be;
         void *bufs[] = {net->didx, net->wr, net->xu, net->pt, net->mpool, net->hu, net->giu,
-                        net->gi, net->gh, net->z, net->gates, net->ghn, net->arg, net->q,
+                        net->gi, net->z, net->gates, net->ghn, net->arg, net->q,
                         net->ht, net->hn, net->logits, net->pos, net->loss, net->dq, net->dhn,
-                        net->dht, net->dz, net->dh, net->dhp, net->dgi, net->dgh, net->dhu,
+                        net->dht, net->dz, net->dgi, net->dgh, net->dhu,
                         net->dgiu, net->dm, net->gp, net->dwr, net->dxu};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             be->free(bufs[i]);
@@ -90,7 +90,6 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     net->hu = FA(nu * d);
     net->giu = FA(nu * 3 * d);
     net->gi = FA(LB * 3 * d);
-    net->gh = FA(B * 3 * d);
     net->z = FA((L + 1) * B * d);
     net->gates = FA(LB * 3 * d);
     net->ghn = FA(LB * d);
@@ -104,8 +103,6 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     net->dhn = FA(K * d);
     net->dht = FA(LB * d);
     net->dz = FA(LB * d);
-    net->dh = FA(B * d);
-    net->dhp = FA(B * d);
     net->dgi = FA(LB * 3 * d);
     net->dgh = FA(LB * 3 * d);
     net->dhu = FA(nu * d);
@@ -117,10 +114,10 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
 #undef FA
     (void)T;
     void *check[] = {net->item_map, net->tok_map, net->hidx, net->didx, net->wr, net->xu,
-                     net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi, net->gh,
+                     net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
                      net->z, net->gates, net->ghn, net->q, net->ht, net->hn, net->logits,
-                     net->pos, net->loss, net->dq, net->dhn, net->dht, net->dz, net->dh,
-                     net->dhp, net->dgi, net->dgh, net->dhu, net->dgiu, net->dm, net->gp,
+                     net->pos, net->loss, net->dq, net->dhn, net->dht, net->dz,
+                     net->dgi, net->dgh, net->dhu, net->dgiu, net->dm, net->gp,
                      net->dwr, net->dxu};
     for (size_t i = 0; i < sizeof check / sizeof check[0]; i++)
         if (!check[i]) {
@@ -211,24 +208,11 @@ static void item_tower_backward(fr_net *net, const idx_layout *lay, int nu, int 
     be->scatter_add_rows(grad(m, FR_P_E_TOK), net->dxu, net->didx + lay->utoks, nt, d);
 }
 
-/* GRU over L steps for b sequences: gi (L, b, 3d) holds W_ih x + b_ih per position
- * (time-major); writes z ((L+1), b, d) with z[0] = 0, gates and ghn. */
 static void gru_forward(fr_net *net, int b)
 {
     fr_model *m = net->model;
-    const fr_backend *be = m->be;
-    int d = m->cfg.dim, L = net->seq_len;
-    size_t bd = (size_t)b * d, b3d = (size_t)b * 3 * d;
-    be->zero(net->z, bd);
-    for (int t = 0; t < L; t++) {
-        be->zero(net->gh, b3d);
-        be->add_bias(net->gh, param(m, FR_P_GRU_B_HH), b, 3 * d);
-        if (t > 0) /* z_0 = 0 contributes nothing */
-            be->gemm(0, 1, b, 3 * d, d, 1.0f, net->z + t * bd, d, param(m, FR_P_GRU_W_HH), d,
-                     1.0f, net->gh, 3 * d);
-        be->gru_forward_step(net->z + (t + 1) * bd, net->gates + t * b3d, net->ghn + t * bd,
-                             net->gi + t * b3d, net->gh, net->z + t * bd, b, d);
-    }
+    m->be->gru_forward(net->z, net->gates, net->ghn, net->gi, param(m, FR_P_GRU_W_HH),
+                       param(m, FR_P_GRU_B_HH), net->seq_len, b, m->cfg.dim);
 }
 
 fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t *neg,
@@ -313,22 +297,10 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
     be->row_scale_add(net->dht, net->pos, net->q, np, d);
     be->scatter_add_rows(net->dhu, net->dht, net->didx + lay.tgtidx, np, d);
 
-    size_t bd = (size_t)b * d, b3d = (size_t)b * 3 * d;
     be->zero(net->dz, lb * d);
     be->scatter_add_rows(net->dz, net->dq, net->didx + lay.qpos, np, d);
-    be->zero(net->dh, bd);
-    float *dh = net->dh, *dhp = net->dhp;
-    for (int t = L - 1; t >= 0; t--) {
-        be->axpy(dh, 1.0f, net->dz + t * bd, bd);
-        be->gru_backward_step(net->dgi + t * b3d, net->dgh + t * b3d, dhp, dh, net->gates + t * b3d,
-                              net->ghn + t * bd, net->z + t * bd, b, d);
-        if (t > 0)
-            be->gemm(0, 0, b, d, 3 * d, 1.0f, net->dgh + t * b3d, 3 * d,
-                     param(m, FR_P_GRU_W_HH), d, 1.0f, dhp, d);
-        float *tmp = dh;
-        dh = dhp;
-        dhp = tmp;
-    }
+    be->gru_backward(net->dgi, net->dgh, net->dz, net->gates, net->ghn, net->z,
+                     param(m, FR_P_GRU_W_HH), L, b, d);
     /* dW_hh = sum_t dgh_t^T z_{t-1}: one product over all steps (z_0 = 0 adds nothing) */
     be->gemm(1, 0, 3 * d, d, (int)lb, 1.0f, net->dgh, 3 * d, net->z, d, 1.0f,
              grad(m, FR_P_GRU_W_HH), d);

@@ -33,11 +33,11 @@ typedef struct fr_net {
     size_t idx_cap;
     /* backend memory: indices (same packing as hidx) and activations */
     int32_t *didx;
-    float *wr, *xu, *pt, *mpool, *hu, *giu, *gi, *gh, *z, *gates, *ghn;
+    float *wr, *xu, *pt, *mpool, *hu, *giu, *gi, *z, *gates, *ghn;
     int32_t *arg;
     float *q, *ht, *hn, *logits, *pos, *loss;
     /* backward */
-    float *dq, *dhn, *dht, *dz, *dh, *dhp, *dgi, *dgh, *dhu, *dgiu, *dm, *gp, *dwr, *dxu;
+    float *dq, *dhn, *dht, *dz, *dgi, *dgh, *dhu, *dgiu, *dm, *gp, *dwr, *dxu;
 } fr_net;
 
 /* Workspace for batches of up to max_batch windows of seq_len + 1 with `negatives`

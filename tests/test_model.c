@@ -91,56 +91,66 @@ static void test_conv_pool_grad(void)
     free(p); free(bias); free(w); free(m); free(tok); free(arg); free(gp); free(db);
 }
 
-/* ---------- layer: one GRU step ---------- */
-static double gru_loss(const fr_backend *be, const float *gi, const float *gh, const float *h,
-                       const float *w, int n, int d)
+/* ---------- layer: GRU over a sequence ---------- */
+typedef struct gru_case { int L, n, d; float *gi, *whh, *bhh, *w; } gru_case;
+
+static double gru_loss(const fr_backend *be, const gru_case *c)
 {
-    float *out = malloc(sizeof(float) * n * d), *g = malloc(sizeof(float) * n * 3 * d);
-    float *gn = malloc(sizeof(float) * n * d);
-    be->gru_forward_step(out, g, gn, gi, gh, h, n, d);
+    size_t nd = (size_t)c->n * c->d;
+    float *z = malloc(sizeof(float) * (c->L + 1) * nd), *g = malloc(sizeof(float) * c->L * nd * 3);
+    float *gn = malloc(sizeof(float) * c->L * nd);
+    be->gru_forward(z, g, gn, c->gi, c->whh, c->bhh, c->L, c->n, c->d);
     double s = 0;
-    for (int i = 0; i < n * d; i++)
-        s += (double)out[i] * w[i];
-    free(out); free(g); free(gn);
+    for (size_t i = 0; i < c->L * nd; i++)
+        s += (double)z[nd + i] * c->w[i];
+    free(z); free(g); free(gn);
     return s;
 }
 
-static void test_gru_step_grad(void)
+static void test_gru_grad(void)
 {
     const fr_backend *be = fr_backend_cpu();
-    int n = 4, d = 5;
-    float *gi = malloc(sizeof(float) * n * 3 * d), *gh = malloc(sizeof(float) * n * 3 * d);
-    float *h = malloc(sizeof(float) * n * d), *w = malloc(sizeof(float) * n * d);
-    float *out = malloc(sizeof(float) * n * d), *g = malloc(sizeof(float) * n * 3 * d);
-    float *gn = malloc(sizeof(float) * n * d);
-    float *dgi = malloc(sizeof(float) * n * 3 * d), *dgh = malloc(sizeof(float) * n * 3 * d);
-    float *dh = malloc(sizeof(float) * n * d);
-    fill(gi, n * 3 * d, 1.5);
-    fill(gh, n * 3 * d, 1.5);
-    fill(h, n * d, 0.9);
-    fill(w, n * d, 1.0);
-    be->gru_forward_step(out, g, gn, gi, gh, h, n, d);
-    be->gru_backward_step(dgi, dgh, dh, w, g, gn, h, n, d);
+    gru_case c = {.L = 5, .n = 4, .d = 5};
+    size_t nd = (size_t)c.n * c.d, l3 = (size_t)c.L * nd * 3;
+    c.gi = malloc(sizeof(float) * l3);
+    c.whh = malloc(sizeof(float) * 3 * c.d * c.d);
+    c.bhh = malloc(sizeof(float) * 3 * c.d);
+    c.w = malloc(sizeof(float) * c.L * nd);
+    fill(c.gi, l3, 1.5);
+    fill(c.whh, 3 * c.d * c.d, 0.8);
+    fill(c.bhh, 3 * c.d, 0.5);
+    fill(c.w, c.L * nd, 1.0);
+    float *z = malloc(sizeof(float) * (c.L + 1) * nd), *g = malloc(sizeof(float) * l3);
+    float *gn = malloc(sizeof(float) * c.L * nd), *dgi = malloc(sizeof(float) * l3);
+    float *dgh = malloc(sizeof(float) * l3);
+    be->gru_forward(z, g, gn, c.gi, c.whh, c.bhh, c.L, c.n, c.d);
+    be->gru_backward(dgi, dgh, c.w, g, gn, z, c.whh, c.L, c.n, c.d);
+    /* The parameter gradients the model forms from dgh: W_hh += dgh^T z_prev, b_hh += sum dgh. */
+    float *dwhh = calloc(3 * c.d * c.d, sizeof(float)), *dbhh = calloc(3 * c.d, sizeof(float));
+    be->gemm(1, 0, 3 * c.d, c.d, c.L * c.n, 1.0f, dgh, 3 * c.d, z, c.d, 0.0f, dwhh, c.d);
+    be->sum_rows(dbhh, dgh, c.L * c.n, 3 * c.d);
     double eps = 1e-3;
     struct { float *x, *dx; int len; const char *name; } v[] = {
-        {gi, dgi, n * 3 * d, "gi"}, {gh, dgh, n * 3 * d, "gh"}, {h, dh, n * d, "h"}};
+        {c.gi, dgi, (int)l3, "gi"}, {c.whh, dwhh, 3 * c.d * c.d, "W_hh"}, {c.bhh, dbhh, 3 * c.d, "b_hh"}};
     for (int k = 0; k < 3; k++) {
         double gmax = 0;
         for (int i = 0; i < v[k].len; i++)
             gmax = fmax(gmax, fabs(v[k].dx[i]));
+        CHECK(gmax > 1e-2, "%s gradient suspiciously small", v[k].name);
         for (int i = 0; i < v[k].len; i++) {
             float keep = v[k].x[i];
             v[k].x[i] = keep + (float)eps;
-            double lp = gru_loss(be, gi, gh, h, w, n, d);
+            double lp = gru_loss(be, &c);
             v[k].x[i] = keep - (float)eps;
-            double lm = gru_loss(be, gi, gh, h, w, n, d);
+            double lm = gru_loss(be, &c);
             v[k].x[i] = keep;
             double num = (lp - lm) / (2 * eps);
             CHECK(grad_close(v[k].dx[i], num, gmax, 1e-2), "d%s[%d] analytic %g numeric %g",
                   v[k].name, i, v[k].dx[i], num);
         }
     }
-    free(gi); free(gh); free(h); free(w); free(out); free(g); free(gn); free(dgi); free(dgh); free(dh);
+    free(c.gi); free(c.whh); free(c.bhh); free(c.w); free(z); free(g); free(gn); free(dgi);
+    free(dgh); free(dwhh); free(dbhh);
 }
 
 /* ---------- layer: sampled softmax ---------- */
@@ -378,7 +388,7 @@ int main(void)
 {
     fr_rng_seed(&rng, 12345);
     RUN(test_conv_pool_grad);
-    RUN(test_gru_step_grad);
+    RUN(test_gru_grad);
     RUN(test_softmax_grad);
     RUN(test_model_grad);
     return fr_test_end();

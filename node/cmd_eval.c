@@ -1,0 +1,111 @@
+/* fedrecall-node eval: the metrics of a model file on local data (the spec's
+ * protocol), beside the popularity baseline. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fr_backend.h"
+#include "fr_cmd.h"
+#include "fr_data.h"
+#include "fr_evalmodel.h"
+#include "fr_modelfile.h"
+#include "fr_opts.h"
+#include "fr_report.h"
+
+static void print_row(const char *label, const fr_metrics *m)
+{
+    printf("%-16s hr@10 %.4f  ndcg@10 %.4f  recall@10 %.4f  ndcg_full@10 %.4f  recall@50 %.4f  "
+           "mrr %.4f  coverage@10 %.4f  novelty@10 %.3f\n",
+           label, m->hr10, m->ndcg10, m->recall10, m->ndcg_full10, m->recall50, m->mrr,
+           m->coverage10, m->novelty10);
+}
+
+int fr_cmd_eval(int argc, char **argv)
+{
+    const char *model_path = NULL, *data = NULL, *format = NULL, *metrics_out = NULL;
+    int seq_len = 50, threads = 2, eval_users = FR_EVAL_MAX_USERS, strict = 0, help = 0;
+    uint64_t seed = 1;
+    fr_opt opts[] = {
+        {"model", FR_OPT_STR, &model_path, 0, 0, "model file", 1, 0},
+        {"data", FR_OPT_STR, &data, 0, 0, "data folder or file", 1, 0},
+        {"format", FR_OPT_STR, &format, 0, 0, "data format: movielens-csv", 1, 0},
+        {"seq-len", FR_OPT_INT, &seq_len, 1, 65536, "sequence length L", 0, 0},
+        {"threads", FR_OPT_INT, &threads, 1, 1024, "CPU threads", 0, 0},
+        {"seed", FR_OPT_U64, &seed, 0, 0, "seed of the sampled metric's candidates", 0, 0},
+        {"eval-users", FR_OPT_INT, &eval_users, 1, 1 << 30, "users for the sampled metric", 0, 0},
+        {"metrics-out", FR_OPT_STR, &metrics_out, 0, 0, "write metrics JSON here", 0, 0},
+        {"strict", FR_OPT_FLAG, &strict, 0, 0, "stop at the first malformed data row", 0, 0},
+        {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
+        {0},
+    };
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: fedrecall-node eval --model FILE --data PATH --format FMT [OPTIONS]\n\n");
+            fr_opts_help(opts, stdout);
+            printf("\nexample:\n  fedrecall-node eval --model model.frm --data ml-latest-small "
+                   "--format movielens-csv --metrics-out eval.json\n");
+            return 0;
+        }
+    fr_err err = {{0}};
+    fr_status st = fr_opts_parse(opts, argc, argv, &err);
+    if (st)
+        return fr_cmd_fail("eval", st, err.msg);
+    const fr_backend *be = fr_backend_cpu();
+    be->set_threads(threads);
+    fr_model model = {0};
+    fr_dataset ds = {0};
+    fr_evaluator ev = {0};
+    fr_net net = {0};
+    json_t *root = NULL;
+    int rc = 1, have_ev = 0;
+    if ((st = fr_modelfile_load(&model, be, model_path, &err)) != FR_OK)
+        goto fail;
+    if ((st = fr_dataset_load(&ds, data, format, model.cfg.num_tokens, model.cfg.token_vocab,
+                              strict, &err)) != FR_OK)
+        goto fail;
+    if (ds.num_items != model.cfg.num_items ||
+        memcmp(ds.item_ids, model.item_ids, (size_t)ds.num_items * sizeof(int64_t)) != 0) {
+        st = fr_fail(&err, FR_EINVAL,
+                     "%s: the model's catalogue (%d items) is not the data's (%d items at %s)",
+                     model_path, model.cfg.num_items - 1, ds.num_items - 1, data);
+        goto fail;
+    }
+    if (ds.num_eval_users == 0) {
+        st = fr_fail(&err, FR_ENODATA, "%s: no user has 3 interactions; nothing to evaluate", data);
+        goto fail;
+    }
+    if ((st = fr_eval_init(&ev, &ds, seq_len, seed, eval_users, &err)) != FR_OK)
+        goto fail;
+    have_ev = 1;
+    if ((st = fr_net_init(&net, &model, 256, seq_len, 1, &err)) != FR_OK)
+        goto fail;
+    fr_metrics m[2], pop[2];
+    if ((st = fr_eval_model(&ev, &net, threads, &m[0], &m[1], &err)) != FR_OK)
+        goto fail;
+    if ((st = fr_eval_popularity(&ev, threads, &pop[0], &pop[1], &err)) != FR_OK)
+        goto fail;
+    print_row("valid", &m[0]);
+    print_row("test", &m[1]);
+    print_row("popularity valid", &pop[0]);
+    print_row("popularity test", &pop[1]);
+    if (metrics_out) {
+        root = json_pack("{s:s, s:o, s:o, s:o, s:{s:o, s:o}}", "model", model_path, "data",
+                         fr_report_data(&ds, 0, 0), "valid", fr_report_metrics(&m[0]), "test",
+                         fr_report_metrics(&m[1]), "popularity", "valid",
+                         fr_report_metrics(&pop[0]), "test", fr_report_metrics(&pop[1]));
+        if ((st = fr_report_write(root, metrics_out, &err)) != FR_OK)
+            goto fail;
+    }
+    rc = 0;
+    goto out;
+fail:
+    rc = fr_cmd_fail("eval", st, err.msg);
+out:
+    json_decref(root);
+    fr_net_free(&net);
+    if (have_ev)
+        fr_eval_free(&ev);
+    fr_dataset_free(&ds);
+    fr_model_free(&model);
+    return rc;
+}

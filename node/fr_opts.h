@@ -1,0 +1,31 @@
+/* Command-line options from a declarative table: each option names its type and
+ * bounds, and a value that does not parse whole or lies outside them is refused with
+ * a one-line message quoting it ("--batch: '1e12' is not an integer"). */
+#ifndef FR_OPTS_H
+#define FR_OPTS_H
+
+#include <stdint.h>
+
+#include "fr_status.h"
+
+typedef enum fr_opt_type { FR_OPT_INT, FR_OPT_U64, FR_OPT_FLOAT, FR_OPT_STR, FR_OPT_FLAG } fr_opt_type;
+
+typedef struct fr_opt {
+    const char *name;  /* without the leading dashes */
+    fr_opt_type type;
+    void *dst;         /* int*, uint64_t*, float*, const char**, int* */
+    double min, max;   /* bounds for numbers (inclusive) */
+    const char *help;
+    int required;
+    int seen;          /* set by the parser */
+} fr_opt;
+
+/* Parse argv[0..argc) against opts (terminated by a NULL name). Returns FR_EINVAL
+ * with a message for an unknown option, a missing value, a bad number or a missing
+ * required option. */
+FR_MUST fr_status fr_opts_parse(fr_opt *opts, int argc, char **argv, fr_err *err);
+
+/* Print the options of a table, one per line, with their help and defaults. */
+void fr_opts_help(const fr_opt *opts, FILE *out);
+
+#endif

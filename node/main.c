@@ -1,0 +1,73 @@
+/* fedrecall-node: the program a partner site runs. Subcommands from a table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_cmd.h"
+#include "fr_status.h"
+
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"train", fr_cmd_train, "train the recall model on local behaviour data"},
+    {"eval", fr_cmd_eval, "evaluate a model file on local data"},
+    {"synth", fr_cmd_synth, "generate synthetic behaviour data with planted structure"},
+    {"export", fr_cmd_export, "write a model's parameters as .npy files"},
+};
+
+int fr_cmd_exit_code(int status)
+{
+    switch (status) {
+    case FR_EINVAL: case FR_EIO: case FR_EFORMAT: case FR_EVERSION: case FR_ECHECKSUM:
+    case FR_ENODATA:
+        return 2;
+    default:
+        return 1;
+    }
+}
+
+int fr_cmd_fail(const char *cmd, int status, const char *msg)
+{
+    fprintf(stderr, "fedrecall-node %s: %s\n", cmd, msg);
+    return fr_cmd_exit_code(status);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: fedrecall-node COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'fedrecall-node COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    /* The OpenMP runtime reads its wait policy when it loads, before main. Its default
+     * busy-waits between parallel regions, which on a machine whose other cores are
+     * busy costs several times the work itself; passive waiting costs little when
+     * idle. So unless the operator chose a policy, run again with the passive one. */
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        execv("/proc/self/exe", argv);
+        /* no /proc: carry on with the default policy */
+    }
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 2, argv + 2);
+    fprintf(stderr, "fedrecall-node: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
