@@ -30,6 +30,8 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 NODE_BIN := $(BUILD)/fedrecall-node
 
 .PHONY: all deps test asan bench demo clean style
+# keep test and bench objects between builds
+.SECONDARY:
 
 all: deps $(NODE_BIN) $(TEST_BIN) $(BENCH_BIN)
 	@echo "built: $(NODE_BIN) (BLAS: OpenBLAS; CUDA backend: not built)"

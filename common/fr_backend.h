@@ -25,6 +25,9 @@ typedef struct fr_backend {
     void (*upload)(void *dst, const void *src, size_t bytes);   /* host -> backend */
     void (*download)(void *dst, const void *src, size_t bytes); /* backend -> host */
     void (*set_threads)(int threads);
+    /* Floating-point operations of the matrix products run so far (2mnk each), so
+     * that throughput can be set against the machine's sgemm rate. */
+    double (*flop_count)(void);
 
     void (*zero)(float *x, size_t n);
     /* C (m,n) = alpha * op(A) op(B) + beta * C; op = transpose when ta / tb is set */

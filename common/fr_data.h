@@ -24,6 +24,7 @@ typedef struct fr_data_report {
     int n_bad_lines;
     long content_rows;   /* rows of the item content file read */
     long content_skipped;/* malformed content rows dropped */
+    char bad_reason[160];/* why the first skipped row (line bad_lines[0]) was dropped */
 } fr_data_report;
 
 typedef struct fr_dataset {

@@ -67,7 +67,7 @@ fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn p
     fr_model *m = tr->model;
     const fr_backend *be = m->be;
     int W = tr->cfg.seq_len + 1, V = m->cfg.num_items;
-    double t0 = now_s(), loss_sum = 0.0;
+    double t0 = now_s(), loss_sum = 0.0, flops0 = be->flop_count();
     long positions = 0;
     fr_status st = FR_OK;
     fr_rng_shuffle_i32(&tr->shuffle_rng, tr->order, tr->n_windows);
@@ -94,6 +94,7 @@ fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn p
     out->loss = positions ? loss_sum / (double)positions : 0.0;
     out->seconds = secs;
     out->positions = positions;
+    out->gemm_flops = be->flop_count() - flops0;
     out->sequences_per_s = secs > 0 ? (double)tr->n_windows / secs : 0.0;
     out->positions_per_s = secs > 0 ? (double)positions / secs : 0.0;
     return st;

@@ -26,6 +26,7 @@ typedef struct fr_epoch_stats {
     double sequences_per_s;
     double positions_per_s;
     long positions;
+    double gemm_flops; /* matrix-product FLOPs of the epoch */
 } fr_epoch_stats;
 
 typedef void (*fr_progress_fn)(void *ctx, long done, long total);

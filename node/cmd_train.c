@@ -163,10 +163,11 @@ int fr_cmd_train(int argc, char **argv)
         printf("epoch %3d  loss %.4f  %7.2f s  %8.1f seq/s  %9.0f pos/s\n", e, es.loss, es.seconds,
                es.sequences_per_s, es.positions_per_s);
         fflush(stdout);
-        json_array_append_new(jepochs, json_pack("{s:i, s:f, s:f, s:f, s:f}", "epoch", e, "loss",
-                                                 es.loss, "seconds", es.seconds, "sequences_per_s",
-                                                 es.sequences_per_s, "positions_per_s",
-                                                 es.positions_per_s));
+        json_array_append_new(jepochs, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "epoch", e,
+                                                 "loss", es.loss, "seconds", es.seconds,
+                                                 "sequences_per_s", es.sequences_per_s,
+                                                 "positions_per_s", es.positions_per_s,
+                                                 "gemm_gflop", es.gemm_flops / 1e9));
         if (have_ev && ((eval_every && e % eval_every == 0) || e == epochs)) {
             double t0 = now_s();
             if ((st = fr_eval_model(&ev, &tr.net, threads, &last[0], &last[1], &err)) != FR_OK)

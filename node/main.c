@@ -67,7 +67,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].fn(argc - 2, argv + 2);
-    fprintf(stderr, "fedrecall-node: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    fprintf(stderr, "fedrecall-node: unknown command '%s' (see fedrecall-node --help)\n", argv[1]);
     return 2;
 }

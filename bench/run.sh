@@ -1,0 +1,68 @@
+#!/bin/sh
+# make bench: the node's training engine against the PyTorch peer on the same machine,
+# in one run. Speed (alternating runs, medians, ratio, peak memory), quality at the same
+# epoch counts, the same-network check (the peer evaluates our exported weights), and
+# the machine's sgemm rate. Results in bench/out/, summary in bench/out/summary.md.
+#
+# Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_PEER (peer_torch.py),
+# FR_BENCH_RUNS (alternating speed runs, 3), FR_BENCH_EPOCHS (epochs per speed run, 5),
+# FR_BENCH_QUALITY_EPOCHS (100), FR_BENCH_SEEDS ("1 2 3").
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+NODE="$BUILD/fedrecall-node"
+DATA=${FR_BENCH_DATA:-../shared/data/ml-latest-small}
+PEER=${FR_PEER:-../shared/bench/peer_torch.py}
+RUNS=${FR_BENCH_RUNS:-3}
+EPOCHS=${FR_BENCH_EPOCHS:-5}
+QEPOCHS=${FR_BENCH_QUALITY_EPOCHS:-100}
+SEEDS=${FR_BENCH_SEEDS:-1 2 3}
+OUT=bench/out
+PY=/usr/bin/python3
+
+if [ ! -f "$DATA/ratings.csv" ]; then
+    echo "bench: no data at $DATA (set FR_BENCH_DATA to an ml-latest-small folder)" >&2
+    exit 2
+fi
+if [ ! -f "$PEER" ]; then
+    echo "bench: no peer at $PEER (set FR_PEER)" >&2
+    exit 2
+fi
+FR_WITH_PEER=1 deploy/install-deps.sh
+mkdir -p "$OUT"
+rm -f "$OUT"/*.json
+
+echo "== machine"
+{
+    grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'
+    echo "cpus: $(nproc)"
+    echo "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
+} | tee "$OUT/machine.txt"
+
+echo "== sgemm rate (GFLOP/s)"
+"$BUILD/bench/sgemm_rate" 2 | tee "$OUT/sgemm_2.json"
+"$BUILD/bench/sgemm_rate" 1 | tee "$OUT/sgemm_1.json"
+
+echo "== speed: $RUNS alternating runs of $EPOCHS epochs each, 2 threads"
+for r in $(seq 1 "$RUNS"); do
+    "$NODE" train --data "$DATA" --format movielens-csv --epochs "$EPOCHS" --threads 2 \
+        --time-only --metrics-out "$OUT/speed_ours_$r.json" | tail -n 1
+    "$PY" "$PEER" --data "$DATA" --format movielens-csv --epochs "$EPOCHS" --threads 2 \
+        --time-only --json-out "$OUT/speed_peer_$r.json" | tail -n 1
+done
+
+echo "== quality: $QEPOCHS epochs, evaluated every 10, seeds $SEEDS"
+for s in $SEEDS; do
+    "$NODE" train --data "$DATA" --format movielens-csv --epochs "$QEPOCHS" --eval-every 10 \
+        --seed "$s" --model-out "$OUT/model_s$s.frm" \
+        --metrics-out "$OUT/quality_ours_s$s.json" | tail -n 3
+done
+
+echo "== same network: the peer evaluates our exported model"
+s1=$(echo "$SEEDS" | cut -d' ' -f1)
+rm -rf "$OUT/npy"
+"$NODE" export --model "$OUT/model_s$s1.frm" --npy "$OUT/npy"
+"$PY" "$PEER" --data "$DATA" --format movielens-csv --model-in "$OUT/npy" --epochs 0 \
+    --seed "$s1" --json-out "$OUT/peer_eval_s$s1.json" | tail -n 2
+
+"$PY" bench/summarize.py "$OUT" "$s1" | tee "$OUT/summary.md"

@@ -1,0 +1,68 @@
+#!/bin/sh
+# Command-line behaviour of fedrecall-node: a small end-to-end run (synth -> train ->
+# eval -> export) and bad input, each of which must end with one line on stderr and
+# exit code 2, never a crash. Prints "ok"/"not ok" per case and a TESTS tally.
+set -u
+BUILD=${BUILD:-build}
+NODE="$BUILD/fedrecall-node"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok      $1"; }
+bad() { failed=$((failed + 1)); echo "not ok  $1"; }
+
+# expect_usage NAME ARGS...: exit code 2, exactly one line on stderr naming the problem
+expect_usage() {
+    name=$1
+    shift
+    "$NODE" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    lines=$(wc -l <"$tmp/err")
+    if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ]; then
+        ok "$name: $(cat "$tmp/err")"
+    else
+        bad "$name: exit $rc, $lines stderr lines:"
+        cat "$tmp/err"
+    fi
+}
+
+"$NODE" synth --users 200 --items 120 --clusters 4 --seed 3 --out "$tmp/data" >/dev/null 2>&1 \
+    && ok "synth" || bad "synth"
+if "$NODE" train --data "$tmp/data" --format movielens-csv --epochs 2 --dim 16 --filters 16 \
+        --seq-len 20 --negatives 32 --batch 32 --model-out "$tmp/m.frm" \
+        --metrics-out "$tmp/m.json" >"$tmp/train.log" 2>&1 \
+   && grep -q '"ndcg_full@10"' "$tmp/m.json" && grep -q '"rows_skipped"' "$tmp/m.json" \
+   && grep -q '"sequences_per_s"' "$tmp/m.json"; then
+    ok "train writes a model and metrics JSON"
+else
+    bad "train"
+    cat "$tmp/train.log"
+fi
+"$NODE" eval --model "$tmp/m.frm" --data "$tmp/data" --format movielens-csv --seq-len 20 \
+    --metrics-out "$tmp/e.json" >/dev/null 2>&1 && grep -q '"popularity"' "$tmp/e.json" \
+    && ok "eval" || bad "eval"
+"$NODE" export --model "$tmp/m.frm" --npy "$tmp/npy" >/dev/null 2>&1 \
+    && [ -f "$tmp/npy/gru_W_ih.npy" ] && [ -f "$tmp/npy/item_ids.npy" ] \
+    && ok "export" || bad "export"
+"$NODE" train --help | grep -q -- "--negatives" && ok "train --help" || bad "train --help"
+
+expect_usage "missing data folder" train --data "$tmp/nowhere" --format movielens-csv
+expect_usage "unknown format" train --data "$tmp/data" --format parquet
+expect_usage "dim 0" train --data "$tmp/data" --format movielens-csv --dim 0
+expect_usage "seq-len -1" train --data "$tmp/data" --format movielens-csv --seq-len -1
+expect_usage "batch 1e12" train --data "$tmp/data" --format movielens-csv --batch 1e12
+expect_usage "lr not a number" train --data "$tmp/data" --format movielens-csv --lr fast
+expect_usage "unknown option" train --data "$tmp/data" --format movielens-csv --epoch 3
+expect_usage "missing --data" train --format movielens-csv
+expect_usage "unknown command" fly
+size=$(wc -c <"$tmp/m.frm")
+head -c $((size / 2)) "$tmp/m.frm" >"$tmp/trunc.frm"
+expect_usage "truncated model file" eval --model "$tmp/trunc.frm" --data "$tmp/data" \
+    --format movielens-csv
+expect_usage "missing model file" export --model "$tmp/none.frm" --npy "$tmp/x"
+printf 'garbage' >"$tmp/garbage.frm"
+expect_usage "not a model file" export --model "$tmp/garbage.frm" --npy "$tmp/x"
+
+echo "TESTS $passed $failed"
+[ "$failed" -eq 0 ]
