@@ -9,8 +9,8 @@ OUT=${FR_DEMO_OUT:-demo-out}
 mkdir -p "$OUT"
 echo "== generating behaviour data"
 "$NODE" synth --users 3000 --items 1200 --clusters 12 --seed 7 --out "$OUT/data"
-echo "== training (benchmark configuration, 8 epochs)"
-"$NODE" train --data "$OUT/data" --format movielens-csv --epochs 8 --eval-every 4 \
+echo "== training (benchmark configuration, 12 epochs)"
+"$NODE" train --data "$OUT/data" --format movielens-csv --epochs 12 --eval-every 4 \
     --model-out "$OUT/model.frm" --metrics-out "$OUT/metrics.json"
 echo "== evaluating the saved model"
 "$NODE" eval --model "$OUT/model.frm" --data "$OUT/data" --format movielens-csv \
