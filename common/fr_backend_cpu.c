@@ -53,10 +53,14 @@ static void cpu_copy(void *dst, const void *src, size_t bytes)
         memcpy(dst, src, bytes);
 }
 
+/* OpenBLAS always runs single-threaded here: the backend splits large products over
+ * its own OpenMP threads (cpu_gemm), so one pool of threads serves every op. Two
+ * pools (OpenBLAS's spinning between calls, OpenMP's between regions) on the same
+ * cores took a fifth of an epoch in scheduler calls. */
 static void cpu_set_threads(int threads)
 {
     g_threads = threads < 1 ? 1 : threads;
-    openblas_set_num_threads(g_threads);
+    openblas_set_num_threads(1);
     omp_set_num_threads(g_threads);
 }
 
@@ -64,6 +68,16 @@ static void cpu_set_threads(int threads)
 #define PAR_MIN 32768
 
 static void cpu_zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+
+static void gemm1(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                  const float *b, int ldb, float beta, float *c, int ldc)
+{
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
+                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/* Products below this many multiply-adds run on one thread. */
+#define GEMM_PAR_MIN 262144.0
 
 static void cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                      const float *b, int ldb, float beta, float *c, int ldc)
@@ -76,9 +90,29 @@ static void cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const flo
                 c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
         return;
     }
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     g_flops += 2.0 * m * n * k;
+    int nt = g_threads;
+    if (nt == 1 || (double)m * n * k < GEMM_PAR_MIN) {
+        gemm1(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    /* Split C into row blocks (or column blocks when it is wide), one per thread;
+     * every element is still one full-length dot product, as on one thread. */
+    int by_rows = m >= n;
+    int len = by_rows ? m : n;
+#pragma omp parallel num_threads(nt)
+    {
+        int t = omp_get_thread_num(), tn = omp_get_num_threads();
+        int lo = (int)((long)len * t / tn) & ~7, hi = t == tn - 1 ? len : (int)((long)len * (t + 1) / tn) & ~7;
+        if (hi > lo) {
+            if (by_rows)
+                gemm1(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + (size_t)lo * lda, lda, b, ldb,
+                      beta, c + (size_t)lo * ldc, ldc);
+            else
+                gemm1(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + (size_t)lo * ldb : b + lo,
+                      ldb, beta, c + lo, ldc);
+        }
+    }
 }
 
 static void cpu_gather_rows(float *out, const float *src, const int32_t *rows, int n, int d)
@@ -318,25 +352,16 @@ static void gru_step_back_rows(float *dgi, float *dgh, float *dhprev, const floa
 /* The recurrence is independent across sequences, so each thread runs all L steps
  * for its own block of rows with single-threaded products: far better on small
  * batches than splitting each tiny per-step product across threads. */
-static int gru_begin(int b, int d)
+static int gru_threads(int b, int d)
 {
-    int nt = ((size_t)b * d >= 2048 && b >= 2 * g_threads) ? g_threads : 1;
-    if (nt > 1)
-        openblas_set_num_threads(1);
-    return nt;
-}
-
-static void gru_end(int nt)
-{
-    if (nt > 1)
-        openblas_set_num_threads(g_threads);
+    return ((size_t)b * d >= 2048 && b >= 2 * g_threads) ? g_threads : 1;
 }
 
 static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,
                             const float *b_hh, int L, int b, int d)
 {
     size_t bd = (size_t)b * d, b3d = (size_t)b * 3 * d;
-    int nt = gru_begin(b, d);
+    int nt = gru_threads(b, d);
     memset(z, 0, bd * sizeof(float));
 #pragma omp parallel num_threads(nt)
     {
@@ -355,7 +380,6 @@ static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi,
         }
         free(gh);
     }
-    gru_end(nt);
     g_flops += 2.0 * (L - 1) * b * 3 * d * d;
 }
 
@@ -364,7 +388,7 @@ static void cpu_gru_backward(float *dgi, float *dgh, const float *dz, const floa
                              int d)
 {
     size_t bd = (size_t)b * d, b3d = (size_t)b * 3 * d;
-    int nt = gru_begin(b, d);
+    int nt = gru_threads(b, d);
 #pragma omp parallel num_threads(nt)
     {
         int th = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -389,7 +413,6 @@ static void cpu_gru_backward(float *dgi, float *dgh, const float *dz, const floa
         free(dh);
         free(dhp);
     }
-    gru_end(nt);
     g_flops += 2.0 * (L - 1) * b * 3 * d * d;
 }
 
