@@ -38,14 +38,11 @@ int fr_cmd_eval(int argc, char **argv)
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: fedrecall-node eval --model FILE --data PATH --format FMT [OPTIONS]\n\n");
-            fr_opts_help(opts, stdout);
-            printf("\nexample:\n  fedrecall-node eval --model model.frm --data ml-latest-small "
-                   "--format movielens-csv --metrics-out eval.json\n");
-            return 0;
-        }
+    if (fr_opts_handle_help(
+            argc, argv, "fedrecall-node eval --model FILE --data PATH --format FMT [OPTIONS]", opts,
+            "fedrecall-node eval --model model.frm --data ml-latest-small --format movielens-csv "
+            "--metrics-out eval.json"))
+        return 0;
     fr_err err = {{0}};
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     if (st)

@@ -19,13 +19,9 @@ int fr_cmd_export(int argc, char **argv)
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: fedrecall-node export --model FILE --npy DIR\n\n");
-            fr_opts_help(opts, stdout);
-            printf("\nexample:\n  fedrecall-node export --model model.frm --npy weights/\n");
-            return 0;
-        }
+    if (fr_opts_handle_help(argc, argv, "fedrecall-node export --model FILE --npy DIR", opts,
+                            "fedrecall-node export --model model.frm --npy weights/"))
+        return 0;
     fr_err err = {{0}};
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     if (st)

@@ -24,13 +24,10 @@ int fr_cmd_synth(int argc, char **argv)
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: fedrecall-node synth --users U --items I --out DIR [OPTIONS]\n\n");
-            fr_opts_help(opts, stdout);
-            printf("\nexample:\n  fedrecall-node synth --users 1000 --items 500 --out synth/\n");
-            return 0;
-        }
+    if (fr_opts_handle_help(argc, argv,
+                            "fedrecall-node synth --users U --items I --out DIR [OPTIONS]", opts,
+                            "fedrecall-node synth --users 1000 --items 500 --out synth/"))
+        return 0;
     fr_err err = {{0}};
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     if (st == FR_OK)

@@ -92,14 +92,11 @@ int fr_cmd_train(int argc, char **argv)
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
-    for (int i = 0; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: fedrecall-node train --data PATH --format FMT [OPTIONS]\n\n");
-            fr_opts_help(opts, stdout);
-            printf("\nexample:\n  fedrecall-node train --data ml-latest-small --format movielens-csv "
-                   "--epochs 10 --model-out model.frm --metrics-out metrics.json\n");
-            return 0;
-        }
+    if (fr_opts_handle_help(argc, argv, "fedrecall-node train --data PATH --format FMT [OPTIONS]",
+                            opts,
+                            "fedrecall-node train --data ml-latest-small --format movielens-csv "
+                            "--epochs 10 --model-out model.frm --metrics-out metrics.json"))
+        return 0;
     fr_err err = {{0}};
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     if (st)
@@ -124,13 +121,16 @@ int fr_cmd_train(int argc, char **argv)
         goto fail;
     if ((st = fr_dataset_windows(&ds, seq_len, &windows, &n_windows, &n_positions, &err)) != FR_OK)
         goto fail;
-    fr_model_config mc = {.num_items = ds.num_items, .token_vocab = vocab, .num_tokens = tokens,
-                          .dim = dim, .filters = filters};
+    fr_model_config mc = {.num_items = ds.num_items,
+                          .token_vocab = vocab,
+                          .num_tokens = tokens,
+                          .dim = dim,
+                          .filters = filters};
     if ((st = fr_model_init(&model, &mc, be, ds.tokens, ds.item_ids, &err)) != FR_OK)
         goto fail;
     fr_model_init_params(&model, seed);
-    fr_train_config tc = {.batch = batch, .seq_len = seq_len, .negatives = negatives, .lr = lr,
-                          .seed = seed};
+    fr_train_config tc = {
+        .batch = batch, .seq_len = seq_len, .negatives = negatives, .lr = lr, .seed = seed};
     if ((st = fr_trainer_init(&tr, &model, &tc, windows, n_windows, &err)) != FR_OK)
         goto fail;
     if (!time_only && ds.num_eval_users > 0) {
@@ -163,11 +163,11 @@ int fr_cmd_train(int argc, char **argv)
         printf("epoch %3d  loss %.4f  %7.2f s  %8.1f seq/s  %9.0f pos/s\n", e, es.loss, es.seconds,
                es.sequences_per_s, es.positions_per_s);
         fflush(stdout);
-        json_array_append_new(jepochs, json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "epoch", e,
-                                                 "loss", es.loss, "seconds", es.seconds,
-                                                 "sequences_per_s", es.sequences_per_s,
-                                                 "positions_per_s", es.positions_per_s,
-                                                 "gemm_gflop", es.gemm_flops / 1e9));
+        json_array_append_new(jepochs,
+                              json_pack("{s:i, s:f, s:f, s:f, s:f, s:f}", "epoch", e, "loss",
+                                        es.loss, "seconds", es.seconds, "sequences_per_s",
+                                        es.sequences_per_s, "positions_per_s", es.positions_per_s,
+                                        "gemm_gflop", es.gemm_flops / 1e9));
         if (have_ev && ((eval_every && e % eval_every == 0) || e == epochs)) {
             double t0 = now_s();
             if ((st = fr_eval_model(&ev, &tr.net, threads, &last[0], &last[1], &err)) != FR_OK)
@@ -199,9 +199,10 @@ int fr_cmd_train(int argc, char **argv)
     for (int e = 0; e < epochs; e++)
         train_s += epoch_secs[e];
     qsort(epoch_secs, (size_t)epochs, sizeof(double), cmp_double);
-    double median = epochs ? (epochs % 2 ? epoch_secs[epochs / 2]
-                                         : 0.5 * (epoch_secs[epochs / 2 - 1] + epoch_secs[epochs / 2]))
-                           : 0.0;
+    double median = epochs
+                        ? (epochs % 2 ? epoch_secs[epochs / 2]
+                                      : 0.5 * (epoch_secs[epochs / 2 - 1] + epoch_secs[epochs / 2]))
+                        : 0.0;
     double total = now_s() - t_start;
     printf("total %.1f s, median epoch %.3f s, peak RSS %.0f MiB\n", total, median, peak_rss_mib());
 

@@ -107,3 +107,16 @@ void fr_opts_help(const fr_opt *opts, FILE *out)
         fprintf(out, "  --%-14s %s%s%s\n", o->name, o->help, o->required ? " [required]" : "", def);
     }
 }
+
+int fr_opts_handle_help(int argc, char **argv, const char *usage, const fr_opt *opts,
+                        const char *example)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: %s\n\n", usage);
+            fr_opts_help(opts, stdout);
+            printf("\nexample:\n  %s\n", example);
+            return 1;
+        }
+    return 0;
+}

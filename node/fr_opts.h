@@ -28,4 +28,9 @@ FR_MUST fr_status fr_opts_parse(fr_opt *opts, int argc, char **argv, fr_err *err
 /* Print the options of a table, one per line, with their help and defaults. */
 void fr_opts_help(const fr_opt *opts, FILE *out);
 
+/* When argv holds --help or -h: print the usage line, the options and an example
+ * on stdout and return 1 (the command then exits 0); else return 0. */
+int fr_opts_handle_help(int argc, char **argv, const char *usage, const fr_opt *opts,
+                        const char *example);
+
 #endif

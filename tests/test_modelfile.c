@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "fr_test.h"
+#include "fr_test_files.h"
 #include "fr_backend.h"
 #include "fr_model.h"
 #include "fr_modelfile.h"
@@ -83,36 +84,6 @@ static int same_model(const fr_model *a, const fr_model *b, int moments)
         free(y);
     }
     return same;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    if (f && fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        rewind(f);
-        buf = malloc(n > 0 ? (size_t)n : 1);
-        *len = fread(buf, 1, (size_t)n, f);
-    }
-    if (f)
-        fclose(f);
-    return buf;
-}
-
-static void write_all(const char *path, const void *buf, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    if (f) {
-        fwrite(buf, 1, len, f);
-        fclose(f);
-    }
 }
 
 /* Loads path expecting status want and a message that starts with the path and

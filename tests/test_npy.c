@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "fr_test.h"
+#include "fr_test_files.h"
 #include "fr_backend.h"
 #include "fr_model.h"
 #include "fr_npy.h"
@@ -48,27 +49,6 @@ static float *host_copy(const fr_model *m, const float *dev)
     float *h = malloc(m->n * sizeof(float));
     m->be->download(h, dev, m->n * sizeof(float));
     return h;
-}
-
-static int file_exists(const char *path)
-{
-    struct stat sb;
-    return stat(path, &sb) == 0;
-}
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    uint8_t *buf = NULL;
-    if (f && fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        rewind(f);
-        buf = malloc(n > 0 ? (size_t)n : 1);
-        *len = fread(buf, 1, (size_t)n, f);
-    }
-    if (f)
-        fclose(f);
-    return buf;
 }
 
 /* Parses an .npy file back; checks its framing and returns its header text and data. */
