@@ -37,15 +37,15 @@ all: deps $(NODE_BIN) $(TEST_BIN) $(BENCH_BIN)
 	@echo "built: $(NODE_BIN) (BLAS: OpenBLAS; CUDA backend: not built)"
 
 # The build needs a few Debian packages; install them when we can, else say how.
+# Compiler flags are expanded when a recipe runs, so they see the packages installed
+# here before the first object is compiled.
 deps:
 ifneq ($(DEPS_OK),yes)
 	@if [ "$$(id -u)" = 0 ]; then deploy/install-deps.sh; else \
 	  echo "missing packages: run  sudo deploy/install-deps.sh" >&2; exit 2; fi
-	@$(MAKE) --no-print-directory $(MAKECMDGOALS)
-	@exit 0
 endif
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c | deps
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@

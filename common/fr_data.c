@@ -1,8 +1,9 @@
-/* Behaviour data for fedrecall: a streaming movielens-csv reader, the dense row
- * mapping, the chronological leave-one-out split, hashed content tokens and the
- * training windows. Every rule follows the data conventions of the model spec to the
- * byte, because exported weights are evaluated by a loader that applies the same
- * rules: one differing row order or token hash and the weights no longer line up. */
+/* Behaviour data for fedrecall: the movielens-csv files streamed through fr_csv,
+ * the dense row mapping, the chronological leave-one-out split, hashed content tokens
+ * and the training windows. Every rule follows the data conventions of the model spec
+ * to the byte, because exported weights are evaluated by a loader that applies the
+ * same rules: one differing row order or token hash and the weights no longer line
+ * up. */
 #include "fr_data.h"
 
 #include <errno.h>
@@ -10,255 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FR_DATA_MAX_LINE (1L << 20)     /* a longer line is a malformed row */
+#include "fr_csv.h"
+
 #define FR_DATA_MAX_FIELDS 8            /* fields kept per row; more are only counted */
 #define FR_DATA_MAX_ROWS (INT32_MAX - 1) /* items and users must fit an int32 row */
 #define FR_DATA_PATH_MAX 4096
 
 const char *const fr_data_formats[] = {"movielens-csv", NULL};
-
-/* ------------------------------------------------------------------ lines, fields */
-
-typedef struct fr_data_lines {
-    FILE *f;
-    char *buf;
-    size_t len, cap;
-    long line_no;
-    int too_long;
-} fr_data_lines;
-
-/* Next line into lr->buf (NUL-terminated, terminator removed). \n, \r\n and a lone
- * \r each end a line, as in a universal-newline CSV reader, so line numbers agree
- * with other readers of the same file. Reads a byte at a time so that memory stays
- * bounded by FR_DATA_MAX_LINE whatever the input. Returns 1, 0 at end of file, or a
- * negative fr_status. */
-static int lines_next(fr_data_lines *lr)
-{
-    int c;
-    lr->len = 0;
-    lr->too_long = 0;
-    if (!lr->buf) {
-        lr->cap = 256;
-        if (!(lr->buf = malloc(lr->cap)))
-            return FR_ENOMEM;
-    }
-    c = getc_unlocked(lr->f);
-    if (c == EOF)
-        return ferror(lr->f) ? FR_EIO : 0;
-    for (; c != EOF && c != '\n'; c = getc_unlocked(lr->f)) {
-        if (c == '\r') {
-            int d = getc_unlocked(lr->f);
-            if (d != '\n' && d != EOF)
-                ungetc(d, lr->f);
-            break;
-        }
-        if ((long)lr->len >= FR_DATA_MAX_LINE) {
-            lr->too_long = 1;
-            continue;
-        }
-        if (lr->len + 1 >= lr->cap) {
-            char *p = realloc(lr->buf, lr->cap * 2);
-            if (!p)
-                return FR_ENOMEM;
-            lr->buf = p;
-            lr->cap *= 2;
-        }
-        lr->buf[lr->len++] = (char)c;
-    }
-    if (ferror(lr->f))
-        return FR_EIO;
-    lr->buf[lr->len] = '\0';
-    lr->line_no++;
-    return 1;
-}
-
-typedef struct fr_data_field {
-    const char *p; /* NUL-terminated, inside the line buffer */
-    size_t n;
-} fr_data_field;
-
-/* Splits a line in place into comma-separated fields with the usual CSV quoting: a
- * field that starts with '"' runs to the closing quote, "" inside it is one quote,
- * text after the closing quote is kept, and a quote inside an unquoted field is an
- * ordinary character. Returns the number of fields (an empty line has none; fields
- * past max are counted, not kept) or -1 for a quote left open at the end of the line.
- * Unquoting only shrinks text, so the output never overtakes the input. */
-static long csv_split(char *s, size_t len, fr_data_field *f, int max)
-{
-    enum { START, PLAIN, QUOTED, QUOTE_SEEN } st = START;
-    size_t w = 0, start = 0;
-    long n = 0;
-    if (len == 0)
-        return 0;
-    for (size_t r = 0; r <= len; r++) {
-        char c = r < len ? s[r] : ','; /* a delimiter after the end closes the last field */
-        if (st == QUOTED) {
-            if (r == len)
-                return -1;
-            if (c == '"')
-                st = QUOTE_SEEN;
-            else
-                s[w++] = c;
-        } else if (c == '"' && st != PLAIN) { /* opening quote, or "" inside quotes */
-            if (st == QUOTE_SEEN)
-                s[w++] = '"';
-            st = QUOTED;
-        } else if (c == ',') {
-            if (n < max)
-                f[n] = (fr_data_field){s + start, w - start};
-            n++;
-            s[w++] = '\0';
-            start = w;
-            st = START;
-        } else {
-            s[w++] = c;
-            st = PLAIN;
-        }
-    }
-    return n;
-}
-
-/* ------------------------------------------------------------------ numbers */
-
-/* Length of a whitespace character (as the reference reader's string functions see
- * it: ASCII, optionally \x1c-\x1f, and the Unicode spaces in UTF-8) at p, else 0. */
-static size_t space_at(const unsigned char *p, size_t n, int seps)
-{
-    if (n >= 1 && (p[0] == ' ' || (p[0] >= '\t' && p[0] <= '\r') ||
-                   (seps && p[0] >= 0x1c && p[0] <= 0x1f)))
-        return 1;
-    if (n >= 2 && p[0] == 0xc2 && (p[1] == 0x85 || p[1] == 0xa0))
-        return 2;
-    if (n >= 3 && ((p[0] == 0xe1 && p[1] == 0x9a && p[2] == 0x80) ||
-                   (p[0] == 0xe2 && p[1] == 0x80 &&
-                    ((p[2] >= 0x80 && p[2] <= 0x8a) || p[2] == 0xa8 || p[2] == 0xa9 || p[2] == 0xaf)) ||
-                   (p[0] == 0xe2 && p[1] == 0x81 && p[2] == 0x9f) ||
-                   (p[0] == 0xe3 && p[1] == 0x80 && p[2] == 0x80)))
-        return 3;
-    return 0;
-}
-
-/* Removes leading and trailing whitespace (see space_at). */
-static void strip(const char **p, size_t *n, int seps)
-{
-    const unsigned char *s = (const unsigned char *)*p;
-    size_t k;
-    while (*n && (k = space_at(s, *n, seps)) > 0) {
-        s += k;
-        *n -= k;
-    }
-    for (int again = 1; again && *n;) {
-        again = 0;
-        for (k = 1; k <= 3 && k <= *n; k++)
-            if (space_at(s + *n - k, k, seps) == k) {
-                *n -= k;
-                again = 1;
-                break;
-            }
-    }
-    *p = (const char *)s;
-}
-
-static int is_digit(char c) { return c >= '0' && c <= '9'; }
-
-/* Digits with single underscores between them (the reference number syntax). */
-static size_t digit_run(const char *p, size_t n)
-{
-    size_t i = 0;
-    if (n == 0 || !is_digit(p[0]))
-        return 0;
-    for (i = 1; i < n;) {
-        if (is_digit(p[i]))
-            i++;
-        else if (p[i] == '_' && i + 1 < n && is_digit(p[i + 1]))
-            i += 2;
-        else
-            break;
-    }
-    return i;
-}
-
-/* A strict base-10 integer: surrounding whitespace, an optional sign, digits (single
- * underscores allowed between them), nothing else; must fit int64. 0 on success. */
-static int parse_id(const char *p, size_t n, int64_t *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    uint64_t v = 0, limit;
-    strip(&p, &n, 1);
-    if (n && (p[0] == '+' || p[0] == '-'))
-        neg = p[i++] == '-';
-    if (digit_run(p + i, n - i) != n - i || i == n)
-        return -1;
-    limit = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
-    for (; i < n; i++) {
-        if (p[i] == '_')
-            continue;
-        uint64_t d = (uint64_t)(p[i] - '0');
-        if (v > (limit - d) / 10)
-            return -1;
-        v = v * 10 + d;
-    }
-    *out = neg ? (v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v) : (int64_t)v;
-    return 0;
-}
-
-static int same_nocase(const char *p, size_t n, const char *word)
-{
-    size_t i = 0;
-    for (; i < n && word[i]; i++)
-        if ((p[i] | 0x20) != word[i])
-            return 0;
-    return i == n && !word[i];
-}
-
-/* A decimal floating-point number with the reference syntax: optional sign, digits
- * with an optional fraction and exponent (underscores between digits), or inf,
- * infinity, nan in any case; surrounding whitespace allowed. 0 on success. */
-static int parse_time(const char *p, size_t n, double *out)
-{
-    size_t i = 0, a, b = 0;
-    char stackbuf[64], *buf = stackbuf, *end;
-    int ret = -1;
-    strip(&p, &n, 0);
-    if (n && (p[0] == '+' || p[0] == '-'))
-        i++;
-    if (same_nocase(p + i, n - i, "inf") || same_nocase(p + i, n - i, "infinity") ||
-        same_nocase(p + i, n - i, "nan")) {
-        i = n;
-    } else {
-        a = digit_run(p + i, n - i);
-        i += a;
-        if (i < n && p[i] == '.') {
-            b = digit_run(p + i + 1, n - i - 1);
-            i += 1 + b;
-        }
-        if (a == 0 && b == 0)
-            return -1;
-        if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-            size_t e = i + 1 < n && (p[i + 1] == '+' || p[i + 1] == '-') ? 2 : 1, c;
-            if ((c = digit_run(p + i + e, n - i - e)) == 0)
-                return -1;
-            i += e + c;
-        }
-    }
-    if (i != n)
-        return -1;
-    /* A copy without underscores and surrounding space for strtod. */
-    if (n + 1 > sizeof stackbuf && !(buf = malloc(n + 1)))
-        return -1;
-    b = 0;
-    for (i = 0; i < n; i++)
-        if (p[i] != '_')
-            buf[b++] = p[i];
-    buf[b] = '\0';
-    *out = strtod(buf, &end);
-    if (end == buf + b)
-        ret = 0;
-    if (buf != stackbuf)
-        free(buf);
-    return ret;
-}
 
 /* ------------------------------------------------------------------ tokens */
 
@@ -347,7 +106,7 @@ typedef struct fr_data_events {
 } fr_data_events;
 
 /* A row handler: 0 = row used, 1 = malformed (why says how), FR_ENOMEM = give up. */
-typedef int (*fr_data_row_fn)(void *ctx, const fr_data_field *f, long nf, char *why,
+typedef int (*fr_data_row_fn)(void *ctx, const fr_csv_field *f, long nf, char *why,
                               size_t cap);
 
 typedef struct fr_data_file {
@@ -369,27 +128,27 @@ static long find_id(const int64_t *ids, long n, int64_t id)
     return lo < n && ids[lo] == id ? lo : -1;
 }
 
-static int is_header(long nf, const fr_data_field *f, const char *name)
+static int is_header(long nf, const fr_csv_field *f, const char *name)
 {
     const char *p = nf > 0 ? f[0].p : "";
     size_t n = nf > 0 ? f[0].n : 0;
-    strip(&p, &n, 1);
+    fr_csv_strip(&p, &n);
     return n == strlen(name) && !memcmp(p, name, n);
 }
 
 /* The rating column is not used: every event is an implicit positive. */
-static int ratings_row(void *ctx, const fr_data_field *f, long nf, char *why, size_t cap)
+static int ratings_row(void *ctx, const fr_csv_field *f, long nf, char *why, size_t cap)
 {
     fr_data_events *ev = ctx;
     fr_data_event e;
     if (nf < 4)
         snprintf(why, cap, "expected 4 fields (userId,movieId,rating,timestamp), found %ld",
                  nf);
-    else if (parse_id(f[0].p, f[0].n, &e.user))
+    else if (fr_csv_parse_int(f[0].p, f[0].n, &e.user) != FR_OK)
         snprintf(why, cap, "userId '%.40s' is not an integer", f[0].p);
-    else if (parse_id(f[1].p, f[1].n, &e.item))
+    else if (fr_csv_parse_int(f[1].p, f[1].n, &e.item) != FR_OK)
         snprintf(why, cap, "movieId '%.40s' is not an integer", f[1].p);
-    else if (parse_time(f[3].p, f[3].n, &e.ts))
+    else if (fr_csv_parse_float(f[3].p, f[3].n, &e.ts) != FR_OK)
         snprintf(why, cap, "timestamp '%.40s' is not a number", f[3].p);
     else {
         if (ev->n == ev->cap) {
@@ -407,14 +166,14 @@ static int ratings_row(void *ctx, const fr_data_field *f, long nf, char *why, si
 }
 
 /* An item's last content row wins; items nobody interacted with are passed over. */
-static int movies_row(void *ctx, const fr_data_field *f, long nf, char *why, size_t cap)
+static int movies_row(void *ctx, const fr_csv_field *f, long nf, char *why, size_t cap)
 {
     fr_dataset *ds = ctx;
     int64_t id;
     long row;
     if (nf < 3)
         snprintf(why, cap, "expected 3 fields (movieId,title,genres), found %ld", nf);
-    else if (parse_id(f[0].p, f[0].n, &id))
+    else if (fr_csv_parse_int(f[0].p, f[0].n, &id) != FR_OK)
         snprintf(why, cap, "movieId '%.40s' is not an integer", f[0].p);
     else {
         if ((row = find_id(ds->item_ids + 1, ds->num_items - 1, id)) >= 0)
@@ -435,24 +194,24 @@ static fr_status read_csv(const fr_data_file *spec, const char *dir, int strict,
                           fr_data_report *rep, fr_err *err)
 {
     char file[FR_DATA_PATH_MAX], why[160];
-    fr_data_lines lr = {0};
+    fr_csv_field f[FR_DATA_MAX_FIELDS];
+    fr_csv cr;
+    long nf;
     long *rows = spec->content ? &rep->content_rows : &rep->rows_read;
     long *skipped = spec->content ? &rep->content_skipped : &rep->rows_skipped;
     int rc, n = snprintf(file, sizeof file, "%s/%s", dir, spec->name);
     fr_status st = FR_OK;
     if (n < 0 || (size_t)n >= sizeof file)
         return fr_fail(err, FR_EINVAL, "%s: path too long", dir);
-    if (!(lr.f = fopen(file, "rb")))
+    if (fr_csv_open(&cr, file) != FR_OK)
         return spec->content && errno == ENOENT
                    ? FR_OK : fr_fail(err, FR_EIO, "%s: %s", file, strerror(errno));
-    while ((rc = lines_next(&lr)) == 1) {
-        fr_data_field f[FR_DATA_MAX_FIELDS];
-        long nf = lr.too_long ? -1 : csv_split(lr.buf, lr.len, f, FR_DATA_MAX_FIELDS);
-        if (lr.line_no == 1 && nf >= 0 && is_header(nf, f, spec->header))
+    while ((rc = fr_csv_next(&cr, f, FR_DATA_MAX_FIELDS, &nf)) == 1) {
+        if (cr.line_no == 1 && nf >= 0 && is_header(nf, f, spec->header))
             continue;
         ++*rows;
-        if (lr.too_long)
-            snprintf(why, sizeof why, "line longer than %ld bytes", FR_DATA_MAX_LINE);
+        if (nf == FR_CSV_LONG_LINE)
+            snprintf(why, sizeof why, "line longer than %ld bytes", FR_CSV_MAX_LINE);
         else if (nf < 0)
             snprintf(why, sizeof why, "unterminated quoted field");
         else if ((rc = spec->row(ctx, f, nf, why, sizeof why)) <= 0) {
@@ -461,20 +220,19 @@ static fr_status read_csv(const fr_data_file *spec, const char *dir, int strict,
             continue;
         }
         if (strict) {
-            st = fr_fail(err, FR_EFORMAT, "%s:%ld: %s", file, lr.line_no, why);
+            st = fr_fail(err, FR_EFORMAT, "%s:%ld: %s", file, cr.line_no, why);
             goto out;
         }
         if ((*skipped)++ == 0 && !spec->content)
             snprintf(rep->bad_reason, sizeof rep->bad_reason, "%s", why);
         if (!spec->content && rep->n_bad_lines < FR_DATA_BAD_LINES)
-            rep->bad_lines[rep->n_bad_lines++] = lr.line_no;
+            rep->bad_lines[rep->n_bad_lines++] = cr.line_no;
     }
     if (rc < 0)
         st = fr_fail(err, (fr_status)rc, "%s: %s at line %ld", file,
-                     rc == FR_ENOMEM ? "out of memory" : strerror(errno), lr.line_no);
+                     rc == FR_ENOMEM ? "out of memory" : strerror(errno), cr.line_no);
 out:
-    fclose(lr.f);
-    free(lr.buf);
+    fr_csv_close(&cr);
     return st;
 }
 

@@ -72,7 +72,7 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     if (net->max_tokens < 1)
         net->max_tokens = 1;
 
-    size_t d = (size_t)c->dim, F = (size_t)c->filters, T = (size_t)c->num_tokens;
+    size_t d = (size_t)c->dim, F = (size_t)c->filters;
     size_t nu = (size_t)net->max_items, nt = (size_t)net->max_tokens;
     size_t B = (size_t)max_batch, L = (size_t)seq_len, K = (size_t)negatives, LB = L * B;
     idx_layout lay = layout_of(net);
@@ -112,7 +112,6 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     net->dwr = FA(3 * F * d);
     net->dxu = FA(nt * d);
 #undef FA
-    (void)T;
     void *check[] = {net->item_map, net->tok_map, net->hidx, net->didx, net->wr, net->xu,
                      net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
                      net->z, net->gates, net->ghn, net->q, net->ht, net->hn, net->logits,
@@ -224,10 +223,17 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
     int d = c->dim, L = net->seq_len, K = net->negatives, W = L + 1;
     if (b < 1 || b > net->max_batch)
         return fr_fail(err, FR_EINVAL, "batch of %d windows outside [1, %d]", b, net->max_batch);
-    for (long i = 0; i < (long)b * W; i++)
-        if (windows[i] < 0 || windows[i] >= c->num_items)
-            return fr_fail(err, FR_EINVAL, "window item row %d outside [0, %d)", windows[i],
-                           c->num_items);
+    for (int r = 0; r < b; r++) {
+        const int32_t *w = windows + (size_t)r * W;
+        for (int t = 0; t < W; t++) {
+            if (w[t] < 0 || w[t] >= c->num_items)
+                return fr_fail(err, FR_EINVAL, "window %d: item row %d outside [0, %d)", r, w[t],
+                               c->num_items);
+            /* left padding only: every real input must have a real target */
+            if (t > 0 && w[t] == 0 && w[t - 1] != 0)
+                return fr_fail(err, FR_EINVAL, "window %d: padding after an item at %d", r, t);
+        }
+    }
     for (int j = 0; j < K; j++)
         if (neg[j] < 1 || neg[j] >= c->num_items)
             return fr_fail(err, FR_EINVAL, "negative item row %d outside [1, %d)", neg[j],
@@ -247,7 +253,6 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
                 continue;
             }
             h[lay.posidx + p] = add_item(net, h + lay.uitems, &nu, w[t]);
-            FR_ASSERT(w[t + 1] != 0); /* left padding: a real input has a real target */
             h[lay.qpos + np] = (int32_t)p;
             h[lay.tgtidx + np] = add_item(net, h + lay.uitems, &nu, w[t + 1]);
             h[lay.tgtrow + np] = w[t + 1];

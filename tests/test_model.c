@@ -327,7 +327,6 @@ static void test_model_grad(void)
             memset(x, 0, sizeof(float) * c.d); /* padding row */
     }
     fr_model_set_params(&m, host);
-    int W = c.L + 1;
     int32_t win[4 * 8] = {
         0, 0, 0, 3, 5, 7, 2, 9,     /* left padding */
         1, 2, 3, 4, 5, 6, 7, 8,     /* full */
@@ -351,7 +350,6 @@ static void test_model_grad(void)
     double mean = loss / (double)npos;
     CHECK(npos == 4 + 7 + 1 + 7, "positions %ld", npos);
     CHECK(fabs(mean - ref) < 1e-5 * fabs(ref), "float loss %.8f vs double reference %.8f", mean, ref);
-    (void)W;
     double eps = 1e-5;
     for (int pi = 0; pi < FR_NPARAMS; pi++) {
         const fr_param *p = &m.p[pi];
