@@ -17,7 +17,7 @@
 
 #define FR_EVAL_BLOCK 128                 /* users per score block */
 #define FR_EVAL_BLOCK_FLOATS (1L << 24)   /* cap of one thread's score block (64 MiB) */
-#define FR_EVAL_TOP 10                    /* length of the recommended lists */
+#define FR_EVAL_TOP 50                    /* length of the longest recommended list */
 #define FR_EVAL_SEED_SALT 7919            /* keeps evaluation draws off training streams */
 
 /* The last L items of the concatenation a[0..na) + b[0..nb), left-padded with 0. */
@@ -301,7 +301,7 @@ fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *ite
                         fr_err *err)
 {
     fr_status st = FR_OK;
-    int32_t *ranks = NULL, *tops = NULL, *sranks = NULL;
+    int32_t *ranks = NULL, *tops = NULL;
     float *scores = NULL;
     unsigned char *recommended = NULL;
 
@@ -319,6 +319,7 @@ fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *ite
 
     int V = ev->ds->num_items, n = ev->n_users;
     int kt = V < FR_EVAL_TOP ? V : FR_EVAL_TOP;
+    out->sampled_users = ev->n_sampled;
     st = fr_eval_check_finite(item_vecs, (size_t)V, dim, "item", err);
     if (st == FR_OK)
         st = fr_eval_check_finite(user_vecs, (size_t)n, dim, "user", err);
@@ -333,23 +334,27 @@ fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *ite
     int nt = threads < n_blocks ? threads : n_blocks;
     ranks = malloc((size_t)n * sizeof *ranks);
     tops = malloc((size_t)n * kt * sizeof *tops);
-    sranks = malloc((size_t)ev->n_sampled * sizeof *sranks);
     scores = malloc((size_t)nt * block * V * sizeof *scores);
     recommended = calloc((size_t)V, 1);
-    if (!ranks || !tops || !sranks || !scores || !recommended) {
+    if (!ranks || !tops || !scores || !recommended) {
         st = fr_fail(err, FR_ENOMEM, "eval: out of memory for %d users x %d items", n, V);
         goto out;
     }
 
     /* Sampled protocol: candidates fixed at init, target in column 0. */
     const int width = 1 + FR_EVAL_NEGATIVES;
+    float *sscores = malloc((size_t)(ev->n_sampled > 0 ? ev->n_sampled : 1) * width * sizeof(float));
+    if (!sscores) {
+        st = fr_fail(err, FR_ENOMEM, "eval: out of memory for %d sampled users", ev->n_sampled);
+        goto out;
+    }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static)
 #endif
     for (int i = 0; i < ev->n_sampled; i++) {
         const float *q = user_vecs + (size_t)ev->sampled_pos[i] * dim;
         const int32_t *cand = ev->candidates[split] + (size_t)i * width;
-        float sc[1 + FR_EVAL_NEGATIVES];
+        float *sc = sscores + (size_t)i * width;
         for (int c = 0; c < width; c++) {
             const float *h = item_vecs + (size_t)cand[c] * dim;
             float acc = 0.0f;
@@ -357,11 +362,9 @@ fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *ite
                 acc += q[k] * h[k];
             sc[c] = acc;
         }
-        int32_t r = 0;
-        for (int c = 1; c < width; c++)
-            r += sc[c] > sc[0];
-        sranks[i] = r;
     }
+    fr_eval_sampled_metrics(sscores, ev->n_sampled, width, &out->hr10, &out->ndcg10);
+    free(sscores);
 
     /* Full ranking, one block of users per task; per-user results land in arrays and
      * are summed below in user order, so the totals do not depend on the scheduling. */
@@ -379,13 +382,8 @@ fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *ite
                            scores + (size_t)tid * block * V, ranks, tops);
     }
 
-    double hr = 0, ndcg = 0;
-    for (int i = 0; i < ev->n_sampled; i++)
-        if (sranks[i] < 10) {
-            hr += 1.0;
-            ndcg += 1.0 / log2(sranks[i] + 2.0);
-        }
-    double rec10 = 0, rec50 = 0, nd10 = 0, nd50 = 0, mrr = 0, nov = 0;
+    int k10 = kt < 10 ? kt : 10;
+    double rec10 = 0, rec50 = 0, nd10 = 0, nd50 = 0, mrr = 0, nov10 = 0, nov50 = 0;
     for (int i = 0; i < n; i++) {
         double r = ranks[i];
         double gain = 1.0 / log2(r + 2.0);
@@ -398,34 +396,39 @@ fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *ite
             rec50 += 1.0;
             nd50 += gain;
         }
+        /* Top lists come best first, so the top-10 is the head of the top-50. */
         double s = 0;
         for (int k = 0; k < kt; k++) {
             int32_t it = tops[(size_t)i * kt + k];
             s += ev->neg_log2_pop[it];
-            recommended[it] = 1;
+            recommended[it] |= (unsigned char)(k < k10 ? 3 : 2);
+            if (k == k10 - 1)
+                nov10 += s / k10;
         }
-        nov += s / kt;
+        nov50 += s / kt;
     }
-    long covered = 0;
-    for (int j = 1; j < V; j++)
-        covered += recommended[j];
+    long covered10 = 0, covered50 = 0;
+    for (int j = 1; j < V; j++) {
+        covered10 += recommended[j] & 1;
+        covered50 += (recommended[j] >> 1) & 1;
+    }
 
-    out->sampled_users = ev->n_sampled;
-    out->hr10 = ev->n_sampled > 0 ? hr / ev->n_sampled : 0.0;
-    out->ndcg10 = ev->n_sampled > 0 ? ndcg / ev->n_sampled : 0.0;
     out->users = n;
     out->recall10 = rec10 / n;
     out->recall50 = rec50 / n;
+    out->precision10 = rec10 / n / 10.0;
+    out->precision50 = rec50 / n / 50.0;
     out->ndcg_full10 = nd10 / n;
     out->ndcg_full50 = nd50 / n;
     out->mrr = mrr / n;
-    out->novelty10 = nov / n;
-    out->coverage10 = (double)covered / (V - 1);
+    out->novelty10 = nov10 / n;
+    out->novelty50 = nov50 / n;
+    out->coverage10 = (double)covered10 / (V - 1);
+    out->coverage50 = (double)covered50 / (V - 1);
 
 out:
     free(ranks);
     free(tops);
-    free(sranks);
     free(scores);
     free(recommended);
     return st;
@@ -449,4 +452,21 @@ void fr_eval_popularity_vectors(const fr_evaluator *ev, float *item_vecs, float 
         item_vecs[j] = ev->popularity[j] + fr_eval_tie_break(j);
     for (int i = 0; i < ev->n_users; i++)
         user_vecs[i] = 1.0f;
+}
+
+void fr_eval_sampled_metrics(const float *scores, int n, int width, double *hr10, double *ndcg10)
+{
+    double hr = 0.0, ndcg = 0.0;
+    for (int i = 0; i < n; i++) {
+        const float *sc = scores + (size_t)i * width;
+        int r = 0;
+        for (int c = 1; c < width; c++)
+            r += sc[c] > sc[0];
+        if (r < 10) {
+            hr += 1.0;
+            ndcg += 1.0 / log2(r + 2.0);
+        }
+    }
+    *hr10 = n > 0 ? hr / n : 0.0;
+    *ndcg10 = n > 0 ? ndcg / n : 0.0;
 }

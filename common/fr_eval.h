@@ -6,7 +6,8 @@
  *             both splits); candidates drawn once at init from the seed;
  *   full      Recall@10/50, NDCG@10/50, MRR over the whole catalogue minus seen items
  *             (validation: train items; test: train + validation item), the target
- *             itself never excluded; coverage@10 and novelty@10 of the top-10 lists.
+ *             itself never excluded; Precision@10/50; coverage and novelty of the
+ *             top-10 and top-50 lists.
  * rank = number of candidates scoring strictly higher than the target.
  * The model enters only through vectors: item_vecs (V x dim, row 0 = padding) and one
  * user vector per evaluation user (num_eval_users x dim, in eval_users order), so any
@@ -29,7 +30,9 @@ typedef struct fr_metrics {
     double hr10, ndcg10;                /* sampled protocol */
     double recall10, recall50;          /* full ranking */
     double ndcg_full10, ndcg_full50, mrr;
+    double precision10, precision50;    /* one relevant item: recall@K / K */
     double coverage10, novelty10;
+    double coverage50, novelty50;
     int users;                          /* users in the full ranking */
     int sampled_users;
 } fr_metrics;
@@ -55,6 +58,11 @@ void fr_eval_free(fr_evaluator *ev);
 FR_MUST fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *item_vecs,
                                 const float *user_vecs, int dim, int threads, fr_metrics *out,
                                 fr_err *err);
+
+/* The sampled protocol on given scores: n rows of `width` candidate scores with the
+ * target in column 0; rank = candidates scoring strictly higher than the target.
+ * Writes HR@10 and NDCG@10 averaged over the rows (0 when n is 0). */
+void fr_eval_sampled_metrics(const float *scores, int n, int width, double *hr10, double *ndcg10);
 
 /* The popularity baseline as dim-1 vectors: item score = number of training users,
  * with a deterministic sub-unit tie-break so that ties do not count in its favour;

@@ -8,11 +8,17 @@
 
 json_t *fr_report_metrics(const fr_metrics *m)
 {
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:i, s:i}", "hr@10", m->hr10,
-                     "ndcg@10", m->ndcg10, "recall@10", m->recall10, "recall@50", m->recall50,
-                     "ndcg_full@10", m->ndcg_full10, "ndcg_full@50", m->ndcg_full50, "mrr", m->mrr,
-                     "coverage@10", m->coverage10, "novelty@10", m->novelty10, "users", m->users,
-                     "sampled_users", m->sampled_users);
+    json_t *o = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "hr@10",
+                          m->hr10, "ndcg@10", m->ndcg10, "recall@10", m->recall10, "recall@50",
+                          m->recall50, "precision@10", m->precision10, "precision@50",
+                          m->precision50, "ndcg_full@10", m->ndcg_full10, "ndcg_full@50",
+                          m->ndcg_full50, "mrr", m->mrr, "coverage@10", m->coverage10,
+                          "novelty@10", m->novelty10);
+    json_object_set_new(o, "coverage@50", json_real(m->coverage50));
+    json_object_set_new(o, "novelty@50", json_real(m->novelty50));
+    json_object_set_new(o, "users", json_integer(m->users));
+    json_object_set_new(o, "sampled_users", json_integer(m->sampled_users));
+    return o;
 }
 
 json_t *fr_report_data(const fr_dataset *ds, long windows, long positions)

@@ -9,8 +9,9 @@
 #include "fr_eval.h"
 #include "fr_status.h"
 
-/* {"hr@10", "ndcg@10", "recall@10", "recall@50", "ndcg_full@10", "ndcg_full@50", "mrr",
- *  "coverage@10", "novelty@10", "users", "sampled_users"} */
+/* {"hr@10", "ndcg@10", "recall@10", "recall@50", "precision@10", "precision@50",
+ *  "ndcg_full@10", "ndcg_full@50", "mrr", "coverage@10", "novelty@10", "coverage@50",
+ *  "novelty@50", "users", "sampled_users"} */
 json_t *fr_report_metrics(const fr_metrics *m);
 
 /* {"users", "items", "interactions", "rows_read", "rows_skipped", "skipped_lines",

@@ -10,6 +10,7 @@
 
 #include "fr_rng.h"
 #include "fr_test.h"
+#include "fixture_peer_metrics.h"
 
 /* A dataset from full per-user sequences, split like the data module: last = test,
  * second to last = validation, the rest train; fewer than 3 events = train-only. */
@@ -474,6 +475,73 @@ static void test_popularity_vectors(void)
     ds_free(&ds);
 }
 
+/* Fixed scores whose metrics were computed by the peer's own metric code
+ * (tests/fixture_peer_metrics.h): the full ranking through the evaluator with
+ * one-hot item vectors (so q . h_j is exactly the fixture's score), the sampled
+ * protocol through fr_eval_sampled_metrics. Agreement within 1e-6. */
+static void test_peer_fixture(void)
+{
+    int32_t *seqs[PX_U];
+    int lens[PX_U];
+    for (int u = 0; u < PX_U; u++) {
+        int n = px_seen_off[u + 1] - px_seen_off[u];
+        seqs[u] = malloc(sizeof(int32_t) * (size_t)(n + 2));
+        for (int i = 0; i < n; i++)
+            seqs[u][i] = px_seen[px_seen_off[u] + i];
+        seqs[u][n] = px_targets[u]; /* validation target */
+        seqs[u][n + 1] = 1;         /* test item, unused here */
+        lens[u] = n + 2;
+    }
+    fr_dataset ds;
+    ds_build(&ds, PX_V, PX_U, (const int32_t *const *)seqs, lens);
+    fr_evaluator ev;
+    fr_err err = {{0}};
+    CHECK(fr_eval_init(&ev, &ds, 4, 1, 1000, &err) == FR_OK, "init: %s", err.msg);
+    float *items = calloc((size_t)PX_V * PX_V, sizeof(float));
+    for (int j = 0; j < PX_V; j++)
+        items[(size_t)j * PX_V + j] = 1.0f;
+    fr_metrics m;
+    CHECK(fr_eval_score(&ev, FR_SPLIT_VALID, items, px_scores, PX_V, 2, &m, &err) == FR_OK,
+          "score: %s", err.msg);
+    struct { double ours, peer; const char *name; } cmp[] = {
+        {m.recall10, px_recall_at_10, "recall@10"},       {m.recall50, px_recall_at_50, "recall@50"},
+        {m.ndcg_full10, px_ndcg_full_at_10, "ndcg_full@10"},
+        {m.ndcg_full50, px_ndcg_full_at_50, "ndcg_full@50"}, {m.mrr, px_mrr, "mrr"},
+        {m.novelty10, px_novelty_at_10, "novelty@10"},    {m.coverage10, px_coverage_at_10, "coverage@10"},
+    };
+    for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++)
+        CHECK(fabs(cmp[i].ours - cmp[i].peer) < 1e-6, "%s: %.9f vs peer %.9f", cmp[i].name,
+              cmp[i].ours, cmp[i].peer);
+    CHECK(fabs(m.precision10 - px_recall_at_10 / 10) < 1e-9, "precision@10 %.9f", m.precision10);
+    double hr, ndcg;
+    fr_eval_sampled_metrics(px_sampled, PX_SN, PX_SW, &hr, &ndcg);
+    CHECK(fabs(hr - px_hr_at_10) < 1e-6 && fabs(ndcg - px_ndcg_at_10) < 1e-6,
+          "sampled hr %.9f ndcg %.9f vs peer %.9f %.9f", hr, ndcg, px_hr_at_10, px_ndcg_at_10);
+    free(items);
+    fr_eval_free(&ev);
+    ds_free(&ds);
+    for (int u = 0; u < PX_U; u++)
+        free(seqs[u]);
+}
+
+/* A hit at 0-based rank r gives NDCG@10 = 1/log2(r + 2) (1-based: 1/log2(rank + 1)),
+ * a miss 0: one row per rank 0..11 with the target's score placed accordingly. */
+static void test_sampled_rank_formula(void)
+{
+    enum { W = 101 };
+    for (int r = 0; r < 12; r++) {
+        float sc[W];
+        for (int c = 0; c < W; c++)
+            sc[c] = c <= r ? 1.0f : -1.0f; /* r candidates above the target */
+        sc[0] = 0.5f;
+        double hr, ndcg;
+        fr_eval_sampled_metrics(sc, 1, W, &hr, &ndcg);
+        double want = r < 10 ? 1.0 / log2(r + 2.0) : 0.0;
+        CHECK(fabs(ndcg - want) < 1e-12 && hr == (r < 10 ? 1.0 : 0.0), "rank %d: hr %g ndcg %g",
+              r, hr, ndcg);
+    }
+}
+
 int main(void)
 {
     RUN(test_hand_full_ranking);
@@ -483,5 +551,7 @@ int main(void)
     RUN(test_sampled_hand);
     RUN(test_random_against_naive_and_threads);
     RUN(test_popularity_vectors);
+    RUN(test_peer_fixture);
+    RUN(test_sampled_rank_formula);
     return fr_test_end();
 }
