@@ -8,7 +8,7 @@ BUILD ?= build
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
-PKGS := msgpack jansson openblas
+PKGS := msgpack jansson openblas libsodium
 DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 
 CC ?= cc

@@ -41,6 +41,15 @@ typedef struct fr_backend {
     void (*add_bias)(float *x, const float *b, int n, int d);
     /* y (n) += a * x (n) */
     void (*axpy)(float *y, float a, const float *x, size_t n);
+    /* x (n) *= a */
+    void (*scale)(float *x, float a, size_t n);
+    /* Squared L2 norm of x (n), and of the rows `rows` (n_rows, d) of x, summed in
+     * double; returned on the host. Rows must be distinct. */
+    double (*sq_norm)(const float *x, size_t n);
+    double (*rows_sq_norm)(const float *x, const int32_t *rows, int n_rows, int d);
+    /* y[rows[i]] += a * x[rows[i]] and x[rows[i]] = 0 for each listed row (distinct):
+     * moves a sparse per-user gradient into a sum, leaving x zero again. */
+    void (*rows_axpy_clear)(float *y, float a, float *x, const int32_t *rows, int n_rows, int d);
     /* out (d) += column sums of x (n,d) */
     void (*sum_rows)(float *out, const float *x, int n, int d);
     /* out (n) = row-wise dot products of a (n,d) and b (n,d) */

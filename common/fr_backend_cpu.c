@@ -171,6 +171,57 @@ static void cpu_axpy(float *y, float a, const float *x, size_t n)
         y[i] += a * x[i];
 }
 
+static void cpu_scale(float *x, float a, size_t n)
+{
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (n > PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        x[i] *= a;
+}
+
+/* Fixed chunking keeps the sum's order, and so its bits, independent of threads. */
+#define NORM_CHUNKS 64
+
+static double cpu_sq_norm(const float *x, size_t n)
+{
+    double part[NORM_CHUNKS] = {0};
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (n > PAR_MIN)
+    for (int c = 0; c < NORM_CHUNKS; c++) {
+        size_t i0 = n * c / NORM_CHUNKS, i1 = n * (c + 1) / NORM_CHUNKS;
+        double acc = 0.0;
+        for (size_t i = i0; i < i1; i++)
+            acc += (double)x[i] * x[i];
+        part[c] = acc;
+    }
+    double total = 0.0;
+    for (int c = 0; c < NORM_CHUNKS; c++)
+        total += part[c];
+    return total;
+}
+
+static double cpu_rows_sq_norm(const float *x, const int32_t *rows, int n_rows, int d)
+{
+    double total = 0.0;
+    for (int r = 0; r < n_rows; r++) {
+        const float *row = x + (size_t)rows[r] * d;
+        float acc = 0.0f;
+        for (int j = 0; j < d; j++)
+            acc += row[j] * row[j];
+        total += acc;
+    }
+    return total;
+}
+
+static void cpu_rows_axpy_clear(float *y, float a, float *x, const int32_t *rows, int n_rows, int d)
+{
+    for (int r = 0; r < n_rows; r++) {
+        float *xr = x + (size_t)rows[r] * d, *yr = y + (size_t)rows[r] * d;
+        for (int j = 0; j < d; j++) {
+            yr[j] += a * xr[j];
+            xr[j] = 0.0f;
+        }
+    }
+}
+
 static void cpu_sum_rows(float *out, const float *x, int n, int d)
 {
     int nt = ((size_t)n * d > PAR_MIN && d >= 32) ? g_threads : 1;
@@ -486,6 +537,10 @@ static const fr_backend cpu_backend = {
     .scatter_add_rows = cpu_scatter_add_rows,
     .add_bias = cpu_add_bias,
     .axpy = cpu_axpy,
+    .scale = cpu_scale,
+    .sq_norm = cpu_sq_norm,
+    .rows_sq_norm = cpu_rows_sq_norm,
+    .rows_axpy_clear = cpu_rows_axpy_clear,
     .sum_rows = cpu_sum_rows,
     .row_dot = cpu_row_dot,
     .row_scale_add = cpu_row_scale_add,

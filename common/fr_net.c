@@ -60,6 +60,7 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     const fr_model_config *c = &model->cfg;
     const fr_backend *be = model->be;
     net->model = model;
+    net->grads = model->grads;
     net->max_batch = max_batch;
     net->seq_len = seq_len;
     net->negatives = negatives;
@@ -132,7 +133,8 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
 }
 
 static float *param(fr_model *m, int i) { return m->params + m->p[i].offset; }
-static float *grad(fr_model *m, int i) { return m->grads + m->p[i].offset; }
+/* Gradients go to net->grads: the model's buffer, or a per-user one for DP-SGD. */
+static float *grad(fr_net *net, int i) { return net->grads + net->model->p[i].offset; }
 
 /* Register item row r (>= 1) in the batch's distinct items; returns its index. */
 static int32_t add_item(fr_net *net, int32_t *uitems, int *nu, int32_t r)
@@ -194,17 +196,17 @@ static void item_tower_backward(fr_net *net, const idx_layout *lay, int nu, int 
     fr_model *m = net->model;
     const fr_backend *be = m->be;
     int d = m->cfg.dim, F = m->cfg.filters, T = m->cfg.num_tokens;
-    be->scatter_add_rows(grad(m, FR_P_E_ID), net->dhu, net->didx + lay->uitems, nu, d);
-    be->sum_rows(grad(m, FR_P_B_PROJ), net->dhu, nu, d);
-    be->gemm(1, 0, d, F, nu, 1.0f, net->dhu, d, net->mpool, F, 1.0f, grad(m, FR_P_W_PROJ), F);
+    be->scatter_add_rows(grad(net, FR_P_E_ID), net->dhu, net->didx + lay->uitems, nu, d);
+    be->sum_rows(grad(net, FR_P_B_PROJ), net->dhu, nu, d);
+    be->gemm(1, 0, d, F, nu, 1.0f, net->dhu, d, net->mpool, F, 1.0f, grad(net, FR_P_W_PROJ), F);
     be->gemm(0, 0, nu, F, d, 1.0f, net->dhu, d, param(m, FR_P_W_PROJ), F, 0.0f, net->dm, F);
     be->zero(net->gp, (size_t)nt * 3 * F);
-    be->conv_pool_backward(net->gp, grad(m, FR_P_CONV_B), net->dm, net->mpool, net->arg,
+    be->conv_pool_backward(net->gp, grad(net, FR_P_CONV_B), net->dm, net->mpool, net->arg,
                            net->didx + lay->tokidx, nu, T, F);
     be->gemm(1, 0, 3 * F, d, nt, 1.0f, net->gp, 3 * F, net->xu, d, 0.0f, net->dwr, d);
-    be->conv_w_unpack_add(grad(m, FR_P_CONV_W), net->dwr, F, d);
+    be->conv_w_unpack_add(grad(net, FR_P_CONV_W), net->dwr, F, d);
     be->gemm(0, 0, nt, d, 3 * F, 1.0f, net->gp, 3 * F, net->wr, d, 0.0f, net->dxu, d);
-    be->scatter_add_rows(grad(m, FR_P_E_TOK), net->dxu, net->didx + lay->utoks, nt, d);
+    be->scatter_add_rows(grad(net, FR_P_E_TOK), net->dxu, net->didx + lay->utoks, nt, d);
 }
 
 static void gru_forward(fr_net *net, int b)
@@ -242,6 +244,7 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
     idx_layout lay = layout_of(net);
     int32_t *h = net->hidx;
     int nu = 0, np = 0;
+    net->last_items = net->last_tokens = 0;
     size_t lb = (size_t)L * b;
     /* Positions are time-major (t * b + row) so that each GRU step reads a block. */
     for (int t = 0; t < L; t++)
@@ -289,6 +292,8 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
     be->download(&loss, net->loss, sizeof loss);
     *loss_sum += loss;
     *positions += np;
+    net->last_items = nu;
+    net->last_tokens = nt;
     if (!backward)
         return FR_OK;
 
@@ -308,13 +313,13 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
                      param(m, FR_P_GRU_W_HH), L, b, d);
     /* dW_hh = sum_t dgh_t^T z_{t-1}: one product over all steps (z_0 = 0 adds nothing) */
     be->gemm(1, 0, 3 * d, d, (int)lb, 1.0f, net->dgh, 3 * d, net->z, d, 1.0f,
-             grad(m, FR_P_GRU_W_HH), d);
-    be->sum_rows(grad(m, FR_P_GRU_B_HH), net->dgh, (int)lb, 3 * d);
-    be->sum_rows(grad(m, FR_P_GRU_B_IH), net->dgi, (int)lb, 3 * d);
+             grad(net, FR_P_GRU_W_HH), d);
+    be->sum_rows(grad(net, FR_P_GRU_B_HH), net->dgh, (int)lb, 3 * d);
+    be->sum_rows(grad(net, FR_P_GRU_B_IH), net->dgi, (int)lb, 3 * d);
     be->zero(net->dgiu, (size_t)nu * 3 * d);
     be->scatter_add_rows(net->dgiu, net->dgi, net->didx + lay.posidx, (int)lb, 3 * d);
     be->gemm(1, 0, 3 * d, d, nu, 1.0f, net->dgiu, 3 * d, net->hu, d, 1.0f,
-             grad(m, FR_P_GRU_W_IH), d);
+             grad(net, FR_P_GRU_W_IH), d);
     be->gemm(0, 0, nu, d, 3 * d, 1.0f, net->dgiu, 3 * d, param(m, FR_P_GRU_W_IH), d, 1.0f,
              net->dhu, d);
     item_tower_backward(net, &lay, nu, nt);
@@ -382,4 +387,14 @@ out:
     be->free(hv);
     be->free(giv);
     return st;
+}
+
+void fr_net_touched(const fr_net *net, const int32_t **items, int *n_items, const int32_t **tokens,
+                    int *n_tokens)
+{
+    idx_layout lay = layout_of(net);
+    *items = net->didx + lay.uitems;
+    *n_items = net->last_items;
+    *tokens = net->didx + lay.utoks;
+    *n_tokens = net->last_tokens;
 }

@@ -23,9 +23,11 @@
 
 typedef struct fr_net {
     fr_model *model;  /* borrowed */
+    float *grads;     /* where backward adds gradients: model->grads unless redirected */
     int max_batch, seq_len, negatives;
     int max_items;    /* distinct items per batch or per item-tower chunk */
     int max_tokens;   /* distinct tokens per batch */
+    int last_items, last_tokens; /* distinct items and tokens of the last batch */
     /* host scratch */
     int32_t *item_map;  /* V, -1 outside a batch */
     int32_t *tok_map;   /* Vt, -1 outside a batch */
@@ -51,6 +53,12 @@ void fr_net_free(fr_net *net);
  * *positions; with backward set, adds d(mean loss)/d(params) to model->grads. */
 FR_MUST fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t *neg,
                                int backward, double *loss_sum, long *positions, fr_err *err);
+
+/* The E_id rows (distinct items) and E_tok rows (distinct tokens) that the last
+ * batch's backward pass wrote gradients to, as backend index arrays; every other
+ * embedding row's gradient is untouched. Valid until the next call on net. */
+void fr_net_touched(const fr_net *net, const int32_t **items, int *n_items, const int32_t **tokens,
+                    int *n_tokens);
 
 /* Item vectors of all V items into host out (V, d); row 0 = 0. */
 FR_MUST fr_status fr_net_item_vectors(fr_net *net, float *out, fr_err *err);

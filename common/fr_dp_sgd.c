@@ -1,0 +1,170 @@
+/* User-level DP-SGD (see fr_dp_sgd.h). */
+#include "fr_dp_sgd.h"
+
+#include <math.h>
+#include <string.h>
+
+long fr_dp_steps_per_epoch(double q)
+{
+    long s = lround(1.0 / q);
+    return s < 1 ? 1 : s;
+}
+
+fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_config *tc,
+                             const fr_dp_config *dc, const int64_t *train_off, int num_users,
+                             const int32_t *windows, long n_windows, fr_err *err)
+{
+    fr_status st;
+    memset(tr, 0, sizeof *tr);
+    if (!(dc->sampling_rate > 0.0 && dc->sampling_rate <= 1.0))
+        return fr_fail(err, FR_EINVAL, "dp: sampling rate %g must be in (0, 1]", dc->sampling_rate);
+    if (!(dc->noise_multiplier > 0.0) || isinf(dc->noise_multiplier))
+        return fr_fail(err, FR_EINVAL, "dp: noise multiplier %g must be a finite number > 0",
+                       dc->noise_multiplier);
+    if (!(dc->clip > 0.0f) || isinf(dc->clip))
+        return fr_fail(err, FR_EINVAL, "dp: clip norm %g must be a finite number > 0",
+                       (double)dc->clip);
+    if (dc->max_windows < 1)
+        return fr_fail(err, FR_EINVAL, "dp: max windows per user %d must be >= 1", dc->max_windows);
+    tr->cfg = *dc;
+    tr->tc = *tc;
+    tr->model = model;
+    tr->windows = windows;
+    tr->user_first = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(long));
+    tr->user_count = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int));
+    tr->noise = malloc(model->n * sizeof(float));
+    tr->neg_buf = malloc((size_t)tc->negatives * sizeof(int32_t));
+    tr->user_grad = model->be->alloc(model->n * sizeof(float));
+    if (!tr->user_first || !tr->user_count || !tr->noise || !tr->neg_buf || !tr->user_grad) {
+        st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
+        goto fail;
+    }
+    /* The windows of a user with n train items: the full windows of L+1 items, plus
+     * the oldest partial one when it has at least 2 items (fr_dataset_windows). */
+    long W = tc->seq_len + 1, next = 0;
+    for (int u = 0; u < num_users; u++) {
+        long n = (long)(train_off[u + 1] - train_off[u]);
+        int count = (int)(n / W + (n % W >= 2 ? 1 : 0));
+        if (count > 0) {
+            tr->user_first[tr->n_users] = next;
+            tr->user_count[tr->n_users] = count;
+            tr->n_users++;
+        }
+        next += count;
+    }
+    if (next != n_windows) {
+        st = fr_fail(err, FR_EINVAL, "dp: %ld windows given, the users' sequences make %ld",
+                     n_windows, next);
+        goto fail;
+    }
+    if (tr->n_users == 0) {
+        st = fr_fail(err, FR_ENODATA, "dp: no user has a training window");
+        goto fail;
+    }
+    if ((st = fr_net_init(&tr->net, model, dc->max_windows, tc->seq_len, tc->negatives, err)))
+        goto fail;
+    tr->net.grads = tr->user_grad;
+    if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
+        goto fail;
+    fr_rng_seed(&tr->negative_rng, tc->seed + 1);
+    model->be->zero(model->grads, model->n);
+    return FR_OK;
+fail:
+    fr_dp_trainer_free(tr);
+    return st;
+}
+
+void fr_dp_trainer_free(fr_dp_trainer *tr)
+{
+    if (tr->model)
+        tr->model->be->free(tr->user_grad);
+    fr_net_free(&tr->net);
+    fr_dp_rng_free(&tr->rng);
+    free(tr->user_first);
+    free(tr->user_count);
+    free(tr->noise);
+    free(tr->neg_buf);
+    memset(tr, 0, sizeof *tr);
+}
+
+/* Clip the gradient in tr->user_grad to norm C, add it to the model's gradient sum and
+ * leave user_grad zero. Returns whether it was clipped. */
+static int clip_and_add(fr_dp_trainer *tr)
+{
+    fr_model *m = tr->model;
+    const fr_backend *be = m->be;
+    int d = m->cfg.dim;
+    size_t dense = m->p[FR_P_CONV_W].offset; /* the embedding tables come first */
+    const int32_t *items, *tokens;
+    int ni, nt;
+    fr_net_touched(&tr->net, &items, &ni, &tokens, &nt);
+    float *ug = tr->user_grad, *sum = m->grads;
+    size_t eid = m->p[FR_P_E_ID].offset, etok = m->p[FR_P_E_TOK].offset;
+    double sq = be->sq_norm(ug + dense, m->n - dense) + be->rows_sq_norm(ug + eid, items, ni, d) +
+                be->rows_sq_norm(ug + etok, tokens, nt, d);
+    double norm = sqrt(sq);
+    float scale = norm > tr->cfg.clip ? (float)(tr->cfg.clip / norm) : 1.0f;
+    be->axpy(sum + dense, scale, ug + dense, m->n - dense);
+    be->zero(ug + dense, m->n - dense);
+    be->rows_axpy_clear(sum + eid, scale, ug + eid, items, ni, d);
+    be->rows_axpy_clear(sum + etok, scale, ug + etok, tokens, nt, d);
+    return norm > tr->cfg.clip;
+}
+
+fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out, fr_err *err)
+{
+    int W = tr->tc.seq_len + 1;
+    int nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
+    const int32_t *w = tr->windows + (size_t)(tr->user_first[u] + tr->user_count[u] - nw) * W;
+    double loss = 0.0;
+    long np = 0;
+    /* The user's mean loss over its positions: every user weighs the same. */
+    fr_status st = fr_net_batch(&tr->net, w, nw, tr->neg_buf, 1, &loss, &np, err);
+    if (st)
+        return st;
+    out->sampled++;
+    out->loss_sum += loss;
+    out->positions += np;
+    if (np > 0)
+        out->clipped += clip_and_add(tr);
+    return FR_OK;
+}
+
+void fr_dp_add_noise(fr_dp_trainer *tr)
+{
+    fr_model *m = tr->model;
+    const fr_backend *be = m->be;
+    int d = m->cfg.dim;
+    /* Noise on every trainable coordinate; the padding rows (row 0 of both embedding
+     * tables) are constants of the model, not parameters, and stay zero. */
+    double stddev = tr->cfg.noise_multiplier * tr->cfg.clip;
+    fr_dp_rng_normals(&tr->rng, tr->noise, m->n, stddev);
+    memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
+    memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
+    be->upload(tr->user_grad, tr->noise, m->n * sizeof(float));
+    be->axpy(m->grads, 1.0f, tr->user_grad, m->n);
+    be->zero(tr->user_grad, m->n);
+    be->scale(m->grads, (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users)), m->n);
+}
+
+void fr_dp_draw_negatives(fr_dp_trainer *tr)
+{
+    int V = tr->model->cfg.num_items;
+    for (int j = 0; j < tr->tc.negatives; j++)
+        tr->neg_buf[j] = 1 + (int32_t)fr_rng_below(&tr->negative_rng, (uint64_t)(V - 1));
+}
+
+fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err)
+{
+    fr_status st;
+    memset(out, 0, sizeof *out);
+    fr_dp_draw_negatives(tr);
+    for (int u = 0; u < tr->n_users; u++)
+        if (fr_dp_rng_uniform(&tr->rng) < tr->cfg.sampling_rate &&
+            (st = fr_dp_accumulate_user(tr, u, out, err)) != FR_OK)
+            return st;
+    fr_dp_add_noise(tr);
+    fr_train_adam_step(tr->model, tr->tc.lr);
+    tr->steps++;
+    return FR_OK;
+}

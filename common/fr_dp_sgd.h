@@ -1,0 +1,82 @@
+/* User-level DP-SGD for local training. The unit of privacy is the user: each step
+ * samples every user independently with probability q (Poisson sampling), computes
+ * each sampled user's gradient over that user's training windows (at most the newest
+ * max_windows of them, which bounds one user's work), clips it to L2 norm C over all
+ * parameters, sums the clipped gradients, adds N(0, sigma^2 C^2) to every coordinate
+ * of every trainable parameter (embedding rows no user touched included; the padding
+ * rows, which are not parameters, excepted), divides by the expected number of users
+ * per step qN and applies Adam. One step is one sampled Gaussian mechanism with noise
+ * multiplier sigma for the accountant (fr_dp_accountant.h).
+ *
+ * Per-user gradients stay sparse: the backward pass writes into a per-user buffer
+ * whose embedding part is non-zero only on the rows the user's windows touched, so
+ * the norm, the clipped sum and the reset cost the dense layers plus those rows, not
+ * the whole embedding tables. */
+#ifndef FR_DP_SGD_H
+#define FR_DP_SGD_H
+
+#include <stdint.h>
+
+#include "fr_dp_rng.h"
+#include "fr_model.h"
+#include "fr_net.h"
+#include "fr_rng.h"
+#include "fr_status.h"
+#include "fr_train.h"
+
+typedef struct fr_dp_config {
+    double sampling_rate;    /* q in (0, 1] */
+    double noise_multiplier; /* sigma > 0 */
+    float clip;              /* C > 0 */
+    int max_windows;         /* newest windows of a user that count, >= 1 */
+    const void *seed;        /* NULL: noise and sampling keyed from the OS (production) */
+    size_t seed_len;
+} fr_dp_config;
+
+typedef struct fr_dp_step_stats {
+    int sampled;        /* users sampled in the step */
+    int clipped;        /* of which had a gradient norm above C */
+    double loss_sum;    /* summed cross-entropy of the sampled users' positions */
+    long positions;
+} fr_dp_step_stats;
+
+typedef struct fr_dp_trainer {
+    fr_dp_config cfg;
+    fr_train_config tc;
+    fr_model *model;       /* borrowed */
+    fr_net net;            /* max_batch = max_windows */
+    const int32_t *windows;/* borrowed, users in order, each user's windows oldest first */
+    int n_users;           /* users with at least one window (the population N) */
+    long *user_first;      /* n_users: index of the user's first window */
+    int *user_count;       /* n_users: windows of the user */
+    float *user_grad;      /* backend, model->n: one user's gradient, zero between users */
+    float *noise;          /* host, model->n */
+    int32_t *neg_buf;
+    fr_dp_rng rng;
+    fr_rng negative_rng;
+    long steps;
+} fr_dp_trainer;
+
+/* train_off (num_users + 1) are the users' train-sequence offsets from which the
+ * windows were cut (fr_dataset_windows), so that each user's windows can be found. */
+FR_MUST fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_config *tc,
+                                     const fr_dp_config *dc, const int64_t *train_off,
+                                     int num_users, const int32_t *windows, long n_windows,
+                                     fr_err *err);
+void fr_dp_trainer_free(fr_dp_trainer *tr);
+
+/* One DP-SGD step (sample, clip, sum, noise, Adam). */
+FR_MUST fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err);
+
+/* The pieces of a step, for tests and other loops: draw the step's shared negatives;
+ * add user u's clipped gradient (u indexes the users with windows) to model->grads;
+ * add the noise to model->grads and divide by qN. */
+void fr_dp_draw_negatives(fr_dp_trainer *tr);
+FR_MUST fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out,
+                                        fr_err *err);
+void fr_dp_add_noise(fr_dp_trainer *tr);
+
+/* Steps in one epoch: round(1 / q), so that each user is sampled once on average. */
+long fr_dp_steps_per_epoch(double q);
+
+#endif

@@ -1,0 +1,261 @@
+/* User-level DP-SGD and the privacy ledger: clipping bounds every user's
+ * contribution (even a user whose gradient is 1000 times larger), the sparse per-user
+ * path gives the same sum as dense per-user gradients, the noise has the standard
+ * deviation sigma C / (qN) and comes from an unpredictable source, and the ledger
+ * remembers every step across reopenings, ignores a line cut short by a crash and
+ * enforces the budget. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fr_test.h"
+#include "fr_backend.h"
+#include "fr_dp_ledger.h"
+#include "fr_dp_sgd.h"
+#include "fr_model.h"
+#include "fr_net.h"
+#include "fr_rng.h"
+
+enum { V = 40, VT = 60, T = 3, D = 8, F = 6, L = 6, U = 12 };
+
+static int64_t train_off[U + 1];
+static int32_t train_items[U * 30];
+static int32_t *windows;
+static long n_windows;
+static int32_t tokens[V * T];
+
+/* Per-user sequences of varied length; windows cut as the data module does. */
+static void make_data(void)
+{
+    fr_rng r;
+    fr_rng_seed(&r, 77);
+    long k = 0;
+    for (int u = 0; u < U; u++) {
+        int n = 2 + u * 2;
+        for (int i = 0; i < n; i++)
+            train_items[k++] = 1 + (int32_t)fr_rng_below(&r, V - 1);
+        train_off[u + 1] = k;
+    }
+    for (int i = T; i < V * T; i++)
+        tokens[i] = (i % 4 == 0) ? 0 : 1 + (int32_t)fr_rng_below(&r, VT - 1);
+    int W = L + 1;
+    windows = calloc((size_t)U * 10 * W, sizeof(int32_t));
+    for (int u = 0; u < U; u++) {
+        long n = train_off[u + 1] - train_off[u];
+        const int32_t *s = train_items + train_off[u];
+        int full = (int)(n / W), rem = (int)(n % W);
+        if (rem >= 2) { /* oldest, left-padded */
+            for (int i = 0; i < rem; i++)
+                windows[n_windows * W + (W - rem) + i] = s[i];
+            n_windows++;
+        }
+        for (int f = 0; f < full; f++, n_windows++)
+            memcpy(windows + n_windows * W, s + rem + f * W, sizeof(int32_t) * W);
+    }
+}
+
+static int setup(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float clip)
+{
+    fr_err err = {{0}};
+    const fr_backend *be = fr_backend_cpu();
+    be->set_threads(1);
+    fr_model_config mc = {.num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = F};
+    if (fr_model_init(m, &mc, be, tokens, NULL, &err)) {
+        CHECK(0, "model: %s", err.msg);
+        return -1;
+    }
+    fr_model_init_params(m, 3);
+    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = q, .noise_multiplier = sigma, .clip = clip,
+                       .max_windows = 4, .seed = "test", .seed_len = 4};
+    if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
+        CHECK(0, "dp trainer: %s", err.msg);
+        fr_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+static double host_norm(const fr_model *m, const float *dev, float *host)
+{
+    m->be->download(host, dev, m->n * sizeof(float));
+    double s = 0;
+    for (size_t i = 0; i < m->n; i++)
+        s += (double)host[i] * host[i];
+    return sqrt(s);
+}
+
+static void test_clip_bounds_each_user(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    fr_err err = {{0}};
+    if (setup(&m, &tr, 1.0, 1.0, 0.05f))
+        return;
+    float *host = malloc(m.n * sizeof(float));
+    fr_dp_draw_negatives(&tr);
+    /* A loud user: its items' ID embeddings scaled x1000 make its raw gradient huge. */
+    int loud = 5;
+    float *params = malloc(m.n * sizeof(float));
+    fr_model_get_params(&m, params);
+    for (long i = train_off[loud]; i < train_off[loud + 1]; i++)
+        for (int j = 0; j < D; j++)
+            params[m.p[FR_P_E_ID].offset + (size_t)train_items[i] * D + j] *= 1000.0f;
+    fr_model_set_params(&m, params);
+    for (int u = 0; u < tr.n_users; u++) {
+        fr_dp_step_stats st = {0};
+        m.be->zero(m.grads, m.n);
+        CHECK(fr_dp_accumulate_user(&tr, u, &st, &err) == FR_OK, "%s", err.msg);
+        double norm = host_norm(&m, m.grads, host);
+        CHECK(norm <= 0.05 * (1 + 1e-5), "user %d contributes norm %g > C", u, norm);
+        if (u == loud)
+            CHECK(st.clipped == 1 && fabs(norm - 0.05) < 1e-5, "loud user: norm %g", norm);
+        /* the per-user buffer is left clean for the next user */
+        CHECK(host_norm(&m, tr.user_grad, host) == 0.0, "user buffer not reset after %d", u);
+    }
+    free(params);
+    free(host);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+static void test_sparse_sum_equals_dense(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    fr_err err = {{0}};
+    if (setup(&m, &tr, 1.0, 1.0, 1e6f)) /* no clipping */
+        return;
+    fr_dp_draw_negatives(&tr);
+    m.be->zero(m.grads, m.n);
+    fr_dp_step_stats st = {0};
+    for (int u = 0; u < tr.n_users; u++)
+        CHECK(fr_dp_accumulate_user(&tr, u, &st, &err) == FR_OK, "%s", err.msg);
+    float *sum = malloc(m.n * sizeof(float)), *ref = calloc(m.n, sizeof(float));
+    m.be->download(sum, m.grads, m.n * sizeof(float));
+    /* dense reference: each user's gradient on its own into a zeroed buffer */
+    fr_net net;
+    CHECK(fr_net_init(&net, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
+    for (int u = 0; u < tr.n_users; u++) {
+        m.be->zero(m.grads, m.n);
+        int nw = tr.user_count[u] < 4 ? tr.user_count[u] : 4;
+        double loss = 0;
+        long np = 0;
+        CHECK(fr_net_batch(&net, windows + (tr.user_first[u] + tr.user_count[u] - nw) * (L + 1),
+                           nw, tr.neg_buf, 1, &loss, &np, &err) == FR_OK, "%s", err.msg);
+        for (size_t i = 0; i < m.n; i++)
+            ref[i] += m.grads[i];
+    }
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        worst = fmax(worst, fabs(sum[i] - ref[i]));
+        scale = fmax(scale, fabs(ref[i]));
+    }
+    CHECK(scale > 0 && worst <= 1e-5 * scale, "sparse sum differs by %g (scale %g)", worst, scale);
+    fr_net_free(&net);
+    free(sum);
+    free(ref);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+static void test_noise_std(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    double q = 0.25, sigma = 2.0;
+    float clip = 0.5f;
+    if (setup(&m, &tr, q, sigma, clip))
+        return;
+    m.be->zero(m.grads, m.n);
+    fr_dp_add_noise(&tr);
+    float *g = malloc(m.n * sizeof(float));
+    m.be->download(g, m.grads, m.n * sizeof(float));
+    double want = sigma * clip / (q * tr.n_users), s = 0, s2 = 0;
+    size_t cnt = 0;
+    for (int p = 0; p < FR_NPARAMS; p++) {
+        size_t start = m.p[p].offset + (p <= FR_P_E_TOK ? D : 0); /* padding rows excluded */
+        for (size_t i = start; i < m.p[p].offset + m.p[p].size; i++) {
+            s += g[i];
+            s2 += (double)g[i] * g[i];
+            cnt++;
+        }
+    }
+    double mean = s / cnt, sd = sqrt(s2 / cnt - mean * mean);
+    CHECK(fabs(sd / want - 1) < 0.03, "noise stddev %g, want %g (%zu coordinates)", sd, want, cnt);
+    CHECK(fabs(mean) < 4 * want / sqrt((double)cnt), "noise mean %g", mean);
+    for (int j = 0; j < D; j++)
+        CHECK(g[m.p[FR_P_E_ID].offset + j] == 0 && g[m.p[FR_P_E_TOK].offset + j] == 0,
+              "padding row got noise");
+    free(g);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+static void test_noise_source(void)
+{
+    fr_dp_rng a, b, c;
+    fr_err err = {{0}};
+    CHECK(fr_dp_rng_init(&a, NULL, 0, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_dp_rng_init(&b, NULL, 0, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_dp_rng_init(&c, "x", 1, &err) == FR_OK, "%s", err.msg);
+    double xa = fr_dp_rng_normal(&a), xb = fr_dp_rng_normal(&b);
+    CHECK(xa != xb, "two unseeded streams agree");
+    fr_dp_rng_free(&b);
+    CHECK(fr_dp_rng_init(&b, "x", 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_dp_rng_normal(&b) == fr_dp_rng_normal(&c), "seeded streams differ");
+    fr_dp_rng_free(&a);
+    fr_dp_rng_free(&b);
+    fr_dp_rng_free(&c);
+}
+
+static void test_ledger(void)
+{
+    char dir[] = "/tmp/fr_test_ledger_XXXXXX";
+    fr_err err = {{0}};
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    fr_dp_ledger l;
+    double e1, e2;
+    CHECK(fr_dp_ledger_open(&l, dir, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_dp_ledger_set_budget(&l, 2.0, 1e-5, &err) == FR_OK, "%s", err.msg);
+    for (int i = 0; i < 100; i++)
+        CHECK(fr_dp_ledger_record(&l, 0.01, 1.0, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_dp_ledger_spent(&l, 1e-5, &e1, &err) == FR_OK && e1 > 0, "spent %g", e1);
+    fr_dp_ledger_close(&l);
+    /* a crash in the middle of a line: the torn record is ignored */
+    char path[256];
+    snprintf(path, sizeof path, "%s/privacy-ledger", dir);
+    FILE *f = fopen(path, "a");
+    fputs("steps q=0.01 sig", f);
+    fclose(f);
+    CHECK(fr_dp_ledger_open(&l, dir, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_dp_ledger_spent(&l, 1e-5, &e2, &err) == FR_OK && e2 == e1 && l.steps == 100,
+          "after reopening: %g vs %g, %ld steps", e2, e1, l.steps);
+    CHECK(l.budget_eps == 2.0, "budget %g", l.budget_eps);
+    /* the budget: 200 more steps fit, 100000 do not */
+    CHECK(fr_dp_ledger_check(&l, 0.01, 1.0, 200, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_dp_ledger_check(&l, 0.01, 1.0, 100000, &err) == FR_EINVAL &&
+              strstr(err.msg, "spent") && strstr(err.msg, "remaining"),
+          "over budget: %s", err.msg);
+    fr_dp_ledger_close(&l);
+    /* a corrupt complete line is an error, never a silent under-count */
+    f = fopen(path, "w");
+    fputs("steps q=0.01 sigma=1 n=5\ngarbage\n", f);
+    fclose(f);
+    CHECK(fr_dp_ledger_open(&l, dir, &err) == FR_EFORMAT && strstr(err.msg, ":2:"), "%s", err.msg);
+    unlink(path);
+    rmdir(dir);
+}
+
+int main(void)
+{
+    make_data();
+    RUN(test_clip_bounds_each_user);
+    RUN(test_sparse_sum_equals_dense);
+    RUN(test_noise_std);
+    RUN(test_noise_source);
+    RUN(test_ledger);
+    free(windows);
+    return fr_test_end();
+}
