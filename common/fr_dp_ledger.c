@@ -153,3 +153,41 @@ fr_status fr_dp_ledger_check(const fr_dp_ledger *l, double q, double sigma, long
                        after);
     return FR_OK;
 }
+
+fr_status fr_dp_ledger_sigma_for(const fr_dp_ledger *l, double q, long n, double *sigma,
+                                 fr_err *err)
+{
+    if (!(l->budget_eps > 0))
+        return fr_fail(err, FR_EINVAL, "no privacy budget set: give the noise multiplier or a "
+                       "budget");
+    double lo = 1e-3, hi = 1.0, e = 0;
+    fr_status st;
+    /* epsilon of (spent + n steps at sigma) falls as sigma grows: bracket, then bisect */
+    for (;;) {
+        fr_rdp next = l->rdp;
+        if ((st = fr_rdp_compose(&next, q, hi, n, err)) != FR_OK ||
+            (st = fr_rdp_epsilon(&next, l->budget_delta, &e, NULL, err)) != FR_OK)
+            return st;
+        if (e <= l->budget_eps)
+            break;
+        lo = hi;
+        hi *= 2.0;
+        if (hi > 1e7)
+            return fr_fail(err, FR_EINVAL, "privacy budget: no noise multiplier fits %ld more "
+                           "steps in the epsilon %g that remains of %g", n, l->budget_eps - e,
+                           l->budget_eps);
+    }
+    for (int it = 0; it < 100 && hi - lo > 1e-4 * hi; it++) {
+        double mid = 0.5 * (lo + hi);
+        fr_rdp next = l->rdp;
+        if ((st = fr_rdp_compose(&next, q, mid, n, err)) != FR_OK ||
+            (st = fr_rdp_epsilon(&next, l->budget_delta, &e, NULL, err)) != FR_OK)
+            return st;
+        if (e <= l->budget_eps)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    *sigma = hi;
+    return FR_OK;
+}

@@ -43,4 +43,9 @@ FR_MUST fr_status fr_dp_ledger_spent(const fr_dp_ledger *l, double delta, double
 FR_MUST fr_status fr_dp_ledger_check(const fr_dp_ledger *l, double q, double sigma, long n,
                                      fr_err *err);
 
+/* The smallest noise multiplier (to 1e-4 relative) with which n more steps at rate q
+ * keep the spent epsilon within the budget in force. */
+FR_MUST fr_status fr_dp_ledger_sigma_for(const fr_dp_ledger *l, double q, long n, double *sigma,
+                                         fr_err *err);
+
 #endif

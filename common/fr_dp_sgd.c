@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <string.h>
+#include <time.h>
 
 long fr_dp_steps_per_epoch(double q)
 {
@@ -166,5 +167,39 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
     fr_dp_add_noise(tr);
     fr_train_adam_step(tr->model, tr->tc.lr);
     tr->steps++;
+    return FR_OK;
+}
+
+fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_stats *out,
+                              fr_progress_fn progress, void *ctx, fr_err *err)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long steps = fr_dp_steps_per_epoch(tr->cfg.sampling_rate), positions = 0, sampled = 0;
+    double loss = 0.0;
+    fr_status st;
+    for (long s = 0; s < steps; s++) {
+        /* Spent before it is spent: the record is on disk before the update exists. */
+        if (ledger && (st = fr_dp_ledger_record(ledger, tr->cfg.sampling_rate,
+                                                tr->cfg.noise_multiplier, 1, err)) != FR_OK)
+            return st;
+        fr_dp_step_stats ss;
+        if ((st = fr_dp_trainer_step(tr, &ss, err)) != FR_OK)
+            return st;
+        loss += ss.loss_sum;
+        positions += ss.positions;
+        sampled += ss.sampled;
+        if (progress)
+            progress(ctx, s + 1, steps);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    memset(out, 0, sizeof *out);
+    out->epoch = (int)(tr->steps / steps);
+    out->loss = positions ? loss / (double)positions : 0.0;
+    out->seconds = secs;
+    out->positions = positions;
+    out->sequences_per_s = secs > 0 ? (double)sampled / secs : 0.0; /* users per second */
+    out->positions_per_s = secs > 0 ? (double)positions / secs : 0.0;
     return FR_OK;
 }

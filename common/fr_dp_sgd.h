@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 
+#include "fr_dp_ledger.h"
 #include "fr_dp_rng.h"
 #include "fr_model.h"
 #include "fr_net.h"
@@ -75,6 +76,12 @@ void fr_dp_draw_negatives(fr_dp_trainer *tr);
 FR_MUST fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out,
                                         fr_err *err);
 void fr_dp_add_noise(fr_dp_trainer *tr);
+
+/* One epoch of round(1/q) steps; each step is recorded in the ledger (when given)
+ * and synced to disk before it is taken. Epoch statistics count sampled users where
+ * a plain epoch counts windows (sequences_per_s is users per second). */
+FR_MUST fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_stats *out,
+                                      fr_progress_fn progress, void *ctx, fr_err *err);
 
 /* Steps in one epoch: round(1 / q), so that each user is sampled once on average. */
 long fr_dp_steps_per_epoch(double q);
