@@ -16,8 +16,7 @@
 #include "fr_fastmath.h"
 
 static int g_threads = 1;
-/* Only the calling thread updates it: the GRU ops add their per-thread products after
- * their parallel region. */
+/* Updated atomically: DP-SGD's workers call the backend from several threads. */
 static double g_flops;
 
 static double cpu_flop_count(void) { return g_flops; }
@@ -90,6 +89,7 @@ static void cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const flo
                 c[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * c[(size_t)i * ldc + j];
         return;
     }
+#pragma omp atomic
     g_flops += 2.0 * m * n * k;
     int nt = g_threads;
     if (nt == 1 || (double)m * n * k < GEMM_PAR_MIN) {
@@ -431,6 +431,7 @@ static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi,
         }
         free(gh);
     }
+#pragma omp atomic
     g_flops += 2.0 * (L - 1) * b * 3 * d * d;
 }
 
@@ -464,6 +465,7 @@ static void cpu_gru_backward(float *dgi, float *dgh, const float *dz, const floa
         free(dh);
         free(dhp);
     }
+#pragma omp atomic
     g_flops += 2.0 * (L - 1) * b * 3 * d * d;
 }
 

@@ -60,3 +60,35 @@ void fr_dp_rng_normals(fr_dp_rng *r, float *out, size_t n, double stddev)
     for (size_t i = 0; i < n; i++)
         out[i] = (float)(stddev * fr_dp_rng_normal(r));
 }
+
+/* Nonces with the top bit set are the streams of fr_dp_rng_normals_at; refill() counts
+ * up from 0 and never reaches them. */
+#define STREAM_BIT (UINT64_C(1) << 63)
+
+void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_t n, double stddev)
+{
+    unsigned char nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+    uint64_t id = stream | STREAM_BIT;
+    memcpy(nonce, &id, sizeof id);
+    uint64_t buf[256];
+    size_t have = 0, pos = 0;
+    uint32_t block = 0;
+    for (size_t i = 0; i < n; i += 2) {
+        if (pos + 2 > have) {
+            memset(buf, 0, sizeof buf);
+            crypto_stream_chacha20_ietf_xor_ic((unsigned char *)buf, (unsigned char *)buf, sizeof buf,
+                                               nonce, block, r->key);
+            block += sizeof buf / 64;
+            have = sizeof buf / sizeof buf[0];
+            pos = 0;
+        }
+        double u1 = 1.0 - (double)(buf[pos] >> 11) * 0x1.0p-53;
+        double u2 = (double)(buf[pos + 1] >> 11) * 0x1.0p-53;
+        pos += 2;
+        double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
+        out[i] = (float)(stddev * rad * cos(th));
+        if (i + 1 < n)
+            out[i + 1] = (float)(stddev * rad * sin(th));
+    }
+    sodium_memzero(buf, sizeof buf);
+}

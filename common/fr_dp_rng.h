@@ -37,4 +37,9 @@ double fr_dp_rng_normal(fr_dp_rng *r);
 /* out[i] = stddev * N(0, 1), n values. */
 void fr_dp_rng_normals(fr_dp_rng *r, float *out, size_t n, double stddev);
 
+/* n Gaussian values from the independent stream number `stream` (< 2^63) of this key,
+ * without touching r's own position: callers fill disjoint parts of a large noise
+ * vector in parallel, each part from its own stream. */
+void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_t n, double stddev);
+
 #endif

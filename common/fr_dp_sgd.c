@@ -2,6 +2,7 @@
 #include "fr_dp_sgd.h"
 
 #include <math.h>
+#include <omp.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,10 +34,13 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
     tr->windows = windows;
     tr->user_first = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(long));
     tr->user_count = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int));
+    tr->sampled = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
     tr->noise = malloc(model->n * sizeof(float));
     tr->neg_buf = malloc((size_t)tc->negatives * sizeof(int32_t));
-    tr->user_grad = model->be->alloc(model->n * sizeof(float));
-    if (!tr->user_first || !tr->user_count || !tr->noise || !tr->neg_buf || !tr->user_grad) {
+    tr->n_workers = dc->workers > 0 ? dc->workers : 1;
+    tr->workers = calloc((size_t)tr->n_workers, sizeof(fr_dp_worker));
+    if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->noise || !tr->neg_buf ||
+        !tr->workers) {
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
         goto fail;
     }
@@ -62,9 +66,18 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
         st = fr_fail(err, FR_ENODATA, "dp: no user has a training window");
         goto fail;
     }
-    if ((st = fr_net_init(&tr->net, model, dc->max_windows, tc->seq_len, tc->negatives, err)))
-        goto fail;
-    tr->net.grads = tr->user_grad;
+    for (int w = 0; w < tr->n_workers; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        wk->user_grad = model->be->alloc(model->n * sizeof(float));
+        wk->sum = w == 0 ? model->grads : model->be->alloc(model->n * sizeof(float));
+        if (!wk->user_grad || !wk->sum) {
+            st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
+            goto fail;
+        }
+        if ((st = fr_net_init(&wk->net, model, dc->max_windows, tc->seq_len, tc->negatives, err)))
+            goto fail;
+        wk->net.grads = wk->user_grad;
+    }
     if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
         goto fail;
     fr_rng_seed(&tr->negative_rng, tc->seed + 1);
@@ -77,9 +90,15 @@ fail:
 
 void fr_dp_trainer_free(fr_dp_trainer *tr)
 {
-    if (tr->model)
-        tr->model->be->free(tr->user_grad);
-    fr_net_free(&tr->net);
+    for (int w = 0; tr->workers && w < tr->n_workers; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        tr->model->be->free(wk->user_grad);
+        if (w > 0)
+            tr->model->be->free(wk->sum);
+        fr_net_free(&wk->net);
+    }
+    free(tr->workers);
+    free(tr->sampled);
     fr_dp_rng_free(&tr->rng);
     free(tr->user_first);
     free(tr->user_count);
@@ -88,9 +107,9 @@ void fr_dp_trainer_free(fr_dp_trainer *tr)
     memset(tr, 0, sizeof *tr);
 }
 
-/* Clip the gradient in tr->user_grad to norm C, add it to the model's gradient sum and
+/* Clip the gradient in the worker's user_grad to norm C, add it to its sum and
  * leave user_grad zero. Returns whether it was clipped. */
-static int clip_and_add(fr_dp_trainer *tr)
+static int clip_and_add(fr_dp_trainer *tr, fr_dp_worker *wk)
 {
     fr_model *m = tr->model;
     const fr_backend *be = m->be;
@@ -98,8 +117,8 @@ static int clip_and_add(fr_dp_trainer *tr)
     size_t dense = m->p[FR_P_CONV_W].offset; /* the embedding tables come first */
     const int32_t *items, *tokens;
     int ni, nt;
-    fr_net_touched(&tr->net, &items, &ni, &tokens, &nt);
-    float *ug = tr->user_grad, *sum = m->grads;
+    fr_net_touched(&wk->net, &items, &ni, &tokens, &nt);
+    float *ug = wk->user_grad, *sum = wk->sum;
     size_t eid = m->p[FR_P_E_ID].offset, etok = m->p[FR_P_E_TOK].offset;
     double sq = be->sq_norm(ug + dense, m->n - dense) + be->rows_sq_norm(ug + eid, items, ni, d) +
                 be->rows_sq_norm(ug + etok, tokens, nt, d);
@@ -112,7 +131,8 @@ static int clip_and_add(fr_dp_trainer *tr)
     return norm > tr->cfg.clip;
 }
 
-fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out, fr_err *err)
+static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_step_stats *out,
+                            fr_err *err)
 {
     int W = tr->tc.seq_len + 1;
     int nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
@@ -120,15 +140,20 @@ fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out,
     double loss = 0.0;
     long np = 0;
     /* The user's mean loss over its positions: every user weighs the same. */
-    fr_status st = fr_net_batch(&tr->net, w, nw, tr->neg_buf, 1, &loss, &np, err);
+    fr_status st = fr_net_batch(&wk->net, w, nw, tr->neg_buf, 1, &loss, &np, err);
     if (st)
         return st;
     out->sampled++;
     out->loss_sum += loss;
     out->positions += np;
     if (np > 0)
-        out->clipped += clip_and_add(tr);
+        out->clipped += clip_and_add(tr, wk);
     return FR_OK;
+}
+
+fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out, fr_err *err)
+{
+    return accumulate(tr, &tr->workers[0], u, out, err);
 }
 
 void fr_dp_add_noise(fr_dp_trainer *tr)
@@ -139,12 +164,22 @@ void fr_dp_add_noise(fr_dp_trainer *tr)
     /* Noise on every trainable coordinate; the padding rows (row 0 of both embedding
      * tables) are constants of the model, not parameters, and stay zero. */
     double stddev = tr->cfg.noise_multiplier * tr->cfg.clip;
-    fr_dp_rng_normals(&tr->rng, tr->noise, m->n, stddev);
+    /* Each chunk from its own stream of the key, so chunks are drawn in parallel and the
+     * noise does not depend on the number of threads. */
+    const size_t chunk = 65536;
+    long n_chunks = (long)((m->n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
+    for (long c = 0; c < n_chunks; c++) {
+        size_t lo = (size_t)c * chunk, len = m->n - lo < chunk ? m->n - lo : chunk;
+        fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, tr->noise + lo,
+                             len, stddev);
+    }
     memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
     memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
-    be->upload(tr->user_grad, tr->noise, m->n * sizeof(float));
-    be->axpy(m->grads, 1.0f, tr->user_grad, m->n);
-    be->zero(tr->user_grad, m->n);
+    float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
+    be->upload(tmp, tr->noise, m->n * sizeof(float));
+    be->axpy(m->grads, 1.0f, tmp, m->n);
+    be->zero(tmp, m->n);
     be->scale(m->grads, (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users)), m->n);
 }
 
@@ -157,15 +192,45 @@ void fr_dp_draw_negatives(fr_dp_trainer *tr)
 
 fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err)
 {
-    fr_status st;
+    fr_model *m = tr->model;
+    const fr_backend *be = m->be;
     memset(out, 0, sizeof *out);
     fr_dp_draw_negatives(tr);
+    int n = 0;
     for (int u = 0; u < tr->n_users; u++)
-        if (fr_dp_rng_uniform(&tr->rng) < tr->cfg.sampling_rate &&
-            (st = fr_dp_accumulate_user(tr, u, out, err)) != FR_OK)
-            return st;
+        if (fr_dp_rng_uniform(&tr->rng) < tr->cfg.sampling_rate)
+            tr->sampled[n++] = u;
+    /* Workers take contiguous shares of the sampled users; the backend's own threads
+     * stay idle inside (nested regions run on one thread). */
+    int nw = tr->n_workers;
+#pragma omp parallel num_threads(nw)
+    {
+        int w = omp_get_thread_num(), tn = omp_get_num_threads();
+        fr_dp_worker *wk = &tr->workers[w];
+        memset(&wk->stats, 0, sizeof wk->stats);
+        wk->status = FR_OK;
+        int lo = (int)((long)n * w / tn), hi = (int)((long)n * (w + 1) / tn);
+        for (int i = lo; i < hi && wk->status == FR_OK; i++)
+            wk->status = accumulate(tr, wk, tr->sampled[i], &wk->stats, &wk->err);
+    }
+    for (int w = 0; w < nw; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        if (wk->status != FR_OK) {
+            if (err)
+                *err = wk->err;
+            return wk->status;
+        }
+        out->sampled += wk->stats.sampled;
+        out->clipped += wk->stats.clipped;
+        out->loss_sum += wk->stats.loss_sum;
+        out->positions += wk->stats.positions;
+        if (w > 0) { /* in worker order: the same sum on every run */
+            be->axpy(m->grads, 1.0f, wk->sum, m->n);
+            be->zero(wk->sum, m->n);
+        }
+    }
     fr_dp_add_noise(tr);
-    fr_train_adam_step(tr->model, tr->tc.lr);
+    fr_train_adam_step(m, tr->tc.lr);
     tr->steps++;
     return FR_OK;
 }

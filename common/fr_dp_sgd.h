@@ -11,7 +11,9 @@
  * Per-user gradients stay sparse: the backward pass writes into a per-user buffer
  * whose embedding part is non-zero only on the rows the user's windows touched, so
  * the norm, the clipped sum and the reset cost the dense layers plus those rows, not
- * the whole embedding tables. */
+ * the whole embedding tables. Sampled users are spread over workers, each with its
+ * own buffers and partial sum; the partial sums are added in worker order, so a run
+ * is reproducible for a given seed and worker count. */
 #ifndef FR_DP_SGD_H
 #define FR_DP_SGD_H
 
@@ -30,6 +32,7 @@ typedef struct fr_dp_config {
     double noise_multiplier; /* sigma > 0 */
     float clip;              /* C > 0 */
     int max_windows;         /* newest windows of a user that count, >= 1 */
+    int workers;             /* users processed in parallel (threads); 0 means 1 */
     const void *seed;        /* NULL: noise and sampling keyed from the OS (production) */
     size_t seed_len;
 } fr_dp_config;
@@ -41,16 +44,26 @@ typedef struct fr_dp_step_stats {
     long positions;
 } fr_dp_step_stats;
 
+typedef struct fr_dp_worker {
+    fr_net net;            /* max_batch = max_windows; gradients go to user_grad */
+    float *user_grad;      /* backend, model->n: one user's gradient, zero between users */
+    float *sum;            /* backend, model->n: this worker's clipped sum (worker 0: model->grads) */
+    fr_dp_step_stats stats;
+    fr_status status;
+    fr_err err;
+} fr_dp_worker;
+
 typedef struct fr_dp_trainer {
     fr_dp_config cfg;
     fr_train_config tc;
     fr_model *model;       /* borrowed */
-    fr_net net;            /* max_batch = max_windows */
+    int n_workers;
+    fr_dp_worker *workers;
     const int32_t *windows;/* borrowed, users in order, each user's windows oldest first */
     int n_users;           /* users with at least one window (the population N) */
     long *user_first;      /* n_users: index of the user's first window */
     int *user_count;       /* n_users: windows of the user */
-    float *user_grad;      /* backend, model->n: one user's gradient, zero between users */
+    int32_t *sampled;      /* n_users: the users of the current step */
     float *noise;          /* host, model->n */
     int32_t *neg_buf;
     fr_dp_rng rng;
@@ -70,8 +83,8 @@ void fr_dp_trainer_free(fr_dp_trainer *tr);
 FR_MUST fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err);
 
 /* The pieces of a step, for tests and other loops: draw the step's shared negatives;
- * add user u's clipped gradient (u indexes the users with windows) to model->grads;
- * add the noise to model->grads and divide by qN. */
+ * add user u's clipped gradient (u indexes the users with windows) to model->grads
+ * (through worker 0); add the noise to model->grads and divide by qN. */
 void fr_dp_draw_negatives(fr_dp_trainer *tr);
 FR_MUST fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out,
                                         fr_err *err);

@@ -112,7 +112,7 @@ static void test_clip_bounds_each_user(void)
         if (u == loud)
             CHECK(st.clipped == 1 && fabs(norm - 0.05) < 1e-5, "loud user: norm %g", norm);
         /* the per-user buffer is left clean for the next user */
-        CHECK(host_norm(&m, tr.user_grad, host) == 0.0, "user buffer not reset after %d", u);
+        CHECK(host_norm(&m, tr.workers[0].user_grad, host) == 0.0, "user buffer not reset after %d", u);
     }
     free(params);
     free(host);
