@@ -1,7 +1,8 @@
 # fedrecall build. `make` builds the library and programs, `make test` runs every
 # test and ends with "N passed, M failed", `make asan` runs them under
 # AddressSanitizer + UBSan, `make bench` measures against the PyTorch peer,
-# `make demo` trains on generated data end to end.
+# `make demo` trains on generated data end to end, `make fuzz` runs the data readers'
+# libFuzzer targets (FUZZ_SECONDS each).
 
 .DEFAULT_GOAL := all
 BUILD ?= build
@@ -29,7 +30,7 @@ BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 NODE_BIN := $(BUILD)/fedrecall-node
 
-.PHONY: all deps test asan bench demo clean style
+.PHONY: all deps test asan bench demo clean style fuzz
 # keep test and bench objects between builds
 .SECONDARY:
 
@@ -75,6 +76,29 @@ bench: all
 
 demo: all
 	$(Q)BUILD=$(BUILD) deploy/demo.sh
+
+# libFuzzer targets, one per data format (tests/fuzz/), built with clang from the data
+# module's sources alone; `make fuzz FUZZ_SECONDS=30` for a short run. Needs clang and
+# its runtime: FR_WITH_FUZZ=1 deploy/install-deps.sh.
+FUZZ_SECONDS ?= 600
+FUZZ_CC ?= clang
+FUZZ_BUILD := $(BUILD)/fuzz
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Wall -Wextra -Werror \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+FUZZ_LIB := common/fr_status.c common/fr_csv.c common/fr_clean.c \
+	$(sort $(wildcard common/fr_data*.c common/fr_format_*.c))
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(wildcard common/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) -lm
+
+fuzz: $(FUZZ_BIN)
+	$(Q)for t in $(FUZZ_BIN); do n=$$(basename $$t); \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds/$$n || exit 1; done
 
 style:
 	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*.c node/*.c tests/*.c || \

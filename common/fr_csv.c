@@ -13,6 +13,12 @@ fr_status fr_csv_open(fr_csv *r, const char *path)
     return (r->f = fopen(path, "rb")) ? FR_OK : FR_EIO;
 }
 
+void fr_csv_open_stream(fr_csv *r, FILE *f)
+{
+    memset(r, 0, sizeof *r);
+    r->f = f;
+}
+
 void fr_csv_close(fr_csv *r)
 {
     if (r->f)
@@ -69,7 +75,7 @@ static int read_line(fr_csv *r, int *too_long)
 /* Splits a line in place into fields (quoting rules in fr_csv.h). Returns the number
  * of fields or FR_CSV_OPEN_QUOTE. Unquoting only shrinks text, so the output never
  * overtakes the input. */
-static long split(char *s, size_t len, fr_csv_field *f, int max)
+long fr_csv_split(char *s, size_t len, fr_csv_field *f, int max)
 {
     enum { START, PLAIN, QUOTED, QUOTE_SEEN } st = START;
     size_t w = 0, start = 0;
@@ -108,7 +114,17 @@ int fr_csv_next(fr_csv *r, fr_csv_field *f, int max, long *nf)
 {
     int too_long, rc = read_line(r, &too_long);
     if (rc == 1)
-        *nf = too_long ? FR_CSV_LONG_LINE : split(r->buf, r->len, f, max);
+        *nf = too_long ? FR_CSV_LONG_LINE : fr_csv_split(r->buf, r->len, f, max);
+    return rc;
+}
+
+int fr_csv_line(fr_csv *r, char **line, size_t *len, int *too_long)
+{
+    int rc = read_line(r, too_long);
+    if (rc == 1) {
+        *line = r->buf;
+        *len = r->len;
+    }
     return rc;
 }
 
@@ -156,6 +172,11 @@ static void strip(const char **p, size_t *n, int seps)
 void fr_csv_strip(const char **p, size_t *n)
 {
     strip(p, n, 1);
+}
+
+size_t fr_csv_space_at(const char *p, size_t n)
+{
+    return space_at((const unsigned char *)p, n, 1);
 }
 
 static int is_digit(char c)

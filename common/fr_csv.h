@@ -52,6 +52,25 @@ typedef struct fr_csv {
  * and fr_csv_close on it is harmless. */
 FR_MUST fr_status fr_csv_open(fr_csv *r, const char *path);
 
+/* A reader over an open stream (a pipe, or fmemopen for in-memory input); r owns f
+ * from now on and fr_csv_close closes it. */
+void fr_csv_open_stream(fr_csv *r, FILE *f);
+
+/* The next line as it is, without splitting: *line points at its *len bytes (the
+ * terminator removed, NUL-terminated; the line may hold NULs of its own) and stays
+ * valid until the next call; *too_long is set when the line ran past
+ * FR_CSV_MAX_LINE, and then only its first FR_CSV_MAX_LINE bytes are kept. Line ends
+ * and return values as fr_csv_next. For formats that are not comma-separated. */
+FR_MUST int fr_csv_line(fr_csv *r, char **line, size_t *len, int *too_long);
+
+/* Splits len bytes at s (a line, changed in place) into fields as fr_csv_next does:
+ * returns the field count (up to max kept in f) or FR_CSV_OPEN_QUOTE. */
+long fr_csv_split(char *s, size_t len, fr_csv_field *f, int max);
+
+/* Length of the whitespace character at p (n bytes readable) as Python's
+ * str.isspace() sees it (the set of fr_csv_strip), or 0. */
+size_t fr_csv_space_at(const char *p, size_t n);
+
 /* The next record, split into fields: up to max of them into f, *nf set to how many
  * the record has (fields past max are counted, not kept; an empty line has none), or
  * to FR_CSV_LONG_LINE / FR_CSV_OPEN_QUOTE for a malformed record, whose line still

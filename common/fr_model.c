@@ -2,6 +2,7 @@
 #include "fr_model.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fr_rng.h"
@@ -123,7 +124,38 @@ void fr_model_free(fr_model *m)
     }
     free(m->item_tokens);
     free(m->item_ids);
+    free(m->item_keys);
     memset(m, 0, sizeof *m);
+}
+
+fr_status fr_model_set_item_keys(fr_model *m, const char *const *keys, fr_err *err)
+{
+    size_t V = (size_t)m->cfg.num_items, bytes = V * sizeof(char *);
+    char **block = NULL;
+    for (size_t r = 0; keys && r < V; r++) {
+        size_t n = keys[r] ? strlen(keys[r]) : 0;
+        if (!keys[r] || n > FR_MODEL_MAX_KEY || (r == 0) != (n == 0))
+            return fr_fail(err, FR_EINVAL, "item key of row %zu is %s", r,
+                           !keys[r] ? "missing" : n > FR_MODEL_MAX_KEY ? "too long"
+                           : r ? "empty" : "set (row 0 is padding)");
+        bytes += n + 1;
+    }
+    /* The pointers first, then the strings they point to: one block, one free. */
+    if (keys && !(block = malloc(bytes)))
+        return fr_fail(err, FR_ENOMEM, "cannot allocate %zu bytes of item keys", bytes);
+    free(m->item_keys);
+    m->item_keys = NULL;
+    if (!keys)
+        return FR_OK;
+    char *text = (char *)(block + V);
+    for (size_t r = 0; r < V; r++) {
+        size_t n = strlen(keys[r]) + 1;
+        memcpy(text, keys[r], n);
+        block[r] = text;
+        text += n;
+    }
+    m->item_keys = block;
+    return FR_OK;
 }
 
 static void fill_uniform(fr_rng *r, float *x, size_t n, double bound)

@@ -57,6 +57,8 @@ typedef struct fr_model {
     long adam_step;      /* optimiser steps taken */
     int32_t *item_tokens;/* host, V x T content token rows */
     int64_t *item_ids;   /* host, V external ids (item_ids[0] = 0) */
+    char **item_keys;    /* host, V external ids as strings (item_keys[0] = ""), one
+                          * allocation; NULL when the ids are integers (item_ids) */
     int32_t *item_tokens_dev; /* backend copy of item_tokens */
 } fr_model;
 
@@ -68,6 +70,14 @@ FR_MUST fr_status fr_model_config_check(const fr_model_config *cfg, fr_err *err)
 FR_MUST fr_status fr_model_init(fr_model *m, const fr_model_config *cfg, const fr_backend *be,
                                 const int32_t *tokens, const int64_t *item_ids, fr_err *err);
 void fr_model_free(fr_model *m);
+
+/* Give m string item ids: copies keys[0..V) (keys[0] must be "") into m->item_keys,
+ * replacing any it had; keys NULL drops them (the ids are item_ids again). For data
+ * whose ids are not all integers. FR_EINVAL for a key that is NULL, longer than
+ * FR_MODEL_MAX_KEY bytes, or empty past row 0. */
+FR_MUST fr_status fr_model_set_item_keys(fr_model *m, const char *const *keys, fr_err *err);
+
+#define FR_MODEL_MAX_KEY 1024 /* bytes of one item key */
 
 /* The spec's initialisation: embeddings N(0, 0.05^2) with row 0 zero; conv, linear
  * and GRU weights and biases as PyTorch's defaults, U(-1/sqrt(fan_in), 1/sqrt(fan_in))

@@ -120,7 +120,7 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
     const fr_model_config *c = &m->cfg;
     size_t ntok = (size_t)c->num_items * (size_t)c->num_tokens;
     int opt = (flags & FR_MODELFILE_OPTIMIZER) != 0;
-    msgpack_pack_map(pk, opt ? 10 : 8);
+    msgpack_pack_map(pk, (opt ? 10 : 8) + (m->item_keys != NULL));
     pack_cstr(pk, "format");
     pack_cstr(pk, FR_MF_FORMAT_NAME);
     pack_cstr(pk, "version");
@@ -138,6 +138,12 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
     pack_cstr(pk, "item_ids");
     msgpack_pack_bin(pk, (size_t)c->num_items * 8);
     pack_le(pk, NULL, m->item_ids, (size_t)c->num_items, 8, stage, stage_len);
+    if (m->item_keys) {
+        pack_cstr(pk, "item_keys");
+        msgpack_pack_array(pk, (size_t)c->num_items);
+        for (int r = 0; r < c->num_items; r++)
+            pack_cstr(pk, m->item_keys[r]);
+    }
     pack_cstr(pk, "item_tokens");
     msgpack_pack_bin(pk, ntok * 4);
     pack_le(pk, NULL, m->item_tokens, ntok, 4, stage, stage_len);
@@ -223,6 +229,8 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
     uint64_t tok_bytes = (uint64_t)c->num_items * (uint64_t)c->num_tokens * 4;
     uint64_t payload = (uint64_t)total * 4 * ((flags & FR_MODELFILE_OPTIMIZER) ? 3 : 1) +
                        (uint64_t)c->num_items * 8 + tok_bytes;
+    for (int r = 0; m->item_keys && r < c->num_items; r++)
+        payload += strlen(m->item_keys[r]) + 5; /* a str head is at most 5 bytes */
     if (payload + 65536 > FR_MODELFILE_MAX_BODY || tok_bytes > UINT32_MAX ||
         (uint64_t)total * 4 > UINT32_MAX) {
         st = fr_fail(err, FR_ENOMEM, "%s: a model of %zu parameters is too large for a "

@@ -2,14 +2,16 @@
  * self-describing, checksummed file, so that a node can stop and resume, and a
  * trained model can be handed to evaluation or serving without retraining.
  *
- * File format, version 1
+ * File format, version 2
  * ======================
+ * Version 2 adds "item_keys"; version 1 files (without it) are still read.
+ *
  * A fixed 28-byte header, then a MessagePack body. All integers of the header and
  * all numbers inside bin payloads are little-endian.
  *
  *   offset  size  field
  *   0       8     magic "FRMODEL\n" (46 52 4d 4f 44 45 4c 0a)
- *   8       4     format version, uint32 (1)
+ *   8       4     format version, uint32 (2; readers also take 1)
  *   12      4     header flags, uint32 (0; a reader refuses bits it does not know)
  *   16      8     body length in bytes, uint64
  *   24      4     CRC-32 of the body, uint32 (IEEE 802.3: reflected polynomial
@@ -21,13 +23,18 @@
  * not listed here is refused (a new field means a new format version).
  *
  *   "format"      str   "fedrecall-model"
- *   "version"     int   1, equal to the header's version
+ *   "version"     int   2 (or 1), equal to the header's version
  *   "config"      map   {"num_items": V, "token_vocab": Vt, "num_tokens": T,
  *                        "dim": d, "filters": F}, all int, in the ranges of
  *                        fr_model_config_check (V and Vt count the padding row 0)
  *   "adam_step"   int   optimiser steps taken (>= 0); kept even without the moments,
  *                       where a trainer that resumes should start its count again
- *   "item_ids"    bin   V int64: external id of each row (row 0, padding, is 0)
+ *   "item_ids"    bin   V int64: external id of each row (row 0, padding, is 0); with
+ *                       "item_keys" present the ids are the keys and these carry no
+ *                       meaning (the trainer writes 0s)
+ *   "item_keys"   array optional, version 2: V str, the external ids as strings (row 0
+ *                       ""; the others non-empty, at most 1024 bytes, no NUL), present
+ *                       when the data's item ids are not all integers
  *   "item_tokens" bin   V*T int32: content token rows of each item, row-major,
  *                       each in [0, Vt); row 0 (padding) all 0
  *   "tensors"     array of 10 maps {"name": str, "shape": [int...], "data": bin},
@@ -42,7 +49,8 @@
  *                       ISO 8601); informational, readers ignore its contents
  *
  * Bin payloads carry no alignment; readers copy numbers out byte by byte. Writers
- * emit the keys in the order above; readers must not depend on it. */
+ * emit the keys in the order above and the version they write is
+ * FR_MODELFILE_VERSION; readers must not depend on the order. */
 #ifndef FR_MODELFILE_H
 #define FR_MODELFILE_H
 
@@ -54,7 +62,7 @@
 #include "fr_status.h"
 
 #define FR_MODELFILE_MAGIC "FRMODEL\n"
-#define FR_MODELFILE_VERSION 1u
+#define FR_MODELFILE_VERSION 2u
 #define FR_MODELFILE_HEADER_BYTES 28u
 /* The largest body a reader accepts: it is read whole into memory. */
 #define FR_MODELFILE_MAX_BODY ((uint64_t)8 << 30)

@@ -33,16 +33,23 @@ typedef struct raw_tensor {
 
 /* The body's fields, pointing into it; checked against each other once all are read. */
 typedef struct raw_body {
+    uint32_t version;  /* the header's */
     fr_model_config cfg;
     int64_t adam_step;
     fr_mpread_item ids, tokens, adam_m, adam_v;
     raw_tensor t[FR_NPARAMS];
+    const uint8_t *keys_at, *end; /* item_keys: its first string, and the body's end */
+    uint64_t keys_n;   /* strings in item_keys; keys_at is NULL when there is none */
+    size_t keys_bytes; /* their bytes */
 } raw_body;
 
 static const char *const body_keys[] = {"format",  "version",     "config",  "adam_step",
                                         "item_ids", "item_tokens", "tensors", "adam_m",
-                                        "adam_v",   "meta"};
-enum { K_FORMAT, K_VERSION, K_CONFIG, K_STEP, K_IDS, K_TOKENS, K_TENSORS, K_AM, K_AV, K_META };
+                                        "adam_v",   "meta",        "item_keys"};
+enum {
+    K_FORMAT, K_VERSION, K_CONFIG, K_STEP, K_IDS, K_TOKENS, K_TENSORS, K_AM, K_AV, K_META,
+    K_KEYS, K_COUNT
+};
 static const char *const config_keys[] = {"num_items", "token_vocab", "num_tokens", "dim",
                                           "filters"};
 static const char *const tensor_keys[] = {"name", "shape", "data"};
@@ -79,6 +86,36 @@ static fr_status read_tensor(fr_mpread *r, int i, raw_tensor *t)
     return st;
 }
 
+/* item_keys: an array of strings, each checked here and counted, so that building the
+ * model can copy them without checking again. Its length is checked against the
+ * config there, since the keys of a body may come in any order. */
+static fr_status read_keys(fr_mpread *r, raw_body *b)
+{
+    fr_mpread_item it, str;
+    fr_status st = FR_OK;
+    if (b->version < 2)
+        return fr_fail(r->err, FR_EFORMAT, "%s: item_keys in a version %u file (it came with "
+                       "version 2)", r->name, b->version);
+    if ((st = fr_mpread_expect(r, &it, FR_MPREAD_ARRAY, "item_keys")) != FR_OK)
+        return st;
+    b->keys_at = r->p;
+    b->keys_n = it.u;
+    for (uint64_t i = 0; st == FR_OK && i < it.u; i++) {
+        if ((st = fr_mpread_expect(r, &str, FR_MPREAD_STR, "item_keys")) != FR_OK)
+            break;
+        if (str.u > FR_MODEL_MAX_KEY || (i == 0) != (str.u == 0) ||
+            memchr(str.ptr, 0, (size_t)str.u))
+            st = fr_fail(r->err, FR_EFORMAT, "%s: item_keys[%llu] is %s", r->name,
+                         (unsigned long long)i,
+                         str.u > FR_MODEL_MAX_KEY ? "longer than 1024 bytes"
+                         : (i == 0) != (str.u == 0) ? (i ? "empty" : "not empty (row 0 is "
+                                                       "padding)")
+                                                    : "holding a NUL byte");
+        b->keys_bytes += (size_t)str.u + 1;
+    }
+    return st;
+}
+
 static fr_status read_body(fr_mpread *r, raw_body *b)
 {
     fr_mpread_item it, top;
@@ -86,11 +123,11 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
     int k = 0;
     int64_t v;
     fr_status st = fr_mpread_expect(r, &top, FR_MPREAD_MAP, "body");
-    if (st == FR_OK && top.u > 10)
-        st = fr_fail(r->err, FR_EFORMAT, "%s: body has %llu keys, at most 10 are known",
-                     r->name, (unsigned long long)top.u);
+    if (st == FR_OK && top.u > K_COUNT)
+        st = fr_fail(r->err, FR_EFORMAT, "%s: body has %llu keys, at most %d are known",
+                     r->name, (unsigned long long)top.u, K_COUNT);
     for (uint64_t e = 0; st == FR_OK && e < top.u; e++) {
-        if ((st = fr_mpread_key(r, "body", body_keys, 10, &seen, &k)) != FR_OK)
+        if ((st = fr_mpread_key(r, "body", body_keys, K_COUNT, &seen, &k)) != FR_OK)
             break;
         const char *what = body_keys[k];
         switch (k) {
@@ -105,9 +142,12 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
             break;
         case K_VERSION:
             if ((st = fr_mpread_int(r, what, INT64_MIN, INT64_MAX, &v)) == FR_OK &&
-                v != FR_MODELFILE_VERSION)
+                v != (int64_t)b->version)
                 st = fr_fail(r->err, FR_EFORMAT, "%s: body version %lld differs from the "
-                             "header's %u", r->name, (long long)v, FR_MODELFILE_VERSION);
+                             "header's %u", r->name, (long long)v, b->version);
+            break;
+        case K_KEYS:
+            st = read_keys(r, b);
             break;
         case K_CONFIG:
             st = fr_mpread_expect(r, &it, FR_MPREAD_MAP, what);
@@ -160,7 +200,7 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
         }
     }
     if (st == FR_OK)
-        st = fr_mpread_missing(r, "body", body_keys, 10, seen, 0x7f);
+        st = fr_mpread_missing(r, "body", body_keys, K_COUNT, seen, 0x7f);
     if (st == FR_OK && (seen >> K_AM & 1) != (seen >> K_AV & 1))
         st = fr_fail(r->err, FR_EFORMAT, "%s: %s without %s (the moments come as a pair)",
                      r->name, (seen >> K_AM & 1) ? "adam_m" : "adam_v",
@@ -198,6 +238,34 @@ static void upload_le(const fr_backend *be, float *dst, const uint8_t *src, size
         fr_mf_le_in_place((uint8_t *)stage, k, 4);
         be->upload(dst + i, stage, k * sizeof(float));
     }
+}
+
+/* m->item_keys from the strings that read_keys checked: the pointers, then the
+ * strings, in one block. */
+static fr_status copy_keys(fr_model *m, const raw_body *b, const char *name, fr_err *err)
+{
+    size_t V = (size_t)m->cfg.num_items;
+    fr_mpread r;
+    fr_mpread_item str;
+    if (b->keys_n != V)
+        return fr_fail(err, FR_EFORMAT, "%s: item_keys has %llu keys, expected %zu", name,
+                       (unsigned long long)b->keys_n, V);
+    char **block = malloc(V * sizeof(char *) + b->keys_bytes);
+    if (!block)
+        return fr_fail(err, FR_ENOMEM, "%s: cannot allocate the item keys", name);
+    char *text = (char *)(block + V);
+    fr_mpread_init(&r, b->keys_at, (size_t)(b->end - b->keys_at), name, err);
+    for (size_t i = 0; i < V; i++) {
+        /* read_keys walked these strings without fault: this walk cannot fail. */
+        fr_status st = fr_mpread_expect(&r, &str, FR_MPREAD_STR, "item_keys");
+        FR_ASSERT(st == FR_OK);
+        memcpy(text, str.ptr, (size_t)str.u);
+        text[str.u] = '\0';
+        block[i] = text;
+        text += str.u + 1;
+    }
+    m->item_keys = block;
+    return FR_OK;
 }
 
 /* Allocates m from a body whose fields have been read, checking them against the
@@ -238,6 +306,8 @@ static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *
         st = fr_fail(err, as_format(st), "%s: %s", name, e.msg);
         goto out;
     }
+    if (b->keys_at && (st = copy_keys(m, b, name, err)) != FR_OK)
+        goto out;
     size_t total = 0;
     for (int i = 0; i < FR_NPARAMS; i++) {
         const raw_tensor *t = &b->t[i];
@@ -301,14 +371,16 @@ out:
 
 /* Checks the got bytes read of the header (at most its size) of a file of total bytes. */
 static fr_status check_header(const uint8_t *h, size_t got, uint64_t total, const char *name,
-                              uint64_t *body_len, uint32_t *crc, fr_err *err)
+                              uint64_t *body_len, uint32_t *crc, uint32_t *version, fr_err *err)
 {
     const uint64_t hb = FR_MODELFILE_HEADER_BYTES;
     if (memcmp(h, FR_MODELFILE_MAGIC, got < 8 ? got : 8) != 0)
         return fr_fail(err, FR_EFORMAT, "%s: not a fedrecall model file", name);
-    if (got >= 12 && get_le(h + 8, 4) != FR_MODELFILE_VERSION)
-        return fr_fail(err, FR_EVERSION, "%s: format version %llu, this build reads %u", name,
-                       (unsigned long long)get_le(h + 8, 4), FR_MODELFILE_VERSION);
+    if (got >= 12 && (get_le(h + 8, 4) < 1 || get_le(h + 8, 4) > FR_MODELFILE_VERSION))
+        return fr_fail(err, FR_EVERSION, "%s: format version %llu, this build reads 1 to %u",
+                       name, (unsigned long long)get_le(h + 8, 4), FR_MODELFILE_VERSION);
+    if (got >= 12)
+        *version = (uint32_t)get_le(h + 8, 4);
     if (got < hb)
         return fr_fail(err, FR_EFORMAT, "%s: truncated: expected %llu bytes, found %llu", name,
                        (unsigned long long)hb, (unsigned long long)total);
@@ -332,7 +404,7 @@ static fr_status check_header(const uint8_t *h, size_t got, uint64_t total, cons
 }
 
 static fr_status decode_body(fr_model *m, const fr_backend *be, const uint8_t *body, size_t len,
-                             uint32_t crc, const char *name, fr_err *err)
+                             uint32_t crc, uint32_t version, const char *name, fr_err *err)
 {
     uint32_t have = fr_modelfile_crc32(0, body, len);
     if (have != crc)
@@ -340,6 +412,8 @@ static fr_status decode_body(fr_model *m, const fr_backend *be, const uint8_t *b
                        "body has 0x%08x (the file is corrupt)", name, crc, have);
     raw_body b;
     memset(&b, 0, sizeof b);
+    b.version = version;
+    b.end = body + len;
     fr_mpread r;
     fr_mpread_init(&r, body, len, name, err);
     fr_status st = read_body(&r, &b);
@@ -351,13 +425,14 @@ fr_status fr_modelfile_decode(fr_model *m, const fr_backend *be, const void *dat
 {
     const uint8_t *d = data;
     uint64_t body_len = 0;
-    uint32_t crc = 0;
+    uint32_t crc = 0, version = 0;
     memset(m, 0, sizeof *m);
     fr_status st = check_header(d, len < FR_MODELFILE_HEADER_BYTES ? len
                                                                    : FR_MODELFILE_HEADER_BYTES,
-                                len, name, &body_len, &crc, err);
+                                len, name, &body_len, &crc, &version, err);
     if (st == FR_OK)
-        st = decode_body(m, be, d + FR_MODELFILE_HEADER_BYTES, (size_t)body_len, crc, name, err);
+        st = decode_body(m, be, d + FR_MODELFILE_HEADER_BYTES, (size_t)body_len, crc, version,
+                         name, err);
     return st;
 }
 
@@ -367,7 +442,7 @@ fr_status fr_modelfile_load(fr_model *m, const fr_backend *be, const char *path,
     uint8_t hdr[FR_MODELFILE_HEADER_BYTES];
     uint8_t *body = NULL;
     uint64_t body_len = 0;
-    uint32_t crc = 0;
+    uint32_t crc = 0, version = 0;
     struct stat sb;
     memset(m, 0, sizeof *m);
     FILE *f = fopen(path, "rb");
@@ -384,7 +459,8 @@ fr_status fr_modelfile_load(fr_model *m, const fr_backend *be, const char *path,
         st = fr_fail(err, FR_EIO, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
-    if ((st = check_header(hdr, got, (uint64_t)sb.st_size, path, &body_len, &crc, err)) != FR_OK)
+    if ((st = check_header(hdr, got, (uint64_t)sb.st_size, path, &body_len, &crc, &version,
+                           err)) != FR_OK)
         goto out;
     if (!(body = malloc(body_len ? (size_t)body_len : 1))) {
         st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate %llu bytes for the body", path,
@@ -399,7 +475,7 @@ fr_status fr_modelfile_load(fr_model *m, const fr_backend *be, const char *path,
                                  (unsigned long long)(got + sizeof hdr));
         goto out;
     }
-    st = decode_body(m, be, body, (size_t)body_len, crc, path, err);
+    st = decode_body(m, be, body, (size_t)body_len, crc, version, path, err);
 out:
     if (f)
         fclose(f);

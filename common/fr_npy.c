@@ -139,6 +139,34 @@ static fr_status write_le(const char *path, const char *descr, const size_t *sha
     return st;
 }
 
+/* String ids, one per line, rows 1..V-1 in row order (the peer reads ids as a list
+ * in row order either way). A key with a line break would shift every row after it,
+ * so it is refused rather than written. */
+static fr_status write_keys(const fr_model *m, const char *path, fr_err *err)
+{
+    fr_status st = FR_OK;
+    FILE *f = NULL;
+    for (int r = 1; r < m->cfg.num_items; r++)
+        if (strpbrk(m->item_keys[r], "\r\n")) {
+            st = fr_fail(err, FR_EINVAL, "%s: item key of row %d holds a line break", path, r);
+            goto out;
+        }
+    if (!(f = fopen(path, "wb"))) {
+        st = fr_fail(err, FR_EIO, "%s: cannot create: %s", path, strerror(errno));
+        goto out;
+    }
+    for (int r = 1; r < m->cfg.num_items; r++)
+        if (fputs(m->item_keys[r], f) == EOF || fputc('\n', f) == EOF)
+            break;
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad) {
+        st = fr_fail(err, FR_EIO, "%s: cannot write: %s", path, strerror(errno));
+        remove(path); /* no half a list for a reader to trip on */
+    }
+out:
+    return st;
+}
+
 fr_status fr_npy_export(const fr_model *m, const char *dir, fr_err *err)
 {
     fr_status st = FR_OK;
@@ -151,13 +179,28 @@ fr_status fr_npy_export(const fr_model *m, const char *dir, fr_err *err)
     if ((st = make_dirs(dir, err)) != FR_OK)
         goto out;
     fr_model_get_params(m, host);
+    /* The ids file of the other kind, left by an earlier export, would be read as this
+     * model's: it goes. */
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir,
+                         m->item_keys ? "item_ids.npy" : "item_keys.txt") >= sizeof path) {
+        st = fr_fail(err, FR_EINVAL, "%s: folder name too long", dir);
+        goto out;
+    }
+    if (remove(path) != 0 && errno != ENOENT) {
+        st = fr_fail(err, FR_EIO, "%s: cannot remove: %s", path, strerror(errno));
+        goto out;
+    }
     for (int i = 0; i <= FR_NPARAMS && st == FR_OK; i++) {
         const char *name = i < FR_NPARAMS ? m->p[i].name : "item_ids";
-        if ((size_t)snprintf(path, sizeof path, "%s/%s.npy", dir, name) >= sizeof path) {
+        if ((size_t)snprintf(path, sizeof path, "%s/%s%s", dir,
+                             i == FR_NPARAMS && m->item_keys ? "item_keys" : name,
+                             i == FR_NPARAMS && m->item_keys ? ".txt" : ".npy") >= sizeof path) {
             st = fr_fail(err, FR_EINVAL, "%s: folder name too long", dir);
             break;
         }
-        if (i == FR_NPARAMS) {
+        if (i == FR_NPARAMS && m->item_keys) {
+            st = write_keys(m, path, err);
+        } else if (i == FR_NPARAMS) {
             /* Row 0 is padding and has no external id; the peer's list starts at row 1. */
             size_t n = (size_t)m->cfg.num_items - 1;
             st = write_le(path, "<i8", &n, 1, m->item_ids + 1, n * sizeof(int64_t), 8, err);

@@ -23,9 +23,10 @@ FR_MUST fr_status fr_npy_write(const char *path, const char *descr, const size_t
                                int ndim, const void *data, size_t bytes, fr_err *err);
 
 /* Export m to the folder dir (created, with its parents, if missing): NAME.npy for each
- * parameter ("<f4", the shapes of m->p: E_id (V,d) ... gru_b_hh (3d,)) and
- * item_ids.npy ("<i8", V-1 entries: the external ids of rows 1..V-1). Files already
- * there are replaced. */
+ * parameter ("<f4", the shapes of m->p: E_id (V,d) ... gru_b_hh (3d,)) and the
+ * external ids of rows 1..V-1: item_ids.npy ("<i8", V-1 entries) when they are
+ * integers, else item_keys.txt (one per line, UTF-8, '\n' after each). Files already
+ * there are replaced, and the ids file of the other kind is removed. */
 FR_MUST fr_status fr_npy_export(const fr_model *m, const char *dir, fr_err *err);
 
 #endif

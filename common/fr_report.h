@@ -15,7 +15,11 @@
 json_t *fr_report_metrics(const fr_metrics *m);
 
 /* {"users", "items", "interactions", "rows_read", "rows_skipped", "skipped_lines",
- *  "items_with_content", "eval_users", "train_sequences", "train_positions"} */
+ *  "items_with_content", "eval_users", "train_sequences", "train_positions",
+ *  "skipped": {REASON: {"count", "lines", "first"}} for every reason of fr_skip_name,
+ *  "k_core_rounds", "files": {"events", "content" (null when none)},
+ *  "ids": {"items", "users": "numeric" or "string"}, "content_rows",
+ *  "content_skipped", "content_skipped_lines", "values": {"count", "mean", "std"}} */
 json_t *fr_report_data(const fr_dataset *ds, long windows, long positions);
 
 /* Write obj to path (via path.tmp and rename). Takes no ownership of obj. */

@@ -7,6 +7,7 @@
 #include "fr_backend.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
+#include "fr_data_cli.h"
 #include "fr_evalmodel.h"
 #include "fr_modelfile.h"
 #include "fr_opts.h"
@@ -20,21 +21,46 @@ static void print_row(const char *label, const fr_metrics *m)
            m->coverage10, m->novelty10);
 }
 
+/* The model's rows must be the data's rows, item for item, or every score lands on
+ * the wrong item. Compared by the ids as text, which covers models and data with
+ * integer ids and with string ids alike. */
+static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const char *model_path,
+                                const char *data, fr_err *err)
+{
+    char num[24];
+    if (ds->num_items != m->cfg.num_items)
+        return fr_fail(err, FR_EINVAL, "%s: the model's catalogue (%d items) is not the data's "
+                       "(%d items at %s)", model_path, m->cfg.num_items - 1, ds->num_items - 1,
+                       data);
+    for (int r = 1; r < ds->num_items; r++) {
+        const char *key = m->item_keys ? m->item_keys[r] : num;
+        if (!m->item_keys)
+            snprintf(num, sizeof num, "%lld", (long long)m->item_ids[r]);
+        if (strcmp(key, ds->item_keys[r]) != 0)
+            return fr_fail(err, FR_EINVAL, "%s: the model's catalogue is not the data's: row %d "
+                           "is item '%.60s' in the model, '%.60s' at %s", model_path, r, key,
+                           ds->item_keys[r], data);
+    }
+    return FR_OK;
+}
+
 int fr_cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *metrics_out = NULL;
-    int seq_len = 50, threads = 2, eval_users = FR_EVAL_MAX_USERS, strict = 0, help = 0;
+    int seq_len = 50, threads = 2, eval_users = FR_EVAL_MAX_USERS, help = 0;
     uint64_t seed = 1;
+    fr_data_cli dc;
+    fr_data_cli_init(&dc);
     fr_opt opts[] = {
         {"model", FR_OPT_STR, &model_path, 0, 0, "model file", 1, 0},
         {"data", FR_OPT_STR, &data, 0, 0, "data folder or file", 1, 0},
-        {"format", FR_OPT_STR, &format, 0, 0, "data format: movielens-csv", 1, 0},
+        {"format", FR_OPT_STR, &format, 0, 0, FR_DATA_FORMAT_HELP, 1, 0},
         {"seq-len", FR_OPT_INT, &seq_len, 1, 65536, "sequence length L", 0, 0},
         {"threads", FR_OPT_INT, &threads, 1, 1024, "CPU threads", 0, 0},
         {"seed", FR_OPT_U64, &seed, 0, 0, "seed of the sampled metric's candidates", 0, 0},
         {"eval-users", FR_OPT_INT, &eval_users, 1, 1 << 30, "users for the sampled metric", 0, 0},
         {"metrics-out", FR_OPT_STR, &metrics_out, 0, 0, "write metrics JSON here", 0, 0},
-        {"strict", FR_OPT_FLAG, &strict, 0, 0, "stop at the first malformed data row", 0, 0},
+        FR_DATA_CLI_OPTS(dc),
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
@@ -47,6 +73,7 @@ int fr_cmd_eval(int argc, char **argv)
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     if (st)
         return fr_cmd_fail("eval", st, err.msg);
+    fr_data_cli_finish(&dc);
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(threads);
     fr_model model = {0};
@@ -58,15 +85,16 @@ int fr_cmd_eval(int argc, char **argv)
     if ((st = fr_modelfile_load(&model, be, model_path, &err)) != FR_OK)
         goto fail;
     if ((st = fr_dataset_load(&ds, data, format, model.cfg.num_tokens, model.cfg.token_vocab,
-                              strict, &err)) != FR_OK)
-        goto fail;
-    if (ds.num_items != model.cfg.num_items ||
-        memcmp(ds.item_ids, model.item_ids, (size_t)ds.num_items * sizeof(int64_t)) != 0) {
-        st = fr_fail(&err, FR_EINVAL,
-                     "%s: the model's catalogue (%d items) is not the data's (%d items at %s)",
-                     model_path, model.cfg.num_items - 1, ds.num_items - 1, data);
+                              &dc.opt, &err)) != FR_OK) {
+        fr_data_report_print(&ds.report, "  ", stdout); /* why nothing was left */
         goto fail;
     }
+    printf("data: %d users, %d items, %ld interactions (%ld rows read, %ld skipped), %d "
+           "evaluation users\n", ds.num_users, ds.num_items - 1, ds.interactions,
+           ds.report.rows_read, ds.report.rows_skipped, ds.num_eval_users);
+    fr_data_report_print(&ds.report, "  ", stdout);
+    if ((st = same_catalogue(&model, &ds, model_path, data, &err)) != FR_OK)
+        goto fail;
     if (ds.num_eval_users == 0) {
         st = fr_fail(&err, FR_ENODATA, "%s: no user has 3 interactions; nothing to evaluate", data);
         goto fail;

@@ -1,5 +1,6 @@
 /* fedrecall-node export: a model file's parameters as NAME.npy files under the spec's
- * names, plus item_ids.npy, so that other tools (the PyTorch peer) can load them. */
+ * names, plus the item ids (item_ids.npy, or item_keys.txt for string ids), so that
+ * other tools (the PyTorch peer) can load them. */
 #include <stdio.h>
 #include <string.h>
 
@@ -29,9 +30,10 @@ int fr_cmd_export(int argc, char **argv)
     fr_model model = {0};
     if ((st = fr_modelfile_load(&model, fr_backend_cpu(), model_path, &err)) == FR_OK)
         st = fr_npy_export(&model, dir, &err);
+    const char *ids = model.item_keys ? "item_keys.txt" : "item_ids.npy";
     fr_model_free(&model);
     if (st)
         return fr_cmd_fail("export", st, err.msg);
-    printf("wrote %d tensors and item_ids.npy to %s\n", FR_NPARAMS, dir);
+    printf("wrote %d tensors and %s to %s\n", FR_NPARAMS, ids, dir);
     return 0;
 }

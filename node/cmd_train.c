@@ -12,6 +12,7 @@
 #include "fr_backend.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
+#include "fr_data_cli.h"
 #include "fr_eval.h"
 #include "fr_evalmodel.h"
 #include "fr_model.h"
@@ -65,13 +66,15 @@ int fr_cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *format = NULL, *model_out = NULL, *metrics_out = NULL;
     int epochs = 20, dim = 64, filters = 64, tokens = 8, vocab = 4096, seq_len = 50;
-    int negatives = 128, batch = 128, threads = 2, eval_every = 0, time_only = 0, strict = 0;
+    int negatives = 128, batch = 128, threads = 2, eval_every = 0, time_only = 0;
     int eval_users = FR_EVAL_MAX_USERS, help = 0;
     float lr = 1e-3f;
     uint64_t seed = 1;
+    fr_data_cli dc;
+    fr_data_cli_init(&dc);
     fr_opt opts[] = {
         {"data", FR_OPT_STR, &data, 0, 0, "data folder or file", 1, 0},
-        {"format", FR_OPT_STR, &format, 0, 0, "data format: movielens-csv", 1, 0},
+        {"format", FR_OPT_STR, &format, 0, 0, FR_DATA_FORMAT_HELP, 1, 0},
         {"epochs", FR_OPT_INT, &epochs, 0, 100000, "training epochs", 0, 0},
         {"dim", FR_OPT_INT, &dim, 1, 4096, "embedding and GRU size d", 0, 0},
         {"filters", FR_OPT_INT, &filters, 1, 4096, "conv filters F", 0, 0},
@@ -88,7 +91,7 @@ int fr_cmd_train(int argc, char **argv)
         {"model-out", FR_OPT_STR, &model_out, 0, 0, "write the trained model here", 0, 0},
         {"metrics-out", FR_OPT_STR, &metrics_out, 0, 0, "write metrics JSON here", 0, 0},
         {"time-only", FR_OPT_FLAG, &time_only, 0, 0, "train only; no evaluation", 0, 0},
-        {"strict", FR_OPT_FLAG, &strict, 0, 0, "stop at the first malformed data row", 0, 0},
+        FR_DATA_CLI_OPTS(dc),
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
@@ -101,6 +104,7 @@ int fr_cmd_train(int argc, char **argv)
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     if (st)
         return fr_cmd_fail("train", st, err.msg);
+    fr_data_cli_finish(&dc);
 
     int rc = 1;
     double t_start = now_s();
@@ -117,8 +121,10 @@ int fr_cmd_train(int argc, char **argv)
     double *epoch_secs = calloc((size_t)(epochs > 0 ? epochs : 1), sizeof(double));
     double eval_s = 0.0;
 
-    if ((st = fr_dataset_load(&ds, data, format, tokens, vocab, strict, &err)) != FR_OK)
+    if ((st = fr_dataset_load(&ds, data, format, tokens, vocab, &dc.opt, &err)) != FR_OK) {
+        fr_data_report_print(&ds.report, "  ", stdout); /* why nothing was left */
         goto fail;
+    }
     if ((st = fr_dataset_windows(&ds, seq_len, &windows, &n_windows, &n_positions, &err)) != FR_OK)
         goto fail;
     fr_model_config mc = {.num_items = ds.num_items,
@@ -127,6 +133,9 @@ int fr_cmd_train(int argc, char **argv)
                           .dim = dim,
                           .filters = filters};
     if ((st = fr_model_init(&model, &mc, be, ds.tokens, ds.item_ids, &err)) != FR_OK)
+        goto fail;
+    if (!ds.item_ids_numeric &&
+        (st = fr_model_set_item_keys(&model, (const char *const *)ds.item_keys, &err)) != FR_OK)
         goto fail;
     fr_model_init_params(&model, seed);
     fr_train_config tc = {
@@ -141,10 +150,11 @@ int fr_cmd_train(int argc, char **argv)
         printf("note: no user has 3 interactions; nothing to evaluate\n");
     }
     double t_data = now_s() - t_start;
-    printf("data: %d users, %d items, %ld interactions (%ld rows skipped), %ld training sequences, "
-           "%ld positions, %d evaluation users; loaded in %.2f s\n",
-           ds.num_users, ds.num_items - 1, ds.interactions, ds.report.rows_skipped, n_windows,
-           n_positions, ds.num_eval_users, t_data);
+    printf("data: %d users, %d items, %ld interactions (%ld rows read, %ld skipped), %ld training "
+           "sequences, %ld positions, %d evaluation users; loaded in %.2f s\n",
+           ds.num_users, ds.num_items - 1, ds.interactions, ds.report.rows_read,
+           ds.report.rows_skipped, n_windows, n_positions, ds.num_eval_users, t_data);
+    fr_data_report_print(&ds.report, "  ", stdout);
     fflush(stdout);
 
     int tty = isatty(2);

@@ -41,6 +41,16 @@ static fr_status parse_value(fr_opt *o, const char *v, fr_err *err)
         *(float *)o->dst = (float)x;
         return FR_OK;
     }
+    case FR_OPT_DOUBLE: {
+        double x = strtod(v, &end);
+        if (end == v || *end || errno || !isfinite(x))
+            return fr_fail(err, FR_EINVAL, "--%s: '%s' is not a number", o->name, v);
+        if (x < o->min || x > o->max)
+            return fr_fail(err, FR_EINVAL, "--%s: %s is outside [%g, %g]", o->name, v, o->min,
+                           o->max);
+        *(double *)o->dst = x;
+        return FR_OK;
+    }
     case FR_OPT_STR:
         if (!*v)
             return fr_fail(err, FR_EINVAL, "--%s: empty value", o->name);
@@ -58,15 +68,18 @@ fr_status fr_opts_parse(fr_opt *opts, int argc, char **argv, fr_err *err)
     fr_status st;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0)
+        /* "-c" is the short form of an option whose name is the one character c */
+        int is_short = a[0] == '-' && a[1] && a[1] != '-' && (!a[2] || a[2] == '=');
+        if (strncmp(a, "--", 2) != 0 && !is_short)
             return fr_fail(err, FR_EINVAL, "unexpected argument '%s'", a);
-        const char *name = a + 2, *eq = strchr(name, '=');
+        const char *name = a + (is_short ? 1 : 2), *eq = strchr(name, '=');
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         fr_opt *o = opts;
         while (o->name && !(strlen(o->name) == len && strncmp(o->name, name, len) == 0))
             o++;
         if (!o->name)
-            return fr_fail(err, FR_EINVAL, "unknown option '%.*s' (see --help)", (int)len + 2, a);
+            return fr_fail(err, FR_EINVAL, "unknown option '%.*s' (see --help)",
+                           (int)(len + (size_t)(name - a)), a);
         const char *v = "1";
         if (o->type != FR_OPT_FLAG) {
             if (eq)
@@ -102,9 +115,18 @@ void fr_opts_help(const fr_opt *opts, FILE *out)
             if (*(const char **)o->dst)
                 snprintf(def, sizeof def, " (default %s)", *(const char **)o->dst);
             break;
+        case FR_OPT_DOUBLE:
+            if (!isnan(*(double *)o->dst))
+                snprintf(def, sizeof def, " (default %.15g)", *(double *)o->dst);
+            break;
         case FR_OPT_FLAG: break;
         }
-        fprintf(out, "  --%-14s %s%s%s\n", o->name, o->help, o->required ? " [required]" : "", def);
+        if (strlen(o->name) == 1)
+            fprintf(out, "  -%s, --%-10s %s%s%s\n", o->name, o->name, o->help,
+                    o->required ? " [required]" : "", def);
+        else
+            fprintf(out, "  --%-14s %s%s%s\n", o->name, o->help, o->required ? " [required]" : "",
+                    def);
     }
 }
 

@@ -8,12 +8,21 @@
 
 #include "fr_status.h"
 
-typedef enum fr_opt_type { FR_OPT_INT, FR_OPT_U64, FR_OPT_FLOAT, FR_OPT_STR, FR_OPT_FLAG } fr_opt_type;
+typedef enum fr_opt_type {
+    FR_OPT_INT,
+    FR_OPT_U64,
+    FR_OPT_FLOAT,
+    FR_OPT_STR,
+    FR_OPT_FLAG,
+    FR_OPT_DOUBLE, /* for values a float cannot hold exactly, such as Unix times; a NaN
+                    * default means "not given" and is shown as no default */
+} fr_opt_type;
 
 typedef struct fr_opt {
-    const char *name;  /* without the leading dashes */
+    const char *name;  /* without the leading dashes; a one-character name c is also
+                        * accepted as -c (not "h": -h asks for help) */
     fr_opt_type type;
-    void *dst;         /* int*, uint64_t*, float*, const char**, int* */
+    void *dst;         /* int*, uint64_t*, float*, const char**, int*, double* */
     double min, max;   /* bounds for numbers (inclusive) */
     const char *help;
     int required;

@@ -1,9 +1,11 @@
-/* Tests of the behaviour data module: CSV reading (quotes, CRLF/LF/CR, malformed
- * rows, strict mode, errors), the dense row mapping, the stable time sort, the
- * leave-one-out split, training windows and content tokens, each against values
- * worked out by hand from the data conventions; plus a count check on MovieLens
- * ml-latest-small when a copy is at hand. */
+/* Tests of the behaviour data module on movielens-csv: CSV reading (quotes,
+ * CRLF/LF/CR, malformed rows counted by reason, strict mode, errors), the dense row
+ * mapping, the stable time sort, the leave-one-out split, training windows and
+ * content tokens, each against values worked out by hand from the data conventions;
+ * plus count checks on MovieLens ml-latest-small when a copy is at hand. The other
+ * formats are in test_formats.c, cleaning and id order in test_clean.c. */
 #include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +24,8 @@ static uint32_t ref_fnv(const char *s)
 }
 
 static int32_t ref_row(const char *s) { return (int32_t)(ref_fnv(s) % 4095u) + 1; }
+
+static const fr_data_options strict_opts = {.strict = 1};
 
 static void put_file(const char *dir, const char *name, const char *data, size_t len)
 {
@@ -130,7 +134,7 @@ static void test_load_basic(void)
              "999,Unrated (2001),Drama\r\n"
              "300,Plain,\r\n"
              "bad,row,x\r\n");
-    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, 0, &err);
+    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st != FR_OK)
         goto out;
@@ -191,7 +195,7 @@ static void test_malformed_rows(void)
         return;
     }
     put_text(dir, "ratings.csv", messy);
-    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 4, 4096, 0, &err);
+    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 4, 4096, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     CHECK(ds.report.rows_read == 11 && ds.report.rows_skipped == 7, "read %ld skipped %ld",
           ds.report.rows_read, ds.report.rows_skipped);
@@ -201,6 +205,18 @@ static void test_malformed_rows(void)
           ds.report.bad_lines[2], ds.report.bad_lines[3], ds.report.bad_lines[4]);
     CHECK(strstr(ds.report.bad_reason, "movieId 'x'") != NULL, "reason: %s",
           ds.report.bad_reason);
+    /* By reason: everything but line 6's timestamp is malformed. */
+    const fr_data_skips *mal = &ds.report.skipped[FR_SKIP_MALFORMED];
+    const fr_data_skips *ts = &ds.report.skipped[FR_SKIP_BAD_TIMESTAMP];
+    long want_mal[5] = {3, 4, 5, 7, 11};
+    CHECK(mal->count == 6 && mal->n_lines == 5 && !memcmp(mal->lines, want_mal, sizeof want_mal),
+          "malformed %ld", mal->count);
+    CHECK(ts->count == 1 && ts->n_lines == 1 && ts->lines[0] == 6 &&
+          strstr(ts->why, "timestamp 'abc' is not a number"), "bad_timestamp %ld: %s", ts->count,
+          ts->why);
+    CHECK(strstr(mal->why, "movieId 'x'") && !strcmp(fr_skip_name(FR_SKIP_MALFORMED), "malformed")
+          && !strcmp(fr_skip_name(FR_SKIP_K_CORE), "k_core") &&
+          !strcmp(fr_skip_name(FR_SKIP_COUNT), "unknown"), "names");
     CHECK(ds.interactions == 4 && ds.num_users == 2, "kept %ld", ds.interactions);
     /* user 2: 14 @3.5, 15 @4, 16 @6 -> rows 2,3,4 -> train [2], valid 3, test 4 */
     CHECK(ds.num_items == 5 && ds.valid[1] == 3 && ds.test[1] == 4 &&
@@ -208,7 +224,7 @@ static void test_malformed_rows(void)
     CHECK(ds.items_with_content == 0, "no movies.csv means no content");
     fr_dataset_free(&ds);
 
-    st = fr_dataset_load(&ds, dir, "movielens-csv", 4, 4096, 1, &err);
+    st = fr_dataset_load(&ds, dir, "movielens-csv", 4, 4096, &strict_opts, &err);
     CHECK(st == FR_EFORMAT, "strict status %d", st);
     CHECK(strstr(err.msg, "ratings.csv:3:") && strstr(err.msg, dir), "strict msg: %s", err.msg);
     CHECK(ds.item_ids == NULL && ds.num_items == 0, "failed load leaves nothing allocated");
@@ -217,7 +233,7 @@ static void test_malformed_rows(void)
     /* strict also covers the content file */
     put_text(dir, "ratings.csv", "userId,movieId,rating,timestamp\n1,10,4,1\n");
     put_text(dir, "movies.csv", "movieId,title,genres\n10,\"open,Drama\n");
-    st = fr_dataset_load(&ds, dir, "movielens-csv", 4, 4096, 1, &err);
+    st = fr_dataset_load(&ds, dir, "movielens-csv", 4, 4096, &strict_opts, &err);
     CHECK(st == FR_EFORMAT && strstr(err.msg, "movies.csv:2:"), "strict movies: %s", err.msg);
     fr_dataset_free(&ds);
     remove_dir(dir);
@@ -241,7 +257,7 @@ static void test_ids_and_repeats(void)
              "7,10,1,3\n"
              "-5,9223372036854775807,1,1\n"
              "-5,9223372036854775808,1,1\n");
-    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 2, 16, 0, &err);
+    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 2, 16, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st == FR_OK) {
         CHECK(ds.report.rows_read == 6 && ds.report.rows_skipped == 1, "int64 overflow skipped");
@@ -254,7 +270,7 @@ static void test_ids_and_repeats(void)
     }
     fr_dataset_free(&ds);
     put_text(dir, "ratings.csv", " userId ,movieId\n1,2,3,4\n");
-    st = fr_dataset_load(&ds, dir, "movielens-csv", 2, 16, 0, &err);
+    st = fr_dataset_load(&ds, dir, "movielens-csv", 2, 16, NULL, &err);
     CHECK(st == FR_OK && ds.report.rows_read == 1 && ds.interactions == 1, "spaced header");
     fr_dataset_free(&ds);
     remove_dir(dir);
@@ -277,7 +293,7 @@ static void test_long_line(void)
     n += big;
     n += (size_t)snprintf(text + n, 64, "\n1,3,1,3\n");
     put_file(dir, "ratings.csv", text, n);
-    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 2, 16, 0, &err);
+    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 2, 16, NULL, &err);
     CHECK(st == FR_OK && ds.report.rows_skipped == 1 && ds.report.bad_lines[0] == 2 &&
           ds.interactions == 2, "long line: %s", err.msg);
     CHECK(strstr(ds.report.bad_reason, "longer than") != NULL, "%s", ds.report.bad_reason);
@@ -291,21 +307,24 @@ static void test_errors(void)
     fr_dataset ds;
     fr_err err = {{0}};
     char dir[64];
-    fr_status st = fr_dataset_load(&ds, "/nonexistent/fr_data", "movielens-csv", 8, 4096, 0, &err);
+    fr_status st = fr_dataset_load(&ds, "/nonexistent/fr_data", "movielens-csv", 8, 4096, NULL, &err);
     CHECK(st == FR_EIO, "missing status %d", st);
     CHECK(strstr(err.msg, "/nonexistent/fr_data/ratings.csv") && strstr(err.msg, strerror(ENOENT)),
           "missing msg: %s", err.msg);
     fr_dataset_free(&ds);
     fr_dataset_free(&ds); /* twice is harmless */
 
-    st = fr_dataset_load(&ds, "/tmp", "parquet", 8, 4096, 0, &err);
+    st = fr_dataset_load(&ds, "/tmp", "parquet", 8, 4096, NULL, &err);
     CHECK(st == FR_EINVAL && strstr(err.msg, "parquet") && strstr(err.msg, "movielens-csv"),
           "format msg: %s", err.msg);
     CHECK(fr_data_formats[0] && !strcmp(fr_data_formats[0], "movielens-csv") &&
-          fr_data_formats[1] == NULL, "format list");
-    st = fr_dataset_load(&ds, "/tmp", "movielens-csv", 0, 4096, 0, &err);
+          fr_data_formats[1] && !strcmp(fr_data_formats[1], "movielens-100k") &&
+          fr_data_formats[2] && !strcmp(fr_data_formats[2], "sasrec") &&
+          fr_data_formats[3] && !strcmp(fr_data_formats[3], "events-csv") &&
+          fr_data_formats[4] == NULL, "format list");
+    st = fr_dataset_load(&ds, "/tmp", "movielens-csv", 0, 4096, NULL, &err);
     CHECK(st == FR_EINVAL, "T = 0");
-    st = fr_dataset_load(&ds, "/tmp", "movielens-csv", 8, 1, 0, &err);
+    st = fr_dataset_load(&ds, "/tmp", "movielens-csv", 8, 1, NULL, &err);
     CHECK(st == FR_EINVAL, "Vt = 1");
 
     if (!make_dir(dir, sizeof dir)) {
@@ -313,7 +332,7 @@ static void test_errors(void)
         return;
     }
     put_text(dir, "ratings.csv", "userId,movieId,rating,timestamp\r\n1,x,1,1\r\n");
-    st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, 0, &err);
+    st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, NULL, &err);
     CHECK(st == FR_ENODATA && strstr(err.msg, dir), "no data msg: %s", err.msg);
     CHECK(ds.report.rows_read == 1 && ds.report.rows_skipped == 1, "report kept on failure");
     fr_dataset_free(&ds);
@@ -402,7 +421,7 @@ static void test_movielens(void)
     }
     fr_dataset ds;
     fr_err err = {{0}};
-    fr_status st = fr_dataset_load(&ds, path, "movielens-csv", 8, 4096, 1, &err);
+    fr_status st = fr_dataset_load(&ds, path, "movielens-csv", 8, 4096, &strict_opts, &err);
     CHECK(st == FR_OK, "load %s: %s", path, err.msg);
     if (st != FR_OK)
         return;
@@ -426,6 +445,24 @@ static void test_movielens(void)
     st = fr_dataset_windows(&ds, 3, &w, &n, &pos, &err);
     CHECK(st == FR_OK && n == 24983 && pos == 74483, "L=3 windows %ld positions %ld", n, pos);
     free(w);
+    CHECK(ds.report.value_count == 100836 && fabs(ds.report.value_mean - 3.501557) < 1e-6,
+          "ratings %ld, mean %f", ds.report.value_count, ds.report.value_mean);
+    fr_dataset_free(&ds);
+
+    /* The cleaning figures of docs/data.md. */
+    fr_data_options liked = {.event_filter = "rating>=4"};
+    st = fr_dataset_load(&ds, path, "movielens-csv", 8, 4096, &liked, &err);
+    CHECK(st == FR_OK && ds.interactions == 48580 && ds.num_users == 609 &&
+          ds.num_items == 6299 && ds.report.skipped[FR_SKIP_EVENT_FILTER].count == 52256,
+          "rating>=4: %ld interactions, %d users, %d items", ds.interactions, ds.num_users,
+          ds.num_items - 1);
+    fr_dataset_free(&ds);
+    fr_data_options core = {.min_item_events = 5};
+    st = fr_dataset_load(&ds, path, "movielens-csv", 8, 4096, &core, &err);
+    CHECK(st == FR_OK && ds.interactions == 90274 && ds.num_users == 610 &&
+          ds.num_items == 3651 && ds.report.skipped[FR_SKIP_K_CORE].count == 10562 &&
+          ds.report.k_core_rounds == 1, "min-item-events 5: %ld interactions, %d items",
+          ds.interactions, ds.num_items - 1);
     fr_dataset_free(&ds);
 }
 

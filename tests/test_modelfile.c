@@ -197,6 +197,90 @@ static void test_round_trip(void)
     fr_model_free(&a);
 }
 
+/* Item keys for test_cfg's 9 rows: UTF-8, spaces, punctuation, the longest allowed. */
+static char long_key[FR_MODEL_MAX_KEY + 2];
+static const char *test_keys[9] = {"", "i-a", "\xc3\xa9t\xc3\xa9", "with space", "a,b|c",
+                                   "007", "7", long_key, "z"};
+
+static int same_keys(const fr_model *a, const char *const *want)
+{
+    if (!a->item_keys)
+        return 0;
+    for (int r = 0; r < a->cfg.num_items; r++)
+        if (strcmp(a->item_keys[r], want[r]) != 0)
+            return 0;
+    return 1;
+}
+
+/* Version 2: string item ids travel with the model; a model without them writes none
+ * and still loads as before. */
+static void test_round_trip_keys(void)
+{
+    fr_model a, b;
+    fr_err err = {{0}};
+    char path[128];
+    size_t len = 0;
+    path_in(path, sizeof path, "keys.frm");
+    if (make_model(&a, 5) != 0) {
+        CHECK(0, "make_model");
+        return;
+    }
+    CHECK(fr_modelfile_save(&a, path, 0, &err) == FR_OK, "save: %s", err.msg);
+    uint8_t *img = read_all(path, &len);
+    CHECK(len > 28 && img[8] == 2 && img[9] == 0 && !memmem(img, len, "item_keys", 9),
+          "numeric ids: version 2, no item_keys");
+    free(img);
+    CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK && !b.item_keys,
+          "load: %s", err.msg);
+    fr_model_free(&b);
+
+    CHECK(fr_model_set_item_keys(&a, test_keys, &err) == FR_OK, "set keys: %s", err.msg);
+    CHECK(same_keys(&a, test_keys) && a.item_keys[0][0] == 0, "keys copied");
+    CHECK(fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err) == FR_OK, "save: %s",
+          err.msg);
+    CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK, "load: %s", err.msg);
+    CHECK(b.be && same_model(&a, &b, 1) && same_keys(&b, test_keys), "keys round trip");
+    fr_model_free(&b);
+    /* msgpack-c sees item_keys as an array of 9 strings */
+    img = read_all(path, &len);
+    msgpack_unpacked up;
+    size_t off = 0;
+    msgpack_unpacked_init(&up);
+    int found = 0;
+    if (msgpack_unpack_next(&up, (const char *)img + 28, len - 28, &off) ==
+        MSGPACK_UNPACK_SUCCESS)
+        for (uint32_t i = 0; i < up.data.via.map.size; i++) {
+            msgpack_object_kv *kv = &up.data.via.map.ptr[i];
+            if (kv->key.via.str.size == 9 && !memcmp(kv->key.via.str.ptr, "item_keys", 9))
+                found = kv->val.type == MSGPACK_OBJECT_ARRAY && kv->val.via.array.size == 9 &&
+                        kv->val.via.array.ptr[2].via.str.size == 5;
+        }
+    CHECK(found, "item_keys in the body");
+    msgpack_unpacked_destroy(&up);
+    free(img);
+
+    /* What fr_model_set_item_keys refuses, leaving the keys it had. */
+    const char *bad0[9] = {"x", "a", "b", "c", "d", "e", "f", "g", "h"};
+    const char *bad1[9] = {"", "a", "", "c", "d", "e", "f", "g", "h"};
+    const char *bad2[9] = {"", "a", NULL, "c", "d", "e", "f", "g", "h"};
+    char too_long[FR_MODEL_MAX_KEY + 2];
+    memset(too_long, 'k', sizeof too_long - 1);
+    too_long[sizeof too_long - 1] = 0;
+    const char *bad3[9] = {"", too_long, "b", "c", "d", "e", "f", "g", "h"};
+    CHECK(fr_model_set_item_keys(&a, bad0, &err) == FR_EINVAL && strstr(err.msg, "row 0"),
+          "row 0: %s", err.msg);
+    CHECK(fr_model_set_item_keys(&a, bad1, &err) == FR_EINVAL && strstr(err.msg, "empty"),
+          "empty: %s", err.msg);
+    CHECK(fr_model_set_item_keys(&a, bad2, &err) == FR_EINVAL && strstr(err.msg, "missing"),
+          "missing: %s", err.msg);
+    CHECK(fr_model_set_item_keys(&a, bad3, &err) == FR_EINVAL && strstr(err.msg, "too long"),
+          "too long: %s", err.msg);
+    CHECK(same_keys(&a, test_keys), "keys kept after refusals");
+    CHECK(fr_model_set_item_keys(&a, NULL, &err) == FR_OK && !a.item_keys, "keys dropped");
+    fr_model_free(&a);
+    remove(path);
+}
+
 /* A model whose E_id is larger than the 1 MiB staging buffer, so that saving and
  * loading pass it in several pieces. */
 static void test_round_trip_large(void)
@@ -268,9 +352,12 @@ static void test_damaged_files(void)
     REFUSE(bad, FR_EFORMAT, "not a fedrecall model file", NULL);
 
     memcpy(copy, img, len);
-    copy[8] = 2;
+    copy[8] = 3;
     write_all(bad, copy, len);
-    REFUSE(bad, FR_EVERSION, "format version 2, this build reads 1", NULL);
+    REFUSE(bad, FR_EVERSION, "format version 3, this build reads 1 to 2", NULL);
+    copy[8] = 0;
+    write_all(bad, copy, len);
+    REFUSE(bad, FR_EVERSION, "format version 0, this build reads 1 to 2", NULL);
 
     memcpy(copy, img, len);
     copy[12] = 1;
@@ -323,6 +410,17 @@ static void pack_le(msgpack_packer *pk, const void *src, size_t count, int width
     }
 }
 
+/* What craft_body and write_framed put in besides the mutation: the format version
+ * (header and body) and, when craft_keys is set, an item_keys array of craft_nkeys
+ * strings given with their lengths (so that one may hold a NUL). */
+typedef struct craft_key {
+    const char *s;
+    size_t n;
+} craft_key;
+static int craft_version = 1;
+static const craft_key *craft_keys;
+static size_t craft_nkeys;
+
 /* The body of model m, as the format describes it, with one mutation. */
 static void craft_body(msgpack_sbuffer *sb, const fr_model *m, int mut)
 {
@@ -331,7 +429,7 @@ static void craft_body(msgpack_sbuffer *sb, const fr_model *m, int mut)
     const fr_model_config *c = &m->cfg;
     int moments = mut == M_ONE_MOMENT || mut == M_MOMENT_LEN;
     msgpack_pack_map(&pk, 8 - (mut == M_NO_STEP) + (mut == M_EXTRA_KEY) + (mut == M_DUP_KEY) +
-                              moments + (mut == M_MOMENT_LEN));
+                              moments + (mut == M_MOMENT_LEN) + (craft_keys != NULL));
     /* Keys out of the writer's order, on purpose. */
     pack_s(&pk, "meta");
     msgpack_pack_map(&pk, 2);
@@ -340,7 +438,7 @@ static void craft_body(msgpack_sbuffer *sb, const fr_model *m, int mut)
     pack_s(&pk, "note");
     pack_s(&pk, "caf\xc3\xa9");
     pack_s(&pk, "version");
-    msgpack_pack_int(&pk, 1);
+    msgpack_pack_int(&pk, craft_version);
     pack_s(&pk, "format");
     pack_s(&pk, mut == M_FORMAT ? "other-model" : "fedrecall-model");
     if (mut == M_DUP_KEY) {
@@ -378,6 +476,12 @@ static void craft_body(msgpack_sbuffer *sb, const fr_model *m, int mut)
     pack_s(&pk, "item_tokens");
     pack_le(&pk, tok, ntok, 4);
     free(tok);
+    if (craft_keys) {
+        pack_s(&pk, "item_keys");
+        msgpack_pack_array(&pk, craft_nkeys);
+        for (size_t i = 0; i < craft_nkeys; i++)
+            msgpack_pack_str_with_body(&pk, craft_keys[i].s, craft_keys[i].n);
+    }
     pack_s(&pk, "item_ids");
     pack_le(&pk, m->item_ids, (size_t)c->num_items - (mut == M_IDS_LEN), 8);
     float *h = host_copy(m, m->params);
@@ -413,7 +517,7 @@ static void write_framed(const char *path, const void *body, size_t len)
     uint32_t crc = fr_modelfile_crc32(0, body, len);
     memcpy(hdr, "FRMODEL\n", 8);
     for (int i = 0; i < 4; i++) {
-        hdr[8 + i] = (uint8_t)(1u >> (8 * i));
+        hdr[8 + i] = (uint8_t)((unsigned)craft_version >> (8 * i));
         hdr[12 + i] = 0;
         hdr[24 + i] = (uint8_t)(crc >> (8 * i));
     }
@@ -489,16 +593,92 @@ static void test_hand_written_bodies(void)
     fr_model_free(&a);
 }
 
+/* Bodies written by hand: version 1 and 2, with and without item_keys, and every way
+ * item_keys can be wrong. */
+static void test_hand_written_keys(void)
+{
+    static const struct {
+        int version, nkeys, bad; /* bad: which key is replaced by what */
+        fr_status st;
+        const char *msg;
+    } cases[] = {
+        {2, 9, 0, FR_OK, NULL},
+        {2, 0, -1, FR_OK, NULL}, /* version 2 without item_keys */
+        {1, 0, -1, FR_OK, NULL}, /* a version 1 file, as written before version 2 */
+        {1, 9, 0, FR_EFORMAT, "item_keys in a version 1 file"},
+        {2, 8, 0, FR_EFORMAT, "item_keys has 8 keys, expected 9"},
+        {2, 10, 0, FR_EFORMAT, "item_keys has 10 keys, expected 9"},
+        {2, 9, 1, FR_EFORMAT, "item_keys[3] is holding a NUL byte"},
+        {2, 9, 2, FR_EFORMAT, "item_keys[0] is not empty"},
+        {2, 9, 3, FR_EFORMAT, "item_keys[2] is empty"},
+        {2, 9, 4, FR_EFORMAT, "item_keys[1] is longer than 1024 bytes"},
+    };
+    fr_model a, b;
+    fr_err err = {{0}};
+    char path[128], big[FR_MODEL_MAX_KEY + 1];
+    craft_key keys[10];
+    path_in(path, sizeof path, "crafted_keys.frm");
+    memset(big, 'b', sizeof big);
+    if (make_model(&a, 4) != 0) {
+        CHECK(0, "make_model");
+        return;
+    }
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        for (int k = 0; k < 9; k++)
+            keys[k] = (craft_key){test_keys[k], strlen(test_keys[k])};
+        keys[9] = (craft_key){"extra", 5};
+        if (cases[i].bad == 1)
+            keys[3] = (craft_key){"a\0b", 3};
+        else if (cases[i].bad == 2)
+            keys[0] = (craft_key){"x", 1};
+        else if (cases[i].bad == 3)
+            keys[2] = (craft_key){"", 0};
+        else if (cases[i].bad == 4)
+            keys[1] = (craft_key){big, sizeof big};
+        craft_version = cases[i].version;
+        craft_keys = cases[i].bad < 0 ? NULL : keys;
+        craft_nkeys = (size_t)cases[i].nkeys;
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        craft_body(&sb, &a, M_NONE);
+        write_framed(path, sb.data, sb.size);
+        msgpack_sbuffer_destroy(&sb);
+        if (cases[i].st == FR_OK) {
+            fr_status st = fr_modelfile_load(&b, fr_backend_cpu(), path, &err);
+            CHECK(st == FR_OK && same_model(&a, &b, 0) &&
+                  (cases[i].bad < 0 ? !b.item_keys : same_keys(&b, test_keys)),
+                  "case %zu loads: %s", i, err.msg);
+            fr_model_free(&b);
+        } else {
+            REFUSE(path, cases[i].st, cases[i].msg, NULL);
+        }
+    }
+    /* a version 2 header over a version 1 body */
+    craft_version = 1;
+    craft_keys = NULL;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    craft_body(&sb, &a, M_NONE);
+    craft_version = 2;
+    write_framed(path, sb.data, sb.size);
+    REFUSE(path, FR_EFORMAT, "body version 1 differs from the header's 2", NULL);
+    msgpack_sbuffer_destroy(&sb);
+    craft_version = 1;
+    fr_model_free(&a);
+}
+
 /* Every single-byte change of a body (its CRC recomputed, so the parser sees it) and
  * every cut of it either loads or is refused with a message; never a crash, a leak or
  * a read out of bounds (run under the sanitizers). */
-static void test_mutated_bodies(void)
+static void mutate_model(int keyed)
 {
     fr_model a, b;
     fr_err err = {{0}};
     char path[128];
     path_in(path, sizeof path, "mutate.frm");
-    if (make_model(&a, 9) != 0 || fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err)) {
+    if (make_model(&a, 9) != 0 ||
+        (keyed && fr_model_set_item_keys(&a, test_keys, &err) != FR_OK) ||
+        fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err)) {
         CHECK(0, "setup: %s", err.msg);
         return;
     }
@@ -544,6 +724,12 @@ static void test_mutated_bodies(void)
     free(img);
 }
 
+static void test_mutated_bodies(void)
+{
+    mutate_model(0);
+    mutate_model(1); /* item_keys too */
+}
+
 static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 {
     (void)sb;
@@ -560,9 +746,12 @@ int main(void)
         return 1;
     }
     fr_rng_seed(&rng, 42);
+    memset(long_key, 'k', FR_MODEL_MAX_KEY);
     RUN(test_crc32);
     RUN(test_round_trip);
     RUN(test_round_trip_large);
+    RUN(test_round_trip_keys);
+    RUN(test_hand_written_keys);
     RUN(test_damaged_files);
     RUN(test_hand_written_bodies);
     RUN(test_mutated_bodies);

@@ -130,6 +130,40 @@ static void test_npy_export(void)
     fr_model_free(&a);
 }
 
+/* String ids go to item_keys.txt, one per line, and replace an earlier item_ids.npy;
+ * exporting integer ids again brings item_ids.npy back and removes the keys. */
+static void test_npy_export_keys(void)
+{
+    fr_model a;
+    fr_err err = {{0}};
+    char dir[128], ids[256], keys[256];
+    const char *k[9] = {"", "i-a", "\xc3\xa9t\xc3\xa9", "b c", "d", "e", "f", "g", "h"};
+    snprintf(dir, sizeof dir, "%s/npy_keys", tmpdir);
+    snprintf(ids, sizeof ids, "%s/item_ids.npy", dir);
+    snprintf(keys, sizeof keys, "%s/item_keys.txt", dir);
+    if (make_model(&a, 6) != 0) {
+        CHECK(0, "make_model");
+        return;
+    }
+    CHECK(fr_npy_export(&a, dir, &err) == FR_OK && file_exists(ids), "numeric: %s", err.msg);
+    CHECK(fr_model_set_item_keys(&a, k, &err) == FR_OK, "keys: %s", err.msg);
+    CHECK(fr_npy_export(&a, dir, &err) == FR_OK, "keys export: %s", err.msg);
+    size_t len = 0;
+    uint8_t *text = read_all(keys, &len);
+    const char want[] = "i-a\n\xc3\xa9t\xc3\xa9\nb c\nd\ne\nf\ng\nh\n";
+    CHECK(text && len == sizeof want - 1 && !memcmp(text, want, len), "item_keys.txt");
+    CHECK(!file_exists(ids), "the stale item_ids.npy is gone");
+    free(text);
+    const char *nl[9] = {"", "a", "b\nc", "d", "e", "f", "g", "h", "i"};
+    CHECK(fr_model_set_item_keys(&a, nl, &err) == FR_OK, "keys: %s", err.msg);
+    CHECK(fr_npy_export(&a, dir, &err) == FR_EINVAL && strstr(err.msg, "line break"),
+          "a key with a line break: %s", err.msg);
+    CHECK(fr_model_set_item_keys(&a, NULL, &err) == FR_OK, "no keys");
+    CHECK(fr_npy_export(&a, dir, &err) == FR_OK && file_exists(ids) && !file_exists(keys),
+          "numeric again");
+    fr_model_free(&a);
+}
+
 /* The generic writer: a scalar, and refusals of inconsistent arguments. */
 static void test_npy_write(void)
 {
@@ -165,6 +199,7 @@ int main(void)
     }
     fr_rng_seed(&rng, 42);
     RUN(test_npy_export);
+    RUN(test_npy_export_keys);
     RUN(test_npy_write);
     nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return fr_test_end();

@@ -66,6 +66,7 @@ static void test_roundtrip(void)
     fr_synth_config c;
     fr_err err = {{0}};
     fr_dataset ds;
+    fr_data_options strict = {.strict = 1};
     char dir[256], file[256];
     fr_synth_config_default(&c);
     path_of(dir, sizeof dir, "a", NULL);
@@ -73,7 +74,7 @@ static void test_roundtrip(void)
     CHECK(st == FR_OK, "write: %s", err.msg);
     if (st != FR_OK)
         return;
-    st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, 1, &err);
+    st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, &strict, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st != FR_OK)
         return;
@@ -147,7 +148,7 @@ static void test_structure(void)
     fr_dataset ds;
     char dir[256];
     path_of(dir, sizeof dir, "a", NULL);
-    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, 0, &err);
+    fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st != FR_OK)
         return;

@@ -151,7 +151,7 @@ int main(void)
     sc.items = 200;
     sc.clusters = 6;
     sc.seed = 21;
-    if (fr_synth_write(&sc, dir, &err) || fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, 0, &err) ||
+    if (fr_synth_write(&sc, dir, &err) || fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, NULL, &err) ||
         fr_dataset_windows(&ds, L, &windows, &n_windows, &n_positions, &err) ||
         fr_eval_init(&ev, &ds, L, 1, FR_EVAL_MAX_USERS, &err)) {
         fprintf(stderr, "setup: %s\n", err.msg);
