@@ -268,3 +268,14 @@ fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_
     out->positions_per_s = secs > 0 ? (double)positions / secs : 0.0;
     return FR_OK;
 }
+
+int fr_dp_population(const int64_t *train_off, int num_users, int seq_len)
+{
+    long W = seq_len + 1;
+    int n = 0;
+    for (int u = 0; u < num_users; u++) {
+        long len = (long)(train_off[u + 1] - train_off[u]);
+        n += len / W + (len % W >= 2 ? 1 : 0) > 0;
+    }
+    return n;
+}

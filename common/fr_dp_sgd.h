@@ -96,6 +96,9 @@ void fr_dp_add_noise(fr_dp_trainer *tr);
 FR_MUST fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_stats *out,
                                       fr_progress_fn progress, void *ctx, fr_err *err);
 
+/* Users with at least one training window: the population N of the accounting. */
+int fr_dp_population(const int64_t *train_off, int num_users, int seq_len);
+
 /* Steps in one epoch: round(1 / q), so that each user is sampled once on average. */
 long fr_dp_steps_per_epoch(double q);
 

@@ -12,6 +12,8 @@
 #include "fr_backend.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
+#include "fr_dp_ledger.h"
+#include "fr_dp_sgd.h"
 #include "fr_data_cli.h"
 #include "fr_eval.h"
 #include "fr_evalmodel.h"
@@ -62,6 +64,64 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+typedef struct dp_args {
+    double q, sigma;
+    float clip;
+    int max_windows;
+    double eps_max, delta;
+    const char *state_dir, *seed;
+} dp_args;
+
+/* delta of the DP run (for the report after training). */
+static double dtr_delta;
+
+/* Open the ledger, settle q, delta and sigma, refuse a run over the budget, and set up
+ * the DP trainer. Prints one line saying what the run will spend. */
+static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *model,
+                          const fr_train_config *tc, const fr_dataset *ds, const int32_t *windows,
+                          long n_windows, int epochs, int threads, const dp_args *a, fr_err *err)
+{
+    fr_status st;
+    int n = fr_dp_population(ds->train_off, ds->num_users, tc->seq_len);
+    if (n < 1)
+        return fr_fail(err, FR_ENODATA, "dp: no user has a training window");
+    double q = a->q > 0 ? a->q : (tc->batch >= n ? 1.0 : (double)tc->batch / n);
+    double delta = a->delta > 0 ? a->delta : 1.0 / pow((double)n, 1.1);
+    if ((st = fr_dp_ledger_open(ledger, a->state_dir, err)) != FR_OK)
+        return st;
+    if (a->eps_max > 0 && (st = fr_dp_ledger_set_budget(ledger, a->eps_max, delta, err)) != FR_OK)
+        return st;
+    if (ledger->budget_eps > 0)
+        delta = ledger->budget_delta; /* the budget's delta is the one that is accounted */
+    long planned = (long)epochs * fr_dp_steps_per_epoch(q);
+    double sigma = a->sigma;
+    if (!(sigma > 0)) {
+        if (!(ledger->budget_eps > 0))
+            return fr_fail(err, FR_EINVAL, "dp: give --dp-noise or a budget (--dp-epsilon-max)");
+        if ((st = fr_dp_ledger_sigma_for(ledger, q, planned, &sigma, err)) != FR_OK)
+            return st;
+    }
+    if ((st = fr_dp_ledger_check(ledger, q, sigma, planned, err)) != FR_OK)
+        return st;
+    fr_rdp plan = ledger->rdp;
+    double eps_after = 0;
+    if ((st = fr_rdp_compose(&plan, q, sigma, planned, err)) != FR_OK ||
+        (st = fr_rdp_epsilon(&plan, delta, &eps_after, NULL, err)) != FR_OK)
+        return st;
+    printf("dp: %d users, q=%g, sigma=%.4g, C=%g, %ld steps; epsilon at delta %g will be %.4g "
+           "after this run%s\n",
+           n, q, sigma, (double)a->clip, planned, delta, eps_after,
+           ledger->budget_eps > 0 ? "" : " (no budget set)");
+    if (a->seed)
+        printf("dp: warning: --dp-seed fixes the noise; this run has no privacy guarantee\n");
+    dtr_delta = delta;
+    fr_dp_config dc = {.sampling_rate = q, .noise_multiplier = sigma, .clip = a->clip,
+                       .max_windows = a->max_windows, .workers = threads, .seed = a->seed,
+                       .seed_len = a->seed ? strlen(a->seed) : 0};
+    return fr_dp_trainer_init(dtr, model, tc, &dc, ds->train_off, ds->num_users, windows,
+                              n_windows, err);
+}
+
 int fr_cmd_train(int argc, char **argv)
 {
     const char *data = NULL, *format = NULL, *model_out = NULL, *metrics_out = NULL;
@@ -70,6 +130,11 @@ int fr_cmd_train(int argc, char **argv)
     int eval_users = FR_EVAL_MAX_USERS, help = 0;
     float lr = 1e-3f;
     uint64_t seed = 1;
+    /* user-level DP-SGD */
+    int dp = 0, dp_max_windows = 32;
+    double dp_q = 0, dp_noise = 0, dp_eps_max = 0, dp_delta = 0;
+    float dp_clip = 1.0f;
+    const char *state_dir = "fedrecall-state", *dp_seed = NULL;
     fr_data_cli dc;
     fr_data_cli_init(&dc);
     fr_opt opts[] = {
@@ -92,6 +157,21 @@ int fr_cmd_train(int argc, char **argv)
         {"metrics-out", FR_OPT_STR, &metrics_out, 0, 0, "write metrics JSON here", 0, 0},
         {"time-only", FR_OPT_FLAG, &time_only, 0, 0, "train only; no evaluation", 0, 0},
         FR_DATA_CLI_OPTS(dc),
+        {"dp", FR_OPT_FLAG, &dp, 0, 0, "train with user-level DP-SGD (docs/privacy.md)", 0, 0},
+        {"dp-sampling-rate", FR_OPT_DOUBLE, &dp_q, 1e-9, 1, "DP: user sampling rate q "
+         "(default batch / users)", 0, 0},
+        {"dp-noise", FR_OPT_DOUBLE, &dp_noise, 1e-6, 1e9, "DP: noise multiplier sigma "
+         "(default: the smallest that fits the budget)", 0, 0},
+        {"dp-clip", FR_OPT_FLOAT, &dp_clip, 1e-9, 1e9, "DP: per-user clip norm C", 0, 0},
+        {"dp-max-windows", FR_OPT_INT, &dp_max_windows, 1, 1 << 16, "DP: newest windows that "
+         "count per user", 0, 0},
+        {"dp-epsilon-max", FR_OPT_DOUBLE, &dp_eps_max, 1e-6, 1e6, "DP: privacy budget epsilon",
+         0, 0},
+        {"dp-delta", FR_OPT_DOUBLE, &dp_delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)", 0,
+         0},
+        {"dp-seed", FR_OPT_STR, &dp_seed, 0, 0, "DP: fixed noise seed, for tests only (voids "
+         "the guarantee)", 0, 0},
+        {"state-dir", FR_OPT_STR, &state_dir, 0, 0, "folder of the node's privacy ledger", 0, 0},
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
@@ -113,6 +193,8 @@ int fr_cmd_train(int argc, char **argv)
     fr_dataset ds = {0};
     fr_model model = {0};
     fr_trainer tr = {0};
+    fr_dp_trainer dtr = {0};
+    fr_dp_ledger ledger = {.fd = -1};
     fr_evaluator ev = {0};
     int have_ev = 0;
     int32_t *windows = NULL;
@@ -142,6 +224,11 @@ int fr_cmd_train(int argc, char **argv)
         .batch = batch, .seq_len = seq_len, .negatives = negatives, .lr = lr, .seed = seed};
     if ((st = fr_trainer_init(&tr, &model, &tc, windows, n_windows, &err)) != FR_OK)
         goto fail;
+    if (dp && (st = dp_setup(&dtr, &ledger, &model, &tc, &ds, windows, n_windows, epochs, threads,
+                             &(dp_args){dp_q, dp_noise, dp_clip, dp_max_windows, dp_eps_max,
+                                        dp_delta, state_dir, dp_seed},
+                             &err)) != FR_OK)
+        goto fail;
     if (!time_only && ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&ev, &ds, seq_len, seed, eval_users, &err)) != FR_OK)
             goto fail;
@@ -162,7 +249,11 @@ int fr_cmd_train(int argc, char **argv)
     int last_epoch = -1;
     for (int e = 1; e <= epochs; e++) {
         fr_epoch_stats es;
-        if ((st = fr_trainer_epoch(&tr, &es, tty ? progress_bar : NULL, &e, &err)) != FR_OK)
+        if (dp)
+            st = fr_dp_trainer_epoch(&dtr, &ledger, &es, tty ? progress_bar : NULL, &e, &err);
+        else
+            st = fr_trainer_epoch(&tr, &es, tty ? progress_bar : NULL, &e, &err);
+        if (st != FR_OK)
             goto fail;
         if (!isfinite(es.loss)) {
             st = fr_fail(&err, FR_EINVAL, "training diverged at epoch %d (loss %g); lower --lr", e,
@@ -199,6 +290,22 @@ int fr_cmd_train(int argc, char **argv)
         last_epoch = 0;
         print_metrics("valid", &last[0]);
         print_metrics("test", &last[1]);
+    }
+    double spent = 0;
+    if (dp) {
+        if ((st = fr_dp_ledger_spent(&ledger, dtr_delta, &spent, &err)) != FR_OK)
+            goto fail;
+        printf("privacy: epsilon %.4g spent at delta %g (%ld steps in this run, %ld in the ledger "
+               "%s; q=%g, sigma=%.4g, C=%g)\n",
+               spent, dtr_delta, dtr.steps, ledger.steps, ledger.path, dtr.cfg.sampling_rate,
+               dtr.cfg.noise_multiplier, (double)dtr.cfg.clip);
+        json_object_set_new(
+            root, "privacy",
+            json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:i}", "epsilon", spent, "delta",
+                      dtr_delta, "sampling_rate", dtr.cfg.sampling_rate, "noise_multiplier",
+                      dtr.cfg.noise_multiplier, "clip", (double)dtr.cfg.clip, "steps",
+                      (json_int_t)dtr.steps, "ledger_steps", (json_int_t)ledger.steps, "users",
+                      dtr.n_users));
     }
     if (model_out) {
         if ((st = fr_modelfile_save(&model, model_out, 0, &err)) != FR_OK)
@@ -260,6 +367,8 @@ out:
     if (have_ev)
         fr_eval_free(&ev);
     fr_trainer_free(&tr);
+    fr_dp_trainer_free(&dtr);
+    fr_dp_ledger_close(&ledger);
     fr_model_free(&model);
     fr_dataset_free(&ds);
     return rc;
