@@ -1,8 +1,9 @@
 #!/bin/sh
 # make bench: the node's training engine against the PyTorch peer on the same machine,
 # in one run. Speed (alternating runs, medians, ratio, peak memory), quality at the same
-# epoch counts, the same-network check (the peer evaluates our exported weights), and
-# the machine's sgemm rate. Results in bench/out/, summary in bench/out/summary.md.
+# epoch counts, the same-network check (the peer evaluates our exported weights), the
+# machine's sgemm rate, and the speed of top-K recall on one core. Results in bench/out/,
+# summary in bench/out/summary.md.
 #
 # Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_PEER (peer_torch.py),
 # FR_BENCH_RUNS (alternating speed runs, 3), FR_BENCH_EPOCHS (epochs per speed run, 5),
@@ -66,3 +67,7 @@ rm -rf "$OUT/npy"
     --seed "$s1" --json-out "$OUT/peer_eval_s$s1.json" | tail -n 2
 
 "$PY" bench/summarize.py "$OUT" "$s1" | tee "$OUT/summary.md"
+
+echo "== recall: top-K over 100k and 1M random item vectors, d = 64, 1 thread"
+"$BUILD/bench/recall_bench" --threads 1 | tee "$OUT/recall.md"
+tail -n 1 "$OUT/recall.md" >"$OUT/recall.json"

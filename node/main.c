@@ -18,6 +18,8 @@ static const command commands[] = {
     {"eval", fr_cmd_eval, "evaluate a model file on local data"},
     {"synth", fr_cmd_synth, "generate synthetic behaviour data with planted structure"},
     {"export", fr_cmd_export, "write a model's parameters as .npy files"},
+    {"privacy", fr_cmd_privacy, "privacy accounting: epsilon, noise for a budget, ledger status"},
+    {"recall", fr_cmd_recall, "top-K items for local users (model, itemcf, popular, mix)"},
 };
 
 int fr_cmd_exit_code(int status)
