@@ -3,29 +3,7 @@
 # eval -> export) and bad input, each of which must end with one line on stderr and
 # exit code 2, never a crash. Prints "ok"/"not ok" per case and a TESTS tally.
 set -u
-BUILD=${BUILD:-build}
-NODE="$BUILD/fedrecall-node"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok      $1"; }
-bad() { failed=$((failed + 1)); echo "not ok  $1"; }
-
-# expect_usage NAME ARGS...: exit code 2, exactly one line on stderr naming the problem
-expect_usage() {
-    name=$1
-    shift
-    "$NODE" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    lines=$(wc -l <"$tmp/err")
-    if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ]; then
-        ok "$name: $(cat "$tmp/err")"
-    else
-        bad "$name: exit $rc, $lines stderr lines:"
-        cat "$tmp/err"
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 "$NODE" synth --users 200 --items 120 --clusters 4 --seed 3 --out "$tmp/data" >/dev/null 2>&1 \
     && ok "synth" || bad "synth"
@@ -100,5 +78,4 @@ expect_usage "missing model file" export --model "$tmp/none.frm" --npy "$tmp/x"
 printf 'garbage' >"$tmp/garbage.frm"
 expect_usage "not a model file" export --model "$tmp/garbage.frm" --npy "$tmp/x"
 
-echo "TESTS $passed $failed"
-[ "$failed" -eq 0 ]
+finish

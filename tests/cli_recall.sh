@@ -4,29 +4,7 @@
 # strategy, batch mode against single users, and bad input, which must end with one
 # line on stderr and exit code 2. Prints "ok"/"not ok" per case and a TESTS tally.
 set -u
-BUILD=${BUILD:-build}
-NODE="$BUILD/fedrecall-node"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok      $1"; }
-bad() { failed=$((failed + 1)); echo "not ok  $1"; }
-
-# expect_usage NAME ARGS...: exit code 2, exactly one line on stderr naming the problem
-expect_usage() {
-    name=$1
-    shift
-    "$NODE" "$@" >"$tmp/out" 2>"$tmp/err"
-    rc=$?
-    lines=$(wc -l <"$tmp/err")
-    if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ]; then
-        ok "$name: $(cat "$tmp/err")"
-    else
-        bad "$name: exit $rc, $lines stderr lines:"
-        cat "$tmp/err"
-    fi
-}
+. "$(dirname "$0")/cli_lib.sh"
 
 "$NODE" synth --users 150 --items 90 --clusters 3 --seed 5 --out "$tmp/data" >/dev/null 2>&1 \
     && ok "synth" || bad "synth"
@@ -146,5 +124,4 @@ expect_usage "unknown short option" recall --model "$tmp/m.frm" $D --user "$u1" 
 expect_usage "seq-len 0" recall --model "$tmp/m.frm" --data "$tmp/data" --format movielens-csv \
     --user "$u1" --seq-len 0
 
-echo "TESTS $passed $failed"
-[ "$failed" -eq 0 ]
+finish

@@ -1,0 +1,32 @@
+# Shared by the tests/cli_*.sh scripts (sourced, not run): the node binary, a temporary
+# folder removed on exit, the ok/bad tally and the check that bad input ends with one
+# line on stderr and exit code 2.
+BUILD=${BUILD:-build}
+NODE="$BUILD/fedrecall-node"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); echo "ok      $1"; }
+bad() { failed=$((failed + 1)); echo "not ok  $1"; }
+
+# expect_usage NAME ARGS...: exit code 2, exactly one line on stderr naming the problem
+expect_usage() {
+    name=$1
+    shift
+    "$NODE" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    lines=$(wc -l <"$tmp/err")
+    if [ "$rc" -eq 2 ] && [ "$lines" -eq 1 ]; then
+        ok "$name: $(cat "$tmp/err")"
+    else
+        bad "$name: exit $rc, $lines stderr lines:"
+        cat "$tmp/err"
+    fi
+}
+
+# The tally line tests/run.sh adds up, and the exit status.
+finish() {
+    echo "TESTS $passed $failed"
+    [ "$failed" -eq 0 ]
+}
