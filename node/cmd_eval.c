@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fr_backend.h"
+#include "fr_catalogue.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
 #include "fr_data_cli.h"
@@ -19,29 +20,6 @@ static void print_row(const char *label, const fr_metrics *m)
            "mrr %.4f  coverage@10 %.4f  novelty@10 %.3f\n",
            label, m->hr10, m->ndcg10, m->recall10, m->ndcg_full10, m->recall50, m->mrr,
            m->coverage10, m->novelty10);
-}
-
-/* The model's rows must be the data's rows, item for item, or every score lands on
- * the wrong item. Compared by the ids as text, which covers models and data with
- * integer ids and with string ids alike. */
-static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const char *model_path,
-                                const char *data, fr_err *err)
-{
-    char num[24];
-    if (ds->num_items != m->cfg.num_items)
-        return fr_fail(err, FR_EINVAL, "%s: the model's catalogue (%d items) is not the data's "
-                       "(%d items at %s)", model_path, m->cfg.num_items - 1, ds->num_items - 1,
-                       data);
-    for (int r = 1; r < ds->num_items; r++) {
-        const char *key = m->item_keys ? m->item_keys[r] : num;
-        if (!m->item_keys)
-            snprintf(num, sizeof num, "%lld", (long long)m->item_ids[r]);
-        if (strcmp(key, ds->item_keys[r]) != 0)
-            return fr_fail(err, FR_EINVAL, "%s: the model's catalogue is not the data's: row %d "
-                           "is item '%.60s' in the model, '%.60s' at %s", model_path, r, key,
-                           ds->item_keys[r], data);
-    }
-    return FR_OK;
 }
 
 int fr_cmd_eval(int argc, char **argv)
@@ -93,7 +71,7 @@ int fr_cmd_eval(int argc, char **argv)
            "evaluation users\n", ds.num_users, ds.num_items - 1, ds.interactions,
            ds.report.rows_read, ds.report.rows_skipped, ds.num_eval_users);
     fr_data_report_print(&ds.report, "  ", stdout);
-    if ((st = same_catalogue(&model, &ds, model_path, data, &err)) != FR_OK)
+    if ((st = fr_node_same_catalogue(&model, &ds, model_path, data, &err)) != FR_OK)
         goto fail;
     if (ds.num_eval_users == 0) {
         st = fr_fail(&err, FR_ENODATA, "%s: no user has 3 interactions; nothing to evaluate", data);

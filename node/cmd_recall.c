@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fr_backend.h"
+#include "fr_catalogue.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
 #include "fr_data_cli.h"
@@ -31,29 +32,6 @@ static const char *item_id(const fr_dataset *ds, int32_t row)
 static int32_t user_row(const fr_dataset *ds, const char *id)
 {
     return fr_dataset_find_user(ds, id);
-}
-
-/* The model's rows must be the data's rows, item for item, or every score would land
- * on the wrong item; compared as text, whatever the ids are spelt as. */
-static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const char *model_path,
-                                const char *data, fr_err *err)
-{
-    char num[24];
-    if (ds->num_items != m->cfg.num_items)
-        return fr_fail(err, FR_EINVAL,
-                       "%s: the model's catalogue (%d items) is not the data's (%d items at %s)",
-                       model_path, m->cfg.num_items - 1, ds->num_items - 1, data);
-    for (int r = 1; r < ds->num_items; r++) {
-        const char *key = m->item_keys ? m->item_keys[r] : num;
-        if (!m->item_keys)
-            snprintf(num, sizeof num, "%lld", (long long)m->item_ids[r]);
-        if (strcmp(key, item_id(ds, r)) != 0)
-            return fr_fail(err, FR_EINVAL,
-                           "%s: the model's catalogue is not the data's: row %d is item '%.60s' "
-                           "in the model, '%.60s' at %s",
-                           model_path, r, key, item_id(ds, r), data);
-    }
-    return FR_OK;
 }
 
 /* The user ids of a batch: one per line, surrounding blanks dropped, blank lines
@@ -253,7 +231,7 @@ int fr_cmd_recall(int argc, char **argv)
     if ((st = fr_dataset_load(&ds, data, format, tokens, vocab, &dc.opt, &err)) != FR_OK)
         goto fail;
     if (model_path) {
-        if ((st = same_catalogue(&model, &ds, model_path, data, &err)) != FR_OK)
+        if ((st = fr_node_same_catalogue(&model, &ds, model_path, data, &err)) != FR_OK)
             goto fail;
         if ((st = fr_net_init(&net, &model, 256, seq_len, 1, &err)) != FR_OK)
             goto fail;
