@@ -72,14 +72,12 @@ typedef struct dp_args {
     const char *state_dir, *seed;
 } dp_args;
 
-/* delta of the DP run (for the report after training). */
-static double dtr_delta;
-
 /* Open the ledger, settle q, delta and sigma, refuse a run over the budget, and set up
  * the DP trainer. Prints one line saying what the run will spend. */
 static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *model,
                           const fr_train_config *tc, const fr_dataset *ds, const int32_t *windows,
-                          long n_windows, int epochs, int threads, const dp_args *a, fr_err *err)
+                          long n_windows, int epochs, int threads, const dp_args *a,
+                          double *delta_out, fr_err *err)
 {
     fr_status st;
     int n = fr_dp_population(ds->train_off, ds->num_users, tc->seq_len);
@@ -114,12 +112,16 @@ static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *mo
            ledger->budget_eps > 0 ? "" : " (no budget set)");
     if (a->seed)
         printf("dp: warning: --dp-seed fixes the noise; this run has no privacy guarantee\n");
-    dtr_delta = delta;
-    fr_dp_config dc = {.sampling_rate = q, .noise_multiplier = sigma, .clip = a->clip,
-                       .max_windows = a->max_windows, .workers = threads, .seed = a->seed,
+    *delta_out = delta;
+    fr_dp_config dc = {.sampling_rate = q,
+                       .noise_multiplier = sigma,
+                       .clip = a->clip,
+                       .max_windows = a->max_windows,
+                       .workers = threads,
+                       .seed = a->seed,
                        .seed_len = a->seed ? strlen(a->seed) : 0};
-    return fr_dp_trainer_init(dtr, model, tc, &dc, ds->train_off, ds->num_users, windows,
-                              n_windows, err);
+    return fr_dp_trainer_init(dtr, model, tc, &dc, ds->train_off, ds->num_users, windows, n_windows,
+                              err);
 }
 
 int fr_cmd_train(int argc, char **argv)
@@ -158,19 +160,27 @@ int fr_cmd_train(int argc, char **argv)
         {"time-only", FR_OPT_FLAG, &time_only, 0, 0, "train only; no evaluation", 0, 0},
         FR_DATA_CLI_OPTS(dc),
         {"dp", FR_OPT_FLAG, &dp, 0, 0, "train with user-level DP-SGD (docs/privacy.md)", 0, 0},
-        {"dp-sampling-rate", FR_OPT_DOUBLE, &dp_q, 1e-9, 1, "DP: user sampling rate q "
-         "(default batch / users)", 0, 0},
-        {"dp-noise", FR_OPT_DOUBLE, &dp_noise, 1e-6, 1e9, "DP: noise multiplier sigma "
-         "(default: the smallest that fits the budget)", 0, 0},
-        {"dp-clip", FR_OPT_FLOAT, &dp_clip, 1e-9, 1e9, "DP: per-user clip norm C", 0, 0},
-        {"dp-max-windows", FR_OPT_INT, &dp_max_windows, 1, 1 << 16, "DP: newest windows that "
-         "count per user", 0, 0},
-        {"dp-epsilon-max", FR_OPT_DOUBLE, &dp_eps_max, 1e-6, 1e6, "DP: privacy budget epsilon",
+        {"dp-sampling-rate", FR_OPT_DOUBLE, &dp_q, 1e-9, 1,
+         "DP: user sampling rate q "
+         "(default batch / users)",
          0, 0},
+        {"dp-noise", FR_OPT_DOUBLE, &dp_noise, 1e-6, 1e9,
+         "DP: noise multiplier sigma "
+         "(default: the smallest that fits the budget)",
+         0, 0},
+        {"dp-clip", FR_OPT_FLOAT, &dp_clip, 1e-9, 1e9, "DP: per-user clip norm C", 0, 0},
+        {"dp-max-windows", FR_OPT_INT, &dp_max_windows, 1, 1 << 16,
+         "DP: newest windows that "
+         "count per user",
+         0, 0},
+        {"dp-epsilon-max", FR_OPT_DOUBLE, &dp_eps_max, 1e-6, 1e6, "DP: privacy budget epsilon", 0,
+         0},
         {"dp-delta", FR_OPT_DOUBLE, &dp_delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)", 0,
          0},
-        {"dp-seed", FR_OPT_STR, &dp_seed, 0, 0, "DP: fixed noise seed, for tests only (voids "
-         "the guarantee)", 0, 0},
+        {"dp-seed", FR_OPT_STR, &dp_seed, 0, 0,
+         "DP: fixed noise seed, for tests only (voids "
+         "the guarantee)",
+         0, 0},
         {"state-dir", FR_OPT_STR, &state_dir, 0, 0, "folder of the node's privacy ledger", 0, 0},
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
@@ -227,7 +237,7 @@ int fr_cmd_train(int argc, char **argv)
     if (dp && (st = dp_setup(&dtr, &ledger, &model, &tc, &ds, windows, n_windows, epochs, threads,
                              &(dp_args){dp_q, dp_noise, dp_clip, dp_max_windows, dp_eps_max,
                                         dp_delta, state_dir, dp_seed},
-                             &err)) != FR_OK)
+                             &dp_delta, &err)) != FR_OK)
         goto fail;
     if (!time_only && ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&ev, &ds, seq_len, seed, eval_users, &err)) != FR_OK)
@@ -293,19 +303,19 @@ int fr_cmd_train(int argc, char **argv)
     }
     double spent = 0;
     if (dp) {
-        if ((st = fr_dp_ledger_spent(&ledger, dtr_delta, &spent, &err)) != FR_OK)
+        if ((st = fr_dp_ledger_spent(&ledger, dp_delta, &spent, &err)) != FR_OK)
             goto fail;
         printf("privacy: epsilon %.4g spent at delta %g (%ld steps in this run, %ld in the ledger "
                "%s; q=%g, sigma=%.4g, C=%g)\n",
-               spent, dtr_delta, dtr.steps, ledger.steps, ledger.path, dtr.cfg.sampling_rate,
+               spent, dp_delta, dtr.steps, ledger.steps, ledger.path, dtr.cfg.sampling_rate,
                dtr.cfg.noise_multiplier, (double)dtr.cfg.clip);
-        json_object_set_new(
-            root, "privacy",
-            json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:i}", "epsilon", spent, "delta",
-                      dtr_delta, "sampling_rate", dtr.cfg.sampling_rate, "noise_multiplier",
-                      dtr.cfg.noise_multiplier, "clip", (double)dtr.cfg.clip, "steps",
-                      (json_int_t)dtr.steps, "ledger_steps", (json_int_t)ledger.steps, "users",
-                      dtr.n_users));
+        json_object_set_new(root, "privacy",
+                            json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:i}", "epsilon", spent,
+                                      "delta", dp_delta, "sampling_rate", dtr.cfg.sampling_rate,
+                                      "noise_multiplier", dtr.cfg.noise_multiplier, "clip",
+                                      (double)dtr.cfg.clip, "steps", (json_int_t)dtr.steps,
+                                      "ledger_steps", (json_int_t)ledger.steps, "users",
+                                      dtr.n_users));
     }
     if (model_out) {
         if ((st = fr_modelfile_save(&model, model_out, 0, &err)) != FR_OK)
