@@ -199,6 +199,9 @@ int fr_data_skip_wants_why(const fr_data_report *rep, fr_skip reason, long line)
 
 /* An integer id as Python's int(s.strip()) reads it; 0 when it is not one. */
 int fr_data_id_int(fr_data_id *id, const char *p, size_t n);
+/* The same for a named field of a row: 0 with why = "WHAT '...' is not an integer". */
+int fr_data_id_int_field(fr_data_id *id, const char *p, size_t n, const char *what, char *why,
+                         size_t cap);
 /* A string id (events-csv): surrounding whitespace dropped, then non-empty, at most
  * FR_DATA_MAX_KEY bytes, UTF-8, no control characters; numeric when it is a
  * canonical integer ("-12", not "012", "+12" or "1_2"). 0 with why set when bad. */

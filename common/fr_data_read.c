@@ -69,6 +69,17 @@ int fr_data_id_int(fr_data_id *id, const char *p, size_t n)
     return 1;
 }
 
+int fr_data_id_int_field(fr_data_id *id, const char *p, size_t n, const char *what, char *why,
+                         size_t cap)
+{
+    if (fr_data_id_int(id, p, n))
+        return 1;
+    char shown[41];
+    fr_data_show(shown, p, n);
+    snprintf(why, cap, "%s '%s' is not an integer", what, shown);
+    return 0;
+}
+
 int fr_data_utf8_ok(const char *p, size_t n)
 {
     const unsigned char *s = (const unsigned char *)p;

@@ -50,16 +50,10 @@ static int data_row(fr_data_load *ld, char *line, size_t len, long line_no, fr_d
                      "timestamp), found %d", k);
             return FR_DATA_ROW_SKIP;
         }
-    if (!fr_data_id_int(&row->user, p[0], n[0])) {
-        fr_data_show(shown, p[0], n[0]);
-        snprintf(why, cap, "user '%s' is not an integer", shown);
+    if (!fr_data_id_int_field(&row->user, p[0], n[0], "user", why, cap))
         return FR_DATA_ROW_SKIP;
-    }
-    if (!fr_data_id_int(&row->item, p[1], n[1])) {
-        fr_data_show(shown, p[1], n[1]);
-        snprintf(why, cap, "item '%s' is not an integer", shown);
+    if (!fr_data_id_int_field(&row->item, p[1], n[1], "item", why, cap))
         return FR_DATA_ROW_SKIP;
-    }
     if (fr_csv_parse_float(p[3], n[3], &row->ts) != FR_OK) {
         fr_data_show(shown, p[3], n[3]);
         snprintf(why, cap, "timestamp '%s' is not a number", shown);

@@ -45,16 +45,10 @@ static int ratings_row(fr_data_load *ld, char *line, size_t len, long line_no, f
         snprintf(why, cap, "expected 4 fields (userId,movieId,rating,timestamp), found %ld", nf);
         return FR_DATA_ROW_SKIP;
     }
-    if (!fr_data_id_int(&row->user, f[0].p, f[0].n)) {
-        fr_data_show(shown, f[0].p, f[0].n);
-        snprintf(why, cap, "userId '%s' is not an integer", shown);
+    if (!fr_data_id_int_field(&row->user, f[0].p, f[0].n, "userId", why, cap))
         return FR_DATA_ROW_SKIP;
-    }
-    if (!fr_data_id_int(&row->item, f[1].p, f[1].n)) {
-        fr_data_show(shown, f[1].p, f[1].n);
-        snprintf(why, cap, "movieId '%s' is not an integer", shown);
+    if (!fr_data_id_int_field(&row->item, f[1].p, f[1].n, "movieId", why, cap))
         return FR_DATA_ROW_SKIP;
-    }
     if (fr_csv_parse_float(f[3].p, f[3].n, &row->ts) != FR_OK) {
         fr_data_show(shown, f[3].p, f[3].n);
         snprintf(why, cap, "timestamp '%s' is not a number", shown);

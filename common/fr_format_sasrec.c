@@ -28,7 +28,6 @@ static int sasrec_row(fr_data_load *ld, char *line, size_t len, long line_no,
 {
     const char *p[2];
     size_t n[2], at = 0;
-    char shown[41];
     (void)line_no;
     *reason = FR_SKIP_MALFORMED;
     if (!fr_data_utf8_ok(line, len)) {
@@ -41,16 +40,10 @@ static int sasrec_row(fr_data_load *ld, char *line, size_t len, long line_no,
         snprintf(why, cap, "expected 2 fields (user item), found 1");
         return FR_DATA_ROW_SKIP;
     }
-    if (!fr_data_id_int(&row->user, p[0], n[0])) {
-        fr_data_show(shown, p[0], n[0]);
-        snprintf(why, cap, "user '%s' is not an integer", shown);
+    if (!fr_data_id_int_field(&row->user, p[0], n[0], "user", why, cap))
         return FR_DATA_ROW_SKIP;
-    }
-    if (!fr_data_id_int(&row->item, p[1], n[1])) {
-        fr_data_show(shown, p[1], n[1]);
-        snprintf(why, cap, "item '%s' is not an integer", shown);
+    if (!fr_data_id_int_field(&row->item, p[1], n[1], "item", why, cap))
         return FR_DATA_ROW_SKIP;
-    }
     row->ts = (double)(ld->ds->report.rows_read + 1);
     return FR_DATA_ROW_EVENT;
 }
