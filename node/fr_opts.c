@@ -31,16 +31,7 @@ static fr_status parse_value(fr_opt *o, const char *v, fr_err *err)
         *(uint64_t *)o->dst = (uint64_t)x;
         return FR_OK;
     }
-    case FR_OPT_FLOAT: {
-        double x = strtod(v, &end);
-        if (end == v || *end || errno || !isfinite(x))
-            return fr_fail(err, FR_EINVAL, "--%s: '%s' is not a number", o->name, v);
-        if (x < o->min || x > o->max)
-            return fr_fail(err, FR_EINVAL, "--%s: %s is outside [%g, %g]", o->name, v, o->min,
-                           o->max);
-        *(float *)o->dst = (float)x;
-        return FR_OK;
-    }
+    case FR_OPT_FLOAT:
     case FR_OPT_DOUBLE: {
         double x = strtod(v, &end);
         if (end == v || *end || errno || !isfinite(x))
@@ -48,7 +39,10 @@ static fr_status parse_value(fr_opt *o, const char *v, fr_err *err)
         if (x < o->min || x > o->max)
             return fr_fail(err, FR_EINVAL, "--%s: %s is outside [%g, %g]", o->name, v, o->min,
                            o->max);
-        *(double *)o->dst = x;
+        if (o->type == FR_OPT_FLOAT)
+            *(float *)o->dst = (float)x;
+        else
+            *(double *)o->dst = x;
         return FR_OK;
     }
     case FR_OPT_STR:

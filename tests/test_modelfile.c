@@ -2,7 +2,6 @@
  * with a clear message of every kind of damaged or foreign file (bodies written by
  * hand with msgpack-c, so that the reader is checked against the format as documented
  * rather than against its own writer). */
-#include <ftw.h>
 #include <msgpack.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 
 #include "fr_test.h"
 #include "fr_test_files.h"
+#include "fr_test_fixture.h"
 #include "fr_backend.h"
 #include "fr_model.h"
 #include "fr_modelfile.h"
@@ -730,14 +730,6 @@ static void test_mutated_bodies(void)
     mutate_model(1); /* item_keys too */
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fr_modelfile_XXXXXX");
@@ -755,6 +747,6 @@ int main(void)
     RUN(test_damaged_files);
     RUN(test_hand_written_bodies);
     RUN(test_mutated_bodies);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_rm(tmpdir);
     return fr_test_end();
 }

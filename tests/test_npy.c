@@ -1,7 +1,6 @@
 /* .npy export: a model's parameters and item ids written as a folder of .npy files and
  * parsed back header by header and byte by byte, and the generic writer's scalar case
  * and refusals of inconsistent arguments. */
-#include <ftw.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +8,7 @@
 
 #include "fr_test.h"
 #include "fr_test_files.h"
+#include "fr_test_fixture.h"
 #include "fr_backend.h"
 #include "fr_model.h"
 #include "fr_npy.h"
@@ -182,14 +182,6 @@ static void test_npy_write(void)
     CHECK(!file_exists(path), "nothing written on refusal");
 }
 
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(p);
-}
-
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/fr_npy_XXXXXX");
@@ -201,6 +193,6 @@ int main(void)
     RUN(test_npy_export);
     RUN(test_npy_export_keys);
     RUN(test_npy_write);
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fixture_rm(tmpdir);
     return fr_test_end();
 }
