@@ -9,7 +9,7 @@ BUILD ?= build
 V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
-PKGS := msgpack jansson openblas libsodium
+PKGS := msgpack jansson openblas libsodium libevent libevent_openssl openssl libcurl sqlite3 inih
 DEPS_OK := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
 
 CC ?= cc
@@ -25,17 +25,24 @@ NODE_SRC := $(sort $(wildcard node/*.c))
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# Helper programs the shell tests drive (a TLS test server, ...).
+TOOL_SRC := $(sort $(wildcard tests/tool_*.c))
+TOOL_BIN := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(sort $(wildcard bench/*.c))
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
+COORD_SRC := $(sort $(wildcard coordinator/*.c))
+COORD_OBJ := $(COORD_SRC:%.c=$(BUILD)/%.o)
+
 NODE_BIN := $(BUILD)/fedrecall-node
+COORD_BIN := $(BUILD)/fedrecall-coordinator
 
 .PHONY: all deps test asan bench demo clean style fuzz
 # keep test and bench objects between builds
 .SECONDARY:
 
-all: deps $(NODE_BIN) $(TEST_BIN) $(BENCH_BIN)
-	@echo "built: $(NODE_BIN) (BLAS: OpenBLAS; CUDA backend: not built)"
+all: deps $(NODE_BIN) $(COORD_BIN) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN)
+	@echo "built: $(NODE_BIN) $(COORD_BIN) (BLAS: OpenBLAS; CUDA backend: not built)"
 
 # The build needs a few Debian packages; install them when we can, else say how.
 # Compiler flags are expanded when a recipe runs, so they see the packages installed
@@ -57,6 +64,10 @@ $(BUILD)/libfedrecall.a: $(LIB_OBJ)
 $(NODE_BIN): $(NODE_OBJ) $(BUILD)/libfedrecall.a
 	@$(if $(Q),echo "  LD $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(NODE_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
+
+$(COORD_BIN): $(COORD_OBJ) $(BUILD)/libfedrecall.a
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(COORD_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libfedrecall.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
@@ -101,10 +112,10 @@ fuzz: $(FUZZ_BIN)
 	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds/$$n || exit 1; done
 
 style:
-	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*.c node/*.c tests/*.c || \
+	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*.c node/*.c coordinator/*.c tests/*.c || \
 	  { echo "banned function used" >&2; exit 1; }
 
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(COORD_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d) $(BENCH_BIN:=.d)
