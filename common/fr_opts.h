@@ -42,4 +42,24 @@ void fr_opts_help(const fr_opt *opts, FILE *out);
 int fr_opts_handle_help(int argc, char **argv, const char *usage, const fr_opt *opts,
                         const char *example);
 
+/* Values read from configuration files, which string options point into: the caller
+ * keeps it until it is done with the options, then frees it. */
+typedef struct fr_opts_file {
+    char **strs;
+    int n;
+} fr_opts_file;
+
+/* Set options from an INI file: "key = value" lines, '#' or ';' comments, optional
+ * [section] headers. A key names an option as on the command line (with - or _);
+ * under [S], key K is option S-K when there is one, else K. Flags take true/false
+ * (yes/no, on/off, 1/0). An unknown key or a bad value fails naming path:line. */
+FR_MUST fr_status fr_opts_load_file(fr_opt *opts, const char *path, fr_opts_file *store,
+                                    fr_err *err);
+
+/* The table's --config FILE (when argv has one) first, then argv over it: the
+ * command line overrides the file. */
+FR_MUST fr_status fr_opts_parse_config(fr_opt *opts, int argc, char **argv, fr_opts_file *store,
+                                       fr_err *err);
+void fr_opts_file_free(fr_opts_file *f);
+
 #endif
