@@ -3,7 +3,7 @@
 # already present are left alone, and nothing is fetched when all are there.
 set -eu
 PKGS="build-essential pkg-config libmsgpack-dev libjansson-dev libopenblas-dev libsodium-dev \
-  libevent-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev openssl curl"
+  libevent-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev openssl curl python3"
 # The benchmark and cross-checks run the PyTorch peer.
 if [ "${FR_WITH_PEER:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
 # `make fuzz` builds the data readers' libFuzzer targets with clang.

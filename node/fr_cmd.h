@@ -9,6 +9,8 @@ int fr_cmd_synth(int argc, char **argv);
 int fr_cmd_export(int argc, char **argv);
 int fr_cmd_privacy(int argc, char **argv);
 int fr_cmd_recall(int argc, char **argv);
+int fr_cmd_run(int argc, char **argv);
+int fr_cmd_init_model(int argc, char **argv);
 
 /* Exit code for a status: 2 for bad input, 1 otherwise. */
 int fr_cmd_exit_code(int status);

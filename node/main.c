@@ -19,7 +19,9 @@ static const command commands[] = {
     {"synth", fr_cmd_synth, "generate synthetic behaviour data with planted structure"},
     {"export", fr_cmd_export, "write a model's parameters as .npy files"},
     {"privacy", fr_cmd_privacy, "privacy accounting: epsilon, noise for a budget, ledger status"},
+    {"run", fr_cmd_run, "take part in the federation: train rounds, send updates over mTLS"},
     {"recall", fr_cmd_recall, "top-K items for local users (model, itemcf, popular, mix)"},
+    {"init-model", fr_cmd_init_model, "build a federation's initial model from an item file"},
 };
 
 int fr_cmd_exit_code(int status)

@@ -1,0 +1,148 @@
+/* The coordinator's life: open the state folder, load the signing key and the latest
+ * version, resume an open round, serve until a signal, close everything. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fr_coord.h"
+#include "fr_proto.h"
+
+static void on_tick(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    fr_coord_tick(ctx);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *ctx)
+{
+    (void)what;
+    fr_coord *c = ctx;
+    fr_coord_log("signal %d: stopping", (int)sig);
+    event_base_loopbreak(c->base);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *ctx)
+{
+    (void)sig;
+    (void)what;
+    fr_coord *c = ctx;
+    fr_err err = {{0}};
+    if (fr_https_reload_crl(c->https, &err) != FR_OK)
+        fr_coord_log("CRL reload failed, the previous list stays in force: %s", err.msg);
+    else
+        fr_coord_log("CRL reloaded from %s", c->cfg.crl ? c->cfg.crl : "(none)");
+}
+
+fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
+{
+    memset(c, 0, sizeof *c);
+    c->cfg = *cfg;
+    fr_status st;
+    /* paths under it are recorded in the store, in columns of 512 bytes */
+    if (strlen(cfg->state_dir) > 400)
+        return fr_fail(err, FR_EINVAL, "state-dir: longer than 400 bytes");
+    snprintf(c->state_dir, sizeof c->state_dir, "%s", cfg->state_dir);
+    c->agg_cfg = fr_agg_config_default();
+    if ((st = fr_agg_kind_parse(cfg->aggregator, &c->agg_cfg.kind, err)) != FR_OK)
+        return st;
+    c->agg_cfg.server_lr = cfg->server_lr;
+    c->agg_cfg.beta1 = cfg->server_beta1;
+    c->agg_cfg.beta2 = cfg->server_beta2;
+    c->agg_cfg.tau = cfg->server_tau;
+    if (strcmp(cfg->weighting, "users") && strcmp(cfg->weighting, "windows"))
+        return fr_fail(err, FR_EINVAL, "weighting: '%s' is neither users nor windows",
+                       cfg->weighting);
+    if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
+        return fr_fail(err, FR_EIO, "%s: %s", c->state_dir, strerror(errno));
+    if ((st = fr_store_open(&c->store, c->state_dir, err)) != FR_OK)
+        return st;
+    char sk[4200], pk[4200];
+    if (cfg->signing_key)
+        snprintf(sk, sizeof sk, "%s", cfg->signing_key);
+    else
+        snprintf(sk, sizeof sk, "%s/signing.key", c->state_dir);
+    snprintf(pk, sizeof pk, "%s/signing.pub", c->state_dir);
+    if ((st = fr_sign_key_load_or_create(&c->key, sk, pk, err)) != FR_OK)
+        return st;
+    if ((st = fr_coord_load_model(c, err)) != FR_OK)
+        return st;
+    if ((st = fr_agg_init(&c->agg, c->model.n, err)) != FR_OK)
+        return st;
+    long rounds = 0;
+    fr_round_row *rows = NULL;
+    int n = 0;
+    if ((st = fr_store_rounds(&c->store, 1000000000L, &rows, &n, err)) != FR_OK)
+        return st;
+    for (int i = 0; i < n; i++)
+        rounds += !strcmp(rows[i].status, "published");
+    free(rows);
+    c->published = rounds;
+    if ((st = fr_coord_resume_round(c, err)) != FR_OK)
+        return st;
+    if (c->cfg.rounds > 0 && c->published >= c->cfg.rounds && !c->round)
+        c->done = 1;
+    /* an update is the model's size plus a small head; anything larger is refused
+     * by the server before it is buffered */
+    c->max_body = cfg->max_body ? (size_t)cfg->max_body : c->model.n * 4 + (64u << 10);
+    c->base = event_base_new();
+    if (!c->base)
+        return fr_fail(err, FR_ENOMEM, "cannot create the event loop");
+    fr_https_config hc = {.listen = cfg->listen,
+                          .cert = cfg->cert,
+                          .key = cfg->key,
+                          .ca = cfg->ca,
+                          .crl = cfg->crl,
+                          .tls = 1,
+                          .require_client_cert = 1,
+                          .max_body = c->max_body};
+    if ((st = fr_https_init(&c->https, c->base, &hc, fr_coord_handle, c, err)) != FR_OK)
+        return st;
+    struct timeval second = {1, 0};
+    c->tick = event_new(c->base, -1, EV_PERSIST, on_tick, c);
+    c->sig_term = evsignal_new(c->base, SIGTERM, on_stop, c);
+    c->sig_int = evsignal_new(c->base, SIGINT, on_stop, c);
+    c->sig_hup = evsignal_new(c->base, SIGHUP, on_hup, c);
+    if (!c->tick || !c->sig_term || !c->sig_int || !c->sig_hup || event_add(c->tick, &second) ||
+        event_add(c->sig_term, NULL) || event_add(c->sig_int, NULL) || event_add(c->sig_hup, NULL))
+        return fr_fail(err, FR_ENOMEM, "cannot set up timers and signals");
+    fr_coord_log("listening on %s (port %d), state %s, version %ld, %zu parameters, "
+                 "%s, public key %s/signing.pub",
+                 cfg->listen, fr_https_port(c->https), c->state_dir, c->version, c->model.n,
+                 fr_agg_kind_name(c->agg_cfg.kind), c->state_dir);
+    return FR_OK;
+}
+
+fr_status fr_coord_run(fr_coord *c, fr_err *err)
+{
+    if (event_base_dispatch(c->base) < 0)
+        return fr_fail(err, FR_EIO, "event loop failed");
+    return FR_OK;
+}
+
+void fr_coord_free(fr_coord *c)
+{
+    if (c->tick)
+        event_free(c->tick);
+    if (c->sig_term)
+        event_free(c->sig_term);
+    if (c->sig_int)
+        event_free(c->sig_int);
+    if (c->sig_hup)
+        event_free(c->sig_hup);
+    if (c->https)
+        fr_https_free(c->https);
+    if (c->base)
+        event_base_free(c->base);
+    fr_agg_free(&c->agg);
+    fr_server_opt_free(&c->opt);
+    fr_model_free(&c->model);
+    free(c->file);
+    free(c->live);
+    fr_sign_key_free(&c->key);
+    fr_store_close(&c->store);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,126 @@
+/* The coordinator: one event loop serving the federation's HTTPS endpoints, running
+ * rounds (open when enough nodes are live, collect updates until the quorum or the
+ * deadline, aggregate, publish a signed model version) and keeping every durable fact
+ * in the state folder: SQLite for rounds, nodes, versions, metrics and refusals;
+ * files for model checkpoints, server-optimiser state and the updates of the open
+ * round, each written atomically. Killed at any moment and restarted, it resumes from
+ * that folder (docs/protocol.md, docs/operations.md). */
+#ifndef FR_COORD_H
+#define FR_COORD_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <stddef.h>
+
+#include "fr_fedagg.h"
+#include "fr_https.h"
+#include "fr_model.h"
+#include "fr_opts.h"
+#include "fr_sign.h"
+#include "fr_status.h"
+#include "fr_store.h"
+
+typedef struct fr_coord_config {
+    const char *listen, *cert, *key, *ca, *crl, *state_dir;
+    const char *initial_model; /* used when the state folder holds no version yet */
+    const char *signing_key;   /* default STATE_DIR/signing.key */
+    int min_nodes;       /* live nodes needed to open a round */
+    int quorum;          /* updates that close a round; 0 = every node live at its opening */
+    int min_updates;     /* updates a round needs by its deadline to publish */
+    int round_timeout;   /* seconds from opening to the deadline */
+    int node_timeout;    /* a node not heard from for this long is not live */
+    int rounds;          /* publish this many versions, then finish (0 = no end) */
+    int retry;           /* seconds nodes wait between polls */
+    int heartbeat;       /* seconds between a node's joins */
+    const char *aggregator;
+    double server_lr, server_beta1, server_beta2, server_tau;
+    int local_epochs, batch, seq_len, negatives;
+    float lr;
+    double max_update_norm;
+    const char *weighting;
+    uint64_t max_body;   /* bytes; 0 = the model's update size plus 64 KiB */
+    int keep_updates;    /* keep update files after their round closes */
+} fr_coord_config;
+
+void fr_coord_config_default(fr_coord_config *c);
+
+/* The option table of the serve command over c (config keys are these names). */
+#define FR_COORD_NOPTS 40
+void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path, int *help);
+
+typedef struct fr_coord_live {
+    char name[64];
+    double last_seen;
+    double stored_at;   /* when last_seen was last written to the store */
+} fr_coord_live;
+
+typedef struct fr_coord_stats {
+    long requests, refused, updates_accepted, updates_refused;
+    double update_bytes, aggregate_seconds;
+    long downloads;
+} fr_coord_stats;
+
+typedef struct fr_coord {
+    fr_coord_config cfg;
+    char state_dir[4096];
+    struct event_base *base;
+    fr_https *https;
+    fr_store store;
+    fr_sign_key key;
+    fr_agg_config agg_cfg;
+    /* the latest published version */
+    fr_model model;        /* host parameters (CPU backend) */
+    long version;
+    uint8_t *file;         /* its model file, as served */
+    size_t file_len;
+    char sig_hex[2 * FR_SIGN_BYTES + 1];
+    fr_server_opt opt;
+    size_t max_body;
+    /* the open round (round == 0: none) */
+    long round;
+    double opened_at, deadline;
+    int expected;          /* updates that close it */
+    fr_agg agg;
+    double loss_sum;       /* weight-summed training loss of its updates */
+    int publishing;        /* a publish is scheduled */
+    long published;        /* versions published by rounds, all runs */
+    int done;              /* cfg.rounds reached */
+    fr_coord_live *live;
+    int n_live;
+    struct event *tick, *sig_term, *sig_int, *sig_hup;
+    fr_coord_stats stats;
+} fr_coord;
+
+/* Open the state folder, load or create the signing key and the latest version,
+ * resume an open round, start listening. */
+FR_MUST fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err);
+/* Run until SIGTERM/SIGINT. */
+FR_MUST fr_status fr_coord_run(fr_coord *c, fr_err *err);
+void fr_coord_free(fr_coord *c);
+
+/* Rounds (fr_coord_round.c). */
+double fr_coord_now(void);
+void fr_coord_tick(fr_coord *c);
+FR_MUST fr_status fr_coord_resume_round(fr_coord *c, fr_err *err);
+/* Take one update body from node; on refusal returns the HTTP status and a reason. */
+int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, size_t len,
+                         char *reason, size_t reason_cap);
+int fr_coord_live_count(const fr_coord *c);
+void fr_coord_seen(fr_coord *c, const char *node);
+
+/* The global model (fr_coord_model.c). */
+FR_MUST fr_status fr_coord_load_model(fr_coord *c, fr_err *err);
+FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_err *err);
+
+/* Endpoints (fr_coord_http.c) and operator views (fr_coord_status.c). */
+void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx);
+char *fr_coord_status_json(fr_coord *c);
+char *fr_coord_prometheus(fr_coord *c);
+
+/* fedrecall-coordinator report: the rounds table from a state folder. */
+FR_MUST fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err);
+
+/* log one line on stderr with a UTC time stamp */
+void fr_coord_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

@@ -1,0 +1,99 @@
+/* The coordinator's settings: one table serves the command line and the
+ * configuration file (a key is an option's name), so the two cannot disagree. */
+#include <float.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "fr_coord.h"
+
+void fr_coord_config_default(fr_coord_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->listen = "127.0.0.1:8443";
+    c->cert = "certs/coordinator.crt";
+    c->key = "certs/coordinator.key";
+    c->ca = "certs/ca.crt";
+    c->state_dir = "coordinator-state";
+    c->min_nodes = 2;
+    c->quorum = 0;
+    c->min_updates = 1;
+    c->round_timeout = 600;
+    c->node_timeout = 90;
+    c->rounds = 0;
+    c->retry = 2;
+    c->heartbeat = 30;
+    c->aggregator = "fedavg";
+    c->server_lr = 1.0;
+    c->server_beta1 = 0.9;
+    c->server_beta2 = 0.99;
+    c->server_tau = 1e-3;
+    c->local_epochs = 1;
+    c->batch = 128;
+    c->seq_len = 50;
+    c->negatives = 128;
+    c->lr = 1e-3f;
+    c->max_update_norm = 100.0;
+    c->weighting = "users";
+}
+
+void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path, int *help)
+{
+    const fr_opt table[] = {
+        {"config", FR_OPT_STR, config_path, 0, 0, "configuration file (keys = these options)", 0, 0},
+        {"listen", FR_OPT_STR, &c->listen, 0, 0, "HOST:PORT to serve on", 0, 0},
+        {"cert", FR_OPT_STR, &c->cert, 0, 0, "server certificate (PEM)", 0, 0},
+        {"key", FR_OPT_STR, &c->key, 0, 0, "server private key (PEM)", 0, 0},
+        {"ca", FR_OPT_STR, &c->ca, 0, 0, "federation CA: node certificates must chain to it", 0,
+         0},
+        {"crl", FR_OPT_STR, &c->crl, 0, 0, "revocation list (PEM; re-read on SIGHUP)", 0, 0},
+        {"state-dir", FR_OPT_STR, &c->state_dir, 0, 0, "durable state folder", 0, 0},
+        {"initial-model", FR_OPT_STR, &c->initial_model, 0, 0,
+         "model file for version 0 when the state folder has none (default "
+         "STATE_DIR/initial-model.frm)",
+         0, 0},
+        {"signing-key", FR_OPT_STR, &c->signing_key, 0, 0,
+         "Ed25519 key that signs models (made when absent; default STATE_DIR/signing.key)", 0,
+         0},
+        {"min-nodes", FR_OPT_INT, &c->min_nodes, 1, 100000, "live nodes needed to open a round",
+         0, 0},
+        {"quorum", FR_OPT_INT, &c->quorum, 0, 100000,
+         "updates that close a round (0: all nodes live at its opening)", 0, 0},
+        {"min-updates", FR_OPT_INT, &c->min_updates, 1, 100000,
+         "updates a round needs at its deadline to publish", 0, 0},
+        {"round-timeout", FR_OPT_INT, &c->round_timeout, 1, 86400 * 7,
+         "seconds from a round's opening to its deadline", 0, 0},
+        {"node-timeout", FR_OPT_INT, &c->node_timeout, 1, 86400,
+         "seconds of silence after which a node is not live", 0, 0},
+        {"rounds", FR_OPT_INT, &c->rounds, 0, 100000000,
+         "rounds to publish before the federation ends (0: no end)", 0, 0},
+        {"retry", FR_OPT_INT, &c->retry, 1, 3600, "seconds nodes wait between polls", 0, 0},
+        {"heartbeat", FR_OPT_INT, &c->heartbeat, 1, 86400, "seconds between a node's heartbeats",
+         0, 0},
+        {"aggregator", FR_OPT_STR, &c->aggregator, 0, 0, "fedavg, fedadam or fedyogi", 0, 0},
+        {"server-lr", FR_OPT_DOUBLE, &c->server_lr, 1e-9, 1e3, "server learning rate", 0, 0},
+        {"server-beta1", FR_OPT_DOUBLE, &c->server_beta1, 0, 0.999999,
+         "FedAdam/FedYogi first-moment decay", 0, 0},
+        {"server-beta2", FR_OPT_DOUBLE, &c->server_beta2, 0, 0.999999,
+         "FedAdam/FedYogi second-moment decay", 0, 0},
+        {"server-tau", FR_OPT_DOUBLE, &c->server_tau, 1e-12, 1, "FedAdam/FedYogi adaptivity tau",
+         0, 0},
+        {"local-epochs", FR_OPT_INT, &c->local_epochs, 1, 10000, "task: local epochs per round",
+         0, 0},
+        {"batch", FR_OPT_INT, &c->batch, 1, 1 << 20, "task: sequences per batch", 0, 0},
+        {"seq-len", FR_OPT_INT, &c->seq_len, 1, 65536, "task: sequence length L", 0, 0},
+        {"negatives", FR_OPT_INT, &c->negatives, 1, 1 << 20, "task: shared negatives K", 0, 0},
+        {"lr", FR_OPT_FLOAT, &c->lr, 1e-12, 1e3, "task: local Adam learning rate", 0, 0},
+        {"max-update-norm", FR_OPT_DOUBLE, &c->max_update_norm, 1e-9, 1e12,
+         "task: L2 bound of an update; larger ones are refused", 0, 0},
+        {"weighting", FR_OPT_STR, &c->weighting, 0, 0,
+         "task: what a node's FedAvg weight counts (users or windows)", 0, 0},
+        {"max-body", FR_OPT_U64, &c->max_body, 0, 0,
+         "largest request body in bytes (0: the model's update size + 64 KiB)", 0, 0},
+        {"keep-updates", FR_OPT_FLAG, &c->keep_updates, 0, 0,
+         "keep update files after their round closes", 0, 0},
+        {"help", FR_OPT_FLAG, help, 0, 0, "show this help", 0, 0},
+        {0},
+    };
+    FR_ASSERT(sizeof table / sizeof table[0] <= FR_COORD_NOPTS);
+    memcpy(opts, table, sizeof table);
+}

@@ -1,0 +1,218 @@
+/* The coordinator's endpoints. The node a request speaks for is always the verified
+ * certificate's name (peer); no body field names a node. Every body is bounded by the
+ * server's size limit before it reaches here and decoded against its schema. */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_coord.h"
+#include "fr_proto.h"
+
+static void reply_msg(struct evhttp_request *req, msgpack_sbuffer *sb)
+{
+    fr_https_reply(req, 200, FR_PROTO_CONTENT_TYPE, sb->data, sb->size);
+    msgpack_sbuffer_destroy(sb);
+}
+
+static void refuse(fr_coord *c, struct evhttp_request *req, const char *node, long round, int code,
+                   const char *reason, int record)
+{
+    c->stats.refused++;
+    fr_coord_log("refused %s from %s: %d %s", evhttp_request_get_uri(req), node, code, reason);
+    if (record) {
+        fr_err err = {{0}};
+        if (fr_store_refusal_add(&c->store, fr_coord_now(), node, round, reason, &err) != FR_OK)
+            fr_coord_log("store: %s", err.msg);
+    }
+    fr_https_reply_text(req, code, "%s", reason);
+}
+
+static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
+{
+    size_t len;
+    const uint8_t *body = fr_https_body(req, &len);
+    fr_proto_join j;
+    fr_err err = {{0}};
+    if (fr_proto_join_decode(body, len, &j, &err) != FR_OK)
+        return refuse(c, req, node, 0, 400, err.msg, 1);
+    fr_node_row n = {0};
+    fr_node_row *rows = NULL;
+    int count = 0;
+    if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
+        for (int i = 0; i < count; i++)
+            if (!strcmp(rows[i].name, node))
+                n = rows[i];
+    free(rows);
+    snprintf(n.name, sizeof n.name, "%s", node);
+    n.last_seen = fr_coord_now();
+    if (!n.first_seen)
+        n.first_seen = n.last_seen;
+    n.model_version = j.model_version;
+    n.users = j.users;
+    n.windows = j.windows;
+    n.eps_spent = j.eps_spent;
+    n.eps_budget = j.eps_budget;
+    if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
+        return refuse(c, req, node, 0, 500, err.msg, 0);
+    fr_coord_seen(c, node);
+    fr_proto_join_reply r = {.heartbeat_s = c->cfg.heartbeat};
+    snprintf(r.node, sizeof r.node, "%s", node);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_join_reply_encode(&r, &sb);
+    reply_msg(req, &sb);
+}
+
+static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
+{
+    fr_coord_seen(c, node);
+    fr_proto_task t = {0};
+    t.model_version = c->version;
+    t.retry_s = c->cfg.retry;
+    t.local_epochs = c->cfg.local_epochs;
+    t.batch = c->cfg.batch;
+    t.seq_len = c->cfg.seq_len;
+    t.negatives = c->cfg.negatives;
+    t.lr = c->cfg.lr;
+    t.max_update_norm = c->cfg.max_update_norm;
+    snprintf(t.weighting, sizeof t.weighting, "%s", c->cfg.weighting);
+    int sent = 0;
+    fr_err err = {{0}};
+    if (c->round && fr_store_update_exists(&c->store, c->round, node, &sent, &err) != FR_OK)
+        return refuse(c, req, node, c->round, 500, err.msg, 0);
+    if (c->done && !c->round)
+        t.state = FR_TASK_DONE;
+    else if (c->round && !sent && !c->publishing)
+        t.state = FR_TASK_OPEN;
+    else
+        t.state = FR_TASK_WAIT;
+    if (c->round) {
+        t.round = c->round;
+        double left = c->deadline - fr_coord_now();
+        t.deadline_s = left > 0 ? left : 0;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_task_encode(&t, &sb);
+    reply_msg(req, &sb);
+}
+
+static void on_model(fr_coord *c, struct evhttp_request *req, const char *node)
+{
+    fr_coord_seen(c, node);
+    char v[32];
+    snprintf(v, sizeof v, "%ld", c->version);
+    fr_https_add_header(req, "X-Fr-Model-Version", v);
+    fr_https_add_header(req, "X-Fr-Signature", c->sig_hex);
+    c->stats.downloads++;
+    fr_https_reply(req, 200, "application/octet-stream", c->file, c->file_len);
+}
+
+static void publish_cb(evutil_socket_t fd, short what, void *ctx)
+{
+    (void)fd;
+    (void)what;
+    fr_coord *c = ctx;
+    c->publishing = 0;
+    fr_coord_tick(c);
+}
+
+static void on_update(fr_coord *c, struct evhttp_request *req, const char *node)
+{
+    fr_coord_seen(c, node);
+    size_t len;
+    const uint8_t *body = fr_https_body(req, &len);
+    char reason[FR_ERR_LEN];
+    int code = fr_coord_take_update(c, node, body, len, reason, sizeof reason);
+    if (code != 200) {
+        c->stats.updates_refused++;
+        return refuse(c, req, node, c->round, code, reason, code != 500);
+    }
+    c->stats.updates_accepted++;
+    fr_https_reply_text(req, 200, "accepted for round %ld (%d of %d)", c->round, c->agg.count,
+                        c->expected);
+    /* publish after this reply is on its way, not inside the request */
+    if (c->agg.count >= c->expected && !c->publishing) {
+        c->publishing = 1;
+        struct timeval now = {0, 0};
+        event_base_once(c->base, -1, EV_TIMEOUT, publish_cb, c, &now);
+    }
+}
+
+static void on_metrics(fr_coord *c, struct evhttp_request *req, const char *node)
+{
+    fr_coord_seen(c, node);
+    size_t len;
+    const uint8_t *body = fr_https_body(req, &len);
+    fr_proto_metrics m;
+    fr_err err = {{0}};
+    if (fr_proto_metrics_decode(body, len, &m, &err) != FR_OK)
+        return refuse(c, req, node, 0, 400, err.msg, 1);
+    if (m.model_version > c->version) {
+        snprintf(err.msg, sizeof err.msg, "metrics for version %lld, the latest is %ld",
+                 (long long)m.model_version, c->version);
+        return refuse(c, req, node, 0, 409, err.msg, 1);
+    }
+    fr_metrics_row r = {.model_version = m.model_version, .hr10 = m.hr10, .ndcg10 = m.ndcg10,
+                        .recall10 = m.recall10, .loss = m.loss, .eps_spent = m.eps_spent,
+                        .users = m.users, .at = fr_coord_now()};
+    snprintf(r.node, sizeof r.node, "%s", node);
+    if (fr_store_metrics_add(&c->store, &r, &err) != FR_OK)
+        return refuse(c, req, node, 0, 500, err.msg, 0);
+    fr_https_reply_text(req, 200, "recorded");
+}
+
+static void on_status(fr_coord *c, struct evhttp_request *req)
+{
+    char *json = fr_coord_status_json(c);
+    if (!json)
+        return fr_https_reply_text(req, 500, "out of memory");
+    fr_https_reply(req, 200, "application/json", json, strlen(json));
+    free(json);
+}
+
+static void on_prometheus(fr_coord *c, struct evhttp_request *req)
+{
+    char *text = fr_coord_prometheus(c);
+    if (!text)
+        return fr_https_reply_text(req, 500, "out of memory");
+    fr_https_reply(req, 200, "text/plain; version=0.0.4", text, strlen(text));
+    free(text);
+}
+
+void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
+{
+    fr_coord *c = ctx;
+    c->stats.requests++;
+    if (!peer) /* the server requires certificates; this is a second line of defence */
+        return fr_https_reply_text(req, 403, "a client certificate is required");
+    const char *uri = evhttp_request_get_uri(req);
+    char path[256];
+    size_t n = strcspn(uri, "?");
+    snprintf(path, sizeof path, "%.*s", (int)(n < sizeof path ? n : sizeof path - 1), uri);
+    int post = evhttp_request_get_command(req) == EVHTTP_REQ_POST;
+    struct {
+        const char *path;
+        int post;
+        void (*fn)(fr_coord *, struct evhttp_request *, const char *);
+    } routes[] = {
+        {"/v1/join", 1, on_join},     {"/v1/task", 0, on_task},
+        {"/v1/model", 0, on_model},   {"/v1/update", 1, on_update},
+        {"/v1/metrics", 1, on_metrics},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (!strcmp(path, routes[i].path)) {
+            if (post != routes[i].post)
+                return fr_https_reply_text(req, 405, "%s takes %s", routes[i].path,
+                                           routes[i].post ? "POST" : "GET");
+            return routes[i].fn(c, req, peer);
+        }
+    if (!strcmp(path, "/v1/status") && !post)
+        return on_status(c, req);
+    if (!strcmp(path, "/metrics") && !post)
+        return on_prometheus(c, req);
+    fr_https_reply_text(req, 404, "no such endpoint: %s", path);
+}

@@ -1,0 +1,215 @@
+/* The global model on the coordinator: the latest published version in memory (its
+ * parameters and the exact file bytes that nodes download), and publishing a new
+ * version — checkpoint written atomically, signed, then recorded together with the
+ * round's closing in one SQLite transaction, so that a crash leaves either the old
+ * version or the new one, never a round that is closed without its model. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fr_coord.h"
+#include "fr_modelfile.h"
+
+static fr_status read_file(const char *path, uint8_t **out, size_t *len, fr_err *err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || sb.st_size <= 0) {
+        fclose(f);
+        return fr_fail(err, FR_EIO, "%s: empty or unreadable", path);
+    }
+    uint8_t *buf = malloc((size_t)sb.st_size);
+    if (!buf) {
+        fclose(f);
+        return fr_fail(err, FR_ENOMEM, "%s: out of memory", path);
+    }
+    size_t got = fread(buf, 1, (size_t)sb.st_size, f);
+    fclose(f);
+    if (got != (size_t)sb.st_size) {
+        free(buf);
+        return fr_fail(err, FR_EIO, "%s: short read", path);
+    }
+    *out = buf;
+    *len = got;
+    return FR_OK;
+}
+
+static void model_path(const fr_coord *c, long version, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.400s/models/model-%06ld.frm", c->state_dir, version);
+}
+
+static void opt_path(const fr_coord *c, long version, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.400s/models/server-opt-%06ld.bin", c->state_dir, version);
+}
+
+/* Make path's file the in-memory version: parse it, keep its bytes, sign them. */
+static fr_status adopt(fr_coord *c, const char *path, long version, fr_err *err)
+{
+    uint8_t *bytes = NULL;
+    size_t len = 0;
+    fr_status st = read_file(path, &bytes, &len, err);
+    if (st != FR_OK)
+        return st;
+    fr_model m = {0};
+    if ((st = fr_modelfile_decode(&m, fr_backend_cpu(), bytes, len, path, err)) != FR_OK) {
+        free(bytes);
+        return st;
+    }
+    if (c->model.n && m.n != c->model.n) {
+        fr_model_free(&m);
+        free(bytes);
+        return fr_fail(err, FR_EFORMAT, "%s: %zu parameters, the federation's model has %zu", path,
+                       m.n, c->model.n);
+    }
+    fr_model_free(&c->model);
+    c->model = m;
+    free(c->file);
+    c->file = bytes;
+    c->file_len = len;
+    c->version = version;
+    uint8_t sig[FR_SIGN_BYTES];
+    fr_sign_model(&c->key, (uint64_t)version, bytes, len, sig);
+    fr_hex_encode(sig, FR_SIGN_BYTES, c->sig_hex);
+    return FR_OK;
+}
+
+fr_status fr_coord_load_model(fr_coord *c, fr_err *err)
+{
+    char dir[4200], path[512];
+    snprintf(dir, sizeof dir, "%s/models", c->state_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return fr_fail(err, FR_EIO, "%s: %s", dir, strerror(errno));
+    fr_model_row row;
+    int found = 0;
+    fr_status st = fr_store_model_latest(&c->store, &row, &found, err);
+    if (st != FR_OK)
+        return st;
+    if (found) {
+        if ((st = adopt(c, row.path, row.version, err)) != FR_OK)
+            return st;
+    } else {
+        char initial[4300];
+        if (c->cfg.initial_model)
+            snprintf(initial, sizeof initial, "%s", c->cfg.initial_model);
+        else
+            snprintf(initial, sizeof initial, "%s/initial-model.frm", c->state_dir);
+        if (access(initial, R_OK) != 0)
+            return fr_fail(err, FR_EINVAL,
+                           "%s: no model to start from: pass --initial-model FILE (made with "
+                           "fedrecall-node init-model) or place it there",
+                           initial);
+        /* version 0 is the initial model as loaded, re-saved so that its file is ours */
+        fr_model m = {0};
+        if ((st = fr_modelfile_load(&m, fr_backend_cpu(), initial, err)) != FR_OK)
+            return st;
+        model_path(c, 0, path, sizeof path);
+        st = fr_modelfile_save(&m, path, 0, err);
+        fr_model_free(&m);
+        if (st != FR_OK || (st = adopt(c, path, 0, err)) != FR_OK)
+            return st;
+        fr_model_row r0 = {.version = 0, .round = 0, .created_at = fr_coord_now()};
+        snprintf(r0.path, sizeof r0.path, "%s", path);
+        snprintf(r0.sig_hex, sizeof r0.sig_hex, "%s", c->sig_hex);
+        if ((st = fr_store_model_add(&c->store, &r0, err)) != FR_OK)
+            return st;
+        fr_coord_log("model: version 0 from %s (%zu parameters)", initial, c->model.n);
+    }
+    if ((st = fr_server_opt_init(&c->opt, c->model.n, err)) != FR_OK)
+        return st;
+    if (c->agg_cfg.kind != FR_AGG_FEDAVG && c->version > 0) {
+        opt_path(c, c->version, path, sizeof path);
+        if (access(path, F_OK) == 0) {
+            fr_server_opt_free(&c->opt);
+            if ((st = fr_server_opt_load(&c->opt, c->model.n, path, err)) != FR_OK)
+                return st;
+        }
+    }
+    return FR_OK;
+}
+
+fr_status fr_coord_publish(fr_coord *c, fr_err *err)
+{
+    fr_status st;
+    long next = c->version + 1;
+    char path[512], opath[512];
+    double t0 = fr_coord_now();
+    /* the new parameters in a copy, so that a failure leaves the served version whole */
+    float *params = malloc(c->model.n * sizeof(float));
+    if (!params)
+        return fr_fail(err, FR_ENOMEM, "publish: out of memory");
+    fr_model_get_params(&c->model, params);
+    fr_server_opt opt = {0};
+    if ((st = fr_server_opt_init(&opt, c->model.n, err)) != FR_OK)
+        goto out;
+    memcpy(opt.m, c->opt.m, c->model.n * sizeof(float));
+    memcpy(opt.v, c->opt.v, c->model.n * sizeof(float));
+    opt.step = c->opt.step;
+    if ((st = fr_agg_apply(&c->agg, &c->agg_cfg, &opt, params, err)) != FR_OK)
+        goto out;
+    c->stats.aggregate_seconds += fr_coord_now() - t0;
+    fr_model_set_params(&c->model, params);
+    c->model.adam_step = 0;
+    model_path(c, next, path, sizeof path);
+    if ((st = fr_modelfile_save(&c->model, path, 0, err)) != FR_OK)
+        goto restore;
+    if (c->agg_cfg.kind != FR_AGG_FEDAVG) {
+        opt_path(c, next, opath, sizeof opath);
+        if ((st = fr_server_opt_save(&opt, opath, err)) != FR_OK)
+            goto restore;
+    }
+    long old_version = c->version;
+    if ((st = adopt(c, path, next, err)) != FR_OK) {
+        c->version = old_version;
+        goto out;
+    }
+    fr_round_row r = {0};
+    int found = 0;
+    if ((st = fr_store_round_get(&c->store, c->round, &r, &found, err)) != FR_OK)
+        goto out;
+    snprintf(r.status, sizeof r.status, "published");
+    r.closed_at = fr_coord_now();
+    r.updates = c->agg.count;
+    r.weight = c->agg.weight;
+    r.mean_loss = c->agg.weight > 0 ? c->loss_sum / c->agg.weight : 0;
+    r.new_version = next;
+    fr_model_row mr = {.version = next, .round = c->round, .created_at = r.closed_at};
+    snprintf(mr.path, sizeof mr.path, "%s", path);
+    snprintf(mr.sig_hex, sizeof mr.sig_hex, "%s", c->sig_hex);
+    if ((st = fr_store_begin(&c->store, err)) != FR_OK)
+        goto out;
+    if ((st = fr_store_round_close(&c->store, &r, err)) != FR_OK ||
+        (st = fr_store_model_add(&c->store, &mr, err)) != FR_OK ||
+        (st = fr_store_commit(&c->store, err)) != FR_OK) {
+        fr_store_rollback(&c->store);
+        goto out;
+    }
+    fr_server_opt_free(&c->opt);
+    c->opt = opt;
+    memset(&opt, 0, sizeof opt);
+    fr_coord_log("round %ld published: version %ld from %d updates (weight %.0f), mean loss %.4f, "
+                 "%.2f s",
+                 c->round, next, c->agg.count, c->agg.weight, r.mean_loss, fr_coord_now() - t0);
+    goto out;
+restore:
+    /* back to the served parameters */
+    {
+        fr_err e2 = {{0}};
+        fr_model tmp = {0};
+        if (fr_modelfile_decode(&tmp, fr_backend_cpu(), c->file, c->file_len, "served model",
+                                &e2) == FR_OK) {
+            fr_model_free(&c->model);
+            c->model = tmp;
+        }
+    }
+out:
+    fr_server_opt_free(&opt);
+    free(params);
+    return st;
+}

@@ -1,0 +1,356 @@
+/* Rounds: a round opens when enough nodes are live, takes one update per node until
+ * the quorum or the deadline, then publishes (or aborts when too few came). Each
+ * accepted update is written to the state folder and recorded before its node hears
+ * "accepted", so a restarted coordinator rebuilds the open round's sum from disk. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fr_coord.h"
+#include "fr_proto.h"
+
+double fr_coord_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void fr_coord_log(const char *fmt, ...)
+{
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s coordinator: ", stamp);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+void fr_coord_seen(fr_coord *c, const char *node)
+{
+    double now = fr_coord_now();
+    for (int i = 0; i < c->n_live; i++)
+        if (!strcmp(c->live[i].name, node)) {
+            c->live[i].last_seen = now;
+            return;
+        }
+    fr_coord_live *grown = realloc(c->live, (size_t)(c->n_live + 1) * sizeof *grown);
+    if (!grown)
+        return; /* liveness is best effort; the node is seen again on its next poll */
+    c->live = grown;
+    fr_coord_live *l = &c->live[c->n_live++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->name, sizeof l->name, "%s", node);
+    l->last_seen = now;
+}
+
+int fr_coord_live_count(const fr_coord *c)
+{
+    double now = fr_coord_now();
+    int n = 0;
+    for (int i = 0; i < c->n_live; i++)
+        n += now - c->live[i].last_seen <= c->cfg.node_timeout;
+    return n;
+}
+
+static void round_dir(const fr_coord *c, long round, char *out, size_t cap)
+{
+    snprintf(out, cap, "%.400s/rounds/%ld", c->state_dir, round);
+}
+
+static void remove_round_files(const fr_coord *c, long round)
+{
+    if (c->cfg.keep_updates)
+        return;
+    char dir[4300], path[4500];
+    round_dir(c, round, dir, sizeof dir);
+    fr_update_row *rows = NULL;
+    int n = 0;
+    fr_err err = {{0}};
+    if (fr_store_updates((fr_store *)&c->store, round, &rows, &n, &err) == FR_OK)
+        for (int i = 0; i < n; i++)
+            unlink(rows[i].path);
+    free(rows);
+    /* files of a round that crashed before recording them */
+    snprintf(path, sizeof path, "%s", dir);
+    rmdir(path);
+}
+
+static fr_status open_round(fr_coord *c, int live, fr_err *err)
+{
+    long last = 0;
+    fr_status st = fr_store_last_round_id(&c->store, &last, err);
+    if (st != FR_OK)
+        return st;
+    fr_round_row r = {0};
+    r.id = last + 1;
+    r.model_version = c->version;
+    snprintf(r.status, sizeof r.status, "open");
+    r.opened_at = fr_coord_now();
+    r.deadline = r.opened_at + c->cfg.round_timeout;
+    if ((st = fr_store_round_open(&c->store, &r, err)) != FR_OK)
+        return st;
+    c->round = r.id;
+    c->opened_at = r.opened_at;
+    c->deadline = r.deadline;
+    c->expected = c->cfg.quorum > 0 ? c->cfg.quorum : live;
+    fr_agg_reset(&c->agg);
+    c->loss_sum = 0;
+    fr_coord_log("round %ld open on version %ld: %d nodes live, closes at %d updates or in %d s",
+                 c->round, c->version, live, c->expected, c->cfg.round_timeout);
+    return FR_OK;
+}
+
+static void close_round(fr_coord *c, const char *status, const char *note)
+{
+    fr_err err = {{0}};
+    fr_round_row r = {0};
+    int found = 0;
+    if (fr_store_round_get(&c->store, c->round, &r, &found, &err) == FR_OK && found) {
+        snprintf(r.status, sizeof r.status, "%s", status);
+        r.closed_at = fr_coord_now();
+        r.updates = c->agg.count;
+        r.weight = c->agg.weight;
+        snprintf(r.note, sizeof r.note, "%s", note);
+        if (fr_store_round_close(&c->store, &r, &err) != FR_OK)
+            fr_coord_log("round %ld: %s", c->round, err.msg);
+    }
+    fr_coord_log("round %ld %s: %s", c->round, status, note);
+    remove_round_files(c, c->round);
+    c->round = 0;
+}
+
+/* Publish the open round; a failure here means the state folder is unusable, and the
+ * safe answer is to stop and let a restart resume from what is on disk. */
+static void publish(fr_coord *c)
+{
+    fr_err err = {{0}};
+    long round = c->round;
+    if (fr_coord_publish(c, &err) != FR_OK) {
+        fr_coord_log("round %ld: publishing failed, stopping: %s", round, err.msg);
+        event_base_loopbreak(c->base);
+        return;
+    }
+    remove_round_files(c, round);
+    c->round = 0;
+    c->published++;
+    if (c->cfg.rounds > 0 && c->published >= c->cfg.rounds) {
+        c->done = 1;
+        fr_coord_log("federation finished: %ld rounds published", c->published);
+    }
+}
+
+void fr_coord_tick(fr_coord *c)
+{
+    fr_err err = {{0}};
+    double now = fr_coord_now();
+    /* write liveness to the store now and then, not on every poll */
+    for (int i = 0; i < c->n_live; i++)
+        if (c->live[i].last_seen - c->live[i].stored_at > 5) {
+            fr_node_row n = {0};
+            int found = 0;
+            fr_node_row *rows = NULL;
+            int count = 0;
+            if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
+                for (int k = 0; k < count; k++)
+                    if (!strcmp(rows[k].name, c->live[i].name)) {
+                        n = rows[k];
+                        found = 1;
+                    }
+            free(rows);
+            if (found) {
+                n.last_seen = c->live[i].last_seen;
+                if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
+                    fr_coord_log("store: %s", err.msg);
+            }
+            c->live[i].stored_at = c->live[i].last_seen;
+        }
+    if (c->round) {
+        if (c->agg.count >= c->expected) {
+            publish(c);
+        } else if (now >= c->deadline) {
+            if (c->agg.count >= c->cfg.min_updates) {
+                fr_coord_log("round %ld: deadline with %d of %d updates; publishing", c->round,
+                             c->agg.count, c->expected);
+                publish(c);
+            } else {
+                char note[128];
+                snprintf(note, sizeof note, "deadline passed with %d of %d updates (%d needed)",
+                         c->agg.count, c->expected, c->cfg.min_updates);
+                close_round(c, "aborted", note);
+            }
+        }
+        return;
+    }
+    if (c->done)
+        return;
+    int live = fr_coord_live_count(c);
+    if (live >= c->cfg.min_nodes && open_round(c, live, &err) != FR_OK)
+        fr_coord_log("cannot open a round: %s", err.msg);
+}
+
+/* Write body durably as path: a temporary file, fsync, rename, fsync of the folder. */
+static fr_status write_durable(const char *dir, const char *path, const uint8_t *body, size_t len,
+                               fr_err *err)
+{
+    char tmp[4600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, body + done, len - done);
+        if (w <= 0) {
+            close(fd);
+            unlink(tmp);
+            return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    return FR_OK;
+}
+
+int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, size_t len,
+                         char *reason, size_t cap)
+{
+    fr_err err = {{0}};
+    fr_proto_update u;
+    fr_status st = fr_proto_update_decode(body, len, c->model.n, &u, &err);
+    if (st != FR_OK) {
+        snprintf(reason, cap, "%s", err.msg);
+        return st == FR_EVERSION || strstr(err.msg, "parameters, the model has") ? 422 : 400;
+    }
+    if (!c->round) {
+        snprintf(reason, cap, "round %lld is closed; no round is open", (long long)u.round);
+        return 409;
+    }
+    if (u.round != c->round) {
+        snprintf(reason, cap, "round %lld is not the open round %ld", (long long)u.round,
+                 c->round);
+        return 409;
+    }
+    if (u.model_version != c->version) {
+        snprintf(reason, cap, "stale update: trained from version %lld, round %ld is on %ld",
+                 (long long)u.model_version, c->round, c->version);
+        return 409;
+    }
+    int exists = 0;
+    if (fr_store_update_exists(&c->store, c->round, node, &exists, &err) != FR_OK) {
+        snprintf(reason, cap, "%s", err.msg);
+        return 500;
+    }
+    if (exists) {
+        snprintf(reason, cap, "duplicate update from %s for round %ld", node, c->round);
+        return 409;
+    }
+    double norm = 0;
+    if (fr_agg_check_le(u.delta, u.n, c->cfg.max_update_norm, &norm, &err) != FR_OK) {
+        snprintf(reason, cap, "%s", err.msg);
+        return 422;
+    }
+    char dir[440], path[512];
+    snprintf(dir, sizeof dir, "%.400s/rounds", c->state_dir);
+    mkdir(dir, 0700);
+    round_dir(c, c->round, dir, sizeof dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(reason, cap, "%s: %s", dir, strerror(errno));
+        return 500;
+    }
+    snprintf(path, sizeof path, "%s/%.63s.update", dir, node);
+    if (write_durable(dir, path, body, len, &err) != FR_OK) {
+        snprintf(reason, cap, "%s", err.msg);
+        return 500;
+    }
+    fr_update_row row = {.round = c->round, .weight = u.weight, .loss = u.loss, .norm = norm,
+                         .users = u.users, .windows = u.windows, .received_at = fr_coord_now()};
+    snprintf(row.node, sizeof row.node, "%s", node);
+    snprintf(row.path, sizeof row.path, "%s", path);
+    if (fr_store_update_add(&c->store, &row, &err) != FR_OK ||
+        fr_store_node_accepted(&c->store, node, &err) != FR_OK) {
+        snprintf(reason, cap, "%s", err.msg);
+        return 500;
+    }
+    fr_agg_add_le(&c->agg, u.delta, u.weight);
+    c->loss_sum += u.weight * u.loss;
+    c->stats.update_bytes += (double)len;
+    fr_coord_log("round %ld: update from %s accepted (%d of %d; weight %.0f, norm %.4g, loss %.4f)",
+                 c->round, node, c->agg.count, c->expected, u.weight, norm, u.loss);
+    return 200;
+}
+
+fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
+{
+    fr_round_row r;
+    int found = 0;
+    fr_status st = fr_store_round_open_get(&c->store, &r, &found, err);
+    if (st != FR_OK || !found)
+        return st;
+    if (r.model_version != c->version) {
+        /* cannot happen with the publish transaction; refuse to guess */
+        return fr_fail(err, FR_EFORMAT,
+                       "round %ld is open on version %ld but the latest version is %ld", r.id,
+                       r.model_version, c->version);
+    }
+    c->round = r.id;
+    c->opened_at = r.opened_at;
+    /* the nodes lost time while the coordinator was down: a fresh deadline */
+    c->deadline = fr_coord_now() + c->cfg.round_timeout;
+    fr_agg_reset(&c->agg);
+    c->loss_sum = 0;
+    fr_update_row *rows = NULL;
+    int n = 0;
+    if ((st = fr_store_updates(&c->store, r.id, &rows, &n, err)) != FR_OK)
+        return st;
+    for (int i = 0; i < n && st == FR_OK; i++) {
+        FILE *f = fopen(rows[i].path, "rb");
+        if (!f) {
+            st = fr_fail(err, FR_EIO, "%s: %s", rows[i].path, strerror(errno));
+            break;
+        }
+        fseek(f, 0, SEEK_END);
+        long len = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
+        if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
+            st = fr_fail(err, FR_EIO, "%s: cannot read", rows[i].path);
+        } else {
+            fr_proto_update u;
+            if ((st = fr_proto_update_decode(buf, (size_t)len, c->model.n, &u, err)) == FR_OK) {
+                fr_agg_add_le(&c->agg, u.delta, u.weight);
+                c->loss_sum += u.weight * u.loss;
+            }
+        }
+        free(buf);
+        fclose(f);
+    }
+    free(rows);
+    if (st != FR_OK)
+        return st;
+    /* the quorum counts the nodes live now; at least those already in */
+    c->expected = c->cfg.quorum > 0 ? c->cfg.quorum : (c->cfg.min_nodes > n ? c->cfg.min_nodes : n);
+    fr_coord_log("round %ld resumed on version %ld with %d updates from disk", c->round,
+                 c->version, n);
+    return FR_OK;
+}

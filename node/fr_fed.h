@@ -1,0 +1,93 @@
+/* A node in the federation (fedrecall-node run): the settings, the durable state in
+ * its state folder, the coordinator calls and the local work of a round. */
+#ifndef FR_FED_H
+#define FR_FED_H
+
+#include <stdint.h>
+
+#include "fr_data.h"
+#include "fr_data_cli.h"
+#include "fr_dp_ledger.h"
+#include "fr_eval.h"
+#include "fr_http_client.h"
+#include "fr_model.h"
+#include "fr_proto.h"
+#include "fr_sign.h"
+
+typedef struct fr_fed_config {
+    const char *coordinator;      /* https://HOST:PORT */
+    const char *cert, *key, *ca, *crl;
+    const char *coordinator_key;  /* the coordinator's public signing key: file or hex */
+    const char *data, *format;
+    const char *state_dir;
+    int threads;
+    uint64_t seed;
+    int eval_users;
+    int max_rounds;               /* stop after taking part in this many rounds (0: no limit) */
+    int max_backoff;              /* seconds, cap of the retry delay */
+    int poll;                     /* seconds between polls when the coordinator gives none */
+    /* user-level DP-SGD (docs/privacy.md) */
+    int dp;
+    double dp_q, dp_noise, dp_eps_max, dp_delta;
+    float dp_clip;
+    int dp_max_windows;
+    const char *dp_seed;
+    fr_data_cli data_cli;
+} fr_fed_config;
+
+typedef struct fr_fed {
+    fr_fed_config cfg;
+    fr_http_client http;
+    uint8_t coord_pub[FR_SIGN_PUBLIC_BYTES];
+    char name[FR_PROTO_NAME];     /* our identity, as the coordinator read it */
+    /* the verified global model */
+    fr_model global;
+    long version;                 /* -1 with no model yet */
+    /* local data, mapped onto the global model's catalogue */
+    fr_dataset ds;
+    int have_ds;
+    int32_t *windows;
+    long n_windows;
+    int seq_len;                  /* of the windows */
+    int users;                    /* users with a training window */
+    fr_evaluator ev;
+    int have_ev;
+    fr_dp_ledger ledger;
+    int have_ledger;
+    /* progress, kept in STATE_DIR/node-state */
+    long last_round;              /* the last round whose update was delivered (or refused) */
+    long last_reported;           /* the last version whose metrics were reported */
+    double last_loss;
+    int rounds_done;
+    double eps_spent;
+} fr_fed;
+
+FR_MUST fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err);
+void fr_fed_free(fr_fed *f);
+FR_MUST fr_status fr_fed_save_state(const fr_fed *f, fr_err *err);
+
+/* Coordinator calls (fr_fed_net.c). FR_EIO: transport failure, worth retrying;
+ * other codes: the coordinator refused (message holds its reason). */
+FR_MUST fr_status fr_fed_join(fr_fed *f, fr_err *err);
+FR_MUST fr_status fr_fed_task(fr_fed *f, fr_proto_task *t, fr_err *err);
+/* Download, verify and install the latest version (saved to the state folder). */
+FR_MUST fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err);
+/* Stream the update (head + delta) for round; *code is the HTTP status. */
+FR_MUST fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta,
+                                long *code, char *reason, size_t cap, fr_err *err);
+FR_MUST fr_status fr_fed_report(fr_fed *f, const fr_proto_metrics *m, fr_err *err);
+
+/* Local work (fr_fed_local.c). */
+/* Load the data onto the global model's catalogue (once). */
+FR_MUST fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err);
+/* Train from the global model per task t; *delta (malloc'd, global.n floats) = local
+ * parameters - global ones, clipped to the task's norm bound. *stop is set when the
+ * privacy budget cannot pay for the round. */
+FR_MUST fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta,
+                                     double *loss, int *stop, fr_err *err);
+/* Evaluate the global model on the validation split. */
+FR_MUST fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err);
+
+void fr_fed_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

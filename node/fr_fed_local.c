@@ -1,0 +1,223 @@
+/* A node's local work in a round: its data mapped onto the global catalogue, local
+ * training from the global parameters (plain, or user-level DP-SGD charged to the
+ * privacy ledger before each step), the delta clipped to the announced bound, and the
+ * evaluation of each new global model on the node's own validation split. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_dp_sgd.h"
+#include "fr_evalmodel.h"
+#include "fr_fed.h"
+#include "fr_items.h"
+#include "fr_net.h"
+#include "fr_train.h"
+
+fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
+{
+    fr_status st;
+    if (!f->have_ds) {
+        fr_data_catalogue cat;
+        fr_data_catalogue_from_model(&cat, &f->global);
+        fr_data_options opt = f->cfg.data_cli.opt;
+        opt.catalogue = &cat;
+        if ((st = fr_dataset_load(&f->ds, f->cfg.data, f->cfg.format, f->global.cfg.num_tokens,
+                                  f->global.cfg.token_vocab, &opt, err)) != FR_OK)
+            return st;
+        f->have_ds = 1;
+        fr_fed_log("data: %d users, %ld interactions on the federation's %d items (%ld rows "
+                   "read, %ld skipped)",
+                   f->ds.num_users, f->ds.interactions, f->ds.num_items - 1,
+                   f->ds.report.rows_read, f->ds.report.rows_skipped);
+    }
+    if (f->windows && f->seq_len == seq_len)
+        return FR_OK;
+    free(f->windows);
+    f->windows = NULL;
+    if (f->have_ev) {
+        fr_eval_free(&f->ev);
+        f->have_ev = 0;
+    }
+    long positions = 0;
+    if ((st = fr_dataset_windows(&f->ds, seq_len, &f->windows, &f->n_windows, &positions, err)) !=
+        FR_OK)
+        return st;
+    f->seq_len = seq_len;
+    f->users = fr_dp_population(f->ds.train_off, f->ds.num_users, seq_len);
+    if (f->ds.num_eval_users > 0) {
+        if ((st = fr_eval_init(&f->ev, &f->ds, seq_len, f->cfg.seed, f->cfg.eval_users, err)) !=
+            FR_OK)
+            return st;
+        f->have_ev = 1;
+    }
+    return FR_OK;
+}
+
+/* The noise multiplier for DP rounds: given, or the smallest that lets the planned
+ * rounds fit the budget, fixed when the ledger is first charged (node-state keeps it). */
+static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err *err)
+{
+    fr_status st;
+    if (!f->have_ledger) {
+        if ((st = fr_dp_ledger_open(&f->ledger, f->cfg.state_dir, err)) != FR_OK)
+            return st;
+        f->have_ledger = 1;
+        if (f->cfg.dp_eps_max > 0) {
+            double delta = f->cfg.dp_delta > 0 ? f->cfg.dp_delta
+                                               : 1.0 / pow((double)(f->users > 1 ? f->users : 2),
+                                                           1.1);
+            if ((st = fr_dp_ledger_set_budget(&f->ledger, f->cfg.dp_eps_max, delta, err)) != FR_OK)
+                return st;
+        }
+    }
+    if (f->cfg.dp_noise > 0) {
+        *sigma = f->cfg.dp_noise;
+        return FR_OK;
+    }
+    if (!(f->ledger.budget_eps > 0))
+        return fr_fail(err, FR_EINVAL, "dp: set dp-noise or a budget (dp-epsilon-max)");
+    /* the whole budget spread over the planned rounds, from the ledger's state now */
+    long left = f->cfg.max_rounds > 0 ? f->cfg.max_rounds - f->rounds_done : 10;
+    if (left < 1)
+        left = 1;
+    return fr_dp_ledger_sigma_for(&f->ledger, q, steps * left, sigma, err);
+}
+
+fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_out, double *loss,
+                             int *stop, fr_err *err)
+{
+    *stop = 0;
+    *delta_out = NULL;
+    fr_status st;
+    if ((st = fr_fed_load_data(f, (int)t->seq_len, err)) != FR_OK)
+        return st;
+    if (f->n_windows < 1)
+        return fr_fail(err, FR_ENODATA, "no training window in the local data");
+    const fr_backend *be = fr_backend_cpu();
+    fr_model local = {0};
+    fr_trainer tr = {0};
+    fr_dp_trainer dtr = {0};
+    float *delta = NULL, *params = NULL;
+    if ((st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens,
+                            f->global.item_ids, err)) != FR_OK)
+        goto out;
+    if (f->global.item_keys &&
+        (st = fr_model_set_item_keys(&local, (const char *const *)f->global.item_keys, err)) !=
+            FR_OK)
+        goto out;
+    size_t n = f->global.n;
+    delta = malloc(n * sizeof(float));
+    params = malloc(n * sizeof(float));
+    if (!delta || !params) {
+        st = fr_fail(err, FR_ENOMEM, "out of memory for a round's delta");
+        goto out;
+    }
+    fr_model_get_params(&f->global, params);
+    fr_model_set_params(&local, params);
+    fr_train_config tc = {.batch = (int)t->batch,
+                          .seq_len = (int)t->seq_len,
+                          .negatives = (int)t->negatives,
+                          .lr = (float)t->lr,
+                          .seed = f->cfg.seed + (uint64_t)t->round};
+    double loss_sum = 0;
+    int epochs = (int)t->local_epochs;
+    if (f->cfg.dp) {
+        double q = f->cfg.dp_q > 0 ? f->cfg.dp_q
+                                   : (tc.batch >= f->users ? 1.0 : (double)tc.batch / f->users);
+        long steps = (long)epochs * fr_dp_steps_per_epoch(q);
+        double sigma = 0;
+        if ((st = dp_plan(f, q, steps, &sigma, err)) != FR_OK)
+            goto out;
+        fr_err why = {{0}};
+        if (fr_dp_ledger_check(&f->ledger, q, sigma, steps, &why) != FR_OK) {
+            fr_fed_log("privacy budget: %s", why.msg);
+            *stop = 1;
+            goto out;
+        }
+        fr_dp_config dc = {.sampling_rate = q,
+                           .noise_multiplier = sigma,
+                           .clip = f->cfg.dp_clip,
+                           .max_windows = f->cfg.dp_max_windows,
+                           .workers = f->cfg.threads,
+                           .seed = f->cfg.dp_seed,
+                           .seed_len = f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0};
+        if ((st = fr_dp_trainer_init(&dtr, &local, &tc, &dc, f->ds.train_off, f->ds.num_users,
+                                     f->windows, f->n_windows, err)) != FR_OK)
+            goto out;
+        for (int e = 0; e < epochs; e++) {
+            fr_epoch_stats es;
+            if ((st = fr_dp_trainer_epoch(&dtr, &f->ledger, &es, NULL, NULL, err)) != FR_OK)
+                goto out;
+            loss_sum += es.loss;
+        }
+        double delta_acc = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
+                           : f->cfg.dp_delta > 0    ? f->cfg.dp_delta
+                                                    : 1e-5;
+        if ((st = fr_dp_ledger_spent(&f->ledger, delta_acc, &f->eps_spent, err)) != FR_OK)
+            goto out;
+    } else {
+        if ((st = fr_trainer_init(&tr, &local, &tc, f->windows, f->n_windows, err)) != FR_OK)
+            goto out;
+        for (int e = 0; e < epochs; e++) {
+            fr_epoch_stats es;
+            if ((st = fr_trainer_epoch(&tr, &es, NULL, NULL, err)) != FR_OK)
+                goto out;
+            loss_sum += es.loss;
+        }
+    }
+    *loss = epochs ? loss_sum / epochs : 0;
+    if (!isfinite(*loss)) {
+        st = fr_fail(err, FR_EINVAL, "local training diverged (loss %g); lower the task's lr",
+                     *loss);
+        goto out;
+    }
+    fr_model_get_params(&local, delta);
+    double sq = 0;
+    for (size_t i = 0; i < n; i++) {
+        delta[i] -= params[i];
+        sq += (double)delta[i] * delta[i];
+    }
+    double norm = sqrt(sq), bound = t->max_update_norm * (1 - 1e-6);
+    if (bound > 0 && norm > bound) {
+        /* the coordinator refuses larger updates; scaling keeps the direction */
+        float s = (float)(bound / norm);
+        for (size_t i = 0; i < n; i++)
+            delta[i] *= s;
+        fr_fed_log("round %lld: update norm %.4g clipped to %.4g", (long long)t->round, norm,
+                   bound);
+    }
+    *delta_out = delta;
+    delta = NULL;
+out:
+    free(delta);
+    free(params);
+    fr_trainer_free(&tr);
+    fr_dp_trainer_free(&dtr);
+    fr_model_free(&local);
+    return st;
+}
+
+fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->model_version = f->version;
+    m->loss = f->last_loss;
+    m->eps_spent = f->eps_spent;
+    fr_status st;
+    if ((st = fr_fed_load_data(f, f->seq_len ? f->seq_len : 50, err)) != FR_OK)
+        return st;
+    if (!f->have_ev)
+        return FR_OK;
+    fr_net net = {0};
+    fr_metrics valid;
+    if ((st = fr_net_init(&net, &f->global, 256, f->seq_len, 1, err)) == FR_OK &&
+        (st = fr_eval_model(&f->ev, &net, f->cfg.threads, &valid, NULL, err)) == FR_OK) {
+        m->users = valid.users;
+        m->hr10 = valid.hr10;
+        m->ndcg10 = valid.ndcg10;
+        m->recall10 = valid.recall10;
+    }
+    fr_net_free(&net);
+    return st;
+}

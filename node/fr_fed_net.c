@@ -1,0 +1,231 @@
+/* The node's calls to the coordinator, over mutual TLS. A model is installed only
+ * after its signature verifies with the coordinator's key from the node's own
+ * configuration, and never when it is older than the one the node holds. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fr_fed.h"
+#include "fr_modelfile.h"
+
+void fr_fed_log(const char *fmt, ...)
+{
+    char stamp[32];
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(stamp, sizeof stamp, "%H:%M:%SZ", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s node: ", stamp);
+    vprintf(fmt, ap);
+    putchar('\n');
+    fflush(stdout);
+    va_end(ap);
+}
+
+/* A non-2xx answer as a status: the coordinator's one-line reason in the message. */
+static fr_status refused(const char *what, const fr_http_response *r, fr_err *err)
+{
+    int n = (int)(r->len < 300 ? r->len : 300);
+    for (int i = 0; i < n; i++)
+        if (r->body[i] < 0x20 || r->body[i] > 0x7e)
+            n = i;
+    return fr_fail(err, r->code >= 500 ? FR_EIO : FR_EINVAL, "%s: HTTP %ld: %.*s", what, r->code,
+                   n, (const char *)r->body);
+}
+
+fr_status fr_fed_join(fr_fed *f, fr_err *err)
+{
+    fr_proto_join j = {.users = f->users, .windows = f->n_windows, .model_version = f->version > 0 ? f->version : 0,
+                       .eps_spent = f->eps_spent, .eps_budget = f->cfg.dp ? f->cfg.dp_eps_max : 0};
+    snprintf(j.software, sizeof j.software, "fedrecall-node");
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_join_encode(&j, &sb);
+    fr_http_response r = {0};
+    fr_status st = fr_http_request(&f->http, "POST", "/v1/join", sb.data, sb.size,
+                                   FR_PROTO_CONTENT_TYPE, &r, err);
+    msgpack_sbuffer_destroy(&sb);
+    if (st == FR_OK && r.code != 200)
+        st = refused("join", &r, err);
+    fr_proto_join_reply rep;
+    if (st == FR_OK && (st = fr_proto_join_reply_decode(r.body, r.len, &rep, err)) == FR_OK &&
+        strcmp(f->name, rep.node)) {
+        snprintf(f->name, sizeof f->name, "%s", rep.node);
+        fr_fed_log("joined %s as %s", f->cfg.coordinator, f->name);
+    }
+    fr_http_response_free(&r);
+    return st;
+}
+
+fr_status fr_fed_task(fr_fed *f, fr_proto_task *t, fr_err *err)
+{
+    fr_http_response r = {0};
+    fr_status st = fr_http_request(&f->http, "GET", "/v1/task", NULL, 0, NULL, &r, err);
+    if (st == FR_OK && r.code != 200)
+        st = refused("task", &r, err);
+    if (st == FR_OK)
+        st = fr_proto_task_decode(r.body, r.len, t, err);
+    fr_http_response_free(&r);
+    return st;
+}
+
+static fr_status write_atomic(const char *path, const void *data, size_t len, fr_err *err)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
+    const uint8_t *p = data;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    int ok = done == len && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
+    }
+    return FR_OK;
+}
+
+fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
+{
+    fr_http_response r = {0};
+    fr_model m = {0};
+    fr_status st = fr_http_request(&f->http, "GET", "/v1/model", NULL, 0, NULL, &r, err);
+    if (st != FR_OK)
+        goto out;
+    if (r.code != 200) {
+        st = refused("model", &r, err);
+        goto out;
+    }
+    const char *vh = fr_http_response_header(&r, "X-Fr-Model-Version");
+    const char *sh = fr_http_response_header(&r, "X-Fr-Signature");
+    char *end = NULL;
+    long version = vh ? strtol(vh, &end, 10) : -1;
+    if (!vh || !sh || *end || version < 0) {
+        st = fr_fail(err, FR_EFORMAT, "model: no version or signature header");
+        goto out;
+    }
+    uint8_t sig[FR_SIGN_BYTES];
+    if ((st = fr_hex_decode(sh, sig, FR_SIGN_BYTES, err)) != FR_OK ||
+        (st = fr_sign_verify_model(f->coord_pub, (uint64_t)version, r.body, r.len, sig, err)) !=
+            FR_OK) {
+        fr_fed_log("REFUSED model version %ld: %s", version, err->msg);
+        goto out;
+    }
+    if (version < f->version) {
+        st = fr_fail(err, FR_EINVAL, "model: version %ld is older than the version %ld held",
+                     version, f->version);
+        goto out;
+    }
+    if (version < expect_version)
+        fr_fed_log("model: got version %ld while %ld was announced", version, expect_version);
+    if ((st = fr_modelfile_decode(&m, fr_backend_cpu(), r.body, r.len, "global model", err)) !=
+        FR_OK)
+        goto out;
+    if (f->global.n && (m.n != f->global.n || m.cfg.num_items != f->global.cfg.num_items)) {
+        st = fr_fail(err, FR_EFORMAT, "model: version %ld changes the model's shape", version);
+        goto out;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/global.frm", f->cfg.state_dir);
+    char sigline[2 * FR_SIGN_BYTES + 40];
+    snprintf(sigline, sizeof sigline, "%ld %s\n", version, sh);
+    char sigpath[4200];
+    snprintf(sigpath, sizeof sigpath, "%s/global.sig", f->cfg.state_dir);
+    /* the signature first: a crash between the two leaves a pair that fails to verify
+     * and is fetched again, never an unverified model that is trusted */
+    if ((st = write_atomic(sigpath, sigline, strlen(sigline), err)) != FR_OK ||
+        (st = write_atomic(path, r.body, r.len, err)) != FR_OK)
+        goto out;
+    fr_model_free(&f->global);
+    f->global = m;
+    memset(&m, 0, sizeof m);
+    f->version = version;
+    fr_fed_log("model version %ld installed (%zu bytes, signature verified)", version, r.len);
+out:
+    fr_model_free(&m);
+    fr_http_response_free(&r);
+    return st;
+}
+
+typedef struct upload_src {
+    const uint8_t *head;
+    size_t head_len;
+    const uint8_t *payload;
+    size_t payload_len;
+    size_t pos;
+} upload_src;
+
+static size_t upload_read(void *ctx, uint8_t *buf, size_t cap)
+{
+    upload_src *s = ctx;
+    size_t total = s->head_len + s->payload_len, n = 0;
+    while (n < cap && s->pos < total) {
+        size_t chunk;
+        if (s->pos < s->head_len) {
+            chunk = s->head_len - s->pos < cap - n ? s->head_len - s->pos : cap - n;
+            memcpy(buf + n, s->head + s->pos, chunk);
+        } else {
+            size_t off = s->pos - s->head_len;
+            chunk = s->payload_len - off < cap - n ? s->payload_len - off : cap - n;
+            memcpy(buf + n, s->payload + off, chunk);
+        }
+        n += chunk;
+        s->pos += chunk;
+    }
+    return n;
+}
+
+fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta, long *code,
+                        char *reason, size_t cap, fr_err *err)
+{
+    /* the wire carries little-endian floats: the host's own layout on the platforms
+     * the node builds for, so the delta goes out straight from its buffer */
+    _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "little-endian hosts only");
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_update_head_encode(u, &sb);
+    upload_src src = {(const uint8_t *)sb.data, sb.size, (const uint8_t *)delta, u->n * 4, 0};
+    fr_http_response r = {0};
+    fr_status st = fr_http_upload(&f->http, "/v1/update", upload_read, &src,
+                                  (uint64_t)(sb.size + u->n * 4), FR_PROTO_CONTENT_TYPE, &r, err);
+    msgpack_sbuffer_destroy(&sb);
+    if (st == FR_OK) {
+        *code = r.code;
+        int n = (int)(r.len < cap - 1 ? r.len : cap - 1);
+        memcpy(reason, r.body ? (const char *)r.body : "", (size_t)n);
+        reason[n] = 0;
+        reason[strcspn(reason, "\r\n")] = 0;
+    }
+    fr_http_response_free(&r);
+    return st;
+}
+
+fr_status fr_fed_report(fr_fed *f, const fr_proto_metrics *m, fr_err *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_metrics_encode(m, &sb);
+    fr_http_response r = {0};
+    fr_status st = fr_http_request(&f->http, "POST", "/v1/metrics", sb.data, sb.size,
+                                   FR_PROTO_CONTENT_TYPE, &r, err);
+    msgpack_sbuffer_destroy(&sb);
+    if (st == FR_OK && r.code != 200)
+        st = refused("metrics", &r, err);
+    fr_http_response_free(&r);
+    return st;
+}
