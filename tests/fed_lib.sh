@@ -36,6 +36,8 @@ fed_start_coord() {
     shift
     mkdir -p "$state"
     [ -f "$state/initial-model.frm" ] || cp "$tmp/init.frm" "$state/initial-model.frm"
+    touch "$state.log"
+    skip=$(wc -l <"$state.log") # a restart appends to the log of the previous run
     "$COORD" --listen 127.0.0.1:0 --cert "$tmp/pki/coordinator.crt" \
         --key "$tmp/pki/coordinator.key" --ca "$tmp/pki/ca.crt" --crl "$tmp/pki/crl.pem" \
         --state-dir "$state" "$@" 2>>"$state.log" &
@@ -43,7 +45,8 @@ fed_start_coord() {
     pids="$pids $COORD_PID"
     PORT=""
     for _ in $(seq 1 100); do
-        PORT=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$state.log" | tail -n 1)
+        PORT=$(tail -n +$((skip + 1)) "$state.log" |
+            sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' | tail -n 1)
         [ -n "$PORT" ] && [ "$PORT" != 0 ] && return 0
         kill -0 "$COORD_PID" 2>/dev/null || break
         sleep 0.1

@@ -1,0 +1,587 @@
+/* The coordinator's state store: everything written is there after a reopen and after
+ * the writer is killed without closing, a node's second update to a round is refused,
+ * a round goes open -> closed once, the latest model is the highest version, metrics
+ * average by users, a rolled-back transaction leaves nothing, refusals list newest
+ * last and count against their node, hostile names are stored verbatim (and long ones
+ * cut at a character boundary), and a file that is not a database is named. */
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fr_test.h"
+#include "fr_test_files.h"
+#include "fr_test_fixture.h"
+#include "../coordinator/fr_store.h"
+
+static char root[64];
+
+/* A fresh state folder under root for one test. */
+static void state_dir(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", root, name);
+}
+
+static int open_ok(fr_store *s, const char *dir)
+{
+    fr_err err = {{0}};
+    if (fr_store_open(s, dir, &err) != FR_OK) {
+        CHECK(0, "open %s: %s", dir, err.msg);
+        return 0;
+    }
+    return 1;
+}
+
+static fr_round_row round_row(long id, long from, double at)
+{
+    fr_round_row r;
+    memset(&r, 0, sizeof r);
+    r.id = id;
+    r.model_version = from;
+    r.opened_at = at;
+    r.deadline = at + 60;
+    snprintf(r.note, sizeof r.note, "round %ld", id);
+    return r;
+}
+
+static fr_update_row update_row(long round, const char *node, double weight)
+{
+    fr_update_row u;
+    memset(&u, 0, sizeof u);
+    u.round = round;
+    snprintf(u.node, sizeof u.node, "%s", node);
+    u.weight = weight;
+    u.loss = 1.5;
+    u.norm = 0.75;
+    u.users = (long)weight;
+    u.windows = 3 * (long)weight;
+    u.received_at = 1000 + weight;
+    snprintf(u.path, sizeof u.path, "updates/%ld/%s.bin", round, node);
+    return u;
+}
+
+static void test_reopen(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    fr_node_row *nodes = NULL;
+    fr_update_row *ups = NULL;
+    fr_metrics_row *mets = NULL;
+    fr_refusal_row *refs = NULL;
+    int n = 0;
+    state_dir(dir, sizeof dir, "reopen");
+    if (!open_ok(&s, dir))
+        return;
+    struct stat sb;
+    char db[192];
+    snprintf(db, sizeof db, "%s/coordinator.db", dir);
+    CHECK(stat(dir, &sb) == 0 && (sb.st_mode & 0777) == 0700, "folder mode %o", sb.st_mode);
+    CHECK(stat(db, &sb) == 0 && (sb.st_mode & 0777) == 0600, "file mode %o", sb.st_mode);
+    CHECK(strcmp(s.path, db) == 0, "path %s", s.path);
+
+    fr_node_row nd;
+    memset(&nd, 0, sizeof nd);
+    snprintf(nd.name, sizeof nd.name, "node-a");
+    nd.first_seen = 100;
+    nd.last_seen = 100;
+    nd.model_version = 1;
+    nd.users = 40;
+    nd.windows = 400;
+    nd.eps_spent = 0.5;
+    nd.eps_budget = 8;
+    fr_round_row r = round_row(1, 1, 200);
+    fr_update_row u = update_row(1, "node-a", 40);
+    fr_model_row m = {.version = 1, .round = 0, .created_at = 50};
+    snprintf(m.path, sizeof m.path, "models/v1.frm");
+    memset(m.sig_hex, 'a', 128);
+    fr_metrics_row mt = {.model_version = 1, .hr10 = 0.25, .ndcg10 = 0.125, .recall10 = 0.3,
+                         .loss = NAN, .eps_spent = 0.5, .users = 40, .at = 300};
+    snprintf(mt.node, sizeof mt.node, "node-a");
+    if (fr_store_node_seen(&s, &nd, &err) || fr_store_round_open(&s, &r, &err) ||
+        fr_store_update_add(&s, &u, &err) || fr_store_node_accepted(&s, "node-a", &err) ||
+        fr_store_model_add(&s, &m, &err) || fr_store_metrics_add(&s, &mt, &err) ||
+        fr_store_refusal_add(&s, 310, "node-a", 1, "norm too large", &err)) {
+        CHECK(0, "write: %s", err.msg);
+        goto out;
+    }
+    /* Seen again: first_seen and the counters stay, the rest is replaced. */
+    nd.first_seen = 999;
+    nd.last_seen = 400;
+    nd.users = 41;
+    nd.eps_spent = 0.75;
+    nd.updates_accepted = 77;
+    CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
+    fr_store_close(&s);
+    CHECK(s.db == NULL, "closed");
+    fr_store_close(&s); /* twice is harmless */
+
+    if (!open_ok(&s, dir))
+        goto out;
+    CHECK(fr_store_nodes(&s, &nodes, &n, &err) == FR_OK && n == 1, "%d nodes: %s", n, err.msg);
+    if (n == 1)
+        CHECK(strcmp(nodes[0].name, "node-a") == 0 && nodes[0].first_seen == 100 &&
+              nodes[0].last_seen == 400 && nodes[0].users == 41 && nodes[0].windows == 400 &&
+              nodes[0].eps_spent == 0.75 && nodes[0].eps_budget == 8 &&
+              nodes[0].model_version == 1 && nodes[0].updates_accepted == 1 &&
+              nodes[0].updates_refused == 1 &&
+              strcmp(nodes[0].last_refusal, "norm too large") == 0,
+              "node %s first %g last %g users %ld acc %ld ref %ld '%s'", nodes[0].name,
+              nodes[0].first_seen, nodes[0].last_seen, nodes[0].users,
+              nodes[0].updates_accepted, nodes[0].updates_refused, nodes[0].last_refusal);
+    fr_round_row got;
+    int found = 0;
+    CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found && got.id == 1 &&
+          strcmp(got.status, "open") == 0 && got.deadline == 260 &&
+          strcmp(got.note, "round 1") == 0, "open round %d %ld %s", found, got.id, got.status);
+    CHECK(fr_store_updates(&s, 1, &ups, &n, &err) == FR_OK && n == 1, "%d updates: %s", n,
+          err.msg);
+    if (n == 1)
+        CHECK(strcmp(ups[0].node, "node-a") == 0 && ups[0].weight == 40 && ups[0].loss == 1.5 &&
+              ups[0].norm == 0.75 && ups[0].users == 40 && ups[0].windows == 120 &&
+              ups[0].received_at == 1040 && strcmp(ups[0].path, "updates/1/node-a.bin") == 0,
+              "update %s %g %s", ups[0].node, ups[0].weight, ups[0].path);
+    fr_model_row gm;
+    CHECK(fr_store_model_latest(&s, &gm, &found, &err) == FR_OK && found && gm.version == 1 &&
+          gm.created_at == 50 && strcmp(gm.path, "models/v1.frm") == 0 &&
+          strlen(gm.sig_hex) == 128, "model %d v%ld %s", found, gm.version, gm.path);
+    CHECK(fr_store_metrics(&s, &mets, &n, &err) == FR_OK && n == 1, "%d metrics: %s", n,
+          err.msg);
+    if (n == 1)
+        CHECK(mets[0].hr10 == 0.25 && mets[0].recall10 == 0.3 && isnan(mets[0].loss) &&
+              mets[0].users == 40 && mets[0].at == 300, "metrics %g %g", mets[0].hr10,
+              mets[0].loss);
+    CHECK(fr_store_refusals(&s, 0, &refs, &n, &err) == FR_OK && n == 1 && refs[0].at == 310 &&
+          refs[0].round == 1, "%d refusals: %s", n, err.msg);
+    long last = -1;
+    CHECK(fr_store_last_round_id(&s, &last, &err) == FR_OK && last == 1, "last %ld", last);
+out:
+    free(nodes);
+    free(ups);
+    free(mets);
+    free(refs);
+    fr_store_close(&s);
+}
+
+static void test_duplicate_update(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    fr_update_row *ups = NULL;
+    int n = 0, exists = -1;
+    state_dir(dir, sizeof dir, "dup");
+    if (!open_ok(&s, dir))
+        return;
+    fr_round_row r = round_row(3, 2, 10);
+    fr_update_row u = update_row(3, "node-b", 5);
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_update_exists(&s, 3, "node-b", &exists, &err) == FR_OK && exists == 0,
+          "exists %d", exists);
+    CHECK(fr_store_update_add(&s, &u, &err) == FR_OK, "%s", err.msg);
+    u.weight = 99;
+    CHECK(fr_store_update_add(&s, &u, &err) == FR_EINVAL &&
+          strcmp(err.msg, "duplicate update from node-b for round 3") == 0, "%s", err.msg);
+    CHECK(fr_store_update_exists(&s, 3, "node-b", &exists, &err) == FR_OK && exists == 1,
+          "exists %d", exists);
+    CHECK(fr_store_update_exists(&s, 2, "node-b", &exists, &err) == FR_OK && exists == 0,
+          "exists %d", exists);
+    fr_update_row v = update_row(4, "node-b", 5);
+    CHECK(fr_store_update_add(&s, &v, &err) == FR_EINVAL && strstr(err.msg, "no such round"),
+          "%s", err.msg);
+    fr_update_row w = update_row(3, "node-c", 2);
+    CHECK(fr_store_update_add(&s, &w, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_updates(&s, 3, &ups, &n, &err) == FR_OK && n == 2, "%d: %s", n, err.msg);
+    /* by arrival: node-c (received_at 1002) before node-b (1005), and the first weight kept */
+    if (n == 2)
+        CHECK(strcmp(ups[0].node, "node-c") == 0 && strcmp(ups[1].node, "node-b") == 0 &&
+              ups[1].weight == 5, "%s %s %g", ups[0].node, ups[1].node, ups[1].weight);
+    free(ups);
+    CHECK(fr_store_updates(&s, 7, &ups, &n, &err) == FR_OK && n == 0 && ups == NULL, "%d", n);
+    fr_store_close(&s);
+}
+
+static void test_round_lifecycle(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    fr_round_row *rows = NULL;
+    int n = 0, found = -1;
+    long last = -1;
+    state_dir(dir, sizeof dir, "rounds");
+    if (!open_ok(&s, dir))
+        return;
+    CHECK(fr_store_last_round_id(&s, &last, &err) == FR_OK && last == 0, "last %ld", last);
+    fr_round_row got, r = round_row(1, 0, 100);
+    CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found == 0, "found %d",
+          found);
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK, "%s", err.msg);
+    fr_round_row r2 = round_row(2, 0, 101);
+    CHECK(fr_store_round_open(&s, &r2, &err) == FR_EINVAL && strstr(err.msg, "round 1 is still "
+          "open"), "%s", err.msg);
+    fr_round_row r0 = round_row(0, 0, 101);
+    CHECK(fr_store_round_open(&s, &r0, &err) == FR_EINVAL, "%s", err.msg);
+
+    fr_round_row c = r;
+    snprintf(c.status, sizeof c.status, "done");
+    CHECK(fr_store_round_close(&s, &c, &err) == FR_EINVAL && strstr(err.msg, "\"done\""), "%s",
+          err.msg);
+    snprintf(c.status, sizeof c.status, "published");
+    c.closed_at = 150;
+    c.updates = 3;
+    c.weight = 120;
+    c.mean_loss = 2.25;
+    c.new_version = 1;
+    snprintf(c.note, sizeof c.note, "3 of 4 nodes");
+    CHECK(fr_store_round_close(&s, &c, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_round_close(&s, &c, &err) == FR_EINVAL && strstr(err.msg, "published already"),
+          "%s", err.msg);
+    c.id = 9;
+    CHECK(fr_store_round_close(&s, &c, &err) == FR_EINVAL && strstr(err.msg, "no such round"),
+          "%s", err.msg);
+    CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found == 1, "%s", err.msg);
+    CHECK(got.id == 1 && strcmp(got.status, "published") == 0 && got.opened_at == 100 &&
+          got.deadline == 160 && got.closed_at == 150 && got.updates == 3 && got.weight == 120 &&
+          got.mean_loss == 2.25 && got.new_version == 1 && strcmp(got.note, "3 of 4 nodes") == 0,
+          "round %ld %s %g %d %g %ld '%s'", got.id, got.status, got.closed_at, got.updates,
+          got.weight, got.new_version, got.note);
+    CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found == 0 && got.id == 0,
+          "found %d", found);
+    CHECK(fr_store_round_get(&s, 5, &got, &found, &err) == FR_OK && found == 0, "found %d",
+          found);
+
+    /* Rounds 2..5, each aborted with a NaN loss, then the newest three. */
+    for (long id = 2; id <= 5; id++) {
+        fr_round_row o = round_row(id, 1, 100.0 + id), cl = o;
+        snprintf(cl.status, sizeof cl.status, "aborted");
+        cl.mean_loss = NAN;
+        CHECK(fr_store_round_open(&s, &o, &err) == FR_OK &&
+              fr_store_round_close(&s, &cl, &err) == FR_OK, "round %ld: %s", id, err.msg);
+    }
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_EINVAL && strstr(err.msg, "round 1 exists"),
+          "%s", err.msg);
+    CHECK(fr_store_rounds(&s, 3, &rows, &n, &err) == FR_OK && n == 3, "%d: %s", n, err.msg);
+    if (n == 3)
+        CHECK(rows[0].id == 3 && rows[1].id == 4 && rows[2].id == 5 &&
+              strcmp(rows[2].status, "aborted") == 0 && isnan(rows[2].mean_loss),
+              "%ld %ld %ld %s %g", rows[0].id, rows[1].id, rows[2].id, rows[2].status,
+              rows[2].mean_loss);
+    free(rows);
+    CHECK(fr_store_rounds(&s, 0, &rows, &n, &err) == FR_OK && n == 5 && rows[0].id == 1, "%d",
+          n);
+    free(rows);
+    CHECK(fr_store_last_round_id(&s, &last, &err) == FR_OK && last == 5, "last %ld", last);
+    fr_store_close(&s);
+}
+
+static void test_model_latest(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    int found = -1;
+    fr_model_row got;
+    state_dir(dir, sizeof dir, "models");
+    if (!open_ok(&s, dir))
+        return;
+    CHECK(fr_store_model_latest(&s, &got, &found, &err) == FR_OK && found == 0, "%d", found);
+    const long order[] = {1, 3, 2, 4, 0};
+    for (int i = 0; i < 5; i++) {
+        fr_model_row m = {.version = order[i], .round = order[i], .created_at = 10.0 * i};
+        snprintf(m.path, sizeof m.path, "models/v%ld", order[i]);
+        snprintf(m.sig_hex, sizeof m.sig_hex, "%064lx", order[i]);
+        CHECK(fr_store_model_add(&s, &m, &err) == FR_OK, "%s", err.msg);
+    }
+    CHECK(fr_store_model_latest(&s, &got, &found, &err) == FR_OK && found == 1 &&
+          got.version == 4 && got.round == 4 && got.created_at == 30 &&
+          strcmp(got.path, "models/v4") == 0 && strlen(got.sig_hex) == 64 &&
+          got.sig_hex[63] == '4', "v%ld %s %s", got.version, got.path, got.sig_hex);
+    fr_model_row dup = {.version = 3};
+    CHECK(fr_store_model_add(&s, &dup, &err) == FR_EINVAL &&
+          strstr(err.msg, "model version 3 exists"), "%s", err.msg);
+    fr_store_close(&s);
+}
+
+static fr_metrics_row metrics_row(long version, const char *node, double hr, double ndcg,
+                                  long users)
+{
+    fr_metrics_row m;
+    memset(&m, 0, sizeof m);
+    m.model_version = version;
+    snprintf(m.node, sizeof m.node, "%s", node);
+    m.hr10 = hr;
+    m.ndcg10 = ndcg;
+    m.users = users;
+    return m;
+}
+
+static void test_metrics_mean(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    double hr = -1, ndcg = -1;
+    int nodes = -1, n = 0;
+    fr_metrics_row *rows = NULL;
+    state_dir(dir, sizeof dir, "metrics");
+    if (!open_ok(&s, dir))
+        return;
+    fr_metrics_row add[] = {
+        metrics_row(2, "b", 0.5, 0.25, 30),
+        metrics_row(2, "a", 0.9, 0.9, 10), /* replaced just below */
+        metrics_row(2, "a", 0.2, 0.1, 10),
+        metrics_row(1, "a", 0.1, 0.05, 10),
+        metrics_row(3, "a", 0.2, 0.4, 0),
+        metrics_row(3, "b", 0.4, 0.0, 0),
+    };
+    for (size_t i = 0; i < sizeof add / sizeof add[0]; i++)
+        CHECK(fr_store_metrics_add(&s, &add[i], &err) == FR_OK, "%s", err.msg);
+    /* (0.2 * 10 + 0.5 * 30) / 40 = 0.425; (0.1 * 10 + 0.25 * 30) / 40 = 0.2125 */
+    CHECK(fr_store_metrics_mean(&s, 2, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
+          fabs(hr - 0.425) < 1e-12 && fabs(ndcg - 0.2125) < 1e-12, "%d %g %g", nodes, hr, ndcg);
+    CHECK(fr_store_metrics_mean(&s, 1, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 1 &&
+          hr == 0.1 && ndcg == 0.05, "%d %g %g", nodes, hr, ndcg);
+    CHECK(fr_store_metrics_mean(&s, 3, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
+          fabs(hr - 0.3) < 1e-12 && fabs(ndcg - 0.2) < 1e-12, "no users: %d %g %g", nodes, hr,
+          ndcg);
+    CHECK(fr_store_metrics_mean(&s, 9, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 0 &&
+          hr == 0 && ndcg == 0, "%d %g %g", nodes, hr, ndcg);
+    CHECK(fr_store_metrics(&s, &rows, &n, &err) == FR_OK && n == 5, "%d: %s", n, err.msg);
+    if (n == 5)
+        CHECK(rows[0].model_version == 1 && rows[1].model_version == 2 &&
+              strcmp(rows[1].node, "a") == 0 && rows[1].hr10 == 0.2 &&
+              strcmp(rows[2].node, "b") == 0 && rows[4].model_version == 3,
+              "%ld %ld %s %g", rows[0].model_version, rows[1].model_version, rows[1].node,
+              rows[1].hr10);
+    free(rows);
+    fr_store_close(&s);
+}
+
+static void test_rollback(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    int found = -1, exists = -1;
+    long last = -1;
+    state_dir(dir, sizeof dir, "txn");
+    if (!open_ok(&s, dir))
+        return;
+    fr_round_row r = round_row(1, 0, 5), got;
+    fr_update_row u = update_row(1, "n1", 4);
+    fr_model_row m = {.version = 1, .round = 1}, gm;
+    CHECK(fr_store_begin(&s, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_begin(&s, &err) == FR_EINVAL && strstr(err.msg, "already open"), "%s",
+          err.msg);
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK && fr_store_update_add(&s, &u, &err) ==
+          FR_OK && fr_store_model_add(&s, &m, &err) == FR_OK &&
+          fr_store_refusal_add(&s, 1, "n1", 1, "late", &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found == 1,
+          "visible inside the transaction");
+    fr_store_rollback(&s);
+    CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found == 0, "round left");
+    CHECK(fr_store_update_exists(&s, 1, "n1", &exists, &err) == FR_OK && exists == 0,
+          "update left");
+    CHECK(fr_store_model_latest(&s, &gm, &found, &err) == FR_OK && found == 0, "model left");
+    CHECK(fr_store_last_round_id(&s, &last, &err) == FR_OK && last == 0, "last %ld", last);
+    fr_refusal_row *refs = NULL;
+    int n = -1;
+    CHECK(fr_store_refusals(&s, 10, &refs, &n, &err) == FR_OK && n == 0, "%d refusals", n);
+    free(refs);
+    CHECK(fr_store_commit(&s, &err) == FR_EINVAL, "commit without begin");
+
+    /* Publishing: close the round and add the version together. */
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK, "%s", err.msg);
+    fr_round_row c = r;
+    snprintf(c.status, sizeof c.status, "published");
+    c.new_version = 1;
+    CHECK(fr_store_begin(&s, &err) == FR_OK && fr_store_round_close(&s, &c, &err) == FR_OK &&
+          fr_store_model_add(&s, &m, &err) == FR_OK && fr_store_commit(&s, &err) == FR_OK,
+          "%s", err.msg);
+    fr_store_close(&s);
+    if (!open_ok(&s, dir))
+        return;
+    CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found == 1 &&
+          strcmp(got.status, "published") == 0, "%d %s", found, got.status);
+    CHECK(fr_store_model_latest(&s, &gm, &found, &err) == FR_OK && found == 1 && gm.version == 1,
+          "%d", found);
+    fr_store_close(&s);
+}
+
+static void test_refusals(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    fr_refusal_row *refs = NULL;
+    fr_node_row *nodes = NULL;
+    int n = 0;
+    state_dir(dir, sizeof dir, "refusals");
+    if (!open_ok(&s, dir))
+        return;
+    fr_node_row nd;
+    memset(&nd, 0, sizeof nd);
+    snprintf(nd.name, sizeof nd.name, "known");
+    CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_node_accepted(&s, "stranger", &err) == FR_EINVAL &&
+          strstr(err.msg, "\"stranger\" is not known"), "%s", err.msg);
+    for (int i = 1; i <= 5; i++) {
+        char reason[32];
+        snprintf(reason, sizeof reason, "reason %d", i);
+        /* the same time for the last two: order is by arrival, not by clock */
+        CHECK(fr_store_refusal_add(&s, i < 5 ? 10.0 * i : 40.0, i % 2 ? "known" : "stranger",
+                                   i, reason, &err) == FR_OK, "%s", err.msg);
+    }
+    CHECK(fr_store_refusal_add(&s, 60, "", 0, "no client certificate", &err) == FR_OK, "%s",
+          err.msg);
+    CHECK(fr_store_refusals(&s, 3, &refs, &n, &err) == FR_OK && n == 3, "%d: %s", n, err.msg);
+    if (n == 3)
+        CHECK(strcmp(refs[0].reason, "reason 4") == 0 && strcmp(refs[0].node, "stranger") == 0 &&
+              strcmp(refs[1].reason, "reason 5") == 0 && refs[1].round == 5 &&
+              strcmp(refs[2].reason, "no client certificate") == 0 && refs[2].node[0] == 0 &&
+              refs[2].at == 60, "%s / %s / %s", refs[0].reason, refs[1].reason, refs[2].reason);
+    free(refs);
+    CHECK(fr_store_refusals(&s, -1, &refs, &n, &err) == FR_OK && n == 6 &&
+          strcmp(refs[0].reason, "reason 1") == 0, "%d", n);
+    free(refs);
+    CHECK(fr_store_nodes(&s, &nodes, &n, &err) == FR_OK && n == 1, "%d nodes", n);
+    if (n == 1)
+        CHECK(nodes[0].updates_refused == 3 && strcmp(nodes[0].last_refusal, "reason 5") == 0,
+              "%ld '%s'", nodes[0].updates_refused, nodes[0].last_refusal);
+    free(nodes);
+    fr_store_close(&s);
+}
+
+static void test_hostile_names(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    fr_node_row *nodes = NULL;
+    int n = 0, exists = -1;
+    state_dir(dir, sizeof dir, "names");
+    if (!open_ok(&s, dir))
+        return;
+    const char *evil = "x'); DROP TABLE nodes; --\"`;";
+    fr_node_row nd;
+    memset(&nd, 0, sizeof nd);
+    snprintf(nd.name, sizeof nd.name, "%s", evil);
+    CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
+    /* 62 ASCII bytes then a 2-byte character: 64 bytes, cut to 62, not 63. */
+    char longname[80];
+    memset(longname, 'n', 62);
+    memcpy(longname + 62, "\xc3\xa9", 3);
+    fr_round_row r = round_row(1, 0, 0);
+    fr_update_row u = update_row(1, "a", 1);
+    snprintf(u.node, sizeof u.node, "%s", evil);
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK && fr_store_update_add(&s, &u, &err) ==
+          FR_OK, "%s", err.msg);
+    CHECK(fr_store_update_add(&s, &u, &err) == FR_EINVAL && strstr(err.msg, evil), "%s",
+          err.msg);
+    CHECK(fr_store_update_exists(&s, 1, evil, &exists, &err) == FR_OK && exists == 1, "%d",
+          exists);
+    CHECK(fr_store_refusal_add(&s, 1, longname, 1, "a\nb", &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_node_accepted(&s, "bad\x01name", &err) == FR_EINVAL &&
+          strstr(err.msg, "bad?name"), "control bytes shown as ?: %s", err.msg);
+    fr_store_close(&s);
+    if (!open_ok(&s, dir))
+        return;
+    CHECK(fr_store_nodes(&s, &nodes, &n, &err) == FR_OK && n == 1, "%d nodes: %s", n, err.msg);
+    if (n == 1)
+        CHECK(strcmp(nodes[0].name, evil) == 0, "%s", nodes[0].name);
+    free(nodes);
+    fr_refusal_row *refs = NULL;
+    CHECK(fr_store_refusals(&s, 1, &refs, &n, &err) == FR_OK && n == 1, "%d", n);
+    if (n == 1)
+        CHECK(strlen(refs[0].node) == 62 && strncmp(refs[0].node, longname, 62) == 0 &&
+              strcmp(refs[0].reason, "a\nb") == 0, "%zu '%s'", strlen(refs[0].node),
+              refs[0].node);
+    free(refs);
+    fr_store_close(&s);
+}
+
+static void test_not_a_database(void)
+{
+    char dir[128], db[192];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    state_dir(dir, sizeof dir, "garbage");
+    mkdir(dir, 0700);
+    char junk[2048];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (char)('a' + i % 26);
+    CHECK(fixture_put(dir, "coordinator.db", junk, sizeof junk), "write");
+    fr_status st = fr_store_open(&s, dir, &err);
+    snprintf(db, sizeof db, "%s/coordinator.db", dir);
+    CHECK(st == FR_EIO && strstr(err.msg, db) && strstr(err.msg, "not a database"), "%d %s", st,
+          err.msg);
+    CHECK(s.db == NULL, "left closed");
+    fr_store_close(&s);
+    /* a state folder that cannot be made */
+    snprintf(db, sizeof db, "%s/coordinator.db/sub", dir);
+    CHECK(fr_store_open(&s, db, &err) == FR_EIO && strstr(err.msg, db), "%s", err.msg);
+}
+
+static void test_crash(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    state_dir(dir, sizeof dir, "crash");
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        CHECK(0, "fork failed");
+        return;
+    }
+    if (pid == 0) {
+        fr_round_row r = round_row(7, 6, 70);
+        fr_update_row u = update_row(7, "survivor", 12);
+        if (fr_store_open(&s, dir, &err) || fr_store_round_open(&s, &r, &err) ||
+            fr_store_update_add(&s, &u, &err))
+            _exit(3);
+        /* an open transaction at the moment of death must vanish */
+        fr_round_row c = r;
+        snprintf(c.status, sizeof c.status, "aborted");
+        if (fr_store_begin(&s, &err) || fr_store_round_close(&s, &c, &err))
+            _exit(4);
+        raise(SIGKILL);
+        _exit(5);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "child status %d", status);
+    if (!open_ok(&s, dir))
+        return;
+    fr_round_row got;
+    int found = -1, exists = -1;
+    CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found == 1 &&
+          got.id == 7 && got.model_version == 6, "%d %ld: %s", found, got.id, err.msg);
+    CHECK(fr_store_update_exists(&s, 7, "survivor", &exists, &err) == FR_OK && exists == 1,
+          "%d: %s", exists, err.msg);
+    fr_store_close(&s);
+}
+
+int main(void)
+{
+    if (!fixture_dir(root, sizeof root)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    RUN(test_reopen);
+    RUN(test_duplicate_update);
+    RUN(test_round_lifecycle);
+    RUN(test_model_latest);
+    RUN(test_metrics_mean);
+    RUN(test_rollback);
+    RUN(test_refusals);
+    RUN(test_hostile_names);
+    RUN(test_not_a_database);
+    RUN(test_crash);
+    fixture_rm(root);
+    return fr_test_end();
+}
