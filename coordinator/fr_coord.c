@@ -49,7 +49,11 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
     c->agg_cfg = fr_agg_config_default();
     if ((st = fr_agg_kind_parse(cfg->aggregator, &c->agg_cfg.kind, err)) != FR_OK)
         return st;
-    c->agg_cfg.server_lr = cfg->server_lr;
+    /* an adaptive server step moves each coordinate by about server_lr per round, a
+     * FedAvg step by the mean delta itself: their useful rates differ by orders */
+    c->agg_cfg.server_lr = cfg->server_lr > 0                   ? cfg->server_lr
+                           : c->agg_cfg.kind == FR_AGG_FEDAVG ? 1.0
+                                                              : 0.01;
     c->agg_cfg.beta1 = cfg->server_beta1;
     c->agg_cfg.beta2 = cfg->server_beta2;
     c->agg_cfg.tau = cfg->server_tau;

@@ -23,7 +23,7 @@ void fr_coord_config_default(fr_coord_config *c)
     c->retry = 2;
     c->heartbeat = 30;
     c->aggregator = "fedavg";
-    c->server_lr = 1.0;
+    c->server_lr = 0; /* chosen per aggregator at start */
     c->server_beta1 = 0.9;
     c->server_beta2 = 0.99;
     c->server_tau = 1e-3;
@@ -70,7 +70,8 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
         {"heartbeat", FR_OPT_INT, &c->heartbeat, 1, 86400, "seconds between a node's heartbeats",
          0, 0},
         {"aggregator", FR_OPT_STR, &c->aggregator, 0, 0, "fedavg, fedadam or fedyogi", 0, 0},
-        {"server-lr", FR_OPT_DOUBLE, &c->server_lr, 1e-9, 1e3, "server learning rate", 0, 0},
+        {"server-lr", FR_OPT_DOUBLE, &c->server_lr, 0, 1e3,
+         "server learning rate (0: 1 for fedavg, 0.01 for fedadam and fedyogi)", 0, 0},
         {"server-beta1", FR_OPT_DOUBLE, &c->server_beta1, 0, 0.999999,
          "FedAdam/FedYogi first-moment decay", 0, 0},
         {"server-beta2", FR_OPT_DOUBLE, &c->server_beta2, 0, 0.999999,

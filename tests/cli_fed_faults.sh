@@ -80,4 +80,9 @@ cat "$tmp/report"
 grep -q '^1 .* published  *3 ' "$tmp/report" && ok "round 1 published with all 3 updates" ||
     bad "round 1 not published with 3 updates"
 grep -q '^2 .* published ' "$tmp/report" && ok "round 2 published" || bad "round 2"
+# FedYogi's server moments survived the restart without throwing the model off
+l1=$(awk '$1 == 1 {print $5}' "$tmp/report")
+l2=$(awk '$1 == 2 {print $5}' "$tmp/report")
+awk -v a="$l1" -v b="$l2" 'BEGIN {exit !(b < 1.2 * a)}' &&
+    ok "FedYogi round 2 loss $l2 stays near round 1's $l1" || bad "loss $l1 -> $l2"
 finish
