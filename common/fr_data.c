@@ -36,6 +36,49 @@ static fr_status check_options(const fr_data_options *o, fr_err *err)
     return FR_OK;
 }
 
+/* Enters the catalogue's items in row order, so that key k is row k + 1, after the
+ * checks that keep the rows meaningful: T and the token range as the load's, and no
+ * item twice (it would have two rows, and events only the first). */
+static fr_status enter_catalogue(fr_data_load *ld, const fr_data_catalogue *c, fr_err *err)
+{
+    const fr_dataset *ds = ld->ds;
+    char buf[24];
+    if ((c->item_ids == NULL) == (c->item_keys == NULL))
+        return fr_fail(err, FR_EINVAL, "catalogue: give item ids or item keys, exactly one");
+    if (c->num_items < 2 || c->num_items - 1 > FR_DATA_MAX_ROWS || !c->tokens)
+        return fr_fail(err, FR_EINVAL, "catalogue: %d rows, or no token rows (need at least one "
+                       "item past the padding row, and tokens)", c->num_items);
+    if (c->num_tokens != ds->num_tokens)
+        return fr_fail(err, FR_EINVAL, "catalogue has %d tokens per item, the data is read with "
+                       "%d; use --tokens %d", c->num_tokens, ds->num_tokens, c->num_tokens);
+    for (size_t i = 0; i < (size_t)c->num_items * (size_t)c->num_tokens; i++)
+        if (c->tokens[i] < 0 || c->tokens[i] >= ds->token_vocab)
+            return fr_fail(err, FR_EINVAL, "catalogue row %zu has token %d, outside the token "
+                           "vocabulary [0, %d)", i / (size_t)c->num_tokens, (int)c->tokens[i],
+                           ds->token_vocab);
+    for (int r = 1; r < c->num_items; r++) {
+        const char *p = buf;
+        size_t n;
+        int32_t idx;
+        if (c->item_ids) {
+            n = (size_t)snprintf(buf, sizeof buf, "%lld", (long long)c->item_ids[r]);
+        } else {
+            if (!(p = c->item_keys[r]) || !*p)
+                return fr_fail(err, FR_EINVAL, "catalogue row %d has no item key", r);
+            n = strlen(p);
+        }
+        if (fr_data_keys_add(&ld->items, p, n, c->item_ids != NULL,
+                             c->item_ids ? c->item_ids[r] : 0, &idx) != FR_OK)
+            return fr_fail(err, FR_ENOMEM, "catalogue: out of memory for %d items",
+                           c->num_items - 1);
+        if (idx != r - 1)
+            return fr_fail(err, FR_EINVAL, "catalogue rows %d and %d are both item '%.60s'",
+                           idx + 1, r, p);
+    }
+    ld->cat = c;
+    return FR_OK;
+}
+
 fr_status fr_data_load_begin(fr_data_load *ld, fr_dataset *ds, const char *format,
                              int num_tokens, int token_vocab, const fr_data_options *opts,
                              fr_err *err)
@@ -66,6 +109,8 @@ fr_status fr_data_load_begin(fr_data_load *ld, fr_dataset *ds, const char *forma
     fr_status st = check_options(&ld->opt, err);
     if (st == FR_OK && ld->opt.event_filter)
         st = fr_clean_filter_parse(&ld->filter, ld->opt.event_filter, ld->fmt, err);
+    if (st == FR_OK && ld->opt.catalogue)
+        st = enter_catalogue(ld, ld->opt.catalogue, err);
     return st;
 }
 
@@ -75,6 +120,7 @@ fr_status fr_data_load_end(fr_data_load *ld, fr_status st)
     free(ld->ev);
     free(ld->item_row);
     free(ld->conv);
+    free(ld->coll_tokens);
     fr_data_keys_free(&ld->users);
     fr_data_keys_free(&ld->items);
     if (st == FR_OK && ds->tokens) {
@@ -126,25 +172,33 @@ fr_status fr_dataset_load(fr_dataset *ds, const char *path, const char *format,
     fr_csv_close(&cr);
     if (st != FR_OK || (st = fr_data_build(&ld)) != FR_OK)
         goto out;
-    for (int i = 0; i < 2 && ld.fmt->content[i].name; i++) {
-        const fr_data_content_file *spec = &ld.fmt->content[i];
-        if ((st = file_in(file, sizeof file, path, spec->name, err)) != FR_OK)
-            goto out;
-        /* A missing content file is no error: items then have no content. */
-        if (fr_csv_open(&cr, file) != FR_OK) {
-            if (errno == ENOENT)
-                continue;
-            st = fr_fail(err, FR_EIO, "%s: %s", file, strerror(errno));
-            goto out;
-        }
-        st = fr_data_read_content(&ld, spec, &cr, file);
-        fr_csv_close(&cr);
-        if (st != FR_OK)
-            goto out;
-    }
+    /* A catalogue brings its own tokens: its content file is the federation's. */
+    if (!ld.cat)
+        st = fr_data_read_content_files(&ld, path, 0);
 out:
     fr_csv_close(&cr);
     return fr_data_load_end(&ld, st);
+}
+
+fr_status fr_data_read_content_files(fr_data_load *ld, const char *path, int required)
+{
+    char file[FR_DATA_PATH_MAX];
+    fr_csv cr;
+    fr_status st = FR_OK;
+    for (int i = 0; st == FR_OK && i < 2 && ld->fmt->content[i].name; i++) {
+        const fr_data_content_file *spec = &ld->fmt->content[i];
+        if ((st = file_in(file, sizeof file, path, spec->name, ld->err)) != FR_OK)
+            break;
+        /* A missing content file is no error for events: items then have no content. */
+        if (fr_csv_open(&cr, file) != FR_OK) {
+            if (errno != ENOENT || (required && spec->counted))
+                st = fr_fail(ld->err, FR_EIO, "%s: %s", file, strerror(errno));
+            continue;
+        }
+        st = fr_data_read_content(ld, spec, &cr, file);
+        fr_csv_close(&cr);
+    }
+    return st;
 }
 
 void fr_dataset_free(fr_dataset *ds)

@@ -4,7 +4,8 @@
  *   items  -> rows 1..V-1 in ascending external id (row 0 = padding); only items
  *             with at least one kept interaction form the catalogue. Ids compare
  *             as integers when every item id of the data set is one, else as byte
- *             strings;
+ *             strings. A fixed catalogue (fr_data_catalogue) replaces this rule:
+ *             its rows are the items, whether they occur in the data or not;
  *   users  -> 0..U-1 in ascending external id, by the same rule;
  *   events -> per user, sorted by timestamp with a stable sort (ties keep file order),
  *             repeated events kept unless deduplication is asked for;
@@ -25,7 +26,9 @@
 #define FR_DATA_FILE_NAME 512 /* bytes of a file name kept in the report */
 
 /* Why a row of the events file was dropped. Rows are checked in this order and
- * counted under the first reason that applies. */
+ * counted under the first reason that applies: the row's own fields, the cleaning
+ * the operator chose, membership of a fixed catalogue, then (once the whole file is
+ * read) duplicates and the k-core. */
 typedef enum fr_skip {
     FR_SKIP_MALFORMED,       /* wrong field count, open quote, over-long line, an id
                               * that is not an integer where the format needs one */
@@ -35,6 +38,7 @@ typedef enum fr_skip {
     FR_SKIP_BAD_VALUE,       /* value present but not a finite number (events-csv) */
     FR_SKIP_TIMESTAMP_RANGE, /* outside --min-timestamp / --max-timestamp */
     FR_SKIP_EVENT_FILTER,    /* fails --event-filter */
+    FR_SKIP_UNKNOWN_ITEM,    /* its item is not in the fixed catalogue */
     FR_SKIP_DUPLICATE,       /* same (user, item, timestamp) as an earlier row (--dedupe) */
     FR_SKIP_K_CORE,          /* its user or item has too few events (--min-*-events) */
     FR_SKIP_COUNT
@@ -68,6 +72,20 @@ typedef struct fr_data_report {
     double value_mean, value_std; /* of those values, before normalisation */
 } fr_data_report;
 
+/* A fixed item catalogue: the item rows of a federation's global model, so that every
+ * node maps its own data onto the same rows. Row i (1..V-1) is item item_ids[i], or
+ * item_keys[i] for string ids: exactly one of the two is set. An item_ids catalogue
+ * matches data ids that are integers by value (events-csv: in their one canonical
+ * spelling); an item_keys one matches the id's text byte for byte. Row 0 is padding;
+ * its id is not read. The load only reads the catalogue: the dataset gets copies. */
+typedef struct fr_data_catalogue {
+    int num_items;                 /* V, padding row 0 included */
+    const int64_t *item_ids;       /* V, or NULL */
+    const char *const *item_keys;  /* V, or NULL */
+    const int32_t *tokens;         /* V x T content token rows, each in [0, Vt) */
+    int num_tokens;                /* T */
+} fr_data_catalogue;
+
 /* Cleaning and reading choices. A zeroed struct (or NULL) is the default: nothing
  * dropped but malformed rows, which matches the PyTorch peer's readers. */
 typedef struct fr_data_options {
@@ -79,6 +97,11 @@ typedef struct fr_data_options {
     int has_min_timestamp, has_max_timestamp;
     double min_timestamp, max_timestamp; /* inclusive bounds when has_* is set */
     const char *event_filter; /* "FIELD OP VALUE", OP one of = != < <= > >=; NULL = off */
+    /* NULL: items are those of the data. Else the item rows, ids and tokens are the
+     * catalogue's (the content file is not read, and T must be the catalogue's),
+     * events of other items are dropped as unknown_item, and every catalogue item
+     * keeps its row even without an event. */
+    const fr_data_catalogue *catalogue;
 } fr_data_options;
 
 typedef struct fr_dataset {
@@ -121,7 +144,9 @@ extern const char *const fr_data_formats[];
  * opts (NULL = defaults) says what is cleaned away; every dropped row is counted by
  * reason in ds->report. Fails with a message naming the path when a file is missing
  * or unreadable, the format or an option is unknown or malformed, a row is malformed
- * under opts->strict, or no interaction survives (the report is kept then). */
+ * under opts->strict, or no interaction survives (the report is kept then). A
+ * catalogue in opts is refused (FR_EINVAL) when its T is not num_tokens, a token
+ * lies outside [0, token_vocab), or two rows name one item. */
 FR_MUST fr_status fr_dataset_load(fr_dataset *ds, const char *path, const char *format,
                                   int num_tokens, int token_vocab,
                                   const fr_data_options *opts, fr_err *err);

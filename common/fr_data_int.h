@@ -6,10 +6,15 @@
  * same code over bytes in memory:
  *   fr_data_load_begin    options checked, the event filter parsed
  *   fr_data_read_events   the events file, row by row through the format's parser;
- *                         row-level cleaning (timestamp range, event filter) here
+ *                         row-level cleaning (timestamp range, event filter) and
+ *                         catalogue membership here
  *   fr_data_build         deduplication, k-core, dense rows, split, value z-scores
  *   fr_data_read_content  each content file of the format, into the token rows
- *   fr_data_load_end      frees the loading state (and the dataset on failure) */
+ *   fr_data_load_end      frees the loading state (and the dataset on failure)
+ * With a fixed catalogue, fr_data_load_begin enters the catalogue's items first, so
+ * that an item's key index is its row - 1, and fr_data_read_content has nothing to
+ * do. A content file can also be read alone (fr_items_load): in collect mode every
+ * content row adds its item, and fr_data_collect_rows turns them into rows. */
 #ifndef FR_DATA_INT_H
 #define FR_DATA_INT_H
 
@@ -55,6 +60,12 @@ void fr_data_keys_free(fr_data_keys *k);
 FR_MUST fr_status fr_data_keys_rows(const fr_data_keys *k, const long *use, int first,
                                     int32_t *row_of, char ***keys, int64_t **ids,
                                     int *numeric, long *used);
+/* Every key in index order, key k at row first + k: allocates *keys as
+ * fr_data_keys_rows does (keys[0..first) = ""). */
+FR_MUST fr_status fr_data_keys_block(const fr_data_keys *k, int first, char ***keys);
+/* Whether n bytes at p are the canonical spelling of an integer ("-12", "0"; not
+ * "012" or "+12"), and its value in *v. */
+int fr_data_canonical_int(const char *p, size_t n, int64_t *v);
 
 /* ------------------------------------------------------------------ rows of a file */
 
@@ -165,6 +176,11 @@ struct fr_data_load {
     fr_data_event *ev;
     long n, cap;
     int32_t *item_row;     /* item key -> row, 0 = not in the catalogue (after build) */
+    const fr_data_catalogue *cat; /* fixed catalogue: item key k is row k + 1; or NULL */
+    int collect;           /* content rows add their items (fr_data_content_row) */
+    int32_t *coll_tokens;  /* collect mode: token rows by item key index */
+    long coll_cap;         /* rows coll_tokens holds */
+    fr_status coll_st;     /* collect mode: the first failure to add an item */
     char *conv;            /* a latin-1 line as UTF-8 */
     size_t conv_cap;
     /* The formats' own state while reading. */
@@ -184,6 +200,14 @@ FR_MUST fr_status fr_data_read_events(fr_data_load *ld, fr_csv *cr, const char *
 FR_MUST fr_status fr_data_build(fr_data_load *ld);
 FR_MUST fr_status fr_data_read_content(fr_data_load *ld, const fr_data_content_file *spec,
                                        fr_csv *cr, const char *file);
+/* Every content file of the format in folder path, in order. A missing file is
+ * passed over, but with required set not the counted one (the item file itself). */
+FR_MUST fr_status fr_data_read_content_files(fr_data_load *ld, const char *path, int required);
+/* Collect mode: the items the content rows added, as rows 1..V-1 in ascending id
+ * (the rule of the events' items), with their token rows, into the dataset's
+ * num_items, item_ids, item_keys, item_ids_numeric and tokens. FR_ENODATA when no
+ * content row was valid. */
+FR_MUST fr_status fr_data_collect_rows(fr_data_load *ld);
 /* Frees the loading state; when st is a failure, frees the dataset too but keeps its
  * report. Returns st. */
 fr_status fr_data_load_end(fr_data_load *ld, fr_status st);
@@ -210,7 +234,8 @@ int fr_data_id_str(fr_data_id *id, const char *p, size_t n, const char *what, ch
 /* Whether n bytes at p are well-formed UTF-8. */
 int fr_data_utf8_ok(const char *p, size_t n);
 /* The token row of content item key (n bytes), or NULL when it is not in the
- * catalogue; the row is zeroed, ready for fr_data_tok_begin. */
+ * catalogue; the row is zeroed, ready for fr_data_tok_begin. In collect mode the
+ * item is added first (NULL, with ld->coll_st set, when that fails). */
 int32_t *fr_data_content_row(fr_data_load *ld, const char *key, size_t n);
 /* n bytes of a message-safe excerpt of a field: at most 40 bytes, non-printable
  * bytes as '?'; out must hold 41. */

@@ -192,3 +192,24 @@ out:
     free(order);
     return st;
 }
+
+fr_status fr_data_keys_block(const fr_data_keys *k, int first, char ***keys)
+{
+    size_t head = (size_t)(first + k->n) * sizeof(char *);
+    char **block = malloc(head + 1 + k->text_len);
+    *keys = NULL;
+    if (!block)
+        return FR_ENOMEM;
+    /* The keys are already back to back, each NUL-terminated: one copy after the
+     * shared "" of the rows before first. */
+    char *text = (char *)block + head;
+    *text = '\0';
+    if (k->text_len)
+        memcpy(text + 1, k->text, k->text_len);
+    for (int r = 0; r < first; r++)
+        block[r] = text;
+    for (long i = 0; i < k->n; i++)
+        block[first + i] = text + 1 + k->off[i];
+    *keys = block;
+    return FR_OK;
+}

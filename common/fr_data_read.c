@@ -123,7 +123,7 @@ int fr_data_utf8_ok(const char *p, size_t n)
 
 /* "-12" or "0": the one spelling of an integer, so that text and value map one to
  * one and two different ids never share a row. */
-static int canonical_int(const char *p, size_t n, int64_t *v)
+int fr_data_canonical_int(const char *p, size_t n, int64_t *v)
 {
     size_t i = n && p[0] == '-';
     if (i == n || (p[i] == '0' && (n - i > 1 || i == 1)))
@@ -161,14 +161,46 @@ int fr_data_id_str(fr_data_id *id, const char *p, size_t n, const char *what, ch
         }
     id->p = p;
     id->n = n;
-    id->numeric = canonical_int(p, n, &id->v);
+    id->numeric = fr_data_canonical_int(p, n, &id->v);
     if (!id->numeric)
         id->v = 0;
     return 1;
 }
 
+/* Collect mode: the item of a content row joins the catalogue; its token row is kept
+ * by key index until fr_data_collect_rows knows the rows. */
+static int32_t *collect_row(fr_data_load *ld, const char *key, size_t n)
+{
+    size_t T = (size_t)ld->ds->num_tokens;
+    int64_t v = 0;
+    int numeric = fr_data_canonical_int(key, n, &v);
+    int32_t idx;
+    if (ld->coll_st != FR_OK)
+        return NULL;
+    if (fr_data_keys_add(&ld->items, key, n, numeric, numeric ? v : 0, &idx) != FR_OK)
+        goto fail;
+    if (idx >= ld->coll_cap) {
+        long cap = ld->coll_cap ? 2 * ld->coll_cap : 1024;
+        int32_t *grown = (size_t)cap <= SIZE_MAX / sizeof *grown / T
+                             ? realloc(ld->coll_tokens, (size_t)cap * T * sizeof *grown) : NULL;
+        if (!grown)
+            goto fail;
+        ld->coll_tokens = grown;
+        ld->coll_cap = cap;
+    }
+    int32_t *out = ld->coll_tokens + (size_t)idx * T;
+    memset(out, 0, T * sizeof *out);
+    return out;
+fail:
+    ld->coll_st = fr_fail(ld->err, FR_ENOMEM, "%s: out of memory for the items (or more than "
+                          "%d of them)", ld->file, FR_DATA_MAX_ROWS);
+    return NULL;
+}
+
 int32_t *fr_data_content_row(fr_data_load *ld, const char *key, size_t n)
 {
+    if (ld->collect)
+        return collect_row(ld, key, n);
     long k = fr_data_keys_find(&ld->items, key, n);
     int32_t row = k >= 0 && ld->item_row ? ld->item_row[k] : 0;
     return row > 0 ? ld->ds->tokens + (size_t)row * (size_t)ld->ds->num_tokens : NULL;
@@ -249,6 +281,17 @@ static fr_skip row_cleaning(const fr_data_load *ld, const fr_data_row *row, char
     if (!fr_clean_filter_pass(&ld->filter, row)) {
         snprintf(why, cap, "fails --event-filter '%.100s'", o->event_filter);
         return FR_SKIP_EVENT_FILTER;
+    }
+    /* After the operator's own cleaning, so that unknown_item counts only the events
+     * the node would have used: what the catalogue misses of its data. An integer
+     * catalogue's keys are canonical decimals, so text equality is value equality
+     * for ids that are integers, and ids that are not can match none. */
+    if (ld->cat && ((ld->cat->item_ids && !row->item.numeric) ||
+                    fr_data_keys_find(&ld->items, row->item.p, row->item.n) < 0)) {
+        char shown[41];
+        fr_data_show(shown, row->item.p, row->item.n);
+        snprintf(why, cap, "item '%s' is not in the catalogue", shown);
+        return FR_SKIP_UNKNOWN_ITEM;
     }
     return FR_SKIP_COUNT;
 }
@@ -333,6 +376,8 @@ fr_status fr_data_read_content(fr_data_load *ld, const fr_data_content_file *spe
     int too_long, rc;
     ld->file = file;
     ld->header_seen = 0;
+    if (ld->cat)
+        return FR_OK; /* the tokens are the catalogue's */
     if (spec->counted)
         snprintf(rep->content_file, sizeof rep->content_file, "%s", file);
     while ((rc = fr_csv_line(cr, &line, &len, &too_long)) == 1) {

@@ -5,8 +5,8 @@
 #include "fr_data.h"
 
 static const char *const skip_names[FR_SKIP_COUNT] = {
-    "malformed",       "bad_id",       "bad_timestamp", "bad_value",
-    "timestamp_range", "event_filter", "duplicate",     "k_core",
+    "malformed",    "bad_id",       "bad_timestamp", "bad_value", "timestamp_range",
+    "event_filter", "unknown_item", "duplicate",     "k_core",
 };
 
 const char *fr_skip_name(fr_skip reason)

@@ -70,9 +70,26 @@ static fr_status map_rows(fr_data_load *ld, int32_t **user_row)
         iuse[ld->ev[e].item]++;
         uuse[ld->ev[e].user]++;
     }
-    if (fr_data_keys_rows(&ld->items, iuse, 1, ld->item_row, &ds->item_keys, &ds->item_ids,
-                          &ds->item_ids_numeric, &ni) != FR_OK ||
-        fr_data_keys_rows(&ld->users, uuse, 0, *user_row, &ds->user_keys, &ds->user_ids,
+    if (ld->cat) {
+        /* The catalogue's rows, used or not: load_begin entered them in row order. */
+        const fr_data_catalogue *c = ld->cat;
+        ni = ld->items.n;
+        for (long k = 0; k < ni; k++)
+            ld->item_row[k] = (int32_t)(k + 1);
+        if (fr_data_keys_block(&ld->items, 1, &ds->item_keys) != FR_OK)
+            goto out;
+        if (c->item_ids) {
+            if (!(ds->item_ids = malloc((size_t)c->num_items * sizeof *ds->item_ids)))
+                goto out;
+            memcpy(ds->item_ids, c->item_ids, (size_t)c->num_items * sizeof *ds->item_ids);
+            ds->item_ids[0] = 0;
+        }
+        ds->item_ids_numeric = c->item_ids != NULL;
+    } else if (fr_data_keys_rows(&ld->items, iuse, 1, ld->item_row, &ds->item_keys,
+                                 &ds->item_ids, &ds->item_ids_numeric, &ni) != FR_OK) {
+        goto out;
+    }
+    if (fr_data_keys_rows(&ld->users, uuse, 0, *user_row, &ds->user_keys, &ds->user_ids,
                           &ds->user_ids_numeric, &nu) != FR_OK)
         goto out;
     ds->num_items = (int)ni + 1;
@@ -181,7 +198,49 @@ fr_status fr_data_build(fr_data_load *ld)
         !(ds->tokens = calloc((size_t)ds->num_items * T, sizeof(int32_t))))
         st = fr_fail(ld->err, FR_ENOMEM, "%s: out of memory for %d x %zu tokens",
                      rep->events_file, ds->num_items, T);
+    else if (ld->cat)
+        memcpy(ds->tokens, ld->cat->tokens, (size_t)ds->num_items * T * sizeof(int32_t));
 out:
     free(user_row);
+    return st;
+}
+
+fr_status fr_data_collect_rows(fr_data_load *ld)
+{
+    fr_dataset *ds = ld->ds;
+    size_t T = (size_t)ds->num_tokens;
+    long *use = NULL, n = ld->items.n, used = 0;
+    int32_t *row_of = NULL;
+    fr_status st = ld->coll_st;
+    if (st != FR_OK)
+        goto out;
+    if (n == 0) {
+        st = fr_fail(ld->err, FR_ENODATA, "%s: no valid item row (%ld rows read, %ld skipped)",
+                     ld->file ? ld->file : "item file", ds->report.content_rows,
+                     ds->report.content_skipped);
+        goto out;
+    }
+    use = malloc((size_t)n * sizeof *use);
+    row_of = malloc((size_t)n * sizeof *row_of);
+    if (!use || !row_of)
+        goto fail;
+    for (long k = 0; k < n; k++)
+        use[k] = 1;
+    if (fr_data_keys_rows(&ld->items, use, 1, row_of, &ds->item_keys, &ds->item_ids,
+                          &ds->item_ids_numeric, &used) != FR_OK ||
+        (size_t)(used + 1) > SIZE_MAX / sizeof *ds->tokens / T ||
+        !(ds->tokens = calloc((size_t)(used + 1) * T, sizeof *ds->tokens)))
+        goto fail;
+    for (long k = 0; k < n; k++)
+        memcpy(ds->tokens + (size_t)row_of[k] * T, ld->coll_tokens + (size_t)k * T,
+               T * sizeof *ds->tokens);
+    ds->num_items = (int)used + 1;
+    st = FR_OK;
+    goto out;
+fail:
+    st = fr_fail(ld->err, FR_ENOMEM, "%s: out of memory for the rows of %ld items", ld->file, n);
+out:
+    free(use);
+    free(row_of);
     return st;
 }

@@ -6,6 +6,7 @@
 
 #include "fr_backend.h"
 #include "fr_catalogue.h"
+#include "fr_items.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
 #include "fr_data_cli.h"
@@ -25,7 +26,7 @@ static void print_row(const char *label, const fr_metrics *m)
 int fr_cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *metrics_out = NULL;
-    int seq_len = 50, threads = 2, eval_users = FR_EVAL_MAX_USERS, help = 0;
+    int seq_len = 50, threads = 2, eval_users = FR_EVAL_MAX_USERS, help = 0, model_catalogue = 0;
     uint64_t seed = 1;
     fr_data_cli dc;
     fr_data_cli_init(&dc);
@@ -38,6 +39,9 @@ int fr_cmd_eval(int argc, char **argv)
         {"seed", FR_OPT_U64, &seed, 0, 0, "seed of the sampled metric's candidates", 0, 0},
         {"eval-users", FR_OPT_INT, &eval_users, 1, 1 << 30, "users for the sampled metric", 0, 0},
         {"metrics-out", FR_OPT_STR, &metrics_out, 0, 0, "write metrics JSON here", 0, 0},
+        {"model-catalogue", FR_OPT_FLAG, &model_catalogue, 0, 0,
+         "map the data onto the model's items (a federation's model); other items are skipped",
+         0, 0},
         FR_DATA_CLI_OPTS(dc),
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
@@ -62,6 +66,11 @@ int fr_cmd_eval(int argc, char **argv)
     int rc = 1, have_ev = 0;
     if ((st = fr_modelfile_load(&model, be, model_path, &err)) != FR_OK)
         goto fail;
+    fr_data_catalogue cat;
+    if (model_catalogue) {
+        fr_data_catalogue_from_model(&cat, &model);
+        dc.opt.catalogue = &cat;
+    }
     if ((st = fr_dataset_load(&ds, data, format, model.cfg.num_tokens, model.cfg.token_vocab,
                               &dc.opt, &err)) != FR_OK) {
         fr_data_report_print(&ds.report, "  ", stdout); /* why nothing was left */

@@ -12,6 +12,7 @@
 
 #include "fr_backend.h"
 #include "fr_catalogue.h"
+#include "fr_items.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
 #include "fr_data_cli.h"
@@ -149,7 +150,7 @@ int fr_cmd_recall(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *user = NULL, *users = NULL;
     const char *strategy = "model";
-    int k = 10, seq_len = 50, threads = 2, include_seen = 0, help = 0;
+    int k = 10, seq_len = 50, threads = 2, include_seen = 0, help = 0, model_catalogue = 0;
     int cf_window = 5, cf_neighbours = 50, cf_recent = 20;
     float half_life = 20.0f;
     double threshold = NAN; /* not given: no threshold */
@@ -166,6 +167,9 @@ int fr_cmd_recall(int argc, char **argv)
          "only items scoring above this (at most k; not with mix)", 0, 0},
         {"strategy", FR_OPT_STR, &strategy, 0, 0, "model, itemcf, popular or mix", 0, 0},
         {"include-seen", FR_OPT_FLAG, &include_seen, 0, 0, "also return items the user had", 0, 0},
+        {"model-catalogue", FR_OPT_FLAG, &model_catalogue, 0, 0,
+         "map the data onto the model's items (a federation's model); other items are skipped",
+         0, 0},
         {"seq-len", FR_OPT_INT, &seq_len, 1, 65536, "latest items the model reads (L)", 0, 0},
         {"threads", FR_OPT_INT, &threads, 1, 1024, "CPU threads", 0, 0},
         {"cf-window", FR_OPT_INT, &cf_window, 1, 1000, "itemcf: pairs at most this far apart", 0,
@@ -227,6 +231,11 @@ int fr_cmd_recall(int argc, char **argv)
             goto fail;
         tokens = model.cfg.num_tokens;
         vocab = model.cfg.token_vocab;
+    }
+    fr_data_catalogue cat;
+    if (model_catalogue && model_path) {
+        fr_data_catalogue_from_model(&cat, &model);
+        dc.opt.catalogue = &cat;
     }
     if ((st = fr_dataset_load(&ds, data, format, tokens, vocab, &dc.opt, &err)) != FR_OK)
         goto fail;

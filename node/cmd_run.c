@@ -176,7 +176,12 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
     int stop = 0;
     fr_fed_log("round %lld: training %lld local epoch(s) from version %ld", (long long)t->round,
                (long long)t->local_epochs, f->version);
-    if (fr_fed_train_round(f, t, &delta, &loss, &stop, &err) != FR_OK) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    fr_status tst = fr_fed_train_round(f, t, &delta, &loss, &stop, &err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double train_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (tst != FR_OK) {
         fr_fed_log("round %lld: training failed: %s", (long long)t->round, err.msg);
         return 1;
     }
@@ -197,7 +202,8 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
     for (int attempt = 0; !stopping; attempt++) {
         long code = 0;
         char reason[512] = "";
-        if (fr_fed_upload(f, &u, delta, &code, reason, sizeof reason, &err) != FR_OK) {
+        size_t sent = 0;
+        if (fr_fed_upload(f, &u, delta, &code, reason, sizeof reason, &sent, &err) != FR_OK) {
             double wait = backoff(attempt, f->cfg.max_backoff);
             fr_fed_log("round %lld: upload failed (%s); retrying in %.1f s", (long long)t->round,
                        err.msg, wait);
@@ -205,8 +211,10 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
             continue;
         }
         if (code == 200)
-            fr_fed_log("round %lld: update sent (loss %.4f, weight %.0f): %s", (long long)t->round,
-                       loss, u.weight, reason);
+            fr_fed_log("round %lld: update sent (trained in %.2f s, loss %.4f, weight %.0f, %zu "
+                       "bytes): %s",
+                       (long long)t->round, train_s, loss, u.weight, sent,
+                       reason);
         else
             fr_fed_log("round %lld: update refused, HTTP %ld: %s", (long long)t->round, code,
                        reason);

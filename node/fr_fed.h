@@ -74,7 +74,8 @@ FR_MUST fr_status fr_fed_task(fr_fed *f, fr_proto_task *t, fr_err *err);
 FR_MUST fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err);
 /* Stream the update (head + delta) for round; *code is the HTTP status. */
 FR_MUST fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta,
-                                long *code, char *reason, size_t cap, fr_err *err);
+                                long *code, char *reason, size_t cap, size_t *sent,
+                                fr_err *err);
 FR_MUST fr_status fr_fed_report(fr_fed *f, const fr_proto_metrics *m, fr_err *err);
 
 /* Local work (fr_fed_local.c). */

@@ -191,7 +191,7 @@ static size_t upload_read(void *ctx, uint8_t *buf, size_t cap)
 }
 
 fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta, long *code,
-                        char *reason, size_t cap, fr_err *err)
+                        char *reason, size_t cap, size_t *sent, fr_err *err)
 {
     /* the wire carries little-endian floats: the host's own layout on the platforms
      * the node builds for, so the delta goes out straight from its buffer */
@@ -200,6 +200,7 @@ fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta,
     msgpack_sbuffer_init(&sb);
     fr_proto_update_head_encode(u, &sb);
     upload_src src = {(const uint8_t *)sb.data, sb.size, (const uint8_t *)delta, u->n * 4, 0};
+    *sent = sb.size + u->n * 4;
     fr_http_response r = {0};
     fr_status st = fr_http_upload(&f->http, "/v1/update", upload_read, &src,
                                   (uint64_t)(sb.size + u->n * 4), FR_PROTO_CONTENT_TYPE, &r, err);

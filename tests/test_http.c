@@ -5,6 +5,7 @@
  * any HTTP status reaches the caller, oversized responses are refused, a server
  * signed by another CA and a client without a certificate are refused as transport
  * failures, a certificate with an unusable CN gets 403 without reaching the handler,
+ * a client given a CRL refuses a revoked server certificate,
  * a connection whose TLS state cannot be set up is closed without an HTTP answer
  * and without leaking its socket, a reload that fails keeps the server working, and
  * plain HTTP is served on loopback only. */
@@ -15,10 +16,13 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "fr_test.h"
 #include "fr_test_fixture.h"
@@ -100,8 +104,9 @@ static int make_certs(void)
     snprintf(f_rogue_crt, sizeof f_rogue_crt, "%s/rogue.crt", dir);
     snprintf(f_rogue_key, sizeof f_rogue_key, "%s/rogue.key", dir);
     return make_ca("ca", "test root") && make_ca("other", "other root") &&
-           make_cert("server", "coordinator", "ca",
-                     "subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n") &&
+           make_cert(
+               "server", "coordinator", "ca",
+               "subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n") &&
            make_cert("node", "node-a.1", "ca", "extendedKeyUsage=clientAuth\\n") &&
            make_cert("bad", "node a!", "ca", "extendedKeyUsage=clientAuth\\n") &&
            make_cert("rogue", "coordinator", "other",
@@ -205,8 +210,12 @@ static void client_for(fr_http_client *c, test_server *t, const char *ca, const 
     char url[64];
     fr_err err = {{0}};
     snprintf(url, sizeof url, "https://127.0.0.1:%d", fr_https_port(t->srv));
-    fr_http_client_config cfg = {.base_url = url, .cert = cert, .key = key, .ca = ca,
-                                 .connect_timeout_s = 5, .timeout_s = 10};
+    fr_http_client_config cfg = {.base_url = url,
+                                 .cert = cert,
+                                 .key = key,
+                                 .ca = ca,
+                                 .connect_timeout_s = 5,
+                                 .timeout_s = 10};
     fr_status st = fr_http_client_init(c, &cfg, &err);
     CHECK(st == FR_OK, "client init: %s", err.msg);
 }
@@ -314,8 +323,8 @@ static void test_streaming_upload(void)
     /* A producer that stops early abandons the upload. */
     producer q = {.total = 300000, .hash = FNV_INIT, .state = 1};
     st = fr_http_upload(&c, "/echo", produce, &q, q.total + 1000, NULL, &r, &err);
-    CHECK(st == FR_EIO && strstr(err.msg, "ended after 300000 of 301000"), "short body: %d %s",
-          st, err.msg);
+    CHECK(st == FR_EIO && strstr(err.msg, "ended after 300000 of 301000"), "short body: %d %s", st,
+          err.msg);
     st = fr_http_request(&c, "GET", "/whoami", NULL, 0, NULL, &r, &err);
     CHECK(st == FR_OK && r.code == 200, "after an abandoned upload: %s", err.msg);
     fr_http_response_free(&r);
@@ -329,8 +338,8 @@ static void test_max_response(void)
     fr_err err = {{0}};
     char url[64];
     snprintf(url, sizeof url, "https://127.0.0.1:%d/", fr_https_port(tls_srv.srv));
-    fr_http_client_config cfg = {.base_url = url, .cert = f_node_crt, .key = f_node_key,
-                                 .ca = f_ca, .max_response = 1000};
+    fr_http_client_config cfg = {
+        .base_url = url, .cert = f_node_crt, .key = f_node_key, .ca = f_ca, .max_response = 1000};
     fr_status st = fr_http_client_init(&c, &cfg, &err);
     CHECK(st == FR_OK, "%s", err.msg);
     st = fr_http_request(&c, "GET", "/big/1000", NULL, 0, NULL, &r, &err);
@@ -377,6 +386,77 @@ static void test_refusals(void)
     st = fr_http_request(&c, "GET", "/whoami", NULL, 0, NULL, &r, &err);
     CHECK(st == FR_OK && r.code == 403, "bad CN: %d code %ld", st, r.code);
     CHECK(atomic_load(&tls_srv.calls) == calls, "bad CN reached the handler");
+    fr_http_response_free(&r);
+    fr_http_client_free(&c);
+}
+
+/* A CRL signed by the test CA at path, revoking the certificate in revoked_crt when
+ * that is not NULL. */
+static int make_crl(const char *path, const char *revoked_crt)
+{
+    char key_path[160];
+    snprintf(key_path, sizeof key_path, "%s/ca.key", dir);
+    FILE *fc = fopen(f_ca, "r"), *fk = fopen(key_path, "r");
+    FILE *fr = revoked_crt ? fopen(revoked_crt, "r") : NULL;
+    X509 *ca = fc ? PEM_read_X509(fc, NULL, NULL, NULL) : NULL;
+    EVP_PKEY *key = fk ? PEM_read_PrivateKey(fk, NULL, NULL, NULL) : NULL;
+    X509 *rev = fr ? PEM_read_X509(fr, NULL, NULL, NULL) : NULL;
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *now = ASN1_TIME_set(NULL, time(NULL) - 60);
+    ASN1_TIME *next = ASN1_TIME_set(NULL, time(NULL) + 86400);
+    int ok = ca && key && crl && now && next && (!revoked_crt || rev) &&
+             X509_CRL_set_version(crl, 1) &&
+             X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) &&
+             X509_CRL_set1_lastUpdate(crl, now) && X509_CRL_set1_nextUpdate(crl, next);
+    if (ok && rev) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        ok = r && X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(rev)) &&
+             X509_REVOKED_set_revocationDate(r, now) && X509_CRL_add0_revoked(crl, r);
+        if (!ok)
+            X509_REVOKED_free(r);
+    }
+    ok = ok && X509_CRL_sort(crl) && X509_CRL_sign(crl, key, EVP_sha256()) > 0;
+    FILE *out = ok ? fopen(path, "w") : NULL;
+    ok = out && PEM_write_X509_CRL(out, crl);
+    if (out && fclose(out) != 0)
+        ok = 0;
+    if (fc)
+        fclose(fc);
+    if (fk)
+        fclose(fk);
+    if (fr)
+        fclose(fr);
+    X509_free(ca);
+    X509_free(rev);
+    EVP_PKEY_free(key);
+    X509_CRL_free(crl);
+    ASN1_TIME_free(now);
+    ASN1_TIME_free(next);
+    return ok;
+}
+
+static void test_client_crl(void)
+{
+    char clean[160], revoking[160], url[64];
+    fr_err err = {{0}};
+    fr_http_response r = {0};
+    fr_http_client c;
+    snprintf(clean, sizeof clean, "%s/clean.crl", dir);
+    snprintf(revoking, sizeof revoking, "%s/revoking.crl", dir);
+    CHECK(make_crl(clean, NULL) && make_crl(revoking, f_srv_crt), "cannot make the CRLs");
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", fr_https_port(tls_srv.srv));
+    fr_http_client_config cfg = {
+        .base_url = url, .cert = f_node_crt, .key = f_node_key, .ca = f_ca, .crl = clean};
+    fr_status st = fr_http_client_init(&c, &cfg, &err);
+    CHECK(st == FR_OK, "%s", err.msg);
+    st = fr_http_request(&c, "GET", "/whoami", NULL, 0, NULL, &r, &err);
+    CHECK(st == FR_OK && r.code == 200, "CRL without the server: %d %s", st, err.msg);
+    fr_http_client_free(&c);
+    cfg.crl = revoking;
+    st = fr_http_client_init(&c, &cfg, &err);
+    CHECK(st == FR_OK, "%s", err.msg);
+    st = fr_http_request(&c, "GET", "/whoami", NULL, 0, NULL, &r, &err);
+    CHECK(st == FR_EIO && strstr(err.msg, "revoked"), "revoked server: %d %s", st, err.msg);
     fr_http_response_free(&r);
     fr_http_client_free(&c);
 }
@@ -466,8 +546,12 @@ static void test_plain_and_config(void)
     CHECK(fr_https_init(&s, base, &bad, handle, NULL, &err) == FR_EINVAL &&
               strstr(err.msg, "loopback"),
           "plain HTTP off loopback: %s", err.msg);
-    fr_https_config missing = {.listen = "127.0.0.1:0", .tls = 1, .cert = "/nonexistent.crt",
-                               .key = f_srv_key, .ca = f_ca, .require_client_cert = 1};
+    fr_https_config missing = {.listen = "127.0.0.1:0",
+                               .tls = 1,
+                               .cert = "/nonexistent.crt",
+                               .key = f_srv_key,
+                               .ca = f_ca,
+                               .require_client_cert = 1};
     CHECK(fr_https_init(&s, base, &missing, handle, NULL, &err) == FR_EIO &&
               strstr(err.msg, "/nonexistent.crt"),
           "missing certificate: %s", err.msg);
@@ -511,15 +595,22 @@ int main(void)
         fr_t_failed++;
         return fr_test_end();
     }
-    fr_https_config cfg = {.listen = "127.0.0.1:0", .tls = 1, .cert = f_srv_crt,
-                           .key = f_srv_key, .ca = f_ca, .require_client_cert = 1,
-                           .max_body = 16 << 20, .timeout_s = 10, .conn_deadline_s = 10};
+    fr_https_config cfg = {.listen = "127.0.0.1:0",
+                           .tls = 1,
+                           .cert = f_srv_crt,
+                           .key = f_srv_key,
+                           .ca = f_ca,
+                           .require_client_cert = 1,
+                           .max_body = 16 << 20,
+                           .timeout_s = 10,
+                           .conn_deadline_s = 10};
     if (start_server(&tls_srv, &cfg)) {
         RUN(test_get_whoami);
         RUN(test_post_and_keepalive);
         RUN(test_streaming_upload);
         RUN(test_max_response);
         RUN(test_refusals);
+        RUN(test_client_crl);
         RUN(test_setup_failure_closes);
         RUN(test_reload_keeps_old);
     } else {
