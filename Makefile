@@ -37,7 +37,7 @@ COORD_OBJ := $(COORD_SRC:%.c=$(BUILD)/%.o)
 NODE_BIN := $(BUILD)/fedrecall-node
 COORD_BIN := $(BUILD)/fedrecall-coordinator
 
-.PHONY: all deps test asan bench demo clean style fuzz
+.PHONY: all deps test asan bench demo demo-local clean style fuzz
 # keep test and bench objects between builds
 .SECONDARY:
 
@@ -92,27 +92,56 @@ bench: all
 demo: all
 	$(Q)BUILD=$(BUILD) deploy/demo.sh
 
-# libFuzzer targets, one per data format (tests/fuzz/), built with clang from the data
-# module's sources alone; `make fuzz FUZZ_SECONDS=30` for a short run. Needs clang and
-# its runtime: FR_WITH_FUZZ=1 deploy/install-deps.sh.
+demo-local: all
+	$(Q)BUILD=$(BUILD) deploy/demo-local.sh
+
+# libFuzzer targets (tests/fuzz/), built with clang under ASan and UBSan: one per data
+# format, over the data module's sources alone, and one per decoder of network input
+# (fuzz_proto_* for each wire message, fuzz_modelfile, fuzz_sign), over the sources that
+# decoder needs. `make fuzz FUZZ_SECONDS=30` runs each for 30 s. Needs clang, its
+# runtime and libomp: FR_WITH_FUZZ=1 deploy/install-deps.sh.
 FUZZ_SECONDS ?= 600
 FUZZ_CC ?= clang
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Wall -Wextra -Werror \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# A decoder that lets a small input allocate gigabytes is missing a cap: the limits
+# turn that into a finding rather than a slow run.
+FUZZ_RUN := -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1
 FUZZ_LIB := common/fr_status.c common/fr_csv.c common/fr_clean.c \
 	$(sort $(wildcard common/fr_data*.c common/fr_format_*.c))
+FUZZ_PROTO_LIB := common/fr_status.c common/fr_mpread.c common/fr_proto.c
+FUZZ_MODEL_LIB := common/fr_status.c common/fr_mpread.c common/fr_model.c common/fr_rng.c \
+	common/fr_modelfile.c common/fr_modelfile_load.c common/fr_backend_cpu.c
+FUZZ_SIGN_LIB := common/fr_status.c common/fr_sign.c
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
-
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(wildcard common/*.h)
+# $(call fuzz_link,pkg-config packages,extra flags): one target from the .c files
+# among its prerequisites.
+define fuzz_link
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  FUZZ $@")
-	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_LIB) -lm
+	$(Q)$(FUZZ_CC) $(FUZZ_FLAGS) $(if $(1),$(shell pkg-config --cflags $(1))) $(2) -o $@ \
+	  $(filter %.c,$^) $(if $(1),$(shell pkg-config --libs $(1))) $(2) -lm
+endef
+
+$(FUZZ_BUILD)/fuzz_proto_%: tests/fuzz/fuzz_proto_%.c $(FUZZ_PROTO_LIB) $(wildcard common/*.h)
+	$(call fuzz_link,msgpack)
+
+# The CPU backend's OpenMP loops run through clang's libomp; at -O1 clang declines to
+# vectorise its `omp simd` loops and says so, which is no fault of the code.
+$(FUZZ_BUILD)/fuzz_modelfile: tests/fuzz/fuzz_modelfile.c $(FUZZ_MODEL_LIB) $(wildcard common/*.h)
+	$(call fuzz_link,msgpack openblas,-fopenmp -Wno-pass-failed)
+
+$(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c $(FUZZ_SIGN_LIB) $(wildcard common/*.h)
+	$(call fuzz_link,libsodium)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(wildcard common/*.h)
+	$(call fuzz_link,)
 
 fuzz: $(FUZZ_BIN)
 	$(Q)for t in $(FUZZ_BIN); do n=$$(basename $$t); \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN) \
 	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds/$$n || exit 1; done
 
 style:

@@ -155,10 +155,17 @@ fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err)
         goto out;
     fprintf(out, "%-6s %-9s %-7s %-8s %-9s %-7s %-8s %s\n", "round", "status", "nodes",
             "version", "loss", "HR@10", "NDCG@10", "epsilon spent per node");
+    double hr = 0, ndcg = 0;
+    int reported = 0;
+    /* the starting point, when nodes evaluated it */
+    if ((st = fr_store_metrics_mean(&s, 0, &hr, &ndcg, &reported, err)) != FR_OK)
+        goto out;
+    if (reported)
+        fprintf(out, "%-6s %-9s %-7s %-8d %-9s %-7.4f %-8.4f %s\n", "-", "initial", "-", 0, "-", hr,
+                ndcg, "-");
     for (int i = 0; i < n; i++) {
         const fr_round_row *r = &rows[i];
-        double hr = 0, ndcg = 0;
-        int reported = 0;
+        reported = 0;
         if (r->new_version > 0 &&
             (st = fr_store_metrics_mean(&s, r->new_version, &hr, &ndcg, &reported, err)) != FR_OK)
             goto out;

@@ -1,30 +1,115 @@
 #!/bin/sh
-# The main job end to end on generated data: make behaviour logs with planted
-# structure, train the recall model, evaluate it beside a popularity ranking, recall
-# for a user, train again under a differential-privacy budget, and export the weights.
-# Everything lands in demo-out/.
+# The federation end to end on this machine: a federation CA and certificates, a
+# coordinator and three partner nodes on loopback over mutual TLS, each node holding
+# a disjoint third of the users (MovieLens ml-latest-small when it is beside the
+# checkout, generated data otherwise), five rounds of user-level DP training. Prints a
+# line per round and a recall list from a node's final model, then stops everything.
+# Everything lands in build/demo/.
 set -eu
 BUILD=${BUILD:-build}
 NODE="$BUILD/fedrecall-node"
-OUT=${FR_DEMO_OUT:-demo-out}
+COORD="$BUILD/fedrecall-coordinator"
+OUT=${FR_DEMO_OUT:-$BUILD/demo}
+DATA=${FR_DEMO_DATA:-../shared/data/ml-latest-small}
+ROUNDS=${FR_DEMO_ROUNDS:-5}
+rm -rf "$OUT"
 mkdir -p "$OUT"
-echo "== generating behaviour data"
-"$NODE" synth --users 3000 --items 1200 --clusters 12 --seed 7 --out "$OUT/data"
-echo "== training (benchmark configuration, 12 epochs)"
-"$NODE" train --data "$OUT/data" --format movielens-csv --epochs 12 --eval-every 4 \
-    --model-out "$OUT/model.frm" --metrics-out "$OUT/metrics.json"
-echo "== evaluating the saved model"
-"$NODE" eval --model "$OUT/model.frm" --data "$OUT/data" --format movielens-csv \
-    --metrics-out "$OUT/eval.json"
-echo "== top-10 recall for user 1000 (model, item-to-item, popular channels mixed)"
-"$NODE" recall --model "$OUT/model.frm" --data "$OUT/data" --format movielens-csv \
-    --user 1000 -k 10 --strategy mix
-echo "== the same training with user-level differential privacy, budget epsilon 8"
-rm -rf "$OUT/state"
-"$NODE" train --data "$OUT/data" --format movielens-csv --epochs 2 --lr 1e-2 --dp \
-    --dp-epsilon-max 8 --dp-sampling-rate 0.05 --state-dir "$OUT/state" \
-    --metrics-out "$OUT/metrics-dp.json" | grep -E '^(dp|privacy|    test)'
-"$NODE" privacy status --state-dir "$OUT/state"
-echo "== exporting weights"
-"$NODE" export --model "$OUT/model.frm" --npy "$OUT/weights"
-echo "demo done: model $OUT/model.frm, metrics $OUT/metrics.json, weights $OUT/weights/"
+pids=""
+cleanup() { for p in $pids; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT INT TERM
+
+echo "== federation CA and certificates ($OUT/pki)"
+certs/fedrecall-ca init "$OUT/pki" >/dev/null
+certs/fedrecall-ca issue-coordinator "$OUT/pki" 127.0.0.1 localhost >/dev/null
+for n in shop-a shop-b shop-c; do certs/fedrecall-ca issue-node "$OUT/pki" "$n" >/dev/null; done
+certs/fedrecall-ca list "$OUT/pki"
+
+echo "== data: each node gets a disjoint third of the users"
+if [ -f "$DATA/ratings.csv" ]; then
+    echo "   from $DATA"
+else
+    DATA="$OUT/synth"
+    "$NODE" synth --users 1500 --items 800 --clusters 10 --seed 7 --out "$DATA" >/dev/null
+    echo "   generated ($DATA)"
+fi
+i=0
+for n in shop-a shop-b shop-c; do
+    mkdir -p "$OUT/$n/data"
+    cp "$DATA/movies.csv" "$OUT/$n/data/"
+    # users go round-robin in order of first appearance; CRLF is kept as is
+    awk -F, -v i=$i 'NR == 1 {print; next} !($1 in p) {p[$1] = n++ % 3} p[$1] == i' \
+        "$DATA/ratings.csv" >"$OUT/$n/data/ratings.csv"
+    echo "   $n: $(($(wc -l <"$OUT/$n/data/ratings.csv") - 1)) ratings"
+    i=$((i + 1))
+done
+
+echo "== the operator's initial model from the item catalogue"
+"$NODE" init-model --items "$DATA" --format movielens-csv --out "$OUT/initial-model.frm"
+
+echo "== coordinator on 127.0.0.1 (mutual TLS), $ROUNDS rounds"
+mkdir -p "$OUT/coordinator"
+cp "$OUT/initial-model.frm" "$OUT/coordinator/initial-model.frm"
+cat >"$OUT/coordinator.conf" <<CONF
+listen = 127.0.0.1:0
+cert = $OUT/pki/coordinator.crt
+key = $OUT/pki/coordinator.key
+ca = $OUT/pki/ca.crt
+crl = $OUT/pki/crl.pem
+state-dir = $OUT/coordinator
+min-nodes = 3
+rounds = $ROUNDS
+retry = 1
+local-epochs = 3
+lr = 0.01
+max-update-norm = 50
+CONF
+"$COORD" serve --config "$OUT/coordinator.conf" 2>"$OUT/coordinator.log" &
+pids="$pids $!"
+port=""
+for _ in $(seq 1 100); do
+    port=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$OUT/coordinator.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+done
+[ -n "$port" ] || { cat "$OUT/coordinator.log"; exit 1; }
+echo "   listening on port $port; public signing key $OUT/coordinator/signing.pub"
+
+echo "== three nodes, user-level DP-SGD, budget epsilon 8 each"
+node_pids=""
+for n in shop-a shop-b shop-c; do
+    cat >"$OUT/$n/node.conf" <<CONF
+coordinator = https://127.0.0.1:$port
+cert = $OUT/pki/nodes/$n.crt
+key = $OUT/pki/nodes/$n.key
+ca = $OUT/pki/ca.crt
+crl = $OUT/pki/crl.pem
+coordinator-key = $OUT/coordinator/signing.pub
+data = $OUT/$n/data
+format = movielens-csv
+state-dir = $OUT/$n/state
+threads = 1
+max-rounds = $ROUNDS
+
+[dp]
+dp = true
+epsilon-max = 8
+sampling-rate = 0.5
+clip = 1.0
+CONF
+    "$NODE" run --config "$OUT/$n/node.conf" >"$OUT/$n/node.log" 2>&1 &
+    node_pids="$node_pids $!"
+    pids="$pids $!"
+done
+for p in $node_pids; do wait "$p" || { echo "a node failed:"; tail -n 5 "$OUT"/*/node.log; exit 1; }; done
+sleep 1.5 # the last metrics reach the coordinator before the report
+
+echo "== rounds"
+"$COORD" report --state-dir "$OUT/coordinator"
+
+user=$(awk -F, 'NR == 2 {print $1}' "$OUT/shop-a/data/ratings.csv")
+echo "== top-10 recall for user $user at shop-a, from its copy of the final global model"
+"$NODE" recall --model "$OUT/shop-a/state/global.frm" --data "$OUT/shop-a/data" \
+    --format movielens-csv --model-catalogue --user "$user" -k 10 --strategy model
+cleanup
+pids=""
+echo "demo done: logs and state in $OUT/ (coordinator.log, shop-*/node.log)"

@@ -137,6 +137,7 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
     f->ledger.fd = -1;
     f->version = -1; /* no model held: version 0 is one to fetch */
     f->last_reported = -1;
+    f->trained_from = -1;
     fr_status st;
     if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST)
         return fr_fail(err, FR_EIO, "%s: %s", cfg->state_dir, strerror(errno));
@@ -224,6 +225,7 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
         }
         /* delivered, or refused for a reason that a resend would not change */
         f->last_round = t->round;
+        f->trained_from = f->version;
         f->last_loss = loss;
         f->rounds_done += code == 200;
         if (fr_fed_save_state(f, &err) != FR_OK)
@@ -231,7 +233,7 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
         break;
     }
     free(delta);
-    return f->cfg.max_rounds > 0 && f->rounds_done >= f->cfg.max_rounds;
+    return 0;
 }
 
 static int run_loop(fr_fed *f)
@@ -276,12 +278,20 @@ static int run_loop(fr_fed *f)
             return 1;
         }
         attempt = 0;
+        /* after its last round a node stays for the version that round produced, so
+         * that its metrics are reported too */
+        if (f->cfg.max_rounds > 0 && f->rounds_done >= f->cfg.max_rounds &&
+            f->last_reported > f->trained_from) {
+            fr_fed_log("took part in %d rounds (max-rounds); stopping", f->rounds_done);
+            return 0;
+        }
         if (t.state == FR_TASK_DONE) {
             fr_fed_log("the federation has finished; stopping");
             return 0;
         }
         if (t.state == FR_TASK_OPEN && t.round != f->last_round &&
-            t.model_version == f->version) {
+            t.model_version == f->version &&
+            !(f->cfg.max_rounds > 0 && f->rounds_done >= f->cfg.max_rounds)) {
             if (take_part(f, &t)) {
                 /* tell the coordinator the privacy spent; it learns it at the next join
                  * of a restarted node otherwise */

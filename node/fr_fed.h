@@ -57,6 +57,7 @@ typedef struct fr_fed {
     /* progress, kept in STATE_DIR/node-state */
     long last_round;              /* the last round whose update was delivered (or refused) */
     long last_reported;           /* the last version whose metrics were reported */
+    long trained_from;            /* the version this run last trained a round from */
     double last_loss;
     int rounds_done;
     double eps_spent;

@@ -79,7 +79,8 @@ grep -q "signature does not verify" "$tmp/n2.log" &&
 fed_node_conf n2 part2
 STATE=$STATE_REAL
 fed_start_node n2
-fed_wait "$NODE_PID" 60
+for _ in $(seq 1 300); do grep -q "signature verified" "$tmp/n2.log" && break; sleep 0.1; done
+kill "$NODE_PID" 2>/dev/null
 grep -q "signature verified" "$tmp/n2.log" && ok "the coordinator's own key verifies" ||
     bad "good key: $(tail -n 3 "$tmp/n2.log")"
 finish

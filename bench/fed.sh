@@ -1,0 +1,335 @@
+#!/bin/sh
+# The federation on one machine, a coordinator and its nodes over mutual TLS on
+# loopback (docs/benchmarks.md, "Federation"):
+#   quality   ml-latest-small split by user over 3 nodes (disjoint thirds), R rounds of
+#             E local epochs; the final global model's test metrics against central
+#             training on all the data for R x E epochs, same configuration, per seed;
+#   bytes     what a node sends and receives per round against the model's parameter
+#             bytes: HTTP bodies from the node's log, and with strace the bytes its
+#             socket calls moved (TLS records, handshakes and HTTP headers included);
+#   agg       the coordinator's aggregation speed (bench/agg_bench.c);
+#   overhead  a round's wall time beyond the slowest node's training, 3 and 20 nodes on
+#             generated data, from the coordinator's store and the nodes' logs.
+# Results in bench/out/fed/, summary in bench/out/fed/summary.md.
+#
+# Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_FED_ROUNDS (20),
+# FR_FED_LOCAL_EPOCHS (1), FR_FED_SEEDS ("1 2 3"), FR_FED_COORD_ARGS (more coordinator
+# options for the quality runs, e.g. "--aggregator fedadam"), FR_FED_STEPS ("quality
+# agg overhead"), FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed).
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+NODE="$BUILD/fedrecall-node"
+COORD="$BUILD/fedrecall-coordinator"
+CA=certs/fedrecall-ca
+DATA=${FR_BENCH_DATA:-../shared/data/ml-latest-small}
+ROUNDS=${FR_FED_ROUNDS:-20}
+LOCAL=${FR_FED_LOCAL_EPOCHS:-1}
+SEEDS=${FR_FED_SEEDS:-1 2 3}
+COORD_ARGS=${FR_FED_COORD_ARGS:-}
+STEPS=${FR_FED_STEPS:-quality agg overhead}
+OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
+OUT=${FR_FED_OUT:-bench/out/fed}
+PY=/usr/bin/python3
+
+if [ ! -f "$DATA/ratings.csv" ]; then
+    echo "bench/fed: no data at $DATA (set FR_BENCH_DATA to an ml-latest-small folder)" >&2
+    exit 2
+fi
+tmp=$(mktemp -d)
+pids=""
+# Every process started here ends with the script: nodes, coordinators, and the node
+# that runs under strace (the tracer's child).
+cleanup() {
+    for p in $pids; do
+        for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$c" 2>/dev/null || true; done
+        kill "$p" 2>/dev/null || true
+    done
+    sleep 0.5
+    for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+rm -rf "$OUT"
+mkdir -p "$OUT"
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }
+has() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# pki NODES...: a federation CA, the coordinator's certificate, one per node
+pki() {
+    "$CA" init "$tmp/pki" >/dev/null
+    "$CA" issue-coordinator "$tmp/pki" 127.0.0.1 localhost >/dev/null
+    for n in "$@"; do "$CA" issue-node "$tmp/pki" "$n" >/dev/null; done
+}
+
+# split SRC PARTS DEST: SRC's users dealt round-robin (in order of first appearance)
+# into DEST/part1..PARTS, each with the full item file; CRLF lines pass through as read
+split_users() {
+    for i in $(seq 1 "$2"); do
+        mkdir -p "$3/part$i"
+        cp "$1/movies.csv" "$3/part$i/"
+        awk -F, -v p="$2" -v i="$i" \
+            'NR == 1 {print; next} !($1 in part) {part[$1] = n++ % p} part[$1] == i - 1' \
+            "$1/ratings.csv" >"$3/part$i/ratings.csv"
+    done
+}
+
+# federate NAME NODES PARTS INIT SEED COORD-OPTIONS...: a coordinator on a free port
+# with INIT as version 0, NODES nodes (node i on PARTS/part<i>, seed SEED*100+i, one
+# thread) until the federation ends; logs, node logs and the store's round timings go
+# to $OUT/NAME/. With TRACE=1 node 1 runs under strace (its socket calls).
+federate() {
+    name=$1 nn=$2 parts=$3 init=$4 seed=$5
+    shift 5
+    st="$tmp/$name"
+    od="$OUT/$name"
+    mkdir -p "$st/state" "$od"
+    "$COORD" --listen 127.0.0.1:0 --cert "$tmp/pki/coordinator.crt" \
+        --key "$tmp/pki/coordinator.key" --ca "$tmp/pki/ca.crt" --crl "$tmp/pki/crl.pem" \
+        --state-dir "$st/state" --initial-model "$init" --retry 1 "$@" 2>"$od/coordinator.log" &
+    cpid=$!
+    pids="$pids $cpid"
+    port=""
+    for _ in $(seq 1 100); do
+        port=$(sed -n 's/.*listening on .* (port \([0-9]*\)).*/\1/p' "$od/coordinator.log")
+        [ -n "$port" ] && break
+        kill -0 "$cpid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -n "$port" ] || { echo "bench/fed: coordinator did not start" >&2; cat "$od/coordinator.log" >&2; exit 1; }
+    npids=""
+    for i in $(seq 1 "$nn"); do
+        cat >"$st/n$i.conf" <<CONF
+coordinator = https://127.0.0.1:$port
+cert = $tmp/pki/nodes/n$i.crt
+key = $tmp/pki/nodes/n$i.key
+ca = $tmp/pki/ca.crt
+crl = $tmp/pki/crl.pem
+coordinator-key = $st/state/signing.pub
+data = $parts/part$i
+format = movielens-csv
+state-dir = $st/node$i
+threads = 1
+seed = $((seed * 100 + i))
+max-backoff = 2
+CONF
+        if [ "$i" = 1 ] && [ "${TRACE:-0}" = 1 ]; then
+            strace -f -qq -e trace=sendto,recvfrom,sendmsg,recvmsg -e signal=none \
+                -s 0 -o "$od/n1.strace" "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
+        else
+            "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
+        fi
+        npids="$npids $!"
+        pids="$pids $!"
+    done
+    # a federation of R rounds ends in minutes here; an hour means something is wrong
+    for p in $npids; do
+        for _ in $(seq 1 36000); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -0 "$p" 2>/dev/null && { echo "bench/fed: $name: a node is still running" >&2; exit 1; }
+        wait "$p" || { echo "bench/fed: $name: a node failed" >&2; tail -n 5 "$od"/n*.log >&2; exit 1; }
+    done
+    kill "$cpid"
+    wait "$cpid" || true
+    "$COORD" report --state-dir "$st/state" >"$od/report.txt"
+    sqlite3 -separator ' ' "$st/state/coordinator.db" \
+        "SELECT id, status, opened_at, closed_at, updates FROM rounds ORDER BY id" >"$od/rounds.txt"
+    sqlite3 -separator ' ' "$st/state/coordinator.db" \
+        "SELECT round, node, received_at FROM updates ORDER BY round, received_at" >"$od/updates.txt"
+    last=$(ls "$st/state/models" | sed -n 's/^model-0*\([0-9][0-9]*\)\.frm$/\1/p' | sort -n | tail -n 1)
+    cp "$st/state/models/model-$(printf %06d "$last").frm" "$od/final.frm"
+    ls -l "$st/state/models/model-000000.frm" | awk '{print $5}' >"$od/model_bytes.txt"
+}
+
+# evaluate MODEL DATA OUT.json: the test metrics of the sampled protocol (candidate
+# seed 1), the data mapped onto the model's items
+evaluate() {
+    "$NODE" eval --model "$1" --data "$2" --format movielens-csv --model-catalogue \
+        --metrics-out "$3" | awk '$1 == "test" {print "  " $0}'
+}
+
+echo "== machine"
+{
+    grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'
+    echo "cpus: $(nproc)"
+    echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/machine.txt"
+
+pki $(seq 1 20 | sed 's/^/n/')
+
+if has quality; then
+    echo "== quality: $DATA over 3 nodes, $ROUNDS rounds x $LOCAL local epoch(s) ${COORD_ARGS:+($COORD_ARGS) }against $((ROUNDS * LOCAL)) central epochs, seeds $SEEDS"
+    split_users "$DATA" 3 "$tmp/ml"
+    first=$(echo "$SEEDS" | cut -d' ' -f1)
+    for s in $SEEDS; do
+        "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
+            --out "$tmp/init_s$s.frm" >/dev/null
+        TRACE=0
+        [ "$s" = "$first" ] && command -v strace >/dev/null && TRACE=1
+        t0=$(date +%s.%N)
+        # shellcheck disable=SC2086
+        federate "quality_s$s" 3 "$tmp/ml" "$tmp/init_s$s.frm" "$s" --min-nodes 3 \
+            --rounds "$ROUNDS" --local-epochs "$LOCAL" $COORD_ARGS
+        t1=$(date +%s.%N)
+        echo "seed $s: federation $(elapsed "$t0" "$t1") s"
+        evaluate "$OUT/quality_s$s/final.frm" "$DATA" "$OUT/fed_eval_s$s.json"
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) \
+            --seed "$s" --time-only --model-out "$OUT/central_s$s.frm" | tail -n 1
+        evaluate "$OUT/central_s$s.frm" "$DATA" "$OUT/central_eval_s$s.json"
+        rm -f "$OUT/central_s$s.frm"
+    done
+fi
+
+if has agg; then
+    echo "== aggregation: 20 updates of the ml-latest-small model"
+    mkdir -p "$tmp/agg"
+    "$BUILD/bench/agg_bench" --updates 20 --dir "$tmp/agg" | tee "$OUT/agg.md"
+fi
+
+if has overhead; then
+    echo "== round overhead: generated data (2,000 users, 500 items), d = 32, 1 local epoch, $OROUNDS rounds"
+    "$NODE" synth --users 2000 --items 500 --clusters 8 --seed 5 --out "$tmp/synth" >/dev/null
+    "$NODE" init-model --items "$tmp/synth" --format movielens-csv --dim 32 --filters 32 \
+        --out "$tmp/synth_init.frm" >/dev/null
+    for nn in 3 20; do
+        split_users "$tmp/synth" "$nn" "$tmp/synth$nn"
+        t0=$(date +%s.%N)
+        federate "overhead_$nn" "$nn" "$tmp/synth$nn" "$tmp/synth_init.frm" 1 --min-nodes "$nn" \
+            --rounds "$OROUNDS" --local-epochs 1
+        t1=$(date +%s.%N)
+        echo "$nn nodes: $OROUNDS rounds in $(elapsed "$t0" "$t1") s"
+    done
+fi
+
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+"$PY" - "$OUT" "$ROUNDS" "$LOCAL" <<'PYEOF' | tee "$OUT/summary.md"
+import glob, json, os, re, statistics as stat, sys
+out, rounds, local = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+med = stat.median
+
+def load(p):
+    return json.load(open(p)) if os.path.exists(p) else None
+
+def rounds_of(d):
+    r = {}
+    for line in open(f"{d}/rounds.txt"):
+        i, status, opened, closed, n = line.split()
+        r[int(i)] = dict(status=status, opened=float(opened), closed=float(closed), n=int(n))
+    arr = {}
+    for line in open(f"{d}/updates.txt"):
+        i, node, at = line.split()
+        arr.setdefault(int(i), []).append(float(at))
+    return r, arr
+
+def node_logs(d):
+    """per node: {round: (train_s, sent_bytes)} and the sizes of installed models"""
+    train, down = {}, {}
+    for f in sorted(glob.glob(f"{d}/n*.log")):
+        n = os.path.basename(f)[:-4]
+        for line in open(f):
+            m = re.search(r"round (\d+): update sent \(trained in ([\d.]+) s, .* (\d+) bytes\)", line)
+            if m:
+                train.setdefault(n, {})[int(m[1])] = (float(m[2]), int(m[3]))
+            m = re.search(r"model version (\d+) installed \((\d+) bytes", line)
+            if m:
+                down.setdefault(n, []).append(int(m[2]))
+    return train, down
+
+# ---- quality
+seeds = sorted(int(p.split("_s")[-1][:-5]) for p in glob.glob(f"{out}/fed_eval_s*.json"))
+if seeds:
+    print(f"### Quality: {rounds} rounds x {local} local epoch(s) against {rounds * local} "
+          "central epochs (test, sampled protocol)\n")
+    print("| seed | federated HR@10 | central HR@10 | difference | federated NDCG@10 | central NDCG@10 |")
+    print("|---|---|---|---|---|---|")
+    fh, ch, fn, cn = [], [], [], []
+    for s in seeds:
+        f, c = load(f"{out}/fed_eval_s{s}.json")["test"], load(f"{out}/central_eval_s{s}.json")["test"]
+        fh.append(f["hr@10"]); ch.append(c["hr@10"]); fn.append(f["ndcg@10"]); cn.append(c["ndcg@10"])
+        print(f"| {s} | {fh[-1]:.4f} | {ch[-1]:.4f} | {fh[-1] - ch[-1]:+.4f} | "
+              f"{fn[-1]:.4f} | {cn[-1]:.4f} |")
+    mean = lambda v: sum(v) / len(v)
+    print(f"| mean | **{mean(fh):.4f}** | **{mean(ch):.4f}** | **{mean(fh) - mean(ch):+.4f}** | "
+          f"{mean(fn):.4f} | {mean(cn):.4f} |\n")
+    for s in seeds:
+        d = f"{out}/quality_s{s}"
+        r, arr = rounds_of(d)
+        pub = [x for x in r.values() if x["status"] == "published"]
+        period = [r[i + 1]["opened"] - r[i]["opened"] for i in r if i + 1 in r]
+        train, _ = node_logs(d)
+        tr = [max(train[n][i][0] for n in train if i in train[n]) for i in r if all(i in train[n] for n in train)]
+        print(f"seed {s}: {len(pub)} rounds published, round period median {med(period):.2f} s, "
+              f"slowest node's training median {med(tr):.2f} s")
+    print()
+
+# ---- bytes
+q = sorted(glob.glob(f"{out}/quality_s*"))
+if q:
+    d = q[0]
+    train, down = node_logs(d)
+    mb = int(open(f"{d}/model_bytes.txt").read())
+    m = re.search(r"(\d+) parameters", open(f"{d}/coordinator.log").read())
+    params = int(m[1])
+    up = sorted({b for n in train for (_, b) in train[n].values()})
+    dl = sorted({b for n in down for b in down[n]})
+    n_up = sum(len(train[n]) for n in train)
+    n_dl = sum(len(down[n]) for n in down)
+    print(f"### Bytes per round per node ({os.path.basename(d)}, {params} parameters = "
+          f"{4 * params} bytes as float32)\n")
+    print("| direction | HTTP body | against 4 x parameters | per run (3 nodes) |")
+    print("|---|---|---|---|")
+    print(f"| upload (update) | {', '.join(map(str, up))} | {up[0] / (4 * params):.5f}x | "
+          f"{n_up} uploads |")
+    print(f"| download (signed model file) | {', '.join(map(str, dl))} | {dl[0] / (4 * params):.4f}x | "
+          f"{n_dl} downloads (version 0 included) |")
+    st = f"{d}/n1.strace"
+    if os.path.exists(st):
+        sent = recv = 0
+        for line in open(st):
+            m = re.match(r"\d+\s+(sendto|recvfrom|sendmsg|recvmsg)\(.*\)\s+=\s+(\d+)", line)
+            if m and "MSG_PEEK" not in line:  # a peek reads nothing off the socket
+                if m[1].startswith("send"):
+                    sent += int(m[2])
+                else:
+                    recv += int(m[2])
+        bsent = sum(b for (_, b) in train["n1"].values())
+        brecv = sum(down["n1"])
+        print(f"| node n1, socket bytes sent over the run | {sent} | "
+              f"{sent / bsent:.4f}x its {len(train['n1'])} upload bodies ({bsent}) | |")
+        print(f"| node n1, socket bytes received over the run | {recv} | "
+              f"{recv / brecv:.4f}x its {len(down['n1'])} model bodies ({brecv}) | |")
+    print()
+
+# ---- aggregation
+if os.path.exists(f"{out}/agg.md"):
+    print("### Aggregation (bench/agg_bench)\n")
+    print(open(f"{out}/agg.md").read().split("\n{")[0].strip() + "\n")
+
+# ---- overhead
+for d in sorted(glob.glob(f"{out}/overhead_*"), key=lambda p: int(p.rsplit("_", 1)[1])):
+    nn = int(d.rsplit("_", 1)[1])
+    r, arr = rounds_of(d)
+    train, _ = node_logs(d)
+    rows = []
+    for i in sorted(r):
+        if i == 1 or r[i]["status"] != "published" or i not in arr:
+            continue  # round 1 also waits for the nodes to start and load their data
+        ts = [train[n][i][0] for n in train if i in train[n]]
+        if len(ts) != nn:
+            continue
+        o, c = r[i]["opened"], r[i]["closed"]
+        first, last = min(arr[i]), max(arr[i])
+        nxt = r[i + 1]["opened"] - c if i + 1 in r else None
+        rows.append(dict(wall=c - o, slow=max(ts), sumtr=sum(ts), first=first - o, last=last - o,
+                         pub=c - last, gap=nxt))
+    if not rows:
+        continue
+    g = lambda k: med([x[k] for x in rows if x[k] is not None])
+    print(f"### Round overhead, {nn} nodes (median over rounds 2-{max(r)}, {len(rows)} rounds)\n")
+    print("| open -> publish | slowest node's training | overhead | open -> first update | "
+          "open -> last update | last update -> publish | publish -> next open |")
+    print("|---|---|---|---|---|---|---|")
+    print(f"| {g('wall'):.3f} s | {g('slow'):.3f} s | **{med([x['wall'] - x['slow'] for x in rows]):.3f} s** | "
+          f"{g('first'):.3f} s | {g('last'):.3f} s | {g('pub'):.3f} s | {g('gap'):.3f} s |")
+    print(f"\nsum of the nodes' training times per round (median): {g('sumtr'):.3f} s\n")
+PYEOF

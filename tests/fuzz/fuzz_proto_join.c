@@ -1,0 +1,56 @@
+/* libFuzzer target: the join body a node posts to the coordinator
+ * (fr_proto_join_decode). The input is the HTTP body. A body that decodes must hold
+ * every field in its range and decode to the same message once encoded again, so
+ * that the coordinator never keeps a value that it could not send back; one that
+ * does not must fail with a format or version status and a message. */
+#include <math.h>
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_proto.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void need(int ok, const char *what)
+{
+    if (!ok) {
+        fprintf(stderr, "invariant broken: %s\n", what);
+        abort();
+    }
+}
+
+/* A string field: ended within its buffer, no control bytes. */
+static void need_name(const char *s, size_t cap)
+{
+    const char *end = memchr(s, 0, cap);
+    need(end != NULL, "string ended within its buffer");
+    for (const char *p = s; p < end; p++)
+        need((unsigned char)*p >= 0x20 && *p != 0x7f, "no control bytes");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fr_proto_join m, again;
+    fr_err err = {{0}};
+    fr_status st = fr_proto_join_decode(data, size, &m, &err);
+    if (st != FR_OK) {
+        need(st == FR_EFORMAT || st == FR_EVERSION, "a refusal is a format or version error");
+        need(err.msg[0] != 0 && memchr(err.msg, 0, sizeof err.msg), "a refusal says why");
+        return 0;
+    }
+    need(m.users >= 0 && m.windows >= 0 && m.model_version >= 0, "counts are not negative");
+    need(isfinite(m.eps_spent) && m.eps_spent >= 0 && isfinite(m.eps_budget) &&
+             m.eps_budget >= 0,
+         "privacy figures in range");
+    need_name(m.software, sizeof m.software);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_join_encode(&m, &sb);
+    need(fr_proto_join_decode(sb.data, sb.size, &again, &err) == FR_OK, "re-encoded join decodes");
+    need(!memcmp(&m, &again, sizeof m), "join survives a round trip");
+    msgpack_sbuffer_destroy(&sb);
+    return 0;
+}
