@@ -317,6 +317,7 @@ int fr_cmd_run(int argc, char **argv)
                          .max_backoff = 60,
                          .poll = 2,
                          .dp_clip = 1.0f,
+                         .dp_level = "user",
                          .dp_max_windows = 32};
     fr_data_cli_init(&cfg.data_cli);
     const char *config = NULL;
@@ -346,6 +347,10 @@ int fr_cmd_run(int argc, char **argv)
         {"poll", FR_OPT_INT, &cfg.poll, 1, 3600, "seconds between polls", 0, 0},
         FR_DATA_CLI_OPTS(cfg.data_cli),
         {"dp", FR_OPT_FLAG, &cfg.dp, 0, 0, "train with user-level DP-SGD (docs/privacy.md)", 0, 0},
+        {"dp-level", FR_OPT_STR, &cfg.dp_level, 0, 0,
+         "DP: user (DP-SGD per user in the site) or site (clip and noise the site's whole "
+         "update; docs/privacy.md)",
+         0, 0},
         {"dp-sampling-rate", FR_OPT_DOUBLE, &cfg.dp_q, 1e-9, 1,
          "DP: user sampling rate q (default batch / users)", 0, 0},
         {"dp-noise", FR_OPT_DOUBLE, &cfg.dp_noise, 1e-6, 1e9,
@@ -375,6 +380,10 @@ int fr_cmd_run(int argc, char **argv)
         goto out;
     }
     fr_data_cli_finish(&cfg.data_cli);
+    if (strcmp(cfg.dp_level, "user") && strcmp(cfg.dp_level, "site")) {
+        rc = fr_cmd_fail("run", FR_EINVAL, "--dp-level: give user or site");
+        goto out;
+    }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);

@@ -28,6 +28,7 @@ typedef struct fr_fed_config {
     int poll;                     /* seconds between polls when the coordinator gives none */
     /* user-level DP-SGD (docs/privacy.md) */
     int dp;
+    const char *dp_level;         /* "user" (DP-SGD inside the site) or "site" (DP-FedAvg) */
     double dp_q, dp_noise, dp_eps_max, dp_delta;
     float dp_clip;
     int dp_max_windows;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fr_dp_rng.h"
 #include "fr_dp_sgd.h"
 #include "fr_evalmodel.h"
 #include "fr_fed.h"
@@ -84,6 +85,49 @@ static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err 
     return fr_dp_ledger_sigma_for(&f->ledger, q, steps * left, sigma, err);
 }
 
+/* DP-FedAvg at the site: the whole delta clipped to C, then N(0, sigma^2 C^2) on every
+ * coordinate, the step charged to the ledger (synced) before the delta can leave. */
+static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma,
+                            const fr_proto_task *t, fr_err *err)
+{
+    double sq = 0, clip = f->cfg.dp_clip;
+    for (size_t i = 0; i < n; i++)
+        sq += (double)delta[i] * delta[i];
+    double norm = sqrt(sq);
+    if (norm > clip) {
+        float s = (float)(clip / norm);
+        for (size_t i = 0; i < n; i++)
+            delta[i] *= s;
+    }
+    fr_dp_rng rng;
+    fr_status st = fr_dp_rng_init(&rng, f->cfg.dp_seed, f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0,
+                                  err);
+    if (st != FR_OK)
+        return st;
+    float *noise = malloc(n * sizeof(float));
+    if (!noise) {
+        fr_dp_rng_free(&rng);
+        return fr_fail(err, FR_ENOMEM, "out of memory for the site's noise");
+    }
+    /* a seeded run still draws fresh noise each round */
+    fr_dp_rng_normals_at(&rng, (uint64_t)t->round, noise, n, sigma * clip);
+    fr_dp_rng_free(&rng);
+    for (size_t i = 0; i < n; i++)
+        delta[i] += noise[i];
+    free(noise);
+    if ((st = fr_dp_ledger_record(&f->ledger, 1.0, sigma, 1, err)) != FR_OK)
+        return st;
+    double acc_delta = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
+                       : f->cfg.dp_delta > 0    ? f->cfg.dp_delta
+                                                : 1e-5;
+    if ((st = fr_dp_ledger_spent(&f->ledger, acc_delta, &f->eps_spent, err)) != FR_OK)
+        return st;
+    fr_fed_log("round %lld: site-level DP: delta norm %.4g clipped to %g, noise sigma %.4g; "
+               "epsilon %.4g spent",
+               (long long)t->round, norm, clip, sigma, f->eps_spent);
+    return FR_OK;
+}
+
 fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_out, double *loss,
                              int *stop, fr_err *err)
 {
@@ -122,7 +166,20 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
                           .seed = f->cfg.seed + (uint64_t)t->round};
     double loss_sum = 0;
     int epochs = (int)t->local_epochs;
-    if (f->cfg.dp) {
+    int site = f->cfg.dp && !strcmp(f->cfg.dp_level, "site");
+    double site_sigma = 0;
+    if (site) {
+        /* one Gaussian mechanism per round on the whole delta: every round, q = 1 */
+        if ((st = dp_plan(f, 1.0, 1, &site_sigma, err)) != FR_OK)
+            goto out;
+        fr_err why = {{0}};
+        if (fr_dp_ledger_check(&f->ledger, 1.0, site_sigma, 1, &why) != FR_OK) {
+            fr_fed_log("privacy budget: %s", why.msg);
+            *stop = 1;
+            goto out;
+        }
+    }
+    if (f->cfg.dp && !site) {
         double q = f->cfg.dp_q > 0 ? f->cfg.dp_q
                                    : (tc.batch >= f->users ? 1.0 : (double)tc.batch / f->users);
         long steps = (long)epochs * fr_dp_steps_per_epoch(q);
@@ -173,11 +230,13 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
         goto out;
     }
     fr_model_get_params(&local, delta);
-    double sq = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
         delta[i] -= params[i];
+    if (site && (st = site_noise(f, delta, n, site_sigma, t, err)) != FR_OK)
+        goto out;
+    double sq = 0;
+    for (size_t i = 0; i < n; i++)
         sq += (double)delta[i] * delta[i];
-    }
     double norm = sqrt(sq), bound = t->max_update_norm * (1 - 1e-6);
     if (bound > 0 && norm > bound) {
         /* the coordinator refuses larger updates; scaling keeps the direction */
