@@ -78,7 +78,8 @@ split_users() {
 # federate NAME NODES PARTS INIT SEED COORD-OPTIONS...: a coordinator on a free port
 # with INIT as version 0, NODES nodes (node i on PARTS/part<i>, seed SEED*100+i, one
 # thread) until the federation ends; logs, node logs and the store's round timings go
-# to $OUT/NAME/. With TRACE=1 node 1 runs under strace (its socket calls).
+# to $OUT/NAME/. With TRACE=1 node 1 runs under strace (its socket calls); with CPU=1
+# every node runs under /usr/bin/time (its CPU seconds).
 federate() {
     name=$1 nn=$2 parts=$3 init=$4 seed=$5
     shift 5
@@ -117,6 +118,9 @@ CONF
         if [ "$i" = 1 ] && [ "${TRACE:-0}" = 1 ]; then
             strace -f -qq -e trace=sendto,recvfrom,sendmsg,recvmsg -e signal=none \
                 -s 0 -o "$od/n1.strace" "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
+        elif [ "${CPU:-0}" = 1 ]; then
+            /usr/bin/time -f "%U %S" -o "$od/n$i.cpu" \
+                "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
         else
             "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
         fi
@@ -129,6 +133,8 @@ CONF
         kill -0 "$p" 2>/dev/null && { echo "bench/fed: $name: a node is still running" >&2; exit 1; }
         wait "$p" || { echo "bench/fed: $name: a node failed" >&2; tail -n 5 "$od"/n*.log >&2; exit 1; }
     done
+    # the coordinator's CPU seconds (user, system) over the run
+    awk -v hz="$(getconf CLK_TCK)" '{print $14 / hz, $15 / hz}' "/proc/$cpid/stat" >"$od/coordinator.cpu"
     kill "$cpid"
     wait "$cpid" || true
     "$COORD" report --state-dir "$st/state" >"$od/report.txt"
@@ -194,8 +200,10 @@ if has overhead; then
     for nn in 3 20; do
         split_users "$tmp/synth" "$nn" "$tmp/synth$nn"
         t0=$(date +%s.%N)
+        CPU=1
         federate "overhead_$nn" "$nn" "$tmp/synth$nn" "$tmp/synth_init.frm" 1 --min-nodes "$nn" \
             --rounds "$OROUNDS" --local-epochs 1
+        CPU=0
         t1=$(date +%s.%N)
         echo "$nn nodes: $OROUNDS rounds in $(elapsed "$t0" "$t1") s"
     done
@@ -209,6 +217,13 @@ med = stat.median
 
 def load(p):
     return json.load(open(p)) if os.path.exists(p) else None
+
+def updates_of(d):
+    u = {}
+    for line in open(f"{d}/updates.txt"):
+        i, node, at = line.split()
+        u.setdefault(int(i), []).append((node, float(at)))
+    return u
 
 def rounds_of(d):
     r = {}
@@ -309,6 +324,7 @@ if os.path.exists(f"{out}/agg.md"):
 for d in sorted(glob.glob(f"{out}/overhead_*"), key=lambda p: int(p.rsplit("_", 1)[1])):
     nn = int(d.rsplit("_", 1)[1])
     r, arr = rounds_of(d)
+    upd = updates_of(d)
     train, _ = node_logs(d)
     rows = []
     for i in sorted(r):
@@ -320,16 +336,29 @@ for d in sorted(glob.glob(f"{out}/overhead_*"), key=lambda p: int(p.rsplit("_", 
         o, c = r[i]["opened"], r[i]["closed"]
         first, last = min(arr[i]), max(arr[i])
         nxt = r[i + 1]["opened"] - c if i + 1 in r else None
-        rows.append(dict(wall=c - o, slow=max(ts), sumtr=sum(ts), first=first - o, last=last - o,
-                         pub=c - last, gap=nxt))
+        # the node whose update came last: its time in the round beyond its training
+        # (waiting for its poll, the download, evaluating the new model, the upload)
+        lastnode = max(upd[i], key=lambda x: x[1])[0]
+        rows.append(dict(wall=c - o, slow=max(ts), fast=min(ts), sumtr=sum(ts), first=first - o, last=last - o,
+                         pub=c - last, gap=nxt, lastrest=last - o - train[lastnode][i][0]))
     if not rows:
         continue
     g = lambda k: med([x[k] for x in rows if x[k] is not None])
     print(f"### Round overhead, {nn} nodes (median over rounds 2-{max(r)}, {len(rows)} rounds)\n")
     print("| open -> publish | slowest node's training | overhead | open -> first update | "
-          "open -> last update | last update -> publish | publish -> next open |")
-    print("|---|---|---|---|---|---|---|")
+          "open -> last update | last node: beyond its training | last update -> publish | "
+          "publish -> next open |")
+    print("|---|---|---|---|---|---|---|---|")
     print(f"| {g('wall'):.3f} s | {g('slow'):.3f} s | **{med([x['wall'] - x['slow'] for x in rows]):.3f} s** | "
-          f"{g('first'):.3f} s | {g('last'):.3f} s | {g('pub'):.3f} s | {g('gap'):.3f} s |")
-    print(f"\nsum of the nodes' training times per round (median): {g('sumtr'):.3f} s\n")
+          f"{g('first'):.3f} s | {g('last'):.3f} s | {g('lastrest'):.3f} s | {g('pub'):.3f} s | "
+          f"{g('gap'):.3f} s |")
+    period = [r[i + 1]["opened"] - r[i]["opened"] for i in r if i > 1 and i + 1 in r]
+    cpu = sum(sum(map(float, open(f).read().split()[:2])) for f in glob.glob(f"{d}/n*.cpu"))
+    ccpu = sum(map(float, open(f"{d}/coordinator.cpu").read().split()))
+    ncpu = os.cpu_count()
+    print(f"\nround period (open -> next open) median {med(period):.3f} s; fastest node's "
+          f"training median {g('fast'):.3f} s, sum of the nodes' training times "
+          f"{g('sumtr'):.3f} s per round; CPU over the whole run (startup included): nodes "
+          f"{cpu:.1f} s, coordinator {ccpu:.1f} s, {(cpu + ccpu) / max(r):.3f} CPU-s per round "
+          f"= {(cpu + ccpu) / max(r) / ncpu:.3f} s of the {ncpu} cores' wall time\n")
 PYEOF

@@ -44,6 +44,7 @@ struct fr_https {
     char *listen, *cert, *key, *ca, *crl;
     int port;
     int fail_next;
+    unsigned generation; /* of ctx: bumped by each reload */
 };
 
 /* One TLS connection's record. It outlives the server when libevent frees the
@@ -56,6 +57,7 @@ typedef struct fr_conn {
     char reason[160]; /* the first reason the handshake failed */
     char alert[64];   /* the first fatal alert, when there is no reason */
     int started, established, logged;
+    unsigned generation; /* of the context its certificate was last checked against */
 } fr_conn;
 
 static int conn_idx = -1;
@@ -227,6 +229,7 @@ static struct bufferevent *new_tls_bev(struct event_base *base, void *arg)
     if (!(c = calloc(1, sizeof *c)) || !(ssl = SSL_new(s->ctx)))
         goto fail;
     c->ssl = ssl;
+    c->generation = s->generation;
     c->deadline_tv.tv_sec = s->cfg.conn_deadline_s;
     if (!(c->deadline = evtimer_new(base, deadline_cb, c)) || !SSL_set_ex_data(ssl, conn_idx, c))
         goto fail;
@@ -304,6 +307,28 @@ out:
     return rc;
 }
 
+/* Whether the peer's certificate still verifies against the current context: a
+ * connection kept alive across a CRL reload was admitted under the old list, and a
+ * revoked node must not keep using it. */
+static int still_valid(const fr_https *s, SSL *ssl)
+{
+    X509 *cert = SSL_get1_peer_certificate(ssl);
+    if (!cert)
+        return 1; /* nothing to revoke; peer_cn decides about certificate-less peers */
+    X509_STORE_CTX *x = X509_STORE_CTX_new();
+    int ok = x &&
+             X509_STORE_CTX_init(x, SSL_CTX_get_cert_store(s->ctx), cert,
+                                 SSL_get_peer_cert_chain(ssl)) == 1 &&
+             X509_STORE_CTX_set_purpose(x, X509_PURPOSE_SSL_CLIENT) == 1 &&
+             X509_verify_cert(x) == 1;
+    if (!ok && x)
+        fprintf(stderr, "tls: open connection refused after reload: %s\n",
+                X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+    X509_STORE_CTX_free(x);
+    X509_free(cert);
+    return ok;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     fr_https *s = arg;
@@ -317,6 +342,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         FR_ASSERT(ssl && c);
         rearm_deadline(c); /* the reply gets a deadline of its own */
         evhttp_request_set_on_complete_cb(req, request_done, c);
+        if (c->generation != s->generation) {
+            if (!still_valid(s, ssl)) {
+                evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+                fr_https_reply_text(req, 403, "forbidden: certificate no longer valid");
+                return;
+            }
+            c->generation = s->generation;
+        }
         int rc = peer_cn(ssl, cn);
         if (rc < 0 || (rc == 1 && s->cfg.require_client_cert)) {
             note_addr(c, ssl);
@@ -568,6 +601,7 @@ fr_status fr_https_reload_crl(fr_https *s, fr_err *err)
         return st;
     SSL_CTX_free(s->ctx);
     s->ctx = ctx;
+    s->generation++;
     return FR_OK;
 }
 

@@ -7,7 +7,7 @@ PKGS="build-essential pkg-config libmsgpack-dev libjansson-dev libopenblas-dev l
 # The benchmark and cross-checks run the PyTorch peer.
 if [ "${FR_WITH_PEER:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
 # `make fuzz` builds the data readers' libFuzzer targets with clang.
-if [ "${FR_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev"; fi
+if [ "${FR_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev libomp-14-dev"; fi
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -39,7 +39,18 @@ code=$(curl -sS --max-time 5 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P
     bad "plain HTTP answered 200"
 code=$(fed_curl n3 /v1/task -o /dev/null -w '%{http_code}')
 [ "$code" = 200 ] && ok "n3 is served before revocation" || bad "n3 before revocation: $code"
-"$CA" revoke "$tmp/pki" n3 >/dev/null && kill -HUP "$COORD_PID" && sleep 0.5
+# a kept-alive connection opened before the revocation, used again after it
+req='GET /v1/task HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'
+(printf "$req"; sleep 2; printf "$req"; sleep 2) |
+    openssl s_client -quiet -connect "127.0.0.1:$PORT" -CAfile "$tmp/pki/ca.crt" \
+        -cert "$tmp/pki/nodes/n3.crt" -key "$tmp/pki/nodes/n3.key" >"$tmp/keepalive" 2>/dev/null &
+ka=$!
+sleep 1
+"$CA" revoke "$tmp/pki" n3 >/dev/null && kill -HUP "$COORD_PID"
+wait "$ka"
+codes=$(grep -ao 'HTTP/1.1 [0-9]*' "$tmp/keepalive" | cut -c10-12 | tr '\n' ' ')
+[ "$codes" = "200 403 " ] && ok "a connection kept alive across the revocation is cut (HTTP $codes)" ||
+    bad "kept-alive connection after revocation: HTTP $codes"
 refused_tls "revoked certificate (CRL reloaded on SIGHUP)" --cacert "$tmp/pki/ca.crt" \
     --cert "$tmp/pki/nodes/n3.crt" --key "$tmp/pki/nodes/n3.key" "$url"
 grep -q "tls: .*refused" "$STATE.log" && ok "refused handshakes are logged with a reason" ||

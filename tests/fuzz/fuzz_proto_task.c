@@ -42,8 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     need(m.batch >= 1 && m.batch <= 1 << 20 && m.seq_len >= 1 && m.seq_len <= 65536 &&
              m.negatives >= 1 && m.negatives <= 1 << 20,
          "training sizes in range");
-    need(m.local_epochs >= 0 && m.local_epochs <= 100000 && m.retry_s >= 0 &&
-             m.retry_s <= 86400,
+    need(m.local_epochs >= 0 && m.local_epochs <= 100000 && m.retry_s >= 0 && m.retry_s <= 86400,
          "epochs and retry in range");
     need(in(m.deadline_s, 0, 1e9) && in(m.lr, 0, 1e3) && in(m.max_update_norm, 0, 1e12),
          "floats finite and in range");
