@@ -257,7 +257,7 @@ fr_status fr_proto_update_decode(const void *buf, size_t len, uint64_t max_n, fr
     if (st != FR_OK)
         return st;
     if (m->n != max_n)
-        return fr_fail(err, FR_EFORMAT, "update: n = %llu parameters, the model has %llu",
+        return fr_fail(err, FR_EINVAL, "update: n = %llu parameters, the model has %llu",
                        (unsigned long long)m->n, (unsigned long long)max_n);
     if (bin.u != m->n * 4)
         return fr_fail(err, FR_EFORMAT, "update: delta holds %llu bytes, n = %llu needs %llu",

@@ -18,7 +18,8 @@
 #define FR_PROTO_VERSION 1
 #define FR_PROTO_CONTENT_TYPE "application/msgpack"
 #define FR_PROTO_NAME 64           /* bytes of a name field, NUL included */
-#define FR_PROTO_MAX_PARAMS (1ull << 31) /* floats in a model delta */
+/* floats in a model delta: its bytes must fit a msgpack bin (< 2^32) */
+#define FR_PROTO_MAX_PARAMS ((1ull << 30) - 1)
 
 /* POST /v1/join: a node announces itself (and, sent again, is a heartbeat). */
 typedef struct fr_proto_join {
@@ -94,7 +95,8 @@ FR_MUST fr_status fr_proto_join_reply_decode(const void *buf, size_t len, fr_pro
 FR_MUST fr_status fr_proto_task_decode(const void *buf, size_t len, fr_proto_task *m, fr_err *err);
 FR_MUST fr_status fr_proto_metrics_decode(const void *buf, size_t len, fr_proto_metrics *m,
                                           fr_err *err);
-/* max_n bounds n (the coordinator passes its model's size and refuses others). */
+/* n must equal max_n, the receiver's model size: FR_EINVAL otherwise (a well-formed
+ * update for another model). */
 FR_MUST fr_status fr_proto_update_decode(const void *buf, size_t len, uint64_t max_n,
                                          fr_proto_update *m, fr_err *err);
 

@@ -102,7 +102,9 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .crl = cfg->crl,
                           .tls = 1,
                           .require_client_cert = 1,
-                          .max_body = c->max_body};
+                          .max_body = c->max_body,
+                          /* an upload of a large model over a slow link takes a while */
+                          .conn_deadline_s = 600};
     if ((st = fr_https_init(&c->https, c->base, &hc, fr_coord_handle, c, err)) != FR_OK)
         return st;
     struct timeval second = {1, 0};
@@ -124,6 +126,8 @@ fr_status fr_coord_run(fr_coord *c, fr_err *err)
 {
     if (event_base_dispatch(c->base) < 0)
         return fr_fail(err, FR_EIO, "event loop failed");
+    if (c->failed)
+        return fr_fail(err, FR_EIO, "stopped: the state folder could not be written (see above)");
     return FR_OK;
 }
 

@@ -40,6 +40,7 @@ typedef struct fr_coord_config {
     const char *weighting;
     uint64_t max_body;   /* bytes; 0 = the model's update size plus 64 KiB */
     int keep_updates;    /* keep update files after their round closes */
+    const char *operators; /* certificate names allowed the status views ("" = any) */
 } fr_coord_config;
 
 void fr_coord_config_default(fr_coord_config *c);
@@ -85,6 +86,7 @@ typedef struct fr_coord {
     int publishing;        /* a publish is scheduled */
     long published;        /* versions published by rounds, all runs */
     int done;              /* cfg.rounds reached */
+    int failed;            /* stopped because the state folder could not be written */
     fr_coord_live *live;
     int n_live;
     struct event *tick, *sig_term, *sig_int, *sig_hup;
@@ -106,6 +108,8 @@ FR_MUST fr_status fr_coord_resume_round(fr_coord *c, fr_err *err);
 int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, size_t len,
                          char *reason, size_t reason_cap);
 int fr_coord_live_count(const fr_coord *c);
+/* Whether peer may read /v1/status and /metrics. */
+int fr_coord_is_operator(const fr_coord *c, const char *peer);
 void fr_coord_seen(fr_coord *c, const char *node);
 
 /* The global model (fr_coord_model.c). */

@@ -90,6 +90,10 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "task: what a node's FedAvg weight counts (users or windows)", 0, 0},
         {"max-body", FR_OPT_U64, &c->max_body, 0, 0,
          "largest request body in bytes (0: the model's update size + 64 KiB)", 0, 0},
+        {"operators", FR_OPT_STR, &c->operators, 0, 0,
+         "comma-separated certificate names that may read /v1/status and /metrics (default: "
+         "any federation certificate)",
+         0, 0},
         {"keep-updates", FR_OPT_FLAG, &c->keep_updates, 0, 0,
          "keep update files after their round closes", 0, 0},
         {"help", FR_OPT_FLAG, help, 0, 0, "show this help", 0, 0},

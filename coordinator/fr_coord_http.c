@@ -162,6 +162,19 @@ static void on_metrics(fr_coord *c, struct evhttp_request *req, const char *node
     snprintf(r.node, sizeof r.node, "%s", node);
     if (fr_store_metrics_add(&c->store, &r, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
+    /* the node row shows what the node holds and has spent, as of its last report */
+    fr_node_row *rows = NULL;
+    int count = 0;
+    if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
+        for (int i = 0; i < count; i++)
+            if (!strcmp(rows[i].name, node)) {
+                rows[i].model_version = m.model_version;
+                rows[i].eps_spent = m.eps_spent;
+                rows[i].last_seen = fr_coord_now();
+                if (fr_store_node_seen(&c->store, &rows[i], &err) != FR_OK)
+                    fr_coord_log("store: %s", err.msg);
+            }
+    free(rows);
     fr_https_reply_text(req, 200, "recorded");
 }
 
@@ -210,9 +223,13 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
                                            routes[i].post ? "POST" : "GET");
             return routes[i].fn(c, req, peer);
         }
-    if (!strcmp(path, "/v1/status") && !post)
-        return on_status(c, req);
-    if (!strcmp(path, "/metrics") && !post)
-        return on_prometheus(c, req);
+    if (!strcmp(path, "/v1/status") || !strcmp(path, "/metrics")) {
+        if (post)
+            return fr_https_reply_text(req, 405, "%s takes GET", path);
+        if (!fr_coord_is_operator(c, peer))
+            return refuse(c, req, peer, 0, 403, "the operator's views need an operator certificate",
+                          0);
+        return !strcmp(path, "/metrics") ? on_prometheus(c, req) : on_status(c, req);
+    }
     fr_https_reply_text(req, 404, "no such endpoint: %s", path);
 }

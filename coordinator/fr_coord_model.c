@@ -129,6 +129,9 @@ fr_status fr_coord_load_model(fr_coord *c, fr_err *err)
             fr_server_opt_free(&c->opt);
             if ((st = fr_server_opt_load(&c->opt, c->model.n, path, err)) != FR_OK)
                 return st;
+        } else {
+            fr_coord_log("warning: %s is missing: the %s moments start again from zero", path,
+                         c->cfg.aggregator);
         }
     }
     return FR_OK;

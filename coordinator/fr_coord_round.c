@@ -56,6 +56,22 @@ void fr_coord_seen(fr_coord *c, const char *node)
     l->last_seen = now;
 }
 
+int fr_coord_is_operator(const fr_coord *c, const char *peer)
+{
+    const char *list = c->cfg.operators;
+    if (!list || !*list)
+        return 1;
+    size_t n = strlen(peer);
+    for (const char *p = list; *p;) {
+        p += strspn(p, ", ");
+        size_t len = strcspn(p, ", ");
+        if (len == n && !strncmp(p, peer, n))
+            return 1;
+        p += len;
+    }
+    return 0;
+}
+
 int fr_coord_live_count(const fr_coord *c)
 {
     double now = fr_coord_now();
@@ -100,12 +116,13 @@ static fr_status open_round(fr_coord *c, int live, fr_err *err)
     snprintf(r.status, sizeof r.status, "open");
     r.opened_at = fr_coord_now();
     r.deadline = r.opened_at + c->cfg.round_timeout;
+    r.expected = c->cfg.quorum > 0 ? c->cfg.quorum : live;
     if ((st = fr_store_round_open(&c->store, &r, err)) != FR_OK)
         return st;
     c->round = r.id;
     c->opened_at = r.opened_at;
     c->deadline = r.deadline;
-    c->expected = c->cfg.quorum > 0 ? c->cfg.quorum : live;
+    c->expected = r.expected;
     fr_agg_reset(&c->agg);
     c->loss_sum = 0;
     fr_coord_log("round %ld open on version %ld: %d nodes live, closes at %d updates or in %d s",
@@ -140,6 +157,7 @@ static void publish(fr_coord *c)
     long round = c->round;
     if (fr_coord_publish(c, &err) != FR_OK) {
         fr_coord_log("round %ld: publishing failed, stopping: %s", round, err.msg);
+        c->failed = 1;
         event_base_loopbreak(c->base);
         return;
     }
@@ -240,7 +258,7 @@ int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, siz
     fr_status st = fr_proto_update_decode(body, len, c->model.n, &u, &err);
     if (st != FR_OK) {
         snprintf(reason, cap, "%s", err.msg);
-        return st == FR_EVERSION || strstr(err.msg, "parameters, the model has") ? 422 : 400;
+        return st == FR_EINVAL ? 422 : 400; /* malformed, or well formed for another model */
     }
     if (!c->round) {
         snprintf(reason, cap, "round %lld is closed; no round is open", (long long)u.round);
@@ -254,6 +272,25 @@ int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, siz
     if (u.model_version != c->version) {
         snprintf(reason, cap, "stale update: trained from version %lld, round %ld is on %ld",
                  (long long)u.model_version, c->round, c->version);
+        return 409;
+    }
+    double expect_w = !strcmp(c->cfg.weighting, "windows") ? (double)u.windows : (double)u.users;
+    if (expect_w < 1)
+        expect_w = 1;
+    if (u.weight != expect_w) {
+        /* a weight is what the node trained on, not a vote it may raise */
+        snprintf(reason, cap, "weight %g is not the update's %s count (%g)", u.weight,
+                 c->cfg.weighting, expect_w);
+        return 422;
+    }
+    fr_node_row *rows = NULL;
+    int count = 0, known = 0;
+    if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
+        for (int i = 0; i < count; i++)
+            known |= !strcmp(rows[i].name, node);
+    free(rows);
+    if (!known) {
+        snprintf(reason, cap, "node %s has not joined (POST /v1/join first)", node);
         return 409;
     }
     int exists = 0;
@@ -348,8 +385,10 @@ fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
     free(rows);
     if (st != FR_OK)
         return st;
-    /* the quorum counts the nodes live now; at least those already in */
-    c->expected = c->cfg.quorum > 0 ? c->cfg.quorum : (c->cfg.min_nodes > n ? c->cfg.min_nodes : n);
+    /* the quorum fixed when the round opened (a configured one may have changed) */
+    c->expected = c->cfg.quorum > 0 ? c->cfg.quorum : r.expected;
+    if (c->expected < 1)
+        c->expected = c->cfg.min_nodes;
     fr_coord_log("round %ld resumed on version %ld with %d updates from disk", c->round,
                  c->version, n);
     return FR_OK;

@@ -26,7 +26,8 @@ static const char schema_sql[] =
     " status TEXT NOT NULL CHECK (status IN ('open', 'published', 'aborted')),"
     " opened_at REAL, deadline REAL, closed_at REAL DEFAULT 0,"
     " updates INTEGER NOT NULL DEFAULT 0, weight REAL DEFAULT 0, mean_loss REAL DEFAULT 0,"
-    " new_version INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '');"
+    " new_version INTEGER NOT NULL DEFAULT 0, note TEXT NOT NULL DEFAULT '',"
+    " expected INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX IF NOT EXISTS rounds_one_open ON rounds (status)"
     " WHERE status = 'open';"
     "CREATE TABLE IF NOT EXISTS updates ("
@@ -58,7 +59,7 @@ enum {
 _Static_assert((int)S_COUNT <= (int)FR_STORE_NSTMT, "FR_STORE_NSTMT too small");
 
 #define ROUND_COLS "id, model_version, status, opened_at, deadline, closed_at, updates, " \
-                   "weight, mean_loss, new_version, note"
+                   "weight, mean_loss, new_version, note, expected"
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -80,8 +81,8 @@ static const char *const sql[S_COUNT] = {
     [S_NODE_ACCEPTED] =
         "UPDATE nodes SET updates_accepted = updates_accepted + 1 WHERE name = ?1",
     [S_ROUND_OPEN] =
-        "INSERT INTO rounds (id, model_version, status, opened_at, deadline, note)"
-        " VALUES (?1, ?2, 'open', ?3, ?4, ?5)",
+        "INSERT INTO rounds (id, model_version, status, opened_at, deadline, note, expected)"
+        " VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?6)",
     [S_ROUND_GET] = "SELECT " ROUND_COLS " FROM rounds WHERE id = ?1",
     [S_ROUND_OPEN_GET] = "SELECT " ROUND_COLS " FROM rounds WHERE status = 'open'",
     [S_ROUND_CLOSE] =
@@ -485,6 +486,7 @@ static void read_round(sqlite3_stmt *q, void *row)
     r->mean_loss = col_dbl(q, 8);
     r->new_version = col_long(q, 9);
     col_str(q, 10, r->note, sizeof r->note);
+    r->expected = sqlite3_column_int(q, 11);
 }
 
 /* The single row of bound statement q into row (zeroed when there is none). */
@@ -525,6 +527,7 @@ fr_status fr_store_round_open(fr_store *s, const fr_round_row *r, fr_err *err)
     sqlite3_bind_double(q, 3, r->opened_at);
     sqlite3_bind_double(q, 4, r->deadline);
     bind_str(q, 5, r->note, sizeof r->note);
+    sqlite3_bind_int(q, 6, r->expected);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_DONE)
         st = FR_OK;

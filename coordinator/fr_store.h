@@ -79,6 +79,7 @@ typedef struct fr_round_row {
     double weight;
     double mean_loss;
     long new_version;       /* the version published from it; 0 if none */
+    int expected;           /* updates that close it, fixed when it opens */
     char note[256];
 } fr_round_row;
 

@@ -147,9 +147,23 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
                                 .cert = cfg->cert,
                                 .key = cfg->key,
                                 .ca = cfg->ca,
-                                .crl = cfg->crl};
+                                .crl = cfg->crl,
+                                /* the largest model file a node reads, and its head */
+                                .max_response = (size_t)FR_MODELFILE_MAX_BODY + 4096};
     if ((st = fr_http_client_init(&f->http, &hc, err)) != FR_OK)
         return st;
+    if (cfg->dp) {
+        /* what earlier runs spent, so that the first join already reports it */
+        if ((st = fr_dp_ledger_open(&f->ledger, cfg->state_dir, err)) != FR_OK)
+            return st;
+        f->have_ledger = 1;
+        double d = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
+                   : cfg->dp_delta > 0      ? cfg->dp_delta
+                                            : 1e-5;
+        if (f->ledger.steps > 0 && (st = fr_dp_ledger_spent(&f->ledger, d, &f->eps_spent, err)) !=
+                                       FR_OK)
+            return st;
+    }
     return load_state(f, err);
 }
 
@@ -168,7 +182,8 @@ void fr_fed_free(fr_fed *f)
 }
 
 /* One round's work: train, then deliver the delta (retrying transport failures for as
- * long as the round is open). Returns 1 to stop the node. */
+ * long as the round is open). Returns 0 to go on, 1 to stop (budget spent), 2 to stop
+ * on a failure. */
 static int take_part(fr_fed *f, const fr_proto_task *t)
 {
     fr_err err = {{0}};
@@ -184,7 +199,7 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
     double train_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (tst != FR_OK) {
         fr_fed_log("round %lld: training failed: %s", (long long)t->round, err.msg);
-        return 1;
+        return 2;
     }
     if (stop) {
         fr_fed_log("stopping: the privacy budget cannot pay for another round");
@@ -241,12 +256,18 @@ static int run_loop(fr_fed *f)
     fr_err err = {{0}};
     int attempt = 0;
     double last_join = 0;
-    int heartbeat = 30;
+    int had_data = f->have_ds;
     while (!stopping) {
         double now = (double)time(NULL);
         fr_proto_task t;
         fr_status st = FR_OK;
-        if (now - last_join >= heartbeat) {
+        /* join again on the heartbeat, and once the data is loaded, so that the
+         * coordinator's view of this node (users, version, privacy) stays current */
+        if (had_data != f->have_ds) {
+            had_data = f->have_ds;
+            last_join = 0;
+        }
+        if (now - last_join >= (f->heartbeat_s > 0 ? f->heartbeat_s : 30)) {
             if ((st = fr_fed_join(f, &err)) == FR_OK)
                 last_join = now;
         }
@@ -292,12 +313,12 @@ static int run_loop(fr_fed *f)
         if (t.state == FR_TASK_OPEN && t.round != f->last_round &&
             t.model_version == f->version &&
             !(f->cfg.max_rounds > 0 && f->rounds_done >= f->cfg.max_rounds)) {
-            if (take_part(f, &t)) {
-                /* tell the coordinator the privacy spent; it learns it at the next join
-                 * of a restarted node otherwise */
+            int why = take_part(f, &t);
+            if (why) {
+                /* tell the coordinator the privacy spent before leaving */
                 if (fr_fed_join(f, &err) != FR_OK)
                     fr_fed_log("final join: %s", err.msg);
-                return 0;
+                return why == 2 ? 1 : 0;
             }
             continue;
         }

@@ -41,6 +41,7 @@ typedef struct fr_fed {
     fr_http_client http;
     uint8_t coord_pub[FR_SIGN_PUBLIC_BYTES];
     char name[FR_PROTO_NAME];     /* our identity, as the coordinator read it */
+    int heartbeat_s;              /* join again this often (the coordinator says) */
     /* the verified global model */
     fr_model global;
     long version;                 /* -1 with no model yet */
@@ -55,6 +56,7 @@ typedef struct fr_fed {
     int have_ev;
     fr_dp_ledger ledger;
     int have_ledger;
+    int budget_set;               /* the configured budget was recorded by this run */
     /* progress, kept in STATE_DIR/node-state */
     long last_round;              /* the last round whose update was delivered (or refused) */
     long last_reported;           /* the last version whose metrics were reported */

@@ -55,8 +55,9 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
     return FR_OK;
 }
 
-/* The noise multiplier for DP rounds: given, or the smallest that lets the planned
- * rounds fit the budget, fixed when the ledger is first charged (node-state keeps it). */
+/* The noise multiplier for a DP round: given (dp-noise), or the smallest with which
+ * what is left of the budget pays for the rounds left (max-rounds less those taken,
+ * or 10 without max-rounds), recomputed each round from the ledger. */
 static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err *err)
 {
     fr_status st;
@@ -64,6 +65,10 @@ static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err 
         if ((st = fr_dp_ledger_open(&f->ledger, f->cfg.state_dir, err)) != FR_OK)
             return st;
         f->have_ledger = 1;
+    }
+    if (!f->budget_set) {
+        /* the default delta needs the population, known once the data is loaded */
+        f->budget_set = 1;
         if (f->cfg.dp_eps_max > 0) {
             double delta = f->cfg.dp_delta > 0 ? f->cfg.dp_delta
                                                : 1.0 / pow((double)(f->users > 1 ? f->users : 2),

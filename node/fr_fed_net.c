@@ -55,8 +55,9 @@ fr_status fr_fed_join(fr_fed *f, fr_err *err)
     if (st == FR_OK && r.code != 200)
         st = refused("join", &r, err);
     fr_proto_join_reply rep;
-    if (st == FR_OK && (st = fr_proto_join_reply_decode(r.body, r.len, &rep, err)) == FR_OK &&
-        strcmp(f->name, rep.node)) {
+    if (st == FR_OK && (st = fr_proto_join_reply_decode(r.body, r.len, &rep, err)) == FR_OK)
+        f->heartbeat_s = (int)rep.heartbeat_s;
+    if (st == FR_OK && strcmp(f->name, rep.node)) {
         snprintf(f->name, sizeof f->name, "%s", rep.node);
         fr_fed_log("joined %s as %s", f->cfg.coordinator, f->name);
     }

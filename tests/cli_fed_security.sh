@@ -15,7 +15,7 @@ fed_pki n1 n2 n3 || { bad "certificates"; finish; exit 1; }
     bad "other CA"
 fed_data 2 --users 60 --items 40 --clusters 2 --seed 3 || { bad "data"; finish; exit 1; }
 STATE="$tmp/coord"
-fed_start_coord "$STATE" --min-nodes 2 --rounds 1 --round-timeout 300 --retry 1 ||
+fed_start_coord "$STATE" --min-nodes 2 --rounds 1 --round-timeout 300 --retry 1 --operators n1 ||
     { bad "coordinator start"; finish; exit 1; }
 
 # refused_tls NAME CURL-ARGS...: curl fails and no HTTP status came back
@@ -55,6 +55,10 @@ refused_tls "revoked certificate (CRL reloaded on SIGHUP)" --cacert "$tmp/pki/ca
     --cert "$tmp/pki/nodes/n3.crt" --key "$tmp/pki/nodes/n3.key" "$url"
 grep -q "tls: .*refused" "$STATE.log" && ok "refused handshakes are logged with a reason" ||
     bad "no TLS refusal in the log"
+
+code=$(fed_curl n2 /v1/status -o /dev/null -w '%{http_code}')
+[ "$code" = 403 ] && ok "a node that is not an operator cannot read the status (HTTP 403)" ||
+    bad "status for a non-operator: HTTP $code"
 
 # identity comes from the certificate alone
 as() { who=$1; shift; "$TOOL" "https://127.0.0.1:$PORT" "$tmp/pki/nodes/$who.crt" \

@@ -4,7 +4,7 @@
  * coordinator refuses them with a reason and carries on.
  *
  *   tool_fed_client URL CERT KEY CA WHAT [ROUND VERSION N]
- *   WHAT: task | join | garbage | nan | huge-norm | node-field | good | truncated */
+ *   WHAT: task | join | garbage | nan | huge-norm | node-field | good | truncated | heavy */
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         msgpack_pack_str_with_body(&pk, "n2", 2);
     } else {
         fr_proto_update u = {.round = round, .model_version = version, .users = 5, .windows = 5,
-                             .weight = 5, .loss = 1, .n = n};
+                             .weight = !strcmp(what, "heavy") ? 500 : 5, .loss = 1, .n = n};
         fr_proto_update_head_encode(&u, &sb);
         float *d = calloc(n, sizeof(float));
         for (unsigned long i = 0; i < n; i++)
