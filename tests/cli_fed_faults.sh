@@ -69,6 +69,13 @@ fed_start_coord "$STATE" --min-nodes 2 --quorum 3 --rounds 2 --round-timeout 300
     { bad "restart"; finish; exit 1; }
 grep -q "round 1 resumed on version 0 with 2 updates from disk" "$STATE.log" &&
     ok "restarted coordinator resumes round 1 with both updates" || bad "no resume"
+# a node killed and restarted resumes from its state folder, without retraining
+kill -9 "$p1"
+wait "$p1" 2>/dev/null
+fed_start_node n1; p1=$NODE_PID
+for _ in $(seq 1 100); do grep -q "resuming with model version 0" "$tmp/n1.log" && break; sleep 0.1; done
+grep -q "resuming with model version 0" "$tmp/n1.log" &&
+    ok "restarted node resumes with its verified model" || bad "node did not resume"
 fed_node_conf n3 part3
 fed_start_node n3; p3=$NODE_PID
 done_all=1
@@ -77,6 +84,8 @@ for p in $p1 $p2 $p3; do fed_wait "$p" 180 || done_all=0; done
     { bad "nodes still running"; tail -n 5 "$tmp"/n*.log; }
 grep -q "retrying" "$tmp/n1.log" "$tmp/n2.log" && ok "nodes retried while it was down" ||
     bad "no retry logged"
+[ "$(grep -c 'round 1: training' "$tmp/n1.log")" = 1 ] &&
+    ok "the restarted node did not train round 1 again" || bad "round 1 trained twice"
 "$COORD" report --state-dir "$STATE" >"$tmp/report"
 cat "$tmp/report"
 grep -q '^1 .* published  *3 ' "$tmp/report" && ok "round 1 published with all 3 updates" ||
