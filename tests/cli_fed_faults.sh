@@ -96,4 +96,24 @@ l1=$(awk '$1 == 1 {print $5}' "$tmp/report")
 l2=$(awk '$1 == 2 {print $5}' "$tmp/report")
 awk -v a="$l1" -v b="$l2" 'BEGIN {exit !(b < 1.2 * a)}' &&
     ok "FedYogi round 2 loss $l2 stays near round 1's $l1" || bad "loss $l1 -> $l2"
+
+# nodes that vanish mid-round do not stall the federation: the deadline closes the
+# round with what arrived (published with one update of three; aborted with none)
+STATE="$tmp/coord3"
+fed_start_coord "$STATE" --min-nodes 3 --round-timeout 3 --rounds 2 --retry 1 ||
+    { bad "coordinator start"; finish; exit 1; }
+for who in n1 n2 n3; do as "$who" join >/dev/null; done
+sleep 1.5
+round=$(as n1 task | sed -n 's/.*round \([0-9]*\).*/\1/p')
+n=$(fed_curl n1 /v1/status | sed -n 's/.*"parameters": *\([0-9]*\).*/\1/p')
+expect "one update of three" "HTTP 200*(1 of 3)*" "$(as n1 good "$round" 0 "$n")"
+sleep 4 # n2 and n3 never send theirs
+for who in n1 n2 n3; do as "$who" join >/dev/null; done # a fresh round needs them live
+sleep 5 # the next round opens and passes its deadline with nothing
+"$COORD" report --state-dir "$STATE" >"$tmp/report3"
+grep -q "^$round .* published  *1 " "$tmp/report3" &&
+    ok "round $round published at its deadline with 1 of 3 updates" ||
+    { bad "round at deadline"; cat "$tmp/report3"; }
+grep -q " aborted " "$tmp/report3" && grep -q "deadline passed with 0 of 3 updates" "$STATE.log" &&
+    ok "a round with no update is aborted at its deadline" || { bad "no aborted round"; cat "$tmp/report3"; }
 finish
