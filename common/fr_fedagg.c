@@ -1,5 +1,6 @@
 /* Federated aggregation and the server optimiser (see fr_fedagg.h). */
 #include "fr_fedagg.h"
+#include "fr_file.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -245,26 +246,6 @@ fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt 
     return FR_OK;
 }
 
-/* Syncs the folder holding path, so that a rename in it survives a crash. */
-static int sync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if ((size_t)(slash - path) >= sizeof dir)
-        return 0; /* too long to name; the rename itself has happened */
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    /* Some file systems cannot sync a folder (EINVAL); nothing more can be done there. */
-    int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
-    close(fd);
-    return rc;
-}
-
 static void put_le64(uint8_t *p, uint64_t x)
 {
     for (int i = 0; i < 8; i++)
@@ -297,32 +278,23 @@ static int write_floats(FILE *f, const float *x, size_t n, uint32_t *crc, uint8_
 fr_status fr_server_opt_save(const fr_server_opt *o, const char *path, fr_err *err)
 {
     fr_status st = FR_OK;
-    char *tmp = NULL;
     uint8_t *stage = NULL;
-    FILE *f = NULL;
-    int made_tmp = 0;
+    fr_atomic_file af = {0};
     FR_ASSERT(o && o->m && o->v && path);
     if (o->step < 0) {
         st = fr_fail(err, FR_EINVAL, "%s: server step %ld is negative", path, o->step);
         goto out;
     }
-    size_t tlen = strlen(path) + 5;
-    tmp = malloc(tlen);
     stage = malloc(4 * CHUNK);
-    if (!tmp || !stage) {
+    if (!stage) {
         st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate buffers to save the server "
                      "optimiser", path);
         goto out;
     }
-    snprintf(tmp, tlen, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    made_tmp = fd >= 0;
-    if (fd < 0 || !(f = fdopen(fd, "wb"))) {
-        st = fr_fail(err, FR_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if ((st = fr_atomic_open(&af, path, 0600, err)) != FR_OK)
         goto out;
-    }
+    FILE *f = af.f;
+    const char *tmp = af.tmp;
     uint8_t hdr[FR_SOPT_HEADER_BYTES], tail[4];
     memcpy(hdr, FR_SOPT_MAGIC, 8);
     put_le64(hdr + 8, (uint64_t)o->n);
@@ -336,31 +308,13 @@ fr_status fr_server_opt_save(const fr_server_opt *o, const char *path, fr_err *e
     }
     for (int i = 0; i < 4; i++)
         tail[i] = (uint8_t)(crc >> (8 * i));
-    if (fwrite(tail, 1, 4, f) != 4 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (fwrite(tail, 1, 4, f) != 4) {
         st = fr_fail(err, FR_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
         goto out;
     }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) {
-        st = fr_fail(err, FR_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        st = fr_fail(err, FR_EIO, "%s: cannot rename %s over it: %s", path, tmp,
-                     strerror(errno));
-        goto out;
-    }
-    made_tmp = 0;
-    if (sync_parent(path) != 0)
-        st = fr_fail(err, FR_EIO, "%s: saved, but cannot sync its folder: %s", path,
-                     strerror(errno));
+    st = fr_atomic_commit(&af, err);
 out:
-    if (f)
-        fclose(f);
-    if (made_tmp)
-        unlink(tmp);
-    free(tmp);
+    fr_atomic_abort(&af);
     free(stage);
     return st;
 }

@@ -2,6 +2,7 @@
  * saving; loading is in fr_modelfile_load.c. The body is written with msgpack-c's
  * packer straight to the file, so saving never holds a second copy of the model. */
 #include "fr_modelfile.h"
+#include "fr_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -183,33 +184,12 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
     pack_cstr(pk, created);
 }
 
-/* Syncs the folder holding path, so that a rename in it survives a crash. */
-static int sync_parent(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[4096];
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if ((size_t)(slash - path) >= sizeof dir)
-        return 0; /* too long to name; the rename itself has happened */
-    else
-        snprintf(dir, sizeof dir, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    /* Some file systems cannot sync a folder (EINVAL); nothing more can be done there. */
-    int rc = fsync(fd) != 0 && errno != EINVAL ? -1 : 0;
-    close(fd);
-    return rc;
-}
-
 fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags, fr_err *err)
 {
     fr_status st = FR_OK;
     uint8_t *stage = NULL;
-    char *tmp = NULL;
+    fr_atomic_file af = {0};
     FILE *f = NULL;
-    int made_tmp = 0;
     writer w;
     memset(&w, 0, sizeof w);
     FR_ASSERT(m && m->be && m->params && path);
@@ -239,21 +219,14 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
     }
     size_t stage_len = fr_mf_stage_size(m);
     stage = malloc(stage_len);
-    size_t tlen = strlen(path) + 5;
-    tmp = malloc(tlen);
-    if (!stage || !tmp) {
+    if (!stage) {
         st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate buffers to save the model", path);
         goto out;
     }
-    snprintf(tmp, tlen, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    made_tmp = fd >= 0;
-    if (fd < 0 || !(f = fdopen(fd, "wb"))) {
-        st = fr_fail(err, FR_EIO, "%s: cannot create %s: %s", path, tmp, strerror(errno));
-        if (fd >= 0)
-            close(fd);
+    if ((st = fr_atomic_open(&af, path, 0644, err)) != FR_OK)
         goto out;
-    }
+    f = af.f;
+    const char *tmp = af.tmp;
     uint8_t hdr[FR_MODELFILE_HEADER_BYTES] = {0};
     if (fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr) {
         st = fr_fail(err, FR_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
@@ -273,32 +246,13 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
     fr_mf_put_le(hdr + 12, 0, 4);
     fr_mf_put_le(hdr + 16, w.len, 8);
     fr_mf_put_le(hdr + 24, w.crc, 4);
-    if (fseek(f, 0, SEEK_SET) != 0 || fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr ||
-        fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    if (fseek(f, 0, SEEK_SET) != 0 || fwrite(hdr, 1, sizeof hdr, f) != sizeof hdr) {
         st = fr_fail(err, FR_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
         goto out;
     }
-    int rc = fclose(f);
-    f = NULL;
-    if (rc != 0) {
-        st = fr_fail(err, FR_EIO, "%s: cannot write %s: %s", path, tmp, strerror(errno));
-        goto out;
-    }
-    if (rename(tmp, path) != 0) {
-        st = fr_fail(err, FR_EIO, "%s: cannot rename %s over it: %s", path, tmp,
-                     strerror(errno));
-        goto out;
-    }
-    made_tmp = 0;
-    if (sync_parent(path) != 0)
-        st = fr_fail(err, FR_EIO, "%s: saved, but cannot sync its folder: %s", path,
-                     strerror(errno));
+    st = fr_atomic_commit(&af, err);
 out:
-    if (f)
-        fclose(f);
-    if (made_tmp)
-        unlink(tmp);
-    free(tmp);
+    fr_atomic_abort(&af);
     free(stage);
     return st;
 }

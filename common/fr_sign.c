@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fr_file.h"
+
 static const char context[] = "fedrecall-model-v1"; /* signed with its NUL */
 
 void fr_hex_encode(const uint8_t *in, size_t n, char *out)
@@ -60,24 +62,6 @@ static fr_status read_line(const char *path, char *buf, size_t cap, fr_err *err)
     return FR_OK;
 }
 
-static fr_status write_file(const char *path, const char *text, mode_t mode, fr_err *err)
-{
-    char tmp[4200];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
-        return fr_fail(err, FR_EINVAL, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0)
-        return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
-    size_t len = strlen(text);
-    int ok = write(fd, text, len) == (ssize_t)len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        fr_status st = fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
-        unlink(tmp);
-        return st;
-    }
-    return FR_OK;
-}
 
 fr_status fr_sign_key_load_or_create(fr_sign_key *k, const char *secret_path,
                                      const char *pub_path, fr_err *err)
@@ -109,7 +93,7 @@ fr_status fr_sign_key_load_or_create(fr_sign_key *k, const char *secret_path,
         fr_hex_encode(k->secret, FR_SIGN_SECRET_BYTES, hex);
         hex[2 * FR_SIGN_SECRET_BYTES] = '\n';
         hex[2 * FR_SIGN_SECRET_BYTES + 1] = 0;
-        st = write_file(secret_path, hex, 0600, err);
+        st = fr_file_write_atomic(secret_path, hex, strlen(hex), 0600, err);
     }
     sodium_free(hex);
     if (st == FR_OK) {
@@ -117,7 +101,7 @@ fr_status fr_sign_key_load_or_create(fr_sign_key *k, const char *secret_path,
         fr_hex_encode(k->pub, FR_SIGN_PUBLIC_BYTES, pub_hex);
         pub_hex[2 * FR_SIGN_PUBLIC_BYTES] = '\n';
         pub_hex[2 * FR_SIGN_PUBLIC_BYTES + 1] = 0;
-        st = write_file(pub_path, pub_hex, 0644, err);
+        st = fr_file_write_atomic(pub_path, pub_hex, strlen(pub_hex), 0644, err);
     }
     if (st != FR_OK)
         fr_sign_key_free(k);

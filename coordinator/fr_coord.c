@@ -85,13 +85,13 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         rounds += !strcmp(rows[i].status, "published");
     free(rows);
     c->published = rounds;
+    /* an update is the model's size plus a small head; anything larger is refused
+     * by the server before it is buffered */
+    c->max_body = cfg->max_body ? (size_t)cfg->max_body : c->model.n * 4 + (64u << 10);
     if ((st = fr_coord_resume_round(c, err)) != FR_OK)
         return st;
     if (c->cfg.rounds > 0 && c->published >= c->cfg.rounds && !c->round)
         c->done = 1;
-    /* an update is the model's size plus a small head; anything larger is refused
-     * by the server before it is buffered */
-    c->max_body = cfg->max_body ? (size_t)cfg->max_body : c->model.n * 4 + (64u << 10);
     c->base = event_base_new();
     if (!c->base)
         return fr_fail(err, FR_ENOMEM, "cannot create the event loop");

@@ -11,33 +11,9 @@
 #include <unistd.h>
 
 #include "fr_coord.h"
+#include "fr_file.h"
 #include "fr_modelfile.h"
 
-static fr_status read_file(const char *path, uint8_t **out, size_t *len, fr_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || sb.st_size <= 0) {
-        fclose(f);
-        return fr_fail(err, FR_EIO, "%s: empty or unreadable", path);
-    }
-    uint8_t *buf = malloc((size_t)sb.st_size);
-    if (!buf) {
-        fclose(f);
-        return fr_fail(err, FR_ENOMEM, "%s: out of memory", path);
-    }
-    size_t got = fread(buf, 1, (size_t)sb.st_size, f);
-    fclose(f);
-    if (got != (size_t)sb.st_size) {
-        free(buf);
-        return fr_fail(err, FR_EIO, "%s: short read", path);
-    }
-    *out = buf;
-    *len = got;
-    return FR_OK;
-}
 
 static void model_path(const fr_coord *c, long version, char *out, size_t cap)
 {
@@ -54,7 +30,7 @@ static fr_status adopt(fr_coord *c, const char *path, long version, fr_err *err)
 {
     uint8_t *bytes = NULL;
     size_t len = 0;
-    fr_status st = read_file(path, &bytes, &len, err);
+    fr_status st = fr_file_read_all(path, FR_MODELFILE_MAX_BODY + FR_MODELFILE_HEADER_BYTES, &bytes, &len, err);
     if (st != FR_OK)
         return st;
     fr_model m = {0};

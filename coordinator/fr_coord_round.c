@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "fr_coord.h"
+#include "fr_file.h"
 #include "fr_proto.h"
 
 double fr_coord_now(void)
@@ -219,36 +220,6 @@ void fr_coord_tick(fr_coord *c)
         fr_coord_log("cannot open a round: %s", err.msg);
 }
 
-/* Write body durably as path: a temporary file, fsync, rename, fsync of the folder. */
-static fr_status write_durable(const char *dir, const char *path, const uint8_t *body, size_t len,
-                               fr_err *err)
-{
-    char tmp[4600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, body + done, len - done);
-        if (w <= 0) {
-            close(fd);
-            unlink(tmp);
-            return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return FR_OK;
-}
 
 int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, size_t len,
                          char *reason, size_t cap)
@@ -316,7 +287,7 @@ int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, siz
         return 500;
     }
     snprintf(path, sizeof path, "%s/%.63s.update", dir, node);
-    if (write_durable(dir, path, body, len, &err) != FR_OK) {
+    if (fr_file_write_atomic(path, body, len, 0600, &err) != FR_OK) {
         snprintf(reason, cap, "%s", err.msg);
         return 500;
     }
@@ -361,26 +332,15 @@ fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
     if ((st = fr_store_updates(&c->store, r.id, &rows, &n, err)) != FR_OK)
         return st;
     for (int i = 0; i < n && st == FR_OK; i++) {
-        FILE *f = fopen(rows[i].path, "rb");
-        if (!f) {
-            st = fr_fail(err, FR_EIO, "%s: %s", rows[i].path, strerror(errno));
-            break;
-        }
-        fseek(f, 0, SEEK_END);
-        long len = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        uint8_t *buf = len > 0 ? malloc((size_t)len) : NULL;
-        if (!buf || fread(buf, 1, (size_t)len, f) != (size_t)len) {
-            st = fr_fail(err, FR_EIO, "%s: cannot read", rows[i].path);
-        } else {
-            fr_proto_update u;
-            if ((st = fr_proto_update_decode(buf, (size_t)len, c->model.n, &u, err)) == FR_OK) {
-                fr_agg_add_le(&c->agg, u.delta, u.weight);
-                c->loss_sum += u.weight * u.loss;
-            }
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        fr_proto_update u;
+        if ((st = fr_file_read_all(rows[i].path, c->max_body, &buf, &len, err)) == FR_OK &&
+            (st = fr_proto_update_decode(buf, len, c->model.n, &u, err)) == FR_OK) {
+            fr_agg_add_le(&c->agg, u.delta, u.weight);
+            c->loss_sum += u.weight * u.loss;
         }
         free(buf);
-        fclose(f);
     }
     free(rows);
     if (st != FR_OK)

@@ -16,6 +16,7 @@
 
 #include "fr_cmd.h"
 #include "fr_fed.h"
+#include "fr_file.h"
 #include "fr_modelfile.h"
 #include "fr_opts.h"
 
@@ -55,19 +56,12 @@ static void state_path(const fr_fed *f, const char *name, char *out, size_t cap)
 
 fr_status fr_fed_save_state(const fr_fed *f, fr_err *err)
 {
-    char path[4200], tmp[4300];
+    char path[4200], text[256];
     state_path(f, "node-state", path, sizeof path);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *o = fopen(tmp, "w");
-    if (!o)
-        return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
-    fprintf(o, "last_round %ld\nlast_reported %ld\nrounds_done %d\nlast_loss %.17g\n",
-            f->last_round, f->last_reported, f->rounds_done, f->last_loss);
-    int ok = fflush(o) == 0 && fsync(fileno(o)) == 0;
-    ok = fclose(o) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0)
-        return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
-    return FR_OK;
+    int n = snprintf(text, sizeof text,
+                     "last_round %ld\nlast_reported %ld\nrounds_done %d\nlast_loss %.17g\n",
+                     f->last_round, f->last_reported, f->rounds_done, f->last_loss);
+    return fr_file_write_atomic(path, text, (size_t)n, 0600, err);
 }
 
 /* Progress and the held model from a previous run; the model only if its signature
@@ -101,29 +95,23 @@ static fr_status load_state(fr_fed *f, fr_err *err)
     long version = -1;
     char hex[2 * FR_SIGN_BYTES + 2] = "";
     if (fgets(line, sizeof line, s) && sscanf(line, "%ld %129s", &version, hex) == 2) {
-        FILE *mf = fopen(path, "rb");
         uint8_t *buf = NULL;
-        long len = 0;
-        if (mf && fseek(mf, 0, SEEK_END) == 0 && (len = ftell(mf)) > 0 &&
-            fseek(mf, 0, SEEK_SET) == 0 && (buf = malloc((size_t)len)) &&
-            fread(buf, 1, (size_t)len, mf) == (size_t)len) {
-            uint8_t sig[FR_SIGN_BYTES];
-            fr_err e2 = {{0}};
-            fr_model m = {0};
-            if (fr_hex_decode(hex, sig, FR_SIGN_BYTES, &e2) == FR_OK &&
-                fr_sign_verify_model(f->coord_pub, (uint64_t)version, buf, (size_t)len, sig,
-                                     &e2) == FR_OK &&
-                fr_modelfile_decode(&m, fr_backend_cpu(), buf, (size_t)len, path, &e2) == FR_OK) {
-                f->global = m;
-                f->version = version;
-                fr_fed_log("resuming with model version %ld from %s", version, path);
-            } else {
-                fr_fed_log("ignoring the held model %s: %s", path, e2.msg);
-            }
+        size_t len = 0;
+        uint8_t sig[FR_SIGN_BYTES];
+        fr_err e2 = {{0}};
+        fr_model m = {0};
+        if (fr_file_read_all(path, FR_MODELFILE_MAX_BODY + FR_MODELFILE_HEADER_BYTES, &buf, &len,
+                             &e2) == FR_OK &&
+            fr_hex_decode(hex, sig, FR_SIGN_BYTES, &e2) == FR_OK &&
+            fr_sign_verify_model(f->coord_pub, (uint64_t)version, buf, len, sig, &e2) == FR_OK &&
+            fr_modelfile_decode(&m, fr_backend_cpu(), buf, len, path, &e2) == FR_OK) {
+            f->global = m;
+            f->version = version;
+            fr_fed_log("resuming with model version %ld from %s", version, path);
+        } else {
+            fr_fed_log("ignoring the held model %s: %s", path, e2.msg);
         }
         free(buf);
-        if (mf)
-            fclose(mf);
     }
     fclose(s);
     (void)err;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "fr_fed.h"
+#include "fr_file.h"
 #include "fr_modelfile.h"
 
 void fr_fed_log(const char *fmt, ...)
@@ -77,29 +78,6 @@ fr_status fr_fed_task(fr_fed *f, fr_proto_task *t, fr_err *err)
     return st;
 }
 
-static fr_status write_atomic(const char *path, const void *data, size_t len, fr_err *err)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return fr_fail(err, FR_EIO, "%s: %s", tmp, strerror(errno));
-    const uint8_t *p = data;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, p + done, len - done);
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int ok = done == len && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
-    }
-    return FR_OK;
-}
 
 fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
 {
@@ -149,8 +127,8 @@ fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
     snprintf(sigpath, sizeof sigpath, "%s/global.sig", f->cfg.state_dir);
     /* the signature first: a crash between the two leaves a pair that fails to verify
      * and is fetched again, never an unverified model that is trusted */
-    if ((st = write_atomic(sigpath, sigline, strlen(sigline), err)) != FR_OK ||
-        (st = write_atomic(path, r.body, r.len, err)) != FR_OK)
+    if ((st = fr_file_write_atomic(sigpath, sigline, strlen(sigline), 0600, err)) != FR_OK ||
+        (st = fr_file_write_atomic(path, r.body, r.len, 0600, err)) != FR_OK)
         goto out;
     fr_model_free(&f->global);
     f->global = m;
