@@ -15,6 +15,7 @@
 
 #include "fr_coord.h"
 #include "fr_file.h"
+#include "fr_log.h"
 #include "fr_proto.h"
 
 double fr_coord_now(void)
@@ -26,16 +27,9 @@ double fr_coord_now(void)
 
 void fr_coord_log(const char *fmt, ...)
 {
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s coordinator: ", stamp);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    fr_logv(stderr, "coordinator", fmt, ap);
     va_end(ap);
 }
 
@@ -256,9 +250,12 @@ int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, siz
     }
     fr_node_row *rows = NULL;
     int count = 0, known = 0;
-    if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
-        for (int i = 0; i < count; i++)
-            known |= !strcmp(rows[i].name, node);
+    if (fr_store_nodes(&c->store, &rows, &count, &err) != FR_OK) {
+        snprintf(reason, cap, "%s", err.msg);
+        return 500;
+    }
+    for (int i = 0; i < count; i++)
+        known |= !strcmp(rows[i].name, node);
     free(rows);
     if (!known) {
         snprintf(reason, cap, "node %s has not joined (POST /v1/join first)", node);

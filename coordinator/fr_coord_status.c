@@ -111,7 +111,7 @@ char *fr_coord_prometheus(fr_coord *c)
     fprintf(f, "# HELP fedrecall_nodes_live Nodes heard from within the node timeout.\n"
                "# TYPE fedrecall_nodes_live gauge\nfedrecall_nodes_live %d\n",
             fr_coord_live_count(c));
-    fprintf(f, "# HELP fedrecall_rounds_published_total Rounds published by this process.\n"
+    fprintf(f, "# HELP fedrecall_rounds_published_total Rounds published from this state folder.\n"
                "# TYPE fedrecall_rounds_published_total counter\n"
                "fedrecall_rounds_published_total %ld\n",
             c->published);

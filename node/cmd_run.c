@@ -59,8 +59,10 @@ fr_status fr_fed_save_state(const fr_fed *f, fr_err *err)
     char path[4200], text[256];
     state_path(f, "node-state", path, sizeof path);
     int n = snprintf(text, sizeof text,
-                     "last_round %ld\nlast_reported %ld\nrounds_done %d\nlast_loss %.17g\n",
-                     f->last_round, f->last_reported, f->rounds_done, f->last_loss);
+                     "last_round %ld\nlast_reported %ld\nrounds_done %d\nlast_loss %.17g\n"
+                     "trained_from %ld\n",
+                     f->last_round, f->last_reported, f->rounds_done, f->last_loss,
+                     f->trained_from);
     return fr_file_write_atomic(path, text, (size_t)n, 0600, err);
 }
 
@@ -83,6 +85,8 @@ static fr_status load_state(fr_fed *f, fr_err *err)
                 f->rounds_done = (int)v;
             else if (!strcmp(key, "last_loss"))
                 f->last_loss = v;
+            else if (!strcmp(key, "trained_from"))
+                f->trained_from = (long)v;
         }
         fclose(in);
     }

@@ -23,9 +23,10 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
         fr_data_catalogue_from_model(&cat, &f->global);
         fr_data_options opt = f->cfg.data_cli.opt;
         opt.catalogue = &cat;
+        /* a local data problem is the operator's to fix, not a network fault to retry */
         if ((st = fr_dataset_load(&f->ds, f->cfg.data, f->cfg.format, f->global.cfg.num_tokens,
                                   f->global.cfg.token_vocab, &opt, err)) != FR_OK)
-            return st;
+            return st == FR_EIO ? FR_EINVAL : st;
         f->have_ds = 1;
         fr_fed_log("data: %d users, %ld interactions on the federation's %d items (%ld rows "
                    "read, %ld skipped)",

@@ -12,21 +12,14 @@
 
 #include "fr_fed.h"
 #include "fr_file.h"
+#include "fr_log.h"
 #include "fr_modelfile.h"
 
 void fr_fed_log(const char *fmt, ...)
 {
-    char stamp[32];
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(stamp, sizeof stamp, "%H:%M:%SZ", &tm);
     va_list ap;
     va_start(ap, fmt);
-    printf("%s node: ", stamp);
-    vprintf(fmt, ap);
-    putchar('\n');
-    fflush(stdout);
+    fr_logv(stdout, "node", fmt, ap);
     va_end(ap);
 }
 
@@ -128,8 +121,10 @@ fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
     /* the signature first: a crash between the two leaves a pair that fails to verify
      * and is fetched again, never an unverified model that is trusted */
     if ((st = fr_file_write_atomic(sigpath, sigline, strlen(sigline), 0600, err)) != FR_OK ||
-        (st = fr_file_write_atomic(path, r.body, r.len, 0600, err)) != FR_OK)
+        (st = fr_file_write_atomic(path, r.body, r.len, 0600, err)) != FR_OK) {
+        st = FR_EINVAL; /* the state folder, not the network: stop and say so */
         goto out;
+    }
     fr_model_free(&f->global);
     f->global = m;
     memset(&m, 0, sizeof m);
