@@ -15,6 +15,12 @@ static const char *const param_names[FR_NPARAMS] = {
     "gru_W_ih", "gru_W_hh", "gru_b_ih", "gru_b_hh",
 };
 
+const char *fr_model_param_name(int i)
+{
+    FR_ASSERT(i >= 0 && i < FR_NPARAMS);
+    return param_names[i];
+}
+
 int fr_model_param_index(const char *name)
 {
     for (int i = 0; i < FR_NPARAMS; i++)

@@ -86,6 +86,8 @@ void fr_model_init_params(fr_model *m, uint64_t seed);
 
 /* Index of a parameter by its spec name, or -1. */
 int fr_model_param_index(const char *name);
+/* The spec name of parameter i (0 <= i < FR_NPARAMS). */
+const char *fr_model_param_name(int i);
 
 /* Host copies of parameters (for files and tests): out must hold m->n floats. */
 void fr_model_get_params(const fr_model *m, float *out);

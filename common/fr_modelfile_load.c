@@ -292,6 +292,19 @@ static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *
                      (unsigned long long)(bad ? nv * 8 : nt * 4));
         goto out;
     }
+    /* Each tensor's bytes, which lie inside the body, must hold the parameters the
+     * config implies before anything is allocated for them: a few bytes claiming a
+     * vast vocabulary must not make the model allocate for it. */
+    uint64_t d = (uint64_t)c->dim, f = (uint64_t)c->filters;
+    const uint64_t sizes[FR_NPARAMS] = {nv * d, (uint64_t)c->token_vocab * d, f * d * 3, f, d * f,
+                                        d, 3 * d * d, 3 * d * d, 3 * d, 3 * d};
+    for (int i = 0; i < FR_NPARAMS; i++)
+        if (b->t[i].data.u != sizes[i] * 4) {
+            st = fr_fail(err, FR_EFORMAT, "%s: tensor %s has %llu bytes of data, expected %llu",
+                         name, fr_model_param_name(i), (unsigned long long)b->t[i].data.u,
+                         (unsigned long long)(sizes[i] * 4));
+            goto out;
+        }
     ids = malloc((size_t)nv * 8);
     tokens = malloc((size_t)nt * 4);
     if (!ids || !tokens) {

@@ -724,6 +724,34 @@ static void mutate_model(int keyed)
     free(img);
 }
 
+/* A 1.4 KB file whose config claims a 16.7M-row token table (found by fuzzing): it must
+ * be refused from the tensors' sizes before the model allocates gigabytes for it. The
+ * kept input is the fuzz target's: an option byte, then the image, whose frame the
+ * target fixes up (length and CRC) as done here. */
+static void test_claimed_size_refused(void)
+{
+    FILE *f = fopen("tests/fuzz/crashes/fuzz_modelfile-oom-token-vocab", "rb");
+    CHECK(f, "the kept fuzz input is missing");
+    if (!f)
+        return;
+    uint8_t buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    CHECK(n > 1 + FR_MODELFILE_HEADER_BYTES, "short input");
+    uint8_t *img = buf + 1;
+    size_t len = n - 1, body = len - FR_MODELFILE_HEADER_BYTES;
+    uint32_t crc = fr_modelfile_crc32(0, img + FR_MODELFILE_HEADER_BYTES, body);
+    for (int i = 0; i < 8; i++)
+        img[16 + i] = (uint8_t)((uint64_t)body >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        img[24 + i] = (uint8_t)(crc >> (8 * i));
+    fr_model m;
+    fr_err err = {{0}};
+    CHECK(fr_modelfile_decode(&m, fr_backend_cpu(), img, len, "claimed", &err) == FR_EFORMAT &&
+              strstr(err.msg, "bytes of data, expected"),
+          "a vast claimed vocabulary: %s", err.msg);
+}
+
 static void test_mutated_bodies(void)
 {
     mutate_model(0);
@@ -747,6 +775,7 @@ int main(void)
     RUN(test_damaged_files);
     RUN(test_hand_written_bodies);
     RUN(test_mutated_bodies);
+    RUN(test_claimed_size_refused);
     fixture_rm(tmpdir);
     return fr_test_end();
 }
