@@ -138,11 +138,15 @@ $(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c $(FUZZ_SIGN_LIB) $(wildcard comm
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,)
 
+# Every target runs even when one before it fails, so that one finding does not hide
+# the others; the failures are named at the end.
 fuzz: $(FUZZ_BIN)
-	$(Q)for t in $(FUZZ_BIN); do n=$$(basename $$t); \
+	$(Q)failed=""; for t in $(FUZZ_BIN); do n=$$(basename $$t); \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN) \
-	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds/$$n || exit 1; done
+	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/$$n- \
+	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds/$$n || failed="$$failed $$n"; done; \
+	if [ -n "$$failed" ]; then echo "fuzz: findings in:$$failed (inputs in $(FUZZ_BUILD)/)" >&2; \
+	  exit 1; fi
 
 style:
 	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*.c node/*.c coordinator/*.c tests/*.c || \

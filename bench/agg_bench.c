@@ -8,11 +8,11 @@
  *   copy     memcpy of the same U bodies into U other buffers (bytes copied per second);
  *   read     a plain vectorised sum over the U bodies (bytes read per second);
  *   apply    one server step over the n parameters (fedavg, fedadam);
- *   durable  with --dir, writing each body as the coordinator keeps an accepted update:
- *            a temporary file, fsync, rename, fsync of the folder.
+ *   durable  with --dir, writing each body as the coordinator keeps an accepted update
+ *            before it answers (fr_file_write_atomic: a temporary file, fsync, rename,
+ *            fsync of the folder).
  * Every figure is the median of --repeats runs. Prints a Markdown table, then one JSON
  * line. Usage: agg_bench [--params N] [--updates U] [--repeats R] [--dir DIR] */
-#include <fcntl.h>
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "fr_fedagg.h"
+#include "fr_file.h"
 #include "fr_proto.h"
 #include "fr_rng.h"
 
@@ -66,34 +67,6 @@ static double scan(const uint8_t *p, size_t len)
     for (int j = 0; j < 16; j++)
         t += s[j];
     return t;
-}
-
-/* The coordinator's durable write of an accepted update (write_durable in
- * coordinator/fr_coord_round.c): path.tmp, fsync, rename, fsync of the folder. */
-static int write_durable(const char *dir, const char *path, const uint8_t *body, size_t len)
-{
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = write(fd, body + done, len - done);
-        if (w <= 0) {
-            close(fd);
-            return -1;
-        }
-        done += (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0 || rename(tmp, path) != 0)
-        return -1;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
 }
 
 static void usage(void)
@@ -266,8 +239,8 @@ int main(int argc, char **argv)
             for (long u = 0; u < k; u++) {
                 char path[4096];
                 snprintf(path, sizeof path, "%s/n%ld.update", dir, u);
-                if (write_durable(dir, path, body[u], len) != 0) {
-                    fprintf(stderr, "agg_bench: cannot write %s\n", path);
+                if (fr_file_write_atomic(path, body[u], len, 0600, &err) != FR_OK) {
+                    fprintf(stderr, "agg_bench: %s\n", err.msg);
                     return 1;
                 }
             }

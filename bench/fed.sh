@@ -13,9 +13,11 @@
 # Results in bench/out/fed/, summary in bench/out/fed/summary.md.
 #
 # Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_FED_ROUNDS (20),
-# FR_FED_LOCAL_EPOCHS (1), FR_FED_SEEDS ("1 2 3"), FR_FED_COORD_ARGS (more coordinator
-# options for the quality runs, e.g. "--aggregator fedadam"), FR_FED_STEPS ("quality
-# agg overhead"), FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed).
+# FR_FED_LOCAL_EPOCHS (1), FR_FED_SEEDS ("1 2 3"), FR_FED_NODES (nodes of the quality
+# runs, 3), FR_FED_COORD_ARGS (more coordinator options for the quality runs, e.g.
+# "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead"; "" only summarises
+# FR_FED_OUT again), FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed).
+# Optional tools: strace (socket bytes), /usr/bin/time (the nodes' CPU seconds).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -26,8 +28,9 @@ DATA=${FR_BENCH_DATA:-../shared/data/ml-latest-small}
 ROUNDS=${FR_FED_ROUNDS:-20}
 LOCAL=${FR_FED_LOCAL_EPOCHS:-1}
 SEEDS=${FR_FED_SEEDS:-1 2 3}
+NODES=${FR_FED_NODES:-3}
 COORD_ARGS=${FR_FED_COORD_ARGS:-}
-STEPS=${FR_FED_STEPS:-quality agg overhead}
+STEPS=${FR_FED_STEPS-quality agg overhead}
 OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
 PY=/usr/bin/python3
@@ -38,20 +41,22 @@ if [ ! -f "$DATA/ratings.csv" ]; then
 fi
 tmp=$(mktemp -d)
 pids=""
-# Every process started here ends with the script: nodes, coordinators, and the node
-# that runs under strace (the tracer's child).
+# Every process started here ends with the script: $pids holds those not yet waited
+# for (a coordinator, nodes, and the tracer or timer a node runs under, whose child is
+# the node).
 cleanup() {
-    for p in $pids; do
-        for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$c" 2>/dev/null || true; done
-        kill "$p" 2>/dev/null || true
-    done
-    sleep 0.5
-    for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+    if [ -n "$pids" ]; then
+        for p in $pids; do
+            for c in $(ps -o pid= --ppid "$p" 2>/dev/null); do kill "$c" 2>/dev/null || true; done
+            kill "$p" 2>/dev/null || true
+        done
+        sleep 0.5
+        for p in $pids; do kill -9 "$p" 2>/dev/null || true; done
+    fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-rm -rf "$OUT"
 mkdir -p "$OUT"
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", b - a}'; }
 has() { case " $STEPS " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -98,7 +103,11 @@ federate() {
         kill -0 "$cpid" 2>/dev/null || break
         sleep 0.1
     done
-    [ -n "$port" ] || { echo "bench/fed: coordinator did not start" >&2; cat "$od/coordinator.log" >&2; exit 1; }
+    if [ -z "$port" ]; then
+        echo "bench/fed: coordinator did not start" >&2
+        cat "$od/coordinator.log" >&2
+        exit 1
+    fi
     npids=""
     for i in $(seq 1 "$nn"); do
         cat >"$st/n$i.conf" <<CONF
@@ -116,9 +125,9 @@ seed = $((seed * 100 + i))
 max-backoff = 2
 CONF
         if [ "$i" = 1 ] && [ "${TRACE:-0}" = 1 ]; then
-            strace -f -qq -e trace=sendto,recvfrom,sendmsg,recvmsg -e signal=none \
-                -s 0 -o "$od/n1.strace" "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
-        elif [ "${CPU:-0}" = 1 ]; then
+            strace -f -qq -e trace=sendto,recvfrom,sendmsg,recvmsg -e signal=none -s 0 \
+                -o "$od/n1.strace" "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
+        elif [ "${CPU:-0}" = 1 ] && [ -x /usr/bin/time ]; then
             /usr/bin/time -f "%U %S" -o "$od/n$i.cpu" \
                 "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
         else
@@ -127,22 +136,49 @@ CONF
         npids="$npids $!"
         pids="$pids $!"
     done
-    # a federation of R rounds ends in minutes here; an hour means something is wrong
-    for p in $npids; do
-        for _ in $(seq 1 36000); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$p" 2>/dev/null && { echo "bench/fed: $name: a node is still running" >&2; exit 1; }
-        wait "$p" || { echo "bench/fed: $name: a node failed" >&2; tail -n 5 "$od"/n*.log >&2; exit 1; }
+    # until every node has ended; one that fails ends the benchmark (the coordinator
+    # would wait for it for ever), and so does a federation still running after an hour
+    waited=0
+    while [ -n "$npids" ]; do
+        left=""
+        for p in $npids; do
+            if kill -0 "$p" 2>/dev/null; then left="$left $p"; continue; fi
+            pids=$(echo "$pids" | tr ' ' '\n' | grep -vx "$p" | tr '\n' ' ') # waited for
+            if ! wait "$p"; then
+                echo "bench/fed: $name: a node failed:" >&2
+                tail -q -n 2 "$od"/n*.log >&2
+                exit 1
+            fi
+        done
+        npids=$left
+        [ -z "$npids" ] && break
+        waited=$((waited + 1))
+        if [ "$waited" -ge 18000 ]; then
+            echo "bench/fed: $name: nodes still running after an hour" >&2
+            exit 1
+        fi
+        sleep 0.2
     done
     # the coordinator's CPU seconds (user, system) over the run
-    awk -v hz="$(getconf CLK_TCK)" '{print $14 / hz, $15 / hz}' "/proc/$cpid/stat" >"$od/coordinator.cpu"
+    awk -v hz="$(getconf CLK_TCK)" '{print $14 / hz, $15 / hz}' "/proc/$cpid/stat" \
+        >"$od/coordinator.cpu"
     kill "$cpid"
     wait "$cpid" || true
+    pids=""
     "$COORD" report --state-dir "$st/state" >"$od/report.txt"
-    sqlite3 -separator ' ' "$st/state/coordinator.db" \
-        "SELECT id, status, opened_at, closed_at, updates FROM rounds ORDER BY id" >"$od/rounds.txt"
-    sqlite3 -separator ' ' "$st/state/coordinator.db" \
-        "SELECT round, node, received_at FROM updates ORDER BY round, received_at" >"$od/updates.txt"
-    last=$(ls "$st/state/models" | sed -n 's/^model-0*\([0-9][0-9]*\)\.frm$/\1/p' | sort -n | tail -n 1)
+    # the rounds' opening and publishing times and each update's arrival, from the store
+    "$PY" - "$st/state/coordinator.db" "$od" <<'PYEOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+with open(sys.argv[2] + "/rounds.txt", "w") as f:
+    for r in db.execute("SELECT id, status, opened_at, closed_at, updates FROM rounds ORDER BY id"):
+        print(*r, file=f)
+with open(sys.argv[2] + "/updates.txt", "w") as f:
+    for r in db.execute("SELECT round, node, received_at FROM updates ORDER BY round, received_at"):
+        print(*r, file=f)
+PYEOF
+    last=$(ls "$st/state/models" | sed -n 's/^model-0*\([0-9][0-9]*\)\.frm$/\1/p' |
+        sort -n | tail -n 1)
     cp "$st/state/models/model-$(printf %06d "$last").frm" "$od/final.frm"
     ls -l "$st/state/models/model-000000.frm" | awk '{print $5}' >"$od/model_bytes.txt"
 }
@@ -155,17 +191,26 @@ evaluate() {
 }
 
 echo "== machine"
-{
+[ -n "$STEPS" ] && {
     grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'
     echo "cpus: $(nproc)"
     echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
 
-pki $(seq 1 20 | sed 's/^/n/')
+# the programs as they are now: a rebuild while the benchmark runs must not change them
+mkdir -p "$tmp/bin"
+cp "$NODE" "$COORD" "$tmp/bin/"
+NODE="$tmp/bin/$(basename "$NODE")"
+COORD="$tmp/bin/$(basename "$COORD")"
+if has quality || has overhead; then pki $(seq 1 20 | sed 's/^/n/'); fi
 
 if has quality; then
-    echo "== quality: $DATA over 3 nodes, $ROUNDS rounds x $LOCAL local epoch(s) ${COORD_ARGS:+($COORD_ARGS) }against $((ROUNDS * LOCAL)) central epochs, seeds $SEEDS"
-    split_users "$DATA" 3 "$tmp/ml"
+    echo "== quality: $DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
+        "${COORD_ARGS:+($COORD_ARGS) }against $((ROUNDS * LOCAL)) central epochs, seeds $SEEDS"
+    rm -rf "$OUT"/quality_s* "$OUT"/*_eval_s*.json
+    split_users "$DATA" "$NODES" "$tmp/ml"
+    # the training configuration, the same for the federation's task and central training
+    TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
     first=$(echo "$SEEDS" | cut -d' ' -f1)
     for s in $SEEDS; do
         "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
@@ -174,12 +219,13 @@ if has quality; then
         [ "$s" = "$first" ] && command -v strace >/dev/null && TRACE=1
         t0=$(date +%s.%N)
         # shellcheck disable=SC2086
-        federate "quality_s$s" 3 "$tmp/ml" "$tmp/init_s$s.frm" "$s" --min-nodes 3 \
-            --rounds "$ROUNDS" --local-epochs "$LOCAL" $COORD_ARGS
+        federate "quality_s$s" "$NODES" "$tmp/ml" "$tmp/init_s$s.frm" "$s" --min-nodes "$NODES" \
+            --rounds "$ROUNDS" --local-epochs "$LOCAL" $TASK $COORD_ARGS
         t1=$(date +%s.%N)
         echo "seed $s: federation $(elapsed "$t0" "$t1") s"
         evaluate "$OUT/quality_s$s/final.frm" "$DATA" "$OUT/fed_eval_s$s.json"
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) \
+        # shellcheck disable=SC2086
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) $TASK \
             --seed "$s" --time-only --model-out "$OUT/central_s$s.frm" | tail -n 1
         evaluate "$OUT/central_s$s.frm" "$DATA" "$OUT/central_eval_s$s.json"
         rm -f "$OUT/central_s$s.frm"
@@ -188,12 +234,15 @@ fi
 
 if has agg; then
     echo "== aggregation: 20 updates of the ml-latest-small model"
+    rm -f "$OUT/agg.md"
     mkdir -p "$tmp/agg"
     "$BUILD/bench/agg_bench" --updates 20 --dir "$tmp/agg" | tee "$OUT/agg.md"
 fi
 
 if has overhead; then
-    echo "== round overhead: generated data (2,000 users, 500 items), d = 32, 1 local epoch, $OROUNDS rounds"
+    echo "== round overhead: generated data (2,000 users, 500 items), d = 32," \
+        "1 local epoch, $OROUNDS rounds"
+    rm -rf "$OUT"/overhead_*
     "$NODE" synth --users 2000 --items 500 --clusters 8 --seed 5 --out "$tmp/synth" >/dev/null
     "$NODE" init-model --items "$tmp/synth" --format movielens-csv --dim 32 --filters 32 \
         --out "$tmp/synth_init.frm" >/dev/null
@@ -209,10 +258,11 @@ if has overhead; then
     done
 fi
 
-echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
-"$PY" - "$OUT" "$ROUNDS" "$LOCAL" <<'PYEOF' | tee "$OUT/summary.md"
-import glob, json, os, re, statistics as stat, sys
-out, rounds, local = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+[ -z "$STEPS" ] ||
+    echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+"$PY" - "$OUT" <<'PYEOF' | tee "$OUT/summary.md"
+import collections, glob, json, os, re, statistics as stat, sys
+out = sys.argv[1]
 med = stat.median
 
 def load(p):
@@ -242,7 +292,8 @@ def node_logs(d):
     for f in sorted(glob.glob(f"{d}/n*.log")):
         n = os.path.basename(f)[:-4]
         for line in open(f):
-            m = re.search(r"round (\d+): update sent \(trained in ([\d.]+) s, .* (\d+) bytes\)", line)
+            m = re.search(r"round (\d+): update sent \(trained in ([\d.]+) s, .* (\d+) bytes\)",
+                          line)
             if m:
                 train.setdefault(n, {})[int(m[1])] = (float(m[2]), int(m[3]))
             m = re.search(r"model version (\d+) installed \((\d+) bytes", line)
@@ -253,26 +304,35 @@ def node_logs(d):
 # ---- quality
 seeds = sorted(int(p.split("_s")[-1][:-5]) for p in glob.glob(f"{out}/fed_eval_s*.json"))
 if seeds:
-    print(f"### Quality: {rounds} rounds x {local} local epoch(s) against {rounds * local} "
-          "central epochs (test, sampled protocol)\n")
-    print("| seed | federated HR@10 | central HR@10 | difference | federated NDCG@10 | central NDCG@10 |")
-    print("|---|---|---|---|---|---|")
-    fh, ch, fn, cn = [], [], [], []
+    # rounds and local epochs as the run had them: its store and node 1's log
+    d = f"{out}/quality_s{seeds[0]}"
+    rounds = sum(1 for line in open(f"{d}/rounds.txt") if line.split()[1] == "published")
+    local = int(re.search(r"training (\d+) local epoch", open(f"{d}/n1.log").read())[1])
+    nodes = len(glob.glob(f"{d}/n*.log"))
+    agg = re.search(r"parameters, (\w+), public key", open(f"{d}/coordinator.log").read())[1]
+    print(f"### Quality: {agg}, {nodes} node(s), {rounds} rounds x {local} local epoch(s) against "
+          f"{rounds * local} central epochs (test, sampled protocol)\n")
+    keys = ["hr@10", "ndcg@10", "recall@50", "coverage@10", "novelty@10"]
+    print("| seed | " + " | ".join(f"{k}: federated / central" for k in keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    got = {k: ([], []) for k in keys}
     for s in seeds:
-        f, c = load(f"{out}/fed_eval_s{s}.json")["test"], load(f"{out}/central_eval_s{s}.json")["test"]
-        fh.append(f["hr@10"]); ch.append(c["hr@10"]); fn.append(f["ndcg@10"]); cn.append(c["ndcg@10"])
-        print(f"| {s} | {fh[-1]:.4f} | {ch[-1]:.4f} | {fh[-1] - ch[-1]:+.4f} | "
-              f"{fn[-1]:.4f} | {cn[-1]:.4f} |")
+        f = load(f"{out}/fed_eval_s{s}.json")["test"]
+        c = load(f"{out}/central_eval_s{s}.json")["test"]
+        for k in keys:
+            got[k][0].append(f[k]); got[k][1].append(c[k])
+        print(f"| {s} | " + " | ".join(f"{f[k]:.4f} / {c[k]:.4f}" for k in keys) + " |")
     mean = lambda v: sum(v) / len(v)
-    print(f"| mean | **{mean(fh):.4f}** | **{mean(ch):.4f}** | **{mean(fh) - mean(ch):+.4f}** | "
-          f"{mean(fn):.4f} | {mean(cn):.4f} |\n")
+    print("| mean | " + " | ".join(f"**{mean(got[k][0]):.4f} / {mean(got[k][1]):.4f}** "
+                                   f"({mean(got[k][0]) - mean(got[k][1]):+.4f})" for k in keys) + " |\n")
     for s in seeds:
         d = f"{out}/quality_s{s}"
         r, arr = rounds_of(d)
         pub = [x for x in r.values() if x["status"] == "published"]
         period = [r[i + 1]["opened"] - r[i]["opened"] for i in r if i + 1 in r]
         train, _ = node_logs(d)
-        tr = [max(train[n][i][0] for n in train if i in train[n]) for i in r if all(i in train[n] for n in train)]
+        tr = [max(train[n][i][0] for n in train) for i in r
+              if all(i in train[n] for n in train)]
         print(f"seed {s}: {len(pub)} rounds published, round period median {med(period):.2f} s, "
               f"slowest node's training median {med(tr):.2f} s")
     print()
@@ -291,7 +351,7 @@ if q:
     n_dl = sum(len(down[n]) for n in down)
     print(f"### Bytes per round per node ({os.path.basename(d)}, {params} parameters = "
           f"{4 * params} bytes as float32)\n")
-    print("| direction | HTTP body | against 4 x parameters | per run (3 nodes) |")
+    print(f"| direction | HTTP body | against 4 x parameters | per run ({len(train)} nodes) |")
     print("|---|---|---|---|")
     print(f"| upload (update) | {', '.join(map(str, up))} | {up[0] / (4 * params):.5f}x | "
           f"{n_up} uploads |")
@@ -339,7 +399,8 @@ for d in sorted(glob.glob(f"{out}/overhead_*"), key=lambda p: int(p.rsplit("_", 
         # the node whose update came last: its time in the round beyond its training
         # (waiting for its poll, the download, evaluating the new model, the upload)
         lastnode = max(upd[i], key=lambda x: x[1])[0]
-        rows.append(dict(wall=c - o, slow=max(ts), fast=min(ts), sumtr=sum(ts), first=first - o, last=last - o,
+        rows.append(dict(wall=c - o, slow=max(ts), fast=min(ts), sumtr=sum(ts),
+                         first=first - o, last=last - o,
                          pub=c - last, gap=nxt, lastrest=last - o - train[lastnode][i][0]))
     if not rows:
         continue
@@ -353,12 +414,19 @@ for d in sorted(glob.glob(f"{out}/overhead_*"), key=lambda p: int(p.rsplit("_", 
           f"{g('first'):.3f} s | {g('last'):.3f} s | {g('lastrest'):.3f} s | {g('pub'):.3f} s | "
           f"{g('gap'):.3f} s |")
     period = [r[i + 1]["opened"] - r[i]["opened"] for i in r if i > 1 and i + 1 in r]
-    cpu = sum(sum(map(float, open(f).read().split()[:2])) for f in glob.glob(f"{d}/n*.cpu"))
-    ccpu = sum(map(float, open(f"{d}/coordinator.cpu").read().split()))
-    ncpu = os.cpu_count()
-    print(f"\nround period (open -> next open) median {med(period):.3f} s; fastest node's "
+    spread = sorted(collections.Counter(f"{p:.2f}" for p in period).items())
+    print(f"\nround periods (open -> next open): "
+          + ", ".join(f"{p} s x {k}" for p, k in spread))
+    print(f"\nround period median {med(period):.3f} s; fastest node's "
           f"training median {g('fast'):.3f} s, sum of the nodes' training times "
-          f"{g('sumtr'):.3f} s per round; CPU over the whole run (startup included): nodes "
-          f"{cpu:.1f} s, coordinator {ccpu:.1f} s, {(cpu + ccpu) / max(r):.3f} CPU-s per round "
-          f"= {(cpu + ccpu) / max(r) / ncpu:.3f} s of the {ncpu} cores' wall time\n")
+          f"{g('sumtr'):.3f} s per round", end="")
+    cpus = glob.glob(f"{d}/n*.cpu")
+    if len(cpus) == nn:  # every node ran under /usr/bin/time
+        cpu = sum(sum(map(float, open(f).read().split()[:2])) for f in cpus)
+        ccpu = sum(map(float, open(f"{d}/coordinator.cpu").read().split()))
+        ncpu = os.cpu_count()
+        print(f"; CPU over the whole run (startup included): nodes {cpu:.1f} s, coordinator "
+              f"{ccpu:.1f} s, {(cpu + ccpu) / max(r):.3f} CPU-s per round = "
+              f"{(cpu + ccpu) / max(r) / ncpu:.3f} s of the {ncpu} cores' wall time", end="")
+    print("\n")
 PYEOF

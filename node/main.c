@@ -45,7 +45,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: fedrecall-node COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n'fedrecall-node COMMAND --help' describes a command's options.\n");
 }
 
