@@ -177,10 +177,11 @@ with open(sys.argv[2] + "/updates.txt", "w") as f:
     for r in db.execute("SELECT round, node, received_at FROM updates ORDER BY round, received_at"):
         print(*r, file=f)
 PYEOF
+    # shellcheck disable=SC2012 # the names are the coordinator's model-NNNNNN.frm
     last=$(ls "$st/state/models" | sed -n 's/^model-0*\([0-9][0-9]*\)\.frm$/\1/p' |
         sort -n | tail -n 1)
     cp "$st/state/models/model-$(printf %06d "$last").frm" "$od/final.frm"
-    ls -l "$st/state/models/model-000000.frm" | awk '{print $5}' >"$od/model_bytes.txt"
+    wc -c <"$st/state/models/model-000000.frm" | tr -d ' ' >"$od/model_bytes.txt"
 }
 
 # evaluate MODEL DATA OUT.json: the test metrics of the sampled protocol (candidate
@@ -202,6 +203,7 @@ mkdir -p "$tmp/bin"
 cp "$NODE" "$COORD" "$tmp/bin/"
 NODE="$tmp/bin/$(basename "$NODE")"
 COORD="$tmp/bin/$(basename "$COORD")"
+# shellcheck disable=SC2046 # one argument per node name
 if has quality || has overhead; then pki $(seq 1 20 | sed 's/^/n/'); fi
 
 if has quality; then
