@@ -40,6 +40,7 @@ typedef struct fr_coord_config {
     const char *weighting;
     uint64_t max_body;   /* bytes; 0 = the model's update size plus 64 KiB */
     int keep_updates;    /* keep update files after their round closes */
+    int keep_models;     /* model files kept, newest first (0: all) */
     const char *operators; /* certificate names allowed the status views ("" = any) */
 } fr_coord_config;
 

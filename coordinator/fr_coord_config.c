@@ -94,6 +94,8 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "comma-separated certificate names that may read /v1/status and /metrics (default: "
          "any federation certificate)",
          0, 0},
+        {"keep-models", FR_OPT_INT, &c->keep_models, 0, 100000000,
+         "model versions whose files are kept, newest first (0: all)", 0, 0},
         {"keep-updates", FR_OPT_FLAG, &c->keep_updates, 0, 0,
          "keep update files after their round closes", 0, 0},
         {"help", FR_OPT_FLAG, help, 0, 0, "show this help", 0, 0},

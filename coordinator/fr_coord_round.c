@@ -159,6 +159,16 @@ static void publish(fr_coord *c)
     remove_round_files(c, round);
     c->round = 0;
     c->published++;
+    if (c->cfg.keep_models > 0 && c->version - c->cfg.keep_models >= 0) {
+        /* the files of versions older than the newest keep_models; their rows stay */
+        char old[512];
+        snprintf(old, sizeof old, "%.400s/models/model-%06ld.frm", c->state_dir,
+                 c->version - c->cfg.keep_models);
+        unlink(old);
+        snprintf(old, sizeof old, "%.400s/models/server-opt-%06ld.bin", c->state_dir,
+                 c->version - c->cfg.keep_models);
+        unlink(old);
+    }
     if (c->cfg.rounds > 0 && c->published >= c->cfg.rounds) {
         c->done = 1;
         fr_coord_log("federation finished: %ld rounds published", c->published);
@@ -205,9 +215,11 @@ void fr_coord_tick(fr_coord *c)
                 close_round(c, "aborted", note);
             }
         }
-        return;
+        if (c->round) /* still collecting */
+            return;
     }
-    if (c->done)
+    /* a closed round is followed at once by the next, not a timer tick later */
+    if (c->done || c->failed)
         return;
     int live = fr_coord_live_count(c);
     if (live >= c->cfg.min_nodes && open_round(c, live, &err) != FR_OK)
