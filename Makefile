@@ -112,8 +112,8 @@ FUZZ_LIB := common/fr_status.c common/fr_csv.c common/fr_clean.c \
 	$(sort $(wildcard common/fr_data*.c common/fr_format_*.c))
 FUZZ_PROTO_LIB := common/fr_status.c common/fr_mpread.c common/fr_proto.c
 FUZZ_MODEL_LIB := common/fr_status.c common/fr_mpread.c common/fr_model.c common/fr_rng.c \
-	common/fr_modelfile.c common/fr_modelfile_load.c common/fr_backend_cpu.c
-FUZZ_SIGN_LIB := common/fr_status.c common/fr_sign.c
+	common/fr_file.c common/fr_modelfile.c common/fr_modelfile_load.c common/fr_backend_cpu.c
+FUZZ_SIGN_LIB := common/fr_status.c common/fr_file.c common/fr_sign.c
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 # $(call fuzz_link,pkg-config packages,extra flags): one target from the .c files
 # among its prerequisites.
@@ -138,11 +138,14 @@ $(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c $(FUZZ_SIGN_LIB) $(wildcard comm
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,)
 
-# Every target runs even when one before it fails, so that one finding does not hide
-# the others; the failures are named at the end.
+# Each target first replays its past findings (tests/fuzz/crashes/TARGET-*), then
+# fuzzes. Every target runs even when one before it fails, so that one finding does not
+# hide the others; the failures are named at the end.
 fuzz: $(FUZZ_BIN)
 	$(Q)failed=""; for t in $(FUZZ_BIN); do n=$$(basename $$t); \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	  old=$$(ls tests/fuzz/crashes/$$n-* 2>/dev/null); \
+	  if [ -n "$$old" ] && ! $$t $(FUZZ_RUN) $$old; then failed="$$failed $$n"; continue; fi; \
 	  $$t -max_total_time=$(FUZZ_SECONDS) $(FUZZ_RUN) -artifact_prefix=$(FUZZ_BUILD)/$$n- \
 	    $(FUZZ_BUILD)/corpus/$$n tests/fuzz/seeds/$$n || failed="$$failed $$n"; done; \
 	if [ -n "$$failed" ]; then echo "fuzz: findings in:$$failed (inputs in $(FUZZ_BUILD)/)" >&2; \

@@ -9,8 +9,12 @@
  * A file that decodes must give a model whose config passes the model's own check,
  * whose views lie inside its buffers with zero padding between them, and whose item
  * tables keep the rules of the format; a file that does not must fail with a status
- * and a message and leave the model zeroed. Run with -malloc_limit_mb: a small file
- * that makes the decoder allocate far more than its own size is a finding. */
+ * and a message and leave the model zeroed. Whatever the outcome, no single allocation
+ * made while decoding may exceed twice the file's size plus 4 MiB: a valid file holds
+ * every tensor, item table and key that the model allocates for, so a larger block
+ * means that a size read from the file was trusted before the bytes behind it were
+ * seen. (-malloc_limit_mb catches only the gigabyte cases of the same fault.) */
+#include <sanitizer/allocator_interface.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +25,12 @@
 #include "fr_modelfile.h"
 
 #define OPT_RAW 1u
+/* Beyond the file's bytes: the 1 MiB staging buffer and the CPU backend's rounding of
+ * large blocks to 2 MiB huge pages. */
+#define ALLOC_SLACK ((size_t)4 << 20)
+
+static size_t largest; /* the largest block allocated while watching */
+static int watching;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -30,6 +40,19 @@ static void need(int ok, const char *what)
         fprintf(stderr, "invariant broken: %s\n", what);
         abort();
     }
+}
+
+/* Decoding is single-threaded, so plain statics suffice. */
+static void on_malloc(const volatile void *p, size_t n)
+{
+    (void)p;
+    if (watching && n > largest)
+        largest = n;
+}
+
+static void on_free(const volatile void *p)
+{
+    (void)p;
 }
 
 static void put_le(uint8_t *dst, uint64_t v, int bytes)
@@ -77,6 +100,9 @@ static void check_model(const fr_model *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static int hooked;
+    if (!hooked)
+        hooked = __sanitizer_install_malloc_and_free_hooks(on_malloc, on_free);
     if (size < 1)
         return 0;
     unsigned opt = data[0];
@@ -92,7 +118,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fr_model m;
     fr_err err = {{0}};
+    largest = 0;
+    watching = 1;
     fr_status st = fr_modelfile_decode(&m, fr_backend_cpu(), img, len, "fuzz", &err);
+    watching = 0;
+    if (largest > 2 * len + ALLOC_SLACK) {
+        fprintf(stderr, "a %zu-byte file made the decoder allocate %zu bytes at once\n", len,
+                largest);
+        need(0, "allocations in proportion to the file");
+    }
     if (st == FR_OK) {
         check_model(&m);
         fr_model_free(&m);

@@ -7,8 +7,9 @@
  * model's size and one of another size are tried whatever the fuzzer makes of the
  * prefix. A delta that decodes must be exactly 4 * max_n bytes lying inside the body,
  * and the message must decode the same once its head is encoded again and the delta
- * appended; a body that does not decode must fail with a format or version status
- * and a message. */
+ * appended. A body that does not decode must fail with a status and a message: a
+ * format or version error, or, for a well-formed update whose n is not max_n, a size
+ * error (FR_EINVAL) that the same body does not get against its own n. */
 #include <math.h>
 #include <msgpack.h>
 #include <stdint.h>
@@ -77,8 +78,17 @@ static void one(const uint8_t *body, size_t len, uint64_t max_n)
         check_ok(&m, body, len, max_n);
         return;
     }
-    need(st == FR_EFORMAT || st == FR_EVERSION, "a refusal is a format or version error");
+    need(st == FR_EFORMAT || st == FR_EVERSION || st == FR_EINVAL,
+         "a refusal is a format, version or size error");
     need(err.msg[0] != 0 && memchr(err.msg, 0, sizeof err.msg), "a refusal says why");
+    if (st == FR_EINVAL) {
+        /* A well-formed update for a model of another size: with its own size as the
+         * model's, the same body must not be refused for its size again. */
+        uint64_t n = m.n;
+        need(n != max_n, "a size refusal only for another size");
+        need(fr_proto_update_decode(body, len, n, &m, &err) != FR_EINVAL,
+             "a size refusal only for the size");
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
