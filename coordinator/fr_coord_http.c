@@ -38,14 +38,10 @@ static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
     fr_err err = {{0}};
     if (fr_proto_join_decode(body, len, &j, &err) != FR_OK)
         return refuse(c, req, node, 0, 400, err.msg, 1);
-    fr_node_row n = {0};
-    fr_node_row *rows = NULL;
-    int count = 0;
-    if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
-        for (int i = 0; i < count; i++)
-            if (!strcmp(rows[i].name, node))
-                n = rows[i];
-    free(rows);
+    fr_node_row n;
+    int found = 0;
+    if (fr_store_node_get(&c->store, node, &n, &found, &err) != FR_OK)
+        return refuse(c, req, node, 0, 500, err.msg, 0);
     snprintf(n.name, sizeof n.name, "%s", node);
     n.last_seen = fr_coord_now();
     if (!n.first_seen)
@@ -163,18 +159,15 @@ static void on_metrics(fr_coord *c, struct evhttp_request *req, const char *node
     if (fr_store_metrics_add(&c->store, &r, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
     /* the node row shows what the node holds and has spent, as of its last report */
-    fr_node_row *rows = NULL;
-    int count = 0;
-    if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
-        for (int i = 0; i < count; i++)
-            if (!strcmp(rows[i].name, node)) {
-                rows[i].model_version = m.model_version;
-                rows[i].eps_spent = m.eps_spent;
-                rows[i].last_seen = fr_coord_now();
-                if (fr_store_node_seen(&c->store, &rows[i], &err) != FR_OK)
-                    fr_coord_log("store: %s", err.msg);
-            }
-    free(rows);
+    fr_node_row n;
+    int found = 0;
+    if (fr_store_node_get(&c->store, node, &n, &found, &err) == FR_OK && found) {
+        n.model_version = m.model_version;
+        n.eps_spent = m.eps_spent;
+        n.last_seen = fr_coord_now();
+        if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
+            fr_coord_log("store: %s", err.msg);
+    }
     fr_https_reply_text(req, 200, "recorded");
 }
 

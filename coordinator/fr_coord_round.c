@@ -182,18 +182,10 @@ void fr_coord_tick(fr_coord *c)
     /* write liveness to the store now and then, not on every poll */
     for (int i = 0; i < c->n_live; i++)
         if (c->live[i].last_seen - c->live[i].stored_at > 5) {
-            fr_node_row n = {0};
+            fr_node_row n;
             int found = 0;
-            fr_node_row *rows = NULL;
-            int count = 0;
-            if (fr_store_nodes(&c->store, &rows, &count, &err) == FR_OK)
-                for (int k = 0; k < count; k++)
-                    if (!strcmp(rows[k].name, c->live[i].name)) {
-                        n = rows[k];
-                        found = 1;
-                    }
-            free(rows);
-            if (found) {
+            if (fr_store_node_get(&c->store, c->live[i].name, &n, &found, &err) == FR_OK &&
+                found) {
                 n.last_seen = c->live[i].last_seen;
                 if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
                     fr_coord_log("store: %s", err.msg);
@@ -260,15 +252,12 @@ int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, siz
                  c->cfg.weighting, expect_w);
         return 422;
     }
-    fr_node_row *rows = NULL;
-    int count = 0, known = 0;
-    if (fr_store_nodes(&c->store, &rows, &count, &err) != FR_OK) {
+    fr_node_row joined;
+    int known = 0;
+    if (fr_store_node_get(&c->store, node, &joined, &known, &err) != FR_OK) {
         snprintf(reason, cap, "%s", err.msg);
         return 500;
     }
-    for (int i = 0; i < count; i++)
-        known |= !strcmp(rows[i].name, node);
-    free(rows);
     if (!known) {
         snprintf(reason, cap, "node %s has not joined (POST /v1/join first)", node);
         return 409;

@@ -48,7 +48,7 @@ static const char schema_sql[] =
 
 enum {
     S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
-    S_NODE_SEEN, S_NODES, S_NODE_ACCEPTED,
+    S_NODE_SEEN, S_NODES, S_NODE_GET, S_NODE_ACCEPTED,
     S_ROUND_OPEN, S_ROUND_GET, S_ROUND_OPEN_GET, S_ROUND_CLOSE, S_ROUNDS, S_LAST_ROUND,
     S_UPDATE_ADD, S_UPDATES, S_UPDATE_EXISTS,
     S_MODEL_ADD, S_MODEL_LATEST,
@@ -78,6 +78,9 @@ static const char *const sql[S_COUNT] = {
     [S_NODES] =
         "SELECT name, first_seen, last_seen, model_version, users, windows, eps_spent,"
         " eps_budget, updates_accepted, updates_refused, last_refusal FROM nodes ORDER BY name",
+    [S_NODE_GET] =
+        "SELECT name, first_seen, last_seen, model_version, users, windows, eps_spent,"
+        " eps_budget, updates_accepted, updates_refused, last_refusal FROM nodes WHERE name = ?1",
     [S_NODE_ACCEPTED] =
         "UPDATE nodes SET updates_accepted = updates_accepted + 1 WHERE name = ?1",
     [S_ROUND_OPEN] =
@@ -233,6 +236,9 @@ typedef void (*row_fn)(sqlite3_stmt *q, void *row);
 
 /* All rows of the bound statement q, each read by fn into a malloc'd array of rows of
  * size bytes. */
+static fr_status one_row(fr_store *s, sqlite3_stmt *q, size_t size, row_fn fn, void *row,
+                         int *found, fr_err *err);
+
 static fr_status collect(fr_store *s, sqlite3_stmt *q, size_t size, row_fn fn, void **out,
                          int *count, fr_err *err)
 {
@@ -454,6 +460,16 @@ fr_status fr_store_nodes(fr_store *s, fr_node_row **out, int *count, fr_err *err
     if (st != FR_OK)
         return st;
     return collect(s, q, sizeof **out, read_node, (void **)out, count, err);
+}
+
+fr_status fr_store_node_get(fr_store *s, const char *name, fr_node_row *n, int *found, fr_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    fr_status st = prep(s, S_NODE_GET, &q, err);
+    if (st != FR_OK)
+        return st;
+    bind_str(q, 1, name, sizeof n->name);
+    return one_row(s, q, sizeof *n, read_node, n, found, err);
 }
 
 fr_status fr_store_node_accepted(fr_store *s, const char *node, fr_err *err)

@@ -67,6 +67,9 @@ typedef struct fr_node_row {
 FR_MUST fr_status fr_store_node_seen(fr_store *s, const fr_node_row *n, fr_err *err);
 /* Every node, by name, in a malloc'd array of *count rows (NULL when 0); free() it. */
 FR_MUST fr_status fr_store_nodes(fr_store *s, fr_node_row **out, int *count, fr_err *err);
+/* The row of node name into *n (zeroed, *found 0, when there is none). */
+FR_MUST fr_status fr_store_node_get(fr_store *s, const char *name, fr_node_row *n, int *found,
+                                    fr_err *err);
 /* updates_accepted + 1 for node; FR_EINVAL when the node is not known. */
 FR_MUST fr_status fr_store_node_accepted(fr_store *s, const char *node, fr_err *err);
 

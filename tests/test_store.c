@@ -115,6 +115,14 @@ static void test_reopen(void)
     nd.eps_spent = 0.75;
     nd.updates_accepted = 77;
     CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
+    fr_node_row one;
+    int found = 0;
+    CHECK(fr_store_node_get(&s, nd.name, &one, &found, &err) == FR_OK && found &&
+              one.users == 41 && one.eps_spent == 0.75,
+          "node by name: %s", err.msg);
+    CHECK(fr_store_node_get(&s, "nobody", &one, &found, &err) == FR_OK && !found &&
+              one.users == 0,
+          "unknown node found");
     fr_store_close(&s);
     CHECK(s.db == NULL, "closed");
     fr_store_close(&s); /* twice is harmless */
