@@ -116,11 +116,11 @@ static void test_reopen(void)
     nd.updates_accepted = 77;
     CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
     fr_node_row one;
-    int found = 0;
-    CHECK(fr_store_node_get(&s, nd.name, &one, &found, &err) == FR_OK && found &&
+    int got = 0;
+    CHECK(fr_store_node_get(&s, nd.name, &one, &got, &err) == FR_OK && got &&
               one.users == 41 && one.eps_spent == 0.75,
           "node by name: %s", err.msg);
-    CHECK(fr_store_node_get(&s, "nobody", &one, &found, &err) == FR_OK && !found &&
+    CHECK(fr_store_node_get(&s, "nobody", &one, &got, &err) == FR_OK && !got &&
               one.users == 0,
           "unknown node found");
     fr_store_close(&s);
