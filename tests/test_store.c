@@ -116,11 +116,11 @@ static void test_reopen(void)
     nd.updates_accepted = 77;
     CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
     fr_node_row one;
-    int got = 0;
-    CHECK(fr_store_node_get(&s, nd.name, &one, &got, &err) == FR_OK && got &&
+    int hit = 0;
+    CHECK(fr_store_node_get(&s, nd.name, &one, &hit, &err) == FR_OK && hit &&
               one.users == 41 && one.eps_spent == 0.75,
           "node by name: %s", err.msg);
-    CHECK(fr_store_node_get(&s, "nobody", &one, &got, &err) == FR_OK && !got &&
+    CHECK(fr_store_node_get(&s, "nobody", &one, &hit, &err) == FR_OK && !hit &&
               one.users == 0,
           "unknown node found");
     fr_store_close(&s);
