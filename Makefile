@@ -124,7 +124,7 @@ define fuzz_link
 	  $(filter %.c,$^) $(if $(1),$(shell pkg-config --libs $(1))) $(2) -lm
 endef
 
-$(FUZZ_BUILD)/fuzz_proto_%: tests/fuzz/fuzz_proto_%.c $(FUZZ_PROTO_LIB) $(wildcard common/*.h)
+$(FUZZ_BUILD)/fuzz_proto_%: tests/fuzz/fuzz_proto_%.c tests/fuzz/fr_fuzz_check.h $(FUZZ_PROTO_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,msgpack)
 
 # The CPU backend's OpenMP loops run through clang's libomp; at -O1 clang declines to
@@ -132,7 +132,7 @@ $(FUZZ_BUILD)/fuzz_proto_%: tests/fuzz/fuzz_proto_%.c $(FUZZ_PROTO_LIB) $(wildca
 $(FUZZ_BUILD)/fuzz_modelfile: tests/fuzz/fuzz_modelfile.c $(FUZZ_MODEL_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,msgpack openblas,-fopenmp -Wno-pass-failed)
 
-$(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c $(FUZZ_SIGN_LIB) $(wildcard common/*.h)
+$(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c tests/fuzz/fr_fuzz_check.h $(FUZZ_SIGN_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,libsodium)
 
 $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(wildcard common/*.h)

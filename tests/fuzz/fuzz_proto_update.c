@@ -18,18 +18,11 @@
 #include <string.h>
 
 #include "fr_proto.h"
+#include "fr_fuzz_check.h"
 
 #define FIXED_N 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void need(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "invariant broken: %s\n", what);
-        abort();
-    }
-}
 
 static void check_ok(const fr_proto_update *m, const uint8_t *body, size_t len, uint64_t max_n)
 {

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "fr_sign.h"
+#include "fr_fuzz_check.h"
 
 /* Headers longer than this are cut: a real one is at most 128 hex digits. */
 #define HEADER_MAX 300
@@ -24,14 +25,6 @@
 _Static_assert(sizeof KEY_SEED - 1 == crypto_sign_SEEDBYTES, "KEY_SEED is one Ed25519 seed");
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void need(int ok, const char *what)
-{
-    if (!ok) {
-        fprintf(stderr, "invariant broken: %s\n", what);
-        abort();
-    }
-}
 
 /* The bytes up to the next newline (or the end) as a string cut to HEADER_MAX; *p
  * and *n move past them and their newline. */
