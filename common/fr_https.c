@@ -4,6 +4,7 @@
  * connection carries a small record (SSL ex-data) with its deadline timer and what
  * went wrong in its handshake, freed with the SSL object itself. */
 #include "fr_https.h"
+#include "fr_identity.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -280,28 +281,7 @@ static int peer_cn(SSL *ssl, char cn[64])
         return 1;
     if (SSL_get_verify_result(ssl) != X509_V_OK)
         goto out;
-    X509_NAME *name = X509_get_subject_name(cert);
-    int at = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    if (at < 0 || X509_NAME_get_index_by_NID(name, NID_commonName, at) >= 0)
-        goto out; /* none, or two that could be read either way */
-    const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, at));
-    int type = ASN1_STRING_type(v);
-    if (type != V_ASN1_UTF8STRING && type != V_ASN1_PRINTABLESTRING && type != V_ASN1_IA5STRING)
-        goto out;
-    const unsigned char *p = ASN1_STRING_get0_data(v);
-    int n = ASN1_STRING_length(v);
-    if (n < 1 || n > 63)
-        goto out;
-    for (int i = 0; i < n; i++) {
-        unsigned char ch = p[i];
-        int alnum =
-            (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
-        if (!alnum && (i == 0 || (ch != '.' && ch != '_' && ch != '-')))
-            goto out;
-        cn[i] = (char)ch;
-    }
-    cn[n] = 0;
-    rc = 0;
+    rc = fr_identity_cert_name(cert, cn);
 out:
     X509_free(cert);
     return rc;

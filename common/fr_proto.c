@@ -24,11 +24,16 @@ typedef struct field {
 #define I(st, k, lo, hi) {#k, F_INT, offsetof(st, k), 0, lo, hi, 1}
 #define D(st, k, lo, hi) {#k, F_FLOAT, offsetof(st, k), 0, lo, hi, 1}
 #define S(st, k) {#k, F_STR, offsetof(st, k), sizeof(((st *)0)->k), 0, 0, 1}
+/* optional fields: absent decodes as zero; an absent (empty) bin is not sent */
+#define IO(st, k, lo, hi) {#k, F_INT, offsetof(st, k), 0, lo, hi, 0}
+#define BO(st, k, lo, hi) {#k, F_BIN, offsetof(st, k), 0, lo, hi, 0}
 
 static const field join_fields[] = {
     I(fr_proto_join, users, 0, MAXI),       I(fr_proto_join, windows, 0, MAXI),
     I(fr_proto_join, model_version, 0, MAXI), D(fr_proto_join, eps_spent, 0, 1e12),
     D(fr_proto_join, eps_budget, 0, 1e12),  S(fr_proto_join, software),
+    BO(fr_proto_join, id_pk, 32, 32),       BO(fr_proto_join, id_cert, 1, FR_PROTO_MAX_CERT),
+    BO(fr_proto_join, id_sig, 1, FR_PROTO_MAX_ID_SIG),
 };
 static const field join_reply_fields[] = {
     S(fr_proto_join_reply, node),
@@ -41,6 +46,7 @@ static const field task_fields[] = {
     I(fr_proto_task, batch, 1, 1 << 20),    I(fr_proto_task, seq_len, 1, 65536),
     I(fr_proto_task, negatives, 1, 1 << 20), D(fr_proto_task, lr, 0, 1e3),
     D(fr_proto_task, max_update_norm, 0, 1e12), S(fr_proto_task, weighting),
+    IO(fr_proto_task, secagg, 0, 1),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI), I(fr_proto_metrics, users, 0, MAXI),
@@ -67,13 +73,23 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+static int absent(const field *f, const void *msg)
+{
+    return f->type == F_BIN && !((const fr_proto_bin *)((const char *)msg + f->off))->len;
+}
+
 static void pack_fields(msgpack_packer *pk, const field *f, int nf, const void *msg, int extra)
 {
-    msgpack_pack_map(pk, (size_t)(nf + 1 + extra));
+    int present = 0;
+    for (int i = 0; i < nf; i++)
+        present += !absent(&f[i], msg);
+    msgpack_pack_map(pk, (size_t)(present + 1 + extra));
     pack_str(pk, "v");
     msgpack_pack_int(pk, FR_PROTO_VERSION);
     for (int i = 0; i < nf; i++) {
         const char *p = (const char *)msg + f[i].off;
+        if (absent(&f[i], msg))
+            continue;
         pack_str(pk, f[i].key);
         switch (f[i].type) {
         case F_INT:
@@ -84,7 +100,12 @@ static void pack_fields(msgpack_packer *pk, const field *f, int nf, const void *
             break;
         case F_FLOAT: msgpack_pack_double(pk, *(const double *)p); break;
         case F_STR: pack_str(pk, p); break;
-        case F_BIN: break;
+        case F_BIN: {
+            const fr_proto_bin *b = (const fr_proto_bin *)p;
+            msgpack_pack_bin(pk, b->len);
+            msgpack_pack_bin_body(pk, b->p, b->len);
+            break;
+        }
         }
     }
 }
@@ -184,7 +205,17 @@ static fr_status read_field(fr_mpread *r, const field *f, void *msg)
         p[it.u] = 0;
         return FR_OK;
     }
-    case F_BIN: break;
+    case F_BIN: {
+        if ((st = fr_mpread_expect(r, &it, FR_MPREAD_BIN, f->key)) != FR_OK)
+            return st;
+        if ((double)it.u < f->lo || (double)it.u > f->hi)
+            return fr_fail(r->err, FR_EFORMAT, "%s: %s: %llu bytes, allowed %.0f..%.0f", r->name,
+                           f->key, (unsigned long long)it.u, f->lo, f->hi);
+        fr_proto_bin *b = (fr_proto_bin *)p;
+        b->p = it.ptr;
+        b->len = (size_t)it.u;
+        return FR_OK;
+    }
     }
     return fr_fail(r->err, FR_EFORMAT, "%s: %s: unknown field type", r->name, f->key);
 }
@@ -232,7 +263,11 @@ static fr_status decode(const void *buf, size_t len, const char *name, const fie
     if (fr_mpread_left(&r))
         return fr_fail(err, FR_EFORMAT, "%s: %zu bytes after the message", name,
                        fr_mpread_left(&r));
-    unsigned required = (1u << nk) - 1u;
+    unsigned required = 1u; /* "v" */
+    for (int i = 0; i < nf; i++)
+        required |= (unsigned)f[i].required << (i + 1);
+    if (bin)
+        required |= 1u << delta_idx;
     return fr_mpread_missing(&r, "the message", keys, nk, seen, required);
 }
 
@@ -243,7 +278,18 @@ static fr_status decode(const void *buf, size_t len, const char *name, const fie
         return decode(buf, len, label, table, COUNT(table), m, NULL, err);          \
     }
 
-DECODER(fr_proto_join_decode, fr_proto_join, join_fields, "join")
+fr_status fr_proto_join_decode(const void *buf, size_t len, fr_proto_join *m, fr_err *err)
+{
+    memset(m, 0, sizeof *m);
+    fr_status st = decode(buf, len, "join", join_fields, COUNT(join_fields), m, NULL, err);
+    if (st != FR_OK)
+        return st;
+    int ids = !!m->id_pk.len + !!m->id_cert.len + !!m->id_sig.len;
+    if (ids != 0 && ids != 3)
+        return fr_fail(err, FR_EFORMAT, "join: id_pk, id_cert and id_sig come together (%d of 3)",
+                       ids);
+    return FR_OK;
+}
 DECODER(fr_proto_join_reply_decode, fr_proto_join_reply, join_reply_fields, "join reply")
 DECODER(fr_proto_task_decode, fr_proto_task, task_fields, "task")
 DECODER(fr_proto_metrics_decode, fr_proto_metrics, metrics_fields, "metrics")

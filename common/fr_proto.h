@@ -21,6 +21,16 @@
 /* floats in a model delta: its bytes must fit a msgpack bin (< 2^32) */
 #define FR_PROTO_MAX_PARAMS ((1ull << 30) - 1)
 
+/* A byte string inside a decoded body (or the caller's buffer, to encode); len 0 =
+ * absent. */
+typedef struct fr_proto_bin {
+    const uint8_t *p;
+    size_t len;
+} fr_proto_bin;
+
+#define FR_PROTO_MAX_CERT 8192 /* bytes of a DER certificate in a join */
+#define FR_PROTO_MAX_ID_SIG 256
+
 /* POST /v1/join: a node announces itself (and, sent again, is a heartbeat). */
 typedef struct fr_proto_join {
     int64_t users;         /* users with training data at the node */
@@ -29,6 +39,11 @@ typedef struct fr_proto_join {
     double eps_spent;      /* privacy spent so far (0 without DP) */
     double eps_budget;     /* its budget (0 = none) */
     char software[FR_PROTO_NAME];
+    /* Optional, all three or none: the node's secure-aggregation identity (an Ed25519
+     * public key), its certificate (DER) and the certificate key's signature binding
+     * the two (fr_identity.h). Without them the node cannot take part in secure
+     * rounds. */
+    fr_proto_bin id_pk, id_cert, id_sig;
 } fr_proto_join;
 
 /* Its answer: the identity the coordinator took from the node's certificate. */
@@ -55,6 +70,8 @@ typedef struct fr_proto_task {
     double lr;
     double max_update_norm; /* updates with a larger L2 norm are refused */
     char weighting[16];     /* "users" or "windows": what the node's weight counts */
+    int64_t secagg;         /* optional, 0 when absent: 1 = the round is a secure one
+                             * (GET /v1/secagg/setup, docs/protocol.md) */
 } fr_proto_task;
 
 /* POST /v1/update: one node's model delta for a round. The delta, n little-endian

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "fr_mpread.h"
+#include "fr_secagg_mp.h"
 
 /* ---- encoding ---- */
 
@@ -205,7 +206,7 @@ static fr_status read_id(fr_mpread *r, const char *what, int n, int *id)
     return st;
 }
 
-static fr_status read_bytes(fr_mpread *r, const char *what, size_t want, const uint8_t **p)
+fr_status fr_secagg_mp_read_bytes(fr_mpread *r, const char *what, size_t want, const uint8_t **p)
 {
     fr_mpread_item it;
     fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_BIN, what);
@@ -219,7 +220,7 @@ static fr_status read_bytes(fr_mpread *r, const char *what, size_t want, const u
 }
 
 /* An array of at most n entries (the round has n nodes, each listed once at most). */
-static fr_status read_list(fr_mpread *r, const char *what, int n, int *count)
+fr_status fr_secagg_mp_read_list(fr_mpread *r, const char *what, int n, int *count)
 {
     fr_mpread_item it;
     fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_ARRAY, what);
@@ -233,7 +234,7 @@ static fr_status read_list(fr_mpread *r, const char *what, int n, int *count)
 }
 
 /* One list entry: an array of exactly k items. */
-static fr_status read_tuple(fr_mpread *r, const char *what, uint64_t k)
+fr_status fr_secagg_mp_read_tuple(fr_mpread *r, const char *what, uint64_t k)
 {
     fr_mpread_item it;
     fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_ARRAY, what);
@@ -244,7 +245,7 @@ static fr_status read_tuple(fr_mpread *r, const char *what, uint64_t k)
 }
 
 /* The id of entry i of a list, which must exceed the one before (prev). */
-static fr_status read_entry_id(fr_mpread *r, const char *what, int n, int i, int prev, int *id)
+fr_status fr_secagg_mp_read_entry_id(fr_mpread *r, const char *what, int n, int i, int prev, int *id)
 {
     fr_status st = read_id(r, what, n, id);
     if (st == FR_OK && i > 0 && *id <= prev)
@@ -255,10 +256,9 @@ static fr_status read_entry_id(fr_mpread *r, const char *what, int n, int i, int
 
 /* The key loop common to every decoder: keys[0] is "v", keys[1] "round"; field() reads
  * the others. */
-typedef fr_status (*field_fn)(fr_mpread *r, int idx, int n, void *msg);
 
-static fr_status walk(const void *buf, size_t len, const char *name, const char *const *keys,
-                      int nk, int n, void *msg, uint32_t *round, field_fn field, fr_err *err)
+fr_status fr_secagg_mp_walk(const void *buf, size_t len, const char *name, const char *const *keys,
+                      int nk, int n, void *msg, uint32_t *round, fr_secagg_mp_field_fn field, fr_err *err)
 {
     fr_mpread r;
     fr_mpread_init(&r, buf, len, name, err);
@@ -283,15 +283,15 @@ static fr_status walk(const void *buf, size_t len, const char *name, const char 
 
 static fr_status read_advert_entry(fr_mpread *r, int n, int i, int prev, fr_secagg_advert *a)
 {
-    fr_status st = read_tuple(r, "adverts", 4);
+    fr_status st = fr_secagg_mp_read_tuple(r, "adverts", 4);
     if (st == FR_OK)
-        st = read_entry_id(r, "adverts", n, i, prev, &a->id);
+        st = fr_secagg_mp_read_entry_id(r, "adverts", n, i, prev, &a->id);
     if (st == FR_OK)
-        st = read_bytes(r, "adverts: c_pk", FR_SECAGG_KEY_BYTES, &a->c_pk);
+        st = fr_secagg_mp_read_bytes(r, "adverts: c_pk", FR_SECAGG_KEY_BYTES, &a->c_pk);
     if (st == FR_OK)
-        st = read_bytes(r, "adverts: s_pk", FR_SECAGG_KEY_BYTES, &a->s_pk);
+        st = fr_secagg_mp_read_bytes(r, "adverts: s_pk", FR_SECAGG_KEY_BYTES, &a->s_pk);
     if (st == FR_OK)
-        st = read_bytes(r, "adverts: sig", FR_SECAGG_SIG_BYTES, &a->sig);
+        st = fr_secagg_mp_read_bytes(r, "adverts: sig", FR_SECAGG_SIG_BYTES, &a->sig);
     return st;
 }
 
@@ -302,9 +302,9 @@ static fr_status advertise_field(fr_mpread *r, int idx, int n, void *msg)
     fr_secagg_advert *a = &((fr_secagg_advertise_msg *)msg)->a;
     switch (idx) {
     case 2: return read_id(r, "from", n, &a->id);
-    case 3: return read_bytes(r, "c_pk", FR_SECAGG_KEY_BYTES, &a->c_pk);
-    case 4: return read_bytes(r, "s_pk", FR_SECAGG_KEY_BYTES, &a->s_pk);
-    default: return read_bytes(r, "sig", FR_SECAGG_SIG_BYTES, &a->sig);
+    case 3: return fr_secagg_mp_read_bytes(r, "c_pk", FR_SECAGG_KEY_BYTES, &a->c_pk);
+    case 4: return fr_secagg_mp_read_bytes(r, "s_pk", FR_SECAGG_KEY_BYTES, &a->s_pk);
+    default: return fr_secagg_mp_read_bytes(r, "sig", FR_SECAGG_SIG_BYTES, &a->sig);
     }
 }
 
@@ -314,7 +314,7 @@ static fr_status adverts_field(fr_mpread *r, int idx, int n, void *msg)
 {
     (void)idx;
     fr_secagg_adverts_msg *m = msg;
-    fr_status st = read_list(r, "adverts", n, &m->count);
+    fr_status st = fr_secagg_mp_read_list(r, "adverts", n, &m->count);
     for (int i = 0; st == FR_OK && i < m->count; i++)
         st = read_advert_entry(r, n, i, i ? m->e[i - 1].id : 0, &m->e[i]);
     return st;
@@ -322,13 +322,13 @@ static fr_status adverts_field(fr_mpread *r, int idx, int n, void *msg)
 
 static fr_status read_cts(fr_mpread *r, const char *what, int n, fr_secagg_shares_msg *m)
 {
-    fr_status st = read_list(r, what, n, &m->count);
+    fr_status st = fr_secagg_mp_read_list(r, what, n, &m->count);
     for (int i = 0; st == FR_OK && i < m->count; i++) {
-        st = read_tuple(r, what, 2);
+        st = fr_secagg_mp_read_tuple(r, what, 2);
         if (st == FR_OK)
-            st = read_entry_id(r, what, n, i, i ? m->e[i - 1].peer : 0, &m->e[i].peer);
+            st = fr_secagg_mp_read_entry_id(r, what, n, i, i ? m->e[i - 1].peer : 0, &m->e[i].peer);
         if (st == FR_OK)
-            st = read_bytes(r, what, FR_SECAGG_CT_BYTES, &m->e[i].ct);
+            st = fr_secagg_mp_read_bytes(r, what, FR_SECAGG_CT_BYTES, &m->e[i].ct);
     }
     return st;
 }
@@ -355,16 +355,16 @@ static fr_status masked_field(fr_mpread *r, int idx, int n, void *msg)
     fr_secagg_masked_msg *m = msg;
     if (idx == 2)
         return read_id(r, "from", n, &m->from);
-    return read_bytes(r, "y", (size_t)m->m * 4, &m->y); /* m set by the caller */
+    return fr_secagg_mp_read_bytes(r, "y", (size_t)m->m * 4, &m->y); /* m set by the caller */
 }
 
 static fr_status read_ids(fr_mpread *r, const char *what, int n, uint8_t *ids, int *count)
 {
-    fr_status st = read_list(r, what, n, count);
+    fr_status st = fr_secagg_mp_read_list(r, what, n, count);
     int prev = 0;
     for (int i = 0; st == FR_OK && i < *count; i++) {
         int id;
-        if ((st = read_entry_id(r, what, n, i, prev, &id)) == FR_OK)
+        if ((st = fr_secagg_mp_read_entry_id(r, what, n, i, prev, &id)) == FR_OK)
             ids[i] = (uint8_t)(prev = id);
     }
     return st;
@@ -387,18 +387,18 @@ static fr_status unmask_resp_field(fr_mpread *r, int idx, int n, void *msg)
     fr_secagg_unmask_resp_msg *m = msg;
     if (idx == 2)
         return read_id(r, "from", n, &m->from);
-    fr_status st = read_list(r, "shares", n, &m->count);
+    fr_status st = fr_secagg_mp_read_list(r, "shares", n, &m->count);
     for (int i = 0; st == FR_OK && i < m->count; i++) {
         fr_secagg_share_entry *e = &m->e[i];
         int64_t kind = 0;
-        st = read_tuple(r, "shares", 3);
+        st = fr_secagg_mp_read_tuple(r, "shares", 3);
         if (st == FR_OK)
-            st = read_entry_id(r, "shares", n, i, i ? m->e[i - 1].peer : 0, &e->peer);
+            st = fr_secagg_mp_read_entry_id(r, "shares", n, i, i ? m->e[i - 1].peer : 0, &e->peer);
         if (st == FR_OK)
             st = fr_mpread_int(r, "shares: kind", FR_SECAGG_SHARE_B, FR_SECAGG_SHARE_SK, &kind);
         e->kind = (int)kind;
         if (st == FR_OK)
-            st = read_bytes(r, "shares: share", FR_SECAGG_SECRET_BYTES, &e->share);
+            st = fr_secagg_mp_read_bytes(r, "shares: share", FR_SECAGG_SECRET_BYTES, &e->share);
     }
     return st;
 }
@@ -411,7 +411,7 @@ static fr_status unmask_resp_field(fr_mpread *r, int idx, int n, void *msg)
     {                                                                                              \
         FR_ASSERT(n >= 1 && n <= FR_SECAGG_MAX_NODES);                                             \
         memset(m, 0, sizeof *m);                                                                   \
-        return walk(buf, len, label, keys, COUNT(keys), n, m, &m->round, field, err);              \
+        return fr_secagg_mp_walk(buf, len, label, keys, COUNT(keys), n, m, &m->round, field, err);              \
     }
 
 DECODER(fr_secagg_advertise_decode, fr_secagg_advertise_msg, advertise_keys, advertise_field,
@@ -431,6 +431,6 @@ fr_status fr_secagg_masked_decode(const void *buf, size_t len, int n, uint32_t m
     FR_ASSERT(n >= 1 && n <= FR_SECAGG_MAX_NODES && m_expect <= FR_SECAGG_MAX_M);
     memset(m, 0, sizeof *m);
     m->m = m_expect;
-    return walk(buf, len, "secagg masked input", masked_keys, COUNT(masked_keys), n, m, &m->round,
+    return fr_secagg_mp_walk(buf, len, "secagg masked input", masked_keys, COUNT(masked_keys), n, m, &m->round,
                 masked_field, err);
 }

@@ -31,10 +31,15 @@ static void on_hup(evutil_socket_t sig, short what, void *ctx)
     (void)what;
     fr_coord *c = ctx;
     fr_err err = {{0}};
-    if (fr_https_reload_crl(c->https, &err) != FR_OK)
+    fr_identity_ca ca;
+    if (fr_https_reload_crl(c->https, &err) != FR_OK ||
+        fr_identity_ca_init(&ca, c->cfg.ca, c->cfg.crl, &err) != FR_OK) {
         fr_coord_log("CRL reload failed, the previous list stays in force: %s", err.msg);
-    else
-        fr_coord_log("CRL reloaded from %s", c->cfg.crl ? c->cfg.crl : "(none)");
+        return;
+    }
+    fr_identity_ca_free(&c->idca);
+    c->idca = ca;
+    fr_coord_log("CRL reloaded from %s", c->cfg.crl ? c->cfg.crl : "(none)");
 }
 
 fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
@@ -60,6 +65,11 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
     if (strcmp(cfg->weighting, "users") && strcmp(cfg->weighting, "windows"))
         return fr_fail(err, FR_EINVAL, "weighting: '%s' is neither users nor windows",
                        cfg->weighting);
+    if (strcmp(cfg->secure_aggregation, "on") && strcmp(cfg->secure_aggregation, "off"))
+        return fr_fail(err, FR_EINVAL, "secure-aggregation: '%s' is neither on nor off",
+                       cfg->secure_aggregation);
+    if ((st = fr_identity_ca_init(&c->idca, cfg->ca, cfg->crl, err)) != FR_OK)
+        return st;
     if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
         return fr_fail(err, FR_EIO, "%s: %s", c->state_dir, strerror(errno));
     if ((st = fr_store_open(&c->store, c->state_dir, err)) != FR_OK)
@@ -149,7 +159,11 @@ void fr_coord_free(fr_coord *c)
     fr_server_opt_free(&c->opt);
     fr_model_free(&c->model);
     free(c->file);
+    fr_coord_secagg_end(c);
+    for (int i = 0; i < c->n_live; i++)
+        free(c->live[i].id_cert);
     free(c->live);
+    fr_identity_ca_free(&c->idca);
     fr_sign_key_free(&c->key);
     fr_store_close(&c->store);
     memset(c, 0, sizeof *c);

@@ -14,8 +14,10 @@
 
 #include "fr_fedagg.h"
 #include "fr_https.h"
+#include "fr_identity.h"
 #include "fr_model.h"
 #include "fr_opts.h"
+#include "fr_secagg_round.h"
 #include "fr_sign.h"
 #include "fr_status.h"
 #include "fr_store.h"
@@ -42,19 +44,41 @@ typedef struct fr_coord_config {
     int keep_updates;    /* keep update files after their round closes */
     int keep_models;     /* model files kept, newest first (0: all) */
     const char *operators; /* certificate names allowed the status views ("" = any) */
+    /* secure aggregation (docs/secagg.md): "on" or "off" */
+    const char *secure_aggregation;
+    int secagg_threshold;    /* t; 0 = a majority of the round's members, at least min-updates */
+    int secagg_step_timeout; /* seconds each key-exchange and unmasking step waits */
 } fr_coord_config;
 
 void fr_coord_config_default(fr_coord_config *c);
 
 /* The option table of the serve command over c (config keys are these names). */
-#define FR_COORD_NOPTS 40
+#define FR_COORD_NOPTS 48
 void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path, int *help);
 
 typedef struct fr_coord_live {
     char name[64];
     double last_seen;
     double stored_at;   /* when last_seen was last written to the store */
+    /* from its last join: its data, and its verified secure-aggregation identity */
+    double users, windows;
+    int has_id;
+    uint8_t id_pk[FR_IDENTITY_PK_BYTES];
+    uint8_t *id_cert;   /* malloc'd DER */
+    size_t id_cert_len;
+    uint8_t id_sig[FR_IDENTITY_MAX_SIG];
+    size_t id_sig_len;
 } fr_coord_live;
+
+/* The open round's secure aggregation (fr_coord_secagg.c). */
+typedef struct fr_coord_sa {
+    int on;                  /* the open round is a secure one */
+    fr_secagg_server sv;
+    fr_secagg_setup setup;   /* its byte fields point into blob */
+    uint8_t *blob;
+    msgpack_sbuffer setup_msg, adverts_msg, unmask_msg;
+    double step_deadline;    /* of the current key-exchange or unmasking step */
+} fr_coord_sa;
 
 typedef struct fr_coord_stats {
     long requests, refused, updates_accepted, updates_refused;
@@ -90,6 +114,8 @@ typedef struct fr_coord {
     int failed;            /* stopped because the state folder could not be written */
     fr_coord_live *live;
     int n_live;
+    fr_identity_ca idca;   /* checks the identities nodes bind to their certificates */
+    fr_coord_sa sa;
     struct event *tick, *sig_term, *sig_int, *sig_hup;
     fr_coord_stats stats;
 } fr_coord;
@@ -112,6 +138,30 @@ int fr_coord_live_count(const fr_coord *c);
 /* Whether peer may read /v1/status and /metrics. */
 int fr_coord_is_operator(const fr_coord *c, const char *peer);
 void fr_coord_seen(fr_coord *c, const char *node);
+
+/* End the open round: aborted (status, note) or published (fr_coord_round.c). */
+void fr_coord_round_close(fr_coord *c, const char *status, const char *note);
+void fr_coord_round_publish(fr_coord *c);
+fr_coord_live *fr_coord_live_find(fr_coord *c, const char *node);
+
+/* Secure rounds (fr_coord_secagg.c). */
+int fr_coord_secagg_enabled(const fr_coord *c);
+/* Nodes that can be members of a secure round: live, with a verified identity and
+ * data to train on. */
+int fr_coord_secagg_eligible(const fr_coord *c);
+/* Make the just-opened round a secure one over the eligible nodes. */
+FR_MUST fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err);
+/* Close a step whose deadline passed; finish or abort the round. */
+void fr_coord_secagg_tick(fr_coord *c);
+/* Forget the secure round's state (wiping what it held). */
+void fr_coord_secagg_end(fr_coord *c);
+/* Whether node is a member of the open secure round that still has its part to do. */
+int fr_coord_secagg_task_open(const fr_coord *c, const char *node);
+/* One /v1/secagg/<step> request from node: the HTTP status, the body to send on 200
+ * (out, msgpack) or the reason on refusal. */
+int fr_coord_secagg_request(fr_coord *c, const char *node, const char *step, int post,
+                            long round, const uint8_t *body, size_t len, msgpack_sbuffer *out,
+                            char *reason, size_t cap);
 
 /* The global model (fr_coord_model.c). */
 FR_MUST fr_status fr_coord_load_model(fr_coord *c, fr_err *err);

@@ -34,6 +34,9 @@ void fr_coord_config_default(fr_coord_config *c)
     c->lr = 1e-3f;
     c->max_update_norm = 100.0;
     c->weighting = "users";
+    c->secure_aggregation = "on";
+    c->secagg_threshold = 0;
+    c->secagg_step_timeout = 30;
 }
 
 void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path, int *help)
@@ -98,6 +101,15 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "model versions whose files are kept, newest first (0: all)", 0, 0},
         {"keep-updates", FR_OPT_FLAG, &c->keep_updates, 0, 0,
          "keep update files after their round closes", 0, 0},
+        {"secure-aggregation", FR_OPT_STR, &c->secure_aggregation, 0, 0,
+         "on: the coordinator sees only the sum of each round's updates (docs/secagg.md); off: "
+         "plain updates",
+         0, 0},
+        {"secagg-threshold", FR_OPT_INT, &c->secagg_threshold, 0, 255,
+         "members a secure round needs at every step (0: a majority, at least min-updates)", 0,
+         0},
+        {"secagg-step-timeout", FR_OPT_INT, &c->secagg_step_timeout, 1, 86400,
+         "seconds each key-exchange and unmasking step of a secure round waits", 0, 0},
         {"help", FR_OPT_FLAG, help, 0, 0, "show this help", 0, 0},
         {0},
     };

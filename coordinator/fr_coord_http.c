@@ -51,9 +51,29 @@ static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
     n.windows = j.windows;
     n.eps_spent = j.eps_spent;
     n.eps_budget = j.eps_budget;
+    if (j.id_pk.len &&
+        fr_identity_verify(&c->idca, j.id_cert.p, j.id_cert.len, node, j.id_pk.p, j.id_sig.p,
+                           j.id_sig.len, &err) != FR_OK)
+        return refuse(c, req, node, 0, 422, err.msg, 1);
     if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
     fr_coord_seen(c, node);
+    fr_coord_live *l = fr_coord_live_find(c, node);
+    if (l) {
+        l->users = (double)j.users;
+        l->windows = (double)j.windows;
+        uint8_t *cert = j.id_pk.len ? malloc(j.id_cert.len) : NULL;
+        free(l->id_cert);
+        l->id_cert = cert;
+        l->has_id = cert != NULL;
+        if (cert) {
+            memcpy(l->id_pk, j.id_pk.p, sizeof l->id_pk);
+            memcpy(cert, j.id_cert.p, j.id_cert.len);
+            l->id_cert_len = j.id_cert.len;
+            memcpy(l->id_sig, j.id_sig.p, j.id_sig.len);
+            l->id_sig_len = j.id_sig.len;
+        }
+    }
     fr_proto_join_reply r = {.heartbeat_s = c->cfg.heartbeat};
     snprintf(r.node, sizeof r.node, "%s", node);
     msgpack_sbuffer sb;
@@ -79,9 +99,10 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     fr_err err = {{0}};
     if (c->round && fr_store_update_exists(&c->store, c->round, node, &sent, &err) != FR_OK)
         return refuse(c, req, node, c->round, 500, err.msg, 0);
+    int mine = c->sa.on ? fr_coord_secagg_task_open(c, node) : !sent;
     if (c->done && !c->round)
         t.state = FR_TASK_DONE;
-    else if (c->round && !sent && !c->publishing)
+    else if (c->round && mine && !c->publishing)
         t.state = FR_TASK_OPEN;
     else
         t.state = FR_TASK_WAIT;
@@ -89,6 +110,7 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
         t.round = c->round;
         double left = c->deadline - fr_coord_now();
         t.deadline_s = left > 0 ? left : 0;
+        t.secagg = c->sa.on;
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -132,6 +154,50 @@ static void on_update(fr_coord *c, struct evhttp_request *req, const char *node)
                         c->expected);
     /* publish after this reply is on its way, not inside the request */
     if (c->agg.count >= c->expected && !c->publishing) {
+        c->publishing = 1;
+        struct timeval now = {0, 0};
+        event_base_once(c->base, -1, EV_TIMEOUT, publish_cb, c, &now);
+    }
+}
+
+/* The round a GET names in its query (?round=N), 0 when none. */
+static long query_round(struct evhttp_request *req)
+{
+    const char *q = strchr(evhttp_request_get_uri(req), '?');
+    const char *at = q ? strstr(q, "round=") : NULL;
+    return at ? strtol(at + 6, NULL, 10) : 0;
+}
+
+/* /v1/secagg/STEP: one message of a secure round (fr_coord_secagg.c). */
+static void on_secagg(fr_coord *c, struct evhttp_request *req, const char *node, const char *step,
+                      int post)
+{
+    fr_coord_seen(c, node);
+    size_t len = 0;
+    const uint8_t *body = post ? fr_https_body(req, &len) : NULL;
+    long round = c->round;
+    char reason[FR_ERR_LEN];
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    int code = fr_coord_secagg_request(c, node, step, post, query_round(req), body, len, &sb,
+                                       reason, sizeof reason);
+    if (code == 425) { /* not a refusal: the step is still open, ask again shortly */
+        msgpack_sbuffer_destroy(&sb);
+        return fr_https_reply_text(req, 425, "%s", reason);
+    }
+    if (code != 200) {
+        msgpack_sbuffer_destroy(&sb);
+        return refuse(c, req, node, round, code, reason, code != 500);
+    }
+    if (post) {
+        msgpack_sbuffer_destroy(&sb);
+        fr_https_reply_text(req, 200, "%s", reason);
+    } else {
+        reply_msg(req, &sb);
+    }
+    /* the last answer of the unmasking step: finish and publish after this reply */
+    if (c->sa.on && c->sa.sv.stage == FR_SECAGG_SV_UNMASK && c->sa.sv.n_resp == c->sa.sv.n_u3 &&
+        !c->publishing) {
         c->publishing = 1;
         struct timeval now = {0, 0};
         event_base_once(c->base, -1, EV_TIMEOUT, publish_cb, c, &now);
@@ -209,6 +275,16 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
         {"/v1/model", 0, on_model},   {"/v1/update", 1, on_update},
         {"/v1/metrics", 1, on_metrics},
     };
+    if (!strncmp(path, "/v1/secagg/", 11)) {
+        static const char *const get[] = {"setup", "adverts", "relay", "unmask"};
+        static const char *const put[] = {"advertise", "shares", "masked", "unmask"};
+        const char *const *steps = post ? put : get;
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(path + 11, steps[i]))
+                return on_secagg(c, req, peer, steps[i], post);
+        return fr_https_reply_text(req, 404, "no such secure-aggregation step for %s: %s",
+                                   post ? "POST" : "GET", path);
+    }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
         if (!strcmp(path, routes[i].path)) {
             if (post != routes[i].post)

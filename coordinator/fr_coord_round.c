@@ -33,14 +33,22 @@ void fr_coord_log(const char *fmt, ...)
     va_end(ap);
 }
 
+fr_coord_live *fr_coord_live_find(fr_coord *c, const char *node)
+{
+    for (int i = 0; i < c->n_live; i++)
+        if (!strcmp(c->live[i].name, node))
+            return &c->live[i];
+    return NULL;
+}
+
 void fr_coord_seen(fr_coord *c, const char *node)
 {
     double now = fr_coord_now();
-    for (int i = 0; i < c->n_live; i++)
-        if (!strcmp(c->live[i].name, node)) {
-            c->live[i].last_seen = now;
-            return;
-        }
+    fr_coord_live *known = fr_coord_live_find(c, node);
+    if (known) {
+        known->last_seen = now;
+        return;
+    }
     fr_coord_live *grown = realloc(c->live, (size_t)(c->n_live + 1) * sizeof *grown);
     if (!grown)
         return; /* liveness is best effort; the node is seen again on its next poll */
@@ -125,8 +133,9 @@ static fr_status open_round(fr_coord *c, int live, fr_err *err)
     return FR_OK;
 }
 
-static void close_round(fr_coord *c, const char *status, const char *note)
+void fr_coord_round_close(fr_coord *c, const char *status, const char *note)
 {
+    fr_coord_secagg_end(c);
     fr_err err = {{0}};
     fr_round_row r = {0};
     int found = 0;
@@ -146,8 +155,9 @@ static void close_round(fr_coord *c, const char *status, const char *note)
 
 /* Publish the open round; a failure here means the state folder is unusable, and the
  * safe answer is to stop and let a restart resume from what is on disk. */
-static void publish(fr_coord *c)
+void fr_coord_round_publish(fr_coord *c)
 {
+    fr_coord_secagg_end(c);
     fr_err err = {{0}};
     long round = c->round;
     if (fr_coord_publish(c, &err) != FR_OK) {
@@ -192,30 +202,40 @@ void fr_coord_tick(fr_coord *c)
             }
             c->live[i].stored_at = c->live[i].last_seen;
         }
-    if (c->round) {
+    if (c->round && c->sa.on) {
+        fr_coord_secagg_tick(c);
+    } else if (c->round) {
         if (c->agg.count >= c->expected) {
-            publish(c);
+            fr_coord_round_publish(c);
         } else if (now >= c->deadline) {
             if (c->agg.count >= c->cfg.min_updates) {
                 fr_coord_log("round %ld: deadline with %d of %d updates; publishing", c->round,
                              c->agg.count, c->expected);
-                publish(c);
+                fr_coord_round_publish(c);
             } else {
                 char note[128];
                 snprintf(note, sizeof note, "deadline passed with %d of %d updates (%d needed)",
                          c->agg.count, c->expected, c->cfg.min_updates);
-                close_round(c, "aborted", note);
+                fr_coord_round_close(c, "aborted", note);
             }
         }
-        if (c->round) /* still collecting */
-            return;
     }
+    if (c->round) /* still collecting */
+        return;
     /* a closed round is followed at once by the next, not a timer tick later */
     if (c->done || c->failed)
         return;
-    int live = fr_coord_live_count(c);
-    if (live >= c->cfg.min_nodes && open_round(c, live, &err) != FR_OK)
+    int secure = fr_coord_secagg_enabled(c);
+    /* a secure round's members are the nodes able to take part in one */
+    int live = secure ? fr_coord_secagg_eligible(c) : fr_coord_live_count(c);
+    if (live < c->cfg.min_nodes || (secure && live < 2))
+        return;
+    if (open_round(c, live, &err) != FR_OK) {
         fr_coord_log("cannot open a round: %s", err.msg);
+        return;
+    }
+    if (secure && fr_coord_secagg_open(c, &err) != FR_OK)
+        fr_coord_round_close(c, "aborted", err.msg);
 }
 
 
@@ -231,6 +251,11 @@ int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, siz
     }
     if (!c->round) {
         snprintf(reason, cap, "round %lld is closed; no round is open", (long long)u.round);
+        return 409;
+    }
+    if (c->sa.on) {
+        snprintf(reason, cap, "round %ld uses secure aggregation: send masked updates to "
+                 "/v1/secagg/masked", c->round);
         return 409;
     }
     if (u.round != c->round) {
@@ -321,6 +346,11 @@ fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
     }
     c->round = r.id;
     c->opened_at = r.opened_at;
+    if (fr_coord_secagg_enabled(c)) {
+        /* its masks lived in the members' memory and ours; they cannot be rebuilt */
+        fr_coord_round_close(c, "aborted", "the coordinator restarted during a secure round");
+        return FR_OK;
+    }
     /* the nodes lost time while the coordinator was down: a fresh deadline */
     c->deadline = fr_coord_now() + c->cfg.round_timeout;
     fr_agg_reset(&c->agg);

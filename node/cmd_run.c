@@ -156,11 +156,14 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
                                        FR_OK)
             return st;
     }
+    if ((st = fr_fed_secagg_init(f, err)) != FR_OK)
+        return st;
     return load_state(f, err);
 }
 
 void fr_fed_free(fr_fed *f)
 {
+    fr_fed_secagg_free(f);
     fr_http_client_free(&f->http);
     fr_model_free(&f->global);
     if (f->have_ev)
@@ -179,6 +182,17 @@ void fr_fed_free(fr_fed *f)
 static int take_part(fr_fed *f, const fr_proto_task *t)
 {
     fr_err err = {{0}};
+    if (t->secagg)
+        return fr_fed_secagg_take_part(f, t, &stopping);
+    if (f->cfg.require_secagg) {
+        fr_fed_log("round %lld is not a secure one and require-secure-aggregation is set: "
+                   "sitting it out",
+                   (long long)t->round);
+        f->last_round = t->round;
+        if (fr_fed_save_state(f, &err) != FR_OK)
+            fr_fed_log("%s", err.msg);
+        return 0;
+    }
     float *delta = NULL;
     double loss = 0;
     int stop = 0;
@@ -377,6 +391,8 @@ int fr_cmd_run(int argc, char **argv)
          0, 0},
         {"dp-seed", FR_OPT_STR, &cfg.dp_seed, 0, 0,
          "DP: fixed noise seed, for tests only (voids the guarantee)", 0, 0},
+        {"require-secure-aggregation", FR_OPT_FLAG, &cfg.require_secagg, 0, 0,
+         "send updates only in secure rounds (docs/secagg.md); sit plain rounds out", 0, 0},
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };

@@ -3,6 +3,7 @@
 #ifndef FR_FED_H
 #define FR_FED_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "fr_data.h"
@@ -10,6 +11,7 @@
 #include "fr_dp_ledger.h"
 #include "fr_eval.h"
 #include "fr_http_client.h"
+#include "fr_identity.h"
 #include "fr_model.h"
 #include "fr_proto.h"
 #include "fr_sign.h"
@@ -33,6 +35,7 @@ typedef struct fr_fed_config {
     float dp_clip;
     int dp_max_windows;
     const char *dp_seed;
+    int require_secagg;           /* take part in secure rounds only */
     fr_data_cli data_cli;
 } fr_fed_config;
 
@@ -41,6 +44,11 @@ typedef struct fr_fed {
     fr_http_client http;
     uint8_t coord_pub[FR_SIGN_PUBLIC_BYTES];
     char name[FR_PROTO_NAME];     /* our identity, as the coordinator read it */
+    /* secure aggregation: the long-term identity key, bound to our certificate, and
+     * the CA that the other members' bindings are checked against */
+    fr_sign_key identity;
+    fr_identity_binding binding;
+    fr_identity_ca idca;
     int heartbeat_s;              /* join again this often (the coordinator says) */
     /* the verified global model */
     fr_model global;
@@ -81,6 +89,15 @@ FR_MUST fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float
                                 long *code, char *reason, size_t cap, size_t *sent,
                                 fr_err *err);
 FR_MUST fr_status fr_fed_report(fr_fed *f, const fr_proto_metrics *m, fr_err *err);
+
+/* Secure rounds (fr_fed_secagg.c). */
+/* Load or make STATE_DIR/identity.key and bind it to the node's certificate. */
+FR_MUST fr_status fr_fed_secagg_init(fr_fed *f, fr_err *err);
+void fr_fed_secagg_free(fr_fed *f);
+/* Take part in secure round t: key exchange, training, masked update, unmasking.
+ * Returns 0 to go on, 1 to stop (budget spent), 2 to stop on a failure; gives up
+ * early when *stop is set. */
+int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile sig_atomic_t *stop);
 
 /* Local work (fr_fed_local.c). */
 /* Load the data onto the global model's catalogue (once). */

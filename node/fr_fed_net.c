@@ -39,6 +39,10 @@ fr_status fr_fed_join(fr_fed *f, fr_err *err)
     fr_proto_join j = {.users = f->users, .windows = f->n_windows, .model_version = f->version > 0 ? f->version : 0,
                        .eps_spent = f->eps_spent, .eps_budget = f->cfg.dp ? f->cfg.dp_eps_max : 0};
     snprintf(j.software, sizeof j.software, "fedrecall-node");
+    /* the identity that secure rounds need, bound to our certificate */
+    j.id_pk = (fr_proto_bin){f->identity.pub, sizeof f->identity.pub};
+    j.id_cert = (fr_proto_bin){f->binding.cert, f->binding.cert_len};
+    j.id_sig = (fr_proto_bin){f->binding.sig, f->binding.sig_len};
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_proto_join_encode(&j, &sb);

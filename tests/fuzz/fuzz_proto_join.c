@@ -41,6 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msgpack_sbuffer_init(&sb);
     fr_proto_join_encode(&m, &sb);
     need(fr_proto_join_decode(sb.data, sb.size, &again, &err) == FR_OK, "re-encoded join decodes");
+    /* byte strings point into their own bodies: compare their bytes, then the rest */
+    fr_proto_bin *a[] = {&m.id_pk, &m.id_cert, &m.id_sig};
+    fr_proto_bin *b[] = {&again.id_pk, &again.id_cert, &again.id_sig};
+    for (int i = 0; i < 3; i++) {
+        need(a[i]->len == b[i]->len && (!a[i]->len || !memcmp(a[i]->p, b[i]->p, a[i]->len)),
+             "identity bytes survive a round trip");
+        need(a[i]->len <= FR_PROTO_MAX_CERT, "identity bytes bounded");
+        *a[i] = *b[i] = (fr_proto_bin){0};
+    }
     need(!memcmp(&m, &again, sizeof m), "join survives a round trip");
     msgpack_sbuffer_destroy(&sb);
     return 0;

@@ -1,0 +1,254 @@
+/* A node's part in a secure round (docs/secagg.md, "In the federation"): it checks
+ * that every member's identity key is bound to a certificate of the federation's CA,
+ * exchanges keys, trains, sends its update masked so that only the sum of the
+ * members' updates can be opened, and answers the coordinator's unmasking request.
+ * Each exchange is retried while the coordinator says "not yet" (425) or cannot be
+ * reached, until the round's deadline; any refusal ends this node's part in the round
+ * (the coordinator goes on with the others). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fr_fed.h"
+#include "fr_secagg_round.h"
+
+fr_status fr_fed_secagg_init(fr_fed *f, fr_err *err)
+{
+    char sk[4200], pk[4200];
+    snprintf(sk, sizeof sk, "%s/identity.key", f->cfg.state_dir);
+    snprintf(pk, sizeof pk, "%s/identity.pub", f->cfg.state_dir);
+    fr_status st = fr_sign_key_load_or_create(&f->identity, sk, pk, err);
+    if (st == FR_OK)
+        st = fr_identity_bind(&f->binding, f->cfg.cert, f->cfg.key, f->identity.pub, err);
+    if (st == FR_OK)
+        st = fr_identity_ca_init(&f->idca, f->cfg.ca, f->cfg.crl, err);
+    return st;
+}
+
+void fr_fed_secagg_free(fr_fed *f)
+{
+    fr_identity_ca_free(&f->idca);
+    fr_identity_binding_free(&f->binding);
+    fr_sign_key_free(&f->identity);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct round_ctx {
+    fr_fed *f;
+    long round;
+    double give_up; /* monotonic seconds */
+    const volatile sig_atomic_t *stop;
+} round_ctx;
+
+/* GET (out == NULL) or POST one step until the coordinator answers 200 (FR_OK, r
+ * holds the answer); FR_EINVAL with its reason when it refuses. */
+static fr_status exchange(const round_ctx *x, const char *step, const msgpack_sbuffer *body,
+                          fr_http_response *r, fr_err *err)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/v1/secagg/%s?round=%ld", step, x->round);
+    double wait = 0.05;
+    for (;;) {
+        fr_http_response_free(r);
+        memset(r, 0, sizeof *r);
+        fr_status st = body ? fr_http_request(&x->f->http, "POST", path, body->data, body->size,
+                                              FR_PROTO_CONTENT_TYPE, r, err)
+                            : fr_http_request(&x->f->http, "GET", path, NULL, 0, NULL, r, err);
+        if (st == FR_OK && r->code == 200)
+            return FR_OK;
+        if (st == FR_OK && r->code != 425 && r->code < 500) {
+            int n = (int)(r->len < 300 ? r->len : 300);
+            for (int i = 0; i < n; i++)
+                if (r->body[i] < 0x20 || r->body[i] > 0x7e)
+                    n = i;
+            return fr_fail(err, FR_EINVAL, "%s: HTTP %ld: %.*s", step, r->code, n,
+                           (const char *)r->body);
+        }
+        if (*x->stop)
+            return fr_fail(err, FR_EIO, "%s: stopped by a signal", step);
+        if (now_s() + wait > x->give_up)
+            return fr_fail(err, FR_EIO, "%s: no answer before the round's deadline (%s)", step,
+                           st == FR_OK ? "the step stayed open" : err->msg);
+        struct timespec ts = {0, (long)(wait * 1e9)};
+        nanosleep(&ts, NULL);
+        wait = fmin(wait * 1.5, 1.0);
+    }
+}
+
+/* Tests stop a node dead right after it sent one step, to show the others finish. */
+static void test_drop_after(const char *step)
+{
+    const char *at = getenv("FEDRECALL_TEST_DROP_AFTER");
+    if (at && !strcmp(at, step)) {
+        fr_fed_log("dropping out after '%s' (FEDRECALL_TEST_DROP_AFTER)", step);
+        fflush(stdout);
+        raise(SIGKILL);
+    }
+}
+
+/* Every member's identity key must be bound to its certificate, ours to be ours. */
+static fr_status check_members(fr_fed *f, const fr_secagg_setup *s, const fr_secagg_member *me,
+                               fr_err *err)
+{
+    if (memcmp(me->id_pk, f->identity.pub, FR_IDENTITY_PK_BYTES))
+        return fr_fail(err, FR_EINVAL, "the round lists another identity key for %s", f->name);
+    for (int i = 0; i < s->p.n; i++) {
+        const fr_secagg_member *e = &s->e[i];
+        fr_status st = fr_identity_verify(&f->idca, e->cert, e->cert_len, e->name, e->id_pk,
+                                          e->sig, e->sig_len, err);
+        if (st != FR_OK)
+            return st;
+    }
+    return FR_OK;
+}
+
+/* The round up to the relayed shares: setup, checks, keys and shares. */
+static fr_status key_exchange(const round_ctx *x, const fr_proto_task *t, fr_http_response *setup_r,
+                              fr_secagg_setup *s, const fr_secagg_member **me,
+                              fr_secagg_client *cl, fr_http_response *relay, fr_err *err)
+{
+    fr_fed *f = x->f;
+    fr_http_response r = {0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    uint8_t *pks = NULL;
+    fr_status st = exchange(x, "setup", NULL, setup_r, err);
+    if (st == FR_OK)
+        st = fr_secagg_setup_decode(setup_r->body, setup_r->len, s, err);
+    if (st == FR_OK && (s->p.round != (uint32_t)t->round || s->model_version != f->version))
+        st = fr_fail(err, FR_EINVAL, "the setup is for round %u on version %lld, not round %lld "
+                     "on version %ld", s->p.round, (long long)s->model_version,
+                     (long long)t->round, f->version);
+    if (st == FR_OK && !(*me = fr_secagg_setup_find(s, f->name)))
+        st = fr_fail(err, FR_EINVAL, "%s is not a member of the round", f->name);
+    if (st == FR_OK && (st = check_members(f, s, *me, err)) == FR_OK &&
+        !(pks = malloc((size_t)s->p.n * FR_IDENTITY_PK_BYTES)))
+        st = fr_fail(err, FR_ENOMEM, "out of memory");
+    for (int i = 0; st == FR_OK && i < s->p.n; i++)
+        memcpy(pks + (size_t)i * FR_IDENTITY_PK_BYTES, s->e[i].id_pk, FR_IDENTITY_PK_BYTES);
+    if (st == FR_OK)
+        st = fr_secagg_client_init(cl, &s->p, (*me)->id, f->identity.secret, pks, err);
+    if (st == FR_OK)
+        st = fr_secagg_client_advertise(cl, &sb, err);
+    if (st == FR_OK && (st = exchange(x, "advertise", &sb, &r, err)) == FR_OK)
+        test_drop_after("advertise");
+    if (st == FR_OK)
+        st = exchange(x, "adverts", NULL, &r, err);
+    msgpack_sbuffer_clear(&sb);
+    if (st == FR_OK)
+        st = fr_secagg_client_share(cl, r.body, r.len, &sb, err);
+    if (st == FR_OK && (st = exchange(x, "shares", &sb, &r, err)) == FR_OK)
+        test_drop_after("shares");
+    if (st == FR_OK)
+        st = exchange(x, "relay", NULL, relay, err);
+    free(pks);
+    msgpack_sbuffer_destroy(&sb);
+    fr_http_response_free(&r);
+    return st;
+}
+
+/* The masked update and the unmasking answer. */
+static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
+                             const fr_secagg_member *me, fr_secagg_client *cl,
+                             const fr_http_response *relay, float *delta, double loss,
+                             size_t *sent, fr_err *err)
+{
+    fr_http_response r = {0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    int clipped = 0;
+    uint32_t *y = malloc((size_t)s->p.m * sizeof *y);
+    fr_status st = y ? FR_OK : fr_fail(err, FR_ENOMEM, "out of memory for the masked update");
+    if (st == FR_OK)
+        st = fr_secagg_round_encode(s, me->weight, delta, loss, y, &clipped, err);
+    if (st == FR_OK)
+        st = fr_secagg_client_masked_input(cl, relay->body, relay->len, y, &sb, err);
+    free(y);
+    if (clipped)
+        fr_fed_log("round %ld: the update was cut to the round's norm bound %g", x->round,
+                   s->clip / (me->weight / s->weight_total));
+    *sent = sb.size;
+    if (st == FR_OK && (st = exchange(x, "masked", &sb, &r, err)) == FR_OK)
+        test_drop_after("masked");
+    if (st == FR_OK)
+        st = exchange(x, "unmask", NULL, &r, err);
+    msgpack_sbuffer_clear(&sb);
+    if (st == FR_OK)
+        st = fr_secagg_client_unmask(cl, r.body, r.len, &sb, err);
+    if (st == FR_OK)
+        st = exchange(x, "unmask", &sb, &r, err);
+    msgpack_sbuffer_destroy(&sb);
+    fr_http_response_free(&r);
+    return st;
+}
+
+int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile sig_atomic_t *stop)
+{
+    fr_err err = {{0}};
+    /* the coordinator answers 409 once the round is over; the margin covers its
+     * key-exchange and unmasking steps when it cannot be reached at all */
+    round_ctx x = {f, (long)t->round, now_s() + t->deadline_s + 600, stop};
+    fr_http_response setup_r = {0}, relay = {0};
+    fr_secagg_setup *s = calloc(1, sizeof *s);
+    fr_secagg_client cl = {0};
+    const fr_secagg_member *me = NULL;
+    float *delta = NULL;
+    double loss = 0, train_s = 0;
+    int stop_budget = 0, rc = 0, trained = 0;
+    size_t sent = 0;
+    fr_status st = s ? FR_OK : fr_fail(&err, FR_ENOMEM, "out of memory");
+    if (st == FR_OK)
+        st = key_exchange(&x, t, &setup_r, s, &me, &cl, &relay, &err);
+    if (st == FR_OK) {
+        fr_fed_log("round %lld (secure, node %d of %d, threshold %d): keys exchanged; training "
+                   "%lld local epoch(s) from version %ld",
+                   (long long)t->round, me->id, s->p.n, s->p.t, (long long)t->local_epochs,
+                   f->version);
+        double t0 = now_s();
+        fr_status tst = fr_fed_train_round(f, t, &delta, &loss, &stop_budget, &err);
+        train_s = now_s() - t0;
+        if (tst != FR_OK) {
+            fr_fed_log("round %lld: training failed: %s", (long long)t->round, err.msg);
+            rc = 2;
+            goto out;
+        }
+        if (stop_budget) {
+            fr_fed_log("stopping: the privacy budget cannot pay for another round");
+            rc = 1;
+            goto out;
+        }
+        trained = 1;
+        st = send_masked(&x, s, me, &cl, &relay, delta, loss, &sent, &err);
+    }
+    if (st == FR_OK)
+        fr_fed_log("round %lld: masked update sent and unmasking answered (trained in %.2f s, "
+                   "loss %.4f, weight %.0f, %zu bytes)",
+                   (long long)t->round, train_s, loss, me->weight, sent);
+    else
+        fr_fed_log("round %lld: left the secure round: %s", (long long)t->round, err.msg);
+    /* a round is taken part in once, whatever came of it: the budget it spent stays
+     * spent, and its masks cannot be sent twice */
+    f->last_round = t->round;
+    if (trained) {
+        f->trained_from = f->version;
+        f->last_loss = loss;
+        f->rounds_done += st == FR_OK;
+    }
+    if (fr_fed_save_state(f, &err) != FR_OK)
+        fr_fed_log("%s", err.msg);
+out:
+    free(delta);
+    fr_secagg_client_free(&cl);
+    free(s);
+    fr_http_response_free(&setup_r);
+    fr_http_response_free(&relay);
+    return rc;
+}
