@@ -133,8 +133,8 @@ out:
 
 static void abort_round(fr_coord *c, const char *why)
 {
-    char note[FR_ERR_LEN + 64];
-    snprintf(note, sizeof note, "secure aggregation: %s", why);
+    char note[FR_ERR_LEN];
+    snprintf(note, sizeof note, "%s", why);
     fr_coord_secagg_end(c);
     fr_coord_round_close(c, "aborted", note);
 }
@@ -148,7 +148,7 @@ static void finish(fr_coord *c)
     int contributors = 0;
     double t0 = fr_coord_now(), loss_sum = 0;
     if (!sum) {
-        snprintf(err.msg, sizeof err.msg, "out of memory for the sum");
+        snprintf(err.msg, sizeof err.msg, "secagg round %ld: out of memory for the sum", c->round);
         goto fail;
     }
     if (fr_secagg_server_finish(&sa->sv, sum, &contributors, &err) != FR_OK ||

@@ -4,15 +4,49 @@
  * coordinator refuses them with a reason and carries on.
  *
  *   tool_fed_client URL CERT KEY CA WHAT [ROUND VERSION N]
- *   WHAT: task | join | garbage | nan | huge-norm | node-field | good | truncated | heavy */
+ *   WHAT: task | join | garbage | nan | huge-norm | node-field | good | truncated | heavy
+ *   Identity and secure rounds:
+ *     join-id               join with an identity key bound to CERT (users 1)
+ *     join-id-forged        the same with a binding signature that does not verify
+ *     join-id-other C K     an identity bound to another node's certificate C (key K)
+ *     secagg-get STEP R     GET /v1/secagg/STEP?round=R
+ *     secagg-garbage STEP   POST bytes that are not a message to /v1/secagg/STEP
+ *     secagg-advertise-as R ID  a well-formed advertisement for round R claiming node ID */
 #include <math.h>
+#include <sodium.h>
 #include <msgpack.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "fr_http_client.h"
+#include "fr_identity.h"
 #include "fr_proto.h"
+#include "fr_secagg.h"
+#include "fr_sign.h"
+
+/* A join carrying a fresh identity key bound with cert/key (a flipped signature byte
+ * when forge is set). */
+static int identity_join(msgpack_sbuffer *sb, const char *cert, const char *key, int forge)
+{
+    uint8_t pk[FR_IDENTITY_PK_BYTES];
+    randombytes_buf(pk, sizeof pk);
+    fr_identity_binding b;
+    fr_err err = {{0}};
+    if (fr_identity_bind(&b, cert, key, pk, &err) != FR_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return 1;
+    }
+    if (forge)
+        b.sig[b.sig_len / 2] ^= 1;
+    fr_proto_join j = {.users = 1, .windows = 1};
+    j.id_pk = (fr_proto_bin){pk, sizeof pk};
+    j.id_cert = (fr_proto_bin){b.cert, b.cert_len};
+    j.id_sig = (fr_proto_bin){b.sig, b.sig_len};
+    fr_proto_join_encode(&j, sb);
+    fr_identity_binding_free(&b);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -42,6 +76,29 @@ int main(int argc, char **argv)
         fr_proto_join j = {.users = 1};
         fr_proto_join_encode(&j, &sb);
         path = "/v1/join";
+    } else if (!strncmp(what, "join-id", 7)) {
+        int other = !strcmp(what, "join-id-other") && argc > 7;
+        if (identity_join(&sb, other ? argv[6] : argv[2], other ? argv[7] : argv[3],
+                          !strcmp(what, "join-id-forged")))
+            return 1;
+        path = "/v1/join";
+    } else if (!strcmp(what, "secagg-get") && argc > 7) {
+        static char p[128];
+        snprintf(p, sizeof p, "/v1/secagg/%s?round=%s", argv[6], argv[7]);
+        method = "GET";
+        path = p;
+    } else if (!strcmp(what, "secagg-garbage") && argc > 6) {
+        static char p[128];
+        snprintf(p, sizeof p, "/v1/secagg/%s", argv[6]);
+        msgpack_sbuffer_write(&sb, "\x81\xa1v\x01junk", 8);
+        path = p;
+    } else if (!strcmp(what, "secagg-advertise-as") && argc > 7) {
+        uint8_t keys[2 * FR_SECAGG_KEY_BYTES + FR_SECAGG_SIG_BYTES] = {0};
+        randombytes_buf(keys, 2 * FR_SECAGG_KEY_BYTES);
+        fr_secagg_advertise_msg m = {.round = (uint32_t)strtoul(argv[6], NULL, 10)};
+        m.a = (fr_secagg_advert){(int)strtol(argv[7], NULL, 10), keys, keys + 32, keys + 64};
+        fr_secagg_advertise_encode(&m, &sb);
+        path = "/v1/secagg/advertise";
     } else if (!strcmp(what, "garbage")) {
         msgpack_sbuffer_write(&sb, "\xc1\xc1not msgpack", 13);
     } else if (!strcmp(what, "node-field")) {
