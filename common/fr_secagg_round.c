@@ -198,8 +198,9 @@ fr_status fr_secagg_setup_decode(const void *buf, size_t len, fr_secagg_setup *s
                                      FR_SECAGG_MAX_NODES, s, &s->p.round, setup_field, err);
     if (st != FR_OK)
         return st;
-    if ((st = fr_secagg_params_check(&s->p, err)) != FR_OK)
-        return fr_fail(err, FR_EFORMAT, "secagg setup: %s", err->msg);
+    fr_err why = {{0}};
+    if (fr_secagg_params_check(&s->p, &why) != FR_OK)
+        return fr_fail(err, FR_EFORMAT, "secagg setup: %s", why.msg);
     double w = 0;
     for (int i = 0; i < s->p.n; i++) {
         w += s->e[i].weight;

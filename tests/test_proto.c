@@ -10,6 +10,61 @@
 #include "fr_test.h"
 #include "fr_test_fixture.h"
 
+static void test_join_identity(void)
+{
+    uint8_t pk[32], cert[700], sig[72];
+    randombytes_buf(pk, sizeof pk);
+    randombytes_buf(cert, sizeof cert);
+    randombytes_buf(sig, sizeof sig);
+    fr_proto_join j = {.users = 3};
+    j.id_pk = (fr_proto_bin){pk, sizeof pk};
+    j.id_cert = (fr_proto_bin){cert, sizeof cert};
+    j.id_sig = (fr_proto_bin){sig, sizeof sig};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_join_encode(&j, &sb);
+    fr_proto_join d;
+    fr_err err = {{0}};
+    CHECK(fr_proto_join_decode(sb.data, sb.size, &d, &err) == FR_OK, "%s", err.msg);
+    CHECK(d.users == 3 && d.id_pk.len == 32 && !memcmp(d.id_pk.p, pk, 32) &&
+              d.id_cert.len == sizeof cert && !memcmp(d.id_cert.p, cert, sizeof cert) &&
+              d.id_sig.len == sizeof sig && !memcmp(d.id_sig.p, sig, sizeof sig),
+          "identity fields");
+    /* all three or none */
+    msgpack_sbuffer_clear(&sb);
+    j.id_sig.len = 0;
+    fr_proto_join_encode(&j, &sb);
+    CHECK(fr_proto_join_decode(sb.data, sb.size, &d, &err) == FR_EFORMAT &&
+              strstr(err.msg, "come together"),
+          "two of three: %s", err.msg);
+    /* a key of the wrong length */
+    msgpack_sbuffer_clear(&sb);
+    j.id_sig.len = sizeof sig;
+    j.id_pk.len = 31;
+    fr_proto_join_encode(&j, &sb);
+    CHECK(fr_proto_join_decode(sb.data, sb.size, &d, &err) == FR_EFORMAT &&
+              strstr(err.msg, "id_pk: 31 bytes"),
+          "short key: %s", err.msg);
+    /* a certificate over the cap */
+    static uint8_t big[FR_PROTO_MAX_CERT + 1];
+    msgpack_sbuffer_clear(&sb);
+    j.id_pk.len = 32;
+    j.id_cert = (fr_proto_bin){big, sizeof big};
+    fr_proto_join_encode(&j, &sb);
+    CHECK(fr_proto_join_decode(sb.data, sb.size, &d, &err) == FR_EFORMAT &&
+              strstr(err.msg, "id_cert"),
+          "big certificate: %s", err.msg);
+    /* a task says whether its round is secure; absent means plain */
+    msgpack_sbuffer_clear(&sb);
+    fr_proto_task t = {.state = FR_TASK_OPEN, .round = 2, .batch = 1, .seq_len = 1,
+                       .negatives = 1, .secagg = 1};
+    fr_proto_task_encode(&t, &sb);
+    fr_proto_task td;
+    CHECK(fr_proto_task_decode(sb.data, sb.size, &td, &err) == FR_OK && td.secagg == 1, "%s",
+          err.msg);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 static void test_roundtrip(void)
 {
     msgpack_sbuffer sb;
@@ -160,6 +215,7 @@ static void test_sign(void)
 int main(void)
 {
     RUN(test_roundtrip);
+    RUN(test_join_identity);
     RUN(test_update);
     RUN(test_refusals);
     RUN(test_sign);
