@@ -4,7 +4,7 @@
  * tests/fuzz/fr_fuzz_secagg_round.h, each with the target's input prefix: the node
  * count byte (n = 3), for fuzz_secagg_masked also the vector length (m = 16), for
  * fuzz_secagg_steps the selector of the step that expects the message. The round is the
- * same in every run, so the files are too; tests/cli_fuzz_seeds.sh checks that the
+ * same in every run, so the files are too; tests/cli_secagg_seeds.sh checks that the
  * committed seeds (tests/fuzz/seeds/) are these. */
 #include <errno.h>
 #include <stdio.h>
