@@ -97,10 +97,10 @@ demo-local: all
 
 # libFuzzer targets (tests/fuzz/), built with clang under ASan and UBSan: one per data
 # format, over the data module's sources alone, and one per decoder of network input
-# (fuzz_proto_* for each wire message, fuzz_secagg_* for secure aggregation's, fuzz_modelfile,
-# fuzz_sign), over the sources that
-# decoder needs. `make fuzz FUZZ_SECONDS=30` runs each for 30 s. Needs clang, its
-# runtime and libomp: FR_WITH_FUZZ=1 deploy/install-deps.sh.
+# (fuzz_proto_* for each wire message, fuzz_secagg_* for secure aggregation's,
+# fuzz_modelfile, fuzz_sign), over the sources that decoder needs. `make fuzz
+# FUZZ_SECONDS=30` runs each for 30 s. Needs clang, its runtime and libomp:
+# FR_WITH_FUZZ=1 deploy/install-deps.sh.
 FUZZ_SECONDS ?= 600
 FUZZ_CC ?= clang
 FUZZ_BUILD := $(BUILD)/fuzz

@@ -435,13 +435,17 @@ int main(int argc, char **argv)
 {
     long params = 1000000, reps = 5, big_reps = 3;
     for (int i = 1; i < argc; i++) {
+        long *opt = NULL;
         if (i + 1 < argc && !strcmp(argv[i], "--params"))
-            params = atol(argv[++i]);
+            opt = &params;
         else if (i + 1 < argc && !strcmp(argv[i], "--repeats"))
-            reps = atol(argv[++i]);
+            opt = &reps;
         else if (i + 1 < argc && !strcmp(argv[i], "--big-repeats"))
-            big_reps = atol(argv[++i]);
-        else {
+            opt = &big_reps;
+        char *end = NULL;
+        if (opt)
+            *opt = strtol(argv[++i], &end, 10);
+        if (!opt || *end) {
             usage();
             return 2;
         }
