@@ -97,9 +97,10 @@ demo-local: all
 
 # libFuzzer targets (tests/fuzz/), built with clang under ASan and UBSan: one per data
 # format, over the data module's sources alone, and one per decoder of network input
-# (fuzz_proto_* for each wire message, fuzz_modelfile, fuzz_sign), over the sources that
-# decoder needs. `make fuzz FUZZ_SECONDS=30` runs each for 30 s. Needs clang, its
-# runtime and libomp: FR_WITH_FUZZ=1 deploy/install-deps.sh.
+# (fuzz_proto_* for each wire message, fuzz_secagg_* for secure aggregation's,
+# fuzz_modelfile, fuzz_sign), over the sources that decoder needs. `make fuzz
+# FUZZ_SECONDS=30` runs each for 30 s. Needs clang, its runtime and libomp:
+# FR_WITH_FUZZ=1 deploy/install-deps.sh.
 FUZZ_SECONDS ?= 600
 FUZZ_CC ?= clang
 FUZZ_BUILD := $(BUILD)/fuzz
@@ -114,6 +115,9 @@ FUZZ_PROTO_LIB := common/fr_status.c common/fr_mpread.c common/fr_proto.c
 FUZZ_MODEL_LIB := common/fr_status.c common/fr_mpread.c common/fr_model.c common/fr_rng.c \
 	common/fr_file.c common/fr_modelfile.c common/fr_modelfile_load.c common/fr_backend_cpu.c
 FUZZ_SIGN_LIB := common/fr_status.c common/fr_file.c common/fr_sign.c
+FUZZ_SECAGG_MSG_LIB := common/fr_status.c common/fr_mpread.c common/fr_secagg_msg.c
+FUZZ_SECAGG_LIB := $(FUZZ_SECAGG_MSG_LIB) common/fr_secagg.c common/fr_secagg_shamir.c \
+	common/fr_secagg_client.c common/fr_secagg_server.c
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 # $(call fuzz_link,pkg-config packages,extra flags): one target from the .c files
 # among its prerequisites.
@@ -131,6 +135,16 @@ $(FUZZ_BUILD)/fuzz_proto_%: tests/fuzz/fuzz_proto_%.c tests/fuzz/fr_fuzz_check.h
 # vectorise its `omp simd` loops and says so, which is no fault of the code.
 $(FUZZ_BUILD)/fuzz_modelfile: tests/fuzz/fuzz_modelfile.c $(FUZZ_MODEL_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,msgpack openblas,-fopenmp -Wno-pass-failed)
+
+# Secure aggregation: one target per message decoder (fuzz_secagg_*), and one that feeds
+# the node's and the coordinator's step functions in every stage (fuzz_secagg_steps).
+$(FUZZ_BUILD)/fuzz_secagg_steps: tests/fuzz/fuzz_secagg_steps.c tests/fuzz/fr_fuzz_check.h \
+	  tests/fuzz/fr_fuzz_secagg_round.h $(FUZZ_SECAGG_LIB) $(wildcard common/*.h)
+	$(call fuzz_link,msgpack libsodium)
+
+$(FUZZ_BUILD)/fuzz_secagg_%: tests/fuzz/fuzz_secagg_%.c tests/fuzz/fr_fuzz_check.h \
+	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) $(wildcard common/*.h)
+	$(call fuzz_link,msgpack)
 
 $(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c tests/fuzz/fr_fuzz_check.h $(FUZZ_SIGN_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,libsodium)

@@ -1,0 +1,82 @@
+/* Writes the seeds of the secure-aggregation fuzz targets (tests/fuzz/fuzz_secagg_*):
+ *   tool_secagg_seeds DIR
+ * makes DIR/<target>/round5-* from the messages of the fixed round of
+ * tests/fuzz/fr_fuzz_secagg_round.h, each with the target's input prefix: the node
+ * count byte (n = 3), for fuzz_secagg_masked also the vector length (m = 16), for
+ * fuzz_secagg_steps the selector of the step that expects the message. The round is the
+ * same in every run, so the files are too; tests/cli_secagg_seeds.sh checks that the
+ * committed seeds (tests/fuzz/seeds/) are these. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "fuzz/fr_fuzz_secagg_round.h"
+
+/* DIR/target/name = prefix (k bytes) then body. */
+static int put(const char *dir, const char *target, const char *name, const uint8_t *prefix,
+               size_t k, const msgpack_sbuffer *body)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, target);
+    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "tool_secagg_seeds: %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    snprintf(path, sizeof path, "%s/%s/%s", dir, target, name);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fwrite(prefix, 1, k, f) == k &&
+             fwrite(body->data, 1, body->size, f) == body->size;
+    if (f && fclose(f) != 0)
+        ok = 0;
+    if (!ok)
+        fprintf(stderr, "tool_secagg_seeds: %s: %s\n", path, strerror(errno));
+    return ok;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: tool_secagg_seeds DIR\n");
+        return 2;
+    }
+    const char *dir = argv[1];
+    if (!sa_start()) {
+        fprintf(stderr, "tool_secagg_seeds: libsodium failed to initialise\n");
+        return 1;
+    }
+    sa_round r;
+    fr_err err = {{0}};
+    if (sa_round_record(&r, &err) != FR_OK) {
+        fprintf(stderr, "tool_secagg_seeds: %s\n", err.msg);
+        return 1;
+    }
+    const uint8_t n = SA_N - 2, masked[3] = {n, SA_M - 1, 0};
+    int ok = mkdir(dir, 0755) == 0 || errno == EEXIST;
+    char name[64];
+    for (int u = 1; ok && u <= SA_N; u++) {
+        const uint8_t sel[4] = {0, 1, 2, 3};
+        snprintf(name, sizeof name, "round5-node%d", u);
+        ok = put(dir, "fuzz_secagg_advertise", name, &n, 1, &r.adv[u]) &&
+             put(dir, "fuzz_secagg_shares", name, &n, 1, &r.shares[u]) &&
+             put(dir, "fuzz_secagg_relay", name, &n, 1, &r.relay[u]) &&
+             put(dir, "fuzz_secagg_masked", name, masked, 3, &r.masked[u]) &&
+             put(dir, "fuzz_secagg_unmask_resp", name, &n, 1, &r.resp[u]);
+        snprintf(name, sizeof name, "round5-advertise-node%d", u);
+        ok = ok && put(dir, "fuzz_secagg_steps", name, &sel[0], 1, &r.adv[u]);
+        snprintf(name, sizeof name, "round5-shares-node%d", u);
+        ok = ok && put(dir, "fuzz_secagg_steps", name, &sel[1], 1, &r.shares[u]);
+        snprintf(name, sizeof name, "round5-masked-node%d", u);
+        ok = ok && put(dir, "fuzz_secagg_steps", name, &sel[2], 1, &r.masked[u]);
+        snprintf(name, sizeof name, "round5-response-node%d", u);
+        ok = ok && put(dir, "fuzz_secagg_steps", name, &sel[3], 1, &r.resp[u]);
+    }
+    const uint8_t sel_list = 4, sel_relay = 5, sel_req = 6;
+    ok = ok && put(dir, "fuzz_secagg_adverts", "round5", &n, 1, &r.list) &&
+         put(dir, "fuzz_secagg_unmask_req", "round5", &n, 1, &r.req) &&
+         put(dir, "fuzz_secagg_steps", "round5-list-node1", &sel_list, 1, &r.list) &&
+         put(dir, "fuzz_secagg_steps", "round5-relay-node1", &sel_relay, 1, &r.relay[1]) &&
+         put(dir, "fuzz_secagg_steps", "round5-request-node1", &sel_req, 1, &r.req);
+    sa_round_free(&r);
+    return ok ? 0 : 1;
+}
