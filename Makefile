@@ -17,15 +17,17 @@ CC ?= cc
 OPT ?= -O3 -march=native
 CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -fopenmp -g \
 	-Icommon $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -fopenmp -lm $(CUDA_LDLIBS) $(EXTRA_LDFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -fopenmp -lm $(EXTRA_LDFLAGS)
 
 # The CUDA backend (common/fr_backend_cuda*.cu) is built when nvcc is found on PATH or
 # in /usr/local/cuda/bin, or when CUDA=1 (then a missing nvcc is an error); CUDA=0
 # builds CPU-only. Without it, common/fr_backend_cuda_none.c answers `--device cuda`.
 # Kernels for sm_80 (A100) and sm_90 (H100, H200), plus compute_90 PTX that newer
-# GPUs compile at load. cudart and cuBLAS are linked with an rpath to the toolkit,
-# so the programs start on a machine with the toolkit and no GPU or driver, and
-# `--device auto` falls back to the CPU there.
+# GPUs compile at load. They and cuBLAS (rpath to the toolkit) live in
+# build/libfedrecall_cuda.so, which common/fr_backend_cuda_load.c opens on first use:
+# the programs link no CUDA library, start as fast as CPU-only ones (loading cuBLAS
+# takes most of a second), and run on machines without the toolkit, a driver or a
+# GPU, where `--device auto` falls back to the CPU.
 NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && \
 	echo /usr/local/cuda/bin/nvcc; })
 CUDA ?= $(if $(NVCC),1,0)
@@ -38,21 +40,22 @@ CUDA_LIB := $(firstword $(wildcard $(CUDA_ROOT)/lib64 $(CUDA_ROOT)/lib))
 CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
 	-gencode arch=compute_90,code=compute_90
 NVCCFLAGS = -std=c++17 -O3 -g -lineinfo -Icommon $(CUDA_ARCH) -Werror all-warnings \
-	-Xcompiler -Wall,-Wextra,-Werror -MMD -MP
+	-Xcompiler -Wall,-Wextra,-Werror,-fPIC,-fvisibility=hidden -MMD -MP
 CUDA_SRC := $(sort $(wildcard common/*.cu))
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
-CUDA_LDLIBS := -L$(CUDA_LIB) -Wl,-rpath,$(CUDA_LIB) -lcublas -lcudart -lstdc++ -lpthread
-CUDA_NONE :=
-CUDA_BUILT := built for sm_80, sm_90 + PTX ($(NVCC))
+CUDA_SO := $(BUILD)/libfedrecall_cuda.so
+CUDA_ENTRY := common/fr_backend_cuda_load.c
+CUDA_BUILT := built for sm_80, sm_90 + PTX in $(CUDA_SO) ($(NVCC))
 else
 CUDA_OBJ :=
-CUDA_LDLIBS :=
-CUDA_NONE := common/fr_backend_cuda_none.c
+CUDA_SO :=
+CUDA_ENTRY := common/fr_backend_cuda_none.c
 CUDA_BUILT := not built ($(if $(NVCC),CUDA=0,no nvcc found))
 endif
 
-LIB_SRC := $(sort $(filter-out common/fr_backend_cuda_none.c,$(wildcard common/*.c)) $(CUDA_NONE))
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CUDA_OBJ)
+LIB_SRC := $(sort $(filter-out common/fr_backend_cuda_none.c common/fr_backend_cuda_load.c,\
+	$(wildcard common/*.c)) $(CUDA_ENTRY))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 NODE_SRC := $(sort $(wildcard node/*.c))
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
@@ -76,7 +79,7 @@ COORD_BIN := $(BUILD)/fedrecall-coordinator
 # keep test and bench objects between builds
 .SECONDARY:
 
-all: deps $(NODE_BIN) $(COORD_BIN) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN) $(CUDA_TEST)
+all: deps $(NODE_BIN) $(COORD_BIN) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN) $(CUDA_TEST) $(CUDA_SO)
 	@echo "built: $(NODE_BIN) $(COORD_BIN) (BLAS: OpenBLAS; CUDA backend: $(CUDA_BUILT))"
 
 # The build needs a few Debian packages; install them when we can, else say how.
@@ -97,6 +100,15 @@ $(BUILD)/%.o: %.cu | deps
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC $<")
 	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/common/fr_backend_cuda_load.o: CFLAGS_ALL += \
+	-DFR_CUDA_LIB_BUILT='"$(abspath $(BUILD))/libfedrecall_cuda.so"'
+
+# cudart is linked statically into the object (nvcc's default), cuBLAS from the toolkit.
+$(CUDA_SO): $(CUDA_OBJ)
+	@$(if $(Q),echo "  NVCC $@")
+	$(Q)$(NVCC) -shared $(CUDA_ARCH) -o $@ $(CUDA_OBJ) -L$(CUDA_LIB) -Xlinker -rpath,$(CUDA_LIB) \
+	  -lcublas
 
 # Switching CUDA between builds in one folder must rebuild the library.
 $(BUILD)/cuda-config: FORCE
@@ -209,5 +221,5 @@ style:
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(COORD_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d) \
+-include $(LIB_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(COORD_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d) \
 	$(BENCH_BIN:=.d) $(CUDA_TEST:=.d)

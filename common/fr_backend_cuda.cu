@@ -15,6 +15,9 @@
 
 #include "fr_backend_cuda_int.h"
 
+extern "C" int fr_backend_cuda_so_open(const fr_backend **out, char *msg, size_t cap)
+    __attribute__((visibility("default")));
+
 cudaStream_t fr_cu_stream;
 cublasHandle_t fr_cu_blas;
 
@@ -450,7 +453,8 @@ static int open_device(void)
     return 0;
 }
 
-extern "C" int fr_backend_cuda_open(const fr_backend **out, char *msg, size_t cap)
+/* The shared object's one export, called by fr_backend_cuda_load.c. */
+extern "C" int fr_backend_cuda_so_open(const fr_backend **out, char *msg, size_t cap)
 {
     pthread_mutex_lock(&g_lock);
     if (!g_opened)
