@@ -54,9 +54,11 @@ void fr_cu_ws_unlock(void) { pthread_mutex_unlock(&g_ws_lock); }
 void *fr_cu_ws(size_t bytes)
 {
     if (bytes > g_ws_cap) {
-        /* cudaFree waits for the device, so no queued op still reads the old one */
-        if (g_ws)
+        /* ops queued earlier may still read the old one */
+        if (g_ws) {
+            FR_CU(cudaStreamSynchronize(fr_cu_stream));
             FR_CU(cudaFree(g_ws));
+        }
         g_ws = NULL;
         size_t cap = bytes + bytes / 2;
         FR_CU(cudaMalloc(&g_ws, cap));
@@ -82,10 +84,14 @@ static void *cu_alloc(size_t bytes)
     return p;
 }
 
+/* Frees come at the end of a run or of an evaluation pass: waiting for the queued ops
+ * that may still use p costs nothing there. */
 static void cu_free(void *p)
 {
-    if (p)
+    if (p) {
+        FR_CU(cudaStreamSynchronize(fr_cu_stream));
         FR_CU(cudaFree(p));
+    }
 }
 
 /* Both copies wait for the stream: the caller may reuse or read its host buffer as
