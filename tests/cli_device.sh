@@ -66,4 +66,9 @@ expect_usage "recall --device tpu" recall --model "$tmp/a.frm" --data "$tmp/data
 printf 'device = tpu\n' >"$tmp/node.conf"
 expect_usage "run: config key device" run --config "$tmp/node.conf" --cert x --key x --ca x \
     --coordinator-key x --data "$tmp/data" --format movielens-csv --state-dir "$tmp/state"
+# the limits' benchmark (docs/benchmarks.md) through the CPU backend, small sizes
+"$BUILD/bench/device_rate" --device cpu --size 128 --mib 8 >"$tmp/rate.json" 2>&1 &&
+    python3 -c 'import json, sys; r = json.load(open(sys.argv[1]));
+assert r["device"] == "cpu" and r["sgemm_gflops"] > 0 and r["axpy_gbs"] > 0' "$tmp/rate.json" \
+    && ok "device_rate --device cpu: $(cat "$tmp/rate.json")" || { bad "device_rate"; cat "$tmp/rate.json"; }
 finish
