@@ -4,6 +4,9 @@
 # shared libraries the node links, into .gpu-deps/, for a GPU machine that has no
 # network and lacks them; tests/gpu/run.sh unpacks them into a private root there.
 # The C and C++ runtimes (libc6, libgcc-s1, libstdc++6) are left to that machine.
+# The PyTorch peer and MovieLens ml-latest-small are copied along when found
+# ($FR_PEER, $FR_BENCH_DATA, else ../shared/), so the one folder is all the GPU check
+# needs from outside the checkout.
 set -eu
 cd "$(dirname "$0")/../.."
 NODE=${BUILD:-build}/fedrecall-node
@@ -25,4 +28,12 @@ cd .gpu-deps
 # shellcheck disable=SC2086
 apt-get download $(echo $DEV $more $libs | tr ' ' '\n' | sort -u |
     grep -vxE 'libc6|libc6-dev|libgcc-s1|libstdc\+\+6|libc-dev|linux-libc-dev|zlib1g')
-echo "fetch-deps: $(ls | wc -l) packages, $(du -sh . | cut -f1) in .gpu-deps/"
+cd ..
+PEER=${FR_PEER:-../shared/bench/peer_torch.py}
+DATA=${FR_BENCH_DATA:-../shared/data/ml-latest-small}
+[ -f "$PEER" ] && cp "$PEER" .gpu-deps/peer_torch.py
+[ -f "$DATA/ratings.csv" ] && mkdir -p .gpu-deps/ml-latest-small &&
+    cp "$DATA/ratings.csv" "$DATA/movies.csv" .gpu-deps/ml-latest-small/
+echo "fetch-deps: $(ls .gpu-deps/*.deb | wc -l) packages$([ -f .gpu-deps/peer_torch.py ] &&
+    echo ', the peer')$([ -d .gpu-deps/ml-latest-small ] && echo ', ml-latest-small');" \
+    "$(du -sh .gpu-deps | cut -f1) in .gpu-deps/"

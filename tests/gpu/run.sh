@@ -13,9 +13,10 @@
 #
 # Knobs (environment): FR_GPU_BUDGET (seconds for the whole run, 460), FR_PEER
 # (peer_torch.py), FR_BENCH_DATA (ml-latest-small folder), FR_GPU_JOBS (make -j, 16).
-# Build packages missing and no network: run tests/gpu/fetch-deps.sh on a networked
-# Debian 12 machine first; its .gpu-deps/ folder is unpacked here into a private
-# root (never over /) and used for this build alone.
+# On a machine with no network and without the build packages, the peer or the data:
+# run tests/gpu/fetch-deps.sh on a networked Debian 12 machine first and bring its
+# .gpu-deps/ folder; the packages are unpacked into a private root (never over /) and
+# used for this build alone, the peer and ml-latest-small are taken from there.
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-build/gpu-out}
@@ -84,7 +85,7 @@ step device-rate 60 build/bench/device_rate --device cuda >"$WORK/device_rate.js
 
 # Data: MovieLens beside the checkout when present, else generated of the same size.
 DATA=${FR_BENCH_DATA:-}
-for d in shared/data/ml-latest-small ../shared/data/ml-latest-small; do
+for d in .gpu-deps/ml-latest-small shared/data/ml-latest-small ../shared/data/ml-latest-small; do
     [ -z "$DATA" ] && [ -f "$d/ratings.csv" ] && DATA=$d
 done
 if [ -z "$DATA" ]; then
@@ -98,7 +99,7 @@ step synth-big 90 "$NODE" synth --users 8000 --items 20000 --clusters 40 --min-e
     --max-events 400 --out "$BIG" >/dev/null
 
 PEER=${FR_PEER:-}
-for p in shared/bench/peer_torch.py ../shared/bench/peer_torch.py; do
+for p in .gpu-deps/peer_torch.py shared/bench/peer_torch.py ../shared/bench/peer_torch.py; do
     [ -z "$PEER" ] && [ -f "$p" ] && PEER=$p
 done
 [ -n "$PEER" ] || say "no peer_torch.py (set FR_PEER): the PyTorch columns stay empty"
