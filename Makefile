@@ -19,12 +19,50 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -fopenmp -g \
 	-Icommon $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -fopenmp -lm $(EXTRA_LDFLAGS)
 
-LIB_SRC := $(sort $(wildcard common/*.c))
+# The CUDA backend (common/fr_backend_cuda*.cu) is built when nvcc is found on PATH or
+# in /usr/local/cuda/bin, or when CUDA=1 (then a missing nvcc is an error); CUDA=0
+# builds CPU-only. Without it, common/fr_backend_cuda_none.c answers `--device cuda`.
+# Kernels for sm_80 (A100) and sm_90 (H100, H200), plus compute_90 PTX that newer
+# GPUs compile at load. They and cuBLAS (rpath to the toolkit) live in
+# build/libfedrecall_cuda.so, which common/fr_backend_cuda_load.c opens on first use:
+# the programs link no CUDA library, start as fast as CPU-only ones (loading cuBLAS
+# takes most of a second), and run on machines without the toolkit, a driver or a
+# GPU, where `--device auto` falls back to the CPU.
+NVCC ?= $(shell command -v nvcc 2>/dev/null || { test -x /usr/local/cuda/bin/nvcc && \
+	echo /usr/local/cuda/bin/nvcc; })
+CUDA ?= $(if $(NVCC),1,0)
+ifeq ($(CUDA),1)
+ifeq ($(NVCC),)
+$(error CUDA=1 but no nvcc on PATH or in /usr/local/cuda/bin)
+endif
+CUDA_ROOT := $(abspath $(dir $(NVCC))..)
+CUDA_LIB := $(firstword $(wildcard $(CUDA_ROOT)/lib64 $(CUDA_ROOT)/lib))
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+	-gencode arch=compute_90,code=compute_90
+NVCCFLAGS = -std=c++17 -O3 -g -lineinfo -Icommon $(CUDA_ARCH) -Werror all-warnings \
+	-Xcompiler -Wall,-Wextra,-Werror,-fPIC,-fvisibility=hidden -MMD -MP
+CUDA_SRC := $(sort $(wildcard common/*.cu))
+CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
+CUDA_SO := $(BUILD)/libfedrecall_cuda.so
+CUDA_ENTRY := common/fr_backend_cuda_load.c
+CUDA_BUILT := built for sm_80, sm_90 + PTX in $(CUDA_SO) ($(NVCC))
+else
+CUDA_OBJ :=
+CUDA_SO :=
+CUDA_ENTRY := common/fr_backend_cuda_none.c
+CUDA_BUILT := not built ($(if $(NVCC),CUDA=0,no nvcc found))
+endif
+
+LIB_SRC := $(sort $(filter-out common/fr_backend_cuda_none.c common/fr_backend_cuda_load.c,\
+	$(wildcard common/*.c)) $(CUDA_ENTRY))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 NODE_SRC := $(sort $(wildcard node/*.c))
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# The CUDA backend against the CPU one (`make test-cuda`); built by `all` so that it
+# always compiles, run only on request: it needs a GPU and skips without one.
+CUDA_TEST := $(BUILD)/tests/gpu/test_cuda
 # Helper programs the shell tests drive (a TLS test server, ...).
 TOOL_SRC := $(sort $(wildcard tests/tool_*.c))
 TOOL_BIN := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -37,12 +75,12 @@ COORD_OBJ := $(COORD_SRC:%.c=$(BUILD)/%.o)
 NODE_BIN := $(BUILD)/fedrecall-node
 COORD_BIN := $(BUILD)/fedrecall-coordinator
 
-.PHONY: all deps test asan bench demo demo-local clean style fuzz
+.PHONY: FORCE all deps test test-cuda asan bench demo demo-local clean style fuzz
 # keep test and bench objects between builds
 .SECONDARY:
 
-all: deps $(NODE_BIN) $(COORD_BIN) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN)
-	@echo "built: $(NODE_BIN) $(COORD_BIN) (BLAS: OpenBLAS; CUDA backend: not built)"
+all: deps $(NODE_BIN) $(COORD_BIN) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN) $(CUDA_TEST) $(CUDA_SO)
+	@echo "built: $(NODE_BIN) $(COORD_BIN) (BLAS: OpenBLAS; CUDA backend: $(CUDA_BUILT))"
 
 # The build needs a few Debian packages; install them when we can, else say how.
 # Compiler flags are expanded when a recipe runs, so they see the packages installed
@@ -58,8 +96,27 @@ $(BUILD)/%.o: %.c | deps
 	@$(if $(Q),echo "  CC $<")
 	$(Q)$(CC) $(CFLAGS_ALL) -c $< -o $@
 
-$(BUILD)/libfedrecall.a: $(LIB_OBJ)
-	$(Q)rm -f $@ && ar rcs $@ $^
+$(BUILD)/%.o: %.cu | deps
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC $<")
+	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/common/fr_backend_cuda_load.o: CFLAGS_ALL += \
+	-DFR_CUDA_LIB_BUILT='"$(abspath $(BUILD))/libfedrecall_cuda.so"'
+
+# cudart is linked statically into the object (nvcc's default), cuBLAS from the toolkit.
+$(CUDA_SO): $(CUDA_OBJ)
+	@$(if $(Q),echo "  NVCC $@")
+	$(Q)$(NVCC) -shared $(CUDA_ARCH) -o $@ $(CUDA_OBJ) -L$(CUDA_LIB) -Xlinker -rpath,$(CUDA_LIB) \
+	  -lcublas
+
+# Switching CUDA between builds in one folder must rebuild the library.
+$(BUILD)/cuda-config: FORCE
+	@mkdir -p $(dir $@)
+	@echo "$(CUDA)" | cmp -s - $@ || echo "$(CUDA)" >$@
+
+$(BUILD)/libfedrecall.a: $(LIB_OBJ) $(BUILD)/cuda-config
+	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJ)
 
 $(NODE_BIN): $(NODE_OBJ) $(BUILD)/libfedrecall.a
 	@$(if $(Q),echo "  LD $@")
@@ -82,8 +139,14 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libfedrecall.a
 test: all
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
+test-cuda: all
+	$(Q)$(CUDA_TEST)
+
+# CPU-only: nvcc's objects would not be instrumented, and ASan's protected shadow gap
+# collides with the CUDA driver's device mappings (it needs protect_shadow_gap=0),
+# so a sanitized CUDA program tests neither side well.
 asan:
-	$(Q)$(MAKE) --no-print-directory test BUILD=build-asan \
+	$(Q)$(MAKE) --no-print-directory test BUILD=build-asan CUDA=0 \
 	  OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 
 bench: all
@@ -172,4 +235,5 @@ style:
 clean:
 	rm -rf build build-asan
 
--include $(LIB_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(COORD_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d) $(BENCH_BIN:=.d)
+-include $(LIB_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(COORD_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d) \
+	$(BENCH_BIN:=.d) $(CUDA_TEST:=.d)

@@ -101,6 +101,13 @@ typedef struct fr_backend {
 /* The CPU reference backend (always present). */
 const fr_backend *fr_backend_cpu(void);
 
+/* The CUDA backend on device 0: 0 and *out set, or -1 with the reason in msg (no
+ * device or driver, libraries missing (fr_backend_cuda_load.c), or a program built
+ * without the backend (fr_backend_cuda_none.c)).
+ * Opened once; later calls give the same answer. Callers go through
+ * fr_backend_select (fr_backend_select.h). */
+int fr_backend_cuda_open(const fr_backend **out, char *msg, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

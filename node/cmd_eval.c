@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fr_backend.h"
+#include "fr_backend_select.h"
 #include "fr_catalogue.h"
 #include "fr_items.h"
 #include "fr_cmd.h"
@@ -26,6 +27,7 @@ static void print_row(const char *label, const fr_metrics *m)
 int fr_cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *metrics_out = NULL;
+    const char *device = "cpu";
     int seq_len = 50, threads = 2, eval_users = FR_EVAL_MAX_USERS, help = 0, model_catalogue = 0;
     uint64_t seed = 1;
     fr_data_cli dc;
@@ -36,6 +38,7 @@ int fr_cmd_eval(int argc, char **argv)
         {"format", FR_OPT_STR, &format, 0, 0, FR_DATA_FORMAT_HELP, 1, 0},
         {"seq-len", FR_OPT_INT, &seq_len, 1, 65536, "sequence length L", 0, 0},
         {"threads", FR_OPT_INT, &threads, 1, 1024, "CPU threads", 0, 0},
+        {"device", FR_OPT_STR, &device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &seed, 0, 0, "seed of the sampled metric's candidates", 0, 0},
         {"eval-users", FR_OPT_INT, &eval_users, 1, 1 << 30, "users for the sampled metric", 0, 0},
         {"metrics-out", FR_OPT_STR, &metrics_out, 0, 0, "write metrics JSON here", 0, 0},
@@ -56,14 +59,16 @@ int fr_cmd_eval(int argc, char **argv)
     if (st)
         return fr_cmd_fail("eval", st, err.msg);
     fr_data_cli_finish(&dc);
-    const fr_backend *be = fr_backend_cpu();
-    be->set_threads(threads);
+    const fr_backend *be = NULL;
     fr_model model = {0};
     fr_dataset ds = {0};
     fr_evaluator ev = {0};
     fr_net net = {0};
     json_t *root = NULL;
     int rc = 1, have_ev = 0;
+    if ((st = fr_backend_select(device, &be, &err)) != FR_OK)
+        goto fail;
+    be->set_threads(threads);
     if ((st = fr_modelfile_load(&model, be, model_path, &err)) != FR_OK)
         goto fail;
     fr_data_catalogue cat;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "fr_backend.h"
+#include "fr_backend_select.h"
 #include "fr_catalogue.h"
 #include "fr_items.h"
 #include "fr_cmd.h"
@@ -149,7 +150,7 @@ out:
 int fr_cmd_recall(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *user = NULL, *users = NULL;
-    const char *strategy = "model";
+    const char *strategy = "model", *device = "cpu";
     int k = 10, seq_len = 50, threads = 2, include_seen = 0, help = 0, model_catalogue = 0;
     int cf_window = 5, cf_neighbours = 50, cf_recent = 20;
     float half_life = 20.0f;
@@ -172,6 +173,7 @@ int fr_cmd_recall(int argc, char **argv)
          0, 0},
         {"seq-len", FR_OPT_INT, &seq_len, 1, 65536, "latest items the model reads (L)", 0, 0},
         {"threads", FR_OPT_INT, &threads, 1, 1024, "CPU threads", 0, 0},
+        {"device", FR_OPT_STR, &device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"cf-window", FR_OPT_INT, &cf_window, 1, 1000, "itemcf: pairs at most this far apart", 0,
          0},
         {"cf-neighbours", FR_OPT_INT, &cf_neighbours, 1, 100000, "itemcf: neighbours per item", 0,
@@ -216,8 +218,7 @@ int fr_cmd_recall(int argc, char **argv)
     if (need_model && !model_path)
         return fr_cmd_fail("recall", FR_EINVAL, "--model is required for this strategy");
 
-    const fr_backend *be = fr_backend_cpu();
-    be->set_threads(threads);
+    const fr_backend *be = NULL;
     fr_model model = {0};
     fr_dataset ds = {0};
     fr_net net = {0};
@@ -226,6 +227,9 @@ int fr_cmd_recall(int argc, char **argv)
     int rc = 1;
     /* The content tokens matter only to the model; without one any sizes do. */
     int tokens = 8, vocab = 4096;
+    if ((st = fr_backend_select(device, &be, &err)) != FR_OK)
+        goto fail;
+    be->set_threads(threads);
     if (model_path) {
         if ((st = fr_modelfile_load(&model, be, model_path, &err)) != FR_OK)
             goto fail;

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fr_backend_select.h"
 #include "fr_cmd.h"
 #include "fr_fed.h"
 #include "fr_file.h"
@@ -339,6 +340,7 @@ int fr_cmd_run(int argc, char **argv)
     fr_fed_config cfg = {.coordinator = "https://127.0.0.1:8443",
                          .state_dir = "fedrecall-state",
                          .threads = 2,
+                         .device = "cpu",
                          .seed = 1,
                          .eval_users = FR_EVAL_MAX_USERS,
                          .max_backoff = 60,
@@ -364,6 +366,7 @@ int fr_cmd_run(int argc, char **argv)
         {"state-dir", FR_OPT_STR, &cfg.state_dir, 0, 0,
          "durable state: model, progress, privacy ledger", 0, 0},
         {"threads", FR_OPT_INT, &cfg.threads, 1, 1024, "CPU threads", 0, 0},
+        {"device", FR_OPT_STR, &cfg.device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &cfg.seed, 0, 0, "random seed of local training", 0, 0},
         {"eval-users", FR_OPT_INT, &cfg.eval_users, 1, 1 << 30, "users for the sampled metric",
          0, 0},
@@ -413,6 +416,11 @@ int fr_cmd_run(int argc, char **argv)
         rc = fr_cmd_fail("run", FR_EINVAL, "--dp-level: give user or site");
         goto out;
     }
+    if ((st = fr_backend_select(cfg.device, &cfg.be, &err)) != FR_OK) {
+        rc = fr_cmd_fail("run", st, err.msg);
+        goto out;
+    }
+    cfg.be->set_threads(cfg.threads);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fr_backend.h"
+#include "fr_backend_select.h"
 #include "fr_cmd.h"
 #include "fr_data.h"
 #include "fr_dp_ledger.h"
@@ -136,7 +137,7 @@ int fr_cmd_train(int argc, char **argv)
     int dp = 0, dp_max_windows = 32;
     double dp_q = 0, dp_noise = 0, dp_eps_max = 0, dp_delta = 0;
     float dp_clip = 1.0f;
-    const char *state_dir = "fedrecall-state", *dp_seed = NULL;
+    const char *state_dir = "fedrecall-state", *dp_seed = NULL, *device = "cpu";
     fr_data_cli dc;
     fr_data_cli_init(&dc);
     fr_opt opts[] = {
@@ -152,6 +153,7 @@ int fr_cmd_train(int argc, char **argv)
         {"batch", FR_OPT_INT, &batch, 1, 1 << 20, "sequences per batch", 0, 0},
         {"lr", FR_OPT_FLOAT, &lr, 1e-12, 1e3, "Adam learning rate", 0, 0},
         {"threads", FR_OPT_INT, &threads, 1, 1024, "CPU threads", 0, 0},
+        {"device", FR_OPT_STR, &device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &seed, 0, 0, "random seed", 0, 0},
         {"eval-every", FR_OPT_INT, &eval_every, 0, 100000, "also evaluate every N epochs", 0, 0},
         {"eval-users", FR_OPT_INT, &eval_users, 1, 1 << 30, "users for the sampled metric", 0, 0},
@@ -198,8 +200,7 @@ int fr_cmd_train(int argc, char **argv)
 
     int rc = 1;
     double t_start = now_s();
-    const fr_backend *be = fr_backend_cpu();
-    be->set_threads(threads);
+    const fr_backend *be = NULL;
     fr_dataset ds = {0};
     fr_model model = {0};
     fr_trainer tr = {0};
@@ -213,6 +214,9 @@ int fr_cmd_train(int argc, char **argv)
     double *epoch_secs = calloc((size_t)(epochs > 0 ? epochs : 1), sizeof(double));
     double eval_s = 0.0;
 
+    if ((st = fr_backend_select(device, &be, &err)) != FR_OK)
+        goto fail;
+    be->set_threads(threads);
     if ((st = fr_dataset_load(&ds, data, format, tokens, vocab, &dc.opt, &err)) != FR_OK) {
         fr_data_report_print(&ds.report, "  ", stdout); /* why nothing was left */
         goto fail;
@@ -334,7 +338,9 @@ int fr_cmd_train(int argc, char **argv)
     printf("total %.1f s, median epoch %.3f s, peak RSS %.0f MiB\n", total, median, peak_rss_mib());
 
     if (metrics_out) {
-        json_object_set_new(root, "implementation", json_string("fedrecall (C, CPU backend)"));
+        json_object_set_new(root, "implementation",
+                            json_string(strcmp(be->name, "cuda") ? "fedrecall (C, CPU backend)"
+                                                                 : "fedrecall (C, CUDA backend)"));
         json_object_set_new(
             root, "config",
             json_pack("{s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:f, s:i, s:I, s:i, s:b}",

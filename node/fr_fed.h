@@ -23,6 +23,8 @@ typedef struct fr_fed_config {
     const char *data, *format;
     const char *state_dir;
     int threads;
+    const char *device;           /* cpu, cuda or auto: where local training runs */
+    const fr_backend *be;         /* the backend chosen for it (fr_backend_select) */
     uint64_t seed;
     int eval_users;
     int max_rounds;               /* stop after taking part in this many rounds (0: no limit) */

@@ -144,7 +144,8 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
         return st;
     if (f->n_windows < 1)
         return fr_fail(err, FR_ENODATA, "no training window in the local data");
-    const fr_backend *be = fr_backend_cpu();
+    /* the global model stays in host memory; the local copy trains on the device */
+    const fr_backend *be = f->cfg.be ? f->cfg.be : fr_backend_cpu();
     fr_model local = {0};
     fr_trainer tr = {0};
     fr_dp_trainer dtr = {0};

@@ -1,0 +1,174 @@
+#!/bin/sh
+# The GPU check, in one run on a machine with an NVIDIA GPU (about 8 minutes at most):
+# build with the CUDA backend (make CUDA=1), run `make test-cuda` (every op, a
+# training step, 3 epochs and DP-SGD against the CPU backend), measure the device's
+# limits (cuBLAS SGEMM rate, copy and memory bandwidth: bench/device_rate.c), and
+# training throughput at the benchmark configuration (bench/run.sh: d=64, F=64,
+# batch 128, L=50, K=128) and at a GPU-sized one (d=256, batch 1024, L=200, K=1024)
+# against the PyTorch peer, eager and torch.compile, on the same GPU. Ends with a
+# table. Every step runs under a time limit and the run carries on past a failure.
+# Four files go to $OUT (default build/gpu-out): gpu.log (everything), test_cuda.txt,
+# table.md and results.json (every measurement); the step files stay in
+# build/gpu-work. Exit status: that of the CUDA test.
+#
+# Knobs (environment): FR_GPU_BUDGET (seconds for the whole run, 460), FR_PEER
+# (peer_torch.py), FR_BENCH_DATA (ml-latest-small folder), FR_GPU_JOBS (make -j, 16).
+# On a machine with no network and without the build packages, the peer or the data:
+# run tests/gpu/fetch-deps.sh on a networked Debian 12 machine first and bring its
+# .gpu-deps/ folder; the packages are unpacked into a private root (never over /) and
+# used for this build alone, the peer and ml-latest-small are taken from there.
+set -u
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-build/gpu-out}
+WORK=build/gpu-work
+mkdir -p "$OUT" "$WORK"
+BUDGET=${FR_GPU_BUDGET:-460}
+JOBS=${FR_GPU_JOBS:-16}
+T0=$(date +%s)
+NODE=build/fedrecall-node
+: >"$WORK/steps.txt"
+# everything goes to the log (4); the step lines and the table to the terminal (3) too
+exec 3>&1 4>"$OUT/gpu.log"
+exec >&4 2>&4
+say() { echo "$*" >&4; echo "$*" >&3; }
+
+# step NAME LIMIT CMD...: run CMD under min(LIMIT, budget left) seconds.
+step() {
+    name=$1 limit=$2
+    shift 2
+    left=$((BUDGET - ($(date +%s) - T0)))
+    [ "$left" -lt "$limit" ] && limit=$left
+    if [ "$limit" -lt 5 ]; then
+        say "-- $name: skipped (time budget spent)"
+        echo "$name skipped" >>"$WORK/steps.txt"
+        return 124
+    fi
+    s=$(date +%s)
+    timeout -k 5 "$limit" "$@"
+    rc=$?
+    say "-- $name: exit $rc in $(($(date +%s) - s)) s (limit $limit s)"
+    echo "$name $rc" >>"$WORK/steps.txt"
+    return $rc
+}
+
+say "== GPU check: $(date -u), budget $BUDGET s, outputs in $OUT"
+step machine 20 sh -c 'nvidia-smi -L; nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv;
+    command -v nvcc || ls /usr/local/cuda/bin/nvcc; nproc' >"$WORK/machine.txt" 2>&1
+cat "$WORK/machine.txt" >&3
+
+# Build packages: the machine's own, or a private root unpacked from .gpu-deps/.
+PKGS="msgpack jansson openblas libsodium libevent libevent_openssl openssl libcurl sqlite3 inih"
+if ! pkg-config --exists $PKGS 2>/dev/null && [ -d .gpu-deps ]; then
+    root=/tmp/fr-gpu-root
+    mkdir -p "$root"
+    for f in .gpu-deps/*.deb; do dpkg -x "$f" "$root"; done
+    lib=$root/usr/lib/x86_64-linux-gnu
+    # .pc files name /usr: the sysroot prefix moves them under the private root
+    export PKG_CONFIG_SYSROOT_DIR=$root
+    export PKG_CONFIG_PATH=$lib/pkgconfig:$lib/openblas-pthread/pkgconfig:$root/usr/share/pkgconfig
+    # headers straight under /usr/include are not named by pkg-config's flags
+    export CPATH=$root/usr/include:$root/usr/include/x86_64-linux-gnu
+    export LIBRARY_PATH=$lib:$lib/openblas-pthread
+    export EXTRA_LDFLAGS="-Wl,-rpath,$lib -Wl,-rpath,$lib/openblas-pthread -Wl,-rpath-link,$lib"
+    say "build packages from .gpu-deps/ in $root"
+fi
+pkg-config --exists $PKGS 2>/dev/null || say "warning: build packages missing ($PKGS); the build may fail"
+
+step build 240 make -j"$JOBS" CUDA=1
+grep "^built:" "$OUT/gpu.log" | tail -n 1 >&3
+
+step test-cuda 150 make CUDA=1 test-cuda >"$OUT/test_cuda.txt" 2>&1
+test_rc=$?
+cat "$OUT/test_cuda.txt" >&3
+
+step device-rate 60 build/bench/device_rate --device cuda >"$WORK/device_rate.json"
+
+# Data: MovieLens beside the checkout when present, else generated of the same size.
+DATA=${FR_BENCH_DATA:-}
+for d in .gpu-deps/ml-latest-small shared/data/ml-latest-small ../shared/data/ml-latest-small; do
+    [ -z "$DATA" ] && [ -f "$d/ratings.csv" ] && DATA=$d
+done
+if [ -z "$DATA" ]; then
+    DATA=/tmp/fr-gpu-synth-bench
+    step synth-bench 60 "$NODE" synth --users 610 --items 9000 --min-events 20 --max-events 310 \
+        --out "$DATA" >/dev/null
+fi
+# The GPU-sized run needs windows of 201 items and enough of them for many batches.
+BIG=/tmp/fr-gpu-synth-big
+step synth-big 90 "$NODE" synth --users 8000 --items 20000 --clusters 40 --min-events 200 \
+    --max-events 400 --out "$BIG" >/dev/null
+
+PEER=${FR_PEER:-}
+for p in .gpu-deps/peer_torch.py shared/bench/peer_torch.py ../shared/bench/peer_torch.py; do
+    [ -z "$PEER" ] && [ -f "$p" ] && PEER=$p
+done
+[ -n "$PEER" ] || say "no peer_torch.py (set FR_PEER): the PyTorch columns stay empty"
+
+BENCH="--epochs 3 --time-only"
+GPUCFG="--epochs 3 --time-only --dim 256 --batch 1024 --seq-len 200 --negatives 1024"
+step ours-bench-cuda 90 "$NODE" train --data "$DATA" --format movielens-csv $BENCH --device cuda \
+    --metrics-out "$WORK/ours_bench_cuda.json"
+step ours-bench-cpu 120 "$NODE" train --data "$DATA" --format movielens-csv --epochs 2 \
+    --time-only --threads "$(nproc)" --device cpu --metrics-out "$WORK/ours_bench_cpu.json"
+step ours-big-cuda 120 "$NODE" train --data "$BIG" --format movielens-csv $GPUCFG --device cuda \
+    --metrics-out "$WORK/ours_big_cuda.json"
+if [ -n "$PEER" ]; then
+    export PYTHONUNBUFFERED=1
+    step torch-bench-eager 90 python3 "$PEER" --data "$DATA" --format movielens-csv $BENCH \
+        --device cuda --json-out "$WORK/torch_bench_eager.json"
+    step torch-big-eager 120 python3 "$PEER" --data "$BIG" --format movielens-csv $GPUCFG \
+        --device cuda --json-out "$WORK/torch_big_eager.json"
+    step torch-bench-compile 120 python3 "$PEER" --data "$DATA" --format movielens-csv $BENCH \
+        --device cuda --compile --json-out "$WORK/torch_bench_compile.json"
+    step torch-big-compile 150 python3 "$PEER" --data "$BIG" --format movielens-csv $GPUCFG \
+        --device cuda --compile --json-out "$WORK/torch_big_compile.json"
+fi
+
+# The table: training sequences per second, the median over the epochs after the first
+# (which holds start-up and compilation).
+python3 - "$WORK" "$OUT/results.json" >"$OUT/table.md" <<'EOF'
+import glob, json, os, statistics, sys
+out = sys.argv[1]
+everything = {}
+for path in sorted(glob.glob(os.path.join(out, "*.json"))):
+    try:
+        with open(path) as f:
+            everything[os.path.basename(path)[:-5]] = json.load(f)
+    except (OSError, ValueError):
+        pass
+with open(sys.argv[2], "w") as f:
+    json.dump(everything, f, indent=1)
+
+def rate(name):
+    try:
+        with open(os.path.join(out, name)) as f:
+            eps = [e["sequences_per_s"] for e in json.load(f)["epochs"]]
+    except (OSError, ValueError, KeyError):
+        return "-"
+    eps = eps[1:] or eps
+    return f"{statistics.median(eps):,.0f}" if eps else "-"
+
+print("| training, sequences/s | fedrecall CUDA | PyTorch eager | torch.compile | fedrecall CPU (all cores) |")
+print("|---|---|---|---|---|")
+print(f"| benchmark config (d=64, F=64, B=128, L=50, K=128) | {rate('ours_bench_cuda.json')} | "
+      f"{rate('torch_bench_eager.json')} | {rate('torch_bench_compile.json')} | {rate('ours_bench_cpu.json')} |")
+print(f"| GPU-sized (d=256, F=64, B=1024, L=200, K=1024) | {rate('ours_big_cuda.json')} | "
+      f"{rate('torch_big_eager.json')} | {rate('torch_big_compile.json')} | - |")
+try:
+    with open(os.path.join(out, "device_rate.json")) as f:
+        r = json.load(f)
+    print()
+    print(f"device limits: SGEMM {r['sgemm_gflops']:,.0f} GFLOP/s ({r['sgemm_size']}^3), "
+          f"logits product {r['logits_gemm_gflops']:,.0f} GFLOP/s {r['logits_shape']}, "
+          f"host->device {r['upload_gbs']:.1f} GB/s, device->host {r['download_gbs']:.1f} GB/s, "
+          f"device memory (axpy) {r['axpy_gbs']:,.0f} GB/s")
+except (OSError, ValueError, KeyError):
+    print("\ndevice limits: not measured")
+EOF
+say ""
+cat "$OUT/table.md" >&3
+say ""
+say "steps (name exit-status):"
+cat "$WORK/steps.txt" >&3
+say "total $(($(date +%s) - T0)) s; log in $OUT/gpu.log"
+exit $test_rc

@@ -1,0 +1,621 @@
+/* The CUDA backend against the CPU reference (`make test-cuda`): every op of the
+ * table on fresh random inputs, a full training step (gradients and the Adam update),
+ * three epochs of training on generated data, and DP-SGD steps (clipping, the noise's
+ * statistics, several workers feeding the device at once).
+ *
+ * Each device output buffer is filled with NaN before the op runs, so an entry the op
+ * forgets to write fails, and a NaN or infinity never passes a comparison. Errors are
+ * relative to the largest magnitude of the reference output. Without a usable GPU (or
+ * in a build without the backend) it says why, reports zero cases and exits 0. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../fr_test.h"
+#include "fr_backend.h"
+#include "fr_backend_select.h"
+#include "fr_data.h"
+#include "fr_dp_sgd.h"
+#include "fr_model.h"
+#include "fr_net.h"
+#include "fr_rng.h"
+#include "fr_synth.h"
+#include "fr_train.h"
+
+static const fr_backend *cpu, *gpu;
+static fr_rng rng;
+
+static float *rand_host(size_t n, float lo, float hi)
+{
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        x[i] = lo + (hi - lo) * (float)fr_rng_uniform(&rng);
+    return x;
+}
+
+static float *copy_host(const float *x, size_t n)
+{
+    float *y = malloc((n ? n : 1) * sizeof(float));
+    memcpy(y, x, n * sizeof(float));
+    return y;
+}
+
+/* Device copy of host x (n floats, or bytes when it is an index array). */
+static void *dev_bytes(const void *x, size_t bytes)
+{
+    void *d = gpu->alloc(bytes);
+    FR_ASSERT(d);
+    gpu->upload(d, x, bytes);
+    return d;
+}
+static float *dev(const float *x, size_t n) { return dev_bytes(x, n * sizeof(float)); }
+
+/* A device buffer of n NaNs: the op must overwrite every entry. */
+static float *dev_nan(size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++)
+        h[i] = NAN;
+    float *d = dev(h, n);
+    free(h);
+    return d;
+}
+
+static float *down(const float *d, size_t n)
+{
+    float *h = malloc((n ? n : 1) * sizeof(float));
+    gpu->download(h, d, n * sizeof(float));
+    return h;
+}
+
+/* max |ref - got| / max |ref|; infinite when got has a NaN or infinity. */
+static double rel_err(const float *ref, const float *got, size_t n)
+{
+    double worst = 0.0, scale = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(got[i]) || !isfinite(ref[i]))
+            return INFINITY;
+        worst = fmax(worst, fabs((double)ref[i] - got[i]));
+        scale = fmax(scale, fabs((double)ref[i]));
+    }
+    return worst / scale;
+}
+
+/* Compares host ref with device buffer d, then frees d. */
+#define EXPECT_CLOSE(what, ref, d, n, tol)                                             \
+    do {                                                                               \
+        float *got_ = down(d, n);                                                      \
+        double e_ = rel_err(ref, got_, n);                                             \
+        CHECK(e_ <= (tol), "%s: relative error %g > %g", what, e_, (double)(tol));    \
+        free(got_);                                                                    \
+        gpu->free(d);                                                                  \
+    } while (0)
+
+static void test_gemm(void)
+{
+    int m = 37, n = 53, k = 29, pad = 3;
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++)
+            for (int beta_on = 0; beta_on < 2; beta_on++) {
+                int lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
+                size_t na = (size_t)(ta ? k : m) * lda, nb = (size_t)(tb ? n : k) * ldb;
+                size_t nc = (size_t)m * ldc;
+                float *a = rand_host(na, -1, 1), *b = rand_host(nb, -1, 1);
+                float *c = rand_host(nc, -1, 1), beta = beta_on ? 0.5f : 0.0f;
+                float *da = dev(a, na), *db = dev(b, nb);
+                /* with beta 0, C is never read: NaN there must not show */
+                float *dc = beta_on ? dev(c, nc) : dev_nan(nc);
+                cpu->gemm(ta, tb, m, n, k, 0.75f, a, lda, b, ldb, beta, c, ldc);
+                double f0 = gpu->flop_count();
+                gpu->gemm(ta, tb, m, n, k, 0.75f, da, lda, db, ldb, beta, dc, ldc);
+                CHECK(gpu->flop_count() - f0 == 2.0 * m * n * k, "flop count");
+                /* only the m x n block is defined: compare row by row */
+                float *got = down(dc, nc);
+                double worst = 0;
+                for (int i = 0; i < m; i++)
+                    worst = fmax(worst, rel_err(c + (size_t)i * ldc, got + (size_t)i * ldc, (size_t)n));
+                CHECK(worst <= 1e-5, "gemm ta=%d tb=%d beta=%g: relative error %g", ta, tb,
+                      (double)beta, worst);
+                free(got);
+                gpu->free(da);
+                gpu->free(db);
+                gpu->free(dc);
+                free(a);
+                free(b);
+                free(c);
+            }
+    /* k = 0: C = beta C */
+    float *c = rand_host(12, -1, 1), *dc = dev(c, 12);
+    cpu->gemm(0, 0, 3, 4, 0, 1.0f, c, 1, c, 4, 0.5f, c, 4);
+    gpu->gemm(0, 0, 3, 4, 0, 1.0f, dc, 1, dc, 4, 0.5f, dc, 4);
+    EXPECT_CLOSE("gemm k=0", c, dc, 12, 0);
+    free(c);
+}
+
+static int32_t *rand_rows(int n, int range, int allow_pad)
+{
+    int32_t *r = malloc((size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n; i++)
+        r[i] = allow_pad && i % 5 == 2 ? -1 : (int32_t)fr_rng_below(&rng, (uint64_t)range);
+    return r;
+}
+
+/* n distinct rows of [0, range) */
+static int32_t *distinct_rows(int n, int range)
+{
+    FR_ASSERT(n <= range);
+    int32_t *all = malloc((size_t)range * sizeof(int32_t));
+    for (int i = 0; i < range; i++)
+        all[i] = i;
+    fr_rng_shuffle_i32(&rng, all, range);
+    return all; /* the first n */
+}
+
+static void test_rows(void)
+{
+    int n = 300, d = 67, src_rows = 40;
+    size_t nd = (size_t)n * d, sd = (size_t)src_rows * d;
+    float *src = rand_host(sd, -1, 1), *dsrc = dev(src, sd);
+    int32_t *rows = rand_rows(n, src_rows, 1); /* repeats and padding */
+    int32_t *drows = dev_bytes(rows, (size_t)n * sizeof(int32_t));
+
+    float *out = rand_host(nd, 0, 1), *dout = dev_nan(nd);
+    cpu->gather_rows(out, src, rows, n, d);
+    gpu->gather_rows(dout, dsrc, drows, n, d);
+    EXPECT_CLOSE("gather_rows", out, dout, nd, 0);
+
+    float *x = rand_host(nd, -1, 1), *dx = dev(x, nd), *dst = copy_host(src, sd), *ddst = dev(src, sd);
+    cpu->scatter_add_rows(dst, x, rows, n, d);
+    gpu->scatter_add_rows(ddst, dx, drows, n, d);
+    EXPECT_CLOSE("scatter_add_rows", dst, ddst, sd, 1e-5);
+
+    float *bias = rand_host((size_t)d, -1, 1), *dbias = dev(bias, (size_t)d);
+    float *y = copy_host(x, nd), *dy = dev(x, nd);
+    cpu->add_bias(y, bias, n, d);
+    gpu->add_bias(dy, dbias, n, d);
+    EXPECT_CLOSE("add_bias", y, dy, nd, 1e-6);
+
+    float *s = rand_host((size_t)n, -1, 1), *ds = dev(s, (size_t)n);
+    float *o = copy_host(x, nd), *dO = dev(x, nd);
+    cpu->row_scale_add(o, s, y, n, d);
+    float *dy2 = dev(y, nd);
+    gpu->row_scale_add(dO, ds, dy2, n, d);
+    EXPECT_CLOSE("row_scale_add", o, dO, nd, 1e-6);
+
+    float *dot = malloc((size_t)n * sizeof(float)), *ddot = dev_nan((size_t)n);
+    cpu->row_dot(dot, x, y, n, d);
+    gpu->row_dot(ddot, dx, dy2, n, d);
+    EXPECT_CLOSE("row_dot", dot, ddot, (size_t)n, 1e-5);
+
+    float *sum = copy_host(bias, (size_t)d), *dsum = dev(bias, (size_t)d);
+    cpu->sum_rows(sum, x, n, d);
+    gpu->sum_rows(dsum, dx, n, d);
+    EXPECT_CLOSE("sum_rows", sum, dsum, (size_t)d, 1e-5);
+
+    /* squared norms: whole vector and distinct rows */
+    double nc = cpu->sq_norm(x, nd), ng = gpu->sq_norm(dx, nd);
+    CHECK(fr_rel_err(nc, ng) < 1e-9 && isfinite(ng), "sq_norm %.17g vs %.17g", nc, ng);
+    int nr = 25;
+    int32_t *drs = distinct_rows(nr, src_rows);
+    int32_t *ddrs = dev_bytes(drs, (size_t)nr * sizeof(int32_t));
+    nc = cpu->rows_sq_norm(src, drs, nr, d);
+    ng = gpu->rows_sq_norm(dsrc, ddrs, nr, d);
+    CHECK(fr_rel_err(nc, ng) < 1e-6 && isfinite(ng), "rows_sq_norm %.17g vs %.17g", nc, ng);
+    CHECK(gpu->sq_norm(dsrc, 0) == 0.0, "empty norm");
+
+    float *acc = rand_host(sd, -1, 1), *dacc = dev(acc, sd), *g = copy_host(src, sd);
+    float *dg = dev(src, sd);
+    cpu->rows_axpy_clear(acc, 0.3f, g, drs, nr, d);
+    gpu->rows_axpy_clear(dacc, 0.3f, dg, ddrs, nr, d);
+    EXPECT_CLOSE("rows_axpy_clear sum", acc, dacc, sd, 1e-6);
+    EXPECT_CLOSE("rows_axpy_clear cleared", g, dg, sd, 0);
+
+    float *ax = copy_host(x, nd), *dax = dev(x, nd);
+    cpu->axpy(ax, -1.5f, y, nd);
+    gpu->axpy(dax, -1.5f, dy2, nd);
+    EXPECT_CLOSE("axpy", ax, dax, nd, 1e-6);
+    cpu->scale(ax, 0.25f, nd);
+    dax = dev(ax, nd); /* scale from the same start on both */
+    float *sc = copy_host(ax, nd);
+    cpu->scale(sc, 3.0f, nd);
+    gpu->scale(dax, 3.0f, nd);
+    EXPECT_CLOSE("scale", sc, dax, nd, 1e-7);
+    float *dz = dev(x, nd), *zero = calloc(nd, sizeof(float));
+    gpu->zero(dz, nd);
+    EXPECT_CLOSE("zero", zero, dz, nd, 0);
+
+    gpu->free(dsrc);
+    gpu->free(drows);
+    gpu->free(dx);
+    gpu->free(dbias);
+    gpu->free(ds);
+    gpu->free(dy2);
+    gpu->free(ddrs);
+    void *hs[] = {src, rows, out, x, dst, bias, y, s, o, dot, sum, drs, acc, g, ax, sc, zero};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        free(hs[i]);
+}
+
+static void test_conv(void)
+{
+    int nu = 50, T = 7, F = 40, nt = 30, d = 24;
+    size_t np = (size_t)nt * 3 * F, nf = (size_t)nu * F;
+    float *p = rand_host(np, -1, 1), *bias = rand_host((size_t)F, -0.5f, 0.5f);
+    int32_t *tok = malloc((size_t)nu * T * sizeof(int32_t));
+    for (int i = 0; i < nu * T; i++)
+        tok[i] = i % 6 == 5 ? -1 : (int32_t)fr_rng_below(&rng, (uint64_t)nt);
+    float *dp = dev(p, np), *dbias = dev(bias, (size_t)F);
+    int32_t *dtok = dev_bytes(tok, (size_t)nu * T * sizeof(int32_t));
+    float *m = malloc(nf * sizeof(float)), *dm = dev_nan(nf);
+    int32_t *arg = malloc(nf * sizeof(int32_t)), *darg = gpu->alloc(nf * sizeof(int32_t));
+    cpu->conv_pool_forward(m, arg, p, tok, bias, nu, T, F);
+    gpu->conv_pool_forward(dm, darg, dp, dtok, dbias, nu, T, F);
+    int32_t *garg = malloc(nf * sizeof(int32_t));
+    gpu->download(garg, darg, nf * sizeof(int32_t));
+    int same = 0;
+    for (size_t i = 0; i < nf; i++)
+        same += garg[i] == arg[i] || m[i] == 0.0f; /* a pooled 0 has no gradient */
+    CHECK(same == (int)nf, "conv_pool_forward: %zu of %zu argmax differ", nf - same, nf);
+    float *mh = copy_host(m, nf);
+    EXPECT_CLOSE("conv_pool_forward", m, dm, nf, 1e-6);
+
+    /* backward from the CPU's forward outputs on both */
+    float *g = rand_host(nf, -1, 1), *dg = dev(g, nf), *dmh = dev(mh, nf);
+    int32_t *darg2 = dev_bytes(arg, nf * sizeof(int32_t));
+    float *gp = rand_host(np, -1, 1), *dgp = dev(gp, np);
+    float *db = copy_host(bias, (size_t)F), *ddb = dev(bias, (size_t)F);
+    cpu->conv_pool_backward(gp, db, g, mh, arg, tok, nu, T, F);
+    gpu->conv_pool_backward(dgp, ddb, dg, dmh, darg2, dtok, nu, T, F);
+    EXPECT_CLOSE("conv_pool_backward gp", gp, dgp, np, 1e-5);
+    EXPECT_CLOSE("conv_pool_backward dbias", db, ddb, (size_t)F, 1e-5);
+
+    size_t nw = (size_t)F * d * 3;
+    float *w = rand_host(nw, -1, 1), *dw = dev(w, nw), *wr = malloc(nw * sizeof(float));
+    float *dwr = dev_nan(nw);
+    cpu->conv_w_pack(wr, w, F, d);
+    gpu->conv_w_pack(dwr, dw, F, d);
+    EXPECT_CLOSE("conv_w_pack", wr, dwr, nw, 0);
+    float *acc = rand_host(nw, -1, 1), *dacc = dev(acc, nw), *dwr2 = dev(wr, nw);
+    cpu->conv_w_unpack_add(acc, wr, F, d);
+    gpu->conv_w_unpack_add(dacc, dwr2, F, d);
+    EXPECT_CLOSE("conv_w_unpack_add", acc, dacc, nw, 1e-7);
+
+    gpu->free(dp);
+    gpu->free(dbias);
+    gpu->free(dtok);
+    gpu->free(darg);
+    gpu->free(dg);
+    gpu->free(dmh);
+    gpu->free(darg2);
+    gpu->free(dw);
+    void *hs[] = {p, bias, tok, m, arg, garg, mh, g, gp, db, w, wr, acc};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        free(hs[i]);
+}
+
+static void test_gru(void)
+{
+    int L = 6, b = 9, d = 20;
+    size_t bd = (size_t)b * d, n3 = (size_t)L * bd * 3, n1 = (size_t)L * bd;
+    float *gi = rand_host(n3, -1, 1), *whh = rand_host((size_t)3 * d * d, -0.3f, 0.3f);
+    float *bhh = rand_host((size_t)3 * d, -0.3f, 0.3f);
+    float *z = malloc((n1 + bd) * sizeof(float)), *gates = malloc(n3 * sizeof(float));
+    float *ghn = malloc(n1 * sizeof(float));
+    float *dgi_ = dev(gi, n3), *dwhh = dev(whh, (size_t)3 * d * d), *dbhh = dev(bhh, (size_t)3 * d);
+    float *dz = dev_nan(n1 + bd), *dgates = dev_nan(n3), *dghn = dev_nan(n1);
+    cpu->gru_forward(z, gates, ghn, gi, whh, bhh, L, b, d);
+    gpu->gru_forward(dz, dgates, dghn, dgi_, dwhh, dbhh, L, b, d);
+    float *zc = copy_host(z, n1 + bd), *gc = copy_host(gates, n3), *hc = copy_host(ghn, n1);
+    EXPECT_CLOSE("gru_forward z", z, dz, n1 + bd, 1e-4);
+    EXPECT_CLOSE("gru_forward gates", gates, dgates, n3, 1e-4);
+    EXPECT_CLOSE("gru_forward ghn", ghn, dghn, n1, 1e-4);
+
+    /* backward from the CPU's forward state on both */
+    float *up = rand_host(n1, -1, 1);
+    float *dup = dev(up, n1), *dzs = dev(zc, n1 + bd), *dgs = dev(gc, n3), *dhs = dev(hc, n1);
+    float *dgi = malloc(n3 * sizeof(float)), *dgh = malloc(n3 * sizeof(float));
+    float *ddgi = dev_nan(n3), *ddgh = dev_nan(n3);
+    cpu->gru_backward(dgi, dgh, up, gc, hc, zc, whh, L, b, d);
+    gpu->gru_backward(ddgi, ddgh, dup, dgs, dhs, dzs, dwhh, L, b, d);
+    EXPECT_CLOSE("gru_backward dgi", dgi, ddgi, n3, 1e-4);
+    EXPECT_CLOSE("gru_backward dgh", dgh, ddgh, n3, 1e-4);
+
+    float *dev_bufs[] = {dgi_, dwhh, dbhh, dup, dzs, dgs, dhs};
+    for (size_t i = 0; i < sizeof dev_bufs / sizeof dev_bufs[0]; i++)
+        gpu->free(dev_bufs[i]);
+    void *hs[] = {gi, whh, bhh, z, gates, ghn, zc, gc, hc, up, dgi, dgh};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        free(hs[i]);
+}
+
+static void test_softmax_adam(void)
+{
+    int n = 70, K = 300;
+    size_t nk = (size_t)n * K;
+    float *logits = rand_host(nk, -4, 4), *pos = rand_host((size_t)n, -4, 4);
+    int32_t *neg = rand_rows(K, 50, 0), *tgt = rand_rows(n, 50, 0); /* many masked */
+    float *dl = dev(logits, nk), *dp = dev(pos, (size_t)n);
+    int32_t *dneg = dev_bytes(neg, (size_t)K * 4), *dtgt = dev_bytes(tgt, (size_t)n * 4);
+    float loss = 0.5f, *dloss = dev(&loss, 1);
+    cpu->sampled_softmax(logits, pos, neg, tgt, n, K, 1.0f / n, &loss);
+    gpu->sampled_softmax(dl, dp, dneg, dtgt, n, K, 1.0f / n, dloss);
+    EXPECT_CLOSE("sampled_softmax logits", logits, dl, nk, 1e-5);
+    EXPECT_CLOSE("sampled_softmax pos", pos, dp, (size_t)n, 1e-5);
+    EXPECT_CLOSE("sampled_softmax loss", &loss, dloss, 1, 1e-5);
+    gpu->free(dneg);
+    gpu->free(dtgt);
+
+    size_t np = 5000;
+    float *p = rand_host(np, -1, 1), *g = rand_host(np, -1, 1), *m = rand_host(np, -0.1f, 0.1f);
+    float *v = rand_host(np, 0, 0.01f);
+    float *dpp = dev(p, np), *dg = dev(g, np), *dm = dev(m, np), *dv = dev(v, np);
+    cpu->adam(p, g, m, v, np, 1e-2f, 0.9f, 0.999f, 1e-8f, 3);
+    gpu->adam(dpp, dg, dm, dv, np, 1e-2f, 0.9f, 0.999f, 1e-8f, 3);
+    EXPECT_CLOSE("adam p", p, dpp, np, 1e-6);
+    EXPECT_CLOSE("adam m", m, dm, np, 1e-6);
+    EXPECT_CLOSE("adam v", v, dv, np, 1e-6);
+    EXPECT_CLOSE("adam g cleared", g, dg, np, 0);
+    void *hs[] = {logits, pos, neg, tgt, p, g, m, v};
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        free(hs[i]);
+}
+
+/* ---- the model on both backends ---- */
+
+static char dir[] = "/tmp/fr_test_cuda_XXXXXX";
+static fr_dataset ds;
+static int32_t *windows;
+static long n_windows, n_positions;
+enum { SEQ = 20, DIM = 32, FILTERS = 32 };
+
+static int model_on(fr_model *m, const fr_backend *be)
+{
+    fr_err err = {{0}};
+    fr_model_config mc = {.num_items = ds.num_items, .token_vocab = ds.token_vocab,
+                          .num_tokens = ds.num_tokens, .dim = DIM, .filters = FILTERS};
+    if (fr_model_init(m, &mc, be, ds.tokens, ds.item_ids, &err)) {
+        CHECK(0, "model on %s: %s", be->name, err.msg);
+        return -1;
+    }
+    fr_model_init_params(m, 7);
+    return 0;
+}
+
+/* Adam divides each step by the gradient's own scale, so a coordinate whose gradient
+ * is near zero (at eps) may move by a fraction of lr on one backend and not the other:
+ * parameters after Adam steps are compared by counting the coordinates that differ
+ * by more than a tenth of lr, which must be rare, and none may be NaN. */
+static void compare_after_adam(const char *what, const float *a, const float *b, size_t n,
+                               float lr)
+{
+    size_t off = 0, bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        bad += !isfinite(b[i]);
+        off += !(fabsf(a[i] - b[i]) <= 0.1f * lr);
+    }
+    CHECK(bad == 0 && off <= n / 200, "%s: %zu of %zu parameters differ by more than lr/10 "
+          "(%zu not finite)", what, off, n, bad);
+}
+
+/* Parameter tensors of two models (host copies) compared one by one. */
+static void compare_tensors(const char *what, const fr_model *m, const float *a, const float *b,
+                            double tol)
+{
+    for (int i = 0; i < FR_NPARAMS; i++) {
+        double e = rel_err(a + m->p[i].offset, b + m->p[i].offset, m->p[i].size);
+        CHECK(e <= tol, "%s %s: relative error %g > %g", what, m->p[i].name, e, tol);
+    }
+}
+
+static void test_training_step(void)
+{
+    fr_model mc, mg;
+    fr_net nc = {0}, ng = {0};
+    fr_err err = {{0}};
+    if (model_on(&mc, cpu) || model_on(&mg, gpu))
+        return;
+    int B = 64, K = 50;
+    CHECK(fr_net_init(&nc, &mc, B, SEQ, K, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_net_init(&ng, &mg, B, SEQ, K, &err) == FR_OK, "%s", err.msg);
+    int32_t *neg = malloc((size_t)K * sizeof(int32_t));
+    for (int j = 0; j < K; j++)
+        neg[j] = 1 + (int32_t)fr_rng_below(&rng, (uint64_t)(ds.num_items - 1));
+    double lc = 0, lg = 0;
+    long pc = 0, pg = 0;
+    cpu->zero(mc.grads, mc.n);
+    gpu->zero(mg.grads, mg.n);
+    CHECK(fr_net_batch(&nc, windows, B, neg, 1, &lc, &pc, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_net_batch(&ng, windows, B, neg, 1, &lg, &pg, &err) == FR_OK, "%s", err.msg);
+    CHECK(pc == pg && pc > 0 && fr_rel_err(lc, lg) < 1e-5, "loss %g vs %g", lc, lg);
+    float *a = malloc(mc.n * sizeof(float)), *b = malloc(mc.n * sizeof(float));
+    cpu->download(a, mc.grads, mc.n * sizeof(float));
+    gpu->download(b, mg.grads, mg.n * sizeof(float));
+    compare_tensors("gradient", &mc, a, b, 1e-4);
+    fr_train_adam_step(&mc, 1e-3f);
+    fr_train_adam_step(&mg, 1e-3f);
+    fr_model_get_params(&mc, a);
+    fr_model_get_params(&mg, b);
+    compare_after_adam("after one step", a, b, mc.n, 1e-3f);
+    free(a);
+    free(b);
+    free(neg);
+    fr_net_free(&nc);
+    fr_net_free(&ng);
+    fr_model_free(&mc);
+    fr_model_free(&mg);
+}
+
+static void test_three_epochs(void)
+{
+    fr_model mc, mg;
+    fr_trainer tc = {0}, tg = {0};
+    fr_err err = {{0}};
+    if (model_on(&mc, cpu) || model_on(&mg, gpu))
+        return;
+    fr_train_config cfg = {.batch = 64, .seq_len = SEQ, .negatives = 64, .lr = 5e-3f, .seed = 3};
+    CHECK(fr_trainer_init(&tc, &mc, &cfg, windows, n_windows, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_trainer_init(&tg, &mg, &cfg, windows, n_windows, &err) == FR_OK, "%s", err.msg);
+    double first = 0;
+    for (int e = 0; e < 3; e++) {
+        fr_epoch_stats sc, sg;
+        CHECK(fr_trainer_epoch(&tc, &sc, NULL, NULL, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_trainer_epoch(&tg, &sg, NULL, NULL, &err) == FR_OK, "%s", err.msg);
+        printf("  epoch %d: loss cpu %.5f cuda %.5f (%.0f vs %.0f seq/s)\n", e + 1, sc.loss,
+               sg.loss, sc.sequences_per_s, sg.sequences_per_s);
+        CHECK(isfinite(sg.loss) && fr_rel_err(sc.loss, sg.loss) < 2e-2,
+              "epoch %d: loss %g on the CPU, %g on CUDA", e + 1, sc.loss, sg.loss);
+        if (e == 0)
+            first = sg.loss;
+        else if (e == 2)
+            CHECK(sg.loss < first, "CUDA training does not learn: %g then %g", first, sg.loss);
+    }
+    fr_trainer_free(&tc);
+    fr_trainer_free(&tg);
+    fr_model_free(&mc);
+    fr_model_free(&mg);
+}
+
+/* DP-SGD on both backends from the same model and seed. */
+static int dp_on(fr_model *m, fr_dp_trainer *tr, const fr_backend *be, int workers, float clip)
+{
+    fr_err err = {{0}};
+    if (model_on(m, be))
+        return -1;
+    fr_train_config tc = {.batch = 32, .seq_len = SEQ, .negatives = 40, .lr = 1e-2f, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = 0.1, .noise_multiplier = 1.0, .clip = clip,
+                       .max_windows = 4, .workers = workers, .seed = "cuda", .seed_len = 4};
+    if (fr_dp_trainer_init(tr, m, &tc, &dc, ds.train_off, ds.num_users, windows, n_windows,
+                           &err)) {
+        CHECK(0, "dp trainer on %s: %s", be->name, err.msg);
+        fr_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+static void test_dp(void)
+{
+    fr_model mc, mg;
+    fr_dp_trainer tc, tg;
+    fr_err err = {{0}};
+    if (dp_on(&mc, &tc, cpu, 1, 0.05f))
+        return;
+    if (dp_on(&mg, &tg, gpu, 1, 0.05f)) {
+        fr_dp_trainer_free(&tc);
+        fr_model_free(&mc);
+        return;
+    }
+    size_t n = mc.n;
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    /* clipping: the same users clipped, the same clipped sum */
+    fr_dp_draw_negatives(&tc);
+    fr_dp_draw_negatives(&tg);
+    fr_dp_step_stats sc = {0}, sg = {0};
+    for (int u = 0; u < 20 && u < tc.n_users; u++) {
+        CHECK(fr_dp_accumulate_user(&tc, u, &sc, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_dp_accumulate_user(&tg, u, &sg, &err) == FR_OK, "%s", err.msg);
+    }
+    CHECK(sc.clipped == sg.clipped && sc.clipped > 0, "clipped users: %d on the CPU, %d on CUDA",
+          sc.clipped, sg.clipped);
+    cpu->download(a, mc.grads, n * sizeof(float));
+    gpu->download(b, mg.grads, n * sizeof(float));
+    compare_tensors("clipped sum", &mc, a, b, 1e-4);
+    /* noise alone: N(0, (sigma C)^2) / (qN) on every trainable coordinate */
+    cpu->zero(mc.grads, n);
+    gpu->zero(mg.grads, n);
+    fr_dp_add_noise(&tc);
+    fr_dp_add_noise(&tg);
+    cpu->download(a, mc.grads, n * sizeof(float));
+    gpu->download(b, mg.grads, n * sizeof(float));
+    compare_tensors("noise", &mc, a, b, 1e-6);
+    double s1 = 0, s2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        s1 += b[i];
+        s2 += (double)b[i] * b[i];
+    }
+    double want = 1.0 * 0.05 / (0.1 * tg.n_users), mean = s1 / n, sd = sqrt(s2 / n - mean * mean);
+    /* the alignment padding between tensors gets noise too (it is part of the buffer) */
+    CHECK(fabs(sd / want - 1) < 0.05 && fabs(mean) < 5 * want / sqrt((double)n),
+          "noise: mean %g, sd %g, expected sd %g", mean, sd, want);
+    fr_dp_trainer_free(&tc);
+    fr_dp_trainer_free(&tg);
+    fr_model_free(&mc);
+    fr_model_free(&mg);
+
+    /* whole steps with two workers feeding the device from two threads */
+    if (dp_on(&mc, &tc, cpu, 2, 1.0f))
+        return;
+    if (dp_on(&mg, &tg, gpu, 2, 1.0f)) {
+        fr_dp_trainer_free(&tc);
+        fr_model_free(&mc);
+        return;
+    }
+    for (int s = 0; s < 3; s++) {
+        CHECK(fr_dp_trainer_step(&tc, &sc, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_dp_trainer_step(&tg, &sg, &err) == FR_OK, "%s", err.msg);
+        CHECK(sc.sampled == sg.sampled && sc.clipped == sg.clipped,
+              "step %d: sampled %d/%d, clipped %d/%d", s, sc.sampled, sg.sampled, sc.clipped,
+              sg.clipped);
+    }
+    fr_model_get_params(&mc, a);
+    fr_model_get_params(&mg, b);
+    compare_after_adam("after 3 DP steps", a, b, n, 1e-2f);
+    free(a);
+    free(b);
+    fr_dp_trainer_free(&tc);
+    fr_dp_trainer_free(&tg);
+    fr_model_free(&mc);
+    fr_model_free(&mg);
+}
+
+static int load_data(void)
+{
+    fr_err err = {{0}};
+    fr_synth_config sc;
+    fr_synth_config_default(&sc);
+    sc.users = 400;
+    sc.items = 200;
+    if (!mkdtemp(dir) || fr_synth_write(&sc, dir, &err) != FR_OK) {
+        fprintf(stderr, "test_cuda: synth: %s\n", err.msg);
+        return -1;
+    }
+    if (fr_dataset_load(&ds, dir, "movielens-csv", 4, 512, NULL, &err) != FR_OK ||
+        fr_dataset_windows(&ds, SEQ, &windows, &n_windows, &n_positions, &err) != FR_OK) {
+        fprintf(stderr, "test_cuda: data: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
+int main(void)
+{
+    fr_err err = {{0}};
+    cpu = fr_backend_cpu();
+    cpu->set_threads(2);
+    if (fr_backend_select("cuda", &gpu, &err) != FR_OK) {
+        printf("test_cuda: skipped: %s\n", err.msg);
+        return fr_test_end();
+    }
+    fr_rng_seed(&rng, 2024);
+    RUN(test_gemm);
+    RUN(test_rows);
+    RUN(test_conv);
+    RUN(test_gru);
+    RUN(test_softmax_adam);
+    if (load_data() == 0) {
+        RUN(test_training_step);
+        RUN(test_three_epochs);
+        RUN(test_dp);
+    } else {
+        fr_t_failed++;
+    }
+    free(windows);
+    fr_dataset_free(&ds);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "test_cuda: could not remove %s\n", dir);
+    return fr_test_end();
+}
