@@ -100,13 +100,18 @@ static void open_svg(FILE *out, const char *title, int width, int height)
 
 static void axes(FILE *out, const frame *f, const char *x_label, int integral_x)
 {
-    /* five horizontal grid lines, labelled */
+    /* five horizontal grid lines, labelled with one digit more than their step needs,
+     * so that neighbours never read the same */
+    double step = (f->y1 - f->y0) / 4.0;
+    int decimals = step >= 1 ? 0 : (int)ceil(-log10(step)) + 1;
+    if (decimals > 6)
+        decimals = 6;
     for (int i = 0; i <= 4; i++) {
-        double v = f->y0 + (f->y1 - f->y0) * i / 4.0, y = sy(f, v);
+        double v = f->y0 + step * i, y = sy(f, v);
         fprintf(out,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>",
-                f->px, y, f->px + f->pw, y, f->px - 4, y + 4, v);
+                "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.*f</text>",
+                f->px, y, f->px + f->pw, y, f->px - 4, y + 4, decimals, v);
     }
     fprintf(out,
             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
