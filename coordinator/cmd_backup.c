@@ -243,6 +243,16 @@ static fr_status backup(const char *state_dir, const char *out, fr_err *err)
     if (access(src, R_OK) != 0)
         return fr_fail(err, FR_EINVAL, "%s: no coordinator database here: %s", src,
                        strerror(errno));
+    /* the folders above it, private like the backup (e.g. /var/backups/fedrecall) */
+    char parent[PATH_CAP];
+    snprintf(parent, sizeof parent, "%s", out);
+    for (char *p = parent + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(parent, 0700) != 0 && errno != EEXIST)
+                return fr_fail(err, FR_EIO, "%s: %s", parent, strerror(errno));
+            *p = '/';
+        }
     if (mkdir(out, 0700) != 0)
         return fr_fail(err, errno == EEXIST ? FR_EINVAL : FR_EIO,
                        "%s: %s (a backup goes into a new folder)", out, strerror(errno));
