@@ -98,7 +98,9 @@ static void open_svg(FILE *out, const char *title, int width, int height)
     fputs("</text>", out);
 }
 
-static void axes(FILE *out, const frame *f, const char *x_label, int integral_x)
+/* Grid and y labels over f; x labels placed by fx (the same frame but for a bar
+ * chart, whose bars sit half a slot inside the plot's ends). */
+static void axes(FILE *out, const frame *f, const frame *fx, const char *x_label, int integral_x)
 {
     /* five horizontal grid lines, labelled with one digit more than their step needs,
      * so that neighbours never read the same */
@@ -123,7 +125,7 @@ static void axes(FILE *out, const frame *f, const char *x_label, int integral_x)
         double v = f->x0 + (f->x1 - f->x0) * i / 2.0;
         if (integral_x && fabs(v - round(v)) > 1e-9)
             continue;
-        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>", sx(f, v),
+        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>", sx(fx, v),
                 f->py + f->ph + 14, v);
     }
     fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" fill=\"#555\">",
@@ -159,7 +161,7 @@ void fr_html_line_chart(FILE *out, const char *title, const char *x_label,
         no_points(out, width, height);
         return;
     }
-    axes(out, &f, x_label, all_integral(series, n_series));
+    axes(out, &f, &f, x_label, all_integral(series, n_series));
     for (int k = 0; k < n_series; k++) {
         const fr_html_series *s = &series[k];
         /* a NaN ends one polyline; the next point starts another */
@@ -209,16 +211,23 @@ void fr_html_bar_chart(FILE *out, const char *title, const char *x_label,
         no_points(out, width, height);
         return;
     }
-    /* half a bar's room on each side, so that the end bars are whole */
+    /* counts get whole-numbered grid lines: the top rounded up to four steps */
+    int counts = 1;
+    for (int i = 0; i < s->n; i++)
+        counts &= !isfinite(s->y[i]) || (s->y[i] >= 0 && fabs(s->y[i] - round(s->y[i])) < 1e-9);
+    if (counts)
+        f.y1 = 4 * ceil(f.y1 / 4);
+    /* half a slot of room at each end, so that the end bars are whole */
+    frame bars = f;
     double slot = f.pw / (f.x1 - f.x0 + 1);
-    f.px += slot / 2;
-    f.pw -= slot;
-    axes(out, &f, x_label, all_integral(s, 1));
+    bars.px += slot / 2;
+    bars.pw -= slot;
+    axes(out, &f, &bars, x_label, all_integral(s, 1));
     double bw = slot * 0.7;
     for (int i = 0; i < s->n; i++) {
         if (!isfinite(s->x[i]) || !isfinite(s->y[i]))
             continue;
-        double x = sx(&f, s->x[i]), y = sy(&f, s->y[i]), base = sy(&f, f.y0);
+        double x = sx(&bars, s->x[i]), y = sy(&f, s->y[i]), base = sy(&f, f.y0);
         fprintf(out,
                 "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"><title>",
                 x - bw / 2, y, bw, base - y, s->color);

@@ -6,7 +6,9 @@
 # participants, HR@10, epsilon, the refusal), only operators may read it, a
 # non-loopback dashboard address is refused, `fedrecall-coordinator status` prints the
 # same state as a table, and headless Chromium renders the page (when installed).
-# FR_DASHBOARD_PNG=FILE keeps the screenshot there (docs/dashboard.png is made so).
+# FR_DASHBOARD_PNG=FILE keeps the screenshot there; docs/dashboard.png is made so, with
+# FR_DASHBOARD_ROUNDS=8 for fuller charts.
+ROUNDS=${FR_DASHBOARD_ROUNDS:-2}
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
 . tests/fed_lib.sh
@@ -15,7 +17,7 @@ check() { if eval "$2"; then ok "$1"; else bad "$1"; fi; }
 fed_pki n1 n2 ops || { bad "certificates"; finish; exit 1; }
 fed_data 2 --users 240 --items 120 --clusters 4 --seed 5 || { bad "data"; finish; exit 1; }
 STATE="$tmp/coord"
-fed_start_coord "$STATE" --min-nodes 2 --rounds 2 --retry 1 --local-epochs 1 --seq-len 20 \
+fed_start_coord "$STATE" --min-nodes 2 --rounds "$ROUNDS" --retry 1 --local-epochs 1 --seq-len 20 \
     --batch 32 --negatives 32 --lr 0.01 --operators ops --dashboard-listen 127.0.0.1:0 ||
     { bad "coordinator start"; finish; exit 1; }
 DPORT=$(sed -n 's/.*dashboard on .* (port \([0-9]*\), loopback only).*/\1/p' "$STATE.log")
@@ -27,7 +29,7 @@ fed_start_node n1
 p1=$NODE_PID
 fed_start_node n2
 p2=$NODE_PID
-fed_wait "$p1" 240 && fed_wait "$p2" 240 && ok "two nodes ran two rounds" ||
+fed_wait "$p1" 240 && fed_wait "$p2" 240 && ok "two nodes ran $ROUNDS rounds" ||
     { bad "nodes still running"; tail -n 5 "$tmp"/n*.log "$STATE.log"; }
 sleep 1 # the nodes' last metrics
 # a refused request, recorded with the node's name
@@ -60,12 +62,12 @@ check "loopback listener: POST refused (HTTP $code)" '[ "$code" = 405 ]'
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$tmp/status.json"; }
 version=$(json x "d['model_version']")
 check "model version $version shown" 'grep -q "id=\"model-version\">$version<" "$tmp/dash.html" &&
-    [ "$version" = 2 ]'
+    [ "$version" = "$ROUNDS" ]'
 for n in n1 n2; do
     nv=$(json x "[x['model_version'] for x in d['nodes'] if x['name'] == '$n'][0]")
     row=$(grep "<tr id=\"node-$n\">" "$tmp/dash.html")
     check "node $n listed with model version $nv" \
-        'echo "$row" | grep -q "<td class=\"n\">$nv</td>"'
+        '[ "$nv" = "$ROUNDS" ] && echo "$row" | grep -q "<td class=\"n\">$nv</td>"'
 done
 spent=$(json x "'%.3g / %.3g' % ([x['eps_spent'] for x in d['nodes'] if x['name'] == 'n1'][0], 8)")
 check "n1's privacy spent against its budget: $spent" \
@@ -78,9 +80,9 @@ for r in 1 2; do
         '[ "$parts" = "n1 n2" ] && echo "$row" | grep -q "n1, n2\|n2, n1"'
 done
 "$COORD" report --state-dir "$STATE" >"$tmp/report"
-hr2=$(awk '$1 == 2 {print $6}' "$tmp/report")
-check "round 2's HR@10 is the report's ($hr2)" \
-    'grep "<tr id=\"round-2\">" "$tmp/dash.html" | grep -q ">$hr2<"'
+hr2=$(awk -v r="$ROUNDS" '$1 == r {print $6}' "$tmp/report")
+check "round $ROUNDS's HR@10 is the report's ($hr2)" \
+    'grep "<tr id=\"round-$ROUNDS\">" "$tmp/dash.html" | grep -q ">$hr2<"'
 check "three charts, one a curve per metric" \
     '[ "$(grep -o "<svg " "$tmp/dash.html" | wc -l)" = 3 ] && grep -q "HR@10" "$tmp/dash.html" &&
      grep -q "NDCG@10" "$tmp/dash.html" && [ "$(grep -o "<circle" "$tmp/dash.html" | wc -l)" -ge 6 ]'
@@ -97,11 +99,11 @@ st() {
 st ops >"$tmp/st.out" 2>"$tmp/st.err"
 rc=$?
 cat "$tmp/st.out"
-check "status prints a table (exit $rc)" '[ "$rc" = 0 ] && grep -q "^model version 2 " "$tmp/st.out"'
-check "status: both nodes at version 2" \
-    'grep -q "^n1 .* live .* 2 " "$tmp/st.out" && grep -q "^n2 .* live .* 2 " "$tmp/st.out"'
+check "status prints a table (exit $rc)" '[ "$rc" = 0 ] && grep -q "^model version $ROUNDS " "$tmp/st.out"'
+check "status: both nodes at version $ROUNDS" \
+    'grep -q "^n1 .* live .* $ROUNDS " "$tmp/st.out" && grep -q "^n2 .* live .* $ROUNDS " "$tmp/st.out"'
 check "status: both rounds published with their versions" \
-    'grep -q "^1  *published  *2  *0->1 " "$tmp/st.out" && grep -q "^2  *published  *2  *1->2 .* $hr2 " "$tmp/st.out"'
+    'grep -q "^1  *published  *2  *0->1 " "$tmp/st.out" && grep -q "^$ROUNDS  *published  *2  *$((ROUNDS - 1))->$ROUNDS .* $hr2 " "$tmp/st.out"'
 st ops --json >"$tmp/st.json" 2>/dev/null
 check "status --json passes the JSON through" 'python3 -m json.tool "$tmp/st.json" >/dev/null'
 st n1 >/dev/null 2>"$tmp/st.err"
