@@ -32,8 +32,11 @@ p2=$NODE_PID
 fed_wait "$p1" 240 && fed_wait "$p2" 240 && ok "two nodes ran $ROUNDS rounds" ||
     { bad "nodes still running"; tail -n 5 "$tmp"/n*.log "$STATE.log"; }
 sleep 1 # the nodes' last metrics
-# a refused request, recorded with the node's name
+# refused requests, recorded with the node's name; the second one's reason quotes the
+# unknown key it sent, markup that the page must show as text
 fed_curl n1 /v1/metrics -X POST --data-binary 'not a metrics message' -o /dev/null
+printf '\201\262<script>x</script>\300' >"$tmp/evil.msg" # {"<script>x</script>": nil}
+fed_curl n1 /v1/metrics -X POST --data-binary @"$tmp/evil.msg" -o /dev/null
 fed_curl ops /v1/status >"$tmp/status.json"
 check "status JSON readable by the operator" 'python3 -m json.tool "$tmp/status.json" >/dev/null'
 
@@ -86,6 +89,8 @@ check "round $ROUNDS's HR@10 is the report's ($hr2)" \
 check "three charts, one a curve per metric" \
     '[ "$(grep -o "<svg " "$tmp/dash.html" | wc -l)" = 3 ] && grep -q "HR@10" "$tmp/dash.html" &&
      grep -q "NDCG@10" "$tmp/dash.html" && [ "$(grep -o "<circle" "$tmp/dash.html" | wc -l)" -ge 6 ]'
+check "a reason quoting markup is shown escaped" \
+    'grep -q "unknown key .*&lt;script&gt;x&lt;/script&gt;" "$tmp/dash.html"'
 check "the refused request with its node and reason" \
     'sed -n "/id=\"refusals\"/,/<\/table>/p" "$tmp/dash.html" | grep -q "<td>n1</td>"'
 
