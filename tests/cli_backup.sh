@@ -5,6 +5,7 @@
 # run rounds, watch them, back up while the coordinator runs, destroy the state folder,
 # restore it, and show that the federation continues from the same model version (the
 # next round trains from it, the nodes still verify its signatures); then upgrade.
+# Last, a backup taken with a round open restores that round with its accepted update.
 #
 # The commands run under a scratch root: absolute paths (/etc, /var, /srv, /usr) move
 # into it, the coordinator's name resolves to 127.0.0.1 on a free port, and the few
@@ -85,6 +86,7 @@ kubectl() {
 }
 # The settings an operator edits before starting, for this test's loopback federation.
 COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 2 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
+NODE_EXTRA=""
 svc_start() {
     unit="$R/etc/systemd/system/$1.service"
     cmd=$(rewrite " $(sed -n 's/^ExecStart=//p' "$unit")")
@@ -106,7 +108,8 @@ svc_start() {
     fedrecall-node)
         sed -i "s#^coordinator = .*#coordinator = https://127.0.0.1:$PORT#; s#^format = .*#format = movielens-csv#; s#^threads = .*#threads = 1#; s#= /\(etc\|var\|srv\)/#= $R/\1/#" \
             "$R/etc/fedrecall/node.conf"
-        $cmd >>"$tmp/node.log" 2>&1 &
+        # shellcheck disable=SC2086
+        $cmd $NODE_EXTRA >>"$tmp/node.log" 2>&1 &
         NODE_PID=$!
         pids="$pids $NODE_PID" ;;
     esac
@@ -190,5 +193,27 @@ check "backup refuses a folder that exists (exit $rc)" '[ "$rc" = 2 ] && grep -q
 "$COORD" backup --state-dir "$tmp" --out "$tmp/nothing" 2>"$tmp/err"
 rc=$?
 check "backup refuses a folder without a database (exit $rc)" '[ "$rc" = 2 ] && grep -q "no coordinator database" "$tmp/err"'
+
+# A backup taken while a round is open holds the updates it has accepted: a round that
+# waits for two updates gets one, then the state is backed up, destroyed and restored.
+svc_stop fedrecall-coordinator
+COORD_EXTRA="--min-nodes 1 --quorum 2 --rounds 6 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
+systemctl start fedrecall-coordinator
+systemctl start fedrecall-node
+for _ in $(seq 1 2400); do
+    grep -q "round 5: update from shop-a accepted (1 of 2" "$tmp/coord.log" && break
+    kill -0 "$NODE_PID" 2>/dev/null || break
+    sleep 0.1
+done
+svc_stop fedrecall-node
+O="$R/var/backups/fedrecall/open-round"
+"$COORD" backup --state-dir "$STATE" --out "$O" >/dev/null 2>&1
+check "a backup with round 5 open holds its update" '[ -s "$O/rounds/5/shop-a.update" ]'
+systemctl stop fedrecall-coordinator
+rm -rf "$STATE"
+cp -a "$O" "$STATE"
+systemctl start fedrecall-coordinator
+check "restored, round 5 resumes with that update" \
+    'tail -n 3 "$tmp/coord.log" | grep -q "round 5 resumed on version 4 with 1 updates from disk"'
 svc_stop fedrecall-coordinator && ok "coordinator stops" || bad "coordinator did not stop"
 finish
