@@ -84,7 +84,7 @@ fed_wait "$pa" 240
 wait "$pa"
 rc=$?
 check "node with deploy/config/node.conf joined and trained a round (exit $rc)" \
-    '[ "$rc" = 0 ] && grep -q "round 1: update sent" "$tmp/shop-a.log"' || tail -n 5 "$tmp/shop-a.log"
+    '[ "$rc" = 0 ] && grep -Eq "round 1: (masked )?update sent" "$tmp/shop-a.log"' || tail -n 5 "$tmp/shop-a.log"
 "$NODE" privacy status --state-dir "$tmp/state-shop-a" >"$tmp/privacy" 2>&1
 check "with DP and the budget the example sets ($(head -n 1 "$tmp/privacy" | sed 's/.*: //'))" \
     'grep -q "^budget epsilon 8:" "$tmp/privacy" && grep -q "DP steps, epsilon spent" "$tmp/privacy"'
@@ -100,7 +100,7 @@ fed_wait "$pb" 240
 wait "$pb"
 rc=$?
 check "node with every key set trained round 2 (exit $rc)" \
-    '[ "$rc" = 0 ] && grep -q "round 2: update sent" "$tmp/shop-b.log"' || tail -n 5 "$tmp/shop-b.log"
+    '[ "$rc" = 0 ] && grep -Eq "round 2: (masked )?update sent" "$tmp/shop-b.log"' || tail -n 5 "$tmp/shop-b.log"
 "$COORD" report --state-dir "$tmp/coord" >"$tmp/report"
 check "the coordinator published both rounds" '[ "$(grep -c " published " "$tmp/report")" = 2 ]'
 kill "$COORD_PID"
