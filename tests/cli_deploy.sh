@@ -219,6 +219,12 @@ for pair in "coordinator:coord.help" "node:node.help"; do
         grep -q "^  --$k \|^  --dp-$k " "$tmp/${pair#*:}" || unknown="$unknown $k"
     done
 done
-check "the manifests' configurations use real keys${unknown:+ (unknown:$unknown)}" \
-    '[ -z "$unknown" ] && [ "$(cat "$tmp"/k8s-*.conf | grep -c " = ")" -ge 15 ]'
+# and so does the node configuration shown in docs/operations.md
+awk '/^## / {on = ($0 == "## Run a node")} /^```/ {code = !code; next} on && code' docs/operations.md \
+    >"$tmp/k8s-doc.conf"
+for k in $(sed -n 's/^\([a-z0-9-]*\) = .*/\1/p' "$tmp/k8s-doc.conf"); do
+    grep -q "^  --$k \|^  --dp-$k " "$tmp/node.help" || unknown="$unknown doc:$k"
+done
+check "the manifests' and docs' configurations use real keys${unknown:+ (unknown:$unknown)}" \
+    '[ -z "$unknown" ] && [ "$(cat "$tmp"/k8s-*.conf | grep -c " = ")" -ge 25 ]'
 finish
