@@ -117,6 +117,17 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .conn_deadline_s = 600};
     if ((st = fr_https_init(&c->https, c->base, &hc, fr_coord_handle, c, err)) != FR_OK)
         return st;
+    if (cfg->dashboard_listen) {
+        /* plain HTTP: fr_https refuses any address but loopback */
+        fr_https_config dc = {.listen = cfg->dashboard_listen, .tls = 0, .max_body = 4096};
+        if ((st = fr_https_init(&c->dash_https, c->base, &dc, fr_coord_dashboard_handle, c,
+                                err)) != FR_OK) {
+            fr_err inner = *err;
+            return fr_fail(err, st, "dashboard-listen: %s", inner.msg);
+        }
+        fr_coord_log("dashboard on http://%s/dashboard (port %d, loopback only)",
+                     cfg->dashboard_listen, fr_https_port(c->dash_https));
+    }
     struct timeval second = {1, 0};
     c->tick = event_new(c->base, -1, EV_PERSIST, on_tick, c);
     c->sig_term = evsignal_new(c->base, SIGTERM, on_stop, c);
@@ -151,6 +162,8 @@ void fr_coord_free(fr_coord *c)
         event_free(c->sig_int);
     if (c->sig_hup)
         event_free(c->sig_hup);
+    if (c->dash_https)
+        fr_https_free(c->dash_https);
     if (c->https)
         fr_https_free(c->https);
     if (c->base)

@@ -48,6 +48,7 @@ typedef struct fr_coord_config {
     const char *secure_aggregation;
     int secagg_threshold;    /* t; 0 = a majority of the round's members, at least min-updates */
     int secagg_step_timeout; /* seconds each key-exchange and unmasking step waits */
+    const char *dashboard_listen; /* loopback HOST:PORT serving /dashboard over plain HTTP */
 } fr_coord_config;
 
 void fr_coord_config_default(fr_coord_config *c);
@@ -91,6 +92,7 @@ typedef struct fr_coord {
     char state_dir[4096];
     struct event_base *base;
     fr_https *https;
+    fr_https *dash_https;  /* the loopback dashboard listener, when configured */
     fr_store store;
     fr_sign_key key;
     fr_agg_config agg_cfg;
@@ -171,6 +173,12 @@ FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_err *err);
 void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx);
 char *fr_coord_status_json(fr_coord *c);
 char *fr_coord_prometheus(fr_coord *c);
+
+/* The operator's dashboard (fr_coord_dashboard.c): the page as a malloc'd string (NULL
+ * when out of memory), its reply, and the handler of the loopback listener. */
+char *fr_coord_dashboard_html(fr_coord *c);
+void fr_coord_on_dashboard(fr_coord *c, struct evhttp_request *req);
+void fr_coord_dashboard_handle(struct evhttp_request *req, const char *peer, void *ctx);
 
 /* fedrecall-coordinator report: the rounds table from a state folder. */
 FR_MUST fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err);

@@ -94,8 +94,12 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
         {"max-body", FR_OPT_U64, &c->max_body, 0, 0,
          "largest request body in bytes (0: the model's update size + 64 KiB)", 0, 0},
         {"operators", FR_OPT_STR, &c->operators, 0, 0,
-         "comma-separated certificate names that may read /v1/status and /metrics (default: "
-         "any federation certificate)",
+         "comma-separated certificate names that may read /v1/status, /metrics and /dashboard "
+         "(default: any federation certificate)",
+         0, 0},
+        {"dashboard-listen", FR_OPT_STR, &c->dashboard_listen, 0, 0,
+         "also serve /dashboard over plain HTTP on this loopback HOST:PORT (127.0.0.1 or ::1 "
+         "only; for a browser on this machine or through an SSH tunnel)",
          0, 0},
         {"keep-models", FR_OPT_INT, &c->keep_models, 0, 100000000,
          "model versions whose files are kept, newest first (0: all)", 0, 0},

@@ -292,12 +292,14 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
                                            routes[i].post ? "POST" : "GET");
             return routes[i].fn(c, req, peer);
         }
-    if (!strcmp(path, "/v1/status") || !strcmp(path, "/metrics")) {
+    if (!strcmp(path, "/v1/status") || !strcmp(path, "/metrics") || !strcmp(path, "/dashboard")) {
         if (post)
             return fr_https_reply_text(req, 405, "%s takes GET", path);
         if (!fr_coord_is_operator(c, peer))
             return refuse(c, req, peer, 0, 403, "the operator's views need an operator certificate",
                           0);
+        if (!strcmp(path, "/dashboard"))
+            return fr_coord_on_dashboard(c, req);
         return !strcmp(path, "/metrics") ? on_prometheus(c, req) : on_status(c, req);
     }
     fr_https_reply_text(req, 404, "no such endpoint: %s", path);

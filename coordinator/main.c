@@ -1,10 +1,11 @@
-/* fedrecall-coordinator: the operator's aggregation server. Subcommands: serve (the
- * default when the first argument is an option) and report. */
+/* fedrecall-coordinator: the operator's aggregation server. Subcommands from a table:
+ * serve (the default when the first argument is an option), report, status, backup. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "fr_coord.h"
+#include "fr_coord_cmd.h"
 #include "fr_opts.h"
 
 static int cmd_serve(int argc, char **argv)
@@ -69,12 +70,32 @@ static int cmd_report(int argc, char **argv)
     return 0;
 }
 
+typedef struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"serve", cmd_serve, "run the federation's HTTPS endpoints and rounds (the default)"},
+    {"report", cmd_report, "print the rounds recorded in a state folder"},
+    {"status", fr_coord_cmd_status, "the federation at a glance from a running coordinator"},
+    {"backup", fr_coord_cmd_backup, "copy a state folder consistently while the server runs"},
+};
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: fedrecall-coordinator COMMAND [OPTIONS]\n\ncommands:\n"
-                 "  serve    run the federation's HTTPS endpoints and rounds (the default)\n"
-                 "  report   print the rounds recorded in a state folder\n"
-                 "\n'fedrecall-coordinator COMMAND --help' describes a command's options.\n");
+    fprintf(out, "usage: fedrecall-coordinator COMMAND [OPTIONS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n'fedrecall-coordinator COMMAND --help' describes a command's options.\n"
+            "\nexamples:\n"
+            "  fedrecall-coordinator serve --config /etc/fedrecall/coordinator.conf\n"
+            "  fedrecall-coordinator report --state-dir /var/lib/fedrecall\n"
+            "  fedrecall-coordinator status --url https://fedrecall.example.org:8443 \\\n"
+            "      --cert operator.crt --key operator.key --ca ca.crt\n"
+            "  fedrecall-coordinator backup --state-dir /var/lib/fedrecall --out BACKUP-FOLDER\n");
 }
 
 int main(int argc, char **argv)
@@ -87,10 +108,9 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "serve"))
-        return cmd_serve(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "report"))
-        return cmd_report(argc - 2, argv + 2);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].fn(argc - 2, argv + 2);
     if (argv[1][0] == '-')
         return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "fedrecall-coordinator: unknown command '%s' (see --help)\n", argv[1]);

@@ -8,6 +8,9 @@ PKGS="build-essential pkg-config libmsgpack-dev libjansson-dev libopenblas-dev l
 if [ "${FR_WITH_PEER:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
 # `make fuzz` builds the libFuzzer targets (data readers, network decoders) with clang.
 if [ "${FR_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev libomp-14-dev"; fi
+# The deployment and dashboard tests also verify the systemd units, render the dashboard
+# in headless Chromium and parse the Kubernetes manifests; without these they skip that.
+if [ "${FR_WITH_OPS:-0}" = 1 ]; then PKGS="$PKGS systemd chromium python3-yaml"; fi
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -149,7 +149,12 @@ int fr_cmd_privacy(int argc, char **argv)
         printf("usage: fedrecall-node privacy epsilon|sigma|status [OPTIONS]\n\n"
                "  epsilon  (epsilon, delta) spent by DP-SGD steps at (q, sigma)\n"
                "  sigma    the smallest noise multiplier that keeps epsilon within a target\n"
-               "  status   the privacy spent by this node (its ledger) and what remains\n");
+               "  status   the privacy spent by this node (its ledger) and what remains\n"
+               "\n'fedrecall-node privacy COMMAND --help' describes a command's options.\n"
+               "\nexamples:\n"
+               "  fedrecall-node privacy sigma --sampling-rate 0.01 --epsilon 3 --steps 1000 "
+               "--delta 1e-5\n"
+               "  fedrecall-node privacy status --state-dir /var/lib/fedrecall-node\n");
         return 0;
     }
     fprintf(stderr, "fedrecall-node privacy: expected 'epsilon', 'sigma' or 'status' (see --help)\n");

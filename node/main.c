@@ -46,7 +46,12 @@ static void usage(FILE *out)
     fprintf(out, "usage: fedrecall-node COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'fedrecall-node COMMAND --help' describes a command's options.\n");
+    fprintf(out, "\n'fedrecall-node COMMAND --help' describes a command's options.\n"
+                 "\nexamples:\n"
+                 "  fedrecall-node synth --users 2000 --items 800 --out /tmp/synth\n"
+                 "  fedrecall-node train --data /tmp/synth --format movielens-csv "
+                 "--model-out /tmp/model.frm\n"
+                 "  fedrecall-node run --config /etc/fedrecall/node.conf\n");
 }
 
 int main(int argc, char **argv)
