@@ -9,14 +9,18 @@
 #             socket calls moved (TLS records, handshakes and HTTP headers included);
 #   agg       the coordinator's aggregation speed (bench/agg_bench.c);
 #   overhead  a round's wall time beyond the slowest node's training, 3 and 20 nodes on
-#             generated data, from the coordinator's store and the nodes' logs.
+#             generated data, from the coordinator's store and the nodes' logs (plain
+#             rounds);
+#   secagg    the same federation of 10 nodes with secure aggregation off and on: the
+#             round period of each, so the difference is what secure rounds add.
 # Results in bench/out/fed/, summary in bench/out/fed/summary.md.
 #
 # Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_FED_ROUNDS (20),
 # FR_FED_LOCAL_EPOCHS (1), FR_FED_SEEDS ("1 2 3"), FR_FED_NODES (nodes of the quality
 # runs, 3), FR_FED_COORD_ARGS (more coordinator options for the quality runs, e.g.
-# "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead"; "" only summarises
-# FR_FED_OUT again), FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed).
+# "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead secagg"; "" only
+# summarises FR_FED_OUT again), FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT
+# (bench/out/fed).
 # Optional tools: strace (socket bytes), /usr/bin/time (the nodes' CPU seconds).
 set -eu
 cd "$(dirname "$0")/.."
@@ -30,7 +34,7 @@ LOCAL=${FR_FED_LOCAL_EPOCHS:-1}
 SEEDS=${FR_FED_SEEDS:-1 2 3}
 NODES=${FR_FED_NODES:-3}
 COORD_ARGS=${FR_FED_COORD_ARGS:-}
-STEPS=${FR_FED_STEPS-quality agg overhead}
+STEPS=${FR_FED_STEPS-quality agg overhead secagg}
 OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
 PY=/usr/bin/python3
@@ -204,7 +208,7 @@ cp "$NODE" "$COORD" "$tmp/bin/"
 NODE="$tmp/bin/$(basename "$NODE")"
 COORD="$tmp/bin/$(basename "$COORD")"
 # shellcheck disable=SC2046 # one argument per node name
-if has quality || has overhead; then pki $(seq 1 20 | sed 's/^/n/'); fi
+if has quality || has overhead || has secagg; then pki $(seq 1 20 | sed 's/^/n/'); fi
 
 if has quality; then
     echo "== quality: $DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
@@ -253,10 +257,26 @@ if has overhead; then
         t0=$(date +%s.%N)
         CPU=1
         federate "overhead_$nn" "$nn" "$tmp/synth$nn" "$tmp/synth_init.frm" 1 --min-nodes "$nn" \
-            --rounds "$OROUNDS" --local-epochs 1
+            --rounds "$OROUNDS" --local-epochs 1 --secure-aggregation off
         CPU=0
         t1=$(date +%s.%N)
         echo "$nn nodes: $OROUNDS rounds in $(elapsed "$t0" "$t1") s"
+    done
+fi
+
+if has secagg; then
+    echo "== secure aggregation's cost per round: 10 nodes, generated data, d = 32," \
+        "$OROUNDS rounds, off and on"
+    rm -rf "$OUT"/secagg_*
+    [ -d "$tmp/synth" ] ||
+        "$NODE" synth --users 2000 --items 500 --clusters 8 --seed 5 --out "$tmp/synth" >/dev/null
+    [ -f "$tmp/synth_init.frm" ] ||
+        "$NODE" init-model --items "$tmp/synth" --format movielens-csv --dim 32 --filters 32 \
+            --out "$tmp/synth_init.frm" >/dev/null
+    split_users "$tmp/synth" 10 "$tmp/synth10"
+    for mode in off on; do
+        federate "secagg_$mode" 10 "$tmp/synth10" "$tmp/synth_init.frm" 1 --min-nodes 10 \
+            --rounds "$OROUNDS" --local-epochs 1 --secure-aggregation "$mode"
     done
 fi
 
@@ -294,8 +314,8 @@ def node_logs(d):
     for f in sorted(glob.glob(f"{d}/n*.log")):
         n = os.path.basename(f)[:-4]
         for line in open(f):
-            m = re.search(r"round (\d+): update sent \(trained in ([\d.]+) s, .* (\d+) bytes\)",
-                          line)
+            m = re.search(r"round (\d+): (?:masked )?update sent (?:and unmasking answered )?"
+                          r"\(trained in ([\d.]+) s, .* (\d+) bytes\)", line)
             if m:
                 train.setdefault(n, {})[int(m[1])] = (float(m[2]), int(m[3]))
             m = re.search(r"model version (\d+) installed \((\d+) bytes", line)
@@ -431,4 +451,23 @@ for d in sorted(glob.glob(f"{out}/overhead_*"), key=lambda p: int(p.rsplit("_", 
               f"{ccpu:.1f} s, {(cpu + ccpu) / max(r):.3f} CPU-s per round = "
               f"{(cpu + ccpu) / max(r) / ncpu:.3f} s of the {ncpu} cores' wall time", end="")
     print("\n")
+# ---- secure aggregation's cost
+per = {}
+for mode in ("off", "on"):
+    d = f"{out}/secagg_{mode}"
+    if os.path.exists(f"{d}/rounds.txt"):
+        r, _ = rounds_of(d)
+        p = [r[i + 1]["opened"] - r[i]["opened"] for i in r if i > 1 and i + 1 in r]
+        w = [r[i]["closed"] - r[i]["opened"] for i in r if i > 1 and r[i]["status"] == "published"]
+        if p and w:
+            per[mode] = (med(p), med(w), sum(1 for i in r if r[i]["status"] == "published"))
+if len(per) == 2:
+    print("### Secure aggregation's cost per round, 10 nodes (medians over rounds 2 on)\n")
+    print("| rounds | round period (open -> next open) | open -> publish | published |")
+    print("|---|---|---|---|")
+    for mode in ("off", "on"):
+        print(f"| secure aggregation {mode} | {per[mode][0]:.3f} s | {per[mode][1]:.3f} s | "
+              f"{per[mode][2]} |")
+    print(f"\nsecure rounds take {per['on'][0] / per['off'][0]:.3f}x the plain round period "
+          f"({(per['on'][0] - per['off'][0]) * 1000:+.0f} ms per round)\n")
 PYEOF

@@ -46,7 +46,7 @@ done
 echo "== the operator's initial model from the item catalogue"
 "$NODE" init-model --items "$DATA" --format movielens-csv --out "$OUT/initial-model.frm"
 
-echo "== coordinator on 127.0.0.1 (mutual TLS), $ROUNDS rounds"
+echo "== coordinator on 127.0.0.1 (mutual TLS, secure aggregation), $ROUNDS rounds"
 mkdir -p "$OUT/coordinator"
 cp "$OUT/initial-model.frm" "$OUT/coordinator/initial-model.frm"
 cat >"$OUT/coordinator.conf" <<CONF
@@ -62,6 +62,8 @@ retry = 1
 local-epochs = 3
 lr = 0.01
 max-update-norm = 50
+# the coordinator learns only each round's sum of the nodes' masked updates
+secure-aggregation = on
 CONF
 "$COORD" serve --config "$OUT/coordinator.conf" 2>"$OUT/coordinator.log" &
 pids="$pids $!"
@@ -89,6 +91,8 @@ format = movielens-csv
 state-dir = $OUT/$n/state
 threads = 1
 max-rounds = $ROUNDS
+# never send an update in the clear
+require-secure-aggregation = true
 
 [dp]
 dp = true
@@ -103,7 +107,8 @@ done
 for p in $node_pids; do wait "$p" || { echo "a node failed:"; tail -n 5 "$OUT"/*/node.log; exit 1; }; done
 sleep 1.5 # the last metrics reach the coordinator before the report
 
-echo "== rounds"
+echo "== rounds (each a secure one: the coordinator saw only the sum of the masked updates)"
+grep "round 1 is secure\|round 1: unmasked" "$OUT/coordinator.log" | sed 's/^/   /'
 "$COORD" report --state-dir "$OUT/coordinator"
 
 user=$(awk -F, 'NR == 2 {print $1}' "$OUT/shop-a/data/ratings.csv")

@@ -84,8 +84,9 @@ kubectl() {
         shift
     done
 }
-# The settings an operator edits before starting, for this test's loopback federation.
-COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 2 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
+# The settings an operator edits before starting, for this test's loopback federation
+# of one node (plain rounds: a secure round needs two members).
+COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 2 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off"
 NODE_EXTRA=""
 svc_start() {
     unit="$R/etc/systemd/system/$1.service"
@@ -161,7 +162,7 @@ cp "$STATE/signing.pub" "$tmp/signing.pub"
 doc_cmds "Back up and restore the coordinator" >"$tmp/br"
 head -n 1 "$tmp/br" >"$tmp/backup.cmd"
 check "the section's first command is the backup" 'grep -q "^fedrecall-coordinator backup " "$tmp/backup.cmd"'
-COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 4 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
+COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 4 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off"
 doc_run "Back up and restore the coordinator" "$W"
 B="$R/var/backups/fedrecall/2026-11-29"
 check "the backup says what it holds" 'grep -q "^backup of .*: model version 2, 2 rounds" "$tmp/all.out"'
@@ -196,12 +197,10 @@ check "backup refuses a folder without a database (exit $rc)" '[ "$rc" = 2 ] && 
 
 # A backup taken while a round is open holds the updates it has accepted: a round that
 # waits for two updates gets one, then the state is backed up, destroyed and restored.
-# A plain round keeps each accepted update as a file until it closes; where the
-# coordinator also offers secure rounds, this one is asked to be plain.
+# A plain round keeps each accepted update as a file until it closes (a secure round
+# keeps nothing and is aborted by a restart).
 svc_stop fedrecall-coordinator
-plain=""
-"$COORD" serve --help | grep -q -- "--secure-aggregation" && plain="--secure-aggregation off"
-COORD_EXTRA="--min-nodes 1 --quorum 2 --rounds 6 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 $plain"
+COORD_EXTRA="--min-nodes 1 --quorum 2 --rounds 6 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off"
 systemctl start fedrecall-coordinator
 systemctl start fedrecall-node
 for _ in $(seq 1 600); do
