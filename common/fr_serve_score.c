@@ -82,11 +82,12 @@ static fr_status run_model(const fr_recall *base, fr_serve_model *m, fr_serve_wo
                            const fr_serve_query *q, int n, qstate *qs, fr_err *err)
 {
     fr_status st = FR_OK;
-    int L = m->seq_len, d = m->model.cfg.dim, nm = 0;
+    int nm = 0;
     for (int i = 0; i < n; i++)
         nm += uses(q[i].strategy, 0) && qs[i].n > 0;
     if (nm == 0)
         return FR_OK;
+    int L = m->seq_len, d = m->model.cfg.dim;
     int *who = malloc((size_t)nm * sizeof *who);
     int32_t *seqs = malloc((size_t)nm * L * sizeof *seqs);
     float *vecs = malloc((size_t)nm * d * sizeof *vecs);
