@@ -167,19 +167,16 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     fr_serve_model *m = NULL;
     if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, err)) != FR_OK)
         goto out;
+    long version = m->version; /* m is the slot's from here, and may be swapped out */
     fr_serve_slot_set(&s->slot, m);
-    serve_log("model %s: generation 1, version %ld; data %s: %d users, %d items", cfg->model,
-              m->version, cfg->data, s->ds.num_users, s->ds.num_items - 1);
+    long rows = 0;
     if (cfg->events_log) {
-        long rows = 0;
         if ((st = fr_evlog_replay(cfg->events_log, replay_row, s, &rows, err)) != FR_OK)
             goto out;
         if ((st = fr_evlog_open(&s->log, cfg->events_log, (size_t)cfg->events_max_pending,
                                 fr_serve_on_sync, s, err)) != FR_OK)
             goto out;
         s->have_log = 1;
-        serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVLOG_FILE,
-                  rows);
     }
     if ((s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
         st = fr_fail(err, FR_EIO, "eventfd: %s", strerror(errno));
@@ -225,6 +222,12 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
         goto out;
     }
     s->have_watcher = 1;
+    /* logged once the address is bound: a bad setting fails with one line */
+    serve_log("model %s: generation 1, version %ld; data %s: %d users, %d items", cfg->model,
+              version, cfg->data, s->ds.num_users, s->ds.num_items - 1);
+    if (s->have_log)
+        serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVLOG_FILE,
+                  rows);
     serve_log("listening on %s, port %d (%s), %d scoring threads", cfg->listen,
               fr_https_port(s->https),
               !cfg->tls                   ? "plain HTTP"
