@@ -63,6 +63,7 @@ static void snapshot_free(fr_serve_model *m)
     if (m->giv)
         m->model.be->free(m->giv);
     free(m->item_vecs);
+    fr_topk_packed_free(&m->packed);
     fr_model_free(&m->model);
     free(m);
 }
@@ -93,7 +94,8 @@ fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_d
     /* the batch of `recall`, so that the item vectors are computed in the same chunks */
     if ((st = fr_net_init(&net, &m->model, 256, seq_len, 1, err)) != FR_OK ||
         (st = fr_net_item_vectors(&net, m->item_vecs, err)) != FR_OK ||
-        (st = fr_net_item_inputs(&net, m->item_vecs, &m->giv, err)) != FR_OK)
+        (st = fr_net_item_inputs(&net, m->item_vecs, &m->giv, err)) != FR_OK ||
+        (st = fr_topk_pack(&m->packed, m->item_vecs, V, d, err)) != FR_OK)
         goto out;
     m->refs = 1;
     m->generation = generation;

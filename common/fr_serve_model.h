@@ -22,12 +22,14 @@
 #include "fr_data.h"
 #include "fr_model.h"
 #include "fr_status.h"
+#include "fr_topk_packed.h"
 
 typedef struct fr_serve_model {
     int refs;          /* atomic: holders, the slot included */
     fr_model model;
     float *item_vecs;  /* host (V, d) */
     float *giv;        /* backend (V, 3d): item_vecs W_ih^T */
+    fr_topk_packed packed; /* item_vecs laid out for the scoring kernel */
     long generation;   /* >= 1 */
     long version;      /* the federation's version, or -1 */
     int seq_len;

@@ -7,11 +7,14 @@
 #include <string.h>
 
 #include "fr_topk.h"
+#include "fr_topk_packed.h"
 
-fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, fr_err *err)
+fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads,
+                               fr_err *err)
 {
     fr_status st;
     memset(w, 0, sizeof *w);
+    w->threads = threads < 1 ? 1 : threads;
     if ((st = fr_itemcf_scratch_init(&w->cf, base->num_items, err)) != FR_OK)
         return st;
     if (!(w->mark = calloc((size_t)base->num_items, 1))) {
@@ -78,7 +81,7 @@ static int uses(fr_recall_strategy s, int ch)
 }
 
 /* The model channel for every query that needs it: one forward pass, one search. */
-static fr_status run_model(const fr_recall *base, fr_serve_model *m, fr_serve_worker *w,
+static fr_status run_model(fr_serve_model *m, fr_serve_worker *w,
                            const fr_serve_query *q, int n, qstate *qs, fr_err *err)
 {
     fr_status st = FR_OK;
@@ -111,8 +114,7 @@ static fr_status run_model(const fr_recall *base, fr_serve_model *m, fr_serve_wo
     }
     if ((st = bind(w, m, err)) != FR_OK ||
         (st = fr_net_user_vectors_from(&w->net, m->giv, seqs, nm, vecs, err)) != FR_OK ||
-        (st = fr_topk_search(m->item_vecs, base->num_items, d, vecs, nm, excl, 1, heaps, err)) !=
-            FR_OK)
+        (st = fr_topk_search_packed(&m->packed, vecs, nm, excl, w->threads, heaps, err)) != FR_OK)
         goto out;
     for (int j = 0; j < nm; j++)
         to_hits(&heaps[j], FR_SRC_MODEL, qs[who[j]].ch[0], &qs[who[j]].cnt[0]);
@@ -195,7 +197,7 @@ fr_status fr_serve_score(const fr_recall *base, fr_serve_model *m, fr_serve_work
         for (int ch = 0; ch < 3; ch++, c += q[i].k)
             qs[i].ch[ch] = c;
     }
-    if ((st = run_model(base, m, w, q, n, qs, err)) != FR_OK)
+    if ((st = run_model(m, w, q, n, qs, err)) != FR_OK)
         goto out;
     fr_recall_hit *o = out;
     for (int i = 0; i < n; o += q[i].k, i++) {

@@ -34,9 +34,11 @@ typedef struct fr_serve_worker {
     fr_net net;
     fr_itemcf_scratch cf;
     uint8_t *mark; /* V, zero between calls */
+    int threads;   /* threads that share the catalogue scan of a batch */
 } fr_serve_worker;
 
-FR_MUST fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, fr_err *err);
+FR_MUST fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads,
+                                       fr_err *err);
 void fr_serve_worker_free(fr_serve_worker *w);
 
 /* Results of n queries: query i's lie at out + (k_0 + ... + k_{i-1}), count[i] of

@@ -228,13 +228,13 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     if (s->have_log)
         serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVLOG_FILE,
                   rows);
-    serve_log("listening on %s, port %d (%s), %d scoring threads", cfg->listen,
+    serve_log("listening on %s, port %d (%s), %d x %d scoring threads", cfg->listen,
               fr_https_port(s->https),
               !cfg->tls                   ? "plain HTTP"
               : cfg->require_client_cert ? "TLS, client certificates required"
               : cfg->ca                   ? "TLS, client certificates checked when shown"
                                           : "TLS",
-              cfg->workers);
+              cfg->workers, cfg->search_threads);
 out:
     fr_model_free(&first);
     return st;
@@ -298,6 +298,7 @@ int fr_cmd_serve(int argc, char **argv)
                            .max_users = 256,
                            .max_body = 4 << 20,
                            .workers = 2,
+                           .search_threads = 1,
                            .max_queue = 1024,
                            .batch_users = 64,
                            .seq_len = 50,
@@ -334,7 +335,10 @@ int fr_cmd_serve(int argc, char **argv)
         {"max-users", FR_OPT_INT, &cfg.max_users, 1, 100000, "users of one POST /v1/recall", 0,
          0},
         {"max-body", FR_OPT_INT, &cfg.max_body, 1024, 1 << 30, "bytes of a request body", 0, 0},
-        {"workers", FR_OPT_INT, &cfg.workers, 1, 64, "scoring threads", 0, 0},
+        {"workers", FR_OPT_INT, &cfg.workers, 1, 64, "scoring threads, each with its own batch",
+         0, 0},
+        {"search-threads", FR_OPT_INT, &cfg.search_threads, 1, 64,
+         "threads that share a batch's scan of the catalogue", 0, 0},
         {"max-queue", FR_OPT_INT, &cfg.max_queue, 1, 1 << 20,
          "recall requests waiting; more get 503", 0, 0},
         {"batch-users", FR_OPT_INT, &cfg.batch_users, 1, 4096,

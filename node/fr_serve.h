@@ -32,7 +32,8 @@ typedef struct fr_serve_config {
     int k_default, k_max;
     int max_users;      /* users of one batch request */
     int max_body;       /* bytes of a request body */
-    int workers;        /* scoring threads */
+    int workers;        /* scoring threads, each taking its own batches */
+    int search_threads; /* threads sharing one batch's scan of the catalogue */
     int max_queue;      /* recall requests waiting for a scoring thread */
     int batch_users;    /* users a scoring thread takes at once */
     int seq_len;

@@ -505,7 +505,7 @@ void *fr_serve_worker_main(void *arg)
     fr_err err = {{0}};
     int32_t *recent = NULL;
     size_t recent_cap = 0;
-    int ok = fr_serve_worker_init(&w, &s->base, &err) == FR_OK;
+    int ok = fr_serve_worker_init(&w, &s->base, s->cfg.search_threads, &err) == FR_OK;
     if (!ok)
         fprintf(stderr, "serve: a scoring thread cannot start: %s\n", err.msg);
     for (;;) {

@@ -20,6 +20,7 @@
 #include "fr_serve_score.h"
 #include "fr_synth.h"
 #include "fr_test.h"
+#include "fr_topk_packed.h"
 #include "fr_test_fixture.h"
 
 #define L_ 8
@@ -419,7 +420,7 @@ static void test_score_equals_recall(void)
     fr_recall base;
     CHECK(fr_recall_init(&base, &ds, NULL, &base_cfg, &err) == FR_OK, "%s", err.msg);
     fr_serve_worker w;
-    CHECK(fr_serve_worker_init(&w, &base, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_worker_init(&w, &base, 2, &err) == FR_OK, "%s", err.msg);
     enum { N = 6, K = 7 };
     int32_t users[N] = {0, 1, 5, 17, 33, 59};
     for (int s = 0; s < 4; s++) {
@@ -480,6 +481,52 @@ static void test_score_equals_recall(void)
     fr_serve_model_unref(m);
 }
 
+/* The packed search keeps what fr_topk_search keeps, exclusions and floors included,
+ * for 1 to 9 users (whole groups and the rest) and 1 to 3 threads, over a catalogue
+ * that is not a whole number of panels or blocks. */
+static void test_packed_equals_search(void)
+{
+    fr_err err = {{0}};
+    enum { V = 2500, D = 24, K = 30 };
+    float *items = malloc(sizeof(float) * V * D), users[9 * D];
+    uint64_t x = 88172645463325252ull;
+    for (int i = 0; i < V * D; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        items[i] = (float)((double)(x >> 11) / 9007199254740992.0 - 0.5);
+    }
+    for (int i = 0; i < 9 * D; i++)
+        users[i] = items[(size_t)(i * 7 + 3) % (V * D)] * 2.0f;
+    fr_topk_packed p;
+    CHECK(fr_topk_pack(&p, items, V, D, &err) == FR_OK, "%s", err.msg);
+    int32_t ex[3] = {5, 700, 2499};
+    for (int n = 1; n <= 9; n++) {
+        fr_topk a[9], b[9];
+        fr_topk_excl e[9];
+        for (int i = 0; i < n; i++) {
+            e[i] = (fr_topk_excl){ex, i % 2 ? 3 : 0};
+            CHECK(fr_topk_init(&a[i], K, &err) == FR_OK && fr_topk_init(&b[i], K, &err) == FR_OK,
+                  "init");
+            fr_topk_reset(&a[i], i == 2 ? 0.1f : -INFINITY);
+            fr_topk_reset(&b[i], i == 2 ? 0.1f : -INFINITY);
+        }
+        CHECK(fr_topk_search(items, V, D, users, n, e, 1, a, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_topk_search_packed(&p, users, n, e, 1 + n % 3, b, &err) == FR_OK, "%s",
+              err.msg);
+        for (int i = 0; i < n; i++) {
+            fr_topk_sort(&a[i]);
+            fr_topk_sort(&b[i]);
+            int same = a[i].n == b[i].n;
+            for (int j = 0; same && j < a[i].n; j++)
+                same = a[i].row[j] == b[i].row[j] && fr_rel_err(a[i].score[j], b[i].score[j]) < 1e-5;
+            CHECK(same, "n %d user %d: %d vs %d pairs", n, i, a[i].n, b[i].n);
+            fr_topk_free(&a[i]);
+            fr_topk_free(&b[i]);
+        }
+    }
+    fr_topk_packed_free(&p);
+    free(items);
+}
+
 int main(void)
 {
     fr_backend_cpu()->set_threads(1);
@@ -491,6 +538,7 @@ int main(void)
         RUN(test_evlog_torn_tail_and_cap);
         RUN(test_evlog_concurrent);
         RUN(test_recent);
+        RUN(test_packed_equals_search);
         RUN(test_score_equals_recall);
     } else {
         fr_t_failed++;
