@@ -7,8 +7,10 @@
 #
 # Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_PEER (peer_torch.py),
 # FR_BENCH_RUNS (alternating speed runs, 3), FR_BENCH_EPOCHS (epochs per speed run, 5),
-# FR_BENCH_QUALITY_EPOCHS (100), FR_BENCH_SEEDS ("1 2 3"), FR_BENCH_FED (1; 0 skips the
-# last step, the federation's benchmarks in bench/fed.sh, results in bench/out/fed/).
+# FR_BENCH_QUALITY_EPOCHS (100), FR_BENCH_SEEDS ("1 2 3"), FR_BENCH_SERVE (1; 0 skips the
+# recall service under load, bench/serve.sh, results in bench/out/serve.md), FR_BENCH_FED
+# (1; 0 skips the last step, the federation's benchmarks in bench/fed.sh, results in
+# bench/out/fed/).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -93,6 +95,11 @@ PYEOF
 echo "== recall: top-K over 100k and 1M random item vectors, d = 64, 1 thread"
 "$BUILD/bench/recall_bench" --threads 1 | tee "$OUT/recall.md"
 tail -n 1 "$OUT/recall.md" >"$OUT/recall.json"
+
+if [ "${FR_BENCH_SERVE:-1}" != 0 ]; then
+    echo "== recall service: wrk against fedrecall-node serve, 100k items, d = 64"
+    BUILD="$BUILD" bench/serve.sh
+fi
 
 if [ "${FR_BENCH_FED:-1}" != 0 ]; then
     echo "== federation: quality against central training, bytes, aggregation, round overhead"
