@@ -198,6 +198,17 @@ else
     bad "behaviour log unreadable: $(tail -n 2 "$tmp/evtrain.log")"
 fi
 
+# the log as extra training data: train reads the data's rows and the log's
+rows=$(($(wc -l <"$tmp/data/ratings.csv") - 1 + $(wc -l <"$tmp/events/events.csv") - 1))
+"$NODE" train --data "$tmp/data" --format movielens-csv --extra-events "$tmp/events" \
+    --epochs 1 --dim 8 --filters 8 --seq-len 10 --negatives 4 --batch 32 --time-only \
+    >"$tmp/extra.log" 2>&1
+if grep -q "ratings.csv + $tmp/events/events.csv ($rows rows)" "$tmp/extra.log"; then
+    ok "train --extra-events reads the data and the log: $rows rows"
+else
+    bad "train --extra-events: $(sed -n 1,2p "$tmp/extra.log")"
+fi
+
 # restart: the log is replayed; newbie's events are history (model, not fallback,
 # and the item seen is not recommended back)
 cat >"$tmp/serve.conf" <<CONF
