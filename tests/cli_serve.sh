@@ -324,6 +324,41 @@ else
 fi
 stop_server
 
+# overload: a queue of one request and one scoring thread under 24 requests at once;
+# every answer is a list or a 503 with its reason, and the server counts the 503s it
+# gave
+if start_server "$tmp/s4.log" --model "$tmp/m1.frm" $D --listen 127.0.0.1:0 --max-queue 1 \
+    --workers 1 --batch-users 1; then
+    body=$(awk -F, 'NR > 1 { print $1 }' "$tmp/data/ratings.csv" | sort -u | head -n 150 |
+        awk 'BEGIN { printf "{\"users\":[" } NR > 1 { printf "," }
+            { printf "\"%s\"", $1 } END { printf "],\"k\":80,\"strategy\":\"mix\"}" }')
+    cpids=
+    for c in $(seq 1 24); do
+        curl -s -o "$tmp/ov$c" -w '%{http_code}\n' -XPOST -d "$body" \
+            "http://127.0.0.1:$port/v1/recall" >"$tmp/ovc$c" &
+        cpids="$cpids $!"
+    done
+    wait $cpids
+    n200=0 n503=0 other=0
+    for c in $(seq 1 24); do
+        case "$(cat "$tmp/ovc$c")" in
+        200) grep -q '"results":\[' "$tmp/ov$c" && n200=$((n200 + 1)) || other=$((other + 1)) ;;
+        503) grep -q '^{"error":"overloaded' "$tmp/ov$c" && n503=$((n503 + 1)) || other=$((other + 1)) ;;
+        *) other=$((other + 1)) ;;
+        esac
+    done
+    counted=$(curl -s "http://127.0.0.1:$port/metrics" |
+        sed -n 's/^fedrecall_serve_requests_total{endpoint="recall_batch",code="503"} //p')
+    if [ $other -eq 0 ] && [ $((n200 + n503)) -eq 24 ] && [ "${counted:-0}" -eq $n503 ]; then
+        ok "overload: $n200 lists and $n503 answers 503, as the metrics count"
+    else
+        bad "overload: $n200 x 200, $n503 x 503, $other others, metrics $counted"
+    fi
+    stop_server
+else
+    bad "overload server: $(tail -n 2 "$tmp/s4.log")"
+fi
+
 # TLS with client certificates required: a node's certificate gets answers, no
 # certificate and plain HTTP get none
 CA_TOOL=certs/fedrecall-ca
