@@ -182,7 +182,8 @@ fr_status fr_serve_score(const fr_recall *base, fr_serve_model *m, fr_serve_work
             nb = (long)(base->hist_off[q[i].user + 1] - base->hist_off[q[i].user]);
             memcpy(p, base->hist + base->hist_off[q[i].user], (size_t)nb * sizeof *p);
         }
-        memcpy(p + nb, q[i].recent, (size_t)q[i].n_recent * sizeof *p);
+        if (q[i].n_recent > 0)
+            memcpy(p + nb, q[i].recent, (size_t)q[i].n_recent * sizeof *p);
         qs[i].hist = p;
         qs[i].n = nb + q[i].n_recent;
         int32_t *s = p + qs[i].n;
