@@ -8,8 +8,10 @@
 # Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_PEER (peer_torch.py),
 # FR_BENCH_RUNS (alternating speed runs, 3), FR_BENCH_EPOCHS (epochs per speed run, 5),
 # FR_BENCH_QUALITY_EPOCHS (100), FR_BENCH_SEEDS ("1 2 3"), FR_BENCH_SECAGG (1; 0 skips
-# the cost of secure aggregation, bench/secagg_bench.c, about 30 s), FR_BENCH_FED (1; 0
-# skips the last step, the federation's benchmarks in bench/fed.sh, results in
+# the cost of secure aggregation, bench/secagg_bench.c, about 30 s), FR_BENCH_SERVE (1; 0
+# skips the recall service under load, bench/serve.sh, results in bench/out/serve.md),
+# FR_BENCH_FED (1; 0 skips the last step, the federation's benchmarks in bench/fed.sh,
+# results in
 # bench/out/fed/).
 set -eu
 cd "$(dirname "$0")/.."
@@ -100,6 +102,11 @@ if [ "${FR_BENCH_SECAGG:-1}" != 0 ]; then
     echo "== secure aggregation: 1M parameters, 3, 10 and 50 nodes, one thread"
     "$BUILD/bench/secagg_bench" | tee "$OUT/secagg.md"
     tail -n 1 "$OUT/secagg.md" >"$OUT/secagg.json"
+fi
+
+if [ "${FR_BENCH_SERVE:-1}" != 0 ]; then
+    echo "== recall service: wrk against fedrecall-node serve, 100k items, d = 64"
+    BUILD="$BUILD" bench/serve.sh
 fi
 
 if [ "${FR_BENCH_FED:-1}" != 0 ]; then

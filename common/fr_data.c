@@ -144,6 +144,32 @@ static fr_status file_in(char *buf, size_t cap, const char *path, const char *na
     return FR_OK;
 }
 
+/* The rows of opts.extra_events (events-csv) after the data's own: the report counts
+ * the rows of both. */
+static fr_status read_extra_events(fr_data_load *ld, fr_err *err)
+{
+    char file[FR_DATA_PATH_MAX], kept[FR_DATA_FILE_NAME];
+    fr_csv cr;
+    const fr_data_format *fmt = ld->fmt;
+    fr_status st = file_in(file, sizeof file, ld->opt.extra_events,
+                           fr_format_events_csv.events_file, err);
+    if (st != FR_OK)
+        return st;
+    if (fr_csv_open(&cr, file) != FR_OK)
+        return errno == ENOENT ? FR_OK : fr_fail(err, FR_EIO, "%s: %s", file, strerror(errno));
+    memcpy(kept, ld->ds->report.events_file, sizeof kept);
+    ld->fmt = &fr_format_events_csv;
+    ld->header_seen = 0;
+    st = fr_data_read_events(ld, &cr, file);
+    fr_csv_close(&cr);
+    ld->fmt = fmt;
+    /* the report names both files ("DATA + LOG") when the names fit */
+    int n = snprintf(ld->ds->report.events_file, sizeof kept, "%s + %s", kept, file);
+    if (n < 0 || (size_t)n >= sizeof kept)
+        memcpy(ld->ds->report.events_file, kept, sizeof kept);
+    return st;
+}
+
 fr_status fr_dataset_load(fr_dataset *ds, const char *path, const char *format,
                           int num_tokens, int token_vocab, const fr_data_options *opts,
                           fr_err *err)
@@ -170,6 +196,8 @@ fr_status fr_dataset_load(fr_dataset *ds, const char *path, const char *format,
     }
     st = fr_data_read_events(&ld, &cr, file);
     fr_csv_close(&cr);
+    if (st == FR_OK && ld.opt.extra_events)
+        st = read_extra_events(&ld, err);
     if (st != FR_OK || (st = fr_data_build(&ld)) != FR_OK)
         goto out;
     /* A catalogue brings its own tokens: its content file is the federation's. */

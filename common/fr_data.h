@@ -102,6 +102,10 @@ typedef struct fr_data_options {
      * events of other items are dropped as unknown_item, and every catalogue item
      * keeps its row even without an event. */
     const fr_data_catalogue *catalogue;
+    /* NULL: off. Else an events-csv folder whose events.csv rows are read after the
+     * data's own (a missing file adds none), cleaned alike and merged before the
+     * split: the recall service's behaviour log as training data. */
+    const char *extra_events;
 } fr_data_options;
 
 typedef struct fr_dataset {

@@ -347,33 +347,41 @@ fr_status fr_net_item_vectors(fr_net *net, float *out, fr_err *err)
     return FR_OK;
 }
 
-fr_status fr_net_user_vectors(fr_net *net, const float *item_vecs, const int32_t *seqs, int n,
-                              float *out, fr_err *err)
+fr_status fr_net_item_inputs(fr_net *net, const float *item_vecs, float **giv, fr_err *err)
+{
+    fr_model *m = net->model;
+    const fr_backend *be = m->be;
+    int V = m->cfg.num_items, d = m->cfg.dim;
+    float *hv = be->alloc((size_t)V * d * sizeof(float));
+    *giv = be->alloc((size_t)V * 3 * d * sizeof(float));
+    if (!hv || !*giv) {
+        be->free(hv);
+        be->free(*giv);
+        *giv = NULL;
+        return fr_fail(err, FR_ENOMEM, "cannot allocate item vectors for %d items", V);
+    }
+    be->upload(hv, item_vecs, (size_t)V * d * sizeof(float));
+    be->gemm(0, 1, V, 3 * d, d, 1.0f, hv, d, param(m, FR_P_GRU_W_IH), d, 0.0f, *giv, 3 * d);
+    be->free(hv);
+    return FR_OK;
+}
+
+fr_status fr_net_user_vectors_from(fr_net *net, const float *giv, const int32_t *seqs, int n,
+                                   float *out, fr_err *err)
 {
     fr_model *m = net->model;
     const fr_backend *be = m->be;
     int V = m->cfg.num_items, d = m->cfg.dim, L = net->seq_len, B = net->max_batch;
-    fr_status st = FR_OK;
     idx_layout lay = layout_of(net);
-    float *hv = be->alloc((size_t)V * d * sizeof(float));
-    float *giv = be->alloc((size_t)V * 3 * d * sizeof(float));
-    if (!hv || !giv) {
-        st = fr_fail(err, FR_ENOMEM, "cannot allocate item vectors for %d items", V);
-        goto out;
-    }
-    be->upload(hv, item_vecs, (size_t)V * d * sizeof(float));
-    be->gemm(0, 1, V, 3 * d, d, 1.0f, hv, d, param(m, FR_P_GRU_W_IH), d, 0.0f, giv, 3 * d);
     for (int start = 0; start < n; start += B) {
         int b = n - start < B ? n - start : B;
         int32_t *pi = net->hidx + lay.posidx;
         for (int t = 0; t < L; t++)
             for (int r = 0; r < b; r++) {
                 int32_t it = seqs[(size_t)(start + r) * L + t];
-                if (it < 0 || it >= V) {
-                    st = fr_fail(err, FR_EINVAL, "sequence %d has item row %d outside [0, %d)",
-                                 start + r, it, V);
-                    goto out;
-                }
+                if (it < 0 || it >= V)
+                    return fr_fail(err, FR_EINVAL, "sequence %d has item row %d outside [0, %d)",
+                                   start + r, it, V);
                 pi[(size_t)t * b + r] = it == 0 ? -1 : it;
             }
         be->upload(net->didx + lay.posidx, pi, (size_t)L * b * sizeof(int32_t));
@@ -383,9 +391,17 @@ fr_status fr_net_user_vectors(fr_net *net, const float *item_vecs, const int32_t
         be->download(out + (size_t)start * d, net->z + (size_t)L * b * d,
                      (size_t)b * d * sizeof(float));
     }
-out:
-    be->free(hv);
-    be->free(giv);
+    return FR_OK;
+}
+
+fr_status fr_net_user_vectors(fr_net *net, const float *item_vecs, const int32_t *seqs, int n,
+                              float *out, fr_err *err)
+{
+    float *giv = NULL;
+    fr_status st = fr_net_item_inputs(net, item_vecs, &giv, err);
+    if (st == FR_OK)
+        st = fr_net_user_vectors_from(net, giv, seqs, n, out, err);
+    net->model->be->free(giv);
     return st;
 }
 

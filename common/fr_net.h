@@ -68,4 +68,14 @@ FR_MUST fr_status fr_net_item_vectors(fr_net *net, float *out, fr_err *err);
 FR_MUST fr_status fr_net_user_vectors(fr_net *net, const float *item_vecs, const int32_t *seqs,
                                       int n, float *out, fr_err *err);
 
+/* The two halves of fr_net_user_vectors, for a server that scores many requests with
+ * one model: the GRU's input projection of every item, *giv (V, 3d) = item_vecs
+ * W_ih^T in backend memory (allocated here, freed with the backend's free), which
+ * depends on the model alone; then the user vectors from it. Together they give the
+ * values of fr_net_user_vectors. */
+FR_MUST fr_status fr_net_item_inputs(fr_net *net, const float *item_vecs, float **giv,
+                                     fr_err *err);
+FR_MUST fr_status fr_net_user_vectors_from(fr_net *net, const float *giv, const int32_t *seqs,
+                                           int n, float *out, fr_err *err);
+
 #endif

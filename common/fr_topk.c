@@ -213,6 +213,13 @@ static void scan(fr_topk *h, const float *s, int r0, int nb)
             fr_topk_push(h, s[j], r0 + j);
 }
 
+void fr_topk_offer_block(fr_topk *h, float *s, int r0, int nb, const fr_topk_excl *excl)
+{
+    search_ctx c = {NULL, NULL, 0, excl};
+    mask_user(&c, 0, s, r0, nb);
+    scan(h, s, r0, nb);
+}
+
 /* Users [u0, u1) against item rows [r_lo, r_hi); user u's heap is tops[u - u0].
  * buf holds FR_TOPK_USERS x FR_TOPK_BLOCK floats (and at least FR_TOPK_BLOCK_ONE).
  * Blocks are the outer loop so that a block of items is read from memory once for

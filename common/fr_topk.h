@@ -68,6 +68,11 @@ typedef struct fr_topk_excl {
 /* Whether row is in e (binary search); a NULL e holds nothing. */
 int fr_topk_excl_has(const fr_topk_excl *e, int32_t row);
 
+/* Offer the scores s[0..nb) of rows r0 .. r0+nb-1 to h, skipping the rows of excl
+ * (may be NULL; their scores in s are overwritten): the scan fr_topk_search runs on
+ * each block it scores, for scorers of their own. */
+void fr_topk_offer_block(fr_topk *h, float *s, int r0, int nb, const fr_topk_excl *excl);
+
 /* For each of n user vectors users (n, dim), keep the best pairs (score = inner
  * product) over item rows 1..num_items-1 of items (num_items, dim) in tops[i]; row 0
  * (padding) is never scored. The tops must be empty (fr_topk_reset: their cap and

@@ -6,6 +6,8 @@ PKGS="build-essential pkg-config libmsgpack-dev libjansson-dev libopenblas-dev l
   libevent-dev libssl-dev libcurl4-openssl-dev libsqlite3-dev libinih-dev openssl curl python3"
 # The benchmark and cross-checks run the PyTorch peer.
 if [ "${FR_WITH_PEER:-0}" = 1 ]; then PKGS="$PKGS python3-torch python3-numpy"; fi
+# `make bench` loads the recall service with wrk (bench/serve.sh).
+if [ "${FR_WITH_BENCH:-0}" = 1 ]; then PKGS="$PKGS wrk"; fi
 # `make fuzz` builds the libFuzzer targets (data readers, network decoders) with clang.
 if [ "${FR_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev libomp-14-dev"; fi
 # The deployment and dashboard tests also verify the systemd units, render the dashboard

@@ -11,6 +11,7 @@ int fr_cmd_privacy(int argc, char **argv);
 int fr_cmd_recall(int argc, char **argv);
 int fr_cmd_run(int argc, char **argv);
 int fr_cmd_init_model(int argc, char **argv);
+int fr_cmd_serve(int argc, char **argv);
 
 /* Exit code for a status: 2 for bad input, 1 otherwise. */
 int fr_cmd_exit_code(int status);

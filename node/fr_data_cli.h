@@ -34,7 +34,9 @@ typedef struct fr_data_cli {
     {"max-timestamp", FR_OPT_DOUBLE, &(c).max_ts, -DBL_MAX, DBL_MAX,                           \
      "drop events after this time", 0, 0},                                                     \
     {"event-filter", FR_OPT_STR, &(c).opt.event_filter, 0, 0,                                  \
-     "keep events where FIELD OP VALUE holds (e.g. rating>=4)", 0, 0}
+     "keep events where FIELD OP VALUE holds (e.g. rating>=4)", 0, 0},                         \
+    {"extra-events", FR_OPT_STR, &(c).opt.extra_events, 0, 0,                                  \
+     "also read this events-csv folder (e.g. the recall service's behaviour log)", 0, 0}
 
 static inline void fr_data_cli_init(fr_data_cli *c)
 {

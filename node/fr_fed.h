@@ -58,6 +58,7 @@ typedef struct fr_fed {
     /* local data, mapped onto the global model's catalogue */
     fr_dataset ds;
     int have_ds;
+    long long extra_size;         /* of the behaviour log the data was read with */
     int32_t *windows;
     long n_windows;
     int seq_len;                  /* of the windows */

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "fr_dp_rng.h"
 #include "fr_dp_sgd.h"
@@ -15,9 +16,28 @@
 #include "fr_net.h"
 #include "fr_train.h"
 
+/* Size of the behaviour log read with the data (--extra-events), -1 without one. */
+static long long extra_size(const fr_fed *f)
+{
+    char path[4200];
+    struct stat st;
+    if (!f->cfg.data_cli.opt.extra_events)
+        return -1;
+    snprintf(path, sizeof path, "%s/events.csv", f->cfg.data_cli.opt.extra_events);
+    return stat(path, &st) == 0 ? (long long)st.st_size : 0;
+}
+
 fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
 {
     fr_status st;
+    long long extra = extra_size(f);
+    /* the recall service's log grows between rounds: each round reads what it holds */
+    if (f->have_ds && extra != f->extra_size) {
+        fr_dataset_free(&f->ds);
+        f->have_ds = 0;
+        free(f->windows);
+        f->windows = NULL;
+    }
     if (!f->have_ds) {
         fr_data_catalogue cat;
         fr_data_catalogue_from_model(&cat, &f->global);
@@ -28,6 +48,7 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
                                   f->global.cfg.token_vocab, &opt, err)) != FR_OK)
             return st == FR_EIO ? FR_EINVAL : st;
         f->have_ds = 1;
+        f->extra_size = extra;
         fr_fed_log("data: %d users, %ld interactions on the federation's %d items (%ld rows "
                    "read, %ld skipped)",
                    f->ds.num_users, f->ds.interactions, f->ds.num_items - 1,

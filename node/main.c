@@ -22,6 +22,7 @@ static const command commands[] = {
     {"run", fr_cmd_run, "take part in the federation: train rounds, send updates over mTLS"},
     {"recall", fr_cmd_recall, "top-K items for local users (model, itemcf, popular, mix)"},
     {"init-model", fr_cmd_init_model, "build a federation's initial model from an item file"},
+    {"serve", fr_cmd_serve, "serve top-K recall and take behaviour events over HTTP"},
 };
 
 int fr_cmd_exit_code(int status)

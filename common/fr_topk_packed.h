@@ -1,0 +1,40 @@
+/* Top-K over a catalogue whose item vectors are laid out once, ahead of the queries,
+ * for the scoring kernel: the recall server's path. fr_topk_search hands each block of
+ * items to sgemm, which copies (packs) the block into its own layout on every call; a
+ * server that scores a few dozen users at a time over 100,000 items spent as long
+ * packing as multiplying. Here the catalogue is packed once per model, in panels of
+ * FR_TOPK_PANEL items (panel p, dimension k: the k-th component of items p*W ..
+ * p*W+W-1, side by side), and a small kernel scores groups of users against a block of
+ * panels that stays in the cache, so each block is read from memory once per batch.
+ *
+ * The kept pairs follow fr_topk's order (score descending, row ascending); the scores
+ * are the same inner products as fr_topk_search's up to float rounding (the sums run
+ * in another order). */
+#ifndef FR_TOPK_PACKED_H
+#define FR_TOPK_PACKED_H
+
+#include "fr_status.h"
+#include "fr_topk.h"
+
+#define FR_TOPK_PANEL 16
+
+typedef struct fr_topk_packed {
+    int num_items, dim, panels;
+    float *data; /* panels x dim x FR_TOPK_PANEL, 64-byte aligned; rows past V are 0 */
+} fr_topk_packed;
+
+/* Pack items (num_items, dim), row 0 the padding row. */
+FR_MUST fr_status fr_topk_pack(fr_topk_packed *p, const float *items, int num_items, int dim,
+                               fr_err *err);
+void fr_topk_packed_free(fr_topk_packed *p);
+
+/* As fr_topk_search: for each of n user vectors (n, dim) keep the best pairs over rows
+ * 1..num_items-1 in tops[i] (empty heaps: their cap and floor apply), never a row of
+ * excl[i] (excl may be NULL). threads > 1 splits the catalogue over OpenMP threads
+ * (per-thread tops, then merged), so that one batch of users uses every core while
+ * reading the catalogue once. */
+FR_MUST fr_status fr_topk_search_packed(const fr_topk_packed *p, const float *users, int n,
+                                        const fr_topk_excl *excl, int threads, fr_topk *tops,
+                                        fr_err *err);
+
+#endif

@@ -1,0 +1,79 @@
+/* The growable reply buffer of the recall service and JSON string quoting. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fr_serve.h"
+
+static int reserve(fr_jbuf *b, size_t n)
+{
+    if (b->failed)
+        return -1;
+    if (b->len + n + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + n + 1)
+        cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) {
+        b->failed = 1;
+        return -1;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+void fr_jbuf_put(fr_jbuf *b, const char *s, size_t n)
+{
+    if (reserve(b, n) != 0)
+        return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+void fr_jbuf_printf(fr_jbuf *b, const char *fmt, ...)
+{
+    char small[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(small, sizeof small, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof small) {
+        fr_jbuf_put(b, small, (size_t)n);
+        return;
+    }
+    if (reserve(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void fr_jbuf_str(fr_jbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    fr_jbuf_put(b, "\"", 1);
+    const char *run = s;
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+            continue;
+        fr_jbuf_put(b, run, (size_t)(s - run));
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            fr_jbuf_put(b, esc, 2);
+        } else {
+            fr_jbuf_put(b, esc, 6);
+        }
+        run = s + 1;
+    }
+    fr_jbuf_put(b, run, (size_t)(s - run));
+    fr_jbuf_put(b, "\"", 1);
+}
