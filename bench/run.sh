@@ -11,8 +11,7 @@
 # the cost of secure aggregation, bench/secagg_bench.c, about 30 s), FR_BENCH_SERVE (1; 0
 # skips the recall service under load, bench/serve.sh, results in bench/out/serve.md),
 # FR_BENCH_FED (1; 0 skips the last step, the federation's benchmarks in bench/fed.sh,
-# results in
-# bench/out/fed/).
+# results in bench/out/fed/).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
