@@ -11,8 +11,9 @@
 #   overhead  a round's wall time beyond the slowest node's training, 3 and 20 nodes on
 #             generated data, from the coordinator's store and the nodes' logs (plain
 #             rounds);
-#   secagg    the same federation of 10 nodes with secure aggregation off and on: the
-#             round period of each, so the difference is what secure rounds add.
+#   secagg    the same federation of 10 nodes with secure aggregation off and on,
+#             alternating FR_FED_SECAGG_REPEATS (3) times: the round period of each, so
+#             the difference is what secure rounds add.
 # Results in bench/out/fed/, summary in bench/out/fed/summary.md.
 #
 # Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_FED_ROUNDS (20),
@@ -274,9 +275,12 @@ if has secagg; then
         "$NODE" init-model --items "$tmp/synth" --format movielens-csv --dim 32 --filters 32 \
             --out "$tmp/synth_init.frm" >/dev/null
     split_users "$tmp/synth" 10 "$tmp/synth10"
-    for mode in off on; do
-        federate "secagg_$mode" 10 "$tmp/synth10" "$tmp/synth_init.frm" 1 --min-nodes 10 \
-            --rounds "$OROUNDS" --local-epochs 1 --secure-aggregation "$mode"
+    # off and on alternate, so that a change in the machine's load hits both alike
+    for rep in $(seq 1 "${FR_FED_SECAGG_REPEATS:-3}"); do
+        for mode in off on; do
+            federate "secagg_${mode}_$rep" 10 "$tmp/synth10" "$tmp/synth_init.frm" 1 \
+                --min-nodes 10 --rounds "$OROUNDS" --local-epochs 1 --secure-aggregation "$mode"
+        done
     done
 fi
 
@@ -454,16 +458,22 @@ for d in sorted(glob.glob(f"{out}/overhead_*"), key=lambda p: int(p.rsplit("_", 
 # ---- secure aggregation's cost
 per = {}
 for mode in ("off", "on"):
-    d = f"{out}/secagg_{mode}"
-    if os.path.exists(f"{d}/rounds.txt"):
+    p, w, pub, runs = [], [], 0, 0
+    for d in glob.glob(f"{out}/secagg_{mode}_*"):
+        if not os.path.exists(f"{d}/rounds.txt"):
+            continue
         r, _ = rounds_of(d)
-        p = [r[i + 1]["opened"] - r[i]["opened"] for i in r if i > 1 and i + 1 in r]
-        w = [r[i]["closed"] - r[i]["opened"] for i in r if i > 1 and r[i]["status"] == "published"]
-        if p and w:
-            per[mode] = (med(p), med(w), sum(1 for i in r if r[i]["status"] == "published"))
+        runs += 1
+        p += [r[i + 1]["opened"] - r[i]["opened"] for i in r if i > 1 and i + 1 in r]
+        w += [r[i]["closed"] - r[i]["opened"] for i in r
+              if i > 1 and r[i]["status"] == "published"]
+        pub += sum(1 for i in r if r[i]["status"] == "published")
+    if p and w:
+        per[mode] = (med(p), med(w), pub, runs)
 if len(per) == 2:
-    print("### Secure aggregation's cost per round, 10 nodes (medians over rounds 2 on)\n")
-    print("| rounds | round period (open -> next open) | open -> publish | published |")
+    print(f"### Secure aggregation's cost per round, 10 nodes (medians over rounds 2 on of "
+          f"{per['on'][3]} alternating runs each)\n")
+    print("| rounds | round period (open -> next open) | open -> publish | published (all runs) |")
     print("|---|---|---|---|")
     for mode in ("off", "on"):
         print(f"| secure aggregation {mode} | {per[mode][0]:.3f} s | {per[mode][1]:.3f} s | "

@@ -173,6 +173,7 @@ void fr_coord_free(fr_coord *c)
     fr_model_free(&c->model);
     free(c->file);
     fr_coord_secagg_end(c);
+    free(c->held);
     for (int i = 0; i < c->n_live; i++)
         free(c->live[i].id_cert);
     free(c->live);

@@ -118,6 +118,8 @@ typedef struct fr_coord {
     int n_live;
     fr_identity_ca idca;   /* checks the identities nodes bind to their certificates */
     fr_coord_sa sa;
+    struct fr_coord_held *held; /* secure-round GETs waiting for their step */
+    int n_held, cap_held;
     struct event *tick, *sig_term, *sig_int, *sig_hup;
     fr_coord_stats stats;
 } fr_coord;
@@ -155,6 +157,9 @@ int fr_coord_secagg_eligible(const fr_coord *c);
 FR_MUST fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err);
 /* Close a step whose deadline passed; finish or abort the round. */
 void fr_coord_secagg_tick(fr_coord *c);
+/* Answer the held GETs whose step has closed, or that waited long enough
+ * (fr_coord_http.c). */
+void fr_coord_secagg_wake(fr_coord *c);
 /* Forget the secure round's state (wiping what it held). */
 void fr_coord_secagg_end(fr_coord *c);
 /* Whether node is a member of the open secure round that still has its part to do. */

@@ -168,6 +168,69 @@ static long query_round(struct evhttp_request *req)
     return at ? strtol(at + 6, NULL, 10) : 0;
 }
 
+/* A secure round's GETs wait for their step: a node that asks while the step is open
+ * is held (long poll) and answered the moment the step closes, or with 425 after
+ * HOLD_S so that it asks again; a held request whose connection goes away is dropped.
+ * So a step costs the nodes no polling delay. */
+#define HOLD_S 20.0
+#define MAX_HELD 1024
+
+struct fr_coord_held {
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    char node[64], step[16];
+    long round;
+    double since;
+};
+
+static void drop_held(fr_coord *c, int i)
+{
+    c->held[i] = c->held[--c->n_held];
+}
+
+static void on_held_close(struct evhttp_connection *conn, void *ctx)
+{
+    fr_coord *c = ctx;
+    for (int i = c->n_held - 1; i >= 0; i--)
+        if (c->held[i].conn == conn)
+            drop_held(c, i);
+}
+
+/* Send one answer of a /v1/secagg/ request. */
+static void answer(fr_coord *c, struct evhttp_request *req, const char *node, long round, int code,
+                   int post, msgpack_sbuffer *sb, const char *reason)
+{
+    if (code == 425) /* not a refusal: the step is still open, ask again */
+        fr_https_reply_text(req, 425, "%s", reason);
+    else if (code != 200)
+        refuse(c, req, node, round, code, reason, code != 500);
+    else if (post)
+        fr_https_reply_text(req, 200, "%s", reason);
+    else
+        fr_https_reply(req, 200, FR_PROTO_CONTENT_TYPE, sb->data, sb->size);
+    msgpack_sbuffer_destroy(sb);
+}
+
+void fr_coord_secagg_wake(fr_coord *c)
+{
+    double now = fr_coord_now();
+    for (int i = c->n_held - 1; i >= 0; i--) {
+        struct fr_coord_held h = c->held[i];
+        char reason[FR_ERR_LEN];
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        int code = fr_coord_secagg_request(c, h.node, h.step, 0, h.round, NULL, 0, &sb, reason,
+                                           sizeof reason);
+        if (code == 425 && now - h.since < HOLD_S) {
+            msgpack_sbuffer_destroy(&sb);
+            continue;
+        }
+        drop_held(c, i);
+        evhttp_connection_set_closecb(h.conn, NULL, NULL);
+        answer(c, h.req, h.node, c->round, code, 0, &sb, reason);
+    }
+}
+
 /* /v1/secagg/STEP: one message of a secure round (fr_coord_secagg.c). */
 static void on_secagg(fr_coord *c, struct evhttp_request *req, const char *node, const char *step,
                       int post)
@@ -175,26 +238,36 @@ static void on_secagg(fr_coord *c, struct evhttp_request *req, const char *node,
     fr_coord_seen(c, node);
     size_t len = 0;
     const uint8_t *body = post ? fr_https_body(req, &len) : NULL;
-    long round = c->round;
+    long round = c->round, asked = query_round(req);
     char reason[FR_ERR_LEN];
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    int code = fr_coord_secagg_request(c, node, step, post, query_round(req), body, len, &sb,
-                                       reason, sizeof reason);
-    if (code == 425) { /* not a refusal: the step is still open, ask again shortly */
+    int code = fr_coord_secagg_request(c, node, step, post, asked, body, len, &sb, reason,
+                                       sizeof reason);
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    if (code == 425 && conn && c->n_held < MAX_HELD) {
+        if (c->n_held == c->cap_held) {
+            int cap = c->cap_held ? 2 * c->cap_held : 16;
+            struct fr_coord_held *grown = realloc(c->held, (size_t)cap * sizeof *grown);
+            if (!grown)
+                return answer(c, req, node, round, code, post, &sb, reason);
+            c->held = grown;
+            c->cap_held = cap;
+        }
+        struct fr_coord_held *h = &c->held[c->n_held++];
+        h->req = req;
+        h->conn = conn;
+        snprintf(h->node, sizeof h->node, "%s", node);
+        snprintf(h->step, sizeof h->step, "%s", step);
+        h->round = asked;
+        h->since = fr_coord_now();
+        evhttp_connection_set_closecb(conn, on_held_close, c);
         msgpack_sbuffer_destroy(&sb);
-        return fr_https_reply_text(req, 425, "%s", reason);
-    }
-    if (code != 200) {
-        msgpack_sbuffer_destroy(&sb);
-        return refuse(c, req, node, round, code, reason, code != 500);
-    }
-    if (post) {
-        msgpack_sbuffer_destroy(&sb);
-        fr_https_reply_text(req, 200, "%s", reason);
     } else {
-        reply_msg(req, &sb);
+        answer(c, req, node, round, code, post, &sb, reason);
     }
+    /* this message may have closed a step: answer whoever waited for it */
+    fr_coord_secagg_wake(c);
     /* the last answer of the unmasking step: finish and publish after this reply */
     if (c->sa.on && c->sa.sv.stage == FR_SECAGG_SV_UNMASK && c->sa.sv.n_resp == c->sa.sv.n_u3 &&
         !c->publishing) {

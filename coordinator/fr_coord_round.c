@@ -185,7 +185,16 @@ void fr_coord_round_publish(fr_coord *c)
     }
 }
 
+static void tick(fr_coord *c);
+
 void fr_coord_tick(fr_coord *c)
+{
+    tick(c);
+    /* a step closed, a round ended, or a held request waited long enough */
+    fr_coord_secagg_wake(c);
+}
+
+static void tick(fr_coord *c)
 {
     fr_err err = {{0}};
     double now = fr_coord_now();

@@ -136,12 +136,17 @@ check "keys advertised for another node" "HTTP 403: a advertise message from nod
     n1 secagg-advertise-as 1 2
 check "a garbled advertisement" "HTTP 400" n1 secagg-garbage advertise
 check "a masked update before its step" "HTTP 400" n2 secagg-garbage masked
-check "the advert list before it is complete" "HTTP 425: round 1 is still collecting" \
-    n1 secagg-get adverts 1
 params=$(sed -n 's/.*version 0, \([0-9]*\) parameters.*/\1/p' "$STATE.log" | head -n 1)
 check "a plain update in a secure round" "HTTP 409: round 1 uses secure aggregation" \
     n1 good 1 0 "$params"
-sleep 4 # the advertising step times out with no valid advertisement
+# the advert list is asked for before the step closes: the request waits for the step,
+# which times out with no valid advertisement and aborts the round
+t0=$(date +%s.%N)
+check "the advert list is held until its step closes" "HTTP 409: round 1 is not the open round" \
+    n1 secagg-get adverts 1
+waited=$(echo "$t0 $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
+awk -v w="$waited" 'BEGIN {exit !(w >= 0.5)}' && ok "it waited $waited s for the step" ||
+    bad "answered after $waited s, not held"
 "$COORD" report --state-dir "$STATE" >"$tmp/checks.report" 2>&1
 grep -q "round 1 aborted: secagg round 1 aborted, nothing is output: 0 nodes advertised keys, the threshold is 2" \
     "$STATE.log" && ok "the round is aborted when its step times out short of the threshold" ||
