@@ -1,9 +1,10 @@
 /* Secure rounds at the coordinator (docs/secagg.md, "In the federation"). When a round
  * opens with secure aggregation on, its members are the live nodes with a verified
- * identity and data, ids 1..n in name order; the round then walks the protocol's steps
- * over the /v1/secagg/ endpoints: each key-exchange step closes when every node of the step before
- * has spoken or at its step deadline, the masked-input step at the round's deadline,
- * and the unmasking step when every survivor has answered or at its deadline. The
+ * identity and data, ids 1..n in name order. Nodes train first, then walk the
+ * protocol's steps over the /v1/secagg/ endpoints: the advertising step closes when
+ * every member has advertised keys or at the round's deadline (it spans training),
+ * each later step when every node of the step before has spoken or after
+ * secagg-step-timeout, the unmasking step when every survivor has answered. The
  * coordinator holds only the running sum of masked vectors, ciphertexts it cannot
  * open and, briefly, the shares that remove the masks; the unmasked sum becomes the
  * round's aggregate and is published like a plain round's. Nothing of a secure round
@@ -120,7 +121,8 @@ fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err)
     if ((st = fr_secagg_server_init(&sa->sv, &s->p, pks, err)) != FR_OK)
         goto out;
     fr_secagg_setup_encode(s, &sa->setup_msg);
-    sa->step_deadline = now + c->cfg.secagg_step_timeout;
+    /* nodes train before they advertise keys: the first step lasts as long as training */
+    sa->step_deadline = c->deadline;
     c->expected = c->cfg.quorum > 0 && c->cfg.quorum < n ? c->cfg.quorum : n;
     fr_coord_log("round %ld is secure: %d members, threshold %d, %u coordinates", c->round, n, t,
                  s->p.m);
@@ -226,10 +228,8 @@ void fr_coord_secagg_tick(fr_coord *c)
     fr_coord_sa *sa = &c->sa;
     double now = fr_coord_now();
     fr_secagg_server_stage stage = sa->sv.stage;
-    if (stage == FR_SECAGG_SV_MASKED ? now >= c->deadline
-        : stage == FR_SECAGG_SV_UNMASK
-            ? now >= sa->step_deadline || sa->sv.n_resp == sa->sv.n_u3
-            : now >= sa->step_deadline)
+    if (now >= sa->step_deadline ||
+        (stage == FR_SECAGG_SV_UNMASK && sa->sv.n_resp == sa->sv.n_u3))
         close_step(c);
 }
 
@@ -353,7 +353,7 @@ int fr_coord_secagg_request(fr_coord *c, const char *node, const char *step, int
     if (!strcmp(step, "masked"))
         c->stats.update_bytes += (double)len;
     /* a step closes as soon as everyone who could speak in it has */
-    if ((sv->stage == FR_SECAGG_SV_ADVERTISE && sv->n_u1 == n) ||
+    if ((sv->stage == FR_SECAGG_SV_ADVERTISE && (sv->n_u1 == n || sv->n_u1 >= c->expected)) ||
         (sv->stage == FR_SECAGG_SV_SHARES && sv->n_u2 == sv->n_u1) ||
         (sv->stage == FR_SECAGG_SV_MASKED && (sv->n_u3 == sv->n_u2 || sv->n_u3 >= c->expected)))
         close_step(c);

@@ -110,16 +110,11 @@ static fr_status check_members(fr_fed *f, const fr_secagg_setup *s, const fr_sec
     return FR_OK;
 }
 
-/* The round up to the relayed shares: setup, checks, keys and shares. */
-static fr_status key_exchange(const round_ctx *x, const fr_proto_task *t, fr_http_response *setup_r,
-                              fr_secagg_setup *s, const fr_secagg_member **me,
-                              fr_secagg_client *cl, fr_http_response *relay, fr_err *err)
+/* The round's setup, every member's identity checked. */
+static fr_status fetch_setup(const round_ctx *x, const fr_proto_task *t, fr_http_response *setup_r,
+                             fr_secagg_setup *s, const fr_secagg_member **me, fr_err *err)
 {
     fr_fed *f = x->f;
-    fr_http_response r = {0};
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    uint8_t *pks = NULL;
     fr_status st = exchange(x, "setup", NULL, setup_r, err);
     if (st == FR_OK)
         st = fr_secagg_setup_decode(setup_r->body, setup_r->len, s, err);
@@ -129,13 +124,25 @@ static fr_status key_exchange(const round_ctx *x, const fr_proto_task *t, fr_htt
                      (long long)t->round, f->version);
     if (st == FR_OK && !(*me = fr_secagg_setup_find(s, f->name)))
         st = fr_fail(err, FR_EINVAL, "%s is not a member of the round", f->name);
-    if (st == FR_OK && (st = check_members(f, s, *me, err)) == FR_OK &&
-        !(pks = malloc((size_t)s->p.n * FR_IDENTITY_PK_BYTES)))
-        st = fr_fail(err, FR_ENOMEM, "out of memory");
+    if (st == FR_OK)
+        st = check_members(f, s, *me, err);
+    return st;
+}
+
+/* Keys and shares, up to the relayed shares of the others. */
+static fr_status key_exchange(const round_ctx *x, const fr_secagg_setup *s,
+                              const fr_secagg_member *me, fr_secagg_client *cl,
+                              fr_http_response *relay, fr_err *err)
+{
+    fr_http_response r = {0};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    uint8_t *pks = malloc((size_t)s->p.n * FR_IDENTITY_PK_BYTES);
+    fr_status st = pks ? FR_OK : fr_fail(err, FR_ENOMEM, "out of memory");
     for (int i = 0; st == FR_OK && i < s->p.n; i++)
         memcpy(pks + (size_t)i * FR_IDENTITY_PK_BYTES, s->e[i].id_pk, FR_IDENTITY_PK_BYTES);
     if (st == FR_OK)
-        st = fr_secagg_client_init(cl, &s->p, (*me)->id, f->identity.secret, pks, err);
+        st = fr_secagg_client_init(cl, &s->p, me->id, x->f->identity.secret, pks, err);
     if (st == FR_OK)
         st = fr_secagg_client_advertise(cl, &sb, err);
     if (st == FR_OK && (st = exchange(x, "advertise", &sb, &r, err)) == FR_OK)
@@ -206,10 +213,12 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
     size_t sent = 0;
     fr_status st = s ? FR_OK : fr_fail(&err, FR_ENOMEM, "out of memory");
     if (st == FR_OK)
-        st = key_exchange(&x, t, &setup_r, s, &me, &cl, &relay, &err);
+        st = fetch_setup(&x, t, &setup_r, s, &me, &err);
     if (st == FR_OK) {
-        fr_fed_log("round %lld (secure, node %d of %d, threshold %d): keys exchanged; training "
-                   "%lld local epoch(s) from version %ld",
+        /* train first: the key exchange then waits only for the slowest trainer, not
+         * for the last node to notice the round before anyone can start */
+        fr_fed_log("round %lld (secure, node %d of %d, threshold %d): training %lld local "
+                   "epoch(s) from version %ld",
                    (long long)t->round, me->id, s->p.n, s->p.t, (long long)t->local_epochs,
                    f->version);
         double t0 = now_s();
@@ -226,8 +235,10 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
             goto out;
         }
         trained = 1;
-        st = send_masked(&x, s, me, &cl, &relay, delta, loss, &sent, &err);
+        st = key_exchange(&x, s, me, &cl, &relay, &err);
     }
+    if (st == FR_OK)
+        st = send_masked(&x, s, me, &cl, &relay, delta, loss, &sent, &err);
     if (st == FR_OK)
         fr_fed_log("round %lld: masked update sent and unmasking answered (trained in %.2f s, "
                    "loss %.4f, weight %.0f, %zu bytes)",

@@ -61,7 +61,7 @@ run_fed secure 3 --min-nodes 3 --rounds 1
 cp "$tmp/n1.log" "$tmp/secure-n1.log"
 run_fed plain 3 --min-nodes 3 --rounds 1 --secure-aggregation off
 grep -q "round 1 is secure: 3 members, threshold 2" "$tmp/secure.log" &&
-    grep -q "round 1 (secure, node 1 of 3, threshold 2): keys exchanged" "$tmp/secure-n1.log" &&
+    grep -q "round 1 (secure, node 1 of 3, threshold 2): training" "$tmp/secure-n1.log" &&
     ok "round 1 ran secure by default" || bad "no secure round logged"
 grep -q "is secure" "$tmp/plain.log" && bad "secure-aggregation off still ran a secure round" ||
     ok "secure-aggregation off runs plain rounds"
@@ -109,7 +109,7 @@ grep -q '^1  *aborted ' "$tmp/drop-many.report" &&
 
 # 5. refusals while a round is open: identities, senders, rounds, garbled bodies
 STATE="$tmp/checks"
-fed_start_coord "$STATE" --min-nodes 2 --rounds 1 --retry 1 --secagg-step-timeout 3 ||
+fed_start_coord "$STATE" --min-nodes 2 --rounds 1 --retry 1 --round-timeout 3 ||
     { bad "coordinator start"; finish; exit 1; }
 as() { who=$1; shift; "$TOOL" "https://127.0.0.1:$PORT" "$tmp/pki/nodes/$who.crt" \
     "$tmp/pki/nodes/$who.key" "$tmp/pki/ca.crt" "$@"; }
@@ -140,7 +140,7 @@ params=$(sed -n 's/.*version 0, \([0-9]*\) parameters.*/\1/p' "$STATE.log" | hea
 check "a plain update in a secure round" "HTTP 409: round 1 uses secure aggregation" \
     n1 good 1 0 "$params"
 # the advert list is asked for before the step closes: the request waits for the step,
-# which times out with no valid advertisement and aborts the round
+# which ends at the round's deadline with no valid advertisement and aborts the round
 t0=$(date +%s.%N)
 check "the advert list is held until its step closes" "HTTP 409: round 1 is not the open round" \
     n1 secagg-get adverts 1
