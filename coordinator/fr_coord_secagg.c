@@ -123,7 +123,10 @@ fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err)
     fr_secagg_setup_encode(s, &sa->setup_msg);
     /* nodes train before they advertise keys: the first step lasts as long as training */
     sa->step_deadline = c->deadline;
+    /* a quorum below the threshold would close a step too early to unmask anything */
     c->expected = c->cfg.quorum > 0 && c->cfg.quorum < n ? c->cfg.quorum : n;
+    if (c->expected < t)
+        c->expected = t;
     fr_coord_log("round %ld is secure: %d members, threshold %d, %u coordinates", c->round, n, t,
                  s->p.m);
 out:
