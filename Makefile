@@ -205,6 +205,12 @@ $(FUZZ_BUILD)/fuzz_secagg_steps: tests/fuzz/fuzz_secagg_steps.c tests/fuzz/fr_fu
 	  tests/fuzz/fr_fuzz_secagg_round.h $(FUZZ_SECAGG_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,msgpack libsodium)
 
+# The setup message of a federation round carries settings the protocol checks.
+$(FUZZ_BUILD)/fuzz_secagg_setup: tests/fuzz/fuzz_secagg_setup.c tests/fuzz/fr_fuzz_check.h \
+	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) common/fr_secagg.c \
+	  common/fr_secagg_encode.c common/fr_secagg_round.c $(wildcard common/*.h)
+	$(call fuzz_link,msgpack libsodium)
+
 $(FUZZ_BUILD)/fuzz_secagg_%: tests/fuzz/fuzz_secagg_%.c tests/fuzz/fr_fuzz_check.h \
 	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) $(wildcard common/*.h)
 	$(call fuzz_link,msgpack)

@@ -3,14 +3,16 @@
  * makes DIR/<target>/round5-* from the messages of the fixed round of
  * tests/fuzz/fr_fuzz_secagg_round.h, each with the target's input prefix: the node
  * count byte (n = 3), for fuzz_secagg_masked also the vector length (m = 16), for
- * fuzz_secagg_steps the selector of the step that expects the message. The round is the
- * same in every run, so the files are too; tests/cli_secagg_seeds.sh checks that the
+ * fuzz_secagg_steps the selector of the step that expects the message; and for
+ * fuzz_secagg_setup a federation round's setup with three members (no prefix). The
+ * round is the same in every run, so the files are too; tests/cli_secagg_seeds.sh checks that the
  * committed seeds (tests/fuzz/seeds/) are these. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "fr_secagg_round.h"
 #include "fuzz/fr_fuzz_secagg_round.h"
 
 /* DIR/target/name = prefix (k bytes) then body. */
@@ -77,6 +79,29 @@ int main(int argc, char **argv)
          put(dir, "fuzz_secagg_steps", "round5-list-node1", &sel_list, 1, &r.list) &&
          put(dir, "fuzz_secagg_steps", "round5-relay-node1", &sel_relay, 1, &r.relay[1]) &&
          put(dir, "fuzz_secagg_steps", "round5-request-node1", &sel_req, 1, &r.req);
+    /* a setup of three members whose identity bytes are fixed patterns */
+    static fr_secagg_setup s;
+    static uint8_t pk[32], cert[300], sig[70];
+    for (size_t i = 0; i < sizeof cert; i++)
+        cert[i] = (uint8_t)(i * 7);
+    memset(pk, 0x5a, sizeof pk);
+    memset(sig, 0x3c, sizeof sig);
+    s.p = (fr_secagg_params){.round = 5, .n = 3, .t = 2, .m = 17};
+    s.model_version = 4;
+    s.clip = 100;
+    s.loss_clip = FR_SECAGG_LOSS_CLIP;
+    for (int i = 0; i < 3; i++) {
+        s.e[i] = (fr_secagg_member){.id = i + 1, .weight = 10.0 * (i + 1), .id_pk = pk,
+                                    .cert = cert, .cert_len = sizeof cert, .sig = sig,
+                                    .sig_len = sizeof sig};
+        snprintf(s.e[i].name, sizeof s.e[i].name, "node%d", i + 1);
+        s.weight_total += s.e[i].weight;
+    }
+    msgpack_sbuffer setup;
+    msgpack_sbuffer_init(&setup);
+    fr_secagg_setup_encode(&s, &setup);
+    ok = ok && put(dir, "fuzz_secagg_setup", "round5", NULL, 0, &setup);
+    msgpack_sbuffer_destroy(&setup);
     sa_round_free(&r);
     return ok ? 0 : 1;
 }
