@@ -27,7 +27,7 @@ static int put(const char *dir, const char *target, const char *name, const uint
     }
     snprintf(path, sizeof path, "%s/%s/%s", dir, target, name);
     FILE *f = fopen(path, "wb");
-    int ok = f && fwrite(prefix, 1, k, f) == k &&
+    int ok = f && (k == 0 || fwrite(prefix, 1, k, f) == k) &&
              fwrite(body->data, 1, body->size, f) == body->size;
     if (f && fclose(f) != 0)
         ok = 0;
