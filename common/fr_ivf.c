@@ -15,14 +15,15 @@
 void fr_ivf_config_default(fr_ivf_config *c)
 {
     c->nlist = 0;
-    c->nprobe = 24;
+    c->nprobe = 200;
     c->iters = 10;
     c->seed = 1;
 }
 
-/* For each of the m rows of x (m, d), the nearest of the nlist centroids c (squared
- * Euclidean distance, |c|^2 - 2 x.c: |x|^2 is the same for every centroid; the lower
- * list on a tie). buf holds CHUNK x nlist floats. */
+/* For each of the m rows of x (m, d), the centroid of c with the least cnorm - 2 x.c:
+ * with cnorm the centroids' squared norms, the nearest (|x|^2 is the same for every
+ * centroid); with cnorm 0, the highest inner product. The lower list on a tie. buf
+ * holds CHUNK x nlist floats. */
 static void assign(const float *x, long m, int d, const float *c, const float *cnorm, int nlist,
                    int32_t *out, float *buf)
 {
@@ -46,24 +47,39 @@ static void assign(const float *x, long m, int d, const float *c, const float *c
     }
 }
 
-static void norms(const float *c, int nlist, int d, float *out)
+/* Scale each of the n rows of v (n, d) to unit length (a zero row stays zero). */
+static void unit_rows(float *v, long n, int d)
 {
-    for (int l = 0; l < nlist; l++) {
-        float s = 0.0f;
+    for (long r = 0; r < n; r++) {
+        double s = 0;
         for (int k = 0; k < d; k++)
-            s += c[(size_t)l * d + k] * c[(size_t)l * d + k];
-        out[l] = s;
+            s += (double)v[(size_t)r * d + k] * v[(size_t)r * d + k];
+        if (s > 0)
+            for (int k = 0; k < d; k++)
+                v[(size_t)r * d + k] = (float)(v[(size_t)r * d + k] / sqrt(s));
     }
 }
 
-/* Lloyd's iterations over x (m, d) from the first nlist rows of x; an empty list
- * keeps its centroid. */
+/* x (n, d) <- the items of rows[0..n) less mean, scaled to unit length. */
+static void directions(const float *items, const int32_t *rows, long n, int d,
+                       const float *mean, float *x)
+{
+    for (long r = 0; r < n; r++)
+        for (int k = 0; k < d; k++)
+            x[(size_t)r * d + k] = items[(size_t)rows[r] * d + k] - mean[k];
+    unit_rows(x, n, d);
+}
+
+/* Spherical k-means: Lloyd's iterations over the unit rows x (m, d) from the first
+ * nlist rows of x; an item joins the centroid of highest inner product (cnorm is set
+ * to 0), a centroid is its items' mean scaled to unit length, an empty list keeps its
+ * centroid. */
 static void lloyd(const float *x, long m, int d, int nlist, int iters, float *c, float *cnorm,
                   int32_t *as, double *sum, long *cnt, float *buf)
 {
     memcpy(c, x, (size_t)nlist * d * sizeof *c);
+    memset(cnorm, 0, (size_t)nlist * sizeof *cnorm);
     for (int it = 0; it < iters; it++) {
-        norms(c, nlist, d, cnorm);
         assign(x, m, d, c, cnorm, nlist, as, buf);
         memset(sum, 0, (size_t)nlist * d * sizeof *sum);
         memset(cnt, 0, (size_t)nlist * sizeof *cnt);
@@ -76,8 +92,8 @@ static void lloyd(const float *x, long m, int d, int nlist, int iters, float *c,
             if (cnt[l] > 0)
                 for (int k = 0; k < d; k++)
                     c[(size_t)l * d + k] = (float)(sum[(size_t)l * d + k] / (double)cnt[l]);
+        unit_rows(c, nlist, d);
     }
-    norms(c, nlist, d, cnorm);
 }
 
 fr_status fr_ivf_build(fr_ivf *ix, const float *items, int num_items, int dim,
@@ -85,7 +101,7 @@ fr_status fr_ivf_build(fr_ivf *ix, const float *items, int num_items, int dim,
 {
     fr_status st = FR_OK;
     int32_t *perm = NULL, *as = NULL;
-    float *x = NULL, *cnorm = NULL, *buf = NULL, *tmp = NULL;
+    float *x = NULL, *mean = NULL, *cnorm = NULL, *buf = NULL, *tmp = NULL;
     double *sum = NULL;
     long *cnt = NULL;
     memset(ix, 0, sizeof *ix);
@@ -117,12 +133,13 @@ fr_status fr_ivf_build(fr_ivf *ix, const float *items, int num_items, int dim,
     long s = (long)nlist * FR_IVF_TRAIN_PER_LIST < m ? (long)nlist * FR_IVF_TRAIN_PER_LIST : m;
     perm = malloc((size_t)m * sizeof *perm);
     as = malloc((size_t)m * sizeof *as);
-    x = malloc((size_t)s * dim * sizeof *x);
+    x = malloc((size_t)(s > CHUNK ? s : CHUNK) * dim * sizeof *x);
+    mean = malloc((size_t)dim * sizeof *mean);
     cnorm = malloc((size_t)nlist * sizeof *cnorm);
     buf = malloc((size_t)CHUNK * nlist * sizeof *buf);
-    sum = malloc((size_t)nlist * dim * sizeof *sum);
     cnt = malloc((size_t)nlist * sizeof *cnt);
-    if (!perm || !as || !x || !cnorm || !buf || !sum || !cnt)
+    sum = malloc((size_t)(nlist > 1 ? nlist : 1) * dim * sizeof *sum);
+    if (!perm || !as || !x || !mean || !cnorm || !buf || !sum || !cnt)
         goto nomem;
     fr_rng rng;
     fr_rng_seed(&rng, cfg->seed);
@@ -133,11 +150,25 @@ fr_status fr_ivf_build(fr_ivf *ix, const float *items, int num_items, int dim,
         int32_t t = perm[r];
         perm[r] = perm[j];
         perm[j] = t;
-        memcpy(x + (size_t)r * dim, items + (size_t)perm[r] * dim, (size_t)dim * sizeof *x);
     }
+    /* the catalogue's mean: every score of a user shares its inner product with the
+     * mean, so only the items' offsets from it tell them apart */
+    memset(sum, 0, (size_t)dim * sizeof *sum);
+    for (long r = 1; r <= m; r++)
+        for (int k = 0; k < dim; k++)
+            sum[k] += items[(size_t)r * dim + k];
+    for (int k = 0; k < dim; k++)
+        mean[k] = (float)(sum[k] / (double)m);
+    directions(items, perm, s, dim, mean, x);
     lloyd(x, s, dim, nlist, cfg->iters, ix->centroids, cnorm, as, sum, cnt, buf);
     /* every item to its list, in row order, so each list is ascending */
-    assign(items + dim, m, dim, ix->centroids, cnorm, nlist, as, buf);
+    for (long r0 = 0; r0 < m; r0 += CHUNK) {
+        long cn = m - r0 < CHUNK ? m - r0 : CHUNK;
+        for (long r = 0; r < cn; r++)
+            perm[r] = (int32_t)(r0 + r + 1);
+        directions(items, perm, cn, dim, mean, x);
+        assign(x, cn, dim, ix->centroids, cnorm, nlist, as + r0, buf);
+    }
     for (long r = 0; r < m; r++)
         ix->off[as[r] + 1]++;
     for (int l = 0; l < nlist; l++) {
@@ -170,6 +201,7 @@ out:
     free(perm);
     free(as);
     free(x);
+    free(mean);
     free(cnorm);
     free(buf);
     free(sum);

@@ -320,7 +320,7 @@ int fr_cmd_serve(int argc, char **argv)
                            .recent_per_user = 200,
                            .recent_users = 1000000,
                            .poll_ms = 1000,
-                           .index = "ivf",
+                           .index = "exact",
                            .ivf_min_items = 20000,
                            .events_max_pending = 64L << 20};
     const char *config = NULL;

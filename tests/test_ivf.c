@@ -119,7 +119,9 @@ static void test_every_list_equals_exact(void)
     free(users);
 }
 
-static void test_default_probe_recall(void)
+/* A probe of 24 of the 141 lists keeps 90% of exact search's items on clustered data
+ * (the default probe reads every list of a catalogue this small). */
+static void test_probe_recall(void)
 {
     enum { V = 20001, U = 200 };
     fr_err err = {{0}};
@@ -129,13 +131,15 @@ static void test_default_probe_recall(void)
     fr_ivf ix;
     CHECK(fr_ivf_build(&ix, items, V, D, &c, &err) == FR_OK, "%s", err.msg);
     fr_topk want[U], got[U], one[U];
-    both(items, V, &ix, users, U, NULL, NULL, -INFINITY, want, got);
+    int np[U];
+    for (int i = 0; i < U; i++)
+        np[i] = 24;
+    both(items, V, &ix, users, U, np, NULL, -INFINITY, want, got);
     double sum = 0;
     for (int i = 0; i < U; i++)
         sum += overlap(&want[i], &got[i]);
-    CHECK(sum / U >= 0.9, "recall@%d at the default nprobe %d: %.3f", K, ix.nprobe, sum / U);
+    CHECK(sum / U >= 0.9, "recall@%d at nprobe 24: %.3f", K, sum / U);
     /* one list is a real approximation: the floor above is not met trivially */
-    int np[U];
     for (int i = 0; i < U; i++)
         np[i] = 1;
     heaps(one, U, K, -INFINITY);
@@ -165,7 +169,7 @@ static void test_excluded_and_threshold(void)
     fr_ivf_config_default(&c);
     fr_ivf ix;
     CHECK(fr_ivf_build(&ix, items, V, D, &c, &err) == FR_OK, "%s", err.msg);
-    /* each user has seen half of its exact top 100, in ascending order */
+    /* each user has seen every other item of its exact top 100, in ascending order */
     fr_topk top[U], want[U], got[U];
     both(items, V, &ix, users, U, NULL, NULL, -INFINITY, top, got);
     heaps_free(got, U);
@@ -193,7 +197,9 @@ static void test_excluded_and_threshold(void)
     CHECK(same, "with exclusions and a threshold, every list differs from exact search");
     heaps_free(want, U);
     heaps_free(got, U);
-    both(items, V, &ix, users, U, NULL, ex, thr, want, got);
+    for (int i = 0; i < U; i++)
+        np[i] = 4;
+    both(items, V, &ix, users, U, np, ex, thr, want, got);
     for (int i = 0; i < U; i++)
         for (int j = 0; j < got[i].n; j++) {
             seen_back += fr_topk_excl_has(&ex[i], got[i].row[j]);
@@ -290,7 +296,7 @@ int main(void)
 {
     fr_backend_cpu()->set_threads(1);
     RUN(test_every_list_equals_exact);
-    RUN(test_default_probe_recall);
+    RUN(test_probe_recall);
     RUN(test_excluded_and_threshold);
     RUN(test_tiny_catalogues);
     RUN(test_deterministic_build);
