@@ -181,7 +181,6 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, s->ivf, err)) !=
         FR_OK)
         goto out;
-    log_index(m);
     long version = m->version; /* m is the slot's from here, and may be swapped out */
     fr_serve_slot_set(&s->slot, m);
     long rows = 0;
@@ -240,6 +239,9 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     /* logged once the address is bound: a bad setting fails with one line */
     serve_log("model %s: generation 1, version %ld; data %s: %d users, %d items", cfg->model,
               version, cfg->data, s->ds.num_users, s->ds.num_items - 1);
+    fr_serve_model *cur = fr_serve_slot_get(&s->slot);
+    log_index(cur);
+    fr_serve_model_unref(cur);
     if (s->have_log)
         serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVLOG_FILE,
                   rows);
