@@ -2,8 +2,15 @@
 # The recall service under load (docs/benchmarks.md, "Recall service"): wrk against
 # fedrecall-node serve on loopback, on a generated catalogue of 100,000 items at
 # d = 64 (synth + init-model) with 20,000 users.
-#   recall  GET /v1/recall?user=U&k=100 for random users of the data (model strategy)
-#   events  POST /v1/events, 100 JSON lines a request, acknowledged once synced
+# The server builds the inverted-file index (--index ivf, its default nlist and nprobe).
+#   exact      GET /v1/recall?user=U&k=100&exact=1 for random users of the data (model
+#              strategy, exact search)
+#   ivf        the same through the index at its default nprobe
+#   ivf-npN    the same reading N lists (N in FR_BENCH_SERVE_NPROBES, "64 24")
+#   events     POST /v1/events, 100 JSON lines a request, acknowledged once synced
+# Then the index's recall@100 against exact search over 500 users of the data, at each
+# nprobe of FR_BENCH_SERVE_CURVE (bench/serve_recall.py), and its build time (the
+# server's log).
 # Each case runs FR_BENCH_SERVE_SECONDS (10) with FR_BENCH_SERVE_CONNS connections
 # (recall 32, events 16), wrk on one thread. Prints one line per case and writes them
 # to bench/out/serve.md (and bench/out/serve.json).
@@ -13,6 +20,8 @@ BUILD=${BUILD:-build}
 NODE="$BUILD/fedrecall-node"
 SECS=${FR_BENCH_SERVE_SECONDS:-10}
 RCONNS=${FR_BENCH_SERVE_CONNS:-32}
+NPROBES=${FR_BENCH_SERVE_NPROBES:-64 24}
+CURVE=${FR_BENCH_SERVE_CURVE:-8 24 64 128 160 200 316}
 ECONNS=${FR_BENCH_SERVE_EVENT_CONNS:-16}
 OUT=bench/out
 W="$OUT/serve"
@@ -27,16 +36,25 @@ trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null' EXIT
 "$NODE" init-model --items "$W/data" --format movielens-csv --dim 64 --out "$W/model.frm" \
     >/dev/null
 
-# random users of the data, and a body of 100 of its events
-awk -F, 'NR > 1 { print $1 }' "$W/data/ratings.csv" | sort -u | head -n 2000 |
+# random users of the data (a wrk script per query suffix), and a body of 100 events
+awk -F, 'NR > 1 { print $1 }' "$W/data/ratings.csv" | sort -u | head -n 2000 >"$W/users"
+sed -n 1001,1500p "$W/users" >"$W/recall-users"
+# recall_lua SUFFIX: requests for random users, SUFFIX after k=100
+recall_lua() {
     awk 'BEGIN { print "local ids = {" } { printf "\"%s\",\n", $1 } END { print "}" }' \
-        >"$W/recall.lua"
-cat >>"$W/recall.lua" <<'LUA'
+        "$W/users"
+    cat <<LUA
 math.randomseed(7)
 request = function()
-  return wrk.format("GET", "/v1/recall?user=" .. ids[math.random(#ids)] .. "&k=100")
+  return wrk.format("GET", "/v1/recall?user=" .. ids[math.random(#ids)] .. "&k=100$1")
 end
 LUA
+}
+recall_lua "&exact=1" >"$W/exact.lua"
+recall_lua "" >"$W/ivf.lua"
+for np in $NPROBES; do
+    recall_lua "&nprobe=$np" >"$W/ivf-np$np.lua"
+done
 awk -F, 'NR > 1 && NR <= 101 { sub(/\r$/, "", $4)
     printf "{\"user\":\"%s\",\"item\":\"%s\",\"timestamp\":%s,\"event\":\"view\"}\n", $1, $2, $4 }' \
     "$W/data/ratings.csv" >"$W/events.ndjson"
@@ -47,7 +65,7 @@ awk -F, 'NR > 1 && NR <= 101 { sub(/\r$/, "", $4)
 } >"$W/events.lua"
 
 "$NODE" serve --model "$W/model.frm" --data "$W/data" --format movielens-csv \
-    --listen 127.0.0.1:0 --events-log "$W/events" --k-max 100 2>"$W/serve.log" &
+    --listen 127.0.0.1:0 --events-log "$W/events" --k-max 100 --index ivf 2>"$W/serve.log" &
 pid=$!
 port=
 i=0
@@ -57,8 +75,7 @@ while [ -z "$port" ] && [ $i -lt 600 ] && kill -0 "$pid" 2>/dev/null; do
     i=$((i + 1))
 done
 [ -n "$port" ] || { echo "bench: serve did not start" >&2; cat "$W/serve.log" >&2; exit 1; }
-curl -sf "http://127.0.0.1:$port/v1/recall?user=$(sed -n 2p "$W/recall.lua" | tr -d '",')&k=100" \
-    >/dev/null
+curl -sf "http://127.0.0.1:$port/v1/recall?user=$(head -n 1 "$W/users")&k=100" >/dev/null
 
 # case NAME CONNS PER_REQUEST SCRIPT PATH: one wrk run, one summary line
 case_run() {
@@ -77,7 +94,7 @@ case_run() {
         / requests in / { n = $1 }
         END {
             unit = per > 1 ? "events" : "lists"
-            fmt = "%-7s %3d connections, %ds: %8.0f requests/s (%.0f %s/s), "
+            fmt = "%-10s %3d connections, %ds: %8.0f requests/s (%.0f %s/s), "
             fmt = fmt "p50 %.2f ms, p99 %.2f ms, %d requests, %d not 2xx\n"
             printf fmt, name, conns, secs, rps, rps * per, unit, p50, p99, n, bad + 0
             js = "{\"case\":\"%s\",\"connections\":%d,\"seconds\":%d,"
@@ -90,9 +107,18 @@ case_run() {
 {
     echo "machine: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cpus;" \
         "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-    case_run recall "$RCONNS" 1 "$W/recall.lua" /v1/recall
+    case_run exact "$RCONNS" 1 "$W/exact.lua" /v1/recall
+    case_run ivf "$RCONNS" 1 "$W/ivf.lua" /v1/recall
+    for np in $NPROBES; do
+        case_run "ivf-np$np" "$RCONNS" 1 "$W/ivf-np$np.lua" /v1/recall
+    done
     case_run events "$ECONNS" 100 "$W/events.lua" /v1/events
 } 2>"$OUT/serve.json" | tee "$OUT/serve.md"
+{
+    sed -n 's/.*serve: \(index: .*\)/\1/p' "$W/serve.log"
+    # shellcheck disable=SC2086
+    python3 bench/serve_recall.py "http://127.0.0.1:$port" "$W/recall-users" 100 $CURVE
+} | tee -a "$OUT/serve.md"
 acked=$(curl -s "http://127.0.0.1:$port/metrics" | sed -n 's/^fedrecall_serve_events_total //p')
 lines=$(($(wc -l <"$W/events/events.csv") - 1))
 echo "events acknowledged $acked, rows in the log $lines" | tee -a "$OUT/serve.md"

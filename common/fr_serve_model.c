@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fr_backend.h"
 #include "fr_modelfile.h"
@@ -64,12 +65,14 @@ static void snapshot_free(fr_serve_model *m)
         m->model.be->free(m->giv);
     free(m->item_vecs);
     fr_topk_packed_free(&m->packed);
+    fr_ivf_free(&m->ivf);
     fr_model_free(&m->model);
     free(m);
 }
 
 fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_dataset *ds,
-                              int seq_len, long generation, fr_err *err)
+                              int seq_len, long generation, const fr_ivf_config *ivf,
+                              fr_err *err)
 {
     fr_status st;
     fr_net net = {0};
@@ -97,6 +100,15 @@ fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_d
         (st = fr_net_item_inputs(&net, m->item_vecs, &m->giv, err)) != FR_OK ||
         (st = fr_topk_pack(&m->packed, m->item_vecs, V, d, err)) != FR_OK)
         goto out;
+    if (ivf) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if ((st = fr_ivf_build(&m->ivf, m->item_vecs, V, d, ivf, err)) != FR_OK)
+            goto out;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        m->have_ivf = 1;
+        m->ivf_build_s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    }
     m->refs = 1;
     m->generation = generation;
     m->seq_len = seq_len;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 
 #include "fr_data.h"
+#include "fr_ivf.h"
 #include "fr_model.h"
 #include "fr_status.h"
 #include "fr_topk_packed.h"
@@ -30,6 +31,9 @@ typedef struct fr_serve_model {
     float *item_vecs;  /* host (V, d) */
     float *giv;        /* backend (V, 3d): item_vecs W_ih^T */
     fr_topk_packed packed; /* item_vecs laid out for the scoring kernel */
+    int have_ivf;          /* an inverted-file index over item_vecs was built */
+    fr_ivf ivf;
+    double ivf_build_s;    /* seconds the index took to build */
     long generation;   /* >= 1 */
     long version;      /* the federation's version, or -1 */
     int seq_len;
@@ -38,10 +42,12 @@ typedef struct fr_serve_model {
 
 /* Load path into a new snapshot (*out, holding one reference) for recall with
  * sequences of seq_len over the catalogue of ds: the model's rows must be the data's
- * items, row for row, else FR_EINVAL naming the first that differs. */
+ * items, row for row, else FR_EINVAL naming the first that differs. With ivf (may be
+ * NULL: exact search only) the snapshot also holds an inverted-file index of its item
+ * vectors, built here, in the loading thread, like the vectors themselves. */
 FR_MUST fr_status fr_serve_model_load(fr_serve_model **out, const char *path,
                                       const fr_dataset *ds, int seq_len, long generation,
-                                      fr_err *err);
+                                      const fr_ivf_config *ivf, fr_err *err);
 void fr_serve_model_ref(fr_serve_model *m);
 /* Drop one reference; the last one frees the snapshot. m may be NULL. */
 void fr_serve_model_unref(fr_serve_model *m);

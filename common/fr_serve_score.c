@@ -80,41 +80,58 @@ static int uses(fr_recall_strategy s, int ch)
     return s == FR_RECALL_MIX || (int)s == ch;
 }
 
-/* The model channel for every query that needs it: one forward pass, one search. */
+/* Whether query i's model channel reads the snapshot's index rather than every item. */
+static int by_index(const fr_serve_model *m, const fr_serve_query *q)
+{
+    return m->have_ivf && !q->exact;
+}
+
+/* The model channel for every query that needs it: one forward pass, then one search
+ * of the index for the queries that use it and one exact search for the others. */
 static fr_status run_model(fr_serve_model *m, fr_serve_worker *w,
                            const fr_serve_query *q, int n, qstate *qs, fr_err *err)
 {
     fr_status st = FR_OK;
-    int nm = 0;
+    int nm = 0, ni = 0;
     for (int i = 0; i < n; i++)
         nm += uses(q[i].strategy, 0) && qs[i].n > 0;
     if (nm == 0)
         return FR_OK;
     int L = m->seq_len, d = m->model.cfg.dim;
     int *who = malloc((size_t)nm * sizeof *who);
+    int *nprobe = malloc((size_t)nm * sizeof *nprobe);
     int32_t *seqs = malloc((size_t)nm * L * sizeof *seqs);
     float *vecs = malloc((size_t)nm * d * sizeof *vecs);
     fr_topk_excl *excl = malloc((size_t)nm * sizeof *excl);
     fr_topk *heaps = calloc((size_t)nm, sizeof *heaps);
-    if (!who || !seqs || !vecs || !excl || !heaps) {
+    if (!who || !nprobe || !seqs || !vecs || !excl || !heaps) {
         st = fr_fail(err, FR_ENOMEM, "out of memory for the model channel of %d users", nm);
         goto out;
     }
-    for (int i = 0, j = 0; i < n; i++) {
-        if (!uses(q[i].strategy, 0) || qs[i].n == 0)
-            continue;
-        fr_left_pad(qs[i].hist, qs[i].n, L, seqs + (size_t)j * L);
-        excl[j] = qs[i].seen;
-        who[j] = i;
-        if ((st = fr_topk_init(&heaps[j], q[i].k, err)) != FR_OK)
-            goto out;
-        int thr = q[i].strategy != FR_RECALL_MIX && q[i].use_threshold;
-        fr_topk_reset(&heaps[j], thr ? q[i].threshold : -INFINITY);
-        j++;
-    }
+    /* the queries that use the index first (pass 0), then the exact ones (pass 1) */
+    for (int pass = 0, j = 0; pass < 2; pass++)
+        for (int i = 0; i < n; i++) {
+            if (!uses(q[i].strategy, 0) || qs[i].n == 0 || by_index(m, &q[i]) != !pass)
+                continue;
+            fr_left_pad(qs[i].hist, qs[i].n, L, seqs + (size_t)j * L);
+            excl[j] = qs[i].seen;
+            who[j] = i;
+            nprobe[j] = q[i].nprobe;
+            if ((st = fr_topk_init(&heaps[j], q[i].k, err)) != FR_OK)
+                goto out;
+            int thr = q[i].strategy != FR_RECALL_MIX && q[i].use_threshold;
+            fr_topk_reset(&heaps[j], thr ? q[i].threshold : -INFINITY);
+            ni += pass == 0;
+            j++;
+        }
     if ((st = bind(w, m, err)) != FR_OK ||
-        (st = fr_net_user_vectors_from(&w->net, m->giv, seqs, nm, vecs, err)) != FR_OK ||
-        (st = fr_topk_search_packed(&m->packed, vecs, nm, excl, w->threads, heaps, err)) != FR_OK)
+        (st = fr_net_user_vectors_from(&w->net, m->giv, seqs, nm, vecs, err)) != FR_OK)
+        goto out;
+    if (ni > 0 && (st = fr_ivf_search(&m->ivf, vecs, ni, nprobe, excl, heaps, err)) != FR_OK)
+        goto out;
+    if (ni < nm &&
+        (st = fr_topk_search_packed(&m->packed, vecs + (size_t)ni * d, nm - ni, excl + ni,
+                                    w->threads, heaps + ni, err)) != FR_OK)
         goto out;
     for (int j = 0; j < nm; j++)
         to_hits(&heaps[j], FR_SRC_MODEL, qs[who[j]].ch[0], &qs[who[j]].cnt[0]);
@@ -125,6 +142,7 @@ out:
     free(excl);
     free(vecs);
     free(seqs);
+    free(nprobe);
     free(who);
     return st;
 }
@@ -152,9 +170,9 @@ fr_status fr_serve_score(const fr_recall *base, fr_serve_model *m, fr_serve_work
     if (!qs)
         return fr_fail(err, FR_ENOMEM, "out of memory for %d queries", n);
     for (int i = 0; i < n; i++) {
-        if (q[i].k < 1 || (q[i].user >= base->ds->num_users) ||
+        if (q[i].k < 1 || q[i].nprobe < 0 || (q[i].user >= base->ds->num_users) ||
             (q[i].strategy == FR_RECALL_MIX && q[i].use_threshold)) {
-            st = fr_fail(err, FR_EINVAL, "query %d: bad user row, k or threshold", i);
+            st = fr_fail(err, FR_EINVAL, "query %d: bad user row, k, nprobe or threshold", i);
             goto out;
         }
         if (uses(q[i].strategy, 0) && !m) {

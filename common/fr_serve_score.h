@@ -25,6 +25,8 @@ typedef struct fr_serve_query {
     int k;                 /* >= 1 */
     int use_threshold;     /* not with mix */
     float threshold;
+    int exact;             /* 1: exact search even when the snapshot has an index */
+    int nprobe;            /* lists the index reads; 0: the index's default */
 } fr_serve_query;
 
 /* What one scoring thread owns: a network bound to one snapshot (re-bound when the

@@ -11,7 +11,7 @@
 #define BLOCK_PANELS 64
 /* Users scored together by one tile: their accumulators, the item vectors of the tile
  * and a broadcast value fill most of the vector registers. */
-#define GROUP 6
+#define GROUP FR_TOPK_GROUP
 
 /* tile(): the scores of g (<= GROUP, a constant where it is inlined) users u (g, d)
  * against TILE_PANELS panels from pd (consecutive, pstride floats apart): user i's
@@ -133,6 +133,12 @@ static void score_block(const fr_topk_packed *p, const float *u, int g, int q0, 
         default: tile(pd, ps, p->dim, u, 1, o, stride); break;
         }
     }
+}
+
+void fr_topk_packed_scores(const fr_topk_packed *p, const float *users, int g, float *out,
+                           int stride)
+{
+    score_block(p, users, g, 0, p->panels, out, stride);
 }
 
 /* Panels [q_lo, q_hi) for all n users into tops; buf holds GROUP block rows. */

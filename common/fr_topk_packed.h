@@ -17,6 +17,8 @@
 #include "fr_topk.h"
 
 #define FR_TOPK_PANEL 16
+/* Users the kernel scores together (fr_topk_packed_scores takes at most this many). */
+#define FR_TOPK_GROUP 6
 
 typedef struct fr_topk_packed {
     int num_items, dim, panels;
@@ -36,5 +38,12 @@ void fr_topk_packed_free(fr_topk_packed *p);
 FR_MUST fr_status fr_topk_search_packed(const fr_topk_packed *p, const float *users, int n,
                                         const fr_topk_excl *excl, int threads, fr_topk *tops,
                                         fr_err *err);
+
+/* The scores of g (1..FR_TOPK_GROUP) user vectors users (g, dim) against every row of
+ * p, padding rows included: user i's score of row r goes to out[i * stride + r], and
+ * stride must be at least p->panels * FR_TOPK_PANEL. For scorers of their own (the
+ * inverted-file index scores each probed list this way); no row is skipped. */
+void fr_topk_packed_scores(const fr_topk_packed *p, const float *users, int g, float *out,
+                           int stride);
 
 #endif

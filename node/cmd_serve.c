@@ -38,6 +38,15 @@ static void serve_log(const char *fmt, ...)
 
 /* ------------------------------------------------------------ the model watcher */
 
+static void log_index(const fr_serve_model *m)
+{
+    if (m->have_ivf)
+        serve_log("index: ivf, %d lists (longest %d items), %d probed by default, built in "
+                  "%.3f s", m->ivf.nlist, m->ivf.max_list, m->ivf.nprobe, m->ivf_build_s);
+    else
+        serve_log("index: exact");
+}
+
 static void *watcher_main(void *arg)
 {
     fr_serve *s = arg;
@@ -70,13 +79,14 @@ static void *watcher_main(void *arg)
             fr_serve_model *m = NULL;
             fr_err err = {{0}};
             long gen = cur->generation + 1;
-            if (fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen, &err) ==
-                FR_OK) {
+            if (fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen, s->ivf,
+                                    &err) == FR_OK) {
                 fr_serve_slot_set(&s->slot, m);
                 __atomic_add_fetch(&s->metrics.swaps, 1, __ATOMIC_RELAXED);
                 have_failed = 0;
                 serve_log("model %s loaded: generation %ld, version %ld", s->cfg.model, gen,
                           m->version);
+                log_index(m);
             } else {
                 __atomic_add_fetch(&s->metrics.swap_failures, 1, __ATOMIC_RELAXED);
                 have_failed = stat(s->cfg.model, &failed) == 0;
@@ -164,8 +174,12 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
         (st = fr_item_index_init(&s->items, &s->ds, err)) != FR_OK ||
         (st = fr_recent_init(&s->recent, cfg->recent_users, cfg->recent_per_user, err)) != FR_OK)
         goto out;
+    /* small catalogues are scanned whole: an index would save little and lose recall */
+    if (strcmp(cfg->index, "ivf") == 0 && s->ds.num_items - 1 >= cfg->ivf_min_items)
+        s->ivf = &s->cfg.ivf;
     fr_serve_model *m = NULL;
-    if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, err)) != FR_OK)
+    if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, s->ivf, err)) !=
+        FR_OK)
         goto out;
     long version = m->version; /* m is the slot's from here, and may be swapped out */
     fr_serve_slot_set(&s->slot, m);
@@ -225,6 +239,9 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     /* logged once the address is bound: a bad setting fails with one line */
     serve_log("model %s: generation 1, version %ld; data %s: %d users, %d items", cfg->model,
               version, cfg->data, s->ds.num_users, s->ds.num_items - 1);
+    fr_serve_model *cur = fr_serve_slot_get(&s->slot);
+    log_index(cur);
+    fr_serve_model_unref(cur);
     if (s->have_log)
         serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVLOG_FILE,
                   rows);
@@ -305,11 +322,14 @@ int fr_cmd_serve(int argc, char **argv)
                            .recent_per_user = 200,
                            .recent_users = 1000000,
                            .poll_ms = 1000,
+                           .index = "exact",
+                           .ivf_min_items = 20000,
                            .events_max_pending = 64L << 20};
     const char *config = NULL;
     int help = 0, k_default = 10;
     double events_max_pending = (double)cfg.events_max_pending;
     fr_recall_config_default(&cfg.recall);
+    fr_ivf_config_default(&cfg.ivf);
     fr_data_cli_init(&cfg.data_cli);
     fr_opt opts[] = {
         {"config", FR_OPT_STR, &config, 0, 0, "INI file of these options ([serve])", 0,
@@ -353,6 +373,15 @@ int fr_cmd_serve(int argc, char **argv)
          0, 0},
         {"events-max-pending", FR_OPT_DOUBLE, &events_max_pending, 4096, 1e12,
          "bytes of events waiting for the disk; more get 503", 0, 0},
+        {"index", FR_OPT_STR, &cfg.index, 0, 0,
+         "model channel search: ivf (inverted-file index) or exact", 0, 0},
+        {"nlist", FR_OPT_INT, &cfg.ivf.nlist, 0, 1 << 20,
+         "ivf: lists (0: the square root of the item count)", 0, 0},
+        {"nprobe", FR_OPT_INT, &cfg.ivf.nprobe, 1, 1 << 20,
+         "ivf: lists a request reads unless it names its own", 0, 0},
+        {"ivf-iters", FR_OPT_INT, &cfg.ivf.iters, 1, 1000, "ivf: k-means iterations", 0, 0},
+        {"ivf-min-items", FR_OPT_INT, &cfg.ivf_min_items, 0, 1 << 30,
+         "ivf: smaller catalogues are searched exactly", 0, 0},
         {"cf-window", FR_OPT_INT, &cfg.recall.cf_window, 1, 1000,
          "itemcf: pairs at most this far apart", 0, 0},
         {"cf-neighbours", FR_OPT_INT, &cfg.recall.cf_neighbours, 1, 100000,
@@ -385,6 +414,10 @@ int fr_cmd_serve(int argc, char **argv)
     fr_data_cli_finish(&cfg.data_cli);
     cfg.k_default = k_default;
     cfg.events_max_pending = (long)events_max_pending;
+    if (strcmp(cfg.index, "ivf") != 0 && strcmp(cfg.index, "exact") != 0) {
+        rc = fr_cmd_fail("serve", FR_EINVAL, "--index must be ivf or exact");
+        goto out;
+    }
     if (cfg.k_default > cfg.k_max) {
         rc = fr_cmd_fail("serve", FR_EINVAL, "--k is larger than --k-max");
         goto out;

@@ -41,6 +41,9 @@ typedef struct fr_serve_config {
     int recent_users;
     int poll_ms;        /* how often the model file is checked */
     long events_max_pending; /* bytes of events waiting for the disk */
+    const char *index;  /* "exact" or "ivf" (the model channel's search) */
+    fr_ivf_config ivf;  /* the index's settings */
+    int ivf_min_items;  /* catalogues smaller than this are searched exactly */
     fr_recall_config recall;  /* channel settings (itemcf, popular, mix) */
     fr_data_cli data_cli;
 } fr_serve_config;
@@ -99,6 +102,7 @@ typedef struct fr_serve {
     pthread_cond_t wcv;
     int reload_now, wstop;
     long generation;
+    const fr_ivf_config *ivf; /* the index each snapshot builds, or NULL: exact only */
     fr_serve_metrics metrics;
     struct timespec started;
 } fr_serve;

@@ -172,6 +172,8 @@ typedef struct recall_params {
     fr_recall_strategy strategy;
     int use_threshold;
     float threshold;
+    int exact;  /* exact search even with an index */
+    int nprobe; /* the index's lists to read; 0: the server's setting */
 } recall_params;
 
 static int parse_k(const fr_serve *s, const char *v, int *k, char *why, size_t cap)
@@ -187,8 +189,35 @@ static int parse_k(const fr_serve *s, const char *v, int *k, char *why, size_t c
     return 0;
 }
 
+/* The search options of a request: exact "0" or "1", nprobe a count of lists. */
+static int parse_search(const char *exact, const char *nprobe, recall_params *p, char *why,
+                        size_t cap)
+{
+    p->exact = 0;
+    p->nprobe = 0;
+    if (exact) {
+        if (strcmp(exact, "0") != 0 && strcmp(exact, "1") != 0) {
+            snprintf(why, cap, "exact must be 0 or 1");
+            return -1;
+        }
+        p->exact = exact[0] == '1';
+    }
+    if (nprobe) {
+        char *end;
+        errno = 0;
+        long x = strtol(nprobe, &end, 10);
+        if (errno || end == nprobe || *end || x < 1 || x > (1L << 20)) {
+            snprintf(why, cap, "nprobe must be an integer from 1 to %ld", 1L << 20);
+            return -1;
+        }
+        p->nprobe = (int)x;
+    }
+    return 0;
+}
+
 static int parse_params(const fr_serve *s, const char *k, const char *strategy,
-                        const char *threshold, recall_params *p, char *why, size_t cap)
+                        const char *threshold, const char *exact, const char *nprobe,
+                        recall_params *p, char *why, size_t cap)
 {
     fr_err e;
     p->k = s->cfg.k_default;
@@ -196,6 +225,8 @@ static int parse_params(const fr_serve *s, const char *k, const char *strategy,
     p->use_threshold = 0;
     p->threshold = 0;
     if (k && parse_k(s, k, &p->k, why, cap) != 0)
+        return -1;
+    if (parse_search(exact, nprobe, p, why, cap) != 0)
         return -1;
     if (strategy && fr_recall_strategy_parse(strategy, &p->strategy, &e) != FR_OK) {
         snprintf(why, cap, "strategy must be model, itemcf, popular or mix");
@@ -252,6 +283,8 @@ static int job_add_user(fr_serve *s, fr_serve_job *j, const char *id, const reca
     q->k = p->k;
     q->use_threshold = p->use_threshold;
     q->threshold = p->threshold;
+    q->exact = p->exact;
+    q->nprobe = p->nprobe;
     j->n++;
     return 0;
 }
@@ -296,7 +329,8 @@ static void recall_get(fr_serve *s, struct evhttp_request *req, const struct tim
     }
     if (!check_id(user, "user", why, sizeof why) ||
         parse_params(s, evhttp_find_header(&kv, "k"), evhttp_find_header(&kv, "strategy"),
-                     evhttp_find_header(&kv, "threshold"), &p, why, sizeof why) != 0) {
+                     evhttp_find_header(&kv, "threshold"), evhttp_find_header(&kv, "exact"),
+                     evhttp_find_header(&kv, "nprobe"), &p, why, sizeof why) != 0) {
         reply_error(s, req, FR_EP_RECALL, t0, 400, "%s", why);
         goto out;
     }
@@ -311,10 +345,11 @@ out:
     evhttp_clear_headers(&kv);
 }
 
-/* {"users": [ID, ...], "k": K, "strategy": S, "threshold": T}, all but users optional. */
+/* {"users": [ID, ...], "k": K, "strategy": S, "threshold": T, "exact": B, "nprobe": N},
+ * all but users optional. */
 static void recall_post(fr_serve *s, struct evhttp_request *req, const struct timespec *t0)
 {
-    char why[200], num[32], kbuf[24], tbuf[40];
+    char why[200], num[32], kbuf[24], tbuf[40], nbuf[24];
     size_t len;
     const uint8_t *body = fr_https_body(req, &len);
     json_error_t e;
@@ -331,14 +366,15 @@ static void recall_post(fr_serve *s, struct evhttp_request *req, const struct ti
     json_object_foreach(doc, key, v)
     {
         if (strcmp(key, "users") && strcmp(key, "k") && strcmp(key, "strategy") &&
-            strcmp(key, "threshold")) {
+            strcmp(key, "threshold") && strcmp(key, "exact") && strcmp(key, "nprobe")) {
             reply_error(s, req, FR_EP_RECALL_BATCH, t0, 400, "unknown field '%.40s'", key);
             goto out;
         }
     }
     json_t *users = json_object_get(doc, "users"), *k = json_object_get(doc, "k"),
            *strategy = json_object_get(doc, "strategy"),
-           *threshold = json_object_get(doc, "threshold");
+           *threshold = json_object_get(doc, "threshold"),
+           *exact = json_object_get(doc, "exact"), *nprobe = json_object_get(doc, "nprobe");
     size_t n = json_array_size(users);
     if (!json_is_array(users) || n == 0 || n > (size_t)s->cfg.max_users) {
         reply_error(s, req, FR_EP_RECALL_BATCH, t0, 400, "users must be an array of 1 to %d ids",
@@ -346,17 +382,22 @@ static void recall_post(fr_serve *s, struct evhttp_request *req, const struct ti
         goto out;
     }
     if ((k && !json_is_integer(k)) || (strategy && !json_is_string(strategy)) ||
-        (threshold && !json_is_number(threshold))) {
+        (threshold && !json_is_number(threshold)) || (exact && !json_is_boolean(exact)) ||
+        (nprobe && !json_is_integer(nprobe))) {
         reply_error(s, req, FR_EP_RECALL_BATCH, t0, 400,
-                    "k must be an integer, strategy a string, threshold a number");
+                    "k must be an integer, strategy a string, threshold a number, exact a "
+                    "boolean, nprobe an integer");
         goto out;
     }
     if (k)
         snprintf(kbuf, sizeof kbuf, "%lld", (long long)json_integer_value(k));
     if (threshold)
         snprintf(tbuf, sizeof tbuf, "%.9g", json_number_value(threshold));
+    if (nprobe)
+        snprintf(nbuf, sizeof nbuf, "%lld", (long long)json_integer_value(nprobe));
     if (parse_params(s, k ? kbuf : NULL, strategy ? json_string_value(strategy) : NULL,
-                     threshold ? tbuf : NULL, &p, why, sizeof why) != 0) {
+                     threshold ? tbuf : NULL, exact ? (json_is_true(exact) ? "1" : "0") : NULL,
+                     nprobe ? nbuf : NULL, &p, why, sizeof why) != 0) {
         reply_error(s, req, FR_EP_RECALL_BATCH, t0, 400, "%s", why);
         goto out;
     }

@@ -55,7 +55,7 @@ same_list() {
               if (d > 1e-5 * (a + 1e-3)) exit 1 }'
 }
 
-if start_server "$tmp/s1.log" --model "$tmp/model.frm" $D --listen 127.0.0.1:0 \
+if start_server "$tmp/s1.log" --model "$tmp/model.frm" $D --listen 127.0.0.1:0 --index exact \
     --events-log "$tmp/events" --poll-ms 50 --k-max 50 --max-body 65536; then
     ok "serve started on port $port"
 else
@@ -105,6 +105,50 @@ else
     bad "batch differs"
     head -c 300 "$tmp/batch.json"
 fi
+
+# the inverted-file index (forced on for this small catalogue): reading all 9 lists
+# gives the exact lists, with seen items masked and the threshold applied; fewer
+# lists still give model lists; bad search options are refused
+pid1=$pid
+cat >"$tmp/ivf.conf" <<CONF
+[serve]
+index = ivf
+nlist = 9
+nprobe = 9
+ivf-min-items = 0
+CONF
+if start_server "$tmp/ivf.log" --config "$tmp/ivf.conf" --model "$tmp/model.frm" $D \
+    --listen 127.0.0.1:0 --k-max 50 && grep -q "index: ivf, 9 lists" "$tmp/ivf.log"; then
+    IURL="http://127.0.0.1:$port"
+    diffs=0
+    for u in $users; do
+        for extra in "" "&threshold=0"; do
+            curl -s "$IURL/v1/recall?user=$u&k=12$extra" | items_tsv >"$tmp/got"
+            curl -s "$URL/v1/recall?user=$u&k=12$extra" | items_tsv >"$tmp/want"
+            curl -s "$IURL/v1/recall?user=$u&k=12$extra&exact=1" | items_tsv >"$tmp/want2"
+            { [ ! -s "$tmp/want" ] && [ ! -s "$tmp/got" ]; } ||
+                { same_list "$tmp/got" "$tmp/want" && same_list "$tmp/want2" "$tmp/want"; } ||
+                { diffs=$((diffs + 1)); echo "  differs: $u $extra"; }
+        done
+    done
+    [ $diffs -eq 0 ] && ok "index = ivf with nprobe = nlist equals exact search (5 users)" \
+        || bad "ivf: $diffs lists differ from exact search"
+    code1=$(curl -s -o "$tmp/np1.json" -w '%{http_code}' "$IURL/v1/recall?user=$u1&k=12&nprobe=1")
+    code2=$(curl -s -o /dev/null -w '%{http_code}' "$IURL/v1/recall?user=$u1&nprobe=0")
+    code3=$(curl -s -o /dev/null -w '%{http_code}' -XPOST -d '{"users":["a"],"exact":1}' \
+        "$IURL/v1/recall")
+    if [ "$code1" = 200 ] && [ "$(items_tsv <"$tmp/np1.json" | cut -f3 | sort -u)" = model ] &&
+       [ "$code2" = 400 ] && [ "$code3" = 400 ]; then
+        ok "nprobe=1 gives a model list; nprobe=0 and a non-boolean exact get 400"
+    else
+        bad "search options: $code1 $code2 $code3 $(cat "$tmp/np1.json")"
+    fi
+    stop_server
+else
+    bad "serve with index = ivf: $(cat "$tmp/ivf.log")"
+    [ -z "$pid" ] || stop_server
+fi
+pid=$pid1
 
 # unknown users: the popular fallback, every answer naming the model
 curl -s "$URL/v1/recall?user=nobody&k=5" >"$tmp/fb.json"

@@ -79,8 +79,8 @@ static void test_snapshot_refcount(void)
     path_of(p1, sizeof p1, "m1.frm");
     path_of(p2, sizeof p2, "m2.frm");
     fr_serve_model *a = NULL, *b = NULL;
-    CHECK(fr_serve_model_load(&a, p1, &ds, L_, 1, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_serve_model_load(&b, p2, &ds, L_, 2, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&a, p1, &ds, L_, 1, NULL, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&b, p2, &ds, L_, 2, NULL, &err) == FR_OK, "%s", err.msg);
     if (!a || !b)
         return;
     CHECK(a->refs == 1 && a->generation == 1 && a->version == -1, "refs %d gen %ld version %ld",
@@ -121,7 +121,7 @@ static void test_snapshot_version_and_catalogue(void)
     CHECK(fr_modelfile_save(&m, p, 0, &err) == FR_OK, "%s", err.msg);
     fr_model_free(&m);
     fr_serve_model *s = NULL;
-    CHECK(fr_serve_model_load(&s, p, &ds, L_, 4, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&s, p, &ds, L_, 4, NULL, &err) == FR_OK, "%s", err.msg);
     CHECK(s && s->version == 7 && s->generation == 4, "version %ld", s ? s->version : -2);
     int e = 0;
     CHECK(s && !fr_serve_model_changed(p, &s->file, &e) && e == 0, "unchanged file seen as new");
@@ -133,7 +133,7 @@ static void test_snapshot_version_and_catalogue(void)
     later[1].tv_sec = st.st_mtim.tv_sec + 10;
     CHECK(utimensat(AT_FDCWD, sig, later, 0) == 0, "utimensat");
     s = NULL;
-    CHECK(fr_serve_model_load(&s, p, &ds, L_, 5, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&s, p, &ds, L_, 5, NULL, &err) == FR_OK, "%s", err.msg);
     CHECK(s && s->version == -1, "version %ld from a newer signature", s ? s->version : -2);
     fr_serve_model_unref(s);
     /* a model of another catalogue is refused */
@@ -143,7 +143,7 @@ static void test_snapshot_version_and_catalogue(void)
     CHECK(fr_modelfile_save(&m, p, 0, &err) == FR_OK, "%s", err.msg);
     fr_model_free(&m);
     s = NULL;
-    CHECK(fr_serve_model_load(&s, p, &ds, L_, 6, &err) == FR_EINVAL && !s, "other catalogue");
+    CHECK(fr_serve_model_load(&s, p, &ds, L_, 6, NULL, &err) == FR_EINVAL && !s, "other catalogue");
 }
 
 /* Readers take and release the current snapshot while the main thread swaps: each
@@ -177,7 +177,7 @@ static void test_swap_under_readers(void)
     fr_serve_slot slot;
     fr_serve_slot_init(&slot);
     fr_serve_model *m = NULL;
-    CHECK(fr_serve_model_load(&m, p[0], &ds, L_, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&m, p[0], &ds, L_, 1, NULL, &err) == FR_OK, "%s", err.msg);
     if (!m)
         return;
     fr_serve_slot_set(&slot, m);
@@ -187,7 +187,7 @@ static void test_swap_under_readers(void)
         CHECK(pthread_create(&t[i], NULL, reader, &a[i]) == 0, "thread");
     for (long g = 2; g <= 12; g++) {
         fr_serve_model *n = NULL;
-        CHECK(fr_serve_model_load(&n, p[g % 2], &ds, L_, g, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_serve_model_load(&n, p[g % 2], &ds, L_, g, NULL, &err) == FR_OK, "%s", err.msg);
         if (n)
             fr_serve_slot_set(&slot, n);
     }
@@ -405,7 +405,7 @@ static void test_score_equals_recall(void)
     char p[128];
     path_of(p, sizeof p, "m1.frm");
     fr_serve_model *m = NULL;
-    CHECK(fr_serve_model_load(&m, p, &ds, L_, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&m, p, &ds, L_, 1, NULL, &err) == FR_OK, "%s", err.msg);
     if (!m)
         return;
     fr_model model = {0};
@@ -434,7 +434,7 @@ static void test_score_equals_recall(void)
         CHECK(fr_recall_users(&r, users, N, want, wn, &err) == FR_OK, "%s", err.msg);
         fr_serve_query q[N];
         for (int i = 0; i < N; i++)
-            q[i] = (fr_serve_query){users[i], NULL, 0, (fr_recall_strategy)s, K, 0, 0};
+            q[i] = (fr_serve_query){users[i], NULL, 0, (fr_recall_strategy)s, K, 0, 0, 0, 0};
         CHECK(fr_serve_score(&base, m, &w, q, N, got, gn, &err) == FR_OK, "%s", err.msg);
         int same = 1;
         for (int i = 0; i < N; i++) {
@@ -451,9 +451,9 @@ static void test_score_equals_recall(void)
      * list; an unknown user without events gets the popular fallback */
     const int32_t *h5 = base.hist + base.hist_off[5];
     int n5 = (int)(base.hist_off[6] - base.hist_off[5]);
-    fr_serve_query q[3] = {{5, NULL, 0, FR_RECALL_MIX, K, 0, 0},
-                           {-1, h5, n5, FR_RECALL_MIX, K, 0, 0},
-                           {-1, NULL, 0, FR_RECALL_MODEL, K, 0, 0}};
+    fr_serve_query q[3] = {{5, NULL, 0, FR_RECALL_MIX, K, 0, 0, 0, 0},
+                           {-1, h5, n5, FR_RECALL_MIX, K, 0, 0, 0, 0},
+                           {-1, NULL, 0, FR_RECALL_MODEL, K, 0, 0, 0, 0}};
     fr_recall_hit got[3 * K];
     int gn[3];
     CHECK(fr_serve_score(&base, m, &w, q, 3, got, gn, &err) == FR_OK, "%s", err.msg);
@@ -464,13 +464,13 @@ static void test_score_equals_recall(void)
     CHECK(gn[2] == K && got[2 * K].source == FR_SRC_POPULAR_FALLBACK, "fallback");
     /* posted items are not recommended back */
     int32_t extra[2] = {got[0].row, got[1].row};
-    fr_serve_query q2 = {5, extra, 2, FR_RECALL_MODEL, K, 0, 0};
+    fr_serve_query q2 = {5, extra, 2, FR_RECALL_MODEL, K, 0, 0, 0, 0};
     CHECK(fr_serve_score(&base, m, &w, &q2, 1, got, gn, &err) == FR_OK, "%s", err.msg);
     for (int j = 0; j < gn[0]; j++)
         CHECK(got[j].row != extra[0] && got[j].row != extra[1], "seen item %d returned",
               got[j].row);
     /* no model: model queries are refused, the others served */
-    fr_serve_query q3 = {5, NULL, 0, FR_RECALL_MODEL, K, 0, 0};
+    fr_serve_query q3 = {5, NULL, 0, FR_RECALL_MODEL, K, 0, 0, 0, 0};
     CHECK(fr_serve_score(&base, NULL, &w, &q3, 1, got, gn, &err) == FR_EINVAL, "no model");
     q3.strategy = FR_RECALL_POPULAR;
     CHECK(fr_serve_score(&base, NULL, &w, &q3, 1, got, gn, &err) == FR_OK, "%s", err.msg);
