@@ -1,13 +1,28 @@
-/* The bounded msgpack readers that secure aggregation's message decoders share
+/* The msgpack writers and bounded readers that secure aggregation's messages share
  * (fr_secagg_msg.c, fr_secagg_round.c). Internal to those files. */
 #ifndef FR_SECAGG_MP_H
 #define FR_SECAGG_MP_H
 
+#include <msgpack.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "fr_mpread.h"
 #include "fr_status.h"
+
+static inline void fr_secagg_mp_pack_str(msgpack_packer *pk, const char *s)
+{
+    size_t n = strlen(s);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static inline void fr_secagg_mp_pack_bin(msgpack_packer *pk, const uint8_t *p, size_t n)
+{
+    msgpack_pack_bin(pk, n);
+    msgpack_pack_bin_body(pk, p, n);
+}
 
 /* A bin of exactly want bytes; *p points into the input. */
 FR_MUST fr_status fr_secagg_mp_read_bytes(fr_mpread *r, const char *what, size_t want,

@@ -11,33 +11,21 @@
 
 /* ---- encoding ---- */
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_bin(msgpack_packer *pk, const uint8_t *p, size_t n)
-{
-    msgpack_pack_bin(pk, n);
-    msgpack_pack_bin_body(pk, p, n);
-}
 
 /* The map head with "v" and "round"; nkeys counts them. */
 static void pack_head(msgpack_packer *pk, msgpack_sbuffer *sb, size_t nkeys, uint32_t round)
 {
     msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(pk, nkeys);
-    pack_str(pk, "v");
+    fr_secagg_mp_pack_str(pk, "v");
     msgpack_pack_int(pk, FR_SECAGG_VERSION);
-    pack_str(pk, "round");
+    fr_secagg_mp_pack_str(pk, "round");
     msgpack_pack_uint32(pk, round);
 }
 
 static void pack_id(msgpack_packer *pk, const char *key, int id)
 {
-    pack_str(pk, key);
+    fr_secagg_mp_pack_str(pk, key);
     msgpack_pack_int(pk, id);
 }
 
@@ -45,9 +33,9 @@ static void pack_advert(msgpack_packer *pk, const fr_secagg_advert *a)
 {
     msgpack_pack_array(pk, 4);
     msgpack_pack_int(pk, a->id);
-    pack_bin(pk, a->c_pk, FR_SECAGG_KEY_BYTES);
-    pack_bin(pk, a->s_pk, FR_SECAGG_KEY_BYTES);
-    pack_bin(pk, a->sig, FR_SECAGG_SIG_BYTES);
+    fr_secagg_mp_pack_bin(pk, a->c_pk, FR_SECAGG_KEY_BYTES);
+    fr_secagg_mp_pack_bin(pk, a->s_pk, FR_SECAGG_KEY_BYTES);
+    fr_secagg_mp_pack_bin(pk, a->sig, FR_SECAGG_SIG_BYTES);
 }
 
 void fr_secagg_advertise_encode(const fr_secagg_advertise_msg *m, msgpack_sbuffer *sb)
@@ -55,19 +43,19 @@ void fr_secagg_advertise_encode(const fr_secagg_advertise_msg *m, msgpack_sbuffe
     msgpack_packer pk;
     pack_head(&pk, sb, 6, m->round);
     pack_id(&pk, "from", m->a.id);
-    pack_str(&pk, "c_pk");
-    pack_bin(&pk, m->a.c_pk, FR_SECAGG_KEY_BYTES);
-    pack_str(&pk, "s_pk");
-    pack_bin(&pk, m->a.s_pk, FR_SECAGG_KEY_BYTES);
-    pack_str(&pk, "sig");
-    pack_bin(&pk, m->a.sig, FR_SECAGG_SIG_BYTES);
+    fr_secagg_mp_pack_str(&pk, "c_pk");
+    fr_secagg_mp_pack_bin(&pk, m->a.c_pk, FR_SECAGG_KEY_BYTES);
+    fr_secagg_mp_pack_str(&pk, "s_pk");
+    fr_secagg_mp_pack_bin(&pk, m->a.s_pk, FR_SECAGG_KEY_BYTES);
+    fr_secagg_mp_pack_str(&pk, "sig");
+    fr_secagg_mp_pack_bin(&pk, m->a.sig, FR_SECAGG_SIG_BYTES);
 }
 
 void fr_secagg_adverts_encode(const fr_secagg_adverts_msg *m, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     pack_head(&pk, sb, 3, m->round);
-    pack_str(&pk, "adverts");
+    fr_secagg_mp_pack_str(&pk, "adverts");
     msgpack_pack_array(&pk, (size_t)m->count);
     for (int i = 0; i < m->count; i++)
         pack_advert(&pk, &m->e[i]);
@@ -75,12 +63,12 @@ void fr_secagg_adverts_encode(const fr_secagg_adverts_msg *m, msgpack_sbuffer *s
 
 static void pack_cts(msgpack_packer *pk, const char *key, const fr_secagg_shares_msg *m)
 {
-    pack_str(pk, key);
+    fr_secagg_mp_pack_str(pk, key);
     msgpack_pack_array(pk, (size_t)m->count);
     for (int i = 0; i < m->count; i++) {
         msgpack_pack_array(pk, 2);
         msgpack_pack_int(pk, m->e[i].peer);
-        pack_bin(pk, m->e[i].ct, FR_SECAGG_CT_BYTES);
+        fr_secagg_mp_pack_bin(pk, m->e[i].ct, FR_SECAGG_CT_BYTES);
     }
 }
 
@@ -105,7 +93,7 @@ void fr_secagg_masked_encode(const fr_secagg_masked_msg *m, msgpack_sbuffer *sb)
     msgpack_packer pk;
     pack_head(&pk, sb, 4, m->round);
     pack_id(&pk, "from", m->from);
-    pack_str(&pk, "y");
+    fr_secagg_mp_pack_str(&pk, "y");
     msgpack_pack_bin(&pk, (size_t)m->m * 4);
     uint8_t buf[4096];
     size_t used = 0;
@@ -124,7 +112,7 @@ void fr_secagg_masked_encode(const fr_secagg_masked_msg *m, msgpack_sbuffer *sb)
 
 static void pack_ids(msgpack_packer *pk, const char *key, const uint8_t *ids, int k)
 {
-    pack_str(pk, key);
+    fr_secagg_mp_pack_str(pk, key);
     msgpack_pack_array(pk, (size_t)k);
     for (int i = 0; i < k; i++)
         msgpack_pack_int(pk, ids[i]);
@@ -143,13 +131,13 @@ void fr_secagg_unmask_resp_encode(const fr_secagg_unmask_resp_msg *m, msgpack_sb
     msgpack_packer pk;
     pack_head(&pk, sb, 4, m->round);
     pack_id(&pk, "from", m->from);
-    pack_str(&pk, "shares");
+    fr_secagg_mp_pack_str(&pk, "shares");
     msgpack_pack_array(&pk, (size_t)m->count);
     for (int i = 0; i < m->count; i++) {
         msgpack_pack_array(&pk, 3);
         msgpack_pack_int(&pk, m->e[i].peer);
         msgpack_pack_int(&pk, m->e[i].kind);
-        pack_bin(&pk, m->e[i].share, FR_SECAGG_SECRET_BYTES);
+        fr_secagg_mp_pack_bin(&pk, m->e[i].share, FR_SECAGG_SECRET_BYTES);
     }
 }
 

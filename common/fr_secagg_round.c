@@ -7,53 +7,41 @@
 #include "fr_mpread.h"
 #include "fr_secagg_mp.h"
 
-static void pack_str(msgpack_packer *pk, const char *s)
-{
-    size_t n = strlen(s);
-    msgpack_pack_str(pk, n);
-    msgpack_pack_str_body(pk, s, n);
-}
-
-static void pack_bin(msgpack_packer *pk, const uint8_t *p, size_t n)
-{
-    msgpack_pack_bin(pk, n);
-    msgpack_pack_bin_body(pk, p, n);
-}
 
 void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 10);
-    pack_str(&pk, "v");
+    fr_secagg_mp_pack_str(&pk, "v");
     msgpack_pack_int(&pk, FR_SECAGG_VERSION);
-    pack_str(&pk, "round");
+    fr_secagg_mp_pack_str(&pk, "round");
     msgpack_pack_uint32(&pk, s->p.round);
-    pack_str(&pk, "n");
+    fr_secagg_mp_pack_str(&pk, "n");
     msgpack_pack_int(&pk, s->p.n);
-    pack_str(&pk, "t");
+    fr_secagg_mp_pack_str(&pk, "t");
     msgpack_pack_int(&pk, s->p.t);
-    pack_str(&pk, "m");
+    fr_secagg_mp_pack_str(&pk, "m");
     msgpack_pack_uint32(&pk, s->p.m);
-    pack_str(&pk, "model_version");
+    fr_secagg_mp_pack_str(&pk, "model_version");
     msgpack_pack_int64(&pk, s->model_version);
-    pack_str(&pk, "clip");
+    fr_secagg_mp_pack_str(&pk, "clip");
     msgpack_pack_double(&pk, s->clip);
-    pack_str(&pk, "loss_clip");
+    fr_secagg_mp_pack_str(&pk, "loss_clip");
     msgpack_pack_double(&pk, s->loss_clip);
-    pack_str(&pk, "weight_total");
+    fr_secagg_mp_pack_str(&pk, "weight_total");
     msgpack_pack_double(&pk, s->weight_total);
-    pack_str(&pk, "members");
+    fr_secagg_mp_pack_str(&pk, "members");
     msgpack_pack_array(&pk, (size_t)s->p.n);
     for (int i = 0; i < s->p.n; i++) {
         const fr_secagg_member *e = &s->e[i];
         msgpack_pack_array(&pk, 6);
         msgpack_pack_int(&pk, e->id);
-        pack_str(&pk, e->name);
+        fr_secagg_mp_pack_str(&pk, e->name);
         msgpack_pack_double(&pk, e->weight);
-        pack_bin(&pk, e->id_pk, FR_SECAGG_ID_PUBLIC_BYTES);
-        pack_bin(&pk, e->cert, e->cert_len);
-        pack_bin(&pk, e->sig, e->sig_len);
+        fr_secagg_mp_pack_bin(&pk, e->id_pk, FR_SECAGG_ID_PUBLIC_BYTES);
+        fr_secagg_mp_pack_bin(&pk, e->cert, e->cert_len);
+        fr_secagg_mp_pack_bin(&pk, e->sig, e->sig_len);
     }
 }
 
