@@ -156,8 +156,7 @@ fr_status fr_identity_bind(fr_identity_binding *b, const char *cert_path, const 
     uint8_t *w = b->cert;
     b->cert_len = (size_t)i2d_X509(cert, &w);
     size_t sig_len = 0;
-    if (!(md = EVP_MD_CTX_new()) ||
-        EVP_DigestSignInit(md, NULL, digest_for(key), NULL, key) != 1 ||
+    if (!(md = EVP_MD_CTX_new()) || EVP_DigestSignInit(md, NULL, digest_for(key), NULL, key) != 1 ||
         EVP_DigestSign(md, NULL, &sig_len, msg, sizeof msg) != 1 || sig_len > sizeof b->sig ||
         EVP_DigestSign(md, b->sig, &sig_len, msg, sizeof msg) != 1) {
         st = fr_fail(err, FR_EINVAL, "%s: cannot sign with this key: %s", key_path, ssl_reason());

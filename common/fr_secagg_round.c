@@ -7,7 +7,6 @@
 #include "fr_mpread.h"
 #include "fr_secagg_mp.h"
 
-
 void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
@@ -45,9 +44,8 @@ void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb)
     }
 }
 
-static const char *const setup_keys[] = {"v",    "round",     "n",            "t",      "m",
-                                         "model_version", "clip", "loss_clip", "weight_total",
-                                         "members"};
+static const char *const setup_keys[] = {
+    "v", "round", "n", "t", "m", "model_version", "clip", "loss_clip", "weight_total", "members"};
 
 /* A finite number (msgpack float or integer) in [lo, hi]. */
 static fr_status read_number(fr_mpread *r, const char *what, double lo, double hi, double *out)
@@ -123,8 +121,8 @@ static fr_status read_member(fr_mpread *r, int n, int i, fr_secagg_member *e)
     if (st == FR_OK)
         st = fr_secagg_mp_read_entry_id(r, "members", n, i, i > 0 ? e[-1].id : 0, &e->id);
     if (st == FR_OK && e->id != i + 1)
-        st = fr_fail(r->err, FR_EFORMAT, "%s: members: entry %d is node %d (ids run 1..n)",
-                     r->name, i + 1, e->id);
+        st = fr_fail(r->err, FR_EFORMAT, "%s: members: entry %d is node %d (ids run 1..n)", r->name,
+                     i + 1, e->id);
     if (st == FR_OK)
         st = read_name(r, e->name);
     if (st == FR_OK)
@@ -210,8 +208,8 @@ const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const cha
     return NULL;
 }
 
-fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta,
-                                 double loss, uint32_t *out, int *clipped, fr_err *err)
+fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta, double loss,
+                                 uint32_t *out, int *clipped, fr_err *err)
 {
     double scale, loss_scale;
     fr_status st;
@@ -231,8 +229,8 @@ fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float 
     return fr_secagg_encode(&l, 1, s->loss_clip, loss_scale, out + p, NULL, err);
 }
 
-fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum,
-                                 double *sum_wdelta, double *loss_sum, fr_err *err)
+fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, double *sum_wdelta,
+                                 double *loss_sum, fr_err *err)
 {
     double scale, loss_scale;
     fr_status st;

@@ -86,8 +86,8 @@ fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err)
     if (t > n)
         t = n;
     fr_secagg_setup *s = &sa->setup;
-    s->p = (fr_secagg_params){.round = (uint32_t)c->round, .n = n, .t = t,
-                              .m = (uint32_t)(c->model.n + 1)};
+    s->p = (fr_secagg_params){
+        .round = (uint32_t)c->round, .n = n, .t = t, .m = (uint32_t)(c->model.n + 1)};
     s->model_version = c->version;
     s->clip = c->cfg.max_update_norm;
     s->loss_clip = FR_SECAGG_LOSS_CLIP;
@@ -166,8 +166,8 @@ static void finish(fr_coord *c)
             const fr_secagg_member *e = &sa->setup.e[i];
             c->agg.weight += e->weight;
             /* participation, for the store's node and round views; no vector is kept */
-            fr_update_row row = {.round = c->round, .weight = e->weight,
-                                 .received_at = fr_coord_now()};
+            fr_update_row row = {
+                .round = c->round, .weight = e->weight, .received_at = fr_coord_now()};
             snprintf(row.node, sizeof row.node, "%s", e->name);
             if (fr_store_update_add(&c->store, &row, &err) != FR_OK ||
                 fr_store_node_accepted(&c->store, e->name, &err) != FR_OK)
@@ -231,8 +231,7 @@ void fr_coord_secagg_tick(fr_coord *c)
     fr_coord_sa *sa = &c->sa;
     double now = fr_coord_now();
     fr_secagg_server_stage stage = sa->sv.stage;
-    if (now >= sa->step_deadline ||
-        (stage == FR_SECAGG_SV_UNMASK && sa->sv.n_resp == sa->sv.n_u3))
+    if (now >= sa->step_deadline || (stage == FR_SECAGG_SV_UNMASK && sa->sv.n_resp == sa->sv.n_u3))
         close_step(c);
 }
 
@@ -277,9 +276,9 @@ static int sender(const void *body, size_t len, const char *step, int n, uint32_
     return st == FR_OK ? 0 : st == FR_EINVAL ? 422 : 400;
 }
 
-int fr_coord_secagg_request(fr_coord *c, const char *node, const char *step, int post,
-                            long round, const uint8_t *body, size_t len, msgpack_sbuffer *out,
-                            char *reason, size_t cap)
+int fr_coord_secagg_request(fr_coord *c, const char *node, const char *step, int post, long round,
+                            const uint8_t *body, size_t len, msgpack_sbuffer *out, char *reason,
+                            size_t cap)
 {
     fr_coord_sa *sa = &c->sa;
     fr_err err = {{0}};

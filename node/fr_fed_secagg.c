@@ -102,8 +102,8 @@ static fr_status check_members(fr_fed *f, const fr_secagg_setup *s, const fr_sec
         return fr_fail(err, FR_EINVAL, "the round lists another identity key for %s", f->name);
     for (int i = 0; i < s->p.n; i++) {
         const fr_secagg_member *e = &s->e[i];
-        fr_status st = fr_identity_verify(&f->idca, e->cert, e->cert_len, e->name, e->id_pk,
-                                          e->sig, e->sig_len, err);
+        fr_status st = fr_identity_verify(&f->idca, e->cert, e->cert_len, e->name, e->id_pk, e->sig,
+                                          e->sig_len, err);
         if (st != FR_OK)
             return st;
     }
@@ -119,9 +119,10 @@ static fr_status fetch_setup(const round_ctx *x, const fr_proto_task *t, fr_http
     if (st == FR_OK)
         st = fr_secagg_setup_decode(setup_r->body, setup_r->len, s, err);
     if (st == FR_OK && (s->p.round != (uint32_t)t->round || s->model_version != f->version))
-        st = fr_fail(err, FR_EINVAL, "the setup is for round %u on version %lld, not round %lld "
-                     "on version %ld", s->p.round, (long long)s->model_version,
-                     (long long)t->round, f->version);
+        st = fr_fail(err, FR_EINVAL,
+                     "the setup is for round %u on version %lld, not round %lld "
+                     "on version %ld",
+                     s->p.round, (long long)s->model_version, (long long)t->round, f->version);
     if (st == FR_OK && !(*me = fr_secagg_setup_find(s, f->name)))
         st = fr_fail(err, FR_EINVAL, "%s is not a member of the round", f->name);
     if (st == FR_OK)
@@ -165,8 +166,8 @@ static fr_status key_exchange(const round_ctx *x, const fr_secagg_setup *s,
 /* The masked update and the unmasking answer. */
 static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
                              const fr_secagg_member *me, fr_secagg_client *cl,
-                             const fr_http_response *relay, float *delta, double loss,
-                             size_t *sent, fr_err *err)
+                             const fr_http_response *relay, float *delta, double loss, size_t *sent,
+                             fr_err *err)
 {
     fr_http_response r = {0};
     msgpack_sbuffer sb;

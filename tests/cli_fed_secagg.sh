@@ -102,9 +102,11 @@ sleep 1
 kill $started 2>/dev/null
 stop_fed drop-many
 grep -q '^1  *aborted ' "$tmp/drop-many.report" &&
-    grep -q "round 1 aborted: secagg round 1 aborted, nothing is output: 2 nodes sent masked inputs, the threshold is 3" "$tmp/drop-many.log" &&
+    grep -q "round 1 aborted: .* 2 nodes sent masked inputs, the threshold is 3" \
+        "$tmp/drop-many.log" &&
     ok "2 of 4 left after sharing (threshold 3): round 1 aborted" || bad "round 1 not aborted"
-[ ! -e "$tmp/drop-many/models/model-000001.frm" ] && ! grep -q ' published ' "$tmp/drop-many.report" &&
+[ ! -e "$tmp/drop-many/models/model-000001.frm" ] &&
+    ! grep -q ' published ' "$tmp/drop-many.report" &&
     ok "nothing of round 1 was published" || bad "a version was published"
 
 # 5. refusals while a round is open: identities, senders, rounds, garbled bodies
@@ -148,7 +150,7 @@ waited=$(echo "$t0 $(date +%s.%N)" | awk '{printf "%.1f", $2 - $1}')
 awk -v w="$waited" 'BEGIN {exit !(w >= 0.5)}' && ok "it waited $waited s for the step" ||
     bad "answered after $waited s, not held"
 "$COORD" report --state-dir "$STATE" >"$tmp/checks.report" 2>&1
-grep -q "round 1 aborted: secagg round 1 aborted, nothing is output: 0 nodes advertised keys, the threshold is 2" \
+grep -q "round 1 aborted: .*nothing is output: 0 nodes advertised keys, the threshold is 2" \
     "$STATE.log" && ok "the round is aborted when its step times out short of the threshold" ||
     bad "no abort at the step deadline"
 n=$(grep -c "refused /v1/" "$STATE.log")

@@ -75,20 +75,37 @@ static void refused(void (*change)(fr_secagg_setup *), const char *want)
     msgpack_sbuffer_init(&sb);
     fr_secagg_setup_encode(s, &sb);
     fr_err err = {{0}};
-    CHECK(fr_secagg_setup_decode(sb.data, sb.size, d, &err) == FR_EFORMAT &&
-              strstr(err.msg, want),
+    CHECK(fr_secagg_setup_decode(sb.data, sb.size, d, &err) == FR_EFORMAT && strstr(err.msg, want),
           "wanted '%s', got '%s'", want, err.msg);
     msgpack_sbuffer_destroy(&sb);
     free(s);
     free(d);
 }
 
-static void low_threshold(fr_secagg_setup *s) { s->p.t = 2; }
-static void wrong_total(fr_secagg_setup *s) { s->weight_total += 1; }
-static void twice(fr_secagg_setup *s) { snprintf(s->e[2].name, sizeof s->e[2].name, "node-1"); }
-static void gap(fr_secagg_setup *s) { s->e[1].id = 3; }
-static void bad_name(fr_secagg_setup *s) { snprintf(s->e[0].name, sizeof s->e[0].name, "a b"); }
-static void no_clip(fr_secagg_setup *s) { s->clip = 0; }
+static void low_threshold(fr_secagg_setup *s)
+{
+    s->p.t = 2;
+}
+static void wrong_total(fr_secagg_setup *s)
+{
+    s->weight_total += 1;
+}
+static void twice(fr_secagg_setup *s)
+{
+    snprintf(s->e[2].name, sizeof s->e[2].name, "node-1");
+}
+static void gap(fr_secagg_setup *s)
+{
+    s->e[1].id = 3;
+}
+static void bad_name(fr_secagg_setup *s)
+{
+    snprintf(s->e[0].name, sizeof s->e[0].name, "a b");
+}
+static void no_clip(fr_secagg_setup *s)
+{
+    s->clip = 0;
+}
 static void huge_cert(fr_secagg_setup *s)
 {
     static uint8_t big[FR_SECAGG_MAX_CERT + 1];

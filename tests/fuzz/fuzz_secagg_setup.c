@@ -21,8 +21,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         need_refusal(st, &err);
         goto out;
     }
-    need(s->p.n >= 2 && s->p.n <= FR_SECAGG_MAX_NODES && 2 * s->p.t > s->p.n &&
-             s->p.t <= s->p.n && s->p.m >= 2,
+    need(s->p.n >= 2 && s->p.n <= FR_SECAGG_MAX_NODES && 2 * s->p.t > s->p.n && s->p.t <= s->p.n &&
+             s->p.m >= 2,
          "settings the protocol accepts");
     need(s->clip > 0 && s->loss_clip > 0 && s->weight_total > 0, "bounds and total positive");
     for (int i = 0; i < s->p.n; i++) {
@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_secagg_setup_encode(s, &sb);
-    need(fr_secagg_setup_decode(sb.data, sb.size, again, &err) == FR_OK, "re-encoded setup decodes");
+    need(fr_secagg_setup_decode(sb.data, sb.size, again, &err) == FR_OK,
+         "re-encoded setup decodes");
     need(again->p.round == s->p.round && again->p.n == s->p.n && again->p.t == s->p.t &&
              again->p.m == s->p.m && again->model_version == s->model_version &&
              again->clip == s->clip && again->weight_total == s->weight_total,
