@@ -1,8 +1,8 @@
 #!/bin/sh
 # An operator's life as docs/operations.md tells it, every command of its sections
 # "Install", "Watch the federation", "Back up and restore the coordinator" and
-# "Upgrade" run as written, in order: install the coordinator and a node as services,
-# run rounds, watch them, back up while the coordinator runs, destroy the state folder,
+# "Upgrade" run as written, in order: install the coordinator and two partners' nodes
+# as services (each partner on its own scratch machine), run secure rounds, watch them, back up while the coordinator runs, destroy the state folder,
 # restore it, and show that the federation continues from the same model version (the
 # next round trains from it, the nodes still verify its signatures); then upgrade.
 # Last, a backup taken with a round open restores that round with its accepted update.
@@ -20,10 +20,14 @@ top=$(pwd)
 R="$tmp/root"
 W="$tmp/work"
 P="$tmp/partner"
+R2="$tmp/root-b" # the second partner's machine
+P2="$tmp/partner-b"
+ROOT=$R          # the machine the commands run on
 # what a Debian machine has before the install
 mkdir -p "$R/usr/local/bin" "$R/etc/systemd/system" "$R/var/lib" "$R/var/backups" \
-    "$R/srv/fedrecall/catalogue" "$W" "$P"
-for d in "$W" "$P"; do
+    "$R/srv/fedrecall/catalogue" "$W" "$P" "$R2/usr/local/bin" "$R2/etc/systemd/system" \
+    "$R2/var/lib" "$R2/srv/fedrecall" "$P2"
+for d in "$W" "$P" "$P2"; do
     ln -s "$top/deploy" "$d/deploy" && ln -s "$top/certs" "$d/certs" && ln -s "$top/$BUILD" "$d/build"
 done
 PATH="$R/usr/local/bin:$PATH"
@@ -38,13 +42,14 @@ doc_cmds() {
         on && code' "$top/docs/operations.md"
 }
 rewrite() {
-    printf '%s\n' "$1" | sed -e "s#\([ =:]\)/\(etc\|var\|srv\|usr\)/#\1$R/\2/#g" \
+    printf '%s\n' "$1" | sed -e "s#\([ =:]\)/\(etc\|var\|srv\|usr\)/#\1$ROOT/\2/#g" \
         -e "s#https://fedrecall.example.org:8443#https://127.0.0.1:$PORT#g"
 }
-# doc_run SECTION DIR: each command in DIR; a failed one is reported with its output
+# doc_run SECTION DIR: each command in DIR; a failed one is reported with its output.
+# DOC_SED, when set, edits each command first (another partner's name).
 doc_run() {
     n=0
-    doc_cmds "$1" >"$tmp/cmds"
+    doc_cmds "$1" | sed -e "${DOC_SED:-}" >"$tmp/cmds"
     while IFS= read -r line; do
         n=$((n + 1))
         # in this shell, not a subshell: the stand-ins keep what they started
@@ -85,11 +90,11 @@ kubectl() {
     done
 }
 # The settings an operator edits before starting, for this test's loopback federation
-# of one node (plain rounds: a secure round needs two members).
-COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 2 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off"
+# of two partners.
+COORD_EXTRA="--min-nodes 2 --rounds 2 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
 NODE_EXTRA=""
 svc_start() {
-    unit="$R/etc/systemd/system/$1.service"
+    unit="$ROOT/etc/systemd/system/$1.service"
     cmd=$(rewrite " $(sed -n 's/^ExecStart=//p' "$unit")")
     case "$1" in
     fedrecall-coordinator)
@@ -107,10 +112,10 @@ svc_start() {
         done
         return 1 ;;
     fedrecall-node)
-        sed -i "s#^coordinator = .*#coordinator = https://127.0.0.1:$PORT#; s#^format = .*#format = movielens-csv#; s#^threads = .*#threads = 1#; s#= /\(etc\|var\|srv\)/#= $R/\1/#" \
-            "$R/etc/fedrecall/node.conf"
+        sed -i "s#^coordinator = .*#coordinator = https://127.0.0.1:$PORT#; s#^format = .*#format = movielens-csv#; s#^threads = .*#threads = 1#; s#= /\(etc\|var\|srv\)/#= $ROOT/\1/#" \
+            "$ROOT/etc/fedrecall/node.conf"
         # shellcheck disable=SC2086
-        $cmd $NODE_EXTRA >>"$tmp/node.log" 2>&1 &
+        $cmd $NODE_EXTRA >>"$tmp/node${NODE_TAG:-}.log" 2>&1 &
         NODE_PID=$!
         pids="$pids $NODE_PID" ;;
     esac
@@ -134,8 +139,10 @@ systemctl() {
 
 # The operator's CA and catalogue, the partner's data.
 (cd "$W" && certs/fedrecall-ca init ca && certs/fedrecall-ca issue-coordinator ca 127.0.0.1 localhost &&
-    certs/fedrecall-ca issue-node ca shop-a) >/dev/null 2>&1 || bad "CA"
+    certs/fedrecall-ca issue-node ca shop-a && certs/fedrecall-ca issue-node ca shop-b) \
+    >/dev/null 2>&1 || bad "CA"
 "$NODE" synth --users 240 --items 120 --clusters 4 --seed 9 --out "$R/srv/fedrecall/data" >/dev/null
+"$NODE" synth --users 200 --items 120 --clusters 4 --seed 10 --out "$R2/srv/fedrecall/data" >/dev/null
 cp "$R/srv/fedrecall/data/movies.csv" "$R/srv/fedrecall/catalogue/"
 
 doc_run "The coordinator as a systemd service" "$W"
@@ -145,8 +152,22 @@ check "the installed coordinator answers a node (HTTP $code)" '[ "$code" = 200 ]
 cp "$W/ca/nodes/shop-a.crt" "$W/ca/nodes/shop-a.key" "$W/ca/ca.crt" "$W/ca/crl.pem" \
     "$R/var/lib/fedrecall-coordinator/signing.pub" "$P/"
 doc_run "A node as a systemd service" "$P"
-fed_wait "$NODE_PID" 240 && ok "the node ran until the federation's end" ||
-    { bad "node still running"; tail -n 5 "$tmp/node.log"; }
+NODE_A_PID=$NODE_PID
+# the second partner installs its node the same way, on its machine, with its name
+cp "$W/ca/nodes/shop-b.crt" "$W/ca/nodes/shop-b.key" "$W/ca/ca.crt" "$W/ca/crl.pem" \
+    "$R/var/lib/fedrecall-coordinator/signing.pub" "$P2/"
+ROOT=$R2 NODE_TAG=-b DOC_SED="s/shop-a/shop-b/g"
+doc_run "A node as a systemd service" "$P2"
+ROOT=$R NODE_TAG="" DOC_SED=""
+NODE_B_PID=$NODE_PID
+NODE_PID=$NODE_A_PID
+fed_wait "$NODE_A_PID" 240 && fed_wait "$NODE_B_PID" 240 &&
+    ok "both nodes ran until the federation's end" ||
+    { bad "nodes still running"; tail -n 5 "$tmp/node.log" "$tmp/node-b.log"; }
+check "the rounds were secure, with both partners as members" \
+    'grep -q "round 1 is secure: 2 members" "$tmp/coord.log" &&
+     grep -q "round 2: unmasked the sum of 2 members" "$tmp/coord.log"'
+
 doc_run "Watch the federation" "$W"
 check "status and the dashboard show version 2" \
     'grep -q "^model version 2 " "$tmp/all.out" && grep -q "id=\"model-version\">2<" "$W/dashboard.html"'
@@ -162,6 +183,7 @@ cp "$STATE/signing.pub" "$tmp/signing.pub"
 doc_cmds "Back up and restore the coordinator" >"$tmp/br"
 head -n 1 "$tmp/br" >"$tmp/backup.cmd"
 check "the section's first command is the backup" 'grep -q "^fedrecall-coordinator backup " "$tmp/backup.cmd"'
+# after the restore one partner carries on alone (plain rounds: a secure round needs two)
 COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 4 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off"
 doc_run "Back up and restore the coordinator" "$W"
 B="$R/var/backups/fedrecall/2026-11-29"
