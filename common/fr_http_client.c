@@ -82,6 +82,8 @@ fr_status fr_http_client_init(fr_http_client *c, const fr_http_client_config *cf
         cfg->connect_timeout_s ? cfg->connect_timeout_s : DEFAULT_CONNECT_TIMEOUT_S;
     c->timeout_s = cfg->timeout_s ? cfg->timeout_s : DEFAULT_TIMEOUT_S;
     c->max_response = cfg->max_response ? cfg->max_response : DEFAULT_MAX_RESPONSE;
+    c->progress = cfg->progress;
+    c->progress_ctx = cfg->progress_ctx;
     if (c->max_response > SIZE_MAX / 2)
         c->max_response = SIZE_MAX / 2; /* leaves room for the buffer's terminating 0 */
     if (ok && c->base_url) {
@@ -250,6 +252,15 @@ static size_t read_cb(char *buf, size_t size, size_t nitems, void *arg)
     } while (0)
 
 /* One request: body (len bytes) when u is NULL, else the upload's producer. */
+static int xferinfo(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                    curl_off_t ulnow)
+{
+    fr_http_client *c = ctx;
+    c->progress(c->progress_ctx, (uint64_t)ulnow, (uint64_t)ultotal, (uint64_t)dlnow,
+                (uint64_t)dltotal);
+    return 0;
+}
+
 static fr_status perform(fr_http_client *c, int post, const char *path, const void *body,
                          size_t len, upload *u, const char *content_type, fr_http_response *resp,
                          fr_err *err)
@@ -287,6 +298,11 @@ static fr_status perform(fr_http_client *c, int post, const char *path, const vo
     SETOPT(CURLOPT_ERRORBUFFER, errbuf);
     SETOPT(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     SETOPT(CURLOPT_TCP_KEEPALIVE, 1L);
+    SETOPT(CURLOPT_NOPROGRESS, c->progress ? 0L : 1L);
+    if (c->progress) {
+        SETOPT(CURLOPT_XFERINFOFUNCTION, xferinfo);
+        SETOPT(CURLOPT_XFERINFODATA, c);
+    }
     SETOPT(CURLOPT_WRITEFUNCTION, write_cb);
     SETOPT(CURLOPT_WRITEDATA, resp);
     SETOPT(CURLOPT_HEADERFUNCTION, header_cb);

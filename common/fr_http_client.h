@@ -13,6 +13,11 @@
 
 #include "fr_status.h"
 
+/* Called now and then while a request moves its body: bytes sent of the upload's total
+ * and received of the answer's (0 while unknown). */
+typedef void (*fr_http_progress_fn)(void *ctx, uint64_t sent, uint64_t send_total,
+                                    uint64_t received, uint64_t receive_total);
+
 typedef struct fr_http_client_config {
     const char *base_url;   /* "https://127.0.0.1:8443", or "http://127.0.0.1:PORT"
                              * for a local service (then no TLS options apply) */
@@ -21,6 +26,8 @@ typedef struct fr_http_client_config {
     const char *crl;        /* CRL the server's certificate is checked against, or NULL */
     long connect_timeout_s, timeout_s; /* 10 and 300 when 0; timeout_s bounds a whole request */
     size_t max_response;               /* larger response bodies are refused; 1 GiB when 0 */
+    fr_http_progress_fn progress;      /* optional */
+    void *progress_ctx;
 } fr_http_client_config;
 
 typedef struct fr_http_client {
@@ -29,6 +36,8 @@ typedef struct fr_http_client {
     int tls;
     long connect_timeout_s, timeout_s;
     size_t max_response;
+    fr_http_progress_fn progress;
+    void *progress_ctx;
 } fr_http_client;
 
 /* A response header as received, name and value without surrounding blanks. */

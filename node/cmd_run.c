@@ -142,7 +142,10 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
                                 .ca = cfg->ca,
                                 .crl = cfg->crl,
                                 /* the largest model file a node reads, and its head */
-                                .max_response = (size_t)FR_MODELFILE_MAX_BODY + 4096};
+                                .max_response = (size_t)FR_MODELFILE_MAX_BODY + 4096,
+                                /* a large model moves for a while: say how far it is */
+                                .progress = fr_fed_transfer_progress,
+                                .progress_ctx = f};
     if ((st = fr_http_client_init(&f->http, &hc, err)) != FR_OK)
         return st;
     if (cfg->dp) {

@@ -52,6 +52,7 @@ typedef struct fr_fed {
     fr_identity_binding binding;
     fr_identity_ca idca;
     int heartbeat_s;              /* join again this often (the coordinator says) */
+    double progress_at;           /* when a transfer's progress was last logged */
     /* the verified global model */
     fr_model global;
     long version;                 /* -1 with no model yet */
@@ -80,6 +81,11 @@ typedef struct fr_fed {
 FR_MUST fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err);
 void fr_fed_free(fr_fed *f);
 FR_MUST fr_status fr_fed_save_state(const fr_fed *f, fr_err *err);
+
+/* Logs a transfer of a large body (a model, an update) every few seconds; the
+ * progress callback of the node's HTTP client, with the fr_fed as ctx. */
+void fr_fed_transfer_progress(void *ctx, uint64_t sent, uint64_t send_total, uint64_t received,
+                              uint64_t receive_total);
 
 /* Coordinator calls (fr_fed_net.c). FR_EIO: transport failure, worth retrying;
  * other codes: the coordinator refused (message holds its reason). */

@@ -23,6 +23,35 @@ void fr_fed_log(const char *fmt, ...)
     va_end(ap);
 }
 
+/* Bodies below this move in a moment on any link: no progress lines for them. */
+#define PROGRESS_MIN_BYTES (8u << 20)
+#define PROGRESS_EVERY_S 2.0
+
+void fr_fed_transfer_progress(void *ctx, uint64_t sent, uint64_t send_total, uint64_t received,
+                              uint64_t receive_total)
+{
+    fr_fed *f = ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double now = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    int up = send_total >= PROGRESS_MIN_BYTES && sent < send_total;
+    int down = receive_total >= PROGRESS_MIN_BYTES && received < receive_total;
+    if (!up && !down) {
+        f->progress_at = 0; /* the next large transfer logs after its first interval */
+        return;
+    }
+    if (f->progress_at == 0) {
+        f->progress_at = now;
+        return;
+    }
+    if (now - f->progress_at < PROGRESS_EVERY_S)
+        return;
+    f->progress_at = now;
+    uint64_t done = up ? sent : received, total = up ? send_total : receive_total;
+    fr_fed_log("%s %.1f of %.1f MB (%.0f%%)", up ? "sending" : "receiving", (double)done / 1e6,
+               (double)total / 1e6, 100.0 * (double)done / (double)total);
+}
+
 /* A non-2xx answer as a status: the coordinator's one-line reason in the message. */
 static fr_status refused(const char *what, const fr_http_response *r, fr_err *err)
 {

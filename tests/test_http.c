@@ -331,6 +331,47 @@ static void test_streaming_upload(void)
     fr_http_client_free(&c);
 }
 
+typedef struct progress_seen {
+    int calls;
+    uint64_t sent, send_total;
+} progress_seen;
+
+static void on_progress(void *ctx, uint64_t sent, uint64_t send_total, uint64_t received,
+                        uint64_t receive_total)
+{
+    (void)received;
+    (void)receive_total;
+    progress_seen *p = ctx;
+    p->calls++;
+    if (sent > p->sent)
+        p->sent = sent;
+    if (send_total > p->send_total)
+        p->send_total = send_total;
+}
+
+/* The progress callback sees an upload through to its last byte. */
+static void test_progress(void)
+{
+    char url[64];
+    fr_err err = {{0}};
+    progress_seen seen = {0};
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", fr_https_port(tls_srv.srv));
+    fr_http_client_config cfg = {.base_url = url, .cert = f_node_crt, .key = f_node_key,
+                                 .ca = f_ca, .timeout_s = 10, .progress = on_progress,
+                                 .progress_ctx = &seen};
+    fr_http_client c;
+    fr_http_response r = {0};
+    CHECK(fr_http_client_init(&c, &cfg, &err) == FR_OK, "%s", err.msg);
+    producer p = {.total = 3 * 1000 * 1000, .hash = FNV_INIT, .state = 7};
+    fr_status st = fr_http_upload(&c, "/echo", produce, &p, p.total, NULL, &r, &err);
+    CHECK(st == FR_OK && r.code == 200, "st %d code %ld: %s", st, r.code, err.msg);
+    CHECK(seen.calls > 0 && seen.sent == p.total && seen.send_total == p.total,
+          "%d calls, saw %llu of %llu", seen.calls, (unsigned long long)seen.sent,
+          (unsigned long long)seen.send_total);
+    fr_http_response_free(&r);
+    fr_http_client_free(&c);
+}
+
 static void test_max_response(void)
 {
     fr_http_client c;
@@ -608,6 +649,7 @@ int main(void)
         RUN(test_get_whoami);
         RUN(test_post_and_keepalive);
         RUN(test_streaming_upload);
+    RUN(test_progress);
         RUN(test_max_response);
         RUN(test_refusals);
         RUN(test_client_crl);
