@@ -333,6 +333,31 @@ static void cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, con
     }
 }
 
+/* One thread: DP-SGD calls it for one user at a time from each of its workers. */
+static void cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
+                                        const int32_t *arg, const int32_t *rows,
+                                        const int32_t *tok, int nu, int T, int F)
+{
+    for (int i = 0; i < nu; i++) {
+        const int32_t *ti = tok + (size_t)i * T;
+        const float *gi = dm + (size_t)i * F, *mi = m + (size_t)rows[i] * F;
+        const int32_t *ai = arg + (size_t)rows[i] * F;
+        for (int f = 0; f < F; f++) {
+            if (!(mi[f] > 0.0f))
+                continue;
+            float g = gi[f];
+            int t = ai[f];
+            dbias[f] += g;
+            for (int k = 0; k < 3; k++) {
+                int pos = t + k - 1;
+                if (pos < 0 || pos >= T || ti[pos] < 0)
+                    continue;
+                gp[(size_t)ti[pos] * 3 * F + (size_t)k * F + f] += g;
+            }
+        }
+    }
+}
+
 static void cpu_conv_w_pack(float *wr, const float *w, int F, int d)
 {
     for (int f = 0; f < F; f++)
@@ -548,6 +573,7 @@ static const fr_backend cpu_backend = {
     .row_scale_add = cpu_row_scale_add,
     .conv_pool_forward = cpu_conv_pool_forward,
     .conv_pool_backward = cpu_conv_pool_backward,
+    .conv_pool_backward_rows = cpu_conv_pool_backward_rows,
     .conv_w_pack = cpu_conv_w_pack,
     .conv_w_unpack_add = cpu_conv_w_unpack_add,
     .gru_forward = cpu_gru_forward,

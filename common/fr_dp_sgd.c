@@ -37,10 +37,12 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
     tr->sampled = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
     tr->noise = malloc(model->n * sizeof(float));
     tr->neg_buf = malloc((size_t)tc->negatives * sizeof(int32_t));
+    tr->step_items = malloc((size_t)model->cfg.num_items * sizeof(int32_t));
+    tr->item_seen = calloc((size_t)model->cfg.num_items, 1);
     tr->n_workers = dc->workers > 0 ? dc->workers : 1;
     tr->workers = calloc((size_t)tr->n_workers, sizeof(fr_dp_worker));
     if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->noise || !tr->neg_buf ||
-        !tr->workers) {
+        !tr->workers || !tr->step_items || !tr->item_seen) {
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
         goto fail;
     }
@@ -78,6 +80,9 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
             goto fail;
         wk->net.grads = wk->user_grad;
     }
+    tr->share = model->be->conv_pool_backward_rows != NULL;
+    if (tr->share && (st = fr_net_init_shared(&tr->items, model, err)) != FR_OK)
+        goto fail;
     if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
         goto fail;
     fr_rng_seed(&tr->negative_rng, tc->seed + 1);
@@ -98,6 +103,10 @@ void fr_dp_trainer_free(fr_dp_trainer *tr)
         fr_net_free(&wk->net);
     }
     free(tr->workers);
+    if (tr->items.model)
+        fr_net_free(&tr->items);
+    free(tr->step_items);
+    free(tr->item_seen);
     free(tr->sampled);
     fr_dp_rng_free(&tr->rng);
     free(tr->user_first);
@@ -131,12 +140,47 @@ static int clip_and_add(fr_dp_trainer *tr, fr_dp_worker *wk)
     return norm > tr->cfg.clip;
 }
 
+/* The windows of user u that count: the newest max_windows. */
+static const int32_t *user_windows(const fr_dp_trainer *tr, int u, int *nw)
+{
+    int W = tr->tc.seq_len + 1;
+    *nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
+    return tr->windows + (size_t)(tr->user_first[u] + tr->user_count[u] - *nw) * W;
+}
+
+/* The shared item tower over the items of users[0..n) and the negatives, when the
+ * trainer shares; the workers' nets read from it. */
+static fr_status share_items(fr_dp_trainer *tr, const int32_t *users, int n, fr_err *err)
+{
+    for (int w = 0; w < tr->n_workers; w++)
+        tr->workers[w].net.shared = tr->share ? &tr->items : NULL;
+    if (!tr->share)
+        return FR_OK;
+    int W = tr->tc.seq_len + 1, k = 0;
+    for (int j = 0; j < tr->tc.negatives; j++)
+        if (!tr->item_seen[tr->neg_buf[j]]) {
+            tr->item_seen[tr->neg_buf[j]] = 1;
+            tr->step_items[k++] = tr->neg_buf[j];
+        }
+    for (int i = 0; i < n; i++) {
+        int nw;
+        const int32_t *w = user_windows(tr, users[i], &nw);
+        for (long p = 0; p < (long)nw * W; p++)
+            if (w[p] > 0 && w[p] < tr->model->cfg.num_items && !tr->item_seen[w[p]]) {
+                tr->item_seen[w[p]] = 1;
+                tr->step_items[k++] = w[p];
+            }
+    }
+    for (int i = 0; i < k; i++)
+        tr->item_seen[tr->step_items[i]] = 0;
+    return fr_net_share_items(&tr->items, tr->step_items, k, err);
+}
+
 static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_step_stats *out,
                             fr_err *err)
 {
-    int W = tr->tc.seq_len + 1;
-    int nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
-    const int32_t *w = tr->windows + (size_t)(tr->user_first[u] + tr->user_count[u] - nw) * W;
+    int nw;
+    const int32_t *w = user_windows(tr, u, &nw);
     double loss = 0.0;
     long np = 0;
     /* The user's mean loss over its positions: every user weighs the same. */
@@ -151,9 +195,19 @@ static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_st
     return FR_OK;
 }
 
+fr_status fr_dp_accumulate_users(fr_dp_trainer *tr, const int32_t *users, int n,
+                                 fr_dp_step_stats *out, fr_err *err)
+{
+    fr_status st = share_items(tr, users, n, err);
+    for (int i = 0; i < n && st == FR_OK; i++)
+        st = accumulate(tr, &tr->workers[0], users[i], out, err);
+    return st;
+}
+
 fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out, fr_err *err)
 {
-    return accumulate(tr, &tr->workers[0], u, out, err);
+    int32_t one = u;
+    return fr_dp_accumulate_users(tr, &one, 1, out, err);
 }
 
 void fr_dp_add_noise(fr_dp_trainer *tr)
@@ -200,6 +254,9 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
     for (int u = 0; u < tr->n_users; u++)
         if (fr_dp_rng_uniform(&tr->rng) < tr->cfg.sampling_rate)
             tr->sampled[n++] = u;
+    fr_status st = share_items(tr, tr->sampled, n, err);
+    if (st != FR_OK)
+        return st;
     /* Workers take contiguous shares of the sampled users; the backend's own threads
      * stay idle inside (nested regions run on one thread). */
     int nw = tr->n_workers;
