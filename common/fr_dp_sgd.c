@@ -35,13 +35,16 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
     tr->user_first = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(long));
     tr->user_count = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int));
     tr->sampled = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
+    tr->worker_of = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
+    tr->by_cost = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
     tr->noise = malloc(model->n * sizeof(float));
     tr->neg_buf = malloc((size_t)tc->negatives * sizeof(int32_t));
     tr->step_items = malloc((size_t)model->cfg.num_items * sizeof(int32_t));
     tr->item_seen = calloc((size_t)model->cfg.num_items, 1);
     tr->n_workers = dc->workers > 0 ? dc->workers : 1;
     tr->workers = calloc((size_t)tr->n_workers, sizeof(fr_dp_worker));
-    if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->noise || !tr->neg_buf ||
+    if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->worker_of || !tr->by_cost ||
+        !tr->noise || !tr->neg_buf ||
         !tr->workers || !tr->step_items || !tr->item_seen) {
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
         goto fail;
@@ -108,6 +111,8 @@ void fr_dp_trainer_free(fr_dp_trainer *tr)
     free(tr->step_items);
     free(tr->item_seen);
     free(tr->sampled);
+    free(tr->worker_of);
+    free(tr->by_cost);
     fr_dp_rng_free(&tr->rng);
     free(tr->user_first);
     free(tr->user_count);
@@ -244,6 +249,39 @@ void fr_dp_draw_negatives(fr_dp_trainer *tr)
         tr->neg_buf[j] = 1 + (int32_t)fr_rng_below(&tr->negative_rng, (uint64_t)(V - 1));
 }
 
+/* A user's cost in windows, plus one for the negatives every user scores. */
+static long user_cost(const fr_dp_trainer *tr, int u)
+{
+    int c = tr->user_count[u];
+    return (c < tr->cfg.max_windows ? c : tr->cfg.max_windows) + 1;
+}
+
+/* Insertion sort of the sampled positions by cost, largest first, ties by position:
+ * a step samples q N users, few enough, and the order depends on the sample alone. */
+static void assign_workers(fr_dp_trainer *tr, int n)
+{
+    int nw = tr->n_workers;
+    for (int w = 0; w < nw; w++)
+        tr->workers[w].load = 0;
+    for (int i = 0; i < n; i++) {
+        long c = user_cost(tr, tr->sampled[i]);
+        int j = i;
+        while (j > 0 && user_cost(tr, tr->sampled[tr->by_cost[j - 1]]) < c) {
+            tr->by_cost[j] = tr->by_cost[j - 1];
+            j--;
+        }
+        tr->by_cost[j] = i;
+    }
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int w = 1; w < nw; w++)
+            if (tr->workers[w].load < tr->workers[best].load)
+                best = w;
+        tr->workers[best].load += user_cost(tr, tr->sampled[tr->by_cost[i]]);
+        tr->worker_of[tr->by_cost[i]] = best;
+    }
+}
+
 fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err)
 {
     fr_model *m = tr->model;
@@ -257,18 +295,23 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
     fr_status st = share_items(tr, tr->sampled, n, err);
     if (st != FR_OK)
         return st;
-    /* Workers take contiguous shares of the sampled users; the backend's own threads
-     * stay idle inside (nested regions run on one thread). */
+    /* The backend's own threads stay idle inside the workers (nested regions run on
+     * one thread). */
     int nw = tr->n_workers;
+    assign_workers(tr, n);
+    for (int w = 0; w < nw; w++) {
+        memset(&tr->workers[w].stats, 0, sizeof tr->workers[w].stats);
+        tr->workers[w].status = FR_OK;
+    }
 #pragma omp parallel num_threads(nw)
     {
-        int w = omp_get_thread_num(), tn = omp_get_num_threads();
-        fr_dp_worker *wk = &tr->workers[w];
-        memset(&wk->stats, 0, sizeof wk->stats);
-        wk->status = FR_OK;
-        int lo = (int)((long)n * w / tn), hi = (int)((long)n * (w + 1) / tn);
-        for (int i = lo; i < hi && wk->status == FR_OK; i++)
-            wk->status = accumulate(tr, wk, tr->sampled[i], &wk->stats, &wk->err);
+        /* With fewer threads than workers (a nested call), thread 0 runs them all. */
+        int tn = omp_get_num_threads(), th = omp_get_thread_num();
+        for (int i = 0; i < n; i++) {
+            fr_dp_worker *wk = &tr->workers[tr->worker_of[i]];
+            if ((tn < nw ? th == 0 : tr->worker_of[i] == th) && wk->status == FR_OK)
+                wk->status = accumulate(tr, wk, tr->sampled[i], &wk->stats, &wk->err);
+        }
     }
     for (int w = 0; w < nw; w++) {
         fr_dp_worker *wk = &tr->workers[w];

@@ -12,8 +12,10 @@
  * whose embedding part is non-zero only on the rows the user's windows touched, so
  * the norm, the clipped sum and the reset cost the dense layers plus those rows, not
  * the whole embedding tables. Sampled users are spread over workers, each with its
- * own buffers and partial sum; the partial sums are added in worker order, so a run
- * is reproducible for a given seed and worker count.
+ * own buffers and partial sum. Users go to workers by size (largest first, each to the
+ * least loaded worker), so that workers finish together; the assignment depends on the
+ * sample alone and the partial sums are added in worker order, so a run is
+ * reproducible for a given seed and worker count.
  *
  * The users of a step share one set of parameters, so the item tower's forward pass
  * (and the GRU's input projection) runs once per step over every item the sampled
@@ -55,6 +57,7 @@ typedef struct fr_dp_worker {
     float *user_grad;      /* backend, model->n: one user's gradient, zero between users */
     float *sum;            /* backend, model->n: this worker's clipped sum (worker 0: model->grads) */
     fr_dp_step_stats stats;
+    long load;             /* the step's users' cost given to this worker */
     fr_status status;
     fr_err err;
 } fr_dp_worker;
@@ -70,6 +73,8 @@ typedef struct fr_dp_trainer {
     long *user_first;      /* n_users: index of the user's first window */
     int *user_count;       /* n_users: windows of the user */
     int32_t *sampled;      /* n_users: the users of the current step */
+    int32_t *worker_of;    /* n_users: the worker of each sampled user */
+    int32_t *by_cost;      /* n_users: sampled positions, largest users first */
     float *noise;          /* host, model->n */
     int32_t *neg_buf;
     fr_net items;          /* the step's shared item tower (when share is set) */

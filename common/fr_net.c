@@ -288,7 +288,20 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
     int nu = 0, np = 0;
     net->last_items = net->last_tokens = 0;
     size_t lb = (size_t)L * b;
-    /* Positions are time-major (t * b + row) so that each GRU step reads a block. */
+    /* Positions are time-major (t * b + row) so that each GRU step reads a block. A
+     * net reading a shared pass numbers the input items first, so that the GRU's input
+     * projection and its gradients run over those n_in rows alone (a per-user batch
+     * has as many negatives as inputs, and they have no input gradient). */
+    int n_in = -1;
+    if (net->shared) {
+        for (int t = 0; t < L; t++)
+            for (int r = 0; r < b; r++) {
+                int32_t it = windows[(size_t)r * W + t];
+                if (it != 0)
+                    add_item(net, h + lay.uitems, &nu, it);
+            }
+        n_in = nu;
+    }
     for (int t = 0; t < L; t++)
         for (int r = 0; r < b; r++) {
             const int32_t *w = windows + (size_t)r * W;
@@ -307,6 +320,8 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
         h[lay.negidx + j] = add_item(net, h + lay.uitems, &nu, neg[j]);
         h[lay.negrow + j] = neg[j];
     }
+    if (n_in < 0)
+        n_in = nu;
     for (int i = 0; i < nu; i++)
         net->item_map[h[lay.uitems + i]] = -1;
     if (np == 0) /* nothing to train on: every window is padding */
@@ -321,7 +336,7 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
     /* forward */
     if (net->shared) {
         be->gather_rows(net->hu, net->shared->hu, net->didx + lay.urow, nu, d);
-        be->gather_rows(net->giu, net->shared->giu, net->didx + lay.urow, nu, 3 * d);
+        be->gather_rows(net->giu, net->shared->giu, net->didx + lay.urow, n_in, 3 * d);
     } else {
         item_tower_forward(net, &lay, nu, nt);
         be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f,
@@ -367,11 +382,11 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
              grad(net, FR_P_GRU_W_HH), d);
     be->sum_rows(grad(net, FR_P_GRU_B_HH), net->dgh, (int)lb, 3 * d);
     be->sum_rows(grad(net, FR_P_GRU_B_IH), net->dgi, (int)lb, 3 * d);
-    be->zero(net->dgiu, (size_t)nu * 3 * d);
+    be->zero(net->dgiu, (size_t)n_in * 3 * d);
     be->scatter_add_rows(net->dgiu, net->dgi, net->didx + lay.posidx, (int)lb, 3 * d);
-    be->gemm(1, 0, 3 * d, d, nu, 1.0f, net->dgiu, 3 * d, net->hu, d, 1.0f,
+    be->gemm(1, 0, 3 * d, d, n_in, 1.0f, net->dgiu, 3 * d, net->hu, d, 1.0f,
              grad(net, FR_P_GRU_W_IH), d);
-    be->gemm(0, 0, nu, d, 3 * d, 1.0f, net->dgiu, 3 * d, param(m, FR_P_GRU_W_IH), d, 1.0f,
+    be->gemm(0, 0, n_in, d, 3 * d, 1.0f, net->dgiu, 3 * d, param(m, FR_P_GRU_W_IH), d, 1.0f,
              net->dhu, d);
     if (net->shared)
         item_tower_backward_shared(net, &lay, nu, nt);
