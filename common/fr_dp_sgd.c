@@ -83,8 +83,18 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
             goto fail;
         wk->net.grads = wk->user_grad;
     }
+    /* The shared pass holds twice the items an average step touches (at least 4096,
+     * at most the catalogue); a step that touches more runs each user on its own. */
     tr->share = model->be->conv_pool_backward_rows != NULL;
-    if (tr->share && (st = fr_net_init_shared(&tr->items, model, err)) != FR_OK)
+    double step_items = (double)tc->negatives;
+    for (int u = 0; u < tr->n_users; u++)
+        step_items += dc->sampling_rate * (double)(tr->user_count[u] < dc->max_windows
+                                                       ? tr->user_count[u] : dc->max_windows) *
+                      (tc->seq_len + 1);
+    double cap = 2.0 * step_items < 4096.0 ? 4096.0 : 2.0 * step_items;
+    if (tr->share && (st = fr_net_init_shared(&tr->items, model,
+                                              cap < model->cfg.num_items ? (int)cap : 0,
+                                              err)) != FR_OK)
         goto fail;
     if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
         goto fail;
@@ -178,6 +188,11 @@ static fr_status share_items(fr_dp_trainer *tr, const int32_t *users, int n, fr_
     }
     for (int i = 0; i < k; i++)
         tr->item_seen[tr->step_items[i]] = 0;
+    if (k > tr->items.max_items) { /* an unusually large step: each user on its own */
+        for (int w = 0; w < tr->n_workers; w++)
+            tr->workers[w].net.shared = NULL;
+        return FR_OK;
+    }
     return fr_net_share_items(&tr->items, tr->step_items, k, err);
 }
 

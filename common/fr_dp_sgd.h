@@ -21,7 +21,9 @@
  * (and the GRU's input projection) runs once per step over every item the sampled
  * users and the negatives touch (fr_net_share_items), and each user's batch reads
  * its rows from it; each user's backward pass is still its own, over all parameters.
- * On a backend without conv_pool_backward_rows each user runs the whole batch. */
+ * On a backend without conv_pool_backward_rows, and in a step that touches more items
+ * than the shared pass holds (twice an average step's), each user runs its whole
+ * batch. */
 #ifndef FR_DP_SGD_H
 #define FR_DP_SGD_H
 

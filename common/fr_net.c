@@ -46,9 +46,10 @@ void fr_net_free(fr_net *net)
     memset(net, 0, sizeof *net);
 }
 
-/* max_items < 1: as many as a batch can touch */
+/* max_items < 1: as many as a batch can touch; forward_only: no backward buffers of
+ * item or token size (a shared net) */
 static fr_status net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, int negatives,
-                          int max_items, fr_err *err)
+                          int max_items, int forward_only, fr_err *err)
 {
     memset(net, 0, sizeof *net);
     if (max_batch < 1 || max_batch > (1 << 20))
@@ -112,12 +113,13 @@ static fr_status net_init(fr_net *net, fr_model *model, int max_batch, int seq_l
     net->dz = FA(LB * d);
     net->dgi = FA(LB * 3 * d);
     net->dgh = FA(LB * 3 * d);
-    net->dhu = FA(nu * d);
-    net->dgiu = FA(nu * 3 * d);
-    net->dm = FA(nu * F);
-    net->gp = FA(nt * 3 * F);
+    size_t bnu = forward_only ? 1 : nu, bnt = forward_only ? 1 : nt;
+    net->dhu = FA(bnu * d);
+    net->dgiu = FA(bnu * 3 * d);
+    net->dm = FA(bnu * F);
+    net->gp = FA(bnt * 3 * F);
     net->dwr = FA(3 * F * d);
-    net->dxu = FA(nt * d);
+    net->dxu = FA(bnt * d);
 #undef FA
     void *check[] = {net->item_map, net->tok_map, net->hidx, net->step_row, net->didx, net->wr, net->xu,
                      net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
@@ -141,12 +143,13 @@ static fr_status net_init(fr_net *net, fr_model *model, int max_batch, int seq_l
 fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, int negatives,
                       fr_err *err)
 {
-    return net_init(net, model, max_batch, seq_len, negatives, 0, err);
+    return net_init(net, model, max_batch, seq_len, negatives, 0, 0, err);
 }
 
-fr_status fr_net_init_shared(fr_net *net, fr_model *model, fr_err *err)
+fr_status fr_net_init_shared(fr_net *net, fr_model *model, int max_items, fr_err *err)
 {
-    return net_init(net, model, 1, 1, 1, model->cfg.num_items, err);
+    return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 1,
+                    err);
 }
 
 static float *param(fr_model *m, int i) { return m->params + m->p[i].offset; }

@@ -65,8 +65,9 @@ void fr_net_free(fr_net *net);
 FR_MUST fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t *neg,
                                int backward, double *loss_sum, long *positions, fr_err *err);
 
-/* Workspace for fr_net_share_items over up to the whole catalogue (no batches). */
-FR_MUST fr_status fr_net_init_shared(fr_net *net, fr_model *model, fr_err *err);
+/* Workspace for fr_net_share_items over up to max_items distinct items (< 1 or more
+ * than the catalogue: the whole catalogue); it runs no batches of its own. */
+FR_MUST fr_status fr_net_init_shared(fr_net *net, fr_model *model, int max_items, fr_err *err);
 
 /* Item vectors hu, the pooled filters and their positions, and the GRU's input
  * projection (without bias) of the n item rows `items` (host, >= 1, repeats allowed;

@@ -183,7 +183,7 @@ static void test_shared_equals_own_batch(void)
         if (windows[i] > 0)
             items[n++] = windows[i];
     fr_net shared, own, plain;
-    CHECK(fr_net_init_shared(&shared, &m, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_net_init_shared(&shared, &m, 0, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_net_init(&own, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_net_init(&plain, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_net_share_items(&shared, items, n, &err) == FR_OK, "%s", err.msg);
@@ -259,6 +259,20 @@ static void test_step_sum_both_paths(void)
         scale = fmax(scale, fabs(b[i]));
     }
     CHECK(scale > 0 && worst <= 1e-5 * scale, "sums differ by %g (scale %g)", worst, scale);
+    /* a step with more items than the shared pass holds runs each user on its own */
+    tr.share = 1;
+    int cap = tr.items.max_items;
+    tr.items.max_items = 5;
+    m.be->zero(m.grads, m.n);
+    memset(&sb, 0, sizeof sb);
+    CHECK(fr_dp_accumulate_users(&tr, users, tr.n_users, &sb, &err) == FR_OK, "%s", err.msg);
+    CHECK(tr.workers[0].net.shared == NULL, "a step beyond the shared pass still shared it");
+    tr.items.max_items = cap;
+    m.be->download(b, m.grads, m.n * sizeof(float));
+    worst = 0;
+    for (size_t i = 0; i < m.n; i++)
+        worst = fmax(worst, fabs(a[i] - b[i]));
+    CHECK(worst <= 1e-5 * scale, "the fallback's sum differs by %g (scale %g)", worst, scale);
     free(a);
     free(b);
     fr_dp_trainer_free(&tr);

@@ -344,7 +344,7 @@ static void model_grad(int shared)
         int32_t *all = malloc(sizeof(int32_t) * (size_t)c.V);
         for (int i = 0; i < c.V - 1; i++) /* every item, in reverse: other rows than the batch's */
             all[i] = c.V - 1 - i;
-        CHECK(fr_net_init_shared(&sh, &m, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_net_init_shared(&sh, &m, 0, &err) == FR_OK, "%s", err.msg);
         CHECK(fr_net_share_items(&sh, all, c.V - 1, &err) == FR_OK, "%s", err.msg);
         free(all);
         net.shared = &sh;
