@@ -406,7 +406,7 @@ static void test_gru_few_rows(void)
 {
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(1);
-    int L = 6, d = 16, nb = 20, ns = 3;
+    int L = 6, d = 16, nb = 20, ns = 7; /* 7 rows: a block of 4 and 3 more */
     size_t big3 = (size_t)L * nb * 3 * d;
     float *gi = malloc(sizeof(float) * big3), *whh = malloc(sizeof(float) * 3 * d * d);
     float *bhh = malloc(sizeof(float) * 3 * d), *dz = malloc(sizeof(float) * L * nb * d);
