@@ -479,7 +479,8 @@ static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi,
     int nt = gru_threads(b, d);
     memset(z, 0, bd * sizeof(float));
     float *wt = NULL; /* W_hh^T, for blocks of few rows */
-    if ((b + nt - 1) / nt <= GRU_FEW_ROWS && L > 1 && (wt = malloc((size_t)3 * d * d * sizeof(float))))
+    if ((b + nt - 1) / nt <= GRU_FEW_ROWS && L > 1 &&
+        (wt = malloc((size_t)3 * d * d * sizeof(float))))
         for (int j = 0; j < 3 * d; j++)
             for (int c = 0; c < d; c++)
                 wt[(size_t)c * 3 * d + j] = w_hh[(size_t)j * d + c];

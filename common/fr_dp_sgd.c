@@ -44,8 +44,7 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
     tr->n_workers = dc->workers > 0 ? dc->workers : 1;
     tr->workers = calloc((size_t)tr->n_workers, sizeof(fr_dp_worker));
     if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->worker_of || !tr->by_cost ||
-        !tr->noise || !tr->neg_buf ||
-        !tr->workers || !tr->step_items || !tr->item_seen) {
+        !tr->noise || !tr->neg_buf || !tr->workers || !tr->step_items || !tr->item_seen) {
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
         goto fail;
     }

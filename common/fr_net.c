@@ -121,8 +121,8 @@ static fr_status net_init(fr_net *net, fr_model *model, int max_batch, int seq_l
     net->dwr = FA(3 * F * d);
     net->dxu = FA(bnt * d);
 #undef FA
-    void *check[] = {net->item_map, net->tok_map, net->hidx, net->step_row, net->didx, net->wr, net->xu,
-                     net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
+    void *check[] = {net->item_map, net->tok_map, net->hidx, net->step_row, net->didx,
+                     net->wr, net->xu, net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
                      net->z, net->gates, net->ghn, net->q, net->ht, net->hn, net->logits,
                      net->pos, net->loss, net->dq, net->dhn, net->dht, net->dz,
                      net->dgi, net->dgh, net->dhu, net->dgiu, net->dm, net->gp,

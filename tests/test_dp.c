@@ -295,7 +295,8 @@ static void test_step_workers(void)
         fr_model_init_params(&m, 3);
         fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
         fr_dp_config dc = {.sampling_rate = 0.5, .noise_multiplier = 1.0, .clip = 0.1f,
-                           .max_windows = 4, .workers = run < 2 ? 2 : 1, .seed = "w", .seed_len = 1};
+                           .max_windows = 4, .workers = run < 2 ? 2 : 1, .seed = "w",
+                           .seed_len = 1};
         CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) ==
                   FR_OK, "%s", err.msg);
         fr_dp_step_stats st;

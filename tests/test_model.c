@@ -417,7 +417,8 @@ static void test_gru_few_rows(void)
     /* the first ns rows of every step, as a batch of their own */
     float *gis = malloc(sizeof(float) * L * ns * 3 * d), *dzs = malloc(sizeof(float) * L * ns * d);
     for (int t = 0; t < L; t++) {
-        memcpy(gis + (size_t)t * ns * 3 * d, gi + (size_t)t * nb * 3 * d, sizeof(float) * ns * 3 * d);
+        memcpy(gis + (size_t)t * ns * 3 * d, gi + (size_t)t * nb * 3 * d,
+               sizeof(float) * ns * 3 * d);
         memcpy(dzs + (size_t)t * ns * d, dz + (size_t)t * nb * d, sizeof(float) * ns * d);
     }
     float *out[2][3];
@@ -426,8 +427,9 @@ static void test_gru_few_rows(void)
     for (int k = 0; k < 2; k++) {
         int b = bs[k];
         float *z = calloc((size_t)(L + 1) * b * d, sizeof(float));
-        float *g = calloc((size_t)L * b * 3 * d, sizeof(float)), *gn = calloc((size_t)L * b * d, sizeof(float));
-        float *dgi = calloc((size_t)L * b * 3 * d, sizeof(float)), *dgh = calloc((size_t)L * b * 3 * d, sizeof(float));
+        size_t l3 = (size_t)L * b * 3 * d;
+        float *g = calloc(l3, sizeof(float)), *gn = calloc((size_t)L * b * d, sizeof(float));
+        float *dgi = calloc(l3, sizeof(float)), *dgh = calloc(l3, sizeof(float));
         be->gru_forward(z, g, gn, gis_of[k], whh, bhh, L, b, d);
         be->gru_backward(dgi, dgh, dz_of[k], g, gn, z, whh, L, b, d);
         out[k][0] = z;
