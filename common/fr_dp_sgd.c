@@ -229,24 +229,32 @@ fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out,
     return fr_dp_accumulate_users(tr, &one, 1, out, err);
 }
 
-void fr_dp_add_noise(fr_dp_trainer *tr)
+/* The noise is drawn in chunks, each from its own stream of the key (step and chunk
+ * number), so chunks are drawn in parallel and the noise does not depend on the
+ * number of threads or on which thread draws which chunk. */
+#define NOISE_CHUNK 65536
+
+static long noise_chunks(const fr_dp_trainer *tr)
+{
+    return (long)((tr->model->n + NOISE_CHUNK - 1) / NOISE_CHUNK);
+}
+
+static void draw_noise_chunk(fr_dp_trainer *tr, long c)
+{
+    size_t n = tr->model->n, lo = (size_t)c * NOISE_CHUNK;
+    size_t len = n - lo < NOISE_CHUNK ? n - lo : NOISE_CHUNK;
+    fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, tr->noise + lo, len,
+                         tr->cfg.noise_multiplier * tr->cfg.clip);
+}
+
+/* Add the drawn noise to model->grads and divide by qN. */
+static void add_drawn_noise(fr_dp_trainer *tr)
 {
     fr_model *m = tr->model;
     const fr_backend *be = m->be;
     int d = m->cfg.dim;
     /* Noise on every trainable coordinate; the padding rows (row 0 of both embedding
      * tables) are constants of the model, not parameters, and stay zero. */
-    double stddev = tr->cfg.noise_multiplier * tr->cfg.clip;
-    /* Each chunk from its own stream of the key, so chunks are drawn in parallel and the
-     * noise does not depend on the number of threads. */
-    const size_t chunk = 65536;
-    long n_chunks = (long)((m->n + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
-    for (long c = 0; c < n_chunks; c++) {
-        size_t lo = (size_t)c * chunk, len = m->n - lo < chunk ? m->n - lo : chunk;
-        fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, tr->noise + lo,
-                             len, stddev);
-    }
     memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
     memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
     float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
@@ -254,6 +262,15 @@ void fr_dp_add_noise(fr_dp_trainer *tr)
     be->axpy(m->grads, 1.0f, tmp, m->n);
     be->zero(tmp, m->n);
     be->scale(m->grads, (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users)), m->n);
+}
+
+void fr_dp_add_noise(fr_dp_trainer *tr)
+{
+    long n_chunks = noise_chunks(tr);
+#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
+    for (long c = 0; c < n_chunks; c++)
+        draw_noise_chunk(tr, c);
+    add_drawn_noise(tr);
 }
 
 void fr_dp_draw_negatives(fr_dp_trainer *tr)
@@ -317,6 +334,9 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
         memset(&tr->workers[w].stats, 0, sizeof tr->workers[w].stats);
         tr->workers[w].status = FR_OK;
     }
+    /* The step's noise depends on the key and the step alone: a worker done with its
+     * users draws chunks of it while the others finish theirs. */
+    long n_chunks = noise_chunks(tr), next_chunk = 0;
 #pragma omp parallel num_threads(nw)
     {
         /* With fewer threads than workers (a nested call), thread 0 runs them all. */
@@ -325,6 +345,14 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
             fr_dp_worker *wk = &tr->workers[tr->worker_of[i]];
             if ((tn < nw ? th == 0 : tr->worker_of[i] == th) && wk->status == FR_OK)
                 wk->status = accumulate(tr, wk, tr->sampled[i], &wk->stats, &wk->err);
+        }
+        for (;;) {
+            long c;
+#pragma omp atomic capture
+            c = next_chunk++;
+            if (c >= n_chunks)
+                break;
+            draw_noise_chunk(tr, c);
         }
     }
     for (int w = 0; w < nw; w++) {
@@ -343,7 +371,7 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
             be->zero(wk->sum, m->n);
         }
     }
-    fr_dp_add_noise(tr);
+    add_drawn_noise(tr);
     fr_train_adam_step(m, tr->tc.lr);
     tr->steps++;
     return FR_OK;

@@ -319,6 +319,48 @@ static void test_step_workers(void)
         free(p[run]);
 }
 
+/* A whole step puts noise on every trainable coordinate of a model larger than one
+ * noise chunk (the workers draw the chunks), and none on the padding rows: with noise
+ * far above the gradients, Adam's first step moves every parameter by about lr. */
+static void test_step_noise_everywhere(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    fr_err err = {{0}};
+    int vt = 10000; /* token rows no item uses: 80,000 parameters, two noise chunks */
+    fr_model_config mc = {.num_items = V, .token_vocab = vt, .num_tokens = T, .dim = D,
+                          .filters = F};
+    CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s", err.msg);
+    fr_model_init_params(&m, 3);
+    float lr = 1e-2f;
+    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = lr, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = 0.5, .noise_multiplier = 1e3, .clip = 1.0f,
+                       .max_windows = 4, .workers = 2, .seed = "n", .seed_len = 1};
+    CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) == FR_OK,
+          "%s", err.msg);
+    CHECK(m.n > 65536, "model of %zu parameters fits one chunk", m.n);
+    float *before = malloc(m.n * sizeof(float)), *after = malloc(m.n * sizeof(float));
+    fr_model_get_params(&m, before);
+    fr_dp_step_stats st;
+    CHECK(fr_dp_trainer_step(&tr, &st, &err) == FR_OK, "%s", err.msg);
+    fr_model_get_params(&m, after);
+    size_t still = 0;
+    for (int p = 0; p < FR_NPARAMS; p++)
+        for (size_t i = 0; i < m.p[p].size; i++) {
+            size_t o = m.p[p].offset + i;
+            double moved = fabs((double)after[o] - before[o]);
+            if (p <= FR_P_E_TOK && i < (size_t)D)
+                CHECK(moved == 0, "%s padding row moved by %g", fr_model_param_name(p), moved);
+            else
+                still += moved < 0.5 * lr;
+        }
+    CHECK(still == 0, "%zu coordinates got no noise", still);
+    free(before);
+    free(after);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
 static void test_noise_std(void)
 {
     fr_model m;
@@ -457,6 +499,7 @@ int main(void)
     RUN(test_shared_equals_own_batch);
     RUN(test_step_sum_both_paths);
     RUN(test_step_workers);
+    RUN(test_step_noise_everywhere);
     RUN(test_noise_std);
     RUN(test_noise_gaussian);
     RUN(test_noise_source);
