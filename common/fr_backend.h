@@ -68,6 +68,14 @@ typedef struct fr_backend {
      * dbias (F) += bias gradient. */
     void (*conv_pool_backward)(float *gp, float *dbias, const float *dm, const float *m,
                                const int32_t *arg, const int32_t *tok, int nu, int t, int f);
+    /* conv_pool_backward for a few items read from a larger forward pass (DP-SGD's
+     * per-user gradients over the items of a whole step): item i's pooled values and
+     * positions are row rows[i] of m and arg, its tokens row i of tok and its gradient
+     * row i of dm. Optional: NULL on a backend that lacks it (callers then compute
+     * each batch on its own). */
+    void (*conv_pool_backward_rows)(float *gp, float *dbias, const float *dm, const float *m,
+                                    const int32_t *arg, const int32_t *rows, const int32_t *tok,
+                                    int nu, int t, int f);
     /* conv_w (F, d, 3) <-> wr (3F, d) with wr[k*F+f][c] = conv_w[f][c][k] */
     void (*conv_w_pack)(float *wr, const float *w, int f, int d);
     void (*conv_w_unpack_add)(float *dw, const float *dwr, int f, int d);

@@ -333,6 +333,31 @@ static void cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, con
     }
 }
 
+/* One thread: DP-SGD calls it for one user at a time from each of its workers. */
+static void cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
+                                        const int32_t *arg, const int32_t *rows,
+                                        const int32_t *tok, int nu, int T, int F)
+{
+    for (int i = 0; i < nu; i++) {
+        const int32_t *ti = tok + (size_t)i * T;
+        const float *gi = dm + (size_t)i * F, *mi = m + (size_t)rows[i] * F;
+        const int32_t *ai = arg + (size_t)rows[i] * F;
+        for (int f = 0; f < F; f++) {
+            if (!(mi[f] > 0.0f))
+                continue;
+            float g = gi[f];
+            int t = ai[f];
+            dbias[f] += g;
+            for (int k = 0; k < 3; k++) {
+                int pos = t + k - 1;
+                if (pos < 0 || pos >= T || ti[pos] < 0)
+                    continue;
+                gp[(size_t)ti[pos] * 3 * F + (size_t)k * F + f] += g;
+            }
+        }
+    }
+}
+
 static void cpu_conv_w_pack(float *wr, const float *w, int F, int d)
 {
     for (int f = 0; f < F; f++)
@@ -408,12 +433,57 @@ static int gru_threads(int b, int d)
     return ((size_t)b * d >= 2048 && b >= 2 * g_threads) ? g_threads : 1;
 }
 
+/* Rows per thread up to which the recurrent products are plain loops: a product of a
+ * few rows costs OpenBLAS more in packing W_hh at every step than in arithmetic, and
+ * DP-SGD runs each user's handful of windows as its own batch. */
+#define GRU_FEW_ROWS 8
+
+/* gh (n, 3d) += h (n, d) W_hh^T for few rows, with wt (d, 3d) = W_hh^T. */
+static void few_rows_hh(float *gh, const float *h, const float *wt, int n, int d)
+{
+    int d3 = 3 * d;
+    for (int i = 0; i < n; i++) {
+        float *o = gh + (size_t)i * d3;
+        const float *hi = h + (size_t)i * d;
+        for (int c = 0; c < d; c++) {
+            float a = hi[c];
+            const float *w = wt + (size_t)c * d3;
+#pragma omp simd
+            for (int j = 0; j < d3; j++)
+                o[j] += a * w[j];
+        }
+    }
+}
+
+/* dh (n, d) += dgh (n, 3d) W_hh for few rows. */
+static void few_rows_hh_back(float *dh, const float *dgh, const float *w_hh, int n, int d)
+{
+    int d3 = 3 * d;
+    for (int i = 0; i < n; i++) {
+        float *o = dh + (size_t)i * d;
+        const float *g = dgh + (size_t)i * d3;
+        for (int j = 0; j < d3; j++) {
+            float a = g[j];
+            const float *w = w_hh + (size_t)j * d;
+#pragma omp simd
+            for (int c = 0; c < d; c++)
+                o[c] += a * w[c];
+        }
+    }
+}
+
 static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,
                             const float *b_hh, int L, int b, int d)
 {
     size_t bd = (size_t)b * d, b3d = (size_t)b * 3 * d;
     int nt = gru_threads(b, d);
     memset(z, 0, bd * sizeof(float));
+    float *wt = NULL; /* W_hh^T, for blocks of few rows */
+    if ((b + nt - 1) / nt <= GRU_FEW_ROWS && L > 1 &&
+        (wt = malloc((size_t)3 * d * d * sizeof(float))))
+        for (int j = 0; j < 3 * d; j++)
+            for (int c = 0; c < d; c++)
+                wt[(size_t)c * 3 * d + j] = w_hh[(size_t)j * d + c];
 #pragma omp parallel num_threads(nt)
     {
         int th = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -422,7 +492,9 @@ static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi,
         for (int t = 0; t < L && n > 0; t++) {
             for (int i = 0; i < n; i++)
                 memcpy(gh + (size_t)i * 3 * d, b_hh, (size_t)3 * d * sizeof(float));
-            if (t > 0) /* h_0 = 0 contributes nothing */
+            if (t > 0 && wt && n <= GRU_FEW_ROWS) /* h_0 = 0 contributes nothing */
+                few_rows_hh(gh, z + t * bd + (size_t)r0 * d, wt, n, d);
+            else if (t > 0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, 3 * d, d, 1.0f,
                             z + t * bd + (size_t)r0 * d, d, w_hh, d, 1.0f, gh, 3 * d);
             gru_step_rows(z + (t + 1) * bd + (size_t)r0 * d, gates + t * b3d + (size_t)r0 * 3 * d,
@@ -431,6 +503,7 @@ static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi,
         }
         free(gh);
     }
+    free(wt);
 #pragma omp atomic
     g_flops += 2.0 * (L - 1) * b * 3 * d * d;
 }
@@ -455,7 +528,9 @@ static void cpu_gru_backward(float *dgi, float *dgh, const float *dz, const floa
             gru_step_back_rows(dgi + t * b3d + (size_t)r0 * 3 * d, dgh_t, dhp, dh,
                                gates + t * b3d + (size_t)r0 * 3 * d, ghn + t * bd + (size_t)r0 * d,
                                z + t * bd + (size_t)r0 * d, n, d);
-            if (t > 0)
+            if (t > 0 && n <= GRU_FEW_ROWS)
+                few_rows_hh_back(dhp, dgh_t, w_hh, n, d);
+            else if (t > 0)
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, 3 * d, 1.0f, dgh_t,
                             3 * d, w_hh, d, 1.0f, dhp, d);
             float *tmp = dh;
@@ -548,6 +623,7 @@ static const fr_backend cpu_backend = {
     .row_scale_add = cpu_row_scale_add,
     .conv_pool_forward = cpu_conv_pool_forward,
     .conv_pool_backward = cpu_conv_pool_backward,
+    .conv_pool_backward_rows = cpu_conv_pool_backward_rows,
     .conv_w_pack = cpu_conv_w_pack,
     .conv_w_unpack_add = cpu_conv_w_unpack_add,
     .gru_forward = cpu_gru_forward,

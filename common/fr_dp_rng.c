@@ -73,7 +73,7 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
     uint64_t buf[256];
     size_t have = 0, pos = 0;
     uint32_t block = 0;
-    for (size_t i = 0; i < n; i += 2) {
+    for (size_t i = 0; i < n;) {
         if (pos + 2 > have) {
             memset(buf, 0, sizeof buf);
             crypto_stream_chacha20_ietf_xor_ic((unsigned char *)buf, (unsigned char *)buf, sizeof buf,
@@ -82,13 +82,19 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
             have = sizeof buf / sizeof buf[0];
             pos = 0;
         }
-        double u1 = 1.0 - (double)(buf[pos] >> 11) * 0x1.0p-53;
-        double u2 = (double)(buf[pos + 1] >> 11) * 0x1.0p-53;
+        /* Marsaglia's polar method: a point uniform in the square, kept when it falls
+         * inside the unit disc (pi/4 of the time), gives two independent normals with
+         * no sine or cosine to compute. */
+        double x = (double)(buf[pos] >> 11) * 0x1.0p-52 - 1.0;
+        double y = (double)(buf[pos + 1] >> 11) * 0x1.0p-52 - 1.0;
         pos += 2;
-        double rad = sqrt(-2.0 * log(u1)), th = 6.283185307179586 * u2;
-        out[i] = (float)(stddev * rad * cos(th));
-        if (i + 1 < n)
-            out[i + 1] = (float)(stddev * rad * sin(th));
+        double s = x * x + y * y;
+        if (s >= 1.0 || s == 0.0)
+            continue;
+        double f = stddev * sqrt(-2.0 * log(s) / s);
+        out[i++] = (float)(x * f);
+        if (i < n)
+            out[i++] = (float)(y * f);
     }
     sodium_memzero(buf, sizeof buf);
 }

@@ -35,12 +35,16 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
     tr->user_first = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(long));
     tr->user_count = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int));
     tr->sampled = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
+    tr->worker_of = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
+    tr->by_cost = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
     tr->noise = malloc(model->n * sizeof(float));
     tr->neg_buf = malloc((size_t)tc->negatives * sizeof(int32_t));
+    tr->step_items = malloc((size_t)model->cfg.num_items * sizeof(int32_t));
+    tr->item_seen = calloc((size_t)model->cfg.num_items, 1);
     tr->n_workers = dc->workers > 0 ? dc->workers : 1;
     tr->workers = calloc((size_t)tr->n_workers, sizeof(fr_dp_worker));
-    if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->noise || !tr->neg_buf ||
-        !tr->workers) {
+    if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->worker_of || !tr->by_cost ||
+        !tr->noise || !tr->neg_buf || !tr->workers || !tr->step_items || !tr->item_seen) {
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
         goto fail;
     }
@@ -78,6 +82,19 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
             goto fail;
         wk->net.grads = wk->user_grad;
     }
+    /* The shared pass holds twice the items an average step touches (at least 4096,
+     * at most the catalogue); a step that touches more runs each user on its own. */
+    tr->share = model->be->conv_pool_backward_rows != NULL;
+    double step_items = (double)tc->negatives;
+    for (int u = 0; u < tr->n_users; u++)
+        step_items += dc->sampling_rate * (double)(tr->user_count[u] < dc->max_windows
+                                                       ? tr->user_count[u] : dc->max_windows) *
+                      (tc->seq_len + 1);
+    double cap = 2.0 * step_items < 4096.0 ? 4096.0 : 2.0 * step_items;
+    if (tr->share && (st = fr_net_init_shared(&tr->items, model,
+                                              cap < model->cfg.num_items ? (int)cap : 0,
+                                              err)) != FR_OK)
+        goto fail;
     if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
         goto fail;
     fr_rng_seed(&tr->negative_rng, tc->seed + 1);
@@ -98,7 +115,13 @@ void fr_dp_trainer_free(fr_dp_trainer *tr)
         fr_net_free(&wk->net);
     }
     free(tr->workers);
+    if (tr->items.model)
+        fr_net_free(&tr->items);
+    free(tr->step_items);
+    free(tr->item_seen);
     free(tr->sampled);
+    free(tr->worker_of);
+    free(tr->by_cost);
     fr_dp_rng_free(&tr->rng);
     free(tr->user_first);
     free(tr->user_count);
@@ -131,12 +154,52 @@ static int clip_and_add(fr_dp_trainer *tr, fr_dp_worker *wk)
     return norm > tr->cfg.clip;
 }
 
+/* The windows of user u that count: the newest max_windows. */
+static const int32_t *user_windows(const fr_dp_trainer *tr, int u, int *nw)
+{
+    int W = tr->tc.seq_len + 1;
+    *nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
+    return tr->windows + (size_t)(tr->user_first[u] + tr->user_count[u] - *nw) * W;
+}
+
+/* The shared item tower over the items of users[0..n) and the negatives, when the
+ * trainer shares; the workers' nets read from it. */
+static fr_status share_items(fr_dp_trainer *tr, const int32_t *users, int n, fr_err *err)
+{
+    for (int w = 0; w < tr->n_workers; w++)
+        tr->workers[w].net.shared = tr->share ? &tr->items : NULL;
+    if (!tr->share)
+        return FR_OK;
+    int W = tr->tc.seq_len + 1, k = 0;
+    for (int j = 0; j < tr->tc.negatives; j++)
+        if (!tr->item_seen[tr->neg_buf[j]]) {
+            tr->item_seen[tr->neg_buf[j]] = 1;
+            tr->step_items[k++] = tr->neg_buf[j];
+        }
+    for (int i = 0; i < n; i++) {
+        int nw;
+        const int32_t *w = user_windows(tr, users[i], &nw);
+        for (long p = 0; p < (long)nw * W; p++)
+            if (w[p] > 0 && w[p] < tr->model->cfg.num_items && !tr->item_seen[w[p]]) {
+                tr->item_seen[w[p]] = 1;
+                tr->step_items[k++] = w[p];
+            }
+    }
+    for (int i = 0; i < k; i++)
+        tr->item_seen[tr->step_items[i]] = 0;
+    if (k > tr->items.max_items) { /* an unusually large step: each user on its own */
+        for (int w = 0; w < tr->n_workers; w++)
+            tr->workers[w].net.shared = NULL;
+        return FR_OK;
+    }
+    return fr_net_share_items(&tr->items, tr->step_items, k, err);
+}
+
 static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_step_stats *out,
                             fr_err *err)
 {
-    int W = tr->tc.seq_len + 1;
-    int nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
-    const int32_t *w = tr->windows + (size_t)(tr->user_first[u] + tr->user_count[u] - nw) * W;
+    int nw;
+    const int32_t *w = user_windows(tr, u, &nw);
     double loss = 0.0;
     long np = 0;
     /* The user's mean loss over its positions: every user weighs the same. */
@@ -151,29 +214,47 @@ static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_st
     return FR_OK;
 }
 
-fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out, fr_err *err)
+fr_status fr_dp_accumulate_users(fr_dp_trainer *tr, const int32_t *users, int n,
+                                 fr_dp_step_stats *out, fr_err *err)
 {
-    return accumulate(tr, &tr->workers[0], u, out, err);
+    fr_status st = share_items(tr, users, n, err);
+    for (int i = 0; i < n && st == FR_OK; i++)
+        st = accumulate(tr, &tr->workers[0], users[i], out, err);
+    return st;
 }
 
-void fr_dp_add_noise(fr_dp_trainer *tr)
+fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out, fr_err *err)
+{
+    int32_t one = u;
+    return fr_dp_accumulate_users(tr, &one, 1, out, err);
+}
+
+/* The noise is drawn in chunks, each from its own stream of the key (step and chunk
+ * number), so chunks are drawn in parallel and the noise does not depend on the
+ * number of threads or on which thread draws which chunk. */
+#define NOISE_CHUNK 65536
+
+static long noise_chunks(const fr_dp_trainer *tr)
+{
+    return (long)((tr->model->n + NOISE_CHUNK - 1) / NOISE_CHUNK);
+}
+
+static void draw_noise_chunk(fr_dp_trainer *tr, long c)
+{
+    size_t n = tr->model->n, lo = (size_t)c * NOISE_CHUNK;
+    size_t len = n - lo < NOISE_CHUNK ? n - lo : NOISE_CHUNK;
+    fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, tr->noise + lo, len,
+                         tr->cfg.noise_multiplier * tr->cfg.clip);
+}
+
+/* Add the drawn noise to model->grads and divide by qN. */
+static void add_drawn_noise(fr_dp_trainer *tr)
 {
     fr_model *m = tr->model;
     const fr_backend *be = m->be;
     int d = m->cfg.dim;
     /* Noise on every trainable coordinate; the padding rows (row 0 of both embedding
      * tables) are constants of the model, not parameters, and stay zero. */
-    double stddev = tr->cfg.noise_multiplier * tr->cfg.clip;
-    /* Each chunk from its own stream of the key, so chunks are drawn in parallel and the
-     * noise does not depend on the number of threads. */
-    const size_t chunk = 65536;
-    long n_chunks = (long)((m->n + chunk - 1) / chunk);
-#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
-    for (long c = 0; c < n_chunks; c++) {
-        size_t lo = (size_t)c * chunk, len = m->n - lo < chunk ? m->n - lo : chunk;
-        fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, tr->noise + lo,
-                             len, stddev);
-    }
     memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
     memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
     float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
@@ -183,11 +264,53 @@ void fr_dp_add_noise(fr_dp_trainer *tr)
     be->scale(m->grads, (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users)), m->n);
 }
 
+void fr_dp_add_noise(fr_dp_trainer *tr)
+{
+    long n_chunks = noise_chunks(tr);
+#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
+    for (long c = 0; c < n_chunks; c++)
+        draw_noise_chunk(tr, c);
+    add_drawn_noise(tr);
+}
+
 void fr_dp_draw_negatives(fr_dp_trainer *tr)
 {
     int V = tr->model->cfg.num_items;
     for (int j = 0; j < tr->tc.negatives; j++)
         tr->neg_buf[j] = 1 + (int32_t)fr_rng_below(&tr->negative_rng, (uint64_t)(V - 1));
+}
+
+/* A user's cost in windows, plus one for the negatives every user scores. */
+static long user_cost(const fr_dp_trainer *tr, int u)
+{
+    int c = tr->user_count[u];
+    return (c < tr->cfg.max_windows ? c : tr->cfg.max_windows) + 1;
+}
+
+/* Insertion sort of the sampled positions by cost, largest first, ties by position:
+ * a step samples q N users, few enough, and the order depends on the sample alone. */
+static void assign_workers(fr_dp_trainer *tr, int n)
+{
+    int nw = tr->n_workers;
+    for (int w = 0; w < nw; w++)
+        tr->workers[w].load = 0;
+    for (int i = 0; i < n; i++) {
+        long c = user_cost(tr, tr->sampled[i]);
+        int j = i;
+        while (j > 0 && user_cost(tr, tr->sampled[tr->by_cost[j - 1]]) < c) {
+            tr->by_cost[j] = tr->by_cost[j - 1];
+            j--;
+        }
+        tr->by_cost[j] = i;
+    }
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int w = 1; w < nw; w++)
+            if (tr->workers[w].load < tr->workers[best].load)
+                best = w;
+        tr->workers[best].load += user_cost(tr, tr->sampled[tr->by_cost[i]]);
+        tr->worker_of[tr->by_cost[i]] = best;
+    }
 }
 
 fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err)
@@ -200,18 +323,37 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
     for (int u = 0; u < tr->n_users; u++)
         if (fr_dp_rng_uniform(&tr->rng) < tr->cfg.sampling_rate)
             tr->sampled[n++] = u;
-    /* Workers take contiguous shares of the sampled users; the backend's own threads
-     * stay idle inside (nested regions run on one thread). */
+    fr_status st = share_items(tr, tr->sampled, n, err);
+    if (st != FR_OK)
+        return st;
+    /* The backend's own threads stay idle inside the workers (nested regions run on
+     * one thread). */
     int nw = tr->n_workers;
+    assign_workers(tr, n);
+    for (int w = 0; w < nw; w++) {
+        memset(&tr->workers[w].stats, 0, sizeof tr->workers[w].stats);
+        tr->workers[w].status = FR_OK;
+    }
+    /* The step's noise depends on the key and the step alone: a worker done with its
+     * users draws chunks of it while the others finish theirs. */
+    long n_chunks = noise_chunks(tr), next_chunk = 0;
 #pragma omp parallel num_threads(nw)
     {
-        int w = omp_get_thread_num(), tn = omp_get_num_threads();
-        fr_dp_worker *wk = &tr->workers[w];
-        memset(&wk->stats, 0, sizeof wk->stats);
-        wk->status = FR_OK;
-        int lo = (int)((long)n * w / tn), hi = (int)((long)n * (w + 1) / tn);
-        for (int i = lo; i < hi && wk->status == FR_OK; i++)
-            wk->status = accumulate(tr, wk, tr->sampled[i], &wk->stats, &wk->err);
+        /* With fewer threads than workers (a nested call), thread 0 runs them all. */
+        int tn = omp_get_num_threads(), th = omp_get_thread_num();
+        for (int i = 0; i < n; i++) {
+            fr_dp_worker *wk = &tr->workers[tr->worker_of[i]];
+            if ((tn < nw ? th == 0 : tr->worker_of[i] == th) && wk->status == FR_OK)
+                wk->status = accumulate(tr, wk, tr->sampled[i], &wk->stats, &wk->err);
+        }
+        for (;;) {
+            long c;
+#pragma omp atomic capture
+            c = next_chunk++;
+            if (c >= n_chunks)
+                break;
+            draw_noise_chunk(tr, c);
+        }
     }
     for (int w = 0; w < nw; w++) {
         fr_dp_worker *wk = &tr->workers[w];
@@ -229,7 +371,7 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
             be->zero(wk->sum, m->n);
         }
     }
-    fr_dp_add_noise(tr);
+    add_drawn_noise(tr);
     fr_train_adam_step(m, tr->tc.lr);
     tr->steps++;
     return FR_OK;

@@ -12,8 +12,18 @@
  * whose embedding part is non-zero only on the rows the user's windows touched, so
  * the norm, the clipped sum and the reset cost the dense layers plus those rows, not
  * the whole embedding tables. Sampled users are spread over workers, each with its
- * own buffers and partial sum; the partial sums are added in worker order, so a run
- * is reproducible for a given seed and worker count. */
+ * own buffers and partial sum. Users go to workers by size (largest first, each to the
+ * least loaded worker), so that workers finish together; the assignment depends on the
+ * sample alone and the partial sums are added in worker order, so a run is
+ * reproducible for a given seed and worker count.
+ *
+ * The users of a step share one set of parameters, so the item tower's forward pass
+ * (and the GRU's input projection) runs once per step over every item the sampled
+ * users and the negatives touch (fr_net_share_items), and each user's batch reads
+ * its rows from it; each user's backward pass is still its own, over all parameters.
+ * On a backend without conv_pool_backward_rows, and in a step that touches more items
+ * than the shared pass holds (twice an average step's), each user runs its whole
+ * batch. */
 #ifndef FR_DP_SGD_H
 #define FR_DP_SGD_H
 
@@ -49,6 +59,7 @@ typedef struct fr_dp_worker {
     float *user_grad;      /* backend, model->n: one user's gradient, zero between users */
     float *sum;            /* backend, model->n: this worker's clipped sum (worker 0: model->grads) */
     fr_dp_step_stats stats;
+    long load;             /* the step's users' cost given to this worker */
     fr_status status;
     fr_err err;
 } fr_dp_worker;
@@ -64,8 +75,14 @@ typedef struct fr_dp_trainer {
     long *user_first;      /* n_users: index of the user's first window */
     int *user_count;       /* n_users: windows of the user */
     int32_t *sampled;      /* n_users: the users of the current step */
+    int32_t *worker_of;    /* n_users: the worker of each sampled user */
+    int32_t *by_cost;      /* n_users: sampled positions, largest users first */
     float *noise;          /* host, model->n */
     int32_t *neg_buf;
+    fr_net items;          /* the step's shared item tower (when share is set) */
+    int share;             /* 1: users read the shared item tower; 0: each its own */
+    int32_t *step_items;   /* host, V: the distinct items of the step */
+    unsigned char *item_seen; /* host, V: marks while step_items is built */
     fr_dp_rng rng;
     fr_rng negative_rng;
     long steps;
@@ -88,6 +105,9 @@ FR_MUST fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, f
 void fr_dp_draw_negatives(fr_dp_trainer *tr);
 FR_MUST fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out,
                                         fr_err *err);
+/* The same for n users sharing one item-tower pass, as a step does. */
+FR_MUST fr_status fr_dp_accumulate_users(fr_dp_trainer *tr, const int32_t *users, int n,
+                                         fr_dp_step_stats *out, fr_err *err);
 void fr_dp_add_noise(fr_dp_trainer *tr);
 
 /* One epoch of round(1/q) steps; each step is recorded in the ledger (when given)

@@ -5,7 +5,7 @@
 
 /* Offsets of the index arrays inside the packed buffer (host and backend alike). */
 typedef struct idx_layout {
-    size_t uitems, utoks, tokidx, posidx, qpos, tgtidx, tgtrow, negidx, negrow, total;
+    size_t uitems, utoks, tokidx, posidx, qpos, tgtidx, tgtrow, negidx, negrow, urow, total;
 } idx_layout;
 
 static idx_layout layout_of(const fr_net *net)
@@ -22,7 +22,8 @@ static idx_layout layout_of(const fr_net *net)
     l.tgtrow = l.tgtidx + lb;
     l.negidx = l.tgtrow + lb;
     l.negrow = l.negidx + (size_t)net->negatives;
-    l.total = l.negrow + (size_t)net->negatives;
+    l.urow = l.negrow + (size_t)net->negatives;
+    l.total = l.urow + (size_t)net->max_items;
     return l;
 }
 
@@ -41,11 +42,14 @@ void fr_net_free(fr_net *net)
     free(net->item_map);
     free(net->tok_map);
     free(net->hidx);
+    free(net->step_row);
     memset(net, 0, sizeof *net);
 }
 
-fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, int negatives,
-                      fr_err *err)
+/* max_items < 1: as many as a batch can touch; forward_only: no backward buffers of
+ * item or token size (a shared net) */
+static fr_status net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, int negatives,
+                          int max_items, int forward_only, fr_err *err)
 {
     memset(net, 0, sizeof *net);
     if (max_batch < 1 || max_batch > (1 << 20))
@@ -65,6 +69,8 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     net->seq_len = seq_len;
     net->negatives = negatives;
     long per_batch = (long)max_batch * (seq_len + 1) + negatives;
+    if (max_items > 0)
+        per_batch = max_items;
     net->max_items = (int)(per_batch < c->num_items - 1 ? per_batch : c->num_items - 1);
     if (net->max_items < 1)
         net->max_items = 1;
@@ -81,6 +87,7 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     net->item_map = malloc((size_t)c->num_items * sizeof(int32_t));
     net->tok_map = malloc((size_t)c->token_vocab * sizeof(int32_t));
     net->hidx = calloc(lay.total, sizeof(int32_t));
+    net->step_row = malloc((size_t)c->num_items * sizeof(int32_t));
 #define FA(n) ((float *)be->alloc((n) * sizeof(float)))
     net->didx = be->alloc(lay.total * sizeof(int32_t));
     net->wr = FA(3 * F * d);
@@ -106,15 +113,16 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
     net->dz = FA(LB * d);
     net->dgi = FA(LB * 3 * d);
     net->dgh = FA(LB * 3 * d);
-    net->dhu = FA(nu * d);
-    net->dgiu = FA(nu * 3 * d);
-    net->dm = FA(nu * F);
-    net->gp = FA(nt * 3 * F);
+    size_t bnu = forward_only ? 1 : nu, bnt = forward_only ? 1 : nt;
+    net->dhu = FA(bnu * d);
+    net->dgiu = FA(bnu * 3 * d);
+    net->dm = FA(bnu * F);
+    net->gp = FA(bnt * 3 * F);
     net->dwr = FA(3 * F * d);
-    net->dxu = FA(nt * d);
+    net->dxu = FA(bnt * d);
 #undef FA
-    void *check[] = {net->item_map, net->tok_map, net->hidx, net->didx, net->wr, net->xu,
-                     net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
+    void *check[] = {net->item_map, net->tok_map, net->hidx, net->step_row, net->didx,
+                     net->wr, net->xu, net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
                      net->z, net->gates, net->ghn, net->q, net->ht, net->hn, net->logits,
                      net->pos, net->loss, net->dq, net->dhn, net->dht, net->dz,
                      net->dgi, net->dgh, net->dhu, net->dgiu, net->dm, net->gp,
@@ -126,10 +134,22 @@ fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, 
                            max_batch, seq_len);
         }
     for (int i = 0; i < c->num_items; i++)
-        net->item_map[i] = -1;
+        net->item_map[i] = net->step_row[i] = -1;
     for (int i = 0; i < c->token_vocab; i++)
         net->tok_map[i] = -1;
     return FR_OK;
+}
+
+fr_status fr_net_init(fr_net *net, fr_model *model, int max_batch, int seq_len, int negatives,
+                      fr_err *err)
+{
+    return net_init(net, model, max_batch, seq_len, negatives, 0, 0, err);
+}
+
+fr_status fr_net_init_shared(fr_net *net, fr_model *model, int max_items, fr_err *err)
+{
+    return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 1,
+                    err);
 }
 
 static float *param(fr_model *m, int i) { return m->params + m->p[i].offset; }
@@ -209,6 +229,31 @@ static void item_tower_backward(fr_net *net, const idx_layout *lay, int nu, int 
     be->scatter_add_rows(grad(net, FR_P_E_TOK), net->dxu, net->didx + lay->utoks, nt, d);
 }
 
+/* item_tower_backward for a net that read its items from net->shared: the pooled
+ * filters and their positions are the shared pass's rows urow, and the distinct
+ * tokens' embeddings, which the forward pass would have gathered, are gathered here. */
+static void item_tower_backward_shared(fr_net *net, const idx_layout *lay, int nu, int nt)
+{
+    fr_model *m = net->model;
+    const fr_backend *be = m->be;
+    const fr_net *sh = net->shared;
+    int d = m->cfg.dim, F = m->cfg.filters, T = m->cfg.num_tokens;
+    const int32_t *urow = net->didx + lay->urow;
+    be->scatter_add_rows(grad(net, FR_P_E_ID), net->dhu, net->didx + lay->uitems, nu, d);
+    be->sum_rows(grad(net, FR_P_B_PROJ), net->dhu, nu, d);
+    be->gather_rows(net->mpool, sh->mpool, urow, nu, F);
+    be->gemm(1, 0, d, F, nu, 1.0f, net->dhu, d, net->mpool, F, 1.0f, grad(net, FR_P_W_PROJ), F);
+    be->gemm(0, 0, nu, F, d, 1.0f, net->dhu, d, param(m, FR_P_W_PROJ), F, 0.0f, net->dm, F);
+    be->zero(net->gp, (size_t)nt * 3 * F);
+    be->conv_pool_backward_rows(net->gp, grad(net, FR_P_CONV_B), net->dm, sh->mpool, sh->arg, urow,
+                                net->didx + lay->tokidx, nu, T, F);
+    be->gather_rows(net->xu, param(m, FR_P_E_TOK), net->didx + lay->utoks, nt, d);
+    be->gemm(1, 0, 3 * F, d, nt, 1.0f, net->gp, 3 * F, net->xu, d, 0.0f, net->dwr, d);
+    be->conv_w_unpack_add(grad(net, FR_P_CONV_W), net->dwr, F, d);
+    be->gemm(0, 0, nt, d, 3 * F, 1.0f, net->gp, 3 * F, sh->wr, d, 0.0f, net->dxu, d);
+    be->scatter_add_rows(grad(net, FR_P_E_TOK), net->dxu, net->didx + lay->utoks, nt, d);
+}
+
 static void gru_forward(fr_net *net, int b)
 {
     fr_model *m = net->model;
@@ -246,7 +291,20 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
     int nu = 0, np = 0;
     net->last_items = net->last_tokens = 0;
     size_t lb = (size_t)L * b;
-    /* Positions are time-major (t * b + row) so that each GRU step reads a block. */
+    /* Positions are time-major (t * b + row) so that each GRU step reads a block. A
+     * net reading a shared pass numbers the input items first, so that the GRU's input
+     * projection and its gradients run over those n_in rows alone (a per-user batch
+     * has as many negatives as inputs, and they have no input gradient). */
+    int n_in = -1;
+    if (net->shared) {
+        for (int t = 0; t < L; t++)
+            for (int r = 0; r < b; r++) {
+                int32_t it = windows[(size_t)r * W + t];
+                if (it != 0)
+                    add_item(net, h + lay.uitems, &nu, it);
+            }
+        n_in = nu;
+    }
     for (int t = 0; t < L; t++)
         for (int r = 0; r < b; r++) {
             const int32_t *w = windows + (size_t)r * W;
@@ -265,17 +323,28 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
         h[lay.negidx + j] = add_item(net, h + lay.uitems, &nu, neg[j]);
         h[lay.negrow + j] = neg[j];
     }
+    if (n_in < 0)
+        n_in = nu;
     for (int i = 0; i < nu; i++)
         net->item_map[h[lay.uitems + i]] = -1;
     if (np == 0) /* nothing to train on: every window is padding */
         return FR_OK;
+    for (int i = 0; net->shared && i < nu; i++)
+        if ((h[lay.urow + i] = net->shared->step_row[h[lay.uitems + i]]) < 0)
+            return fr_fail(err, FR_EINVAL, "item row %d is not among the shared items",
+                           h[lay.uitems + i]);
     int nt = build_tokens(net, h + lay.uitems, nu, h + lay.utoks, h + lay.tokidx);
     be->upload(net->didx, h, lay.total * sizeof(int32_t));
 
     /* forward */
-    item_tower_forward(net, &lay, nu, nt);
-    be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f, net->giu,
-             3 * d);
+    if (net->shared) {
+        be->gather_rows(net->hu, net->shared->hu, net->didx + lay.urow, nu, d);
+        be->gather_rows(net->giu, net->shared->giu, net->didx + lay.urow, n_in, 3 * d);
+    } else {
+        item_tower_forward(net, &lay, nu, nt);
+        be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f,
+                 net->giu, 3 * d);
+    }
     be->gather_rows(net->gi, net->giu, net->didx + lay.posidx, (int)lb, 3 * d);
     be->add_bias(net->gi, param(m, FR_P_GRU_B_IH), (int)lb, 3 * d);
     gru_forward(net, b);
@@ -316,14 +385,58 @@ fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t
              grad(net, FR_P_GRU_W_HH), d);
     be->sum_rows(grad(net, FR_P_GRU_B_HH), net->dgh, (int)lb, 3 * d);
     be->sum_rows(grad(net, FR_P_GRU_B_IH), net->dgi, (int)lb, 3 * d);
-    be->zero(net->dgiu, (size_t)nu * 3 * d);
+    be->zero(net->dgiu, (size_t)n_in * 3 * d);
     be->scatter_add_rows(net->dgiu, net->dgi, net->didx + lay.posidx, (int)lb, 3 * d);
-    be->gemm(1, 0, 3 * d, d, nu, 1.0f, net->dgiu, 3 * d, net->hu, d, 1.0f,
+    be->gemm(1, 0, 3 * d, d, n_in, 1.0f, net->dgiu, 3 * d, net->hu, d, 1.0f,
              grad(net, FR_P_GRU_W_IH), d);
-    be->gemm(0, 0, nu, d, 3 * d, 1.0f, net->dgiu, 3 * d, param(m, FR_P_GRU_W_IH), d, 1.0f,
+    be->gemm(0, 0, n_in, d, 3 * d, 1.0f, net->dgiu, 3 * d, param(m, FR_P_GRU_W_IH), d, 1.0f,
              net->dhu, d);
-    item_tower_backward(net, &lay, nu, nt);
+    if (net->shared)
+        item_tower_backward_shared(net, &lay, nu, nt);
+    else
+        item_tower_backward(net, &lay, nu, nt);
     return FR_OK;
+}
+
+fr_status fr_net_share_items(fr_net *net, const int32_t *items, int n, fr_err *err)
+{
+    fr_model *m = net->model;
+    const fr_backend *be = m->be;
+    int V = m->cfg.num_items, d = m->cfg.dim;
+    idx_layout lay = layout_of(net);
+    int32_t *h = net->hidx, *ui = h + lay.uitems;
+    fr_status st = FR_OK;
+    if (!be->conv_pool_backward_rows)
+        return fr_fail(err, FR_EINVAL, "the %s backend cannot share the item tower", be->name);
+    for (int i = 0; i < net->last_items; i++) /* the previous step's items */
+        net->step_row[ui[i]] = -1;
+    int nu = 0;
+    for (int i = 0; i < n; i++) {
+        int32_t r = items[i];
+        if (r < 1 || r >= V) {
+            st = fr_fail(err, FR_EINVAL, "shared item row %d outside [1, %d)", r, V);
+            goto out;
+        }
+        if (net->step_row[r] >= 0)
+            continue;
+        if (nu == net->max_items) {
+            st = fr_fail(err, FR_EINVAL, "more than %d distinct shared items", net->max_items);
+            goto out;
+        }
+        net->step_row[r] = nu;
+        ui[nu++] = r;
+    }
+    if (nu > 0) {
+        int nt = build_tokens(net, ui, nu, h + lay.utoks, h + lay.tokidx);
+        be->upload(net->didx, h, lay.total * sizeof(int32_t));
+        item_tower_forward(net, &lay, nu, nt);
+        be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f,
+                 net->giu, 3 * d);
+        net->last_tokens = nt;
+    }
+out:
+    net->last_items = nu;
+    return st;
 }
 
 fr_status fr_net_item_vectors(fr_net *net, float *out, fr_err *err)

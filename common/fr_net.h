@@ -12,7 +12,14 @@
  *   - the convolution over token embeddings is factored through the distinct tokens:
  *     conv(E_tok[tok])[t] = sum_k (E_tok W_k^T)[tok[t+k-1]], so its forward and
  *     backward products are (distinct tokens x d x 3F) instead of (items x T x d x 3F).
- * Both give the same values and gradients as the per-position computation. */
+ * Both give the same values and gradients as the per-position computation.
+ *
+ * DP-SGD computes many small per-user batches in one step with the same parameters.
+ * A shared net (fr_net_share_items) runs the item tower and the GRU's input projection
+ * once over every item the step touches; a net whose `shared` points to it then
+ * gathers those rows instead of recomputing them and runs only its own backward pass
+ * (conv_pool_backward_rows reads the shared pass's pooled filters). Values and
+ * gradients are those of the plain batch. */
 #ifndef FR_NET_H
 #define FR_NET_H
 
@@ -40,6 +47,10 @@ typedef struct fr_net {
     float *q, *ht, *hn, *logits, *pos, *loss;
     /* backward */
     float *dq, *dhn, *dht, *dz, *dgi, *dgh, *dhu, *dgiu, *dm, *gp, *dwr, *dxu;
+    /* sharing: a shared net's index of each catalogue row among its items (host, V,
+     * -1 for rows it did not compute), and the shared net a batch reads from */
+    int32_t *step_row;
+    const struct fr_net *shared;
 } fr_net;
 
 /* Workspace for batches of up to max_batch windows of seq_len + 1 with `negatives`
@@ -53,6 +64,17 @@ void fr_net_free(fr_net *net);
  * *positions; with backward set, adds d(mean loss)/d(params) to model->grads. */
 FR_MUST fr_status fr_net_batch(fr_net *net, const int32_t *windows, int b, const int32_t *neg,
                                int backward, double *loss_sum, long *positions, fr_err *err);
+
+/* Workspace for fr_net_share_items over up to max_items distinct items (< 1 or more
+ * than the catalogue: the whole catalogue); it runs no batches of its own. */
+FR_MUST fr_status fr_net_init_shared(fr_net *net, fr_model *model, int max_items, fr_err *err);
+
+/* Item vectors hu, the pooled filters and their positions, and the GRU's input
+ * projection (without bias) of the n item rows `items` (host, >= 1, repeats allowed;
+ * at most max_items distinct), kept in net for batches of nets whose `shared` is net,
+ * until the next call. Those batches need the backend's conv_pool_backward_rows and
+ * must touch only these items (FR_EINVAL otherwise). */
+FR_MUST fr_status fr_net_share_items(fr_net *net, const int32_t *items, int n, fr_err *err);
 
 /* The E_id rows (distinct items) and E_tok rows (distinct tokens) that the last
  * batch's backward pass wrote gradients to, as backend index arrays; every other

@@ -1,7 +1,9 @@
 /* User-level DP-SGD and the privacy ledger: clipping bounds every user's
  * contribution (even a user whose gradient is 1000 times larger), the sparse per-user
- * path gives the same sum as dense per-user gradients, the noise has the standard
- * deviation sigma C / (qN) and comes from an unpredictable source, and the ledger
+ * path gives the same sum as dense per-user gradients, a user's gradient read through
+ * the step's shared item tower is that of its own batch, steps are reproducible with
+ * several workers, the noise is Gaussian with the standard deviation sigma C / (qN)
+ * and comes from an unpredictable source, and the ledger
  * remembers every step across reopenings, ignores a line cut short by a crash and
  * enforces the budget. */
 #include <math.h>
@@ -160,6 +162,205 @@ static void test_sparse_sum_equals_dense(void)
     fr_model_free(&m);
 }
 
+/* The step's shared item tower: every user's gradient read through a shared pass over
+ * the items of all users and the negatives (rows in another order than the user's own
+ * batch) equals the gradient of the user's batch computed on its own, over every
+ * parameter. */
+static void test_shared_equals_own_batch(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    fr_err err = {{0}};
+    if (setup(&m, &tr, 1.0, 1.0, 1e6f))
+        return;
+    fr_dp_draw_negatives(&tr);
+    int W = L + 1;
+    int32_t *items = malloc(sizeof(int32_t) * (size_t)(n_windows * W + 10));
+    int n = 0;
+    for (int j = 9; j >= 0; j--) /* negatives first, reversed: not the batches' order */
+        items[n++] = tr.neg_buf[j];
+    for (long i = n_windows * W - 1; i >= 0; i--)
+        if (windows[i] > 0)
+            items[n++] = windows[i];
+    fr_net shared, own, plain;
+    CHECK(fr_net_init_shared(&shared, &m, 0, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_net_init(&own, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_net_init(&plain, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_net_share_items(&shared, items, n, &err) == FR_OK, "%s", err.msg);
+    own.shared = &shared;
+    float *a = malloc(m.n * sizeof(float)), *b = malloc(m.n * sizeof(float));
+    for (int u = 0; u < tr.n_users; u++) {
+        int nw = tr.user_count[u] < 4 ? tr.user_count[u] : 4;
+        const int32_t *w = windows + (tr.user_first[u] + tr.user_count[u] - nw) * W;
+        double la = 0, lb = 0;
+        long pa = 0, pb = 0;
+        m.be->zero(m.grads, m.n);
+        CHECK(fr_net_batch(&own, w, nw, tr.neg_buf, 1, &la, &pa, &err) == FR_OK, "%s", err.msg);
+        m.be->download(a, m.grads, m.n * sizeof(float));
+        m.be->zero(m.grads, m.n);
+        CHECK(fr_net_batch(&plain, w, nw, tr.neg_buf, 1, &lb, &pb, &err) == FR_OK, "%s", err.msg);
+        m.be->download(b, m.grads, m.n * sizeof(float));
+        CHECK(pa == pb && fabs(la - lb) <= 1e-5 * fabs(lb), "user %d: loss %g vs %g", u, la, lb);
+        for (int p = 0; p < FR_NPARAMS; p++) {
+            double worst = 0, scale = 0;
+            for (size_t i = m.p[p].offset; i < m.p[p].offset + m.p[p].size; i++) {
+                worst = fmax(worst, fabs(a[i] - b[i]));
+                scale = fmax(scale, fabs(b[i]));
+            }
+            CHECK(scale > 0 && worst <= 1e-5 * scale, "user %d, %s: differs by %g (scale %g)", u,
+                  fr_model_param_name(p), worst, scale);
+        }
+    }
+    /* an item outside the shared pass is refused, not read from another item's row */
+    CHECK(fr_net_share_items(&shared, items, 1, &err) == FR_OK, "%s", err.msg);
+    double l0 = 0;
+    long p0 = 0;
+    CHECK(fr_net_batch(&own, windows, 1, tr.neg_buf, 1, &l0, &p0, &err) == FR_EINVAL,
+          "a batch beyond the shared items was accepted");
+    free(a);
+    free(b);
+    free(items);
+    fr_net_free(&shared);
+    fr_net_free(&own);
+    fr_net_free(&plain);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+/* The users of a step through one shared pass, and through the per-user path that
+ * backends without sharing take: the same clipped sum. */
+static void test_step_sum_both_paths(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    fr_err err = {{0}};
+    if (setup(&m, &tr, 1.0, 1.0, 0.05f))
+        return;
+    fr_dp_draw_negatives(&tr);
+    int32_t users[U];
+    for (int u = 0; u < tr.n_users; u++)
+        users[u] = u;
+    float *a = malloc(m.n * sizeof(float)), *b = malloc(m.n * sizeof(float));
+    fr_dp_step_stats sa = {0}, sb = {0};
+    m.be->zero(m.grads, m.n);
+    CHECK(tr.share == 1, "the CPU backend shares the item tower");
+    CHECK(fr_dp_accumulate_users(&tr, users, tr.n_users, &sa, &err) == FR_OK, "%s", err.msg);
+    m.be->download(a, m.grads, m.n * sizeof(float));
+    tr.share = 0;
+    m.be->zero(m.grads, m.n);
+    CHECK(fr_dp_accumulate_users(&tr, users, tr.n_users, &sb, &err) == FR_OK, "%s", err.msg);
+    m.be->download(b, m.grads, m.n * sizeof(float));
+    CHECK(sa.sampled == tr.n_users && sa.sampled == sb.sampled && sa.clipped == sb.clipped &&
+              sa.positions == sb.positions, "stats differ: %d/%d clipped", sa.clipped, sb.clipped);
+    CHECK(sa.clipped > 0, "no user was clipped at C = 0.05");
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        worst = fmax(worst, fabs(a[i] - b[i]));
+        scale = fmax(scale, fabs(b[i]));
+    }
+    CHECK(scale > 0 && worst <= 1e-5 * scale, "sums differ by %g (scale %g)", worst, scale);
+    /* a step with more items than the shared pass holds runs each user on its own */
+    tr.share = 1;
+    int cap = tr.items.max_items;
+    tr.items.max_items = 5;
+    m.be->zero(m.grads, m.n);
+    memset(&sb, 0, sizeof sb);
+    CHECK(fr_dp_accumulate_users(&tr, users, tr.n_users, &sb, &err) == FR_OK, "%s", err.msg);
+    CHECK(tr.workers[0].net.shared == NULL, "a step beyond the shared pass still shared it");
+    tr.items.max_items = cap;
+    m.be->download(b, m.grads, m.n * sizeof(float));
+    worst = 0;
+    for (size_t i = 0; i < m.n; i++)
+        worst = fmax(worst, fabs(a[i] - b[i]));
+    CHECK(worst <= 1e-5 * scale, "the fallback's sum differs by %g (scale %g)", worst, scale);
+    free(a);
+    free(b);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+/* Whole steps with two workers: reproducible for a seed, and the same update as one
+ * worker up to the order of the additions. */
+static void test_step_workers(void)
+{
+    float *p[3] = {0};
+    for (int run = 0; run < 3; run++) {
+        fr_model m;
+        fr_dp_trainer tr;
+        fr_err err = {{0}};
+        fr_model_config mc = {.num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D,
+                              .filters = F};
+        CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s",
+              err.msg);
+        fr_model_init_params(&m, 3);
+        fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
+        fr_dp_config dc = {.sampling_rate = 0.5, .noise_multiplier = 1.0, .clip = 0.1f,
+                           .max_windows = 4, .workers = run < 2 ? 2 : 1, .seed = "w",
+                           .seed_len = 1};
+        CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) ==
+                  FR_OK, "%s", err.msg);
+        fr_dp_step_stats st;
+        for (int s = 0; s < 3; s++)
+            CHECK(fr_dp_trainer_step(&tr, &st, &err) == FR_OK, "%s", err.msg);
+        p[run] = malloc(m.n * sizeof(float));
+        fr_model_get_params(&m, p[run]);
+        size_t n = m.n;
+        fr_dp_trainer_free(&tr);
+        fr_model_free(&m);
+        if (run == 2) {
+            CHECK(memcmp(p[0], p[1], n * sizeof(float)) == 0, "two runs with a seed differ");
+            double worst = 0;
+            for (size_t i = 0; i < n; i++)
+                worst = fmax(worst, fabs(p[0][i] - p[2][i]));
+            CHECK(worst < 1e-4, "two workers against one: %g", worst);
+        }
+    }
+    for (int run = 0; run < 3; run++)
+        free(p[run]);
+}
+
+/* A whole step puts noise on every trainable coordinate of a model larger than one
+ * noise chunk (the workers draw the chunks), and none on the padding rows: with noise
+ * far above the gradients, Adam's first step moves every parameter by about lr. */
+static void test_step_noise_everywhere(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    fr_err err = {{0}};
+    int vt = 10000; /* token rows no item uses: 80,000 parameters, two noise chunks */
+    fr_model_config mc = {.num_items = V, .token_vocab = vt, .num_tokens = T, .dim = D,
+                          .filters = F};
+    CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s", err.msg);
+    fr_model_init_params(&m, 3);
+    float lr = 1e-2f;
+    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = lr, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = 0.5, .noise_multiplier = 1e3, .clip = 1.0f,
+                       .max_windows = 4, .workers = 2, .seed = "n", .seed_len = 1};
+    CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) == FR_OK,
+          "%s", err.msg);
+    CHECK(m.n > 65536, "model of %zu parameters fits one chunk", m.n);
+    float *before = malloc(m.n * sizeof(float)), *after = malloc(m.n * sizeof(float));
+    fr_model_get_params(&m, before);
+    fr_dp_step_stats st;
+    CHECK(fr_dp_trainer_step(&tr, &st, &err) == FR_OK, "%s", err.msg);
+    fr_model_get_params(&m, after);
+    size_t still = 0;
+    for (int p = 0; p < FR_NPARAMS; p++)
+        for (size_t i = 0; i < m.p[p].size; i++) {
+            size_t o = m.p[p].offset + i;
+            double moved = fabs((double)after[o] - before[o]);
+            if (p <= FR_P_E_TOK && i < (size_t)D)
+                CHECK(moved == 0, "%s padding row moved by %g", fr_model_param_name(p), moved);
+            else
+                still += moved < 0.5 * lr;
+        }
+    CHECK(still == 0, "%zu coordinates got no noise", still);
+    free(before);
+    free(after);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
 static void test_noise_std(void)
 {
     fr_model m;
@@ -191,6 +392,48 @@ static void test_noise_std(void)
     free(g);
     fr_dp_trainer_free(&tr);
     fr_model_free(&m);
+}
+
+/* The noise vectors' sampler gives a standard normal, not merely the right variance:
+ * the tail masses beyond 1, 2 and 3 and the fourth moment, and streams that do not
+ * repeat each other. */
+static void test_noise_gaussian(void)
+{
+    fr_dp_rng r;
+    fr_err err = {{0}};
+    CHECK(fr_dp_rng_init(&r, "g", 1, &err) == FR_OK, "%s", err.msg);
+    size_t n = (size_t)1 << 20;
+    float *x = malloc(n * sizeof(float)), *y = malloc(n * sizeof(float));
+    fr_dp_rng_normals_at(&r, 1, x, n, 1.0);
+    fr_dp_rng_normals_at(&r, 2, y, n, 1.0);
+    double s = 0, s2 = 0, s4 = 0, sxy = 0, t1 = 0, t2 = 0, t3 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = x[i];
+        s += v;
+        s2 += v * v;
+        s4 += v * v * v * v;
+        sxy += v * y[i];
+        t1 += fabs(v) > 1;
+        t2 += fabs(v) > 2;
+        t3 += fabs(v) > 3;
+    }
+    double dn = (double)n;
+    /* bounds of about 5 standard errors each */
+    CHECK(fabs(s / dn) < 0.005, "mean %g", s / dn);
+    CHECK(fabs(s2 / dn - 1) < 0.007, "variance %g", s2 / dn);
+    CHECK(fabs(s4 / dn - 3) < 0.04, "fourth moment %g, want 3", s4 / dn);
+    CHECK(fabs(t1 / dn - 0.317311) < 0.0023, "P(|z| > 1) = %g", t1 / dn);
+    CHECK(fabs(t2 / dn - 0.045500) < 0.0010, "P(|z| > 2) = %g", t2 / dn);
+    CHECK(fabs(t3 / dn - 0.002700) < 0.00026, "P(|z| > 3) = %g", t3 / dn);
+    CHECK(fabs(sxy / dn) < 0.005, "streams 1 and 2 correlate: %g", sxy / dn);
+    /* a stream is a function of the key and its number alone */
+    float *z = malloc(1000 * sizeof(float));
+    fr_dp_rng_normals_at(&r, 1, z, 1000, 1.0);
+    CHECK(memcmp(z, x, 1000 * sizeof(float)) == 0, "stream 1 drawn twice differs");
+    free(z);
+    free(x);
+    free(y);
+    fr_dp_rng_free(&r);
 }
 
 static void test_noise_source(void)
@@ -253,7 +496,12 @@ int main(void)
     make_data();
     RUN(test_clip_bounds_each_user);
     RUN(test_sparse_sum_equals_dense);
+    RUN(test_shared_equals_own_batch);
+    RUN(test_step_sum_both_paths);
+    RUN(test_step_workers);
+    RUN(test_step_noise_everywhere);
     RUN(test_noise_std);
+    RUN(test_noise_gaussian);
     RUN(test_noise_source);
     RUN(test_ledger);
     free(windows);

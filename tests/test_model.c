@@ -1,7 +1,8 @@
 /* Gradient checks of the recall model: each layer's backward op against central
  * finite differences of its forward op, and the whole model's float gradient against
  * central differences of an independent double-precision implementation of the spec
- * (which also checks the factored float forward against the plain one). Inputs are
+ * (which also checks the factored float forward against the plain one), for a plain
+ * batch and for one that reads a shared item-tower pass (DP-SGD's path). Inputs are
  * random and never zero. */
 #include <math.h>
 #include <stdlib.h>
@@ -299,7 +300,9 @@ static double ref_loss(const fr_model *m, const double *P, const int32_t *win, c
     return total / (double)npos;
 }
 
-static void test_model_grad(void)
+/* shared: the batch reads its item tower from a shared pass over its items and
+ * others (DP-SGD's path), whose backward is its own code. */
+static void model_grad(int shared)
 {
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(2);
@@ -333,9 +336,19 @@ static void test_model_grad(void)
         0, 0, 0, 0, 0, 0, 11, 12,   /* a single position */
         4, 4, 9, 1, 12, 3, 3, 10};  /* repeated items */
     int32_t neg[6] = {5, 12, 2, 2, 10, 6}; /* includes targets and a repeat */
-    fr_net net;
+    fr_net net, sh;
     st = fr_net_init(&net, &m, c.B, c.L, c.K, &err);
     CHECK(st == FR_OK, "net init: %s", err.msg);
+    memset(&sh, 0, sizeof sh);
+    if (shared) {
+        int32_t *all = malloc(sizeof(int32_t) * (size_t)c.V);
+        for (int i = 0; i < c.V - 1; i++) /* every item, in reverse: other rows than the batch's */
+            all[i] = c.V - 1 - i;
+        CHECK(fr_net_init_shared(&sh, &m, 0, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_net_share_items(&sh, all, c.V - 1, &err) == FR_OK, "%s", err.msg);
+        free(all);
+        net.shared = &sh;
+    }
     be->zero(m.grads, m.n);
     double loss = 0;
     long npos = 0;
@@ -379,7 +392,73 @@ static void test_model_grad(void)
     }
     free(g); free(P); free(host); free(tokens);
     fr_net_free(&net);
+    if (shared)
+        fr_net_free(&sh);
     fr_model_free(&m);
+}
+
+static void test_model_grad(void) { model_grad(0); }
+static void test_model_grad_shared(void) { model_grad(1); }
+
+/* The GRU's recurrent products for a few rows (plain loops) and for many (sgemm): the
+ * same rows give the same states and gradients. */
+static void test_gru_few_rows(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    be->set_threads(1);
+    int L = 6, d = 16, nb = 20, ns = 7; /* 7 rows: a block of 4 and 3 more */
+    size_t big3 = (size_t)L * nb * 3 * d;
+    float *gi = malloc(sizeof(float) * big3), *whh = malloc(sizeof(float) * 3 * d * d);
+    float *bhh = malloc(sizeof(float) * 3 * d), *dz = malloc(sizeof(float) * L * nb * d);
+    fill(gi, big3, 1.5);
+    fill(whh, 3 * d * d, 0.5);
+    fill(bhh, 3 * d, 0.5);
+    fill(dz, (size_t)L * nb * d, 1.0);
+    /* the first ns rows of every step, as a batch of their own */
+    float *gis = malloc(sizeof(float) * L * ns * 3 * d), *dzs = malloc(sizeof(float) * L * ns * d);
+    for (int t = 0; t < L; t++) {
+        memcpy(gis + (size_t)t * ns * 3 * d, gi + (size_t)t * nb * 3 * d,
+               sizeof(float) * ns * 3 * d);
+        memcpy(dzs + (size_t)t * ns * d, dz + (size_t)t * nb * d, sizeof(float) * ns * d);
+    }
+    float *out[2][3];
+    int bs[2] = {nb, ns};
+    const float *gis_of[2] = {gi, gis}, *dz_of[2] = {dz, dzs};
+    for (int k = 0; k < 2; k++) {
+        int b = bs[k];
+        float *z = calloc((size_t)(L + 1) * b * d, sizeof(float));
+        size_t l3 = (size_t)L * b * 3 * d;
+        float *g = calloc(l3, sizeof(float)), *gn = calloc((size_t)L * b * d, sizeof(float));
+        float *dgi = calloc(l3, sizeof(float)), *dgh = calloc(l3, sizeof(float));
+        be->gru_forward(z, g, gn, gis_of[k], whh, bhh, L, b, d);
+        be->gru_backward(dgi, dgh, dz_of[k], g, gn, z, whh, L, b, d);
+        out[k][0] = z;
+        out[k][1] = dgi;
+        out[k][2] = dgh;
+        free(g);
+        free(gn);
+    }
+    double worst = 0, scale = 0;
+    for (int t = 0; t < L; t++)
+        for (int i = 0; i < ns; i++)
+            for (int j = 0; j < 3 * d; j++) {
+                for (int q = 1; q < 3; q++) {
+                    double a = out[0][q][((size_t)t * nb + i) * 3 * d + j];
+                    double b = out[1][q][((size_t)t * ns + i) * 3 * d + j];
+                    worst = fmax(worst, fabs(a - b));
+                    scale = fmax(scale, fabs(a));
+                }
+                if (j < d) {
+                    double a = out[0][0][((size_t)(t + 1) * nb + i) * d + j];
+                    double b = out[1][0][((size_t)(t + 1) * ns + i) * d + j];
+                    worst = fmax(worst, fabs(a - b));
+                }
+            }
+    CHECK(scale > 0.1 && worst <= 1e-5 * scale, "few rows differ by %g (scale %g)", worst, scale);
+    for (int k = 0; k < 2; k++)
+        for (int q = 0; q < 3; q++)
+            free(out[k][q]);
+    free(gi); free(whh); free(bhh); free(dz); free(gis); free(dzs);
 }
 
 int main(void)
@@ -388,6 +467,8 @@ int main(void)
     RUN(test_conv_pool_grad);
     RUN(test_gru_grad);
     RUN(test_softmax_grad);
+    RUN(test_gru_few_rows);
     RUN(test_model_grad);
+    RUN(test_model_grad_shared);
     return fr_test_end();
 }
