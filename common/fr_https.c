@@ -538,6 +538,11 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
     if (s->cfg.max_body)
         evhttp_set_max_body_size(
             s->http, s->cfg.max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)s->cfg.max_body);
+    /* A body over the limit is read and dropped before the 413 goes out: closing while
+     * the client still sends would reset the connection under the answer, and the
+     * client would see a broken connection instead of the reason. The connection's
+     * deadline still bounds how long that takes. */
+    evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_max_headers_size(s->http, s->cfg.max_headers > (size_t)SSIZE_MAX
                                              ? SSIZE_MAX
                                              : (ev_ssize_t)s->cfg.max_headers);
