@@ -438,38 +438,33 @@ static int gru_threads(int b, int d)
  * DP-SGD runs each user's handful of windows as its own batch. */
 #define GRU_FEW_ROWS 8
 
+/* out (n, k) += in (n, m) w (m, k) for few rows, row by row so that each row of w is
+ * streamed once per row of in. */
+static void few_rows_product(float *out, const float *in, const float *w, int n, int m, int k)
+{
+    for (int i = 0; i < n; i++) {
+        float *o = out + (size_t)i * k;
+        const float *x = in + (size_t)i * m;
+        for (int c = 0; c < m; c++) {
+            float a = x[c];
+            const float *wr = w + (size_t)c * k;
+#pragma omp simd
+            for (int j = 0; j < k; j++)
+                o[j] += a * wr[j];
+        }
+    }
+}
+
 /* gh (n, 3d) += h (n, d) W_hh^T for few rows, with wt (d, 3d) = W_hh^T. */
 static void few_rows_hh(float *gh, const float *h, const float *wt, int n, int d)
 {
-    int d3 = 3 * d;
-    for (int i = 0; i < n; i++) {
-        float *o = gh + (size_t)i * d3;
-        const float *hi = h + (size_t)i * d;
-        for (int c = 0; c < d; c++) {
-            float a = hi[c];
-            const float *w = wt + (size_t)c * d3;
-#pragma omp simd
-            for (int j = 0; j < d3; j++)
-                o[j] += a * w[j];
-        }
-    }
+    few_rows_product(gh, h, wt, n, d, 3 * d);
 }
 
 /* dh (n, d) += dgh (n, 3d) W_hh for few rows. */
 static void few_rows_hh_back(float *dh, const float *dgh, const float *w_hh, int n, int d)
 {
-    int d3 = 3 * d;
-    for (int i = 0; i < n; i++) {
-        float *o = dh + (size_t)i * d;
-        const float *g = dgh + (size_t)i * d3;
-        for (int j = 0; j < d3; j++) {
-            float a = g[j];
-            const float *w = w_hh + (size_t)j * d;
-#pragma omp simd
-            for (int c = 0; c < d; c++)
-                o[c] += a * w[c];
-        }
-    }
+    few_rows_product(dh, dgh, w_hh, n, 3 * d, d);
 }
 
 static void cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,
