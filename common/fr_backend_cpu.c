@@ -302,6 +302,27 @@ static void cpu_conv_pool_forward(float *m, int32_t *arg, const float *p, const 
     }
 }
 
+/* One item's filters lo..hi: the gradient of each filter's max goes to its bias and to
+ * the three taps at the position that won, through the tokens there. */
+static inline void item_pool_backward(float *gp, float *dbias, const float *gi, const float *mi,
+                                      const int32_t *ai, const int32_t *ti, int T, int F, int lo,
+                                      int hi)
+{
+    for (int f = lo; f < hi; f++) {
+        if (!(mi[f] > 0.0f))
+            continue;
+        float g = gi[f];
+        int t = ai[f];
+        dbias[f] += g;
+        for (int k = 0; k < 3; k++) {
+            int pos = t + k - 1;
+            if (pos < 0 || pos >= T || ti[pos] < 0)
+                continue;
+            gp[(size_t)ti[pos] * 3 * F + (size_t)k * F + f] += g;
+        }
+    }
+}
+
 static void cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, const float *m,
                                    const int32_t *arg, const int32_t *tok, int nu, int T, int F)
 {
@@ -312,24 +333,9 @@ static void cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, con
     {
         int lo, hi;
         col_range(omp_get_thread_num(), omp_get_num_threads(), F, &lo, &hi);
-        for (int i = 0; i < nu; i++) {
-            const int32_t *ti = tok + (size_t)i * T;
-            const float *gi = dm + (size_t)i * F, *mi = m + (size_t)i * F;
-            const int32_t *ai = arg + (size_t)i * F;
-            for (int f = lo; f < hi; f++) {
-                if (!(mi[f] > 0.0f))
-                    continue;
-                float g = gi[f];
-                int t = ai[f];
-                dbias[f] += g;
-                for (int k = 0; k < 3; k++) {
-                    int pos = t + k - 1;
-                    if (pos < 0 || pos >= T || ti[pos] < 0)
-                        continue;
-                    gp[(size_t)ti[pos] * 3 * F + (size_t)k * F + f] += g;
-                }
-            }
-        }
+        for (int i = 0; i < nu; i++)
+            item_pool_backward(gp, dbias, dm + (size_t)i * F, m + (size_t)i * F,
+                               arg + (size_t)i * F, tok + (size_t)i * T, T, F, lo, hi);
     }
 }
 
@@ -338,24 +344,9 @@ static void cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm
                                         const int32_t *arg, const int32_t *rows,
                                         const int32_t *tok, int nu, int T, int F)
 {
-    for (int i = 0; i < nu; i++) {
-        const int32_t *ti = tok + (size_t)i * T;
-        const float *gi = dm + (size_t)i * F, *mi = m + (size_t)rows[i] * F;
-        const int32_t *ai = arg + (size_t)rows[i] * F;
-        for (int f = 0; f < F; f++) {
-            if (!(mi[f] > 0.0f))
-                continue;
-            float g = gi[f];
-            int t = ai[f];
-            dbias[f] += g;
-            for (int k = 0; k < 3; k++) {
-                int pos = t + k - 1;
-                if (pos < 0 || pos >= T || ti[pos] < 0)
-                    continue;
-                gp[(size_t)ti[pos] * 3 * F + (size_t)k * F + f] += g;
-            }
-        }
-    }
+    for (int i = 0; i < nu; i++)
+        item_pool_backward(gp, dbias, dm + (size_t)i * F, m + (size_t)rows[i] * F,
+                           arg + (size_t)rows[i] * F, tok + (size_t)i * T, T, F, 0, F);
 }
 
 static void cpu_conv_w_pack(float *wr, const float *w, int F, int d)
