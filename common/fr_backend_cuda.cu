@@ -456,6 +456,9 @@ static int open_device(void)
     b->gru_backward = fr_cu_gru_backward;
     b->sampled_softmax = fr_cu_sampled_softmax;
     b->adam = cu_adam;
+    const char *prof = getenv("FR_CUDA_PROFILE");
+    if (prof && !strcmp(prof, "1"))
+        return fr_cu_prof_wrap(b, g_why, sizeof g_why);
     return 0;
 }
 

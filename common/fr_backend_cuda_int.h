@@ -52,6 +52,10 @@ void *fr_cu_ws(size_t bytes);
 
 void fr_cu_add_flops(double f);
 
+/* FR_CUDA_PROFILE=1: wraps every entry of the table to time it on the device and
+ * print a table at exit (fr_backend_cuda_prof.cu). */
+int fr_cu_prof_wrap(fr_backend *b, char *why, size_t cap);
+
 /* Row-major C (m,n) = alpha op(A) op(B) + beta C through cuBLAS, without counting. */
 void fr_cu_gemm_raw(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                     const float *b, int ldb, float beta, float *c, int ldc);

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The GPU check, in one run on a machine with an NVIDIA GPU (about 8 minutes at most):
+# The GPU check, in one run on a machine with an NVIDIA GPU (7 minutes at most):
 # build with the CUDA backend (make CUDA=1), run `make test-cuda` (every op, a
 # training step, 3 epochs and DP-SGD against the CPU backend), measure the device's
 # limits (cuBLAS SGEMM rate, copy and memory bandwidth: bench/device_rate.c), and
@@ -7,11 +7,11 @@
 # batch 128, L=50, K=128) and at a GPU-sized one (d=256, batch 1024, L=200, K=1024)
 # against the PyTorch peer, eager and torch.compile, on the same GPU. Ends with a
 # table. Every step runs under a time limit and the run carries on past a failure.
-# Four files go to $OUT (default build/gpu-out): gpu.log (everything), test_cuda.txt,
-# table.md and results.json (every measurement); the step files stay in
-# build/gpu-work. Exit status: that of the CUDA test.
+# Five files go to $OUT (default build/gpu-out): gpu.log (everything), test_cuda.txt,
+# table.md, results.json (every measurement) and profile.txt (device time per op of
+# the backend over one GPU-sized epoch); the step files stay in build/gpu-work. Exit status: that of the CUDA test.
 #
-# Knobs (environment): FR_GPU_BUDGET (seconds for the whole run, 460), FR_PEER
+# Knobs (environment): FR_GPU_BUDGET (seconds for the whole run, 420), FR_PEER
 # (peer_torch.py), FR_BENCH_DATA (ml-latest-small folder), FR_GPU_JOBS (make -j, 16).
 # On a machine with no network and without the build packages, the peer or the data:
 # run tests/gpu/fetch-deps.sh on a networked Debian 12 machine first and bring its
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-build/gpu-out}
 WORK=build/gpu-work
 mkdir -p "$OUT" "$WORK"
-BUDGET=${FR_GPU_BUDGET:-460}
+BUDGET=${FR_GPU_BUDGET:-420}
 JOBS=${FR_GPU_JOBS:-16}
 T0=$(date +%s)
 NODE=build/fedrecall-node
@@ -58,7 +58,8 @@ cat "$WORK/machine.txt" >&3
 
 # Build packages: the machine's own, or a private root unpacked from .gpu-deps/.
 PKGS="msgpack jansson openblas libsodium libevent libevent_openssl openssl libcurl sqlite3 inih"
-if ! pkg-config --exists $PKGS 2>/dev/null && [ -d .gpu-deps ]; then
+if ! { command -v pkg-config >/dev/null && pkg-config --exists $PKGS; } 2>/dev/null &&
+    [ -d .gpu-deps ]; then
     root=/tmp/fr-gpu-root
     mkdir -p "$root"
     for f in .gpu-deps/*.deb; do dpkg -x "$f" "$root"; done
@@ -69,7 +70,19 @@ if ! pkg-config --exists $PKGS 2>/dev/null && [ -d .gpu-deps ]; then
     # headers straight under /usr/include are not named by pkg-config's flags
     export CPATH=$root/usr/include:$root/usr/include/x86_64-linux-gnu
     export LIBRARY_PATH=$lib:$lib/openblas-pthread
-    export EXTRA_LDFLAGS="-Wl,-rpath,$lib -Wl,-rpath,$lib/openblas-pthread -Wl,-rpath-link,$lib"
+    # RPATH, not RUNPATH: it also serves the libraries' own dependencies (libevent_core
+    # under libevent, libcom_err under Kerberos), which the machine may lack too
+    export EXTRA_LDFLAGS="-Wl,--disable-new-dtags -Wl,-rpath,$lib -Wl,-rpath,$lib/openblas-pthread
+        -Wl,-rpath,$root/lib/x86_64-linux-gnu -Wl,-rpath-link,$lib"
+    # a machine without pkg-config or make gets the packaged ones, run from the root
+    mkdir -p "$root/fr-bin"
+    if ! command -v pkg-config >/dev/null; then
+        printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' "$lib" "$root/usr/bin/pkgconf" \
+            >"$root/fr-bin/pkg-config"
+        chmod +x "$root/fr-bin/pkg-config"
+    fi
+    command -v make >/dev/null || ln -sf "$root/usr/bin/make" "$root/fr-bin/make"
+    export PATH=$PATH:$root/fr-bin
     say "build packages from .gpu-deps/ in $root"
 fi
 pkg-config --exists $PKGS 2>/dev/null || say "warning: build packages missing ($PKGS); the build may fail"
@@ -93,9 +106,10 @@ if [ -z "$DATA" ]; then
     step synth-bench 60 "$NODE" synth --users 610 --items 9000 --min-events 20 --max-events 310 \
         --out "$DATA" >/dev/null
 fi
-# The GPU-sized run needs windows of 201 items and enough of them for many batches.
+# The GPU-sized run needs windows of 201 items and enough of them for several batches
+# (about 7,900 windows: 8 batches of 1,024 an epoch).
 BIG=/tmp/fr-gpu-synth-big
-step synth-big 90 "$NODE" synth --users 8000 --items 20000 --clusters 40 --min-events 200 \
+step synth-big 90 "$NODE" synth --users 4000 --items 20000 --clusters 40 --min-events 200 \
     --max-events 400 --out "$BIG" >/dev/null
 
 PEER=${FR_PEER:-}
@@ -103,26 +117,33 @@ for p in .gpu-deps/peer_torch.py shared/bench/peer_torch.py ../shared/bench/peer
     [ -z "$PEER" ] && [ -f "$p" ] && PEER=$p
 done
 [ -n "$PEER" ] || say "no peer_torch.py (set FR_PEER): the PyTorch columns stay empty"
+export PYTHONUNBUFFERED=1
 
+# Most telling first, so that a short budget still yields the GPU-sized comparison.
 BENCH="--epochs 3 --time-only"
 GPUCFG="--epochs 3 --time-only --dim 256 --batch 1024 --seq-len 200 --negatives 1024"
-step ours-bench-cuda 90 "$NODE" train --data "$DATA" --format movielens-csv $BENCH --device cuda \
-    --metrics-out "$WORK/ours_bench_cuda.json"
-step ours-bench-cpu 120 "$NODE" train --data "$DATA" --format movielens-csv --epochs 2 \
-    --time-only --threads "$(nproc)" --device cpu --metrics-out "$WORK/ours_bench_cpu.json"
 step ours-big-cuda 120 "$NODE" train --data "$BIG" --format movielens-csv $GPUCFG --device cuda \
     --metrics-out "$WORK/ours_big_cuda.json"
+[ -n "$PEER" ] && step torch-big-eager 120 python3 "$PEER" --data "$BIG" --format movielens-csv \
+    $GPUCFG --device cuda --json-out "$WORK/torch_big_eager.json"
+# device time per op (fr_backend_cuda_prof.cu), one epoch of the GPU-sized run
+step ours-big-profile 90 env FR_CUDA_PROFILE=1 "$NODE" train --data "$BIG" \
+    --format movielens-csv $GPUCFG --epochs 1 --device cuda 2>"$OUT/profile.txt" >/dev/null
+grep "cuda profile" "$OUT/profile.txt" | head -n 16 >&3
+step ours-bench-cuda 90 "$NODE" train --data "$DATA" --format movielens-csv $BENCH --device cuda \
+    --metrics-out "$WORK/ours_bench_cuda.json"
+[ -n "$PEER" ] && step torch-bench-eager 90 python3 "$PEER" --data "$DATA" \
+    --format movielens-csv $BENCH --device cuda --json-out "$WORK/torch_bench_eager.json"
+step ours-big-tf32 90 env FR_CUDA_TF32=1 "$NODE" train --data "$BIG" --format movielens-csv \
+    $GPUCFG --device cuda --metrics-out "$WORK/ours_big_tf32.json"
 if [ -n "$PEER" ]; then
-    export PYTHONUNBUFFERED=1
-    step torch-bench-eager 90 python3 "$PEER" --data "$DATA" --format movielens-csv $BENCH \
-        --device cuda --json-out "$WORK/torch_bench_eager.json"
-    step torch-big-eager 120 python3 "$PEER" --data "$BIG" --format movielens-csv $GPUCFG \
-        --device cuda --json-out "$WORK/torch_big_eager.json"
-    step torch-bench-compile 120 python3 "$PEER" --data "$DATA" --format movielens-csv $BENCH \
-        --device cuda --compile --json-out "$WORK/torch_bench_compile.json"
     step torch-big-compile 150 python3 "$PEER" --data "$BIG" --format movielens-csv $GPUCFG \
         --device cuda --compile --json-out "$WORK/torch_big_compile.json"
+    step torch-bench-compile 120 python3 "$PEER" --data "$DATA" --format movielens-csv $BENCH \
+        --device cuda --compile --json-out "$WORK/torch_bench_compile.json"
 fi
+step ours-bench-cpu 60 "$NODE" train --data "$DATA" --format movielens-csv --epochs 2 \
+    --time-only --threads "$(nproc)" --device cpu --metrics-out "$WORK/ours_bench_cpu.json"
 
 # The table: training sequences per second, the median over the epochs after the first
 # (which holds start-up and compilation).
@@ -154,6 +175,7 @@ print(f"| benchmark config (d=64, F=64, B=128, L=50, K=128) | {rate('ours_bench_
       f"{rate('torch_bench_eager.json')} | {rate('torch_bench_compile.json')} | {rate('ours_bench_cpu.json')} |")
 print(f"| GPU-sized (d=256, F=64, B=1024, L=200, K=1024) | {rate('ours_big_cuda.json')} | "
       f"{rate('torch_big_eager.json')} | {rate('torch_big_compile.json')} | - |")
+print(f"| GPU-sized, TF32 products (FR_CUDA_TF32=1) | {rate('ours_big_tf32.json')} | - | - | - |")
 try:
     with open(os.path.join(out, "device_rate.json")) as f:
         r = json.load(f)
