@@ -100,6 +100,15 @@ typedef struct fr_backend {
     void (*sampled_softmax)(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
                             int n, int k, float scale, float *loss);
 
+    /* Recall's selection: for each row i of scores (n, v), the k best columns among
+     * 1..v-1 (column 0 is the padding item) whose score is strictly above floor (NaN
+     * never is) and that are not listed in excl[excl_off[i] .. excl_off[i+1])
+     * (ascending, repeats allowed; excl NULL: none), best first by (score descending,
+     * column ascending), the order of fr_topk.h. Writes rows (n, k) and out (n, k); past
+     * the last column found, -1 and -INFINITY. scores may be overwritten. */
+    void (*topk_rows)(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
+                      const int32_t *excl_off, const int32_t *excl);
+
     /* Adam (bias-corrected, no weight decay) over n parameters at step t (1-based);
      * the gradient is consumed: g is zero afterwards, ready for the next batch. */
     void (*adam)(float *p, float *g, float *m, float *v, size_t n, float lr, float b1,

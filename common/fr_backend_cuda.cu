@@ -455,6 +455,7 @@ static int open_device(void)
     b->gru_forward = fr_cu_gru_forward;
     b->gru_backward = fr_cu_gru_backward;
     b->sampled_softmax = fr_cu_sampled_softmax;
+    b->topk_rows = fr_cu_topk_rows;
     b->adam = cu_adam;
     const char *prof = getenv("FR_CUDA_PROFILE");
     if (prof && !strcmp(prof, "1"))

@@ -73,5 +73,8 @@ void fr_cu_gru_backward(float *dgi, float *dgh, const float *dz, const float *ga
                         const float *ghn, const float *z, const float *w_hh, int l, int b, int d);
 void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
                            int n, int k, float scale, float *loss);
+/* Recall's selection (fr_backend_cuda_topk.cu). */
+void fr_cu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
+                     const int32_t *excl_off, const int32_t *excl);
 
 #endif

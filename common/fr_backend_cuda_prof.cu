@@ -156,6 +156,7 @@ int fr_cu_prof_wrap(fr_backend *b, char *why, size_t cap)
     WRAP(gru_backward, 20);
     WRAP(sampled_softmax, 21);
     WRAP(adam, 22);
+    WRAP(topk_rows, 24);
     if (b->conv_pool_backward_rows)
         WRAP(conv_pool_backward_rows, 23);
     g_wall0 = wall_s();

@@ -192,6 +192,11 @@ fr_status fr_recall_init(fr_recall *r, const fr_dataset *ds, fr_net *net,
         }
         if ((st = fr_net_item_vectors(net, r->item_vecs, err)) != FR_OK)
             goto out;
+        const fr_backend *be = net->model->be;
+        if (be != fr_backend_cpu() &&
+            (st = fr_recall_dev_init(&r->dev, be, r->item_vecs, r->num_items, r->dim, err)) !=
+                FR_OK)
+            goto out;
     }
 out:
     if (st)
@@ -206,6 +211,7 @@ void fr_recall_free(fr_recall *r)
     free(r->seen_off);
     free(r->seen);
     free(r->item_vecs);
+    fr_recall_dev_free(&r->dev);
     fr_itemcf_free(&r->cf);
     fr_popular_free(&r->pop);
     if (r->cf_scratch)
@@ -233,6 +239,32 @@ static void copy_heap(fr_topk *h, int source, fr_recall_hit *out, int *count)
     for (int j = 0; j < h->n; j++)
         out[j] = (fr_recall_hit){h->row[j], h->score[j], source};
     *count = h->n;
+}
+
+/* The device's answer for the m users of run_model, into their hits. */
+static fr_status run_model_dev(fr_recall *r, const float *vecs, int m, const fr_topk_excl *excl,
+                               float floor, const int *who, fr_recall_hit *hits, int *cnt,
+                               fr_err *err)
+{
+    int K = r->cfg.k;
+    int32_t *rows = malloc((size_t)m * K * sizeof *rows);
+    float *scores = malloc((size_t)m * K * sizeof *scores);
+    fr_status st = FR_OK;
+    if (!rows || !scores)
+        st = fr_fail(err, FR_ENOMEM, "recall: cannot allocate the results of %d users", m);
+    else
+        st = fr_recall_dev_search(&r->dev, vecs, m, excl, K, floor, rows, scores, err);
+    for (int j = 0; st == FR_OK && j < m; j++) {
+        fr_recall_hit *out = hits + (size_t)who[j] * K;
+        int c = 0;
+        for (; c < K && rows[(size_t)j * K + c] >= 0; c++)
+            out[c] = (fr_recall_hit){rows[(size_t)j * K + c], scores[(size_t)j * K + c],
+                                     FR_SRC_MODEL};
+        cnt[who[j]] = c;
+    }
+    free(rows);
+    free(scores);
+    return st;
 }
 
 /* The model channel for the users with a history: one forward pass for their vectors,
@@ -268,6 +300,11 @@ static fr_status run_model(fr_recall *r, const int32_t *users, int n, float floo
         goto out;
     if ((st = fr_net_user_vectors(r->net, r->item_vecs, seqs, m, vecs, err)) != FR_OK)
         goto out;
+    if (r->dev.be) {
+        st = run_model_dev(r, vecs, m, r->cfg.include_seen ? NULL : excl, floor, who, hits, cnt,
+                           err);
+        goto out;
+    }
     if ((st = fr_topk_search(r->item_vecs, r->num_items, d, vecs, m,
                              r->cfg.include_seen ? NULL : excl, r->cfg.threads, heaps, err)) !=
         FR_OK)

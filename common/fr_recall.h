@@ -3,6 +3,8 @@
  *   model    the user vector of the recall model over the user's latest L items
  *            (fr_net_user_vectors), inner product with every item vector (computed
  *            once at init), top-K by blocked products and a bounded heap (fr_topk);
+ *            with the model on an accelerator, by one product per chunk of users and
+ *            the backend's selection, on the device (fr_recall_dev);
  *   itemcf   item-to-item co-occurrence over the site's sequences (fr_itemcf);
  *   popular  recent popularity with exponential decay (fr_popular);
  *   mix      the three merged by quotas (fr_recall_mix).
@@ -25,6 +27,7 @@
 #include "fr_itemcf.h"
 #include "fr_net.h"
 #include "fr_popular.h"
+#include "fr_recall_dev.h"
 #include "fr_status.h"
 
 typedef enum fr_recall_strategy {
@@ -75,6 +78,7 @@ typedef struct fr_recall {
     int64_t *seen_off; /* U + 1: the same rows, ascending and distinct */
     int32_t *seen;
     float *item_vecs;              /* V x dim, with a model */
+    fr_recall_dev dev;             /* with a model on an accelerator: the device search */
     fr_itemcf cf;                  /* built when the strategy uses it */
     fr_popular pop;                /* always (the fallback) */
     fr_itemcf_scratch *cf_scratch; /* one per thread */

@@ -534,6 +534,71 @@ static void test_bad_input(void)
     fixture_free(&f);
 }
 
+/* The device search, run here through the CPU backend's table, against the blocked
+ * search: small-integer vectors make every product exact, so the pairs and their order
+ * must be identical, across chunks of users, with exclusions and a floor. */
+static void test_device_search_equals_blocked(void)
+{
+    int V = 3001, d = 8, n = 45, ks[] = {1, 10, 200, 3500};
+    fr_rng rng;
+    fr_rng_seed(&rng, 99);
+    float *items = malloc((size_t)V * d * sizeof *items), *users = malloc((size_t)n * d * sizeof *users);
+    for (int e = 0; e < V * d; e++)
+        items[e] = (float)fr_rng_below(&rng, 5) - 2.0f;
+    for (int e = 0; e < n * d; e++)
+        users[e] = (float)fr_rng_below(&rng, 5) - 2.0f;
+    int32_t *ex = malloc((size_t)n * 40 * sizeof *ex);
+    fr_topk_excl excl[45];
+    for (int i = 0; i < n; i++) { /* ascending with repeats */
+        int m = (int)fr_rng_below(&rng, 40), c = 0;
+        for (int j = 0; j < m; j++) {
+            c += (int)fr_rng_below(&rng, 50);
+            ex[i * 40 + j] = c < V ? c : V - 1;
+        }
+        excl[i] = (fr_topk_excl){ex + i * 40, m};
+    }
+    fr_err err = {{0}};
+    fr_recall_dev g;
+    CHECK(fr_recall_dev_init(&g, fr_backend_cpu(), items, V, d, &err) == FR_OK, "%s", err.msg);
+    g.max_scores = 7L * V; /* chunks of 7 users */
+    for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++)
+        for (int variant = 0; variant < 2; variant++) {
+            int k = ks[q];
+            float floor = variant ? 1.0f : -INFINITY;
+            const fr_topk_excl *ee = variant ? excl : NULL;
+            int32_t *rows = malloc((size_t)n * k * sizeof *rows);
+            float *scores = malloc((size_t)n * k * sizeof *scores);
+            fr_topk *tops = calloc((size_t)n, sizeof *tops);
+            for (int i = 0; i < n; i++) {
+                CHECK(fr_topk_init(&tops[i], k, &err) == FR_OK, "%s", err.msg);
+                fr_topk_reset(&tops[i], floor);
+            }
+            CHECK(fr_topk_search(items, V, d, users, n, ee, 1, tops, &err) == FR_OK, "%s",
+                  err.msg);
+            CHECK(fr_recall_dev_search(&g, users, n, ee, k, floor, rows, scores, &err) == FR_OK,
+                  "%s", err.msg);
+            int bad = 0;
+            for (int i = 0; i < n; i++) {
+                fr_topk_sort(&tops[i]);
+                for (int j = 0; j < k; j++) {
+                    int32_t r = rows[(size_t)i * k + j];
+                    float s = scores[(size_t)i * k + j];
+                    bad += j < tops[i].n ? r != tops[i].row[j] || s != tops[i].score[j]
+                                         : r != -1 || s != -INFINITY;
+                }
+                fr_topk_free(&tops[i]);
+            }
+            CHECK(bad == 0, "k %d variant %d: %d entries differ", k, variant, bad);
+            free(tops);
+            free(rows);
+            free(scores);
+        }
+    fr_recall_dev_free(&g);
+    free(items);
+    free(users);
+    free(ex);
+}
+
 int main(void)
 {
     fr_backend_cpu()->set_threads(1);
@@ -547,5 +612,6 @@ int main(void)
     RUN(test_strategies_and_fallback);
     RUN(test_batch_equals_single);
     RUN(test_bad_input);
+    RUN(test_device_search_equals_blocked);
     return fr_test_end();
 }

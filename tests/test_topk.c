@@ -1,7 +1,8 @@
 /* Tests of top-K selection (fr_topk): the bounded heap against a naive full sort with
  * many ties, the threshold floor, and the blocked catalogue search against a naive
  * scoring of every item, across block and user-chunk boundaries, thread splits,
- * exclusions and the padding row. Vectors hold small integers so that every inner
+ * exclusions and the padding row, and the backend's row selection (topk_rows, the
+ * reference the CUDA one is tested against) against a full sort. Vectors hold small integers so that every inner
  * product is exact in float and ties are common. */
 #include "fr_topk.h"
 
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fr_backend.h"
 #include "fr_rng.h"
 #include "fr_test.h"
 
@@ -226,6 +228,71 @@ static void test_search_edges(void)
     fr_topk_free(&h);
 }
 
+/* The CPU backend's topk_rows against a full sort of each row: ties (few levels),
+ * NaN, -0, a floor, repeated exclusions, the padding column, k above the eligible. */
+static void test_backend_topk_rows(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    int n = 6, v = 700, ks[] = {1, 3, 100, 699, 900};
+    float *sc = malloc((size_t)n * v * sizeof *sc), *keep = malloc((size_t)n * v * sizeof *keep);
+    int32_t *off = malloc((size_t)(n + 1) * sizeof *off), *ex = malloc((size_t)n * 80 * sizeof *ex);
+    pair *ref = malloc((size_t)v * sizeof *ref);
+    for (int trial = 0; trial < 12; trial++) {
+        int levels = trial % 3 == 0 ? 4 : trial % 3 == 1 ? 50 : 1000000;
+        float floor = trial % 4 == 3 ? 0.5f : -INFINITY;
+        for (size_t e = 0; e < (size_t)n * v; e++) {
+            sc[e] = (float)fr_rng_below(&rng, (uint64_t)levels) - (float)levels / 2;
+            if (fr_rng_below(&rng, 50) == 0)
+                sc[e] = NAN;
+            else if (fr_rng_below(&rng, 50) == 0)
+                sc[e] = -0.0f;
+        }
+        off[0] = 0;
+        for (int i = 0; i < n; i++) { /* ascending with repeats, row 0 included */
+            int m = trial % 2 ? (int)fr_rng_below(&rng, 80) : 0, c = 0;
+            for (int j = 0; j < m; j++) {
+                c += (int)fr_rng_below(&rng, 12);
+                ex[off[i] + j] = c < v ? c : v - 1;
+            }
+            off[i + 1] = off[i] + m;
+        }
+        memcpy(keep, sc, (size_t)n * v * sizeof *sc);
+        for (size_t q = 0; q < sizeof ks / sizeof ks[0]; q++) {
+            int k = ks[q];
+            int32_t *rows = malloc((size_t)n * k * sizeof *rows);
+            float *out = malloc((size_t)n * k * sizeof *out);
+            memcpy(sc, keep, (size_t)n * v * sizeof *sc);
+            be->topk_rows(rows, out, sc, n, v, k, floor, off, trial % 2 ? ex : NULL);
+            for (int i = 0; i < n; i++) {
+                int m = 0;
+                for (int c = 1; c < v; c++) {
+                    int excluded = 0;
+                    for (int j = off[i]; trial % 2 && j < off[i + 1]; j++)
+                        excluded |= ex[j] == c;
+                    float x = keep[(size_t)i * v + c];
+                    if (!excluded && x > floor)
+                        ref[m++] = (pair){x + 0.0f, c};
+                }
+                qsort(ref, (size_t)m, sizeof *ref, by_pair);
+                int bad = 0;
+                for (int j = 0; j < k; j++) {
+                    int32_t r = rows[(size_t)i * k + j];
+                    float o = out[(size_t)i * k + j];
+                    bad += j < m ? r != ref[j].r || o != ref[j].s : r != -1 || o != -INFINITY;
+                }
+                CHECK(!bad, "trial %d k %d row %d: %d entries differ", trial, k, i, bad);
+            }
+            free(rows);
+            free(out);
+        }
+    }
+    free(sc);
+    free(keep);
+    free(off);
+    free(ex);
+    free(ref);
+}
+
 int main(void)
 {
     fr_rng_seed(&rng, 42);
@@ -233,5 +300,6 @@ int main(void)
     RUN(test_threshold_and_nan);
     RUN(test_search_equals_naive);
     RUN(test_search_edges);
+    RUN(test_backend_topk_rows);
     return fr_test_end();
 }

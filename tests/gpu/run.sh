@@ -134,6 +134,39 @@ step ours-bench-cuda 90 "$NODE" train --data "$DATA" --format movielens-csv $BEN
     --metrics-out "$WORK/ours_bench_cuda.json"
 [ -n "$PEER" ] && step torch-bench-eager 90 python3 "$PEER" --data "$DATA" \
     --format movielens-csv $BENCH --device cuda --json-out "$WORK/torch_bench_eager.json"
+# Recall: top-100 for 20,000 users over a 100,000-item catalogue at d = 64 (the recall
+# service's benchmark model), on the device and on every core; the lists compared.
+RB=/tmp/fr-gpu-recall
+step recall-data 60 sh -c "'$NODE' synth --users 20000 --items 100000 --clusters 50 --seed 1 \
+    --out $RB >/dev/null && '$NODE' init-model --items $RB --format movielens-csv --dim 64 \
+    --out $RB/model.frm >/dev/null && awk -F, 'NR > 1 { print \$1 }' $RB/ratings.csv |
+    sort -u >$RB/users"
+for dev in cuda cpu; do
+    step recall-$dev 90 "$NODE" recall --model "$RB/model.frm" --data "$RB" --format movielens-csv \
+        --model-catalogue --users "$RB/users" -k 100 --threads "$(nproc)" --device $dev --timing \
+        >"$WORK/recall_$dev.tsv" 2>"$WORK/recall_$dev.txt"
+    cat "$WORK/recall_$dev.txt" >&3
+done
+python3 - "$WORK" >"$WORK/recall.json" <<'PYEOF'
+import json, re, sys
+w = sys.argv[1]
+r = {}
+for dev in ("cuda", "cpu"):
+    try:
+        m = re.search(r"searched in ([0-9.]+) s \(([0-9]+) lists/s\)", open(f"{w}/recall_{dev}.txt").read())
+        r[dev + "_lists_per_s"] = float(m.group(2))
+        r[dev + "_search_s"] = float(m.group(1))
+    except (OSError, AttributeError):
+        pass
+try:
+    a = set(tuple(l.split("\t")[:2]) for l in open(f"{w}/recall_cpu.tsv"))
+    b = set(tuple(l.split("\t")[:2]) for l in open(f"{w}/recall_cuda.tsv"))
+    r["pairs_cpu"], r["pairs_cuda"], r["pairs_shared"] = len(a), len(b), len(a & b)
+except OSError:
+    pass
+json.dump(r, sys.stdout)
+PYEOF
+say "recall lists compared: $(cat "$WORK/recall.json")"
 step ours-big-tf32 90 env FR_CUDA_TF32=1 "$NODE" train --data "$BIG" --format movielens-csv \
     $GPUCFG --device cuda --metrics-out "$WORK/ours_big_tf32.json"
 if [ -n "$PEER" ]; then
@@ -186,6 +219,15 @@ try:
           f"device memory (axpy) {r['axpy_gbs']:,.0f} GB/s")
 except (OSError, ValueError, KeyError):
     print("\ndevice limits: not measured")
+try:
+    with open(os.path.join(out, "recall.json")) as f:
+        r = json.load(f)
+    print(f"\nrecall, top-100 of 100,000 items for 20,000 users (d=64): CUDA "
+          f"{r.get('cuda_lists_per_s', 0):,.0f} lists/s, CPU (all cores) "
+          f"{r.get('cpu_lists_per_s', 0):,.0f} lists/s; (user, item) pairs shared "
+          f"{r.get('pairs_shared', 0):,} of {r.get('pairs_cpu', 0):,}")
+except (OSError, ValueError):
+    print("\nrecall: not measured")
 EOF
 say ""
 cat "$OUT/table.md" >&3

@@ -1,6 +1,6 @@
 /* The CUDA backend against the CPU reference (`make test-cuda`): every op of the
- * table on fresh random inputs, a full training step (gradients and the Adam update),
- * three epochs of training on generated data, and DP-SGD steps (clipping, the noise's
+ * table on fresh random inputs (recall's top-K selection among them), a full training
+ * step (gradients and the Adam update), three epochs of training on generated data, and DP-SGD steps (clipping, the noise's
  * statistics, several workers feeding the device at once).
  *
  * Each device output buffer is filled with NaN before the op runs, so an entry the op
@@ -20,6 +20,7 @@
 #include "fr_dp_sgd.h"
 #include "fr_model.h"
 #include "fr_net.h"
+#include "fr_recall.h"
 #include "fr_rng.h"
 #include "fr_synth.h"
 #include "fr_train.h"
@@ -362,7 +363,70 @@ static void test_softmax_adam(void)
         free(hs[i]);
 }
 
+/* Recall's selection: the same columns in the same order as the CPU, exactly (the
+ * values are copied, not computed), over rows wider than a block with many ties, NaN,
+ * a floor, exclusions and k from 1 to more than the row holds. */
+static void test_topk_rows(void)
+{
+    struct {
+        int n, v, k, levels, excl;
+        float floor;
+    } cases[] = {
+        {37, 100003, 100, 1000000, 1, -INFINITY}, {37, 100003, 100, 7, 1, -INFINITY},
+        {5, 20011, 1, 50, 0, -INFINITY},          {5, 20011, 1000, 50, 1, 0.5f},
+        {3, 5000, 4097, 1000000, 1, -INFINITY},   {4, 900, 1200, 9, 1, -INFINITY},
+        {300, 4000, 64, 4, 1, 1.0f},
+    };
+    for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
+        int n = cases[q].n, v = cases[q].v, k = cases[q].k, lv = cases[q].levels;
+        size_t nv = (size_t)n * v, nk = (size_t)n * k;
+        float *sc = malloc(nv * sizeof *sc);
+        for (size_t e = 0; e < nv; e++) {
+            sc[e] = (float)fr_rng_below(&rng, (uint64_t)lv) - (float)lv / 2;
+            if (fr_rng_below(&rng, 100) == 0)
+                sc[e] = NAN;
+        }
+        int32_t *off = malloc((size_t)(n + 1) * sizeof *off);
+        int32_t *ex = malloc(((size_t)n * 200 + 1) * sizeof *ex);
+        off[0] = 0;
+        for (int i = 0; i < n; i++) { /* ascending, repeats, the padding column */
+            int m = cases[q].excl ? (int)fr_rng_below(&rng, 200) : 0, c = 0;
+            for (int j = 0; j < m; j++) {
+                c += (int)fr_rng_below(&rng, 30);
+                ex[off[i] + j] = c < v ? c : v - 1;
+            }
+            off[i + 1] = off[i] + m;
+        }
+        float *dsc = dev(sc, nv), *dout = dev_nan(nk);
+        int32_t *doff = dev_bytes(off, (size_t)(n + 1) * 4);
+        int32_t *dex = dev_bytes(ex, ((size_t)off[n] + 1) * 4);
+        int32_t *poison = malloc(nk * 4), *drows;
+        for (size_t e = 0; e < nk; e++)
+            poison[e] = 0x7fffffff;
+        drows = dev_bytes(poison, nk * 4);
+        int32_t *rows = malloc(nk * 4), *grows = malloc(nk * 4);
+        float *out = malloc(nk * sizeof *out);
+        const int32_t *hex = cases[q].excl ? ex : NULL, *gex = cases[q].excl ? dex : NULL;
+        cpu->topk_rows(rows, out, sc, n, v, k, cases[q].floor, off, hex);
+        gpu->topk_rows(drows, dout, dsc, n, v, k, cases[q].floor, doff, gex);
+        float *gout = down(dout, nk);
+        gpu->download(grows, drows, nk * 4);
+        long bad = 0;
+        for (size_t e = 0; e < nk; e++)
+            bad += rows[e] != grows[e] || !(out[e] == gout[e]); /* NaN never equal */
+        CHECK(bad == 0, "topk_rows n %d v %d k %d levels %d: %ld of %zu entries differ", n, v, k,
+              lv, bad, nk);
+        void *hs[] = {sc, off, ex, poison, rows, grows, out, gout};
+        for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+            free(hs[i]);
+        void *ds_[] = {dsc, dout, doff, dex, drows};
+        for (size_t i = 0; i < sizeof ds_ / sizeof ds_[0]; i++)
+            gpu->free(ds_[i]);
+    }
+}
+
 /* ---- the model on both backends ---- */
+
 
 static char dir[] = "/tmp/fr_test_cuda_XXXXXX";
 static fr_dataset ds;
@@ -441,6 +505,72 @@ static void test_training_step(void)
     free(a);
     free(b);
     free(neg);
+    fr_net_free(&nc);
+    fr_net_free(&ng);
+    fr_model_free(&mc);
+    fr_model_free(&mg);
+}
+
+/* Recall through the model on both backends: the device's search (one product per
+ * chunk, topk_rows) against the CPU's blocked one, for every user of the data with a
+ * floor and without. User vectors agree only within rounding, so two items whose
+ * scores are that close may trade places: the lists must hold nearly the same items,
+ * and each rank's score must match. */
+static void test_recall_device(void)
+{
+    fr_model mc, mg;
+    fr_net nc = {0}, ng = {0};
+    fr_err err = {{0}};
+    if (model_on(&mc, cpu) || model_on(&mg, gpu))
+        return;
+    CHECK(fr_net_init(&nc, &mc, 64, SEQ, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_net_init(&ng, &mg, 64, SEQ, 1, &err) == FR_OK, "%s", err.msg);
+    int U = ds.num_users, K = 30;
+    int32_t *users = malloc((size_t)U * sizeof *users);
+    for (int u = 0; u < U; u++)
+        users[u] = u;
+    fr_recall_hit *hc = malloc((size_t)U * K * sizeof *hc), *hg = malloc((size_t)U * K * sizeof *hg);
+    int *cc = malloc((size_t)U * sizeof *cc), *cg = malloc((size_t)U * sizeof *cg);
+    for (int variant = 0; variant < 2; variant++) {
+        fr_recall_config c;
+        fr_recall_config_default(&c);
+        c.strategy = FR_RECALL_MODEL;
+        c.k = K;
+        c.seq_len = SEQ;
+        c.threads = 2;
+        c.use_threshold = variant;
+        c.threshold = 0.0f;
+        fr_recall rc, rg;
+        CHECK(fr_recall_init(&rc, &ds, &nc, &c, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_recall_init(&rg, &ds, &ng, &c, &err) == FR_OK, "%s", err.msg);
+        CHECK(rg.dev.be == gpu && rc.dev.be == NULL, "device search on %s only", gpu->name);
+        CHECK(fr_recall_users(&rc, users, U, hc, cc, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_recall_users(&rg, users, U, hg, cg, &err) == FR_OK, "%s", err.msg);
+        long same = 0, total = 0, off = 0, counts = 0;
+        for (int u = 0; u < U; u++) {
+            counts += abs(cc[u] - cg[u]) > 1;
+            for (int i = 0; i < cc[u] && i < cg[u]; i++) {
+                const fr_recall_hit *a = hc + (size_t)u * K + i, *b = hg + (size_t)u * K + i;
+                off += !(fabsf(a->score - b->score) <= 1e-4f * (1.0f + fabsf(a->score)));
+                for (int j = 0; j < cg[u]; j++)
+                    if (hg[(size_t)u * K + j].row == a->row) {
+                        same++;
+                        break;
+                    }
+                total++;
+            }
+        }
+        CHECK(total > 0 && same >= total * 99 / 100 && off == 0 && counts == 0,
+              "threshold %d: %ld of %ld items shared, %ld scores off, %ld counts differ", variant,
+              same, total, off, counts);
+        fr_recall_free(&rc);
+        fr_recall_free(&rg);
+    }
+    free(users);
+    free(hc);
+    free(hg);
+    free(cc);
+    free(cg);
     fr_net_free(&nc);
     fr_net_free(&ng);
     fr_model_free(&mc);
@@ -604,8 +734,10 @@ int main(void)
     RUN(test_conv);
     RUN(test_gru);
     RUN(test_softmax_adam);
+    RUN(test_topk_rows);
     if (load_data() == 0) {
         RUN(test_training_step);
+        RUN(test_recall_device);
         RUN(test_three_epochs);
         RUN(test_dp);
     } else {
