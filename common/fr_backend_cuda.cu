@@ -450,6 +450,7 @@ static int open_device(void)
     b->row_scale_add = cu_row_scale_add;
     b->conv_pool_forward = fr_cu_conv_pool_forward;
     b->conv_pool_backward = fr_cu_conv_pool_backward;
+    b->conv_pool_backward_rows = fr_cu_conv_pool_backward_rows;
     b->conv_w_pack = fr_cu_conv_w_pack;
     b->conv_w_unpack_add = fr_cu_conv_w_unpack_add;
     b->gru_forward = fr_cu_gru_forward;

@@ -65,6 +65,9 @@ void fr_cu_conv_pool_forward(float *m, int32_t *arg, const float *p, const int32
                              const float *bias, int nu, int t, int f);
 void fr_cu_conv_pool_backward(float *gp, float *dbias, const float *dm, const float *m,
                               const int32_t *arg, const int32_t *tok, int nu, int t, int f);
+void fr_cu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
+                                   const int32_t *arg, const int32_t *rows, const int32_t *tok,
+                                   int nu, int t, int f);
 void fr_cu_conv_w_pack(float *wr, const float *w, int f, int d);
 void fr_cu_conv_w_unpack_add(float *dw, const float *dwr, int f, int d);
 void fr_cu_gru_forward(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,

@@ -59,19 +59,22 @@ void fr_cu_conv_pool_forward(float *m, int32_t *arg, const float *p, const int32
     LAUNCH(k_conv_pool_forward, (size_t)nu * f, m, arg, p, tok, bias, nu, t, f);
 }
 
-/* Items share tokens, so the token taps meet in atomicAdd. */
+/* Items share tokens, so the token taps meet in atomicAdd. With rows, item i's pooled
+ * values and positions are row rows[i] of m and arg (conv_pool_backward_rows). */
 __global__ void k_conv_pool_backward(float *gp, float *dbias, const float *dm, const float *m,
-                                     const int32_t *arg, const int32_t *tok, int nu, int T, int F)
+                                     const int32_t *arg, const int32_t *rows, const int32_t *tok,
+                                     int nu, int T, int F)
 {
     GRID_LOOP(e, (size_t)nu * F)
     {
-        if (!(m[e] > 0.0f))
-            continue;
         size_t i = e / F;
         int f = (int)(e % F);
+        size_t at = rows ? (size_t)rows[i] * F + f : e;
+        if (!(m[at] > 0.0f))
+            continue;
         const int32_t *ti = tok + i * T;
         float g = dm[e];
-        int t = arg[e];
+        int t = arg[at];
         atomicAdd(dbias + f, g);
         for (int k = 0; k < 3; k++) {
             int pos = t + k - 1;
@@ -85,7 +88,15 @@ __global__ void k_conv_pool_backward(float *gp, float *dbias, const float *dm, c
 void fr_cu_conv_pool_backward(float *gp, float *dbias, const float *dm, const float *m,
                               const int32_t *arg, const int32_t *tok, int nu, int t, int f)
 {
-    LAUNCH(k_conv_pool_backward, (size_t)nu * f, gp, dbias, dm, m, arg, tok, nu, t, f);
+    LAUNCH(k_conv_pool_backward, (size_t)nu * f, gp, dbias, dm, m, arg, (const int32_t *)NULL, tok,
+           nu, t, f);
+}
+
+void fr_cu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
+                                   const int32_t *arg, const int32_t *rows, const int32_t *tok,
+                                   int nu, int t, int f)
+{
+    LAUNCH(k_conv_pool_backward, (size_t)nu * f, gp, dbias, dm, m, arg, rows, tok, nu, t, f);
 }
 
 /* One thread per entry (k, f, c) of wr (3F, d). */

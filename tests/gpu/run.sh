@@ -167,6 +167,14 @@ except OSError:
 json.dump(r, sys.stdout)
 PYEOF
 say "recall lists compared: $(cat "$WORK/recall.json")"
+# DP-SGD (bench/run.sh's DP case: q = 0.1, noise 1, 3 epochs on ml-latest-small) on
+# the device and on every core.
+for dev in cuda cpu; do
+    rm -rf "$WORK/dp-state-$dev"
+    step dp-$dev 90 "$NODE" train --data "$DATA" --format movielens-csv --epochs 3 --time-only \
+        --dp --dp-noise 1 --dp-sampling-rate 0.1 --state-dir "$WORK/dp-state-$dev" --device $dev \
+        --threads "$(nproc)" --metrics-out "$WORK/dp_$dev.json" >/dev/null
+done
 step ours-big-tf32 90 env FR_CUDA_TF32=1 "$NODE" train --data "$BIG" --format movielens-csv \
     $GPUCFG --device cuda --metrics-out "$WORK/ours_big_tf32.json"
 if [ -n "$PEER" ]; then
@@ -177,6 +185,16 @@ if [ -n "$PEER" ]; then
 fi
 step ours-bench-cpu 60 "$NODE" train --data "$DATA" --format movielens-csv --epochs 2 \
     --time-only --threads "$(nproc)" --device cpu --metrics-out "$WORK/ours_bench_cpu.json"
+
+# The CUDA tests again under compute-sanitizer: memcheck over every kernel, racecheck
+# over the top-K selection (shared-memory histograms, scans and sorts).
+SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+step memcheck 100 "$SAN" --tool memcheck --error-exitcode 9 build/tests/gpu/test_cuda \
+    >"$WORK/memcheck.txt" 2>&1
+grep -E "ERROR SUMMARY|^TESTS" "$WORK/memcheck.txt" >&3
+step racecheck 60 "$SAN" --tool racecheck --kernel-name kns=topk --error-exitcode 9 \
+    build/tests/gpu/test_cuda >"$WORK/racecheck.txt" 2>&1
+grep -E "RACECHECK SUMMARY|ERROR SUMMARY|^TESTS|rror" "$WORK/racecheck.txt" | head -n 5 >&3
 
 # The table: training sequences per second, the median over the epochs after the first
 # (which holds start-up and compilation).
@@ -209,6 +227,7 @@ print(f"| benchmark config (d=64, F=64, B=128, L=50, K=128) | {rate('ours_bench_
 print(f"| GPU-sized (d=256, F=64, B=1024, L=200, K=1024) | {rate('ours_big_cuda.json')} | "
       f"{rate('torch_big_eager.json')} | {rate('torch_big_compile.json')} | - |")
 print(f"| GPU-sized, TF32 products (FR_CUDA_TF32=1) | {rate('ours_big_tf32.json')} | - | - | - |")
+print(f"| DP-SGD, benchmark config (q=0.1, noise 1) | {rate('dp_cuda.json')} | - | - | {rate('dp_cpu.json')} |")
 try:
     with open(os.path.join(out, "device_rate.json")) as f:
         r = json.load(f)

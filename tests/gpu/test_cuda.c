@@ -272,6 +272,31 @@ static void test_conv(void)
     EXPECT_CLOSE("conv_pool_backward gp", gp, dgp, np, 1e-5);
     EXPECT_CLOSE("conv_pool_backward dbias", db, ddb, (size_t)F, 1e-5);
 
+    /* the rows form: 13 items read from rows of that forward pass, out of order */
+    int nr = 13;
+    int32_t rows[13], *rtok = malloc((size_t)nr * T * sizeof(int32_t));
+    for (int i = 0; i < nr; i++) {
+        rows[i] = (int32_t)((i * 7 + 3) % nu);
+        memcpy(rtok + (size_t)i * T, tok + (size_t)rows[i] * T, (size_t)T * sizeof(int32_t));
+    }
+    float *rg = rand_host((size_t)nr * F, -1, 1), *drg = dev(rg, (size_t)nr * F);
+    float *rgp = rand_host(np, -1, 1), *drgp = dev(rgp, np);
+    float *rdb = copy_host(bias, (size_t)F), *drdb = dev(bias, (size_t)F);
+    int32_t *drows = dev_bytes(rows, sizeof rows), *drtok = dev_bytes(rtok, (size_t)nr * T * 4);
+    float *dmh2 = dev(mh, nf);
+    cpu->conv_pool_backward_rows(rgp, rdb, rg, mh, arg, rows, rtok, nr, T, F);
+    gpu->conv_pool_backward_rows(drgp, drdb, drg, dmh2, darg2, drows, drtok, nr, T, F);
+    EXPECT_CLOSE("conv_pool_backward_rows gp", rgp, drgp, np, 1e-5);
+    EXPECT_CLOSE("conv_pool_backward_rows dbias", rdb, drdb, (size_t)F, 1e-5);
+    gpu->free(drg);
+    gpu->free(drows);
+    gpu->free(drtok);
+    gpu->free(dmh2);
+    free(rtok);
+    free(rg);
+    free(rgp);
+    free(rdb);
+
     size_t nw = (size_t)F * d * 3;
     float *w = rand_host(nw, -1, 1), *dw = dev(w, nw), *wr = malloc(nw * sizeof(float));
     float *dwr = dev_nan(nw);
