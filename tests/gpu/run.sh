@@ -7,9 +7,10 @@
 # batch 128, L=50, K=128) and at a GPU-sized one (d=256, batch 1024, L=200, K=1024)
 # against the PyTorch peer, eager and torch.compile, on the same GPU. Ends with a
 # table. Every step runs under a time limit and the run carries on past a failure.
-# Five files go to $OUT (default build/gpu-out): gpu.log (everything), test_cuda.txt,
+# Seven files go to $OUT (default build/gpu-out): gpu.log (everything), test_cuda.txt,
 # table.md, results.json (every measurement) and profile.txt (device time per op of
-# the backend over one GPU-sized epoch); the step files stay in build/gpu-work. Exit status: that of the CUDA test.
+# the backend over one GPU-sized epoch), memcheck.txt and racecheck.txt (the tests
+# under compute-sanitizer); the step files stay in build/gpu-work. Exit status: that of the CUDA test.
 #
 # Knobs (environment): FR_GPU_BUDGET (seconds for the whole run, 420), FR_PEER
 # (peer_torch.py), FR_BENCH_DATA (ml-latest-small folder), FR_GPU_JOBS (make -j, 16).
@@ -190,11 +191,11 @@ step ours-bench-cpu 60 "$NODE" train --data "$DATA" --format movielens-csv --epo
 # over the top-K selection (shared-memory histograms, scans and sorts).
 SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 step memcheck 100 "$SAN" --tool memcheck --error-exitcode 9 build/tests/gpu/test_cuda \
-    >"$WORK/memcheck.txt" 2>&1
-grep -E "ERROR SUMMARY|^TESTS" "$WORK/memcheck.txt" >&3
+    >"$OUT/memcheck.txt" 2>&1
+grep -E "ERROR SUMMARY|^TESTS" "$OUT/memcheck.txt" >&3
 step racecheck 60 "$SAN" --tool racecheck --kernel-name kns=topk --error-exitcode 9 \
-    build/tests/gpu/test_cuda >"$WORK/racecheck.txt" 2>&1
-grep -E "RACECHECK SUMMARY|ERROR SUMMARY|^TESTS|rror" "$WORK/racecheck.txt" | head -n 5 >&3
+    build/tests/gpu/test_cuda >"$OUT/racecheck.txt" 2>&1
+grep -E "RACECHECK SUMMARY|ERROR SUMMARY|^TESTS|rror" "$OUT/racecheck.txt" | head -n 5 >&3
 
 # The table: training sequences per second, the median over the epochs after the first
 # (which holds start-up and compilation).
