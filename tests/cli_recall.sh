@@ -101,6 +101,17 @@ else
     cat "$tmp/batch" "$tmp/err"
 fi
 
+# --timing: one line on stderr, the lists unchanged
+$R --users "$tmp/users" -k 5 --timing >"$tmp/batch_t" 2>"$tmp/timing"
+if cmp -s "$tmp/batch" "$tmp/batch_t" && [ "$(wc -l <"$tmp/timing")" -eq 1 ] \
+   && grep -Eq '^recall: 3 users, k 5, on cpu: prepared in [0-9.]+ s, searched in [0-9.]+ s \([0-9]+ lists/s\)$' "$tmp/timing"; then
+    ok "--timing: $(cat "$tmp/timing")"
+else
+    bad "--timing"
+    cat "$tmp/timing"
+fi
+
+
 "$NODE" recall --help | grep -q -- "--strategy" && "$NODE" recall --help | grep -q -- "-k, --k" \
     && ok "recall --help" || bad "recall --help"
 

@@ -1,16 +1,19 @@
 #!/bin/sh
-# The GPU check, in one run on a machine with an NVIDIA GPU (7 minutes at most):
-# build with the CUDA backend (make CUDA=1), run `make test-cuda` (every op, a
-# training step, 3 epochs and DP-SGD against the CPU backend), measure the device's
-# limits (cuBLAS SGEMM rate, copy and memory bandwidth: bench/device_rate.c), and
-# training throughput at the benchmark configuration (bench/run.sh: d=64, F=64,
-# batch 128, L=50, K=128) and at a GPU-sized one (d=256, batch 1024, L=200, K=1024)
-# against the PyTorch peer, eager and torch.compile, on the same GPU. Ends with a
-# table. Every step runs under a time limit and the run carries on past a failure.
+# The GPU check, in one run on a machine with an NVIDIA GPU (7 minutes at most; about
+# 2.5 on an H200): build with the CUDA backend (make CUDA=1), run `make test-cuda`
+# (every op, recall, a training step, 3 epochs and DP-SGD against the CPU backend),
+# measure the device's limits (cuBLAS SGEMM rate, copy and memory bandwidth:
+# bench/device_rate.c), training throughput at the benchmark configuration
+# (bench/run.sh: d=64, F=64, batch 128, L=50, K=128) and at a GPU-sized one (d=256,
+# batch 1024, L=200, K=1024) against the PyTorch peer, eager and torch.compile, on the
+# same GPU, then TF32, DP-SGD and top-100 recall over 100,000 items against the host's
+# cores, and run the tests under compute-sanitizer. Ends with a table. Every step runs
+# under a time limit and the run carries on past a failure.
 # Seven files go to $OUT (default build/gpu-out): gpu.log (everything), test_cuda.txt,
 # table.md, results.json (every measurement) and profile.txt (device time per op of
 # the backend over one GPU-sized epoch), memcheck.txt and racecheck.txt (the tests
-# under compute-sanitizer); the step files stay in build/gpu-work. Exit status: that of the CUDA test.
+# under compute-sanitizer); the step files stay in build/gpu-work. Exit status: that of
+# the CUDA test.
 #
 # Knobs (environment): FR_GPU_BUDGET (seconds for the whole run, 420), FR_PEER
 # (peer_torch.py), FR_BENCH_DATA (ml-latest-small folder), FR_GPU_JOBS (make -j, 16).
