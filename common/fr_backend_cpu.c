@@ -594,6 +594,14 @@ static inline int tk_better(float sa, int32_t ca, float sb, int32_t cb)
     return sa > sb || (sa == sb && ca < cb);
 }
 
+static inline void tk_swap(float *s, int32_t *c, int a, int b)
+{
+    float ts = s[a];
+    int32_t tc = c[a];
+    s[a] = s[b], c[a] = c[b];
+    s[b] = ts, c[b] = tc;
+}
+
 /* The k slots of a row's output hold a heap with the worst pair on top, so the
  * selection needs no memory of its own. */
 static void tk_sift_down(float *s, int32_t *c, int i, int n)
@@ -606,10 +614,7 @@ static void tk_sift_down(float *s, int32_t *c, int i, int n)
             w = r;
         if (w == i)
             return;
-        float ts = s[i];
-        int32_t tc = c[i];
-        s[i] = s[w], c[i] = c[w];
-        s[w] = ts, c[w] = tc;
+        tk_swap(s, c, i, w);
         i = w;
     }
 }
@@ -620,10 +625,7 @@ static void tk_sift_up(float *s, int32_t *c, int i)
         int p = (i - 1) / 2;
         if (!tk_better(s[p], c[p], s[i], c[i]))
             return;
-        float ts = s[i];
-        int32_t tc = c[i];
-        s[i] = s[p], c[i] = c[p];
-        s[p] = ts, c[p] = tc;
+        tk_swap(s, c, i, p);
         i = p;
     }
 }
@@ -655,10 +657,7 @@ static void cpu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v
         }
         /* heap sort: the worst goes last each time, leaving the best first */
         for (int end = h - 1; end > 0; end--) {
-            float ts = hs[0];
-            int32_t tc = hc[0];
-            hs[0] = hs[end], hc[0] = hc[end];
-            hs[end] = ts, hc[end] = tc;
+            tk_swap(hs, hc, 0, end);
             tk_sift_down(hs, hc, 0, end);
         }
         for (int j = h; j < k; j++)
