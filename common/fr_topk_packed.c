@@ -82,6 +82,21 @@ static inline void tile(const float *pd, size_t pstride, int d, const float *u, 
 }
 #endif
 
+/* Each kernel sums the dimensions in order, one fused multiply-add each (AVX-512,
+ * AVX2) or a product then a sum (plain C: -std=c11 does not contract them). */
+float fr_topk_packed_dot(const float *a, const float *b, int dim)
+{
+    float s = 0.0f;
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+    for (int k = 0; k < dim; k++)
+        s = fmaf(a[k], b[k], s);
+#else
+    for (int k = 0; k < dim; k++)
+        s += a[k] * b[k];
+#endif
+    return s;
+}
+
 fr_status fr_topk_pack(fr_topk_packed *p, const float *items, int num_items, int dim,
                        fr_err *err)
 {

@@ -46,4 +46,9 @@ FR_MUST fr_status fr_topk_search_packed(const fr_topk_packed *p, const float *us
 void fr_topk_packed_scores(const fr_topk_packed *p, const float *users, int g, float *out,
                            int stride);
 
+/* The inner product of a and b (dim floats) with the kernel's rounding: the same
+ * float, to the bit, as the score fr_topk_search_packed gives that user and item. For
+ * re-scoring a few items exactly. */
+float fr_topk_packed_dot(const float *a, const float *b, int dim);
+
 #endif

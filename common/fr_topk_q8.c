@@ -1,0 +1,297 @@
+/* The 8-bit catalogue scan with an exact re-rank (see fr_topk_q8.h). The SIMD kernel
+ * is compiled for AVX-512 VNNI whatever the build flags say and picked at run time,
+ * so one binary runs on any x86-64; the plain C kernel is the reference and the
+ * fallback. */
+#include "fr_topk_q8.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_VNNI_KERNEL 1
+#else
+#define HAVE_VNNI_KERNEL 0
+#endif
+
+/* Panels per block: 128 x 16 items x 64 bytes (d = 64) is 128 KiB, which stays in L2
+ * while every user group of the batch reads it. */
+#define BLOCK_PANELS 128
+#define GROUP FR_TOPK_GROUP
+#define PANEL_BYTES(groups) ((size_t)(groups) * FR_TOPK_PANEL * 4)
+/* The products stay within int32: 255 x 127 x 4 x groups < 2^31. */
+#define MAX_DIM 16384
+
+fr_status fr_topk_q8_build(fr_topk_q8 *q, const float *items, int num_items, int dim,
+                           fr_err *err)
+{
+    fr_status st = FR_OK;
+    double *sum = NULL;
+    memset(q, 0, sizeof *q);
+    if (num_items < 1 || dim < 1 || dim > MAX_DIM)
+        return fr_fail(err, FR_EINVAL, "int8 scan: bad sizes (items %d, dim %d)", num_items,
+                       dim);
+    int groups = (dim + 3) / 4;
+    int panels = (num_items + FR_TOPK_PANEL - 1) / FR_TOPK_PANEL;
+    size_t bytes = (size_t)panels * PANEL_BYTES(groups); /* a multiple of 64 */
+    q->data = aligned_alloc(64, bytes);
+    q->scale = calloc((size_t)panels * FR_TOPK_PANEL, sizeof *q->scale);
+    q->mean = calloc((size_t)dim, sizeof *q->mean);
+    sum = calloc((size_t)dim, sizeof *sum);
+    if (!q->data || !q->scale || !q->mean || !sum) {
+        st = fr_fail(err, FR_ENOMEM, "int8 scan: cannot allocate a copy of %d items", num_items);
+        goto out;
+    }
+    memset(q->data, 128, bytes); /* a zero residual: padding rows and dimensions */
+    for (int r = 1; r < num_items; r++)
+        for (int k = 0; k < dim; k++)
+            sum[k] += items[(size_t)r * dim + k];
+    for (int k = 0; num_items > 1 && k < dim; k++)
+        q->mean[k] = (float)(sum[k] / (num_items - 1));
+    for (int r = 1; r < num_items; r++) {
+        const float *x = items + (size_t)r * dim;
+        float m = 0.0f;
+        for (int k = 0; k < dim; k++)
+            m = fmaxf(m, fabsf(x[k] - q->mean[k]));
+        if (!(m > 0.0f) || !isfinite(m))
+            continue; /* the mean itself, or not a number: approximate score 0 */
+        float s = m / 127.0f, inv = 127.0f / m;
+        q->scale[r] = s;
+        uint8_t *panel = q->data + (size_t)(r / FR_TOPK_PANEL) * PANEL_BYTES(groups);
+        int t = r % FR_TOPK_PANEL;
+        for (int k = 0; k < dim; k++) {
+            long v = lrintf((x[k] - q->mean[k]) * inv);
+            v = v > 127 ? 127 : v < -127 ? -127 : v;
+            panel[(size_t)(k / 4) * FR_TOPK_PANEL * 4 + t * 4 + k % 4] = (uint8_t)(v + 128);
+        }
+    }
+    q->num_items = num_items;
+    q->dim = dim;
+    q->groups = groups;
+    q->panels = panels;
+out:
+    free(sum);
+    if (st != FR_OK)
+        fr_topk_q8_free(q);
+    return st;
+}
+
+void fr_topk_q8_free(fr_topk_q8 *q)
+{
+    free(q->data);
+    free(q->scale);
+    free(q->mean);
+    memset(q, 0, sizeof *q);
+}
+
+/* ------------------------------------------------------------ kernels */
+
+static void dots_portable(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
+                          int32_t *out, int stride)
+{
+    int G = q->groups;
+    for (int p = p0; p < p1; p++) {
+        const uint8_t *pd = q->data + (size_t)p * PANEL_BYTES(G);
+        for (int i = 0; i < g; i++)
+            for (int t = 0; t < FR_TOPK_PANEL; t++) {
+                int32_t s = 0;
+                for (int k = 0; k < G; k++)
+                    for (int b = 0; b < 4; b++)
+                        s += (int32_t)pd[(size_t)k * FR_TOPK_PANEL * 4 + t * 4 + b] *
+                             uq[(size_t)i * G * 4 + k * 4 + b];
+                out[(size_t)i * stride + (size_t)(p - p0) * FR_TOPK_PANEL + t] = s;
+            }
+    }
+}
+
+#if HAVE_VNNI_KERNEL
+#define VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+/* np (1 or 2) panels from pd (pstride bytes apart) against g users u (g, G groups of
+ * 4 signed bytes): one vpdpbusd per panel, user and group of 4 dimensions. */
+VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *pd,
+                                                                 size_t pstride, int G,
+                                                                 const int8_t *u, int g,
+                                                                 int np, int32_t *out,
+                                                                 int ostride)
+{
+    __m512i acc[2][GROUP];
+    for (int i = 0; i < g; i++)
+        acc[0][i] = acc[1][i] = _mm512_setzero_si512();
+    for (int k = 0; k < G; k++) {
+        __m512i a0 = _mm512_load_si512((const void *)(pd + (size_t)k * 64));
+        __m512i a1 = np > 1 ? _mm512_load_si512((const void *)(pd + pstride + (size_t)k * 64))
+                            : _mm512_setzero_si512();
+        for (int i = 0; i < g; i++) {
+            int32_t w;
+            memcpy(&w, u + ((size_t)i * G + k) * 4, 4);
+            __m512i b = _mm512_set1_epi32(w);
+            acc[0][i] = _mm512_dpbusd_epi32(acc[0][i], a0, b);
+            if (np > 1)
+                acc[1][i] = _mm512_dpbusd_epi32(acc[1][i], a1, b);
+        }
+    }
+    for (int i = 0; i < g; i++) {
+        _mm512_storeu_si512((void *)(out + (size_t)i * ostride), acc[0][i]);
+        if (np > 1)
+            _mm512_storeu_si512((void *)(out + (size_t)i * ostride + FR_TOPK_PANEL), acc[1][i]);
+    }
+}
+
+#define TILE_CASES(NP)                                                                       \
+    switch (g) {                                                                             \
+    case 6: tile_vnni(pd, ps, G, u, 6, NP, o, stride); break;                                \
+    case 5: tile_vnni(pd, ps, G, u, 5, NP, o, stride); break;                                \
+    case 4: tile_vnni(pd, ps, G, u, 4, NP, o, stride); break;                                \
+    case 3: tile_vnni(pd, ps, G, u, 3, NP, o, stride); break;                                \
+    case 2: tile_vnni(pd, ps, G, u, 2, NP, o, stride); break;                                \
+    default: tile_vnni(pd, ps, G, u, 1, NP, o, stride); break;                               \
+    }
+
+VNNI static void dots_vnni(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
+                           int32_t *out, int stride)
+{
+    int G = q->groups;
+    const int8_t *u = uq;
+    size_t ps = PANEL_BYTES(G);
+    for (int p = p0; p < p1; p += 2) {
+        const uint8_t *pd = q->data + (size_t)p * ps;
+        int32_t *o = out + (size_t)(p - p0) * FR_TOPK_PANEL;
+        if (p + 1 < p1) {
+            TILE_CASES(2)
+        } else {
+            TILE_CASES(1)
+        }
+    }
+}
+#endif
+
+int fr_topk_q8_simd_available(void)
+{
+#if HAVE_VNNI_KERNEL
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
+}
+
+const char *fr_topk_q8_kernel_name(void)
+{
+    return fr_topk_q8_simd_available() ? "AVX-512 VNNI" : "portable C";
+}
+
+void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
+                     int32_t *out, int stride, fr_q8_kernel kernel)
+{
+#if HAVE_VNNI_KERNEL
+    if (kernel == FR_Q8_SIMD || (kernel == FR_Q8_AUTO && fr_topk_q8_simd_available())) {
+        dots_vnni(q, uq, g, p0, p1, out, stride);
+        return;
+    }
+#endif
+    (void)kernel;
+    dots_portable(q, uq, g, p0, p1, out, stride);
+}
+
+/* ------------------------------------------------------------ search */
+
+/* User u (dim floats) as signed bytes (groups * 4, zero past dim); returns 128 times
+ * their sum, the part of the products that the items' +128 offset adds. */
+static int32_t quantise_user(const float *u, int dim, int groups, int8_t *out)
+{
+    float m = 0.0f;
+    int32_t sum = 0;
+    memset(out, 0, (size_t)groups * 4);
+    for (int k = 0; k < dim; k++)
+        m = fmaxf(m, fabsf(u[k]));
+    if (!(m > 0.0f) || !isfinite(m))
+        return 0; /* every approximate score 0: the re-rank decides among the first rows */
+    float inv = 127.0f / m;
+    for (int k = 0; k < dim; k++) {
+        long v = lrintf(u[k] * inv);
+        v = v > 127 ? 127 : v < -127 ? -127 : v;
+        out[k] = (int8_t)v;
+        sum += (int32_t)v;
+    }
+    return 128 * sum;
+}
+
+fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float *users,
+                            int n, const fr_topk_excl *excl, int rerank, fr_topk *tops,
+                            fr_err *err)
+{
+    fr_status st = FR_OK;
+    int8_t *uq = NULL;
+    int32_t *corr = NULL, *ibuf = NULL;
+    float *fbuf = NULL;
+    fr_topk *cand = NULL;
+    int ncand = 0;
+    for (int i = 0; i < n; i++)
+        if (tops[i].n != 0)
+            return fr_fail(err, FR_EINVAL, "top-k: heap %d is not empty", i);
+    if (n == 0 || q->num_items <= 1)
+        return FR_OK;
+    int G = q->groups, D = q->dim, stride = BLOCK_PANELS * FR_TOPK_PANEL;
+    uq = malloc((size_t)n * G * 4);
+    corr = malloc((size_t)n * sizeof *corr);
+    ibuf = malloc((size_t)GROUP * stride * sizeof *ibuf);
+    fbuf = malloc((size_t)stride * sizeof *fbuf);
+    cand = calloc((size_t)n, sizeof *cand);
+    if (!uq || !corr || !ibuf || !fbuf || !cand) {
+        st = fr_fail(err, FR_ENOMEM, "int8 scan: out of memory for %d users", n);
+        goto out;
+    }
+    for (; ncand < n; ncand++) {
+        int k = tops[ncand].cap;
+        long r = rerank > 0 ? rerank
+                            : (long)k * FR_TOPK_Q8_RERANK_MUL > FR_TOPK_Q8_RERANK_MIN
+                                  ? (long)k * FR_TOPK_Q8_RERANK_MUL
+                                  : FR_TOPK_Q8_RERANK_MIN;
+        r = r < k ? k : r;
+        r = r > q->num_items ? q->num_items : r; /* no more than there are rows */
+        if ((st = fr_topk_init(&cand[ncand], (int)r, err)) != FR_OK)
+            goto out;
+        corr[ncand] = quantise_user(users + (size_t)ncand * D, D, G, uq + (size_t)ncand * G * 4);
+    }
+    fr_q8_kernel kernel = fr_topk_q8_simd_available() ? FR_Q8_SIMD : FR_Q8_PORTABLE;
+    for (int p0 = 0; p0 < q->panels; p0 += BLOCK_PANELS) {
+        int p1 = p0 + BLOCK_PANELS < q->panels ? p0 + BLOCK_PANELS : q->panels;
+        int r0 = p0 * FR_TOPK_PANEL;
+        int r1 = p1 * FR_TOPK_PANEL < q->num_items ? p1 * FR_TOPK_PANEL : q->num_items;
+        const float *sc = q->scale + r0;
+        for (int u0 = 0; u0 < n; u0 += GROUP) {
+            int g = n - u0 < GROUP ? n - u0 : GROUP;
+            fr_topk_q8_dots(q, uq + (size_t)u0 * G * 4, g, p0, p1, ibuf, stride, kernel);
+            for (int i = 0; i < g; i++) {
+                const int32_t *s = ibuf + (size_t)i * stride;
+                int32_t c = corr[u0 + i];
+                for (int t = 0; t < r1 - r0; t++)
+                    fbuf[t] = sc[t] * (float)(s[t] - c);
+                int skip = r0 == 0; /* row 0 is padding: never offered */
+                fr_topk_offer_block(&cand[u0 + i], fbuf + skip, r0 + skip, r1 - r0 - skip,
+                                    excl ? &excl[u0 + i] : NULL);
+            }
+        }
+    }
+    /* the candidates again, exactly: the floor of tops (a threshold) sees exact scores */
+    for (int i = 0; i < n; i++) {
+        const float *u = users + (size_t)i * D;
+        fr_topk_sort(&cand[i]);
+        for (int j = 0; j < cand[i].n; j++) {
+            int32_t r = cand[i].row[j];
+            fr_topk_push(&tops[i], fr_topk_packed_dot(items + (size_t)r * D, u, D), r);
+        }
+    }
+out:
+    for (int i = 0; i < ncand; i++)
+        fr_topk_free(&cand[i]);
+    free(cand);
+    free(fbuf);
+    free(ibuf);
+    free(corr);
+    free(uq);
+    return st;
+}
