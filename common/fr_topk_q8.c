@@ -4,6 +4,8 @@
  * fallback. */
 #include "fr_topk_q8.h"
 
+#include "fr_rng.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,14 +34,16 @@ fr_status fr_topk_q8_build(fr_topk_q8 *q, const float *items, int num_items, int
     if (num_items < 1 || dim < 1 || dim > MAX_DIM)
         return fr_fail(err, FR_EINVAL, "int8 scan: bad sizes (items %d, dim %d)", num_items,
                        dim);
-    int groups = (dim + 3) / 4;
-    int panels = (num_items + FR_TOPK_PANEL - 1) / FR_TOPK_PANEL;
+    int groups = (dim + 3) / 4, positions = num_items - 1;
+    int panels = positions > 0 ? (positions + FR_TOPK_PANEL - 1) / FR_TOPK_PANEL : 1;
     size_t bytes = (size_t)panels * PANEL_BYTES(groups); /* a multiple of 64 */
     q->data = aligned_alloc(64, bytes);
     q->scale = calloc((size_t)panels * FR_TOPK_PANEL, sizeof *q->scale);
     q->mean = calloc((size_t)dim, sizeof *q->mean);
     sum = calloc((size_t)dim, sizeof *sum);
-    if (!q->data || !q->scale || !q->mean || !sum) {
+    q->row = malloc((size_t)(positions > 0 ? positions : 1) * sizeof *q->row);
+    q->pos = malloc((size_t)num_items * sizeof *q->pos);
+    if (!q->data || !q->scale || !q->mean || !sum || !q->row || !q->pos) {
         st = fr_fail(err, FR_ENOMEM, "int8 scan: cannot allocate a copy of %d items", num_items);
         goto out;
     }
@@ -49,17 +53,26 @@ fr_status fr_topk_q8_build(fr_topk_q8 *q, const float *items, int num_items, int
             sum[k] += items[(size_t)r * dim + k];
     for (int k = 0; num_items > 1 && k < dim; k++)
         q->mean[k] = (float)(sum[k] / (num_items - 1));
-    for (int r = 1; r < num_items; r++) {
-        const float *x = items + (size_t)r * dim;
+    /* a fixed order, so that a model gives the same copy each time it is loaded */
+    fr_rng rng;
+    fr_rng_seed(&rng, 0x71a8c0ffeeULL);
+    for (int p = 0; p < positions; p++)
+        q->row[p] = p + 1;
+    fr_rng_shuffle_i32(&rng, q->row, positions);
+    q->pos[0] = -1;
+    for (int p = 0; p < positions; p++)
+        q->pos[q->row[p]] = p;
+    for (int p = 0; p < positions; p++) {
+        const float *x = items + (size_t)q->row[p] * dim;
         float m = 0.0f;
         for (int k = 0; k < dim; k++)
             m = fmaxf(m, fabsf(x[k] - q->mean[k]));
         if (!(m > 0.0f) || !isfinite(m))
             continue; /* the mean itself, or not a number: approximate score 0 */
         float s = m / 127.0f, inv = 127.0f / m;
-        q->scale[r] = s;
-        uint8_t *panel = q->data + (size_t)(r / FR_TOPK_PANEL) * PANEL_BYTES(groups);
-        int t = r % FR_TOPK_PANEL;
+        q->scale[p] = s;
+        uint8_t *panel = q->data + (size_t)(p / FR_TOPK_PANEL) * PANEL_BYTES(groups);
+        int t = p % FR_TOPK_PANEL;
         for (int k = 0; k < dim; k++) {
             long v = lrintf((x[k] - q->mean[k]) * inv);
             v = v > 127 ? 127 : v < -127 ? -127 : v;
@@ -70,6 +83,7 @@ fr_status fr_topk_q8_build(fr_topk_q8 *q, const float *items, int num_items, int
     q->dim = dim;
     q->groups = groups;
     q->panels = panels;
+    q->positions = positions;
 out:
     free(sum);
     if (st != FR_OK)
@@ -82,6 +96,8 @@ void fr_topk_q8_free(fr_topk_q8 *q)
     free(q->data);
     free(q->scale);
     free(q->mean);
+    free(q->row);
+    free(q->pos);
     memset(q, 0, sizeof *q);
 }
 
@@ -196,7 +212,145 @@ void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p
     dots_portable(q, uq, g, p0, p1, out, stride);
 }
 
+/* ------------------------------------------------------------ candidates */
+
+/* A user's candidates by approximate score: a buffer of up to 2 R pairs, each one
+ * 64-bit key in fr_topk's order (score bits made monotonic in the high half, the row
+ * inverted in the low half, so the lower row of equal scores is the larger key). A
+ * pair enters when its score beats the bar; when the buffer is full, linear-time
+ * selection keeps the best R and the bar rises to the worst of them. With R = 400
+ * over 100,000 items this costs a fraction of a heap of R, whose every insertion
+ * walks nine levels. The kept set is the R best pairs, except that a pair whose
+ * score only ties the bar may be left out. */
+typedef struct cands {
+    uint64_t *key;
+    int n, keep, cap; /* cap = 2 keep */
+    float bar;
+} cands;
+
+static inline uint64_t cand_key(float score, int32_t row)
+{
+    uint32_t u;
+    score += 0.0f; /* -0 -> +0 */
+    memcpy(&u, &score, sizeof u);
+    u ^= (uint32_t)((int32_t)u >> 31) | 0x80000000u;
+    return (uint64_t)u << 32 | (uint32_t) ~((uint32_t)row ^ 0x80000000u);
+}
+
+static inline int32_t cand_row(uint64_t key)
+{
+    return (int32_t)(~(uint32_t)key ^ 0x80000000u);
+}
+
+static inline float cand_score(uint64_t key)
+{
+    uint32_t u = (uint32_t)(key >> 32);
+    u = u & 0x80000000u ? u & 0x7fffffffu : ~u;
+    float s;
+    memcpy(&s, &u, sizeof s);
+    return s;
+}
+
+/* Reorder key[0..n) so that its r largest come first (quickselect, median of three). */
+static void select_largest(uint64_t *key, int n, int r)
+{
+    int lo = 0, hi = n - 1;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        uint64_t a = key[lo], b = key[mid], c = key[hi];
+        uint64_t pivot = a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
+        int i = lo, j = hi;
+        while (i <= j) { /* descending: larger keys to the left */
+            while (key[i] > pivot)
+                i++;
+            while (key[j] < pivot)
+                j--;
+            if (i <= j) {
+                uint64_t t = key[i];
+                key[i++] = key[j];
+                key[j--] = t;
+            }
+        }
+        if (r - 1 <= j)
+            hi = j;
+        else if (r - 1 >= i)
+            lo = i;
+        else
+            break;
+    }
+}
+
+/* Keep the best keep pairs and raise the bar to the worst of them. */
+static void cands_shrink(cands *c)
+{
+    if (c->n <= c->keep)
+        return;
+    select_largest(c->key, c->n, c->keep);
+    c->n = c->keep;
+    uint64_t worst = c->key[0];
+    for (int i = 1; i < c->n; i++)
+        worst = c->key[i] < worst ? c->key[i] : worst;
+    c->bar = cand_score(worst);
+}
+
+static inline void cands_add(cands *c, float s, int32_t row)
+{
+    if (c->n == c->cap) {
+        cands_shrink(c);
+        if (!(s > c->bar))
+            return;
+    }
+    c->key[c->n++] = cand_key(s, row);
+}
+
+/* Bit t set when s[t] > bar, for the 16 scores at s (NaN, -inf at bar -inf: clear). */
+static inline uint32_t above16(const float *s, float bar)
+{
+#if defined(__AVX512F__)
+    return _mm512_cmp_ps_mask(_mm512_loadu_ps(s), _mm512_set1_ps(bar), _CMP_GT_OQ);
+#else
+    uint32_t m = 0;
+    for (int t = 0; t < 16; t++)
+        m |= (uint32_t)(s[t] > bar) << t;
+    return m;
+#endif
+}
+
+/* Offer scores s[0..nb) of positions r0.. in order; positions of e (ascending) are
+ * skipped. */
+static void cands_offer(cands *c, float *s, int r0, int nb, const fr_topk_excl *e)
+{
+    if (e) {
+        long lo = 0, hi = e->n;
+        while (lo < hi) { /* the first excluded row >= r0 */
+            long mid = lo + (hi - lo) / 2;
+            if (e->rows[mid] < r0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (; lo < e->n && e->rows[lo] < r0 + nb; lo++)
+            s[e->rows[lo] - r0] = -INFINITY;
+    }
+    int j = 0;
+    for (; j + 16 <= nb; j += 16)
+        for (uint32_t m = above16(s + j, c->bar); m; m &= m - 1) {
+            int t = j + __builtin_ctz(m);
+            if (s[t] > c->bar)
+                cands_add(c, s[t], r0 + t);
+        }
+    for (; j < nb; j++)
+        if (s[j] > c->bar)
+            cands_add(c, s[j], r0 + j);
+}
+
 /* ------------------------------------------------------------ search */
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
 
 /* User u (dim floats) as signed bytes (groups * 4, zero past dim); returns 128 times
  * their sum, the part of the products that the items' +128 offset adds. */
@@ -225,42 +379,68 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
 {
     fr_status st = FR_OK;
     int8_t *uq = NULL;
-    int32_t *corr = NULL, *ibuf = NULL;
-    float *fbuf = NULL;
-    fr_topk *cand = NULL;
-    int ncand = 0;
+    int32_t *corr = NULL, *ibuf = NULL, *rows = NULL;
+    float *fbuf = NULL, *exact = NULL;
+    uint64_t *keys = NULL;
+    int32_t *xpos = NULL;
+    fr_topk_excl *xe = NULL;
+    cands *cand = NULL;
     for (int i = 0; i < n; i++)
         if (tops[i].n != 0)
             return fr_fail(err, FR_EINVAL, "top-k: heap %d is not empty", i);
-    if (n == 0 || q->num_items <= 1)
+    if (n == 0 || q->positions < 1)
         return FR_OK;
     int G = q->groups, D = q->dim, stride = BLOCK_PANELS * FR_TOPK_PANEL;
+    size_t total = 0;
+    if (!(cand = calloc((size_t)n, sizeof *cand)))
+        return fr_fail(err, FR_ENOMEM, "int8 scan: out of memory for %d users", n);
+    for (int i = 0; i < n; i++) {
+        long k = tops[i].cap;
+        long r = rerank > 0 ? rerank
+                 : k * FR_TOPK_Q8_RERANK_MUL > FR_TOPK_Q8_RERANK_MIN ? k * FR_TOPK_Q8_RERANK_MUL
+                                                                     : FR_TOPK_Q8_RERANK_MIN;
+        r = r < k ? k : r;
+        r = r > q->positions ? q->positions : r; /* no more than there are items */
+        cand[i] = (cands){NULL, 0, (int)r, (int)(2 * r), -INFINITY};
+        total += (size_t)(2 * r);
+    }
     uq = malloc((size_t)n * G * 4);
     corr = malloc((size_t)n * sizeof *corr);
     ibuf = malloc((size_t)GROUP * stride * sizeof *ibuf);
     fbuf = malloc((size_t)stride * sizeof *fbuf);
-    cand = calloc((size_t)n, sizeof *cand);
-    if (!uq || !corr || !ibuf || !fbuf || !cand) {
+    keys = malloc(total * sizeof *keys);
+    long nx = 0;
+    for (int i = 0; excl && i < n; i++)
+        nx += excl[i].n;
+    xpos = malloc((size_t)(nx + 1) * sizeof *xpos);
+    xe = malloc((size_t)n * sizeof *xe);
+    if (!uq || !corr || !ibuf || !fbuf || !keys || !xpos || !xe) {
         st = fr_fail(err, FR_ENOMEM, "int8 scan: out of memory for %d users", n);
         goto out;
     }
-    for (; ncand < n; ncand++) {
-        int k = tops[ncand].cap;
-        long r = rerank > 0 ? rerank
-                            : (long)k * FR_TOPK_Q8_RERANK_MUL > FR_TOPK_Q8_RERANK_MIN
-                                  ? (long)k * FR_TOPK_Q8_RERANK_MUL
-                                  : FR_TOPK_Q8_RERANK_MIN;
-        r = r < k ? k : r;
-        r = r > q->num_items ? q->num_items : r; /* no more than there are rows */
-        if ((st = fr_topk_init(&cand[ncand], (int)r, err)) != FR_OK)
-            goto out;
-        corr[ncand] = quantise_user(users + (size_t)ncand * D, D, G, uq + (size_t)ncand * G * 4);
+    int max_keep = 0;
+    for (int i = 0, off = 0; i < n; off += cand[i].cap, i++) {
+        cand[i].key = keys + off;
+        max_keep = cand[i].keep > max_keep ? cand[i].keep : max_keep;
+        corr[i] = quantise_user(users + (size_t)i * D, D, G, uq + (size_t)i * G * 4);
+    }
+    /* each user's excluded rows as ascending positions, for the scan's order */
+    for (int i = 0, off = 0; i < n; i++) {
+        long m = 0;
+        for (long j = 0; excl && j < excl[i].n; j++) {
+            int32_t r = excl[i].rows[j];
+            if (r >= 1 && r < q->num_items)
+                xpos[off + m++] = q->pos[r];
+        }
+        qsort(xpos + off, (size_t)m, sizeof *xpos, cmp_i32);
+        xe[i] = (fr_topk_excl){xpos + off, m};
+        off += (int)m;
     }
     fr_q8_kernel kernel = fr_topk_q8_simd_available() ? FR_Q8_SIMD : FR_Q8_PORTABLE;
     for (int p0 = 0; p0 < q->panels; p0 += BLOCK_PANELS) {
         int p1 = p0 + BLOCK_PANELS < q->panels ? p0 + BLOCK_PANELS : q->panels;
-        int r0 = p0 * FR_TOPK_PANEL;
-        int r1 = p1 * FR_TOPK_PANEL < q->num_items ? p1 * FR_TOPK_PANEL : q->num_items;
+        int r0 = p0 * FR_TOPK_PANEL; /* positions [r0, r1) */
+        int r1 = p1 * FR_TOPK_PANEL < q->positions ? p1 * FR_TOPK_PANEL : q->positions;
         const float *sc = q->scale + r0;
         for (int u0 = 0; u0 < n; u0 += GROUP) {
             int g = n - u0 < GROUP ? n - u0 : GROUP;
@@ -270,25 +450,32 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
                 int32_t c = corr[u0 + i];
                 for (int t = 0; t < r1 - r0; t++)
                     fbuf[t] = sc[t] * (float)(s[t] - c);
-                int skip = r0 == 0; /* row 0 is padding: never offered */
-                fr_topk_offer_block(&cand[u0 + i], fbuf + skip, r0 + skip, r1 - r0 - skip,
-                                    excl ? &excl[u0 + i] : NULL);
+                cands_offer(&cand[u0 + i], fbuf, r0, r1 - r0, &xe[u0 + i]);
             }
         }
     }
     /* the candidates again, exactly: the floor of tops (a threshold) sees exact scores */
+    rows = malloc((size_t)max_keep * sizeof *rows);
+    exact = malloc((size_t)max_keep * sizeof *exact);
+    if (!rows || !exact) {
+        st = fr_fail(err, FR_ENOMEM, "int8 scan: out of memory for %d candidates", max_keep);
+        goto out;
+    }
     for (int i = 0; i < n; i++) {
-        const float *u = users + (size_t)i * D;
-        fr_topk_sort(&cand[i]);
-        for (int j = 0; j < cand[i].n; j++) {
-            int32_t r = cand[i].row[j];
-            fr_topk_push(&tops[i], fr_topk_packed_dot(items + (size_t)r * D, u, D), r);
-        }
+        cands_shrink(&cand[i]);
+        for (int j = 0; j < cand[i].n; j++)
+            rows[j] = q->row[cand_row(cand[i].key[j])];
+        fr_topk_packed_rescore(items, D, users + (size_t)i * D, rows, cand[i].n, exact);
+        for (int j = 0; j < cand[i].n; j++)
+            fr_topk_push(&tops[i], exact[j], rows[j]);
     }
 out:
-    for (int i = 0; i < ncand; i++)
-        fr_topk_free(&cand[i]);
     free(cand);
+    free(xe);
+    free(xpos);
+    free(keys);
+    free(rows);
+    free(exact);
     free(fbuf);
     free(ibuf);
     free(corr);

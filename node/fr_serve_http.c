@@ -547,6 +547,7 @@ void *fr_serve_worker_main(void *arg)
     int32_t *recent = NULL;
     size_t recent_cap = 0;
     int ok = fr_serve_worker_init(&w, &s->base, s->cfg.search_threads, &err) == FR_OK;
+    w.rerank = s->cfg.rerank;
     if (!ok)
         fprintf(stderr, "serve: a scoring thread cannot start: %s\n", err.msg);
     for (;;) {
