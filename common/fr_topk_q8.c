@@ -103,6 +103,17 @@ void fr_topk_q8_free(fr_topk_q8 *q)
 
 /* ------------------------------------------------------------ kernels */
 
+/* What the search wants of a tile besides the products: user i's correction
+ * corr[i] and bar bar[i], the scale of the tile's first position on, and where the
+ * masks of scores above the bar go (user i's, panel j: mask[i * mstride + j]). */
+typedef struct finish {
+    const int32_t *corr;
+    const float *bar;
+    const float *scale;
+    uint16_t *mask;
+    int mstride;
+} finish;
+
 static void dots_portable(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
                           int32_t *out, int stride)
 {
@@ -130,7 +141,8 @@ VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *
                                                                  size_t pstride, int G,
                                                                  const int8_t *u, int g,
                                                                  int np, int32_t *out,
-                                                                 int ostride)
+                                                                 int ostride,
+                                                                 const finish *fin)
 {
     __m512i acc[2][GROUP];
     for (int i = 0; i < g; i++)
@@ -148,21 +160,36 @@ VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *
                 acc[1][i] = _mm512_dpbusd_epi32(acc[1][i], a1, b);
         }
     }
-    for (int i = 0; i < g; i++) {
-        _mm512_storeu_si512((void *)(out + (size_t)i * ostride), acc[0][i]);
-        if (np > 1)
-            _mm512_storeu_si512((void *)(out + (size_t)i * ostride + FR_TOPK_PANEL), acc[1][i]);
+    if (!fin) {
+        for (int i = 0; i < g; i++) {
+            _mm512_storeu_si512((void *)(out + (size_t)i * ostride), acc[0][i]);
+            if (np > 1)
+                _mm512_storeu_si512((void *)(out + (size_t)i * ostride + FR_TOPK_PANEL),
+                                    acc[1][i]);
+        }
+        return;
+    }
+    /* the approximate scores s_i (product - correction), and which beat the bar */
+    for (int j = 0; j < np; j++) {
+        __m512 sc = _mm512_loadu_ps(fin->scale + j * FR_TOPK_PANEL);
+        for (int i = 0; i < g; i++) {
+            __m512i v = _mm512_sub_epi32(acc[j][i], _mm512_set1_epi32(fin->corr[i]));
+            __m512 f = _mm512_mul_ps(_mm512_cvtepi32_ps(v), sc);
+            _mm512_storeu_ps((float *)out + (size_t)i * ostride + j * FR_TOPK_PANEL, f);
+            fin->mask[(size_t)i * fin->mstride + j] =
+                (uint16_t)_mm512_cmp_ps_mask(f, _mm512_set1_ps(fin->bar[i]), _CMP_GT_OQ);
+        }
     }
 }
 
-#define TILE_CASES(NP)                                                                       \
+#define TILE_CASES(NP, FIN)                                                                  \
     switch (g) {                                                                             \
-    case 6: tile_vnni(pd, ps, G, u, 6, NP, o, stride); break;                                \
-    case 5: tile_vnni(pd, ps, G, u, 5, NP, o, stride); break;                                \
-    case 4: tile_vnni(pd, ps, G, u, 4, NP, o, stride); break;                                \
-    case 3: tile_vnni(pd, ps, G, u, 3, NP, o, stride); break;                                \
-    case 2: tile_vnni(pd, ps, G, u, 2, NP, o, stride); break;                                \
-    default: tile_vnni(pd, ps, G, u, 1, NP, o, stride); break;                               \
+    case 6: tile_vnni(pd, ps, G, u, 6, NP, o, stride, FIN); break;                           \
+    case 5: tile_vnni(pd, ps, G, u, 5, NP, o, stride, FIN); break;                           \
+    case 4: tile_vnni(pd, ps, G, u, 4, NP, o, stride, FIN); break;                           \
+    case 3: tile_vnni(pd, ps, G, u, 3, NP, o, stride, FIN); break;                           \
+    case 2: tile_vnni(pd, ps, G, u, 2, NP, o, stride, FIN); break;                           \
+    default: tile_vnni(pd, ps, G, u, 1, NP, o, stride, FIN); break;                          \
     }
 
 VNNI static void dots_vnni(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
@@ -175,13 +202,43 @@ VNNI static void dots_vnni(const fr_topk_q8 *q, const int8_t *uq, int g, int p0,
         const uint8_t *pd = q->data + (size_t)p * ps;
         int32_t *o = out + (size_t)(p - p0) * FR_TOPK_PANEL;
         if (p + 1 < p1) {
-            TILE_CASES(2)
+            TILE_CASES(2, NULL)
         } else {
-            TILE_CASES(1)
+            TILE_CASES(1, NULL)
+        }
+    }
+}
+
+/* As dots_vnni, but what leaves the registers is the approximate scores (floats, in
+ * out) and their bar masks (fin), not the raw products: one pass over the block. */
+VNNI static void scores_vnni(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
+                             float *out, int stride, finish fin)
+{
+    int G = q->groups;
+    const int8_t *u = uq;
+    size_t ps = PANEL_BYTES(G);
+    uint16_t *mask = fin.mask;
+    for (int p = p0; p < p1; p += 2) {
+        const uint8_t *pd = q->data + (size_t)p * ps;
+        int32_t *o = (int32_t *)(void *)(out + (size_t)(p - p0) * FR_TOPK_PANEL);
+        fin.scale = q->scale + (size_t)p * FR_TOPK_PANEL;
+        fin.mask = mask + (p - p0);
+        if (p + 1 < p1) {
+            TILE_CASES(2, &fin)
+        } else {
+            TILE_CASES(1, &fin)
         }
     }
 }
 #endif
+
+/* The kernel fr_topk_q8_search uses (fr_topk_q8_use_kernel). */
+static fr_q8_kernel search_kernel = FR_Q8_AUTO;
+
+void fr_topk_q8_use_kernel(fr_q8_kernel kernel)
+{
+    search_kernel = kernel == FR_Q8_SIMD && !fr_topk_q8_simd_available() ? FR_Q8_AUTO : kernel;
+}
 
 int fr_topk_q8_simd_available(void)
 {
@@ -251,32 +308,36 @@ static inline float cand_score(uint64_t key)
     return s;
 }
 
-/* Reorder key[0..n) so that its r largest come first (quickselect, median of three). */
+/* Reorder key[0..n) (distinct keys) so that its r largest come first: quickselect
+ * with a branch-free partition (an unpredictable branch per key cost most of the
+ * time here). Invariant: key[0..lo) beat every key after them, key[hi..n) lose to
+ * every key before them. */
 static void select_largest(uint64_t *key, int n, int r)
 {
-    int lo = 0, hi = n - 1;
-    while (lo < hi) {
-        int mid = lo + (hi - lo) / 2;
-        uint64_t a = key[lo], b = key[mid], c = key[hi];
+    int lo = 0, hi = n;
+    while (lo < r && r < hi) {
+        uint64_t a = key[lo], b = key[lo + (hi - lo) / 2], c = key[hi - 1];
         uint64_t pivot = a > b ? (b > c ? b : a > c ? c : a) : (a > c ? a : b > c ? c : b);
-        int i = lo, j = hi;
-        while (i <= j) { /* descending: larger keys to the left */
-            while (key[i] > pivot)
-                i++;
-            while (key[j] < pivot)
-                j--;
-            if (i <= j) {
-                uint64_t t = key[i];
-                key[i++] = key[j];
-                key[j--] = t;
-            }
+        int s = lo;
+        for (int i = lo; i < hi; i++) { /* [lo, s) > pivot, [s, i] <= pivot */
+            uint64_t x = key[i];
+            key[i] = key[s];
+            key[s] = x;
+            s += x > pivot;
         }
-        if (r - 1 <= j)
-            hi = j;
-        else if (r - 1 >= i)
-            lo = i;
-        else
-            break;
+        if (s == lo) { /* the pivot is the range's largest: it takes place lo */
+            int m = lo;
+            for (int i = lo + 1; i < hi; i++)
+                m = key[i] > key[m] ? i : m;
+            uint64_t t = key[lo];
+            key[lo] = key[m];
+            key[m] = t;
+            lo++;
+        } else if (s > r) {
+            hi = s;
+        } else {
+            lo = s;
+        }
     }
 }
 
@@ -303,45 +364,60 @@ static inline void cands_add(cands *c, float s, int32_t row)
     c->key[c->n++] = cand_key(s, row);
 }
 
-/* Bit t set when s[t] > bar, for the 16 scores at s (NaN, -inf at bar -inf: clear). */
-static inline uint32_t above16(const float *s, float bar)
+/* Offer the scores s[0..nb) of positions r0.. in order, where mask (a bit per
+ * position, 16 a panel) marks those above the bar when the block was scored; the
+ * bar may have risen since, so each marked score is compared again. Positions of e
+ * (ascending) are skipped. */
+static void cands_offer(cands *c, const float *s, uint16_t *mask, int r0, int nb,
+                        const fr_topk_excl *e)
 {
-#if defined(__AVX512F__)
-    return _mm512_cmp_ps_mask(_mm512_loadu_ps(s), _mm512_set1_ps(bar), _CMP_GT_OQ);
-#else
-    uint32_t m = 0;
-    for (int t = 0; t < 16; t++)
-        m |= (uint32_t)(s[t] > bar) << t;
-    return m;
-#endif
+    long lo = 0, hi = e->n;
+    while (lo < hi) { /* the first excluded position >= r0 */
+        long mid = lo + (hi - lo) / 2;
+        if (e->rows[mid] < r0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < e->n && e->rows[lo] < r0 + nb; lo++) {
+        int t = e->rows[lo] - r0;
+        mask[t / FR_TOPK_PANEL] &= (uint16_t) ~(1u << (t % FR_TOPK_PANEL));
+    }
+    int panels = (nb + FR_TOPK_PANEL - 1) / FR_TOPK_PANEL;
+    for (int j0 = 0; j0 < panels; j0 += 4) {
+        uint64_t any = 0; /* most masks are empty once the bar has risen: 4 at a time */
+        int n4 = panels - j0 < 4 ? panels - j0 : 4;
+        memcpy(&any, mask + j0, (size_t)n4 * sizeof *mask);
+        if (!any)
+            continue;
+        for (int j = j0; j < j0 + n4; j++)
+            for (uint32_t m = mask[j]; m; m &= m - 1) {
+                int t = j * FR_TOPK_PANEL + __builtin_ctz(m);
+                if (t < nb && s[t] > c->bar)
+                    cands_add(c, s[t], r0 + t);
+            }
+    }
 }
 
-/* Offer scores s[0..nb) of positions r0.. in order; positions of e (ascending) are
- * skipped. */
-static void cands_offer(cands *c, float *s, int r0, int nb, const fr_topk_excl *e)
+/* The portable kernel's scores and masks, as scores_vnni gives them. */
+static void scores_portable(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
+                            int32_t *ibuf, float *out, int stride, finish fin)
 {
-    if (e) {
-        long lo = 0, hi = e->n;
-        while (lo < hi) { /* the first excluded row >= r0 */
-            long mid = lo + (hi - lo) / 2;
-            if (e->rows[mid] < r0)
-                lo = mid + 1;
-            else
-                hi = mid;
+    dots_portable(q, uq, g, p0, p1, ibuf, stride);
+    int n = (p1 - p0) * FR_TOPK_PANEL;
+    const float *sc = q->scale + (size_t)p0 * FR_TOPK_PANEL;
+    for (int i = 0; i < g; i++) {
+        const int32_t *d = ibuf + (size_t)i * stride;
+        float *o = out + (size_t)i * stride;
+        for (int t = 0; t < n; t++)
+            o[t] = sc[t] * (float)(d[t] - fin.corr[i]);
+        for (int j = 0; j < p1 - p0; j++) {
+            uint32_t m = 0;
+            for (int t = 0; t < FR_TOPK_PANEL; t++)
+                m |= (uint32_t)(o[j * FR_TOPK_PANEL + t] > fin.bar[i]) << t;
+            fin.mask[(size_t)i * fin.mstride + j] = (uint16_t)m;
         }
-        for (; lo < e->n && e->rows[lo] < r0 + nb; lo++)
-            s[e->rows[lo] - r0] = -INFINITY;
     }
-    int j = 0;
-    for (; j + 16 <= nb; j += 16)
-        for (uint32_t m = above16(s + j, c->bar); m; m &= m - 1) {
-            int t = j + __builtin_ctz(m);
-            if (s[t] > c->bar)
-                cands_add(c, s[t], r0 + t);
-        }
-    for (; j < nb; j++)
-        if (s[j] > c->bar)
-            cands_add(c, s[j], r0 + j);
 }
 
 /* ------------------------------------------------------------ search */
@@ -383,6 +459,7 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
     float *fbuf = NULL, *exact = NULL;
     uint64_t *keys = NULL;
     int32_t *xpos = NULL;
+    uint16_t *mbuf = NULL;
     fr_topk_excl *xe = NULL;
     cands *cand = NULL;
     for (int i = 0; i < n; i++)
@@ -407,14 +484,15 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
     uq = malloc((size_t)n * G * 4);
     corr = malloc((size_t)n * sizeof *corr);
     ibuf = malloc((size_t)GROUP * stride * sizeof *ibuf);
-    fbuf = malloc((size_t)stride * sizeof *fbuf);
+    fbuf = malloc((size_t)GROUP * stride * sizeof *fbuf);
+    mbuf = malloc((size_t)GROUP * BLOCK_PANELS * sizeof *mbuf);
     keys = malloc(total * sizeof *keys);
     long nx = 0;
     for (int i = 0; excl && i < n; i++)
         nx += excl[i].n;
     xpos = malloc((size_t)(nx + 1) * sizeof *xpos);
     xe = malloc((size_t)n * sizeof *xe);
-    if (!uq || !corr || !ibuf || !fbuf || !keys || !xpos || !xe) {
+    if (!uq || !corr || !ibuf || !fbuf || !mbuf || !keys || !xpos || !xe) {
         st = fr_fail(err, FR_ENOMEM, "int8 scan: out of memory for %d users", n);
         goto out;
     }
@@ -436,22 +514,29 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
         xe[i] = (fr_topk_excl){xpos + off, m};
         off += (int)m;
     }
-    fr_q8_kernel kernel = fr_topk_q8_simd_available() ? FR_Q8_SIMD : FR_Q8_PORTABLE;
+    int simd = search_kernel == FR_Q8_SIMD ||
+               (search_kernel == FR_Q8_AUTO && fr_topk_q8_simd_available());
+    (void)simd;
     for (int p0 = 0; p0 < q->panels; p0 += BLOCK_PANELS) {
         int p1 = p0 + BLOCK_PANELS < q->panels ? p0 + BLOCK_PANELS : q->panels;
         int r0 = p0 * FR_TOPK_PANEL; /* positions [r0, r1) */
         int r1 = p1 * FR_TOPK_PANEL < q->positions ? p1 * FR_TOPK_PANEL : q->positions;
-        const float *sc = q->scale + r0;
         for (int u0 = 0; u0 < n; u0 += GROUP) {
             int g = n - u0 < GROUP ? n - u0 : GROUP;
-            fr_topk_q8_dots(q, uq + (size_t)u0 * G * 4, g, p0, p1, ibuf, stride, kernel);
-            for (int i = 0; i < g; i++) {
-                const int32_t *s = ibuf + (size_t)i * stride;
-                int32_t c = corr[u0 + i];
-                for (int t = 0; t < r1 - r0; t++)
-                    fbuf[t] = sc[t] * (float)(s[t] - c);
-                cands_offer(&cand[u0 + i], fbuf, r0, r1 - r0, &xe[u0 + i]);
-            }
+            float bar[GROUP];
+            for (int i = 0; i < g; i++)
+                bar[i] = cand[u0 + i].bar;
+            finish fin = {corr + u0, bar, NULL, mbuf, BLOCK_PANELS};
+            const int8_t *u = uq + (size_t)u0 * G * 4;
+#if HAVE_VNNI_KERNEL
+            if (simd)
+                scores_vnni(q, u, g, p0, p1, fbuf, stride, fin);
+            else
+#endif
+                scores_portable(q, u, g, p0, p1, ibuf, fbuf, stride, fin);
+            for (int i = 0; i < g; i++)
+                cands_offer(&cand[u0 + i], fbuf + (size_t)i * stride,
+                            mbuf + (size_t)i * BLOCK_PANELS, r0, r1 - r0, &xe[u0 + i]);
         }
     }
     /* the candidates again, exactly: the floor of tops (a threshold) sees exact scores */
@@ -477,6 +562,7 @@ out:
     free(rows);
     free(exact);
     free(fbuf);
+    free(mbuf);
     free(ibuf);
     free(corr);
     free(uq);

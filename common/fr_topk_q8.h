@@ -58,6 +58,11 @@ typedef enum { FR_Q8_AUTO = 0, FR_Q8_PORTABLE = 1, FR_Q8_SIMD = 2 } fr_q8_kernel
 
 /* Whether this CPU runs the SIMD kernel (AVX-512 with VNNI). */
 int fr_topk_q8_simd_available(void);
+/* The kernel fr_topk_q8_search uses from now on, for the whole process (tests run
+ * the search on both): FR_Q8_AUTO (the default) the SIMD one where the CPU has it;
+ * FR_Q8_SIMD on a CPU without it means FR_Q8_AUTO. Not thread-safe: call before
+ * searches start. */
+void fr_topk_q8_use_kernel(fr_q8_kernel kernel);
 /* Name of the kernel FR_Q8_AUTO picks on this CPU, for logs. */
 const char *fr_topk_q8_kernel_name(void);
 

@@ -278,11 +278,16 @@ static void test_refused(void)
 
 int main(void)
 {
-    printf("kernel: %s\n", fr_topk_q8_kernel_name());
-    RUN(test_all_candidates_is_exact);
-    RUN(test_default_recall_floor);
-    RUN(test_masking_and_threshold);
-    RUN(test_tiny_catalogues);
+    /* the searches with this CPU's kernel, then with the portable one */
+    for (int pass = 0; pass < 2; pass++) {
+        fr_topk_q8_use_kernel(pass == 0 ? FR_Q8_AUTO : FR_Q8_PORTABLE);
+        printf("search kernel: %s\n", pass == 0 ? fr_topk_q8_kernel_name() : "portable C");
+        RUN(test_all_candidates_is_exact);
+        RUN(test_default_recall_floor);
+        RUN(test_masking_and_threshold);
+        RUN(test_tiny_catalogues);
+    }
+    fr_topk_q8_use_kernel(FR_Q8_AUTO);
     RUN(test_kernels_agree);
     RUN(test_refused);
     return fr_test_end();
