@@ -151,6 +151,9 @@ VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *
         __m512i a0 = _mm512_load_si512((const void *)(pd + (size_t)k * 64));
         __m512i a1 = np > 1 ? _mm512_load_si512((const void *)(pd + pstride + (size_t)k * 64))
                             : _mm512_setzero_si512();
+        /* the tile after next: the first user group of a batch reads it from memory */
+        _mm_prefetch((const char *)(pd + 4 * pstride + (size_t)k * 64), _MM_HINT_T0);
+        _mm_prefetch((const char *)(pd + 5 * pstride + (size_t)k * 64), _MM_HINT_T0);
         for (int i = 0; i < g; i++) {
             int32_t w;
             memcpy(&w, u + ((size_t)i * G + k) * 4, 4);
@@ -281,7 +284,7 @@ void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p
  * score only ties the bar may be left out. */
 typedef struct cands {
     uint64_t *key;
-    int n, keep, cap; /* cap = 2 keep */
+    int n, keep, cap; /* cap = 2 keep + 16 */
     float bar;
 } cands;
 
@@ -364,6 +367,51 @@ static inline void cands_add(cands *c, float s, int32_t row)
     c->key[c->n++] = cand_key(s, row);
 }
 
+/* Offer the panel of scores s[0..16) of positions base.., those of mask m only. */
+#if defined(__AVX512F__)
+/* The marked scores still above the bar are packed together in registers and their
+ * keys appended: no branch per score (one per score cost more than the scan). */
+static inline void offer_panel(cands *c, const float *s, uint32_t m, int base)
+{
+    __m512 v = _mm512_loadu_ps(s);
+    m &= _mm512_cmp_ps_mask(v, _mm512_set1_ps(c->bar), _CMP_GT_OQ);
+    if (!m)
+        return;
+    if (c->n + FR_TOPK_PANEL > c->cap) {
+        cands_shrink(c);
+        m &= _mm512_cmp_ps_mask(v, _mm512_set1_ps(c->bar), _CMP_GT_OQ);
+        if (!m)
+            return;
+    }
+    /* keys as cand_key builds them, 8 at a time (64-bit lanes) */
+    const __m512i iota = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    __m512i bits = _mm512_castps_si512(_mm512_add_ps(v, _mm512_setzero_ps())); /* -0 -> +0 */
+    __m512i sign = _mm512_srai_epi32(bits, 31);
+    bits = _mm512_xor_si512(bits, _mm512_or_si512(sign, _mm512_set1_epi32((int)0x80000000u)));
+    __m512i pos = _mm512_add_epi32(iota, _mm512_set1_epi32(base));
+    __m512i low = _mm512_xor_si512(pos, _mm512_set1_epi32(0x7fffffff)); /* ~(pos ^ 2^31) */
+    __mmask16 k = (__mmask16)m;
+    bits = _mm512_maskz_compress_epi32(k, bits);
+    low = _mm512_maskz_compress_epi32(k, low);
+    __m512i lo8 = _mm512_unpacklo_epi32(low, bits), hi8 = _mm512_unpackhi_epi32(low, bits);
+    /* unpack works within 128-bit lanes: put the pairs back in order */
+    __m512i k0 = _mm512_permutex2var_epi64(lo8, _mm512_set_epi64(11, 10, 3, 2, 9, 8, 1, 0), hi8);
+    __m512i k1 = _mm512_permutex2var_epi64(lo8, _mm512_set_epi64(15, 14, 7, 6, 13, 12, 5, 4), hi8);
+    _mm512_storeu_si512((void *)(c->key + c->n), k0);
+    _mm512_storeu_si512((void *)(c->key + c->n + 8), k1);
+    c->n += __builtin_popcount(m);
+}
+#else
+static inline void offer_panel(cands *c, const float *s, uint32_t m, int base)
+{
+    for (; m; m &= m - 1) {
+        int t = __builtin_ctz(m);
+        if (s[t] > c->bar)
+            cands_add(c, s[t], base + t);
+    }
+}
+#endif
+
 /* Offer the scores s[0..nb) of positions r0.. in order, where mask (a bit per
  * position, 16 a panel) marks those above the bar when the block was scored; the
  * bar may have risen since, so each marked score is compared again. Positions of e
@@ -390,12 +438,14 @@ static void cands_offer(cands *c, const float *s, uint16_t *mask, int r0, int nb
         memcpy(&any, mask + j0, (size_t)n4 * sizeof *mask);
         if (!any)
             continue;
-        for (int j = j0; j < j0 + n4; j++)
-            for (uint32_t m = mask[j]; m; m &= m - 1) {
-                int t = j * FR_TOPK_PANEL + __builtin_ctz(m);
-                if (t < nb && s[t] > c->bar)
-                    cands_add(c, s[t], r0 + t);
-            }
+        for (int j = j0; j < j0 + n4; j++) {
+            uint32_t m = mask[j];
+            int left = nb - j * FR_TOPK_PANEL; /* positions of this panel in the block */
+            if (left < FR_TOPK_PANEL)
+                m &= (1u << left) - 1;
+            if (m)
+                offer_panel(c, s + j * FR_TOPK_PANEL, m, r0 + j * FR_TOPK_PANEL);
+        }
     }
 }
 
@@ -478,8 +528,9 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
                                                                      : FR_TOPK_Q8_RERANK_MIN;
         r = r < k ? k : r;
         r = r > q->positions ? q->positions : r; /* no more than there are items */
-        cand[i] = (cands){NULL, 0, (int)r, (int)(2 * r), -INFINITY};
-        total += (size_t)(2 * r);
+        /* room for a whole panel past the cap (offer_panel writes 16 keys) */
+        cand[i] = (cands){NULL, 0, (int)r, (int)(2 * r) + FR_TOPK_PANEL, -INFINITY};
+        total += (size_t)(2 * r) + FR_TOPK_PANEL;
     }
     uq = malloc((size_t)n * G * 4);
     corr = malloc((size_t)n * sizeof *corr);
