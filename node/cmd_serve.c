@@ -331,7 +331,7 @@ int fr_cmd_serve(int argc, char **argv)
                            .recent_users = 1000000,
                            .poll_ms = 1000,
                            .index = "exact",
-                           .scan = "float",
+                           .scan = "int8",
                            .ivf_min_items = 20000,
                            .events_max_pending = 64L << 20};
     const char *config = NULL;
@@ -385,7 +385,7 @@ int fr_cmd_serve(int argc, char **argv)
         {"index", FR_OPT_STR, &cfg.index, 0, 0,
          "model channel search: ivf (inverted-file index) or exact", 0, 0},
         {"scan", FR_OPT_STR, &cfg.scan, 0, 0,
-         "exact search's scan: int8 (8-bit copy, exact re-rank) or float", 0, 0},
+         "the catalogue scan: int8 (8-bit copy, exact re-rank) or float", 0, 0},
         {"rerank", FR_OPT_INT, &cfg.rerank, 0, 1 << 20,
          "int8: candidates re-ranked exactly (0: max(2k, 200))", 0, 0},
         {"nlist", FR_OPT_INT, &cfg.ivf.nlist, 0, 1 << 20,
