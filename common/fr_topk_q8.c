@@ -512,6 +512,8 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
     uint16_t *mbuf = NULL;
     fr_topk_excl *xe = NULL;
     cands *cand = NULL;
+    if (n < 0)
+        return fr_fail(err, FR_EINVAL, "int8 scan: %d users", n);
     for (int i = 0; i < n; i++)
         if (tops[i].n != 0)
             return fr_fail(err, FR_EINVAL, "top-k: heap %d is not empty", i);
