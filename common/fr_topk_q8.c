@@ -4,11 +4,11 @@
  * fallback. */
 #include "fr_topk_q8.h"
 
-#include "fr_rng.h"
-
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "fr_rng.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -274,14 +274,14 @@ void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p
 
 /* ------------------------------------------------------------ candidates */
 
-/* A user's candidates by approximate score: a buffer of up to 2 R pairs, each one
- * 64-bit key in fr_topk's order (score bits made monotonic in the high half, the row
- * inverted in the low half, so the lower row of equal scores is the larger key). A
- * pair enters when its score beats the bar; when the buffer is full, linear-time
- * selection keeps the best R and the bar rises to the worst of them. With R = 400
- * over 100,000 items this costs a fraction of a heap of R, whose every insertion
- * walks nine levels. The kept set is the R best pairs, except that a pair whose
- * score only ties the bar may be left out. */
+/* A user's candidates by approximate score: a buffer of up to 2 R + 16 pairs (score,
+ * position in the scan), each one 64-bit key in fr_topk's order (score bits made
+ * monotonic in the high half, the position inverted in the low half, so the lower
+ * position of equal scores is the larger key). A pair enters when its score beats the
+ * bar; when the buffer is full, linear-time selection keeps the best R and the bar
+ * rises to the worst of them. Over 100,000 items this cost a fraction of a heap of R,
+ * whose every insertion walks eight or nine levels. The kept set is the R best pairs,
+ * except that a pair whose score only ties the bar may be left out. */
 typedef struct cands {
     uint64_t *key;
     int n, keep, cap; /* cap = 2 keep + 16 */
