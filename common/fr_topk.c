@@ -125,12 +125,6 @@ void fr_topk_sort(fr_topk *h)
     }
 }
 
-void fr_topk_rows(const fr_topk *h, int32_t *rows)
-{
-    for (int i = 0; i < h->n; i++)
-        rows[i] = row_of(h->key[i]);
-}
-
 int fr_topk_excl_has(const fr_topk_excl *e, int32_t row)
 {
     if (!e)

@@ -58,10 +58,6 @@ static inline float fr_topk_bar(const fr_topk *h)
  * spent: fr_topk_reset before the next use. */
 void fr_topk_sort(fr_topk *h);
 
-/* The rows held, in no particular order, to rows[0..n): for a caller that only needs
- * the set (candidates scored again), without fr_topk_sort's cost. */
-void fr_topk_rows(const fr_topk *h, int32_t *rows);
-
 /* Rows one user must not get back (the items already seen): ascending, repeats
  * allowed. */
 typedef struct fr_topk_excl {
