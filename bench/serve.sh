@@ -123,8 +123,9 @@ case_run() {
     cpu_mark "$7" "$W/cpu0"
     wrk -t1 -c"$2" -d"${SECS}s" --latency -s "$4" "http://127.0.0.1:$6$5" >"$W/$1.$8.wrk" 2>&1
     cpu_mark "$7" "$W/cpu1"
-    other=$(cat "$W/cpu0" "$W/cpu1" | awk -v secs="$SECS" \
-        'NR == 1 { m = $1; s = $2; w = $3 } NR == 2 { printf "%.2f", ($1 - m - ($2 - s) - ($3 - w)) / secs }')
+    other=$(cat "$W/cpu0" "$W/cpu1" | awk -v secs="$SECS" '
+        NR == 1 { m = $1; s = $2; w = $3 }
+        NR == 2 { printf "%.2f", ($1 - m - ($2 - s) - ($3 - w)) / secs }')
     awk -v name="$1" -v conns="$2" -v per="$3" -v secs="$SECS" -v run="$8" -v load="$load" \
         -v other="$other" '
         function ms(v) {
