@@ -6,7 +6,10 @@
  * machine hits both alike. Also prints the 8-bit scan's recall@K against the float
  * scan over the batch of 64.
  *
- *   build/bench/scan_bench [--items N] [--dim D] [--k K] [--repeats R] */
+ *   build/bench/scan_bench [--items N] [--dim D] [--k K] [--repeats R] [--portable]
+ *
+ * --portable runs the int8 scan on its plain C kernel, as on a CPU without AVX-512 VNNI
+ * (the float scan keeps the kernel the build chose). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,10 +57,12 @@ static double search(const fr_topk_packed *p, const fr_topk_q8 *q, const float *
 
 int main(int argc, char **argv)
 {
-    int V = 100000, d = 64, k = 100, repeats = 20, rc = 1;
+    int V = 100000, d = 64, k = 100, repeats = 20, rc = 1, portable = 0;
     for (int i = 1; i < argc; i++) {
         int bad = i + 1 >= argc;
-        if (!bad && strcmp(argv[i], "--items") == 0)
+        if (strcmp(argv[i], "--portable") == 0)
+            bad = 0, portable = 1;
+        else if (!bad && strcmp(argv[i], "--items") == 0)
             bad = parse_int(argv[++i], 1, 10000000, &V);
         else if (!bad && strcmp(argv[i], "--dim") == 0)
             bad = parse_int(argv[++i], 1, 4096, &d);
@@ -68,7 +73,8 @@ int main(int argc, char **argv)
         else
             bad = 1;
         if (bad) {
-            fprintf(stderr, "usage: scan_bench [--items N] [--dim D] [--k K] [--repeats R]\n");
+            fprintf(stderr, "usage: scan_bench [--items N] [--dim D] [--k K] [--repeats R] "
+                            "[--portable]\n");
             return 2;
         }
     }
@@ -105,8 +111,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "scan_bench: %s\n", err.msg);
             goto out;
         }
+    if (portable)
+        fr_topk_q8_use_kernel(FR_Q8_PORTABLE);
     printf("scan: %d items, d = %d, K = %d, one thread, best of %d; int8 kernel: %s\n", V, d,
-           k, repeats, fr_topk_q8_kernel_name());
+           k, repeats, portable ? "portable C" : fr_topk_q8_kernel_name());
     printf("| users a batch | float scan | int8 scan + re-rank | float / int8 |\n");
     printf("|---|---|---|---|\n");
     for (int b = 0; b < 3; b++) {

@@ -50,7 +50,9 @@ static void log_index(const fr_serve *s, const fr_serve_model *m)
                   fr_topk_q8_kernel_name(), s->cfg.rerank ? "" : "max(2k, 200), at least ",
                   s->cfg.rerank ? s->cfg.rerank : FR_TOPK_Q8_RERANK_MIN, m->q8_build_s);
     else
-        serve_log("scan: float");
+        serve_log("scan: float%s", strcmp(s->cfg.scan, "auto") == 0
+                                       ? " (auto: this CPU lacks AVX-512 VNNI for the int8 scan)"
+                                       : "");
 }
 
 static void *watcher_main(void *arg)
@@ -185,7 +187,9 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     if (strcmp(cfg->index, "ivf") == 0 && s->ds.num_items - 1 >= cfg->ivf_min_items)
         s->ivf = &s->cfg.ivf;
     fr_serve_model *m = NULL;
-    s->q8 = strcmp(cfg->scan, "int8") == 0;
+    /* without the SIMD kernel the int8 scan is many times slower than the float one */
+    s->q8 = strcmp(cfg->scan, "int8") == 0 ||
+            (strcmp(cfg->scan, "auto") == 0 && fr_topk_q8_simd_available());
     if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, s->ivf, s->q8,
                                   err)) != FR_OK)
         goto out;
@@ -331,7 +335,7 @@ int fr_cmd_serve(int argc, char **argv)
                            .recent_users = 1000000,
                            .poll_ms = 1000,
                            .index = "exact",
-                           .scan = "int8",
+                           .scan = "auto",
                            .ivf_min_items = 20000,
                            .events_max_pending = 64L << 20};
     const char *config = NULL;
@@ -385,7 +389,8 @@ int fr_cmd_serve(int argc, char **argv)
         {"index", FR_OPT_STR, &cfg.index, 0, 0,
          "model channel search: ivf (inverted-file index) or exact", 0, 0},
         {"scan", FR_OPT_STR, &cfg.scan, 0, 0,
-         "the catalogue scan: int8 (8-bit copy, exact re-rank) or float", 0, 0},
+         "the catalogue scan: int8 (8-bit copy, exact re-rank), float, or auto (int8 where "
+         "the CPU has AVX-512 VNNI)", 0, 0},
         {"rerank", FR_OPT_INT, &cfg.rerank, 0, 1 << 20,
          "int8: candidates re-ranked exactly (0: max(2k, 200))", 0, 0},
         {"nlist", FR_OPT_INT, &cfg.ivf.nlist, 0, 1 << 20,
@@ -431,8 +436,9 @@ int fr_cmd_serve(int argc, char **argv)
         rc = fr_cmd_fail("serve", FR_EINVAL, "--index must be ivf or exact");
         goto out;
     }
-    if (strcmp(cfg.scan, "int8") != 0 && strcmp(cfg.scan, "float") != 0) {
-        rc = fr_cmd_fail("serve", FR_EINVAL, "--scan must be int8 or float");
+    if (strcmp(cfg.scan, "int8") != 0 && strcmp(cfg.scan, "float") != 0 &&
+        strcmp(cfg.scan, "auto") != 0) {
+        rc = fr_cmd_fail("serve", FR_EINVAL, "--scan must be auto, int8 or float");
         goto out;
     }
     if (cfg.k_default > cfg.k_max) {

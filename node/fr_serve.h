@@ -44,7 +44,7 @@ typedef struct fr_serve_config {
     const char *index;  /* "exact" or "ivf" (the model channel's search) */
     fr_ivf_config ivf;  /* the index's settings */
     int ivf_min_items;  /* catalogues smaller than this are searched exactly */
-    const char *scan;   /* "float" or "int8" (exact search's scan of the catalogue) */
+    const char *scan;   /* "auto", "float" or "int8" (the catalogue scan) */
     int rerank;         /* int8: candidates re-ranked exactly, 0: max(2k, 200) */
     fr_recall_config recall;  /* channel settings (itemcf, popular, mix) */
     fr_data_cli data_cli;

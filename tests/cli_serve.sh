@@ -459,6 +459,7 @@ fi
 # bad usage: one line, exit 2
 expect_usage "serve without --model" serve --data "$tmp/data" --format movielens-csv
 expect_usage "serve with --k over --k-max" serve --model "$tmp/m1.frm" $D --k 20 --k-max 10
+expect_usage "serve with an unknown scan" serve --model "$tmp/m1.frm" $D --scan int4
 expect_usage "serve with a broken model file" serve --model "$tmp/big" $D
 expect_usage "serve on a non-loopback address without TLS" serve --model "$tmp/m1.frm" $D \
     --listen 0.0.0.0:0
