@@ -9,7 +9,8 @@
 # FR_BENCH_RUNS (alternating speed runs, 3), FR_BENCH_EPOCHS (epochs per speed run, 5),
 # FR_BENCH_QUALITY_EPOCHS (100), FR_BENCH_SEEDS ("1 2 3"), FR_BENCH_SECAGG (1; 0 skips
 # the cost of secure aggregation, bench/secagg_bench.c, about 30 s), FR_BENCH_SERVE (1; 0
-# skips the recall service under load, bench/serve.sh, results in bench/out/serve.md),
+# skips the recall service under load, bench/serve.sh, about 3.5 minutes, results in
+# bench/out/serve.md, and its two scans alone, bench/scan_bench.c, in bench/out/scan.md),
 # FR_BENCH_FED (1; 0 skips the last step, the federation's benchmarks in bench/fed.sh,
 # results in bench/out/fed/).
 set -eu
@@ -106,6 +107,8 @@ fi
 if [ "${FR_BENCH_SERVE:-1}" != 0 ]; then
     echo "== recall service: wrk against fedrecall-node serve, 100k items, d = 64"
     BUILD="$BUILD" bench/serve.sh
+    echo "== the recall service's scans alone: float and int8, 100k items, d = 64, one thread"
+    "$BUILD/bench/scan_bench" | tee "$OUT/scan.md"
 fi
 
 if [ "${FR_BENCH_FED:-1}" != 0 ]; then

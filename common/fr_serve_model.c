@@ -66,12 +66,13 @@ static void snapshot_free(fr_serve_model *m)
     free(m->item_vecs);
     fr_topk_packed_free(&m->packed);
     fr_ivf_free(&m->ivf);
+    fr_topk_q8_free(&m->q8);
     fr_model_free(&m->model);
     free(m);
 }
 
 fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_dataset *ds,
-                              int seq_len, long generation, const fr_ivf_config *ivf,
+                              int seq_len, long generation, const fr_ivf_config *ivf, int q8,
                               fr_err *err)
 {
     fr_status st;
@@ -100,6 +101,15 @@ fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_d
         (st = fr_net_item_inputs(&net, m->item_vecs, &m->giv, err)) != FR_OK ||
         (st = fr_topk_pack(&m->packed, m->item_vecs, V, d, err)) != FR_OK)
         goto out;
+    if (q8) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        if ((st = fr_topk_q8_build(&m->q8, m->item_vecs, V, d, err)) != FR_OK)
+            goto out;
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        m->have_q8 = 1;
+        m->q8_build_s = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    }
     if (ivf) {
         struct timespec t0, t1;
         clock_gettime(CLOCK_MONOTONIC, &t0);

@@ -24,6 +24,7 @@
 #include "fr_model.h"
 #include "fr_status.h"
 #include "fr_topk_packed.h"
+#include "fr_topk_q8.h"
 
 typedef struct fr_serve_model {
     int refs;          /* atomic: holders, the slot included */
@@ -34,6 +35,9 @@ typedef struct fr_serve_model {
     int have_ivf;          /* an inverted-file index over item_vecs was built */
     fr_ivf ivf;
     double ivf_build_s;    /* seconds the index took to build */
+    int have_q8;           /* an 8-bit copy of item_vecs for the scan was built */
+    fr_topk_q8 q8;
+    double q8_build_s;     /* seconds the copy took to build */
     long generation;   /* >= 1 */
     long version;      /* the federation's version, or -1 */
     int seq_len;
@@ -44,10 +48,11 @@ typedef struct fr_serve_model {
  * sequences of seq_len over the catalogue of ds: the model's rows must be the data's
  * items, row for row, else FR_EINVAL naming the first that differs. With ivf (may be
  * NULL: exact search only) the snapshot also holds an inverted-file index of its item
- * vectors, built here, in the loading thread, like the vectors themselves. */
+ * vectors, built here, in the loading thread, like the vectors themselves; with q8
+ * it also holds their 8-bit copy for the int8 scan (fr_topk_q8), built likewise. */
 FR_MUST fr_status fr_serve_model_load(fr_serve_model **out, const char *path,
                                       const fr_dataset *ds, int seq_len, long generation,
-                                      const fr_ivf_config *ivf, fr_err *err);
+                                      const fr_ivf_config *ivf, int q8, fr_err *err);
 void fr_serve_model_ref(fr_serve_model *m);
 /* Drop one reference; the last one frees the snapshot. m may be NULL. */
 void fr_serve_model_unref(fr_serve_model *m);

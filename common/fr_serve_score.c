@@ -8,6 +8,7 @@
 
 #include "fr_topk.h"
 #include "fr_topk_packed.h"
+#include "fr_topk_q8.h"
 
 fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads,
                                fr_err *err)
@@ -80,19 +81,20 @@ static int uses(fr_recall_strategy s, int ch)
     return s == FR_RECALL_MIX || (int)s == ch;
 }
 
-/* Whether query i's model channel reads the snapshot's index rather than every item. */
-static int by_index(const fr_serve_model *m, const fr_serve_query *q)
+/* How query i's model channel searches: the snapshot's index (0), the 8-bit scan of
+ * every item (1), or the float scan of every item (2). */
+static int search_kind(const fr_serve_model *m, const fr_serve_query *q)
 {
-    return m->have_ivf && !q->exact;
+    return q->exact ? 2 : m->have_ivf ? 0 : m->have_q8 ? 1 : 2;
 }
 
 /* The model channel for every query that needs it: one forward pass, then one search
- * of the index for the queries that use it and one exact search for the others. */
+ * of each kind for the queries of that kind. */
 static fr_status run_model(fr_serve_model *m, fr_serve_worker *w,
                            const fr_serve_query *q, int n, qstate *qs, fr_err *err)
 {
     fr_status st = FR_OK;
-    int nm = 0, ni = 0;
+    int nm = 0, nk[3] = {0, 0, 0};
     for (int i = 0; i < n; i++)
         nm += uses(q[i].strategy, 0) && qs[i].n > 0;
     if (nm == 0)
@@ -108,10 +110,10 @@ static fr_status run_model(fr_serve_model *m, fr_serve_worker *w,
         st = fr_fail(err, FR_ENOMEM, "out of memory for the model channel of %d users", nm);
         goto out;
     }
-    /* the queries that use the index first (pass 0), then the exact ones (pass 1) */
-    for (int pass = 0, j = 0; pass < 2; pass++)
+    /* the queries grouped by search kind: the index's, the 8-bit scan's, the float one's */
+    for (int pass = 0, j = 0; pass < 3; pass++)
         for (int i = 0; i < n; i++) {
-            if (!uses(q[i].strategy, 0) || qs[i].n == 0 || by_index(m, &q[i]) != !pass)
+            if (!uses(q[i].strategy, 0) || qs[i].n == 0 || search_kind(m, &q[i]) != pass)
                 continue;
             fr_left_pad(qs[i].hist, qs[i].n, L, seqs + (size_t)j * L);
             excl[j] = qs[i].seen;
@@ -121,17 +123,22 @@ static fr_status run_model(fr_serve_model *m, fr_serve_worker *w,
                 goto out;
             int thr = q[i].strategy != FR_RECALL_MIX && q[i].use_threshold;
             fr_topk_reset(&heaps[j], thr ? q[i].threshold : -INFINITY);
-            ni += pass == 0;
+            nk[pass]++;
             j++;
         }
     if ((st = bind(w, m, err)) != FR_OK ||
         (st = fr_net_user_vectors_from(&w->net, m->giv, seqs, nm, vecs, err)) != FR_OK)
         goto out;
-    if (ni > 0 && (st = fr_ivf_search(&m->ivf, vecs, ni, nprobe, excl, heaps, err)) != FR_OK)
+    int a = nk[0], b = nk[0] + nk[1]; /* where the 8-bit and the float groups start */
+    if (nk[0] > 0 &&
+        (st = fr_ivf_search(&m->ivf, vecs, nk[0], nprobe, excl, heaps, err)) != FR_OK)
         goto out;
-    if (ni < nm &&
-        (st = fr_topk_search_packed(&m->packed, vecs + (size_t)ni * d, nm - ni, excl + ni,
-                                    w->threads, heaps + ni, err)) != FR_OK)
+    if (nk[1] > 0 && (st = fr_topk_q8_search(&m->q8, m->item_vecs, vecs + (size_t)a * d, nk[1],
+                                             excl + a, w->rerank, heaps + a, err)) != FR_OK)
+        goto out;
+    if (nk[2] > 0 &&
+        (st = fr_topk_search_packed(&m->packed, vecs + (size_t)b * d, nk[2], excl + b,
+                                    w->threads, heaps + b, err)) != FR_OK)
         goto out;
     for (int j = 0; j < nm; j++)
         to_hits(&heaps[j], FR_SRC_MODEL, qs[who[j]].ch[0], &qs[who[j]].cnt[0]);

@@ -25,7 +25,7 @@ typedef struct fr_serve_query {
     int k;                 /* >= 1 */
     int use_threshold;     /* not with mix */
     float threshold;
-    int exact;             /* 1: exact search even when the snapshot has an index */
+    int exact;             /* 1: the float scan of every item, whatever the snapshot has */
     int nprobe;            /* lists the index reads; 0: the index's default */
 } fr_serve_query;
 
@@ -37,6 +37,7 @@ typedef struct fr_serve_worker {
     fr_itemcf_scratch cf;
     uint8_t *mark; /* V, zero between calls */
     int threads;   /* threads that share the catalogue scan of a batch */
+    int rerank;    /* int8 scan: candidates re-ranked exactly (0: fr_topk_q8's default) */
 } fr_serve_worker;
 
 FR_MUST fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads,

@@ -82,6 +82,42 @@ static inline void tile(const float *pd, size_t pstride, int d, const float *u, 
 }
 #endif
 
+/* Each kernel sums the dimensions in order, one fused multiply-add each (AVX-512,
+ * AVX2) or a product then a sum (plain C: -std=c11 does not contract them). A sum is
+ * one chain of dependent operations, so RESCORE_CHAINS rows run side by side. */
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#define MADD(a, b, s) fmaf((a), (b), (s))
+#else
+#define MADD(a, b, s) ((s) + (a) * (b))
+#endif
+#define RESCORE_CHAINS 8
+
+void fr_topk_packed_rescore(const float *items, int dim, const float *u, const int32_t *rows,
+                            int n, float *out)
+{
+    int j = 0;
+    for (; j + RESCORE_CHAINS <= n; j += RESCORE_CHAINS) {
+        const float *x[RESCORE_CHAINS];
+        float s[RESCORE_CHAINS];
+        for (int c = 0; c < RESCORE_CHAINS; c++) {
+            x[c] = items + (size_t)rows[j + c] * dim;
+            s[c] = 0.0f;
+        }
+        for (int k = 0; k < dim; k++)
+            for (int c = 0; c < RESCORE_CHAINS; c++)
+                s[c] = MADD(x[c][k], u[k], s[c]);
+        for (int c = 0; c < RESCORE_CHAINS; c++)
+            out[j + c] = s[c];
+    }
+    for (; j < n; j++) {
+        const float *x = items + (size_t)rows[j] * dim;
+        float s = 0.0f;
+        for (int k = 0; k < dim; k++)
+            s = MADD(x[k], u[k], s);
+        out[j] = s;
+    }
+}
+
 fr_status fr_topk_pack(fr_topk_packed *p, const float *items, int num_items, int dim,
                        fr_err *err)
 {

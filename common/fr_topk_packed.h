@@ -46,4 +46,11 @@ FR_MUST fr_status fr_topk_search_packed(const fr_topk_packed *p, const float *us
 void fr_topk_packed_scores(const fr_topk_packed *p, const float *users, int g, float *out,
                            int stride);
 
+/* The inner products of user u (dim floats) with rows rows[0..n) of items (row-major,
+ * dim floats a row) into out[0..n), with the kernel's rounding: each the same float,
+ * to the bit, as the score fr_topk_search_packed gives that user and item. For
+ * re-scoring a few hundred items exactly. */
+void fr_topk_packed_rescore(const float *items, int dim, const float *u, const int32_t *rows,
+                            int n, float *out);
+
 #endif

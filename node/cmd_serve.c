@@ -38,13 +38,21 @@ static void serve_log(const char *fmt, ...)
 
 /* ------------------------------------------------------------ the model watcher */
 
-static void log_index(const fr_serve_model *m)
+static void log_index(const fr_serve *s, const fr_serve_model *m)
 {
     if (m->have_ivf)
         serve_log("index: ivf, %d lists (longest %d items), %d probed by default, built in "
                   "%.3f s", m->ivf.nlist, m->ivf.max_list, m->ivf.nprobe, m->ivf_build_s);
     else
         serve_log("index: exact");
+    if (m->have_q8)
+        serve_log("scan: int8 (%s kernel), re-ranking %s%d candidates, copy built in %.3f s",
+                  fr_topk_q8_kernel_name(), s->cfg.rerank ? "" : "max(2k, 200), at least ",
+                  s->cfg.rerank ? s->cfg.rerank : FR_TOPK_Q8_RERANK_MIN, m->q8_build_s);
+    else
+        serve_log("scan: float%s", strcmp(s->cfg.scan, "auto") == 0
+                                       ? " (auto: this CPU lacks AVX-512 VNNI for the int8 scan)"
+                                       : "");
 }
 
 static void *watcher_main(void *arg)
@@ -80,13 +88,14 @@ static void *watcher_main(void *arg)
             fr_err err = {{0}};
             long gen = cur->generation + 1;
             if (fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen, s->ivf,
+                                    s->q8,
                                     &err) == FR_OK) {
                 fr_serve_slot_set(&s->slot, m);
                 __atomic_add_fetch(&s->metrics.swaps, 1, __ATOMIC_RELAXED);
                 have_failed = 0;
                 serve_log("model %s loaded: generation %ld, version %ld", s->cfg.model, gen,
                           m->version);
-                log_index(m);
+                log_index(s, m);
             } else {
                 __atomic_add_fetch(&s->metrics.swap_failures, 1, __ATOMIC_RELAXED);
                 have_failed = stat(s->cfg.model, &failed) == 0;
@@ -178,8 +187,11 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     if (strcmp(cfg->index, "ivf") == 0 && s->ds.num_items - 1 >= cfg->ivf_min_items)
         s->ivf = &s->cfg.ivf;
     fr_serve_model *m = NULL;
-    if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, s->ivf, err)) !=
-        FR_OK)
+    /* without the SIMD kernel the int8 scan is many times slower than the float one */
+    s->q8 = strcmp(cfg->scan, "int8") == 0 ||
+            (strcmp(cfg->scan, "auto") == 0 && fr_topk_q8_simd_available());
+    if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, s->ivf, s->q8,
+                                  err)) != FR_OK)
         goto out;
     long version = m->version; /* m is the slot's from here, and may be swapped out */
     fr_serve_slot_set(&s->slot, m);
@@ -240,7 +252,7 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     serve_log("model %s: generation 1, version %ld; data %s: %d users, %d items", cfg->model,
               version, cfg->data, s->ds.num_users, s->ds.num_items - 1);
     fr_serve_model *cur = fr_serve_slot_get(&s->slot);
-    log_index(cur);
+    log_index(s, cur);
     fr_serve_model_unref(cur);
     if (s->have_log)
         serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVLOG_FILE,
@@ -323,6 +335,7 @@ int fr_cmd_serve(int argc, char **argv)
                            .recent_users = 1000000,
                            .poll_ms = 1000,
                            .index = "exact",
+                           .scan = "auto",
                            .ivf_min_items = 20000,
                            .events_max_pending = 64L << 20};
     const char *config = NULL;
@@ -375,6 +388,11 @@ int fr_cmd_serve(int argc, char **argv)
          "bytes of events waiting for the disk; more get 503", 0, 0},
         {"index", FR_OPT_STR, &cfg.index, 0, 0,
          "model channel search: ivf (inverted-file index) or exact", 0, 0},
+        {"scan", FR_OPT_STR, &cfg.scan, 0, 0,
+         "the catalogue scan: int8 (8-bit copy, exact re-rank), float, or auto (int8 where "
+         "the CPU has AVX-512 VNNI)", 0, 0},
+        {"rerank", FR_OPT_INT, &cfg.rerank, 0, 1 << 20,
+         "int8: candidates re-ranked exactly (0: max(2k, 200))", 0, 0},
         {"nlist", FR_OPT_INT, &cfg.ivf.nlist, 0, 1 << 20,
          "ivf: lists (0: the square root of the item count)", 0, 0},
         {"nprobe", FR_OPT_INT, &cfg.ivf.nprobe, 1, 1 << 20,
@@ -416,6 +434,11 @@ int fr_cmd_serve(int argc, char **argv)
     cfg.events_max_pending = (long)events_max_pending;
     if (strcmp(cfg.index, "ivf") != 0 && strcmp(cfg.index, "exact") != 0) {
         rc = fr_cmd_fail("serve", FR_EINVAL, "--index must be ivf or exact");
+        goto out;
+    }
+    if (strcmp(cfg.scan, "int8") != 0 && strcmp(cfg.scan, "float") != 0 &&
+        strcmp(cfg.scan, "auto") != 0) {
+        rc = fr_cmd_fail("serve", FR_EINVAL, "--scan must be auto, int8 or float");
         goto out;
     }
     if (cfg.k_default > cfg.k_max) {

@@ -44,6 +44,8 @@ typedef struct fr_serve_config {
     const char *index;  /* "exact" or "ivf" (the model channel's search) */
     fr_ivf_config ivf;  /* the index's settings */
     int ivf_min_items;  /* catalogues smaller than this are searched exactly */
+    const char *scan;   /* "auto", "float" or "int8" (the catalogue scan) */
+    int rerank;         /* int8: candidates re-ranked exactly, 0: max(2k, 200) */
     fr_recall_config recall;  /* channel settings (itemcf, popular, mix) */
     fr_data_cli data_cli;
 } fr_serve_config;
@@ -103,6 +105,7 @@ typedef struct fr_serve {
     int reload_now, wstop;
     long generation;
     const fr_ivf_config *ivf; /* the index each snapshot builds, or NULL: exact only */
+    int q8;                   /* each snapshot builds the 8-bit copy for the int8 scan */
     fr_serve_metrics metrics;
     struct timespec started;
 } fr_serve;

@@ -150,6 +150,34 @@ else
 fi
 pid=$pid1
 
+# the int8 scan: 20 candidates re-ranked for top-10 lists (so that the 8-bit scores,
+# not the whole catalogue of 89 items, choose them) give exact search's lists, item
+# for item and score for score (re-ranked scores are exact), with seen items masked
+# and the threshold applied; exact=1 gives the float scan's lists
+pid1=$pid
+if start_server "$tmp/q8.log" --model "$tmp/model.frm" $D --listen 127.0.0.1:0 --k-max 50 \
+    --scan int8 --rerank 20 && grep -q "scan: int8" "$tmp/q8.log"; then
+    QURL="http://127.0.0.1:$port"
+    diffs=0
+    for u in $users; do
+        for extra in "" "&threshold=0"; do
+            curl -s "$QURL/v1/recall?user=$u&k=10$extra" | items_tsv >"$tmp/got"
+            curl -s "$URL/v1/recall?user=$u&k=10$extra" | items_tsv >"$tmp/want"
+            curl -s "$QURL/v1/recall?user=$u&k=10$extra&exact=1" | items_tsv >"$tmp/want2"
+            { [ ! -s "$tmp/want" ] && [ ! -s "$tmp/got" ]; } ||
+                { cmp -s "$tmp/got" "$tmp/want" && cmp -s "$tmp/want2" "$tmp/want"; } ||
+                { diffs=$((diffs + 1)); echo "  differs: $u $extra"; }
+        done
+    done
+    [ $diffs -eq 0 ] && ok "scan = int8 (20 candidates) serves exact search's top-10 (5 users)" \
+        || bad "int8 scan: $diffs lists differ from exact search"
+    stop_server
+else
+    bad "serve with scan = int8: $(cat "$tmp/q8.log")"
+    [ -z "$pid" ] || stop_server
+fi
+pid=$pid1
+
 # unknown users: the popular fallback, every answer naming the model
 curl -s "$URL/v1/recall?user=nobody&k=5" >"$tmp/fb.json"
 if [ "$(items_tsv <"$tmp/fb.json" | cut -f3 | sort -u)" = "popular-fallback" ] &&
@@ -431,6 +459,7 @@ fi
 # bad usage: one line, exit 2
 expect_usage "serve without --model" serve --data "$tmp/data" --format movielens-csv
 expect_usage "serve with --k over --k-max" serve --model "$tmp/m1.frm" $D --k 20 --k-max 10
+expect_usage "serve with an unknown scan" serve --model "$tmp/m1.frm" $D --scan int4
 expect_usage "serve with a broken model file" serve --model "$tmp/big" $D
 expect_usage "serve on a non-loopback address without TLS" serve --model "$tmp/m1.frm" $D \
     --listen 0.0.0.0:0

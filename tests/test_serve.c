@@ -79,8 +79,8 @@ static void test_snapshot_refcount(void)
     path_of(p1, sizeof p1, "m1.frm");
     path_of(p2, sizeof p2, "m2.frm");
     fr_serve_model *a = NULL, *b = NULL;
-    CHECK(fr_serve_model_load(&a, p1, &ds, L_, 1, NULL, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_serve_model_load(&b, p2, &ds, L_, 2, NULL, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&a, p1, &ds, L_, 1, NULL, 0, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&b, p2, &ds, L_, 2, NULL, 0, &err) == FR_OK, "%s", err.msg);
     if (!a || !b)
         return;
     CHECK(a->refs == 1 && a->generation == 1 && a->version == -1, "refs %d gen %ld version %ld",
@@ -121,7 +121,7 @@ static void test_snapshot_version_and_catalogue(void)
     CHECK(fr_modelfile_save(&m, p, 0, &err) == FR_OK, "%s", err.msg);
     fr_model_free(&m);
     fr_serve_model *s = NULL;
-    CHECK(fr_serve_model_load(&s, p, &ds, L_, 4, NULL, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&s, p, &ds, L_, 4, NULL, 0, &err) == FR_OK, "%s", err.msg);
     CHECK(s && s->version == 7 && s->generation == 4, "version %ld", s ? s->version : -2);
     int e = 0;
     CHECK(s && !fr_serve_model_changed(p, &s->file, &e) && e == 0, "unchanged file seen as new");
@@ -133,7 +133,7 @@ static void test_snapshot_version_and_catalogue(void)
     later[1].tv_sec = st.st_mtim.tv_sec + 10;
     CHECK(utimensat(AT_FDCWD, sig, later, 0) == 0, "utimensat");
     s = NULL;
-    CHECK(fr_serve_model_load(&s, p, &ds, L_, 5, NULL, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&s, p, &ds, L_, 5, NULL, 0, &err) == FR_OK, "%s", err.msg);
     CHECK(s && s->version == -1, "version %ld from a newer signature", s ? s->version : -2);
     fr_serve_model_unref(s);
     /* a model of another catalogue is refused */
@@ -143,7 +143,7 @@ static void test_snapshot_version_and_catalogue(void)
     CHECK(fr_modelfile_save(&m, p, 0, &err) == FR_OK, "%s", err.msg);
     fr_model_free(&m);
     s = NULL;
-    CHECK(fr_serve_model_load(&s, p, &ds, L_, 6, NULL, &err) == FR_EINVAL && !s, "other catalogue");
+    CHECK(fr_serve_model_load(&s, p, &ds, L_, 6, NULL, 0, &err) == FR_EINVAL && !s, "other catalogue");
 }
 
 /* Readers take and release the current snapshot while the main thread swaps: each
@@ -177,7 +177,7 @@ static void test_swap_under_readers(void)
     fr_serve_slot slot;
     fr_serve_slot_init(&slot);
     fr_serve_model *m = NULL;
-    CHECK(fr_serve_model_load(&m, p[0], &ds, L_, 1, NULL, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&m, p[0], &ds, L_, 1, NULL, 0, &err) == FR_OK, "%s", err.msg);
     if (!m)
         return;
     fr_serve_slot_set(&slot, m);
@@ -187,7 +187,7 @@ static void test_swap_under_readers(void)
         CHECK(pthread_create(&t[i], NULL, reader, &a[i]) == 0, "thread");
     for (long g = 2; g <= 12; g++) {
         fr_serve_model *n = NULL;
-        CHECK(fr_serve_model_load(&n, p[g % 2], &ds, L_, g, NULL, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_serve_model_load(&n, p[g % 2], &ds, L_, g, NULL, 0, &err) == FR_OK, "%s", err.msg);
         if (n)
             fr_serve_slot_set(&slot, n);
     }
@@ -405,7 +405,7 @@ static void test_score_equals_recall(void)
     char p[128];
     path_of(p, sizeof p, "m1.frm");
     fr_serve_model *m = NULL;
-    CHECK(fr_serve_model_load(&m, p, &ds, L_, 1, NULL, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_serve_model_load(&m, p, &ds, L_, 1, NULL, 0, &err) == FR_OK, "%s", err.msg);
     if (!m)
         return;
     fr_model model = {0};
