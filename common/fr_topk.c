@@ -10,33 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A pair as one unsigned key whose order is the pairs' order: the score's bits made
- * monotonic in the high half (-0 counted as +0, as the floats compare), the row
- * inverted in the low half so that the lower row is the larger key. One integer
- * compare per heap level instead of a branchy two-field one. */
-static inline uint64_t key_of(float score, int32_t row)
-{
-    uint32_t u;
-    score += 0.0f; /* -0 -> +0 */
-    memcpy(&u, &score, sizeof u);
-    u ^= (uint32_t)((int32_t)u >> 31) | 0x80000000u; /* negative: all bits; else the sign */
-    return (uint64_t)u << 32 | (uint32_t) ~((uint32_t)row ^ 0x80000000u);
-}
-
-static inline float score_of(uint64_t key)
-{
-    uint32_t u = (uint32_t)(key >> 32);
-    u = u & 0x80000000u ? u & 0x7fffffffu : ~u;
-    float s;
-    memcpy(&s, &u, sizeof s);
-    return s;
-}
-
-static inline int32_t row_of(uint64_t key)
-{
-    return (int32_t)(~(uint32_t)key ^ 0x80000000u);
-}
-
 fr_status fr_topk_init(fr_topk *h, int k, fr_err *err)
 {
     memset(h, 0, sizeof *h);
@@ -89,7 +62,7 @@ int fr_topk_push(fr_topk *h, float score, int32_t row)
 {
     if (!(score > h->floor))
         return 0; /* also refuses NaN */
-    uint64_t x = key_of(score, row);
+    uint64_t x = fr_topk_key(score, row);
     if (h->n < h->cap) {
         int i = h->n++;
         while (i > 0) {
@@ -106,7 +79,7 @@ int fr_topk_push(fr_topk *h, float score, int32_t row)
         sift_down(h->key, 0, h->n, x);
     }
     if (h->n == h->cap)
-        h->bar = score_of(h->key[0]);
+        h->bar = fr_topk_key_score(h->key[0]);
     return 1;
 }
 
@@ -120,8 +93,8 @@ void fr_topk_sort(fr_topk *h)
         sift_down(h->key, 0, end, x);
     }
     for (int i = 0; i < h->n; i++) {
-        h->score[i] = score_of(h->key[i]);
-        h->row[i] = row_of(h->key[i]);
+        h->score[i] = fr_topk_key_score(h->key[i]);
+        h->row[i] = fr_topk_key_row(h->key[i]);
     }
 }
 

@@ -14,6 +14,7 @@
 #define FR_TOPK_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "fr_status.h"
 
@@ -26,6 +27,33 @@
 /* Item rows per block when one user is scored alone (one sgemv): fewer calls; with
  * 1024 a search was 15-25% slower. */
 #define FR_TOPK_BLOCK_ONE 4096
+
+/* A pair as one unsigned key whose order is the pairs' order: the score's bits made
+ * monotonic in the high half (-0 counted as +0, as the floats compare), the row
+ * inverted in the low half so that the lower row is the larger key. One integer
+ * compare per heap level instead of a branchy two-field one. */
+static inline uint64_t fr_topk_key(float score, int32_t row)
+{
+    uint32_t u;
+    score += 0.0f; /* -0 -> +0 */
+    memcpy(&u, &score, sizeof u);
+    u ^= (uint32_t)((int32_t)u >> 31) | 0x80000000u; /* negative: all bits; else the sign */
+    return (uint64_t)u << 32 | (uint32_t) ~((uint32_t)row ^ 0x80000000u);
+}
+
+static inline float fr_topk_key_score(uint64_t key)
+{
+    uint32_t u = (uint32_t)(key >> 32);
+    u = u & 0x80000000u ? u & 0x7fffffffu : ~u;
+    float s;
+    memcpy(&s, &u, sizeof s);
+    return s;
+}
+
+static inline int32_t fr_topk_key_row(uint64_t key)
+{
+    return (int32_t)(~(uint32_t)key ^ 0x80000000u);
+}
 
 typedef struct fr_topk {
     int cap;       /* K, >= 1 */

@@ -288,29 +288,6 @@ typedef struct cands {
     float bar;
 } cands;
 
-static inline uint64_t cand_key(float score, int32_t row)
-{
-    uint32_t u;
-    score += 0.0f; /* -0 -> +0 */
-    memcpy(&u, &score, sizeof u);
-    u ^= (uint32_t)((int32_t)u >> 31) | 0x80000000u;
-    return (uint64_t)u << 32 | (uint32_t) ~((uint32_t)row ^ 0x80000000u);
-}
-
-static inline int32_t cand_row(uint64_t key)
-{
-    return (int32_t)(~(uint32_t)key ^ 0x80000000u);
-}
-
-static inline float cand_score(uint64_t key)
-{
-    uint32_t u = (uint32_t)(key >> 32);
-    u = u & 0x80000000u ? u & 0x7fffffffu : ~u;
-    float s;
-    memcpy(&s, &u, sizeof s);
-    return s;
-}
-
 /* Reorder key[0..n) (distinct keys) so that its r largest come first: quickselect
  * with a branch-free partition (an unpredictable branch per key cost most of the
  * time here). Invariant: key[0..lo) beat every key after them, key[hi..n) lose to
@@ -354,7 +331,7 @@ static void cands_shrink(cands *c)
     uint64_t worst = c->key[0];
     for (int i = 1; i < c->n; i++)
         worst = c->key[i] < worst ? c->key[i] : worst;
-    c->bar = cand_score(worst);
+    c->bar = fr_topk_key_score(worst);
 }
 
 static inline void cands_add(cands *c, float s, int32_t row)
@@ -364,7 +341,7 @@ static inline void cands_add(cands *c, float s, int32_t row)
         if (!(s > c->bar))
             return;
     }
-    c->key[c->n++] = cand_key(s, row);
+    c->key[c->n++] = fr_topk_key(s, row);
 }
 
 /* Offer the panel of scores s[0..16) of positions base.., those of mask m only. */
@@ -602,7 +579,7 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
     for (int i = 0; i < n; i++) {
         cands_shrink(&cand[i]);
         for (int j = 0; j < cand[i].n; j++)
-            rows[j] = q->row[cand_row(cand[i].key[j])];
+            rows[j] = q->row[fr_topk_key_row(cand[i].key[j])];
         fr_topk_packed_rescore(items, D, users + (size_t)i * D, rows, cand[i].n, exact);
         for (int j = 0; j < cand[i].n; j++)
             fr_topk_push(&tops[i], exact[j], rows[j]);

@@ -12,6 +12,7 @@
 #include "fr_backend.h"
 #include "fr_rng.h"
 #include "fr_test.h"
+#include "fr_test_topk.h"
 
 #define D 32
 #define CENTRES 40
@@ -35,22 +36,6 @@ static float *clustered(int n, int pad, uint64_t seed)
             v[(size_t)i * D + k] = scale * (c[ci][k] + 0.4f * (float)fr_rng_normal(&r));
     }
     return v;
-}
-
-static void heaps(fr_topk *h, int n, int k, float floor)
-{
-    fr_err err;
-    for (int i = 0; i < n; i++) {
-        if (fr_topk_init(&h[i], k, &err) != FR_OK)
-            abort();
-        fr_topk_reset(&h[i], floor);
-    }
-}
-
-static void heaps_free(fr_topk *h, int n)
-{
-    for (int i = 0; i < n; i++)
-        fr_topk_free(&h[i]);
 }
 
 /* Exact search and the index's, both sorted, over n users. */

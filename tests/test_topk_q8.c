@@ -14,6 +14,7 @@
 
 #include "fr_rng.h"
 #include "fr_test.h"
+#include "fr_test_topk.h"
 
 #define CENTRES 40
 
@@ -42,22 +43,6 @@ static float *vectors(int n, int d, int pad, int clustered, uint64_t seed)
     }
     free(c);
     return v;
-}
-
-static void heaps(fr_topk *h, int n, int k, float floor)
-{
-    fr_err err;
-    for (int i = 0; i < n; i++) {
-        if (fr_topk_init(&h[i], k, &err) != FR_OK)
-            abort();
-        fr_topk_reset(&h[i], floor);
-    }
-}
-
-static void heaps_free(fr_topk *h, int n)
-{
-    for (int i = 0; i < n; i++)
-        fr_topk_free(&h[i]);
 }
 
 /* Exact search and the 8-bit scan with rerank candidates, both sorted. */
