@@ -13,6 +13,7 @@
 #define FR_FUZZ_SECAGG_H
 
 #include <msgpack.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -62,5 +63,42 @@ static inline void need_list(int count, int n, const int *ids, size_t stride)
         one((data) + 1, (size) - 1, fuzz_secagg_n((data)[0]));                                     \
         one((data) + 1, (size) - 1, FR_SECAGG_MAX_NODES);                                          \
     } while (0)
+
+/* The share ciphertexts, which both directions carry (a node's upload, the
+ * coordinator's relay): decode, check, encode again and decode the same fields. */
+typedef fr_status (*fuzz_shares_decode_fn)(const void *buf, size_t len, int n,
+                                           fr_secagg_shares_msg *m, fr_err *err);
+typedef void (*fuzz_shares_encode_fn)(const fr_secagg_shares_msg *m, msgpack_sbuffer *sb);
+
+static inline void fuzz_shares_msg(const uint8_t *body, size_t len, int n,
+                                   fuzz_shares_decode_fn decode, fuzz_shares_encode_fn encode)
+{
+    fr_secagg_shares_msg *m = malloc(sizeof *m), *again = malloc(sizeof *again);
+    need(m && again, "memory for two messages");
+    fr_err err = {{0}};
+    fr_status st = decode(body, len, n, m, &err);
+    if (st != FR_OK) {
+        need_refusal(st, &err);
+        goto out;
+    }
+    need_id(m->node, n);
+    need_list(m->count, n, &m->e[0].peer, sizeof m->e[0]);
+    for (int i = 0; i < m->count; i++)
+        need_inside(m->e[i].ct, FR_SECAGG_CT_BYTES, body, len);
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    encode(m, &sb);
+    need(decode(sb.data, sb.size, n, again, &err) == FR_OK, "re-encoded message decodes");
+    need(again->round == m->round && again->node == m->node && again->count == m->count,
+         "message head survives a round trip");
+    for (int i = 0; i < m->count; i++)
+        need(again->e[i].peer == m->e[i].peer &&
+                 !memcmp(again->e[i].ct, m->e[i].ct, FR_SECAGG_CT_BYTES),
+             "ciphertexts survive a round trip");
+    msgpack_sbuffer_destroy(&sb);
+out:
+    free(m);
+    free(again);
+}
 
 #endif
