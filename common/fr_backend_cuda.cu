@@ -164,17 +164,6 @@ static void cu_gemm(int ta, int tb, int m, int n, int k, float alpha, const floa
 
 /* ---- element-wise and row ops ---- */
 
-#define GRID_LOOP(e, total)                                                              \
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < (total);           \
-         e += (size_t)gridDim.x * blockDim.x)
-#define LAUNCH(kernel, total, ...)                                                       \
-    do {                                                                                 \
-        if ((total) > 0) {                                                               \
-            kernel<<<fr_cu_blocks(total), FR_CU_THREADS, 0, fr_cu_stream>>>(__VA_ARGS__); \
-            FR_CU_LAUNCHED();                                                            \
-        }                                                                                \
-    } while (0)
-
 __global__ void k_gather_rows(float *out, const float *src, const int32_t *rows, int n, int d)
 {
     GRID_LOOP(e, (size_t)n * d)

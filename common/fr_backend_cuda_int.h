@@ -45,6 +45,19 @@ static inline unsigned fr_cu_blocks(size_t n)
     return (unsigned)(b < 1 ? 1 : b > 65535 ? 65535 : b);
 }
 
+/* An element-wise kernel's loop over total elements (grid-stride), and its launch on
+ * the one stream with the block count fr_cu_blocks gives (nothing for no elements). */
+#define GRID_LOOP(e, total)                                                              \
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < (total);           \
+         e += (size_t)gridDim.x * blockDim.x)
+#define LAUNCH(kernel, total, ...)                                                       \
+    do {                                                                                 \
+        if ((total) > 0) {                                                               \
+            kernel<<<fr_cu_blocks(total), FR_CU_THREADS, 0, fr_cu_stream>>>(__VA_ARGS__); \
+            FR_CU_LAUNCHED();                                                            \
+        }                                                                                \
+    } while (0)
+
 /* Workspace of at least `bytes`, valid while the lock is held. */
 void fr_cu_ws_lock(void);
 void fr_cu_ws_unlock(void);

@@ -7,17 +7,6 @@
 
 #include "fr_backend_cuda_int.h"
 
-#define GRID_LOOP(e, total)                                                              \
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < (total);           \
-         e += (size_t)gridDim.x * blockDim.x)
-#define LAUNCH(kernel, total, ...)                                                       \
-    do {                                                                                 \
-        if ((total) > 0) {                                                               \
-            kernel<<<fr_cu_blocks(total), FR_CU_THREADS, 0, fr_cu_stream>>>(__VA_ARGS__); \
-            FR_CU_LAUNCHED();                                                            \
-        }                                                                                \
-    } while (0)
-
 /* ---- convolution and max-pool ---- */
 
 /* Thread (i, f): the CPU loop over t for item i, filter f. */
