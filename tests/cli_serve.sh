@@ -55,6 +55,25 @@ same_list() {
               if (d > 1e-5 * (a + 1e-3)) exit 1 }'
 }
 
+# lists_differ OTHER_URL K SAME: for each of $users, with and without a threshold, the
+# top-K list of OTHER_URL and its exact=1 list must equal this test's first server's
+# ($URL) by the comparison SAME (same_list, or cmp -s for byte equality); prints how
+# many differ
+lists_differ() {
+    n=0
+    for u in $users; do
+        for extra in "" "&threshold=0"; do
+            curl -s "$1/v1/recall?user=$u&k=$2$extra" | items_tsv >"$tmp/got"
+            curl -s "$URL/v1/recall?user=$u&k=$2$extra" | items_tsv >"$tmp/want"
+            curl -s "$1/v1/recall?user=$u&k=$2$extra&exact=1" | items_tsv >"$tmp/want2"
+            { [ ! -s "$tmp/want" ] && [ ! -s "$tmp/got" ]; } ||
+                { $3 "$tmp/got" "$tmp/want" && $3 "$tmp/want2" "$tmp/want"; } ||
+                { n=$((n + 1)); echo "  differs: $u $extra" >&2; }
+        done
+    done
+    echo "$n"
+}
+
 if start_server "$tmp/s1.log" --model "$tmp/model.frm" $D --listen 127.0.0.1:0 --index exact \
     --events-log "$tmp/events" --poll-ms 50 --k-max 50 --max-body 65536; then
     ok "serve started on port $port"
@@ -120,17 +139,7 @@ CONF
 if start_server "$tmp/ivf.log" --config "$tmp/ivf.conf" --model "$tmp/model.frm" $D \
     --listen 127.0.0.1:0 --k-max 50 && grep -q "index: ivf, 9 lists" "$tmp/ivf.log"; then
     IURL="http://127.0.0.1:$port"
-    diffs=0
-    for u in $users; do
-        for extra in "" "&threshold=0"; do
-            curl -s "$IURL/v1/recall?user=$u&k=12$extra" | items_tsv >"$tmp/got"
-            curl -s "$URL/v1/recall?user=$u&k=12$extra" | items_tsv >"$tmp/want"
-            curl -s "$IURL/v1/recall?user=$u&k=12$extra&exact=1" | items_tsv >"$tmp/want2"
-            { [ ! -s "$tmp/want" ] && [ ! -s "$tmp/got" ]; } ||
-                { same_list "$tmp/got" "$tmp/want" && same_list "$tmp/want2" "$tmp/want"; } ||
-                { diffs=$((diffs + 1)); echo "  differs: $u $extra"; }
-        done
-    done
+    diffs=$(lists_differ "$IURL" 12 same_list)
     [ $diffs -eq 0 ] && ok "index = ivf with nprobe = nlist equals exact search (5 users)" \
         || bad "ivf: $diffs lists differ from exact search"
     code1=$(curl -s -o "$tmp/np1.json" -w '%{http_code}' "$IURL/v1/recall?user=$u1&k=12&nprobe=1")
@@ -158,17 +167,7 @@ pid1=$pid
 if start_server "$tmp/q8.log" --model "$tmp/model.frm" $D --listen 127.0.0.1:0 --k-max 50 \
     --scan int8 --rerank 20 && grep -q "scan: int8" "$tmp/q8.log"; then
     QURL="http://127.0.0.1:$port"
-    diffs=0
-    for u in $users; do
-        for extra in "" "&threshold=0"; do
-            curl -s "$QURL/v1/recall?user=$u&k=10$extra" | items_tsv >"$tmp/got"
-            curl -s "$URL/v1/recall?user=$u&k=10$extra" | items_tsv >"$tmp/want"
-            curl -s "$QURL/v1/recall?user=$u&k=10$extra&exact=1" | items_tsv >"$tmp/want2"
-            { [ ! -s "$tmp/want" ] && [ ! -s "$tmp/got" ]; } ||
-                { cmp -s "$tmp/got" "$tmp/want" && cmp -s "$tmp/want2" "$tmp/want"; } ||
-                { diffs=$((diffs + 1)); echo "  differs: $u $extra"; }
-        done
-    done
+    diffs=$(lists_differ "$QURL" 10 "cmp -s")
     [ $diffs -eq 0 ] && ok "scan = int8 (20 candidates) serves exact search's top-10 (5 users)" \
         || bad "int8 scan: $diffs lists differ from exact search"
     stop_server

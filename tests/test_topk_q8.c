@@ -108,7 +108,7 @@ static void test_all_candidates_is_exact(void)
         }
 }
 
-/* The default candidates (max(4k, 256)) on vectors with a large common part. */
+/* The default candidates (max(2k, 200)) on vectors with a large common part. */
 static void test_default_recall_floor(void)
 {
     int V = 20001, n = 40, k = 100, d = 64;
