@@ -25,8 +25,10 @@ fr_status fr_recall_dev_init(fr_recall_dev *g, const fr_backend *be, const float
 
 void fr_recall_dev_free(fr_recall_dev *g)
 {
-    if (g->be)
+    if (g->be) {
         g->be->free(g->items);
+        g->be->free(g->scores);
+    }
     memset(g, 0, sizeof *g);
 }
 
@@ -48,7 +50,13 @@ fr_status fr_recall_dev_search(fr_recall_dev *g, const float *users, int n,
         n_ex = excl[i].n > n_ex ? excl[i].n : n_ex;
     n_ex *= chunk; /* the most any chunk can list */
     float *du = be->alloc((size_t)chunk * d * sizeof(float));
-    float *ds = be->alloc((size_t)chunk * V * sizeof(float));
+    size_t need = (size_t)chunk * V;
+    if (need > g->scores_cap) {
+        be->free(g->scores);
+        g->scores = be->alloc(need * sizeof(float));
+        g->scores_cap = g->scores ? need : 0;
+    }
+    float *ds = g->scores;
     float *dout = be->alloc((size_t)chunk * k * sizeof(float));
     int32_t *drows = be->alloc((size_t)chunk * k * sizeof(int32_t));
     int32_t *doff = be->alloc((size_t)(chunk + 1) * sizeof(int32_t));
@@ -85,7 +93,6 @@ fr_status fr_recall_dev_search(fr_recall_dev *g, const float *users, int n,
     }
 out:
     be->free(du);
-    be->free(ds);
     be->free(dout);
     be->free(drows);
     be->free(doff);

@@ -25,6 +25,9 @@ typedef struct fr_recall_dev {
     float *items; /* device, V x d */
     int num_items, dim;
     long max_scores; /* floats of scores per chunk: FR_RECALL_DEV_SCORES after init */
+    float *scores;   /* device: the chunk's scores, kept between searches so that each
+                      * batch of users does not allocate, clear and free up to 256 MiB */
+    size_t scores_cap; /* floats */
 } fr_recall_dev;
 
 FR_MUST fr_status fr_recall_dev_init(fr_recall_dev *g, const fr_backend *be,
