@@ -19,12 +19,12 @@ CFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -MMD -MP -fopenmp -g \
 	-Icommon $(OPT) $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(EXTRA_CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -fopenmp -lm $(EXTRA_LDFLAGS)
 
-# The CUDA backend (common/fr_backend_cuda*.cu) is built when nvcc is found on PATH or
+# The CUDA backend (common/backend/fr_backend_cuda*.cu) is built when nvcc is found on PATH or
 # in /usr/local/cuda/bin, or when CUDA=1 (then a missing nvcc is an error); CUDA=0
-# builds CPU-only. Without it, common/fr_backend_cuda_none.c answers `--device cuda`.
+# builds CPU-only. Without it, common/backend/fr_backend_cuda_none.c answers `--device cuda`.
 # Kernels for sm_80 (A100) and sm_90 (H100, H200), plus compute_90 PTX that newer
 # GPUs compile at load. They and cuBLAS (rpath to the toolkit) live in
-# build/libfedrecall_cuda.so, which common/fr_backend_cuda_load.c opens on first use:
+# build/libfedrecall_cuda.so, which common/backend/fr_backend_cuda_load.c opens on first use:
 # the programs link no CUDA library, start as fast as CPU-only ones (loading cuBLAS
 # takes most of a second), and run on machines without the toolkit, a driver or a
 # GPU, where `--device auto` falls back to the CPU.
@@ -41,20 +41,20 @@ CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=s
 	-gencode arch=compute_90,code=compute_90
 NVCCFLAGS = -std=c++17 -O3 -g -lineinfo -Icommon $(CUDA_ARCH) -Werror all-warnings \
 	-Xcompiler -Wall,-Wextra,-Werror,-fPIC,-fvisibility=hidden -MMD -MP
-CUDA_SRC := $(sort $(wildcard common/*.cu))
+CUDA_SRC := $(sort $(wildcard common/*/*.cu))
 CUDA_OBJ := $(CUDA_SRC:%.cu=$(BUILD)/%.o)
 CUDA_SO := $(BUILD)/libfedrecall_cuda.so
-CUDA_ENTRY := common/fr_backend_cuda_load.c
+CUDA_ENTRY := common/backend/fr_backend_cuda_load.c
 CUDA_BUILT := built for sm_80, sm_90 + PTX in $(CUDA_SO) ($(NVCC))
 else
 CUDA_OBJ :=
 CUDA_SO :=
-CUDA_ENTRY := common/fr_backend_cuda_none.c
+CUDA_ENTRY := common/backend/fr_backend_cuda_none.c
 CUDA_BUILT := not built ($(if $(NVCC),CUDA=0,no nvcc found))
 endif
 
-LIB_SRC := $(sort $(filter-out common/fr_backend_cuda_none.c common/fr_backend_cuda_load.c,\
-	$(wildcard common/*.c)) $(CUDA_ENTRY))
+LIB_SRC := $(sort $(filter-out common/backend/fr_backend_cuda_none.c common/backend/fr_backend_cuda_load.c,\
+	$(wildcard common/*/*.c)) $(CUDA_ENTRY))
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 NODE_SRC := $(sort $(wildcard node/*.c))
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
@@ -101,7 +101,7 @@ $(BUILD)/%.o: %.cu | deps
 	@$(if $(Q),echo "  NVCC $<")
 	$(Q)$(NVCC) $(NVCCFLAGS) -c $< -o $@
 
-$(BUILD)/common/fr_backend_cuda_load.o: CFLAGS_ALL += \
+$(BUILD)/common/backend/fr_backend_cuda_load.o: CFLAGS_ALL += \
 	-DFR_CUDA_LIB_BUILT='"$(abspath $(BUILD))/libfedrecall_cuda.so"'
 
 # cudart is linked statically into the object (nvcc's default), cuBLAS from the toolkit.
@@ -165,6 +165,7 @@ demo-local: all
 # FUZZ_SECONDS=30` runs each for 30 s. Needs clang, its runtime and libomp:
 # FR_WITH_FUZZ=1 deploy/install-deps.sh.
 FUZZ_SECONDS ?= 600
+COMMON_H := $(wildcard common/*/*.h)
 FUZZ_CC ?= clang
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Wall -Wextra -Werror \
@@ -172,15 +173,15 @@ FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Icommon -Wall -Wextra -Werror \
 # A decoder that lets a small input allocate gigabytes is missing a cap: the limits
 # turn that into a finding rather than a slow run.
 FUZZ_RUN := -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1
-FUZZ_LIB := common/fr_status.c common/fr_csv.c common/fr_clean.c \
-	$(sort $(wildcard common/fr_data*.c common/fr_format_*.c))
-FUZZ_PROTO_LIB := common/fr_status.c common/fr_mpread.c common/fr_proto.c
-FUZZ_MODEL_LIB := common/fr_status.c common/fr_mpread.c common/fr_model.c common/fr_rng.c \
-	common/fr_file.c common/fr_modelfile.c common/fr_modelfile_load.c common/fr_backend_cpu.c
-FUZZ_SIGN_LIB := common/fr_status.c common/fr_file.c common/fr_sign.c
-FUZZ_SECAGG_MSG_LIB := common/fr_status.c common/fr_mpread.c common/fr_secagg_msg.c
-FUZZ_SECAGG_LIB := $(FUZZ_SECAGG_MSG_LIB) common/fr_secagg.c common/fr_secagg_shamir.c \
-	common/fr_secagg_client.c common/fr_secagg_server.c
+FUZZ_LIB := common/util/fr_status.c common/data/fr_csv.c common/data/fr_clean.c \
+	$(sort $(wildcard common/data/fr_data*.c common/data/fr_format_*.c))
+FUZZ_PROTO_LIB := common/util/fr_status.c common/util/fr_mpread.c common/fed/fr_proto.c
+FUZZ_MODEL_LIB := common/util/fr_status.c common/util/fr_mpread.c common/nn/fr_model.c common/util/fr_rng.c \
+	common/util/fr_file.c common/nn/fr_modelfile.c common/nn/fr_modelfile_load.c common/backend/fr_backend_cpu.c
+FUZZ_SIGN_LIB := common/util/fr_status.c common/util/fr_file.c common/fed/fr_sign.c
+FUZZ_SECAGG_MSG_LIB := common/util/fr_status.c common/util/fr_mpread.c common/secagg/fr_secagg_msg.c
+FUZZ_SECAGG_LIB := $(FUZZ_SECAGG_MSG_LIB) common/secagg/fr_secagg.c common/secagg/fr_secagg_shamir.c \
+	common/secagg/fr_secagg_client.c common/secagg/fr_secagg_server.c
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 # $(call fuzz_link,pkg-config packages,extra flags): one target from the .c files
 # among its prerequisites.
@@ -191,34 +192,34 @@ define fuzz_link
 	  $(filter %.c,$^) $(if $(1),$(shell pkg-config --libs $(1))) $(2) -lm
 endef
 
-$(FUZZ_BUILD)/fuzz_proto_%: tests/fuzz/fuzz_proto_%.c tests/fuzz/fr_fuzz_check.h $(FUZZ_PROTO_LIB) $(wildcard common/*.h)
+$(FUZZ_BUILD)/fuzz_proto_%: tests/fuzz/fuzz_proto_%.c tests/fuzz/fr_fuzz_check.h $(FUZZ_PROTO_LIB) $(COMMON_H)
 	$(call fuzz_link,msgpack)
 
 # The CPU backend's OpenMP loops run through clang's libomp; at -O1 clang declines to
 # vectorise its `omp simd` loops and says so, which is no fault of the code.
-$(FUZZ_BUILD)/fuzz_modelfile: tests/fuzz/fuzz_modelfile.c $(FUZZ_MODEL_LIB) $(wildcard common/*.h)
+$(FUZZ_BUILD)/fuzz_modelfile: tests/fuzz/fuzz_modelfile.c $(FUZZ_MODEL_LIB) $(COMMON_H)
 	$(call fuzz_link,msgpack openblas,-fopenmp -Wno-pass-failed)
 
 # Secure aggregation: one target per message decoder (fuzz_secagg_*), and one that feeds
 # the node's and the coordinator's step functions in every stage (fuzz_secagg_steps).
 $(FUZZ_BUILD)/fuzz_secagg_steps: tests/fuzz/fuzz_secagg_steps.c tests/fuzz/fr_fuzz_check.h \
-	  tests/fuzz/fr_fuzz_secagg_round.h $(FUZZ_SECAGG_LIB) $(wildcard common/*.h)
+	  tests/fuzz/fr_fuzz_secagg_round.h $(FUZZ_SECAGG_LIB) $(COMMON_H)
 	$(call fuzz_link,msgpack libsodium)
 
 # The setup message of a federation round carries settings the protocol checks.
 $(FUZZ_BUILD)/fuzz_secagg_setup: tests/fuzz/fuzz_secagg_setup.c tests/fuzz/fr_fuzz_check.h \
-	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) common/fr_secagg.c \
-	  common/fr_secagg_encode.c common/fr_secagg_round.c $(wildcard common/*.h)
+	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) common/secagg/fr_secagg.c \
+	  common/secagg/fr_secagg_encode.c common/secagg/fr_secagg_round.c $(COMMON_H)
 	$(call fuzz_link,msgpack libsodium)
 
 $(FUZZ_BUILD)/fuzz_secagg_%: tests/fuzz/fuzz_secagg_%.c tests/fuzz/fr_fuzz_check.h \
-	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) $(wildcard common/*.h)
+	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) $(COMMON_H)
 	$(call fuzz_link,msgpack)
 
-$(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c tests/fuzz/fr_fuzz_check.h $(FUZZ_SIGN_LIB) $(wildcard common/*.h)
+$(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c tests/fuzz/fr_fuzz_check.h $(FUZZ_SIGN_LIB) $(COMMON_H)
 	$(call fuzz_link,libsodium)
 
-$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(wildcard common/*.h)
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fr_fuzz.h $(FUZZ_LIB) $(COMMON_H)
 	$(call fuzz_link,)
 
 # Each target first replays its past findings (tests/fuzz/crashes/TARGET-*), then
@@ -235,7 +236,7 @@ fuzz: $(FUZZ_BIN)
 	  exit 1; fi
 
 style:
-	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*.c node/*.c coordinator/*.c tests/*.c || \
+	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*/*.c node/*.c coordinator/*.c tests/*.c || \
 	  { echo "banned function used" >&2; exit 1; }
 
 clean:

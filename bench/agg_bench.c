@@ -21,10 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_fedagg.h"
-#include "fr_file.h"
-#include "fr_proto.h"
-#include "fr_rng.h"
+#include "fed/fr_fedagg.h"
+#include "util/fr_file.h"
+#include "fed/fr_proto.h"
+#include "util/fr_rng.h"
 
 static double now_s(void)
 {

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "fr_backend_select.h"
+#include "backend/fr_backend_select.h"
 
 static double now_s(void)
 {

@@ -18,8 +18,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "fr_rng.h"
-#include "fr_topk.h"
+#include "util/fr_rng.h"
+#include "recall/fr_topk.h"
 
 static double now_s(void)
 {

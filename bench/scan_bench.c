@@ -16,9 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "fr_rng.h"
-#include "fr_topk_packed.h"
-#include "fr_topk_q8.h"
+#include "util/fr_rng.h"
+#include "recall/fr_topk_packed.h"
+#include "recall/fr_topk_q8.h"
 
 static double now_s(void)
 {

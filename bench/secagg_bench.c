@@ -1,4 +1,4 @@
-/* What secure aggregation (common/fr_secagg*.c) costs a node and the coordinator in one
+/* What secure aggregation (common/secagg/fr_secagg*.c) costs a node and the coordinator in one
  * round, in process, for a model of --params float32 parameters:
  *   mask     fr_secagg_mask_add on one thread, in output bytes per second, beside the
  *            bare ChaCha20 keystream and memcpy of the same bytes;
@@ -27,8 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_rng.h"
-#include "fr_secagg.h"
+#include "util/fr_rng.h"
+#include "secagg/fr_secagg.h"
 
 static double clock_s(clockid_t c)
 {

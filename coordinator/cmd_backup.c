@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "fr_coord_cmd.h"
-#include "fr_file.h"
-#include "fr_opts.h"
+#include "util/fr_file.h"
+#include "util/fr_opts.h"
 #include "fr_store.h"
 
 #define BACKUP_ATTEMPTS 5

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "fr_coord_cmd.h"
-#include "fr_http_client.h"
-#include "fr_opts.h"
+#include "net/fr_http_client.h"
+#include "util/fr_opts.h"
 
 #define STATUS_MAX_BYTES (16u << 20)
 

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 #include "fr_coord.h"
-#include "fr_proto.h"
+#include "fed/fr_proto.h"
 
 static void on_tick(evutil_socket_t fd, short what, void *ctx)
 {

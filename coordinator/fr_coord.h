@@ -12,14 +12,14 @@
 #include <event2/http.h>
 #include <stddef.h>
 
-#include "fr_fedagg.h"
-#include "fr_https.h"
-#include "fr_identity.h"
-#include "fr_model.h"
-#include "fr_opts.h"
-#include "fr_secagg_round.h"
-#include "fr_sign.h"
-#include "fr_status.h"
+#include "fed/fr_fedagg.h"
+#include "net/fr_https.h"
+#include "secagg/fr_identity.h"
+#include "nn/fr_model.h"
+#include "util/fr_opts.h"
+#include "secagg/fr_secagg_round.h"
+#include "fed/fr_sign.h"
+#include "util/fr_status.h"
 #include "fr_store.h"
 
 typedef struct fr_coord_config {

@@ -17,7 +17,7 @@
 #include <time.h>
 
 #include "fr_coord.h"
-#include "fr_html.h"
+#include "net/fr_html.h"
 
 #define DASH_ROUNDS 100     /* rounds drawn in the charts */
 #define DASH_ROUND_ROWS 20  /* rounds listed in the table */

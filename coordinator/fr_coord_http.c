@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fr_coord.h"
-#include "fr_proto.h"
+#include "fed/fr_proto.h"
 
 static void reply_msg(struct evhttp_request *req, msgpack_sbuffer *sb)
 {

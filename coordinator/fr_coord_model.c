@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "fr_coord.h"
-#include "fr_file.h"
-#include "fr_modelfile.h"
+#include "util/fr_file.h"
+#include "nn/fr_modelfile.h"
 
 
 static void model_path(const fr_coord *c, long version, char *out, size_t cap)

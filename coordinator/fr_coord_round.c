@@ -14,9 +14,9 @@
 #include <unistd.h>
 
 #include "fr_coord.h"
-#include "fr_file.h"
-#include "fr_log.h"
-#include "fr_proto.h"
+#include "util/fr_file.h"
+#include "util/fr_log.h"
+#include "fed/fr_proto.h"
 
 double fr_coord_now(void)
 {

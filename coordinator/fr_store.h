@@ -18,7 +18,7 @@
 
 #include <sqlite3.h>
 
-#include "fr_status.h"
+#include "util/fr_status.h"
 
 #define FR_STORE_FILE "coordinator.db"
 #define FR_STORE_SCHEMA_VERSION 1

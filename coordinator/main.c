@@ -6,7 +6,7 @@
 
 #include "fr_coord.h"
 #include "fr_coord_cmd.h"
-#include "fr_opts.h"
+#include "util/fr_opts.h"
 
 static int cmd_serve(int argc, char **argv)
 {

@@ -4,17 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fr_backend.h"
-#include "fr_backend_select.h"
+#include "backend/fr_backend.h"
+#include "backend/fr_backend_select.h"
 #include "fr_catalogue.h"
-#include "fr_items.h"
+#include "data/fr_items.h"
 #include "fr_cmd.h"
-#include "fr_data.h"
+#include "data/fr_data.h"
 #include "fr_data_cli.h"
-#include "fr_evalmodel.h"
-#include "fr_modelfile.h"
-#include "fr_opts.h"
-#include "fr_report.h"
+#include "eval/fr_eval_model.h"
+#include "nn/fr_modelfile.h"
+#include "util/fr_opts.h"
+#include "eval/fr_report.h"
 
 static void print_row(const char *label, const fr_metrics *m)
 {
@@ -63,7 +63,7 @@ int fr_cmd_eval(int argc, char **argv)
     fr_model model = {0};
     fr_dataset ds = {0};
     fr_evaluator ev = {0};
-    fr_net net = {0};
+    fr_nn net = {0};
     json_t *root = NULL;
     int rc = 1, have_ev = 0;
     if ((st = fr_backend_select(device, &be, &err)) != FR_OK)
@@ -94,7 +94,7 @@ int fr_cmd_eval(int argc, char **argv)
     if ((st = fr_eval_init(&ev, &ds, seq_len, seed, eval_users, &err)) != FR_OK)
         goto fail;
     have_ev = 1;
-    if ((st = fr_net_init(&net, &model, 256, seq_len, 1, &err)) != FR_OK)
+    if ((st = fr_nn_init(&net, &model, 256, seq_len, 1, &err)) != FR_OK)
         goto fail;
     fr_metrics m[2], pop[2];
     if ((st = fr_eval_model(&ev, &net, threads, &m[0], &m[1], &err)) != FR_OK)
@@ -119,7 +119,7 @@ fail:
     rc = fr_cmd_fail("eval", st, err.msg);
 out:
     json_decref(root);
-    fr_net_free(&net);
+    fr_nn_free(&net);
     if (have_ev)
         fr_eval_free(&ev);
     fr_dataset_free(&ds);

@@ -4,11 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fr_backend.h"
+#include "backend/fr_backend.h"
 #include "fr_cmd.h"
-#include "fr_modelfile.h"
-#include "fr_npy.h"
-#include "fr_opts.h"
+#include "nn/fr_modelfile.h"
+#include "nn/fr_npy.h"
+#include "util/fr_opts.h"
 
 int fr_cmd_export(int argc, char **argv)
 {

@@ -4,12 +4,12 @@
  * item rows; the sizes default to train's, so that its parameters fit a node's run. */
 #include <stdio.h>
 
-#include "fr_backend.h"
+#include "backend/fr_backend.h"
 #include "fr_cmd.h"
-#include "fr_items.h"
-#include "fr_model.h"
-#include "fr_modelfile.h"
-#include "fr_opts.h"
+#include "data/fr_items.h"
+#include "nn/fr_model.h"
+#include "nn/fr_modelfile.h"
+#include "util/fr_opts.h"
 
 int fr_cmd_init_model(int argc, char **argv)
 {

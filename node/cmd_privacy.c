@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "fr_cmd.h"
-#include "fr_dp_accountant.h"
-#include "fr_dp_ledger.h"
-#include "fr_opts.h"
+#include "privacy/fr_dp_accountant.h"
+#include "privacy/fr_dp_ledger.h"
+#include "util/fr_opts.h"
 
 static int cmd_epsilon(int argc, char **argv)
 {

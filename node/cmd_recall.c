@@ -1,6 +1,6 @@
 /* fedrecall-node recall: top-K items for one of the site's users (--user) or for a list
  * of them (--users), by the model, item-to-item co-occurrence, recent popularity or a
- * mix of the three (common/fr_recall.h). One line per item, best first:
+ * mix of the three (common/recall/fr_recall.h). One line per item, best first:
  *   single   item_id <TAB> score <TAB> source
  *   batch    user_id <TAB> item_id <TAB> score <TAB> source
  * An unknown user id is an error (exit 2) naming the id. */
@@ -11,16 +11,16 @@
 #include <string.h>
 #include <time.h>
 
-#include "fr_backend.h"
-#include "fr_backend_select.h"
+#include "backend/fr_backend.h"
+#include "backend/fr_backend_select.h"
 #include "fr_catalogue.h"
-#include "fr_items.h"
+#include "data/fr_items.h"
 #include "fr_cmd.h"
-#include "fr_data.h"
+#include "data/fr_data.h"
 #include "fr_data_cli.h"
-#include "fr_modelfile.h"
-#include "fr_opts.h"
-#include "fr_recall.h"
+#include "nn/fr_modelfile.h"
+#include "util/fr_opts.h"
+#include "recall/fr_recall.h"
 
 /* Users scored per fr_recall_users call in batch mode: their vectors come from one
  * forward pass and share the matrix products over the catalogue. */
@@ -235,7 +235,7 @@ int fr_cmd_recall(int argc, char **argv)
     const fr_backend *be = NULL;
     fr_model model = {0};
     fr_dataset ds = {0};
-    fr_net net = {0};
+    fr_nn net = {0};
     fr_recall rec = {0};
     id_list ids = {0};
     int rc = 1;
@@ -260,7 +260,7 @@ int fr_cmd_recall(int argc, char **argv)
     if (model_path) {
         if ((st = fr_node_same_catalogue(&model, &ds, model_path, data, &err)) != FR_OK)
             goto fail;
-        if ((st = fr_net_init(&net, &model, 256, seq_len, 1, &err)) != FR_OK)
+        if ((st = fr_nn_init(&net, &model, 256, seq_len, 1, &err)) != FR_OK)
             goto fail;
     }
     if (user) {
@@ -291,7 +291,7 @@ fail:
 out:
     fr_recall_free(&rec);
     id_list_free(&ids);
-    fr_net_free(&net);
+    fr_nn_free(&net);
     fr_dataset_free(&ds);
     fr_model_free(&model);
     return rc;

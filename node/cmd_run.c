@@ -14,12 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_backend_select.h"
+#include "backend/fr_backend_select.h"
 #include "fr_cmd.h"
 #include "fr_fed.h"
-#include "fr_file.h"
-#include "fr_modelfile.h"
-#include "fr_opts.h"
+#include "util/fr_file.h"
+#include "nn/fr_modelfile.h"
+#include "util/fr_opts.h"
 
 static volatile sig_atomic_t stopping;
 

@@ -18,13 +18,13 @@
 
 #include <event2/event.h>
 
-#include "fr_backend.h"
+#include "backend/fr_backend.h"
 #include "fr_cmd.h"
-#include "fr_https.h"
-#include "fr_items.h"
-#include "fr_log.h"
-#include "fr_modelfile.h"
-#include "fr_opts.h"
+#include "net/fr_https.h"
+#include "data/fr_items.h"
+#include "util/fr_log.h"
+#include "nn/fr_modelfile.h"
+#include "util/fr_opts.h"
 #include "fr_serve.h"
 
 static void serve_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -197,9 +197,9 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     fr_serve_slot_set(&s->slot, m);
     long rows = 0;
     if (cfg->events_log) {
-        if ((st = fr_evlog_replay(cfg->events_log, replay_row, s, &rows, err)) != FR_OK)
+        if ((st = fr_eventlog_replay(cfg->events_log, replay_row, s, &rows, err)) != FR_OK)
             goto out;
-        if ((st = fr_evlog_open(&s->log, cfg->events_log, (size_t)cfg->events_max_pending,
+        if ((st = fr_eventlog_open(&s->log, cfg->events_log, (size_t)cfg->events_max_pending,
                                 fr_serve_on_sync, s, err)) != FR_OK)
             goto out;
         s->have_log = 1;
@@ -255,7 +255,7 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     log_index(s, cur);
     fr_serve_model_unref(cur);
     if (s->have_log)
-        serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVLOG_FILE,
+        serve_log("behaviour log %s/%s: %ld events replayed", cfg->events_log, FR_EVENTLOG_FILE,
                   rows);
     serve_log("listening on %s, port %d (%s), %d x %d scoring threads", cfg->listen,
               fr_https_port(s->https),
@@ -294,7 +294,7 @@ void fr_serve_free(fr_serve *s)
     }
     /* what is pending reaches the disk; its posters are gone unacknowledged */
     if (s->have_log)
-        fr_evlog_close(&s->log);
+        fr_eventlog_close(&s->log);
     fr_serve_drop_jobs(s);
     fr_https_free(s->https);
     for (int i = 0; i < 3; i++)

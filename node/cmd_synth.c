@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "fr_cmd.h"
-#include "fr_opts.h"
-#include "fr_synth.h"
+#include "util/fr_opts.h"
+#include "data/fr_synth.h"
 
 int fr_cmd_synth(int argc, char **argv)
 {

@@ -9,20 +9,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "fr_backend.h"
-#include "fr_backend_select.h"
+#include "backend/fr_backend.h"
+#include "backend/fr_backend_select.h"
 #include "fr_cmd.h"
-#include "fr_data.h"
-#include "fr_dp_ledger.h"
-#include "fr_dp_sgd.h"
+#include "data/fr_data.h"
+#include "privacy/fr_dp_ledger.h"
+#include "privacy/fr_dp_sgd.h"
 #include "fr_data_cli.h"
-#include "fr_eval.h"
-#include "fr_evalmodel.h"
-#include "fr_model.h"
-#include "fr_modelfile.h"
-#include "fr_opts.h"
-#include "fr_report.h"
-#include "fr_train.h"
+#include "eval/fr_eval.h"
+#include "eval/fr_eval_model.h"
+#include "nn/fr_model.h"
+#include "nn/fr_modelfile.h"
+#include "util/fr_opts.h"
+#include "eval/fr_report.h"
+#include "nn/fr_train.h"
 
 static double now_s(void)
 {

@@ -4,9 +4,9 @@
 #ifndef FR_CATALOGUE_H
 #define FR_CATALOGUE_H
 
-#include "fr_data.h"
-#include "fr_model.h"
-#include "fr_status.h"
+#include "data/fr_data.h"
+#include "nn/fr_model.h"
+#include "util/fr_status.h"
 
 /* FR_EINVAL, naming the first row that differs, when m and ds disagree. */
 FR_MUST fr_status fr_node_same_catalogue(const fr_model *m, const fr_dataset *ds,

@@ -10,8 +10,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "fr_data.h"
-#include "fr_opts.h"
+#include "data/fr_data.h"
+#include "util/fr_opts.h"
 
 typedef struct fr_data_cli {
     fr_data_options opt;

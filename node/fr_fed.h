@@ -6,15 +6,15 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "fr_data.h"
+#include "data/fr_data.h"
 #include "fr_data_cli.h"
-#include "fr_dp_ledger.h"
-#include "fr_eval.h"
-#include "fr_http_client.h"
-#include "fr_identity.h"
-#include "fr_model.h"
-#include "fr_proto.h"
-#include "fr_sign.h"
+#include "privacy/fr_dp_ledger.h"
+#include "eval/fr_eval.h"
+#include "net/fr_http_client.h"
+#include "secagg/fr_identity.h"
+#include "nn/fr_model.h"
+#include "fed/fr_proto.h"
+#include "fed/fr_sign.h"
 
 typedef struct fr_fed_config {
     const char *coordinator;      /* https://HOST:PORT */

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fr_dp_rng.h"
-#include "fr_dp_sgd.h"
-#include "fr_evalmodel.h"
+#include "privacy/fr_dp_rng.h"
+#include "privacy/fr_dp_sgd.h"
+#include "eval/fr_eval_model.h"
 #include "fr_fed.h"
-#include "fr_items.h"
-#include "fr_net.h"
-#include "fr_train.h"
+#include "data/fr_items.h"
+#include "nn/fr_nn.h"
+#include "nn/fr_train.h"
 
 /* Size of the behaviour log read with the data (--extra-events), -1 without one. */
 static long long extra_size(const fr_fed *f)
@@ -296,15 +296,15 @@ fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err)
         return st;
     if (!f->have_ev)
         return FR_OK;
-    fr_net net = {0};
+    fr_nn net = {0};
     fr_metrics valid;
-    if ((st = fr_net_init(&net, &f->global, 256, f->seq_len, 1, err)) == FR_OK &&
+    if ((st = fr_nn_init(&net, &f->global, 256, f->seq_len, 1, err)) == FR_OK &&
         (st = fr_eval_model(&f->ev, &net, f->cfg.threads, &valid, NULL, err)) == FR_OK) {
         m->users = valid.users;
         m->hr10 = valid.hr10;
         m->ndcg10 = valid.ndcg10;
         m->recall10 = valid.recall10;
     }
-    fr_net_free(&net);
+    fr_nn_free(&net);
     return st;
 }

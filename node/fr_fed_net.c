@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "fr_fed.h"
-#include "fr_file.h"
-#include "fr_log.h"
-#include "fr_modelfile.h"
+#include "util/fr_file.h"
+#include "util/fr_log.h"
+#include "nn/fr_modelfile.h"
 
 void fr_fed_log(const char *fmt, ...)
 {

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #include "fr_fed.h"
-#include "fr_secagg_round.h"
+#include "secagg/fr_secagg_round.h"
 
 fr_status fr_fed_secagg_init(fr_fed *f, fr_err *err)
 {

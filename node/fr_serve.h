@@ -12,13 +12,13 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "fr_data.h"
+#include "data/fr_data.h"
 #include "fr_data_cli.h"
-#include "fr_evlog.h"
-#include "fr_recall.h"
-#include "fr_recent.h"
-#include "fr_serve_model.h"
-#include "fr_serve_score.h"
+#include "data/fr_eventlog.h"
+#include "recall/fr_recall.h"
+#include "recall/fr_recent.h"
+#include "recall/fr_serve_model.h"
+#include "recall/fr_serve_score.h"
 
 struct event_base;
 struct event;
@@ -80,7 +80,7 @@ typedef struct fr_serve {
     fr_item_index items;
     fr_serve_slot slot;
     fr_recent recent;
-    fr_evlog log;
+    fr_eventlog log;
     int have_log;
     struct event_base *evb;
     fr_https *https;

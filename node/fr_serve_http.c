@@ -21,7 +21,7 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 
-#include "fr_https.h"
+#include "net/fr_https.h"
 #include "fr_serve.h"
 
 #define MAX_ID 256    /* bytes of a user or item id */
@@ -660,7 +660,7 @@ static int parse_event(fr_serve *s, const char *line, size_t n, fr_jbuf *rows, c
         snprintf(why, cap, "value must be a finite number");
         goto out;
     }
-    size_t len = fr_evlog_format(row, sizeof row, user, it, t, evs,
+    size_t len = fr_eventlog_format(row, sizeof row, user, it, t, evs,
                                  val ? json_number_value(val) : NAN);
     if (len >= sizeof row) {
         snprintf(why, cap, "event too long");
@@ -732,7 +732,7 @@ static void events_post(fr_serve *s, struct evhttp_request *req, const struct ti
         reply_error(s, req, FR_EP_EVENTS, t0, 500, "out of memory");
         goto out;
     }
-    fr_status st = fr_evlog_append(&s->log, rows.p, rows.len, &j->ticket, &err);
+    fr_status st = fr_eventlog_append(&s->log, rows.p, rows.len, &j->ticket, &err);
     if (st != FR_OK) {
         reply_error(s, req, FR_EP_EVENTS, t0, st == FR_ENOMEM ? 503 : 500, "%s", err.msg);
         goto out;

@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "fr_cmd.h"
-#include "fr_status.h"
+#include "util/fr_status.h"
 
 typedef struct command {
     const char *name;

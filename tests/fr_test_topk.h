@@ -5,7 +5,7 @@
 
 #include <stdlib.h>
 
-#include "fr_topk.h"
+#include "recall/fr_topk.h"
 
 static inline void heaps(fr_topk *h, int n, int k, float floor)
 {

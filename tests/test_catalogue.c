@@ -10,11 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "fr_backend.h"
-#include "fr_data.h"
-#include "fr_items.h"
-#include "fr_model.h"
-#include "fr_modelfile.h"
+#include "backend/fr_backend.h"
+#include "data/fr_data.h"
+#include "data/fr_items.h"
+#include "nn/fr_model.h"
+#include "nn/fr_modelfile.h"
 #include "fr_test.h"
 #include "fr_test_fixture.h"
 

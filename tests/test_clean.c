@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_data.h"
-#include "fr_report.h"
+#include "data/fr_data.h"
+#include "eval/fr_report.h"
 #include "fr_test.h"
 #include "fr_test_fixture.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_csv.h"
+#include "data/fr_csv.h"
 #include "fr_test.h"
 
 #define MAXF 8

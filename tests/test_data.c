@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_data.h"
+#include "data/fr_data.h"
 #include "fr_test.h"
 
 /* An independent FNV-1a and token row, written from the published constants. */

@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #include "fr_test.h"
-#include "fr_backend.h"
-#include "fr_dp_ledger.h"
-#include "fr_dp_sgd.h"
-#include "fr_model.h"
-#include "fr_net.h"
-#include "fr_rng.h"
+#include "backend/fr_backend.h"
+#include "privacy/fr_dp_ledger.h"
+#include "privacy/fr_dp_sgd.h"
+#include "nn/fr_model.h"
+#include "nn/fr_nn.h"
+#include "util/fr_rng.h"
 
 enum { V = 40, VT = 60, T = 3, D = 8, F = 6, L = 6, U = 12 };
 
@@ -137,14 +137,14 @@ static void test_sparse_sum_equals_dense(void)
     float *sum = malloc(m.n * sizeof(float)), *ref = calloc(m.n, sizeof(float));
     m.be->download(sum, m.grads, m.n * sizeof(float));
     /* dense reference: each user's gradient on its own into a zeroed buffer */
-    fr_net net;
-    CHECK(fr_net_init(&net, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
+    fr_nn net;
+    CHECK(fr_nn_init(&net, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
     for (int u = 0; u < tr.n_users; u++) {
         m.be->zero(m.grads, m.n);
         int nw = tr.user_count[u] < 4 ? tr.user_count[u] : 4;
         double loss = 0;
         long np = 0;
-        CHECK(fr_net_batch(&net, windows + (tr.user_first[u] + tr.user_count[u] - nw) * (L + 1),
+        CHECK(fr_nn_batch(&net, windows + (tr.user_first[u] + tr.user_count[u] - nw) * (L + 1),
                            nw, tr.neg_buf, 1, &loss, &np, &err) == FR_OK, "%s", err.msg);
         for (size_t i = 0; i < m.n; i++)
             ref[i] += m.grads[i];
@@ -155,7 +155,7 @@ static void test_sparse_sum_equals_dense(void)
         scale = fmax(scale, fabs(ref[i]));
     }
     CHECK(scale > 0 && worst <= 1e-5 * scale, "sparse sum differs by %g (scale %g)", worst, scale);
-    fr_net_free(&net);
+    fr_nn_free(&net);
     free(sum);
     free(ref);
     fr_dp_trainer_free(&tr);
@@ -182,11 +182,11 @@ static void test_shared_equals_own_batch(void)
     for (long i = n_windows * W - 1; i >= 0; i--)
         if (windows[i] > 0)
             items[n++] = windows[i];
-    fr_net shared, own, plain;
-    CHECK(fr_net_init_shared(&shared, &m, 0, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_net_init(&own, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_net_init(&plain, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_net_share_items(&shared, items, n, &err) == FR_OK, "%s", err.msg);
+    fr_nn shared, own, plain;
+    CHECK(fr_nn_init_shared(&shared, &m, 0, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_init(&own, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_init(&plain, &m, 4, L, 10, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_share_items(&shared, items, n, &err) == FR_OK, "%s", err.msg);
     own.shared = &shared;
     float *a = malloc(m.n * sizeof(float)), *b = malloc(m.n * sizeof(float));
     for (int u = 0; u < tr.n_users; u++) {
@@ -195,10 +195,10 @@ static void test_shared_equals_own_batch(void)
         double la = 0, lb = 0;
         long pa = 0, pb = 0;
         m.be->zero(m.grads, m.n);
-        CHECK(fr_net_batch(&own, w, nw, tr.neg_buf, 1, &la, &pa, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_nn_batch(&own, w, nw, tr.neg_buf, 1, &la, &pa, &err) == FR_OK, "%s", err.msg);
         m.be->download(a, m.grads, m.n * sizeof(float));
         m.be->zero(m.grads, m.n);
-        CHECK(fr_net_batch(&plain, w, nw, tr.neg_buf, 1, &lb, &pb, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_nn_batch(&plain, w, nw, tr.neg_buf, 1, &lb, &pb, &err) == FR_OK, "%s", err.msg);
         m.be->download(b, m.grads, m.n * sizeof(float));
         CHECK(pa == pb && fabs(la - lb) <= 1e-5 * fabs(lb), "user %d: loss %g vs %g", u, la, lb);
         for (int p = 0; p < FR_NPARAMS; p++) {
@@ -212,17 +212,17 @@ static void test_shared_equals_own_batch(void)
         }
     }
     /* an item outside the shared pass is refused, not read from another item's row */
-    CHECK(fr_net_share_items(&shared, items, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_share_items(&shared, items, 1, &err) == FR_OK, "%s", err.msg);
     double l0 = 0;
     long p0 = 0;
-    CHECK(fr_net_batch(&own, windows, 1, tr.neg_buf, 1, &l0, &p0, &err) == FR_EINVAL,
+    CHECK(fr_nn_batch(&own, windows, 1, tr.neg_buf, 1, &l0, &p0, &err) == FR_EINVAL,
           "a batch beyond the shared items was accepted");
     free(a);
     free(b);
     free(items);
-    fr_net_free(&shared);
-    fr_net_free(&own);
-    fr_net_free(&plain);
+    fr_nn_free(&shared);
+    fr_nn_free(&own);
+    fr_nn_free(&plain);
     fr_dp_trainer_free(&tr);
     fr_model_free(&m);
 }

@@ -18,7 +18,7 @@
 #include <math.h>
 
 #include "fr_test.h"
-#include "fr_dp_accountant.h"
+#include "privacy/fr_dp_accountant.h"
 
 static void test_rdp_against_integration(void)
 {

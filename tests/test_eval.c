@@ -2,13 +2,13 @@
  * are worked out in the comments, the sampled candidates' rules, determinism across
  * seeds and thread counts, and a naive re-computation on exact random scores.
  * Datasets are built here by hand so the tests depend on no data reader. */
-#include "fr_eval.h"
+#include "eval/fr_eval.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_rng.h"
+#include "util/fr_rng.h"
 #include "fr_test.h"
 #include "fixture_peer_metrics.h"
 

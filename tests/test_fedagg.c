@@ -12,7 +12,7 @@
 #include "fr_test.h"
 #include "fr_test_files.h"
 #include "fr_test_fixture.h"
-#include "fr_fedagg.h"
+#include "fed/fr_fedagg.h"
 
 static char tmpdir[64];
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_data.h"
+#include "data/fr_data.h"
 #include "fr_test.h"
 #include "fr_test_fixture.h"
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_html.h"
+#include "net/fr_html.h"
 #include "fr_test.h"
 
 /* What fn wrote, as a malloc'd string. */

@@ -26,8 +26,8 @@
 
 #include "fr_test.h"
 #include "fr_test_fixture.h"
-#include "fr_http_client.h"
-#include "fr_https.h"
+#include "net/fr_http_client.h"
+#include "net/fr_https.h"
 
 static char dir[64];
 static char f_ca[128], f_srv_crt[128], f_srv_key[128], f_node_crt[128], f_node_key[128],

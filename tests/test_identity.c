@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "fr_identity.h"
+#include "secagg/fr_identity.h"
 #include "fr_test.h"
 #include "fr_test_fixture.h"
 

@@ -3,14 +3,14 @@
  * list gives exact search's pairs, the default probe keeps a recall floor, excluded
  * rows and a threshold act as in exact search, tiny catalogues, a deterministic build
  * and refused settings. */
-#include "fr_ivf.h"
+#include "recall/fr_ivf.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_backend.h"
-#include "fr_rng.h"
+#include "backend/fr_backend.h"
+#include "util/fr_rng.h"
 #include "fr_test.h"
 #include "fr_test_topk.h"
 

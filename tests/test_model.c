@@ -9,10 +9,10 @@
 #include <string.h>
 
 #include "fr_test.h"
-#include "fr_backend.h"
-#include "fr_model.h"
-#include "fr_net.h"
-#include "fr_rng.h"
+#include "backend/fr_backend.h"
+#include "nn/fr_model.h"
+#include "nn/fr_nn.h"
+#include "util/fr_rng.h"
 
 static fr_rng rng;
 
@@ -336,23 +336,23 @@ static void model_grad(int shared)
         0, 0, 0, 0, 0, 0, 11, 12,   /* a single position */
         4, 4, 9, 1, 12, 3, 3, 10};  /* repeated items */
     int32_t neg[6] = {5, 12, 2, 2, 10, 6}; /* includes targets and a repeat */
-    fr_net net, sh;
-    st = fr_net_init(&net, &m, c.B, c.L, c.K, &err);
+    fr_nn net, sh;
+    st = fr_nn_init(&net, &m, c.B, c.L, c.K, &err);
     CHECK(st == FR_OK, "net init: %s", err.msg);
     memset(&sh, 0, sizeof sh);
     if (shared) {
         int32_t *all = malloc(sizeof(int32_t) * (size_t)c.V);
         for (int i = 0; i < c.V - 1; i++) /* every item, in reverse: other rows than the batch's */
             all[i] = c.V - 1 - i;
-        CHECK(fr_net_init_shared(&sh, &m, 0, &err) == FR_OK, "%s", err.msg);
-        CHECK(fr_net_share_items(&sh, all, c.V - 1, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_nn_init_shared(&sh, &m, 0, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_nn_share_items(&sh, all, c.V - 1, &err) == FR_OK, "%s", err.msg);
         free(all);
         net.shared = &sh;
     }
     be->zero(m.grads, m.n);
     double loss = 0;
     long npos = 0;
-    st = fr_net_batch(&net, win, c.B, neg, 1, &loss, &npos, &err);
+    st = fr_nn_batch(&net, win, c.B, neg, 1, &loss, &npos, &err);
     CHECK(st == FR_OK, "batch: %s", err.msg);
     float *g = malloc(m.n * sizeof(float));
     be->download(g, m.grads, m.n * sizeof(float));
@@ -391,9 +391,9 @@ static void model_grad(int shared)
         CHECK(bad == 0, "%s: %d entries off", p->name, bad);
     }
     free(g); free(P); free(host); free(tokens);
-    fr_net_free(&net);
+    fr_nn_free(&net);
     if (shared)
-        fr_net_free(&sh);
+        fr_nn_free(&sh);
     fr_model_free(&m);
 }
 

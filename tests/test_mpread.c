@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "fr_test.h"
-#include "fr_mpread.h"
-#include "fr_rng.h"
+#include "util/fr_mpread.h"
+#include "util/fr_rng.h"
 
 /* One encoded item and the head it must read as. */
 typedef struct sample {

@@ -9,10 +9,10 @@
 #include "fr_test.h"
 #include "fr_test_files.h"
 #include "fr_test_fixture.h"
-#include "fr_backend.h"
-#include "fr_model.h"
-#include "fr_npy.h"
-#include "fr_rng.h"
+#include "backend/fr_backend.h"
+#include "nn/fr_model.h"
+#include "nn/fr_npy.h"
+#include "util/fr_rng.h"
 
 static char tmpdir[64];
 static fr_rng rng;

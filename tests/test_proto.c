@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_proto.h"
-#include "fr_sign.h"
+#include "fed/fr_proto.h"
+#include "fed/fr_sign.h"
 #include "fr_test.h"
 #include "fr_test_fixture.h"
 

@@ -4,14 +4,14 @@
  * the model's full ranking, seen items are excluded, users without history get the
  * popular fallback, and one batched call equals calls one user at a time. Datasets are
  * built here by hand so the tests depend on no data reader. */
-#include "fr_recall.h"
+#include "recall/fr_recall.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_backend.h"
-#include "fr_rng.h"
+#include "backend/fr_backend.h"
+#include "util/fr_rng.h"
 #include "fr_test.h"
 
 static int close_to(double a, double b)
@@ -221,7 +221,7 @@ static const int lens[U_] = {7, 5, 2, 10, 6, 1, 0};
 typedef struct fixture {
     fr_dataset ds;
     fr_model model;
-    fr_net net;
+    fr_nn net;
     int ok;
 } fixture;
 
@@ -259,7 +259,7 @@ static void fixture_init(fixture *f)
     for (int j = 0; j < V_ * 2; j++)
         tokens[j] = j < 2 ? 0 : 1 + j % 15;
     if (fr_model_init(&f->model, &mc, fr_backend_cpu(), tokens, ds->item_ids, &err) != FR_OK ||
-        fr_net_init(&f->net, &f->model, 4, L_, 1, &err) != FR_OK) {
+        fr_nn_init(&f->net, &f->model, 4, L_, 1, &err) != FR_OK) {
         CHECK(0, "%s", err.msg);
         return;
     }
@@ -269,7 +269,7 @@ static void fixture_init(fixture *f)
 
 static void fixture_free(fixture *f)
 {
-    fr_net_free(&f->net);
+    fr_nn_free(&f->net);
     fr_model_free(&f->model);
     free(f->ds.item_ids);
     free(f->ds.user_ids);
@@ -307,9 +307,9 @@ static int full_ranking(fixture *f, int u, int include_seen, int32_t *rows, floa
     float *items = malloc(sizeof(float) * V_ * 8), q[8];
     int32_t in[L_];
     ranked all[V_];
-    CHECK(fr_net_item_vectors(&f->net, items, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_item_vectors(&f->net, items, &err) == FR_OK, "%s", err.msg);
     fr_left_pad(seqs[u], lens[u], L_, in);
-    CHECK(fr_net_user_vectors(&f->net, items, in, 1, q, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_user_vectors(&f->net, items, in, 1, q, &err) == FR_OK, "%s", err.msg);
     int m = 0;
     for (int j = 1; j < V_; j++) {
         if (!include_seen && has_row(seqs[u], lens[u], j))

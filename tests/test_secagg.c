@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_secagg.h"
+#include "secagg/fr_secagg.h"
 #include "fr_test.h"
 
 /* ---- an in-process federation ---- */

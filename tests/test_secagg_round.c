@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_secagg_round.h"
+#include "secagg/fr_secagg_round.h"
 #include "fr_test.h"
 
 static uint8_t bytes[3][400];

@@ -11,16 +11,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fr_backend.h"
-#include "fr_evlog.h"
-#include "fr_modelfile.h"
-#include "fr_recall.h"
-#include "fr_recent.h"
-#include "fr_serve_model.h"
-#include "fr_serve_score.h"
-#include "fr_synth.h"
+#include "backend/fr_backend.h"
+#include "data/fr_eventlog.h"
+#include "nn/fr_modelfile.h"
+#include "recall/fr_recall.h"
+#include "recall/fr_recent.h"
+#include "recall/fr_serve_model.h"
+#include "recall/fr_serve_score.h"
+#include "data/fr_synth.h"
 #include "fr_test.h"
-#include "fr_topk_packed.h"
+#include "recall/fr_topk_packed.h"
 #include "fr_test_fixture.h"
 
 #define L_ 8
@@ -231,19 +231,19 @@ static void test_evlog_round_trip(void)
     fr_err err = {{0}};
     char ev[128], row[512];
     path_of(ev, sizeof ev, "ev1");
-    fr_evlog log;
-    CHECK(fr_evlog_open(&log, ev, 0, NULL, NULL, &err) == FR_OK, "%s", err.msg);
+    fr_eventlog log;
+    CHECK(fr_eventlog_open(&log, ev, 0, NULL, NULL, &err) == FR_OK, "%s", err.msg);
     uint64_t t1 = 0, t2 = 0;
-    size_t n = fr_evlog_format(row, sizeof row, "u\"1", "i,7", 1700000000, "click", NAN);
-    CHECK(fr_evlog_append(&log, row, n, &t1, &err) == FR_OK, "%s", err.msg);
-    n = fr_evlog_format(row, sizeof row, "u2", "i8", 1.5, NULL, 4.0);
-    CHECK(fr_evlog_append(&log, row, n, &t2, &err) == FR_OK, "%s", err.msg);
+    size_t n = fr_eventlog_format(row, sizeof row, "u\"1", "i,7", 1700000000, "click", NAN);
+    CHECK(fr_eventlog_append(&log, row, n, &t1, &err) == FR_OK, "%s", err.msg);
+    n = fr_eventlog_format(row, sizeof row, "u2", "i8", 1.5, NULL, 4.0);
+    CHECK(fr_eventlog_append(&log, row, n, &t2, &err) == FR_OK, "%s", err.msg);
     CHECK(t2 > t1, "tickets %llu then %llu", (unsigned long long)t1, (unsigned long long)t2);
-    CHECK(fr_evlog_wait(&log, t2, &err) == FR_OK && log.committed >= t2, "wait");
-    fr_evlog_close(&log);
+    CHECK(fr_eventlog_wait(&log, t2, &err) == FR_OK && log.committed >= t2, "wait");
+    fr_eventlog_close(&log);
     rows r = {0};
     long count = 0;
-    CHECK(fr_evlog_replay(ev, collect, &r, &count, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_eventlog_replay(ev, collect, &r, &count, &err) == FR_OK, "%s", err.msg);
     CHECK(count == 2 && r.n == 2, "%ld rows", count);
     CHECK(!strcmp(r.user[0], "u\"1") && !strcmp(r.item[0], "i,7") && r.ts[0] == 1700000000 &&
               !strcmp(r.event[0], "click"),
@@ -262,29 +262,29 @@ static void test_evlog_torn_tail_and_cap(void)
     fr_err err = {{0}};
     char ev[128], file[160], row[512];
     path_of(ev, sizeof ev, "ev2");
-    snprintf(file, sizeof file, "%s/%s", ev, FR_EVLOG_FILE);
-    fr_evlog log;
-    CHECK(fr_evlog_open(&log, ev, 600, NULL, NULL, &err) == FR_OK, "%s", err.msg);
+    snprintf(file, sizeof file, "%s/%s", ev, FR_EVENTLOG_FILE);
+    fr_eventlog log;
+    CHECK(fr_eventlog_open(&log, ev, 600, NULL, NULL, &err) == FR_OK, "%s", err.msg);
     uint64_t t = 0;
-    size_t n = fr_evlog_format(row, sizeof row, "a", "b", 3, "view", NAN);
-    CHECK(fr_evlog_append(&log, row, n, &t, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_evlog_wait(&log, t, &err) == FR_OK, "%s", err.msg);
+    size_t n = fr_eventlog_format(row, sizeof row, "a", "b", 3, "view", NAN);
+    CHECK(fr_eventlog_append(&log, row, n, &t, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_eventlog_wait(&log, t, &err) == FR_OK, "%s", err.msg);
     /* more than max_pending at once is refused: the caller answers 503 */
     char big[700];
     memset(big, 'x', sizeof big);
-    CHECK(fr_evlog_append(&log, big, sizeof big, &t, &err) == FR_ENOMEM, "cap not enforced");
-    fr_evlog_close(&log);
+    CHECK(fr_eventlog_append(&log, big, sizeof big, &t, &err) == FR_ENOMEM, "cap not enforced");
+    fr_eventlog_close(&log);
     /* a crash in the middle of a write leaves a partial row */
     FILE *f = fopen(file, "a");
     CHECK(f && fputs("\"c\",\"d\",4", f) >= 0 && fclose(f) == 0, "append a torn row");
-    CHECK(fr_evlog_open(&log, ev, 0, NULL, NULL, &err) == FR_OK, "%s", err.msg);
-    n = fr_evlog_format(row, sizeof row, "e", "f", 5, NULL, NAN);
-    CHECK(fr_evlog_append(&log, row, n, &t, &err) == FR_OK && fr_evlog_wait(&log, t, &err) == FR_OK,
+    CHECK(fr_eventlog_open(&log, ev, 0, NULL, NULL, &err) == FR_OK, "%s", err.msg);
+    n = fr_eventlog_format(row, sizeof row, "e", "f", 5, NULL, NAN);
+    CHECK(fr_eventlog_append(&log, row, n, &t, &err) == FR_OK && fr_eventlog_wait(&log, t, &err) == FR_OK,
           "%s", err.msg);
-    fr_evlog_close(&log);
+    fr_eventlog_close(&log);
     rows r = {0};
     long count = 0;
-    CHECK(fr_evlog_replay(ev, collect, &r, &count, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_eventlog_replay(ev, collect, &r, &count, &err) == FR_OK, "%s", err.msg);
     CHECK(count == 2 && !strcmp(r.user[0], "a") && !strcmp(r.user[1], "e"),
           "%ld rows after the cut: %s %s", count, r.user[0], r.user[1]);
     /* a file that is not a behaviour log is not appended to */
@@ -293,13 +293,13 @@ static void test_evlog_torn_tail_and_cap(void)
     char ratings[160];
     snprintf(ratings, sizeof ratings, "%s/ratings.csv", other);
     CHECK(rename(ratings, file) == 0, "rename");
-    CHECK(fr_evlog_open(&log, ev, 0, NULL, NULL, &err) == FR_EFORMAT, "foreign file accepted");
+    CHECK(fr_eventlog_open(&log, ev, 0, NULL, NULL, &err) == FR_EFORMAT, "foreign file accepted");
     CHECK(rename(file, ratings) == 0, "rename back");
 }
 
 /* Threads append at once: every row is on disk once its ticket is, none twice. */
 typedef struct app_arg {
-    fr_evlog *log;
+    fr_eventlog *log;
     int id, fails;
 } app_arg;
 
@@ -311,9 +311,9 @@ static void *appender(void *p)
         uint64_t t;
         fr_err err;
         snprintf(user, sizeof user, "t%d", a->id);
-        size_t n = fr_evlog_format(row, sizeof row, user, "x", i, NULL, NAN);
-        if (fr_evlog_append(a->log, row, n, &t, &err) != FR_OK ||
-            fr_evlog_wait(a->log, t, &err) != FR_OK)
+        size_t n = fr_eventlog_format(row, sizeof row, user, "x", i, NULL, NAN);
+        if (fr_eventlog_append(a->log, row, n, &t, &err) != FR_OK ||
+            fr_eventlog_wait(a->log, t, &err) != FR_OK)
             a->fails++;
     }
     return NULL;
@@ -336,8 +336,8 @@ static void test_evlog_concurrent(void)
     fr_err err = {{0}};
     char ev[128];
     path_of(ev, sizeof ev, "ev3");
-    fr_evlog log;
-    CHECK(fr_evlog_open(&log, ev, 0, NULL, NULL, &err) == FR_OK, "%s", err.msg);
+    fr_eventlog log;
+    CHECK(fr_eventlog_open(&log, ev, 0, NULL, NULL, &err) == FR_OK, "%s", err.msg);
     pthread_t t[4];
     app_arg a[4];
     for (int i = 0; i < 4; i++) {
@@ -350,10 +350,10 @@ static void test_evlog_concurrent(void)
     }
     CHECK(log.committed == 800 && log.syncs >= 1 && log.syncs <= 800, "committed %llu syncs %llu",
           (unsigned long long)log.committed, (unsigned long long)log.syncs);
-    fr_evlog_close(&log);
+    fr_eventlog_close(&log);
     int c[8] = {0};
     long count = 0;
-    CHECK(fr_evlog_replay(ev, count_by_user, c, &count, &err) == FR_OK && count == 800,
+    CHECK(fr_eventlog_replay(ev, count_by_user, c, &count, &err) == FR_OK && count == 800,
           "%ld rows", count);
     for (int i = 0; i < 4; i++)
         CHECK(c[i] == 200, "thread %d: %d rows in order", i, c[i]);
@@ -409,9 +409,9 @@ static void test_score_equals_recall(void)
     if (!m)
         return;
     fr_model model = {0};
-    fr_net net = {0};
+    fr_nn net = {0};
     CHECK(fr_modelfile_load(&model, fr_backend_cpu(), p, &err) == FR_OK &&
-              fr_net_init(&net, &model, 256, L_, 1, &err) == FR_OK,
+              fr_nn_init(&net, &model, 256, L_, 1, &err) == FR_OK,
           "%s", err.msg);
     fr_recall_config base_cfg;
     fr_recall_config_default(&base_cfg);
@@ -476,7 +476,7 @@ static void test_score_equals_recall(void)
     CHECK(fr_serve_score(&base, NULL, &w, &q3, 1, got, gn, &err) == FR_OK, "%s", err.msg);
     fr_serve_worker_free(&w);
     fr_recall_free(&base);
-    fr_net_free(&net);
+    fr_nn_free(&net);
     fr_model_free(&model);
     fr_serve_model_unref(m);
 }

@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fr_data.h"
-#include "fr_synth.h"
+#include "data/fr_data.h"
+#include "data/fr_synth.h"
 #include "fr_test.h"
 
 static char base[64];

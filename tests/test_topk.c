@@ -4,14 +4,14 @@
  * exclusions and the padding row, and the backend's row selection (topk_rows, the
  * reference the CUDA one is tested against) against a full sort. Vectors hold small integers so that every inner
  * product is exact in float and ties are common. */
-#include "fr_topk.h"
+#include "recall/fr_topk.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_backend.h"
-#include "fr_rng.h"
+#include "backend/fr_backend.h"
+#include "util/fr_rng.h"
 #include "fr_test.h"
 
 static fr_rng rng;

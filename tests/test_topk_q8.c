@@ -6,13 +6,13 @@
  * share a large common part (as a model's item vectors do); seen rows and a threshold
  * act as in exact search; catalogues smaller than k; and the SIMD kernel's integer
  * products equal the portable kernel's. */
-#include "fr_topk_q8.h"
+#include "recall/fr_topk_q8.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_rng.h"
+#include "util/fr_rng.h"
 #include "fr_test.h"
 #include "fr_test_topk.h"
 

@@ -7,14 +7,14 @@
 #include <unistd.h>
 
 #include "fr_test.h"
-#include "fr_backend.h"
-#include "fr_data.h"
-#include "fr_eval.h"
-#include "fr_evalmodel.h"
-#include "fr_model.h"
-#include "fr_modelfile.h"
-#include "fr_synth.h"
-#include "fr_train.h"
+#include "backend/fr_backend.h"
+#include "data/fr_data.h"
+#include "eval/fr_eval.h"
+#include "eval/fr_eval_model.h"
+#include "nn/fr_model.h"
+#include "nn/fr_modelfile.h"
+#include "data/fr_synth.h"
+#include "nn/fr_train.h"
 
 static char dir[] = "/tmp/fr_test_train_XXXXXX";
 static fr_dataset ds;
@@ -127,13 +127,13 @@ static void test_save_load_same_metrics(void)
     CHECK(fr_modelfile_save(&a.model, path, 0, &err) == FR_OK, "save: %s", err.msg);
     fr_model b;
     CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK, "load: %s", err.msg);
-    fr_net net;
-    CHECK(fr_net_init(&net, &b, 100, L, 1, &err) == FR_OK, "net: %s", err.msg);
+    fr_nn net;
+    CHECK(fr_nn_init(&net, &b, 100, L, 1, &err) == FR_OK, "net: %s", err.msg);
     fr_metrics v, t;
     CHECK(fr_eval_model(&ev, &net, 2, &v, &t, &err) == FR_OK, "eval: %s", err.msg);
     CHECK(t.recall10 == a.test.recall10 && t.mrr == a.test.mrr && v.ndcg10 == a.valid.ndcg10,
           "loaded model scores differently: mrr %.9g vs %.9g", t.mrr, a.test.mrr);
-    fr_net_free(&net);
+    fr_nn_free(&net);
     fr_model_free(&b);
     run_free(&a);
 }

@@ -19,11 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_http_client.h"
-#include "fr_identity.h"
-#include "fr_proto.h"
-#include "fr_secagg.h"
-#include "fr_sign.h"
+#include "net/fr_http_client.h"
+#include "secagg/fr_identity.h"
+#include "fed/fr_proto.h"
+#include "secagg/fr_secagg.h"
+#include "fed/fr_sign.h"
 
 /* A join carrying a fresh identity key bound with cert/key (a flipped signature byte
  * when forge is set). */

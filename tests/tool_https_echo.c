@@ -11,8 +11,8 @@
 
 #include <event2/event.h>
 
-#include "fr_https.h"
-#include "fr_opts.h"
+#include "net/fr_https.h"
+#include "util/fr_opts.h"
 
 static uint64_t fnv1a(const uint8_t *p, size_t n)
 {

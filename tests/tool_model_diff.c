@@ -6,8 +6,8 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "fr_backend.h"
-#include "fr_modelfile.h"
+#include "backend/fr_backend.h"
+#include "nn/fr_modelfile.h"
 
 int main(int argc, char **argv)
 {

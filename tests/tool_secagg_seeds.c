@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "fr_secagg_round.h"
+#include "secagg/fr_secagg_round.h"
 #include "fuzz/fr_fuzz_secagg_round.h"
 
 /* DIR/target/name = prefix (k bytes) then body. */

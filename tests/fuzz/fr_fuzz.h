@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_data_int.h"
+#include "data/fr_data_int.h"
 
 #define FR_FUZZ_MARK "--8<--"
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_status.h"
+#include "util/fr_status.h"
 
 static inline void need(int ok, const char *what)
 {

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "fr_fuzz_check.h"
-#include "fr_secagg.h"
+#include "secagg/fr_secagg.h"
 
 static inline int fuzz_secagg_n(uint8_t b)
 {

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fr_secagg.h"
+#include "secagg/fr_secagg.h"
 
 #define SA_N 3
 #define SA_T 2

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_backend.h"
-#include "fr_model.h"
-#include "fr_modelfile.h"
+#include "backend/fr_backend.h"
+#include "nn/fr_model.h"
+#include "nn/fr_modelfile.h"
 
 #define OPT_RAW 1u
 /* Beyond the file's bytes: the 1 MiB staging buffer and the CPU backend's rounding of

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_proto.h"
+#include "fed/fr_proto.h"
 #include "fr_fuzz_check.h"
 
 #define FIXED_N 64

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 #include "fr_fuzz_secagg.h"
-#include "fr_secagg_round.h"
+#include "secagg/fr_secagg_round.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fr_sign.h"
+#include "fed/fr_sign.h"
 #include "fr_fuzz_check.h"
 
 /* Headers longer than this are cut: a real one is at most 128 hex digits. */

@@ -14,16 +14,16 @@
 #include <unistd.h>
 
 #include "../fr_test.h"
-#include "fr_backend.h"
-#include "fr_backend_select.h"
-#include "fr_data.h"
-#include "fr_dp_sgd.h"
-#include "fr_model.h"
-#include "fr_net.h"
-#include "fr_recall.h"
-#include "fr_rng.h"
-#include "fr_synth.h"
-#include "fr_train.h"
+#include "backend/fr_backend.h"
+#include "backend/fr_backend_select.h"
+#include "data/fr_data.h"
+#include "privacy/fr_dp_sgd.h"
+#include "nn/fr_model.h"
+#include "nn/fr_nn.h"
+#include "recall/fr_recall.h"
+#include "util/fr_rng.h"
+#include "data/fr_synth.h"
+#include "nn/fr_train.h"
 
 static const fr_backend *cpu, *gpu;
 static fr_rng rng;
@@ -501,13 +501,13 @@ static void compare_tensors(const char *what, const fr_model *m, const float *a,
 static void test_training_step(void)
 {
     fr_model mc, mg;
-    fr_net nc = {0}, ng = {0};
+    fr_nn nc = {0}, ng = {0};
     fr_err err = {{0}};
     if (model_on(&mc, cpu) || model_on(&mg, gpu))
         return;
     int B = 64, K = 50;
-    CHECK(fr_net_init(&nc, &mc, B, SEQ, K, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_net_init(&ng, &mg, B, SEQ, K, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_init(&nc, &mc, B, SEQ, K, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_init(&ng, &mg, B, SEQ, K, &err) == FR_OK, "%s", err.msg);
     int32_t *neg = malloc((size_t)K * sizeof(int32_t));
     for (int j = 0; j < K; j++)
         neg[j] = 1 + (int32_t)fr_rng_below(&rng, (uint64_t)(ds.num_items - 1));
@@ -515,8 +515,8 @@ static void test_training_step(void)
     long pc = 0, pg = 0;
     cpu->zero(mc.grads, mc.n);
     gpu->zero(mg.grads, mg.n);
-    CHECK(fr_net_batch(&nc, windows, B, neg, 1, &lc, &pc, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_net_batch(&ng, windows, B, neg, 1, &lg, &pg, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_batch(&nc, windows, B, neg, 1, &lc, &pc, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_batch(&ng, windows, B, neg, 1, &lg, &pg, &err) == FR_OK, "%s", err.msg);
     CHECK(pc == pg && pc > 0 && fr_rel_err(lc, lg) < 1e-5, "loss %g vs %g", lc, lg);
     float *a = malloc(mc.n * sizeof(float)), *b = malloc(mc.n * sizeof(float));
     cpu->download(a, mc.grads, mc.n * sizeof(float));
@@ -530,8 +530,8 @@ static void test_training_step(void)
     free(a);
     free(b);
     free(neg);
-    fr_net_free(&nc);
-    fr_net_free(&ng);
+    fr_nn_free(&nc);
+    fr_nn_free(&ng);
     fr_model_free(&mc);
     fr_model_free(&mg);
 }
@@ -544,12 +544,12 @@ static void test_training_step(void)
 static void test_recall_device(void)
 {
     fr_model mc, mg;
-    fr_net nc = {0}, ng = {0};
+    fr_nn nc = {0}, ng = {0};
     fr_err err = {{0}};
     if (model_on(&mc, cpu) || model_on(&mg, gpu))
         return;
-    CHECK(fr_net_init(&nc, &mc, 64, SEQ, 1, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_net_init(&ng, &mg, 64, SEQ, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_init(&nc, &mc, 64, SEQ, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_init(&ng, &mg, 64, SEQ, 1, &err) == FR_OK, "%s", err.msg);
     int U = ds.num_users, K = 30;
     int32_t *users = malloc((size_t)U * sizeof *users);
     for (int u = 0; u < U; u++)
@@ -596,8 +596,8 @@ static void test_recall_device(void)
     free(hg);
     free(cc);
     free(cg);
-    fr_net_free(&nc);
-    fr_net_free(&ng);
+    fr_nn_free(&nc);
+    fr_nn_free(&ng);
     fr_model_free(&mc);
     fr_model_free(&mg);
 }

@@ -1,0 +1,50 @@
+/* The privacy accountant: Renyi differential privacy (RDP) of the Poisson-subsampled
+ * Gaussian mechanism (Mironov, Talwar and Zhang, 2019), composed over steps and rounds
+ * by adding RDP at each order, and converted to (epsilon, delta) with the improved
+ * conversion of Balle et al. (2020) as modern accountants do, minimised over the orders.
+ *
+ * One DP-SGD step that samples each user with probability q and adds Gaussian noise of
+ * standard deviation sigma * C to a sum of per-user contributions clipped to norm C is
+ * one such mechanism with noise multiplier sigma. All sums are done in log space so
+ * that small q and large orders neither underflow nor overflow. */
+#ifndef FR_DP_ACCOUNTANT_H
+#define FR_DP_ACCOUNTANT_H
+
+#include "util/fr_status.h"
+
+#define FR_DP_MAX_ORDERS 256
+
+typedef struct fr_rdp {
+    int n_orders;
+    double orders[FR_DP_MAX_ORDERS]; /* each > 1 */
+    double rdp[FR_DP_MAX_ORDERS];    /* accumulated RDP at each order */
+} fr_rdp;
+
+/* The default orders: 1 + x/10 for x = 1..99, then 12..63 (150 orders); RDP 0. */
+void fr_rdp_init(fr_rdp *a);
+
+/* Custom orders (each > 1, at most FR_DP_MAX_ORDERS). */
+FR_MUST fr_status fr_rdp_init_orders(fr_rdp *a, const double *orders, int n, fr_err *err);
+
+/* RDP at order alpha of one step of the sampled Gaussian mechanism; q in [0, 1],
+ * sigma > 0, alpha > 1. +inf where it diverges. */
+double fr_rdp_sampled_gaussian(double q, double sigma, double alpha);
+
+/* Add `steps` steps at sampling rate q and noise multiplier sigma. */
+FR_MUST fr_status fr_rdp_compose(fr_rdp *a, double q, double sigma, long steps, fr_err *err);
+
+/* The smallest epsilon over the orders for this delta in (0, 1); *order (may be NULL)
+ * receives the order that gave it. */
+FR_MUST fr_status fr_rdp_epsilon(const fr_rdp *a, double delta, double *eps, double *order,
+                                 fr_err *err);
+
+/* epsilon of `steps` steps at (q, sigma) for delta, over the default orders. */
+FR_MUST fr_status fr_dp_epsilon(double q, double sigma, long steps, double delta, double *eps,
+                                fr_err *err);
+
+/* The smallest noise multiplier, to 3 significant digits, whose epsilon after `steps`
+ * steps at rate q is at most eps_target for delta. */
+FR_MUST fr_status fr_dp_sigma(double q, double eps_target, long steps, double delta,
+                              double *sigma, fr_err *err);
+
+#endif

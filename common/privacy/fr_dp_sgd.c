@@ -1,0 +1,423 @@
+/* User-level DP-SGD (see fr_dp_sgd.h). */
+#include "privacy/fr_dp_sgd.h"
+
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+#include <time.h>
+
+long fr_dp_steps_per_epoch(double q)
+{
+    long s = lround(1.0 / q);
+    return s < 1 ? 1 : s;
+}
+
+fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_config *tc,
+                             const fr_dp_config *dc, const int64_t *train_off, int num_users,
+                             const int32_t *windows, long n_windows, fr_err *err)
+{
+    fr_status st;
+    memset(tr, 0, sizeof *tr);
+    if (!(dc->sampling_rate > 0.0 && dc->sampling_rate <= 1.0))
+        return fr_fail(err, FR_EINVAL, "dp: sampling rate %g must be in (0, 1]", dc->sampling_rate);
+    if (!(dc->noise_multiplier > 0.0) || isinf(dc->noise_multiplier))
+        return fr_fail(err, FR_EINVAL, "dp: noise multiplier %g must be a finite number > 0",
+                       dc->noise_multiplier);
+    if (!(dc->clip > 0.0f) || isinf(dc->clip))
+        return fr_fail(err, FR_EINVAL, "dp: clip norm %g must be a finite number > 0",
+                       (double)dc->clip);
+    if (dc->max_windows < 1)
+        return fr_fail(err, FR_EINVAL, "dp: max windows per user %d must be >= 1", dc->max_windows);
+    tr->cfg = *dc;
+    tr->tc = *tc;
+    tr->model = model;
+    tr->windows = windows;
+    tr->user_first = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(long));
+    tr->user_count = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int));
+    tr->sampled = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
+    tr->worker_of = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
+    tr->by_cost = malloc((size_t)(num_users > 0 ? num_users : 1) * sizeof(int32_t));
+    tr->noise = malloc(model->n * sizeof(float));
+    tr->neg_buf = malloc((size_t)tc->negatives * sizeof(int32_t));
+    tr->step_items = malloc((size_t)model->cfg.num_items * sizeof(int32_t));
+    tr->item_seen = calloc((size_t)model->cfg.num_items, 1);
+    tr->n_workers = dc->workers > 0 ? dc->workers : 1;
+    tr->workers = calloc((size_t)tr->n_workers, sizeof(fr_dp_worker));
+    if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->worker_of || !tr->by_cost ||
+        !tr->noise || !tr->neg_buf || !tr->workers || !tr->step_items || !tr->item_seen) {
+        st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
+        goto fail;
+    }
+    /* The windows of a user with n train items: the full windows of L+1 items, plus
+     * the oldest partial one when it has at least 2 items (fr_dataset_windows). */
+    long W = tc->seq_len + 1, next = 0;
+    for (int u = 0; u < num_users; u++) {
+        long n = (long)(train_off[u + 1] - train_off[u]);
+        int count = (int)(n / W + (n % W >= 2 ? 1 : 0));
+        if (count > 0) {
+            tr->user_first[tr->n_users] = next;
+            tr->user_count[tr->n_users] = count;
+            tr->n_users++;
+        }
+        next += count;
+    }
+    if (next != n_windows) {
+        st = fr_fail(err, FR_EINVAL, "dp: %ld windows given, the users' sequences make %ld",
+                     n_windows, next);
+        goto fail;
+    }
+    if (tr->n_users == 0) {
+        st = fr_fail(err, FR_ENODATA, "dp: no user has a training window");
+        goto fail;
+    }
+    for (int w = 0; w < tr->n_workers; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        wk->user_grad = model->be->alloc(model->n * sizeof(float));
+        wk->sum = w == 0 ? model->grads : model->be->alloc(model->n * sizeof(float));
+        if (!wk->user_grad || !wk->sum) {
+            st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
+            goto fail;
+        }
+        if ((st = fr_nn_init(&wk->net, model, dc->max_windows, tc->seq_len, tc->negatives, err)))
+            goto fail;
+        wk->net.grads = wk->user_grad;
+    }
+    /* The shared pass holds twice the items an average step touches (at least 4096,
+     * at most the catalogue); a step that touches more runs each user on its own. */
+    tr->share = model->be->conv_pool_backward_rows != NULL;
+    double step_items = (double)tc->negatives;
+    for (int u = 0; u < tr->n_users; u++)
+        step_items += dc->sampling_rate * (double)(tr->user_count[u] < dc->max_windows
+                                                       ? tr->user_count[u] : dc->max_windows) *
+                      (tc->seq_len + 1);
+    double cap = 2.0 * step_items < 4096.0 ? 4096.0 : 2.0 * step_items;
+    if (tr->share && (st = fr_nn_init_shared(&tr->items, model,
+                                              cap < model->cfg.num_items ? (int)cap : 0,
+                                              err)) != FR_OK)
+        goto fail;
+    if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
+        goto fail;
+    fr_rng_seed(&tr->negative_rng, tc->seed + 1);
+    model->be->zero(model->grads, model->n);
+    return FR_OK;
+fail:
+    fr_dp_trainer_free(tr);
+    return st;
+}
+
+void fr_dp_trainer_free(fr_dp_trainer *tr)
+{
+    for (int w = 0; tr->workers && w < tr->n_workers; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        tr->model->be->free(wk->user_grad);
+        if (w > 0)
+            tr->model->be->free(wk->sum);
+        fr_nn_free(&wk->net);
+    }
+    free(tr->workers);
+    if (tr->items.model)
+        fr_nn_free(&tr->items);
+    free(tr->step_items);
+    free(tr->item_seen);
+    free(tr->sampled);
+    free(tr->worker_of);
+    free(tr->by_cost);
+    fr_dp_rng_free(&tr->rng);
+    free(tr->user_first);
+    free(tr->user_count);
+    free(tr->noise);
+    free(tr->neg_buf);
+    memset(tr, 0, sizeof *tr);
+}
+
+/* Clip the gradient in the worker's user_grad to norm C, add it to its sum and
+ * leave user_grad zero. Returns whether it was clipped. */
+static int clip_and_add(fr_dp_trainer *tr, fr_dp_worker *wk)
+{
+    fr_model *m = tr->model;
+    const fr_backend *be = m->be;
+    int d = m->cfg.dim;
+    size_t dense = m->p[FR_P_CONV_W].offset; /* the embedding tables come first */
+    const int32_t *items, *tokens;
+    int ni, nt;
+    fr_nn_touched(&wk->net, &items, &ni, &tokens, &nt);
+    float *ug = wk->user_grad, *sum = wk->sum;
+    size_t eid = m->p[FR_P_E_ID].offset, etok = m->p[FR_P_E_TOK].offset;
+    double sq = be->sq_norm(ug + dense, m->n - dense) + be->rows_sq_norm(ug + eid, items, ni, d) +
+                be->rows_sq_norm(ug + etok, tokens, nt, d);
+    double norm = sqrt(sq);
+    float scale = norm > tr->cfg.clip ? (float)(tr->cfg.clip / norm) : 1.0f;
+    be->axpy(sum + dense, scale, ug + dense, m->n - dense);
+    be->zero(ug + dense, m->n - dense);
+    be->rows_axpy_clear(sum + eid, scale, ug + eid, items, ni, d);
+    be->rows_axpy_clear(sum + etok, scale, ug + etok, tokens, nt, d);
+    return norm > tr->cfg.clip;
+}
+
+/* The windows of user u that count: the newest max_windows. */
+static const int32_t *user_windows(const fr_dp_trainer *tr, int u, int *nw)
+{
+    int W = tr->tc.seq_len + 1;
+    *nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
+    return tr->windows + (size_t)(tr->user_first[u] + tr->user_count[u] - *nw) * W;
+}
+
+/* The shared item tower over the items of users[0..n) and the negatives, when the
+ * trainer shares; the workers' nets read from it. */
+static fr_status share_items(fr_dp_trainer *tr, const int32_t *users, int n, fr_err *err)
+{
+    for (int w = 0; w < tr->n_workers; w++)
+        tr->workers[w].net.shared = tr->share ? &tr->items : NULL;
+    if (!tr->share)
+        return FR_OK;
+    int W = tr->tc.seq_len + 1, k = 0;
+    for (int j = 0; j < tr->tc.negatives; j++)
+        if (!tr->item_seen[tr->neg_buf[j]]) {
+            tr->item_seen[tr->neg_buf[j]] = 1;
+            tr->step_items[k++] = tr->neg_buf[j];
+        }
+    for (int i = 0; i < n; i++) {
+        int nw;
+        const int32_t *w = user_windows(tr, users[i], &nw);
+        for (long p = 0; p < (long)nw * W; p++)
+            if (w[p] > 0 && w[p] < tr->model->cfg.num_items && !tr->item_seen[w[p]]) {
+                tr->item_seen[w[p]] = 1;
+                tr->step_items[k++] = w[p];
+            }
+    }
+    for (int i = 0; i < k; i++)
+        tr->item_seen[tr->step_items[i]] = 0;
+    if (k > tr->items.max_items) { /* an unusually large step: each user on its own */
+        for (int w = 0; w < tr->n_workers; w++)
+            tr->workers[w].net.shared = NULL;
+        return FR_OK;
+    }
+    return fr_nn_share_items(&tr->items, tr->step_items, k, err);
+}
+
+static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_step_stats *out,
+                            fr_err *err)
+{
+    int nw;
+    const int32_t *w = user_windows(tr, u, &nw);
+    double loss = 0.0;
+    long np = 0;
+    /* The user's mean loss over its positions: every user weighs the same. */
+    fr_status st = fr_nn_batch(&wk->net, w, nw, tr->neg_buf, 1, &loss, &np, err);
+    if (st)
+        return st;
+    out->sampled++;
+    out->loss_sum += loss;
+    out->positions += np;
+    if (np > 0)
+        out->clipped += clip_and_add(tr, wk);
+    return FR_OK;
+}
+
+fr_status fr_dp_accumulate_users(fr_dp_trainer *tr, const int32_t *users, int n,
+                                 fr_dp_step_stats *out, fr_err *err)
+{
+    fr_status st = share_items(tr, users, n, err);
+    for (int i = 0; i < n && st == FR_OK; i++)
+        st = accumulate(tr, &tr->workers[0], users[i], out, err);
+    return st;
+}
+
+fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out, fr_err *err)
+{
+    int32_t one = u;
+    return fr_dp_accumulate_users(tr, &one, 1, out, err);
+}
+
+/* The noise is drawn in chunks, each from its own stream of the key (step and chunk
+ * number), so chunks are drawn in parallel and the noise does not depend on the
+ * number of threads or on which thread draws which chunk. */
+#define NOISE_CHUNK 65536
+
+static long noise_chunks(const fr_dp_trainer *tr)
+{
+    return (long)((tr->model->n + NOISE_CHUNK - 1) / NOISE_CHUNK);
+}
+
+static void draw_noise_chunk(fr_dp_trainer *tr, long c)
+{
+    size_t n = tr->model->n, lo = (size_t)c * NOISE_CHUNK;
+    size_t len = n - lo < NOISE_CHUNK ? n - lo : NOISE_CHUNK;
+    fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, tr->noise + lo, len,
+                         tr->cfg.noise_multiplier * tr->cfg.clip);
+}
+
+/* Add the drawn noise to model->grads and divide by qN. */
+static void add_drawn_noise(fr_dp_trainer *tr)
+{
+    fr_model *m = tr->model;
+    const fr_backend *be = m->be;
+    int d = m->cfg.dim;
+    /* Noise on every trainable coordinate; the padding rows (row 0 of both embedding
+     * tables) are constants of the model, not parameters, and stay zero. */
+    memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
+    memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
+    float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
+    be->upload(tmp, tr->noise, m->n * sizeof(float));
+    be->axpy(m->grads, 1.0f, tmp, m->n);
+    be->zero(tmp, m->n);
+    be->scale(m->grads, (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users)), m->n);
+}
+
+void fr_dp_add_noise(fr_dp_trainer *tr)
+{
+    long n_chunks = noise_chunks(tr);
+#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
+    for (long c = 0; c < n_chunks; c++)
+        draw_noise_chunk(tr, c);
+    add_drawn_noise(tr);
+}
+
+void fr_dp_draw_negatives(fr_dp_trainer *tr)
+{
+    int V = tr->model->cfg.num_items;
+    for (int j = 0; j < tr->tc.negatives; j++)
+        tr->neg_buf[j] = 1 + (int32_t)fr_rng_below(&tr->negative_rng, (uint64_t)(V - 1));
+}
+
+/* A user's cost in windows, plus one for the negatives every user scores. */
+static long user_cost(const fr_dp_trainer *tr, int u)
+{
+    int c = tr->user_count[u];
+    return (c < tr->cfg.max_windows ? c : tr->cfg.max_windows) + 1;
+}
+
+/* Insertion sort of the sampled positions by cost, largest first, ties by position:
+ * a step samples q N users, few enough, and the order depends on the sample alone. */
+static void assign_workers(fr_dp_trainer *tr, int n)
+{
+    int nw = tr->n_workers;
+    for (int w = 0; w < nw; w++)
+        tr->workers[w].load = 0;
+    for (int i = 0; i < n; i++) {
+        long c = user_cost(tr, tr->sampled[i]);
+        int j = i;
+        while (j > 0 && user_cost(tr, tr->sampled[tr->by_cost[j - 1]]) < c) {
+            tr->by_cost[j] = tr->by_cost[j - 1];
+            j--;
+        }
+        tr->by_cost[j] = i;
+    }
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int w = 1; w < nw; w++)
+            if (tr->workers[w].load < tr->workers[best].load)
+                best = w;
+        tr->workers[best].load += user_cost(tr, tr->sampled[tr->by_cost[i]]);
+        tr->worker_of[tr->by_cost[i]] = best;
+    }
+}
+
+fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err)
+{
+    fr_model *m = tr->model;
+    const fr_backend *be = m->be;
+    memset(out, 0, sizeof *out);
+    fr_dp_draw_negatives(tr);
+    int n = 0;
+    for (int u = 0; u < tr->n_users; u++)
+        if (fr_dp_rng_uniform(&tr->rng) < tr->cfg.sampling_rate)
+            tr->sampled[n++] = u;
+    fr_status st = share_items(tr, tr->sampled, n, err);
+    if (st != FR_OK)
+        return st;
+    /* The backend's own threads stay idle inside the workers (nested regions run on
+     * one thread). */
+    int nw = tr->n_workers;
+    assign_workers(tr, n);
+    for (int w = 0; w < nw; w++) {
+        memset(&tr->workers[w].stats, 0, sizeof tr->workers[w].stats);
+        tr->workers[w].status = FR_OK;
+    }
+    /* The step's noise depends on the key and the step alone: a worker done with its
+     * users draws chunks of it while the others finish theirs. */
+    long n_chunks = noise_chunks(tr), next_chunk = 0;
+#pragma omp parallel num_threads(nw)
+    {
+        /* With fewer threads than workers (a nested call), thread 0 runs them all. */
+        int tn = omp_get_num_threads(), th = omp_get_thread_num();
+        for (int i = 0; i < n; i++) {
+            fr_dp_worker *wk = &tr->workers[tr->worker_of[i]];
+            if ((tn < nw ? th == 0 : tr->worker_of[i] == th) && wk->status == FR_OK)
+                wk->status = accumulate(tr, wk, tr->sampled[i], &wk->stats, &wk->err);
+        }
+        for (;;) {
+            long c;
+#pragma omp atomic capture
+            c = next_chunk++;
+            if (c >= n_chunks)
+                break;
+            draw_noise_chunk(tr, c);
+        }
+    }
+    for (int w = 0; w < nw; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        if (wk->status != FR_OK) {
+            if (err)
+                *err = wk->err;
+            return wk->status;
+        }
+        out->sampled += wk->stats.sampled;
+        out->clipped += wk->stats.clipped;
+        out->loss_sum += wk->stats.loss_sum;
+        out->positions += wk->stats.positions;
+        if (w > 0) { /* in worker order: the same sum on every run */
+            be->axpy(m->grads, 1.0f, wk->sum, m->n);
+            be->zero(wk->sum, m->n);
+        }
+    }
+    add_drawn_noise(tr);
+    fr_train_adam_step(m, tr->tc.lr);
+    tr->steps++;
+    return FR_OK;
+}
+
+fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_stats *out,
+                              fr_progress_fn progress, void *ctx, fr_err *err)
+{
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long steps = fr_dp_steps_per_epoch(tr->cfg.sampling_rate), positions = 0, sampled = 0;
+    double loss = 0.0;
+    fr_status st;
+    for (long s = 0; s < steps; s++) {
+        /* Spent before it is spent: the record is on disk before the update exists. */
+        if (ledger && (st = fr_dp_ledger_record(ledger, tr->cfg.sampling_rate,
+                                                tr->cfg.noise_multiplier, 1, err)) != FR_OK)
+            return st;
+        fr_dp_step_stats ss;
+        if ((st = fr_dp_trainer_step(tr, &ss, err)) != FR_OK)
+            return st;
+        loss += ss.loss_sum;
+        positions += ss.positions;
+        sampled += ss.sampled;
+        if (progress)
+            progress(ctx, s + 1, steps);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    memset(out, 0, sizeof *out);
+    out->epoch = (int)(tr->steps / steps);
+    out->loss = positions ? loss / (double)positions : 0.0;
+    out->seconds = secs;
+    out->positions = positions;
+    out->sequences_per_s = secs > 0 ? (double)sampled / secs : 0.0; /* users per second */
+    out->positions_per_s = secs > 0 ? (double)positions / secs : 0.0;
+    return FR_OK;
+}
+
+int fr_dp_population(const int64_t *train_off, int num_users, int seq_len)
+{
+    long W = seq_len + 1;
+    int n = 0;
+    for (int u = 0; u < num_users; u++) {
+        long len = (long)(train_off[u + 1] - train_off[u]);
+        n += len / W + (len % W >= 2 ? 1 : 0) > 0;
+    }
+    return n;
+}

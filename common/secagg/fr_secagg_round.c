@@ -1,0 +1,246 @@
+/* A secure round's setup message and the vector a node masks (fr_secagg_round.h). */
+#include "secagg/fr_secagg_round.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "util/fr_mpread.h"
+#include "secagg/fr_secagg_mp.h"
+
+void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 10);
+    fr_secagg_mp_pack_str(&pk, "v");
+    msgpack_pack_int(&pk, FR_SECAGG_VERSION);
+    fr_secagg_mp_pack_str(&pk, "round");
+    msgpack_pack_uint32(&pk, s->p.round);
+    fr_secagg_mp_pack_str(&pk, "n");
+    msgpack_pack_int(&pk, s->p.n);
+    fr_secagg_mp_pack_str(&pk, "t");
+    msgpack_pack_int(&pk, s->p.t);
+    fr_secagg_mp_pack_str(&pk, "m");
+    msgpack_pack_uint32(&pk, s->p.m);
+    fr_secagg_mp_pack_str(&pk, "model_version");
+    msgpack_pack_int64(&pk, s->model_version);
+    fr_secagg_mp_pack_str(&pk, "clip");
+    msgpack_pack_double(&pk, s->clip);
+    fr_secagg_mp_pack_str(&pk, "loss_clip");
+    msgpack_pack_double(&pk, s->loss_clip);
+    fr_secagg_mp_pack_str(&pk, "weight_total");
+    msgpack_pack_double(&pk, s->weight_total);
+    fr_secagg_mp_pack_str(&pk, "members");
+    msgpack_pack_array(&pk, (size_t)s->p.n);
+    for (int i = 0; i < s->p.n; i++) {
+        const fr_secagg_member *e = &s->e[i];
+        msgpack_pack_array(&pk, 6);
+        msgpack_pack_int(&pk, e->id);
+        fr_secagg_mp_pack_str(&pk, e->name);
+        msgpack_pack_double(&pk, e->weight);
+        fr_secagg_mp_pack_bin(&pk, e->id_pk, FR_SECAGG_ID_PUBLIC_BYTES);
+        fr_secagg_mp_pack_bin(&pk, e->cert, e->cert_len);
+        fr_secagg_mp_pack_bin(&pk, e->sig, e->sig_len);
+    }
+}
+
+static const char *const setup_keys[] = {
+    "v", "round", "n", "t", "m", "model_version", "clip", "loss_clip", "weight_total", "members"};
+
+/* A finite number (msgpack float or integer) in [lo, hi]. */
+static fr_status read_number(fr_mpread *r, const char *what, double lo, double hi, double *out)
+{
+    fr_mpread_item it;
+    fr_status st = fr_mpread_next(r, &it, what);
+    if (st != FR_OK)
+        return st;
+    double v;
+    if (it.type == FR_MPREAD_UINT)
+        v = (double)it.u;
+    else if (it.type == FR_MPREAD_NEG)
+        v = (double)it.i;
+    else if (it.type == FR_MPREAD_FLOAT && it.u == 8) {
+        uint64_t b = 0;
+        for (int i = 0; i < 8; i++)
+            b = b << 8 | it.ptr[i];
+        memcpy(&v, &b, 8);
+    } else if (it.type == FR_MPREAD_FLOAT) {
+        uint32_t b = (uint32_t)it.ptr[0] << 24 | (uint32_t)it.ptr[1] << 16 |
+                     (uint32_t)it.ptr[2] << 8 | it.ptr[3];
+        float f;
+        memcpy(&f, &b, 4);
+        v = f;
+    } else {
+        return fr_fail(r->err, FR_EFORMAT, "%s: %s: a %s where a number belongs", r->name, what,
+                       fr_mpread_type_name(it.type));
+    }
+    if (!isfinite(v) || v < lo || v > hi)
+        return fr_fail(r->err, FR_EFORMAT, "%s: %s: %g is outside [%g, %g]", r->name, what, v, lo,
+                       hi);
+    *out = v;
+    return FR_OK;
+}
+
+/* A bin of 1..cap bytes. */
+static fr_status read_var_bytes(fr_mpread *r, const char *what, size_t cap, const uint8_t **p,
+                                size_t *len)
+{
+    fr_mpread_item it;
+    fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_BIN, what);
+    if (st != FR_OK)
+        return st;
+    if (it.u < 1 || it.u > cap)
+        return fr_fail(r->err, FR_EFORMAT, "%s: %s: %llu bytes, allowed 1..%zu", r->name, what,
+                       (unsigned long long)it.u, cap);
+    *p = it.ptr;
+    *len = (size_t)it.u;
+    return FR_OK;
+}
+
+static fr_status read_name(fr_mpread *r, char out[FR_SECAGG_NAME])
+{
+    fr_mpread_item it;
+    fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_STR, "members: name");
+    if (st != FR_OK)
+        return st;
+    if (it.u < 1 || it.u >= FR_SECAGG_NAME)
+        return fr_fail(r->err, FR_EFORMAT, "%s: members: name of %llu bytes, allowed 1..%d",
+                       r->name, (unsigned long long)it.u, FR_SECAGG_NAME - 1);
+    for (uint64_t i = 0; i < it.u; i++)
+        if (it.ptr[i] < 0x21 || it.ptr[i] > 0x7e)
+            return fr_fail(r->err, FR_EFORMAT, "%s: members: name: byte %llu is not printable",
+                           r->name, (unsigned long long)i);
+    memcpy(out, it.ptr, it.u);
+    out[it.u] = 0;
+    return FR_OK;
+}
+
+static fr_status read_member(fr_mpread *r, int n, int i, fr_secagg_member *e)
+{
+    fr_status st = fr_secagg_mp_read_tuple(r, "members", 6);
+    if (st == FR_OK)
+        st = fr_secagg_mp_read_entry_id(r, "members", n, i, i > 0 ? e[-1].id : 0, &e->id);
+    if (st == FR_OK && e->id != i + 1)
+        st = fr_fail(r->err, FR_EFORMAT, "%s: members: entry %d is node %d (ids run 1..n)", r->name,
+                     i + 1, e->id);
+    if (st == FR_OK)
+        st = read_name(r, e->name);
+    if (st == FR_OK)
+        st = read_number(r, "members: weight", 1e-9, 1e15, &e->weight);
+    if (st == FR_OK)
+        st = fr_secagg_mp_read_bytes(r, "members: id_pk", FR_SECAGG_ID_PUBLIC_BYTES, &e->id_pk);
+    if (st == FR_OK)
+        st = read_var_bytes(r, "members: cert", FR_SECAGG_MAX_CERT, &e->cert, &e->cert_len);
+    if (st == FR_OK)
+        st = read_var_bytes(r, "members: sig", FR_SECAGG_MAX_ID_SIG, &e->sig, &e->sig_len);
+    return st;
+}
+
+static fr_status setup_field(fr_mpread *r, int idx, int n, void *msg)
+{
+    (void)n;
+    fr_secagg_setup *s = msg;
+    int64_t v;
+    fr_status st;
+    switch (idx) {
+    case 2:
+        st = fr_mpread_int(r, "n", 2, FR_SECAGG_MAX_NODES, &v);
+        s->p.n = (int)v;
+        return st;
+    case 3:
+        st = fr_mpread_int(r, "t", 1, FR_SECAGG_MAX_NODES, &v);
+        s->p.t = (int)v;
+        return st;
+    case 4:
+        st = fr_mpread_int(r, "m", 2, FR_SECAGG_MAX_M, &v);
+        s->p.m = (uint32_t)v;
+        return st;
+    case 5: return fr_mpread_int(r, "model_version", 0, INT64_MAX, &s->model_version);
+    case 6: return read_number(r, "clip", 1e-30, 1e12, &s->clip);
+    case 7: return read_number(r, "loss_clip", 1e-30, 1e12, &s->loss_clip);
+    case 8: return read_number(r, "weight_total", 1e-9, 1e18, &s->weight_total);
+    default: {
+        /* n comes first in every encoding we make; a list before it cannot be bounded */
+        if (s->p.n < 2)
+            return fr_fail(r->err, FR_EFORMAT, "%s: members before n", r->name);
+        int count = 0;
+        if ((st = fr_secagg_mp_read_list(r, "members", s->p.n, &count)) != FR_OK)
+            return st;
+        if (count != s->p.n)
+            return fr_fail(r->err, FR_EFORMAT, "%s: members: %d listed, n = %d", r->name, count,
+                           s->p.n);
+        for (int i = 0; i < count && st == FR_OK; i++)
+            st = read_member(r, s->p.n, i, &s->e[i]);
+        return st;
+    }
+    }
+}
+
+fr_status fr_secagg_setup_decode(const void *buf, size_t len, fr_secagg_setup *s, fr_err *err)
+{
+    memset(s, 0, sizeof *s);
+    fr_status st = fr_secagg_mp_walk(buf, len, "secagg setup", setup_keys,
+                                     (int)(sizeof setup_keys / sizeof setup_keys[0]),
+                                     FR_SECAGG_MAX_NODES, s, &s->p.round, setup_field, err);
+    if (st != FR_OK)
+        return st;
+    fr_err why = {{0}};
+    if (fr_secagg_params_check(&s->p, &why) != FR_OK)
+        return fr_fail(err, FR_EFORMAT, "secagg setup: %s", why.msg);
+    double w = 0;
+    for (int i = 0; i < s->p.n; i++) {
+        w += s->e[i].weight;
+        for (int j = 0; j < i; j++)
+            if (!strcmp(s->e[i].name, s->e[j].name))
+                return fr_fail(err, FR_EFORMAT, "secagg setup: %s is listed twice", s->e[i].name);
+    }
+    if (fabs(w - s->weight_total) > 1e-9 * s->weight_total)
+        return fr_fail(err, FR_EFORMAT, "secagg setup: the weights sum to %g, weight_total is %g",
+                       w, s->weight_total);
+    return FR_OK;
+}
+
+const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const char *name)
+{
+    for (int i = 0; i < s->p.n; i++)
+        if (!strcmp(s->e[i].name, name))
+            return &s->e[i];
+    return NULL;
+}
+
+fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta, double loss,
+                                 uint32_t *out, int *clipped, fr_err *err)
+{
+    double scale, loss_scale;
+    fr_status st;
+    if ((st = fr_secagg_encode_scale(s->p.n, s->clip, &scale, err)) != FR_OK ||
+        (st = fr_secagg_encode_scale(s->p.n, s->loss_clip, &loss_scale, err)) != FR_OK)
+        return st;
+    if (!(weight > 0) || weight > s->weight_total)
+        return fr_fail(err, FR_EINVAL, "secagg: weight %g outside (0, %g]", weight,
+                       s->weight_total);
+    double share = weight / s->weight_total;
+    size_t p = (size_t)s->p.m - 1;
+    for (size_t i = 0; i < p; i++)
+        delta[i] = (float)(delta[i] * share);
+    float l = (float)(fmin(fmax(loss, 0), s->loss_clip) * share);
+    if ((st = fr_secagg_encode(delta, p, s->clip, scale, out, clipped, err)) != FR_OK)
+        return st;
+    return fr_secagg_encode(&l, 1, s->loss_clip, loss_scale, out + p, NULL, err);
+}
+
+fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, double *sum_wdelta,
+                                 double *loss_sum, fr_err *err)
+{
+    double scale, loss_scale;
+    fr_status st;
+    if ((st = fr_secagg_encode_scale(s->p.n, s->clip, &scale, err)) != FR_OK ||
+        (st = fr_secagg_encode_scale(s->p.n, s->loss_clip, &loss_scale, err)) != FR_OK)
+        return st;
+    size_t p = (size_t)s->p.m - 1;
+    /* the sum of shares times W: exact powers of two cancel, W is one rounding */
+    for (size_t i = 0; i < p; i++)
+        sum_wdelta[i] = (double)(int32_t)sum[i] / scale * s->weight_total;
+    *loss_sum = (double)(int32_t)sum[p] / loss_scale * s->weight_total;
+    return FR_OK;
+}
