@@ -75,7 +75,7 @@ COORD_OBJ := $(COORD_SRC:%.c=$(BUILD)/%.o)
 NODE_BIN := $(BUILD)/fedrecall-node
 COORD_BIN := $(BUILD)/fedrecall-coordinator
 
-.PHONY: FORCE all deps test test-cuda asan bench demo demo-local clean style fuzz format format-check
+.PHONY: FORCE all deps test test-cuda asan bench demo demo-local clean style fuzz format format-check images
 # keep test and bench objects between builds
 .SECONDARY:
 
@@ -250,6 +250,12 @@ format-check:
 	  sed 's/:[0-9]*:[0-9]*: error:.*/: not formatted (make format)/' | sort -u >$(BUILD)/.format-check; \
 	  if [ -s $(BUILD)/.format-check ]; then cat $(BUILD)/.format-check >&2; exit 1; fi; \
 	  echo "format: $(words $(FORMAT_SRC)) files as .clang-format says"
+
+# Container images (deploy/docker/) with podman or docker: fedrecall-coordinator,
+# fedrecall-node and, where the CUDA backend is built, fedrecall-node-gpu, on a Debian
+# 12 base made from the archive when the public one cannot be pulled.
+images: $(NODE_BIN) $(CUDA_SO)
+	$(Q)BUILD=$(BUILD) deploy/images.sh
 
 style:
 	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*/*.c node/*.c coordinator/*.c tests/*.c || \

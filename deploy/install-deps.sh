@@ -11,8 +11,11 @@ if [ "${FR_WITH_BENCH:-0}" = 1 ]; then PKGS="$PKGS wrk"; fi
 # `make fuzz` builds the libFuzzer targets (data readers, network decoders) with clang.
 if [ "${FR_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev libomp-14-dev"; fi
 # The deployment and dashboard tests also verify the systemd units, render the dashboard
-# in headless Chromium and parse the Kubernetes manifests; without these they skip that.
-if [ "${FR_WITH_OPS:-0}" = 1 ]; then PKGS="$PKGS systemd chromium python3-yaml"; fi
+# in headless Chromium, parse the Kubernetes manifests and build and run the container
+# images (tests/cli_images.sh); without these they skip that.
+if [ "${FR_WITH_OPS:-0}" = 1 ]; then PKGS="$PKGS systemd chromium python3-yaml"; FR_WITH_IMAGES=1; fi
+# `make images`: a container engine and a Debian base made from the archive.
+if [ "${FR_WITH_IMAGES:-0}" = 1 ]; then PKGS="$PKGS podman buildah mmdebstrap uidmap"; fi
 # `make format-check` and `make lint`: clang-format and cppcheck.
 if [ "${FR_WITH_LINT:-0}" = 1 ]; then PKGS="$PKGS clang-format cppcheck"; fi
 missing=""
