@@ -19,6 +19,7 @@
 #include "fr_fed.h"
 #include "util/fr_file.h"
 #include "nn/fr_modelfile.h"
+#include "privacy/fr_dp_plan.h"
 #include "util/fr_opts.h"
 
 static volatile sig_atomic_t stopping;
@@ -153,11 +154,12 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
         if ((st = fr_dp_ledger_open(&f->ledger, cfg->state_dir, err)) != FR_OK)
             return st;
         f->have_ledger = 1;
-        double d = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
-                   : cfg->dp_delta > 0      ? cfg->dp_delta
-                                            : 1e-5;
-        if (f->ledger.steps > 0 && (st = fr_dp_ledger_spent(&f->ledger, d, &f->eps_spent, err)) !=
-                                       FR_OK)
+        /* the default delta needs the population: without a budget or dp-delta the
+         * spent epsilon is known once the data is loaded (fr_fed_load_data) */
+        int known = f->ledger.budget_eps > 0 || cfg->dp_delta > 0;
+        double d = fr_dp_plan_delta(&f->ledger, cfg->dp_delta, 0);
+        if (known && f->ledger.steps > 0 &&
+            (st = fr_dp_ledger_spent(&f->ledger, d, &f->eps_spent, err)) != FR_OK)
             return st;
     }
     if ((st = fr_fed_secagg_init(f, err)) != FR_OK)

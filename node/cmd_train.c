@@ -14,6 +14,7 @@
 #include "fr_cmd.h"
 #include "data/fr_data.h"
 #include "privacy/fr_dp_ledger.h"
+#include "privacy/fr_dp_plan.h"
 #include "privacy/fr_dp_sgd.h"
 #include "fr_data_cli.h"
 #include "eval/fr_eval.h"
@@ -84,28 +85,27 @@ static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *mo
     int n = fr_dp_population(ds->train_off, ds->num_users, tc->seq_len);
     if (n < 1)
         return fr_fail(err, FR_ENODATA, "dp: no user has a training window");
-    double q = a->q > 0 ? a->q : (tc->batch >= n ? 1.0 : (double)tc->batch / n);
-    double delta = a->delta > 0 ? a->delta : 1.0 / pow((double)n, 1.1);
+    double q = a->q > 0 ? a->q : fr_dp_plan_default_q(tc->batch, n);
+    long planned = (long)epochs * fr_dp_steps_per_epoch(q);
     if ((st = fr_dp_ledger_open(ledger, a->state_dir, err)) != FR_OK)
         return st;
-    if (a->eps_max > 0 && (st = fr_dp_ledger_set_budget(ledger, a->eps_max, delta, err)) != FR_OK)
+    fr_dp_plan plan;
+    fr_dp_plan_req req = {.eps_max = a->eps_max,
+                          .delta = a->delta,
+                          .noise = a->sigma,
+                          .users = n,
+                          .q = q,
+                          .steps = planned,
+                          .rounds = 1};
+    if ((st = fr_dp_plan_make(ledger, &req, &plan, err)) != FR_OK)
         return st;
-    if (ledger->budget_eps > 0)
-        delta = ledger->budget_delta; /* the budget's delta is the one that is accounted */
-    long planned = (long)epochs * fr_dp_steps_per_epoch(q);
-    double sigma = a->sigma;
-    if (!(sigma > 0)) {
-        if (!(ledger->budget_eps > 0))
-            return fr_fail(err, FR_EINVAL, "dp: give --dp-noise or a budget (--dp-epsilon-max)");
-        if ((st = fr_dp_ledger_sigma_for(ledger, q, planned, &sigma, err)) != FR_OK)
-            return st;
-    }
-    if ((st = fr_dp_ledger_check(ledger, q, sigma, planned, err)) != FR_OK)
-        return st;
-    fr_rdp plan = ledger->rdp;
+    if (plan.over_budget)
+        return fr_fail(err, FR_EINVAL, "%s", plan.why);
+    double sigma = plan.sigma, delta = plan.delta;
+    fr_rdp after = ledger->rdp;
     double eps_after = 0;
-    if ((st = fr_rdp_compose(&plan, q, sigma, planned, err)) != FR_OK ||
-        (st = fr_rdp_epsilon(&plan, delta, &eps_after, NULL, err)) != FR_OK)
+    if ((st = fr_rdp_compose(&after, q, sigma, planned, err)) != FR_OK ||
+        (st = fr_rdp_epsilon(&after, delta, &eps_after, NULL, err)) != FR_OK)
         return st;
     printf("dp: %d users, q=%g, sigma=%.4g, C=%g, %ld steps; epsilon at delta %g will be %.4g "
            "after this run%s\n",

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "privacy/fr_dp_plan.h"
 #include "privacy/fr_dp_rng.h"
 #include "privacy/fr_dp_sgd.h"
 #include "eval/fr_eval_model.h"
@@ -68,6 +69,10 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
         return st;
     f->seq_len = seq_len;
     f->users = fr_dp_population(f->ds.train_off, f->ds.num_users, seq_len);
+    if (f->have_ledger && f->ledger.steps > 0 &&
+        (st = fr_dp_ledger_spent(&f->ledger, fr_dp_plan_delta(&f->ledger, f->cfg.dp_delta, f->users),
+                                 &f->eps_spent, err)) != FR_OK)
+        return st;
     if (f->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&f->ev, &f->ds, seq_len, f->cfg.seed, f->cfg.eval_users, err)) !=
             FR_OK)
@@ -77,10 +82,11 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
     return FR_OK;
 }
 
-/* The noise multiplier for a DP round: given (dp-noise), or the smallest with which
- * what is left of the budget pays for the rounds left (max-rounds less those taken,
- * or 10 without max-rounds), recomputed each round from the ledger. */
-static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err *err)
+/* Plan a DP round (fr_dp_plan.h): the noise multiplier given (dp-noise), or the
+ * smallest with which what is left of the budget pays for the rounds left
+ * (max-rounds less those taken, or 10 without max-rounds), recomputed each round
+ * from the ledger. */
+static fr_status dp_plan(fr_fed *f, double q, long steps, fr_dp_plan *plan, fr_err *err)
 {
     fr_status st;
     if (!f->have_ledger) {
@@ -88,28 +94,17 @@ static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err 
             return st;
         f->have_ledger = 1;
     }
-    if (!f->budget_set) {
-        /* the default delta needs the population, known once the data is loaded */
-        f->budget_set = 1;
-        if (f->cfg.dp_eps_max > 0) {
-            double delta = f->cfg.dp_delta > 0 ? f->cfg.dp_delta
-                                               : 1.0 / pow((double)(f->users > 1 ? f->users : 2),
-                                                           1.1);
-            if ((st = fr_dp_ledger_set_budget(&f->ledger, f->cfg.dp_eps_max, delta, err)) != FR_OK)
-                return st;
-        }
-    }
-    if (f->cfg.dp_noise > 0) {
-        *sigma = f->cfg.dp_noise;
-        return FR_OK;
-    }
-    if (!(f->ledger.budget_eps > 0))
-        return fr_fail(err, FR_EINVAL, "dp: set dp-noise or a budget (dp-epsilon-max)");
-    /* the whole budget spread over the planned rounds, from the ledger's state now */
-    long left = f->cfg.max_rounds > 0 ? f->cfg.max_rounds - f->rounds_done : 10;
-    if (left < 1)
-        left = 1;
-    return fr_dp_ledger_sigma_for(&f->ledger, q, steps * left, sigma, err);
+    fr_dp_plan_req req = {.eps_max = f->budget_set ? 0 : f->cfg.dp_eps_max,
+                          .delta = f->cfg.dp_delta,
+                          .noise = f->cfg.dp_noise,
+                          .users = f->users,
+                          .q = q,
+                          .steps = steps,
+                          .rounds = fr_dp_plan_rounds_left(f->cfg.max_rounds, f->rounds_done)};
+    /* the budget is recorded once a run: its default delta needs the population,
+     * known once the data is loaded */
+    f->budget_set = 1;
+    return fr_dp_plan_make(&f->ledger, &req, plan, err);
 }
 
 /* DP-FedAvg at the site: the whole delta clipped to C, then N(0, sigma^2 C^2) on every
@@ -144,9 +139,7 @@ static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma,
     free(noise);
     if ((st = fr_dp_ledger_record(&f->ledger, 1.0, sigma, 1, err)) != FR_OK)
         return st;
-    double acc_delta = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
-                       : f->cfg.dp_delta > 0    ? f->cfg.dp_delta
-                                                : 1e-5;
+    double acc_delta = fr_dp_plan_delta(&f->ledger, f->cfg.dp_delta, f->users);
     if ((st = fr_dp_ledger_spent(&f->ledger, acc_delta, &f->eps_spent, err)) != FR_OK)
         return st;
     fr_fed_log("round %lld: site-level DP: delta norm %.4g clipped to %g, noise sigma %.4g; "
@@ -196,30 +189,29 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     int epochs = (int)t->local_epochs;
     int site = f->cfg.dp && !strcmp(f->cfg.dp_level, "site");
     double site_sigma = 0;
+    fr_dp_plan plan;
     if (site) {
         /* one Gaussian mechanism per round on the whole delta: every round, q = 1 */
-        if ((st = dp_plan(f, 1.0, 1, &site_sigma, err)) != FR_OK)
+        if ((st = dp_plan(f, 1.0, 1, &plan, err)) != FR_OK)
             goto out;
-        fr_err why = {{0}};
-        if (fr_dp_ledger_check(&f->ledger, 1.0, site_sigma, 1, &why) != FR_OK) {
-            fr_fed_log("privacy budget: %s", why.msg);
+        if (plan.over_budget) {
+            fr_fed_log("privacy budget: %s", plan.why);
             *stop = 1;
             goto out;
         }
+        site_sigma = plan.sigma;
     }
     if (f->cfg.dp && !site) {
-        double q = f->cfg.dp_q > 0 ? f->cfg.dp_q
-                                   : (tc.batch >= f->users ? 1.0 : (double)tc.batch / f->users);
+        double q = f->cfg.dp_q > 0 ? f->cfg.dp_q : fr_dp_plan_default_q(tc.batch, f->users);
         long steps = (long)epochs * fr_dp_steps_per_epoch(q);
-        double sigma = 0;
-        if ((st = dp_plan(f, q, steps, &sigma, err)) != FR_OK)
+        if ((st = dp_plan(f, q, steps, &plan, err)) != FR_OK)
             goto out;
-        fr_err why = {{0}};
-        if (fr_dp_ledger_check(&f->ledger, q, sigma, steps, &why) != FR_OK) {
-            fr_fed_log("privacy budget: %s", why.msg);
+        if (plan.over_budget) {
+            fr_fed_log("privacy budget: %s", plan.why);
             *stop = 1;
             goto out;
         }
+        double sigma = plan.sigma;
         fr_dp_config dc = {.sampling_rate = q,
                            .noise_multiplier = sigma,
                            .clip = f->cfg.dp_clip,
@@ -236,10 +228,7 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
                 goto out;
             loss_sum += es.loss;
         }
-        double delta_acc = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
-                           : f->cfg.dp_delta > 0    ? f->cfg.dp_delta
-                                                    : 1e-5;
-        if ((st = fr_dp_ledger_spent(&f->ledger, delta_acc, &f->eps_spent, err)) != FR_OK)
+        if ((st = fr_dp_ledger_spent(&f->ledger, plan.delta, &f->eps_spent, err)) != FR_OK)
             goto out;
     } else {
         if ((st = fr_trainer_init(&tr, &local, &tc, f->windows, f->n_windows, err)) != FR_OK)
