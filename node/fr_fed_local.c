@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "privacy/fr_clip.h"
 #include "privacy/fr_dp_plan.h"
 #include "privacy/fr_dp_rng.h"
 #include "privacy/fr_dp_sgd.h"
@@ -112,15 +113,8 @@ static fr_status dp_plan(fr_fed *f, double q, long steps, fr_dp_plan *plan, fr_e
 static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma,
                             const fr_proto_task *t, fr_err *err)
 {
-    double sq = 0, clip = f->cfg.dp_clip;
-    for (size_t i = 0; i < n; i++)
-        sq += (double)delta[i] * delta[i];
-    double norm = sqrt(sq);
-    if (norm > clip) {
-        float s = (float)(clip / norm);
-        for (size_t i = 0; i < n; i++)
-            delta[i] *= s;
-    }
+    double clip = f->cfg.dp_clip;
+    double norm = fr_clip_l2(delta, n, clip);
     fr_dp_rng rng;
     fr_status st = fr_dp_rng_init(&rng, f->cfg.dp_seed, f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0,
                                   err);
@@ -251,18 +245,12 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
         delta[i] -= params[i];
     if (site && (st = site_noise(f, delta, n, site_sigma, t, err)) != FR_OK)
         goto out;
-    double sq = 0;
-    for (size_t i = 0; i < n; i++)
-        sq += (double)delta[i] * delta[i];
-    double norm = sqrt(sq), bound = t->max_update_norm * (1 - 1e-6);
-    if (bound > 0 && norm > bound) {
-        /* the coordinator refuses larger updates; scaling keeps the direction */
-        float s = (float)(bound / norm);
-        for (size_t i = 0; i < n; i++)
-            delta[i] *= s;
+    /* the coordinator refuses larger updates; scaling keeps the direction */
+    double bound = t->max_update_norm * (1 - 1e-6);
+    double norm = fr_clip_l2(delta, n, bound);
+    if (bound > 0 && norm > bound)
         fr_fed_log("round %lld: update norm %.4g clipped to %.4g", (long long)t->round, norm,
                    bound);
-    }
     *delta_out = delta;
     delta = NULL;
 out:
