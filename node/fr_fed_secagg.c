@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "fr_fed.h"
+#include "fr_fed_fault.h"
 #include "secagg/fr_secagg_round.h"
 
 fr_status fr_fed_secagg_init(fr_fed *f, fr_err *err)
@@ -83,17 +84,6 @@ static fr_status exchange(const round_ctx *x, const char *step, const msgpack_sb
     }
 }
 
-/* Tests stop a node dead right after it sent one step, to show the others finish. */
-static void test_drop_after(const char *step)
-{
-    const char *at = getenv("FEDRECALL_TEST_DROP_AFTER");
-    if (at && !strcmp(at, step)) {
-        fr_fed_log("dropping out after '%s' (FEDRECALL_TEST_DROP_AFTER)", step);
-        fflush(stdout);
-        raise(SIGKILL);
-    }
-}
-
 /* Every member's identity key must be bound to its certificate, ours to be ours. */
 static fr_status check_members(fr_fed *f, const fr_secagg_setup *s, const fr_secagg_member *me,
                                fr_err *err)
@@ -147,14 +137,14 @@ static fr_status key_exchange(const round_ctx *x, const fr_secagg_setup *s,
     if (st == FR_OK)
         st = fr_secagg_client_advertise(cl, &sb, err);
     if (st == FR_OK && (st = exchange(x, "advertise", &sb, &r, err)) == FR_OK)
-        test_drop_after("advertise");
+        fr_fed_fault_point("advertise");
     if (st == FR_OK)
         st = exchange(x, "adverts", NULL, &r, err);
     msgpack_sbuffer_clear(&sb);
     if (st == FR_OK)
         st = fr_secagg_client_share(cl, r.body, r.len, &sb, err);
     if (st == FR_OK && (st = exchange(x, "shares", &sb, &r, err)) == FR_OK)
-        test_drop_after("shares");
+        fr_fed_fault_point("shares");
     if (st == FR_OK)
         st = exchange(x, "relay", NULL, relay, err);
     free(pks);
@@ -185,7 +175,7 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
                    s->clip / (me->weight / s->weight_total));
     *sent = sb.size;
     if (st == FR_OK && (st = exchange(x, "masked", &sb, &r, err)) == FR_OK)
-        test_drop_after("masked");
+        fr_fed_fault_point("masked");
     if (st == FR_OK)
         st = exchange(x, "unmask", NULL, &r, err);
     msgpack_sbuffer_clear(&sb);
