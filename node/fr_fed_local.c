@@ -83,29 +83,30 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
     return FR_OK;
 }
 
-/* Plan a DP round (fr_dp_plan.h): the noise multiplier given (dp-noise), or the
- * smallest with which what is left of the budget pays for the rounds left
- * (max-rounds less those taken, or 10 without max-rounds), recomputed each round
- * from the ledger. */
-static fr_status dp_plan(fr_fed *f, double q, long steps, fr_dp_plan *plan, fr_err *err)
+/* Decide whether the round can be trained and with what noise (fr_node_round.h),
+ * from the ledger (opened on first use) and the configured budget, which is recorded
+ * once a run: its default delta needs the population, known once the data is loaded. */
+static fr_status prepare(fr_fed *f, const fr_proto_task *t, fr_node_prep *p,
+                         fr_node_reason *why, fr_err *err)
 {
     fr_status st;
-    if (!f->have_ledger) {
+    if (f->cfg.dp && !f->have_ledger) {
         if ((st = fr_dp_ledger_open(&f->ledger, f->cfg.state_dir, err)) != FR_OK)
             return st;
         f->have_ledger = 1;
     }
-    fr_dp_plan_req req = {.eps_max = f->budget_set ? 0 : f->cfg.dp_eps_max,
-                          .delta = f->cfg.dp_delta,
-                          .noise = f->cfg.dp_noise,
-                          .users = f->users,
-                          .q = q,
-                          .steps = steps,
-                          .rounds = fr_dp_plan_rounds_left(f->cfg.max_rounds, f->rounds_done)};
-    /* the budget is recorded once a run: its default delta needs the population,
-     * known once the data is loaded */
-    f->budget_set = 1;
-    return fr_dp_plan_make(&f->ledger, &req, plan, err);
+    fr_node_dp_config dc = {.dp = f->cfg.dp,
+                            .site = f->cfg.dp && !strcmp(f->cfg.dp_level, "site"),
+                            .q = f->cfg.dp_q,
+                            .noise = f->cfg.dp_noise,
+                            .eps_max = f->cfg.dp_eps_max,
+                            .delta = f->cfg.dp_delta};
+    fr_node_view v = fr_fed_view(f);
+    st = fr_node_round_prepare(&f->ledger, &dc, !f->budget_set, &v, t, f->n_windows, f->users, p,
+                               why, err);
+    if (f->cfg.dp && *why != FR_NODE_SKIP_NO_DATA)
+        f->budget_set = 1;
+    return st;
 }
 
 /* DP-FedAvg at the site: the whole delta clipped to C, then N(0, sigma^2 C^2) on every
@@ -142,6 +143,51 @@ static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma,
     return FR_OK;
 }
 
+/* Local epochs of plain training of `local`; *loss the mean over them. */
+static fr_status train_plain(fr_fed *f, fr_model *local, const fr_train_config *tc, int epochs,
+                             double *loss, fr_err *err)
+{
+    fr_trainer tr = {0};
+    double sum = 0;
+    fr_status st = fr_trainer_init(&tr, local, tc, f->windows, f->n_windows, err);
+    for (int e = 0; st == FR_OK && e < epochs; e++) {
+        fr_epoch_stats es;
+        if ((st = fr_trainer_epoch(&tr, &es, NULL, NULL, err)) == FR_OK)
+            sum += es.loss;
+    }
+    fr_trainer_free(&tr);
+    *loss = epochs ? sum / epochs : 0;
+    return st;
+}
+
+/* Local epochs of user-level DP-SGD at the planned noise, each step charged to the
+ * ledger before it is applied; *loss the mean over them. */
+static fr_status train_dp(fr_fed *f, fr_model *local, const fr_train_config *tc, int epochs,
+                          const fr_node_prep *p, double *loss, fr_err *err)
+{
+    fr_dp_trainer dtr = {0};
+    double sum = 0;
+    fr_dp_config dc = {.sampling_rate = p->q,
+                       .noise_multiplier = p->plan.sigma,
+                       .clip = f->cfg.dp_clip,
+                       .max_windows = f->cfg.dp_max_windows,
+                       .workers = f->cfg.threads,
+                       .seed = f->cfg.dp_seed,
+                       .seed_len = f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0};
+    fr_status st = fr_dp_trainer_init(&dtr, local, tc, &dc, f->ds.train_off, f->ds.num_users,
+                                      f->windows, f->n_windows, err);
+    for (int e = 0; st == FR_OK && e < epochs; e++) {
+        fr_epoch_stats es;
+        if ((st = fr_dp_trainer_epoch(&dtr, &f->ledger, &es, NULL, NULL, err)) == FR_OK)
+            sum += es.loss;
+    }
+    if (st == FR_OK)
+        st = fr_dp_ledger_spent(&f->ledger, p->plan.delta, &f->eps_spent, err);
+    fr_dp_trainer_free(&dtr);
+    *loss = epochs ? sum / epochs : 0;
+    return st;
+}
+
 fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_out, double *loss,
                              int *stop, fr_err *err)
 {
@@ -150,13 +196,18 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     fr_status st;
     if ((st = fr_fed_load_data(f, (int)t->seq_len, err)) != FR_OK)
         return st;
-    if (f->n_windows < 1)
-        return fr_fail(err, FR_ENODATA, "no training window in the local data");
+    fr_node_prep prep;
+    fr_node_reason why;
+    if ((st = prepare(f, t, &prep, &why, err)) != FR_OK)
+        return st;
+    if (why == FR_NODE_SKIP_BUDGET_SPENT) {
+        fr_fed_log("privacy budget: %s", prep.plan.why);
+        *stop = 1;
+        return FR_OK;
+    }
     /* the global model stays in host memory; the local copy trains on the device */
     const fr_backend *be = f->cfg.be ? f->cfg.be : fr_backend_cpu();
     fr_model local = {0};
-    fr_trainer tr = {0};
-    fr_dp_trainer dtr = {0};
     float *delta = NULL, *params = NULL;
     if ((st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens,
                             f->global.item_ids, err)) != FR_OK)
@@ -179,85 +230,27 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
                           .negatives = (int)t->negatives,
                           .lr = (float)t->lr,
                           .seed = f->cfg.seed + (uint64_t)t->round};
-    double loss_sum = 0;
     int epochs = (int)t->local_epochs;
-    int site = f->cfg.dp && !strcmp(f->cfg.dp_level, "site");
-    double site_sigma = 0;
-    fr_dp_plan plan;
-    if (site) {
-        /* one Gaussian mechanism per round on the whole delta: every round, q = 1 */
-        if ((st = dp_plan(f, 1.0, 1, &plan, err)) != FR_OK)
-            goto out;
-        if (plan.over_budget) {
-            fr_fed_log("privacy budget: %s", plan.why);
-            *stop = 1;
-            goto out;
-        }
-        site_sigma = plan.sigma;
-    }
-    if (f->cfg.dp && !site) {
-        double q = f->cfg.dp_q > 0 ? f->cfg.dp_q : fr_dp_plan_default_q(tc.batch, f->users);
-        long steps = (long)epochs * fr_dp_steps_per_epoch(q);
-        if ((st = dp_plan(f, q, steps, &plan, err)) != FR_OK)
-            goto out;
-        if (plan.over_budget) {
-            fr_fed_log("privacy budget: %s", plan.why);
-            *stop = 1;
-            goto out;
-        }
-        double sigma = plan.sigma;
-        fr_dp_config dc = {.sampling_rate = q,
-                           .noise_multiplier = sigma,
-                           .clip = f->cfg.dp_clip,
-                           .max_windows = f->cfg.dp_max_windows,
-                           .workers = f->cfg.threads,
-                           .seed = f->cfg.dp_seed,
-                           .seed_len = f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0};
-        if ((st = fr_dp_trainer_init(&dtr, &local, &tc, &dc, f->ds.train_off, f->ds.num_users,
-                                     f->windows, f->n_windows, err)) != FR_OK)
-            goto out;
-        for (int e = 0; e < epochs; e++) {
-            fr_epoch_stats es;
-            if ((st = fr_dp_trainer_epoch(&dtr, &f->ledger, &es, NULL, NULL, err)) != FR_OK)
-                goto out;
-            loss_sum += es.loss;
-        }
-        if ((st = fr_dp_ledger_spent(&f->ledger, plan.delta, &f->eps_spent, err)) != FR_OK)
-            goto out;
-    } else {
-        if ((st = fr_trainer_init(&tr, &local, &tc, f->windows, f->n_windows, err)) != FR_OK)
-            goto out;
-        for (int e = 0; e < epochs; e++) {
-            fr_epoch_stats es;
-            if ((st = fr_trainer_epoch(&tr, &es, NULL, NULL, err)) != FR_OK)
-                goto out;
-            loss_sum += es.loss;
-        }
-    }
-    *loss = epochs ? loss_sum / epochs : 0;
-    if (!isfinite(*loss)) {
-        st = fr_fail(err, FR_EINVAL, "local training diverged (loss %g); lower the task's lr",
-                     *loss);
+    if (prep.dp && !prep.site)
+        st = train_dp(f, &local, &tc, epochs, &prep, loss, err);
+    else
+        st = train_plain(f, &local, &tc, epochs, loss, err);
+    if (st != FR_OK || (st = fr_node_round_check_loss(*loss, err)) != FR_OK)
         goto out;
-    }
     fr_model_get_params(&local, delta);
     for (size_t i = 0; i < n; i++)
         delta[i] -= params[i];
-    if (site && (st = site_noise(f, delta, n, site_sigma, t, err)) != FR_OK)
+    if (prep.site && (st = site_noise(f, delta, n, prep.plan.sigma, t, err)) != FR_OK)
         goto out;
-    /* the coordinator refuses larger updates; scaling keeps the direction */
-    double bound = t->max_update_norm * (1 - 1e-6);
-    double norm = fr_clip_l2(delta, n, bound);
-    if (bound > 0 && norm > bound)
+    double norm;
+    if (fr_node_round_clip(t, delta, n, &norm))
         fr_fed_log("round %lld: update norm %.4g clipped to %.4g", (long long)t->round, norm,
-                   bound);
+                   t->max_update_norm * (1 - 1e-6));
     *delta_out = delta;
     delta = NULL;
 out:
     free(delta);
     free(params);
-    fr_trainer_free(&tr);
-    fr_dp_trainer_free(&dtr);
     fr_model_free(&local);
     return st;
 }

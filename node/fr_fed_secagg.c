@@ -37,9 +37,7 @@ void fr_fed_secagg_free(fr_fed *f)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return fr_node_clock_monotonic(NULL);
 }
 
 typedef struct round_ctx {
@@ -191,9 +189,8 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
 int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile sig_atomic_t *stop)
 {
     fr_err err = {{0}};
-    /* the coordinator answers 409 once the round is over; the margin covers its
-     * key-exchange and unmasking steps when it cannot be reached at all */
-    round_ctx x = {f, (long)t->round, now_s() + t->deadline_s + 600, stop};
+    fr_node_clock clock = {fr_node_clock_monotonic, NULL};
+    round_ctx x = {f, (long)t->round, fr_node_round_give_up(&clock, t), stop};
     fr_http_response setup_r = {0}, relay = {0};
     fr_secagg_setup *s = calloc(1, sizeof *s);
     fr_secagg_client cl = {0};
