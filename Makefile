@@ -74,12 +74,18 @@ COORD_OBJ := $(COORD_SRC:%.c=$(BUILD)/%.o)
 
 NODE_BIN := $(BUILD)/fedrecall-node
 COORD_BIN := $(BUILD)/fedrecall-coordinator
+# The node for fault tests: the same objects with tests/fault_drop_after.c in place of
+# the product's empty fault points (node/fr_fed_fault.h), so that the shipped node
+# carries no test switch.
+NODE_FAULTS_BIN := $(BUILD)/tests/fedrecall-node-faults
+NODE_FAULTS_OBJ := $(filter-out $(BUILD)/node/fr_fed_fault_none.o,$(NODE_OBJ)) \
+	$(BUILD)/tests/fault_drop_after.o
 
 .PHONY: FORCE all deps test test-cuda asan bench demo demo-local clean style fuzz format format-check images
 # keep test and bench objects between builds
 .SECONDARY:
 
-all: deps $(NODE_BIN) $(COORD_BIN) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN) $(CUDA_TEST) $(CUDA_SO)
+all: deps $(NODE_BIN) $(NODE_FAULTS_BIN) $(COORD_BIN) $(TEST_BIN) $(TOOL_BIN) $(BENCH_BIN) $(CUDA_TEST) $(CUDA_SO)
 	@echo "built: $(NODE_BIN) $(COORD_BIN) (BLAS: OpenBLAS; CUDA backend: $(CUDA_BUILT))"
 
 # The build needs a few Debian packages; install them when we can, else say how.
@@ -121,6 +127,10 @@ $(BUILD)/libfedrecall.a: $(LIB_OBJ) $(BUILD)/cuda-config
 $(NODE_BIN): $(NODE_OBJ) $(BUILD)/libfedrecall.a
 	@$(if $(Q),echo "  LD $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(NODE_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
+
+$(NODE_FAULTS_BIN): $(NODE_FAULTS_OBJ) $(BUILD)/libfedrecall.a
+	@$(if $(Q),echo "  LD $@")
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(NODE_FAULTS_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
 $(COORD_BIN): $(COORD_OBJ) $(BUILD)/libfedrecall.a
 	@$(if $(Q),echo "  LD $@")
@@ -265,4 +275,4 @@ clean:
 	rm -rf build build-asan
 
 -include $(LIB_OBJ:.o=.d) $(CUDA_OBJ:.o=.d) $(NODE_OBJ:.o=.d) $(COORD_OBJ:.o=.d) $(TEST_BIN:=.d) $(TOOL_BIN:=.d) \
-	$(BENCH_BIN:=.d) $(CUDA_TEST:=.d)
+	$(BENCH_BIN:=.d) $(CUDA_TEST:=.d) $(BUILD)/tests/fault_drop_after.d

@@ -19,6 +19,7 @@
 #include "fr_fed.h"
 #include "util/fr_file.h"
 #include "nn/fr_modelfile.h"
+#include "privacy/fr_dp_plan.h"
 #include "util/fr_opts.h"
 
 static volatile sig_atomic_t stopping;
@@ -153,16 +154,28 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
         if ((st = fr_dp_ledger_open(&f->ledger, cfg->state_dir, err)) != FR_OK)
             return st;
         f->have_ledger = 1;
-        double d = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
-                   : cfg->dp_delta > 0      ? cfg->dp_delta
-                                            : 1e-5;
-        if (f->ledger.steps > 0 && (st = fr_dp_ledger_spent(&f->ledger, d, &f->eps_spent, err)) !=
-                                       FR_OK)
+        /* the default delta needs the population: without a budget or dp-delta the
+         * spent epsilon is known once the data is loaded (fr_fed_load_data) */
+        int known = f->ledger.budget_eps > 0 || cfg->dp_delta > 0;
+        double d = fr_dp_plan_delta(&f->ledger, cfg->dp_delta, 0);
+        if (known && f->ledger.steps > 0 &&
+            (st = fr_dp_ledger_spent(&f->ledger, d, &f->eps_spent, err)) != FR_OK)
             return st;
     }
     if ((st = fr_fed_secagg_init(f, err)) != FR_OK)
         return st;
     return load_state(f, err);
+}
+
+fr_node_view fr_fed_view(const fr_fed *f)
+{
+    return (fr_node_view){.version = f->version,
+                          .last_round = f->last_round,
+                          .last_reported = f->last_reported,
+                          .trained_from = f->trained_from,
+                          .rounds_done = f->rounds_done,
+                          .max_rounds = f->cfg.max_rounds,
+                          .require_secagg = f->cfg.require_secagg};
 }
 
 void fr_fed_free(fr_fed *f)
@@ -180,23 +193,25 @@ void fr_fed_free(fr_fed *f)
     memset(f, 0, sizeof *f);
 }
 
-/* One round's work: train, then deliver the delta (retrying transport failures for as
- * long as the round is open). Returns 0 to go on, 1 to stop (budget spent), 2 to stop
- * on a failure. */
+/* A plain round sat out (require-secure-aggregation): counted as taken part in, so
+ * that it is not considered again. */
+static void sit_out(fr_fed *f, const fr_proto_task *t)
+{
+    fr_err err = {{0}};
+    fr_fed_log("round %lld is not a secure one and require-secure-aggregation is set: "
+               "sitting it out",
+               (long long)t->round);
+    f->last_round = t->round;
+    if (fr_fed_save_state(f, &err) != FR_OK)
+        fr_fed_log("%s", err.msg);
+}
+
+/* One plain round's work: train, then deliver the delta (retrying transport failures
+ * for as long as the round is open). Returns 0 to go on, 1 to stop (budget spent), 2
+ * to stop on a failure. */
 static int take_part(fr_fed *f, const fr_proto_task *t)
 {
     fr_err err = {{0}};
-    if (t->secagg)
-        return fr_fed_secagg_take_part(f, t, &stopping);
-    if (f->cfg.require_secagg) {
-        fr_fed_log("round %lld is not a secure one and require-secure-aggregation is set: "
-                   "sitting it out",
-                   (long long)t->round);
-        f->last_round = t->round;
-        if (fr_fed_save_state(f, &err) != FR_OK)
-            fr_fed_log("%s", err.msg);
-        return 0;
-    }
     float *delta = NULL;
     double loss = 0;
     int stop = 0;
@@ -215,16 +230,9 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
         fr_fed_log("stopping: the privacy budget cannot pay for another round");
         return 1;
     }
-    fr_proto_update u = {.round = t->round,
-                         .model_version = f->version,
-                         .users = f->users,
-                         .windows = f->n_windows,
-                         .weight = !strcmp(t->weighting, "windows") ? (double)f->n_windows
-                                                                    : (double)f->users,
-                         .loss = loss,
-                         .n = f->global.n};
-    if (u.weight < 1)
-        u.weight = 1;
+    fr_proto_update u;
+    fr_node_view v = fr_fed_view(f);
+    fr_node_round_update_head(&v, t, f->users, f->n_windows, loss, f->global.n, &u);
     for (int attempt = 0; !stopping; attempt++) {
         long code = 0;
         char reason[512] = "";
@@ -264,22 +272,22 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
 static int run_loop(fr_fed *f)
 {
     fr_err err = {{0}};
+    fr_node_clock clock = {fr_node_clock_wall, NULL};
     int attempt = 0;
-    double last_join = 0;
+    double last_join = -1;
     int had_data = f->have_ds;
     while (!stopping) {
-        double now = (double)time(NULL);
         fr_proto_task t;
         fr_status st = FR_OK;
         /* join again on the heartbeat, and once the data is loaded, so that the
          * coordinator's view of this node (users, version, privacy) stays current */
         if (had_data != f->have_ds) {
             had_data = f->have_ds;
-            last_join = 0;
+            last_join = -1;
         }
-        if (now - last_join >= (f->heartbeat_s > 0 ? f->heartbeat_s : 30)) {
+        if (fr_node_round_join_due(&clock, last_join, f->heartbeat_s)) {
             if ((st = fr_fed_join(f, &err)) == FR_OK)
-                last_join = now;
+                last_join = clock.now(clock.ctx);
         }
         if (st == FR_OK)
             st = fr_fed_task(f, &t, &err);
@@ -309,30 +317,35 @@ static int run_loop(fr_fed *f)
             return 1;
         }
         attempt = 0;
-        /* after its last round a node stays for the version that round produced, so
-         * that its metrics are reported too */
-        if (f->cfg.max_rounds > 0 && f->rounds_done >= f->cfg.max_rounds &&
-            f->last_reported > f->trained_from) {
-            fr_fed_log("took part in %d rounds (max-rounds); stopping", f->rounds_done);
+        fr_node_view v = fr_fed_view(f);
+        fr_node_reason why;
+        int rc = 0;
+        switch (fr_node_round_decide(&v, &t, &why)) {
+        case FR_NODE_STOP:
+            if (why == FR_NODE_STOP_MAX_ROUNDS)
+                fr_fed_log("took part in %d rounds (max-rounds); stopping", f->rounds_done);
+            else
+                fr_fed_log("the federation has finished; stopping");
             return 0;
-        }
-        if (t.state == FR_TASK_DONE) {
-            fr_fed_log("the federation has finished; stopping");
-            return 0;
-        }
-        if (t.state == FR_TASK_OPEN && t.round != f->last_round &&
-            t.model_version == f->version &&
-            !(f->cfg.max_rounds > 0 && f->rounds_done >= f->cfg.max_rounds)) {
-            int why = take_part(f, &t);
-            if (why) {
-                /* tell the coordinator the privacy spent before leaving */
-                if (fr_fed_join(f, &err) != FR_OK)
-                    fr_fed_log("final join: %s", err.msg);
-                return why == 2 ? 1 : 0;
-            }
+        case FR_NODE_SIT_OUT:
+            sit_out(f, &t);
+            continue;
+        case FR_NODE_TRAIN_SECURE:
+            rc = fr_fed_secagg_take_part(f, &t, &stopping);
+            break;
+        case FR_NODE_TRAIN_PLAIN:
+            rc = take_part(f, &t);
+            break;
+        case FR_NODE_WAIT:
+            nap(fr_node_round_wait_s(&t, f->cfg.poll));
             continue;
         }
-        nap(t.retry_s > 0 ? (double)t.retry_s : f->cfg.poll);
+        if (rc) {
+            /* tell the coordinator the privacy spent before leaving */
+            if (fr_fed_join(f, &err) != FR_OK)
+                fr_fed_log("final join: %s", err.msg);
+            return rc == 2 ? 1 : 0;
+        }
     }
     fr_fed_log("stopped by a signal");
     return 0;

@@ -13,6 +13,7 @@
 #include "net/fr_http_client.h"
 #include "secagg/fr_identity.h"
 #include "nn/fr_model.h"
+#include "fed/fr_node_round.h"
 #include "fed/fr_proto.h"
 #include "fed/fr_sign.h"
 
@@ -79,6 +80,8 @@ typedef struct fr_fed {
 } fr_fed;
 
 FR_MUST fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err);
+/* The node's progress as the round's decisions see it (fed/fr_node_round.h). */
+fr_node_view fr_fed_view(const fr_fed *f);
 void fr_fed_free(fr_fed *f);
 FR_MUST fr_status fr_fed_save_state(const fr_fed *f, fr_err *err);
 

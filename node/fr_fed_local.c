@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "privacy/fr_clip.h"
+#include "privacy/fr_dp_plan.h"
 #include "privacy/fr_dp_rng.h"
 #include "privacy/fr_dp_sgd.h"
 #include "eval/fr_eval_model.h"
@@ -68,6 +70,10 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
         return st;
     f->seq_len = seq_len;
     f->users = fr_dp_population(f->ds.train_off, f->ds.num_users, seq_len);
+    if (f->have_ledger && f->ledger.steps > 0 &&
+        (st = fr_dp_ledger_spent(&f->ledger, fr_dp_plan_delta(&f->ledger, f->cfg.dp_delta, f->users),
+                                 &f->eps_spent, err)) != FR_OK)
+        return st;
     if (f->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&f->ev, &f->ds, seq_len, f->cfg.seed, f->cfg.eval_users, err)) !=
             FR_OK)
@@ -77,39 +83,30 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
     return FR_OK;
 }
 
-/* The noise multiplier for a DP round: given (dp-noise), or the smallest with which
- * what is left of the budget pays for the rounds left (max-rounds less those taken,
- * or 10 without max-rounds), recomputed each round from the ledger. */
-static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err *err)
+/* Decide whether the round can be trained and with what noise (fr_node_round.h),
+ * from the ledger (opened on first use) and the configured budget, which is recorded
+ * once a run: its default delta needs the population, known once the data is loaded. */
+static fr_status prepare(fr_fed *f, const fr_proto_task *t, fr_node_prep *p,
+                         fr_node_reason *why, fr_err *err)
 {
     fr_status st;
-    if (!f->have_ledger) {
+    if (f->cfg.dp && !f->have_ledger) {
         if ((st = fr_dp_ledger_open(&f->ledger, f->cfg.state_dir, err)) != FR_OK)
             return st;
         f->have_ledger = 1;
     }
-    if (!f->budget_set) {
-        /* the default delta needs the population, known once the data is loaded */
+    fr_node_dp_config dc = {.dp = f->cfg.dp,
+                            .site = f->cfg.dp && !strcmp(f->cfg.dp_level, "site"),
+                            .q = f->cfg.dp_q,
+                            .noise = f->cfg.dp_noise,
+                            .eps_max = f->cfg.dp_eps_max,
+                            .delta = f->cfg.dp_delta};
+    fr_node_view v = fr_fed_view(f);
+    st = fr_node_round_prepare(&f->ledger, &dc, !f->budget_set, &v, t, f->n_windows, f->users, p,
+                               why, err);
+    if (f->cfg.dp && *why != FR_NODE_SKIP_NO_DATA)
         f->budget_set = 1;
-        if (f->cfg.dp_eps_max > 0) {
-            double delta = f->cfg.dp_delta > 0 ? f->cfg.dp_delta
-                                               : 1.0 / pow((double)(f->users > 1 ? f->users : 2),
-                                                           1.1);
-            if ((st = fr_dp_ledger_set_budget(&f->ledger, f->cfg.dp_eps_max, delta, err)) != FR_OK)
-                return st;
-        }
-    }
-    if (f->cfg.dp_noise > 0) {
-        *sigma = f->cfg.dp_noise;
-        return FR_OK;
-    }
-    if (!(f->ledger.budget_eps > 0))
-        return fr_fail(err, FR_EINVAL, "dp: set dp-noise or a budget (dp-epsilon-max)");
-    /* the whole budget spread over the planned rounds, from the ledger's state now */
-    long left = f->cfg.max_rounds > 0 ? f->cfg.max_rounds - f->rounds_done : 10;
-    if (left < 1)
-        left = 1;
-    return fr_dp_ledger_sigma_for(&f->ledger, q, steps * left, sigma, err);
+    return st;
 }
 
 /* DP-FedAvg at the site: the whole delta clipped to C, then N(0, sigma^2 C^2) on every
@@ -117,15 +114,8 @@ static fr_status dp_plan(fr_fed *f, double q, long steps, double *sigma, fr_err 
 static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma,
                             const fr_proto_task *t, fr_err *err)
 {
-    double sq = 0, clip = f->cfg.dp_clip;
-    for (size_t i = 0; i < n; i++)
-        sq += (double)delta[i] * delta[i];
-    double norm = sqrt(sq);
-    if (norm > clip) {
-        float s = (float)(clip / norm);
-        for (size_t i = 0; i < n; i++)
-            delta[i] *= s;
-    }
+    double clip = f->cfg.dp_clip;
+    double norm = fr_clip_l2(delta, n, clip);
     fr_dp_rng rng;
     fr_status st = fr_dp_rng_init(&rng, f->cfg.dp_seed, f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0,
                                   err);
@@ -144,15 +134,58 @@ static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma,
     free(noise);
     if ((st = fr_dp_ledger_record(&f->ledger, 1.0, sigma, 1, err)) != FR_OK)
         return st;
-    double acc_delta = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
-                       : f->cfg.dp_delta > 0    ? f->cfg.dp_delta
-                                                : 1e-5;
+    double acc_delta = fr_dp_plan_delta(&f->ledger, f->cfg.dp_delta, f->users);
     if ((st = fr_dp_ledger_spent(&f->ledger, acc_delta, &f->eps_spent, err)) != FR_OK)
         return st;
     fr_fed_log("round %lld: site-level DP: delta norm %.4g clipped to %g, noise sigma %.4g; "
                "epsilon %.4g spent",
                (long long)t->round, norm, clip, sigma, f->eps_spent);
     return FR_OK;
+}
+
+/* Local epochs of plain training of `local`; *loss the mean over them. */
+static fr_status train_plain(fr_fed *f, fr_model *local, const fr_train_config *tc, int epochs,
+                             double *loss, fr_err *err)
+{
+    fr_trainer tr = {0};
+    double sum = 0;
+    fr_status st = fr_trainer_init(&tr, local, tc, f->windows, f->n_windows, err);
+    for (int e = 0; st == FR_OK && e < epochs; e++) {
+        fr_epoch_stats es;
+        if ((st = fr_trainer_epoch(&tr, &es, NULL, NULL, err)) == FR_OK)
+            sum += es.loss;
+    }
+    fr_trainer_free(&tr);
+    *loss = epochs ? sum / epochs : 0;
+    return st;
+}
+
+/* Local epochs of user-level DP-SGD at the planned noise, each step charged to the
+ * ledger before it is applied; *loss the mean over them. */
+static fr_status train_dp(fr_fed *f, fr_model *local, const fr_train_config *tc, int epochs,
+                          const fr_node_prep *p, double *loss, fr_err *err)
+{
+    fr_dp_trainer dtr = {0};
+    double sum = 0;
+    fr_dp_config dc = {.sampling_rate = p->q,
+                       .noise_multiplier = p->plan.sigma,
+                       .clip = f->cfg.dp_clip,
+                       .max_windows = f->cfg.dp_max_windows,
+                       .workers = f->cfg.threads,
+                       .seed = f->cfg.dp_seed,
+                       .seed_len = f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0};
+    fr_status st = fr_dp_trainer_init(&dtr, local, tc, &dc, f->ds.train_off, f->ds.num_users,
+                                      f->windows, f->n_windows, err);
+    for (int e = 0; st == FR_OK && e < epochs; e++) {
+        fr_epoch_stats es;
+        if ((st = fr_dp_trainer_epoch(&dtr, &f->ledger, &es, NULL, NULL, err)) == FR_OK)
+            sum += es.loss;
+    }
+    if (st == FR_OK)
+        st = fr_dp_ledger_spent(&f->ledger, p->plan.delta, &f->eps_spent, err);
+    fr_dp_trainer_free(&dtr);
+    *loss = epochs ? sum / epochs : 0;
+    return st;
 }
 
 fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_out, double *loss,
@@ -163,13 +196,18 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     fr_status st;
     if ((st = fr_fed_load_data(f, (int)t->seq_len, err)) != FR_OK)
         return st;
-    if (f->n_windows < 1)
-        return fr_fail(err, FR_ENODATA, "no training window in the local data");
+    fr_node_prep prep;
+    fr_node_reason why;
+    if ((st = prepare(f, t, &prep, &why, err)) != FR_OK)
+        return st;
+    if (why == FR_NODE_SKIP_BUDGET_SPENT) {
+        fr_fed_log("privacy budget: %s", prep.plan.why);
+        *stop = 1;
+        return FR_OK;
+    }
     /* the global model stays in host memory; the local copy trains on the device */
     const fr_backend *be = f->cfg.be ? f->cfg.be : fr_backend_cpu();
     fr_model local = {0};
-    fr_trainer tr = {0};
-    fr_dp_trainer dtr = {0};
     float *delta = NULL, *params = NULL;
     if ((st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens,
                             f->global.item_ids, err)) != FR_OK)
@@ -192,95 +230,27 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
                           .negatives = (int)t->negatives,
                           .lr = (float)t->lr,
                           .seed = f->cfg.seed + (uint64_t)t->round};
-    double loss_sum = 0;
     int epochs = (int)t->local_epochs;
-    int site = f->cfg.dp && !strcmp(f->cfg.dp_level, "site");
-    double site_sigma = 0;
-    if (site) {
-        /* one Gaussian mechanism per round on the whole delta: every round, q = 1 */
-        if ((st = dp_plan(f, 1.0, 1, &site_sigma, err)) != FR_OK)
-            goto out;
-        fr_err why = {{0}};
-        if (fr_dp_ledger_check(&f->ledger, 1.0, site_sigma, 1, &why) != FR_OK) {
-            fr_fed_log("privacy budget: %s", why.msg);
-            *stop = 1;
-            goto out;
-        }
-    }
-    if (f->cfg.dp && !site) {
-        double q = f->cfg.dp_q > 0 ? f->cfg.dp_q
-                                   : (tc.batch >= f->users ? 1.0 : (double)tc.batch / f->users);
-        long steps = (long)epochs * fr_dp_steps_per_epoch(q);
-        double sigma = 0;
-        if ((st = dp_plan(f, q, steps, &sigma, err)) != FR_OK)
-            goto out;
-        fr_err why = {{0}};
-        if (fr_dp_ledger_check(&f->ledger, q, sigma, steps, &why) != FR_OK) {
-            fr_fed_log("privacy budget: %s", why.msg);
-            *stop = 1;
-            goto out;
-        }
-        fr_dp_config dc = {.sampling_rate = q,
-                           .noise_multiplier = sigma,
-                           .clip = f->cfg.dp_clip,
-                           .max_windows = f->cfg.dp_max_windows,
-                           .workers = f->cfg.threads,
-                           .seed = f->cfg.dp_seed,
-                           .seed_len = f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0};
-        if ((st = fr_dp_trainer_init(&dtr, &local, &tc, &dc, f->ds.train_off, f->ds.num_users,
-                                     f->windows, f->n_windows, err)) != FR_OK)
-            goto out;
-        for (int e = 0; e < epochs; e++) {
-            fr_epoch_stats es;
-            if ((st = fr_dp_trainer_epoch(&dtr, &f->ledger, &es, NULL, NULL, err)) != FR_OK)
-                goto out;
-            loss_sum += es.loss;
-        }
-        double delta_acc = f->ledger.budget_eps > 0 ? f->ledger.budget_delta
-                           : f->cfg.dp_delta > 0    ? f->cfg.dp_delta
-                                                    : 1e-5;
-        if ((st = fr_dp_ledger_spent(&f->ledger, delta_acc, &f->eps_spent, err)) != FR_OK)
-            goto out;
-    } else {
-        if ((st = fr_trainer_init(&tr, &local, &tc, f->windows, f->n_windows, err)) != FR_OK)
-            goto out;
-        for (int e = 0; e < epochs; e++) {
-            fr_epoch_stats es;
-            if ((st = fr_trainer_epoch(&tr, &es, NULL, NULL, err)) != FR_OK)
-                goto out;
-            loss_sum += es.loss;
-        }
-    }
-    *loss = epochs ? loss_sum / epochs : 0;
-    if (!isfinite(*loss)) {
-        st = fr_fail(err, FR_EINVAL, "local training diverged (loss %g); lower the task's lr",
-                     *loss);
+    if (prep.dp && !prep.site)
+        st = train_dp(f, &local, &tc, epochs, &prep, loss, err);
+    else
+        st = train_plain(f, &local, &tc, epochs, loss, err);
+    if (st != FR_OK || (st = fr_node_round_check_loss(*loss, err)) != FR_OK)
         goto out;
-    }
     fr_model_get_params(&local, delta);
     for (size_t i = 0; i < n; i++)
         delta[i] -= params[i];
-    if (site && (st = site_noise(f, delta, n, site_sigma, t, err)) != FR_OK)
+    if (prep.site && (st = site_noise(f, delta, n, prep.plan.sigma, t, err)) != FR_OK)
         goto out;
-    double sq = 0;
-    for (size_t i = 0; i < n; i++)
-        sq += (double)delta[i] * delta[i];
-    double norm = sqrt(sq), bound = t->max_update_norm * (1 - 1e-6);
-    if (bound > 0 && norm > bound) {
-        /* the coordinator refuses larger updates; scaling keeps the direction */
-        float s = (float)(bound / norm);
-        for (size_t i = 0; i < n; i++)
-            delta[i] *= s;
+    double norm;
+    if (fr_node_round_clip(t, delta, n, &norm))
         fr_fed_log("round %lld: update norm %.4g clipped to %.4g", (long long)t->round, norm,
-                   bound);
-    }
+                   t->max_update_norm * (1 - 1e-6));
     *delta_out = delta;
     delta = NULL;
 out:
     free(delta);
     free(params);
-    fr_trainer_free(&tr);
-    fr_dp_trainer_free(&dtr);
     fr_model_free(&local);
     return st;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "fr_fed.h"
+#include "fr_fed_fault.h"
 #include "secagg/fr_secagg_round.h"
 
 fr_status fr_fed_secagg_init(fr_fed *f, fr_err *err)
@@ -36,9 +37,7 @@ void fr_fed_secagg_free(fr_fed *f)
 
 static double now_s(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return fr_node_clock_monotonic(NULL);
 }
 
 typedef struct round_ctx {
@@ -80,17 +79,6 @@ static fr_status exchange(const round_ctx *x, const char *step, const msgpack_sb
         struct timespec ts = {0, (long)(wait * 1e9)};
         nanosleep(&ts, NULL);
         wait = fmin(wait * 1.5, 1.0);
-    }
-}
-
-/* Tests stop a node dead right after it sent one step, to show the others finish. */
-static void test_drop_after(const char *step)
-{
-    const char *at = getenv("FEDRECALL_TEST_DROP_AFTER");
-    if (at && !strcmp(at, step)) {
-        fr_fed_log("dropping out after '%s' (FEDRECALL_TEST_DROP_AFTER)", step);
-        fflush(stdout);
-        raise(SIGKILL);
     }
 }
 
@@ -147,14 +135,14 @@ static fr_status key_exchange(const round_ctx *x, const fr_secagg_setup *s,
     if (st == FR_OK)
         st = fr_secagg_client_advertise(cl, &sb, err);
     if (st == FR_OK && (st = exchange(x, "advertise", &sb, &r, err)) == FR_OK)
-        test_drop_after("advertise");
+        fr_fed_fault_point("advertise");
     if (st == FR_OK)
         st = exchange(x, "adverts", NULL, &r, err);
     msgpack_sbuffer_clear(&sb);
     if (st == FR_OK)
         st = fr_secagg_client_share(cl, r.body, r.len, &sb, err);
     if (st == FR_OK && (st = exchange(x, "shares", &sb, &r, err)) == FR_OK)
-        test_drop_after("shares");
+        fr_fed_fault_point("shares");
     if (st == FR_OK)
         st = exchange(x, "relay", NULL, relay, err);
     free(pks);
@@ -185,7 +173,7 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
                    s->clip / (me->weight / s->weight_total));
     *sent = sb.size;
     if (st == FR_OK && (st = exchange(x, "masked", &sb, &r, err)) == FR_OK)
-        test_drop_after("masked");
+        fr_fed_fault_point("masked");
     if (st == FR_OK)
         st = exchange(x, "unmask", NULL, &r, err);
     msgpack_sbuffer_clear(&sb);
@@ -201,9 +189,8 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
 int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile sig_atomic_t *stop)
 {
     fr_err err = {{0}};
-    /* the coordinator answers 409 once the round is over; the margin covers its
-     * key-exchange and unmasking steps when it cannot be reached at all */
-    round_ctx x = {f, (long)t->round, now_s() + t->deadline_s + 600, stop};
+    fr_node_clock clock = {fr_node_clock_monotonic, NULL};
+    round_ctx x = {f, (long)t->round, fr_node_round_give_up(&clock, t), stop};
     fr_http_response setup_r = {0}, relay = {0};
     fr_secagg_setup *s = calloc(1, sizeof *s);
     fr_secagg_client cl = {0};

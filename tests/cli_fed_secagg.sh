@@ -12,6 +12,14 @@ cd "$(dirname "$0")/.." || exit 1
 . tests/fed_lib.sh
 TOOL="$BUILD/tests/tool_fed_client"
 DIFF="$BUILD/tests/tool_model_diff"
+NODE_PRODUCT=$NODE
+NODE_FAULTS="$BUILD/tests/fedrecall-node-faults"
+
+# the shipped node carries no test switch: fault injection is in the test build only
+if grep -a -q FEDRECALL_TEST "$NODE"; then bad "$NODE contains FEDRECALL_TEST"
+else ok "$NODE has no test hooks"; fi
+grep -a -q FEDRECALL_TEST_DROP_AFTER "$NODE_FAULTS" &&
+    ok "the fault-test node has them" || bad "$NODE_FAULTS lacks its fault points"
 
 fed_pki n1 n2 n3 n4 || { bad "certificates"; finish; exit 1; }
 fed_data 4 --users 240 --items 100 --clusters 4 --seed 21 || { bad "data"; finish; exit 1; }
@@ -31,11 +39,14 @@ start_fed() {
         fed_node_conf "n$i" "part$i"
         eval "drop=\${DROP_n$i:-}"
         if [ -n "$drop" ]; then
+            # only the test build of the node has fault points that act
             FEDRECALL_TEST_DROP_AFTER=$drop
             export FEDRECALL_TEST_DROP_AFTER
+            NODE=$NODE_FAULTS
         fi
         fed_start_node "n$i"
         unset FEDRECALL_TEST_DROP_AFTER
+        NODE=$NODE_PRODUCT
         started="$started $NODE_PID"
     done
 }

@@ -1,5 +1,6 @@
 /* User-level DP-SGD (see fr_dp_sgd.h). */
 #include "privacy/fr_dp_sgd.h"
+#include "privacy/fr_clip.h"
 
 #include <math.h>
 #include <omp.h>
@@ -146,7 +147,7 @@ static int clip_and_add(fr_dp_trainer *tr, fr_dp_worker *wk)
     double sq = be->sq_norm(ug + dense, m->n - dense) + be->rows_sq_norm(ug + eid, items, ni, d) +
                 be->rows_sq_norm(ug + etok, tokens, nt, d);
     double norm = sqrt(sq);
-    float scale = norm > tr->cfg.clip ? (float)(tr->cfg.clip / norm) : 1.0f;
+    float scale = fr_clip_scale(norm, tr->cfg.clip);
     be->axpy(sum + dense, scale, ug + dense, m->n - dense);
     be->zero(ug + dense, m->n - dense);
     be->rows_axpy_clear(sum + eid, scale, ug + eid, items, ni, d);

@@ -1,0 +1,60 @@
+/* The DP planner (see fr_dp_plan.h). */
+#include "privacy/fr_dp_plan.h"
+
+#include <math.h>
+#include <string.h>
+
+double fr_dp_plan_default_delta(int users)
+{
+    return 1.0 / pow((double)(users > 1 ? users : 2), 1.1);
+}
+
+double fr_dp_plan_delta(const fr_dp_ledger *l, double delta, int users)
+{
+    if (l && l->budget_eps > 0)
+        return l->budget_delta; /* the budget's delta is the one that is accounted */
+    return delta > 0 ? delta : fr_dp_plan_default_delta(users);
+}
+
+double fr_dp_plan_default_q(int batch, int users)
+{
+    return batch >= users ? 1.0 : (double)batch / users;
+}
+
+long fr_dp_plan_rounds_left(int max_rounds, int rounds_done)
+{
+    if (max_rounds <= 0)
+        return FR_DP_PLAN_DEFAULT_ROUNDS;
+    long left = (long)max_rounds - rounds_done;
+    return left < 1 ? 1 : left;
+}
+
+fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *out, fr_err *err)
+{
+    fr_status st;
+    memset(out, 0, sizeof *out);
+    if (!(r->q > 0 && r->q <= 1) || r->steps < 1 || r->rounds < 1)
+        return fr_fail(err, FR_EINVAL, "dp plan: q %g, %ld steps, %ld rounds: need q in (0, 1] "
+                       "and at least one step and round", r->q, r->steps, r->rounds);
+    if (r->eps_max > 0 &&
+        (st = fr_dp_ledger_set_budget(l, r->eps_max, fr_dp_plan_delta(NULL, r->delta, r->users),
+                                      err)) != FR_OK)
+        return st;
+    out->delta = fr_dp_plan_delta(l, r->delta, r->users);
+    if (r->noise > 0) {
+        out->sigma = r->noise;
+    } else {
+        if (!(l->budget_eps > 0))
+            return fr_fail(err, FR_EINVAL,
+                           "dp: give the noise multiplier (dp-noise) or a budget (dp-epsilon-max)");
+        /* the whole budget spread over the planned rounds, from the ledger's state now */
+        if ((st = fr_dp_ledger_sigma_for(l, r->q, r->steps * r->rounds, &out->sigma, err)) != FR_OK)
+            return st;
+    }
+    fr_err why = {{0}};
+    if (fr_dp_ledger_check(l, r->q, out->sigma, r->steps, &why) != FR_OK) {
+        out->over_budget = 1;
+        memcpy(out->why, why.msg, sizeof out->why);
+    }
+    return FR_OK;
+}

@@ -1,0 +1,318 @@
+/* A node's per-round decisions (common/fed/fr_node_round.c) with a fake clock and no
+ * network: joining on the heartbeat, taking part in plain and secure rounds, waiting
+ * for a round, a version or a report, sitting out plain rounds under
+ * require-secure-aggregation, stopping at max-rounds and when the federation ends;
+ * before training, the refusal without data and with the privacy budget spent, and the
+ * planned noise; after training, the cut to the norm bound and the update's head. */
+#include <math.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "fed/fr_node_round.h"
+#include "fr_test.h"
+
+typedef struct fake_clock {
+    double t;
+} fake_clock;
+
+static double fake_now(void *ctx)
+{
+    return ((fake_clock *)ctx)->t;
+}
+
+static fr_node_view view(void)
+{
+    return (fr_node_view){.version = 3, .last_round = 2, .last_reported = 3, .trained_from = 2,
+                          .rounds_done = 2};
+}
+
+static fr_proto_task open_task(long round, long version)
+{
+    fr_proto_task t = {.state = FR_TASK_OPEN, .round = round, .model_version = version,
+                       .deadline_s = 20, .retry_s = 0, .local_epochs = 2, .batch = 32,
+                       .seq_len = 20, .negatives = 32, .lr = 0.01, .max_update_norm = 2.0};
+    snprintf(t.weighting, sizeof t.weighting, "users");
+    return t;
+}
+
+static void test_join_on_heartbeat(void)
+{
+    fake_clock fc = {1000};
+    fr_node_clock c = {fake_now, &fc};
+    CHECK(fr_node_round_join_due(&c, -1, 30), "never joined");
+    CHECK(!fr_node_round_join_due(&c, 1000, 30), "just joined");
+    fc.t = 1029.9;
+    CHECK(!fr_node_round_join_due(&c, 1000, 30), "before the heartbeat");
+    fc.t = 1030;
+    CHECK(fr_node_round_join_due(&c, 1000, 30), "at the heartbeat");
+    fc.t = 1010;
+    CHECK(fr_node_round_join_due(&c, 1000, 10), "the coordinator's heartbeat");
+    fc.t = 1000 + FR_NODE_HEARTBEAT_DEFAULT;
+    CHECK(fr_node_round_join_due(&c, 1000, 0), "the default heartbeat");
+    fc.t = 1000 + FR_NODE_HEARTBEAT_DEFAULT - 1;
+    CHECK(!fr_node_round_join_due(&c, 1000, 0), "within the default heartbeat");
+}
+
+static void test_take_part(void)
+{
+    fr_node_view v = view();
+    fr_node_reason why = FR_NODE_STOP_DONE;
+    fr_proto_task t = open_task(3, 3);
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_TRAIN_PLAIN && why == FR_NODE_GO,
+          "plain round: %s", fr_node_reason_str(why));
+    t.secagg = 1;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_TRAIN_SECURE && why == FR_NODE_GO,
+          "secure round: %s", fr_node_reason_str(why));
+    v.require_secagg = 1;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_TRAIN_SECURE,
+          "secure round with require-secure-aggregation");
+}
+
+static void test_plain_refused(void)
+{
+    fr_node_view v = view();
+    v.require_secagg = 1;
+    fr_node_reason why;
+    fr_proto_task t = open_task(3, 3);
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_SIT_OUT &&
+              why == FR_NODE_SKIP_PLAIN_REFUSED,
+          "%s", fr_node_reason_str(why));
+    CHECK(strstr(fr_node_reason_str(why), "require-secure-aggregation") != NULL, "%s",
+          fr_node_reason_str(why));
+    /* once sat out, the round is not considered again */
+    v.last_round = 3;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_TAKEN,
+          "%s", fr_node_reason_str(why));
+}
+
+static void test_wait(void)
+{
+    fr_node_view v = view();
+    fr_node_reason why;
+    fr_proto_task t = open_task(3, 3);
+    t.state = FR_TASK_WAIT;
+    t.retry_s = 5;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_NOT_OPEN,
+          "%s", fr_node_reason_str(why));
+    CHECK(fr_node_round_wait_s(&t, 2) == 5, "the task's retry");
+    t.retry_s = 0;
+    CHECK(fr_node_round_wait_s(&t, 2) == 2, "the poll");
+    t = open_task(2, 3);
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_TAKEN,
+          "%s", fr_node_reason_str(why));
+    t = open_task(3, 4);
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_VERSION,
+          "%s", fr_node_reason_str(why));
+}
+
+static void test_max_rounds_and_done(void)
+{
+    fr_node_view v = view();
+    fr_node_reason why;
+    v.max_rounds = 2;
+    fr_proto_task t = open_task(3, 3);
+    /* the last round's version reported: stop */
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_STOP && why == FR_NODE_STOP_MAX_ROUNDS,
+          "%s", fr_node_reason_str(why));
+    /* not yet reported: stay for it, but take part in no more rounds */
+    v.last_reported = 2;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_MAX_ROUNDS,
+          "%s", fr_node_reason_str(why));
+    v = view();
+    t.state = FR_TASK_DONE;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_STOP && why == FR_NODE_STOP_DONE, "%s",
+          fr_node_reason_str(why));
+}
+
+static void test_give_up(void)
+{
+    fake_clock fc = {500};
+    fr_node_clock c = {fake_now, &fc};
+    fr_proto_task t = open_task(3, 3);
+    CHECK(fr_node_round_give_up(&c, &t) == 500 + 20 + FR_NODE_SECURE_MARGIN_S, "%g",
+          fr_node_round_give_up(&c, &t));
+}
+
+typedef struct tmp_ledger {
+    char dir[64];
+    fr_dp_ledger l;
+} tmp_ledger;
+
+static int open_tmp(tmp_ledger *t)
+{
+    fr_err err = {{0}};
+    snprintf(t->dir, sizeof t->dir, "/tmp/fr_test_round_node_XXXXXX");
+    t->l.fd = -1;
+    if (!mkdtemp(t->dir))
+        return 0;
+    fr_status st = fr_dp_ledger_open(&t->l, t->dir, &err);
+    CHECK(st == FR_OK, "%s", err.msg);
+    return st == FR_OK;
+}
+
+static void close_tmp(tmp_ledger *t)
+{
+    fr_dp_ledger_close(&t->l);
+    char path[128];
+    snprintf(path, sizeof path, "%s/privacy-ledger", t->dir);
+    unlink(path);
+    rmdir(t->dir);
+}
+
+static void test_prepare_plain_and_no_data(void)
+{
+    fr_node_view v = view();
+    fr_proto_task t = open_task(3, 3);
+    fr_node_dp_config dc = {0};
+    fr_node_prep p;
+    fr_node_reason why;
+    fr_err err = {{0}};
+    fr_dp_ledger none = {.fd = -1};
+    CHECK(fr_node_round_prepare(&none, &dc, 1, &v, &t, 100, 50, &p, &why, &err) == FR_OK &&
+              why == FR_NODE_GO && !p.dp,
+          "plain: %s", err.msg);
+    CHECK(fr_node_round_prepare(&none, &dc, 1, &v, &t, 0, 0, &p, &why, &err) == FR_ENODATA &&
+              why == FR_NODE_SKIP_NO_DATA,
+          "no data: %s", fr_node_reason_str(why));
+    CHECK(strstr(err.msg, "no training window") != NULL, "%s", err.msg);
+}
+
+static void test_prepare_user_dp(void)
+{
+    tmp_ledger tl;
+    if (!open_tmp(&tl))
+        return;
+    fr_node_view v = view();
+    v.max_rounds = 4; /* 2 done: the budget pays for 2 more */
+    fr_proto_task t = open_task(3, 3);
+    fr_node_dp_config dc = {.dp = 1, .eps_max = 3};
+    fr_node_prep p;
+    fr_node_reason why;
+    fr_err err = {{0}};
+    CHECK(fr_node_round_prepare(&tl.l, &dc, 1, &v, &t, 400, 200, &p, &why, &err) == FR_OK &&
+              why == FR_NODE_GO,
+          "%s %s", err.msg, fr_node_reason_str(why));
+    CHECK(p.dp && !p.site && p.q == 32.0 / 200, "q %g", p.q);
+    CHECK(p.steps == 2 * 6, "steps %ld", p.steps); /* 2 epochs of round(200/32) */
+    CHECK(tl.l.budget_eps == 3, "budget recorded");
+    CHECK(p.plan.delta == fr_dp_plan_default_delta(200), "delta %g", p.plan.delta);
+    double eps;
+    CHECK(fr_dp_epsilon(p.q, p.plan.sigma, 2 * p.steps, p.plan.delta, &eps, &err) == FR_OK &&
+              eps <= 3,
+          "two rounds at sigma %g: epsilon %g", p.plan.sigma, eps);
+    CHECK(fr_dp_epsilon(p.q, p.plan.sigma * 0.999, 2 * p.steps, p.plan.delta, &eps, &err) ==
+                  FR_OK &&
+              eps > 3,
+          "slightly less noise: epsilon %g", eps);
+    /* without the budget recorded again, the ledger's is the one in force */
+    dc.eps_max = 100;
+    CHECK(fr_node_round_prepare(&tl.l, &dc, 0, &v, &t, 400, 200, &p, &why, &err) == FR_OK &&
+              tl.l.budget_eps == 3,
+          "budget %g", tl.l.budget_eps);
+    close_tmp(&tl);
+}
+
+static void test_prepare_budget_spent(void)
+{
+    tmp_ledger tl;
+    if (!open_tmp(&tl))
+        return;
+    fr_node_view v = view();
+    fr_proto_task t = open_task(3, 3);
+    fr_node_dp_config dc = {.dp = 1, .eps_max = 0.05, .noise = 0.5, .q = 0.5};
+    fr_node_prep p;
+    fr_node_reason why;
+    fr_err err = {{0}};
+    CHECK(fr_node_round_prepare(&tl.l, &dc, 1, &v, &t, 400, 200, &p, &why, &err) == FR_OK &&
+              why == FR_NODE_SKIP_BUDGET_SPENT,
+          "%s %s", err.msg, fr_node_reason_str(why));
+    CHECK(p.plan.sigma == 0.5, "the given noise: %g", p.plan.sigma);
+    CHECK(strstr(p.plan.why, "privacy budget exceeded") != NULL, "why: %s", p.plan.why);
+    CHECK(tl.l.steps == 0, "nothing spent");
+    /* no budget and no noise: refused */
+    close_tmp(&tl);
+    if (!open_tmp(&tl))
+        return;
+    fr_node_dp_config bare = {.dp = 1};
+    CHECK(fr_node_round_prepare(&tl.l, &bare, 1, &v, &t, 400, 200, &p, &why, &err) == FR_EINVAL,
+          "no budget, no noise");
+    close_tmp(&tl);
+}
+
+static void test_prepare_site_dp(void)
+{
+    tmp_ledger tl;
+    if (!open_tmp(&tl))
+        return;
+    fr_node_view v = view();
+    fr_proto_task t = open_task(3, 3);
+    fr_node_dp_config dc = {.dp = 1, .site = 1, .noise = 0.8};
+    fr_node_prep p;
+    fr_node_reason why;
+    fr_err err = {{0}};
+    CHECK(fr_node_round_prepare(&tl.l, &dc, 1, &v, &t, 400, 200, &p, &why, &err) == FR_OK &&
+              why == FR_NODE_GO,
+          "%s", err.msg);
+    CHECK(p.site && p.q == 1.0 && p.steps == 1 && p.plan.sigma == 0.8, "q %g steps %ld sigma %g",
+          p.q, p.steps, p.plan.sigma);
+    close_tmp(&tl);
+}
+
+static void test_after_training(void)
+{
+    fr_err err = {{0}};
+    CHECK(fr_node_round_check_loss(1.5, &err) == FR_OK, "finite loss");
+    CHECK(fr_node_round_check_loss(NAN, &err) == FR_EINVAL && strstr(err.msg, "diverged"),
+          "NaN: %s", err.msg);
+    CHECK(fr_node_round_check_loss(INFINITY, &err) == FR_EINVAL, "inf");
+    fr_proto_task t = open_task(3, 3);
+    float d[] = {3, 4};
+    double norm;
+    CHECK(fr_node_round_clip(&t, d, 2, &norm) && norm == 5.0, "cut: norm %g", norm);
+    double after = sqrt((double)d[0] * d[0] + (double)d[1] * d[1]);
+    CHECK(after <= 2.0 && after > 2.0 * (1 - 1e-5), "just under the bound: %.9g", after);
+    float e[] = {0.3f, 0.4f};
+    CHECK(!fr_node_round_clip(&t, e, 2, &norm) && e[0] == 0.3f && e[1] == 0.4f, "within");
+    t.max_update_norm = 0;
+    float g[] = {30, 40};
+    CHECK(!fr_node_round_clip(&t, g, 2, &norm) && g[0] == 30, "no bound");
+
+    fr_node_view v = view();
+    fr_proto_update u;
+    fr_node_round_update_head(&v, &t, 120, 900, 2.5, 77, &u);
+    CHECK(u.round == 3 && u.model_version == 3 && u.users == 120 && u.windows == 900 &&
+              u.loss == 2.5 && u.n == 77,
+          "head");
+    CHECK(u.weight == 120, "weight by users: %g", u.weight);
+    snprintf(t.weighting, sizeof t.weighting, "windows");
+    fr_node_round_update_head(&v, &t, 120, 900, 2.5, 77, &u);
+    CHECK(u.weight == 900, "weight by windows: %g", u.weight);
+    fr_node_round_update_head(&v, &t, 0, 0, 2.5, 77, &u);
+    CHECK(u.weight == 1, "at least 1: %g", u.weight);
+}
+
+static void test_reason_str(void)
+{
+    for (int r = FR_NODE_GO; r <= FR_NODE_STOP_DONE; r++)
+        CHECK(strcmp(fr_node_reason_str((fr_node_reason)r), "unknown reason") != 0, "reason %d",
+              r);
+    CHECK(!strcmp(fr_node_reason_str(FR_NODE_SKIP_BUDGET_SPENT), "privacy budget spent"), "%s",
+          fr_node_reason_str(FR_NODE_SKIP_BUDGET_SPENT));
+}
+
+int main(void)
+{
+    RUN(test_join_on_heartbeat);
+    RUN(test_take_part);
+    RUN(test_plain_refused);
+    RUN(test_wait);
+    RUN(test_max_rounds_and_done);
+    RUN(test_give_up);
+    RUN(test_prepare_plain_and_no_data);
+    RUN(test_prepare_user_dp);
+    RUN(test_prepare_budget_spent);
+    RUN(test_prepare_site_dp);
+    RUN(test_after_training);
+    RUN(test_reason_str);
+    return fr_test_end();
+}
