@@ -291,7 +291,7 @@ static void test_restart(void)
     /* what the store holds: the round's row and the accepted bodies */
     msgpack_sbuffer kept[2];
     for (int v = 1; v <= 2; v++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "n%d", v);
         CHECK(offer(&a, T0 + v, name, v, 7, 3, &quorum, reason) == FR_ROUND_OK, "%s", reason);
         CHECK(offer(&ref, T0 + v, name, v, 7, 3, &quorum, reason) == FR_ROUND_OK, "%s", reason);
@@ -312,7 +312,7 @@ static void test_restart(void)
           "resumed %ld %ld %d", b.id, b.version, b.expected);
     CHECK(b.deadline == T0 + 560, "a fresh deadline: %g", b.deadline);
     for (int v = 1; v <= 2; v++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "n%d", v);
         fr_proto_update u;
         CHECK(fr_proto_update_decode(kept[v - 1].data, kept[v - 1].size, NP, &u, &err) == FR_OK,
