@@ -75,7 +75,8 @@ static void cards(FILE *f, fr_coord *c, int known)
     if (c->rd.id)
         fprintf(f, "<div class=\"card\">open round<b id=\"open-round\">%ld: %d of %d updates, "
                    "deadline in %.0f s</b></div>",
-                c->rd.id, c->rd.agg.count, c->rd.expected, fmax(0, c->rd.deadline - fr_coord_now()));
+                c->rd.id, c->rd.agg.count, c->rd.expected,
+                fmax(0, c->rd.deadline - fr_coord_now()));
     else
         fprintf(f, "<div class=\"card\">open round<b id=\"open-round\">%s</b></div>",
                 c->done ? "none: the federation has finished" : "none");

@@ -221,7 +221,8 @@ void fr_round_tick(fr_round *r, double now, fr_round_decision *d)
         return;
     if (r->sa.on) {
         fr_secagg_server_stage stage = r->sa.sv.stage;
-        if (now >= r->sa.step_deadline || (stage == FR_SECAGG_SV_UNMASK && fr_round_secure_unmasked(r)))
+        if (now >= r->sa.step_deadline ||
+            (stage == FR_SECAGG_SV_UNMASK && fr_round_secure_unmasked(r)))
             fr_round_secure_close_step(r, now, d);
         return;
     }

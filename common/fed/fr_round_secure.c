@@ -381,11 +381,15 @@ fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *no
         return FR_ROUND_WRONG_SENDER;
     }
     why = classify(sv, m, id); /* before the call changes the server's sets */
-    fr_status st = m == FR_ROUND_POST_ADVERTISE ? fr_secagg_server_add_advertise(sv, body, len, &err)
-                   : m == FR_ROUND_POST_SHARES  ? fr_secagg_server_add_shares(sv, body, len, &err)
-                   : m == FR_ROUND_POST_MASKED
-                       ? fr_secagg_server_add_masked_input(sv, body, len, &err)
-                       : fr_secagg_server_add_unmask_response(sv, body, len, &err);
+    fr_status st;
+    if (m == FR_ROUND_POST_ADVERTISE)
+        st = fr_secagg_server_add_advertise(sv, body, len, &err);
+    else if (m == FR_ROUND_POST_SHARES)
+        st = fr_secagg_server_add_shares(sv, body, len, &err);
+    else if (m == FR_ROUND_POST_MASKED)
+        st = fr_secagg_server_add_masked_input(sv, body, len, &err);
+    else
+        st = fr_secagg_server_add_unmask_response(sv, body, len, &err);
     if (st != FR_OK) {
         snprintf(reason, cap, "%s", err.msg);
         return st == FR_EFORMAT || st == FR_EVERSION ? FR_ROUND_MALFORMED : why;
