@@ -124,8 +124,9 @@ void fr_coord_tick(fr_coord *c);
 FR_MUST fr_status fr_coord_resume_round(fr_coord *c, fr_err *err);
 /* Take one update body from node: checked by the round, filed, recorded, then added;
  * *quorum set when the round now has its quorum. On refusal, the reason (and why). */
-fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body,
-                                      size_t len, int *quorum, char *reason, size_t reason_cap);
+FR_MUST fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node,
+                                              const uint8_t *body, size_t len, int *quorum,
+                                              char *reason, size_t reason_cap);
 int fr_coord_live_count(const fr_coord *c);
 /* Whether peer may read /v1/status and /metrics. */
 int fr_coord_is_operator(const fr_coord *c, const char *peer);
@@ -152,9 +153,10 @@ FR_MUST fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err);
 void fr_coord_secagg_wake(fr_coord *c);
 /* One /v1/secagg/<step> request from node (asked: the round a GET names): FR_ROUND_OK
  * with the body to send (out, msgpack, for a GET) or the reason on refusal. */
-fr_round_refusal fr_coord_secagg_request(fr_coord *c, const char *node, fr_round_msg m,
-                                         long asked, const uint8_t *body, size_t len,
-                                         msgpack_sbuffer *out, char *reason, size_t cap);
+FR_MUST fr_round_refusal fr_coord_secagg_request(fr_coord *c, const char *node, fr_round_msg m,
+                                                 long asked, const uint8_t *body, size_t len,
+                                                 msgpack_sbuffer *out, char *reason,
+                                                 size_t cap);
 
 /* The global model (fr_coord_model.c). */
 FR_MUST fr_status fr_coord_load_model(fr_coord *c, fr_err *err);

@@ -143,9 +143,9 @@ void fr_round_end(fr_round *r);
  * first from that node, and its delta finite and within the bound. FR_ROUND_OK fills
  * *out; else reason says why. Nothing changes in r: add it with fr_round_add_update
  * once it is recorded. */
-fr_round_refusal fr_round_check_update(const fr_round *r, double now, const char *node,
-                                       int joined, const uint8_t *body, size_t len,
-                                       fr_round_update *out, char *reason, size_t cap);
+FR_MUST fr_round_refusal fr_round_check_update(const fr_round *r, double now, const char *node,
+                                               int joined, const uint8_t *body, size_t len,
+                                               fr_round_update *out, char *reason, size_t cap);
 /* Add a checked (and recorded) update; returns 1 when the round now has its quorum.
  * FR_ENOMEM when the node list cannot grow (nothing is added). */
 FR_MUST fr_status fr_round_add_update(fr_round *r, const char *node, const fr_round_update *u,
@@ -191,10 +191,11 @@ int fr_round_secure_task_open(const fr_round *r, const char *node);
 /* One message of the secure round from node. A GET (asked: the round it names)
  * appends the broadcast to out; FR_ROUND_NOT_YET means its step is still open, ask
  * again. A POST (body, len) is checked and added; it may close its step (d). */
-fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *node,
-                                         fr_round_msg m, long asked, const uint8_t *body,
-                                         size_t len, msgpack_sbuffer *out, fr_round_decision *d,
-                                         char *reason, size_t cap);
+FR_MUST fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *node,
+                                                 fr_round_msg m, long asked,
+                                                 const uint8_t *body, size_t len,
+                                                 msgpack_sbuffer *out, fr_round_decision *d,
+                                                 char *reason, size_t cap);
 /* Whether every survivor answered the unmasking step (the next tick finishes). */
 int fr_round_secure_unmasked(const fr_round *r);
 /* The members whose masked input is in the finished sum, into out (up to cap); their
