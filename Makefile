@@ -136,9 +136,11 @@ $(COORD_BIN): $(COORD_OBJ) $(BUILD)/libfedrecall.a
 	@$(if $(Q),echo "  LD $@")
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(COORD_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
-# The store lives in coordinator/, outside the library; its test links it directly.
-$(BUILD)/tests/test_store: $(BUILD)/tests/test_store.o $(BUILD)/coordinator/fr_store.o $(BUILD)/libfedrecall.a
-	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/coordinator/fr_store.o $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
+# The store lives in coordinator/ (fr_store*.c), outside the library; its test links it
+# directly.
+STORE_OBJ := $(filter $(BUILD)/coordinator/fr_store%.o,$(COORD_OBJ))
+$(BUILD)/tests/test_store: $(BUILD)/tests/test_store.o $(STORE_OBJ) $(BUILD)/libfedrecall.a
+	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(STORE_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
 $(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libfedrecall.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libfedrecall.a $(LDLIBS_ALL)

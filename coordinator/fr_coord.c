@@ -84,7 +84,15 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         return st;
     if ((st = fr_coord_load_model(c, err)) != FR_OK)
         return st;
-    if ((st = fr_agg_init(&c->agg, c->model.n, err)) != FR_OK)
+    fr_round_config rc = {.quorum = cfg->quorum,
+                          .min_nodes = cfg->min_nodes,
+                          .min_updates = cfg->min_updates,
+                          .round_timeout = cfg->round_timeout,
+                          .max_update_norm = cfg->max_update_norm,
+                          .weight_windows = !strcmp(cfg->weighting, "windows"),
+                          .secagg_threshold = cfg->secagg_threshold,
+                          .secagg_step_timeout = cfg->secagg_step_timeout};
+    if ((st = fr_round_init(&c->rd, &rc, c->model.n, err)) != FR_OK)
         return st;
     long rounds = 0;
     fr_round_row *rows = NULL;
@@ -100,7 +108,7 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
     c->max_body = cfg->max_body ? (size_t)cfg->max_body : c->model.n * 4 + (64u << 10);
     if ((st = fr_coord_resume_round(c, err)) != FR_OK)
         return st;
-    if (c->cfg.rounds > 0 && c->published >= c->cfg.rounds && !c->round)
+    if (c->cfg.rounds > 0 && c->published >= c->cfg.rounds && !c->rd.id)
         c->done = 1;
     c->base = event_base_new();
     if (!c->base)
@@ -168,11 +176,10 @@ void fr_coord_free(fr_coord *c)
         fr_https_free(c->https);
     if (c->base)
         event_base_free(c->base);
-    fr_agg_free(&c->agg);
+    fr_round_free(&c->rd);
     fr_server_opt_free(&c->opt);
     fr_model_free(&c->model);
     free(c->file);
-    fr_coord_secagg_end(c);
     free(c->held);
     for (int i = 0; i < c->n_live; i++)
         free(c->live[i].id_cert);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 
 #include "fed/fr_fedagg.h"
+#include "fed/fr_round.h"
 #include "net/fr_https.h"
 #include "secagg/fr_identity.h"
 #include "nn/fr_model.h"
@@ -71,16 +72,6 @@ typedef struct fr_coord_live {
     size_t id_sig_len;
 } fr_coord_live;
 
-/* The open round's secure aggregation (fr_coord_secagg.c). */
-typedef struct fr_coord_sa {
-    int on;                  /* the open round is a secure one */
-    fr_secagg_server sv;
-    fr_secagg_setup setup;   /* its byte fields point into blob */
-    uint8_t *blob;
-    msgpack_sbuffer setup_msg, adverts_msg, unmask_msg;
-    double step_deadline;    /* of the current key-exchange or unmasking step */
-} fr_coord_sa;
-
 typedef struct fr_coord_stats {
     long requests, refused, updates_accepted, updates_refused;
     double update_bytes, aggregate_seconds;
@@ -104,12 +95,9 @@ typedef struct fr_coord {
     char sig_hex[2 * FR_SIGN_BYTES + 1];
     fr_server_opt opt;
     size_t max_body;
-    /* the open round (round == 0: none) */
-    long round;
-    double opened_at, deadline;
-    int expected;          /* updates that close it */
-    fr_agg agg;
-    double loss_sum;       /* weight-summed training loss of its updates */
+    /* the open round (rd.id == 0: none), its updates or its secure aggregation: the
+     * state machine this program is the glue of (fed/fr_round.h) */
+    fr_round rd;
     int publishing;        /* a publish is scheduled */
     long published;        /* versions published by rounds, all runs */
     int done;              /* cfg.rounds reached */
@@ -117,7 +105,6 @@ typedef struct fr_coord {
     fr_coord_live *live;
     int n_live;
     fr_identity_ca idca;   /* checks the identities nodes bind to their certificates */
-    fr_coord_sa sa;
     struct fr_coord_held *held; /* secure-round GETs waiting for their step */
     int n_held, cap_held;
     struct event *tick, *sig_term, *sig_int, *sig_hup;
@@ -135,17 +122,23 @@ void fr_coord_free(fr_coord *c);
 double fr_coord_now(void);
 void fr_coord_tick(fr_coord *c);
 FR_MUST fr_status fr_coord_resume_round(fr_coord *c, fr_err *err);
-/* Take one update body from node; on refusal returns the HTTP status and a reason. */
-int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, size_t len,
-                         char *reason, size_t reason_cap);
+/* Take one update body from node: checked by the round, filed, recorded, then added;
+ * *quorum set when the round now has its quorum. On refusal, the reason (and why). */
+FR_MUST fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node,
+                                              const uint8_t *body, size_t len, int *quorum,
+                                              char *reason, size_t reason_cap);
 int fr_coord_live_count(const fr_coord *c);
 /* Whether peer may read /v1/status and /metrics. */
 int fr_coord_is_operator(const fr_coord *c, const char *peer);
 void fr_coord_seen(fr_coord *c, const char *node);
 
-/* End the open round: aborted (status, note) or published (fr_coord_round.c). */
-void fr_coord_round_close(fr_coord *c, const char *status, const char *note);
+/* End the open round: aborted with note, or published (fr_coord_round.c). These and
+ * the round's opening and its accepted updates are the only writers of rounds in
+ * the store, one fr_store_commit_* each. */
+void fr_coord_round_abort(fr_coord *c, const char *note);
 void fr_coord_round_publish(fr_coord *c);
+/* Do what the round decided (log a step, publish, abort). */
+void fr_coord_round_act(fr_coord *c, const fr_round_decision *d);
 fr_coord_live *fr_coord_live_find(fr_coord *c, const char *node);
 
 /* Secure rounds (fr_coord_secagg.c). */
@@ -155,24 +148,21 @@ int fr_coord_secagg_enabled(const fr_coord *c);
 int fr_coord_secagg_eligible(const fr_coord *c);
 /* Make the just-opened round a secure one over the eligible nodes. */
 FR_MUST fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err);
-/* Close a step whose deadline passed; finish or abort the round. */
-void fr_coord_secagg_tick(fr_coord *c);
 /* Answer the held GETs whose step has closed, or that waited long enough
  * (fr_coord_http.c). */
 void fr_coord_secagg_wake(fr_coord *c);
-/* Forget the secure round's state (wiping what it held). */
-void fr_coord_secagg_end(fr_coord *c);
-/* Whether node is a member of the open secure round that still has its part to do. */
-int fr_coord_secagg_task_open(const fr_coord *c, const char *node);
-/* One /v1/secagg/<step> request from node: the HTTP status, the body to send on 200
- * (out, msgpack) or the reason on refusal. */
-int fr_coord_secagg_request(fr_coord *c, const char *node, const char *step, int post,
-                            long round, const uint8_t *body, size_t len, msgpack_sbuffer *out,
-                            char *reason, size_t cap);
+/* One /v1/secagg/<step> request from node (asked: the round a GET names): FR_ROUND_OK
+ * with the body to send (out, msgpack, for a GET) or the reason on refusal. */
+FR_MUST fr_round_refusal fr_coord_secagg_request(fr_coord *c, const char *node, fr_round_msg m,
+                                                 long asked, const uint8_t *body, size_t len,
+                                                 msgpack_sbuffer *out, char *reason,
+                                                 size_t cap);
 
 /* The global model (fr_coord_model.c). */
 FR_MUST fr_status fr_coord_load_model(fr_coord *c, fr_err *err);
-FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_err *err);
+/* The next version from the open round's aggregate: applied, saved, signed and
+ * served; *mr is its row, for the store (fr_coord_round_publish records it). */
+FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err);
 
 /* Endpoints (fr_coord_http.c) and operator views (fr_coord_status.c). */
 void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx);

@@ -72,10 +72,11 @@ static void cards(FILE *f, fr_coord *c, int known)
             c->published);
     fprintf(f, "<div class=\"card\">nodes live<b id=\"nodes-live\">%d of %d</b></div>",
             fr_coord_live_count(c), known);
-    if (c->round)
+    if (c->rd.id)
         fprintf(f, "<div class=\"card\">open round<b id=\"open-round\">%ld: %d of %d updates, "
                    "deadline in %.0f s</b></div>",
-                c->round, c->agg.count, c->expected, fmax(0, c->deadline - fr_coord_now()));
+                c->rd.id, c->rd.agg.count, c->rd.expected,
+                fmax(0, c->rd.deadline - fr_coord_now()));
     else
         fprintf(f, "<div class=\"card\">open round<b id=\"open-round\">%s</b></div>",
                 c->done ? "none: the federation has finished" : "none");
@@ -109,7 +110,7 @@ static void charts(FILE *f, fr_coord *c, const fr_round_row *r, int n)
         nodes[i] = r[i].updates;
         loss[i] = !strcmp(r[i].status, "published") ? r[i].mean_loss : NAN;
         if (!strcmp(r[i].status, "open"))
-            nodes[i] = c->round == r[i].id ? c->agg.count : r[i].updates;
+            nodes[i] = c->rd.id == r[i].id ? c->rd.agg.count : r[i].updates;
         if (r[i].new_version > 0 &&
             fr_store_metrics_mean(&c->store, r[i].new_version, &h, &g, &reported, &err) ==
                 FR_OK &&

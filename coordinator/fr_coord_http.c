@@ -11,6 +11,27 @@
 #include "fr_coord.h"
 #include "fed/fr_proto.h"
 
+/* The one place where a round's refusal becomes an HTTP status: malformed bodies
+ * 400, bodies wrong for this round or model 422, a sender speaking for another node
+ * 403, a step still open 425 (not a refusal: ask again), the coordinator's own
+ * failure 500, and every conflict with the round's state 409. */
+static int http_status(fr_round_refusal why)
+{
+    static const int code[FR_ROUND_NREFUSALS] = {
+        [FR_ROUND_OK] = 200,           [FR_ROUND_MALFORMED] = 400,
+        [FR_ROUND_WRONG_SIZE] = 422,   [FR_ROUND_NO_ROUND] = 409,
+        [FR_ROUND_SECURE_ONLY] = 409,  [FR_ROUND_WRONG_ROUND] = 409,
+        [FR_ROUND_STALE] = 409,        [FR_ROUND_LATE] = 409,
+        [FR_ROUND_BAD_WEIGHT] = 422,   [FR_ROUND_NOT_MEMBER] = 409,
+        [FR_ROUND_DUPLICATE] = 409,    [FR_ROUND_TOO_LARGE] = 422,
+        [FR_ROUND_NOT_YET] = 425,      [FR_ROUND_DROPPED] = 409,
+        [FR_ROUND_OVER] = 409,         [FR_ROUND_WRONG_SENDER] = 403,
+        [FR_ROUND_WRONG_STEP] = 409,   [FR_ROUND_REJECTED] = 409,
+        [FR_ROUND_INTERNAL] = 500,
+    };
+    return (int)why >= 0 && why < FR_ROUND_NREFUSALS ? code[why] : 500;
+}
+
 static void reply_msg(struct evhttp_request *req, msgpack_sbuffer *sb)
 {
     fr_https_reply(req, 200, FR_PROTO_CONTENT_TYPE, sb->data, sb->size);
@@ -95,22 +116,19 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     t.lr = c->cfg.lr;
     t.max_update_norm = c->cfg.max_update_norm;
     snprintf(t.weighting, sizeof t.weighting, "%s", c->cfg.weighting);
-    int sent = 0;
-    fr_err err = {{0}};
-    if (c->round && fr_store_update_exists(&c->store, c->round, node, &sent, &err) != FR_OK)
-        return refuse(c, req, node, c->round, 500, err.msg, 0);
-    int mine = c->sa.on ? fr_coord_secagg_task_open(c, node) : !sent;
-    if (c->done && !c->round)
+    int mine = c->rd.sa.on ? fr_round_secure_task_open(&c->rd, node)
+                           : !fr_round_has_update(&c->rd, node);
+    if (c->done && !c->rd.id)
         t.state = FR_TASK_DONE;
-    else if (c->round && mine && !c->publishing)
+    else if (c->rd.id && mine && !c->publishing)
         t.state = FR_TASK_OPEN;
     else
         t.state = FR_TASK_WAIT;
-    if (c->round) {
-        t.round = c->round;
-        double left = c->deadline - fr_coord_now();
+    if (c->rd.id) {
+        t.round = c->rd.id;
+        double left = c->rd.deadline - fr_coord_now();
         t.deadline_s = left > 0 ? left : 0;
-        t.secagg = c->sa.on;
+        t.secagg = c->rd.sa.on;
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
@@ -144,16 +162,19 @@ static void on_update(fr_coord *c, struct evhttp_request *req, const char *node)
     size_t len;
     const uint8_t *body = fr_https_body(req, &len);
     char reason[FR_ERR_LEN];
-    int code = fr_coord_take_update(c, node, body, len, reason, sizeof reason);
-    if (code != 200) {
+    int quorum = 0;
+    fr_round_refusal why = fr_coord_take_update(c, node, body, len, &quorum, reason,
+                                                sizeof reason);
+    if (why != FR_ROUND_OK) {
         c->stats.updates_refused++;
-        return refuse(c, req, node, c->round, code, reason, code != 500);
+        return refuse(c, req, node, c->rd.id, http_status(why), reason,
+                      why != FR_ROUND_INTERNAL);
     }
     c->stats.updates_accepted++;
-    fr_https_reply_text(req, 200, "accepted for round %ld (%d of %d)", c->round, c->agg.count,
-                        c->expected);
+    fr_https_reply_text(req, 200, "accepted for round %ld (%d of %d)", c->rd.id, c->rd.agg.count,
+                        c->rd.expected);
     /* publish after this reply is on its way, not inside the request */
-    if (c->agg.count >= c->expected && !c->publishing) {
+    if (quorum && !c->publishing) {
         c->publishing = 1;
         struct timeval now = {0, 0};
         event_base_once(c->base, -1, EV_TIMEOUT, publish_cb, c, &now);
@@ -178,7 +199,8 @@ static long query_round(struct evhttp_request *req)
 struct fr_coord_held {
     struct evhttp_request *req;
     struct evhttp_connection *conn;
-    char node[64], step[16];
+    char node[64];
+    fr_round_msg msg;
     long round;
     double since;
 };
@@ -197,9 +219,10 @@ static void on_held_close(struct evhttp_connection *conn, void *ctx)
 }
 
 /* Send one answer of a /v1/secagg/ request. */
-static void answer(fr_coord *c, struct evhttp_request *req, const char *node, long round, int code,
-                   int post, msgpack_sbuffer *sb, const char *reason)
+static void answer(fr_coord *c, struct evhttp_request *req, const char *node, long round,
+                   fr_round_refusal why, int post, msgpack_sbuffer *sb, const char *reason)
 {
+    int code = http_status(why);
     if (code == 425) /* not a refusal: the step is still open, ask again */
         fr_https_reply_text(req, 425, "%s", reason);
     else if (code != 200)
@@ -219,38 +242,38 @@ void fr_coord_secagg_wake(fr_coord *c)
         char reason[FR_ERR_LEN];
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        int code = fr_coord_secagg_request(c, h.node, h.step, 0, h.round, NULL, 0, &sb, reason,
-                                           sizeof reason);
-        if (code == 425 && now - h.since < HOLD_S) {
+        fr_round_refusal why = fr_coord_secagg_request(c, h.node, h.msg, h.round, NULL, 0, &sb,
+                                                       reason, sizeof reason);
+        if (why == FR_ROUND_NOT_YET && now - h.since < HOLD_S) {
             msgpack_sbuffer_destroy(&sb);
             continue;
         }
         drop_held(c, i);
         evhttp_connection_set_closecb(h.conn, NULL, NULL);
-        answer(c, h.req, h.node, c->round, code, 0, &sb, reason);
+        answer(c, h.req, h.node, c->rd.id, why, 0, &sb, reason);
     }
 }
 
 /* /v1/secagg/STEP: one message of a secure round (fr_coord_secagg.c). */
-static void on_secagg(fr_coord *c, struct evhttp_request *req, const char *node, const char *step,
-                      int post)
+static void on_secagg(fr_coord *c, struct evhttp_request *req, const char *node, fr_round_msg m)
 {
     fr_coord_seen(c, node);
+    int post = m >= FR_ROUND_POST_ADVERTISE;
     size_t len = 0;
     const uint8_t *body = post ? fr_https_body(req, &len) : NULL;
-    long round = c->round, asked = query_round(req);
+    long round = c->rd.id, asked = query_round(req);
     char reason[FR_ERR_LEN];
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    int code = fr_coord_secagg_request(c, node, step, post, asked, body, len, &sb, reason,
-                                       sizeof reason);
+    fr_round_refusal why = fr_coord_secagg_request(c, node, m, asked, body, len, &sb, reason,
+                                                   sizeof reason);
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    if (code == 425 && conn && c->n_held < MAX_HELD) {
+    if (why == FR_ROUND_NOT_YET && conn && c->n_held < MAX_HELD) {
         if (c->n_held == c->cap_held) {
             int cap = c->cap_held ? 2 * c->cap_held : 16;
             struct fr_coord_held *grown = realloc(c->held, (size_t)cap * sizeof *grown);
             if (!grown)
-                return answer(c, req, node, round, code, post, &sb, reason);
+                return answer(c, req, node, round, why, post, &sb, reason);
             c->held = grown;
             c->cap_held = cap;
         }
@@ -258,19 +281,18 @@ static void on_secagg(fr_coord *c, struct evhttp_request *req, const char *node,
         h->req = req;
         h->conn = conn;
         snprintf(h->node, sizeof h->node, "%s", node);
-        snprintf(h->step, sizeof h->step, "%s", step);
+        h->msg = m;
         h->round = asked;
         h->since = fr_coord_now();
         evhttp_connection_set_closecb(conn, on_held_close, c);
         msgpack_sbuffer_destroy(&sb);
     } else {
-        answer(c, req, node, round, code, post, &sb, reason);
+        answer(c, req, node, round, why, post, &sb, reason);
     }
     /* this message may have closed a step: answer whoever waited for it */
     fr_coord_secagg_wake(c);
     /* the last answer of the unmasking step: finish and publish after this reply */
-    if (c->sa.on && c->sa.sv.stage == FR_SECAGG_SV_UNMASK && c->sa.sv.n_resp == c->sa.sv.n_u3 &&
-        !c->publishing) {
+    if (fr_round_secure_unmasked(&c->rd) && !c->publishing) {
         c->publishing = 1;
         struct timeval now = {0, 0};
         event_base_once(c->base, -1, EV_TIMEOUT, publish_cb, c, &now);
@@ -349,12 +371,11 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
         {"/v1/metrics", 1, on_metrics},
     };
     if (!strncmp(path, "/v1/secagg/", 11)) {
-        static const char *const get[] = {"setup", "adverts", "relay", "unmask"};
-        static const char *const put[] = {"advertise", "shares", "masked", "unmask"};
-        const char *const *steps = post ? put : get;
-        for (int i = 0; i < 4; i++)
-            if (!strcmp(path + 11, steps[i]))
-                return on_secagg(c, req, peer, steps[i], post);
+        /* GETs are the first four messages, POSTs the last four */
+        int first = post ? FR_ROUND_POST_ADVERTISE : 0;
+        for (int m = first; m < first + 4; m++)
+            if (!strcmp(path + 11, fr_round_msg_name((fr_round_msg)m)))
+                return on_secagg(c, req, peer, (fr_round_msg)m);
         return fr_https_reply_text(req, 404, "no such secure-aggregation step for %s: %s",
                                    post ? "POST" : "GET", path);
     }

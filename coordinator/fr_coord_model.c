@@ -1,8 +1,9 @@
 /* The global model on the coordinator: the latest published version in memory (its
  * parameters and the exact file bytes that nodes download), and publishing a new
- * version — checkpoint written atomically, signed, then recorded together with the
- * round's closing in one SQLite transaction, so that a crash leaves either the old
- * version or the new one, never a round that is closed without its model. */
+ * version — checkpoint written atomically and signed; the caller then records it
+ * together with the round's closing in one transaction (fr_store_commit_publish), so
+ * that a crash leaves either the old version or the new one, never a round that is
+ * closed without its model. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,7 +114,7 @@ fr_status fr_coord_load_model(fr_coord *c, fr_err *err)
     return FR_OK;
 }
 
-fr_status fr_coord_publish(fr_coord *c, fr_err *err)
+fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err)
 {
     fr_status st;
     long next = c->version + 1;
@@ -130,7 +131,7 @@ fr_status fr_coord_publish(fr_coord *c, fr_err *err)
     memcpy(opt.m, c->opt.m, c->model.n * sizeof(float));
     memcpy(opt.v, c->opt.v, c->model.n * sizeof(float));
     opt.step = c->opt.step;
-    if ((st = fr_agg_apply(&c->agg, &c->agg_cfg, &opt, params, err)) != FR_OK)
+    if ((st = fr_agg_apply(&c->rd.agg, &c->agg_cfg, &opt, params, err)) != FR_OK)
         goto out;
     c->stats.aggregate_seconds += fr_coord_now() - t0;
     fr_model_set_params(&c->model, params);
@@ -148,33 +149,15 @@ fr_status fr_coord_publish(fr_coord *c, fr_err *err)
         c->version = old_version;
         goto out;
     }
-    fr_round_row r = {0};
-    int found = 0;
-    if ((st = fr_store_round_get(&c->store, c->round, &r, &found, err)) != FR_OK)
-        goto out;
-    snprintf(r.status, sizeof r.status, "published");
-    r.closed_at = fr_coord_now();
-    r.updates = c->agg.count;
-    r.weight = c->agg.weight;
-    r.mean_loss = c->agg.weight > 0 ? c->loss_sum / c->agg.weight : 0;
-    r.new_version = next;
-    fr_model_row mr = {.version = next, .round = c->round, .created_at = r.closed_at};
-    snprintf(mr.path, sizeof mr.path, "%s", path);
-    snprintf(mr.sig_hex, sizeof mr.sig_hex, "%s", c->sig_hex);
-    if ((st = fr_store_begin(&c->store, err)) != FR_OK)
-        goto out;
-    if ((st = fr_store_round_close(&c->store, &r, err)) != FR_OK ||
-        (st = fr_store_model_add(&c->store, &mr, err)) != FR_OK ||
-        (st = fr_store_commit(&c->store, err)) != FR_OK) {
-        fr_store_rollback(&c->store);
-        goto out;
-    }
+    memset(mr, 0, sizeof *mr);
+    mr->version = next;
+    mr->round = c->rd.id;
+    mr->created_at = fr_coord_now();
+    snprintf(mr->path, sizeof mr->path, "%s", path);
+    snprintf(mr->sig_hex, sizeof mr->sig_hex, "%s", c->sig_hex);
     fr_server_opt_free(&c->opt);
     c->opt = opt;
     memset(&opt, 0, sizeof opt);
-    fr_coord_log("round %ld published: version %ld from %d updates (weight %.0f), mean loss %.4f, "
-                 "%.2f s",
-                 c->round, next, c->agg.count, c->agg.weight, r.mean_loss, fr_coord_now() - t0);
     goto out;
 restore:
     /* back to the served parameters */

@@ -1,6 +1,8 @@
-/* Rounds: a round opens when enough nodes are live, takes one update per node until
- * the quorum or the deadline, then publishes (or aborts when too few came). Each
- * accepted update is written to the state folder and recorded before its node hears
+/* Rounds, the glue around the round machine (fed/fr_round.h): a round opens when
+ * enough nodes are live, takes one update per node until the quorum or the deadline,
+ * then publishes (or aborts when too few came). Each transition is recorded in the
+ * store here, by one fr_store_commit_* call, before it takes effect: an accepted
+ * update is written to the state folder and recorded before its node hears
  * "accepted", so a restarted coordinator rebuilds the open round's sum from disk. */
 #include <errno.h>
 #include <fcntl.h>
@@ -109,65 +111,89 @@ static void remove_round_files(const fr_coord *c, long round)
 
 static fr_status open_round(fr_coord *c, int live, fr_err *err)
 {
-    long last = 0;
-    fr_status st = fr_store_last_round_id(&c->store, &last, err);
+    fr_round_snapshot s = fr_round_plan(&c->rd, c->version, live, fr_coord_now());
+    fr_round_row r = {0};
+    r.model_version = s.version;
+    r.opened_at = s.opened_at;
+    r.deadline = s.deadline;
+    r.expected = s.expected;
+    fr_status st = fr_store_commit_open(&c->store, &r, err);
     if (st != FR_OK)
         return st;
-    fr_round_row r = {0};
-    r.id = last + 1;
-    r.model_version = c->version;
-    snprintf(r.status, sizeof r.status, "open");
-    r.opened_at = fr_coord_now();
-    r.deadline = r.opened_at + c->cfg.round_timeout;
-    r.expected = c->cfg.quorum > 0 ? c->cfg.quorum : live;
-    if ((st = fr_store_round_open(&c->store, &r, err)) != FR_OK)
-        return st;
-    c->round = r.id;
-    c->opened_at = r.opened_at;
-    c->deadline = r.deadline;
-    c->expected = r.expected;
-    fr_agg_reset(&c->agg);
-    c->loss_sum = 0;
+    s.id = r.id;
+    fr_round_open(&c->rd, &s);
     fr_coord_log("round %ld open on version %ld: %d nodes live, closes at %d updates or in %d s",
-                 c->round, c->version, live, c->expected, c->cfg.round_timeout);
+                 c->rd.id, c->version, live, c->rd.expected, c->cfg.round_timeout);
     return FR_OK;
 }
 
-void fr_coord_round_close(fr_coord *c, const char *status, const char *note)
+void fr_coord_round_abort(fr_coord *c, const char *note)
 {
-    fr_coord_secagg_end(c);
     fr_err err = {{0}};
-    fr_round_row r = {0};
-    int found = 0;
-    if (fr_store_round_get(&c->store, c->round, &r, &found, &err) == FR_OK && found) {
-        snprintf(r.status, sizeof r.status, "%s", status);
-        r.closed_at = fr_coord_now();
-        r.updates = c->agg.count;
-        r.weight = c->agg.weight;
-        snprintf(r.note, sizeof r.note, "%s", note);
-        if (fr_store_round_close(&c->store, &r, &err) != FR_OK)
-            fr_coord_log("round %ld: %s", c->round, err.msg);
+    long round = c->rd.id;
+    if (fr_store_commit_abort(&c->store, round, fr_coord_now(), c->rd.agg.count,
+                              c->rd.agg.weight, note, &err) != FR_OK)
+        fr_coord_log("round %ld: %s", round, err.msg);
+    fr_coord_log("round %ld aborted: %s", round, note);
+    remove_round_files(c, round);
+    fr_round_end(&c->rd);
+}
+
+/* The members of a finished secure round, for the store's node and round views: their
+ * participation, no vector. A failure here costs only those views. */
+static void record_members(fr_coord *c)
+{
+    const fr_secagg_member *in[FR_SECAGG_MAX_NODES];
+    int n = fr_round_secure_contributors(&c->rd, in, FR_SECAGG_MAX_NODES);
+    fr_update_row *rows = calloc((size_t)n + 1, sizeof *rows);
+    double now = fr_coord_now();
+    if (!rows) {
+        fr_coord_log("round %ld: out of memory to record its members", c->rd.id);
+        return;
     }
-    fr_coord_log("round %ld %s: %s", c->round, status, note);
-    remove_round_files(c, c->round);
-    c->round = 0;
+    for (int i = 0; i < n; i++) {
+        rows[i] = (fr_update_row){.round = c->rd.id, .weight = in[i]->weight, .received_at = now};
+        snprintf(rows[i].node, sizeof rows[i].node, "%s", in[i]->name);
+    }
+    fr_err err = {{0}};
+    if (n && fr_store_commit_members(&c->store, rows, n, &err) != FR_OK)
+        fr_coord_log("store: %s", err.msg);
+    free(rows);
+    c->stats.updates_accepted += n;
 }
 
 /* Publish the open round; a failure here means the state folder is unusable, and the
  * safe answer is to stop and let a restart resume from what is on disk. */
 void fr_coord_round_publish(fr_coord *c)
 {
-    fr_coord_secagg_end(c);
     fr_err err = {{0}};
-    long round = c->round;
-    if (fr_coord_publish(c, &err) != FR_OK) {
+    long round = c->rd.id;
+    double t0 = fr_coord_now();
+    if (c->rd.sa.on)
+        record_members(c);
+    fr_model_row mr = {0};
+    fr_round_row r = {.id = round};
+    snprintf(r.status, sizeof r.status, "published");
+    r.updates = c->rd.agg.count;
+    r.weight = c->rd.agg.weight;
+    r.mean_loss = c->rd.agg.weight > 0 ? c->rd.loss_sum / c->rd.agg.weight : 0;
+    fr_status st = fr_coord_publish(c, &mr, &err);
+    if (st == FR_OK) {
+        r.closed_at = mr.created_at;
+        r.new_version = mr.version;
+        st = fr_store_commit_publish(&c->store, &r, &mr, &err);
+    }
+    if (st != FR_OK) {
         fr_coord_log("round %ld: publishing failed, stopping: %s", round, err.msg);
         c->failed = 1;
         event_base_loopbreak(c->base);
         return;
     }
+    fr_coord_log("round %ld published: version %ld from %d updates (weight %.0f), mean loss %.4f, "
+                 "%.2f s",
+                 round, mr.version, r.updates, r.weight, r.mean_loss, fr_coord_now() - t0);
     remove_round_files(c, round);
-    c->round = 0;
+    fr_round_end(&c->rd);
     c->published++;
     if (c->cfg.keep_models > 0 && c->version - c->cfg.keep_models >= 0) {
         /* the files of versions older than the newest keep_models; their rows stay */
@@ -182,6 +208,20 @@ void fr_coord_round_publish(fr_coord *c)
     if (c->cfg.rounds > 0 && c->published >= c->cfg.rounds) {
         c->done = 1;
         fr_coord_log("federation finished: %ld rounds published", c->published);
+    }
+}
+
+void fr_coord_round_act(fr_coord *c, const fr_round_decision *d)
+{
+    switch (d->action) {
+    case FR_ROUND_STEPPED: fr_coord_log("round %ld: %s", c->rd.id, d->note); break;
+    case FR_ROUND_PUBLISH:
+        if (d->note[0])
+            fr_coord_log("round %ld: %s", c->rd.id, d->note);
+        fr_coord_round_publish(c);
+        break;
+    case FR_ROUND_ABORT: fr_coord_round_abort(c, d->note); break;
+    default: break;
     }
 }
 
@@ -211,25 +251,12 @@ static void tick(fr_coord *c)
             }
             c->live[i].stored_at = c->live[i].last_seen;
         }
-    if (c->round && c->sa.on) {
-        fr_coord_secagg_tick(c);
-    } else if (c->round) {
-        if (c->agg.count >= c->expected) {
-            fr_coord_round_publish(c);
-        } else if (now >= c->deadline) {
-            if (c->agg.count >= c->cfg.min_updates) {
-                fr_coord_log("round %ld: deadline with %d of %d updates; publishing", c->round,
-                             c->agg.count, c->expected);
-                fr_coord_round_publish(c);
-            } else {
-                char note[128];
-                snprintf(note, sizeof note, "deadline passed with %d of %d updates (%d needed)",
-                         c->agg.count, c->expected, c->cfg.min_updates);
-                fr_coord_round_close(c, "aborted", note);
-            }
-        }
+    if (c->rd.id) {
+        fr_round_decision d;
+        fr_round_tick(&c->rd, now, &d);
+        fr_coord_round_act(c, &d);
     }
-    if (c->round) /* still collecting */
+    if (c->rd.id) /* still collecting */
         return;
     /* a closed round is followed at once by the next, not a timer tick later */
     if (c->done || c->failed)
@@ -244,100 +271,52 @@ static void tick(fr_coord *c)
         return;
     }
     if (secure && fr_coord_secagg_open(c, &err) != FR_OK)
-        fr_coord_round_close(c, "aborted", err.msg);
+        fr_coord_round_abort(c, err.msg);
 }
 
-
-int fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body, size_t len,
-                         char *reason, size_t cap)
+fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body,
+                                      size_t len, int *quorum, char *reason, size_t cap)
 {
     fr_err err = {{0}};
-    fr_proto_update u;
-    fr_status st = fr_proto_update_decode(body, len, c->model.n, &u, &err);
-    if (st != FR_OK) {
-        snprintf(reason, cap, "%s", err.msg);
-        return st == FR_EINVAL ? 422 : 400; /* malformed, or well formed for another model */
-    }
-    if (!c->round) {
-        snprintf(reason, cap, "round %lld is closed; no round is open", (long long)u.round);
-        return 409;
-    }
-    if (c->sa.on) {
-        snprintf(reason, cap, "round %ld uses secure aggregation: send masked updates to "
-                 "/v1/secagg/masked", c->round);
-        return 409;
-    }
-    if (u.round != c->round) {
-        snprintf(reason, cap, "round %lld is not the open round %ld", (long long)u.round,
-                 c->round);
-        return 409;
-    }
-    if (u.model_version != c->version) {
-        snprintf(reason, cap, "stale update: trained from version %lld, round %ld is on %ld",
-                 (long long)u.model_version, c->round, c->version);
-        return 409;
-    }
-    double expect_w = !strcmp(c->cfg.weighting, "windows") ? (double)u.windows : (double)u.users;
-    if (expect_w < 1)
-        expect_w = 1;
-    if (u.weight != expect_w) {
-        /* a weight is what the node trained on, not a vote it may raise */
-        snprintf(reason, cap, "weight %g is not the update's %s count (%g)", u.weight,
-                 c->cfg.weighting, expect_w);
-        return 422;
-    }
     fr_node_row joined;
     int known = 0;
+    *quorum = 0;
     if (fr_store_node_get(&c->store, node, &joined, &known, &err) != FR_OK) {
         snprintf(reason, cap, "%s", err.msg);
-        return 500;
+        return FR_ROUND_INTERNAL;
     }
-    if (!known) {
-        snprintf(reason, cap, "node %s has not joined (POST /v1/join first)", node);
-        return 409;
-    }
-    int exists = 0;
-    if (fr_store_update_exists(&c->store, c->round, node, &exists, &err) != FR_OK) {
-        snprintf(reason, cap, "%s", err.msg);
-        return 500;
-    }
-    if (exists) {
-        snprintf(reason, cap, "duplicate update from %s for round %ld", node, c->round);
-        return 409;
-    }
-    double norm = 0;
-    if (fr_agg_check_le(u.delta, u.n, c->cfg.max_update_norm, &norm, &err) != FR_OK) {
-        snprintf(reason, cap, "%s", err.msg);
-        return 422;
-    }
+    fr_round_update u;
+    fr_round_refusal why =
+        fr_round_check_update(&c->rd, fr_coord_now(), node, known, body, len, &u, reason, cap);
+    if (why != FR_ROUND_OK)
+        return why;
     char dir[440], path[512];
     snprintf(dir, sizeof dir, "%.400s/rounds", c->state_dir);
     mkdir(dir, 0700);
-    round_dir(c, c->round, dir, sizeof dir);
+    round_dir(c, c->rd.id, dir, sizeof dir);
     if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         snprintf(reason, cap, "%s: %s", dir, strerror(errno));
-        return 500;
+        return FR_ROUND_INTERNAL;
     }
     snprintf(path, sizeof path, "%s/%.63s.update", dir, node);
     if (fr_file_write_atomic(path, body, len, 0600, &err) != FR_OK) {
         snprintf(reason, cap, "%s", err.msg);
-        return 500;
+        return FR_ROUND_INTERNAL;
     }
-    fr_update_row row = {.round = c->round, .weight = u.weight, .loss = u.loss, .norm = norm,
-                         .users = u.users, .windows = u.windows, .received_at = fr_coord_now()};
+    fr_update_row row = {.round = c->rd.id, .weight = u.u.weight, .loss = u.u.loss,
+                         .norm = u.norm, .users = u.u.users, .windows = u.u.windows,
+                         .received_at = fr_coord_now()};
     snprintf(row.node, sizeof row.node, "%s", node);
     snprintf(row.path, sizeof row.path, "%s", path);
-    if (fr_store_update_add(&c->store, &row, &err) != FR_OK ||
-        fr_store_node_accepted(&c->store, node, &err) != FR_OK) {
+    if (fr_store_commit_update(&c->store, &row, &err) != FR_OK ||
+        fr_round_add_update(&c->rd, node, &u, quorum, &err) != FR_OK) {
         snprintf(reason, cap, "%s", err.msg);
-        return 500;
+        return FR_ROUND_INTERNAL;
     }
-    fr_agg_add_le(&c->agg, u.delta, u.weight);
-    c->loss_sum += u.weight * u.loss;
     c->stats.update_bytes += (double)len;
     fr_coord_log("round %ld: update from %s accepted (%d of %d; weight %.0f, norm %.4g, loss %.4f)",
-                 c->round, node, c->agg.count, c->expected, u.weight, norm, u.loss);
-    return 200;
+                 c->rd.id, node, c->rd.agg.count, c->rd.expected, u.u.weight, u.norm, u.u.loss);
+    return FR_ROUND_OK;
 }
 
 fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
@@ -353,17 +332,14 @@ fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
                        "round %ld is open on version %ld but the latest version is %ld", r.id,
                        r.model_version, c->version);
     }
-    c->round = r.id;
-    c->opened_at = r.opened_at;
-    if (fr_coord_secagg_enabled(c)) {
-        /* its masks lived in the members' memory and ours; they cannot be rebuilt */
-        fr_coord_round_close(c, "aborted", "the coordinator restarted during a secure round");
+    fr_round_snapshot s = {.id = r.id, .version = r.model_version, .opened_at = r.opened_at,
+                           .deadline = r.deadline, .expected = r.expected};
+    fr_round_decision d;
+    fr_round_resume(&c->rd, &s, fr_coord_secagg_enabled(c), fr_coord_now(), &d);
+    if (d.action == FR_ROUND_ABORT) {
+        fr_coord_round_abort(c, d.note);
         return FR_OK;
     }
-    /* the nodes lost time while the coordinator was down: a fresh deadline */
-    c->deadline = fr_coord_now() + c->cfg.round_timeout;
-    fr_agg_reset(&c->agg);
-    c->loss_sum = 0;
     fr_update_row *rows = NULL;
     int n = 0;
     if ((st = fr_store_updates(&c->store, r.id, &rows, &n, err)) != FR_OK)
@@ -373,20 +349,15 @@ fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
         size_t len = 0;
         fr_proto_update u;
         if ((st = fr_file_read_all(rows[i].path, c->max_body, &buf, &len, err)) == FR_OK &&
-            (st = fr_proto_update_decode(buf, len, c->model.n, &u, err)) == FR_OK) {
-            fr_agg_add_le(&c->agg, u.delta, u.weight);
-            c->loss_sum += u.weight * u.loss;
-        }
+            (st = fr_proto_update_decode(buf, len, c->model.n, &u, err)) == FR_OK)
+            st = fr_round_restore_update(&c->rd, rows[i].node, u.delta, u.n, u.weight, u.loss,
+                                         err);
         free(buf);
     }
     free(rows);
     if (st != FR_OK)
         return st;
-    /* the quorum fixed when the round opened (a configured one may have changed) */
-    c->expected = c->cfg.quorum > 0 ? c->cfg.quorum : r.expected;
-    if (c->expected < 1)
-        c->expected = c->cfg.min_nodes;
-    fr_coord_log("round %ld resumed on version %ld with %d updates from disk", c->round,
+    fr_coord_log("round %ld resumed on version %ld with %d updates from disk", c->rd.id,
                  c->version, n);
     return FR_OK;
 }

@@ -48,11 +48,11 @@ char *fr_coord_status_json(fr_coord *c)
     json_object_set_new(root, "aggregator", json_string(fr_agg_kind_name(c->agg_cfg.kind)));
     json_object_set_new(root, "finished", json_boolean(c->done));
     json_object_set_new(root, "nodes_live", json_integer(fr_coord_live_count(c)));
-    if (c->round)
+    if (c->rd.id)
         json_object_set_new(root, "round",
-                            json_pack("{s:I, s:i, s:i, s:f}", "id", (json_int_t)c->round,
-                                      "updates", c->agg.count, "expected", c->expected,
-                                      "deadline_in_s", c->deadline - fr_coord_now()));
+                            json_pack("{s:I, s:i, s:i, s:f}", "id", (json_int_t)c->rd.id,
+                                      "updates", c->rd.agg.count, "expected", c->rd.expected,
+                                      "deadline_in_s", c->rd.deadline - fr_coord_now()));
     json_t *nodes = json_array();
     fr_node_row *rows = NULL;
     int n = 0;
@@ -104,10 +104,10 @@ char *fr_coord_prometheus(fr_coord *c)
             c->version);
     fprintf(f, "# HELP fedrecall_round_open Id of the open round (0: none).\n"
                "# TYPE fedrecall_round_open gauge\nfedrecall_round_open %ld\n",
-            c->round);
+            c->rd.id);
     fprintf(f, "# HELP fedrecall_round_updates Updates received in the open round.\n"
                "# TYPE fedrecall_round_updates gauge\nfedrecall_round_updates %d\n",
-            c->round ? c->agg.count : 0);
+            c->rd.id ? c->rd.agg.count : 0);
     fprintf(f, "# HELP fedrecall_nodes_live Nodes heard from within the node timeout.\n"
                "# TYPE fedrecall_nodes_live gauge\nfedrecall_nodes_live %d\n",
             fr_coord_live_count(c));

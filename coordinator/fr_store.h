@@ -174,4 +174,26 @@ FR_MUST fr_status fr_store_refusal_add(fr_store *s, double at, const char *node,
 FR_MUST fr_status fr_store_refusals(fr_store *s, long last_n, fr_refusal_row **out, int *count,
                                     fr_err *err);
 
+/* ---- transitions of a round (fr_store_commit.c) ----
+ * One function per change of the federation's state, each landing whole or not at
+ * all, so that a coordinator killed between two of them restarts from a state it can
+ * resume: the coordinator writes rounds only through these. */
+
+/* A new round: r->id is set to the highest round id + 1 and r is added as "open"
+ * (fr_store_round_open). */
+FR_MUST fr_status fr_store_commit_open(fr_store *s, fr_round_row *r, fr_err *err);
+/* An accepted update of the open round: its row, and its node's updates_accepted + 1. */
+FR_MUST fr_status fr_store_commit_update(fr_store *s, const fr_update_row *u, fr_err *err);
+/* The members of a secure round whose masked inputs are in its sum, one row each
+ * (no file), and their nodes' updates_accepted + 1. */
+FR_MUST fr_status fr_store_commit_members(fr_store *s, const fr_update_row *rows, int n,
+                                          fr_err *err);
+/* Round id aborted at closed_at with its updates and weight so far and note. */
+FR_MUST fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, int updates,
+                                        double weight, const char *note, fr_err *err);
+/* Round r->id published (r as for fr_store_round_close, status "published") together
+ * with the model version m it made. */
+FR_MUST fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r,
+                                          const fr_model_row *m, fr_err *err);
+
 #endif

@@ -574,6 +574,83 @@ static void test_crash(void)
     fr_store_close(&s);
 }
 
+/* The transitions of a round, each one commit: open picks the next id, an update
+ * counts for its node, a failed update leaves neither row nor count, an abort keeps
+ * the round's numbers and note, a publish closes the round with its model or, when
+ * the model's version exists, leaves both as they were. */
+static void test_commits(void)
+{
+    char dir[128];
+    fr_err err = {{0}};
+    fr_store s = {0};
+    fr_round_row got, r = round_row(0, 0, 100);
+    fr_node_row node;
+    int found = 0;
+    state_dir(dir, sizeof dir, "commits");
+    if (!open_ok(&s, dir))
+        return;
+    fr_node_row a = {.name = "a", .first_seen = 1, .last_seen = 1};
+    CHECK(fr_store_node_seen(&s, &a, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_commit_open(&s, &r, &err) == FR_OK && r.id == 1, "open: %ld %s", r.id,
+          err.msg);
+    fr_update_row u = update_row(1, "a", 2);
+    CHECK(fr_store_commit_update(&s, &u, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_commit_update(&s, &u, &err) == FR_EINVAL && strstr(err.msg, "duplicate"),
+          "%s", err.msg);
+    /* an update from an unknown node: the row is undone with the failed count */
+    fr_update_row ghost = update_row(1, "ghost", 1);
+    CHECK(fr_store_commit_update(&s, &ghost, &err) == FR_EINVAL && strstr(err.msg, "not known"),
+          "%s", err.msg);
+    int exists = 1;
+    CHECK(fr_store_update_exists(&s, 1, "ghost", &exists, &err) == FR_OK && exists == 0,
+          "ghost's row stayed");
+    CHECK(fr_store_node_get(&s, "a", &node, &found, &err) == FR_OK && found &&
+              node.updates_accepted == 1,
+          "a accepted %ld", node.updates_accepted);
+    CHECK(fr_store_commit_abort(&s, 1, 130, 1, 2, "deadline passed", &err) == FR_OK, "%s",
+          err.msg);
+    CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found &&
+              !strcmp(got.status, "aborted") && got.closed_at == 130 && got.updates == 1 &&
+              got.weight == 2 && !strcmp(got.note, "deadline passed"),
+          "aborted %s %g %d '%s'", got.status, got.closed_at, got.updates, got.note);
+    CHECK(fr_store_commit_abort(&s, 1, 131, 0, 0, "again", &err) == FR_EINVAL, "%s", err.msg);
+    CHECK(fr_store_commit_abort(&s, 8, 131, 0, 0, "none", &err) == FR_EINVAL &&
+              strstr(err.msg, "no such round"),
+          "%s", err.msg);
+
+    fr_round_row r2 = round_row(0, 0, 200);
+    CHECK(fr_store_commit_open(&s, &r2, &err) == FR_OK && r2.id == 2, "open 2: %ld", r2.id);
+    fr_update_row rows[2] = {update_row(2, "a", 3), update_row(2, "a", 4)};
+    CHECK(fr_store_commit_members(&s, rows, 2, &err) == FR_EINVAL, "two rows of one node");
+    CHECK(fr_store_update_exists(&s, 2, "a", &exists, &err) == FR_OK && exists == 0,
+          "members undone together");
+    CHECK(fr_store_commit_members(&s, rows, 1, &err) == FR_OK, "%s", err.msg);
+    fr_model_row m = {.version = 1, .round = 2, .created_at = 250};
+    snprintf(m.path, sizeof m.path, "m1");
+    fr_round_row c = r2;
+    snprintf(c.status, sizeof c.status, "published");
+    c.closed_at = 250;
+    c.updates = 1;
+    c.weight = 3;
+    c.new_version = 1;
+    CHECK(fr_store_commit_publish(&s, &c, &m, &err) == FR_OK, "%s", err.msg);
+    fr_model_row latest;
+    CHECK(fr_store_model_latest(&s, &latest, &found, &err) == FR_OK && found &&
+              latest.version == 1 && latest.round == 2,
+          "model %ld", latest.version);
+    /* a publish whose version exists: the round stays open */
+    fr_round_row r3 = round_row(0, 1, 300);
+    CHECK(fr_store_commit_open(&s, &r3, &err) == FR_OK && r3.id == 3, "open 3");
+    c = r3;
+    snprintf(c.status, sizeof c.status, "published");
+    c.new_version = 1;
+    m.round = 3;
+    CHECK(fr_store_commit_publish(&s, &c, &m, &err) == FR_EINVAL, "version 1 again");
+    CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found && got.id == 3,
+          "round 3 still open: %d %ld", found, got.id);
+    fr_store_close(&s);
+}
+
 int main(void)
 {
     if (!fixture_dir(root, sizeof root)) {
@@ -583,6 +660,7 @@ int main(void)
     RUN(test_reopen);
     RUN(test_duplicate_update);
     RUN(test_round_lifecycle);
+    RUN(test_commits);
     RUN(test_model_latest);
     RUN(test_metrics_mean);
     RUN(test_rollback);
