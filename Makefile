@@ -177,7 +177,8 @@ FUZZ_LIB := common/util/fr_status.c common/data/fr_csv.c common/data/fr_clean.c 
 	$(sort $(wildcard common/data/fr_data*.c common/data/fr_format_*.c))
 FUZZ_PROTO_LIB := common/util/fr_status.c common/util/fr_mpread.c common/fed/fr_proto.c
 FUZZ_MODEL_LIB := common/util/fr_status.c common/util/fr_mpread.c common/nn/fr_model.c common/util/fr_rng.c \
-	common/util/fr_file.c common/nn/fr_modelfile.c common/nn/fr_modelfile_load.c common/backend/fr_backend_cpu.c
+	common/util/fr_file.c common/nn/fr_modelfile.c common/nn/fr_modelfile_load.c \
+	$(wildcard common/backend/fr_backend_cpu*.c)
 FUZZ_SIGN_LIB := common/util/fr_status.c common/util/fr_file.c common/fed/fr_sign.c
 FUZZ_SECAGG_MSG_LIB := common/util/fr_status.c common/util/fr_mpread.c common/secagg/fr_secagg_msg.c
 FUZZ_SECAGG_LIB := $(FUZZ_SECAGG_MSG_LIB) common/secagg/fr_secagg.c common/secagg/fr_secagg_shamir.c \
