@@ -60,9 +60,10 @@ NODE_SRC := $(sort $(wildcard node/*.c))
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-# The CUDA backend against the CPU one (`make test-cuda`); built by `all` so that it
-# always compiles, run only on request: it needs a GPU and skips without one.
-CUDA_TEST := $(BUILD)/tests/gpu/test_cuda
+# The CUDA backend against the CPU one (`make test-cuda`: tests/gpu/test_cuda_*.c, op by op
+# and the model); built by `all` so that they always compile, run only on request: they
+# need a GPU and skip without one.
+CUDA_TEST := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/gpu/test_cuda_*.c)))
 # Helper programs the shell tests drive (a TLS test server, ...).
 TOOL_SRC := $(sort $(wildcard tests/tool_*.c))
 TOOL_BIN := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -139,8 +140,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libfedrecall.a
 test: all
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
+# Every binary runs even when one before it fails; the exit status is that of the last
+# one that failed.
 test-cuda: all
-	$(Q)$(CUDA_TEST)
+	$(Q)rc=0; for t in $(CUDA_TEST); do $$t || rc=$$?; done; exit $$rc
 
 # CPU-only: nvcc's objects would not be instrumented, and ASan's protected shadow gap
 # collides with the CUDA driver's device mappings (it needs protect_shadow_gap=0),
