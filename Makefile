@@ -243,6 +243,14 @@ style:
 	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*/*.c node/*.c coordinator/*.c tests/*.c || \
 	  { echo "banned function used" >&2; exit 1; }
 
+# Static checks (tests/lint.sh): the banned functions above, cppcheck over the C sources
+# (suppressions with their reasons in .cppcheck-suppressions), files of at most 700
+# lines, and no include of the programs' headers from common/. Needs no build; cppcheck
+# comes with FR_WITH_LINT=1 deploy/install-deps.sh.
+.PHONY: lint
+lint: style
+	$(Q)tests/lint.sh
+
 clean:
 	rm -rf build build-asan
 

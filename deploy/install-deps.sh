@@ -13,6 +13,8 @@ if [ "${FR_WITH_FUZZ:-0}" = 1 ]; then PKGS="$PKGS clang libclang-rt-14-dev libom
 # The deployment and dashboard tests also verify the systemd units, render the dashboard
 # in headless Chromium and parse the Kubernetes manifests; without these they skip that.
 if [ "${FR_WITH_OPS:-0}" = 1 ]; then PKGS="$PKGS systemd chromium python3-yaml"; fi
+# `make format-check` and `make lint`: clang-format and cppcheck.
+if [ "${FR_WITH_LINT:-0}" = 1 ]; then PKGS="$PKGS clang-format cppcheck"; fi
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
