@@ -2,7 +2,7 @@
 # test and ends with "N passed, M failed", `make asan` runs them under
 # AddressSanitizer + UBSan, `make bench` measures against the PyTorch peer,
 # `make demo` trains on generated data end to end, `make fuzz` runs the data readers'
-# libFuzzer targets (FUZZ_SECONDS each).
+# libFuzzer targets (FUZZ_SECONDS each), `make lint` the static checks (tests/lint.sh).
 
 .DEFAULT_GOAL := all
 BUILD ?= build
