@@ -97,8 +97,8 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
         return fr_fail(err, FR_EINVAL, "https %s: a CRL needs a CA file", cfg->listen);
     if (cfg->timeout_s < 0 || cfg->conn_deadline_s < 0)
         return fr_fail(err, FR_EINVAL, "https %s: negative timeout", cfg->listen);
-    if (fr_https_tls_register() != 0)
-        return fr_fail(err, FR_ENOMEM, "tls: cannot register connection data");
+    if ((st = fr_https_tls_register(err)) != FR_OK)
+        return st;
     if (!(s = calloc(1, sizeof *s)))
         return fr_fail(err, FR_ENOMEM, "https: out of memory");
     s->base = base;

@@ -22,9 +22,8 @@ struct fr_https {
     unsigned generation; /* of ctx: bumped by each reload */
 };
 
-/* Registers the per-connection record with OpenSSL, once per process; -1 when it
- * cannot. */
-int fr_https_tls_register(void);
+/* Registers the per-connection record with OpenSSL, once per process. */
+FR_MUST fr_status fr_https_tls_register(fr_err *err);
 /* A fresh server context from s's configured files (certificate, key, CA, CRL). */
 FR_MUST fr_status fr_https_tls_ctx(const fr_https *s, SSL_CTX **out, fr_err *err);
 /* evhttp's bufferevent callback: a TLS bufferevent for each accepted connection (arg:

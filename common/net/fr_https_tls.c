@@ -289,10 +289,12 @@ static int still_valid(const fr_https *s, SSL *ssl)
     return ok;
 }
 
-int fr_https_tls_register(void)
+fr_status fr_https_tls_register(fr_err *err)
 {
     pthread_once(&conn_idx_once, conn_idx_init);
-    return conn_idx < 0 ? -1 : 0;
+    if (conn_idx < 0)
+        return fr_fail(err, FR_ENOMEM, "tls: cannot register connection data");
+    return FR_OK;
 }
 
 int fr_https_tls_admit(fr_https *s, struct evhttp_request *req, char cn[64], const char **peer)
