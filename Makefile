@@ -2,7 +2,7 @@
 # test and ends with "N passed, M failed", `make asan` runs them under
 # AddressSanitizer + UBSan, `make bench` measures against the PyTorch peer,
 # `make demo` trains on generated data end to end, `make fuzz` runs the data readers'
-# libFuzzer targets (FUZZ_SECONDS each).
+# libFuzzer targets (FUZZ_SECONDS each), `make lint` the static checks (tests/lint.sh).
 
 .DEFAULT_GOAL := all
 BUILD ?= build
@@ -60,9 +60,10 @@ NODE_SRC := $(sort $(wildcard node/*.c))
 NODE_OBJ := $(NODE_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
-# The CUDA backend against the CPU one (`make test-cuda`); built by `all` so that it
-# always compiles, run only on request: it needs a GPU and skips without one.
-CUDA_TEST := $(BUILD)/tests/gpu/test_cuda
+# The CUDA backend against the CPU one (`make test-cuda`: tests/gpu/test_cuda_*.c, op by op
+# and the model); built by `all` so that they always compile, run only on request: they
+# need a GPU and skip without one.
+CUDA_TEST := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/gpu/test_cuda_*.c)))
 # Helper programs the shell tests drive (a TLS test server, ...).
 TOOL_SRC := $(sort $(wildcard tests/tool_*.c))
 TOOL_BIN := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -151,8 +152,10 @@ $(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libfedrecall.a
 test: all
 	$(Q)BUILD=$(BUILD) tests/run.sh
 
+# Every binary runs even when one before it fails; the exit status is that of the last
+# one that failed.
 test-cuda: all
-	$(Q)$(CUDA_TEST)
+	$(Q)rc=0; for t in $(CUDA_TEST); do $$t || rc=$$?; done; exit $$rc
 
 # CPU-only: nvcc's objects would not be instrumented, and ASan's protected shadow gap
 # collides with the CUDA driver's device mappings (it needs protect_shadow_gap=0),
@@ -189,7 +192,8 @@ FUZZ_LIB := common/util/fr_status.c common/data/fr_csv.c common/data/fr_clean.c 
 	$(sort $(wildcard common/data/fr_data*.c common/data/fr_format_*.c))
 FUZZ_PROTO_LIB := common/util/fr_status.c common/util/fr_mpread.c common/fed/fr_proto.c
 FUZZ_MODEL_LIB := common/util/fr_status.c common/util/fr_mpread.c common/nn/fr_model.c common/util/fr_rng.c \
-	common/util/fr_file.c common/nn/fr_modelfile.c common/nn/fr_modelfile_load.c common/backend/fr_backend_cpu.c
+	common/util/fr_file.c common/nn/fr_modelfile.c common/nn/fr_modelfile_load.c \
+	$(wildcard common/backend/fr_backend_cpu*.c)
 FUZZ_SIGN_LIB := common/util/fr_status.c common/util/fr_file.c common/fed/fr_sign.c
 FUZZ_SECAGG_MSG_LIB := common/util/fr_status.c common/util/fr_mpread.c common/secagg/fr_secagg_msg.c
 FUZZ_SECAGG_LIB := $(FUZZ_SECAGG_MSG_LIB) common/secagg/fr_secagg.c common/secagg/fr_secagg_shamir.c \
@@ -272,6 +276,14 @@ images: $(NODE_BIN) $(CUDA_SO)
 style:
 	$(Q)! grep -nE '\b(strcpy|sprintf|strcat|atoi|atol|gets)\(' common/*/*.c node/*.c coordinator/*.c tests/*.c || \
 	  { echo "banned function used" >&2; exit 1; }
+
+# Static checks (tests/lint.sh): the banned functions above, cppcheck over the C sources
+# (suppressions with their reasons in .cppcheck-suppressions), files of at most 700
+# lines, and no include of the programs' headers from common/. Needs no build; cppcheck
+# comes with FR_WITH_LINT=1 deploy/install-deps.sh.
+.PHONY: lint
+lint: style
+	$(Q)tests/lint.sh
 
 clean:
 	rm -rf build build-asan

@@ -275,7 +275,7 @@ static fr_status backup(const char *state_dir, const char *out, fr_err *err)
             st = copy_folder(state_dir, out, "models", model_files, &t, err);
         /* the open round's updates, as far as the snapshot knows it */
         fr_store s = {0};
-        fr_round_row r;
+        fr_round_row r = {0};
         int found = 0;
         if (st == FR_OK && (st = fr_store_open(&s, out, err)) == FR_OK) {
             st = fr_store_round_open_get(&s, &r, &found, err);

@@ -2,10 +2,10 @@
  * serve (the default when the first argument is an option), report, status, backup. */
 #include <signal.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "fr_coord.h"
 #include "fr_coord_cmd.h"
+#include "util/fr_cmd.h"
 #include "util/fr_opts.h"
 
 static int cmd_serve(int argc, char **argv)
@@ -70,24 +70,17 @@ static int cmd_report(int argc, char **argv)
     return 0;
 }
 
-typedef struct command {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *summary;
-} command;
-
-static const command commands[] = {
+static const fr_cmd commands[] = {
     {"serve", cmd_serve, "run the federation's HTTPS endpoints and rounds (the default)"},
     {"report", cmd_report, "print the rounds recorded in a state folder"},
     {"status", fr_coord_cmd_status, "the federation at a glance from a running coordinator"},
     {"backup", fr_coord_cmd_backup, "copy a state folder consistently while the server runs"},
 };
+#define FR_NCOMMANDS (sizeof commands / sizeof commands[0])
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: fedrecall-coordinator COMMAND [OPTIONS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fr_cmd_usage(out, "fedrecall-coordinator", commands, FR_NCOMMANDS, 8);
     fprintf(out,
             "\n'fedrecall-coordinator COMMAND --help' describes a command's options.\n"
             "\nexamples:\n"
@@ -104,13 +97,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (fr_cmd_is_help(argv[1])) {
         usage(stdout);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 2, argv + 2);
+    const fr_cmd *c = fr_cmd_find(commands, FR_NCOMMANDS, argv[1]);
+    if (c)
+        return c->run(argc - 2, argv + 2);
     if (argv[1][0] == '-')
         return cmd_serve(argc - 1, argv + 1);
     fprintf(stderr, "fedrecall-coordinator: unknown command '%s' (see --help)\n", argv[1]);

@@ -117,12 +117,14 @@ FR_MUST fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err 
 FR_MUST fr_status fr_serve_run(fr_serve *s, fr_err *err);
 void fr_serve_free(fr_serve *s);
 
-/* The request handler and the loop's side of the queue (fr_serve_http.c). */
+/* The request handler and the loop's side of the queue (fr_serve_http.c; the endpoints
+ * and the job they share in fr_serve_recall.c, fr_serve_events.c and fr_serve_job.h). */
 void fr_serve_handle(struct evhttp_request *req, const char *peer, void *ctx);
 void fr_serve_wake(fr_serve *s);
 void fr_serve_on_wake(fr_serve *s);
+/* A scoring thread (fr_serve_worker.c). */
 void *fr_serve_worker_main(void *arg);
-/* The behaviour log's sync report (writer thread). */
+/* The behaviour log's sync report (writer thread; fr_serve_events.c). */
 void fr_serve_on_sync(void *ctx, uint64_t upto, fr_status st);
 /* Drop every queued job without replying (at shutdown). */
 void fr_serve_drop_jobs(fr_serve *s);

@@ -1,19 +1,13 @@
 /* fedrecall-node: the program a partner site runs. Subcommands from a table. */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "fr_cmd.h"
+#include "util/fr_cmd.h"
 #include "util/fr_status.h"
 
-typedef struct command {
-    const char *name;
-    int (*fn)(int argc, char **argv);
-    const char *summary;
-} command;
-
-static const command commands[] = {
+static const fr_cmd commands[] = {
     {"train", fr_cmd_train, "train the recall model on local behaviour data"},
     {"eval", fr_cmd_eval, "evaluate a model file on local data"},
     {"synth", fr_cmd_synth, "generate synthetic behaviour data with planted structure"},
@@ -24,6 +18,7 @@ static const command commands[] = {
     {"init-model", fr_cmd_init_model, "build a federation's initial model from an item file"},
     {"serve", fr_cmd_serve, "serve top-K recall and take behaviour events over HTTP"},
 };
+#define FR_NCOMMANDS (sizeof commands / sizeof commands[0])
 
 int fr_cmd_exit_code(int status)
 {
@@ -44,9 +39,7 @@ int fr_cmd_fail(const char *cmd, int status, const char *msg)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: fedrecall-node COMMAND [OPTIONS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fr_cmd_usage(out, "fedrecall-node", commands, FR_NCOMMANDS, 11);
     fprintf(out, "\n'fedrecall-node COMMAND --help' describes a command's options.\n"
                  "\nexamples:\n"
                  "  fedrecall-node synth --users 2000 --items 800 --out /tmp/synth\n"
@@ -70,13 +63,13 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (fr_cmd_is_help(argv[1])) {
         usage(stdout);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].fn(argc - 2, argv + 2);
+    const fr_cmd *c = fr_cmd_find(commands, FR_NCOMMANDS, argv[1]);
+    if (c)
+        return c->run(argc - 2, argv + 2);
     fprintf(stderr, "fedrecall-node: unknown command '%s' (see fedrecall-node --help)\n", argv[1]);
     return 2;
 }

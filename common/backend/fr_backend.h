@@ -5,7 +5,10 @@
  *
  * Conventions: matrices are row-major; int32 index arrays are backend memory too
  * (uploaded once per batch with upload()); a row index < 0 means "padding" (a zero
- * row on gather, skipped on scatter). Shapes are given in comments as (rows, cols). */
+ * row on gather, skipped on scatter). Shapes are given in comments as (rows, cols).
+ *
+ * The ops themselves are listed once, in fr_backend_ops.h, which the table below and
+ * the CUDA profiler both expand: adding an op there is the whole declaration. */
 #ifndef FR_BACKEND_H
 #define FR_BACKEND_H
 
@@ -22,97 +25,15 @@ typedef struct fr_backend {
     /* memory: alloc returns zeroed memory or NULL */
     void *(*alloc)(size_t bytes);
     void (*free)(void *p);
-    void (*upload)(void *dst, const void *src, size_t bytes);   /* host -> backend */
-    void (*download)(void *dst, const void *src, size_t bytes); /* backend -> host */
     void (*set_threads)(int threads);
     /* Floating-point operations of the matrix products run so far (2mnk each), so
      * that throughput can be set against the machine's sgemm rate. */
     double (*flop_count)(void);
 
-    void (*zero)(float *x, size_t n);
-    /* C (m,n) = alpha * op(A) op(B) + beta * C; op = transpose when ta / tb is set */
-    void (*gemm)(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
-                 const float *b, int ldb, float beta, float *c, int ldc);
-    /* out (n,d) = src[rows[i]] (zero where rows[i] < 0) */
-    void (*gather_rows)(float *out, const float *src, const int32_t *rows, int n, int d);
-    /* dst[rows[i]] += src (n,d) for rows[i] >= 0; rows may repeat */
-    void (*scatter_add_rows)(float *dst, const float *src, const int32_t *rows, int n, int d);
-    /* x (n,d) += b (d) on every row */
-    void (*add_bias)(float *x, const float *b, int n, int d);
-    /* y (n) += a * x (n) */
-    void (*axpy)(float *y, float a, const float *x, size_t n);
-    /* x (n) *= a */
-    void (*scale)(float *x, float a, size_t n);
-    /* Squared L2 norm of x (n), and of the rows `rows` (n_rows, d) of x, summed in
-     * double; returned on the host. Rows must be distinct. */
-    double (*sq_norm)(const float *x, size_t n);
-    double (*rows_sq_norm)(const float *x, const int32_t *rows, int n_rows, int d);
-    /* y[rows[i]] += a * x[rows[i]] and x[rows[i]] = 0 for each listed row (distinct):
-     * moves a sparse per-user gradient into a sum, leaving x zero again. */
-    void (*rows_axpy_clear)(float *y, float a, float *x, const int32_t *rows, int n_rows, int d);
-    /* out (d) += column sums of x (n,d) */
-    void (*sum_rows)(float *out, const float *x, int n, int d);
-    /* out (n) = row-wise dot products of a (n,d) and b (n,d) */
-    void (*row_dot)(float *out, const float *a, const float *b, int n, int d);
-    /* out (n,d) += s[i] * a (n,d) */
-    void (*row_scale_add)(float *out, const float *s, const float *a, int n, int d);
-
-    /* Item-tower convolution, factored through the tokens: P (nt, 3F) holds, for each
-     * distinct token of the batch and each tap k, E_tok[token] . conv_w[:, :, k];
-     * tok (nu, T) maps each item's token positions to rows of P (-1 = padding).
-     * Forward: C[t][f] = bias[f] + sum_k P[tok[t+k-1]][k*F+f] ('same' zero padding),
-     * m (nu, F) = max over t of ReLU(C), arg (nu, F) the position of that max. */
-    void (*conv_pool_forward)(float *m, int32_t *arg, const float *p, const int32_t *tok,
-                              const float *bias, int nu, int t, int f);
-    /* Backward of the above for dm (nu, F): gp (nt, 3F) += per-token tap gradients,
-     * dbias (F) += bias gradient. */
-    void (*conv_pool_backward)(float *gp, float *dbias, const float *dm, const float *m,
-                               const int32_t *arg, const int32_t *tok, int nu, int t, int f);
-    /* conv_pool_backward for a few items read from a larger forward pass (DP-SGD's
-     * per-user gradients over the items of a whole step): item i's pooled values and
-     * positions are row rows[i] of m and arg, its tokens row i of tok and its gradient
-     * row i of dm. Optional: NULL on a backend that lacks it (callers then compute
-     * each batch on its own). */
-    void (*conv_pool_backward_rows)(float *gp, float *dbias, const float *dm, const float *m,
-                                    const int32_t *arg, const int32_t *rows, const int32_t *tok,
-                                    int nu, int t, int f);
-    /* conv_w (F, d, 3) <-> wr (3F, d) with wr[k*F+f][c] = conv_w[f][c][k] */
-    void (*conv_w_pack)(float *wr, const float *w, int f, int d);
-    void (*conv_w_unpack_add)(float *dw, const float *dwr, int f, int d);
-
-    /* GRU over L steps for b sequences (PyTorch gate order r, z, n), time-major:
-     * gi (L,b,3d) = W_ih x_t + b_ih per position. Writes z ((L+1),b,d) with z[0] = 0
-     * and z[t+1] = h_t, and saves gates (L,b,3d) = r, u, n and ghn (L,b,d) = the
-     * n-block of W_hh h_{t-1} + b_hh for the backward pass. */
-    void (*gru_forward)(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,
-                        const float *b_hh, int l, int b, int d);
-    /* Backward of gru_forward for dz (L,b,d) = dLoss/dh_t from outside the recurrence:
-     * writes dgi (L,b,3d) and dgh (L,b,3d) = the gradients of the two pre-activations
-     * (so dW_ih, dW_hh and the biases follow from single products over all steps). */
-    void (*gru_backward)(float *dgi, float *dgh, const float *dz, const float *gates,
-                         const float *ghn, const float *z, const float *w_hh, int l, int b,
-                         int d);
-
-    /* Sampled softmax cross-entropy over n positions: logits (n,K) are the negative
-     * logits, pos (n) the target logits; a negative equal to the position's target
-     * (neg[j] == tgt[i]) is masked out. Replaces logits and pos by the gradients of
-     * scale * sum of losses and adds that sum of losses (unscaled) to *loss. */
-    void (*sampled_softmax)(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
-                            int n, int k, float scale, float *loss);
-
-    /* Recall's selection: for each row i of scores (n, v), the k best columns among
-     * 1..v-1 (column 0 is the padding item) whose score is strictly above floor (NaN
-     * never is) and that are not listed in excl[excl_off[i] .. excl_off[i+1])
-     * (ascending, repeats allowed; excl NULL: none), best first by (score descending,
-     * column ascending), the order of fr_topk.h. Writes rows (n, k) and out (n, k); past
-     * the last column found, -1 and -INFINITY. scores may be overwritten. */
-    void (*topk_rows)(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
-                      const int32_t *excl_off, const int32_t *excl);
-
-    /* Adam (bias-corrected, no weight decay) over n parameters at step t (1-based);
-     * the gradient is consumed: g is zero afterwards, ready for the next batch. */
-    void (*adam)(float *p, float *g, float *m, float *v, size_t n, float lr, float b1,
-                 float b2, float eps, long t);
+    /* The ops, one function pointer each, with their contracts in fr_backend_ops.h. */
+#define FR_BACKEND_OP(ret, op, params) ret(*op) params;
+#include "backend/fr_backend_ops.h"
+#undef FR_BACKEND_OP
 } fr_backend;
 
 /* The CPU reference backend (always present). */

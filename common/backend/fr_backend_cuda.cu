@@ -1,7 +1,7 @@
 /* The CUDA backend: the fr_backend table over device memory. Matrix products go
  * through cuBLAS (FP32; TF32 tensor cores only with FR_CUDA_TF32=1), everything else
  * through the plain kernels here and in fr_backend_cuda_nn.cu, each a line-by-line
- * transcription of the CPU reference (fr_backend_cpu.c).
+ * transcription of the CPU reference (fr_backend_cpu.c, fr_backend_cpu_nn.c).
  *
  * Every op is queued on one stream and returns without waiting; the host waits only
  * where a value must come back (download, the two norms). Parameters, gradients and

@@ -1,7 +1,8 @@
 /* The CUDA backend's network ops: the item tower's convolution and max-pool, the
  * GRU steps and the sampled softmax. Each kernel is the CPU reference's loop body
- * (fr_backend_cpu.c) with one thread per independent element: (item, filter) for the
- * convolution, (row, unit) for a GRU step, one block per position for the softmax.
+ * (fr_backend_cpu_nn.c; the softmax's in fr_backend_cpu.c) with one thread per
+ * independent element: (item, filter) for the convolution, (row, unit) for a GRU step,
+ * one block per position for the softmax.
  * The GRU's per-step products run through cuBLAS between the step kernels. */
 #include <math.h>
 

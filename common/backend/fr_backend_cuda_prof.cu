@@ -16,7 +16,13 @@
 
 #include "backend/fr_backend_cuda_int.h"
 
-#define PROF_OPS 40
+/* One report row per op of the table (fr_backend_ops.h). */
+enum {
+#define FR_BACKEND_OP(ret, op, params) PROF_##op,
+#include "backend/fr_backend_ops.h"
+#undef FR_BACKEND_OP
+    PROF_OPS
+};
 #define PROF_POOL 4096
 
 static fr_backend g_orig;
@@ -119,7 +125,6 @@ static void prof_report(void)
 
 #define WRAP(field, i)                                                                  \
     do {                                                                                \
-        static_assert((i) < PROF_OPS, "PROF_OPS too small");                            \
         g_names[i] = #field;                                                            \
         b->field = prof_wrap<decltype(&fr_backend::field), &fr_backend::field, i>::call; \
     } while (0)
@@ -133,32 +138,12 @@ int fr_cu_prof_wrap(fr_backend *b, char *why, size_t cap)
             return -1;
         }
     g_orig = *b;
-    WRAP(upload, 0);
-    WRAP(download, 1);
-    WRAP(zero, 2);
-    WRAP(gemm, 3);
-    WRAP(gather_rows, 4);
-    WRAP(scatter_add_rows, 5);
-    WRAP(add_bias, 6);
-    WRAP(axpy, 7);
-    WRAP(scale, 8);
-    WRAP(sq_norm, 9);
-    WRAP(rows_sq_norm, 10);
-    WRAP(rows_axpy_clear, 11);
-    WRAP(sum_rows, 12);
-    WRAP(row_dot, 13);
-    WRAP(row_scale_add, 14);
-    WRAP(conv_pool_forward, 15);
-    WRAP(conv_pool_backward, 16);
-    WRAP(conv_w_pack, 17);
-    WRAP(conv_w_unpack_add, 18);
-    WRAP(gru_forward, 19);
-    WRAP(gru_backward, 20);
-    WRAP(sampled_softmax, 21);
-    WRAP(adam, 22);
-    WRAP(topk_rows, 24);
-    if (b->conv_pool_backward_rows)
-        WRAP(conv_pool_backward_rows, 23);
+    /* every op the backend has (an optional one may be NULL) */
+#define FR_BACKEND_OP(ret, op, params) \
+    if (b->op)                         \
+        WRAP(op, PROF_##op);
+#include "backend/fr_backend_ops.h"
+#undef FR_BACKEND_OP
     g_wall0 = wall_s();
     /* registered after the runtime's own exit handler, so it runs before it */
     atexit(prof_report);

@@ -251,6 +251,13 @@ static size_t put_quoted(char *buf, size_t cap, size_t at, const char *s)
     return at + 1;
 }
 
+static size_t put_char(char *buf, size_t cap, size_t at, char c)
+{
+    if (at < cap)
+        buf[at] = c;
+    return at + 1;
+}
+
 static size_t put_text(char *buf, size_t cap, size_t at, const char *fmt, double v)
 {
     char num[40];
@@ -265,16 +272,16 @@ size_t fr_eventlog_format(char *buf, size_t cap, const char *user, const char *i
                        const char *event, double value)
 {
     size_t at = put_quoted(buf, cap, 0, user);
-    at = put_text(buf, cap, at, ",", 0);
+    at = put_char(buf, cap, at, ',');
     at = put_quoted(buf, cap, at, item);
     /* %.17g reads back as the same double; whole seconds print as integers */
     at = put_text(buf, cap, at, ",%.17g,", ts);
     if (event && *event)
         at = put_quoted(buf, cap, at, event);
-    at = put_text(buf, cap, at, ",", 0);
+    at = put_char(buf, cap, at, ',');
     if (!isnan(value))
         at = put_text(buf, cap, at, "%.9g", value);
-    at = put_text(buf, cap, at, "\n", 0);
+    at = put_char(buf, cap, at, '\n');
     return at;
 }
 

@@ -37,7 +37,7 @@ static inline uint64_t fr_topk_key(float score, int32_t row)
     uint32_t u;
     score += 0.0f; /* -0 -> +0 */
     memcpy(&u, &score, sizeof u);
-    u ^= (uint32_t)((int32_t)u >> 31) | 0x80000000u; /* negative: all bits; else the sign */
+    u ^= (0u - (u >> 31)) | 0x80000000u; /* negative: all bits; else the sign */
     return (uint64_t)u << 32 | (uint32_t) ~((uint32_t)row ^ 0x80000000u);
 }
 

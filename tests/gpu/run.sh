@@ -193,11 +193,14 @@ step ours-bench-cpu 60 "$NODE" train --data "$DATA" --format movielens-csv --epo
 # The CUDA tests again under compute-sanitizer: memcheck over every kernel, racecheck
 # over the top-K selection (shared-memory histograms, scans and sorts).
 SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-step memcheck 100 "$SAN" --tool memcheck --error-exitcode 9 build/tests/gpu/test_cuda \
-    >"$OUT/memcheck.txt" 2>&1
+# (each of the CUDA test binaries in turn; the status is that of the last that failed)
+CUDA_TESTS="build/tests/gpu/test_cuda_ops build/tests/gpu/test_cuda_model"
+step memcheck 100 sh -c 'rc=0; for t in $2; do "$1" --tool memcheck --error-exitcode 9 "$t" ||
+    rc=$?; done; exit $rc' sh "$SAN" "$CUDA_TESTS" >"$OUT/memcheck.txt" 2>&1
 grep -E "ERROR SUMMARY|^TESTS" "$OUT/memcheck.txt" >&3
-step racecheck 60 "$SAN" --tool racecheck --kernel-name kns=topk --error-exitcode 9 \
-    build/tests/gpu/test_cuda >"$OUT/racecheck.txt" 2>&1
+step racecheck 60 sh -c 'rc=0; for t in $2; do "$1" --tool racecheck --kernel-name kns=topk \
+    --error-exitcode 9 "$t" || rc=$?; done; exit $rc' sh "$SAN" "$CUDA_TESTS" \
+    >"$OUT/racecheck.txt" 2>&1
 grep -E "RACECHECK SUMMARY|ERROR SUMMARY|^TESTS|rror" "$OUT/racecheck.txt" | head -n 5 >&3
 
 # The table: training sequences per second, the median over the epochs after the first
