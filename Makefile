@@ -279,8 +279,8 @@ style:
 
 # Static checks (tests/lint.sh): the banned functions above, cppcheck over the C sources
 # (suppressions with their reasons in .cppcheck-suppressions), files of at most 700
-# lines, and no include of the programs' headers from common/. Needs no build; cppcheck
-# comes with FR_WITH_LINT=1 deploy/install-deps.sh.
+# lines, and the library's layers (tests/cli_layers.sh). Needs no build; cppcheck comes
+# with FR_WITH_LINT=1 deploy/install-deps.sh, which it runs when missing (as root).
 .PHONY: lint
 lint: style
 	$(Q)tests/lint.sh

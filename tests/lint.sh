@@ -6,8 +6,8 @@
 #    (each with its reason). A finding is fixed in the code when that is simple.
 #  - file length: no C, header or CUDA source under common/, node/, coordinator/,
 #    tests/ or bench/ over 700 lines, so that each file keeps one job.
-#  - layers: the library (common/) never includes a header of the programs (node/,
-#    coordinator/): an include names a folder of common/, or a file beside the includer.
+#  - layers: each folder of common/ includes only the folders docs/contributing.md
+#    allows it, and nothing of the programs (tests/cli_layers.sh, also run by make test).
 # A second or so on two cores; cppcheck comes with FR_WITH_LINT=1 deploy/install-deps.sh.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -15,8 +15,11 @@ MAX_LINES=700
 failed=""
 
 if ! command -v cppcheck >/dev/null; then
-    echo "lint: no cppcheck: run  sudo FR_WITH_LINT=1 deploy/install-deps.sh" >&2
-    exit 2
+    if [ "$(id -u)" = 0 ]; then FR_WITH_LINT=1 deploy/install-deps.sh || exit 2
+    else
+        echo "lint: no cppcheck: run  sudo FR_WITH_LINT=1 deploy/install-deps.sh" >&2
+        exit 2
+    fi
 fi
 echo "== cppcheck"
 # One configuration (the build's -D_GNU_SOURCE) rather than every #ifdef combination:
@@ -40,25 +43,9 @@ if [ -s "${TMPDIR:-/tmp}/fr-lint-long.$$" ]; then
 fi
 rm -f "${TMPDIR:-/tmp}/fr-lint-long.$$"
 
-echo "== layers (common/ includes nothing of node/ or coordinator/)"
-bad_includes=$(
-    find common -type f \( -name '*.c' -o -name '*.h' -o -name '*.cu' \) | sort |
-        while IFS= read -r f; do
-            grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" | while IFS= read -r l; do
-                inc=$(printf '%s\n' "$l" | sed 's/.*include[[:space:]]*"\([^"]*\)".*/\1/')
-                case "$inc" in
-                ../* | */../*) ;;
-                */*) [ -d "common/${inc%%/*}" ] && continue ;;
-                *) [ -f "$(dirname "$f")/$inc" ] && continue ;;
-                esac
-                echo "$f:${l%%:*}: includes \"$inc\", which is not in the library"
-            done
-        done
-)
-if [ -n "$bad_includes" ]; then
-    printf '%s\n' "$bad_includes"
-    failed="$failed layers"
-fi
+echo "== layers (tests/cli_layers.sh: the table of docs/contributing.md)"
+tests/cli_layers.sh | grep -v '^ok \|^TESTS ' || true
+tests/cli_layers.sh >/dev/null || failed="$failed layers"
 
 if [ -n "$failed" ]; then
     echo "lint: findings in:$failed" >&2
