@@ -113,8 +113,13 @@ int main(int argc, char **argv)
     for (long u = 0; u < updates; u++) {
         for (long i = 0; i < n; i++)
             delta[i] = (float)(2e-3 * fr_rng_uniform(&rng) - 1e-3);
-        fr_proto_update m = {.round = 1, .model_version = 0, .users = 200 + u, .windows = 700,
-                             .weight = 200.0 + (double)u, .loss = 4.5, .n = (uint64_t)n};
+        fr_proto_update m = {.round = 1,
+                             .model_version = 0,
+                             .users = 200 + u,
+                             .windows = 700,
+                             .weight = 200.0 + (double)u,
+                             .loss = 4.5,
+                             .n = (uint64_t)n};
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
         fr_proto_update_head_encode(&m, &sb);
@@ -122,8 +127,7 @@ int main(int argc, char **argv)
         body[u] = malloc(len);
         copy[u] = malloc(len);
         if (!body[u] || !copy[u]) {
-            fprintf(stderr, "agg_bench: out of memory for %ld bodies of %zu bytes\n", updates,
-                    len);
+            fprintf(stderr, "agg_bench: out of memory for %ld bodies of %zu bytes\n", updates, len);
             return 1;
         }
         memcpy(body[u], sb.data, sb.size);
@@ -192,8 +196,8 @@ int main(int argc, char **argv)
         t0 = now_s();
         for (long u = 0; u < updates; u++) {
             double norm = 0;
-            if (fr_agg_check_le(body[u] + (len - (size_t)n * 4), (size_t)n, 100.0, &norm,
-                                &err) != FR_OK) {
+            if (fr_agg_check_le(body[u] + (len - (size_t)n * 4), (size_t)n, 100.0, &norm, &err) !=
+                FR_OK) {
                 fprintf(stderr, "agg_bench: %s\n", err.msg);
                 return 1;
             }
@@ -264,14 +268,14 @@ int main(int argc, char **argv)
     printf("| decode + check + add (the coordinator's path) | %.2f ms | **%.0f MB/s** | "
            "**%.2fx** copy time |\n",
            1e3 * full / updates, mb_full, full / cp);
-    printf("| check alone (finite, L2 norm) | %.2f ms | %.0f MB/s | %.2fx |\n",
-           1e3 * chk / updates, bytes / chk / 1e6, chk / cp);
+    printf("| check alone (finite, L2 norm) | %.2f ms | %.0f MB/s | %.2fx |\n", 1e3 * chk / updates,
+           bytes / chk / 1e6, chk / cp);
     printf("| decode + add alone (double sum) | %.2f ms | %.0f MB/s | %.2fx |\n",
            1e3 * add / updates, bytes / add / 1e6, add / cp);
-    printf("| memcpy of the same bodies (floor) | %.2f ms | %.0f MB/s | 1 |\n",
-           1e3 * cp / updates, mb_copy);
-    printf("| plain read of the same bodies | %.2f ms | %.0f MB/s | %.2fx |\n",
-           1e3 * rd / updates, mb_read, rd / cp);
+    printf("| memcpy of the same bodies (floor) | %.2f ms | %.0f MB/s | 1 |\n", 1e3 * cp / updates,
+           mb_copy);
+    printf("| plain read of the same bodies | %.2f ms | %.0f MB/s | %.2fx |\n", 1e3 * rd / updates,
+           mb_read, rd / cp);
     printf("| server step, fedavg (once per round) | %.2f ms | | |\n", 1e3 * ap);
     printf("| server step, fedadam (once per round) | %.2f ms | | |\n", 1e3 * ad);
     if (dir)

@@ -31,7 +31,8 @@ static void sync_device(void)
 /* GFLOP/s of C (m,n) = A (m,k) B^T: best of 3 timings of >= 0.2 s each. */
 static double gemm_rate(int m, int n, int k)
 {
-    float *a = be->alloc(sizeof(float) * (size_t)m * k), *b = be->alloc(sizeof(float) * (size_t)n * k);
+    float *a = be->alloc(sizeof(float) * (size_t)m * k),
+          *b = be->alloc(sizeof(float) * (size_t)n * k);
     float *c = be->alloc(sizeof(float) * (size_t)m * n);
     double best = 0;
     if (!a || !b || !c)

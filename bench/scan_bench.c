@@ -113,8 +113,8 @@ int main(int argc, char **argv)
         }
     if (portable)
         fr_topk_q8_use_kernel(FR_Q8_PORTABLE);
-    printf("scan: %d items, d = %d, K = %d, one thread, best of %d; int8 kernel: %s\n", V, d,
-           k, repeats, portable ? "portable C" : fr_topk_q8_kernel_name());
+    printf("scan: %d items, d = %d, K = %d, one thread, best of %d; int8 kernel: %s\n", V, d, k,
+           repeats, portable ? "portable C" : fr_topk_q8_kernel_name());
     printf("| users a batch | float scan | int8 scan + re-rank | float / int8 |\n");
     printf("|---|---|---|---|\n");
     for (int b = 0; b < 3; b++) {

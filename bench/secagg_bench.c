@@ -113,8 +113,9 @@ static mask_rates mask_rate(uint32_t m, int reps)
 enum { ST_ADV, ST_SHARE, ST_ENCODE, ST_MASK, ST_UNMASK, NODE_STEPS };
 enum { CO_ADV, CO_LIST, CO_SHARES, CO_RELAY, CO_ADD, CO_REQ, CO_RESP, CO_FINISH, COORD_STEPS };
 static const char *const coord_names[COORD_STEPS] = {
-    "add advertisements (verify)", "advert list", "add shares", "relays (one per node)",
-    "add masked inputs", "unmask request", "add unmask responses", "finish (unmask)"};
+    "add advertisements (verify)", "advert list",       "add shares",
+    "relays (one per node)",       "add masked inputs", "unmask request",
+    "add unmask responses",        "finish (unmask)"};
 
 typedef struct bench_case {
     int n, t, dropped; /* dropped: the last nodes, after the shares step */
@@ -288,7 +289,8 @@ static void run_case(bench_case *c, uint32_t m, const float *v)
 {
     const int n = c->n, cap = c->reps * n;
     uint8_t *pks = malloc((size_t)n * 32), *sks = malloc((size_t)n * 64);
-    double *node_s[NODE_STEPS], *coord_s[COORD_STEPS], *total_s = calloc((size_t)c->reps, sizeof(double));
+    double *node_s[NODE_STEPS], *coord_s[COORD_STEPS],
+        *total_s = calloc((size_t)c->reps, sizeof(double));
     int node_k[NODE_STEPS] = {0};
     if (!pks || !sks || !total_s)
         die("out of memory for a case", NULL);
@@ -380,8 +382,8 @@ static loopback loopback_rate(void)
     uint8_t *buf = malloc(1 << 20), msg[64] = {0};
     double *rtt = calloc(PINGS, sizeof(double));
     pid_t child = -1;
-    if (ls < 0 || !buf || !rtt || bind(ls, (struct sockaddr *)&a, sizeof a) ||
-        listen(ls, 1) || getsockname(ls, (struct sockaddr *)&a, &alen))
+    if (ls < 0 || !buf || !rtt || bind(ls, (struct sockaddr *)&a, sizeof a) || listen(ls, 1) ||
+        getsockname(ls, (struct sockaddr *)&a, &alen))
         goto out;
     child = fork();
     if (child == 0) {
@@ -450,8 +452,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    if (params < 1 || params > (long)FR_SECAGG_MAX_M || reps < 1 || reps > 101 ||
-        big_reps < 1 || big_reps > 101) {
+    if (params < 1 || params > (long)FR_SECAGG_MAX_M || reps < 1 || reps > 101 || big_reps < 1 ||
+        big_reps > 101) {
         usage();
         return 2;
     }
@@ -483,8 +485,8 @@ int main(int argc, char **argv)
     printf("| mask expansion | rate |\n|---|---|\n");
     printf("| fr_secagg_mask_add (output bytes) | **%.2f GB/s** (%.2f ms per mask) |\n",
            mr.mask_gb_s, 4e-6 * m / mr.mask_gb_s);
-    printf("| ChaCha20 keystream alone | %.2f GB/s |\n| memcpy | %.2f GB/s |\n\n",
-           mr.stream_gb_s, mr.copy_gb_s);
+    printf("| ChaCha20 keystream alone | %.2f GB/s |\n| memcpy | %.2f GB/s |\n\n", mr.stream_gb_s,
+           mr.copy_gb_s);
 
     printf("Per node and round, CPU time (median over nodes and rounds):\n\n");
     printf("| n | t | dropped | rounds | advertise | share | masked input: encode | "

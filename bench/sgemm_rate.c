@@ -27,8 +27,8 @@ static double rate(int m, int n, int k)
         long reps = 0;
         double t0 = now_s(), t;
         do {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f,
-                        c, n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, k, b, k, 0.0f, c,
+                        n);
             reps++;
         } while ((t = now_s() - t0) < 0.1);
         best[r] = flops * reps / t / 1e9;

@@ -267,8 +267,9 @@ static fr_status backup(const char *state_dir, const char *out, fr_err *err)
             snprintf(dst, sizeof dst, "%s/%s", out, top_files[i]);
             st = copy_file(src, dst, &missing, &t, err);
             if (missing && i == 0)
-                fprintf(stderr, "fedrecall-coordinator backup: warning: %s is absent (a "
-                                "signing-key outside the state folder?): back that key up too\n",
+                fprintf(stderr,
+                        "fedrecall-coordinator backup: warning: %s is absent (a "
+                        "signing-key outside the state folder?): back that key up too\n",
                         src);
         }
         if (st == FR_OK)
@@ -299,8 +300,8 @@ static fr_status backup(const char *state_dir, const char *out, fr_err *err)
                    state_dir, out, version, rounds, t.files, t.bytes / 1e6);
             return FR_OK;
         }
-        fprintf(stderr, "fedrecall-coordinator backup: attempt %d: %s; taking it again\n",
-                attempt, why);
+        fprintf(stderr, "fedrecall-coordinator backup: attempt %d: %s; taking it again\n", attempt,
+                why);
         clear(out);
     }
     return fr_fail(err, FR_EIO, "%s: the state changed under every one of %d attempts (%s)",

@@ -56,14 +56,15 @@ static void print_table(json_t *root, int last_rounds, FILE *out)
                 num(round, "id"), num(round, "updates"), num(round, "expected"),
                 num(round, "deadline_in_s"));
     else
-        fprintf(out, "%s\n", json_is_true(json_object_get(root, "finished"))
-                                 ? "the federation has finished"
-                                 : "no round open");
+        fprintf(out, "%s\n",
+                json_is_true(json_object_get(root, "finished")) ? "the federation has finished"
+                                                                : "no round open");
     json_t *nodes = json_object_get(root, "nodes"), *n;
     size_t i;
-    fprintf(out, "\n%-16s %-6s %-12s %-7s %-7s %-13s %-8s %-7s %s\n", "NODE", "STATE",
-            "LAST SEEN", "VERSION", "USERS", "EPSILON", "ACCEPTED", "REFUSED", "LAST REFUSAL");
-    json_array_foreach(nodes, i, n) {
+    fprintf(out, "\n%-16s %-6s %-12s %-7s %-7s %-13s %-8s %-7s %s\n", "NODE", "STATE", "LAST SEEN",
+            "VERSION", "USERS", "EPSILON", "ACCEPTED", "REFUSED", "LAST REFUSAL");
+    json_array_foreach(nodes, i, n)
+    {
         char seen[32], eps[40];
         ago(num(n, "last_seen_s_ago"), seen, sizeof seen);
         if (num(n, "eps_budget") > 0)
@@ -81,9 +82,10 @@ static void print_table(json_t *root, int last_rounds, FILE *out)
         fprintf(out, "(no node has joined yet)\n");
     json_t *rounds = json_object_get(root, "rounds"), *r;
     size_t nr = json_array_size(rounds);
-    fprintf(out, "\n%-6s %-9s %-7s %-9s %-8s %-7s %s\n", "ROUND", "STATUS", "UPDATES",
-            "VERSION", "LOSS", "HR@10", "NDCG@10");
-    json_array_foreach(rounds, i, r) {
+    fprintf(out, "\n%-6s %-9s %-7s %-9s %-8s %-7s %s\n", "ROUND", "STATUS", "UPDATES", "VERSION",
+            "LOSS", "HR@10", "NDCG@10");
+    json_array_foreach(rounds, i, r)
+    {
         if (last_rounds > 0 && i + (size_t)last_rounds < nr)
             continue;
         char ver[48], loss[24] = "-", hr[24] = "-", nd[24] = "-";
@@ -115,8 +117,7 @@ int fr_coord_cmd_status(int argc, char **argv)
         {"cert", FR_OPT_STR, &cert, 0, 0, "an operator's certificate (PEM)", 1, 0},
         {"key", FR_OPT_STR, &key, 0, 0, "its private key (PEM)", 1, 0},
         {"ca", FR_OPT_STR, &ca, 0, 0, "the federation CA (PEM)", 1, 0},
-        {"crl", FR_OPT_STR, &crl, 0, 0, "revocation list to check the coordinator against", 0,
-         0},
+        {"crl", FR_OPT_STR, &crl, 0, 0, "revocation list to check the coordinator against", 0, 0},
         {"rounds", FR_OPT_INT, &rounds, 0, 1000000, "newest rounds to list (0: all sent)", 0, 0},
         {"json", FR_OPT_FLAG, &json, 0, 0, "print the status JSON as received", 0, 0},
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
@@ -137,8 +138,13 @@ int fr_coord_cmd_status(int argc, char **argv)
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     if (st != FR_OK)
         goto fail;
-    fr_http_client_config hc = {.base_url = url, .cert = cert, .key = key, .ca = ca, .crl = crl,
-                                .timeout_s = 30, .max_response = STATUS_MAX_BYTES};
+    fr_http_client_config hc = {.base_url = url,
+                                .cert = cert,
+                                .key = key,
+                                .ca = ca,
+                                .crl = crl,
+                                .timeout_s = 30,
+                                .max_response = STATUS_MAX_BYTES};
     if ((st = fr_http_client_init(&http, &hc, &err)) != FR_OK)
         goto fail;
     rc = 1;

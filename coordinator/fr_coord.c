@@ -56,7 +56,7 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         return st;
     /* an adaptive server step moves each coordinate by about server_lr per round, a
      * FedAvg step by the mean delta itself: their useful rates differ by orders */
-    c->agg_cfg.server_lr = cfg->server_lr > 0                   ? cfg->server_lr
+    c->agg_cfg.server_lr = cfg->server_lr > 0                 ? cfg->server_lr
                            : c->agg_cfg.kind == FR_AGG_FEDAVG ? 1.0
                                                               : 0.01;
     c->agg_cfg.beta1 = cfg->server_beta1;
@@ -128,8 +128,8 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
     if (cfg->dashboard_listen) {
         /* plain HTTP: fr_https refuses any address but loopback */
         fr_https_config dc = {.listen = cfg->dashboard_listen, .tls = 0, .max_body = 4096};
-        if ((st = fr_https_init(&c->dash_https, c->base, &dc, fr_coord_dashboard_handle, c,
-                                err)) != FR_OK) {
+        if ((st = fr_https_init(&c->dash_https, c->base, &dc, fr_coord_dashboard_handle, c, err)) !=
+            FR_OK) {
             fr_err inner = *err;
             return fr_fail(err, st, "dashboard-listen: %s", inner.msg);
         }

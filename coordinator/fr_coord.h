@@ -27,23 +27,23 @@ typedef struct fr_coord_config {
     const char *listen, *cert, *key, *ca, *crl, *state_dir;
     const char *initial_model; /* used when the state folder holds no version yet */
     const char *signing_key;   /* default STATE_DIR/signing.key */
-    int min_nodes;       /* live nodes needed to open a round */
-    int quorum;          /* updates that close a round; 0 = every node live at its opening */
-    int min_updates;     /* updates a round needs by its deadline to publish */
-    int round_timeout;   /* seconds from opening to the deadline */
-    int node_timeout;    /* a node not heard from for this long is not live */
-    int rounds;          /* publish this many versions, then finish (0 = no end) */
-    int retry;           /* seconds nodes wait between polls */
-    int heartbeat;       /* seconds between a node's joins */
+    int min_nodes;             /* live nodes needed to open a round */
+    int quorum;                /* updates that close a round; 0 = every node live at its opening */
+    int min_updates;           /* updates a round needs by its deadline to publish */
+    int round_timeout;         /* seconds from opening to the deadline */
+    int node_timeout;          /* a node not heard from for this long is not live */
+    int rounds;                /* publish this many versions, then finish (0 = no end) */
+    int retry;                 /* seconds nodes wait between polls */
+    int heartbeat;             /* seconds between a node's joins */
     const char *aggregator;
     double server_lr, server_beta1, server_beta2, server_tau;
     int local_epochs, batch, seq_len, negatives;
     float lr;
     double max_update_norm;
     const char *weighting;
-    uint64_t max_body;   /* bytes; 0 = the model's update size plus 64 KiB */
-    int keep_updates;    /* keep update files after their round closes */
-    int keep_models;     /* model files kept, newest first (0: all) */
+    uint64_t max_body;     /* bytes; 0 = the model's update size plus 64 KiB */
+    int keep_updates;      /* keep update files after their round closes */
+    int keep_models;       /* model files kept, newest first (0: all) */
     const char *operators; /* certificate names allowed the status views ("" = any) */
     /* secure aggregation (docs/secagg.md): "on" or "off" */
     const char *secure_aggregation;
@@ -61,12 +61,12 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
 typedef struct fr_coord_live {
     char name[64];
     double last_seen;
-    double stored_at;   /* when last_seen was last written to the store */
+    double stored_at; /* when last_seen was last written to the store */
     /* from its last join: its data, and its verified secure-aggregation identity */
     double users, windows;
     int has_id;
     uint8_t id_pk[FR_IDENTITY_PK_BYTES];
-    uint8_t *id_cert;   /* malloc'd DER */
+    uint8_t *id_cert; /* malloc'd DER */
     size_t id_cert_len;
     uint8_t id_sig[FR_IDENTITY_MAX_SIG];
     size_t id_sig_len;
@@ -83,14 +83,14 @@ typedef struct fr_coord {
     char state_dir[4096];
     struct event_base *base;
     fr_https *https;
-    fr_https *dash_https;  /* the loopback dashboard listener, when configured */
+    fr_https *dash_https; /* the loopback dashboard listener, when configured */
     fr_store store;
     fr_sign_key key;
     fr_agg_config agg_cfg;
     /* the latest published version */
-    fr_model model;        /* host parameters (CPU backend) */
+    fr_model model; /* host parameters (CPU backend) */
     long version;
-    uint8_t *file;         /* its model file, as served */
+    uint8_t *file; /* its model file, as served */
     size_t file_len;
     char sig_hex[2 * FR_SIGN_BYTES + 1];
     fr_server_opt opt;
@@ -98,13 +98,13 @@ typedef struct fr_coord {
     /* the open round (rd.id == 0: none), its updates or its secure aggregation: the
      * state machine this program is the glue of (fed/fr_round.h) */
     fr_round rd;
-    int publishing;        /* a publish is scheduled */
-    long published;        /* versions published by rounds, all runs */
-    int done;              /* cfg.rounds reached */
-    int failed;            /* stopped because the state folder could not be written */
+    int publishing; /* a publish is scheduled */
+    long published; /* versions published by rounds, all runs */
+    int done;       /* cfg.rounds reached */
+    int failed;     /* stopped because the state folder could not be written */
     fr_coord_live *live;
     int n_live;
-    fr_identity_ca idca;   /* checks the identities nodes bind to their certificates */
+    fr_identity_ca idca;        /* checks the identities nodes bind to their certificates */
     struct fr_coord_held *held; /* secure-round GETs waiting for their step */
     int n_held, cap_held;
     struct event *tick, *sig_term, *sig_int, *sig_hup;
@@ -124,9 +124,9 @@ void fr_coord_tick(fr_coord *c);
 FR_MUST fr_status fr_coord_resume_round(fr_coord *c, fr_err *err);
 /* Take one update body from node: checked by the round, filed, recorded, then added;
  * *quorum set when the round now has its quorum. On refusal, the reason (and why). */
-FR_MUST fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node,
-                                              const uint8_t *body, size_t len, int *quorum,
-                                              char *reason, size_t reason_cap);
+FR_MUST fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node, const uint8_t *body,
+                                              size_t len, int *quorum, char *reason,
+                                              size_t reason_cap);
 int fr_coord_live_count(const fr_coord *c);
 /* Whether peer may read /v1/status and /metrics. */
 int fr_coord_is_operator(const fr_coord *c, const char *peer);
@@ -155,8 +155,7 @@ void fr_coord_secagg_wake(fr_coord *c);
  * with the body to send (out, msgpack, for a GET) or the reason on refusal. */
 FR_MUST fr_round_refusal fr_coord_secagg_request(fr_coord *c, const char *node, fr_round_msg m,
                                                  long asked, const uint8_t *body, size_t len,
-                                                 msgpack_sbuffer *out, char *reason,
-                                                 size_t cap);
+                                                 msgpack_sbuffer *out, char *reason, size_t cap);
 
 /* The global model (fr_coord_model.c). */
 FR_MUST fr_status fr_coord_load_model(fr_coord *c, fr_err *err);

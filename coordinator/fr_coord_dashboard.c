@@ -19,8 +19,8 @@
 #include "fr_coord.h"
 #include "net/fr_html.h"
 
-#define DASH_ROUNDS 100     /* rounds drawn in the charts */
-#define DASH_ROUND_ROWS 20  /* rounds listed in the table */
+#define DASH_ROUNDS 100    /* rounds drawn in the charts */
+#define DASH_ROUND_ROWS 20 /* rounds listed in the table */
 #define DASH_REFUSALS 20
 #define DASH_REFRESH_S 10
 
@@ -73,15 +73,15 @@ static void cards(FILE *f, fr_coord *c, int known)
     fprintf(f, "<div class=\"card\">nodes live<b id=\"nodes-live\">%d of %d</b></div>",
             fr_coord_live_count(c), known);
     if (c->rd.id)
-        fprintf(f, "<div class=\"card\">open round<b id=\"open-round\">%ld: %d of %d updates, "
-                   "deadline in %.0f s</b></div>",
+        fprintf(f,
+                "<div class=\"card\">open round<b id=\"open-round\">%ld: %d of %d updates, "
+                "deadline in %.0f s</b></div>",
                 c->rd.id, c->rd.agg.count, c->rd.expected,
                 fmax(0, c->rd.deadline - fr_coord_now()));
     else
         fprintf(f, "<div class=\"card\">open round<b id=\"open-round\">%s</b></div>",
                 c->done ? "none: the federation has finished" : "none");
-    fprintf(f, "<div class=\"card\">aggregator<b>%s</b></div>",
-            fr_agg_kind_name(c->agg_cfg.kind));
+    fprintf(f, "<div class=\"card\">aggregator<b>%s</b></div>", fr_agg_kind_name(c->agg_cfg.kind));
     fprintf(f, "<div class=\"card\">parameters<b>%zu</b></div>", c->model.n);
     fprintf(f, "<div class=\"card\">requests refused<b>%ld</b></div>", c->stats.refused);
     fputs("</div>\n", f);
@@ -112,8 +112,7 @@ static void charts(FILE *f, fr_coord *c, const fr_round_row *r, int n)
         if (!strcmp(r[i].status, "open"))
             nodes[i] = c->rd.id == r[i].id ? c->rd.agg.count : r[i].updates;
         if (r[i].new_version > 0 &&
-            fr_store_metrics_mean(&c->store, r[i].new_version, &h, &g, &reported, &err) ==
-                FR_OK &&
+            fr_store_metrics_mean(&c->store, r[i].new_version, &h, &g, &reported, &err) == FR_OK &&
             reported) {
             vx[nv] = (double)r[i].new_version;
             hr[nv] = h;
@@ -126,10 +125,10 @@ static void charts(FILE *f, fr_coord *c, const fr_round_row *r, int n)
                              {"NDCG@10", "#ff7f0e", vx, ndcg, nv}};
     fputs("<div class=\"charts\">", f);
     fr_html_bar_chart(f, "Nodes taking part per round", "round", &s_nodes, 400, 220);
-    fr_html_line_chart(f, "Training loss (weighted mean of the round's updates)", "round",
-                       &s_loss, 1, 400, 220, 0);
-    fr_html_line_chart(f, "Global model on the nodes' validation data", "model version", s_q,
-                       2, 400, 220, 1);
+    fr_html_line_chart(f, "Training loss (weighted mean of the round's updates)", "round", &s_loss,
+                       1, 400, 220, 0);
+    fr_html_line_chart(f, "Global model on the nodes' validation data", "model version", s_q, 2,
+                       400, 220, 1);
     fputs("</div>\n", f);
     free(buf);
 }
@@ -157,10 +156,11 @@ static void nodes_table(FILE *f, fr_coord *c, const fr_node_row *rows, int n)
         fr_html_text(f, r->name);
         fputs("\"><td>", f);
         fr_html_text(f, r->name);
-        fprintf(f, "</td><td class=\"%s\">%s</td><td>%s (%s UTC)</td><td class=\"n\">%ld</td>"
-                   "<td class=\"n\">%ld</td><td>",
-                live ? "live" : "silent", live ? "live" : "silent", since, when,
-                r->model_version, r->users);
+        fprintf(f,
+                "</td><td class=\"%s\">%s</td><td>%s (%s UTC)</td><td class=\"n\">%ld</td>"
+                "<td class=\"n\">%ld</td><td>",
+                live ? "live" : "silent", live ? "live" : "silent", since, when, r->model_version,
+                r->users);
         if (r->eps_budget > 0) {
             double frac = r->eps_spent / r->eps_budget;
             fprintf(f, "<span class=\"bar\"><i%s style=\"width:%.0f%%\"></i></span>%.3g / %.3g",
@@ -169,8 +169,8 @@ static void nodes_table(FILE *f, fr_coord *c, const fr_node_row *rows, int n)
         } else {
             fputs("no DP budget", f);
         }
-        fprintf(f, "</td><td class=\"n\">%ld</td><td class=\"n\">%ld</td><td>",
-                r->updates_accepted, r->updates_refused);
+        fprintf(f, "</td><td class=\"n\">%ld</td><td class=\"n\">%ld</td><td>", r->updates_accepted,
+                r->updates_refused);
         fr_html_text(f, r->last_refusal[0] ? r->last_refusal : "-");
         fputs("</td></tr>\n", f);
     }
@@ -197,8 +197,7 @@ static void rounds_table(FILE *f, fr_coord *c, const fr_round_row *r, int n)
         double h = 0, g = 0;
         int reported = 0;
         if (r[i].new_version > 0 &&
-            fr_store_metrics_mean(&c->store, r[i].new_version, &h, &g, &reported, &err) ==
-                FR_OK &&
+            fr_store_metrics_mean(&c->store, r[i].new_version, &h, &g, &reported, &err) == FR_OK &&
             reported) {
             snprintf(hrs, sizeof hrs, "%.4f", h);
             snprintf(nds, sizeof nds, "%.4f", g);
@@ -221,8 +220,9 @@ static void rounds_table(FILE *f, fr_coord *c, const fr_round_row *r, int n)
         free(u);
         if (!nu)
             fputs("-", f);
-        fprintf(f, "</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
-                   "<td>",
+        fprintf(f,
+                "</td><td class=\"n\">%s</td><td class=\"n\">%s</td><td class=\"n\">%s</td>"
+                "<td>",
                 loss, hrs, nds);
         fr_html_text(f, r[i].note);
         fputs("</td></tr>\n", f);

@@ -18,15 +18,12 @@
 static int http_status(fr_round_refusal why)
 {
     static const int code[FR_ROUND_NREFUSALS] = {
-        [FR_ROUND_OK] = 200,           [FR_ROUND_MALFORMED] = 400,
-        [FR_ROUND_WRONG_SIZE] = 422,   [FR_ROUND_NO_ROUND] = 409,
-        [FR_ROUND_SECURE_ONLY] = 409,  [FR_ROUND_WRONG_ROUND] = 409,
-        [FR_ROUND_STALE] = 409,        [FR_ROUND_LATE] = 409,
-        [FR_ROUND_BAD_WEIGHT] = 422,   [FR_ROUND_NOT_MEMBER] = 409,
-        [FR_ROUND_DUPLICATE] = 409,    [FR_ROUND_TOO_LARGE] = 422,
-        [FR_ROUND_NOT_YET] = 425,      [FR_ROUND_DROPPED] = 409,
-        [FR_ROUND_OVER] = 409,         [FR_ROUND_WRONG_SENDER] = 403,
-        [FR_ROUND_WRONG_STEP] = 409,   [FR_ROUND_REJECTED] = 409,
+        [FR_ROUND_OK] = 200,           [FR_ROUND_MALFORMED] = 400,   [FR_ROUND_WRONG_SIZE] = 422,
+        [FR_ROUND_NO_ROUND] = 409,     [FR_ROUND_SECURE_ONLY] = 409, [FR_ROUND_WRONG_ROUND] = 409,
+        [FR_ROUND_STALE] = 409,        [FR_ROUND_LATE] = 409,        [FR_ROUND_BAD_WEIGHT] = 422,
+        [FR_ROUND_NOT_MEMBER] = 409,   [FR_ROUND_DUPLICATE] = 409,   [FR_ROUND_TOO_LARGE] = 422,
+        [FR_ROUND_NOT_YET] = 425,      [FR_ROUND_DROPPED] = 409,     [FR_ROUND_OVER] = 409,
+        [FR_ROUND_WRONG_SENDER] = 403, [FR_ROUND_WRONG_STEP] = 409,  [FR_ROUND_REJECTED] = 409,
         [FR_ROUND_INTERNAL] = 500,
     };
     return (int)why >= 0 && why < FR_ROUND_NREFUSALS ? code[why] : 500;
@@ -72,9 +69,8 @@ static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
     n.windows = j.windows;
     n.eps_spent = j.eps_spent;
     n.eps_budget = j.eps_budget;
-    if (j.id_pk.len &&
-        fr_identity_verify(&c->idca, j.id_cert.p, j.id_cert.len, node, j.id_pk.p, j.id_sig.p,
-                           j.id_sig.len, &err) != FR_OK)
+    if (j.id_pk.len && fr_identity_verify(&c->idca, j.id_cert.p, j.id_cert.len, node, j.id_pk.p,
+                                          j.id_sig.p, j.id_sig.len, &err) != FR_OK)
         return refuse(c, req, node, 0, 422, err.msg, 1);
     if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
@@ -116,8 +112,8 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     t.lr = c->cfg.lr;
     t.max_update_norm = c->cfg.max_update_norm;
     snprintf(t.weighting, sizeof t.weighting, "%s", c->cfg.weighting);
-    int mine = c->rd.sa.on ? fr_round_secure_task_open(&c->rd, node)
-                           : !fr_round_has_update(&c->rd, node);
+    int mine =
+        c->rd.sa.on ? fr_round_secure_task_open(&c->rd, node) : !fr_round_has_update(&c->rd, node);
     if (c->done && !c->rd.id)
         t.state = FR_TASK_DONE;
     else if (c->rd.id && mine && !c->publishing)
@@ -163,12 +159,10 @@ static void on_update(fr_coord *c, struct evhttp_request *req, const char *node)
     const uint8_t *body = fr_https_body(req, &len);
     char reason[FR_ERR_LEN];
     int quorum = 0;
-    fr_round_refusal why = fr_coord_take_update(c, node, body, len, &quorum, reason,
-                                                sizeof reason);
+    fr_round_refusal why = fr_coord_take_update(c, node, body, len, &quorum, reason, sizeof reason);
     if (why != FR_ROUND_OK) {
         c->stats.updates_refused++;
-        return refuse(c, req, node, c->rd.id, http_status(why), reason,
-                      why != FR_ROUND_INTERNAL);
+        return refuse(c, req, node, c->rd.id, http_status(why), reason, why != FR_ROUND_INTERNAL);
     }
     c->stats.updates_accepted++;
     fr_https_reply_text(req, 200, "accepted for round %ld (%d of %d)", c->rd.id, c->rd.agg.count,
@@ -242,8 +236,8 @@ void fr_coord_secagg_wake(fr_coord *c)
         char reason[FR_ERR_LEN];
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
-        fr_round_refusal why = fr_coord_secagg_request(c, h.node, h.msg, h.round, NULL, 0, &sb,
-                                                       reason, sizeof reason);
+        fr_round_refusal why =
+            fr_coord_secagg_request(c, h.node, h.msg, h.round, NULL, 0, &sb, reason, sizeof reason);
         if (why == FR_ROUND_NOT_YET && now - h.since < HOLD_S) {
             msgpack_sbuffer_destroy(&sb);
             continue;
@@ -265,8 +259,8 @@ static void on_secagg(fr_coord *c, struct evhttp_request *req, const char *node,
     char reason[FR_ERR_LEN];
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    fr_round_refusal why = fr_coord_secagg_request(c, node, m, asked, body, len, &sb, reason,
-                                                   sizeof reason);
+    fr_round_refusal why =
+        fr_coord_secagg_request(c, node, m, asked, body, len, &sb, reason, sizeof reason);
     struct evhttp_connection *conn = evhttp_request_get_connection(req);
     if (why == FR_ROUND_NOT_YET && conn && c->n_held < MAX_HELD) {
         if (c->n_held == c->cap_held) {
@@ -313,9 +307,14 @@ static void on_metrics(fr_coord *c, struct evhttp_request *req, const char *node
                  (long long)m.model_version, c->version);
         return refuse(c, req, node, 0, 409, err.msg, 1);
     }
-    fr_metrics_row r = {.model_version = m.model_version, .hr10 = m.hr10, .ndcg10 = m.ndcg10,
-                        .recall10 = m.recall10, .loss = m.loss, .eps_spent = m.eps_spent,
-                        .users = m.users, .at = fr_coord_now()};
+    fr_metrics_row r = {.model_version = m.model_version,
+                        .hr10 = m.hr10,
+                        .ndcg10 = m.ndcg10,
+                        .recall10 = m.recall10,
+                        .loss = m.loss,
+                        .eps_spent = m.eps_spent,
+                        .users = m.users,
+                        .at = fr_coord_now()};
     snprintf(r.node, sizeof r.node, "%s", node);
     if (fr_store_metrics_add(&c->store, &r, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
@@ -366,9 +365,8 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
         int post;
         void (*fn)(fr_coord *, struct evhttp_request *, const char *);
     } routes[] = {
-        {"/v1/join", 1, on_join},     {"/v1/task", 0, on_task},
-        {"/v1/model", 0, on_model},   {"/v1/update", 1, on_update},
-        {"/v1/metrics", 1, on_metrics},
+        {"/v1/join", 1, on_join},     {"/v1/task", 0, on_task},       {"/v1/model", 0, on_model},
+        {"/v1/update", 1, on_update}, {"/v1/metrics", 1, on_metrics},
     };
     if (!strncmp(path, "/v1/secagg/", 11)) {
         /* GETs are the first four messages, POSTs the last four */

@@ -15,7 +15,6 @@
 #include "util/fr_file.h"
 #include "nn/fr_modelfile.h"
 
-
 static void model_path(const fr_coord *c, long version, char *out, size_t cap)
 {
     snprintf(out, cap, "%.400s/models/model-%06ld.frm", c->state_dir, version);
@@ -31,7 +30,8 @@ static fr_status adopt(fr_coord *c, const char *path, long version, fr_err *err)
 {
     uint8_t *bytes = NULL;
     size_t len = 0;
-    fr_status st = fr_file_read_all(path, FR_MODELFILE_MAX_BODY + FR_MODELFILE_HEADER_BYTES, &bytes, &len, err);
+    fr_status st = fr_file_read_all(path, FR_MODELFILE_MAX_BODY + FR_MODELFILE_HEADER_BYTES, &bytes,
+                                    &len, err);
     if (st != FR_OK)
         return st;
     fr_model m = {0};

@@ -131,8 +131,8 @@ void fr_coord_round_abort(fr_coord *c, const char *note)
 {
     fr_err err = {{0}};
     long round = c->rd.id;
-    if (fr_store_commit_abort(&c->store, round, fr_coord_now(), c->rd.agg.count,
-                              c->rd.agg.weight, note, &err) != FR_OK)
+    if (fr_store_commit_abort(&c->store, round, fr_coord_now(), c->rd.agg.count, c->rd.agg.weight,
+                              note, &err) != FR_OK)
         fr_coord_log("round %ld: %s", round, err.msg);
     fr_coord_log("round %ld aborted: %s", round, note);
     remove_round_files(c, round);
@@ -243,8 +243,7 @@ static void tick(fr_coord *c)
         if (c->live[i].last_seen - c->live[i].stored_at > 5) {
             fr_node_row n;
             int found = 0;
-            if (fr_store_node_get(&c->store, c->live[i].name, &n, &found, &err) == FR_OK &&
-                found) {
+            if (fr_store_node_get(&c->store, c->live[i].name, &n, &found, &err) == FR_OK && found) {
                 n.last_seen = c->live[i].last_seen;
                 if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
                     fr_coord_log("store: %s", err.msg);
@@ -303,8 +302,12 @@ fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node, const uint8
         snprintf(reason, cap, "%s", err.msg);
         return FR_ROUND_INTERNAL;
     }
-    fr_update_row row = {.round = c->rd.id, .weight = u.u.weight, .loss = u.u.loss,
-                         .norm = u.norm, .users = u.u.users, .windows = u.u.windows,
+    fr_update_row row = {.round = c->rd.id,
+                         .weight = u.u.weight,
+                         .loss = u.u.loss,
+                         .norm = u.norm,
+                         .users = u.u.users,
+                         .windows = u.u.windows,
                          .received_at = fr_coord_now()};
     snprintf(row.node, sizeof row.node, "%s", node);
     snprintf(row.path, sizeof row.path, "%s", path);
@@ -332,8 +335,11 @@ fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
                        "round %ld is open on version %ld but the latest version is %ld", r.id,
                        r.model_version, c->version);
     }
-    fr_round_snapshot s = {.id = r.id, .version = r.model_version, .opened_at = r.opened_at,
-                           .deadline = r.deadline, .expected = r.expected};
+    fr_round_snapshot s = {.id = r.id,
+                           .version = r.model_version,
+                           .opened_at = r.opened_at,
+                           .deadline = r.deadline,
+                           .expected = r.expected};
     fr_round_decision d;
     fr_round_resume(&c->rd, &s, fr_coord_secagg_enabled(c), fr_coord_now(), &d);
     if (d.action == FR_ROUND_ABORT) {
@@ -350,14 +356,13 @@ fr_status fr_coord_resume_round(fr_coord *c, fr_err *err)
         fr_proto_update u;
         if ((st = fr_file_read_all(rows[i].path, c->max_body, &buf, &len, err)) == FR_OK &&
             (st = fr_proto_update_decode(buf, len, c->model.n, &u, err)) == FR_OK)
-            st = fr_round_restore_update(&c->rd, rows[i].node, u.delta, u.n, u.weight, u.loss,
-                                         err);
+            st = fr_round_restore_update(&c->rd, rows[i].node, u.delta, u.n, u.weight, u.loss, err);
         free(buf);
     }
     free(rows);
     if (st != FR_OK)
         return st;
-    fr_coord_log("round %ld resumed on version %ld with %d updates from disk", c->rd.id,
-                 c->version, n);
+    fr_coord_log("round %ld resumed on version %ld with %d updates from disk", c->rd.id, c->version,
+                 n);
     return FR_OK;
 }

@@ -63,9 +63,9 @@ fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err)
     return FR_OK;
 }
 
-fr_round_refusal fr_coord_secagg_request(fr_coord *c, const char *node, fr_round_msg m,
-                                         long asked, const uint8_t *body, size_t len,
-                                         msgpack_sbuffer *out, char *reason, size_t cap)
+fr_round_refusal fr_coord_secagg_request(fr_coord *c, const char *node, fr_round_msg m, long asked,
+                                         const uint8_t *body, size_t len, msgpack_sbuffer *out,
+                                         char *reason, size_t cap)
 {
     fr_round_decision d;
     fr_round_refusal why = fr_round_secure_message(&c->rd, fr_coord_now(), node, m, asked, body,

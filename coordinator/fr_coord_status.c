@@ -22,16 +22,15 @@ static json_t *rounds_json(fr_store *s, long last_n)
         if (r->new_version > 0 &&
             fr_store_metrics_mean(s, r->new_version, &hr, &ndcg, &reported, &err) != FR_OK)
             reported = 0;
-        json_t *o = json_pack("{s:I, s:I, s:s, s:f, s:f, s:i, s:f, s:f, s:I, s:s}", "round",
-                              (json_int_t)r->id, "model_version", (json_int_t)r->model_version,
-                              "status", r->status, "opened_at", r->opened_at, "closed_at",
-                              r->closed_at, "updates", r->updates, "weight", r->weight,
-                              "mean_loss", r->mean_loss, "new_version",
-                              (json_int_t)r->new_version, "note", r->note);
+        json_t *o = json_pack(
+            "{s:I, s:I, s:s, s:f, s:f, s:i, s:f, s:f, s:I, s:s}", "round", (json_int_t)r->id,
+            "model_version", (json_int_t)r->model_version, "status", r->status, "opened_at",
+            r->opened_at, "closed_at", r->closed_at, "updates", r->updates, "weight", r->weight,
+            "mean_loss", r->mean_loss, "new_version", (json_int_t)r->new_version, "note", r->note);
         if (reported)
-            json_object_set_new(o, "metrics",
-                                json_pack("{s:f, s:f, s:i}", "hr10", hr, "ndcg10", ndcg, "nodes",
-                                          reported));
+            json_object_set_new(
+                o, "metrics",
+                json_pack("{s:f, s:f, s:i}", "hr10", hr, "ndcg10", ndcg, "nodes", reported));
         json_array_append_new(arr, o);
     }
     free(rows);
@@ -50,9 +49,9 @@ char *fr_coord_status_json(fr_coord *c)
     json_object_set_new(root, "nodes_live", json_integer(fr_coord_live_count(c)));
     if (c->rd.id)
         json_object_set_new(root, "round",
-                            json_pack("{s:I, s:i, s:i, s:f}", "id", (json_int_t)c->rd.id,
-                                      "updates", c->rd.agg.count, "expected", c->rd.expected,
-                                      "deadline_in_s", c->rd.deadline - fr_coord_now()));
+                            json_pack("{s:I, s:i, s:i, s:f}", "id", (json_int_t)c->rd.id, "updates",
+                                      c->rd.agg.count, "expected", c->rd.expected, "deadline_in_s",
+                                      c->rd.deadline - fr_coord_now()));
     json_t *nodes = json_array();
     fr_node_row *rows = NULL;
     int n = 0;
@@ -81,10 +80,9 @@ char *fr_coord_status_json(fr_coord *c)
     fr_refusal_row *rf = NULL;
     if (fr_store_refusals(&c->store, 20, &rf, &n, &err) == FR_OK)
         for (int i = 0; i < n; i++)
-            json_array_append_new(refusals, json_pack("{s:f, s:s, s:I, s:s}", "at", rf[i].at,
-                                                      "node", rf[i].node, "round",
-                                                      (json_int_t)rf[i].round, "reason",
-                                                      rf[i].reason));
+            json_array_append_new(
+                refusals, json_pack("{s:f, s:s, s:I, s:s}", "at", rf[i].at, "node", rf[i].node,
+                                    "round", (json_int_t)rf[i].round, "reason", rf[i].reason));
     free(rf);
     json_object_set_new(root, "refusals", refusals);
     char *out = json_dumps(root, JSON_INDENT(1));
@@ -99,43 +97,54 @@ char *fr_coord_prometheus(fr_coord *c)
     FILE *f = open_memstream(&buf, &len);
     if (!f)
         return NULL;
-    fprintf(f, "# HELP fedrecall_model_version Latest published global model version.\n"
-               "# TYPE fedrecall_model_version gauge\nfedrecall_model_version %ld\n",
+    fprintf(f,
+            "# HELP fedrecall_model_version Latest published global model version.\n"
+            "# TYPE fedrecall_model_version gauge\nfedrecall_model_version %ld\n",
             c->version);
-    fprintf(f, "# HELP fedrecall_round_open Id of the open round (0: none).\n"
-               "# TYPE fedrecall_round_open gauge\nfedrecall_round_open %ld\n",
+    fprintf(f,
+            "# HELP fedrecall_round_open Id of the open round (0: none).\n"
+            "# TYPE fedrecall_round_open gauge\nfedrecall_round_open %ld\n",
             c->rd.id);
-    fprintf(f, "# HELP fedrecall_round_updates Updates received in the open round.\n"
-               "# TYPE fedrecall_round_updates gauge\nfedrecall_round_updates %d\n",
+    fprintf(f,
+            "# HELP fedrecall_round_updates Updates received in the open round.\n"
+            "# TYPE fedrecall_round_updates gauge\nfedrecall_round_updates %d\n",
             c->rd.id ? c->rd.agg.count : 0);
-    fprintf(f, "# HELP fedrecall_nodes_live Nodes heard from within the node timeout.\n"
-               "# TYPE fedrecall_nodes_live gauge\nfedrecall_nodes_live %d\n",
+    fprintf(f,
+            "# HELP fedrecall_nodes_live Nodes heard from within the node timeout.\n"
+            "# TYPE fedrecall_nodes_live gauge\nfedrecall_nodes_live %d\n",
             fr_coord_live_count(c));
-    fprintf(f, "# HELP fedrecall_rounds_published_total Rounds published from this state folder.\n"
-               "# TYPE fedrecall_rounds_published_total counter\n"
-               "fedrecall_rounds_published_total %ld\n",
+    fprintf(f,
+            "# HELP fedrecall_rounds_published_total Rounds published from this state folder.\n"
+            "# TYPE fedrecall_rounds_published_total counter\n"
+            "fedrecall_rounds_published_total %ld\n",
             c->published);
-    fprintf(f, "# HELP fedrecall_requests_total HTTPS requests answered.\n"
-               "# TYPE fedrecall_requests_total counter\nfedrecall_requests_total %ld\n",
+    fprintf(f,
+            "# HELP fedrecall_requests_total HTTPS requests answered.\n"
+            "# TYPE fedrecall_requests_total counter\nfedrecall_requests_total %ld\n",
             c->stats.requests);
-    fprintf(f, "# HELP fedrecall_refusals_total Requests refused with a reason.\n"
-               "# TYPE fedrecall_refusals_total counter\nfedrecall_refusals_total %ld\n",
+    fprintf(f,
+            "# HELP fedrecall_refusals_total Requests refused with a reason.\n"
+            "# TYPE fedrecall_refusals_total counter\nfedrecall_refusals_total %ld\n",
             c->stats.refused);
-    fprintf(f, "# HELP fedrecall_updates_total Model updates by outcome.\n"
-               "# TYPE fedrecall_updates_total counter\n"
-               "fedrecall_updates_total{outcome=\"accepted\"} %ld\n"
-               "fedrecall_updates_total{outcome=\"refused\"} %ld\n",
+    fprintf(f,
+            "# HELP fedrecall_updates_total Model updates by outcome.\n"
+            "# TYPE fedrecall_updates_total counter\n"
+            "fedrecall_updates_total{outcome=\"accepted\"} %ld\n"
+            "fedrecall_updates_total{outcome=\"refused\"} %ld\n",
             c->stats.updates_accepted, c->stats.updates_refused);
-    fprintf(f, "# HELP fedrecall_update_bytes_total Bytes of accepted updates.\n"
-               "# TYPE fedrecall_update_bytes_total counter\nfedrecall_update_bytes_total %.0f\n",
+    fprintf(f,
+            "# HELP fedrecall_update_bytes_total Bytes of accepted updates.\n"
+            "# TYPE fedrecall_update_bytes_total counter\nfedrecall_update_bytes_total %.0f\n",
             c->stats.update_bytes);
-    fprintf(f, "# HELP fedrecall_model_downloads_total Global model downloads.\n"
-               "# TYPE fedrecall_model_downloads_total counter\n"
-               "fedrecall_model_downloads_total %ld\n",
+    fprintf(f,
+            "# HELP fedrecall_model_downloads_total Global model downloads.\n"
+            "# TYPE fedrecall_model_downloads_total counter\n"
+            "fedrecall_model_downloads_total %ld\n",
             c->stats.downloads);
-    fprintf(f, "# HELP fedrecall_aggregate_seconds_total Time spent applying aggregates.\n"
-               "# TYPE fedrecall_aggregate_seconds_total counter\n"
-               "fedrecall_aggregate_seconds_total %.6f\n",
+    fprintf(f,
+            "# HELP fedrecall_aggregate_seconds_total Time spent applying aggregates.\n"
+            "# TYPE fedrecall_aggregate_seconds_total counter\n"
+            "fedrecall_aggregate_seconds_total %.6f\n",
             c->stats.aggregate_seconds);
     fclose(f);
     return buf;
@@ -153,8 +162,8 @@ fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err)
     if ((st = fr_store_rounds(&s, 1000000, &rows, &n, err)) != FR_OK ||
         (st = fr_store_metrics(&s, &mets, &nm, err)) != FR_OK)
         goto out;
-    fprintf(out, "%-6s %-9s %-7s %-8s %-9s %-7s %-8s %s\n", "round", "status", "nodes",
-            "version", "loss", "HR@10", "NDCG@10", "epsilon spent per node");
+    fprintf(out, "%-6s %-9s %-7s %-8s %-9s %-7s %-8s %s\n", "round", "status", "nodes", "version",
+            "loss", "HR@10", "NDCG@10", "epsilon spent per node");
     double hr = 0, ndcg = 0;
     int reported = 0;
     /* the starting point, when nodes evaluated it */

@@ -49,9 +49,9 @@ static const char schema_sql[] =
     " id INTEGER PRIMARY KEY, at REAL, node TEXT NOT NULL, round INTEGER NOT NULL,"
     " reason TEXT NOT NULL);";
 
-
-#define ROUND_COLS "id, model_version, status, opened_at, deadline, closed_at, updates, " \
-                   "weight, mean_loss, new_version, note, expected"
+#define ROUND_COLS                                                                                 \
+    "id, model_version, status, opened_at, deadline, closed_at, updates, "                         \
+    "weight, mean_loss, new_version, note, expected"
 
 static const char *const sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -60,21 +60,19 @@ static const char *const sql[S_COUNT] = {
     [S_SAVEPOINT] = "SAVEPOINT fr_store",
     [S_RELEASE] = "RELEASE fr_store",
     [S_ROLLBACK_TO] = "ROLLBACK TO fr_store",
-    [S_NODE_SEEN] =
-        "INSERT INTO nodes (name, first_seen, last_seen, model_version, users, windows,"
-        " eps_spent, eps_budget) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-        " ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen,"
-        " model_version = excluded.model_version, users = excluded.users,"
-        " windows = excluded.windows, eps_spent = excluded.eps_spent,"
-        " eps_budget = excluded.eps_budget",
+    [S_NODE_SEEN] = "INSERT INTO nodes (name, first_seen, last_seen, model_version, users, windows,"
+                    " eps_spent, eps_budget) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                    " ON CONFLICT (name) DO UPDATE SET last_seen = excluded.last_seen,"
+                    " model_version = excluded.model_version, users = excluded.users,"
+                    " windows = excluded.windows, eps_spent = excluded.eps_spent,"
+                    " eps_budget = excluded.eps_budget",
     [S_NODES] =
         "SELECT name, first_seen, last_seen, model_version, users, windows, eps_spent,"
         " eps_budget, updates_accepted, updates_refused, last_refusal FROM nodes ORDER BY name",
     [S_NODE_GET] =
         "SELECT name, first_seen, last_seen, model_version, users, windows, eps_spent,"
         " eps_budget, updates_accepted, updates_refused, last_refusal FROM nodes WHERE name = ?1",
-    [S_NODE_ACCEPTED] =
-        "UPDATE nodes SET updates_accepted = updates_accepted + 1 WHERE name = ?1",
+    [S_NODE_ACCEPTED] = "UPDATE nodes SET updates_accepted = updates_accepted + 1 WHERE name = ?1",
     [S_ROUND_OPEN] =
         "INSERT INTO rounds (id, model_version, status, opened_at, deadline, note, expected)"
         " VALUES (?1, ?2, 'open', ?3, ?4, ?5, ?6)",
@@ -89,33 +87,26 @@ static const char *const sql[S_COUNT] = {
     [S_UPDATE_ADD] =
         "INSERT INTO updates (round, node, weight, loss, norm, users, windows, received_at,"
         " path) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_UPDATES] =
-        "SELECT round, node, weight, loss, norm, users, windows, received_at, path"
-        " FROM updates WHERE round = ?1 ORDER BY received_at, seq",
+    [S_UPDATES] = "SELECT round, node, weight, loss, norm, users, windows, received_at, path"
+                  " FROM updates WHERE round = ?1 ORDER BY received_at, seq",
     [S_UPDATE_EXISTS] = "SELECT 1 FROM updates WHERE round = ?1 AND node = ?2",
-    [S_MODEL_ADD] =
-        "INSERT INTO models (version, round, created_at, path, sig_hex)"
-        " VALUES (?1, ?2, ?3, ?4, ?5)",
-    [S_MODEL_LATEST] =
-        "SELECT version, round, created_at, path, sig_hex FROM models"
-        " ORDER BY version DESC LIMIT 1",
+    [S_MODEL_ADD] = "INSERT INTO models (version, round, created_at, path, sig_hex)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_MODEL_LATEST] = "SELECT version, round, created_at, path, sig_hex FROM models"
+                       " ORDER BY version DESC LIMIT 1",
     [S_METRICS_ADD] =
         "INSERT OR REPLACE INTO metrics (model_version, node, hr10, ndcg10, recall10, loss,"
         " eps_spent, users, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [S_METRICS_MEAN] =
-        "SELECT COUNT(*), TOTAL(MAX(users, 0)), TOTAL(hr10 * MAX(users, 0)),"
-        " TOTAL(ndcg10 * MAX(users, 0)), TOTAL(hr10), TOTAL(ndcg10)"
-        " FROM metrics WHERE model_version = ?1",
-    [S_METRICS] =
-        "SELECT model_version, node, hr10, ndcg10, recall10, loss, eps_spent, users, at"
-        " FROM metrics ORDER BY model_version, node",
+    [S_METRICS_MEAN] = "SELECT COUNT(*), TOTAL(MAX(users, 0)), TOTAL(hr10 * MAX(users, 0)),"
+                       " TOTAL(ndcg10 * MAX(users, 0)), TOTAL(hr10), TOTAL(ndcg10)"
+                       " FROM metrics WHERE model_version = ?1",
+    [S_METRICS] = "SELECT model_version, node, hr10, ndcg10, recall10, loss, eps_spent, users, at"
+                  " FROM metrics ORDER BY model_version, node",
     [S_REFUSAL_ADD] = "INSERT INTO refusals (at, node, round, reason) VALUES (?1, ?2, ?3, ?4)",
-    [S_REFUSAL_NODE] =
-        "UPDATE nodes SET updates_refused = updates_refused + 1, last_refusal = ?2"
-        " WHERE name = ?1",
-    [S_REFUSALS] =
-        "SELECT at, node, round, reason FROM (SELECT id, at, node, round, reason"
-        " FROM refusals ORDER BY id DESC LIMIT ?1) ORDER BY id",
+    [S_REFUSAL_NODE] = "UPDATE nodes SET updates_refused = updates_refused + 1, last_refusal = ?2"
+                       " WHERE name = ?1",
+    [S_REFUSALS] = "SELECT at, node, round, reason FROM (SELECT id, at, node, round, reason"
+                   " FROM refusals ORDER BY id DESC LIMIT ?1) ORDER BY id",
 };
 
 fr_status fr_sql_fail(fr_store *s, fr_err *err, const char *what)
@@ -129,8 +120,8 @@ fr_status fr_sql_prep(fr_store *s, int id, sqlite3_stmt **q, fr_err *err)
 {
     if (!s->db)
         return fr_fail(err, FR_EINVAL, "coordinator database is not open");
-    if (!s->st[id] && sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                         &s->st[id], NULL) != SQLITE_OK)
+    if (!s->st[id] && sqlite3_prepare_v3(s->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id],
+                                         NULL) != SQLITE_OK)
         return fr_sql_fail(s, err, "cannot prepare a statement");
     *q = s->st[id];
     return FR_OK;
@@ -275,7 +266,8 @@ static fr_status setup_schema(fr_store *s, fr_err *err)
         goto out;
     }
     if (sqlite3_prepare_v2(s->db, "SELECT MAX(version), COUNT(*) FROM schema_version", -1, &q,
-                           NULL) != SQLITE_OK || sqlite3_step(q) != SQLITE_ROW) {
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(q) != SQLITE_ROW) {
         st = fr_sql_fail(s, err, "cannot read the schema version");
         goto out;
     }
@@ -339,8 +331,10 @@ fr_status fr_store_open(fr_store *s, const char *state_dir, fr_err *err)
     }
     const unsigned char *mode = sqlite3_column_text(q, 0);
     if (!mode || strcmp((const char *)mode, "wal") != 0) {
-        st = fr_fail(err, FR_EIO, "%s: cannot switch to write-ahead logging (journal mode "
-                     "stays %s)", s->path, mode ? (const char *)mode : "unknown");
+        st = fr_fail(err, FR_EIO,
+                     "%s: cannot switch to write-ahead logging (journal mode "
+                     "stays %s)",
+                     s->path, mode ? (const char *)mode : "unknown");
         goto out;
     }
     sqlite3_finalize(q);

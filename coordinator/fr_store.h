@@ -30,9 +30,9 @@ enum { FR_STORE_NSTMT = 32 };
 
 typedef struct fr_store {
     sqlite3 *db;
-    char path[4096];                   /* STATE_DIR/coordinator.db, for messages */
-    sqlite3_stmt *st[FR_STORE_NSTMT];  /* prepared once, on first use */
-    int in_txn;                        /* inside fr_store_begin / commit */
+    char path[4096];                  /* STATE_DIR/coordinator.db, for messages */
+    sqlite3_stmt *st[FR_STORE_NSTMT]; /* prepared once, on first use */
+    int in_txn;                       /* inside fr_store_begin / commit */
 } fr_store;
 
 /* Open (creating when absent; the folder with mode 0700, the file with 0600) the
@@ -74,15 +74,15 @@ FR_MUST fr_status fr_store_node_get(fr_store *s, const char *name, fr_node_row *
 FR_MUST fr_status fr_store_node_accepted(fr_store *s, const char *node, fr_err *err);
 
 typedef struct fr_round_row {
-    long id;                /* > 0, chosen by the coordinator */
-    long model_version;     /* the version trained from */
-    char status[16];        /* "open", "published", "aborted" */
+    long id;            /* > 0, chosen by the coordinator */
+    long model_version; /* the version trained from */
+    char status[16];    /* "open", "published", "aborted" */
     double opened_at, deadline, closed_at;
     int updates;
     double weight;
     double mean_loss;
-    long new_version;       /* the version published from it; 0 if none */
-    int expected;           /* updates that close it, fixed when it opens */
+    long new_version; /* the version published from it; 0 if none */
+    int expected;     /* updates that close it, fixed when it opens */
     char note[256];
 } fr_round_row;
 
@@ -94,8 +94,7 @@ FR_MUST fr_status fr_store_round_open(fr_store *s, const fr_round_row *r, fr_err
 FR_MUST fr_status fr_store_round_get(fr_store *s, long id, fr_round_row *r, int *found,
                                      fr_err *err);
 /* The open round, as fr_store_round_get. */
-FR_MUST fr_status fr_store_round_open_get(fr_store *s, fr_round_row *r, int *found,
-                                          fr_err *err);
+FR_MUST fr_status fr_store_round_open_get(fr_store *s, fr_round_row *r, int *found, fr_err *err);
 /* Close open round r->id: sets its status (r->status, "published" or "aborted"),
  * closed_at, updates, weight, mean_loss, new_version and note. FR_EINVAL for another
  * status or when the round is not open (closed already, or none of that id). */
@@ -113,7 +112,7 @@ typedef struct fr_update_row {
     double weight, loss, norm;
     long users, windows;
     double received_at;
-    char path[512];         /* where the delta is kept */
+    char path[512]; /* where the delta is kept */
 } fr_update_row;
 
 /* Record an update: FR_EINVAL "duplicate update from NODE for round R" when that node
@@ -128,7 +127,7 @@ FR_MUST fr_status fr_store_update_exists(fr_store *s, long round, const char *no
 
 typedef struct fr_model_row {
     long version;
-    long round;             /* the round that produced it (0 for the initial model) */
+    long round; /* the round that produced it (0 for the initial model) */
     double created_at;
     char path[512];
     char sig_hex[129];
@@ -193,7 +192,7 @@ FR_MUST fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, 
                                         double weight, const char *note, fr_err *err);
 /* Round r->id published (r as for fr_store_round_close, status "published") together
  * with the model version m it made. */
-FR_MUST fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r,
-                                          const fr_model_row *m, fr_err *err);
+FR_MUST fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r, const fr_model_row *m,
+                                          fr_err *err);
 
 #endif

@@ -40,8 +40,8 @@ fr_status fr_store_commit_members(fr_store *s, const fr_update_row *rows, int n,
     return fr_sql_save_end(s, st, err);
 }
 
-fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, int updates,
-                                double weight, const char *note, fr_err *err)
+fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, int updates, double weight,
+                                const char *note, fr_err *err)
 {
     fr_round_row r;
     int found = 0;

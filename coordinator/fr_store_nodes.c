@@ -94,8 +94,8 @@ fr_status fr_store_metrics_add(fr_store *s, const fr_metrics_row *m, fr_err *err
     return fr_sql_run_write(s, q, "cannot record metrics", err);
 }
 
-fr_status fr_store_metrics_mean(fr_store *s, long version, double *hr10, double *ndcg10,
-                                int *nodes, fr_err *err)
+fr_status fr_store_metrics_mean(fr_store *s, long version, double *hr10, double *ndcg10, int *nodes,
+                                fr_err *err)
 {
     sqlite3_stmt *q = NULL;
     *hr10 = *ndcg10 = 0;
@@ -180,8 +180,7 @@ static void read_refusal(sqlite3_stmt *q, void *row)
     fr_sql_col_str(q, 3, r->reason, sizeof r->reason);
 }
 
-fr_status fr_store_refusals(fr_store *s, long last_n, fr_refusal_row **out, int *count,
-                            fr_err *err)
+fr_status fr_store_refusals(fr_store *s, long last_n, fr_refusal_row **out, int *count, fr_err *err)
 {
     sqlite3_stmt *q = NULL;
     *out = NULL;

@@ -80,8 +80,10 @@ fr_status fr_store_round_close(fr_store *s, const fr_round_row *r, fr_err *err)
     fr_round_row cur;
     int found;
     if (strcmp(r->status, "published") != 0 && strcmp(r->status, "aborted") != 0)
-        return fr_fail(err, FR_EINVAL, "%s: round %ld: closing status \"%.15s\", expected "
-                       "published or aborted", s->path, r->id, r->status);
+        return fr_fail(err, FR_EINVAL,
+                       "%s: round %ld: closing status \"%.15s\", expected "
+                       "published or aborted",
+                       s->path, r->id, r->status);
     fr_status st = fr_sql_prep(s, S_ROUND_CLOSE, &q, err);
     if (st != FR_OK)
         return st;
@@ -100,10 +102,9 @@ fr_status fr_store_round_close(fr_store *s, const fr_round_row *r, fr_err *err)
     if ((st = fr_store_round_get(s, r->id, &cur, &found, err)) != FR_OK)
         return st;
     if (!found)
-        return fr_fail(err, FR_EINVAL, "%s: cannot close round %ld: no such round", s->path,
-                       r->id);
-    return fr_fail(err, FR_EINVAL, "%s: cannot close round %ld: it is %s already", s->path,
-                   r->id, cur.status);
+        return fr_fail(err, FR_EINVAL, "%s: cannot close round %ld: no such round", s->path, r->id);
+    return fr_fail(err, FR_EINVAL, "%s: cannot close round %ld: it is %s already", s->path, r->id,
+                   cur.status);
 }
 
 fr_status fr_store_rounds(fr_store *s, long last_n, fr_round_row **out, int *count, fr_err *err)
@@ -156,8 +157,8 @@ fr_status fr_store_update_add(fr_store *s, const fr_update_row *u, fr_err *err)
         st = fr_fail(err, FR_EINVAL, "duplicate update from %s for round %ld",
                      fr_sql_shown(name, u->node), u->round);
     else if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        st = fr_fail(err, FR_EINVAL, "%s: update from %s for round %ld: no such round",
-                     s->path, fr_sql_shown(name, u->node), u->round);
+        st = fr_fail(err, FR_EINVAL, "%s: update from %s for round %ld: no such round", s->path,
+                     fr_sql_shown(name, u->node), u->round);
     else
         st = fr_sql_fail(s, err, "cannot record an update");
     fr_sql_finish(q);
@@ -178,8 +179,7 @@ static void read_update(sqlite3_stmt *q, void *row)
     fr_sql_col_str(q, 8, u->path, sizeof u->path);
 }
 
-fr_status fr_store_updates(fr_store *s, long round, fr_update_row **out, int *count,
-                           fr_err *err)
+fr_status fr_store_updates(fr_store *s, long round, fr_update_row **out, int *count, fr_err *err)
 {
     sqlite3_stmt *q = NULL;
     *out = NULL;

@@ -43,8 +43,8 @@ int fr_cmd_eval(int argc, char **argv)
         {"eval-users", FR_OPT_INT, &eval_users, 1, 1 << 30, "users for the sampled metric", 0, 0},
         {"metrics-out", FR_OPT_STR, &metrics_out, 0, 0, "write metrics JSON here", 0, 0},
         {"model-catalogue", FR_OPT_FLAG, &model_catalogue, 0, 0,
-         "map the data onto the model's items (a federation's model); other items are skipped",
-         0, 0},
+         "map the data onto the model's items (a federation's model); other items are skipped", 0,
+         0},
         FR_DATA_CLI_OPTS(dc),
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
@@ -82,8 +82,9 @@ int fr_cmd_eval(int argc, char **argv)
         goto fail;
     }
     printf("data: %d users, %d items, %ld interactions (%ld rows read, %ld skipped), %d "
-           "evaluation users\n", ds.num_users, ds.num_items - 1, ds.interactions,
-           ds.report.rows_read, ds.report.rows_skipped, ds.num_eval_users);
+           "evaluation users\n",
+           ds.num_users, ds.num_items - 1, ds.interactions, ds.report.rows_read,
+           ds.report.rows_skipped, ds.num_eval_users);
     fr_data_report_print(&ds.report, "  ", stdout);
     if ((st = fr_node_same_catalogue(&model, &ds, model_path, data, &err)) != FR_OK)
         goto fail;

@@ -50,8 +50,7 @@ int fr_cmd_init_model(int argc, char **argv)
                           .num_tokens = tokens,
                           .dim = dim,
                           .filters = filters};
-    if ((st = fr_model_init(&model, &mc, fr_backend_cpu(), it.tokens, it.item_ids, &err)) !=
-        FR_OK)
+    if ((st = fr_model_init(&model, &mc, fr_backend_cpu(), it.tokens, it.item_ids, &err)) != FR_OK)
         goto fail;
     if (!it.numeric &&
         (st = fr_model_set_item_keys(&model, (const char *const *)it.item_keys, &err)) != FR_OK)

@@ -16,7 +16,8 @@ static int cmd_epsilon(int argc, char **argv)
     double q = 0, sigma = 0, delta = 1e-5;
     int steps = 0, json = 0, help = 0;
     fr_opt opts[] = {
-        {"sampling-rate", FR_OPT_DOUBLE, &q, 1e-12, 1, "probability q that a user is sampled", 1, 0},
+        {"sampling-rate", FR_OPT_DOUBLE, &q, 1e-12, 1, "probability q that a user is sampled", 1,
+         0},
         {"noise-multiplier", FR_OPT_DOUBLE, &sigma, 1e-6, 1e9, "noise stddev over clip norm", 1, 0},
         {"steps", FR_OPT_INT, &steps, 0, 2e9, "number of steps", 1, 0},
         {"delta", FR_OPT_DOUBLE, &delta, 1e-300, 0.999999, "target delta", 0, 0},
@@ -57,7 +58,8 @@ static int cmd_sigma(int argc, char **argv)
     double q = 0, eps = 0, delta = 1e-5;
     int steps = 0, json = 0, help = 0;
     fr_opt opts[] = {
-        {"sampling-rate", FR_OPT_DOUBLE, &q, 1e-12, 1, "probability q that a user is sampled", 1, 0},
+        {"sampling-rate", FR_OPT_DOUBLE, &q, 1e-12, 1, "probability q that a user is sampled", 1,
+         0},
         {"epsilon", FR_OPT_DOUBLE, &eps, 1e-9, 1e9, "target epsilon", 1, 0},
         {"steps", FR_OPT_INT, &steps, 1, 2e9, "number of steps", 1, 0},
         {"delta", FR_OPT_DOUBLE, &delta, 1e-300, 0.999999, "target delta", 0, 0},
@@ -80,12 +82,13 @@ static int cmd_sigma(int argc, char **argv)
     if (st)
         return fr_cmd_fail("privacy sigma", st, err.msg);
     if (json)
-        printf("{\"noise_multiplier\": %.3g, \"epsilon\": %g, \"delta\": %g, \"sampling_rate\": %g, "
-               "\"steps\": %d}\n",
-               sigma, eps, delta, q, steps);
+        printf(
+            "{\"noise_multiplier\": %.3g, \"epsilon\": %g, \"delta\": %g, \"sampling_rate\": %g, "
+            "\"steps\": %d}\n",
+            sigma, eps, delta, q, steps);
     else
-        printf("smallest noise multiplier for epsilon <= %g at delta %g, q=%g, %d steps:\n%.3g\n", eps,
-               delta, q, steps, sigma);
+        printf("smallest noise multiplier for epsilon <= %g at delta %g, q=%g, %d steps:\n%.3g\n",
+               eps, delta, q, steps, sigma);
     return 0;
 }
 
@@ -157,6 +160,7 @@ int fr_cmd_privacy(int argc, char **argv)
                "  fedrecall-node privacy status --state-dir /var/lib/fedrecall-node\n");
         return 0;
     }
-    fprintf(stderr, "fedrecall-node privacy: expected 'epsilon', 'sigma' or 'status' (see --help)\n");
+    fprintf(stderr,
+            "fedrecall-node privacy: expected 'epsilon', 'sigma' or 'status' (see --help)\n");
     return 2;
 }

@@ -181,8 +181,8 @@ int fr_cmd_recall(int argc, char **argv)
         {"strategy", FR_OPT_STR, &strategy, 0, 0, "model, itemcf, popular or mix", 0, 0},
         {"include-seen", FR_OPT_FLAG, &include_seen, 0, 0, "also return items the user had", 0, 0},
         {"model-catalogue", FR_OPT_FLAG, &model_catalogue, 0, 0,
-         "map the data onto the model's items (a federation's model); other items are skipped",
-         0, 0},
+         "map the data onto the model's items (a federation's model); other items are skipped", 0,
+         0},
         {"seq-len", FR_OPT_INT, &seq_len, 1, 65536, "latest items the model reads (L)", 0, 0},
         {"threads", FR_OPT_INT, &threads, 1, 1024, "CPU threads", 0, 0},
         {"device", FR_OPT_STR, &device, 0, 0, FR_DEVICE_HELP, 0, 0},
@@ -281,9 +281,10 @@ int fr_cmd_recall(int argc, char **argv)
     if ((st = print_recall(&rec, &ds, &ids, users != NULL, &search_s, &err)) != FR_OK)
         goto fail;
     if (timing)
-        fprintf(stderr, "recall: %d users, k %d, on %s: prepared in %.3f s, searched in %.3f s "
-                "(%.0f lists/s)\n", ids.n, k, be->name, prep_s, search_s,
-                search_s > 0 ? ids.n / search_s : 0.0);
+        fprintf(stderr,
+                "recall: %d users, k %d, on %s: prepared in %.3f s, searched in %.3f s "
+                "(%.0f lists/s)\n",
+                ids.n, k, be->name, prep_s, search_s, search_s > 0 ? ids.n / search_s : 0.0);
     rc = 0;
     goto out;
 fail:

@@ -60,11 +60,11 @@ fr_status fr_fed_save_state(const fr_fed *f, fr_err *err)
 {
     char path[4200], text[256];
     state_path(f, "node-state", path, sizeof path);
-    int n = snprintf(text, sizeof text,
-                     "last_round %ld\nlast_reported %ld\nrounds_done %d\nlast_loss %.17g\n"
-                     "trained_from %ld\n",
-                     f->last_round, f->last_reported, f->rounds_done, f->last_loss,
-                     f->trained_from);
+    int n =
+        snprintf(text, sizeof text,
+                 "last_round %ld\nlast_reported %ld\nrounds_done %d\nlast_loss %.17g\n"
+                 "trained_from %ld\n",
+                 f->last_round, f->last_reported, f->rounds_done, f->last_loss, f->trained_from);
     return fr_file_write_atomic(path, text, (size_t)n, 0600, err);
 }
 
@@ -247,8 +247,7 @@ static int take_part(fr_fed *f, const fr_proto_task *t)
         if (code == 200)
             fr_fed_log("round %lld: update sent (trained in %.2f s, loss %.4f, weight %.0f, %zu "
                        "bytes): %s",
-                       (long long)t->round, train_s, loss, u.weight, sent,
-                       reason);
+                       (long long)t->round, train_s, loss, u.weight, sent, reason);
         else
             fr_fed_log("round %lld: update refused, HTTP %ld: %s", (long long)t->round, code,
                        reason);
@@ -299,8 +298,7 @@ static int run_loop(fr_fed *f)
                 (st = fr_fed_report(f, &m, &err)) == FR_OK) {
                 fr_fed_log("version %ld on local validation: HR@10 %.4f NDCG@10 %.4f (%lld "
                            "users)%s",
-                           f->version, m.hr10, m.ndcg10, (long long)m.users,
-                           f->cfg.dp ? "" : "");
+                           f->version, m.hr10, m.ndcg10, (long long)m.users, f->cfg.dp ? "" : "");
                 f->last_reported = f->version;
                 if (fr_fed_save_state(f, &err) != FR_OK)
                     fr_fed_log("%s", err.msg);
@@ -327,18 +325,10 @@ static int run_loop(fr_fed *f)
             else
                 fr_fed_log("the federation has finished; stopping");
             return 0;
-        case FR_NODE_SIT_OUT:
-            sit_out(f, &t);
-            continue;
-        case FR_NODE_TRAIN_SECURE:
-            rc = fr_fed_secagg_take_part(f, &t, &stopping);
-            break;
-        case FR_NODE_TRAIN_PLAIN:
-            rc = take_part(f, &t);
-            break;
-        case FR_NODE_WAIT:
-            nap(fr_node_round_wait_s(&t, f->cfg.poll));
-            continue;
+        case FR_NODE_SIT_OUT: sit_out(f, &t); continue;
+        case FR_NODE_TRAIN_SECURE: rc = fr_fed_secagg_take_part(f, &t, &stopping); break;
+        case FR_NODE_TRAIN_PLAIN: rc = take_part(f, &t); break;
+        case FR_NODE_WAIT: nap(fr_node_round_wait_s(&t, f->cfg.poll)); continue;
         }
         if (rc) {
             /* tell the coordinator the privacy spent before leaving */
@@ -373,8 +363,7 @@ int fr_cmd_run(int argc, char **argv)
         {"cert", FR_OPT_STR, &cfg.cert, 0, 0, "this node's certificate (PEM)", 1, 0},
         {"key", FR_OPT_STR, &cfg.key, 0, 0, "this node's private key (PEM)", 1, 0},
         {"ca", FR_OPT_STR, &cfg.ca, 0, 0, "the federation CA (PEM)", 1, 0},
-        {"crl", FR_OPT_STR, &cfg.crl, 0, 0, "revocation list (PEM) to check the coordinator", 0,
-         0},
+        {"crl", FR_OPT_STR, &cfg.crl, 0, 0, "revocation list (PEM) to check the coordinator", 0, 0},
         {"coordinator-key", FR_OPT_STR, &cfg.coordinator_key, 0, 0,
          "the coordinator's public signing key (file or 64 hex digits)", 1, 0},
         {"data", FR_OPT_STR, &cfg.data, 0, 0, "local behaviour data", 1, 0},
@@ -384,8 +373,8 @@ int fr_cmd_run(int argc, char **argv)
         {"threads", FR_OPT_INT, &cfg.threads, 1, 1024, "CPU threads", 0, 0},
         {"device", FR_OPT_STR, &cfg.device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &cfg.seed, 0, 0, "random seed of local training", 0, 0},
-        {"eval-users", FR_OPT_INT, &cfg.eval_users, 1, 1 << 30, "users for the sampled metric",
-         0, 0},
+        {"eval-users", FR_OPT_INT, &cfg.eval_users, 1, 1 << 30, "users for the sampled metric", 0,
+         0},
         {"max-rounds", FR_OPT_INT, &cfg.max_rounds, 0, 100000000,
          "stop after this many rounds (0: until the federation ends)", 0, 0},
         {"max-backoff", FR_OPT_INT, &cfg.max_backoff, 1, 3600, "longest retry delay, seconds", 0,

@@ -42,7 +42,8 @@ static void log_index(const fr_serve *s, const fr_serve_model *m)
 {
     if (m->have_ivf)
         serve_log("index: ivf, %d lists (longest %d items), %d probed by default, built in "
-                  "%.3f s", m->ivf.nlist, m->ivf.max_list, m->ivf.nprobe, m->ivf_build_s);
+                  "%.3f s",
+                  m->ivf.nlist, m->ivf.max_list, m->ivf.nprobe, m->ivf_build_s);
     else
         serve_log("index: exact");
     if (m->have_q8)
@@ -87,8 +88,7 @@ static void *watcher_main(void *arg)
             fr_serve_model *m = NULL;
             fr_err err = {{0}};
             long gen = cur->generation + 1;
-            if (fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen, s->ivf,
-                                    s->q8,
+            if (fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen, s->ivf, s->q8,
                                     &err) == FR_OK) {
                 fr_serve_slot_set(&s->slot, m);
                 __atomic_add_fetch(&s->metrics.swaps, 1, __ATOMIC_RELAXED);
@@ -190,8 +190,8 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     /* without the SIMD kernel the int8 scan is many times slower than the float one */
     s->q8 = strcmp(cfg->scan, "int8") == 0 ||
             (strcmp(cfg->scan, "auto") == 0 && fr_topk_q8_simd_available());
-    if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, s->ivf, s->q8,
-                                  err)) != FR_OK)
+    if ((st = fr_serve_model_load(&m, cfg->model, &s->ds, cfg->seq_len, 1, s->ivf, s->q8, err)) !=
+        FR_OK)
         goto out;
     long version = m->version; /* m is the slot's from here, and may be swapped out */
     fr_serve_slot_set(&s->slot, m);
@@ -200,7 +200,7 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
         if ((st = fr_eventlog_replay(cfg->events_log, replay_row, s, &rows, err)) != FR_OK)
             goto out;
         if ((st = fr_eventlog_open(&s->log, cfg->events_log, (size_t)cfg->events_max_pending,
-                                fr_serve_on_sync, s, err)) != FR_OK)
+                                   fr_serve_on_sync, s, err)) != FR_OK)
             goto out;
         s->have_log = 1;
     }
@@ -259,10 +259,10 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
                   rows);
     serve_log("listening on %s, port %d (%s), %d x %d scoring threads", cfg->listen,
               fr_https_port(s->https),
-              !cfg->tls                   ? "plain HTTP"
+              !cfg->tls                  ? "plain HTTP"
               : cfg->require_client_cert ? "TLS, client certificates required"
-              : cfg->ca                   ? "TLS, client certificates checked when shown"
-                                          : "TLS",
+              : cfg->ca                  ? "TLS, client certificates checked when shown"
+                                         : "TLS",
               cfg->workers, cfg->search_threads);
 out:
     fr_model_free(&first);
@@ -345,14 +345,12 @@ int fr_cmd_serve(int argc, char **argv)
     fr_ivf_config_default(&cfg.ivf);
     fr_data_cli_init(&cfg.data_cli);
     fr_opt opts[] = {
-        {"config", FR_OPT_STR, &config, 0, 0, "INI file of these options ([serve])", 0,
+        {"config", FR_OPT_STR, &config, 0, 0, "INI file of these options ([serve])", 0, 0},
+        {"model", FR_OPT_STR, &cfg.model, 0, 0, "model file, watched and swapped when replaced", 1,
          0},
-        {"model", FR_OPT_STR, &cfg.model, 0, 0, "model file, watched and swapped when replaced",
-         1, 0},
         {"data", FR_OPT_STR, &cfg.data, 0, 0, "the site's behaviour data (histories)", 1, 0},
         {"format", FR_OPT_STR, &cfg.format, 0, 0, FR_DATA_FORMAT_HELP, 1, 0},
-        {"listen", FR_OPT_STR, &cfg.listen, 0, 0, "HOST:PORT (plain HTTP only on loopback)", 0,
-         0},
+        {"listen", FR_OPT_STR, &cfg.listen, 0, 0, "HOST:PORT (plain HTTP only on loopback)", 0, 0},
         {"events-log", FR_OPT_STR, &cfg.events_log, 0, 0,
          "folder of the behaviour log (events.csv) for POST /v1/events", 0, 0},
         {"tls", FR_OPT_FLAG, &cfg.tls, 0, 0, "serve HTTPS (needs --cert and --key)", 0, 0},
@@ -362,35 +360,33 @@ int fr_cmd_serve(int argc, char **argv)
         {"crl", FR_OPT_STR, &cfg.crl, 0, 0, "revocation list for client certificates", 0, 0},
         {"require-client-cert", FR_OPT_FLAG, &cfg.require_client_cert, 0, 0,
          "refuse clients without a certificate from --ca", 0, 0},
-        {"k", FR_OPT_INT, &k_default, 1, 100000, "items per user when a request names no k", 0,
-         0},
+        {"k", FR_OPT_INT, &k_default, 1, 100000, "items per user when a request names no k", 0, 0},
         {"k-max", FR_OPT_INT, &cfg.k_max, 1, 100000, "the largest k a request may ask", 0, 0},
-        {"max-users", FR_OPT_INT, &cfg.max_users, 1, 100000, "users of one POST /v1/recall", 0,
-         0},
+        {"max-users", FR_OPT_INT, &cfg.max_users, 1, 100000, "users of one POST /v1/recall", 0, 0},
         {"max-body", FR_OPT_INT, &cfg.max_body, 1024, 1 << 30, "bytes of a request body", 0, 0},
-        {"workers", FR_OPT_INT, &cfg.workers, 1, 64, "scoring threads, each with its own batch",
-         0, 0},
+        {"workers", FR_OPT_INT, &cfg.workers, 1, 64, "scoring threads, each with its own batch", 0,
+         0},
         {"search-threads", FR_OPT_INT, &cfg.search_threads, 1, 64,
          "threads that share a batch's scan of the catalogue", 0, 0},
         {"max-queue", FR_OPT_INT, &cfg.max_queue, 1, 1 << 20,
          "recall requests waiting; more get 503", 0, 0},
         {"batch-users", FR_OPT_INT, &cfg.batch_users, 1, 4096,
          "users a scoring thread scores together", 0, 0},
-        {"seq-len", FR_OPT_INT, &cfg.seq_len, 1, 65536, "latest items the model reads (L)", 0,
-         0},
+        {"seq-len", FR_OPT_INT, &cfg.seq_len, 1, 65536, "latest items the model reads (L)", 0, 0},
         {"recent-per-user", FR_OPT_INT, &cfg.recent_per_user, 1, 100000,
          "posted events kept per user for the history", 0, 0},
         {"recent-users", FR_OPT_INT, &cfg.recent_users, 1, 100000000,
          "users whose posted events are kept for the history", 0, 0},
-        {"poll-ms", FR_OPT_INT, &cfg.poll_ms, 10, 3600000, "how often the model file is checked",
-         0, 0},
+        {"poll-ms", FR_OPT_INT, &cfg.poll_ms, 10, 3600000, "how often the model file is checked", 0,
+         0},
         {"events-max-pending", FR_OPT_DOUBLE, &events_max_pending, 4096, 1e12,
          "bytes of events waiting for the disk; more get 503", 0, 0},
         {"index", FR_OPT_STR, &cfg.index, 0, 0,
          "model channel search: ivf (inverted-file index) or exact", 0, 0},
         {"scan", FR_OPT_STR, &cfg.scan, 0, 0,
          "the catalogue scan: int8 (8-bit copy, exact re-rank), float, or auto (int8 where "
-         "the CPU has AVX-512 VNNI)", 0, 0},
+         "the CPU has AVX-512 VNNI)",
+         0, 0},
         {"rerank", FR_OPT_INT, &cfg.rerank, 0, 1 << 20,
          "int8: candidates re-ranked exactly (0: max(2k, 200))", 0, 0},
         {"nlist", FR_OPT_INT, &cfg.ivf.nlist, 0, 1 << 20,
@@ -446,8 +442,7 @@ int fr_cmd_serve(int argc, char **argv)
         goto out;
     }
     started = 1;
-    if ((st = fr_serve_init(&s, &cfg, &err)) != FR_OK ||
-        (st = fr_serve_run(&s, &err)) != FR_OK) {
+    if ((st = fr_serve_init(&s, &cfg, &err)) != FR_OK || (st = fr_serve_run(&s, &err)) != FR_OK) {
         rc = fr_cmd_fail("serve", st, err.msg);
         goto out;
     }

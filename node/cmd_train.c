@@ -149,12 +149,12 @@ typedef struct train_run {
     int have_ev;
     int32_t *windows;
     long n_windows, n_positions;
-    double dp_delta;        /* the delta accounted, with --dp */
+    double dp_delta; /* the delta accounted, with --dp */
     json_t *jepochs, *jevals;
-    double *epoch_secs;     /* epochs */
+    double *epoch_secs; /* epochs */
     double t_start, t_data, eval_s;
-    fr_metrics last[2];     /* valid, test of the last evaluation */
-    int last_epoch;         /* -1 before any */
+    fr_metrics last[2]; /* valid, test of the last evaluation */
+    int last_epoch;     /* -1 before any */
 } train_run;
 
 static void train_free(train_run *r)
@@ -185,8 +185,8 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
         fr_data_report_print(&r->ds.report, "  ", stdout); /* why nothing was left */
         return st;
     }
-    if ((st = fr_dataset_windows(&r->ds, o->seq_len, &r->windows, &r->n_windows,
-                                 &r->n_positions, err)) != FR_OK)
+    if ((st = fr_dataset_windows(&r->ds, o->seq_len, &r->windows, &r->n_windows, &r->n_positions,
+                                 err)) != FR_OK)
         return st;
     fr_model_config mc = {.num_items = r->ds.num_items,
                           .token_vocab = o->vocab,
@@ -207,9 +207,9 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                           .seed = o->seed};
     if ((st = fr_trainer_init(&r->tr, &r->model, &tc, r->windows, r->n_windows, err)) != FR_OK)
         return st;
-    if (o->dp && (st = dp_setup(&r->dtr, &r->ledger, &r->model, &tc, &r->ds, r->windows,
-                                r->n_windows, o->epochs, o->threads, &o->dpa, &r->dp_delta,
-                                err)) != FR_OK)
+    if (o->dp &&
+        (st = dp_setup(&r->dtr, &r->ledger, &r->model, &tc, &r->ds, r->windows, r->n_windows,
+                       o->epochs, o->threads, &o->dpa, &r->dp_delta, err)) != FR_OK)
         return st;
     if (!o->time_only && r->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&r->ev, &r->ds, o->seq_len, o->seed, o->eval_users, err)) != FR_OK)
@@ -264,8 +264,8 @@ static fr_status train_epochs(train_run *r, const train_opts *o, fr_err *err)
         if (st != FR_OK)
             return st;
         if (!isfinite(es.loss))
-            return fr_fail(err, FR_EINVAL, "training diverged at epoch %d (loss %g); lower --lr",
-                           e, es.loss);
+            return fr_fail(err, FR_EINVAL, "training diverged at epoch %d (loss %g); lower --lr", e,
+                           es.loss);
         r->epoch_secs[e - 1] = es.seconds;
         printf("epoch %3d  loss %.4f  %7.2f s  %8.1f seq/s  %9.0f pos/s\n", e, es.loss, es.seconds,
                es.sequences_per_s, es.positions_per_s);
@@ -354,8 +354,8 @@ static fr_status train_write_metrics(train_run *r, const train_opts *o, json_t *
     }
     json_object_set_new(root, "timing",
                         json_pack("{s:f, s:f, s:f, s:f, s:f}", "data_s", r->t_data, "train_s",
-                                  train_s, "eval_s", r->eval_s, "epoch_s_median", median,
-                                  "total_s", now_s() - r->t_start));
+                                  train_s, "eval_s", r->eval_s, "epoch_s_median", median, "total_s",
+                                  now_s() - r->t_start));
     json_object_set_new(root, "peak_rss_mib", json_real(peak_rss_mib()));
     return fr_report_write(root, o->metrics_out, err);
 }
@@ -394,8 +394,7 @@ int fr_cmd_train(int argc, char **argv)
         {"device", FR_OPT_STR, &o.device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &o.seed, 0, 0, "random seed", 0, 0},
         {"eval-every", FR_OPT_INT, &o.eval_every, 0, 100000, "also evaluate every N epochs", 0, 0},
-        {"eval-users", FR_OPT_INT, &o.eval_users, 1, 1 << 30, "users for the sampled metric", 0,
-         0},
+        {"eval-users", FR_OPT_INT, &o.eval_users, 1, 1 << 30, "users for the sampled metric", 0, 0},
         {"model-out", FR_OPT_STR, &o.model_out, 0, 0, "write the trained model here", 0, 0},
         {"metrics-out", FR_OPT_STR, &o.metrics_out, 0, 0, "write metrics JSON here", 0, 0},
         {"time-only", FR_OPT_FLAG, &o.time_only, 0, 0, "train only; no evaluation", 0, 0},
@@ -416,8 +415,8 @@ int fr_cmd_train(int argc, char **argv)
          0, 0},
         {"dp-epsilon-max", FR_OPT_DOUBLE, &o.dpa.eps_max, 1e-6, 1e6, "DP: privacy budget epsilon",
          0, 0},
-        {"dp-delta", FR_OPT_DOUBLE, &o.dpa.delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)",
-         0, 0},
+        {"dp-delta", FR_OPT_DOUBLE, &o.dpa.delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)", 0,
+         0},
         {"dp-seed", FR_OPT_STR, &o.dpa.seed, 0, 0,
          "DP: fixed noise seed, for tests only (voids "
          "the guarantee)",

@@ -18,27 +18,27 @@
 #include "fed/fr_sign.h"
 
 typedef struct fr_fed_config {
-    const char *coordinator;      /* https://HOST:PORT */
+    const char *coordinator; /* https://HOST:PORT */
     const char *cert, *key, *ca, *crl;
-    const char *coordinator_key;  /* the coordinator's public signing key: file or hex */
+    const char *coordinator_key; /* the coordinator's public signing key: file or hex */
     const char *data, *format;
     const char *state_dir;
     int threads;
-    const char *device;           /* cpu, cuda or auto: where local training runs */
-    const fr_backend *be;         /* the backend chosen for it (fr_backend_select) */
+    const char *device;   /* cpu, cuda or auto: where local training runs */
+    const fr_backend *be; /* the backend chosen for it (fr_backend_select) */
     uint64_t seed;
     int eval_users;
-    int max_rounds;               /* stop after taking part in this many rounds (0: no limit) */
-    int max_backoff;              /* seconds, cap of the retry delay */
-    int poll;                     /* seconds between polls when the coordinator gives none */
+    int max_rounds;  /* stop after taking part in this many rounds (0: no limit) */
+    int max_backoff; /* seconds, cap of the retry delay */
+    int poll;        /* seconds between polls when the coordinator gives none */
     /* user-level DP-SGD (docs/privacy.md) */
     int dp;
-    const char *dp_level;         /* "user" (DP-SGD inside the site) or "site" (DP-FedAvg) */
+    const char *dp_level; /* "user" (DP-SGD inside the site) or "site" (DP-FedAvg) */
     double dp_q, dp_noise, dp_eps_max, dp_delta;
     float dp_clip;
     int dp_max_windows;
     const char *dp_seed;
-    int require_secagg;           /* take part in secure rounds only */
+    int require_secagg; /* take part in secure rounds only */
     fr_data_cli data_cli;
 } fr_fed_config;
 
@@ -46,34 +46,34 @@ typedef struct fr_fed {
     fr_fed_config cfg;
     fr_http_client http;
     uint8_t coord_pub[FR_SIGN_PUBLIC_BYTES];
-    char name[FR_PROTO_NAME];     /* our identity, as the coordinator read it */
+    char name[FR_PROTO_NAME]; /* our identity, as the coordinator read it */
     /* secure aggregation: the long-term identity key, bound to our certificate, and
      * the CA that the other members' bindings are checked against */
     fr_sign_key identity;
     fr_identity_binding binding;
     fr_identity_ca idca;
-    int heartbeat_s;              /* join again this often (the coordinator says) */
-    double progress_at;           /* when a transfer's progress was last logged */
+    int heartbeat_s;    /* join again this often (the coordinator says) */
+    double progress_at; /* when a transfer's progress was last logged */
     /* the verified global model */
     fr_model global;
-    long version;                 /* -1 with no model yet */
+    long version; /* -1 with no model yet */
     /* local data, mapped onto the global model's catalogue */
     fr_dataset ds;
     int have_ds;
-    long long extra_size;         /* of the behaviour log the data was read with */
+    long long extra_size; /* of the behaviour log the data was read with */
     int32_t *windows;
     long n_windows;
-    int seq_len;                  /* of the windows */
-    int users;                    /* users with a training window */
+    int seq_len; /* of the windows */
+    int users;   /* users with a training window */
     fr_evaluator ev;
     int have_ev;
     fr_dp_ledger ledger;
     int have_ledger;
-    int budget_set;               /* the configured budget was recorded by this run */
+    int budget_set; /* the configured budget was recorded by this run */
     /* progress, kept in STATE_DIR/node-state */
-    long last_round;              /* the last round whose update was delivered (or refused) */
-    long last_reported;           /* the last version whose metrics were reported */
-    long trained_from;            /* the version this run last trained a round from */
+    long last_round;    /* the last round whose update was delivered (or refused) */
+    long last_reported; /* the last version whose metrics were reported */
+    long trained_from;  /* the version this run last trained a round from */
     double last_loss;
     int rounds_done;
     double eps_spent;
@@ -97,9 +97,8 @@ FR_MUST fr_status fr_fed_task(fr_fed *f, fr_proto_task *t, fr_err *err);
 /* Download, verify and install the latest version (saved to the state folder). */
 FR_MUST fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err);
 /* Stream the update (head + delta) for round; *code is the HTTP status. */
-FR_MUST fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta,
-                                long *code, char *reason, size_t cap, size_t *sent,
-                                fr_err *err);
+FR_MUST fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta, long *code,
+                                char *reason, size_t cap, size_t *sent, fr_err *err);
 FR_MUST fr_status fr_fed_report(fr_fed *f, const fr_proto_metrics *m, fr_err *err);
 
 /* Secure rounds (fr_fed_secagg.c). */
@@ -117,8 +116,8 @@ FR_MUST fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err);
 /* Train from the global model per task t; *delta (malloc'd, global.n floats) = local
  * parameters - global ones, clipped to the task's norm bound. *stop is set when the
  * privacy budget cannot pay for the round. */
-FR_MUST fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta,
-                                     double *loss, int *stop, fr_err *err);
+FR_MUST fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta, double *loss,
+                                     int *stop, fr_err *err);
 /* Evaluate the global model on the validation split. */
 FR_MUST fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err);
 

@@ -53,8 +53,8 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
         f->extra_size = extra;
         fr_fed_log("data: %d users, %ld interactions on the federation's %d items (%ld rows "
                    "read, %ld skipped)",
-                   f->ds.num_users, f->ds.interactions, f->ds.num_items - 1,
-                   f->ds.report.rows_read, f->ds.report.rows_skipped);
+                   f->ds.num_users, f->ds.interactions, f->ds.num_items - 1, f->ds.report.rows_read,
+                   f->ds.report.rows_skipped);
     }
     if (f->windows && f->seq_len == seq_len)
         return FR_OK;
@@ -71,8 +71,9 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
     f->seq_len = seq_len;
     f->users = fr_dp_population(f->ds.train_off, f->ds.num_users, seq_len);
     if (f->have_ledger && f->ledger.steps > 0 &&
-        (st = fr_dp_ledger_spent(&f->ledger, fr_dp_plan_delta(&f->ledger, f->cfg.dp_delta, f->users),
-                                 &f->eps_spent, err)) != FR_OK)
+        (st =
+             fr_dp_ledger_spent(&f->ledger, fr_dp_plan_delta(&f->ledger, f->cfg.dp_delta, f->users),
+                                &f->eps_spent, err)) != FR_OK)
         return st;
     if (f->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&f->ev, &f->ds, seq_len, f->cfg.seed, f->cfg.eval_users, err)) !=
@@ -86,8 +87,8 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
 /* Decide whether the round can be trained and with what noise (fr_node_round.h),
  * from the ledger (opened on first use) and the configured budget, which is recorded
  * once a run: its default delta needs the population, known once the data is loaded. */
-static fr_status prepare(fr_fed *f, const fr_proto_task *t, fr_node_prep *p,
-                         fr_node_reason *why, fr_err *err)
+static fr_status prepare(fr_fed *f, const fr_proto_task *t, fr_node_prep *p, fr_node_reason *why,
+                         fr_err *err)
 {
     fr_status st;
     if (f->cfg.dp && !f->have_ledger) {
@@ -111,14 +112,14 @@ static fr_status prepare(fr_fed *f, const fr_proto_task *t, fr_node_prep *p,
 
 /* DP-FedAvg at the site: the whole delta clipped to C, then N(0, sigma^2 C^2) on every
  * coordinate, the step charged to the ledger (synced) before the delta can leave. */
-static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma,
-                            const fr_proto_task *t, fr_err *err)
+static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma, const fr_proto_task *t,
+                            fr_err *err)
 {
     double clip = f->cfg.dp_clip;
     double norm = fr_clip_l2(delta, n, clip);
     fr_dp_rng rng;
-    fr_status st = fr_dp_rng_init(&rng, f->cfg.dp_seed, f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0,
-                                  err);
+    fr_status st =
+        fr_dp_rng_init(&rng, f->cfg.dp_seed, f->cfg.dp_seed ? strlen(f->cfg.dp_seed) : 0, err);
     if (st != FR_OK)
         return st;
     float *noise = malloc(n * sizeof(float));
@@ -209,8 +210,8 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     const fr_backend *be = f->cfg.be ? f->cfg.be : fr_backend_cpu();
     fr_model local = {0};
     float *delta = NULL, *params = NULL;
-    if ((st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens,
-                            f->global.item_ids, err)) != FR_OK)
+    if ((st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens, f->global.item_ids,
+                            err)) != FR_OK)
         goto out;
     if (f->global.item_keys &&
         (st = fr_model_set_item_keys(&local, (const char *const *)f->global.item_keys, err)) !=

@@ -59,14 +59,17 @@ static fr_status refused(const char *what, const fr_http_response *r, fr_err *er
     for (int i = 0; i < n; i++)
         if (r->body[i] < 0x20 || r->body[i] > 0x7e)
             n = i;
-    return fr_fail(err, r->code >= 500 ? FR_EIO : FR_EINVAL, "%s: HTTP %ld: %.*s", what, r->code,
-                   n, (const char *)r->body);
+    return fr_fail(err, r->code >= 500 ? FR_EIO : FR_EINVAL, "%s: HTTP %ld: %.*s", what, r->code, n,
+                   (const char *)r->body);
 }
 
 fr_status fr_fed_join(fr_fed *f, fr_err *err)
 {
-    fr_proto_join j = {.users = f->users, .windows = f->n_windows, .model_version = f->version > 0 ? f->version : 0,
-                       .eps_spent = f->eps_spent, .eps_budget = f->cfg.dp ? f->cfg.dp_eps_max : 0};
+    fr_proto_join j = {.users = f->users,
+                       .windows = f->n_windows,
+                       .model_version = f->version > 0 ? f->version : 0,
+                       .eps_spent = f->eps_spent,
+                       .eps_budget = f->cfg.dp ? f->cfg.dp_eps_max : 0};
     snprintf(j.software, sizeof j.software, "fedrecall-node");
     /* the identity that secure rounds need, bound to our certificate */
     j.id_pk = (fr_proto_bin){f->identity.pub, sizeof f->identity.pub};
@@ -103,7 +106,6 @@ fr_status fr_fed_task(fr_fed *f, fr_proto_task *t, fr_err *err)
     fr_http_response_free(&r);
     return st;
 }
-
 
 fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
 {

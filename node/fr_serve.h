@@ -39,20 +39,27 @@ typedef struct fr_serve_config {
     int seq_len;
     int recent_per_user;
     int recent_users;
-    int poll_ms;        /* how often the model file is checked */
+    int poll_ms;             /* how often the model file is checked */
     long events_max_pending; /* bytes of events waiting for the disk */
-    const char *index;  /* "exact" or "ivf" (the model channel's search) */
-    fr_ivf_config ivf;  /* the index's settings */
-    int ivf_min_items;  /* catalogues smaller than this are searched exactly */
-    const char *scan;   /* "auto", "float" or "int8" (the catalogue scan) */
-    int rerank;         /* int8: candidates re-ranked exactly, 0: max(2k, 200) */
-    fr_recall_config recall;  /* channel settings (itemcf, popular, mix) */
+    const char *index;       /* "exact" or "ivf" (the model channel's search) */
+    fr_ivf_config ivf;       /* the index's settings */
+    int ivf_min_items;       /* catalogues smaller than this are searched exactly */
+    const char *scan;        /* "auto", "float" or "int8" (the catalogue scan) */
+    int rerank;              /* int8: candidates re-ranked exactly, 0: max(2k, 200) */
+    fr_recall_config recall; /* channel settings (itemcf, popular, mix) */
     fr_data_cli data_cli;
 } fr_serve_config;
 
 /* Endpoints, for the metrics. */
-enum { FR_EP_RECALL, FR_EP_RECALL_BATCH, FR_EP_EVENTS, FR_EP_HEALTH, FR_EP_METRICS, FR_EP_OTHER,
-       FR_EP_COUNT };
+enum {
+    FR_EP_RECALL,
+    FR_EP_RECALL_BATCH,
+    FR_EP_EVENTS,
+    FR_EP_HEALTH,
+    FR_EP_METRICS,
+    FR_EP_OTHER,
+    FR_EP_COUNT
+};
 #define FR_SERVE_CODES 8    /* 200 400 404 405 413 500 503, other */
 #define FR_SERVE_BUCKETS 12 /* latency histogram bounds, plus +Inf */
 
@@ -95,8 +102,8 @@ typedef struct fr_serve {
     int n_threads;
     /* posted events waiting for their sync (loop thread only), and the sync reports */
     fr_serve_job *wait_head, *wait_tail;
-    uint64_t synced;    /* atomic: the last ticket on disk */
-    int log_failed;     /* atomic */
+    uint64_t synced; /* atomic: the last ticket on disk */
+    int log_failed;  /* atomic */
     /* the model watcher */
     pthread_t watcher;
     int have_watcher;

@@ -71,8 +71,8 @@ static int parse_event(fr_serve *s, const char *line, size_t n, fr_jbuf *rows, c
         snprintf(why, cap, "value must be a finite number");
         goto out;
     }
-    size_t len = fr_eventlog_format(row, sizeof row, user, it, t, evs,
-                                 val ? json_number_value(val) : NAN);
+    size_t len =
+        fr_eventlog_format(row, sizeof row, user, it, t, evs, val ? json_number_value(val) : NAN);
     if (len >= sizeof row) {
         snprintf(why, cap, "event too long");
         goto out;

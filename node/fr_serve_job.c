@@ -63,8 +63,7 @@ void fr_serve_job_reply(fr_serve *s, fr_serve_job *j)
                            fr_serve_free_body, NULL);
         j->out.p = NULL;
     } else {
-        fr_https_reply(j->req, j->code, "application/json", "{\"error\":\"out of memory\"}\n",
-                       26);
+        fr_https_reply(j->req, j->code, "application/json", "{\"error\":\"out of memory\"}\n", 26);
     }
     fr_serve_metrics_note(&s->metrics, j->endpoint, j->code, fr_serve_since(&j->t0));
     fr_serve_job_free(j);

@@ -35,8 +35,7 @@ struct fr_serve_job {
 double fr_serve_since(const struct timespec *t0);
 /* A new job for a request of endpoint that arrived at t0, code 200; NULL when out of
  * memory. */
-fr_serve_job *fr_serve_job_new(int endpoint, struct evhttp_request *req,
-                               const struct timespec *t0);
+fr_serve_job *fr_serve_job_new(int endpoint, struct evhttp_request *req, const struct timespec *t0);
 /* Frees j and everything it holds; no operation when j is NULL. */
 void fr_serve_job_free(fr_serve_job *j);
 /* Send j's reply (its out buffer) and count it; frees j. */

@@ -6,8 +6,8 @@
 
 #include "fr_serve.h"
 
-static const char *const ep_names[FR_EP_COUNT] = {"recall",  "recall_batch", "events",
-                                                  "health",  "metrics",      "other"};
+static const char *const ep_names[FR_EP_COUNT] = {"recall", "recall_batch", "events",
+                                                  "health", "metrics",      "other"};
 static const int codes[FR_SERVE_CODES - 1] = {200, 400, 404, 405, 413, 500, 503};
 /* Upper bounds of the latency buckets, in seconds. */
 static const double bounds[FR_SERVE_BUCKETS] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.02,

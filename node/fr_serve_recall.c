@@ -88,8 +88,9 @@ static int parse_params(const fr_serve *s, const char *k, const char *strategy,
             return -1;
         }
         if (p->strategy == FR_RECALL_MIX) {
-            snprintf(why, cap, "threshold needs a single strategy (mix's channels score on "
-                               "different scales)");
+            snprintf(why, cap,
+                     "threshold needs a single strategy (mix's channels score on "
+                     "different scales)");
             return -1;
         }
         p->use_threshold = 1;
@@ -209,8 +210,8 @@ void fr_serve_recall_post(fr_serve *s, struct evhttp_request *req, const struct 
     }
     json_t *users = json_object_get(doc, "users"), *k = json_object_get(doc, "k"),
            *strategy = json_object_get(doc, "strategy"),
-           *threshold = json_object_get(doc, "threshold"),
-           *exact = json_object_get(doc, "exact"), *nprobe = json_object_get(doc, "nprobe");
+           *threshold = json_object_get(doc, "threshold"), *exact = json_object_get(doc, "exact"),
+           *nprobe = json_object_get(doc, "nprobe");
     size_t n = json_array_size(users);
     if (!json_is_array(users) || n == 0 || n > (size_t)s->cfg.max_users) {
         fr_serve_reply_error(s, req, FR_EP_RECALL_BATCH, t0, 400,

@@ -99,8 +99,8 @@ static void score_batch(fr_serve *s, fr_serve_worker *w, fr_serve_job *jobs, int
             for (int u = 0; u < j->n; u++, i++) {
                 q[i] = j->q[u];
                 q[i].recent = *recent + (size_t)i * s->cfg.recent_per_user;
-                q[i].n_recent = fr_recent_get(&s->recent, j->keys[u], *recent +
-                                              (size_t)i * s->cfg.recent_per_user,
+                q[i].n_recent = fr_recent_get(&s->recent, j->keys[u],
+                                              *recent + (size_t)i * s->cfg.recent_per_user,
                                               s->cfg.recent_per_user);
             }
         st = fr_serve_score(&s->base, m, w, q, n, hits, count, &err);

@@ -23,11 +23,13 @@ static const fr_cmd commands[] = {
 int fr_cmd_exit_code(int status)
 {
     switch (status) {
-    case FR_EINVAL: case FR_EIO: case FR_EFORMAT: case FR_EVERSION: case FR_ECHECKSUM:
-    case FR_ENODATA:
-        return 2;
-    default:
-        return 1;
+    case FR_EINVAL:
+    case FR_EIO:
+    case FR_EFORMAT:
+    case FR_EVERSION:
+    case FR_ECHECKSUM:
+    case FR_ENODATA: return 2;
+    default: return 1;
     }
 }
 

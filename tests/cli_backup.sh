@@ -11,7 +11,7 @@
 # into it, the coordinator's name resolves to 127.0.0.1 on a free port, and the few
 # commands that would change this machine are stand-ins: `systemctl` starts and stops
 # the unit's ExecStart line itself, `useradd` and `make` do nothing, `install` drops
-# its owner and group, `docker` and `kubectl` check the files they are given.
+# its owner and group, `podman` and `kubectl` check the images and files they are given.
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
 . tests/fed_lib.sh
@@ -64,7 +64,7 @@ doc_run() {
 }
 
 # Stand-ins for the commands that would change this machine.
-make() { :; }
+make() { echo "make $*" >>"$tmp/stubs"; }
 useradd() { echo "useradd $*" >>"$tmp/stubs"; }
 sudo() { [ "$1" = -u ] && shift 2; "$@"; }
 install() {
@@ -75,9 +75,13 @@ install() {
     # shellcheck disable=SC2086 # the paths hold no blanks
     command install $args
 }
-docker() {
-    echo "docker $*" >>"$tmp/stubs"
-    [ "$1" != build ] || [ -f "$3" ]
+# a run names one of the images `make images` builds (tests/cli_images.sh runs them)
+podman() {
+    echo "podman $*" >>"$tmp/stubs"
+    for a in "$@"; do :; done
+    [ "$1" != run ] && return 0
+    case "$a" in fedrecall-coordinator:latest | fedrecall-node:latest | fedrecall-node-gpu:latest) ;;
+    *) return 1 ;; esac
 }
 kubectl() {
     echo "kubectl $*" >>"$tmp/stubs"
@@ -174,7 +178,8 @@ check "status and the dashboard show version 2" \
 doc_run "Containers" "$W"
 doc_run "Kubernetes" "$W"
 check "the image and manifest commands name real files" \
-    '[ "$(grep -c "^docker build" "$tmp/stubs")" = 2 ] && grep -q "^kubectl -n fedrecall apply -f deploy/k8s/coordinator.yaml" "$tmp/stubs"'
+    'grep -qx "make images" "$tmp/stubs" && [ "$(grep -c "^podman run .* fedrecall-[a-z-]*:latest$" "$tmp/stubs")" = 3 ] &&
+     grep -q "^kubectl -n fedrecall apply -f deploy/k8s/coordinator.yaml" "$tmp/stubs"'
 
 # Back up while it runs, destroy, restore.
 STATE="$R/var/lib/fedrecall-coordinator"

@@ -10,28 +10,28 @@
 
 static int fr_t_passed, fr_t_failed, fr_t_cur_failed;
 
-#define CHECK(cond, ...)                                                   \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fr_t_cur_failed++;                                             \
-            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond); \
-            fprintf(stderr, __VA_ARGS__);                                  \
-            fputc('\n', stderr);                                           \
-        }                                                                  \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fr_t_cur_failed++;                                                                     \
+            fprintf(stderr, "  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                      \
+            fprintf(stderr, __VA_ARGS__);                                                          \
+            fputc('\n', stderr);                                                                   \
+        }                                                                                          \
     } while (0)
 
-#define RUN(fn)                                                            \
-    do {                                                                   \
-        fr_t_cur_failed = 0;                                               \
-        fn();                                                              \
-        if (fr_t_cur_failed) {                                             \
-            fr_t_failed++;                                                 \
-            printf("not ok  %s\n", #fn);                                   \
-        } else {                                                           \
-            fr_t_passed++;                                                 \
-            printf("ok      %s\n", #fn);                                   \
-        }                                                                  \
-        fflush(stdout);                                                    \
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        fr_t_cur_failed = 0;                                                                       \
+        fn();                                                                                      \
+        if (fr_t_cur_failed) {                                                                     \
+            fr_t_failed++;                                                                         \
+            printf("not ok  %s\n", #fn);                                                           \
+        } else {                                                                                   \
+            fr_t_passed++;                                                                         \
+            printf("ok      %s\n", #fn);                                                           \
+        }                                                                                          \
+        fflush(stdout);                                                                            \
     } while (0)
 
 static inline int fr_test_end(void)

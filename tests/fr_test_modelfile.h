@@ -74,8 +74,8 @@ static inline int same_model(const fr_model *a, const fr_model *b, int moments)
     size_t nt = (size_t)a->cfg.num_items * (size_t)a->cfg.num_tokens;
     int same = memcmp(a->item_ids, b->item_ids, (size_t)a->cfg.num_items * 8) == 0 &&
                memcmp(a->item_tokens, b->item_tokens, nt * 4) == 0;
-    const float *bufs[3][2] = {{a->params, b->params}, {a->adam_m, b->adam_m},
-                               {a->adam_v, b->adam_v}};
+    const float *bufs[3][2] = {
+        {a->params, b->params}, {a->adam_m, b->adam_m}, {a->adam_v, b->adam_v}};
     for (int k = 0; k < 3; k++) {
         float *x = host_copy(a, bufs[k][0]), *y = host_copy(b, bufs[k][1]);
         if (k == 0 || moments)
@@ -107,8 +107,8 @@ static inline void expect_refusal(const char *path, fr_status want, const char *
 
 /* Item keys for test_cfg's 9 rows: UTF-8, spaces, punctuation, the longest allowed. */
 static char long_key[FR_MODEL_MAX_KEY + 2];
-static const char *test_keys[9] = {"", "i-a", "\xc3\xa9t\xc3\xa9", "with space", "a,b|c",
-                                   "007", "7", long_key, "z"};
+static const char *test_keys[9] = {
+    "", "i-a", "\xc3\xa9t\xc3\xa9", "with space", "a,b|c", "007", "7", long_key, "z"};
 
 static inline int same_keys(const fr_model *a, const char *const *want)
 {

@@ -39,7 +39,10 @@ static void fill_tokens(int32_t *tok, int V)
     }
 }
 
-static long skip_count(const fr_dataset *ds, fr_skip r) { return ds->report.skipped[r].count; }
+static long skip_count(const fr_dataset *ds, fr_skip r)
+{
+    return ds->report.skipped[r].count;
+}
 
 static int rows_add_up(const fr_dataset *ds)
 {
@@ -54,8 +57,8 @@ static int rows_add_up(const fr_dataset *ds)
 static int train_is(const fr_dataset *ds, int u, const int32_t *want, int n)
 {
     long len = (long)(ds->train_off[u + 1] - ds->train_off[u]);
-    return len == n && memcmp(ds->train_items + ds->train_off[u], want,
-                              (size_t)n * sizeof *want) == 0;
+    return len == n &&
+           memcmp(ds->train_items + ds->train_off[u], want, (size_t)n * sizeof *want) == 0;
 }
 
 /* ------------------------------------------------------------------ integer ids */
@@ -96,24 +99,24 @@ static void test_integer_catalogue(void)
     if (st == FR_OK) {
         const fr_data_skips *u = &ds.report.skipped[FR_SKIP_UNKNOWN_ITEM];
         CHECK(ds.num_items == 5 && ds.item_ids_numeric && ds.item_ids &&
-              !memcmp(ds.item_ids, ids, sizeof ids) && !strcmp(ds.item_keys[0], "") &&
-              !strcmp(ds.item_keys[3], "30") && !strcmp(ds.item_keys[4], "40"),
+                  !memcmp(ds.item_ids, ids, sizeof ids) && !strcmp(ds.item_keys[0], "") &&
+                  !strcmp(ds.item_keys[3], "30") && !strcmp(ds.item_keys[4], "40"),
               "rows: V %d", ds.num_items);
         CHECK(ds.report.rows_read == 12 && ds.interactions == 8 && u->count == 3 &&
-              u->n_lines == 3 && u->lines[0] == 3 && u->lines[1] == 7 && u->lines[2] == 12 &&
-              skip_count(&ds, FR_SKIP_MALFORMED) == 1 && rows_add_up(&ds),
+                  u->n_lines == 3 && u->lines[0] == 3 && u->lines[1] == 7 && u->lines[2] == 12 &&
+                  skip_count(&ds, FR_SKIP_MALFORMED) == 1 && rows_add_up(&ds),
               "counts: read %ld kept %ld unknown %ld first %ld", ds.report.rows_read,
               ds.interactions, u->count, u->n_lines ? u->lines[0] : -1L);
         CHECK(strstr(u->why, "item '50' is not in the catalogue") != NULL, "why %s", u->why);
         CHECK(!strcmp(fr_skip_name(FR_SKIP_UNKNOWN_ITEM), "unknown_item"), "name");
         /* user 1: 20, 40, 10; user 2: 40, 20, 10 by time; user 3: 10, 20 */
-        CHECK(ds.num_users == 3 && train_is(&ds, 0, (const int32_t[]){2}, 1) &&
-              ds.valid[0] == 4 && ds.test[0] == 1 && train_is(&ds, 1, (const int32_t[]){4}, 1) &&
-              ds.valid[1] == 2 && ds.test[1] == 1 &&
-              train_is(&ds, 2, (const int32_t[]){1, 2}, 2) && ds.test[2] == 0,
+        CHECK(ds.num_users == 3 && train_is(&ds, 0, (const int32_t[]){2}, 1) && ds.valid[0] == 4 &&
+                  ds.test[0] == 1 && train_is(&ds, 1, (const int32_t[]){4}, 1) &&
+                  ds.valid[1] == 2 && ds.test[1] == 1 &&
+                  train_is(&ds, 2, (const int32_t[]){1, 2}, 2) && ds.test[2] == 0,
               "split");
         CHECK(!memcmp(ds.tokens, tok, sizeof tok) && ds.report.content_file[0] == '\0' &&
-              ds.report.content_rows == 0 && ds.items_with_content == 4,
+                  ds.report.content_rows == 0 && ds.items_with_content == 4,
               "tokens are the catalogue's, movies.csv unread");
     }
     fr_dataset_free(&ds);
@@ -122,9 +125,10 @@ static void test_integer_catalogue(void)
     o.event_filter = "rating>=3";
     st = fr_dataset_load(&ds, dir, "movielens-csv", T4, 4096, &o, &err);
     CHECK(st == FR_OK && skip_count(&ds, FR_SKIP_EVENT_FILTER) == 2 &&
-          skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 2 &&
-          ds.report.skipped[FR_SKIP_UNKNOWN_ITEM].lines[1] == 12 && ds.interactions == 7 &&
-          rows_add_up(&ds), "filter then unknown: %s", err.msg);
+              skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 2 &&
+              ds.report.skipped[FR_SKIP_UNKNOWN_ITEM].lines[1] == 12 && ds.interactions == 7 &&
+              rows_add_up(&ds),
+          "filter then unknown: %s", err.msg);
     fr_dataset_free(&ds);
 
     /* k-core counts kept events only: user 3 has 2 (its unknown row does not count). */
@@ -132,8 +136,8 @@ static void test_integer_catalogue(void)
     o.min_user_events = 3;
     st = fr_dataset_load(&ds, dir, "movielens-csv", T4, 4096, &o, &err);
     CHECK(st == FR_OK && skip_count(&ds, FR_SKIP_K_CORE) == 2 &&
-          ds.report.skipped[FR_SKIP_K_CORE].lines[0] == 11 && ds.num_users == 2 &&
-          ds.num_items == 5 && ds.interactions == 6 && rows_add_up(&ds),
+              ds.report.skipped[FR_SKIP_K_CORE].lines[0] == 11 && ds.num_users == 2 &&
+              ds.num_items == 5 && ds.interactions == 6 && rows_add_up(&ds),
           "k-core users: %s", err.msg);
     fr_dataset_free(&ds);
 
@@ -142,9 +146,9 @@ static void test_integer_catalogue(void)
     o.min_item_events = 3;
     st = fr_dataset_load(&ds, dir, "movielens-csv", T4, 4096, &o, &err);
     CHECK(st == FR_OK && skip_count(&ds, FR_SKIP_K_CORE) == 2 &&
-          ds.report.skipped[FR_SKIP_K_CORE].lines[0] == 4 &&
-          ds.report.skipped[FR_SKIP_K_CORE].lines[1] == 6 && ds.num_items == 5 &&
-          !strcmp(ds.item_keys[4], "40") && train_is(&ds, 0, (const int32_t[]){2, 1}, 2),
+              ds.report.skipped[FR_SKIP_K_CORE].lines[0] == 4 &&
+              ds.report.skipped[FR_SKIP_K_CORE].lines[1] == 6 && ds.num_items == 5 &&
+              !strcmp(ds.item_keys[4], "40") && train_is(&ds, 0, (const int32_t[]){2, 1}, 2),
           "k-core items: %s", err.msg);
     fr_dataset_free(&ds);
 
@@ -155,9 +159,9 @@ static void test_integer_catalogue(void)
     fr_data_options so = {.strict = 1, .catalogue = &cat};
     st = fr_dataset_load(&ds, path, "sasrec", T4, 4096, &so, &err);
     CHECK(st == FR_OK && ds.num_items == 5 && skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 1 &&
-          ds.report.skipped[FR_SKIP_UNKNOWN_ITEM].lines[0] == 2 &&
-          train_is(&ds, 0, (const int32_t[]){1, 2}, 2) &&
-          train_is(&ds, 1, (const int32_t[]){4}, 1) && !memcmp(ds.tokens, tok, sizeof tok),
+              ds.report.skipped[FR_SKIP_UNKNOWN_ITEM].lines[0] == 2 &&
+              train_is(&ds, 0, (const int32_t[]){1, 2}, 2) &&
+              train_is(&ds, 1, (const int32_t[]){4}, 1) && !memcmp(ds.tokens, tok, sizeof tok),
           "sasrec: %s", err.msg);
     fr_dataset_free(&ds);
     fixture_rm(dir);
@@ -195,14 +199,17 @@ static void test_string_catalogue(void)
     if (st == FR_OK) {
         const fr_data_skips *u = &ds.report.skipped[FR_SKIP_UNKNOWN_ITEM];
         CHECK(ds.num_items == 4 && !ds.item_ids_numeric && !ds.item_ids &&
-              !strcmp(ds.item_keys[0], "") && !strcmp(ds.item_keys[1], "sku-b") &&
-              !strcmp(ds.item_keys[2], "sku-a") && !strcmp(ds.item_keys[3], "42"), "rows");
+                  !strcmp(ds.item_keys[0], "") && !strcmp(ds.item_keys[1], "sku-b") &&
+                  !strcmp(ds.item_keys[2], "sku-a") && !strcmp(ds.item_keys[3], "42"),
+              "rows");
         CHECK(ds.report.rows_read == 6 && ds.interactions == 3 && u->count == 2 &&
-              u->lines[0] == 3 && u->lines[1] == 6 && skip_count(&ds, FR_SKIP_BAD_ID) == 1 &&
-              rows_add_up(&ds), "counts: kept %ld unknown %ld", ds.interactions, u->count);
+                  u->lines[0] == 3 && u->lines[1] == 6 && skip_count(&ds, FR_SKIP_BAD_ID) == 1 &&
+                  rows_add_up(&ds),
+              "counts: kept %ld unknown %ld", ds.interactions, u->count);
         CHECK(strstr(u->why, "'sku-z'") != NULL, "why %s", u->why);
         CHECK(ds.num_users == 2 && train_is(&ds, 0, (const int32_t[]){2, 3}, 2) &&
-              train_is(&ds, 1, (const int32_t[]){1}, 1), "train rows");
+                  train_is(&ds, 1, (const int32_t[]){1}, 1),
+              "train rows");
         CHECK(!memcmp(ds.tokens, tok, sizeof tok) && ds.report.content_file[0] == '\0',
               "tokens are the catalogue's");
     }
@@ -212,16 +219,17 @@ static void test_string_catalogue(void)
     static const int64_t ids[3] = {0, 20, 7};
     fr_data_catalogue icat = {.num_items = 3, .item_ids = ids, .tokens = tok, .num_tokens = T4};
     o.catalogue = &icat;
-    fixture_text(dir, "events.csv", "user_id,item_id,timestamp\n"
-                                    "a,20,1\n"  /* 2 */
-                                    "a,020,2\n" /* 3 unknown */
-                                    "a,+7,3\n"  /* 4 unknown */
-                                    "a,7,4\n"); /* 5 */
+    fixture_text(dir, "events.csv",
+                 "user_id,item_id,timestamp\n"
+                 "a,20,1\n"  /* 2 */
+                 "a,020,2\n" /* 3 unknown */
+                 "a,+7,3\n"  /* 4 unknown */
+                 "a,7,4\n"); /* 5 */
     st = fr_dataset_load(&ds, dir, "events-csv", T4, 4096, &o, &err);
     CHECK(st == FR_OK && ds.num_items == 3 && ds.item_ids_numeric && ds.item_ids[2] == 7 &&
-          skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 2 &&
-          ds.report.skipped[FR_SKIP_UNKNOWN_ITEM].lines[0] == 3 &&
-          train_is(&ds, 0, (const int32_t[]){1, 2}, 2) && !strcmp(ds.user_keys[0], "a"),
+              skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 2 &&
+              ds.report.skipped[FR_SKIP_UNKNOWN_ITEM].lines[0] == 3 &&
+              train_is(&ds, 0, (const int32_t[]){1, 2}, 2) && !strcmp(ds.user_keys[0], "a"),
           "integer catalogue, string data: %s", err.msg);
     fr_dataset_free(&ds);
 
@@ -246,17 +254,20 @@ static void test_two_nodes(void)
         CHECK(0, "mkdtemp");
         return;
     }
-    fixture_text(fed, "movies.csv", "movieId,title,genres\n"
-                                    "10,Alpha (1990),Drama\n"
-                                    "20,Beta (1991),Comedy\n"
-                                    "30,Gamma (1992),Action\n"
-                                    "40,Delta (1993),Crime\n"
-                                    "50,Epsilon (1994),War\n");
+    fixture_text(fed, "movies.csv",
+                 "movieId,title,genres\n"
+                 "10,Alpha (1990),Drama\n"
+                 "20,Beta (1991),Comedy\n"
+                 "30,Gamma (1992),Action\n"
+                 "40,Delta (1993),Crime\n"
+                 "50,Epsilon (1994),War\n");
     /* Disjoint users; each node sees only some items, and in other orders. */
-    fixture_text(a, "ratings.csv", "userId,movieId,rating,timestamp\n"
-                                   "1,10,4,1\n1,20,4,2\n1,30,4,3\n2,20,3,1\n2,10,3,2\n");
-    fixture_text(b, "ratings.csv", "userId,movieId,rating,timestamp\n"
-                                   "7,40,4,1\n7,30,4,2\n8,30,5,1\n8,60,5,2\n");
+    fixture_text(a, "ratings.csv",
+                 "userId,movieId,rating,timestamp\n"
+                 "1,10,4,1\n1,20,4,2\n1,30,4,3\n2,20,3,1\n2,10,3,2\n");
+    fixture_text(b, "ratings.csv",
+                 "userId,movieId,rating,timestamp\n"
+                 "7,40,4,1\n7,30,4,2\n8,30,5,1\n8,60,5,2\n");
     fr_status st = fr_items_load(&it, fed, "movielens-csv", T4, 4096, &err);
     CHECK(st == FR_OK && it.num_items == 6, "items: %s", err.msg);
     if (st != FR_OK)
@@ -269,10 +280,8 @@ static void test_two_nodes(void)
     fr_data_catalogue cat;
     fr_data_catalogue_from_items(&cat, &it);
     fr_data_options o = {.catalogue = &cat};
-    CHECK(fr_dataset_load(&da, a, "movielens-csv", T4, 4096, &o, &err) == FR_OK, "a: %s",
-          err.msg);
-    CHECK(fr_dataset_load(&db, b, "movielens-csv", T4, 4096, &o, &err) == FR_OK, "b: %s",
-          err.msg);
+    CHECK(fr_dataset_load(&da, a, "movielens-csv", T4, 4096, &o, &err) == FR_OK, "a: %s", err.msg);
+    CHECK(fr_dataset_load(&db, b, "movielens-csv", T4, 4096, &o, &err) == FR_OK, "b: %s", err.msg);
     if (!da.tokens || !db.tokens)
         goto out;
     int same = da.num_items == 6 && db.num_items == 6 && da.num_tokens == db.num_tokens;
@@ -281,12 +290,14 @@ static void test_two_nodes(void)
                !strcmp(da.item_keys[r], db.item_keys[r]);
     CHECK(same, "same rows at both nodes");
     CHECK(!memcmp(da.tokens, db.tokens, 6 * T4 * sizeof *da.tokens) &&
-          !memcmp(da.tokens, it.tokens, 6 * T4 * sizeof *da.tokens) &&
-          da.tokens[3 * T4] == ref_row("Action"), "same tokens at both nodes");
+              !memcmp(da.tokens, it.tokens, 6 * T4 * sizeof *da.tokens) &&
+              da.tokens[3 * T4] == ref_row("Action"),
+          "same tokens at both nodes");
     /* Item 30 is row 3 at both; node b's item 60 is unknown. */
     CHECK(da.valid[0] == 2 && da.test[0] == 3 && train_is(&db, 0, (const int32_t[]){4, 3}, 2) &&
-          train_is(&db, 1, (const int32_t[]){3}, 1) &&
-          skip_count(&db, FR_SKIP_UNKNOWN_ITEM) == 1 && skip_count(&da, FR_SKIP_UNKNOWN_ITEM) == 0,
+              train_is(&db, 1, (const int32_t[]){3}, 1) &&
+              skip_count(&db, FR_SKIP_UNKNOWN_ITEM) == 1 &&
+              skip_count(&da, FR_SKIP_UNKNOWN_ITEM) == 0,
           "rows of the events");
 out:
     fr_dataset_free(&da);
@@ -338,35 +349,41 @@ static void test_items_load(void)
         return;
     }
     /* movielens-csv: integer order (9 before 10), a malformed row, an item twice. */
-    fixture_text(dir, "movies.csv", "movieId,title,genres\n"           /* 1 */
-                                    "30,Heat (1995),Action|Crime\n"     /* 2 */
-                                    "10,\"Toy Story (1995)\",Animation\n" /* 3 */
-                                    "x,Bad,Drama\n"                     /* 4 malformed */
-                                    "9,Jumanji (1995),Adventure\n"      /* 5 */
-                                    "10,Toy Story Again (1995),Comedy\n"); /* 6 last wins */
-    fixture_text(dir, "ratings.csv", "userId,movieId,rating,timestamp\n"
-                                     "1,10,4,1\n1,9,4,2\n2,30,4,3\n");
+    fixture_text(dir, "movies.csv",
+                 "movieId,title,genres\n"               /* 1 */
+                 "30,Heat (1995),Action|Crime\n"        /* 2 */
+                 "10,\"Toy Story (1995)\",Animation\n"  /* 3 */
+                 "x,Bad,Drama\n"                        /* 4 malformed */
+                 "9,Jumanji (1995),Adventure\n"         /* 5 */
+                 "10,Toy Story Again (1995),Comedy\n"); /* 6 last wins */
+    fixture_text(dir, "ratings.csv",
+                 "userId,movieId,rating,timestamp\n"
+                 "1,10,4,1\n1,9,4,2\n2,30,4,3\n");
     items_vs_data(dir, "movielens-csv", &it, __LINE__);
     CHECK(it.num_items == 4 && it.numeric && it.item_ids[1] == 9 && it.item_ids[2] == 10 &&
-          it.item_ids[3] == 30 && it.rows_read == 5 && it.rows_skipped == 1 &&
-          it.n_skipped_lines == 1 && it.skipped_lines[0] == 4 && strstr(it.file, "movies.csv") &&
-          it.tokens[2 * 8] == ref_row("Comedy") && it.tokens[2 * 8 + 1] == ref_row("toy") &&
-          it.tokens[0] == 0, "movielens-csv items");
+              it.item_ids[3] == 30 && it.rows_read == 5 && it.rows_skipped == 1 &&
+              it.n_skipped_lines == 1 && it.skipped_lines[0] == 4 &&
+              strstr(it.file, "movies.csv") && it.tokens[2 * 8] == ref_row("Comedy") &&
+              it.tokens[2 * 8 + 1] == ref_row("toy") && it.tokens[0] == 0,
+          "movielens-csv items");
     fr_items_free(&it);
 
     /* events-csv: string keys, byte order; a bad id is a malformed row. */
-    fixture_text(dir, "items.csv", "item_id,tokens,price\n"
-                                   "sku-b,shoes|running,10\n"
-                                   "Sku-c,books,3\n"
-                                   ",empty,1\n"
-                                   "sku-a,,2\n");
-    fixture_text(dir, "events.csv", "user_id,item_id,timestamp\n"
-                                    "u1,sku-a,1\nu1,sku-b,2\nu2,Sku-c,1\n");
+    fixture_text(dir, "items.csv",
+                 "item_id,tokens,price\n"
+                 "sku-b,shoes|running,10\n"
+                 "Sku-c,books,3\n"
+                 ",empty,1\n"
+                 "sku-a,,2\n");
+    fixture_text(dir, "events.csv",
+                 "user_id,item_id,timestamp\n"
+                 "u1,sku-a,1\nu1,sku-b,2\nu2,Sku-c,1\n");
     items_vs_data(dir, "events-csv", &it, __LINE__);
     CHECK(it.num_items == 4 && !it.numeric && !it.item_ids && !strcmp(it.item_keys[1], "Sku-c") &&
-          !strcmp(it.item_keys[2], "sku-a") && !strcmp(it.item_keys[3], "sku-b") &&
-          it.rows_read == 4 && it.rows_skipped == 1 && it.skipped_lines[0] == 4 &&
-          it.tokens[3 * 8] == ref_row("shoes") && it.tokens[2 * 8] == 0, "events-csv items");
+              !strcmp(it.item_keys[2], "sku-a") && !strcmp(it.item_keys[3], "sku-b") &&
+              it.rows_read == 4 && it.rows_skipped == 1 && it.skipped_lines[0] == 4 &&
+              it.tokens[3 * 8] == ref_row("shoes") && it.tokens[2 * 8] == 0,
+          "events-csv items");
     fr_items_free(&it);
 
     /* movielens-100k: u.genre names the flags; latin-1 titles. */
@@ -378,8 +395,9 @@ static void test_items_load(void)
     fixture_text(dir, "u.data", "5\t1\t3\t10\n5\t2\t4\t11\n");
     items_vs_data(dir, "movielens-100k", &it, __LINE__);
     CHECK(it.num_items == 3 && it.item_ids[1] == 1 && it.tokens[8] == ref_row("Comedy") &&
-          it.tokens[16] == ref_row("Action") && it.tokens[17] == ref_row("caf\xc3\xa9") &&
-          it.rows_read == 3 && it.rows_skipped == 1, "movielens-100k items");
+              it.tokens[16] == ref_row("Action") && it.tokens[17] == ref_row("caf\xc3\xa9") &&
+              it.rows_read == 3 && it.rows_skipped == 1,
+          "movielens-100k items");
     fr_items_free(&it);
     fixture_rm(dir);
 }
@@ -406,9 +424,10 @@ static void test_movielens_catalogue(void)
         return;
     }
     CHECK(fr_items_load(&it, dir, "movielens-csv", 8, 4096, &err) == FR_OK &&
-          it.num_items == 9743 && it.rows_skipped == 0, "items: %s", err.msg);
-    CHECK(fr_dataset_load(&plain, dir, "movielens-csv", 8, 4096, NULL, &err) == FR_OK,
-          "plain: %s", err.msg);
+              it.num_items == 9743 && it.rows_skipped == 0,
+          "items: %s", err.msg);
+    CHECK(fr_dataset_load(&plain, dir, "movielens-csv", 8, 4096, NULL, &err) == FR_OK, "plain: %s",
+          err.msg);
     fr_data_catalogue cat;
     fr_data_catalogue_from_items(&cat, &it);
     fr_data_options o = {.catalogue = &cat};
@@ -417,17 +436,17 @@ static void test_movielens_catalogue(void)
     if (!ds.tokens || !plain.tokens)
         goto out;
     CHECK(ds.num_items == 9743 && ds.interactions == 100836 &&
-          skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 0 && ds.num_users == plain.num_users &&
-          plain.num_items == 9725, "sizes: V %d, %ld interactions", ds.num_items,
-          ds.interactions);
+              skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 0 && ds.num_users == plain.num_users &&
+              plain.num_items == 9725,
+          "sizes: V %d, %ld interactions", ds.num_items, ds.interactions);
     /* Both are in ascending id: walk them together. */
     int r = 1, same = 1;
     for (int p = 1; p < plain.num_items && same; p++) {
         while (r < ds.num_items && ds.item_ids[r] < plain.item_ids[p])
             r++;
-        same = r < ds.num_items && ds.item_ids[r] == plain.item_ids[p] &&
-               !memcmp(ds.tokens + (size_t)r * 8, plain.tokens + (size_t)p * 8,
-                       8 * sizeof *ds.tokens);
+        same =
+            r < ds.num_items && ds.item_ids[r] == plain.item_ids[p] &&
+            !memcmp(ds.tokens + (size_t)r * 8, plain.tokens + (size_t)p * 8, 8 * sizeof *ds.tokens);
     }
     CHECK(same, "tokens of rated movies as a plain load gives them (row %d)", r);
 out:
@@ -457,7 +476,8 @@ static void test_refusals(void)
     fr_data_options o = {.catalogue = &cat};
     fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, &o, &err);
     CHECK(st == FR_EINVAL && strstr(err.msg, "4 tokens") && strstr(err.msg, "--tokens 4") &&
-          !ds.item_keys, "T mismatch: %s", err.msg);
+              !ds.item_keys,
+          "T mismatch: %s", err.msg);
     cat.item_keys = keys;
     st = fr_dataset_load(&ds, dir, "movielens-csv", T4, 4096, &o, &err);
     CHECK(st == FR_EINVAL && strstr(err.msg, "exactly one"), "ids and keys: %s", err.msg);
@@ -478,8 +498,7 @@ static void test_refusals(void)
     CHECK(st == FR_EINVAL && strstr(err.msg, "sasrec data has no item file"), "sasrec: %s",
           err.msg);
     st = fr_items_load(&it, dir, "movielens-csv", 8, 4096, &err);
-    CHECK(st == FR_EIO && strstr(err.msg, "movies.csv") && !it.item_keys, "missing: %s",
-          err.msg);
+    CHECK(st == FR_EIO && strstr(err.msg, "movies.csv") && !it.item_keys, "missing: %s", err.msg);
     st = fr_items_load(&it, dir, "csv", 8, 4096, &err);
     CHECK(st == FR_EINVAL && strstr(err.msg, "unknown data format"), "format: %s", err.msg);
     fixture_text(dir, "movies.csv", "movieId,title,genres\nx,y,z\n");
@@ -509,8 +528,8 @@ static void test_from_model(void)
     fixture_text(dir, "items.csv", "item_id,tokens\nx-2,red\nx-1,blue\nx-3,green\n");
     fixture_text(dir, "events.csv", "user_id,item_id,timestamp\nu,x-3,1\nu,x-9,2\n");
     fr_status st = fr_items_load(&it, dir, "events-csv", T4, 64, &err);
-    fr_model_config mc = {.num_items = it.num_items, .token_vocab = 64, .num_tokens = T4,
-                          .dim = 4, .filters = 4};
+    fr_model_config mc = {
+        .num_items = it.num_items, .token_vocab = 64, .num_tokens = T4, .dim = 4, .filters = 4};
     if (st == FR_OK)
         st = fr_model_init(&m, &mc, fr_backend_cpu(), it.tokens, it.item_ids, &err);
     if (st == FR_OK)
@@ -521,12 +540,14 @@ static void test_from_model(void)
     fr_data_catalogue cat;
     fr_data_catalogue_from_model(&cat, &m);
     CHECK(cat.num_items == 4 && cat.item_keys && !cat.item_ids && cat.tokens == m.item_tokens &&
-          cat.num_tokens == T4, "string catalogue of a model");
+              cat.num_tokens == T4,
+          "string catalogue of a model");
     fr_data_options o = {.catalogue = &cat};
     st = fr_dataset_load(&ds, dir, "events-csv", T4, 64, &o, &err);
     CHECK(st == FR_OK && ds.num_items == 4 && !strcmp(ds.item_keys[3], "x-3") &&
-          ds.train_items[0] == 3 && skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 1 &&
-          !memcmp(ds.tokens, m.item_tokens, 4 * T4 * sizeof *ds.tokens), "load: %s", err.msg);
+              ds.train_items[0] == 3 && skip_count(&ds, FR_SKIP_UNKNOWN_ITEM) == 1 &&
+              !memcmp(ds.tokens, m.item_tokens, 4 * T4 * sizeof *ds.tokens),
+          "load: %s", err.msg);
     fr_dataset_free(&ds);
     /* Without keys the model's integer ids are the catalogue. */
     st = fr_model_set_item_keys(&m, NULL, &err);
@@ -573,21 +594,25 @@ static void test_init_model(void)
     }
     fixture_text(dir, "items.csv", "item_id,tokens\nb,red|big\na,blue\nbad\n");
     snprintf(file, sizeof file, "%s/global.frm", dir);
-    snprintf(args, sizeof args, "init-model --items %s --format events-csv --out %s --dim 4 "
-             "--filters 3 --tokens 2 --token-vocab 32 --seed 7", dir, file);
+    snprintf(args, sizeof args,
+             "init-model --items %s --format events-csv --out %s --dim 4 "
+             "--filters 3 --tokens 2 --token-vocab 32 --seed 7",
+             dir, file);
     int rc = node(args, line, sizeof line);
     CHECK(rc == 0 && strstr(line, "2 items (string ids)") && strstr(line, "1 malformed") &&
-          strstr(line, file), "init-model exit %d: %s", rc, line);
+              strstr(line, file),
+          "init-model exit %d: %s", rc, line);
     fr_status st = fr_modelfile_load(&m, fr_backend_cpu(), file, &err);
     if (st == FR_OK)
         st = fr_items_load(&it, dir, "events-csv", 2, 32, &err);
     CHECK(st == FR_OK, "load back: %s", err.msg);
     if (st == FR_OK) {
-        fr_model_config mc = {.num_items = 3, .token_vocab = 32, .num_tokens = 2, .dim = 4,
-                              .filters = 3};
+        fr_model_config mc = {
+            .num_items = 3, .token_vocab = 32, .num_tokens = 2, .dim = 4, .filters = 3};
         CHECK(!memcmp(&m.cfg, &mc, sizeof mc) && m.item_keys && !strcmp(m.item_keys[1], "a") &&
-              !strcmp(m.item_keys[2], "b") &&
-              !memcmp(m.item_tokens, it.tokens, 3 * 2 * sizeof *it.tokens), "rows");
+                  !strcmp(m.item_keys[2], "b") &&
+                  !memcmp(m.item_tokens, it.tokens, 3 * 2 * sizeof *it.tokens),
+              "rows");
         /* The parameters are fr_model_init_params' for the seed. */
         st = fr_model_init(&ref, &mc, fr_backend_cpu(), it.tokens, NULL, &err);
         if (st == FR_OK) {
@@ -607,13 +632,14 @@ static void test_init_model(void)
     rc = node(args, line, sizeof line);
     st = rc == 0 ? fr_modelfile_load(&m, fr_backend_cpu(), file, &err) : FR_EIO;
     CHECK(st == FR_OK && m.cfg.dim == 64 && m.cfg.filters == 64 && m.cfg.num_tokens == 8 &&
-          m.cfg.token_vocab == 4096, "defaults: exit %d %s", rc, line);
+              m.cfg.token_vocab == 4096,
+          "defaults: exit %d %s", rc, line);
     fr_model_free(&m);
 
     snprintf(args, sizeof args, "init-model --items %s --format sasrec --out %s", dir, file);
     rc = node(args, line, sizeof line);
-    CHECK(rc == 2 && strstr(line, "init-model: sasrec data has no item file"), "sasrec: %d %s",
-          rc, line);
+    CHECK(rc == 2 && strstr(line, "init-model: sasrec data has no item file"), "sasrec: %d %s", rc,
+          line);
     snprintf(args, sizeof args, "init-model --items %s --format events-csv", dir);
     rc = node(args, line, sizeof line);
     CHECK(rc == 2 && strstr(line, "--out"), "no --out: %d %s", rc, line);

@@ -51,8 +51,7 @@ static void expect_record(fr_csv *r, long line, const char *const *want, long n)
     CHECK(nf == n, "line %ld: %ld fields, expected %ld", line, nf, n);
     for (long i = 0; i < n && i < nf && i < MAXF; i++) {
         CHECK(f[i].n == strlen(want[i]) && memcmp(f[i].p, want[i], f[i].n) == 0,
-              "line %ld field %ld: '%.*s', expected '%s'", line, i, (int)f[i].n, f[i].p,
-              want[i]);
+              "line %ld field %ld: '%.*s', expected '%s'", line, i, (int)f[i].n, f[i].p, want[i]);
         CHECK(f[i].p[f[i].n] == '\0', "line %ld field %ld not NUL-terminated", line, i);
     }
 }
@@ -76,10 +75,10 @@ static void expect_end(fr_csv *r)
     CHECK(rc == 0, "next at the end returned %d", rc);
 }
 
-#define REC(r, line, ...)                                                            \
-    do {                                                                             \
-        static const char *const want_[] = {__VA_ARGS__};                            \
-        expect_record(r, line, want_, (long)(sizeof want_ / sizeof *want_));         \
+#define REC(r, line, ...)                                                                          \
+    do {                                                                                           \
+        static const char *const want_[] = {__VA_ARGS__};                                          \
+        expect_record(r, line, want_, (long)(sizeof want_ / sizeof *want_));                       \
     } while (0)
 
 static void test_plain_and_quoted(void)
@@ -212,7 +211,9 @@ static void test_open_errors(void)
 
 static void test_strip(void)
 {
-    const char *s = " \t\xc2\xa0\x1c" "a b" "\xe2\x80\x83\x1f\r\n\xe3\x80\x80";
+    const char *s = " \t\xc2\xa0\x1c"
+                    "a b"
+                    "\xe2\x80\x83\x1f\r\n\xe3\x80\x80";
     const char *p = s;
     size_t n = strlen(s);
     fr_csv_strip(&p, &n);
@@ -221,7 +222,8 @@ static void test_strip(void)
     n = strlen(p);
     fr_csv_strip(&p, &n);
     CHECK(n == 0, "all whitespace strips to nothing (%zu left)", n);
-    p = "\xe2\x80\x8b" "x"; /* U+200B is not whitespace */
+    p = "\xe2\x80\x8b"
+        "x"; /* U+200B is not whitespace */
     n = strlen(p);
     fr_csv_strip(&p, &n);
     CHECK(n == 4, "zero-width space kept (%zu)", n);
@@ -233,16 +235,45 @@ static void test_parse_int(void)
         const char *s;
         int64_t v;
     } good[] = {
-        {"42", 42}, {" 42 ", 42}, {"+7", 7}, {"-7", -7}, {"007", 7}, {"-0", 0},
-        {"1_000", 1000}, {"0_0", 0}, {"\t5\r\n", 5}, {"\x1c" "5\x1f", 5},
-        {"\xc2\xa0" "12\xe3\x80\x80", 12}, {"9223372036854775807", INT64_MAX},
-        {"-9223372036854775808", INT64_MIN}, {"-9_223_372_036_854_775_808", INT64_MIN},
+        {"42", 42},
+        {" 42 ", 42},
+        {"+7", 7},
+        {"-7", -7},
+        {"007", 7},
+        {"-0", 0},
+        {"1_000", 1000},
+        {"0_0", 0},
+        {"\t5\r\n", 5},
+        {"\x1c"
+         "5\x1f",
+         5},
+        {"\xc2\xa0"
+         "12\xe3\x80\x80",
+         12},
+        {"9223372036854775807", INT64_MAX},
+        {"-9223372036854775808", INT64_MIN},
+        {"-9_223_372_036_854_775_808", INT64_MIN},
     };
     static const char *const bad[] = {
-        "", " ", "+", "-", "+-1", "1__0", "_1", "1_", "9223372036854775808",
-        "-9223372036854775809", "99999999999999999999", "1.0", "1e3", "0x10", "1 2",
+        "",
+        " ",
+        "+",
+        "-",
+        "+-1",
+        "1__0",
+        "_1",
+        "1_",
+        "9223372036854775808",
+        "-9223372036854775809",
+        "99999999999999999999",
+        "1.0",
+        "1e3",
+        "0x10",
+        "1 2",
         "\xd9\xa3", /* ARABIC-INDIC DIGIT THREE: Python takes it, the loader does not */
-        "\xe2\x80\x8b" "1", "one",
+        "\xe2\x80\x8b"
+        "1",
+        "one",
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         int64_t v = -1;
@@ -265,14 +296,48 @@ static void test_parse_float(void)
         const char *s;
         double v;
     } good[] = {
-        {"1.5", 1.5}, {" 2.5e3 ", 2500.0}, {".5", 0.5}, {"5.", 5.0}, {"+1E-2", 0.01},
-        {"-0.25", -0.25}, {"1_0.2_5", 10.25}, {"1e1_0", 1e10}, {"1260759144", 1260759144.0},
-        {"\xc2\x85" "3\xc2\xa0", 3.0}, {"1e400", INFINITY}, {"-1e400", -INFINITY},
-        {"1e-400", 0.0}, {"inf", INFINITY}, {"-Infinity", -INFINITY}, {"+INF", INFINITY},
+        {"1.5", 1.5},
+        {" 2.5e3 ", 2500.0},
+        {".5", 0.5},
+        {"5.", 5.0},
+        {"+1E-2", 0.01},
+        {"-0.25", -0.25},
+        {"1_0.2_5", 10.25},
+        {"1e1_0", 1e10},
+        {"1260759144", 1260759144.0},
+        {"\xc2\x85"
+         "3\xc2\xa0",
+         3.0},
+        {"1e400", INFINITY},
+        {"-1e400", -INFINITY},
+        {"1e-400", 0.0},
+        {"inf", INFINITY},
+        {"-Infinity", -INFINITY},
+        {"+INF", INFINITY},
     };
     static const char *const bad[] = {
-        "", " ", ".", "-", "e5", "1e", "1e+", "1.2.3", "inf5", "infinit", "1_", "_1",
-        "1__0", "1._5", "\x1c" "1", "1\x1f", "0x1p3", "nan(1)", "1,5", "1 2", "--1",
+        "",
+        " ",
+        ".",
+        "-",
+        "e5",
+        "1e",
+        "1e+",
+        "1.2.3",
+        "inf5",
+        "infinit",
+        "1_",
+        "_1",
+        "1__0",
+        "1._5",
+        "\x1c"
+        "1",
+        "1\x1f",
+        "0x1p3",
+        "nan(1)",
+        "1,5",
+        "1 2",
+        "--1",
         "\xd9\xa3",
     };
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {

@@ -23,7 +23,10 @@ static uint32_t ref_fnv(const char *s)
     return h;
 }
 
-static int32_t ref_row(const char *s) { return (int32_t)(ref_fnv(s) % 4095u) + 1; }
+static int32_t ref_row(const char *s)
+{
+    return (int32_t)(ref_fnv(s) % 4095u) + 1;
+}
 
 static const fr_data_options strict_opts = {.strict = 1};
 
@@ -79,8 +82,8 @@ static void test_fnv(void)
 static void test_tokens(void)
 {
     int32_t out[8];
-    int n = fr_item_tokens("Action|(no genres listed)||Sci-Fi|unknown", "Spider-Man (2002)",
-                           8, 4096, out);
+    int n = fr_item_tokens("Action|(no genres listed)||Sci-Fi|unknown", "Spider-Man (2002)", 8,
+                           4096, out);
     int32_t want1[8] = {ref_row("Action"), ref_row("Sci-Fi"), ref_row("spiderman"),
                         ref_row("2002")};
     CHECK(n == 4 && rows_equal(out, want1, 8), "spider-man: n=%d", n);
@@ -96,8 +99,8 @@ static void test_tokens(void)
     /* Punctuation deleted before splitting; ASCII whitespace splits; non-ASCII kept
      * as is (only A-Z lowercased). */
     n = fr_item_tokens("", "A -- B\tC\vD\xc3\x80X \xc3\xa9t\xc3\xa9!", 8, 4096, out);
-    int32_t want3[8] = {ref_row("a"), ref_row("b"), ref_row("c"),
-                        ref_row("d\xc3\x80x"), ref_row("\xc3\xa9t\xc3\xa9")};
+    int32_t want3[8] = {ref_row("a"), ref_row("b"), ref_row("c"), ref_row("d\xc3\x80x"),
+                        ref_row("\xc3\xa9t\xc3\xa9")};
     CHECK(n == 5 && rows_equal(out, want3, 8), "words: n=%d", n);
 
     n = fr_item_tokens("", "!!! ...", 4, 4096, out);
@@ -140,13 +143,15 @@ static void test_load_basic(void)
         goto out;
     CHECK(ds.num_items == 5 && ds.num_users == 3, "V=%d U=%d", ds.num_items, ds.num_users);
     CHECK(ds.item_ids[0] == 0 && ds.item_ids[1] == 100 && ds.item_ids[2] == 200 &&
-          ds.item_ids[3] == 300 && ds.item_ids[4] == 500, "item ids");
+              ds.item_ids[3] == 300 && ds.item_ids[4] == 500,
+          "item ids");
     CHECK(ds.user_ids[0] == 10 && ds.user_ids[1] == 20 && ds.user_ids[2] == 30, "user ids");
     CHECK(ds.interactions == 7 && ds.report.rows_read == 7 && ds.report.rows_skipped == 0,
           "counts %ld %ld", ds.interactions, ds.report.rows_read);
     /* user 10: [4, 1] train only; user 20: [1, 3, 2, 4]; user 30: [2] train only */
     CHECK(ds.train_off[0] == 0 && ds.train_off[1] == 2 && ds.train_off[2] == 4 &&
-          ds.train_off[3] == 5, "train offsets");
+              ds.train_off[3] == 5,
+          "train offsets");
     int32_t want_train[5] = {4, 1, 1, 3, 2};
     CHECK(rows_equal(ds.train_items, want_train, 5), "train items");
     CHECK(ds.valid[0] == 0 && ds.test[0] == 0, "user 10 train-only");
@@ -155,7 +160,7 @@ static void test_load_basic(void)
     CHECK(ds.num_eval_users == 1 && ds.eval_users[0] == 1, "eval users");
     /* content */
     int32_t t1[8] = {ref_row("Animation"), ref_row("Children"), ref_row("toy"),
-                     ref_row("story"), ref_row("the"), ref_row("1995")};
+                     ref_row("story"),     ref_row("the"),      ref_row("1995")};
     int32_t t2[8] = {ref_row("say"), ref_row("hi"), ref_row("2000")};
     int32_t t3[8] = {ref_row("plain")};
     int32_t t0[8] = {0};
@@ -172,17 +177,17 @@ out:
 }
 
 static const char messy[] =
-    "userId,movieId,rating,timestamp\n" /* 1 */
-    "1,10,4,1\n"                        /* 2 */
-    "1,x,4,2\n"                         /* 3 bad id */
-    "\n"                                /* 4 blank */
-    "1,11,4\n"                          /* 5 three fields */
-    "1,12,4,abc\n"                      /* 6 bad time */
-    "\"1,13,4,5\n"                      /* 7 open quote */
-    " 2 , 14 ,4, 3.5 \n"                /* 8 spaces are fine */
-    "2,15,,4e0\r"                       /* 9 lone CR ends a line */
-    "2,16,5,6,extra\n"                  /* 10 extra fields are ignored */
-    "1,,4,7\r\n"                        /* 11 empty id */
+    "userId,movieId,rating,timestamp\n"  /* 1 */
+    "1,10,4,1\n"                         /* 2 */
+    "1,x,4,2\n"                          /* 3 bad id */
+    "\n"                                 /* 4 blank */
+    "1,11,4\n"                           /* 5 three fields */
+    "1,12,4,abc\n"                       /* 6 bad time */
+    "\"1,13,4,5\n"                       /* 7 open quote */
+    " 2 , 14 ,4, 3.5 \n"                 /* 8 spaces are fine */
+    "2,15,,4e0\r"                        /* 9 lone CR ends a line */
+    "2,16,5,6,extra\n"                   /* 10 extra fields are ignored */
+    "1,,4,7\r\n"                         /* 11 empty id */
     "userId,movieId,rating,timestamp\n"; /* 12 a header past line 1 is a bad row */
 
 static void test_malformed_rows(void)
@@ -203,8 +208,7 @@ static void test_malformed_rows(void)
     CHECK(ds.report.n_bad_lines == 5 && !memcmp(ds.report.bad_lines, want, sizeof want),
           "bad lines %ld %ld %ld %ld %ld", ds.report.bad_lines[0], ds.report.bad_lines[1],
           ds.report.bad_lines[2], ds.report.bad_lines[3], ds.report.bad_lines[4]);
-    CHECK(strstr(ds.report.bad_reason, "movieId 'x'") != NULL, "reason: %s",
-          ds.report.bad_reason);
+    CHECK(strstr(ds.report.bad_reason, "movieId 'x'") != NULL, "reason: %s", ds.report.bad_reason);
     /* By reason: everything but line 6's timestamp is malformed. */
     const fr_data_skips *mal = &ds.report.skipped[FR_SKIP_MALFORMED];
     const fr_data_skips *ts = &ds.report.skipped[FR_SKIP_BAD_TIMESTAMP];
@@ -212,15 +216,18 @@ static void test_malformed_rows(void)
     CHECK(mal->count == 6 && mal->n_lines == 5 && !memcmp(mal->lines, want_mal, sizeof want_mal),
           "malformed %ld", mal->count);
     CHECK(ts->count == 1 && ts->n_lines == 1 && ts->lines[0] == 6 &&
-          strstr(ts->why, "timestamp 'abc' is not a number"), "bad_timestamp %ld: %s", ts->count,
-          ts->why);
-    CHECK(strstr(mal->why, "movieId 'x'") && !strcmp(fr_skip_name(FR_SKIP_MALFORMED), "malformed")
-          && !strcmp(fr_skip_name(FR_SKIP_K_CORE), "k_core") &&
-          !strcmp(fr_skip_name(FR_SKIP_COUNT), "unknown"), "names");
+              strstr(ts->why, "timestamp 'abc' is not a number"),
+          "bad_timestamp %ld: %s", ts->count, ts->why);
+    CHECK(strstr(mal->why, "movieId 'x'") &&
+              !strcmp(fr_skip_name(FR_SKIP_MALFORMED), "malformed") &&
+              !strcmp(fr_skip_name(FR_SKIP_K_CORE), "k_core") &&
+              !strcmp(fr_skip_name(FR_SKIP_COUNT), "unknown"),
+          "names");
     CHECK(ds.interactions == 4 && ds.num_users == 2, "kept %ld", ds.interactions);
     /* user 2: 14 @3.5, 15 @4, 16 @6 -> rows 2,3,4 -> train [2], valid 3, test 4 */
     CHECK(ds.num_items == 5 && ds.valid[1] == 3 && ds.test[1] == 4 &&
-          ds.train_items[ds.train_off[1]] == 2, "user 2 split");
+              ds.train_items[ds.train_off[1]] == 2,
+          "user 2 split");
     CHECK(ds.items_with_content == 0, "no movies.csv means no content");
     fr_dataset_free(&ds);
 
@@ -262,10 +269,11 @@ static void test_ids_and_repeats(void)
     if (st == FR_OK) {
         CHECK(ds.report.rows_read == 6 && ds.report.rows_skipped == 1, "int64 overflow skipped");
         CHECK(ds.num_items == 5 && ds.item_ids[1] == 9 && ds.item_ids[2] == 10 &&
-              ds.item_ids[3] == 100 && ds.item_ids[4] == INT64_MAX, "numeric order");
+                  ds.item_ids[3] == 100 && ds.item_ids[4] == INT64_MAX,
+              "numeric order");
         CHECK(ds.user_ids[0] == -5 && ds.user_ids[1] == 7, "users");
         CHECK(ds.train_off[2] - ds.train_off[1] == 2 && ds.train_items[ds.train_off[1]] == 1 &&
-              ds.train_items[ds.train_off[1] + 1] == 1 && ds.valid[1] == 2 && ds.test[1] == 3,
+                  ds.train_items[ds.train_off[1] + 1] == 1 && ds.valid[1] == 2 && ds.test[1] == 3,
               "repeated item kept");
     }
     fr_dataset_free(&ds);
@@ -295,7 +303,8 @@ static void test_long_line(void)
     put_file(dir, "ratings.csv", text, n);
     fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 2, 16, NULL, &err);
     CHECK(st == FR_OK && ds.report.rows_skipped == 1 && ds.report.bad_lines[0] == 2 &&
-          ds.interactions == 2, "long line: %s", err.msg);
+              ds.interactions == 2,
+          "long line: %s", err.msg);
     CHECK(strstr(ds.report.bad_reason, "longer than") != NULL, "%s", ds.report.bad_reason);
     fr_dataset_free(&ds);
     free(text);
@@ -307,7 +316,8 @@ static void test_errors(void)
     fr_dataset ds;
     fr_err err = {{0}};
     char dir[64];
-    fr_status st = fr_dataset_load(&ds, "/nonexistent/fr_data", "movielens-csv", 8, 4096, NULL, &err);
+    fr_status st =
+        fr_dataset_load(&ds, "/nonexistent/fr_data", "movielens-csv", 8, 4096, NULL, &err);
     CHECK(st == FR_EIO, "missing status %d", st);
     CHECK(strstr(err.msg, "/nonexistent/fr_data/ratings.csv") && strstr(err.msg, strerror(ENOENT)),
           "missing msg: %s", err.msg);
@@ -318,10 +328,10 @@ static void test_errors(void)
     CHECK(st == FR_EINVAL && strstr(err.msg, "parquet") && strstr(err.msg, "movielens-csv"),
           "format msg: %s", err.msg);
     CHECK(fr_data_formats[0] && !strcmp(fr_data_formats[0], "movielens-csv") &&
-          fr_data_formats[1] && !strcmp(fr_data_formats[1], "movielens-100k") &&
-          fr_data_formats[2] && !strcmp(fr_data_formats[2], "sasrec") &&
-          fr_data_formats[3] && !strcmp(fr_data_formats[3], "events-csv") &&
-          fr_data_formats[4] == NULL, "format list");
+              fr_data_formats[1] && !strcmp(fr_data_formats[1], "movielens-100k") &&
+              fr_data_formats[2] && !strcmp(fr_data_formats[2], "sasrec") && fr_data_formats[3] &&
+              !strcmp(fr_data_formats[3], "events-csv") && fr_data_formats[4] == NULL,
+          "format list");
     st = fr_dataset_load(&ds, "/tmp", "movielens-csv", 0, 4096, NULL, &err);
     CHECK(st == FR_EINVAL, "T = 0");
     st = fr_dataset_load(&ds, "/tmp", "movielens-csv", 8, 1, NULL, &err);
@@ -347,11 +357,11 @@ static void test_errors(void)
 static void test_windows(void)
 {
     /* Train lengths 0, 1, 2, 4, 9, 7 with L = 3 (width 4). */
-    int32_t items[] = {5,                           /* len 1 */
-                       11, 12,                      /* len 2 */
-                       21, 22, 23, 24,              /* len 4 */
-                       1, 2, 3, 4, 5, 6, 7, 8, 9,   /* len 9 */
-                       31, 32, 33, 34, 35, 36, 37}; /* len 7 */
+    int32_t items[] = {5,                               /* len 1 */
+                       11, 12,                          /* len 2 */
+                       21, 22, 23, 24,                  /* len 4 */
+                       1,  2,  3,  4,  5,  6,  7, 8, 9, /* len 9 */
+                       31, 32, 33, 34, 35, 36, 37};     /* len 7 */
     int64_t off[] = {0, 0, 1, 3, 7, 16, 23};
     fr_dataset ds;
     memset(&ds, 0, sizeof ds);
@@ -362,8 +372,8 @@ static void test_windows(void)
     long n = 0, pos = 0;
     fr_err err = {{0}};
     fr_status st = fr_dataset_windows(&ds, 3, &w, &n, &pos, &err);
-    int32_t want[] = {0, 0, 11, 12,  21, 22, 23, 24,  2, 3, 4, 5,  6, 7, 8, 9,
-                      0, 31, 32, 33,  34, 35, 36, 37};
+    int32_t want[] = {0, 0, 11, 12, 21, 22, 23, 24, 2,  3,  4,  5,
+                      6, 7, 8,  9,  0,  31, 32, 33, 34, 35, 36, 37};
     CHECK(st == FR_OK && n == 6 && pos == 15, "L=3: n=%ld pos=%ld", n, pos);
     if (st == FR_OK && n == 6)
         CHECK(rows_equal(w, want, 24), "L=3 windows");
@@ -374,7 +384,8 @@ static void test_windows(void)
     CHECK(st == FR_OK && n == 10 && pos == 10, "L=1: n=%ld pos=%ld", n, pos);
     if (st == FR_OK && n == 10)
         CHECK(w[0] == 11 && w[1] == 12 && w[6] == 2 && w[7] == 3 && w[12] == 8 && w[13] == 9 &&
-              w[14] == 32 && w[15] == 33, "L=1 windows");
+                  w[14] == 32 && w[15] == 33,
+              "L=1 windows");
     free(w);
 
     st = fr_dataset_windows(&ds, 20, &w, &n, &pos, &err);
@@ -428,8 +439,8 @@ static void test_movielens(void)
     CHECK(ds.num_users == 610 && ds.num_items == 9725 && ds.interactions == 100836,
           "U=%d V=%d n=%ld", ds.num_users, ds.num_items, ds.interactions);
     CHECK(ds.report.rows_skipped == 0 && ds.report.content_skipped == 0 &&
-          ds.report.content_rows == 9742, "skipped %ld %ld", ds.report.rows_skipped,
-          ds.report.content_skipped);
+              ds.report.content_rows == 9742,
+          "skipped %ld %ld", ds.report.rows_skipped, ds.report.content_skipped);
     CHECK(ds.num_eval_users == 610 && ds.items_with_content == 9724, "eval %d content %ld",
           ds.num_eval_users, ds.items_with_content);
     /* movieId 1: Toy Story (1995), Adventure|Animation|Children|Comedy|Fantasy */
@@ -452,17 +463,16 @@ static void test_movielens(void)
     /* The cleaning figures of docs/data.md. */
     fr_data_options liked = {.event_filter = "rating>=4"};
     st = fr_dataset_load(&ds, path, "movielens-csv", 8, 4096, &liked, &err);
-    CHECK(st == FR_OK && ds.interactions == 48580 && ds.num_users == 609 &&
-          ds.num_items == 6299 && ds.report.skipped[FR_SKIP_EVENT_FILTER].count == 52256,
+    CHECK(st == FR_OK && ds.interactions == 48580 && ds.num_users == 609 && ds.num_items == 6299 &&
+              ds.report.skipped[FR_SKIP_EVENT_FILTER].count == 52256,
           "rating>=4: %ld interactions, %d users, %d items", ds.interactions, ds.num_users,
           ds.num_items - 1);
     fr_dataset_free(&ds);
     fr_data_options core = {.min_item_events = 5};
     st = fr_dataset_load(&ds, path, "movielens-csv", 8, 4096, &core, &err);
-    CHECK(st == FR_OK && ds.interactions == 90274 && ds.num_users == 610 &&
-          ds.num_items == 3651 && ds.report.skipped[FR_SKIP_K_CORE].count == 10562 &&
-          ds.report.k_core_rounds == 1, "min-item-events 5: %ld interactions, %d items",
-          ds.interactions, ds.num_items - 1);
+    CHECK(st == FR_OK && ds.interactions == 90274 && ds.num_users == 610 && ds.num_items == 3651 &&
+              ds.report.skipped[FR_SKIP_K_CORE].count == 10562 && ds.report.k_core_rounds == 1,
+          "min-item-events 5: %ld interactions, %d items", ds.interactions, ds.num_items - 1);
     fr_dataset_free(&ds);
 }
 

@@ -62,15 +62,20 @@ static int setup(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float c
     fr_err err = {{0}};
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(1);
-    fr_model_config mc = {.num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = F};
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = F};
     if (fr_model_init(m, &mc, be, tokens, NULL, &err)) {
         CHECK(0, "model: %s", err.msg);
         return -1;
     }
     fr_model_init_params(m, 3);
     fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
-    fr_dp_config dc = {.sampling_rate = q, .noise_multiplier = sigma, .clip = clip,
-                       .max_windows = 4, .seed = "test", .seed_len = 4};
+    fr_dp_config dc = {.sampling_rate = q,
+                       .noise_multiplier = sigma,
+                       .clip = clip,
+                       .max_windows = 4,
+                       .seed = "test",
+                       .seed_len = 4};
     if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
         CHECK(0, "dp trainer: %s", err.msg);
         fr_model_free(m);
@@ -114,7 +119,8 @@ static void test_clip_bounds_each_user(void)
         if (u == loud)
             CHECK(st.clipped == 1 && fabs(norm - 0.05) < 1e-5, "loud user: norm %g", norm);
         /* the per-user buffer is left clean for the next user */
-        CHECK(host_norm(&m, tr.workers[0].user_grad, host) == 0.0, "user buffer not reset after %d", u);
+        CHECK(host_norm(&m, tr.workers[0].user_grad, host) == 0.0, "user buffer not reset after %d",
+              u);
     }
     free(params);
     free(host);
@@ -144,8 +150,9 @@ static void test_sparse_sum_equals_dense(void)
         int nw = tr.user_count[u] < 4 ? tr.user_count[u] : 4;
         double loss = 0;
         long np = 0;
-        CHECK(fr_nn_batch(&net, windows + (tr.user_first[u] + tr.user_count[u] - nw) * (L + 1),
-                           nw, tr.neg_buf, 1, &loss, &np, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_nn_batch(&net, windows + (tr.user_first[u] + tr.user_count[u] - nw) * (L + 1), nw,
+                          tr.neg_buf, 1, &loss, &np, &err) == FR_OK,
+              "%s", err.msg);
         for (size_t i = 0; i < m.n; i++)
             ref[i] += m.grads[i];
     }
@@ -251,7 +258,8 @@ static void test_step_sum_both_paths(void)
     CHECK(fr_dp_accumulate_users(&tr, users, tr.n_users, &sb, &err) == FR_OK, "%s", err.msg);
     m.be->download(b, m.grads, m.n * sizeof(float));
     CHECK(sa.sampled == tr.n_users && sa.sampled == sb.sampled && sa.clipped == sb.clipped &&
-              sa.positions == sb.positions, "stats differ: %d/%d clipped", sa.clipped, sb.clipped);
+              sa.positions == sb.positions,
+          "stats differ: %d/%d clipped", sa.clipped, sb.clipped);
     CHECK(sa.clipped > 0, "no user was clipped at C = 0.05");
     double worst = 0, scale = 0;
     for (size_t i = 0; i < m.n; i++) {
@@ -288,17 +296,21 @@ static void test_step_workers(void)
         fr_model m;
         fr_dp_trainer tr;
         fr_err err = {{0}};
-        fr_model_config mc = {.num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D,
-                              .filters = F};
-        CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s",
-              err.msg);
+        fr_model_config mc = {
+            .num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = F};
+        CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s", err.msg);
         fr_model_init_params(&m, 3);
         fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
-        fr_dp_config dc = {.sampling_rate = 0.5, .noise_multiplier = 1.0, .clip = 0.1f,
-                           .max_windows = 4, .workers = run < 2 ? 2 : 1, .seed = "w",
+        fr_dp_config dc = {.sampling_rate = 0.5,
+                           .noise_multiplier = 1.0,
+                           .clip = 0.1f,
+                           .max_windows = 4,
+                           .workers = run < 2 ? 2 : 1,
+                           .seed = "w",
                            .seed_len = 1};
         CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) ==
-                  FR_OK, "%s", err.msg);
+                  FR_OK,
+              "%s", err.msg);
         fr_dp_step_stats st;
         for (int s = 0; s < 3; s++)
             CHECK(fr_dp_trainer_step(&tr, &st, &err) == FR_OK, "%s", err.msg);
@@ -328,14 +340,19 @@ static void test_step_noise_everywhere(void)
     fr_dp_trainer tr;
     fr_err err = {{0}};
     int vt = 10000; /* token rows no item uses: 80,000 parameters, two noise chunks */
-    fr_model_config mc = {.num_items = V, .token_vocab = vt, .num_tokens = T, .dim = D,
-                          .filters = F};
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = vt, .num_tokens = T, .dim = D, .filters = F};
     CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s", err.msg);
     fr_model_init_params(&m, 3);
     float lr = 1e-2f;
     fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = lr, .seed = 5};
-    fr_dp_config dc = {.sampling_rate = 0.5, .noise_multiplier = 1e3, .clip = 1.0f,
-                       .max_windows = 4, .workers = 2, .seed = "n", .seed_len = 1};
+    fr_dp_config dc = {.sampling_rate = 0.5,
+                       .noise_multiplier = 1e3,
+                       .clip = 1.0f,
+                       .max_windows = 4,
+                       .workers = 2,
+                       .seed = "n",
+                       .seed_len = 1};
     CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) == FR_OK,
           "%s", err.msg);
     CHECK(m.n > 65536, "model of %zu parameters fits one chunk", m.n);

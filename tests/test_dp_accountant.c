@@ -10,10 +10,10 @@
  *    test_compute_rdp_poisson_sampled_gaussian (q = 0.01, sigma = 2.5, 50 steps, RDP at
  *    orders 2.5, 5, 50, 100 to rtol 1e-4; its value at order 1.5, 6.70579741e-04, is 3%
  *    above the integral of the definition, 50 log(A_1.5) / 0.5 = 6.5007089541e-04 by a
- *    400,000-point trapezoid over +-40 sigma, which this accountant matches to 1e-8), test_compute_epsilon_delta_pure_dp (RDP
- *    1.1 at orders 2..32, delta 1e-5: epsilon 1.32783806176 at order 32), and
- *    test_compute_epsilon_delta_gaussian (q = 1, sigma = 4.530877117 is exactly
- *    (1, 1e-6)-DP; there over 99,000 orders, here over 251 around the optimum, to 1%);
+ *    400,000-point trapezoid over +-40 sigma, which this accountant matches to 1e-8),
+ * test_compute_epsilon_delta_pure_dp (RDP 1.1 at orders 2..32, delta 1e-5: epsilon 1.32783806176 at
+ * order 32), and test_compute_epsilon_delta_gaussian (q = 1, sigma = 4.530877117 is exactly (1,
+ * 1e-6)-DP; there over 99,000 orders, here over 251 around the optimum, to 1%);
  *  - edge cases and refusals. */
 #include <math.h>
 
@@ -22,7 +22,9 @@
 
 static void test_rdp_against_integration(void)
 {
-    static const struct { double q, sigma, alpha, rdp; } grid[] = {
+    static const struct {
+        double q, sigma, alpha, rdp;
+    } grid[] = {
         {0.01, 1.0, 2.5, 0.000217575332282},
         {0.01, 1.0, 2.0, 0.000171813422075},
         {0.01, 1.0, 3.0, 0.000264637574585},
@@ -89,8 +91,7 @@ static void test_dp_accounting_values(void)
     CHECK(fr_rdp_init_orders(&a, fine, 251, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_rdp_compose(&a, 1.0, 4.530877117, 1, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_rdp_epsilon(&a, 1e-6, &eps, &order, &err) == FR_OK, "%s", err.msg);
-    CHECK(eps >= 1 && eps < 1.01, "q = 1: epsilon %.6f at order %g, want 1 within 1%%", eps,
-          order);
+    CHECK(eps >= 1 && eps < 1.01, "q = 1: epsilon %.6f at order %g, want 1 within 1%%", eps, order);
 }
 
 static void test_edges(void)
@@ -109,7 +110,8 @@ static void test_edges(void)
           "huge sigma: %g", e1);
     /* sigma search: 3 significant digits, smallest that meets the target */
     CHECK(fr_dp_sigma(0.01, 2.39, 300, 1e-5, &s, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_dp_epsilon(0.01, s, 300, 1e-5, &e1, &err) == FR_OK && e1 <= 2.39, "sigma %g: %g", s, e1);
+    CHECK(fr_dp_epsilon(0.01, s, 300, 1e-5, &e1, &err) == FR_OK && e1 <= 2.39, "sigma %g: %g", s,
+          e1);
     double below = s - pow(10.0, floor(log10(s)) - 2.0);
     CHECK(fr_dp_epsilon(0.01, below, 300, 1e-5, &e2, &err) == FR_OK && e2 > 2.39,
           "sigma %g also meets the target (%g)", below, e2);

@@ -99,14 +99,14 @@ static void test_given_noise_wins(void)
         return;
     fr_err err = {{0}};
     fr_dp_plan p;
-    fr_dp_plan_req r = {.eps_max = 50, .noise = 0.77, .users = 100, .q = 0.5, .steps = 4,
-                        .rounds = 10};
+    fr_dp_plan_req r = {
+        .eps_max = 50, .noise = 0.77, .users = 100, .q = 0.5, .steps = 4, .rounds = 10};
     CHECK(fr_dp_plan_make(&t.l, &r, &p, &err) == FR_OK, "%s", err.msg);
     CHECK(p.sigma == 0.77, "sigma %g", p.sigma);
     CHECK(!p.over_budget, "%s", p.why);
     /* a given noise too small for what remains: planned, but flagged with the reason */
-    fr_dp_plan_req small = {.eps_max = 0.05, .noise = 0.5, .users = 100, .q = 0.5, .steps = 4,
-                            .rounds = 1};
+    fr_dp_plan_req small = {
+        .eps_max = 0.05, .noise = 0.5, .users = 100, .q = 0.5, .steps = 4, .rounds = 1};
     CHECK(fr_dp_plan_make(&t.l, &small, &p, &err) == FR_OK, "%s", err.msg);
     CHECK(p.sigma == 0.5 && p.over_budget, "sigma %g over %d", p.sigma, p.over_budget);
     CHECK(strstr(p.why, "privacy budget exceeded") != NULL, "why: %s", p.why);
@@ -133,8 +133,8 @@ static void test_refusals(void)
     CHECK(strstr(err.msg, "dp-noise") && strstr(err.msg, "dp-epsilon-max"), "msg: %s", err.msg);
     fr_dp_plan_req bad_q = {.noise = 1, .users = 100, .q = 0, .steps = 4, .rounds = 1};
     CHECK(fr_dp_plan_make(&t.l, &bad_q, &p, &err) == FR_EINVAL, "q 0");
-    fr_dp_plan_req bad_eps = {.eps_max = 1, .delta = 2, .users = 100, .q = 0.5, .steps = 4,
-                              .rounds = 1};
+    fr_dp_plan_req bad_eps = {
+        .eps_max = 1, .delta = 2, .users = 100, .q = 0.5, .steps = 4, .rounds = 1};
     CHECK(fr_dp_plan_make(&t.l, &bad_eps, &p, &err) == FR_EINVAL, "delta 2");
     close_tmp(&t);
 }

@@ -159,7 +159,8 @@ static void test_inputs_and_args(void)
     /* L = 4: u1 validation input = train [2 7 2] padded -> 0 2 7 2; test input =
      * train + validation -> 2 7 2 2. u3 (train [3]) -> 0 0 0 3 and 0 0 3 5. */
     CHECK(fr_eval_init(&ev, &ds, 4, 5, 100, &err) == FR_OK, "%s", err.msg);
-    const int32_t v1[] = {0, 2, 7, 2}, t1[] = {2, 7, 2, 2}, v3[] = {0, 0, 0, 3}, t3[] = {0, 0, 3, 5};
+    const int32_t v1[] = {0, 2, 7, 2}, t1[] = {2, 7, 2, 2}, v3[] = {0, 0, 0, 3},
+                  t3[] = {0, 0, 3, 5};
     CHECK(!memcmp(ev.inputs[FR_SPLIT_VALID] + 4, v1, sizeof v1), "u1 valid input");
     CHECK(!memcmp(ev.inputs[FR_SPLIT_TEST] + 4, t1, sizeof t1), "u1 test input");
     CHECK(!memcmp(ev.inputs[FR_SPLIT_VALID] + 12, v3, sizeof v3), "u3 valid input");
@@ -171,7 +172,8 @@ static void test_inputs_and_args(void)
     /* L = 2 keeps the newest two: u0 valid 2 3, test 3 4. */
     CHECK(fr_eval_init(&ev, &ds, 2, 5, 100, &err) == FR_OK, "%s", err.msg);
     CHECK(ev.inputs[0][0] == 2 && ev.inputs[0][1] == 3 && ev.inputs[1][0] == 3 &&
-              ev.inputs[1][1] == 4, "u0 short inputs");
+              ev.inputs[1][1] == 4,
+          "u0 short inputs");
     fr_eval_free(&ev);
 
     CHECK(fr_eval_init(&ev, &ds, 0, 5, 100, &err) == FR_EINVAL, "seq_len 0");
@@ -503,11 +505,17 @@ static void test_peer_fixture(void)
     fr_metrics m;
     CHECK(fr_eval_score(&ev, FR_SPLIT_VALID, items, px_scores, PX_V, 2, &m, &err) == FR_OK,
           "score: %s", err.msg);
-    struct { double ours, peer; const char *name; } cmp[] = {
-        {m.recall10, px_recall_at_10, "recall@10"},       {m.recall50, px_recall_at_50, "recall@50"},
+    struct {
+        double ours, peer;
+        const char *name;
+    } cmp[] = {
+        {m.recall10, px_recall_at_10, "recall@10"},
+        {m.recall50, px_recall_at_50, "recall@50"},
         {m.ndcg_full10, px_ndcg_full_at_10, "ndcg_full@10"},
-        {m.ndcg_full50, px_ndcg_full_at_50, "ndcg_full@50"}, {m.mrr, px_mrr, "mrr"},
-        {m.novelty10, px_novelty_at_10, "novelty@10"},    {m.coverage10, px_coverage_at_10, "coverage@10"},
+        {m.ndcg_full50, px_ndcg_full_at_50, "ndcg_full@50"},
+        {m.mrr, px_mrr, "mrr"},
+        {m.novelty10, px_novelty_at_10, "novelty@10"},
+        {m.coverage10, px_coverage_at_10, "coverage@10"},
     };
     for (size_t i = 0; i < sizeof cmp / sizeof cmp[0]; i++)
         CHECK(fabs(cmp[i].ours - cmp[i].peer) < 1e-6, "%s: %.9f vs peer %.9f", cmp[i].name,
@@ -537,8 +545,8 @@ static void test_sampled_rank_formula(void)
         double hr, ndcg;
         fr_eval_sampled_metrics(sc, 1, W, &hr, &ndcg);
         double want = r < 10 ? 1.0 / log2(r + 2.0) : 0.0;
-        CHECK(fabs(ndcg - want) < 1e-12 && hr == (r < 10 ? 1.0 : 0.0), "rank %d: hr %g ndcg %g",
-              r, hr, ndcg);
+        CHECK(fabs(ndcg - want) < 1e-12 && hr == (r < 10 ? 1.0 : 0.0), "rank %d: hr %g ndcg %g", r,
+              hr, ndcg);
     }
 }
 

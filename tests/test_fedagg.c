@@ -34,13 +34,14 @@ static void test_parse(void)
     CHECK(fr_agg_kind_parse("fedyogi", &k, &err) == FR_OK && k == FR_AGG_FEDYOGI, "%d", k);
     CHECK(fr_agg_kind_parse("fedadam", &k, &err) == FR_OK && k == FR_AGG_FEDADAM, "%d", k);
     CHECK(fr_agg_kind_parse("fedavg", &k, &err) == FR_OK && k == FR_AGG_FEDAVG, "%d", k);
-    CHECK(fr_agg_kind_parse("FedAvg", &k, &err) == FR_EINVAL && strstr(err.msg, "FedAvg"),
-          "%s", err.msg);
+    CHECK(fr_agg_kind_parse("FedAvg", &k, &err) == FR_EINVAL && strstr(err.msg, "FedAvg"), "%s",
+          err.msg);
     CHECK(strcmp(fr_agg_kind_name(FR_AGG_FEDADAM), "fedadam") == 0, "%s",
           fr_agg_kind_name(FR_AGG_FEDADAM));
     fr_agg_config c = fr_agg_config_default();
     CHECK(c.kind == FR_AGG_FEDAVG && c.server_lr == 1.0 && c.beta1 == 0.9 && c.beta2 == 0.99 &&
-          c.tau == 1e-3, "defaults %g %g %g %g", c.server_lr, c.beta1, c.beta2, c.tau);
+              c.tau == 1e-3,
+          "defaults %g %g %g %g", c.server_lr, c.beta1, c.beta2, c.tau);
     CHECK(fr_agg_config_check(&c, &err) == FR_OK, "%s", err.msg);
     c.kind = FR_AGG_FEDADAM;
     c.beta2 = 1.0;
@@ -134,22 +135,25 @@ static void test_check_refusals(void)
           norm, err.msg);
     CHECK(fr_agg_check_le(buf + 1, 21, 5.0 * (1 + 1e-7), NULL, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_agg_check_le(buf + 1, 21, 4.99, &norm, &err) == FR_EINVAL &&
-          strstr(err.msg, "norm 5 ") && strstr(err.msg, "4.99"), "%s", err.msg);
+              strstr(err.msg, "norm 5 ") && strstr(err.msg, "4.99"),
+          "%s", err.msg);
     x[13] = NAN;
     put_floats(buf, 1, x, 21);
     CHECK(fr_agg_check_le(buf + 1, 21, 0, &norm, &err) == FR_EINVAL &&
-          strstr(err.msg, "coordinate 13 ") && strstr(err.msg, "NaN"), "%s", err.msg);
+              strstr(err.msg, "coordinate 13 ") && strstr(err.msg, "NaN"),
+          "%s", err.msg);
     x[13] = 1;
     x[19] = -INFINITY;
     x[20] = INFINITY;
     put_floats(buf, 1, x, 21);
     CHECK(fr_agg_check_le(buf + 1, 21, 0, &norm, &err) == FR_EINVAL &&
-          strstr(err.msg, "coordinate 19 ") && strstr(err.msg, "infinite"), "%s", err.msg);
+              strstr(err.msg, "coordinate 19 ") && strstr(err.msg, "infinite"),
+          "%s", err.msg);
     /* The largest finite floats square to no overflow: finite, only too long. */
     x[19] = x[20] = 3.4e38f;
     put_floats(buf, 1, x, 21);
-    CHECK(fr_agg_check_le(buf + 1, 21, 0, &norm, &err) == FR_OK && norm > 4.8e38, "%g: %s",
-          norm, err.msg);
+    CHECK(fr_agg_check_le(buf + 1, 21, 0, &norm, &err) == FR_OK && norm > 4.8e38, "%g: %s", norm,
+          err.msg);
 }
 
 /* Two rounds on params {0.5, -0.25}: round 1 averages {1, -2} (weight 1) and {3, 2}
@@ -212,8 +216,7 @@ static void test_fedadam(void)
     float p[2];
     fr_server_opt o = {0};
     if (two_steps(FR_AGG_FEDADAM, 0.1, p, &o) == 0) {
-        CHECK(close_to(p[0], 0.64605242) && close_to(p[1], -0.0263951067), "%.9g %.9g", p[0],
-              p[1]);
+        CHECK(close_to(p[0], 0.64605242) && close_to(p[1], -0.0263951067), "%.9g %.9g", p[0], p[1]);
         CHECK(close_to(o.m[0], 0.125) && close_to(o.m[1], 0.14), "m %.9g %.9g", o.m[0], o.m[1]);
         CHECK(close_to(o.v[0], 0.0718759801) && close_to(o.v[1], 0.0124009801), "v %.9g %.9g",
               o.v[0], o.v[1]);
@@ -288,22 +291,25 @@ static void test_save_load(void)
     /* r was initialised for another size: loading replaces its memory. */
     CHECK(fr_server_opt_load(&r, N, path, &err) == FR_OK, "%s", err.msg);
     CHECK(r.n == N && r.step == 42 && memcmp(r.m, o.m, sizeof(float) * N) == 0 &&
-          memcmp(r.v, o.v, sizeof(float) * N) == 0, "roundtrip n %zu step %ld", r.n, r.step);
+              memcmp(r.v, o.v, sizeof(float) * N) == 0,
+          "roundtrip n %zu step %ld", r.n, r.step);
     img = read_all(path, &len);
     CHECK(img && len == 24 + 8 * (size_t)N + 4 && memcmp(img, "FRSOPT1\n", 8) == 0 &&
-          img[8] == (N & 0xff) && img[16] == 42, "file of %zu bytes", len);
+              img[8] == (N & 0xff) && img[16] == 42,
+          "file of %zu bytes", len);
     if (!img || len < 100)
         goto out;
 
-    CHECK(fr_server_opt_load(&other, N + 1, path, &err) == FR_EINVAL &&
-          strstr(err.msg, "5000") && strstr(err.msg, path), "%s", err.msg);
+    CHECK(fr_server_opt_load(&other, N + 1, path, &err) == FR_EINVAL && strstr(err.msg, "5000") &&
+              strstr(err.msg, path),
+          "%s", err.msg);
     CHECK(other.m == NULL && other.n == 0, "left as it was");
 
     snprintf(bad, sizeof bad, "%s/flipped", tmpdir);
     img[24 + 4 * N + 7] ^= 0x10; /* a byte of v */
     write_all(bad, img, len);
-    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_ECHECKSUM && strstr(err.msg, bad),
-          "%s", err.msg);
+    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_ECHECKSUM && strstr(err.msg, bad), "%s",
+          err.msg);
     img[24 + 4 * N + 7] ^= 0x10;
     img[16] ^= 0x01; /* the step */
     write_all(bad, img, len);
@@ -311,15 +317,15 @@ static void test_save_load(void)
     img[16] ^= 0x01;
 
     write_all(bad, img, len - 1);
-    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_EFORMAT &&
-          strstr(err.msg, "truncated"), "%s", err.msg);
+    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_EFORMAT && strstr(err.msg, "truncated"),
+          "%s", err.msg);
     write_all(bad, img, 20);
-    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_EFORMAT &&
-          strstr(err.msg, "truncated"), "%s", err.msg);
+    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_EFORMAT && strstr(err.msg, "truncated"),
+          "%s", err.msg);
     img[0] = 'X';
     write_all(bad, img, len);
-    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_EFORMAT && strstr(err.msg, "magic"),
-          "%s", err.msg);
+    CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_EFORMAT && strstr(err.msg, "magic"), "%s",
+          err.msg);
     snprintf(bad, sizeof bad, "%s/missing", tmpdir);
     CHECK(fr_server_opt_load(&other, N, bad, &err) == FR_EIO && strstr(err.msg, bad), "%s",
           err.msg);

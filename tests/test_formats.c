@@ -34,14 +34,15 @@ static void check_counts(const fr_dataset *ds, long read, long kept, const long 
         total += skips[r];
     }
     same = same && ds->report.rows_skipped == total;
-    CHECK(same, "line %d: read %ld kept %ld skipped %ld (malformed %ld bad_id %ld bad_timestamp "
-          "%ld bad_value %ld range %ld filter %ld duplicate %ld k_core %ld)", line,
-          ds->report.rows_read, ds->interactions, ds->report.rows_skipped,
+    CHECK(same,
+          "line %d: read %ld kept %ld skipped %ld (malformed %ld bad_id %ld bad_timestamp "
+          "%ld bad_value %ld range %ld filter %ld duplicate %ld k_core %ld)",
+          line, ds->report.rows_read, ds->interactions, ds->report.rows_skipped,
           ds->report.skipped[0].count, ds->report.skipped[1].count, ds->report.skipped[2].count,
           ds->report.skipped[3].count, ds->report.skipped[4].count, ds->report.skipped[5].count,
           ds->report.skipped[6].count, ds->report.skipped[7].count);
 }
-#define COUNTS(ds, read, kept, ...) \
+#define COUNTS(ds, read, kept, ...)                                                                \
     check_counts(ds, read, kept, (const long[FR_SKIP_COUNT]){__VA_ARGS__}, __LINE__)
 
 /* The remembered line numbers of a reason must be exactly these. */
@@ -52,8 +53,8 @@ static void check_lines(const fr_dataset *ds, fr_skip r, const long *want, int n
     CHECK(same, "line %d: %s lines: %d of them, first %ld", line, fr_skip_name(r), s->n_lines,
           s->n_lines ? s->lines[0] : -1L);
 }
-#define LINES(ds, r, ...)                                                                  \
-    check_lines(ds, r, (const long[]){__VA_ARGS__},                                        \
+#define LINES(ds, r, ...)                                                                          \
+    check_lines(ds, r, (const long[]){__VA_ARGS__},                                                \
                 (int)(sizeof((const long[]){__VA_ARGS__}) / sizeof(long)), __LINE__)
 
 static int tokens_are(const fr_dataset *ds, int row, const int32_t *want, int n)
@@ -120,11 +121,13 @@ static void test_movielens_csv(void)
         return;
     }
     CHECK(put_with_long_line(dir, "ratings.csv", ml_a, sizeof ml_a - 1, "2,12,5,", '7', ml_b,
-                             sizeof ml_b - 1), "write");
-    fixture_text(dir, "movies.csv", "movieId,title,genres\n"
-                                    "10,\"Am\xc3\xa9lie (2001)\",Comedy|Romance\n"
-                                    "11,Broken\xff Title,Drama\n"
-                                    "13,x\n");
+                             sizeof ml_b - 1),
+          "write");
+    fixture_text(dir, "movies.csv",
+                 "movieId,title,genres\n"
+                 "10,\"Am\xc3\xa9lie (2001)\",Comedy|Romance\n"
+                 "11,Broken\xff Title,Drama\n"
+                 "13,x\n");
     fr_status st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st == FR_OK) {
@@ -134,18 +137,20 @@ static void test_movielens_csv(void)
         CHECK(strstr(ds.report.skipped[FR_SKIP_MALFORMED].why, "expected 4 fields"), "why %s",
               ds.report.skipped[FR_SKIP_MALFORMED].why);
         CHECK(ds.item_ids_numeric && ds.user_ids_numeric && ds.num_items == 4 &&
-              ds.item_ids[1] == 10 && ds.item_ids[2] == 11 && ds.item_ids[3] == 13 &&
-              !strcmp(ds.item_keys[3], "13") && !strcmp(ds.item_keys[0], ""), "items");
+                  ds.item_ids[1] == 10 && ds.item_ids[2] == 11 && ds.item_ids[3] == 13 &&
+                  !strcmp(ds.item_keys[3], "13") && !strcmp(ds.item_keys[0], ""),
+              "items");
         CHECK(ds.valid[1] == 2 && ds.test[1] == 3 && ds.train_items[ds.train_off[1]] == 1 &&
-              ds.valid[0] == 0, "split");
+                  ds.valid[0] == 0,
+              "split");
         /* values 4, 5, 2 (the "oops" row has none): mean 11/3, std sqrt(14/9) */
         double mean = 11.0 / 3, sd = sqrt(14.0 / 9);
         CHECK(ds.report.value_count == 3 && fabs(ds.report.value_mean - mean) < 1e-12 &&
-              fabs(ds.report.value_std - sd) < 1e-12, "values %ld %g %g",
-              ds.report.value_count, ds.report.value_mean, ds.report.value_std);
+                  fabs(ds.report.value_std - sd) < 1e-12,
+              "values %ld %g %g", ds.report.value_count, ds.report.value_mean, ds.report.value_std);
         CHECK(ds.valid_values[1] == 0.0f &&
-              fabsf(ds.test_values[1] - (float)((2 - mean) / sd)) < 1e-6f &&
-              fabsf(ds.train_values[ds.train_off[1]] - (float)((5 - mean) / sd)) < 1e-6f,
+                  fabsf(ds.test_values[1] - (float)((2 - mean) / sd)) < 1e-6f &&
+                  fabsf(ds.train_values[ds.train_off[1]] - (float)((5 - mean) / sd)) < 1e-6f,
               "z-scores");
         int32_t amelie[] = {ref_row("Comedy"), ref_row("Romance"), ref_row("am\xc3\xa9lie"),
                             ref_row("2001")};
@@ -153,9 +158,9 @@ static void test_movielens_csv(void)
         CHECK(tokens_are(&ds, 1, amelie, 4), "UTF-8 title tokens");
         CHECK(tokens_are(&ds, 2, broken, 3), "bytes that are not UTF-8 hashed as they are");
         CHECK(ds.report.content_rows == 3 && ds.report.content_skipped == 1 &&
-              ds.report.n_content_lines == 1 && ds.report.content_lines[0] == 4 &&
-              ds.items_with_content == 2, "content %ld %ld", ds.report.content_rows,
-              ds.report.content_skipped);
+                  ds.report.n_content_lines == 1 && ds.report.content_lines[0] == 4 &&
+                  ds.items_with_content == 2,
+              "content %ld %ld", ds.report.content_rows, ds.report.content_skipped);
     }
     fr_dataset_free(&ds);
     st = fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, &strict_opts, &err);
@@ -193,18 +198,21 @@ static void test_movielens_100k(void)
         return;
     }
     CHECK(put_with_long_line(dir, "u.data", u_data_a, sizeof u_data_a - 1, "196\t999\t1\t", '1',
-                             u_data_b, sizeof u_data_b - 1), "write");
+                             u_data_b, sizeof u_data_b - 1),
+          "write");
     /* latin-1: a genre name and a title with e-acute (0xe9) */
-    fixture_text(dir, "u.genre", "unknown|0\nAction|1\nAdventure|2\nCom|edy|3\n\nbad line\n"
-                                 "Children's|4\nCaf\xe9|5\n");
-    fixture_text(dir, "u.item",
-                 "242|Kolya (1996)|24-Jan-1997||http://x|1|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
-                 "302|Caf\xe9 Noir (1997)|01-Jan-1997||u|0|1|0|0|0| 1 |0|0|0|0|0|0|0|0|0|0|0|0|0\r\n"
-                 "377|Heavyweights (1994)|x|y|z\n"
-                 "abc|x|y|z|w\n"
-                 "1|2|3\n"
-                 "\n"
-                 "999|Nothing|a|b|c\n");
+    fixture_text(dir, "u.genre",
+                 "unknown|0\nAction|1\nAdventure|2\nCom|edy|3\n\nbad line\n"
+                 "Children's|4\nCaf\xe9|5\n");
+    fixture_text(
+        dir, "u.item",
+        "242|Kolya (1996)|24-Jan-1997||http://x|1|0|0|1|0|0|0|0|0|0|0|0|0|0|0|0|0|0|0\n"
+        "302|Caf\xe9 Noir (1997)|01-Jan-1997||u|0|1|0|0|0| 1 |0|0|0|0|0|0|0|0|0|0|0|0|0\r\n"
+        "377|Heavyweights (1994)|x|y|z\n"
+        "abc|x|y|z|w\n"
+        "1|2|3\n"
+        "\n"
+        "999|Nothing|a|b|c\n");
     fr_status st = fr_dataset_load(&ds, dir, "movielens-100k", 8, 4096, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st == FR_OK) {
@@ -214,9 +222,11 @@ static void test_movielens_100k(void)
         CHECK(strstr(ds.report.skipped[FR_SKIP_MALFORMED].why, "found 3"), "why %s",
               ds.report.skipped[FR_SKIP_MALFORMED].why);
         CHECK(ds.num_items == 4 && ds.item_ids[1] == 242 && ds.item_ids[2] == 302 &&
-              ds.item_ids[3] == 377 && ds.num_users == 2 && ds.user_ids[0] == 186, "rows");
+                  ds.item_ids[3] == 377 && ds.num_users == 2 && ds.user_ids[0] == 186,
+              "rows");
         CHECK(ds.train_off[1] == 1 && ds.train_items[0] == 2 && ds.train_items[1] == 1 &&
-              ds.valid[1] == 2 && ds.test[1] == 3, "split");
+                  ds.valid[1] == 2 && ds.test[1] == 3,
+              "split");
         /* genre "unknown" gives no token; "Com|edy" is one name; latin-1 is UTF-8 now */
         int32_t kolya[] = {ref_row("Com|edy"), ref_row("kolya"), ref_row("1996")};
         int32_t cafe[] = {ref_row("Action"), ref_row("Caf\xc3\xa9"), ref_row("caf\xc3\xa9"),
@@ -226,9 +236,9 @@ static void test_movielens_100k(void)
         CHECK(tokens_are(&ds, 2, cafe, 5), "u.item 302 (latin-1)");
         CHECK(tokens_are(&ds, 3, heavy, 2), "u.item 377 (no flags)");
         CHECK(ds.report.content_rows == 6 && ds.report.content_skipped == 2 &&
-              ds.report.content_lines[0] == 4 && ds.report.content_lines[1] == 5 &&
-              ds.items_with_content == 3, "content %ld %ld", ds.report.content_rows,
-              ds.report.content_skipped);
+                  ds.report.content_lines[0] == 4 && ds.report.content_lines[1] == 5 &&
+                  ds.items_with_content == 3,
+              "content %ld %ld", ds.report.content_rows, ds.report.content_skipped);
         CHECK(ds.report.value_count == 3, "values %ld", ds.report.value_count);
     }
     fr_dataset_free(&ds);
@@ -243,16 +253,17 @@ static void test_movielens_100k(void)
 
 /* ------------------------------------------------------------------ sasrec */
 
-static const char sas_a[] = "1 10\n"           /* 1 row 1 */
-                            "1 11\r\n"         /* 2 row 2 */
-                            "\n"               /* 3 blank: not a row */
-                            "2 10 extra\n"     /* 4 row 3; the third field is ignored */
-                            "2\n"              /* 5 row 4, one field */
-                            "x 3\n"            /* 6 row 5, user not an integer */
-                            "1\t12\n"          /* 7 row 6 */
-                            "2 \xc3\xa9\n"     /* 8 row 7, item not an integer */
-                            "\xff 1\n"         /* 9 row 8, not UTF-8 */
-                            "1\xc2\xa0" "13\n"; /* 10 row 9: U+00A0 separates */
+static const char sas_a[] = "1 10\n"       /* 1 row 1 */
+                            "1 11\r\n"     /* 2 row 2 */
+                            "\n"           /* 3 blank: not a row */
+                            "2 10 extra\n" /* 4 row 3; the third field is ignored */
+                            "2\n"          /* 5 row 4, one field */
+                            "x 3\n"        /* 6 row 5, user not an integer */
+                            "1\t12\n"      /* 7 row 6 */
+                            "2 \xc3\xa9\n" /* 8 row 7, item not an integer */
+                            "\xff 1\n"     /* 9 row 8, not UTF-8 */
+                            "1\xc2\xa0"
+                            "13\n"; /* 10 row 9: U+00A0 separates */
 /* 11: row 10, over 1 MiB */
 static const char sas_b[] = "2 1\0\n" /* 12 row 11, NUL */
                             "2 11";   /* 13 row 12, no newline */
@@ -268,7 +279,8 @@ static void test_sasrec(void)
     }
     snprintf(file, sizeof file, "%s/seq.txt", dir);
     CHECK(put_with_long_line(dir, "seq.txt", sas_a, sizeof sas_a - 1, "3 ", '4', sas_b,
-                             sizeof sas_b - 1), "write");
+                             sizeof sas_b - 1),
+          "write");
     fr_status st = fr_dataset_load(&ds, file, "sasrec", 4, 4096, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st == FR_OK) {
@@ -277,8 +289,9 @@ static void test_sasrec(void)
         CHECK(ds.report.skipped[FR_SKIP_MALFORMED].n_lines == FR_DATA_BAD_LINES, "5 kept");
         /* user 1: 10, 11, 12, 13 in file order; user 2: 10, 11 */
         CHECK(ds.num_items == 5 && ds.num_users == 2 && ds.valid[0] == 3 && ds.test[0] == 4 &&
-              ds.train_items[0] == 1 && ds.train_items[1] == 2 && ds.valid[1] == 0 &&
-              ds.train_off[2] - ds.train_off[1] == 2, "rows and split");
+                  ds.train_items[0] == 1 && ds.train_items[1] == 2 && ds.valid[1] == 0 &&
+                  ds.train_off[2] - ds.train_off[1] == 2,
+              "rows and split");
         CHECK(ds.report.value_count == 0 && !ds.train_values, "no values in sasrec");
         CHECK(ds.items_with_content == 0 && ds.report.content_file[0] == 0, "no content");
     }
@@ -329,7 +342,8 @@ static void write_events(const char *dir)
     memcpy(a, ev_a, sizeof ev_a - 1);
     memcpy(a + sizeof ev_a - 1, mid, n);
     CHECK(put_with_long_line(dir, "events.csv", a, sizeof ev_a - 1 + n, "i-a,bob,", '9', ev_b,
-                             sizeof ev_b - 1), "write");
+                             sizeof ev_b - 1),
+          "write");
     free(a);
 }
 
@@ -343,12 +357,13 @@ static void test_events_csv(void)
         return;
     }
     write_events(dir);
-    fixture_text(dir, "items.csv", "item_id,tokens\n"
-                                   "i-a,Drama|sci-fi||New York\n"
-                                   "\xc3\xa9t\xc3\xa9,caf\xc3\xa9|unknown\n"
-                                   "i-b\n"
-                                   "zzz,x\n"
-                                   "i-c,\xff\n");
+    fixture_text(dir, "items.csv",
+                 "item_id,tokens\n"
+                 "i-a,Drama|sci-fi||New York\n"
+                 "\xc3\xa9t\xc3\xa9,caf\xc3\xa9|unknown\n"
+                 "i-b\n"
+                 "zzz,x\n"
+                 "i-c,\xff\n");
     fr_status st = fr_dataset_load(&ds, dir, "events-csv", 4, 4096, NULL, &err);
     CHECK(st == FR_OK, "load: %s", err.msg);
     if (st == FR_OK) {
@@ -372,28 +387,32 @@ static void test_events_csv(void)
         CHECK(ds.num_users == 3 && !ds.user_ids_numeric && !strcmp(ds.user_keys[2], "carol, jr"),
               "users");
         CHECK(fr_dataset_find_user(&ds, "alice") == 0 && fr_dataset_find_user(&ds, "bob") == 1 &&
-              fr_dataset_find_user(&ds, "carol, jr") == 2 &&
-              fr_dataset_find_user(&ds, "carol") == -1 && fr_dataset_find_user(&ds, "") == -1 &&
-              fr_dataset_find_user(&ds, "zed") == -1 && fr_dataset_find_user(&ds, NULL) == -1,
+                  fr_dataset_find_user(&ds, "carol, jr") == 2 &&
+                  fr_dataset_find_user(&ds, "carol") == -1 && fr_dataset_find_user(&ds, "") == -1 &&
+                  fr_dataset_find_user(&ds, "zed") == -1 && fr_dataset_find_user(&ds, NULL) == -1,
               "find user");
         /* alice: i-b@100, i-c@150, i-a@200; bob: i-c@50, i-a@60; carol: i-d@10, ete@20 */
         CHECK(ds.train_items[0] == 2 && ds.valid[0] == 3 && ds.test[0] == 1 &&
-              ds.train_items[1] == 3 && ds.train_items[2] == 1 && ds.train_items[3] == 4 &&
-              ds.train_items[4] == 5 && ds.valid[1] == 0 && ds.num_eval_users == 1, "split");
+                  ds.train_items[1] == 3 && ds.train_items[2] == 1 && ds.train_items[3] == 4 &&
+                  ds.train_items[4] == 5 && ds.valid[1] == 0 && ds.num_eval_users == 1,
+              "split");
         /* values 1.5, 2, 3, 1, 1: mean 1.7, std sqrt(0.56) */
         CHECK(ds.report.value_count == 5 && fabs(ds.report.value_mean - 1.7) < 1e-12 &&
-              fabs(ds.report.value_std - sqrt(0.56)) < 1e-12, "values");
+                  fabs(ds.report.value_std - sqrt(0.56)) < 1e-12,
+              "values");
         CHECK(fabsf(ds.train_values[0] - (float)(-0.2 / sqrt(0.56))) < 1e-6f &&
-              ds.valid_values[0] == 0.0f && ds.test_values[0] == 0.0f, "z-scores");
+                  ds.valid_values[0] == 0.0f && ds.test_values[0] == 0.0f,
+              "z-scores");
         int32_t a[] = {ref_row("Drama"), ref_row("sci-fi"), ref_row("New York")};
         int32_t e[] = {ref_row("caf\xc3\xa9")};
         CHECK(tokens_are(&ds, 1, a, 3) && tokens_are(&ds, 5, e, 1), "tokens");
         CHECK(ds.report.content_rows == 5 && ds.report.content_skipped == 2 &&
-              ds.report.content_lines[0] == 4 && ds.report.content_lines[1] == 6 &&
-              ds.items_with_content == 2, "items.csv %ld %ld", ds.report.content_rows,
-              ds.report.content_skipped);
+                  ds.report.content_lines[0] == 4 && ds.report.content_lines[1] == 6 &&
+                  ds.items_with_content == 2,
+              "items.csv %ld %ld", ds.report.content_rows, ds.report.content_skipped);
         CHECK(strstr(ds.report.events_file, "events.csv") &&
-              strstr(ds.report.content_file, "items.csv"), "file names");
+                  strstr(ds.report.content_file, "items.csv"),
+              "file names");
     }
     fr_dataset_free(&ds);
     st = fr_dataset_load(&ds, dir, "events-csv", 4, 4096, &strict_opts, &err);

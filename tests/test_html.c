@@ -10,12 +10,12 @@
 #include "fr_test.h"
 
 /* What fn wrote, as a malloc'd string. */
-#define CAPTURE(buf, call)                                                 \
-    do {                                                                   \
-        size_t len_ = 0;                                                   \
-        FILE *out = open_memstream(&(buf), &len_);                         \
-        call;                                                              \
-        fclose(out);                                                       \
+#define CAPTURE(buf, call)                                                                         \
+    do {                                                                                           \
+        size_t len_ = 0;                                                                           \
+        FILE *out = open_memstream(&(buf), &len_);                                                 \
+        call;                                                                                      \
+        fclose(out);                                                                               \
     } while (0)
 
 static int count(const char *hay, const char *needle)
@@ -30,8 +30,7 @@ static void test_escape(void)
 {
     char *s = NULL;
     CAPTURE(s, fr_html_text(out, "<script>alert(\"x\")</script> & 'q'\n\x01ok"));
-    const char *want =
-        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;??ok";
+    const char *want = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;??ok";
     CHECK(!strcmp(s, want), "got '%s'", s);
     free(s);
     s = NULL;
@@ -81,8 +80,7 @@ static void test_line_chart(void)
 {
     double x[5] = {1, 2, 3, 4, 5}, hr[5] = {0.1, 0.2, NAN, 0.35, 0.4},
            loss[5] = {5.1, 4.0, 3.2, 3.0, 2.9};
-    fr_html_series s[2] = {{"HR@10 <a>", "#1f77b4", x, hr, 5},
-                           {"loss", "#d62728", x, loss, 5}};
+    fr_html_series s[2] = {{"HR@10 <a>", "#1f77b4", x, hr, 5}, {"loss", "#d62728", x, loss, 5}};
     char *svg = NULL;
     CAPTURE(svg, fr_html_line_chart(out, "quality & loss", "round", s, 2, 600, 240, 1));
     CHECK(!strncmp(svg, "<svg ", 5), "not an svg: %.40s", svg);

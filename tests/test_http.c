@@ -356,8 +356,12 @@ static void test_progress(void)
     fr_err err = {{0}};
     progress_seen seen = {0};
     snprintf(url, sizeof url, "https://127.0.0.1:%d", fr_https_port(tls_srv.srv));
-    fr_http_client_config cfg = {.base_url = url, .cert = f_node_crt, .key = f_node_key,
-                                 .ca = f_ca, .timeout_s = 10, .progress = on_progress,
+    fr_http_client_config cfg = {.base_url = url,
+                                 .cert = f_node_crt,
+                                 .key = f_node_key,
+                                 .ca = f_ca,
+                                 .timeout_s = 10,
+                                 .progress = on_progress,
                                  .progress_ctx = &seen};
     fr_http_client c;
     fr_http_response r = {0};
@@ -649,7 +653,7 @@ int main(void)
         RUN(test_get_whoami);
         RUN(test_post_and_keepalive);
         RUN(test_streaming_upload);
-    RUN(test_progress);
+        RUN(test_progress);
         RUN(test_max_response);
         RUN(test_refusals);
         RUN(test_client_crl);

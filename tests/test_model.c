@@ -85,15 +85,26 @@ static void test_conv_pool_grad(void)
         double lm = conv_loss(be, p, tok, bias, w, nu, T, F);
         bias[f] = keep;
         double num = (lp - lm) / (2 * h);
-        CHECK(grad_close(db[f], num, gmax, 1e-2), "dbias[%d] analytic %g numeric %g", f, db[f], num);
+        CHECK(grad_close(db[f], num, gmax, 1e-2), "dbias[%d] analytic %g numeric %g", f, db[f],
+              num);
     }
     CHECK(bad == 0, "%d conv gradient entries off", bad);
     CHECK(gmax > 0.1, "conv gradient is suspiciously small (%g)", gmax);
-    free(p); free(bias); free(w); free(m); free(tok); free(arg); free(gp); free(db);
+    free(p);
+    free(bias);
+    free(w);
+    free(m);
+    free(tok);
+    free(arg);
+    free(gp);
+    free(db);
 }
 
 /* ---------- layer: GRU over a sequence ---------- */
-typedef struct gru_case { int L, n, d; float *gi, *whh, *bhh, *w; } gru_case;
+typedef struct gru_case {
+    int L, n, d;
+    float *gi, *whh, *bhh, *w;
+} gru_case;
 
 static double gru_loss(const fr_backend *be, const gru_case *c)
 {
@@ -104,7 +115,9 @@ static double gru_loss(const fr_backend *be, const gru_case *c)
     double s = 0;
     for (size_t i = 0; i < c->L * nd; i++)
         s += (double)z[nd + i] * c->w[i];
-    free(z); free(g); free(gn);
+    free(z);
+    free(g);
+    free(gn);
     return s;
 }
 
@@ -131,8 +144,13 @@ static void test_gru_grad(void)
     be->gemm(1, 0, 3 * c.d, c.d, c.L * c.n, 1.0f, dgh, 3 * c.d, z, c.d, 0.0f, dwhh, c.d);
     be->sum_rows(dbhh, dgh, c.L * c.n, 3 * c.d);
     double eps = 1e-3;
-    struct { float *x, *dx; int len; const char *name; } v[] = {
-        {c.gi, dgi, (int)l3, "gi"}, {c.whh, dwhh, 3 * c.d * c.d, "W_hh"}, {c.bhh, dbhh, 3 * c.d, "b_hh"}};
+    struct {
+        float *x, *dx;
+        int len;
+        const char *name;
+    } v[] = {{c.gi, dgi, (int)l3, "gi"},
+             {c.whh, dwhh, 3 * c.d * c.d, "W_hh"},
+             {c.bhh, dbhh, 3 * c.d, "b_hh"}};
     for (int k = 0; k < 3; k++) {
         double gmax = 0;
         for (int i = 0; i < v[k].len; i++)
@@ -150,8 +168,17 @@ static void test_gru_grad(void)
                   v[k].name, i, v[k].dx[i], num);
         }
     }
-    free(c.gi); free(c.whh); free(c.bhh); free(c.w); free(z); free(g); free(gn); free(dgi);
-    free(dgh); free(dwhh); free(dbhh);
+    free(c.gi);
+    free(c.whh);
+    free(c.bhh);
+    free(c.w);
+    free(z);
+    free(g);
+    free(gn);
+    free(dgi);
+    free(dgh);
+    free(dwhh);
+    free(dbhh);
 }
 
 /* ---------- layer: sampled softmax ---------- */
@@ -184,10 +211,12 @@ static void test_softmax_grad(void)
     for (int i = 0; i < n * k; i++) {
         float keep = lg[i], l1 = 0, l2 = 0, t1[42], t2[6];
         lg[i] = keep + (float)eps;
-        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        memcpy(t1, lg, sizeof lg);
+        memcpy(t2, pos, sizeof pos);
         be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l1);
         lg[i] = keep - (float)eps;
-        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        memcpy(t1, lg, sizeof lg);
+        memcpy(t2, pos, sizeof pos);
         be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l2);
         lg[i] = keep;
         double num = 0.5 * (l1 - l2) / (2 * eps);
@@ -198,10 +227,12 @@ static void test_softmax_grad(void)
     for (int i = 0; i < n; i++) {
         float keep = pos[i], l1 = 0, l2 = 0, t1[42], t2[6];
         pos[i] = keep + (float)eps;
-        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        memcpy(t1, lg, sizeof lg);
+        memcpy(t2, pos, sizeof pos);
         be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l1);
         pos[i] = keep - (float)eps;
-        memcpy(t1, lg, sizeof lg); memcpy(t2, pos, sizeof pos);
+        memcpy(t1, lg, sizeof lg);
+        memcpy(t2, pos, sizeof pos);
         be->sampled_softmax(t1, t2, neg, tgt, n, k, 0.5f, &l2);
         pos[i] = keep;
         double num = 0.5 * (l1 - l2) / (2 * eps);
@@ -210,9 +241,14 @@ static void test_softmax_grad(void)
 }
 
 /* ---------- whole model against a double-precision plain implementation ---------- */
-typedef struct ref_cfg { int V, Vt, T, d, F, L, B, K; } ref_cfg;
+typedef struct ref_cfg {
+    int V, Vt, T, d, F, L, B, K;
+} ref_cfg;
 
-static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
+static double sigm(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
 
 /* The spec, written out directly: per-position conv, per-occurrence item tower, GRU
  * over all L positions, sampled softmax over the non-padding positions. */
@@ -307,8 +343,8 @@ static void model_grad(int shared)
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(2);
     ref_cfg c = {.V = 13, .Vt = 21, .T = 4, .d = 6, .F = 5, .L = 7, .B = 4, .K = 6};
-    fr_model_config mc = {.num_items = c.V, .token_vocab = c.Vt, .num_tokens = c.T, .dim = c.d,
-                          .filters = c.F};
+    fr_model_config mc = {
+        .num_items = c.V, .token_vocab = c.Vt, .num_tokens = c.T, .dim = c.d, .filters = c.F};
     int32_t *tokens = calloc((size_t)c.V * c.T, sizeof(int32_t));
     for (int i = 1; i < c.V; i++)
         for (int t = 0; t < c.T; t++)
@@ -330,12 +366,11 @@ static void model_grad(int shared)
             memset(x, 0, sizeof(float) * c.d); /* padding row */
     }
     fr_model_set_params(&m, host);
-    int32_t win[4 * 8] = {
-        0, 0, 0, 3, 5, 7, 2, 9,     /* left padding */
-        1, 2, 3, 4, 5, 6, 7, 8,     /* full */
-        0, 0, 0, 0, 0, 0, 11, 12,   /* a single position */
-        4, 4, 9, 1, 12, 3, 3, 10};  /* repeated items */
-    int32_t neg[6] = {5, 12, 2, 2, 10, 6}; /* includes targets and a repeat */
+    int32_t win[4 * 8] = {0, 0, 0, 3, 5,  7, 2,  9,   /* left padding */
+                          1, 2, 3, 4, 5,  6, 7,  8,   /* full */
+                          0, 0, 0, 0, 0,  0, 11, 12,  /* a single position */
+                          4, 4, 9, 1, 12, 3, 3,  10}; /* repeated items */
+    int32_t neg[6] = {5, 12, 2, 2, 10, 6};            /* includes targets and a repeat */
     fr_nn net, sh;
     st = fr_nn_init(&net, &m, c.B, c.L, c.K, &err);
     CHECK(st == FR_OK, "net init: %s", err.msg);
@@ -362,7 +397,8 @@ static void model_grad(int shared)
     double ref = ref_loss(&m, P, win, neg, &c);
     double mean = loss / (double)npos;
     CHECK(npos == 4 + 7 + 1 + 7, "positions %ld", npos);
-    CHECK(fabs(mean - ref) < 1e-5 * fabs(ref), "float loss %.8f vs double reference %.8f", mean, ref);
+    CHECK(fabs(mean - ref) < 1e-5 * fabs(ref), "float loss %.8f vs double reference %.8f", mean,
+          ref);
     double eps = 1e-5;
     for (int pi = 0; pi < FR_NPARAMS; pi++) {
         const fr_param *p = &m.p[pi];
@@ -390,15 +426,24 @@ static void model_grad(int shared)
         }
         CHECK(bad == 0, "%s: %d entries off", p->name, bad);
     }
-    free(g); free(P); free(host); free(tokens);
+    free(g);
+    free(P);
+    free(host);
+    free(tokens);
     fr_nn_free(&net);
     if (shared)
         fr_nn_free(&sh);
     fr_model_free(&m);
 }
 
-static void test_model_grad(void) { model_grad(0); }
-static void test_model_grad_shared(void) { model_grad(1); }
+static void test_model_grad(void)
+{
+    model_grad(0);
+}
+static void test_model_grad_shared(void)
+{
+    model_grad(1);
+}
 
 /* The GRU's recurrent products for a few rows (plain loops) and for many (sgemm): the
  * same rows give the same states and gradients. */
@@ -458,7 +503,12 @@ static void test_gru_few_rows(void)
     for (int k = 0; k < 2; k++)
         for (int q = 0; q < 3; q++)
             free(out[k][q]);
-    free(gi); free(whh); free(bhh); free(dz); free(gis); free(dzs);
+    free(gi);
+    free(whh);
+    free(bhh);
+    free(dz);
+    free(gis);
+    free(dzs);
 }
 
 int main(void)

@@ -63,8 +63,7 @@ static void test_round_trip(void)
     a.be->upload(a.adam_v, vv, a.n * sizeof(float));
     free(mm);
     free(vv);
-    CHECK(fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err) == FR_OK, "save: %s",
-          err.msg);
+    CHECK(fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err) == FR_OK, "save: %s", err.msg);
     CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK, "load: %s", err.msg);
     CHECK(b.be && same_model(&a, &b, 1), "round trip with moments");
     fr_model_free(&b);
@@ -72,8 +71,8 @@ static void test_round_trip(void)
     /* The in-memory reader agrees with the file reader. */
     size_t len = 0;
     uint8_t *img = read_all(path, &len);
-    CHECK(fr_modelfile_decode(&b, fr_backend_cpu(), img, len, "image", &err) == FR_OK,
-          "decode: %s", err.msg);
+    CHECK(fr_modelfile_decode(&b, fr_backend_cpu(), img, len, "image", &err) == FR_OK, "decode: %s",
+          err.msg);
     CHECK(b.be && same_model(&a, &b, 1), "decode round trip");
     fr_model_free(&b);
 
@@ -116,14 +115,13 @@ static void test_round_trip_keys(void)
     CHECK(len > 28 && img[8] == 2 && img[9] == 0 && !memmem(img, len, "item_keys", 9),
           "numeric ids: version 2, no item_keys");
     free(img);
-    CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK && !b.item_keys,
-          "load: %s", err.msg);
+    CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK && !b.item_keys, "load: %s",
+          err.msg);
     fr_model_free(&b);
 
     CHECK(fr_model_set_item_keys(&a, test_keys, &err) == FR_OK, "set keys: %s", err.msg);
     CHECK(same_keys(&a, test_keys) && a.item_keys[0][0] == 0, "keys copied");
-    CHECK(fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err) == FR_OK, "save: %s",
-          err.msg);
+    CHECK(fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err) == FR_OK, "save: %s", err.msg);
     CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK, "load: %s", err.msg);
     CHECK(b.be && same_model(&a, &b, 1) && same_keys(&b, test_keys), "keys round trip");
     fr_model_free(&b);
@@ -133,8 +131,7 @@ static void test_round_trip_keys(void)
     size_t off = 0;
     msgpack_unpacked_init(&up);
     int found = 0;
-    if (msgpack_unpack_next(&up, (const char *)img + 28, len - 28, &off) ==
-        MSGPACK_UNPACK_SUCCESS)
+    if (msgpack_unpack_next(&up, (const char *)img + 28, len - 28, &off) == MSGPACK_UNPACK_SUCCESS)
         for (uint32_t i = 0; i < up.data.via.map.size; i++) {
             msgpack_object_kv *kv = &up.data.via.map.ptr[i];
             if (kv->key.via.str.size == 9 && !memcmp(kv->key.via.str.ptr, "item_keys", 9))
@@ -188,8 +185,7 @@ static void test_round_trip_large(void)
     a.be->upload(a.adam_v, mm, a.n * sizeof(float));
     free(mm);
     CHECK(a.p[FR_P_E_ID].size * 4 > ((size_t)1 << 20), "E_id spans several pieces");
-    CHECK(fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err) == FR_OK, "save: %s",
-          err.msg);
+    CHECK(fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err) == FR_OK, "save: %s", err.msg);
     CHECK(fr_modelfile_load(&b, fr_backend_cpu(), path, &err) == FR_OK, "load: %s", err.msg);
     CHECK(b.be && same_model(&a, &b, 1), "large round trip");
     fr_model_free(&b);

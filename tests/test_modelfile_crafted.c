@@ -6,9 +6,24 @@
 /* ---- bodies written by hand -------------------------------------------------------- */
 
 enum {
-    M_NONE, M_SHAPE, M_NAME, M_DATA_SHORT, M_NO_STEP, M_EXTRA_KEY, M_DUP_KEY, M_CONFIG_TYPE,
-    M_CONFIG_RANGE, M_FORMAT, M_TOKEN, M_IDS_LEN, M_TRAILING, M_CUT, M_ONE_MOMENT,
-    M_MOMENT_LEN, M_NTENSORS, M_NMUT
+    M_NONE,
+    M_SHAPE,
+    M_NAME,
+    M_DATA_SHORT,
+    M_NO_STEP,
+    M_EXTRA_KEY,
+    M_DUP_KEY,
+    M_CONFIG_TYPE,
+    M_CONFIG_RANGE,
+    M_FORMAT,
+    M_TOKEN,
+    M_IDS_LEN,
+    M_TRAILING,
+    M_CUT,
+    M_ONE_MOMENT,
+    M_MOMENT_LEN,
+    M_NTENSORS,
+    M_NMUT
 };
 
 static void pack_s(msgpack_packer *pk, const char *s)
@@ -266,7 +281,7 @@ static void test_hand_written_keys(void)
         if (cases[i].st == FR_OK) {
             fr_status st = fr_modelfile_load(&b, fr_backend_cpu(), path, &err);
             CHECK(st == FR_OK && same_model(&a, &b, 0) &&
-                  (cases[i].bad < 0 ? !b.item_keys : same_keys(&b, test_keys)),
+                      (cases[i].bad < 0 ? !b.item_keys : same_keys(&b, test_keys)),
                   "case %zu loads: %s", i, err.msg);
             fr_model_free(&b);
         } else {
@@ -296,8 +311,7 @@ static void mutate_model(int keyed)
     fr_err err = {{0}};
     char path[128];
     path_in(path, sizeof path, "mutate.frm");
-    if (make_model(&a, 9) != 0 ||
-        (keyed && fr_model_set_item_keys(&a, test_keys, &err) != FR_OK) ||
+    if (make_model(&a, 9) != 0 || (keyed && fr_model_set_item_keys(&a, test_keys, &err) != FR_OK) ||
         fr_modelfile_save(&a, path, FR_MODELFILE_OPTIMIZER, &err)) {
         CHECK(0, "setup: %s", err.msg);
         return;

@@ -122,9 +122,25 @@ static void test_packer_integers(void)
     fr_rng_seed(&rng, 7);
     int64_t vals[400];
     size_t n = 0;
-    const int64_t edges[] = {0, 1, 127, 128, 255, 256, 65535, 65536, -1, -32, -33, -128,
-                             -129, -32768, -32769, INT32_MIN, (int64_t)INT32_MIN - 1,
-                             INT64_MAX, INT64_MIN};
+    const int64_t edges[] = {0,
+                             1,
+                             127,
+                             128,
+                             255,
+                             256,
+                             65535,
+                             65536,
+                             -1,
+                             -32,
+                             -33,
+                             -128,
+                             -129,
+                             -32768,
+                             -32769,
+                             INT32_MIN,
+                             (int64_t)INT32_MIN - 1,
+                             INT64_MAX,
+                             INT64_MIN};
     for (size_t k = 0; k < sizeof edges / sizeof edges[0]; k++)
         vals[n++] = edges[k];
     while (n < sizeof vals / sizeof vals[0]) { /* random magnitudes of every width */
@@ -191,10 +207,10 @@ static void test_oversized_counts(void)
 {
     static const uint8_t huge[][8] = {
         {0xdb, 0xff, 0xff, 0xff, 0xff, 'x', 'y'}, /* str32 */
-        {0xc6, 0xff, 0xff, 0xff, 0xff, 1, 2},      /* bin32 */
-        {0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 3},   /* ext32 */
-        {0xda, 0xff, 0xff, 'a', 'b', 'c', 'd'},    /* str16 */
-        {0xc4, 0x07, 1, 2, 3, 4, 5},               /* bin8: one byte short */
+        {0xc6, 0xff, 0xff, 0xff, 0xff, 1, 2},     /* bin32 */
+        {0xc9, 0xff, 0xff, 0xff, 0xff, 0x01, 3},  /* ext32 */
+        {0xda, 0xff, 0xff, 'a', 'b', 'c', 'd'},   /* str16 */
+        {0xc4, 0x07, 1, 2, 3, 4, 5},              /* bin8: one byte short */
     };
     for (size_t k = 0; k < sizeof huge / sizeof huge[0]; k++) {
         uint8_t *buf = exact_copy(huge[k], 7);
@@ -238,8 +254,7 @@ static void test_bad_byte_and_types(void)
     CHECK(fr_mpread_expect(&r, &it, FR_MPREAD_BIN, "data") == FR_EFORMAT &&
               strcmp(err.msg, "in: data: expected bin, found string") == 0,
           "mismatch: %s", err.msg);
-    CHECK(fr_mpread_expect(&r, &it, FR_MPREAD_NIL, "z") == FR_OK && fr_mpread_left(&r) == 0,
-          "nil");
+    CHECK(fr_mpread_expect(&r, &it, FR_MPREAD_NIL, "z") == FR_OK && fr_mpread_left(&r) == 0, "nil");
     CHECK(strcmp(fr_mpread_type_name(FR_MPREAD_MAP), "map") == 0 &&
               strcmp(fr_mpread_type_name((fr_mpread_type)99), "unknown") == 0,
           "type names");
@@ -280,10 +295,8 @@ static void test_keys(void)
     unsigned seen = 0;
     int idx = -1;
     fr_mpread_init(&r, sb.data, sb.size, "in", &err);
-    CHECK(fr_mpread_key(&r, "m", keys, 3, &seen, &idx) == FR_OK && idx == 2 && seen == 4u,
-          "gamma");
-    CHECK(fr_mpread_key(&r, "m", keys, 3, &seen, &idx) == FR_OK && idx == 0 && seen == 5u,
-          "alpha");
+    CHECK(fr_mpread_key(&r, "m", keys, 3, &seen, &idx) == FR_OK && idx == 2 && seen == 4u, "gamma");
+    CHECK(fr_mpread_key(&r, "m", keys, 3, &seen, &idx) == FR_OK && idx == 0 && seen == 5u, "alpha");
     CHECK(fr_mpread_missing(&r, "m", keys, 3, seen, 7u) == FR_EFORMAT &&
               strcmp(err.msg, "in: m: missing key \"beta\"") == 0,
           "missing: %s", err.msg);
@@ -296,8 +309,7 @@ static void test_keys(void)
           "unknown: %s", err.msg);
     /* Shown cut to 40 bytes, unprintable bytes replaced. */
     const char *shown = "in: m: unknown key \"?long key ? that goes on well past forty\"";
-    CHECK(fr_mpread_key(&r, "m", keys, 3, &seen, &idx) == FR_EFORMAT &&
-              strcmp(err.msg, shown) == 0,
+    CHECK(fr_mpread_key(&r, "m", keys, 3, &seen, &idx) == FR_EFORMAT && strcmp(err.msg, shown) == 0,
           "shown: %s", err.msg);
     CHECK(seen == 5u && fr_mpread_left(&r) == 0, "seen %u", seen);
     msgpack_sbuffer_destroy(&sb);

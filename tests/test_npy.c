@@ -52,8 +52,7 @@ static float *host_copy(const fr_model *m, const float *dev)
 }
 
 /* Parses an .npy file back; checks its framing and returns its header text and data. */
-static int npy_read(const char *path, char *hdr, size_t hdr_len, uint8_t **data,
-                    size_t *data_len)
+static int npy_read(const char *path, char *hdr, size_t hdr_len, uint8_t **data, size_t *data_len)
 {
     size_t len = 0;
     uint8_t *img = read_all(path, &len);
@@ -71,8 +70,8 @@ static int npy_read(const char *path, char *hdr, size_t hdr_len, uint8_t **data,
     return ok;
 }
 
-static void check_npy(const char *path, const char *descr, const char *shape,
-                      const void *want, size_t want_len)
+static void check_npy(const char *path, const char *descr, const char *shape, const void *want,
+                      size_t want_len)
 {
     char hdr[1024], expect[256];
     uint8_t *data = NULL;
@@ -81,11 +80,10 @@ static void check_npy(const char *path, const char *descr, const char *shape,
     CHECK(ok, "%s: framing", path);
     if (!ok)
         return;
-    snprintf(expect, sizeof expect, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }",
-             descr, shape);
+    snprintf(expect, sizeof expect, "{'descr': '%s', 'fortran_order': False, 'shape': %s, }", descr,
+             shape);
     CHECK(strncmp(hdr, expect, strlen(expect)) == 0, "%s: header %s, want %s", path, hdr, expect);
-    CHECK(strspn(hdr + strlen(expect), " \n") == strlen(hdr + strlen(expect)), "%s: padding",
-          path);
+    CHECK(strspn(hdr + strlen(expect), " \n") == strlen(hdr + strlen(expect)), "%s: padding", path);
     CHECK(len == want_len && memcmp(data, want, len) == 0, "%s: data (%zu bytes, want %zu)", path,
           len, want_len);
     free(data);
@@ -111,8 +109,7 @@ static void test_npy_export(void)
         else if (p->ndim == 2)
             snprintf(shape, sizeof shape, "(%d, %d)", p->shape[0], p->shape[1]);
         else
-            snprintf(shape, sizeof shape, "(%d, %d, %d)", p->shape[0], p->shape[1],
-                     p->shape[2]);
+            snprintf(shape, sizeof shape, "(%d, %d, %d)", p->shape[0], p->shape[1], p->shape[2]);
         snprintf(path, sizeof path, "%s/%s.npy", dir, p->name);
         check_npy(path, "<f4", shape, h + p->offset, p->size * 4);
     }

@@ -56,8 +56,8 @@ static void test_join_identity(void)
           "big certificate: %s", err.msg);
     /* a task says whether its round is secure; absent means plain */
     msgpack_sbuffer_clear(&sb);
-    fr_proto_task t = {.state = FR_TASK_OPEN, .round = 2, .batch = 1, .seq_len = 1,
-                       .negatives = 1, .secagg = 1};
+    fr_proto_task t = {
+        .state = FR_TASK_OPEN, .round = 2, .batch = 1, .seq_len = 1, .negatives = 1, .secagg = 1};
     fr_proto_task_encode(&t, &sb);
     fr_proto_task td;
     CHECK(fr_proto_task_decode(sb.data, sb.size, &td, &err) == FR_OK && td.secagg == 1, "%s",
@@ -69,8 +69,8 @@ static void test_roundtrip(void)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    fr_proto_join j = {.users = 200, .windows = 900, .model_version = 3, .eps_spent = 1.5,
-                       .eps_budget = 8};
+    fr_proto_join j = {
+        .users = 200, .windows = 900, .model_version = 3, .eps_spent = 1.5, .eps_budget = 8};
     snprintf(j.software, sizeof j.software, "fedrecall-node 1");
     fr_proto_join_encode(&j, &sb);
     fr_proto_join j2;
@@ -80,9 +80,17 @@ static void test_roundtrip(void)
               !strcmp(j2.software, "fedrecall-node 1"),
           "join fields");
     msgpack_sbuffer_clear(&sb);
-    fr_proto_task t = {.state = FR_TASK_OPEN, .round = 7, .model_version = 6, .deadline_s = 12.5,
-                       .retry_s = 2, .local_epochs = 1, .batch = 64, .seq_len = 20,
-                       .negatives = 32, .lr = 0.01, .max_update_norm = 5};
+    fr_proto_task t = {.state = FR_TASK_OPEN,
+                       .round = 7,
+                       .model_version = 6,
+                       .deadline_s = 12.5,
+                       .retry_s = 2,
+                       .local_epochs = 1,
+                       .batch = 64,
+                       .seq_len = 20,
+                       .negatives = 32,
+                       .lr = 0.01,
+                       .max_update_norm = 5};
     snprintf(t.weighting, sizeof t.weighting, "users");
     fr_proto_task_encode(&t, &sb);
     fr_proto_task t2;
@@ -90,8 +98,13 @@ static void test_roundtrip(void)
     CHECK(t2.round == 7 && t2.batch == 64 && t2.lr == 0.01 && !strcmp(t2.weighting, "users"),
           "task fields");
     msgpack_sbuffer_clear(&sb);
-    fr_proto_metrics m = {.model_version = 4, .users = 50, .hr10 = 0.5, .ndcg10 = 0.25,
-                          .recall10 = 0.5, .loss = 4.5, .eps_spent = 2};
+    fr_proto_metrics m = {.model_version = 4,
+                          .users = 50,
+                          .hr10 = 0.5,
+                          .ndcg10 = 0.25,
+                          .recall10 = 0.5,
+                          .loss = 4.5,
+                          .eps_spent = 2};
     fr_proto_metrics_encode(&m, &sb);
     fr_proto_metrics m2;
     CHECK(fr_proto_metrics_decode(sb.data, sb.size, &m2, &err) == FR_OK, "%s", err.msg);
@@ -104,8 +117,13 @@ static uint8_t *update_body(uint64_t n, uint64_t claim_n, size_t *len)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    fr_proto_update u = {.round = 2, .model_version = 1, .users = 10, .windows = 40, .weight = 10,
-                         .loss = 5, .n = claim_n};
+    fr_proto_update u = {.round = 2,
+                         .model_version = 1,
+                         .users = 10,
+                         .windows = 40,
+                         .weight = 10,
+                         .loss = 5,
+                         .n = claim_n};
     fr_proto_update_head_encode(&u, &sb);
     *len = sb.size + 4 * n;
     uint8_t *b = malloc(*len);

@@ -542,7 +542,8 @@ static void test_device_search_equals_blocked(void)
     int V = 3001, d = 8, n = 45, ks[] = {1, 10, 200, 3500};
     fr_rng rng;
     fr_rng_seed(&rng, 99);
-    float *items = malloc((size_t)V * d * sizeof *items), *users = malloc((size_t)n * d * sizeof *users);
+    float *items = malloc((size_t)V * d * sizeof *items),
+          *users = malloc((size_t)n * d * sizeof *users);
     for (int e = 0; e < V * d; e++)
         items[e] = (float)fr_rng_below(&rng, 5) - 2.0f;
     for (int e = 0; e < n * d; e++)
@@ -573,8 +574,7 @@ static void test_device_search_equals_blocked(void)
                 CHECK(fr_topk_init(&tops[i], k, &err) == FR_OK, "%s", err.msg);
                 fr_topk_reset(&tops[i], floor);
             }
-            CHECK(fr_topk_search(items, V, d, users, n, ee, 1, tops, &err) == FR_OK, "%s",
-                  err.msg);
+            CHECK(fr_topk_search(items, V, d, users, n, ee, 1, tops, &err) == FR_OK, "%s", err.msg);
             CHECK(fr_recall_dev_search(&g, users, n, ee, k, floor, rows, scores, &err) == FR_OK,
                   "%s", err.msg);
             int bad = 0;

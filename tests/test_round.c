@@ -11,8 +11,8 @@
 #include "fed/fr_round.h"
 #include "fr_test.h"
 
-enum { NP = 8 }; /* model parameters */
-#define T0 1000.0  /* the fake clock at opening */
+enum { NP = 8 };  /* model parameters */
+#define T0 1000.0 /* the fake clock at opening */
 
 static fr_round_config config(int quorum, int min_updates)
 {
@@ -30,8 +30,13 @@ static fr_round_config config(int quorum, int min_updates)
 static void body(msgpack_sbuffer *sb, long round, long version, long users, double weight,
                  double loss, const float *delta, size_t n)
 {
-    fr_proto_update u = {.round = round, .model_version = version, .users = users,
-                         .windows = 3 * users, .weight = weight, .loss = loss, .n = n};
+    fr_proto_update u = {.round = round,
+                         .model_version = version,
+                         .users = users,
+                         .windows = 3 * users,
+                         .weight = weight,
+                         .loss = loss,
+                         .n = n};
     msgpack_sbuffer_init(sb);
     fr_proto_update_head_encode(&u, sb);
     for (size_t i = 0; i < n; i++) {
@@ -58,8 +63,8 @@ static int open7(fr_round *r, const fr_round_config *cfg, int live)
         return 0;
     }
     fr_round_snapshot s = fr_round_plan(r, 3, live, T0);
-    CHECK(s.version == 3 && s.opened_at == T0 && s.deadline == T0 + 60, "plan %ld %g %g",
-          s.version, s.opened_at, s.deadline);
+    CHECK(s.version == 3 && s.opened_at == T0 && s.deadline == T0 + 60, "plan %ld %g %g", s.version,
+          s.opened_at, s.deadline);
     s.id = 7;
     fr_round_open(r, &s);
     return 1;
@@ -74,8 +79,8 @@ static fr_round_refusal offer(fr_round *r, double now, const char *node, int v, 
     msgpack_sbuffer sb;
     body(&sb, round, version, v, (double)v, 0.5 * v, d, NP);
     fr_round_update u;
-    fr_round_refusal why = fr_round_check_update(r, now, node, 1, (const uint8_t *)sb.data,
-                                                 sb.size, &u, reason, FR_ERR_LEN);
+    fr_round_refusal why = fr_round_check_update(r, now, node, 1, (const uint8_t *)sb.data, sb.size,
+                                                 &u, reason, FR_ERR_LEN);
     if (why == FR_ROUND_OK) {
         fr_err err = {{0}};
         CHECK(fr_round_add_update(r, node, &u, quorum, &err) == FR_OK, "%s", err.msg);
@@ -94,8 +99,8 @@ static void test_refusal_names(void)
         const char *s = fr_round_refusal_str((fr_round_refusal)a);
         CHECK(strcmp(s, "unknown") != 0 && *s, "refusal %d has no name", a);
         for (int b = 0; b < a; b++)
-            CHECK(strcmp(s, fr_round_refusal_str((fr_round_refusal)b)) != 0, "%d and %d: %s", a,
-                  b, s);
+            CHECK(strcmp(s, fr_round_refusal_str((fr_round_refusal)b)) != 0, "%d and %d: %s", a, b,
+                  s);
     }
     CHECK(!strcmp(fr_round_refusal_str(FR_ROUND_STALE), "stale"), "stale");
     CHECK(!strcmp(fr_round_refusal_str(FR_ROUND_NREFUSALS), "unknown"), "out of range");
@@ -127,8 +132,7 @@ static void test_quorum_closes(void)
           "who sent");
     fr_round_tick(&r, T0 + 4, &d);
     CHECK(d.action == FR_ROUND_PUBLISH, "tick at quorum: %d", d.action);
-    CHECK(r.agg.count == 2 && r.agg.weight == 3.0, "count %d weight %g", r.agg.count,
-          r.agg.weight);
+    CHECK(r.agg.count == 2 && r.agg.weight == 3.0, "count %d weight %g", r.agg.count, r.agg.weight);
     CHECK(fabs(r.loss_sum - (1 * 0.5 + 2 * 1.0)) < 1e-12, "loss sum %g", r.loss_sum);
     float d1[NP], d2[NP];
     delta_of(1, d1);
@@ -214,12 +218,12 @@ static void test_refusals(void)
     float d[NP];
     delta_of(1, d);
     msgpack_sbuffer sb;
-#define TRY(node, joined) \
-    fr_round_check_update(&r, T0 + 1, node, joined, (const uint8_t *)sb.data, sb.size, &u, \
-                          reason, sizeof reason)
+#define TRY(node, joined)                                                                          \
+    fr_round_check_update(&r, T0 + 1, node, joined, (const uint8_t *)sb.data, sb.size, &u, reason, \
+                          sizeof reason)
     static const uint8_t junk[] = {0x93, 0x01, 0xc1};
-    CHECK(fr_round_check_update(&r, T0 + 1, "a", 1, junk, sizeof junk, &u, reason,
-                                sizeof reason) == FR_ROUND_MALFORMED,
+    CHECK(fr_round_check_update(&r, T0 + 1, "a", 1, junk, sizeof junk, &u, reason, sizeof reason) ==
+              FR_ROUND_MALFORMED,
           "garbage: %s", reason);
     body(&sb, 7, 3, 1, 1, 0.5, d, NP);
     CHECK(fr_round_check_update(&r, T0 + 1, "a", 1, (const uint8_t *)sb.data, sb.size - 3, &u,
@@ -230,8 +234,7 @@ static void test_refusals(void)
     CHECK(TRY("a", 1) == FR_ROUND_WRONG_SIZE && strstr(reason, "parameters"), "size: %s", reason);
     msgpack_sbuffer_destroy(&sb);
     body(&sb, 9, 3, 1, 1, 0.5, d, NP);
-    CHECK(TRY("a", 1) == FR_ROUND_WRONG_ROUND &&
-              !strcmp(reason, "round 9 is not the open round 7"),
+    CHECK(TRY("a", 1) == FR_ROUND_WRONG_ROUND && !strcmp(reason, "round 9 is not the open round 7"),
           "round: %s", reason);
     msgpack_sbuffer_destroy(&sb);
     body(&sb, 7, 2, 1, 1, 0.5, d, NP);
@@ -240,8 +243,8 @@ static void test_refusals(void)
           "stale: %s", reason);
     msgpack_sbuffer_destroy(&sb);
     body(&sb, 7, 3, 1, 5, 0.5, d, NP);
-    CHECK(TRY("a", 1) == FR_ROUND_BAD_WEIGHT && strstr(reason, "weight 5 is not"),
-          "weight: %s", reason);
+    CHECK(TRY("a", 1) == FR_ROUND_BAD_WEIGHT && strstr(reason, "weight 5 is not"), "weight: %s",
+          reason);
     msgpack_sbuffer_destroy(&sb);
     body(&sb, 7, 3, 1, 1, 0.5, d, NP);
     CHECK(TRY("z", 0) == FR_ROUND_NOT_MEMBER &&
@@ -268,8 +271,8 @@ static void test_refusals(void)
     /* windows weighting: the weight must be the windows count */
     r.cfg.weight_windows = 1;
     body(&sb, 7, 3, 2, 2, 0.5, d, NP);
-    CHECK(TRY("b", 1) == FR_ROUND_BAD_WEIGHT && strstr(reason, "windows count (6)"),
-          "windows: %s", reason);
+    CHECK(TRY("b", 1) == FR_ROUND_BAD_WEIGHT && strstr(reason, "windows count (6)"), "windows: %s",
+          reason);
     msgpack_sbuffer_destroy(&sb);
     body(&sb, 7, 3, 2, 6, 0.5, d, NP);
     CHECK(TRY("b", 1) == FR_ROUND_OK, "windows weight: %s", reason);
@@ -299,8 +302,11 @@ static void test_restart(void)
         delta_of(v, d);
         body(&kept[v - 1], 7, 3, v, v, 0.5 * v, d, NP);
     }
-    fr_round_snapshot snap = {.id = a.id, .version = a.version, .opened_at = a.opened_at,
-                              .deadline = a.deadline, .expected = a.expected};
+    fr_round_snapshot snap = {.id = a.id,
+                              .version = a.version,
+                              .opened_at = a.opened_at,
+                              .deadline = a.deadline,
+                              .expected = a.expected};
     fr_round_free(&a); /* the coordinator was killed */
 
     fr_err err = {{0}};
@@ -308,8 +314,8 @@ static void test_restart(void)
     CHECK(fr_round_init(&b, &cfg, NP, &err) == FR_OK, "%s", err.msg);
     fr_round_resume(&b, &snap, 0, T0 + 500, &d);
     CHECK(d.action == FR_ROUND_CONTINUE, "resume: %d %s", d.action, d.note);
-    CHECK(b.id == 7 && b.version == 3 && b.expected == 3 && b.opened_at == T0,
-          "resumed %ld %ld %d", b.id, b.version, b.expected);
+    CHECK(b.id == 7 && b.version == 3 && b.expected == 3 && b.opened_at == T0, "resumed %ld %ld %d",
+          b.id, b.version, b.expected);
     CHECK(b.deadline == T0 + 560, "a fresh deadline: %g", b.deadline);
     for (int v = 1; v <= 2; v++) {
         char name[16];
@@ -335,8 +341,8 @@ static void test_restart(void)
     for (int i = 0; i < NP; i++)
         CHECK(b.agg.sum[i] == ref.agg.sum[i], "sum[%d] %.17g vs %.17g", i, b.agg.sum[i],
               ref.agg.sum[i]);
-    CHECK(b.loss_sum == ref.loss_sum && b.agg.weight == ref.agg.weight, "loss %g %g",
-          b.loss_sum, ref.loss_sum);
+    CHECK(b.loss_sum == ref.loss_sum && b.agg.weight == ref.agg.weight, "loss %g %g", b.loss_sum,
+          ref.loss_sum);
     static const uint8_t zeros[4 * NP];
     CHECK(fr_round_restore_update(&b, "n4", zeros, NP - 1, 1, 0, &err) == FR_EINVAL,
           "a stored update of another size is refused");

@@ -22,15 +22,23 @@ static double fake_now(void *ctx)
 
 static fr_node_view view(void)
 {
-    return (fr_node_view){.version = 3, .last_round = 2, .last_reported = 3, .trained_from = 2,
-                          .rounds_done = 2};
+    return (fr_node_view){
+        .version = 3, .last_round = 2, .last_reported = 3, .trained_from = 2, .rounds_done = 2};
 }
 
 static fr_proto_task open_task(long round, long version)
 {
-    fr_proto_task t = {.state = FR_TASK_OPEN, .round = round, .model_version = version,
-                       .deadline_s = 20, .retry_s = 0, .local_epochs = 2, .batch = 32,
-                       .seq_len = 20, .negatives = 32, .lr = 0.01, .max_update_norm = 2.0};
+    fr_proto_task t = {.state = FR_TASK_OPEN,
+                       .round = round,
+                       .model_version = version,
+                       .deadline_s = 20,
+                       .retry_s = 0,
+                       .local_epochs = 2,
+                       .batch = 32,
+                       .seq_len = 20,
+                       .negatives = 32,
+                       .lr = 0.01,
+                       .max_update_norm = 2.0};
     snprintf(t.weighting, sizeof t.weighting, "users");
     return t;
 }
@@ -81,8 +89,8 @@ static void test_plain_refused(void)
           fr_node_reason_str(why));
     /* once sat out, the round is not considered again */
     v.last_round = 3;
-    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_TAKEN,
-          "%s", fr_node_reason_str(why));
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_TAKEN, "%s",
+          fr_node_reason_str(why));
 }
 
 static void test_wait(void)
@@ -92,17 +100,17 @@ static void test_wait(void)
     fr_proto_task t = open_task(3, 3);
     t.state = FR_TASK_WAIT;
     t.retry_s = 5;
-    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_NOT_OPEN,
-          "%s", fr_node_reason_str(why));
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_NOT_OPEN, "%s",
+          fr_node_reason_str(why));
     CHECK(fr_node_round_wait_s(&t, 2) == 5, "the task's retry");
     t.retry_s = 0;
     CHECK(fr_node_round_wait_s(&t, 2) == 2, "the poll");
     t = open_task(2, 3);
-    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_TAKEN,
-          "%s", fr_node_reason_str(why));
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_TAKEN, "%s",
+          fr_node_reason_str(why));
     t = open_task(3, 4);
-    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_VERSION,
-          "%s", fr_node_reason_str(why));
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_WAIT && why == FR_NODE_SKIP_VERSION, "%s",
+          fr_node_reason_str(why));
 }
 
 static void test_max_rounds_and_done(void)
@@ -294,8 +302,7 @@ static void test_after_training(void)
 static void test_reason_str(void)
 {
     for (int r = FR_NODE_GO; r <= FR_NODE_STOP_DONE; r++)
-        CHECK(strcmp(fr_node_reason_str((fr_node_reason)r), "unknown reason") != 0, "reason %d",
-              r);
+        CHECK(strcmp(fr_node_reason_str((fr_node_reason)r), "unknown reason") != 0, "reason %d", r);
     CHECK(!strcmp(fr_node_reason_str(FR_NODE_SKIP_BUDGET_SPENT), "privacy budget spent"), "%s",
           fr_node_reason_str(FR_NODE_SKIP_BUDGET_SPENT));
 }

@@ -41,9 +41,13 @@ static int sim_open(sim *s, int k, int quorum, int min_updates, int threshold)
     memset(s, 0, sizeof *s);
     s->k = k;
     s->now = T0;
-    fr_round_config cfg = {.quorum = quorum, .min_nodes = 2, .min_updates = min_updates,
-                           .round_timeout = 60, .max_update_norm = 10,
-                           .secagg_threshold = threshold, .secagg_step_timeout = 5};
+    fr_round_config cfg = {.quorum = quorum,
+                           .min_nodes = 2,
+                           .min_updates = min_updates,
+                           .round_timeout = 60,
+                           .max_update_norm = 10,
+                           .secagg_threshold = threshold,
+                           .secagg_step_timeout = 5};
     fr_err err = {{0}};
     if (fr_round_init(&s->r, &cfg, NP, &err) != FR_OK) {
         CHECK(0, "init: %s", err.msg);
@@ -107,8 +111,8 @@ static fr_round_refusal post_as(sim *s, const char *node, fr_round_msg m,
     msgpack_sbuffer none;
     msgpack_sbuffer_init(&none);
     fr_round_refusal why =
-        fr_round_secure_message(&s->r, s->now, node, m, 0, (const uint8_t *)body->data,
-                                body->size, &none, d, reason, FR_ERR_LEN);
+        fr_round_secure_message(&s->r, s->now, node, m, 0, (const uint8_t *)body->data, body->size,
+                                &none, d, reason, FR_ERR_LEN);
     CHECK(none.size == 0, "a POST answered a body");
     msgpack_sbuffer_destroy(&none);
     return why;
@@ -205,8 +209,7 @@ static void check_sum(const sim *s, const int *upto, int want_count)
         for (int v = 1; v <= s->k; v++)
             if (upto[v] >= S_MASKED)
                 want += v * (double)s->delta[v][i];
-        CHECK(fabs(s->r.agg.sum[i] - want) < 1e-4, "sum[%d] %g, want %g", i, s->r.agg.sum[i],
-              want);
+        CHECK(fabs(s->r.agg.sum[i] - want) < 1e-4, "sum[%d] %g, want %g", i, s->r.agg.sum[i], want);
     }
     const fr_secagg_member *in[MAXK];
     int n = fr_round_secure_contributors(&s->r, in, MAXK);
@@ -247,8 +250,7 @@ static void test_setup(void)
         CHECK(dec->p.n == 3 && dec->model_version == 3 && dec->weight_total == 6, "decoded");
         for (int i = 0; i < 3; i++)
             CHECK(dec->e[i].id == i + 1 && !strcmp(dec->e[i].name, name_of(i + 1)) &&
-                      dec->e[i].weight == i + 1 &&
-                      !memcmp(dec->e[i].id_pk, s.pks + i * 32, 32),
+                      dec->e[i].weight == i + 1 && !memcmp(dec->e[i].id_pk, s.pks + i * 32, 32),
                   "member %d: %s", i + 1, dec->e[i].name);
     }
     free(dec);
@@ -483,8 +485,7 @@ static void test_refusals(void)
           "plain update: %s", reason);
     msgpack_sbuffer_destroy(&ub);
     /* the advertisement step closes with n2, n3; n1's advertisement again is out of step */
-    CHECK(post_as(&s, "n2", FR_ROUND_POST_ADVERTISE, &b2, &d, reason) == FR_ROUND_OK, "%s",
-          reason);
+    CHECK(post_as(&s, "n2", FR_ROUND_POST_ADVERTISE, &b2, &d, reason) == FR_ROUND_OK, "%s", reason);
     int upto[MAXK + 1] = {0, S_NONE, S_NONE, S_UNMASK};
     phase(&s, S_ADVERTISE, upto, &d);
     CHECK(d.action == FR_ROUND_STEPPED && !strcmp(d.note, "3 of 3 members advertised keys"),

@@ -143,7 +143,8 @@ static void test_snapshot_version_and_catalogue(void)
     CHECK(fr_modelfile_save(&m, p, 0, &err) == FR_OK, "%s", err.msg);
     fr_model_free(&m);
     s = NULL;
-    CHECK(fr_serve_model_load(&s, p, &ds, L_, 6, NULL, 0, &err) == FR_EINVAL && !s, "other catalogue");
+    CHECK(fr_serve_model_load(&s, p, &ds, L_, 6, NULL, 0, &err) == FR_EINVAL && !s,
+          "other catalogue");
 }
 
 /* Readers take and release the current snapshot while the main thread swaps: each
@@ -160,7 +161,8 @@ static void *reader(void *p)
     reader_arg *a = p;
     while (!__atomic_load_n(&a->stop, __ATOMIC_ACQUIRE)) {
         fr_serve_model *m = fr_serve_slot_get(a->slot);
-        if (m->generation < a->last || m->item_vecs[m->model.cfg.dim] != m->item_vecs[m->model.cfg.dim])
+        if (m->generation < a->last ||
+            m->item_vecs[m->model.cfg.dim] != m->item_vecs[m->model.cfg.dim])
             a->bad++;
         a->last = m->generation;
         fr_serve_model_unref(m);
@@ -251,8 +253,7 @@ static void test_evlog_round_trip(void)
     CHECK(!strcmp(r.user[1], "u2") && r.ts[1] == 1.5 && !strcmp(r.event[1], ""), "row 2");
     /* the file is events-csv that the data reader takes */
     fr_dataset d = {0};
-    CHECK(fr_dataset_load(&d, ev, "events-csv", 4, 64, NULL, &err) == FR_OK &&
-              d.interactions == 2,
+    CHECK(fr_dataset_load(&d, ev, "events-csv", 4, 64, NULL, &err) == FR_OK && d.interactions == 2,
           "events-csv: %s", err.msg);
     fr_dataset_free(&d);
 }
@@ -279,7 +280,8 @@ static void test_evlog_torn_tail_and_cap(void)
     CHECK(f && fputs("\"c\",\"d\",4", f) >= 0 && fclose(f) == 0, "append a torn row");
     CHECK(fr_eventlog_open(&log, ev, 0, NULL, NULL, &err) == FR_OK, "%s", err.msg);
     n = fr_eventlog_format(row, sizeof row, "e", "f", 5, NULL, NAN);
-    CHECK(fr_eventlog_append(&log, row, n, &t, &err) == FR_OK && fr_eventlog_wait(&log, t, &err) == FR_OK,
+    CHECK(fr_eventlog_append(&log, row, n, &t, &err) == FR_OK &&
+              fr_eventlog_wait(&log, t, &err) == FR_OK,
           "%s", err.msg);
     fr_eventlog_close(&log);
     rows r = {0};
@@ -368,8 +370,8 @@ static void test_recent(void)
     for (int i = 1; i <= 5; i++)
         CHECK(fr_recent_add(&r, "ann", i) == 1, "add");
     int n = fr_recent_get(&r, "ann", out, 8);
-    CHECK(n == 3 && out[0] == 3 && out[1] == 4 && out[2] == 5, "ring: %d rows %d %d %d", n,
-          out[0], out[1], out[2]);
+    CHECK(n == 3 && out[0] == 3 && out[1] == 4 && out[2] == 5, "ring: %d rows %d %d %d", n, out[0],
+          out[1], out[2]);
     n = fr_recent_get(&r, "ann", out, 2);
     CHECK(n == 2 && out[0] == 4 && out[1] == 5, "newest 2: %d %d", out[0], out[1]);
     CHECK(fr_recent_add(&r, "bob", 9) == 1 && fr_recent_add(&r, "cy", 9) == 0, "max users");
@@ -510,14 +512,14 @@ static void test_packed_equals_search(void)
             fr_topk_reset(&b[i], i == 2 ? 0.1f : -INFINITY);
         }
         CHECK(fr_topk_search(items, V, D, users, n, e, 1, a, &err) == FR_OK, "%s", err.msg);
-        CHECK(fr_topk_search_packed(&p, users, n, e, 1 + n % 3, b, &err) == FR_OK, "%s",
-              err.msg);
+        CHECK(fr_topk_search_packed(&p, users, n, e, 1 + n % 3, b, &err) == FR_OK, "%s", err.msg);
         for (int i = 0; i < n; i++) {
             fr_topk_sort(&a[i]);
             fr_topk_sort(&b[i]);
             int same = a[i].n == b[i].n;
             for (int j = 0; same && j < a[i].n; j++)
-                same = a[i].row[j] == b[i].row[j] && fr_rel_err(a[i].score[j], b[i].score[j]) < 1e-5;
+                same =
+                    a[i].row[j] == b[i].row[j] && fr_rel_err(a[i].score[j], b[i].score[j]) < 1e-5;
             CHECK(same, "n %d user %d: %d vs %d pairs", n, i, a[i].n, b[i].n);
             fr_topk_free(&a[i]);
             fr_topk_free(&b[i]);

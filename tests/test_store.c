@@ -98,8 +98,14 @@ static void test_reopen(void)
     fr_model_row m = {.version = 1, .round = 0, .created_at = 50};
     snprintf(m.path, sizeof m.path, "models/v1.frm");
     memset(m.sig_hex, 'a', 128);
-    fr_metrics_row mt = {.model_version = 1, .hr10 = 0.25, .ndcg10 = 0.125, .recall10 = 0.3,
-                         .loss = NAN, .eps_spent = 0.5, .users = 40, .at = 300};
+    fr_metrics_row mt = {.model_version = 1,
+                         .hr10 = 0.25,
+                         .ndcg10 = 0.125,
+                         .recall10 = 0.3,
+                         .loss = NAN,
+                         .eps_spent = 0.5,
+                         .users = 40,
+                         .at = 300};
     snprintf(mt.node, sizeof mt.node, "node-a");
     if (fr_store_node_seen(&s, &nd, &err) || fr_store_round_open(&s, &r, &err) ||
         fr_store_update_add(&s, &u, &err) || fr_store_node_accepted(&s, "node-a", &err) ||
@@ -117,11 +123,10 @@ static void test_reopen(void)
     CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
     fr_node_row one;
     int hit = 0;
-    CHECK(fr_store_node_get(&s, nd.name, &one, &hit, &err) == FR_OK && hit &&
-              one.users == 41 && one.eps_spent == 0.75,
+    CHECK(fr_store_node_get(&s, nd.name, &one, &hit, &err) == FR_OK && hit && one.users == 41 &&
+              one.eps_spent == 0.75,
           "node by name: %s", err.msg);
-    CHECK(fr_store_node_get(&s, "nobody", &one, &hit, &err) == FR_OK && !hit &&
-              one.users == 0,
+    CHECK(fr_store_node_get(&s, "nobody", &one, &hit, &err) == FR_OK && !hit && one.users == 0,
           "unknown node found");
     fr_store_close(&s);
     CHECK(s.db == NULL, "closed");
@@ -132,38 +137,39 @@ static void test_reopen(void)
     CHECK(fr_store_nodes(&s, &nodes, &n, &err) == FR_OK && n == 1, "%d nodes: %s", n, err.msg);
     if (n == 1)
         CHECK(strcmp(nodes[0].name, "node-a") == 0 && nodes[0].first_seen == 100 &&
-              nodes[0].last_seen == 400 && nodes[0].users == 41 && nodes[0].windows == 400 &&
-              nodes[0].eps_spent == 0.75 && nodes[0].eps_budget == 8 &&
-              nodes[0].model_version == 1 && nodes[0].updates_accepted == 1 &&
-              nodes[0].updates_refused == 1 &&
-              strcmp(nodes[0].last_refusal, "norm too large") == 0,
+                  nodes[0].last_seen == 400 && nodes[0].users == 41 && nodes[0].windows == 400 &&
+                  nodes[0].eps_spent == 0.75 && nodes[0].eps_budget == 8 &&
+                  nodes[0].model_version == 1 && nodes[0].updates_accepted == 1 &&
+                  nodes[0].updates_refused == 1 &&
+                  strcmp(nodes[0].last_refusal, "norm too large") == 0,
               "node %s first %g last %g users %ld acc %ld ref %ld '%s'", nodes[0].name,
-              nodes[0].first_seen, nodes[0].last_seen, nodes[0].users,
-              nodes[0].updates_accepted, nodes[0].updates_refused, nodes[0].last_refusal);
+              nodes[0].first_seen, nodes[0].last_seen, nodes[0].users, nodes[0].updates_accepted,
+              nodes[0].updates_refused, nodes[0].last_refusal);
     fr_round_row got;
     int found = 0;
     CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found && got.id == 1 &&
-          strcmp(got.status, "open") == 0 && got.deadline == 260 &&
-          strcmp(got.note, "round 1") == 0, "open round %d %ld %s", found, got.id, got.status);
-    CHECK(fr_store_updates(&s, 1, &ups, &n, &err) == FR_OK && n == 1, "%d updates: %s", n,
-          err.msg);
+              strcmp(got.status, "open") == 0 && got.deadline == 260 &&
+              strcmp(got.note, "round 1") == 0,
+          "open round %d %ld %s", found, got.id, got.status);
+    CHECK(fr_store_updates(&s, 1, &ups, &n, &err) == FR_OK && n == 1, "%d updates: %s", n, err.msg);
     if (n == 1)
         CHECK(strcmp(ups[0].node, "node-a") == 0 && ups[0].weight == 40 && ups[0].loss == 1.5 &&
-              ups[0].norm == 0.75 && ups[0].users == 40 && ups[0].windows == 120 &&
-              ups[0].received_at == 1040 && strcmp(ups[0].path, "updates/1/node-a.bin") == 0,
+                  ups[0].norm == 0.75 && ups[0].users == 40 && ups[0].windows == 120 &&
+                  ups[0].received_at == 1040 && strcmp(ups[0].path, "updates/1/node-a.bin") == 0,
               "update %s %g %s", ups[0].node, ups[0].weight, ups[0].path);
     fr_model_row gm;
     CHECK(fr_store_model_latest(&s, &gm, &found, &err) == FR_OK && found && gm.version == 1 &&
-          gm.created_at == 50 && strcmp(gm.path, "models/v1.frm") == 0 &&
-          strlen(gm.sig_hex) == 128, "model %d v%ld %s", found, gm.version, gm.path);
-    CHECK(fr_store_metrics(&s, &mets, &n, &err) == FR_OK && n == 1, "%d metrics: %s", n,
-          err.msg);
+              gm.created_at == 50 && strcmp(gm.path, "models/v1.frm") == 0 &&
+              strlen(gm.sig_hex) == 128,
+          "model %d v%ld %s", found, gm.version, gm.path);
+    CHECK(fr_store_metrics(&s, &mets, &n, &err) == FR_OK && n == 1, "%d metrics: %s", n, err.msg);
     if (n == 1)
         CHECK(mets[0].hr10 == 0.25 && mets[0].recall10 == 0.3 && isnan(mets[0].loss) &&
-              mets[0].users == 40 && mets[0].at == 300, "metrics %g %g", mets[0].hr10,
-              mets[0].loss);
+                  mets[0].users == 40 && mets[0].at == 300,
+              "metrics %g %g", mets[0].hr10, mets[0].loss);
     CHECK(fr_store_refusals(&s, 0, &refs, &n, &err) == FR_OK && n == 1 && refs[0].at == 310 &&
-          refs[0].round == 1, "%d refusals: %s", n, err.msg);
+              refs[0].round == 1,
+          "%d refusals: %s", n, err.msg);
     long last = -1;
     CHECK(fr_store_last_round_id(&s, &last, &err) == FR_OK && last == 1, "last %ld", last);
 out:
@@ -192,21 +198,23 @@ static void test_duplicate_update(void)
     CHECK(fr_store_update_add(&s, &u, &err) == FR_OK, "%s", err.msg);
     u.weight = 99;
     CHECK(fr_store_update_add(&s, &u, &err) == FR_EINVAL &&
-          strcmp(err.msg, "duplicate update from node-b for round 3") == 0, "%s", err.msg);
+              strcmp(err.msg, "duplicate update from node-b for round 3") == 0,
+          "%s", err.msg);
     CHECK(fr_store_update_exists(&s, 3, "node-b", &exists, &err) == FR_OK && exists == 1,
           "exists %d", exists);
     CHECK(fr_store_update_exists(&s, 2, "node-b", &exists, &err) == FR_OK && exists == 0,
           "exists %d", exists);
     fr_update_row v = update_row(4, "node-b", 5);
-    CHECK(fr_store_update_add(&s, &v, &err) == FR_EINVAL && strstr(err.msg, "no such round"),
-          "%s", err.msg);
+    CHECK(fr_store_update_add(&s, &v, &err) == FR_EINVAL && strstr(err.msg, "no such round"), "%s",
+          err.msg);
     fr_update_row w = update_row(3, "node-c", 2);
     CHECK(fr_store_update_add(&s, &w, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_store_updates(&s, 3, &ups, &n, &err) == FR_OK && n == 2, "%d: %s", n, err.msg);
     /* by arrival: node-c (received_at 1002) before node-b (1005), and the first weight kept */
     if (n == 2)
         CHECK(strcmp(ups[0].node, "node-c") == 0 && strcmp(ups[1].node, "node-b") == 0 &&
-              ups[1].weight == 5, "%s %s %g", ups[0].node, ups[1].node, ups[1].weight);
+                  ups[1].weight == 5,
+              "%s %s %g", ups[0].node, ups[1].node, ups[1].weight);
     free(ups);
     CHECK(fr_store_updates(&s, 7, &ups, &n, &err) == FR_OK && n == 0 && ups == NULL, "%d", n);
     fr_store_close(&s);
@@ -230,7 +238,8 @@ static void test_round_lifecycle(void)
     CHECK(fr_store_round_open(&s, &r, &err) == FR_OK, "%s", err.msg);
     fr_round_row r2 = round_row(2, 0, 101);
     CHECK(fr_store_round_open(&s, &r2, &err) == FR_EINVAL && strstr(err.msg, "round 1 is still "
-          "open"), "%s", err.msg);
+                                                                             "open"),
+          "%s", err.msg);
     fr_round_row r0 = round_row(0, 0, 101);
     CHECK(fr_store_round_open(&s, &r0, &err) == FR_EINVAL, "%s", err.msg);
 
@@ -249,18 +258,18 @@ static void test_round_lifecycle(void)
     CHECK(fr_store_round_close(&s, &c, &err) == FR_EINVAL && strstr(err.msg, "published already"),
           "%s", err.msg);
     c.id = 9;
-    CHECK(fr_store_round_close(&s, &c, &err) == FR_EINVAL && strstr(err.msg, "no such round"),
-          "%s", err.msg);
+    CHECK(fr_store_round_close(&s, &c, &err) == FR_EINVAL && strstr(err.msg, "no such round"), "%s",
+          err.msg);
     CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found == 1, "%s", err.msg);
     CHECK(got.id == 1 && strcmp(got.status, "published") == 0 && got.opened_at == 100 &&
-          got.deadline == 160 && got.closed_at == 150 && got.updates == 3 && got.weight == 120 &&
-          got.mean_loss == 2.25 && got.new_version == 1 && strcmp(got.note, "3 of 4 nodes") == 0,
+              got.deadline == 160 && got.closed_at == 150 && got.updates == 3 &&
+              got.weight == 120 && got.mean_loss == 2.25 && got.new_version == 1 &&
+              strcmp(got.note, "3 of 4 nodes") == 0,
           "round %ld %s %g %d %g %ld '%s'", got.id, got.status, got.closed_at, got.updates,
           got.weight, got.new_version, got.note);
     CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found == 0 && got.id == 0,
           "found %d", found);
-    CHECK(fr_store_round_get(&s, 5, &got, &found, &err) == FR_OK && found == 0, "found %d",
-          found);
+    CHECK(fr_store_round_get(&s, 5, &got, &found, &err) == FR_OK && found == 0, "found %d", found);
 
     /* Rounds 2..5, each aborted with a NaN loss, then the newest three. */
     for (long id = 2; id <= 5; id++) {
@@ -268,19 +277,19 @@ static void test_round_lifecycle(void)
         snprintf(cl.status, sizeof cl.status, "aborted");
         cl.mean_loss = NAN;
         CHECK(fr_store_round_open(&s, &o, &err) == FR_OK &&
-              fr_store_round_close(&s, &cl, &err) == FR_OK, "round %ld: %s", id, err.msg);
+                  fr_store_round_close(&s, &cl, &err) == FR_OK,
+              "round %ld: %s", id, err.msg);
     }
-    CHECK(fr_store_round_open(&s, &r, &err) == FR_EINVAL && strstr(err.msg, "round 1 exists"),
-          "%s", err.msg);
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_EINVAL && strstr(err.msg, "round 1 exists"), "%s",
+          err.msg);
     CHECK(fr_store_rounds(&s, 3, &rows, &n, &err) == FR_OK && n == 3, "%d: %s", n, err.msg);
     if (n == 3)
         CHECK(rows[0].id == 3 && rows[1].id == 4 && rows[2].id == 5 &&
-              strcmp(rows[2].status, "aborted") == 0 && isnan(rows[2].mean_loss),
+                  strcmp(rows[2].status, "aborted") == 0 && isnan(rows[2].mean_loss),
               "%ld %ld %ld %s %g", rows[0].id, rows[1].id, rows[2].id, rows[2].status,
               rows[2].mean_loss);
     free(rows);
-    CHECK(fr_store_rounds(&s, 0, &rows, &n, &err) == FR_OK && n == 5 && rows[0].id == 1, "%d",
-          n);
+    CHECK(fr_store_rounds(&s, 0, &rows, &n, &err) == FR_OK && n == 5 && rows[0].id == 1, "%d", n);
     free(rows);
     CHECK(fr_store_last_round_id(&s, &last, &err) == FR_OK && last == 5, "last %ld", last);
     fr_store_close(&s);
@@ -305,12 +314,14 @@ static void test_model_latest(void)
         CHECK(fr_store_model_add(&s, &m, &err) == FR_OK, "%s", err.msg);
     }
     CHECK(fr_store_model_latest(&s, &got, &found, &err) == FR_OK && found == 1 &&
-          got.version == 4 && got.round == 4 && got.created_at == 30 &&
-          strcmp(got.path, "models/v4") == 0 && strlen(got.sig_hex) == 64 &&
-          got.sig_hex[63] == '4', "v%ld %s %s", got.version, got.path, got.sig_hex);
+              got.version == 4 && got.round == 4 && got.created_at == 30 &&
+              strcmp(got.path, "models/v4") == 0 && strlen(got.sig_hex) == 64 &&
+              got.sig_hex[63] == '4',
+          "v%ld %s %s", got.version, got.path, got.sig_hex);
     fr_model_row dup = {.version = 3};
     CHECK(fr_store_model_add(&s, &dup, &err) == FR_EINVAL &&
-          strstr(err.msg, "model version 3 exists"), "%s", err.msg);
+              strstr(err.msg, "model version 3 exists"),
+          "%s", err.msg);
     fr_store_close(&s);
 }
 
@@ -350,19 +361,22 @@ static void test_metrics_mean(void)
         CHECK(fr_store_metrics_add(&s, &add[i], &err) == FR_OK, "%s", err.msg);
     /* (0.2 * 10 + 0.5 * 30) / 40 = 0.425; (0.1 * 10 + 0.25 * 30) / 40 = 0.2125 */
     CHECK(fr_store_metrics_mean(&s, 2, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
-          fabs(hr - 0.425) < 1e-12 && fabs(ndcg - 0.2125) < 1e-12, "%d %g %g", nodes, hr, ndcg);
+              fabs(hr - 0.425) < 1e-12 && fabs(ndcg - 0.2125) < 1e-12,
+          "%d %g %g", nodes, hr, ndcg);
     CHECK(fr_store_metrics_mean(&s, 1, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 1 &&
-          hr == 0.1 && ndcg == 0.05, "%d %g %g", nodes, hr, ndcg);
+              hr == 0.1 && ndcg == 0.05,
+          "%d %g %g", nodes, hr, ndcg);
     CHECK(fr_store_metrics_mean(&s, 3, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
-          fabs(hr - 0.3) < 1e-12 && fabs(ndcg - 0.2) < 1e-12, "no users: %d %g %g", nodes, hr,
-          ndcg);
+              fabs(hr - 0.3) < 1e-12 && fabs(ndcg - 0.2) < 1e-12,
+          "no users: %d %g %g", nodes, hr, ndcg);
     CHECK(fr_store_metrics_mean(&s, 9, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 0 &&
-          hr == 0 && ndcg == 0, "%d %g %g", nodes, hr, ndcg);
+              hr == 0 && ndcg == 0,
+          "%d %g %g", nodes, hr, ndcg);
     CHECK(fr_store_metrics(&s, &rows, &n, &err) == FR_OK && n == 5, "%d: %s", n, err.msg);
     if (n == 5)
         CHECK(rows[0].model_version == 1 && rows[1].model_version == 2 &&
-              strcmp(rows[1].node, "a") == 0 && rows[1].hr10 == 0.2 &&
-              strcmp(rows[2].node, "b") == 0 && rows[4].model_version == 3,
+                  strcmp(rows[1].node, "a") == 0 && rows[1].hr10 == 0.2 &&
+                  strcmp(rows[2].node, "b") == 0 && rows[4].model_version == 3,
               "%ld %ld %s %g", rows[0].model_version, rows[1].model_version, rows[1].node,
               rows[1].hr10);
     free(rows);
@@ -383,11 +397,12 @@ static void test_rollback(void)
     fr_update_row u = update_row(1, "n1", 4);
     fr_model_row m = {.version = 1, .round = 1}, gm;
     CHECK(fr_store_begin(&s, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_store_begin(&s, &err) == FR_EINVAL && strstr(err.msg, "already open"), "%s",
-          err.msg);
-    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK && fr_store_update_add(&s, &u, &err) ==
-          FR_OK && fr_store_model_add(&s, &m, &err) == FR_OK &&
-          fr_store_refusal_add(&s, 1, "n1", 1, "late", &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_begin(&s, &err) == FR_EINVAL && strstr(err.msg, "already open"), "%s", err.msg);
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK &&
+              fr_store_update_add(&s, &u, &err) == FR_OK &&
+              fr_store_model_add(&s, &m, &err) == FR_OK &&
+              fr_store_refusal_add(&s, 1, "n1", 1, "late", &err) == FR_OK,
+          "%s", err.msg);
     CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found == 1,
           "visible inside the transaction");
     fr_store_rollback(&s);
@@ -408,13 +423,14 @@ static void test_rollback(void)
     snprintf(c.status, sizeof c.status, "published");
     c.new_version = 1;
     CHECK(fr_store_begin(&s, &err) == FR_OK && fr_store_round_close(&s, &c, &err) == FR_OK &&
-          fr_store_model_add(&s, &m, &err) == FR_OK && fr_store_commit(&s, &err) == FR_OK,
+              fr_store_model_add(&s, &m, &err) == FR_OK && fr_store_commit(&s, &err) == FR_OK,
           "%s", err.msg);
     fr_store_close(&s);
     if (!open_ok(&s, dir))
         return;
     CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found == 1 &&
-          strcmp(got.status, "published") == 0, "%d %s", found, got.status);
+              strcmp(got.status, "published") == 0,
+          "%d %s", found, got.status);
     CHECK(fr_store_model_latest(&s, &gm, &found, &err) == FR_OK && found == 1 && gm.version == 1,
           "%d", found);
     fr_store_close(&s);
@@ -436,25 +452,29 @@ static void test_refusals(void)
     snprintf(nd.name, sizeof nd.name, "known");
     CHECK(fr_store_node_seen(&s, &nd, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_store_node_accepted(&s, "stranger", &err) == FR_EINVAL &&
-          strstr(err.msg, "\"stranger\" is not known"), "%s", err.msg);
+              strstr(err.msg, "\"stranger\" is not known"),
+          "%s", err.msg);
     for (int i = 1; i <= 5; i++) {
         char reason[32];
         snprintf(reason, sizeof reason, "reason %d", i);
         /* the same time for the last two: order is by arrival, not by clock */
-        CHECK(fr_store_refusal_add(&s, i < 5 ? 10.0 * i : 40.0, i % 2 ? "known" : "stranger",
-                                   i, reason, &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_store_refusal_add(&s, i < 5 ? 10.0 * i : 40.0, i % 2 ? "known" : "stranger", i,
+                                   reason, &err) == FR_OK,
+              "%s", err.msg);
     }
     CHECK(fr_store_refusal_add(&s, 60, "", 0, "no client certificate", &err) == FR_OK, "%s",
           err.msg);
     CHECK(fr_store_refusals(&s, 3, &refs, &n, &err) == FR_OK && n == 3, "%d: %s", n, err.msg);
     if (n == 3)
         CHECK(strcmp(refs[0].reason, "reason 4") == 0 && strcmp(refs[0].node, "stranger") == 0 &&
-              strcmp(refs[1].reason, "reason 5") == 0 && refs[1].round == 5 &&
-              strcmp(refs[2].reason, "no client certificate") == 0 && refs[2].node[0] == 0 &&
-              refs[2].at == 60, "%s / %s / %s", refs[0].reason, refs[1].reason, refs[2].reason);
+                  strcmp(refs[1].reason, "reason 5") == 0 && refs[1].round == 5 &&
+                  strcmp(refs[2].reason, "no client certificate") == 0 && refs[2].node[0] == 0 &&
+                  refs[2].at == 60,
+              "%s / %s / %s", refs[0].reason, refs[1].reason, refs[2].reason);
     free(refs);
     CHECK(fr_store_refusals(&s, -1, &refs, &n, &err) == FR_OK && n == 6 &&
-          strcmp(refs[0].reason, "reason 1") == 0, "%d", n);
+              strcmp(refs[0].reason, "reason 1") == 0,
+          "%d", n);
     free(refs);
     CHECK(fr_store_nodes(&s, &nodes, &n, &err) == FR_OK && n == 1, "%d nodes", n);
     if (n == 1)
@@ -486,15 +506,14 @@ static void test_hostile_names(void)
     fr_round_row r = round_row(1, 0, 0);
     fr_update_row u = update_row(1, "a", 1);
     snprintf(u.node, sizeof u.node, "%s", evil);
-    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK && fr_store_update_add(&s, &u, &err) ==
-          FR_OK, "%s", err.msg);
-    CHECK(fr_store_update_add(&s, &u, &err) == FR_EINVAL && strstr(err.msg, evil), "%s",
-          err.msg);
-    CHECK(fr_store_update_exists(&s, 1, evil, &exists, &err) == FR_OK && exists == 1, "%d",
-          exists);
+    CHECK(fr_store_round_open(&s, &r, &err) == FR_OK && fr_store_update_add(&s, &u, &err) == FR_OK,
+          "%s", err.msg);
+    CHECK(fr_store_update_add(&s, &u, &err) == FR_EINVAL && strstr(err.msg, evil), "%s", err.msg);
+    CHECK(fr_store_update_exists(&s, 1, evil, &exists, &err) == FR_OK && exists == 1, "%d", exists);
     CHECK(fr_store_refusal_add(&s, 1, longname, 1, "a\nb", &err) == FR_OK, "%s", err.msg);
     CHECK(fr_store_node_accepted(&s, "bad\x01name", &err) == FR_EINVAL &&
-          strstr(err.msg, "bad?name"), "control bytes shown as ?: %s", err.msg);
+              strstr(err.msg, "bad?name"),
+          "control bytes shown as ?: %s", err.msg);
     fr_store_close(&s);
     if (!open_ok(&s, dir))
         return;
@@ -506,8 +525,8 @@ static void test_hostile_names(void)
     CHECK(fr_store_refusals(&s, 1, &refs, &n, &err) == FR_OK && n == 1, "%d", n);
     if (n == 1)
         CHECK(strlen(refs[0].node) == 62 && strncmp(refs[0].node, longname, 62) == 0 &&
-              strcmp(refs[0].reason, "a\nb") == 0, "%zu '%s'", strlen(refs[0].node),
-              refs[0].node);
+                  strcmp(refs[0].reason, "a\nb") == 0,
+              "%zu '%s'", strlen(refs[0].node), refs[0].node);
     free(refs);
     fr_store_close(&s);
 }
@@ -567,8 +586,9 @@ static void test_crash(void)
         return;
     fr_round_row got;
     int found = -1, exists = -1;
-    CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found == 1 &&
-          got.id == 7 && got.model_version == 6, "%d %ld: %s", found, got.id, err.msg);
+    CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found == 1 && got.id == 7 &&
+              got.model_version == 6,
+          "%d %ld: %s", found, got.id, err.msg);
     CHECK(fr_store_update_exists(&s, 7, "survivor", &exists, &err) == FR_OK && exists == 1,
           "%d: %s", exists, err.msg);
     fr_store_close(&s);
@@ -591,12 +611,11 @@ static void test_commits(void)
         return;
     fr_node_row a = {.name = "a", .first_seen = 1, .last_seen = 1};
     CHECK(fr_store_node_seen(&s, &a, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_store_commit_open(&s, &r, &err) == FR_OK && r.id == 1, "open: %ld %s", r.id,
-          err.msg);
+    CHECK(fr_store_commit_open(&s, &r, &err) == FR_OK && r.id == 1, "open: %ld %s", r.id, err.msg);
     fr_update_row u = update_row(1, "a", 2);
     CHECK(fr_store_commit_update(&s, &u, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_store_commit_update(&s, &u, &err) == FR_EINVAL && strstr(err.msg, "duplicate"),
-          "%s", err.msg);
+    CHECK(fr_store_commit_update(&s, &u, &err) == FR_EINVAL && strstr(err.msg, "duplicate"), "%s",
+          err.msg);
     /* an update from an unknown node: the row is undone with the failed count */
     fr_update_row ghost = update_row(1, "ghost", 1);
     CHECK(fr_store_commit_update(&s, &ghost, &err) == FR_EINVAL && strstr(err.msg, "not known"),
@@ -607,8 +626,7 @@ static void test_commits(void)
     CHECK(fr_store_node_get(&s, "a", &node, &found, &err) == FR_OK && found &&
               node.updates_accepted == 1,
           "a accepted %ld", node.updates_accepted);
-    CHECK(fr_store_commit_abort(&s, 1, 130, 1, 2, "deadline passed", &err) == FR_OK, "%s",
-          err.msg);
+    CHECK(fr_store_commit_abort(&s, 1, 130, 1, 2, "deadline passed", &err) == FR_OK, "%s", err.msg);
     CHECK(fr_store_round_get(&s, 1, &got, &found, &err) == FR_OK && found &&
               !strcmp(got.status, "aborted") && got.closed_at == 130 && got.updates == 1 &&
               got.weight == 2 && !strcmp(got.note, "deadline passed"),

@@ -93,7 +93,8 @@ static void test_roundtrip(void)
     CHECK(ds.report.content_rows == c.items, "content rows %ld", ds.report.content_rows);
     CHECK(ds.items_with_content == ds.num_items - 1, "all items have content");
     CHECK(ds.user_ids[0] == fr_synth_user_id(0) && ds.user_ids[0] != 0 &&
-          ds.user_ids[1] - ds.user_ids[0] > 1, "sparse user ids");
+              ds.user_ids[1] - ds.user_ids[0] > 1,
+          "sparse user ids");
     int sparse = 0;
     for (int r = 2; r < ds.num_items; r++)
         sparse += ds.item_ids[r] - ds.item_ids[r - 1] > 1;
@@ -153,7 +154,8 @@ static void test_structure(void)
     if (st != FR_OK)
         return;
     int V = ds.num_items;
-    int *next = calloc((size_t)V * (size_t)V, sizeof *next), *best = calloc((size_t)V, sizeof *best);
+    int *next = calloc((size_t)V * (size_t)V, sizeof *next),
+        *best = calloc((size_t)V, sizeof *best);
     long *pop = calloc((size_t)V, sizeof *pop);
     if (!next || !best || !pop) {
         CHECK(0, "out of memory");
@@ -184,11 +186,10 @@ static void test_structure(void)
         succ_hits += best[ds.valid[u]] == ds.test[u];
         pop_hits += top == ds.test[u];
     }
-    CHECK(pairs > 0 && (double)follow / (double)pairs > 0.5, "successor share %ld / %ld",
-          follow, pairs);
+    CHECK(pairs > 0 && (double)follow / (double)pairs > 0.5, "successor share %ld / %ld", follow,
+          pairs);
     CHECK(succ_hits > 3 * pop_hits && succ_hits > ds.num_eval_users / 3,
-          "successor hits %ld, popularity hits %ld of %d", succ_hits, pop_hits,
-          ds.num_eval_users);
+          "successor hits %ld, popularity hits %ld of %d", succ_hits, pop_hits, ds.num_eval_users);
     CHECK(pop[top] > 2 * ds.interactions / (V - 1), "a popular head exists");
 out:
     free(next);
@@ -207,15 +208,17 @@ static void test_bad_configs(void)
         int field;
         int value;
         const char *name;
-    } cases[] = {{0, 0, "users"}, {1, 15, "items"}, {2, 0, "clusters"},
-                 {3, 0, "min_events"}, {4, 10, "max_events"}};
+    } cases[] = {{0, 0, "users"},
+                 {1, 15, "items"},
+                 {2, 0, "clusters"},
+                 {3, 0, "min_events"},
+                 {4, 10, "max_events"}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         fr_synth_config_default(&c);
         int *f[] = {&c.users, &c.items, &c.clusters, &c.min_events, &c.max_events};
         *f[cases[i].field] = cases[i].value;
         fr_status st = fr_synth_write(&c, dir, &err);
-        CHECK(st == FR_EINVAL && strstr(err.msg, cases[i].name), "%s: %s", cases[i].name,
-              err.msg);
+        CHECK(st == FR_EINVAL && strstr(err.msg, cases[i].name), "%s: %s", cases[i].name, err.msg);
     }
     CHECK(access(dir, F_OK) != 0, "nothing written for a refused config");
     fr_synth_config_default(&c);
@@ -224,7 +227,8 @@ static void test_bad_configs(void)
     CHECK(fr_synth_write(&c, dir, &err) == FR_EINVAL, "too many events in all");
     fr_synth_config_default(&c);
     CHECK(fr_synth_write(&c, "/nonexistent/fr_synth/x", &err) == FR_EIO &&
-              strstr(err.msg, "/nonexistent/fr_synth/x"), "mkdir failure: %s", err.msg);
+              strstr(err.msg, "/nonexistent/fr_synth/x"),
+          "mkdir failure: %s", err.msg);
 }
 
 int main(void)

@@ -2,8 +2,8 @@
  * many ties, the threshold floor, and the blocked catalogue search against a naive
  * scoring of every item, across block and user-chunk boundaries, thread splits,
  * exclusions and the padding row, and the backend's row selection (topk_rows, the
- * reference the CUDA one is tested against) against a full sort. Vectors hold small integers so that every inner
- * product is exact in float and ties are common. */
+ * reference the CUDA one is tested against) against a full sort. Vectors hold small integers so
+ * that every inner product is exact in float and ties are common. */
 #include "recall/fr_topk.h"
 
 #include <math.h>

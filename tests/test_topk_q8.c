@@ -47,8 +47,7 @@ static float *vectors(int n, int d, int pad, int clustered, uint64_t seed)
 
 /* Exact search and the 8-bit scan with rerank candidates, both sorted. */
 static void both(const float *items, int V, int d, const float *users, int n, int k,
-                 const fr_topk_excl *excl, float floor, int rerank, fr_topk *want,
-                 fr_topk *got)
+                 const fr_topk_excl *excl, float floor, int rerank, fr_topk *want, fr_topk *got)
 {
     fr_err err = {{0}};
     fr_topk_packed p;
@@ -58,8 +57,7 @@ static void both(const float *items, int V, int d, const float *users, int n, in
     CHECK(fr_topk_pack(&p, items, V, d, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_topk_q8_build(&q, items, V, d, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_topk_search_packed(&p, users, n, excl, 1, want, &err) == FR_OK, "%s", err.msg);
-    CHECK(fr_topk_q8_search(&q, items, users, n, excl, rerank, got, &err) == FR_OK, "%s",
-          err.msg);
+    CHECK(fr_topk_q8_search(&q, items, users, n, excl, rerank, got, &err) == FR_OK, "%s", err.msg);
     for (int i = 0; i < n; i++) {
         fr_topk_sort(&want[i]);
         fr_topk_sort(&got[i]);

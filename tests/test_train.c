@@ -37,8 +37,11 @@ static int train(run *r, int epochs, uint64_t seed, int threads, const fr_evalua
     fr_err err = {{0}};
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(threads);
-    fr_model_config mc = {.num_items = ds.num_items, .token_vocab = ds.token_vocab,
-                          .num_tokens = ds.num_tokens, .dim = 32, .filters = 32};
+    fr_model_config mc = {.num_items = ds.num_items,
+                          .token_vocab = ds.token_vocab,
+                          .num_tokens = ds.num_tokens,
+                          .dim = 32,
+                          .filters = 32};
     memset(r, 0, sizeof *r);
     if (fr_model_init(&r->model, &mc, be, ds.tokens, ds.item_ids, &err)) {
         CHECK(0, "model init: %s", err.msg);
@@ -96,7 +99,8 @@ static void test_beats_popularity(void)
     CHECK(trained.valid.recall10 > 1.5 * pv.recall10, "valid recall@10 %.3f vs popularity %.3f",
           trained.valid.recall10, pv.recall10);
     /* ... which the margin above must not grant to an untrained model. */
-    CHECK(!(untrained.test.recall10 > 1.5 * pt.recall10 && untrained.test.recall10 > pt.recall10 + 0.1),
+    CHECK(!(untrained.test.recall10 > 1.5 * pt.recall10 &&
+            untrained.test.recall10 > pt.recall10 + 0.1),
           "an untrained model passes the margin: recall@10 %.3f", untrained.test.recall10);
     run_free(&trained);
     run_free(&untrained);
@@ -151,7 +155,8 @@ int main(void)
     sc.items = 200;
     sc.clusters = 6;
     sc.seed = 21;
-    if (fr_synth_write(&sc, dir, &err) || fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, NULL, &err) ||
+    if (fr_synth_write(&sc, dir, &err) ||
+        fr_dataset_load(&ds, dir, "movielens-csv", 8, 4096, NULL, &err) ||
         fr_dataset_windows(&ds, L, &windows, &n_windows, &n_positions, &err) ||
         fr_eval_init(&ev, &ds, L, 1, FR_EVAL_MAX_USERS, &err)) {
         fprintf(stderr, "setup: %s\n", err.msg);

@@ -59,8 +59,8 @@ int main(int argc, char **argv)
     long version = argc > 7 ? strtol(argv[7], NULL, 10) : 0;
     unsigned long n = argc > 8 ? strtoul(argv[8], NULL, 10) : 10;
     fr_http_client c = {0};
-    fr_http_client_config cfg = {.base_url = argv[1], .cert = argv[2], .key = argv[3],
-                                 .ca = argv[4]};
+    fr_http_client_config cfg = {
+        .base_url = argv[1], .cert = argv[2], .key = argv[3], .ca = argv[4]};
     fr_err err = {{0}};
     if (fr_http_client_init(&c, &cfg, &err) != FR_OK) {
         fprintf(stderr, "%s\n", err.msg);
@@ -111,8 +111,13 @@ int main(int argc, char **argv)
         msgpack_pack_str_with_body(&pk, "node", 4);
         msgpack_pack_str_with_body(&pk, "n2", 2);
     } else {
-        fr_proto_update u = {.round = round, .model_version = version, .users = 5, .windows = 5,
-                             .weight = !strcmp(what, "heavy") ? 500 : 5, .loss = 1, .n = n};
+        fr_proto_update u = {.round = round,
+                             .model_version = version,
+                             .users = 5,
+                             .windows = 5,
+                             .weight = !strcmp(what, "heavy") ? 500 : 5,
+                             .loss = 1,
+                             .n = n};
         fr_proto_update_head_encode(&u, &sb);
         float *d = calloc(n, sizeof(float));
         for (unsigned long i = 0; i < n; i++)

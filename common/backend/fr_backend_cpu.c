@@ -24,7 +24,10 @@ int fr_cpu_threads = 1;
 /* Updated atomically: DP-SGD's workers call the backend from several threads. */
 double fr_cpu_flops;
 
-static double cpu_flop_count(void) { return fr_cpu_flops; }
+static double cpu_flop_count(void)
+{
+    return fr_cpu_flops;
+}
 
 /* Page faults are expensive on virtual machines (tens of microseconds per 4 KiB page
  * seen here), so large buffers ask for transparent huge pages: a workspace of ~100 MiB
@@ -50,7 +53,10 @@ static void *cpu_alloc(size_t bytes)
     return p;
 }
 
-static void cpu_free(void *p) { free(p); }
+static void cpu_free(void *p)
+{
+    free(p);
+}
 static void cpu_copy(void *dst, const void *src, size_t bytes)
 {
     if (bytes)
@@ -68,13 +74,16 @@ static void cpu_set_threads(int threads)
     omp_set_num_threads(fr_cpu_threads);
 }
 
-static void cpu_zero(float *x, size_t n) { memset(x, 0, n * sizeof(float)); }
+static void cpu_zero(float *x, size_t n)
+{
+    memset(x, 0, n * sizeof(float));
+}
 
 static void gemm1(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                   const float *b, int ldb, float beta, float *c, int ldc)
 {
-    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m,
-                n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+                k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* Products below this many multiply-adds run on one thread. */
@@ -105,22 +114,23 @@ static void cpu_gemm(int ta, int tb, int m, int n, int k, float alpha, const flo
 #pragma omp parallel num_threads(nt)
     {
         int t = omp_get_thread_num(), tn = omp_get_num_threads();
-        int lo = (int)((long)len * t / tn) & ~7, hi = t == tn - 1 ? len : (int)((long)len * (t + 1) / tn) & ~7;
+        int lo = (int)((long)len * t / tn) & ~7,
+            hi = t == tn - 1 ? len : (int)((long)len * (t + 1) / tn) & ~7;
         if (hi > lo) {
             if (by_rows)
                 gemm1(ta, tb, hi - lo, n, k, alpha, ta ? a + lo : a + (size_t)lo * lda, lda, b, ldb,
                       beta, c + (size_t)lo * ldc, ldc);
             else
-                gemm1(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + (size_t)lo * ldb : b + lo,
-                      ldb, beta, c + lo, ldc);
+                gemm1(ta, tb, m, hi - lo, k, alpha, a, lda, tb ? b + (size_t)lo * ldb : b + lo, ldb,
+                      beta, c + lo, ldc);
         }
     }
 }
 
 static void cpu_gather_rows(float *out, const float *src, const int32_t *rows, int n, int d)
 {
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if ((size_t)n * d > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(fr_cpu_threads) if ((size_t)n * d > FR_CPU_PAR_MIN)
     for (int i = 0; i < n; i++) {
         float *o = out + (size_t)i * d;
         if (rows[i] < 0)
@@ -150,8 +160,8 @@ static void cpu_scatter_add_rows(float *dst, const float *src, const int32_t *ro
 
 static void cpu_add_bias(float *x, const float *b, int n, int d)
 {
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if ((size_t)n * d > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(fr_cpu_threads) if ((size_t)n * d > FR_CPU_PAR_MIN)
     for (int i = 0; i < n; i++) {
         float *r = x + (size_t)i * d;
         for (int j = 0; j < d; j++)
@@ -161,16 +171,14 @@ static void cpu_add_bias(float *x, const float *b, int n, int d)
 
 static void cpu_axpy(float *y, float a, const float *x, size_t n)
 {
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if (n > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) if (n > FR_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++)
         y[i] += a * x[i];
 }
 
 static void cpu_scale(float *x, float a, size_t n)
 {
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if (n > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) if (n > FR_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++)
         x[i] *= a;
 }
@@ -181,8 +189,7 @@ static void cpu_scale(float *x, float a, size_t n)
 static double cpu_sq_norm(const float *x, size_t n)
 {
     double part[NORM_CHUNKS] = {0};
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if (n > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) if (n > FR_CPU_PAR_MIN)
     for (int c = 0; c < NORM_CHUNKS; c++) {
         size_t i0 = n * c / NORM_CHUNKS, i1 = n * (c + 1) / NORM_CHUNKS;
         double acc = 0.0;
@@ -237,8 +244,8 @@ static void cpu_sum_rows(float *out, const float *x, int n, int d)
 
 static void cpu_row_dot(float *out, const float *a, const float *b, int n, int d)
 {
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if ((size_t)n * d > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(fr_cpu_threads) if ((size_t)n * d > FR_CPU_PAR_MIN)
     for (int i = 0; i < n; i++) {
         const float *x = a + (size_t)i * d, *y = b + (size_t)i * d;
         float s = 0.0f;
@@ -250,8 +257,8 @@ static void cpu_row_dot(float *out, const float *a, const float *b, int n, int d
 
 static void cpu_row_scale_add(float *out, const float *s, const float *a, int n, int d)
 {
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if ((size_t)n * d > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(fr_cpu_threads) if ((size_t)n * d > FR_CPU_PAR_MIN)
     for (int i = 0; i < n; i++) {
         float *o = out + (size_t)i * d;
         const float *x = a + (size_t)i * d;
@@ -266,8 +273,8 @@ static void cpu_sampled_softmax(float *logits, float *pos, const int32_t *neg, c
                                 int n, int k, float scale, float *loss)
 {
     double part[LOSS_CHUNKS] = {0};
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if ((size_t)n * k > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static)                                                          \
+    num_threads(fr_cpu_threads) if ((size_t)n * k > FR_CPU_PAR_MIN)
     for (int c = 0; c < LOSS_CHUNKS; c++) {
         int i0 = (int)((long)n * c / LOSS_CHUNKS), i1 = (int)((long)n * (c + 1) / LOSS_CHUNKS);
         double acc = 0.0;
@@ -299,15 +306,14 @@ static void cpu_sampled_softmax(float *logits, float *pos, const int32_t *neg, c
     *loss += (float)total;
 }
 
-static void cpu_adam(float *p, float *g, float *m, float *v, size_t n, float lr, float b1,
-                     float b2, float eps, long t)
+static void cpu_adam(float *p, float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
+                     float eps, long t)
 {
     /* The same arithmetic as torch.optim.Adam: the bias corrections enter as
      * p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps). */
     float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
     float step = lr / bc1, sbc2 = sqrtf(bc2);
-#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) \
-    if (n > FR_CPU_PAR_MIN)
+#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) if (n > FR_CPU_PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         float mi = b1 * m[i] + (1.0f - b1) * g[i];
         float vi = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
@@ -350,4 +356,7 @@ static const fr_backend cpu_backend = {
     .adam = cpu_adam,
 };
 
-const fr_backend *fr_backend_cpu(void) { return &cpu_backend; }
+const fr_backend *fr_backend_cpu(void)
+{
+    return &cpu_backend;
+}

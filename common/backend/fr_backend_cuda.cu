@@ -48,8 +48,14 @@ static double cu_flop_count(void)
     return f;
 }
 
-void fr_cu_ws_lock(void) { pthread_mutex_lock(&g_ws_lock); }
-void fr_cu_ws_unlock(void) { pthread_mutex_unlock(&g_ws_lock); }
+void fr_cu_ws_lock(void)
+{
+    pthread_mutex_lock(&g_ws_lock);
+}
+void fr_cu_ws_unlock(void)
+{
+    pthread_mutex_unlock(&g_ws_lock);
+}
 
 void *fr_cu_ws(size_t bytes)
 {
@@ -113,7 +119,10 @@ static void cu_download(void *dst, const void *src, size_t bytes)
 }
 
 /* The device runs every op; host threads only feed it. */
-static void cu_set_threads(int threads) { (void)threads; }
+static void cu_set_threads(int threads)
+{
+    (void)threads;
+}
 
 static void cu_zero(float *x, size_t n)
 {
@@ -144,12 +153,13 @@ void fr_cu_gemm_raw(int ta, int tb, int m, int n, int k, float alpha, const floa
         return;
     if (k <= 0) { /* C = beta C, as the CPU backend does; cuBLAS is not asked */
         k_scale_matrix<<<fr_cu_blocks((size_t)m * n), FR_CU_THREADS, 0, fr_cu_stream>>>(c, m, n,
-                                                                                         ldc, beta);
+                                                                                        ldc, beta);
         FR_CU_LAUNCHED();
         return;
     }
-    FR_CUBLAS(cublasSgemm(fr_cu_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
-                          n, m, k, &alpha, b, ldb, a, lda, &beta, c, ldc));
+    FR_CUBLAS(cublasSgemm(fr_cu_blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N,
+                          ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &alpha, b, ldb, a, lda, &beta, c,
+                          ldc));
 }
 
 static void cu_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
@@ -211,14 +221,20 @@ __global__ void k_axpy(float *y, float a, const float *x, size_t n)
     GRID_LOOP(i, n) y[i] += a * x[i];
 }
 
-static void cu_axpy(float *y, float a, const float *x, size_t n) { LAUNCH(k_axpy, n, y, a, x, n); }
+static void cu_axpy(float *y, float a, const float *x, size_t n)
+{
+    LAUNCH(k_axpy, n, y, a, x, n);
+}
 
 __global__ void k_scale(float *x, float a, size_t n)
 {
     GRID_LOOP(i, n) x[i] *= a;
 }
 
-static void cu_scale(float *x, float a, size_t n) { LAUNCH(k_scale, n, x, a, n); }
+static void cu_scale(float *x, float a, size_t n)
+{
+    LAUNCH(k_scale, n, x, a, n);
+}
 
 /* Sum of v over the block, in double, valid in thread 0 (blockDim.x = FR_CU_THREADS). */
 __device__ double block_sum(double v)
@@ -271,7 +287,10 @@ static double sq_norm_any(const float *x, const int32_t *rows, size_t n, int d)
     return total;
 }
 
-static double cu_sq_norm(const float *x, size_t n) { return sq_norm_any(x, NULL, n, 1); }
+static double cu_sq_norm(const float *x, size_t n)
+{
+    return sq_norm_any(x, NULL, n, 1);
+}
 
 static double cu_rows_sq_norm(const float *x, const int32_t *rows, int n_rows, int d)
 {
@@ -372,8 +391,8 @@ __global__ void k_adam(float *p, float *g, float *m, float *v, size_t n, float s
     }
 }
 
-static void cu_adam(float *p, float *g, float *m, float *v, size_t n, float lr, float b1,
-                    float b2, float eps, long t)
+static void cu_adam(float *p, float *g, float *m, float *v, size_t n, float lr, float b1, float b2,
+                    float eps, long t)
 {
     /* the bias corrections on the host, with the CPU backend's arithmetic */
     float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
@@ -411,7 +430,7 @@ static int open_device(void)
     const char *tf32 = getenv("FR_CUDA_TF32");
     if (s == CUBLAS_STATUS_SUCCESS)
         s = cublasSetMathMode(fr_cu_blas, tf32 && !strcmp(tf32, "1") ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                                      : CUBLAS_DEFAULT_MATH);
+                                                                     : CUBLAS_DEFAULT_MATH);
     if (s != CUBLAS_STATUS_SUCCESS) {
         snprintf(g_why, sizeof g_why, "cuBLAS unusable: %s", cublasGetStatusString(s));
         return -1;

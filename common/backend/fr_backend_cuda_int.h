@@ -22,17 +22,17 @@ extern cublasHandle_t fr_cu_blas;
 /* A failed CUDA or cuBLAS call inside an op cannot be reported through the table's
  * void functions: the program stops with the op and the reason. */
 void fr_cu_fail(const char *what, const char *why, const char *file, int line);
-#define FR_CU(call)                                                                  \
-    do {                                                                             \
-        cudaError_t e_ = (call);                                                     \
-        if (e_ != cudaSuccess)                                                       \
-            fr_cu_fail(#call, cudaGetErrorString(e_), __FILE__, __LINE__);           \
+#define FR_CU(call)                                                                                \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess)                                                                     \
+            fr_cu_fail(#call, cudaGetErrorString(e_), __FILE__, __LINE__);                         \
     } while (0)
-#define FR_CUBLAS(call)                                                              \
-    do {                                                                             \
-        cublasStatus_t s_ = (call);                                                  \
-        if (s_ != CUBLAS_STATUS_SUCCESS)                                             \
-            fr_cu_fail(#call, cublasGetStatusString(s_), __FILE__, __LINE__);        \
+#define FR_CUBLAS(call)                                                                            \
+    do {                                                                                           \
+        cublasStatus_t s_ = (call);                                                                \
+        if (s_ != CUBLAS_STATUS_SUCCESS)                                                           \
+            fr_cu_fail(#call, cublasGetStatusString(s_), __FILE__, __LINE__);                      \
     } while (0)
 /* After a kernel launch: a bad launch configuration shows here, without a sync. */
 #define FR_CU_LAUNCHED() FR_CU(cudaGetLastError())
@@ -47,15 +47,15 @@ static inline unsigned fr_cu_blocks(size_t n)
 
 /* An element-wise kernel's loop over total elements (grid-stride), and its launch on
  * the one stream with the block count fr_cu_blocks gives (nothing for no elements). */
-#define GRID_LOOP(e, total)                                                              \
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < (total);           \
+#define GRID_LOOP(e, total)                                                                        \
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < (total);                    \
          e += (size_t)gridDim.x * blockDim.x)
-#define LAUNCH(kernel, total, ...)                                                       \
-    do {                                                                                 \
-        if ((total) > 0) {                                                               \
-            kernel<<<fr_cu_blocks(total), FR_CU_THREADS, 0, fr_cu_stream>>>(__VA_ARGS__); \
-            FR_CU_LAUNCHED();                                                            \
-        }                                                                                \
+#define LAUNCH(kernel, total, ...)                                                                 \
+    do {                                                                                           \
+        if ((total) > 0) {                                                                         \
+            kernel<<<fr_cu_blocks(total), FR_CU_THREADS, 0, fr_cu_stream>>>(__VA_ARGS__);          \
+            FR_CU_LAUNCHED();                                                                      \
+        }                                                                                          \
     } while (0)
 
 /* Workspace of at least `bytes`, valid while the lock is held. */
@@ -87,8 +87,8 @@ void fr_cu_gru_forward(float *z, float *gates, float *ghn, const float *gi, cons
                        const float *b_hh, int l, int b, int d);
 void fr_cu_gru_backward(float *dgi, float *dgh, const float *dz, const float *gates,
                         const float *ghn, const float *z, const float *w_hh, int l, int b, int d);
-void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
-                           int n, int k, float scale, float *loss);
+void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt, int n,
+                           int k, float scale, float *loss);
 /* Recall's selection (fr_backend_cuda_topk.cu). */
 void fr_cu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
                      const int32_t *excl_off, const int32_t *excl);

@@ -41,7 +41,10 @@ static void *load(char *msg, size_t cap)
         if (i == 0 && env && *env)
             snprintf(path, sizeof path, "%s", env);
         else if (i >= 1 && i <= 3 && slash)
-            snprintf(path, sizeof path, "%s/%s%s", exe, i == 1 ? "" : i == 2 ? "../" : "../../",
+            snprintf(path, sizeof path, "%s/%s%s", exe,
+                     i == 1   ? ""
+                     : i == 2 ? "../"
+                              : "../../",
                      SO_NAME);
         else if (i == 4)
             snprintf(path, sizeof path, "%s", FR_CUDA_LIB_BUILT);

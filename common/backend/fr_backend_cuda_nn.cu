@@ -121,7 +121,10 @@ void fr_cu_conv_w_unpack_add(float *dw, const float *dwr, int f, int d)
 
 /* ---- GRU ---- */
 
-__device__ static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+__device__ static float sigmoidf(float x)
+{
+    return 1.0f / (1.0f + expf(-x));
+}
 
 /* gh (n, 3d) = b_hh on every row */
 __global__ void k_rows_fill(float *gh, const float *b_hh, int n, int d3)
@@ -249,8 +252,8 @@ __device__ static float block_reduce(float v, int is_max)
 
 /* One block per position i: the CPU loop body, with the max and the sum reduced over
  * the block. A masked negative (neg[j] == tgt[i]) counts as exp(-inf) = 0. */
-__global__ void k_sampled_softmax(float *logits, float *pos, const int32_t *neg,
-                                  const int32_t *tgt, int n, int K, float scale, float *loss)
+__global__ void k_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
+                                  int n, int K, float scale, float *loss)
 {
     for (int i = blockIdx.x; i < n; i += gridDim.x) {
         float *l = logits + (size_t)i * K;
@@ -280,8 +283,8 @@ __global__ void k_sampled_softmax(float *logits, float *pos, const int32_t *neg,
     }
 }
 
-void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt,
-                           int n, int k, float scale, float *loss)
+void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt, int n,
+                           int k, float scale, float *loss)
 {
     if (n <= 0)
         return;

@@ -7,7 +7,8 @@
 int fr_backend_cuda_open(const fr_backend **out, char *msg, size_t cap)
 {
     *out = NULL;
-    snprintf(msg, cap, "the CUDA backend is not built into this program (build it with nvcc: "
-                       "make CUDA=1)");
+    snprintf(msg, cap,
+             "the CUDA backend is not built into this program (build it with nvcc: "
+             "make CUDA=1)");
     return -1;
 }

@@ -109,38 +109,39 @@ static void prof_report(void)
             order[j] = order[j - 1];
             order[j - 1] = t;
         }
-    fprintf(stderr, "cuda profile: %.3f s of device time inside ops over %.3f s since the "
-                    "device opened%s\n", total / 1e3, wall,
-            g_lost ? " (some brackets unread)" : "");
+    fprintf(stderr,
+            "cuda profile: %.3f s of device time inside ops over %.3f s since the "
+            "device opened%s\n",
+            total / 1e3, wall, g_lost ? " (some brackets unread)" : "");
     fprintf(stderr, "cuda profile: %-22s %10s %12s %10s %7s\n", "op", "calls", "ms", "us/call",
             "share");
     for (int r = 0; r < n; r++) {
         int i = order[r];
-        fprintf(stderr, "cuda profile: %-22s %10ld %12.1f %10.1f %6.1f%%\n", g_names[i],
-                g_calls[i], g_ms[i], 1e3 * g_ms[i] / g_calls[i],
-                total > 0 ? 100.0 * g_ms[i] / total : 0.0);
+        fprintf(stderr, "cuda profile: %-22s %10ld %12.1f %10.1f %6.1f%%\n", g_names[i], g_calls[i],
+                g_ms[i], 1e3 * g_ms[i] / g_calls[i], total > 0 ? 100.0 * g_ms[i] / total : 0.0);
     }
     pthread_mutex_unlock(&g_prof_lock);
 }
 
-#define WRAP(field, i)                                                                  \
-    do {                                                                                \
-        g_names[i] = #field;                                                            \
-        b->field = prof_wrap<decltype(&fr_backend::field), &fr_backend::field, i>::call; \
+#define WRAP(field, i)                                                                             \
+    do {                                                                                           \
+        g_names[i] = #field;                                                                       \
+        b->field = prof_wrap<decltype(&fr_backend::field), &fr_backend::field, i>::call;           \
     } while (0)
 
 int fr_cu_prof_wrap(fr_backend *b, char *why, size_t cap)
 {
     for (int i = 0; i < PROF_POOL; i++)
-        if (cudaEventCreate(&g_begin[i]) != cudaSuccess || cudaEventCreate(&g_end[i]) != cudaSuccess) {
+        if (cudaEventCreate(&g_begin[i]) != cudaSuccess ||
+            cudaEventCreate(&g_end[i]) != cudaSuccess) {
             snprintf(why, cap, "FR_CUDA_PROFILE: cannot create events: %s",
                      cudaGetErrorString(cudaGetLastError()));
             return -1;
         }
     g_orig = *b;
     /* every op the backend has (an optional one may be NULL) */
-#define FR_BACKEND_OP(ret, op, params) \
-    if (b->op)                         \
+#define FR_BACKEND_OP(ret, op, params)                                                             \
+    if (b->op)                                                                                     \
         WRAP(op, PROF_##op);
 #include "backend/fr_backend_ops.h"
 #undef FR_BACKEND_OP

@@ -187,8 +187,8 @@ void fr_cu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v, int
     unsigned long long *ws =
         (unsigned long long *)fr_cu_ws((size_t)n * p2 * sizeof(unsigned long long));
     unsigned grid = (unsigned)(n < 65535 ? n : 65535);
-    k_topk_rows<<<grid, TK_THREADS, 0, fr_cu_stream>>>(rows, out, scores, n, v, k, floor,
-                                                        excl_off, excl, ws, p2);
+    k_topk_rows<<<grid, TK_THREADS, 0, fr_cu_stream>>>(rows, out, scores, n, v, k, floor, excl_off,
+                                                       excl, ws, p2);
     FR_CU_LAUNCHED();
     fr_cu_ws_unlock();
 }

@@ -95,7 +95,7 @@ FR_BACKEND_OP(void, sampled_softmax,
  * column ascending), the order of fr_topk.h. Writes rows (n, k) and out (n, k); past
  * the last column found, -1 and -INFINITY. scores may be overwritten. */
 FR_BACKEND_OP(void, topk_rows,
-              (int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
+              (int32_t * rows, float *out, float *scores, int n, int v, int k, float floor,
                const int32_t *excl_off, const int32_t *excl))
 
 /* Adam (bias-corrected, no weight decay) over n parameters at step t (1-based);

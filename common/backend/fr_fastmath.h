@@ -34,8 +34,14 @@ static inline float fr_expf(float x)
     return (p * r * r + r + 1.0f) * scale;
 }
 
-static inline float fr_sigmoidf(float x) { return 1.0f / (1.0f + fr_expf(-x)); }
+static inline float fr_sigmoidf(float x)
+{
+    return 1.0f / (1.0f + fr_expf(-x));
+}
 
-static inline float fr_tanhf(float x) { return 2.0f / (1.0f + fr_expf(-2.0f * x)) - 1.0f; }
+static inline float fr_tanhf(float x)
+{
+    return 2.0f / (1.0f + fr_expf(-2.0f * x)) - 1.0f;
+}
 
 #endif

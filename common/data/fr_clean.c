@@ -44,8 +44,10 @@ fr_status fr_clean_filter_parse(fr_clean_filter *f, const char *expr, const fr_d
         if (!strncmp(p, ops[k].s, strlen(ops[k].s)))
             break;
     if (name_n == 0 || name_n >= sizeof f->name || k == sizeof ops / sizeof ops[0])
-        return fr_fail(err, FR_EINVAL, "--event-filter '%.100s': expected FIELD OP VALUE with "
-                       "OP one of = != < <= > >= (e.g. rating>=4)", expr);
+        return fr_fail(err, FR_EINVAL,
+                       "--event-filter '%.100s': expected FIELD OP VALUE with "
+                       "OP one of = != < <= > >= (e.g. rating>=4)",
+                       expr);
     f->op = ops[k].op;
     val = skip_spaces(p + strlen(ops[k].s));
     for (val_n = strlen(val); val_n > 0 && (val[val_n - 1] == ' ' || val[val_n - 1] == '\t');)
@@ -53,8 +55,8 @@ fr_status fr_clean_filter_parse(fr_clean_filter *f, const char *expr, const fr_d
     memcpy(f->name, name, name_n);
     f->name[name_n] = '\0';
     for (const fr_data_field *d = fmt->fields; d->name; d++) {
-        used += (size_t)snprintf(list + used, used < sizeof list ? sizeof list - used : 0,
-                                 "%s%s", d == fmt->fields ? "" : ", ", d->name);
+        used += (size_t)snprintf(list + used, used < sizeof list ? sizeof list - used : 0, "%s%s",
+                                 d == fmt->fields ? "" : ", ", d->name);
         if (!strcmp(d->name, f->name))
             f->field = d->field;
     }
@@ -70,8 +72,10 @@ fr_status fr_clean_filter_parse(fr_clean_filter *f, const char *expr, const fr_d
     if (f->field == FR_FIELD_EVENT) {
         if ((f->op != FR_OP_EQ && f->op != FR_OP_NE) || val_n > FR_DATA_MAX_EVENT) {
             f->field = FR_FIELD_NONE;
-            return fr_fail(err, FR_EINVAL, "--event-filter '%.100s': event compares with = or "
-                           "!= to a name of at most %d bytes", expr, FR_DATA_MAX_EVENT);
+            return fr_fail(err, FR_EINVAL,
+                           "--event-filter '%.100s': event compares with = or "
+                           "!= to a name of at most %d bytes",
+                           expr, FR_DATA_MAX_EVENT);
         }
         memcpy(f->text, val, val_n);
         f->text_n = val_n;

@@ -13,12 +13,11 @@
 
 #include "data/fr_data_int.h"
 
-const char *const fr_data_formats[] = {"movielens-csv", "movielens-100k", "sasrec",
-                                       "events-csv", NULL};
+const char *const fr_data_formats[] = {"movielens-csv", "movielens-100k", "sasrec", "events-csv",
+                                       NULL};
 
-static const fr_data_format *const formats[] = {&fr_format_movielens_csv,
-                                                &fr_format_movielens_100k, &fr_format_sasrec,
-                                                &fr_format_events_csv};
+static const fr_data_format *const formats[] = {&fr_format_movielens_csv, &fr_format_movielens_100k,
+                                                &fr_format_sasrec, &fr_format_events_csv};
 
 /* ------------------------------------------------------------------ loading */
 
@@ -46,16 +45,21 @@ static fr_status enter_catalogue(fr_data_load *ld, const fr_data_catalogue *c, f
     if ((c->item_ids == NULL) == (c->item_keys == NULL))
         return fr_fail(err, FR_EINVAL, "catalogue: give item ids or item keys, exactly one");
     if (c->num_items < 2 || c->num_items - 1 > FR_DATA_MAX_ROWS || !c->tokens)
-        return fr_fail(err, FR_EINVAL, "catalogue: %d rows, or no token rows (need at least one "
-                       "item past the padding row, and tokens)", c->num_items);
+        return fr_fail(err, FR_EINVAL,
+                       "catalogue: %d rows, or no token rows (need at least one "
+                       "item past the padding row, and tokens)",
+                       c->num_items);
     if (c->num_tokens != ds->num_tokens)
-        return fr_fail(err, FR_EINVAL, "catalogue has %d tokens per item, the data is read with "
-                       "%d; use --tokens %d", c->num_tokens, ds->num_tokens, c->num_tokens);
+        return fr_fail(err, FR_EINVAL,
+                       "catalogue has %d tokens per item, the data is read with "
+                       "%d; use --tokens %d",
+                       c->num_tokens, ds->num_tokens, c->num_tokens);
     for (size_t i = 0; i < (size_t)c->num_items * (size_t)c->num_tokens; i++)
         if (c->tokens[i] < 0 || c->tokens[i] >= ds->token_vocab)
-            return fr_fail(err, FR_EINVAL, "catalogue row %zu has token %d, outside the token "
-                           "vocabulary [0, %d)", i / (size_t)c->num_tokens, (int)c->tokens[i],
-                           ds->token_vocab);
+            return fr_fail(err, FR_EINVAL,
+                           "catalogue row %zu has token %d, outside the token "
+                           "vocabulary [0, %d)",
+                           i / (size_t)c->num_tokens, (int)c->tokens[i], ds->token_vocab);
     for (int r = 1; r < c->num_items; r++) {
         const char *p = buf;
         size_t n;
@@ -79,9 +83,8 @@ static fr_status enter_catalogue(fr_data_load *ld, const fr_data_catalogue *c, f
     return FR_OK;
 }
 
-fr_status fr_data_load_begin(fr_data_load *ld, fr_dataset *ds, const char *format,
-                             int num_tokens, int token_vocab, const fr_data_options *opts,
-                             fr_err *err)
+fr_status fr_data_load_begin(fr_data_load *ld, fr_dataset *ds, const char *format, int num_tokens,
+                             int token_vocab, const fr_data_options *opts, fr_err *err)
 {
     memset(ld, 0, sizeof *ld);
     memset(ds, 0, sizeof *ds);
@@ -151,8 +154,8 @@ static fr_status read_extra_events(fr_data_load *ld, fr_err *err)
     char file[FR_DATA_PATH_MAX], kept[FR_DATA_FILE_NAME];
     fr_csv cr;
     const fr_data_format *fmt = ld->fmt;
-    fr_status st = file_in(file, sizeof file, ld->opt.extra_events,
-                           fr_format_events_csv.events_file, err);
+    fr_status st =
+        file_in(file, sizeof file, ld->opt.extra_events, fr_format_events_csv.events_file, err);
     if (st != FR_OK)
         return st;
     if (fr_csv_open(&cr, file) != FR_OK)
@@ -170,9 +173,8 @@ static fr_status read_extra_events(fr_data_load *ld, fr_err *err)
     return st;
 }
 
-fr_status fr_dataset_load(fr_dataset *ds, const char *path, const char *format,
-                          int num_tokens, int token_vocab, const fr_data_options *opts,
-                          fr_err *err)
+fr_status fr_dataset_load(fr_dataset *ds, const char *path, const char *format, int num_tokens,
+                          int token_vocab, const fr_data_options *opts, fr_err *err)
 {
     fr_data_load ld;
     fr_csv cr;
@@ -283,8 +285,8 @@ int fr_dataset_find_user(const fr_dataset *ds, const char *key)
 
 /* ------------------------------------------------------------------ windows */
 
-fr_status fr_dataset_windows(const fr_dataset *ds, int seq_len, int32_t **out,
-                             long *n_windows, long *n_positions, fr_err *err)
+fr_status fr_dataset_windows(const fr_dataset *ds, int seq_len, int32_t **out, long *n_windows,
+                             long *n_positions, fr_err *err)
 {
     long w = (long)seq_len + 1, count = 0, k = 0, pos = 0;
     int32_t *buf;
@@ -299,8 +301,7 @@ fr_status fr_dataset_windows(const fr_dataset *ds, int seq_len, int32_t **out,
     }
     if ((size_t)count > SIZE_MAX / sizeof *buf / (size_t)w ||
         !(buf = calloc((size_t)(count ? count : 1) * (size_t)w, sizeof *buf)))
-        return fr_fail(err, FR_ENOMEM, "out of memory for %ld training windows of %ld",
-                       count, w);
+        return fr_fail(err, FR_ENOMEM, "out of memory for %ld training windows of %ld", count, w);
     /* Newest-aligned: the remainder n % w is the oldest, shorter window. */
     for (int u = 0; u < ds->num_users; u++) {
         const int32_t *seq = ds->train_items + ds->train_off[u];

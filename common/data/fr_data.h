@@ -21,8 +21,8 @@
 
 #include "util/fr_status.h"
 
-#define FR_DATA_BAD_LINES 5  /* line numbers remembered per skip reason */
-#define FR_DATA_MAX_KEY 256  /* bytes of an external id (string ids of events-csv) */
+#define FR_DATA_BAD_LINES 5   /* line numbers remembered per skip reason */
+#define FR_DATA_MAX_KEY 256   /* bytes of an external id (string ids of events-csv) */
 #define FR_DATA_FILE_NAME 512 /* bytes of a file name kept in the report */
 
 /* Why a row of the events file was dropped. Rows are checked in this order and
@@ -51,24 +51,24 @@ typedef struct fr_data_skips {
     long count;
     long lines[FR_DATA_BAD_LINES]; /* the smallest line numbers (1-based), ascending */
     int n_lines;
-    char why[160];                 /* why the row at lines[0] was dropped */
+    char why[160]; /* why the row at lines[0] was dropped */
 } fr_data_skips;
 
 typedef struct fr_data_report {
     char events_file[FR_DATA_FILE_NAME];  /* path of the file the events came from */
     char content_file[FR_DATA_FILE_NAME]; /* path of the item content file; "" if none */
-    long rows_read;      /* data rows seen (header and ignored blank lines excluded) */
-    long rows_skipped;   /* rows dropped, all reasons: rows_read = interactions + this */
+    long rows_read;    /* data rows seen (header and ignored blank lines excluded) */
+    long rows_skipped; /* rows dropped, all reasons: rows_read = interactions + this */
     fr_data_skips skipped[FR_SKIP_COUNT];
     long bad_lines[FR_DATA_BAD_LINES]; /* smallest line numbers of dropped rows, any reason */
     int n_bad_lines;
-    char bad_reason[160];/* why the row at bad_lines[0] was dropped */
-    int k_core_rounds;   /* passes of the k-core filter until nothing changed */
-    long content_rows;   /* rows of the item content file read */
-    long content_skipped;/* malformed content rows dropped */
+    char bad_reason[160];                  /* why the row at bad_lines[0] was dropped */
+    int k_core_rounds;                     /* passes of the k-core filter until nothing changed */
+    long content_rows;                     /* rows of the item content file read */
+    long content_skipped;                  /* malformed content rows dropped */
     long content_lines[FR_DATA_BAD_LINES]; /* their first line numbers */
     int n_content_lines;
-    long value_count;    /* kept events with a value (rating or value column) */
+    long value_count;             /* kept events with a value (rating or value column) */
     double value_mean, value_std; /* of those values, before normalisation */
 } fr_data_report;
 
@@ -79,11 +79,11 @@ typedef struct fr_data_report {
  * spelling); an item_keys one matches the id's text byte for byte. Row 0 is padding;
  * its id is not read. The load only reads the catalogue: the dataset gets copies. */
 typedef struct fr_data_catalogue {
-    int num_items;                 /* V, padding row 0 included */
-    const int64_t *item_ids;       /* V, or NULL */
-    const char *const *item_keys;  /* V, or NULL */
-    const int32_t *tokens;         /* V x T content token rows, each in [0, Vt) */
-    int num_tokens;                /* T */
+    int num_items;                /* V, padding row 0 included */
+    const int64_t *item_ids;      /* V, or NULL */
+    const char *const *item_keys; /* V, or NULL */
+    const int32_t *tokens;        /* V x T content token rows, each in [0, Vt) */
+    int num_tokens;               /* T */
 } fr_data_catalogue;
 
 /* Cleaning and reading choices. A zeroed struct (or NULL) is the default: nothing
@@ -109,21 +109,22 @@ typedef struct fr_data_options {
 } fr_data_options;
 
 typedef struct fr_dataset {
-    int num_items;     /* V, padding row 0 included */
-    int num_users;     /* U */
-    int num_tokens;    /* T */
-    int token_vocab;   /* Vt */
+    int num_items;        /* V, padding row 0 included */
+    int num_users;        /* U */
+    int num_tokens;       /* T */
+    int token_vocab;      /* Vt */
     int item_ids_numeric; /* every item id is an integer: item_ids is set */
     int user_ids_numeric; /* likewise users: user_ids is set */
-    int64_t *item_ids; /* V; item_ids[0] = 0 (padding has none); NULL unless numeric */
-    int64_t *user_ids; /* U, ascending; NULL unless numeric */
-    char **item_keys;  /* V external ids as strings, item_keys[0] = ""; one allocation */
-    char **user_keys;  /* U, ascending; one allocation */
-    int32_t *tokens;   /* V x T token rows; row 0 and items without content all 0 */
-    int64_t *train_off;/* U + 1: user u's train items are train_items[train_off[u] .. train_off[u+1]) */
+    int64_t *item_ids;    /* V; item_ids[0] = 0 (padding has none); NULL unless numeric */
+    int64_t *user_ids;    /* U, ascending; NULL unless numeric */
+    char **item_keys;     /* V external ids as strings, item_keys[0] = ""; one allocation */
+    char **user_keys;     /* U, ascending; one allocation */
+    int32_t *tokens;      /* V x T token rows; row 0 and items without content all 0 */
+    int64_t *
+        train_off; /* U + 1: user u's train items are train_items[train_off[u] .. train_off[u+1]) */
     int32_t *train_items;
-    int32_t *valid;    /* U item rows, 0 = train-only user */
-    int32_t *test;     /* U */
+    int32_t *valid;      /* U item rows, 0 = train-only user */
+    int32_t *test;       /* U */
     int32_t *eval_users; /* users with a test item, ascending */
     int num_eval_users;
     /* z-scores of the events' values (ratings), aligned with train_items, valid and
@@ -132,7 +133,7 @@ typedef struct fr_dataset {
     float *train_values;
     float *valid_values;
     float *test_values;
-    long interactions;     /* events kept */
+    long interactions; /* events kept */
     long items_with_content;
     fr_data_report report;
 } fr_dataset;
@@ -152,8 +153,8 @@ extern const char *const fr_data_formats[];
  * catalogue in opts is refused (FR_EINVAL) when its T is not num_tokens, a token
  * lies outside [0, token_vocab), or two rows name one item. */
 FR_MUST fr_status fr_dataset_load(fr_dataset *ds, const char *path, const char *format,
-                                  int num_tokens, int token_vocab,
-                                  const fr_data_options *opts, fr_err *err);
+                                  int num_tokens, int token_vocab, const fr_data_options *opts,
+                                  fr_err *err);
 void fr_dataset_free(fr_dataset *ds);
 
 /* The external id of item row `row` ("" for the padding row 0), or NULL when row is
@@ -184,8 +185,7 @@ int32_t fr_token_row(const char *token, size_t len, int vocab);
  * A-Z lowercased, the 32 ASCII punctuation characters deleted, split on ASCII
  * whitespace, non-ASCII kept), cut to T; writes the hashed rows to out[T] (0-padded)
  * and returns how many are set. */
-int fr_item_tokens(const char *genres, const char *title, int num_tokens, int vocab,
-                   int32_t *out);
+int fr_item_tokens(const char *genres, const char *title, int num_tokens, int vocab, int32_t *out);
 
 /* Print the report on out: the files read with their row counts, then one line per
  * skip reason with a non-zero count, with its first line numbers and why the first

@@ -24,31 +24,31 @@
 #include "data/fr_data.h"
 
 #define FR_DATA_PATH_MAX 4096
-#define FR_DATA_MAX_FIELDS 64            /* CSV fields kept per row; more are only counted */
-#define FR_DATA_MAX_ROWS (INT32_MAX - 1) /* items and users must fit an int32 row */
+#define FR_DATA_MAX_FIELDS 64                /* CSV fields kept per row; more are only counted */
+#define FR_DATA_MAX_ROWS (INT32_MAX - 1)     /* items and users must fit an int32 row */
 #define FR_DATA_MAX_EVENTS ((long)INT32_MAX) /* events kept in memory at once */
-#define FR_DATA_MAX_EVENT 64             /* bytes of an event name (events-csv) */
-#define FR_DATA_GENRES 19                /* genre flags of a u.item row */
-#define FR_DATA_MAX_GENRE 128            /* bytes of a u.genre name; longer ones unused */
+#define FR_DATA_MAX_EVENT 64                 /* bytes of an event name (events-csv) */
+#define FR_DATA_GENRES 19                    /* genre flags of a u.item row */
+#define FR_DATA_MAX_GENRE 128                /* bytes of a u.genre name; longer ones unused */
 
 /* ------------------------------------------------------------------ keys */
 
 /* The distinct external ids of one kind (users or items), each stored once as text
  * and found again through an open-addressing hash table. */
 typedef struct fr_data_keys {
-    char *text;        /* every key, NUL-terminated, back to back */
+    char *text; /* every key, NUL-terminated, back to back */
     size_t text_len, text_cap;
-    size_t *off;       /* n: where key k starts in text */
-    int64_t *num;      /* n: its value, when numeric */
-    uint8_t *numeric;  /* n: 1 when the key is an integer (see fr_data_id) */
-    int32_t *slot;     /* slots: key index + 1, 0 = empty */
+    size_t *off;      /* n: where key k starts in text */
+    int64_t *num;     /* n: its value, when numeric */
+    uint8_t *numeric; /* n: 1 when the key is an integer (see fr_data_id) */
+    int32_t *slot;    /* slots: key index + 1, 0 = empty */
     size_t slots;
     long n, cap;
 } fr_data_keys;
 
 /* Index of the n bytes at p (numeric: their integer value v), added when new. */
-FR_MUST fr_status fr_data_keys_add(fr_data_keys *k, const char *p, size_t n, int numeric,
-                                   int64_t v, int32_t *idx);
+FR_MUST fr_status fr_data_keys_add(fr_data_keys *k, const char *p, size_t n, int numeric, int64_t v,
+                                   int32_t *idx);
 /* Index of the n bytes at p, or -1. */
 long fr_data_keys_find(const fr_data_keys *k, const char *p, size_t n);
 void fr_data_keys_free(fr_data_keys *k);
@@ -58,8 +58,8 @@ void fr_data_keys_free(fr_data_keys *k);
  * Allocates *keys (first + used pointers, keys[0..first) = "", one block) and, when
  * numeric, *ids (first + used, ids[0..first) = 0). */
 FR_MUST fr_status fr_data_keys_rows(const fr_data_keys *k, const long *use, int first,
-                                    int32_t *row_of, char ***keys, int64_t **ids,
-                                    int *numeric, long *used);
+                                    int32_t *row_of, char ***keys, int64_t **ids, int *numeric,
+                                    long *used);
 /* Every key in index order, key k at row first + k: allocates *keys as
  * fr_data_keys_rows does (keys[0..first) = ""). */
 FR_MUST fr_status fr_data_keys_block(const fr_data_keys *k, int first, char ***keys);
@@ -101,8 +101,8 @@ typedef int (*fr_data_event_fn)(fr_data_load *ld, char *line, size_t len, long l
                                 fr_data_row *row, fr_skip *reason, char *why, size_t cap);
 /* A content row: EVENT = used (also when its item is not in the catalogue), NONE,
  * or SKIP (malformed: why says how). */
-typedef int (*fr_data_content_fn)(fr_data_load *ld, char *line, size_t len, long line_no,
-                                  char *why, size_t cap);
+typedef int (*fr_data_content_fn)(fr_data_load *ld, char *line, size_t len, long line_no, char *why,
+                                  size_t cap);
 
 /* Fields that --event-filter can name. */
 enum { FR_FIELD_NONE, FR_FIELD_TIMESTAMP, FR_FIELD_VALUE, FR_FIELD_EVENT };
@@ -113,18 +113,18 @@ typedef struct fr_data_field {
 } fr_data_field;
 
 typedef struct fr_data_content_file {
-    const char *name;       /* in the folder; NULL = no such file */
+    const char *name; /* in the folder; NULL = no such file */
     fr_data_content_fn row;
-    int counted;            /* rows counted in the report's content_* */
+    int counted; /* rows counted in the report's content_* */
 } fr_data_content_file;
 
 typedef struct fr_data_format {
     const char *name;
-    const char *events_file;    /* in the folder PATH; NULL: PATH is the file itself */
-    int latin1;                 /* lines are latin-1, turned into UTF-8 for parsing */
-    int header;                 /* line 1 must be a header naming the columns */
+    const char *events_file; /* in the folder PATH; NULL: PATH is the file itself */
+    int latin1;              /* lines are latin-1, turned into UTF-8 for parsing */
+    int header;              /* line 1 must be a header naming the columns */
     fr_data_event_fn row;
-    const fr_data_field *fields; /* what --event-filter may name; ends at a NULL name */
+    const fr_data_field *fields;     /* what --event-filter may name; ends at a NULL name */
     fr_data_content_file content[2]; /* read in order once the rows are built */
 } fr_data_format;
 
@@ -161,8 +161,8 @@ FR_MUST fr_status fr_clean_events(fr_data_load *ld);
 typedef struct fr_data_event {
     int32_t user, item; /* key indices */
     double ts;
-    double value;       /* NAN: none */
-    long line;          /* line of the events file */
+    double value; /* NAN: none */
+    long line;    /* line of the events file */
 } fr_data_event;
 
 struct fr_data_load {
@@ -171,30 +171,30 @@ struct fr_data_load {
     fr_data_options opt;
     fr_clean_filter filter;
     fr_err *err;
-    const char *file;      /* the file being read, for messages */
+    const char *file; /* the file being read, for messages */
     fr_data_keys users, items;
     fr_data_event *ev;
     long n, cap;
-    int32_t *item_row;     /* item key -> row, 0 = not in the catalogue (after build) */
+    int32_t *item_row;            /* item key -> row, 0 = not in the catalogue (after build) */
     const fr_data_catalogue *cat; /* fixed catalogue: item key k is row k + 1; or NULL */
-    int collect;           /* content rows add their items (fr_data_content_row) */
-    int32_t *coll_tokens;  /* collect mode: token rows by item key index */
-    long coll_cap;         /* rows coll_tokens holds */
-    fr_status coll_st;     /* collect mode: the first failure to add an item */
-    char *conv;            /* a latin-1 line as UTF-8 */
+    int collect;                  /* content rows add their items (fr_data_content_row) */
+    int32_t *coll_tokens;         /* collect mode: token rows by item key index */
+    long coll_cap;                /* rows coll_tokens holds */
+    fr_status coll_st;            /* collect mode: the first failure to add an item */
+    char *conv;                   /* a latin-1 line as UTF-8 */
     size_t conv_cap;
     /* The formats' own state while reading. */
     int header_seen;
-    int col[5];            /* events-csv: user_id, item_id, timestamp, event, value */
+    int col[5]; /* events-csv: user_id, item_id, timestamp, event, value */
     int ncols;
-    int item_col[2];       /* items.csv: item_id, tokens */
+    int item_col[2]; /* items.csv: item_id, tokens */
     int item_ncols;
     char genre[FR_DATA_GENRES][FR_DATA_MAX_GENRE]; /* u.genre names by index */
 };
 
 FR_MUST fr_status fr_data_load_begin(fr_data_load *ld, fr_dataset *ds, const char *format,
-                                     int num_tokens, int token_vocab,
-                                     const fr_data_options *opts, fr_err *err);
+                                     int num_tokens, int token_vocab, const fr_data_options *opts,
+                                     fr_err *err);
 /* Reads the events of cr (named file in messages; cr is left open). */
 FR_MUST fr_status fr_data_read_events(fr_data_load *ld, fr_csv *cr, const char *file);
 FR_MUST fr_status fr_data_build(fr_data_load *ld);

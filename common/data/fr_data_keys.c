@@ -139,9 +139,8 @@ static int by_bytes(const void *a, const void *b)
     return strcmp(((const sort_key *)a)->s, ((const sort_key *)b)->s);
 }
 
-fr_status fr_data_keys_rows(const fr_data_keys *k, const long *use, int first,
-                            int32_t *row_of, char ***keys, int64_t **ids, int *numeric,
-                            long *used)
+fr_status fr_data_keys_rows(const fr_data_keys *k, const long *use, int first, int32_t *row_of,
+                            char ***keys, int64_t **ids, int *numeric, long *used)
 {
     fr_status st = FR_ENOMEM;
     long m = 0;

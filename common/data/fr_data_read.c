@@ -134,8 +134,7 @@ int fr_data_canonical_int(const char *p, size_t n, int64_t *v)
     return fr_csv_parse_int(p, n, v) == FR_OK;
 }
 
-int fr_data_id_str(fr_data_id *id, const char *p, size_t n, const char *what, char *why,
-                   size_t cap)
+int fr_data_id_str(fr_data_id *id, const char *p, size_t n, const char *what, char *why, size_t cap)
 {
     char shown[41];
     fr_csv_strip(&p, &n);
@@ -182,7 +181,8 @@ static int32_t *collect_row(fr_data_load *ld, const char *key, size_t n)
     if (idx >= ld->coll_cap) {
         long cap = ld->coll_cap ? 2 * ld->coll_cap : 1024;
         int32_t *grown = (size_t)cap <= SIZE_MAX / sizeof *grown / T
-                             ? realloc(ld->coll_tokens, (size_t)cap * T * sizeof *grown) : NULL;
+                             ? realloc(ld->coll_tokens, (size_t)cap * T * sizeof *grown)
+                             : NULL;
         if (!grown)
             goto fail;
         ld->coll_tokens = grown;
@@ -192,8 +192,10 @@ static int32_t *collect_row(fr_data_load *ld, const char *key, size_t n)
     memset(out, 0, T * sizeof *out);
     return out;
 fail:
-    ld->coll_st = fr_fail(ld->err, FR_ENOMEM, "%s: out of memory for the items (or more than "
-                          "%d of them)", ld->file, FR_DATA_MAX_ROWS);
+    ld->coll_st = fr_fail(ld->err, FR_ENOMEM,
+                          "%s: out of memory for the items (or more than "
+                          "%d of them)",
+                          ld->file, FR_DATA_MAX_ROWS);
     return NULL;
 }
 
@@ -241,12 +243,14 @@ static fr_status add_event(fr_data_load *ld, const fr_data_row *row, long line)
                          &e.user) != FR_OK ||
         fr_data_keys_add(&ld->items, row->item.p, row->item.n, row->item.numeric, row->item.v,
                          &e.item) != FR_OK)
-        return fr_fail(ld->err, FR_ENOMEM, "%s:%ld: out of memory for the ids (or more "
-                       "than %d distinct ones)", ld->file, line, FR_DATA_MAX_ROWS);
+        return fr_fail(ld->err, FR_ENOMEM,
+                       "%s:%ld: out of memory for the ids (or more "
+                       "than %d distinct ones)",
+                       ld->file, line, FR_DATA_MAX_ROWS);
     if (ld->n == ld->cap) {
         long grown = ld->cap ? 2 * ld->cap : 4096;
-        fr_data_event *v = ld->n < FR_DATA_MAX_EVENTS
-                               ? realloc(ld->ev, (size_t)grown * sizeof *v) : NULL;
+        fr_data_event *v =
+            ld->n < FR_DATA_MAX_EVENTS ? realloc(ld->ev, (size_t)grown * sizeof *v) : NULL;
         if (!v)
             return fr_fail(ld->err, FR_ENOMEM, "%s:%ld: out of memory for %ld events", ld->file,
                            line, ld->n + 1);
@@ -266,8 +270,7 @@ static void fmt_bound(char *buf, size_t cap, int has, double v, const char *none
 }
 
 /* The row-level cleaning: FR_SKIP_COUNT when the row is kept. */
-static fr_skip row_cleaning(const fr_data_load *ld, const fr_data_row *row, char *why,
-                            size_t cap)
+static fr_skip row_cleaning(const fr_data_load *ld, const fr_data_row *row, char *why, size_t cap)
 {
     const fr_data_options *o = &ld->opt;
     if ((o->has_min_timestamp && !(row->ts >= o->min_timestamp)) ||

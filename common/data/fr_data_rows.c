@@ -85,8 +85,8 @@ static fr_status map_rows(fr_data_load *ld, int32_t **user_row)
             ds->item_ids[0] = 0;
         }
         ds->item_ids_numeric = c->item_ids != NULL;
-    } else if (fr_data_keys_rows(&ld->items, iuse, 1, ld->item_row, &ds->item_keys,
-                                 &ds->item_ids, &ds->item_ids_numeric, &ni) != FR_OK) {
+    } else if (fr_data_keys_rows(&ld->items, iuse, 1, ld->item_row, &ds->item_keys, &ds->item_ids,
+                                 &ds->item_ids_numeric, &ni) != FR_OK) {
         goto out;
     }
     if (fr_data_keys_rows(&ld->users, uuse, 0, *user_row, &ds->user_keys, &ds->user_ids,
@@ -121,9 +121,8 @@ static fr_status split(fr_data_load *ld, const int32_t *user_row)
         ds->valid_values = calloc((size_t)nu, sizeof *ds->valid_values);
         ds->test_values = calloc((size_t)nu, sizeof *ds->test_values);
     }
-    if (!order || !tmp || !cur || !ds->train_off || !ds->train_items || !ds->valid ||
-        !ds->test || !ds->eval_users ||
-        (values && (!ds->train_values || !ds->valid_values || !ds->test_values)))
+    if (!order || !tmp || !cur || !ds->train_off || !ds->train_items || !ds->valid || !ds->test ||
+        !ds->eval_users || (values && (!ds->train_values || !ds->valid_values || !ds->test_values)))
         goto out;
     /* Group events by user in file order (counting sort), then time-sort each group. */
     for (long e = 0; e < n; e++)
@@ -178,8 +177,10 @@ fr_status fr_data_build(fr_data_load *ld)
     if ((st = fr_clean_events(ld)) != FR_OK)
         goto out;
     if (ld->n == 0) {
-        st = fr_fail(ld->err, FR_ENODATA, "%s: no interaction is left after cleaning (%ld rows "
-                     "read, %ld skipped)", rep->events_file, rep->rows_read, rep->rows_skipped);
+        st = fr_fail(ld->err, FR_ENODATA,
+                     "%s: no interaction is left after cleaning (%ld rows "
+                     "read, %ld skipped)",
+                     rep->events_file, rep->rows_read, rep->rows_skipped);
         goto out;
     }
     value_stats(ld);
@@ -196,8 +197,8 @@ fr_status fr_data_build(fr_data_load *ld)
     size_t T = (size_t)ds->num_tokens;
     if ((size_t)ds->num_items > SIZE_MAX / sizeof(int32_t) / T ||
         !(ds->tokens = calloc((size_t)ds->num_items * T, sizeof(int32_t))))
-        st = fr_fail(ld->err, FR_ENOMEM, "%s: out of memory for %d x %zu tokens",
-                     rep->events_file, ds->num_items, T);
+        st = fr_fail(ld->err, FR_ENOMEM, "%s: out of memory for %d x %zu tokens", rep->events_file,
+                     ds->num_items, T);
     else if (ld->cat)
         memcpy(ds->tokens, ld->cat->tokens, (size_t)ds->num_items * T * sizeof(int32_t));
 out:

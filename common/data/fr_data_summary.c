@@ -47,8 +47,9 @@ void fr_data_report_print(const fr_data_report *rep, const char *prefix, FILE *o
     if (rep->content_skipped) {
         line_list(lines, sizeof lines, rep->content_lines, rep->n_content_lines,
                   rep->content_skipped);
-        fprintf(out, "%sskipped %-15s %8ld row%s of %s%s\n", prefix, "content", rep->content_skipped,
-                rep->content_skipped == 1 ? "" : "s", rep->content_file, lines);
+        fprintf(out, "%sskipped %-15s %8ld row%s of %s%s\n", prefix, "content",
+                rep->content_skipped, rep->content_skipped == 1 ? "" : "s", rep->content_file,
+                lines);
     }
     if (rep->value_count)
         fprintf(out, "%svalues  %ld, mean %.4f, std %.4f (kept as z-scores)\n", prefix,

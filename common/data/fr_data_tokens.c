@@ -31,7 +31,10 @@ static int is_punct(unsigned char c)
            (c >= '{' && c <= '~');
 }
 
-static int is_ascii_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static int is_ascii_space(unsigned char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
 
 void fr_data_tok_begin(fr_data_tok *t, int32_t *out, int num_tokens, int vocab)
 {
@@ -85,8 +88,7 @@ void fr_data_tok_title(fr_data_tok *t, const char *p, size_t n)
     }
 }
 
-int fr_item_tokens(const char *genres, const char *title, int num_tokens, int vocab,
-                   int32_t *out)
+int fr_item_tokens(const char *genres, const char *title, int num_tokens, int vocab, int32_t *out)
 {
     fr_data_tok t;
     fr_data_tok_begin(&t, out, num_tokens, vocab);

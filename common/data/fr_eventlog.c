@@ -44,7 +44,8 @@ static fr_status prepare(int fd, const char *path, fr_err *err)
     if (fstat(fd, &st) != 0)
         return fr_fail(err, FR_EIO, "%s: %s", path, strerror(errno));
     if (st.st_size == 0) {
-        if (write_all(fd, FR_EVENTLOG_HEADER, strlen(FR_EVENTLOG_HEADER)) != 0 || fdatasync(fd) != 0)
+        if (write_all(fd, FR_EVENTLOG_HEADER, strlen(FR_EVENTLOG_HEADER)) != 0 ||
+            fdatasync(fd) != 0)
             return fr_fail(err, FR_EIO, "%s: cannot write the header: %s", path, strerror(errno));
         if (fr_file_sync_parent(path) != 0)
             return fr_fail(err, FR_EIO, "%s: cannot sync its folder", path);
@@ -129,8 +130,8 @@ static void *writer_main(void *arg)
     return NULL;
 }
 
-fr_status fr_eventlog_open(fr_eventlog *l, const char *dir, size_t max_pending, fr_eventlog_done_fn done,
-                        void *ctx, fr_err *err)
+fr_status fr_eventlog_open(fr_eventlog *l, const char *dir, size_t max_pending,
+                           fr_eventlog_done_fn done, void *ctx, fr_err *err)
 {
     char path[4200];
     fr_status st;
@@ -186,7 +187,7 @@ void fr_eventlog_close(fr_eventlog *l)
 }
 
 fr_status fr_eventlog_append(fr_eventlog *l, const char *rows, size_t len, uint64_t *ticket,
-                          fr_err *err)
+                             fr_err *err)
 {
     fr_status st = FR_OK;
     pthread_mutex_lock(&l->mu);
@@ -269,7 +270,7 @@ static size_t put_text(char *buf, size_t cap, size_t at, const char *fmt, double
 }
 
 size_t fr_eventlog_format(char *buf, size_t cap, const char *user, const char *item, double ts,
-                       const char *event, double value)
+                          const char *event, double value)
 {
     size_t at = put_quoted(buf, cap, 0, user);
     at = put_char(buf, cap, at, ',');
@@ -285,7 +286,8 @@ size_t fr_eventlog_format(char *buf, size_t cap, const char *user, const char *i
     return at;
 }
 
-fr_status fr_eventlog_replay(const char *dir, fr_eventlog_row_fn fn, void *ctx, long *rows, fr_err *err)
+fr_status fr_eventlog_replay(const char *dir, fr_eventlog_row_fn fn, void *ctx, long *rows,
+                             fr_err *err)
 {
     char path[4200];
     fr_csv cr;

@@ -35,11 +35,11 @@ typedef struct fr_eventlog {
     int started;
     pthread_mutex_t mu;
     pthread_cond_t work, synced;
-    char *pend;          /* rows waiting for the writer */
+    char *pend; /* rows waiting for the writer */
     size_t pend_len, pend_cap, max_pending;
-    uint64_t issued;     /* the last ticket handed out */
-    uint64_t committed;  /* the last ticket on disk */
-    fr_status failed;    /* FR_OK until a write or sync fails */
+    uint64_t issued;    /* the last ticket handed out */
+    uint64_t committed; /* the last ticket on disk */
+    fr_status failed;   /* FR_OK until a write or sync fails */
     int stop;
     uint64_t syncs, bytes; /* group commits and bytes written, for metrics */
     fr_eventlog_done_fn done;
@@ -50,7 +50,7 @@ typedef struct fr_eventlog {
  * writer. max_pending caps the bytes waiting for a sync: more is refused (overload).
  * done may be NULL (callers then use fr_eventlog_wait). */
 FR_MUST fr_status fr_eventlog_open(fr_eventlog *l, const char *dir, size_t max_pending,
-                                fr_eventlog_done_fn done, void *ctx, fr_err *err);
+                                   fr_eventlog_done_fn done, void *ctx, fr_err *err);
 /* Write what is pending, stop the writer and close. Harmless on a zeroed log. */
 void fr_eventlog_close(fr_eventlog *l);
 
@@ -58,7 +58,7 @@ void fr_eventlog_close(fr_eventlog *l);
  * reported once they are on disk. FR_ENOMEM when the pending bytes would pass
  * max_pending, FR_EIO when the log has failed. Any thread. */
 FR_MUST fr_status fr_eventlog_append(fr_eventlog *l, const char *rows, size_t len, uint64_t *ticket,
-                                  fr_err *err);
+                                     fr_err *err);
 /* Block until ticket is on disk (FR_OK) or the log has failed. */
 FR_MUST fr_status fr_eventlog_wait(fr_eventlog *l, uint64_t ticket, fr_err *err);
 
@@ -66,14 +66,14 @@ FR_MUST fr_status fr_eventlog_wait(fr_eventlog *l, uint64_t ticket, fr_err *err)
  * or empty (NULL), value as a number or empty (NAN). Writes at most cap bytes and
  * returns the row's length (a length >= cap means it did not fit). */
 size_t fr_eventlog_format(char *buf, size_t cap, const char *user, const char *item, double ts,
-                       const char *event, double value);
+                          const char *event, double value);
 
 /* Each row of FOLDER/events.csv in file order: fn(ctx, user, item, ts, event) (event
  * "" when empty); a row the log could not have written (wrong field count, a bad
  * number) fails naming its line. No file: no rows. fn returns FR_OK to go on. */
 typedef fr_status (*fr_eventlog_row_fn)(void *ctx, const char *user, const char *item, double ts,
-                                     const char *event, fr_err *err);
+                                        const char *event, fr_err *err);
 FR_MUST fr_status fr_eventlog_replay(const char *dir, fr_eventlog_row_fn fn, void *ctx, long *rows,
-                                  fr_err *err);
+                                     fr_err *err);
 
 #endif

@@ -47,15 +47,18 @@ static fr_status parse_header(fr_data_load *ld, char *line, size_t len, long lin
             if (n != strlen(names[i]) || memcmp(p, names[i], n) != 0)
                 continue;
             if (col[i] >= 0)
-                return fr_fail(ld->err, FR_EFORMAT, "%s:%ld: column '%s' appears twice in "
-                               "the header", ld->file, line_no, names[i]);
+                return fr_fail(ld->err, FR_EFORMAT,
+                               "%s:%ld: column '%s' appears twice in "
+                               "the header",
+                               ld->file, line_no, names[i]);
             col[i] = (int)j;
         }
     }
     for (int i = 0; i < required; i++)
         if (col[i] < 0) {
             fr_data_show(shown, nf > 0 ? f[0].p : "", nf > 0 ? f[0].n : 0);
-            return fr_fail(ld->err, FR_EFORMAT, "%s:%ld: the header has no column '%s' (a "
+            return fr_fail(ld->err, FR_EFORMAT,
+                           "%s:%ld: the header has no column '%s' (a "
                            "header row naming %s%s%s is required; first field '%s')",
                            ld->file, line_no, names[i], names[0], required > 1 ? ", " : "",
                            required > 1 ? names[1] : "", shown);
@@ -67,17 +70,19 @@ static fr_status parse_header(fr_data_load *ld, char *line, size_t len, long lin
 
 static fr_status check_filter(fr_data_load *ld)
 {
-    int need = ld->filter.field == FR_FIELD_EVENT ? C_EVENT
-               : ld->filter.field == FR_FIELD_VALUE ? C_VALUE : -1;
+    int need = ld->filter.field == FR_FIELD_EVENT   ? C_EVENT
+               : ld->filter.field == FR_FIELD_VALUE ? C_VALUE
+                                                    : -1;
     if (need >= 0 && ld->col[need] < 0)
-        return fr_fail(ld->err, FR_EINVAL, "--event-filter names '%s', but %s has no '%s' "
-                       "column", ld->filter.name, ld->file, event_cols[need]);
+        return fr_fail(ld->err, FR_EINVAL,
+                       "--event-filter names '%s', but %s has no '%s' "
+                       "column",
+                       ld->filter.name, ld->file, event_cols[need]);
     return FR_OK;
 }
 
 /* Fields of a data row: the header's count of them, no NUL byte, quotes closed. */
-static long split_row(char *line, size_t len, int ncols, fr_csv_field *f, char *why,
-                      size_t cap)
+static long split_row(char *line, size_t len, int ncols, fr_csv_field *f, char *why, size_t cap)
 {
     long nf;
     if (memchr(line, '\0', len)) {
@@ -106,8 +111,8 @@ static int event_row(fr_data_load *ld, char *line, size_t len, long line_no, fr_
     fr_status st;
     *reason = FR_SKIP_MALFORMED;
     if (!ld->header_seen) {
-        if ((st = parse_header(ld, line, len, line_no, event_cols, C_N, 3, ld->col,
-                               &ld->ncols)) != FR_OK ||
+        if ((st = parse_header(ld, line, len, line_no, event_cols, C_N, 3, ld->col, &ld->ncols)) !=
+                FR_OK ||
             (st = check_filter(ld)) != FR_OK)
             return (int)st;
         return FR_DATA_ROW_NONE;
@@ -151,8 +156,7 @@ static int event_row(fr_data_load *ld, char *line, size_t len, long line_no, fr_
         fr_csv_strip(&p, &n);
         if (n > FR_DATA_MAX_EVENT) {
             fr_data_show(shown, p, n);
-            snprintf(why, cap, "event '%s...' is longer than %d bytes", shown,
-                     FR_DATA_MAX_EVENT);
+            snprintf(why, cap, "event '%s...' is longer than %d bytes", shown, FR_DATA_MAX_EVENT);
             *reason = FR_SKIP_MALFORMED;
             return FR_DATA_ROW_SKIP;
         }
@@ -163,8 +167,7 @@ static int event_row(fr_data_load *ld, char *line, size_t len, long line_no, fr_
 }
 
 /* An item's last row wins; items not in the catalogue are passed over. */
-static int item_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why,
-                    size_t cap)
+static int item_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why, size_t cap)
 {
     fr_csv_field f[FR_DATA_MAX_FIELDS];
     fr_data_id id;

@@ -46,8 +46,10 @@ static int data_row(fr_data_load *ld, char *line, size_t len, long line_no, fr_d
         return FR_DATA_ROW_NONE;
     for (int k = 0; k < 4; k++)
         if (!field(line, len, '\t', k, &p[k], &n[k])) {
-            snprintf(why, cap, "expected 4 tab-separated fields (user, item, rating, "
-                     "timestamp), found %d", k);
+            snprintf(why, cap,
+                     "expected 4 tab-separated fields (user, item, rating, "
+                     "timestamp), found %d",
+                     k);
             return FR_DATA_ROW_SKIP;
         }
     if (!fr_data_id_int_field(&row->user, p[0], n[0], "user", why, cap))
@@ -68,8 +70,7 @@ static int data_row(fr_data_load *ld, char *line, size_t len, long line_no, fr_d
 /* "name|index": the name before the last '|' of the stripped line, the index after
  * it in ASCII digits. Lines that are not of this form are passed over, as the peer
  * does; so are names too long to keep and indices past the 19 flags. */
-static int genre_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why,
-                     size_t cap)
+static int genre_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why, size_t cap)
 {
     const char *p = line;
     size_t n = len, bar, idx = 0;
@@ -96,8 +97,7 @@ static int genre_row(fr_data_load *ld, char *line, size_t len, long line_no, cha
 /* Fewer than 5 fields or an id that is not an integer: malformed (a blank line is no
  * row). The genre flags are the last 19 fields when there are at least 24, else there
  * are none. */
-static int item_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why,
-                    size_t cap)
+static int item_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why, size_t cap)
 {
     const char *p, *title = NULL;
     size_t n, title_n = 0, s = 0;

@@ -61,8 +61,7 @@ static int ratings_row(fr_data_load *ld, char *line, size_t len, long line_no, f
 }
 
 /* An item's last content row wins; items not in the catalogue are passed over. */
-static int movies_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why,
-                      size_t cap)
+static int movies_row(fr_data_load *ld, char *line, size_t len, long line_no, char *why, size_t cap)
 {
     fr_csv_field f[MAX_FIELDS];
     fr_data_id id;

@@ -23,8 +23,8 @@ static int next_word(const char *line, size_t len, size_t *at, const char **p, s
     return 1;
 }
 
-static int sasrec_row(fr_data_load *ld, char *line, size_t len, long line_no,
-                      fr_data_row *row, fr_skip *reason, char *why, size_t cap)
+static int sasrec_row(fr_data_load *ld, char *line, size_t len, long line_no, fr_data_row *row,
+                      fr_skip *reason, char *why, size_t cap)
 {
     const char *p[2];
     size_t n[2], at = 0;

@@ -25,7 +25,8 @@ fr_status fr_items_load(fr_items *it, const char *path, const char *format, int 
     for (int i = 0; i < 2 && ld.fmt->content[i].name; i++)
         has_items = has_items || ld.fmt->content[i].counted;
     if (!has_items) {
-        st = fr_fail(err, FR_EINVAL, "%s data has no item file; give the items as movies.csv "
+        st = fr_fail(err, FR_EINVAL,
+                     "%s data has no item file; give the items as movies.csv "
                      "(movielens-csv), u.item (movielens-100k) or items.csv (events-csv)",
                      ld.fmt->name);
         goto out;

@@ -15,15 +15,15 @@
 #include "util/fr_status.h"
 
 typedef struct fr_items {
-    int num_items;      /* V, padding row 0 included */
-    int numeric;        /* every item id is an integer: item_ids is set */
-    int64_t *item_ids;  /* V, item_ids[0] = 0; NULL unless numeric */
-    char **item_keys;   /* V ids as strings, item_keys[0] = ""; one allocation */
-    int32_t *tokens;    /* V x T token rows; row 0 all 0 */
-    int num_tokens;     /* T */
-    int token_vocab;    /* Vt */
-    long rows_read;     /* rows of the item file (header and ignored blank lines excluded) */
-    long rows_skipped;  /* malformed rows dropped: rows_read - rows_skipped rows were used */
+    int num_items;     /* V, padding row 0 included */
+    int numeric;       /* every item id is an integer: item_ids is set */
+    int64_t *item_ids; /* V, item_ids[0] = 0; NULL unless numeric */
+    char **item_keys;  /* V ids as strings, item_keys[0] = ""; one allocation */
+    int32_t *tokens;   /* V x T token rows; row 0 all 0 */
+    int num_tokens;    /* T */
+    int token_vocab;   /* Vt */
+    long rows_read;    /* rows of the item file (header and ignored blank lines excluded) */
+    long rows_skipped; /* malformed rows dropped: rows_read - rows_skipped rows were used */
     long skipped_lines[FR_DATA_BAD_LINES]; /* the smallest of their line numbers */
     int n_skipped_lines;
     char file[FR_DATA_FILE_NAME]; /* the item file read */
@@ -36,8 +36,8 @@ typedef struct fr_items {
  * FR_EINVAL for an unknown format, sasrec (which has no item file) or bad T / Vt;
  * FR_EIO when the item file is missing or unreadable; FR_EFORMAT for a bad
  * events-csv header; FR_ENODATA when no row is valid. On failure it is zeroed. */
-FR_MUST fr_status fr_items_load(fr_items *it, const char *path, const char *format,
-                                int num_tokens, int token_vocab, fr_err *err);
+FR_MUST fr_status fr_items_load(fr_items *it, const char *path, const char *format, int num_tokens,
+                                int token_vocab, fr_err *err);
 void fr_items_free(fr_items *it);
 
 /* The fixed catalogue of model m's rows: its item keys when it has them, else its item

@@ -42,26 +42,33 @@ fr_status fr_synth_check(const fr_synth_config *c, fr_err *err)
     if (c->clusters < 1)
         return fr_fail(err, FR_EINVAL, "synth clusters must be >= 1 (got %d)", c->clusters);
     if (c->items > FR_SYNTH_MAX_ITEMS)
-        return fr_fail(err, FR_EINVAL, "synth items must be <= %d (got %d)",
-                       FR_SYNTH_MAX_ITEMS, c->items);
+        return fr_fail(err, FR_EINVAL, "synth items must be <= %d (got %d)", FR_SYNTH_MAX_ITEMS,
+                       c->items);
     if (c->items < 2 || c->items / 2 < c->clusters)
         return fr_fail(err, FR_EINVAL, "synth items must be >= 2 * clusters = %ld (got %d)",
                        2L * c->clusters, c->items);
     if (c->min_events < 1)
-        return fr_fail(err, FR_EINVAL, "synth min_events must be >= 1 (got %d)",
-                       c->min_events);
+        return fr_fail(err, FR_EINVAL, "synth min_events must be >= 1 (got %d)", c->min_events);
     if (c->max_events < c->min_events || c->max_events > FR_SYNTH_MAX_EVENTS)
-        return fr_fail(err, FR_EINVAL, "synth max_events must be in [min_events = %d, %d] "
-                       "(got %d)", c->min_events, FR_SYNTH_MAX_EVENTS, c->max_events);
+        return fr_fail(err, FR_EINVAL,
+                       "synth max_events must be in [min_events = %d, %d] "
+                       "(got %d)",
+                       c->min_events, FR_SYNTH_MAX_EVENTS, c->max_events);
     if ((double)c->users * c->max_events > FR_SYNTH_MAX_TOTAL)
         return fr_fail(err, FR_EINVAL, "synth users * max_events must be <= %.0f (got %d * %d)",
                        FR_SYNTH_MAX_TOTAL, c->users, c->max_events);
     return FR_OK;
 }
 
-int64_t fr_synth_item_id(int item) { return 10 * (int64_t)item + 7 + item % 3; }
+int64_t fr_synth_item_id(int item)
+{
+    return 10 * (int64_t)item + 7 + item % 3;
+}
 
-int64_t fr_synth_user_id(int user) { return 1000 + 3 * (int64_t)user; }
+int64_t fr_synth_user_id(int user)
+{
+    return 1000 + 3 * (int64_t)user;
+}
 
 /* The planted world: cluster k walks order[start[k] .. start[k+1]). */
 typedef struct fr_synth_world {
@@ -134,8 +141,8 @@ static fr_status close_file(FILE *f, const char *file, fr_err *err)
     return FR_OK;
 }
 
-static fr_status write_movies(const fr_synth_config *c, const fr_synth_world *w,
-                              const char *file, fr_rng *rng, fr_err *err)
+static fr_status write_movies(const fr_synth_config *c, const fr_synth_world *w, const char *file,
+                              fr_rng *rng, fr_err *err)
 {
     FILE *f = fopen(file, "wb");
     if (!f)
@@ -149,11 +156,9 @@ static fr_status write_movies(const fr_synth_config *c, const fr_synth_world *w,
         const char *shared = fr_synth_shared_genres[fr_rng_below(rng, 5)];
         char title[128], genres[64];
         if (i % 9 == 4)
-            snprintf(title, sizeof title, "Item %d, The Word%d Word%d (%d)", i, tied, loose,
-                     year);
+            snprintf(title, sizeof title, "Item %d, The Word%d Word%d (%d)", i, tied, loose, year);
         else if (i % 50 == 7)
-            snprintf(title, sizeof title, "Item %d \"Word%d\" Word%d (%d)", i, tied, loose,
-                     year);
+            snprintf(title, sizeof title, "Item %d \"Word%d\" Word%d (%d)", i, tied, loose, year);
         else
             snprintf(title, sizeof title, "Item %d Word%d Word%d (%d)", i, tied, loose, year);
         if (i % 37 == 5)
@@ -169,8 +174,8 @@ static fr_status write_movies(const fr_synth_config *c, const fr_synth_world *w,
     return close_file(f, file, err);
 }
 
-static fr_status write_ratings(const fr_synth_config *c, const fr_synth_world *w,
-                               const char *file, fr_rng *rng, fr_err *err)
+static fr_status write_ratings(const fr_synth_config *c, const fr_synth_world *w, const char *file,
+                               fr_rng *rng, fr_err *err)
 {
     size_t cap = (size_t)c->max_events;
     int32_t *items = malloc(cap * sizeof *items), *idx = malloc(cap * sizeof *idx);
@@ -189,7 +194,8 @@ static fr_status write_ratings(const fr_synth_config *c, const fr_synth_world *w
     for (int u = 0; u < c->users; u++) {
         int k = (int)fr_rng_below(rng, (uint64_t)c->clusters);
         int32_t s = w->start[k], size = w->start[k + 1] - s;
-        int n = c->min_events + (int)fr_rng_below(rng, (uint64_t)(c->max_events - c->min_events + 1));
+        int n =
+            c->min_events + (int)fr_rng_below(rng, (uint64_t)(c->max_events - c->min_events + 1));
         double r0 = fr_rng_uniform(rng);
         int32_t p = (int32_t)(size * r0 * r0); /* walks mostly start early in the chain */
         int32_t cur = w->order[s + p];

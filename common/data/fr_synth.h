@@ -16,7 +16,7 @@ typedef struct fr_synth_config {
     int clusters;   /* >= 1; each owns a disjoint block of items and a walk order over it */
     int min_events; /* events per user drawn uniformly in [min_events, max_events] */
     int max_events;
-    uint64_t seed;  /* the same config and seed give byte-identical files */
+    uint64_t seed; /* the same config and seed give byte-identical files */
 } fr_synth_config;
 
 /* 500 users, 300 items, 8 clusters, 20..60 events per user, seed 1. */

@@ -15,10 +15,10 @@
 #include <omp.h>
 #endif
 
-#define FR_EVAL_BLOCK 128                 /* users per score block */
-#define FR_EVAL_BLOCK_FLOATS (1L << 24)   /* cap of one thread's score block (64 MiB) */
-#define FR_EVAL_TOP 50                    /* length of the longest recommended list */
-#define FR_EVAL_SEED_SALT 7919            /* keeps evaluation draws off training streams */
+#define FR_EVAL_BLOCK 128               /* users per score block */
+#define FR_EVAL_BLOCK_FLOATS (1L << 24) /* cap of one thread's score block (64 MiB) */
+#define FR_EVAL_TOP 50                  /* length of the longest recommended list */
+#define FR_EVAL_SEED_SALT 7919          /* keeps evaluation draws off training streams */
 
 /* The last L items of the concatenation a[0..na) + b[0..nb), left-padded with 0. */
 static void fr_eval_left_pad2(const int32_t *a, long na, const int32_t *b, long nb, int seq_len,
@@ -60,17 +60,20 @@ static fr_status fr_eval_check_dataset(const fr_dataset *ds, fr_err *err)
             return fr_fail(err, FR_EFORMAT, "eval: train offsets of user %d decrease", u);
         for (int64_t k = ds->train_off[u]; k < ds->train_off[u + 1]; k++)
             if (ds->train_items[k] < 1 || ds->train_items[k] >= V)
-                return fr_fail(err, FR_EFORMAT, "eval: user %d trains on item row %d, not in [1, %d)",
-                               u, (int)ds->train_items[k], V);
+                return fr_fail(err, FR_EFORMAT,
+                               "eval: user %d trains on item row %d, not in [1, %d)", u,
+                               (int)ds->train_items[k], V);
     }
     for (int i = 0; i < ds->num_eval_users; i++) {
         int32_t u = ds->eval_users[i];
         if (u < 0 || u >= U)
-            return fr_fail(err, FR_EFORMAT, "eval: evaluation user %d is not in [0, %d)", (int)u, U);
+            return fr_fail(err, FR_EFORMAT, "eval: evaluation user %d is not in [0, %d)", (int)u,
+                           U);
         if (ds->valid[u] < 1 || ds->valid[u] >= V || ds->test[u] < 1 || ds->test[u] >= V)
             return fr_fail(err, FR_EFORMAT,
                            "eval: user %d has held-out rows %d (validation) and %d (test), "
-                           "not both in [1, %d)", (int)u, (int)ds->valid[u], (int)ds->test[u], V);
+                           "not both in [1, %d)",
+                           (int)u, (int)ds->valid[u], (int)ds->test[u], V);
     }
     return FR_OK;
 }
@@ -104,7 +107,8 @@ static fr_status fr_eval_sample_candidates(fr_evaluator *ev, fr_split split, fr_
         if (distinct >= V - 1)
             return fr_fail(err, FR_ENODATA,
                            "eval: user %d interacted with all %d items, so no negative can be "
-                           "sampled for the sampled metric", (int)u, V - 1);
+                           "sampled for the sampled metric",
+                           (int)u, V - 1);
         int32_t *row = ev->candidates[split] + (size_t)i * width;
         row[0] = split == FR_SPLIT_VALID ? ds->valid[u] : ds->test[u];
         for (int n = 1; n < width;) {
@@ -155,8 +159,8 @@ fr_status fr_eval_init(fr_evaluator *ev, const fr_dataset *ds, int seq_len, uint
     if (!ev->inputs[0] || !ev->inputs[1] || !ev->targets[0] || !ev->targets[1] ||
         !ev->candidates[0] || !ev->candidates[1] || !ev->sampled_pos || !ev->neg_log2_pop ||
         !ev->popularity || !stamp || !order) {
-        st = fr_fail(err, FR_ENOMEM, "eval: out of memory for %d users x %d positions, %d items",
-                     n, seq_len, V);
+        st = fr_fail(err, FR_ENOMEM, "eval: out of memory for %d users x %d positions, %d items", n,
+                     seq_len, V);
         goto out;
     }
 
@@ -297,8 +301,7 @@ static fr_status fr_eval_check_finite(const float *v, size_t rows, int dim, cons
 }
 
 fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *item_vecs,
-                        const float *user_vecs, int dim, int threads, fr_metrics *out,
-                        fr_err *err)
+                        const float *user_vecs, int dim, int threads, fr_metrics *out, fr_err *err)
 {
     fr_status st = FR_OK;
     int32_t *ranks = NULL, *tops = NULL;
@@ -343,7 +346,8 @@ fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const float *ite
 
     /* Sampled protocol: candidates fixed at init, target in column 0. */
     const int width = 1 + FR_EVAL_NEGATIVES;
-    float *sscores = malloc((size_t)(ev->n_sampled > 0 ? ev->n_sampled : 1) * width * sizeof(float));
+    float *sscores =
+        malloc((size_t)(ev->n_sampled > 0 ? ev->n_sampled : 1) * width * sizeof(float));
     if (!sscores) {
         st = fr_fail(err, FR_ENOMEM, "eval: out of memory for %d sampled users", ev->n_sampled);
         goto out;

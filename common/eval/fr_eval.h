@@ -27,22 +27,22 @@ typedef enum fr_split { FR_SPLIT_VALID = 0, FR_SPLIT_TEST = 1 } fr_split;
 #define FR_EVAL_MAX_USERS 10000
 
 typedef struct fr_metrics {
-    double hr10, ndcg10;                /* sampled protocol */
-    double recall10, recall50;          /* full ranking */
+    double hr10, ndcg10;       /* sampled protocol */
+    double recall10, recall50; /* full ranking */
     double ndcg_full10, ndcg_full50, mrr;
-    double precision10, precision50;    /* one relevant item: recall@K / K */
+    double precision10, precision50; /* one relevant item: recall@K / K */
     double coverage10, novelty10;
     double coverage50, novelty50;
-    int users;                          /* users in the full ranking */
+    int users; /* users in the full ranking */
     int sampled_users;
 } fr_metrics;
 
 typedef struct fr_evaluator {
-    const fr_dataset *ds;   /* borrowed; must outlive the evaluator */
+    const fr_dataset *ds; /* borrowed; must outlive the evaluator */
     int seq_len;
-    int n_users;            /* = ds->num_eval_users */
-    int32_t *inputs[2];     /* per split: n_users x L left-padded input histories */
-    int32_t *targets[2];    /* per split: n_users target rows */
+    int n_users;         /* = ds->num_eval_users */
+    int32_t *inputs[2];  /* per split: n_users x L left-padded input histories */
+    int32_t *targets[2]; /* per split: n_users target rows */
     int n_sampled;
     int32_t *sampled_pos;   /* n_sampled indices into eval_users */
     int32_t *candidates[2]; /* per split: n_sampled x (1 + 100), target first */
@@ -50,8 +50,8 @@ typedef struct fr_evaluator {
     float *popularity;      /* V: number of users with i in their training part */
 } fr_evaluator;
 
-FR_MUST fr_status fr_eval_init(fr_evaluator *ev, const fr_dataset *ds, int seq_len,
-                               uint64_t seed, int max_users, fr_err *err);
+FR_MUST fr_status fr_eval_init(fr_evaluator *ev, const fr_dataset *ds, int seq_len, uint64_t seed,
+                               int max_users, fr_err *err);
 void fr_eval_free(fr_evaluator *ev);
 
 /* Score one split. threads bounds the worker threads. */

@@ -51,14 +51,13 @@ const char *fr_agg_kind_name(fr_agg_kind k)
 
 fr_agg_config fr_agg_config_default(void)
 {
-    return (fr_agg_config){.kind = FR_AGG_FEDAVG, .server_lr = 1.0, .beta1 = 0.9,
-                           .beta2 = 0.99, .tau = 1e-3};
+    return (fr_agg_config){
+        .kind = FR_AGG_FEDAVG, .server_lr = 1.0, .beta1 = 0.9, .beta2 = 0.99, .tau = 1e-3};
 }
 
 fr_status fr_agg_config_check(const fr_agg_config *cfg, fr_err *err)
 {
-    if (!(cfg->kind == FR_AGG_FEDAVG || cfg->kind == FR_AGG_FEDADAM ||
-          cfg->kind == FR_AGG_FEDYOGI))
+    if (!(cfg->kind == FR_AGG_FEDAVG || cfg->kind == FR_AGG_FEDADAM || cfg->kind == FR_AGG_FEDYOGI))
         return fr_fail(err, FR_EINVAL, "aggregation kind %d is unknown", (int)cfg->kind);
     if (!(cfg->server_lr > 0 && isfinite(cfg->server_lr)))
         return fr_fail(err, FR_EINVAL, "server_lr %g: need a finite value > 0", cfg->server_lr);
@@ -174,8 +173,8 @@ fr_status fr_agg_check_le(const uint8_t *delta_le, size_t n, double max_norm, do
     if (norm)
         *norm = nrm;
     if (max_norm > 0 && nrm > max_norm * (1 + 1e-6))
-        return fr_fail(err, FR_EINVAL, "update L2 norm %.9g exceeds the clipping bound %.9g",
-                       nrm, max_norm);
+        return fr_fail(err, FR_EINVAL, "update L2 norm %.9g exceeds the clipping bound %.9g", nrm,
+                       max_norm);
     return FR_OK;
 }
 
@@ -188,8 +187,10 @@ fr_status fr_server_opt_init(fr_server_opt *o, size_t n, fr_err *err)
     o->v = calloc(n, sizeof *o->v);
     if (!o->m || !o->v) {
         fr_server_opt_free(o);
-        return fr_fail(err, FR_ENOMEM, "cannot allocate server optimiser state of %zu "
-                       "parameters", n);
+        return fr_fail(err, FR_ENOMEM,
+                       "cannot allocate server optimiser state of %zu "
+                       "parameters",
+                       n);
     }
     o->n = n;
     return FR_OK;
@@ -202,8 +203,8 @@ void fr_server_opt_free(fr_server_opt *o)
     memset(o, 0, sizeof *o);
 }
 
-fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt *opt,
-                       float *params, fr_err *err)
+fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt *opt, float *params,
+                       fr_err *err)
 {
     fr_status st = fr_agg_config_check(cfg, err);
     if (st != FR_OK)
@@ -211,8 +212,10 @@ fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt 
     if (a->count == 0 || !(a->weight > 0))
         return fr_fail(err, FR_ENODATA, "no updates to aggregate");
     if (opt->n != a->n)
-        return fr_fail(err, FR_EINVAL, "server optimiser holds %zu parameters, the aggregate "
-                       "%zu", opt->n, a->n);
+        return fr_fail(err, FR_EINVAL,
+                       "server optimiser holds %zu parameters, the aggregate "
+                       "%zu",
+                       opt->n, a->n);
     const double inv = 1.0 / a->weight, lr = cfg->server_lr;
     const double b1 = cfg->beta1, b2 = cfg->beta2, tau = cfg->tau;
     const double *restrict sum = a->sum;
@@ -287,8 +290,10 @@ fr_status fr_server_opt_save(const fr_server_opt *o, const char *path, fr_err *e
     }
     stage = malloc(4 * CHUNK);
     if (!stage) {
-        st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate buffers to save the server "
-                     "optimiser", path);
+        st = fr_fail(err, FR_ENOMEM,
+                     "%s: cannot allocate buffers to save the server "
+                     "optimiser",
+                     path);
         goto out;
     }
     if ((st = fr_atomic_open(&af, path, 0600, err)) != FR_OK)
@@ -363,8 +368,8 @@ fr_status fr_server_opt_load(fr_server_opt *o, size_t n, const char *path, fr_er
     uint64_t fn = get_le64(hdr + 8);
     int64_t step = (int64_t)get_le64(hdr + 16);
     if (fn != (uint64_t)n) {
-        st = fr_fail(err, FR_EINVAL, "%s: holds state for %llu parameters, the model has %zu",
-                     path, (unsigned long long)fn, n);
+        st = fr_fail(err, FR_EINVAL, "%s: holds state for %llu parameters, the model has %zu", path,
+                     (unsigned long long)fn, n);
         goto out;
     }
     if (n > ((uint64_t)INT64_MAX - FR_SOPT_HEADER_BYTES - 4) / 8) {
@@ -373,8 +378,8 @@ fr_status fr_server_opt_load(fr_server_opt *o, size_t n, const char *path, fr_er
     }
     uint64_t want = FR_SOPT_HEADER_BYTES + 8 * (uint64_t)n + 4;
     if ((uint64_t)sb.st_size != want) {
-        st = fr_fail(err, FR_EFORMAT, "%s: %s: %lld bytes, expected %llu for %zu parameters",
-                     path, (uint64_t)sb.st_size < want ? "truncated" : "bytes after the end",
+        st = fr_fail(err, FR_EFORMAT, "%s: %s: %lld bytes, expected %llu for %zu parameters", path,
+                     (uint64_t)sb.st_size < want ? "truncated" : "bytes after the end",
                      (long long)sb.st_size, (unsigned long long)want, n);
         goto out;
     }
@@ -394,8 +399,8 @@ fr_status fr_server_opt_load(fr_server_opt *o, size_t n, const char *path, fr_er
     uint32_t stored = (uint32_t)tail[0] | (uint32_t)tail[1] << 8 | (uint32_t)tail[2] << 16 |
                       (uint32_t)tail[3] << 24;
     if (stored != crc) {
-        st = fr_fail(err, FR_ECHECKSUM, "%s: checksum mismatch (stored %08x, computed %08x)",
-                     path, stored, crc);
+        st = fr_fail(err, FR_ECHECKSUM, "%s: checksum mismatch (stored %08x, computed %08x)", path,
+                     stored, crc);
         goto out;
     }
     if (step < 0 || step > LONG_MAX) {

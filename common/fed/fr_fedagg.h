@@ -82,8 +82,8 @@ void fr_agg_add(fr_agg *a, const float *delta, double w);
  * in double) into *norm (norm may be NULL) and, when max_norm > 0, FR_EINVAL giving
  * both numbers when the norm exceeds max_norm by more than a relative 1e-6 (room for
  * a node's float32 clipping). */
-FR_MUST fr_status fr_agg_check_le(const uint8_t *delta_le, size_t n, double max_norm,
-                                  double *norm, fr_err *err);
+FR_MUST fr_status fr_agg_check_le(const uint8_t *delta_le, size_t n, double max_norm, double *norm,
+                                  fr_err *err);
 
 /* The server optimiser's state, kept between rounds: moments m and v (n floats each)
  * and the steps taken. FedAvg leaves m and v alone. */

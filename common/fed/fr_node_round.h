@@ -61,13 +61,13 @@ const char *fr_node_reason_str(fr_node_reason r);
 
 /* The node's progress, as the decisions see it. */
 typedef struct fr_node_view {
-    long version;        /* the global model held, -1 with none */
-    long last_round;     /* the last round taken part in or sat out */
-    long last_reported;  /* the last version whose metrics were reported */
-    long trained_from;   /* the version the node last trained a round from */
-    int rounds_done;     /* rounds whose update was delivered */
-    int max_rounds;      /* 0: no limit */
-    int require_secagg;  /* take part in secure rounds only */
+    long version;       /* the global model held, -1 with none */
+    long last_round;    /* the last round taken part in or sat out */
+    long last_reported; /* the last version whose metrics were reported */
+    long trained_from;  /* the version the node last trained a round from */
+    int rounds_done;    /* rounds whose update was delivered */
+    int max_rounds;     /* 0: no limit */
+    int require_secagg; /* take part in secure rounds only */
 } fr_node_view;
 
 /* Whether to join again: never joined (last_join < 0), or a heartbeat (heartbeat_s,
@@ -89,12 +89,12 @@ double fr_node_round_give_up(const fr_node_clock *c, const fr_proto_task *t);
 
 /* Differential privacy of a node's rounds (docs/privacy.md). */
 typedef struct fr_node_dp_config {
-    int dp;          /* train privately */
-    int site;        /* site level (DP-FedAvg) rather than user level (DP-SGD) */
-    double q;        /* user sampling rate; 0: batch / users */
-    double noise;    /* noise multiplier; 0: from the budget */
-    double eps_max;  /* budget to record; 0: the ledger's */
-    double delta;    /* 0: the default (fr_dp_plan.h) */
+    int dp;         /* train privately */
+    int site;       /* site level (DP-FedAvg) rather than user level (DP-SGD) */
+    double q;       /* user sampling rate; 0: batch / users */
+    double noise;   /* noise multiplier; 0: from the budget */
+    double eps_max; /* budget to record; 0: the ledger's */
+    double delta;   /* 0: the default (fr_dp_plan.h) */
 } fr_node_dp_config;
 
 /* What a round will train with. */

@@ -13,26 +13,45 @@ typedef enum ftype { F_INT, F_FLOAT, F_STR, F_BIN } ftype;
 typedef struct field {
     const char *key;
     ftype type;
-    size_t off;        /* into the message struct */
-    size_t size;       /* F_STR: buffer bytes */
-    double lo, hi;     /* F_INT, F_FLOAT: allowed range */
+    size_t off;    /* into the message struct */
+    size_t size;   /* F_STR: buffer bytes */
+    double lo, hi; /* F_INT, F_FLOAT: allowed range */
     int required;
 } field;
 
 #define MAXI 9.0e15 /* integers that a double holds exactly: every count we carry */
 
-#define I(st, k, lo, hi) {#k, F_INT, offsetof(st, k), 0, lo, hi, 1}
-#define D(st, k, lo, hi) {#k, F_FLOAT, offsetof(st, k), 0, lo, hi, 1}
-#define S(st, k) {#k, F_STR, offsetof(st, k), sizeof(((st *)0)->k), 0, 0, 1}
+#define I(st, k, lo, hi)                                                                           \
+    {                                                                                              \
+#k, F_INT, offsetof(st, k), 0, lo, hi, 1                                                   \
+    }
+#define D(st, k, lo, hi)                                                                           \
+    {                                                                                              \
+#k, F_FLOAT, offsetof(st, k), 0, lo, hi, 1                                                 \
+    }
+#define S(st, k)                                                                                   \
+    {                                                                                              \
+#k, F_STR, offsetof(st, k), sizeof(((st *)0)->k), 0, 0, 1                                  \
+    }
 /* optional fields: absent decodes as zero; an absent (empty) bin is not sent */
-#define IO(st, k, lo, hi) {#k, F_INT, offsetof(st, k), 0, lo, hi, 0}
-#define BO(st, k, lo, hi) {#k, F_BIN, offsetof(st, k), 0, lo, hi, 0}
+#define IO(st, k, lo, hi)                                                                          \
+    {                                                                                              \
+#k, F_INT, offsetof(st, k), 0, lo, hi, 0                                                   \
+    }
+#define BO(st, k, lo, hi)                                                                          \
+    {                                                                                              \
+#k, F_BIN, offsetof(st, k), 0, lo, hi, 0                                                   \
+    }
 
 static const field join_fields[] = {
-    I(fr_proto_join, users, 0, MAXI),       I(fr_proto_join, windows, 0, MAXI),
-    I(fr_proto_join, model_version, 0, MAXI), D(fr_proto_join, eps_spent, 0, 1e12),
-    D(fr_proto_join, eps_budget, 0, 1e12),  S(fr_proto_join, software),
-    BO(fr_proto_join, id_pk, 32, 32),       BO(fr_proto_join, id_cert, 1, FR_PROTO_MAX_CERT),
+    I(fr_proto_join, users, 0, MAXI),
+    I(fr_proto_join, windows, 0, MAXI),
+    I(fr_proto_join, model_version, 0, MAXI),
+    D(fr_proto_join, eps_spent, 0, 1e12),
+    D(fr_proto_join, eps_budget, 0, 1e12),
+    S(fr_proto_join, software),
+    BO(fr_proto_join, id_pk, 32, 32),
+    BO(fr_proto_join, id_cert, 1, FR_PROTO_MAX_CERT),
     BO(fr_proto_join, id_sig, 1, FR_PROTO_MAX_ID_SIG),
 };
 static const field join_reply_fields[] = {
@@ -40,25 +59,37 @@ static const field join_reply_fields[] = {
     I(fr_proto_join_reply, heartbeat_s, 1, 86400),
 };
 static const field task_fields[] = {
-    I(fr_proto_task, state, 0, 2),          I(fr_proto_task, round, 0, MAXI),
-    I(fr_proto_task, model_version, 0, MAXI), D(fr_proto_task, deadline_s, 0, 1e9),
-    I(fr_proto_task, retry_s, 0, 86400),    I(fr_proto_task, local_epochs, 0, 100000),
-    I(fr_proto_task, batch, 1, 1 << 20),    I(fr_proto_task, seq_len, 1, 65536),
-    I(fr_proto_task, negatives, 1, 1 << 20), D(fr_proto_task, lr, 0, 1e3),
-    D(fr_proto_task, max_update_norm, 0, 1e12), S(fr_proto_task, weighting),
+    I(fr_proto_task, state, 0, 2),
+    I(fr_proto_task, round, 0, MAXI),
+    I(fr_proto_task, model_version, 0, MAXI),
+    D(fr_proto_task, deadline_s, 0, 1e9),
+    I(fr_proto_task, retry_s, 0, 86400),
+    I(fr_proto_task, local_epochs, 0, 100000),
+    I(fr_proto_task, batch, 1, 1 << 20),
+    I(fr_proto_task, seq_len, 1, 65536),
+    I(fr_proto_task, negatives, 1, 1 << 20),
+    D(fr_proto_task, lr, 0, 1e3),
+    D(fr_proto_task, max_update_norm, 0, 1e12),
+    S(fr_proto_task, weighting),
     IO(fr_proto_task, secagg, 0, 1),
 };
 static const field metrics_fields[] = {
-    I(fr_proto_metrics, model_version, 0, MAXI), I(fr_proto_metrics, users, 0, MAXI),
-    D(fr_proto_metrics, hr10, 0, 1),         D(fr_proto_metrics, ndcg10, 0, 1),
-    D(fr_proto_metrics, recall10, 0, 1),     D(fr_proto_metrics, loss, 0, 1e6),
+    I(fr_proto_metrics, model_version, 0, MAXI),
+    I(fr_proto_metrics, users, 0, MAXI),
+    D(fr_proto_metrics, hr10, 0, 1),
+    D(fr_proto_metrics, ndcg10, 0, 1),
+    D(fr_proto_metrics, recall10, 0, 1),
+    D(fr_proto_metrics, loss, 0, 1e6),
     D(fr_proto_metrics, eps_spent, 0, 1e12),
 };
 /* "delta" (bin) is handled beside the table: its length is tied to n */
 static const field update_fields[] = {
-    I(fr_proto_update, round, 1, MAXI),     I(fr_proto_update, model_version, 0, MAXI),
-    I(fr_proto_update, users, 0, MAXI),     I(fr_proto_update, windows, 0, MAXI),
-    D(fr_proto_update, weight, 1e-9, 1e15), D(fr_proto_update, loss, 0, 1e6),
+    I(fr_proto_update, round, 1, MAXI),
+    I(fr_proto_update, model_version, 0, MAXI),
+    I(fr_proto_update, users, 0, MAXI),
+    I(fr_proto_update, windows, 0, MAXI),
+    D(fr_proto_update, weight, 1e-9, 1e15),
+    D(fr_proto_update, loss, 0, 1e6),
     I(fr_proto_update, n, 1, (double)FR_PROTO_MAX_PARAMS),
 };
 
@@ -110,12 +141,12 @@ static void pack_fields(msgpack_packer *pk, const field *f, int nf, const void *
     }
 }
 
-#define ENCODER(fn, type, table)                                   \
-    void fn(const type *m, msgpack_sbuffer *sb)                    \
-    {                                                              \
-        msgpack_packer pk;                                         \
-        msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);       \
-        pack_fields(&pk, table, COUNT(table), m, 0);               \
+#define ENCODER(fn, type, table)                                                                   \
+    void fn(const type *m, msgpack_sbuffer *sb)                                                    \
+    {                                                                                              \
+        msgpack_packer pk;                                                                         \
+        msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);                                       \
+        pack_fields(&pk, table, COUNT(table), m, 0);                                               \
     }
 
 ENCODER(fr_proto_join_encode, fr_proto_join, join_fields)
@@ -186,8 +217,8 @@ static fr_status read_field(fr_mpread *r, const field *f, void *msg)
             return fr_fail(r->err, FR_EFORMAT, "%s: %s: a %s where a number belongs", r->name,
                            f->key, fr_mpread_type_name(it.type));
         if (!isfinite(v) || v < f->lo || v > f->hi)
-            return fr_fail(r->err, FR_EFORMAT, "%s: %s: %g is outside [%g, %g]", r->name, f->key,
-                           v, f->lo, f->hi);
+            return fr_fail(r->err, FR_EFORMAT, "%s: %s: %g is outside [%g, %g]", r->name, f->key, v,
+                           f->lo, f->hi);
         *(double *)p = v;
         return FR_OK;
     }
@@ -199,8 +230,8 @@ static fr_status read_field(fr_mpread *r, const field *f, void *msg)
                            (unsigned long long)it.u, f->size - 1);
         for (uint64_t i = 0; i < it.u; i++)
             if (it.ptr[i] < 0x20 || it.ptr[i] == 0x7f)
-                return fr_fail(r->err, FR_EFORMAT, "%s: %s: control byte at %llu", r->name,
-                               f->key, (unsigned long long)i);
+                return fr_fail(r->err, FR_EFORMAT, "%s: %s: control byte at %llu", r->name, f->key,
+                               (unsigned long long)i);
         memcpy(p, it.ptr, it.u);
         p[it.u] = 0;
         return FR_OK;
@@ -271,11 +302,11 @@ static fr_status decode(const void *buf, size_t len, const char *name, const fie
     return fr_mpread_missing(&r, "the message", keys, nk, seen, required);
 }
 
-#define DECODER(fn, type, table, label)                                             \
-    fr_status fn(const void *buf, size_t len, type *m, fr_err *err)                 \
-    {                                                                               \
-        memset(m, 0, sizeof *m);                                                    \
-        return decode(buf, len, label, table, COUNT(table), m, NULL, err);          \
+#define DECODER(fn, type, table, label)                                                            \
+    fr_status fn(const void *buf, size_t len, type *m, fr_err *err)                                \
+    {                                                                                              \
+        memset(m, 0, sizeof *m);                                                                   \
+        return decode(buf, len, label, table, COUNT(table), m, NULL, err);                         \
     }
 
 fr_status fr_proto_join_decode(const void *buf, size_t len, fr_proto_join *m, fr_err *err)

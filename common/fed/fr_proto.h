@@ -17,7 +17,7 @@
 
 #define FR_PROTO_VERSION 1
 #define FR_PROTO_CONTENT_TYPE "application/msgpack"
-#define FR_PROTO_NAME 64           /* bytes of a name field, NUL included */
+#define FR_PROTO_NAME 64 /* bytes of a name field, NUL included */
 /* floats in a model delta: its bytes must fit a msgpack bin (< 2^32) */
 #define FR_PROTO_MAX_PARAMS ((1ull << 30) - 1)
 
@@ -49,7 +49,7 @@ typedef struct fr_proto_join {
 /* Its answer: the identity the coordinator took from the node's certificate. */
 typedef struct fr_proto_join_reply {
     char node[FR_PROTO_NAME];
-    int64_t heartbeat_s;   /* send a join at least this often */
+    int64_t heartbeat_s; /* send a join at least this often */
 } fr_proto_join_reply;
 
 typedef enum fr_proto_task_state {
@@ -60,12 +60,12 @@ typedef enum fr_proto_task_state {
 
 /* GET /v1/task: the current round and what to do in it. */
 typedef struct fr_proto_task {
-    int64_t state;          /* fr_proto_task_state */
-    int64_t round;          /* 0 when none is open */
-    int64_t model_version;  /* the latest published global model */
-    double deadline_s;      /* seconds left in the round */
-    int64_t retry_s;        /* poll again after this long */
-    int64_t local_epochs;   /* local training per round */
+    int64_t state;         /* fr_proto_task_state */
+    int64_t round;         /* 0 when none is open */
+    int64_t model_version; /* the latest published global model */
+    double deadline_s;     /* seconds left in the round */
+    int64_t retry_s;       /* poll again after this long */
+    int64_t local_epochs;  /* local training per round */
     int64_t batch, seq_len, negatives;
     double lr;
     double max_update_norm; /* updates with a larger L2 norm are refused */
@@ -80,18 +80,18 @@ typedef struct fr_proto_task {
 typedef struct fr_proto_update {
     int64_t round, model_version;
     int64_t users, windows;
-    double weight;          /* the node's FedAvg weight (users or windows) */
-    double loss;            /* mean training loss of the local epochs */
-    uint64_t n;             /* floats in delta */
-    const uint8_t *delta;   /* decode: points into the body, unaligned */
+    double weight;        /* the node's FedAvg weight (users or windows) */
+    double loss;          /* mean training loss of the local epochs */
+    uint64_t n;           /* floats in delta */
+    const uint8_t *delta; /* decode: points into the body, unaligned */
 } fr_proto_update;
 
 /* POST /v1/metrics: a node's evaluation of a global model on its own split. */
 typedef struct fr_proto_metrics {
     int64_t model_version;
-    int64_t users;          /* users evaluated */
+    int64_t users;                 /* users evaluated */
     double hr10, ndcg10, recall10; /* validation split */
-    double loss;            /* training loss of the node's last round */
+    double loss;                   /* training loss of the node's last round */
     double eps_spent;
 } fr_proto_metrics;
 

@@ -106,9 +106,9 @@ int fr_round_has_update(const fr_round *r, const char *node)
     return 0;
 }
 
-fr_round_refusal fr_round_check_update(const fr_round *r, double now, const char *node,
-                                       int joined, const uint8_t *body, size_t len,
-                                       fr_round_update *out, char *reason, size_t cap)
+fr_round_refusal fr_round_check_update(const fr_round *r, double now, const char *node, int joined,
+                                       const uint8_t *body, size_t len, fr_round_update *out,
+                                       char *reason, size_t cap)
 {
     fr_err err = {{0}};
     fr_proto_update *u = &out->u;
@@ -124,8 +124,10 @@ fr_round_refusal fr_round_check_update(const fr_round *r, double now, const char
         return FR_ROUND_NO_ROUND;
     }
     if (r->sa.on) {
-        snprintf(reason, cap, "round %ld uses secure aggregation: send masked updates to "
-                 "/v1/secagg/masked", r->id);
+        snprintf(reason, cap,
+                 "round %ld uses secure aggregation: send masked updates to "
+                 "/v1/secagg/masked",
+                 r->id);
         return FR_ROUND_SECURE_ONLY;
     }
     if (u->round != r->id) {
@@ -184,8 +186,8 @@ static fr_status add_from(fr_round *r, const char *node, fr_err *err)
     return FR_OK;
 }
 
-fr_status fr_round_add_update(fr_round *r, const char *node, const fr_round_update *u,
-                              int *quorum, fr_err *err)
+fr_status fr_round_add_update(fr_round *r, const char *node, const fr_round_update *u, int *quorum,
+                              fr_err *err)
 {
     fr_status st = add_from(r, node, err);
     if (st != FR_OK)
@@ -196,15 +198,17 @@ fr_status fr_round_add_update(fr_round *r, const char *node, const fr_round_upda
     return FR_OK;
 }
 
-fr_status fr_round_restore_update(fr_round *r, const char *node, const uint8_t *delta_le,
-                                  size_t n, double weight, double loss, fr_err *err)
+fr_status fr_round_restore_update(fr_round *r, const char *node, const uint8_t *delta_le, size_t n,
+                                  double weight, double loss, fr_err *err)
 {
     if (n != r->n)
-        return fr_fail(err, FR_EINVAL, "round %ld: a stored update of %zu parameters from %s, "
-                       "the model has %zu", r->id, n, node, r->n);
+        return fr_fail(err, FR_EINVAL,
+                       "round %ld: a stored update of %zu parameters from %s, "
+                       "the model has %zu",
+                       r->id, n, node, r->n);
     if (!(weight > 0) || weight > 1e300)
-        return fr_fail(err, FR_EINVAL, "round %ld: a stored update from %s with weight %g",
-                       r->id, node, weight);
+        return fr_fail(err, FR_EINVAL, "round %ld: a stored update from %s with weight %g", r->id,
+                       node, weight);
     fr_status st = add_from(r, node, err);
     if (st != FR_OK)
         return st;

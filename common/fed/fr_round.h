@@ -68,22 +68,22 @@ typedef struct fr_round_decision {
 } fr_round_decision;
 
 typedef struct fr_round_config {
-    int quorum;             /* updates that close a round; 0 = the nodes live at opening */
-    int min_nodes;          /* the quorum of a resumed round that recorded none */
-    int min_updates;        /* updates a round needs by its deadline to publish */
-    double round_timeout;   /* seconds from opening to the deadline */
-    double max_update_norm; /* L2 bound of a delta; 0 = none */
-    int weight_windows;     /* a node's weight is its windows (else its users) */
-    int secagg_threshold;   /* t; 0 = min_updates, raised to a majority of the members */
+    int quorum;                 /* updates that close a round; 0 = the nodes live at opening */
+    int min_nodes;              /* the quorum of a resumed round that recorded none */
+    int min_updates;            /* updates a round needs by its deadline to publish */
+    double round_timeout;       /* seconds from opening to the deadline */
+    double max_update_norm;     /* L2 bound of a delta; 0 = none */
+    int weight_windows;         /* a node's weight is its windows (else its users) */
+    int secagg_threshold;       /* t; 0 = min_updates, raised to a majority of the members */
     double secagg_step_timeout; /* seconds each later secure step waits */
 } fr_round_config;
 
 /* What the store holds of an open round: enough to rebuild it. */
 typedef struct fr_round_snapshot {
     long id;
-    long version;     /* the model version it trains from */
+    long version; /* the model version it trains from */
     double opened_at, deadline;
-    int expected;     /* updates that close it, fixed when it opened */
+    int expected; /* updates that close it, fixed when it opened */
 } fr_round_snapshot;
 
 /* An update that passed every check: the decoded message (its delta points into the
@@ -97,21 +97,21 @@ typedef struct fr_round_update {
 typedef struct fr_round_secure {
     int on;
     fr_secagg_server sv;
-    fr_secagg_setup setup;   /* its byte fields point into blob */
+    fr_secagg_setup setup; /* its byte fields point into blob */
     uint8_t *blob;
     msgpack_sbuffer setup_msg, adverts_msg, unmask_msg;
-    double step_deadline;    /* of the current step */
+    double step_deadline; /* of the current step */
 } fr_round_secure;
 
 typedef struct fr_round {
     fr_round_config cfg;
-    size_t n;               /* model parameters */
-    long id;                /* the open round; 0 when none */
+    size_t n; /* model parameters */
+    long id;  /* the open round; 0 when none */
     long version;
     double opened_at, deadline;
-    int expected;           /* updates that close it */
-    fr_agg agg;             /* the sum of its updates */
-    double loss_sum;        /* weight-summed training loss of its updates */
+    int expected;                /* updates that close it */
+    fr_agg agg;                  /* the sum of its updates */
+    double loss_sum;             /* weight-summed training loss of its updates */
     char (*from)[FR_ROUND_NAME]; /* nodes whose update is in, n_from of cap_from */
     int n_from, cap_from;
     fr_round_secure sa;
@@ -192,10 +192,9 @@ int fr_round_secure_task_open(const fr_round *r, const char *node);
  * appends the broadcast to out; FR_ROUND_NOT_YET means its step is still open, ask
  * again. A POST (body, len) is checked and added; it may close its step (d). */
 FR_MUST fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *node,
-                                                 fr_round_msg m, long asked,
-                                                 const uint8_t *body, size_t len,
-                                                 msgpack_sbuffer *out, fr_round_decision *d,
-                                                 char *reason, size_t cap);
+                                                 fr_round_msg m, long asked, const uint8_t *body,
+                                                 size_t len, msgpack_sbuffer *out,
+                                                 fr_round_decision *d, char *reason, size_t cap);
 /* Whether every survivor answered the unmasking step (the next tick finishes). */
 int fr_round_secure_unmasked(const fr_round *r);
 /* The members whose masked input is in the finished sum, into out (up to cap); their

@@ -16,10 +16,10 @@
 #include "secagg/fr_identity.h"
 
 static const char *const msg_names[FR_ROUND_NMSGS] = {
-    [FR_ROUND_GET_SETUP] = "setup",       [FR_ROUND_GET_ADVERTS] = "adverts",
-    [FR_ROUND_GET_RELAY] = "relay",       [FR_ROUND_GET_UNMASK] = "unmask",
+    [FR_ROUND_GET_SETUP] = "setup",          [FR_ROUND_GET_ADVERTS] = "adverts",
+    [FR_ROUND_GET_RELAY] = "relay",          [FR_ROUND_GET_UNMASK] = "unmask",
     [FR_ROUND_POST_ADVERTISE] = "advertise", [FR_ROUND_POST_SHARES] = "shares",
-    [FR_ROUND_POST_MASKED] = "masked",    [FR_ROUND_POST_UNMASK] = "unmask",
+    [FR_ROUND_POST_MASKED] = "masked",       [FR_ROUND_POST_UNMASK] = "unmask",
 };
 
 const char *fr_round_msg_name(fr_round_msg m)
@@ -46,8 +46,7 @@ static int by_name(const void *a, const void *b)
                   (*(const fr_secagg_member *const *)b)->name);
 }
 
-fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, int n,
-                               fr_err *err)
+fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, int n, fr_err *err)
 {
     fr_round_secure *sa = &r->sa;
     const fr_secagg_member *pick[FR_SECAGG_MAX_NODES];
@@ -338,10 +337,10 @@ static fr_round_refusal get(fr_round *r, const char *node, int id, fr_round_msg 
     return FR_ROUND_DROPPED;
 }
 
-fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *node,
-                                         fr_round_msg m, long asked, const uint8_t *body,
-                                         size_t len, msgpack_sbuffer *out, fr_round_decision *d,
-                                         char *reason, size_t cap)
+fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *node, fr_round_msg m,
+                                         long asked, const uint8_t *body, size_t len,
+                                         msgpack_sbuffer *out, fr_round_decision *d, char *reason,
+                                         size_t cap)
 {
     fr_round_secure *sa = &r->sa;
     fr_err err = {{0}};

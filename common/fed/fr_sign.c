@@ -62,9 +62,8 @@ static fr_status read_line(const char *path, char *buf, size_t cap, fr_err *err)
     return FR_OK;
 }
 
-
-fr_status fr_sign_key_load_or_create(fr_sign_key *k, const char *secret_path,
-                                     const char *pub_path, fr_err *err)
+fr_status fr_sign_key_load_or_create(fr_sign_key *k, const char *secret_path, const char *pub_path,
+                                     fr_err *err)
 {
     memset(k, 0, sizeof *k);
     if (sodium_init() < 0)

@@ -36,8 +36,8 @@ void fr_html_textf(FILE *out, const char *fmt, ...)
 enum { MARGIN_L = 60, MARGIN_R = 16, MARGIN_T = 30, MARGIN_B = 40 };
 
 typedef struct frame {
-    double x0, x1, y0, y1;     /* data ranges */
-    double px, py, pw, ph;     /* the plot area in pixels */
+    double x0, x1, y0, y1; /* data ranges */
+    double px, py, pw, ph; /* the plot area in pixels */
 } frame;
 
 static double sx(const frame *f, double x)
@@ -91,8 +91,9 @@ static void open_svg(FILE *out, const char *title, int width, int height)
             "<title>",
             width, height, width, height);
     fr_html_text(out, title);
-    fprintf(out, "</title><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
-                 "<text x=\"%d\" y=\"18\" font-size=\"13\" font-weight=\"bold\">",
+    fprintf(out,
+            "</title><rect width=\"%d\" height=\"%d\" fill=\"#fff\"/>"
+            "<text x=\"%d\" y=\"18\" font-size=\"13\" font-weight=\"bold\">",
             width, height, MARGIN_L);
     fr_html_text(out, title);
     fputs("</text>", out);
@@ -118,8 +119,7 @@ static void axes(FILE *out, const frame *f, const frame *fx, const char *x_label
     fprintf(out,
             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>"
             "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>",
-            f->px, f->py, f->px, f->py + f->ph, f->px, f->py + f->ph, f->px + f->pw,
-            f->py + f->ph);
+            f->px, f->py, f->px, f->py + f->ph, f->px, f->py + f->ph, f->px + f->pw, f->py + f->ph);
     /* the ends of the x axis and its middle */
     for (int i = 0; i <= 2; i++) {
         double v = f->x0 + (f->x1 - f->x0) * i / 2.0;
@@ -145,8 +145,9 @@ static int all_integral(const fr_html_series *s, int n)
 
 static void no_points(FILE *out, int width, int height)
 {
-    fprintf(out, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#777\">no data yet</text>"
-                 "</svg>\n",
+    fprintf(out,
+            "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\" fill=\"#777\">no data yet</text>"
+            "</svg>\n",
             width / 2, height / 2);
 }
 
@@ -154,7 +155,9 @@ void fr_html_line_chart(FILE *out, const char *title, const char *x_label,
                         const fr_html_series *series, int n_series, int width, int height,
                         int y_from_zero)
 {
-    frame f = {.px = MARGIN_L, .py = MARGIN_T, .pw = width - MARGIN_L - MARGIN_R,
+    frame f = {.px = MARGIN_L,
+               .py = MARGIN_T,
+               .pw = width - MARGIN_L - MARGIN_R,
                .ph = height - MARGIN_T - MARGIN_B};
     open_svg(out, title, width, height);
     if (!ranges(series, n_series, &f, y_from_zero)) {
@@ -201,10 +204,12 @@ void fr_html_line_chart(FILE *out, const char *title, const char *x_label,
     fputs("</svg>\n", out);
 }
 
-void fr_html_bar_chart(FILE *out, const char *title, const char *x_label,
-                       const fr_html_series *s, int width, int height)
+void fr_html_bar_chart(FILE *out, const char *title, const char *x_label, const fr_html_series *s,
+                       int width, int height)
 {
-    frame f = {.px = MARGIN_L, .py = MARGIN_T, .pw = width - MARGIN_L - MARGIN_R,
+    frame f = {.px = MARGIN_L,
+               .py = MARGIN_T,
+               .pw = width - MARGIN_L - MARGIN_R,
                .ph = height - MARGIN_T - MARGIN_B};
     open_svg(out, title, width, height);
     if (!ranges(s, 1, &f, 1)) {
@@ -234,8 +239,8 @@ void fr_html_bar_chart(FILE *out, const char *title, const char *x_label,
         fr_html_text(out, s->label);
         fprintf(out, " %.6g: %.6g</title></rect>", s->x[i], s->y[i]);
         if (bw >= 12)
-            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>", x,
-                    y - 3, s->y[i]);
+            fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%.6g</text>", x, y - 3,
+                    s->y[i]);
     }
     fputs("</svg>\n", out);
 }

@@ -17,7 +17,7 @@ void fr_html_textf(FILE *out, const char *fmt, ...) __attribute__((format(printf
 /* One line of a chart: n points (x[i], y[i]); a NaN y is a gap. */
 typedef struct fr_html_series {
     const char *label;
-    const char *color;    /* an SVG colour such as "#1f77b4"; trusted, not escaped */
+    const char *color; /* an SVG colour such as "#1f77b4"; trusted, not escaped */
     const double *x, *y;
     int n;
 } fr_html_series;

@@ -11,8 +11,8 @@
 #define FR_MAX_PARAMS ((size_t)1 << 30)
 
 static const char *const param_names[FR_NPARAMS] = {
-    "E_id", "E_tok", "conv_w", "conv_b", "W_proj", "b_proj",
-    "gru_W_ih", "gru_W_hh", "gru_b_ih", "gru_b_hh",
+    "E_id",   "E_tok",    "conv_w",   "conv_b",   "W_proj",
+    "b_proj", "gru_W_ih", "gru_W_hh", "gru_b_ih", "gru_b_hh",
 };
 
 const char *fr_model_param_name(int i)
@@ -42,8 +42,8 @@ fr_status fr_model_config_check(const fr_model_config *c, fr_err *err)
     if (c->filters < 1 || c->filters > 4096)
         return fr_fail(err, FR_EINVAL, "filters %d out of range [1, 4096]", c->filters);
     size_t d = (size_t)c->dim, f = (size_t)c->filters;
-    size_t n = ((size_t)c->num_items + (size_t)c->token_vocab) * d + f * d * 3 + f + d * f +
-               d + 6 * d * d + 6 * d;
+    size_t n = ((size_t)c->num_items + (size_t)c->token_vocab) * d + f * d * 3 + f + d * f + d +
+               6 * d * d + 6 * d;
     if (n > FR_MAX_PARAMS)
         return fr_fail(err, FR_ENOMEM, "model of %zu parameters exceeds the cap of %zu", n,
                        FR_MAX_PARAMS);
@@ -142,8 +142,10 @@ fr_status fr_model_set_item_keys(fr_model *m, const char *const *keys, fr_err *e
         size_t n = keys[r] ? strlen(keys[r]) : 0;
         if (!keys[r] || n > FR_MODEL_MAX_KEY || (r == 0) != (n == 0))
             return fr_fail(err, FR_EINVAL, "item key of row %zu is %s", r,
-                           !keys[r] ? "missing" : n > FR_MODEL_MAX_KEY ? "too long"
-                           : r ? "empty" : "set (row 0 is padding)");
+                           !keys[r]               ? "missing"
+                           : n > FR_MODEL_MAX_KEY ? "too long"
+                           : r                    ? "empty"
+                                                  : "set (row 0 is padding)");
         bytes += n + 1;
     }
     /* The pointers first, then the strings they point to: one block, one free. */

@@ -41,24 +41,24 @@ typedef struct fr_param {
     const char *name; /* the spec's name, e.g. "gru_W_ih" */
     int ndim;
     int shape[3];
-    size_t offset;    /* in floats, into each of the model's buffers */
-    size_t size;      /* in floats */
+    size_t offset; /* in floats, into each of the model's buffers */
+    size_t size;   /* in floats */
 } fr_param;
 
 typedef struct fr_model {
     fr_model_config cfg;
     const fr_backend *be;
     fr_param p[FR_NPARAMS];
-    size_t n;            /* total number of parameters */
-    float *params;       /* backend memory, n floats each */
+    size_t n;      /* total number of parameters */
+    float *params; /* backend memory, n floats each */
     float *grads;
     float *adam_m;
     float *adam_v;
-    long adam_step;      /* optimiser steps taken */
-    int32_t *item_tokens;/* host, V x T content token rows */
-    int64_t *item_ids;   /* host, V external ids (item_ids[0] = 0) */
-    char **item_keys;    /* host, V external ids as strings (item_keys[0] = ""), one
-                          * allocation; NULL when the ids are integers (item_ids) */
+    long adam_step;           /* optimiser steps taken */
+    int32_t *item_tokens;     /* host, V x T content token rows */
+    int64_t *item_ids;        /* host, V external ids (item_ids[0] = 0) */
+    char **item_keys;         /* host, V external ids as strings (item_keys[0] = ""), one
+                               * allocation; NULL when the ids are integers (item_ids) */
     int32_t *item_tokens_dev; /* backend copy of item_tokens */
 } fr_model;
 

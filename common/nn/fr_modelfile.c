@@ -38,8 +38,8 @@ static uint32_t crc_update(const uint32_t t[8][256], uint32_t crc, const void *b
     for (; len >= 8; p += 8, len -= 8) {
         uint32_t a = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                             (uint32_t)p[3] << 24);
-        uint32_t b = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
-                     (uint32_t)p[7] << 24;
+        uint32_t b =
+            (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
         crc = t[7][a & 0xff] ^ t[6][(a >> 8) & 0xff] ^ t[5][(a >> 16) & 0xff] ^ t[4][a >> 24] ^
               t[3][b & 0xff] ^ t[2][(b >> 8) & 0xff] ^ t[1][(b >> 16) & 0xff] ^ t[0][b >> 24];
     }
@@ -168,8 +168,8 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
         pack_cstr(pk, k ? "adam_v" : "adam_m");
         msgpack_pack_bin(pk, total * 4);
         for (int i = 0; i < FR_NPARAMS; i++)
-            pack_le(pk, m->be, (k ? m->adam_v : m->adam_m) + m->p[i].offset, m->p[i].size, 4,
-                    stage, stage_len);
+            pack_le(pk, m->be, (k ? m->adam_v : m->adam_m) + m->p[i].offset, m->p[i].size, 4, stage,
+                    stage_len);
     }
     char created[32] = "unknown";
     time_t now = time(NULL);
@@ -213,8 +213,10 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
         payload += strlen(m->item_keys[r]) + 5; /* a str head is at most 5 bytes */
     if (payload + 65536 > FR_MODELFILE_MAX_BODY || tok_bytes > UINT32_MAX ||
         (uint64_t)total * 4 > UINT32_MAX) {
-        st = fr_fail(err, FR_ENOMEM, "%s: a model of %zu parameters is too large for a "
-                     "model file", path, total);
+        st = fr_fail(err, FR_ENOMEM,
+                     "%s: a model of %zu parameters is too large for a "
+                     "model file",
+                     path, total);
         goto out;
     }
     size_t stage_len = fr_mf_stage_size(m);
@@ -256,4 +258,3 @@ out:
     free(stage);
     return st;
 }
-

@@ -33,22 +33,32 @@ typedef struct raw_tensor {
 
 /* The body's fields, pointing into it; checked against each other once all are read. */
 typedef struct raw_body {
-    uint32_t version;  /* the header's */
+    uint32_t version; /* the header's */
     fr_model_config cfg;
     int64_t adam_step;
     fr_mpread_item ids, tokens, adam_m, adam_v;
     raw_tensor t[FR_NPARAMS];
     const uint8_t *keys_at, *end; /* item_keys: its first string, and the body's end */
-    uint64_t keys_n;   /* strings in item_keys; keys_at is NULL when there is none */
-    size_t keys_bytes; /* their bytes */
+    uint64_t keys_n;              /* strings in item_keys; keys_at is NULL when there is none */
+    size_t keys_bytes;            /* their bytes */
 } raw_body;
 
-static const char *const body_keys[] = {"format",  "version",     "config",  "adam_step",
-                                        "item_ids", "item_tokens", "tensors", "adam_m",
+static const char *const body_keys[] = {"format",   "version",     "config",   "adam_step",
+                                        "item_ids", "item_tokens", "tensors",  "adam_m",
                                         "adam_v",   "meta",        "item_keys"};
 enum {
-    K_FORMAT, K_VERSION, K_CONFIG, K_STEP, K_IDS, K_TOKENS, K_TENSORS, K_AM, K_AV, K_META,
-    K_KEYS, K_COUNT
+    K_FORMAT,
+    K_VERSION,
+    K_CONFIG,
+    K_STEP,
+    K_IDS,
+    K_TOKENS,
+    K_TENSORS,
+    K_AM,
+    K_AV,
+    K_META,
+    K_KEYS,
+    K_COUNT
 };
 static const char *const config_keys[] = {"num_items", "token_vocab", "num_tokens", "dim",
                                           "filters"};
@@ -74,8 +84,10 @@ static fr_status read_tensor(fr_mpread *r, int i, raw_tensor *t)
             st = fr_mpread_expect(r, &t->data, FR_MPREAD_BIN, what);
         } else if ((st = fr_mpread_expect(r, &sh, FR_MPREAD_ARRAY, what)) == FR_OK) {
             if (sh.u < 1 || sh.u > 3)
-                st = fr_fail(r->err, FR_EFORMAT, "%s: %s: shape has %llu dimensions, "
-                             "expected 1 to 3", r->name, what, (unsigned long long)sh.u);
+                st = fr_fail(r->err, FR_EFORMAT,
+                             "%s: %s: shape has %llu dimensions, "
+                             "expected 1 to 3",
+                             r->name, what, (unsigned long long)sh.u);
             t->ndim = (int)sh.u;
             char sw[64];
             snprintf(sw, sizeof sw, "%s.shape", what);
@@ -94,8 +106,10 @@ static fr_status read_keys(fr_mpread *r, raw_body *b)
     fr_mpread_item it, str;
     fr_status st = FR_OK;
     if (b->version < 2)
-        return fr_fail(r->err, FR_EFORMAT, "%s: item_keys in a version %u file (it came with "
-                       "version 2)", r->name, b->version);
+        return fr_fail(r->err, FR_EFORMAT,
+                       "%s: item_keys in a version %u file (it came with "
+                       "version 2)",
+                       r->name, b->version);
     if ((st = fr_mpread_expect(r, &it, FR_MPREAD_ARRAY, "item_keys")) != FR_OK)
         return st;
     b->keys_at = r->p;
@@ -107,9 +121,10 @@ static fr_status read_keys(fr_mpread *r, raw_body *b)
             memchr(str.ptr, 0, (size_t)str.u))
             st = fr_fail(r->err, FR_EFORMAT, "%s: item_keys[%llu] is %s", r->name,
                          (unsigned long long)i,
-                         str.u > FR_MODEL_MAX_KEY ? "longer than 1024 bytes"
-                         : (i == 0) != (str.u == 0) ? (i ? "empty" : "not empty (row 0 is "
-                                                       "padding)")
+                         str.u > FR_MODEL_MAX_KEY   ? "longer than 1024 bytes"
+                         : (i == 0) != (str.u == 0) ? (i ? "empty"
+                                                         : "not empty (row 0 is "
+                                                           "padding)")
                                                     : "holding a NUL byte");
         b->keys_bytes += (size_t)str.u + 1;
     }
@@ -124,8 +139,8 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
     int64_t v;
     fr_status st = fr_mpread_expect(r, &top, FR_MPREAD_MAP, "body");
     if (st == FR_OK && top.u > K_COUNT)
-        st = fr_fail(r->err, FR_EFORMAT, "%s: body has %llu keys, at most %d are known",
-                     r->name, (unsigned long long)top.u, K_COUNT);
+        st = fr_fail(r->err, FR_EFORMAT, "%s: body has %llu keys, at most %d are known", r->name,
+                     (unsigned long long)top.u, K_COUNT);
     for (uint64_t e = 0; st == FR_OK && e < top.u; e++) {
         if ((st = fr_mpread_key(r, "body", body_keys, K_COUNT, &seen, &k)) != FR_OK)
             break;
@@ -136,24 +151,25 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
                 !fr_mpread_str_is(&it, FR_MF_FORMAT_NAME)) {
                 char shown[FR_MPREAD_SHOWN];
                 fr_mpread_show_str(shown, &it);
-                st = fr_fail(r->err, FR_EFORMAT, "%s: format is \"%s\", expected \""
-                             FR_MF_FORMAT_NAME "\"", r->name, shown);
+                st = fr_fail(r->err, FR_EFORMAT,
+                             "%s: format is \"%s\", expected \"" FR_MF_FORMAT_NAME "\"", r->name,
+                             shown);
             }
             break;
         case K_VERSION:
             if ((st = fr_mpread_int(r, what, INT64_MIN, INT64_MAX, &v)) == FR_OK &&
                 v != (int64_t)b->version)
-                st = fr_fail(r->err, FR_EFORMAT, "%s: body version %lld differs from the "
-                             "header's %u", r->name, (long long)v, b->version);
+                st = fr_fail(r->err, FR_EFORMAT,
+                             "%s: body version %lld differs from the "
+                             "header's %u",
+                             r->name, (long long)v, b->version);
             break;
-        case K_KEYS:
-            st = read_keys(r, b);
-            break;
+        case K_KEYS: st = read_keys(r, b); break;
         case K_CONFIG:
             st = fr_mpread_expect(r, &it, FR_MPREAD_MAP, what);
             if (st == FR_OK && it.u > 5)
-                st = fr_fail(r->err, FR_EFORMAT, "%s: config has %llu keys, expected 5",
-                             r->name, (unsigned long long)it.u);
+                st = fr_fail(r->err, FR_EFORMAT, "%s: config has %llu keys, expected 5", r->name,
+                             (unsigned long long)it.u);
             for (uint64_t c = 0; st == FR_OK && c < it.u; c++) {
                 int ci = 0;
                 int *dst[5] = {&b->cfg.num_items, &b->cfg.token_vocab, &b->cfg.num_tokens,
@@ -168,9 +184,7 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
             if (st == FR_OK)
                 st = fr_mpread_missing(r, what, config_keys, 5, cseen, 31);
             break;
-        case K_STEP:
-            st = fr_mpread_int(r, what, 0, LONG_MAX, &b->adam_step);
-            break;
+        case K_STEP: st = fr_mpread_int(r, what, 0, LONG_MAX, &b->adam_step); break;
         case K_IDS:
         case K_TOKENS:
         case K_AM:
@@ -182,16 +196,16 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
         case K_TENSORS:
             if ((st = fr_mpread_expect(r, &it, FR_MPREAD_ARRAY, what)) == FR_OK &&
                 it.u != FR_NPARAMS)
-                st = fr_fail(r->err, FR_EFORMAT, "%s: tensors: %llu tensors, expected %d",
-                             r->name, (unsigned long long)it.u, FR_NPARAMS);
+                st = fr_fail(r->err, FR_EFORMAT, "%s: tensors: %llu tensors, expected %d", r->name,
+                             (unsigned long long)it.u, FR_NPARAMS);
             for (int i = 0; st == FR_OK && i < FR_NPARAMS; i++)
                 st = read_tensor(r, i, &b->t[i]);
             break;
         case K_META:
             st = fr_mpread_expect(r, &it, FR_MPREAD_MAP, what);
             if (st == FR_OK && it.u > META_MAX)
-                st = fr_fail(r->err, FR_EFORMAT, "%s: meta has %llu entries, at most %d",
-                             r->name, (unsigned long long)it.u, META_MAX);
+                st = fr_fail(r->err, FR_EFORMAT, "%s: meta has %llu entries, at most %d", r->name,
+                             (unsigned long long)it.u, META_MAX);
             for (uint64_t c = 0; st == FR_OK && c < 2 * it.u; c++) {
                 fr_mpread_item str;
                 st = fr_mpread_expect(r, &str, FR_MPREAD_STR, "meta");
@@ -202,8 +216,8 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
     if (st == FR_OK)
         st = fr_mpread_missing(r, "body", body_keys, K_COUNT, seen, 0x7f);
     if (st == FR_OK && (seen >> K_AM & 1) != (seen >> K_AV & 1))
-        st = fr_fail(r->err, FR_EFORMAT, "%s: %s without %s (the moments come as a pair)",
-                     r->name, (seen >> K_AM & 1) ? "adam_m" : "adam_v",
+        st = fr_fail(r->err, FR_EFORMAT, "%s: %s without %s (the moments come as a pair)", r->name,
+                     (seen >> K_AM & 1) ? "adam_m" : "adam_v",
                      (seen >> K_AM & 1) ? "adam_v" : "adam_m");
     if (st == FR_OK && fr_mpread_left(r) != 0)
         st = fr_fail(r->err, FR_EFORMAT, "%s: %zu bytes follow the body's map", r->name,
@@ -270,8 +284,8 @@ static fr_status copy_keys(fr_model *m, const raw_body *b, const char *name, fr_
 
 /* Allocates m from a body whose fields have been read, checking them against the
  * shapes that the config implies. */
-static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *b,
-                             const char *name, fr_err *err)
+static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *b, const char *name,
+                             fr_err *err)
 {
     fr_status st = FR_OK;
     fr_err e;
@@ -296,8 +310,9 @@ static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *
      * config implies before anything is allocated for them: a few bytes claiming a
      * vast vocabulary must not make the model allocate for it. */
     uint64_t d = (uint64_t)c->dim, f = (uint64_t)c->filters;
-    const uint64_t sizes[FR_NPARAMS] = {nv * d, (uint64_t)c->token_vocab * d, f * d * 3, f, d * f,
-                                        d, 3 * d * d, 3 * d * d, 3 * d, 3 * d};
+    const uint64_t sizes[FR_NPARAMS] = {
+        nv * d, (uint64_t)c->token_vocab * d, f * d * 3, f, d * f, d, 3 * d * d, 3 * d * d, 3 * d,
+        3 * d};
     for (int i = 0; i < FR_NPARAMS; i++)
         if (b->t[i].data.u != sizes[i] * 4) {
             st = fr_fail(err, FR_EFORMAT, "%s: tensor %s has %llu bytes of data, expected %llu",
@@ -329,15 +344,15 @@ static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *
         char got_s[80], want_s[80], shown[41];
         if (!fr_mpread_str_is(&t->name, p->name)) {
             fr_mpread_show_str(shown, &t->name);
-            st = fr_fail(err, FR_EFORMAT, "%s: tensors[%d] is \"%s\", expected \"%s\"", name,
-                         i, shown, p->name);
+            st = fr_fail(err, FR_EFORMAT, "%s: tensors[%d] is \"%s\", expected \"%s\"", name, i,
+                         shown, p->name);
             goto out;
         }
         if (t->ndim != p->ndim || memcmp(t->shape, want, (size_t)p->ndim * 8) != 0) {
             shape_str(got_s, sizeof got_s, t->ndim, t->shape);
             shape_str(want_s, sizeof want_s, p->ndim, want);
-            st = fr_fail(err, FR_EFORMAT, "%s: tensor %s has shape %s, expected %s", name,
-                         p->name, got_s, want_s);
+            st = fr_fail(err, FR_EFORMAT, "%s: tensor %s has shape %s, expected %s", name, p->name,
+                         got_s, want_s);
             goto out;
         }
         if (t->data.u != (uint64_t)p->size * 4) {
@@ -349,9 +364,11 @@ static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *
     }
     int moments = b->adam_m.type == FR_MPREAD_BIN;
     if (moments && (b->adam_m.u != (uint64_t)total * 4 || b->adam_v.u != (uint64_t)total * 4)) {
-        st = fr_fail(err, FR_EFORMAT, "%s: adam_m and adam_v have %llu and %llu bytes, "
-                     "expected %zu", name, (unsigned long long)b->adam_m.u,
-                     (unsigned long long)b->adam_v.u, total * 4);
+        st = fr_fail(err, FR_EFORMAT,
+                     "%s: adam_m and adam_v have %llu and %llu bytes, "
+                     "expected %zu",
+                     name, (unsigned long long)b->adam_m.u, (unsigned long long)b->adam_v.u,
+                     total * 4);
         goto out;
     }
     size_t stage_len = fr_mf_stage_size(m);
@@ -363,13 +380,12 @@ static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *
      * file has none, stay as the backend allocated them, zero. */
     m->adam_step = (long)b->adam_step;
     for (int i = 0; i < FR_NPARAMS; i++)
-        upload_le(be, m->params + m->p[i].offset, b->t[i].data.ptr, m->p[i].size, stage,
-                  stage_len);
+        upload_le(be, m->params + m->p[i].offset, b->t[i].data.ptr, m->p[i].size, stage, stage_len);
     for (int k = 0; moments && k < 2; k++) {
         const uint8_t *src = k ? b->adam_v.ptr : b->adam_m.ptr;
         for (int i = 0; i < FR_NPARAMS; i++) {
-            upload_le(be, (k ? m->adam_v : m->adam_m) + m->p[i].offset, src, m->p[i].size,
-                      stage, stage_len);
+            upload_le(be, (k ? m->adam_v : m->adam_m) + m->p[i].offset, src, m->p[i].size, stage,
+                      stage_len);
             src += m->p[i].size * 4;
         }
     }
@@ -390,23 +406,23 @@ static fr_status check_header(const uint8_t *h, size_t got, uint64_t total, cons
     if (memcmp(h, FR_MODELFILE_MAGIC, got < 8 ? got : 8) != 0)
         return fr_fail(err, FR_EFORMAT, "%s: not a fedrecall model file", name);
     if (got >= 12 && (get_le(h + 8, 4) < 1 || get_le(h + 8, 4) > FR_MODELFILE_VERSION))
-        return fr_fail(err, FR_EVERSION, "%s: format version %llu, this build reads 1 to %u",
-                       name, (unsigned long long)get_le(h + 8, 4), FR_MODELFILE_VERSION);
+        return fr_fail(err, FR_EVERSION, "%s: format version %llu, this build reads 1 to %u", name,
+                       (unsigned long long)get_le(h + 8, 4), FR_MODELFILE_VERSION);
     if (got >= 12)
         *version = (uint32_t)get_le(h + 8, 4);
     if (got < hb)
         return fr_fail(err, FR_EFORMAT, "%s: truncated: expected %llu bytes, found %llu", name,
                        (unsigned long long)hb, (unsigned long long)total);
     if (get_le(h + 12, 4) != 0)
-        return fr_fail(err, FR_EVERSION, "%s: header flags 0x%08llx, this build knows none",
-                       name, (unsigned long long)get_le(h + 12, 4));
+        return fr_fail(err, FR_EVERSION, "%s: header flags 0x%08llx, this build knows none", name,
+                       (unsigned long long)get_le(h + 12, 4));
     *body_len = get_le(h + 16, 8);
     *crc = (uint32_t)get_le(h + 24, 4);
     if (total < hb || *body_len > total - hb)
-        return fr_fail(err, FR_EFORMAT, "%s: truncated: expected %llu bytes, found %llu", name,
-                       (unsigned long long)(*body_len > UINT64_MAX - hb ? UINT64_MAX
-                                                                        : *body_len + hb),
-                       (unsigned long long)total);
+        return fr_fail(
+            err, FR_EFORMAT, "%s: truncated: expected %llu bytes, found %llu", name,
+            (unsigned long long)(*body_len > UINT64_MAX - hb ? UINT64_MAX : *body_len + hb),
+            (unsigned long long)total);
     if (*body_len < total - hb)
         return fr_fail(err, FR_EFORMAT, "%s: %llu bytes follow the body", name,
                        (unsigned long long)(total - hb - *body_len));
@@ -421,8 +437,10 @@ static fr_status decode_body(fr_model *m, const fr_backend *be, const uint8_t *b
 {
     uint32_t have = fr_modelfile_crc32(0, body, len);
     if (have != crc)
-        return fr_fail(err, FR_ECHECKSUM, "%s: checksum mismatch: the header says 0x%08x, the "
-                       "body has 0x%08x (the file is corrupt)", name, crc, have);
+        return fr_fail(err, FR_ECHECKSUM,
+                       "%s: checksum mismatch: the header says 0x%08x, the "
+                       "body has 0x%08x (the file is corrupt)",
+                       name, crc, have);
     raw_body b;
     memset(&b, 0, sizeof b);
     b.version = version;
@@ -440,12 +458,12 @@ fr_status fr_modelfile_decode(fr_model *m, const fr_backend *be, const void *dat
     uint64_t body_len = 0;
     uint32_t crc = 0, version = 0;
     memset(m, 0, sizeof *m);
-    fr_status st = check_header(d, len < FR_MODELFILE_HEADER_BYTES ? len
-                                                                   : FR_MODELFILE_HEADER_BYTES,
-                                len, name, &body_len, &crc, &version, err);
+    fr_status st =
+        check_header(d, len < FR_MODELFILE_HEADER_BYTES ? len : FR_MODELFILE_HEADER_BYTES, len,
+                     name, &body_len, &crc, &version, err);
     if (st == FR_OK)
-        st = decode_body(m, be, d + FR_MODELFILE_HEADER_BYTES, (size_t)body_len, crc, version,
-                         name, err);
+        st = decode_body(m, be, d + FR_MODELFILE_HEADER_BYTES, (size_t)body_len, crc, version, name,
+                         err);
     return st;
 }
 
@@ -472,8 +490,8 @@ fr_status fr_modelfile_load(fr_model *m, const fr_backend *be, const char *path,
         st = fr_fail(err, FR_EIO, "%s: cannot read: %s", path, strerror(errno));
         goto out;
     }
-    if ((st = check_header(hdr, got, (uint64_t)sb.st_size, path, &body_len, &crc, &version,
-                           err)) != FR_OK)
+    if ((st = check_header(hdr, got, (uint64_t)sb.st_size, path, &body_len, &crc, &version, err)) !=
+        FR_OK)
         goto out;
     if (!(body = malloc(body_len ? (size_t)body_len : 1))) {
         st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate %llu bytes for the body", path,
@@ -483,8 +501,10 @@ fr_status fr_modelfile_load(fr_model *m, const fr_backend *be, const char *path,
     got = fread(body, 1, (size_t)body_len, f);
     if (got != body_len) {
         st = ferror(f) ? fr_fail(err, FR_EIO, "%s: cannot read: %s", path, strerror(errno))
-                       : fr_fail(err, FR_EFORMAT, "%s: truncated: expected %llu bytes, found "
-                                 "%llu", path, (unsigned long long)(body_len + sizeof hdr),
+                       : fr_fail(err, FR_EFORMAT,
+                                 "%s: truncated: expected %llu bytes, found "
+                                 "%llu",
+                                 path, (unsigned long long)(body_len + sizeof hdr),
                                  (unsigned long long)(got + sizeof hdr));
         goto out;
     }

@@ -31,11 +31,11 @@ void fr_nn_free(fr_nn *net)
 {
     if (net->model) {
         const fr_backend *be = net->model->be;
-        void *bufs[] = {net->didx, net->wr, net->xu, net->pt, net->mpool, net->hu, net->giu,
-                        net->gi, net->z, net->gates, net->ghn, net->arg, net->q,
-                        net->ht, net->hn, net->logits, net->pos, net->loss, net->dq, net->dhn,
-                        net->dht, net->dz, net->dgi, net->dgh, net->dhu,
-                        net->dgiu, net->dm, net->gp, net->dwr, net->dxu};
+        void *bufs[] = {net->didx, net->wr,   net->xu,  net->pt,     net->mpool, net->hu,
+                        net->giu,  net->gi,   net->z,   net->gates,  net->ghn,   net->arg,
+                        net->q,    net->ht,   net->hn,  net->logits, net->pos,   net->loss,
+                        net->dq,   net->dhn,  net->dht, net->dz,     net->dgi,   net->dgh,
+                        net->dhu,  net->dgiu, net->dm,  net->gp,     net->dwr,   net->dxu};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             be->free(bufs[i]);
     }
@@ -121,12 +121,12 @@ static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_le
     net->dwr = FA(3 * F * d);
     net->dxu = FA(bnt * d);
 #undef FA
-    void *check[] = {net->item_map, net->tok_map, net->hidx, net->step_row, net->didx,
-                     net->wr, net->xu, net->pt, net->mpool, net->arg, net->hu, net->giu, net->gi,
-                     net->z, net->gates, net->ghn, net->q, net->ht, net->hn, net->logits,
-                     net->pos, net->loss, net->dq, net->dhn, net->dht, net->dz,
-                     net->dgi, net->dgh, net->dhu, net->dgiu, net->dm, net->gp,
-                     net->dwr, net->dxu};
+    void *check[] = {net->item_map, net->tok_map, net->hidx,  net->step_row, net->didx, net->wr,
+                     net->xu,       net->pt,      net->mpool, net->arg,      net->hu,   net->giu,
+                     net->gi,       net->z,       net->gates, net->ghn,      net->q,    net->ht,
+                     net->hn,       net->logits,  net->pos,   net->loss,     net->dq,   net->dhn,
+                     net->dht,      net->dz,      net->dgi,   net->dgh,      net->dhu,  net->dgiu,
+                     net->dm,       net->gp,      net->dwr,   net->dxu};
     for (size_t i = 0; i < sizeof check / sizeof check[0]; i++)
         if (!check[i]) {
             fr_nn_free(net);
@@ -141,20 +141,25 @@ static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_le
 }
 
 fr_status fr_nn_init(fr_nn *net, fr_model *model, int max_batch, int seq_len, int negatives,
-                      fr_err *err)
+                     fr_err *err)
 {
     return net_init(net, model, max_batch, seq_len, negatives, 0, 0, err);
 }
 
 fr_status fr_nn_init_shared(fr_nn *net, fr_model *model, int max_items, fr_err *err)
 {
-    return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 1,
-                    err);
+    return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 1, err);
 }
 
-static float *param(fr_model *m, int i) { return m->params + m->p[i].offset; }
+static float *param(fr_model *m, int i)
+{
+    return m->params + m->p[i].offset;
+}
 /* Gradients go to net->grads: the model's buffer, or a per-user one for DP-SGD. */
-static float *grad(fr_nn *net, int i) { return net->grads + net->model->p[i].offset; }
+static float *grad(fr_nn *net, int i)
+{
+    return net->grads + net->model->p[i].offset;
+}
 
 /* Register item row r (>= 1) in the batch's distinct items; returns its index. */
 static int32_t add_item(fr_nn *net, int32_t *uitems, int *nu, int32_t r)
@@ -169,8 +174,7 @@ static int32_t add_item(fr_nn *net, int32_t *uitems, int *nu, int32_t r)
 }
 
 /* Distinct tokens of the nu items in uitems: fills utoks and tokidx (nu, T), returns nt. */
-static int build_tokens(fr_nn *net, const int32_t *uitems, int nu, int32_t *utoks,
-                        int32_t *tokidx)
+static int build_tokens(fr_nn *net, const int32_t *uitems, int nu, int32_t *utoks, int32_t *tokidx)
 {
     const fr_model *m = net->model;
     int T = m->cfg.num_tokens, nt = 0;
@@ -261,8 +265,8 @@ static void gru_forward(fr_nn *net, int b)
                        param(m, FR_P_GRU_B_HH), net->seq_len, b, m->cfg.dim);
 }
 
-fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *neg,
-                       int backward, double *loss_sum, long *positions, fr_err *err)
+fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *neg, int backward,
+                      double *loss_sum, long *positions, fr_err *err)
 {
     fr_model *m = net->model;
     const fr_backend *be = m->be;
@@ -342,8 +346,8 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
         be->gather_rows(net->giu, net->shared->giu, net->didx + lay.urow, n_in, 3 * d);
     } else {
         item_tower_forward(net, &lay, nu, nt);
-        be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f,
-                 net->giu, 3 * d);
+        be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f, net->giu,
+                 3 * d);
     }
     be->gather_rows(net->gi, net->giu, net->didx + lay.posidx, (int)lb, 3 * d);
     be->add_bias(net->gi, param(m, FR_P_GRU_B_IH), (int)lb, 3 * d);
@@ -430,8 +434,8 @@ fr_status fr_nn_share_items(fr_nn *net, const int32_t *items, int n, fr_err *err
         int nt = build_tokens(net, ui, nu, h + lay.utoks, h + lay.tokidx);
         be->upload(net->didx, h, lay.total * sizeof(int32_t));
         item_tower_forward(net, &lay, nu, nt);
-        be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f,
-                 net->giu, 3 * d);
+        be->gemm(0, 1, nu, 3 * d, d, 1.0f, net->hu, d, param(m, FR_P_GRU_W_IH), d, 0.0f, net->giu,
+                 3 * d);
         net->last_tokens = nt;
     }
 out:
@@ -480,7 +484,7 @@ fr_status fr_nn_item_inputs(fr_nn *net, const float *item_vecs, float **giv, fr_
 }
 
 fr_status fr_nn_user_vectors_from(fr_nn *net, const float *giv, const int32_t *seqs, int n,
-                                   float *out, fr_err *err)
+                                  float *out, fr_err *err)
 {
     fr_model *m = net->model;
     const fr_backend *be = m->be;
@@ -508,7 +512,7 @@ fr_status fr_nn_user_vectors_from(fr_nn *net, const float *giv, const int32_t *s
 }
 
 fr_status fr_nn_user_vectors(fr_nn *net, const float *item_vecs, const int32_t *seqs, int n,
-                              float *out, fr_err *err)
+                             float *out, fr_err *err)
 {
     float *giv = NULL;
     fr_status st = fr_nn_item_inputs(net, item_vecs, &giv, err);
@@ -519,7 +523,7 @@ fr_status fr_nn_user_vectors(fr_nn *net, const float *item_vecs, const int32_t *
 }
 
 void fr_nn_touched(const fr_nn *net, const int32_t **items, int *n_items, const int32_t **tokens,
-                    int *n_tokens)
+                   int *n_tokens)
 {
     idx_layout lay = layout_of(net);
     *items = net->didx + lay.uitems;

@@ -29,16 +29,16 @@
 #include "util/fr_status.h"
 
 typedef struct fr_nn {
-    fr_model *model;  /* borrowed */
-    float *grads;     /* where backward adds gradients: model->grads unless redirected */
+    fr_model *model; /* borrowed */
+    float *grads;    /* where backward adds gradients: model->grads unless redirected */
     int max_batch, seq_len, negatives;
-    int max_items;    /* distinct items per batch or per item-tower chunk */
-    int max_tokens;   /* distinct tokens per batch */
+    int max_items;               /* distinct items per batch or per item-tower chunk */
+    int max_tokens;              /* distinct tokens per batch */
     int last_items, last_tokens; /* distinct items and tokens of the last batch */
     /* host scratch */
-    int32_t *item_map;  /* V, -1 outside a batch */
-    int32_t *tok_map;   /* Vt, -1 outside a batch */
-    int32_t *hidx;      /* packed index arrays of one batch */
+    int32_t *item_map; /* V, -1 outside a batch */
+    int32_t *tok_map;  /* Vt, -1 outside a batch */
+    int32_t *hidx;     /* packed index arrays of one batch */
     size_t idx_cap;
     /* backend memory: indices (same packing as hidx) and activations */
     int32_t *didx;
@@ -55,15 +55,15 @@ typedef struct fr_nn {
 
 /* Workspace for batches of up to max_batch windows of seq_len + 1 with `negatives`
  * shared negatives. */
-FR_MUST fr_status fr_nn_init(fr_nn *net, fr_model *model, int max_batch, int seq_len,
-                              int negatives, fr_err *err);
+FR_MUST fr_status fr_nn_init(fr_nn *net, fr_model *model, int max_batch, int seq_len, int negatives,
+                             fr_err *err);
 void fr_nn_free(fr_nn *net);
 
 /* Loss of a batch: windows (b, L+1) host item rows, neg (K) host item rows.
  * Adds the summed cross-entropy to *loss_sum and the number of trained positions to
  * *positions; with backward set, adds d(mean loss)/d(params) to model->grads. */
 FR_MUST fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *neg,
-                               int backward, double *loss_sum, long *positions, fr_err *err);
+                              int backward, double *loss_sum, long *positions, fr_err *err);
 
 /* Workspace for fr_nn_share_items over up to max_items distinct items (< 1 or more
  * than the catalogue: the whole catalogue); it runs no batches of its own. */
@@ -80,24 +80,23 @@ FR_MUST fr_status fr_nn_share_items(fr_nn *net, const int32_t *items, int n, fr_
  * batch's backward pass wrote gradients to, as backend index arrays; every other
  * embedding row's gradient is untouched. Valid until the next call on net. */
 void fr_nn_touched(const fr_nn *net, const int32_t **items, int *n_items, const int32_t **tokens,
-                    int *n_tokens);
+                   int *n_tokens);
 
 /* Item vectors of all V items into host out (V, d); row 0 = 0. */
 FR_MUST fr_status fr_nn_item_vectors(fr_nn *net, float *out, fr_err *err);
 
 /* User vectors q_L for n left-padded sequences seqs (n, L) given all item vectors
  * item_vecs (V, d) on the host; writes host out (n, d). */
-FR_MUST fr_status fr_nn_user_vectors(fr_nn *net, const float *item_vecs, const int32_t *seqs,
-                                      int n, float *out, fr_err *err);
+FR_MUST fr_status fr_nn_user_vectors(fr_nn *net, const float *item_vecs, const int32_t *seqs, int n,
+                                     float *out, fr_err *err);
 
 /* The two halves of fr_nn_user_vectors, for a server that scores many requests with
  * one model: the GRU's input projection of every item, *giv (V, 3d) = item_vecs
  * W_ih^T in backend memory (allocated here, freed with the backend's free), which
  * depends on the model alone; then the user vectors from it. Together they give the
  * values of fr_nn_user_vectors. */
-FR_MUST fr_status fr_nn_item_inputs(fr_nn *net, const float *item_vecs, float **giv,
-                                     fr_err *err);
-FR_MUST fr_status fr_nn_user_vectors_from(fr_nn *net, const float *giv, const int32_t *seqs,
-                                           int n, float *out, fr_err *err);
+FR_MUST fr_status fr_nn_item_inputs(fr_nn *net, const float *item_vecs, float **giv, fr_err *err);
+FR_MUST fr_status fr_nn_user_vectors_from(fr_nn *net, const float *giv, const int32_t *seqs, int n,
+                                          float *out, fr_err *err);
 
 #endif

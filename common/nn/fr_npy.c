@@ -207,8 +207,8 @@ fr_status fr_npy_export(const fr_model *m, const char *dir, fr_err *err)
         } else {
             const fr_param *p = &m->p[i];
             size_t shape[3] = {(size_t)p->shape[0], (size_t)p->shape[1], (size_t)p->shape[2]};
-            st = write_le(path, "<f4", shape, p->ndim, host + p->offset,
-                          p->size * sizeof(float), 4, err);
+            st = write_le(path, "<f4", shape, p->ndim, host + p->offset, p->size * sizeof(float), 4,
+                          err);
         }
     }
 out:

@@ -19,8 +19,8 @@
  * order, kind, item size), shape has ndim dimensions (0 for a scalar), data holds
  * exactly prod(shape) items, bytes in all, already in the byte order descr names.
  * FR_EINVAL when descr, shape and bytes disagree; FR_EIO when the file fails. */
-FR_MUST fr_status fr_npy_write(const char *path, const char *descr, const size_t *shape,
-                               int ndim, const void *data, size_t bytes, fr_err *err);
+FR_MUST fr_status fr_npy_write(const char *path, const char *descr, const size_t *shape, int ndim,
+                               const void *data, size_t bytes, fr_err *err);
 
 /* Export m to the folder dir (created, with its parents, if missing): NAME.npy for each
  * parameter ("<f4", the shapes of m->p: E_id (V,d) ... gru_b_hh (3d,)) and the

@@ -19,7 +19,8 @@ fr_status fr_trainer_init(fr_trainer *tr, fr_model *model, const fr_train_config
     if (!(cfg->lr > 0.0f && cfg->lr < 1e3f))
         return fr_fail(err, FR_EINVAL, "lr %g out of range (0, 1000)", (double)cfg->lr);
     if (n_windows < 1)
-        return fr_fail(err, FR_ENODATA, "no training windows (every user has fewer than 2 train items)");
+        return fr_fail(err, FR_ENODATA,
+                       "no training windows (every user has fewer than 2 train items)");
     if (n_windows > INT32_MAX)
         return fr_fail(err, FR_EINVAL, "%ld training windows exceed 2^31", n_windows);
     tr->cfg = *cfg;
@@ -73,7 +74,8 @@ fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn p
     fr_rng_shuffle_i32(&tr->shuffle_rng, tr->order, tr->n_windows);
     be->zero(m->grads, m->n); /* from here on, each Adam step leaves them zero */
     for (long start = 0; start < tr->n_windows; start += tr->cfg.batch) {
-        int b = (int)(tr->n_windows - start < tr->cfg.batch ? tr->n_windows - start : tr->cfg.batch);
+        int b =
+            (int)(tr->n_windows - start < tr->cfg.batch ? tr->n_windows - start : tr->cfg.batch);
         for (int i = 0; i < b; i++)
             memcpy(tr->batch_buf + (size_t)i * W, tr->windows + (size_t)tr->order[start + i] * W,
                    (size_t)W * sizeof(int32_t));
@@ -81,7 +83,7 @@ fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn p
             tr->neg_buf[j] = 1 + (int32_t)fr_rng_below(&tr->negative_rng, (uint64_t)(V - 1));
         long np = positions;
         if ((st = fr_nn_batch(&tr->net, tr->batch_buf, b, tr->neg_buf, 1, &loss_sum, &positions,
-                               err)) != FR_OK)
+                              err)) != FR_OK)
             return st;
         if (positions > np)
             fr_train_adam_step(m, tr->cfg.lr);

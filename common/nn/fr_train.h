@@ -12,16 +12,16 @@
 #include "util/fr_status.h"
 
 typedef struct fr_train_config {
-    int batch;      /* windows per batch */
-    int seq_len;    /* L */
-    int negatives;  /* K */
-    float lr;       /* Adam learning rate */
+    int batch;     /* windows per batch */
+    int seq_len;   /* L */
+    int negatives; /* K */
+    float lr;      /* Adam learning rate */
     uint64_t seed;
 } fr_train_config;
 
 typedef struct fr_epoch_stats {
     int epoch;
-    double loss;      /* mean cross-entropy over the epoch's positions */
+    double loss; /* mean cross-entropy over the epoch's positions */
     double seconds;
     double sequences_per_s;
     double positions_per_s;
@@ -33,13 +33,13 @@ typedef void (*fr_progress_fn)(void *ctx, long done, long total);
 
 typedef struct fr_trainer {
     fr_train_config cfg;
-    fr_model *model;      /* borrowed */
+    fr_model *model; /* borrowed */
     fr_nn net;
     const int32_t *windows; /* borrowed, n_windows x (L+1) */
     long n_windows;
-    int32_t *order;       /* n_windows */
-    int32_t *batch_buf;   /* batch x (L+1) */
-    int32_t *neg_buf;     /* K */
+    int32_t *order;     /* n_windows */
+    int32_t *batch_buf; /* batch x (L+1) */
+    int32_t *neg_buf;   /* K */
     fr_rng shuffle_rng, negative_rng;
     int epoch;
 } fr_trainer;

@@ -99,7 +99,7 @@ double fr_rdp_sampled_gaussian(double q, double sigma, double alpha)
     if (q == 1.0)
         return alpha / (2.0 * sigma * sigma);
     double log_a = alpha == floor(alpha) && alpha < 1e6 ? log_a_int(q, sigma, (int)alpha)
-                                                         : log_a_frac(q, sigma, alpha);
+                                                        : log_a_frac(q, sigma, alpha);
     return log_a / (alpha - 1.0);
 }
 
@@ -212,8 +212,8 @@ fr_status fr_dp_sigma(double q, double eps_target, long steps, double delta, dou
         hi *= 2.0;
         if (hi > 1e7)
             return fr_fail(err, FR_EINVAL,
-                           "no noise multiplier up to 1e7 reaches epsilon %g in %ld steps", eps_target,
-                           steps);
+                           "no noise multiplier up to 1e7 reaches epsilon %g in %ld steps",
+                           eps_target, steps);
     }
     for (int it = 0; it < 200 && hi - lo > 1e-7 * hi; it++) {
         double mid = 0.5 * (lo + hi);

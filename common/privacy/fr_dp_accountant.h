@@ -44,7 +44,7 @@ FR_MUST fr_status fr_dp_epsilon(double q, double sigma, long steps, double delta
 
 /* The smallest noise multiplier, to 3 significant digits, whose epsilon after `steps`
  * steps at rate q is at most eps_target for delta. */
-FR_MUST fr_status fr_dp_sigma(double q, double eps_target, long steps, double delta,
-                              double *sigma, fr_err *err);
+FR_MUST fr_status fr_dp_sigma(double q, double eps_target, long steps, double delta, double *sigma,
+                              fr_err *err);
 
 #endif

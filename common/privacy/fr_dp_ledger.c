@@ -55,8 +55,10 @@ static fr_status replay(fr_dp_ledger *l, fr_err *err)
             l->budget_eps = e;
             l->budget_delta = dl;
         } else {
-            st = fr_fail(err, FR_EFORMAT, "%s:%ld: unreadable ledger line; refusing to guess the "
-                         "privacy spent", l->path, lineno);
+            st = fr_fail(err, FR_EFORMAT,
+                         "%s:%ld: unreadable ledger line; refusing to guess the "
+                         "privacy spent",
+                         l->path, lineno);
             break;
         }
     }
@@ -94,8 +96,10 @@ void fr_dp_ledger_close(fr_dp_ledger *l)
 fr_status fr_dp_ledger_set_budget(fr_dp_ledger *l, double eps, double delta, fr_err *err)
 {
     if (!(eps > 0) || !(delta > 0 && delta < 1))
-        return fr_fail(err, FR_EINVAL, "privacy budget epsilon %g, delta %g: need epsilon > 0 and "
-                       "delta in (0, 1)", eps, delta);
+        return fr_fail(err, FR_EINVAL,
+                       "privacy budget epsilon %g, delta %g: need epsilon > 0 and "
+                       "delta in (0, 1)",
+                       eps, delta);
     if (eps == l->budget_eps && delta == l->budget_delta)
         return FR_OK;
     char line[128];
@@ -158,7 +162,8 @@ fr_status fr_dp_ledger_sigma_for(const fr_dp_ledger *l, double q, long n, double
                                  fr_err *err)
 {
     if (!(l->budget_eps > 0))
-        return fr_fail(err, FR_EINVAL, "no privacy budget set: give the noise multiplier or a "
+        return fr_fail(err, FR_EINVAL,
+                       "no privacy budget set: give the noise multiplier or a "
                        "budget");
     double lo = 1e-3, hi = 1.0, e = 0;
     fr_status st;
@@ -173,9 +178,10 @@ fr_status fr_dp_ledger_sigma_for(const fr_dp_ledger *l, double q, long n, double
         lo = hi;
         hi *= 2.0;
         if (hi > 1e7)
-            return fr_fail(err, FR_EINVAL, "privacy budget: no noise multiplier fits %ld more "
-                           "steps in the epsilon %g that remains of %g", n, l->budget_eps - e,
-                           l->budget_eps);
+            return fr_fail(err, FR_EINVAL,
+                           "privacy budget: no noise multiplier fits %ld more "
+                           "steps in the epsilon %g that remains of %g",
+                           n, l->budget_eps - e, l->budget_eps);
     }
     for (int it = 0; it < 100 && hi - lo > 1e-4 * hi; it++) {
         double mid = 0.5 * (lo + hi);

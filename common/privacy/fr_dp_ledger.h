@@ -19,9 +19,9 @@
 typedef struct fr_dp_ledger {
     char path[4096];
     int fd;
-    fr_rdp rdp;          /* everything spent so far */
-    long steps;          /* steps recorded */
-    double budget_eps;   /* 0 when no budget was recorded */
+    fr_rdp rdp;        /* everything spent so far */
+    long steps;        /* steps recorded */
+    double budget_eps; /* 0 when no budget was recorded */
     double budget_delta;
 } fr_dp_ledger;
 

@@ -34,8 +34,10 @@ fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *
     fr_status st;
     memset(out, 0, sizeof *out);
     if (!(r->q > 0 && r->q <= 1) || r->steps < 1 || r->rounds < 1)
-        return fr_fail(err, FR_EINVAL, "dp plan: q %g, %ld steps, %ld rounds: need q in (0, 1] "
-                       "and at least one step and round", r->q, r->steps, r->rounds);
+        return fr_fail(err, FR_EINVAL,
+                       "dp plan: q %g, %ld steps, %ld rounds: need q in (0, 1] "
+                       "and at least one step and round",
+                       r->q, r->steps, r->rounds);
     if (r->eps_max > 0 &&
         (st = fr_dp_ledger_set_budget(l, r->eps_max, fr_dp_plan_delta(NULL, r->delta, r->users),
                                       err)) != FR_OK)

@@ -25,10 +25,10 @@ typedef struct fr_dp_plan_req {
 } fr_dp_plan_req;
 
 typedef struct fr_dp_plan {
-    double sigma;        /* noise multiplier of the round */
-    double delta;        /* the delta that is accounted (the budget's when one is in force) */
-    int over_budget;     /* the round (steps at q, sigma) would exceed the budget */
-    char why[FR_ERR_LEN];/* when over_budget: spent, remaining and the cost, in words */
+    double sigma;         /* noise multiplier of the round */
+    double delta;         /* the delta that is accounted (the budget's when one is in force) */
+    int over_budget;      /* the round (steps at q, sigma) would exceed the budget */
+    char why[FR_ERR_LEN]; /* when over_budget: spent, remaining and the cost, in words */
 } fr_dp_plan;
 
 /* 1/users^1.1, a delta below 1/N as user-level DP needs; a population under 2 counts

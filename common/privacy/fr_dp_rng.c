@@ -18,7 +18,10 @@ fr_status fr_dp_rng_init(fr_dp_rng *r, const void *seed, size_t seed_len, fr_err
     return FR_OK;
 }
 
-void fr_dp_rng_free(fr_dp_rng *r) { sodium_memzero(r, sizeof *r); }
+void fr_dp_rng_free(fr_dp_rng *r)
+{
+    sodium_memzero(r, sizeof *r);
+}
 
 static void refill(fr_dp_rng *r)
 {
@@ -39,7 +42,10 @@ uint64_t fr_dp_rng_u64(fr_dp_rng *r)
     return x;
 }
 
-double fr_dp_rng_uniform(fr_dp_rng *r) { return (double)(fr_dp_rng_u64(r) >> 11) * 0x1.0p-53; }
+double fr_dp_rng_uniform(fr_dp_rng *r)
+{
+    return (double)(fr_dp_rng_u64(r) >> 11) * 0x1.0p-53;
+}
 
 double fr_dp_rng_normal(fr_dp_rng *r)
 {
@@ -76,8 +82,8 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
     for (size_t i = 0; i < n;) {
         if (pos + 2 > have) {
             memset(buf, 0, sizeof buf);
-            crypto_stream_chacha20_ietf_xor_ic((unsigned char *)buf, (unsigned char *)buf, sizeof buf,
-                                               nonce, block, r->key);
+            crypto_stream_chacha20_ietf_xor_ic((unsigned char *)buf, (unsigned char *)buf,
+                                               sizeof buf, nonce, block, r->key);
             block += sizeof buf / 64;
             have = sizeof buf / sizeof buf[0];
             pos = 0;

@@ -22,9 +22,9 @@
 
 typedef struct fr_dp_rng {
     unsigned char key[32];
-    uint64_t refills;      /* nonce of the next block of stream */
+    uint64_t refills; /* nonce of the next block of stream */
     unsigned char buf[4096];
-    size_t pos;            /* next unread byte of buf */
+    size_t pos; /* next unread byte of buf */
     int have_spare;
     double spare;
 } fr_dp_rng;

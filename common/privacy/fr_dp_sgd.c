@@ -88,13 +88,14 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
     tr->share = model->be->conv_pool_backward_rows != NULL;
     double step_items = (double)tc->negatives;
     for (int u = 0; u < tr->n_users; u++)
-        step_items += dc->sampling_rate * (double)(tr->user_count[u] < dc->max_windows
-                                                       ? tr->user_count[u] : dc->max_windows) *
-                      (tc->seq_len + 1);
+        step_items +=
+            dc->sampling_rate *
+            (double)(tr->user_count[u] < dc->max_windows ? tr->user_count[u] : dc->max_windows) *
+            (tc->seq_len + 1);
     double cap = 2.0 * step_items < 4096.0 ? 4096.0 : 2.0 * step_items;
-    if (tr->share && (st = fr_nn_init_shared(&tr->items, model,
-                                              cap < model->cfg.num_items ? (int)cap : 0,
-                                              err)) != FR_OK)
+    if (tr->share &&
+        (st = fr_nn_init_shared(&tr->items, model, cap < model->cfg.num_items ? (int)cap : 0,
+                                err)) != FR_OK)
         goto fail;
     if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
         goto fail;

@@ -48,18 +48,18 @@ typedef struct fr_dp_config {
 } fr_dp_config;
 
 typedef struct fr_dp_step_stats {
-    int sampled;        /* users sampled in the step */
-    int clipped;        /* of which had a gradient norm above C */
-    double loss_sum;    /* summed cross-entropy of the sampled users' positions */
+    int sampled;     /* users sampled in the step */
+    int clipped;     /* of which had a gradient norm above C */
+    double loss_sum; /* summed cross-entropy of the sampled users' positions */
     long positions;
 } fr_dp_step_stats;
 
 typedef struct fr_dp_worker {
-    fr_nn net;            /* max_batch = max_windows; gradients go to user_grad */
-    float *user_grad;      /* backend, model->n: one user's gradient, zero between users */
-    float *sum;            /* backend, model->n: this worker's clipped sum (worker 0: model->grads) */
+    fr_nn net;        /* max_batch = max_windows; gradients go to user_grad */
+    float *user_grad; /* backend, model->n: one user's gradient, zero between users */
+    float *sum;       /* backend, model->n: this worker's clipped sum (worker 0: model->grads) */
     fr_dp_step_stats stats;
-    long load;             /* the step's users' cost given to this worker */
+    long load; /* the step's users' cost given to this worker */
     fr_status status;
     fr_err err;
 } fr_dp_worker;
@@ -67,21 +67,21 @@ typedef struct fr_dp_worker {
 typedef struct fr_dp_trainer {
     fr_dp_config cfg;
     fr_train_config tc;
-    fr_model *model;       /* borrowed */
+    fr_model *model; /* borrowed */
     int n_workers;
     fr_dp_worker *workers;
-    const int32_t *windows;/* borrowed, users in order, each user's windows oldest first */
-    int n_users;           /* users with at least one window (the population N) */
-    long *user_first;      /* n_users: index of the user's first window */
-    int *user_count;       /* n_users: windows of the user */
-    int32_t *sampled;      /* n_users: the users of the current step */
-    int32_t *worker_of;    /* n_users: the worker of each sampled user */
-    int32_t *by_cost;      /* n_users: sampled positions, largest users first */
-    float *noise;          /* host, model->n */
+    const int32_t *windows; /* borrowed, users in order, each user's windows oldest first */
+    int n_users;            /* users with at least one window (the population N) */
+    long *user_first;       /* n_users: index of the user's first window */
+    int *user_count;        /* n_users: windows of the user */
+    int32_t *sampled;       /* n_users: the users of the current step */
+    int32_t *worker_of;     /* n_users: the worker of each sampled user */
+    int32_t *by_cost;       /* n_users: sampled positions, largest users first */
+    float *noise;           /* host, model->n */
     int32_t *neg_buf;
-    fr_nn items;          /* the step's shared item tower (when share is set) */
-    int share;             /* 1: users read the shared item tower; 0: each its own */
-    int32_t *step_items;   /* host, V: the distinct items of the step */
+    fr_nn items;              /* the step's shared item tower (when share is set) */
+    int share;                /* 1: users read the shared item tower; 0: each its own */
+    int32_t *step_items;      /* host, V: the distinct items of the step */
     unsigned char *item_seen; /* host, V: marks while step_items is built */
     fr_dp_rng rng;
     fr_rng negative_rng;

@@ -29,8 +29,8 @@ static void assign(const float *x, long m, int d, const float *c, const float *c
 {
     for (long r0 = 0; r0 < m; r0 += CHUNK) {
         int cs = m - r0 < CHUNK ? (int)(m - r0) : CHUNK;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cs, nlist, d, 1.0f,
-                    x + (size_t)r0 * d, d, c, d, 0.0f, buf, nlist);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, cs, nlist, d, 1.0f, x + (size_t)r0 * d,
+                    d, c, d, 0.0f, buf, nlist);
         for (int i = 0; i < cs; i++) {
             const float *s = buf + (size_t)i * nlist;
             int best = 0;
@@ -61,8 +61,8 @@ static void unit_rows(float *v, long n, int d)
 }
 
 /* x (n, d) <- the items of rows[0..n) less mean, scaled to unit length. */
-static void directions(const float *items, const int32_t *rows, long n, int d,
-                       const float *mean, float *x)
+static void directions(const float *items, const int32_t *rows, long n, int d, const float *mean,
+                       float *x)
 {
     for (long r = 0; r < n; r++)
         for (int k = 0; k < d; k++)
@@ -106,8 +106,10 @@ fr_status fr_ivf_build(fr_ivf *ix, const float *items, int num_items, int dim,
     long *cnt = NULL;
     memset(ix, 0, sizeof *ix);
     if (num_items < 1 || dim < 1 || cfg->nlist < 0 || cfg->nprobe < 1 || cfg->iters < 1) {
-        st = fr_fail(err, FR_EINVAL, "ivf: bad settings (items %d, dim %d, nlist %d, nprobe %d, "
-                     "iterations %d)", num_items, dim, cfg->nlist, cfg->nprobe, cfg->iters);
+        st = fr_fail(err, FR_EINVAL,
+                     "ivf: bad settings (items %d, dim %d, nlist %d, nprobe %d, "
+                     "iterations %d)",
+                     num_items, dim, cfg->nlist, cfg->nprobe, cfg->iters);
         goto out;
     }
     long m = num_items - 1; /* row 0 is padding */

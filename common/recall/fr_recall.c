@@ -193,9 +193,8 @@ fr_status fr_recall_init(fr_recall *r, const fr_dataset *ds, fr_nn *net,
         if ((st = fr_nn_item_vectors(net, r->item_vecs, err)) != FR_OK)
             goto out;
         const fr_backend *be = net->model->be;
-        if (be != fr_backend_cpu() &&
-            (st = fr_recall_dev_init(&r->dev, be, r->item_vecs, r->num_items, r->dim, err)) !=
-                FR_OK)
+        if (be != fr_backend_cpu() && (st = fr_recall_dev_init(&r->dev, be, r->item_vecs,
+                                                               r->num_items, r->dim, err)) != FR_OK)
             goto out;
     }
 out:
@@ -258,8 +257,8 @@ static fr_status run_model_dev(fr_recall *r, const float *vecs, int m, const fr_
         fr_recall_hit *out = hits + (size_t)who[j] * K;
         int c = 0;
         for (; c < K && rows[(size_t)j * K + c] >= 0; c++)
-            out[c] = (fr_recall_hit){rows[(size_t)j * K + c], scores[(size_t)j * K + c],
-                                     FR_SRC_MODEL};
+            out[c] =
+                (fr_recall_hit){rows[(size_t)j * K + c], scores[(size_t)j * K + c], FR_SRC_MODEL};
         cnt[who[j]] = c;
     }
     free(rows);

@@ -71,7 +71,7 @@ typedef struct fr_recall_hit {
 typedef struct fr_recall {
     fr_recall_config cfg;
     const fr_dataset *ds; /* borrowed */
-    fr_nn *net;          /* borrowed; NULL without a model */
+    fr_nn *net;           /* borrowed; NULL without a model */
     int num_items, dim;
     int64_t *hist_off; /* U + 1: user u's history is hist[hist_off[u] .. hist_off[u+1]) */
     int32_t *hist;

@@ -9,8 +9,8 @@ fr_status fr_recall_dev_init(fr_recall_dev *g, const fr_backend *be, const float
 {
     memset(g, 0, sizeof *g);
     if (num_items < 1 || dim < 1)
-        return fr_fail(err, FR_EINVAL, "recall on %s: bad catalogue (%d items, dim %d)",
-                       be->name, num_items, dim);
+        return fr_fail(err, FR_EINVAL, "recall on %s: bad catalogue (%d items, dim %d)", be->name,
+                       num_items, dim);
     g->items = be->alloc((size_t)num_items * dim * sizeof(float));
     if (!g->items)
         return fr_fail(err, FR_ENOMEM, "recall on %s: cannot hold %d item vectors", be->name,

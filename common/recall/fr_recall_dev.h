@@ -24,14 +24,14 @@ typedef struct fr_recall_dev {
     const fr_backend *be;
     float *items; /* device, V x d */
     int num_items, dim;
-    long max_scores; /* floats of scores per chunk: FR_RECALL_DEV_SCORES after init */
-    float *scores;   /* device: the chunk's scores, kept between searches so that each
-                      * batch of users does not allocate, clear and free up to 256 MiB */
+    long max_scores;   /* floats of scores per chunk: FR_RECALL_DEV_SCORES after init */
+    float *scores;     /* device: the chunk's scores, kept between searches so that each
+                        * batch of users does not allocate, clear and free up to 256 MiB */
     size_t scores_cap; /* floats */
 } fr_recall_dev;
 
-FR_MUST fr_status fr_recall_dev_init(fr_recall_dev *g, const fr_backend *be,
-                                     const float *item_vecs, int num_items, int dim, fr_err *err);
+FR_MUST fr_status fr_recall_dev_init(fr_recall_dev *g, const fr_backend *be, const float *item_vecs,
+                                     int num_items, int dim, fr_err *err);
 void fr_recall_dev_free(fr_recall_dev *g);
 
 /* For each of n user vectors users (n, dim) on the host: the k best item rows
@@ -39,7 +39,7 @@ void fr_recall_dev_free(fr_recall_dev *g);
  * fr_topk_search would keep them, best first into rows (n, k) and scores (n, k) on the
  * host; -1 and -INFINITY past the last one found. */
 FR_MUST fr_status fr_recall_dev_search(fr_recall_dev *g, const float *users, int n,
-                                       const fr_topk_excl *excl, int k, float floor,
-                                       int32_t *rows, float *scores, fr_err *err);
+                                       const fr_topk_excl *excl, int k, float floor, int32_t *rows,
+                                       float *scores, fr_err *err);
 
 #endif

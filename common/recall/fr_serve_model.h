@@ -27,21 +27,21 @@
 #include "recall/fr_topk_q8.h"
 
 typedef struct fr_serve_model {
-    int refs;          /* atomic: holders, the slot included */
+    int refs; /* atomic: holders, the slot included */
     fr_model model;
-    float *item_vecs;  /* host (V, d) */
-    float *giv;        /* backend (V, 3d): item_vecs W_ih^T */
+    float *item_vecs;      /* host (V, d) */
+    float *giv;            /* backend (V, 3d): item_vecs W_ih^T */
     fr_topk_packed packed; /* item_vecs laid out for the scoring kernel */
     int have_ivf;          /* an inverted-file index over item_vecs was built */
     fr_ivf ivf;
-    double ivf_build_s;    /* seconds the index took to build */
-    int have_q8;           /* an 8-bit copy of item_vecs for the scan was built */
+    double ivf_build_s; /* seconds the index took to build */
+    int have_q8;        /* an 8-bit copy of item_vecs for the scan was built */
     fr_topk_q8 q8;
-    double q8_build_s;     /* seconds the copy took to build */
+    double q8_build_s; /* seconds the copy took to build */
     long generation;   /* >= 1 */
     long version;      /* the federation's version, or -1 */
     int seq_len;
-    struct stat file;  /* the model file as it was read (inode, size, mtime) */
+    struct stat file; /* the model file as it was read (inode, size, mtime) */
 } fr_serve_model;
 
 /* Load path into a new snapshot (*out, holding one reference) for recall with
@@ -50,9 +50,9 @@ typedef struct fr_serve_model {
  * NULL: exact search only) the snapshot also holds an inverted-file index of its item
  * vectors, built here, in the loading thread, like the vectors themselves; with q8
  * it also holds their 8-bit copy for the int8 scan (fr_topk_q8), built likewise. */
-FR_MUST fr_status fr_serve_model_load(fr_serve_model **out, const char *path,
-                                      const fr_dataset *ds, int seq_len, long generation,
-                                      const fr_ivf_config *ivf, int q8, fr_err *err);
+FR_MUST fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_dataset *ds,
+                                      int seq_len, long generation, const fr_ivf_config *ivf,
+                                      int q8, fr_err *err);
 void fr_serve_model_ref(fr_serve_model *m);
 /* Drop one reference; the last one frees the snapshot. m may be NULL. */
 void fr_serve_model_unref(fr_serve_model *m);

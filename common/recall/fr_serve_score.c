@@ -10,8 +10,7 @@
 #include "recall/fr_topk_packed.h"
 #include "recall/fr_topk_q8.h"
 
-fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads,
-                               fr_err *err)
+fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads, fr_err *err)
 {
     fr_status st;
     memset(w, 0, sizeof *w);
@@ -90,8 +89,8 @@ static int search_kind(const fr_serve_model *m, const fr_serve_query *q)
 
 /* The model channel for every query that needs it: one forward pass, then one search
  * of each kind for the queries of that kind. */
-static fr_status run_model(fr_serve_model *m, fr_serve_worker *w,
-                           const fr_serve_query *q, int n, qstate *qs, fr_err *err)
+static fr_status run_model(fr_serve_model *m, fr_serve_worker *w, const fr_serve_query *q, int n,
+                           qstate *qs, fr_err *err)
 {
     fr_status st = FR_OK;
     int nm = 0, nk[3] = {0, 0, 0};
@@ -130,15 +129,13 @@ static fr_status run_model(fr_serve_model *m, fr_serve_worker *w,
         (st = fr_nn_user_vectors_from(&w->net, m->giv, seqs, nm, vecs, err)) != FR_OK)
         goto out;
     int a = nk[0], b = nk[0] + nk[1]; /* where the 8-bit and the float groups start */
-    if (nk[0] > 0 &&
-        (st = fr_ivf_search(&m->ivf, vecs, nk[0], nprobe, excl, heaps, err)) != FR_OK)
+    if (nk[0] > 0 && (st = fr_ivf_search(&m->ivf, vecs, nk[0], nprobe, excl, heaps, err)) != FR_OK)
         goto out;
     if (nk[1] > 0 && (st = fr_topk_q8_search(&m->q8, m->item_vecs, vecs + (size_t)a * d, nk[1],
                                              excl + a, w->rerank, heaps + a, err)) != FR_OK)
         goto out;
-    if (nk[2] > 0 &&
-        (st = fr_topk_search_packed(&m->packed, vecs + (size_t)b * d, nk[2], excl + b,
-                                    w->threads, heaps + b, err)) != FR_OK)
+    if (nk[2] > 0 && (st = fr_topk_search_packed(&m->packed, vecs + (size_t)b * d, nk[2], excl + b,
+                                                 w->threads, heaps + b, err)) != FR_OK)
         goto out;
     for (int j = 0; j < nm; j++)
         to_hits(&heaps[j], FR_SRC_MODEL, qs[who[j]].ch[0], &qs[who[j]].cnt[0]);

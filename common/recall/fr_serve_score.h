@@ -22,11 +22,11 @@ typedef struct fr_serve_query {
     const int32_t *recent; /* item rows of newer events, oldest first */
     int n_recent;
     fr_recall_strategy strategy;
-    int k;                 /* >= 1 */
-    int use_threshold;     /* not with mix */
+    int k;             /* >= 1 */
+    int use_threshold; /* not with mix */
     float threshold;
-    int exact;             /* 1: the float scan of every item, whatever the snapshot has */
-    int nprobe;            /* lists the index reads; 0: the index's default */
+    int exact;  /* 1: the float scan of every item, whatever the snapshot has */
+    int nprobe; /* lists the index reads; 0: the index's default */
 } fr_serve_query;
 
 /* What one scoring thread owns: a network bound to one snapshot (re-bound when the
@@ -50,7 +50,7 @@ void fr_serve_worker_free(fr_serve_worker *w);
  * popular ranking, the item similarities and the channel settings. m may be NULL
  * when no query needs the model (else FR_EINVAL). */
 FR_MUST fr_status fr_serve_score(const fr_recall *base, fr_serve_model *m, fr_serve_worker *w,
-                                 const fr_serve_query *q, int n, fr_recall_hit *out,
-                                 int *count, fr_err *err);
+                                 const fr_serve_query *q, int n, fr_recall_hit *out, int *count,
+                                 fr_err *err);
 
 #endif

@@ -20,9 +20,8 @@
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #define TILE_PANELS 2
-static inline __attribute__((always_inline)) void tile(const float *pd, size_t pstride, int d,
-                                                       const float *u, int g, float *out,
-                                                       int ostride)
+static inline __attribute__((always_inline)) void
+tile(const float *pd, size_t pstride, int d, const float *u, int g, float *out, int ostride)
 {
     __m512 acc[2][GROUP];
     for (int i = 0; i < g; i++)
@@ -44,9 +43,8 @@ static inline __attribute__((always_inline)) void tile(const float *pd, size_t p
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define TILE_PANELS 1
-static inline __attribute__((always_inline)) void tile(const float *pd, size_t pstride, int d,
-                                                       const float *u, int g, float *out,
-                                                       int ostride)
+static inline __attribute__((always_inline)) void
+tile(const float *pd, size_t pstride, int d, const float *u, int g, float *out, int ostride)
 {
     (void)pstride;
     __m256 acc[2][GROUP];
@@ -68,8 +66,8 @@ static inline __attribute__((always_inline)) void tile(const float *pd, size_t p
 }
 #else
 #define TILE_PANELS 1
-static inline void tile(const float *pd, size_t pstride, int d, const float *u, int g,
-                        float *out, int ostride)
+static inline void tile(const float *pd, size_t pstride, int d, const float *u, int g, float *out,
+                        int ostride)
 {
     (void)pstride;
     for (int i = 0; i < g; i++)
@@ -92,8 +90,8 @@ static inline void tile(const float *pd, size_t pstride, int d, const float *u, 
 #endif
 #define RESCORE_CHAINS 8
 
-void fr_topk_packed_rescore(const float *items, int dim, const float *u, const int32_t *rows,
-                            int n, float *out)
+void fr_topk_packed_rescore(const float *items, int dim, const float *u, const int32_t *rows, int n,
+                            float *out)
 {
     int j = 0;
     for (; j + RESCORE_CHAINS <= n; j += RESCORE_CHAINS) {
@@ -118,8 +116,7 @@ void fr_topk_packed_rescore(const float *items, int dim, const float *u, const i
     }
 }
 
-fr_status fr_topk_pack(fr_topk_packed *p, const float *items, int num_items, int dim,
-                       fr_err *err)
+fr_status fr_topk_pack(fr_topk_packed *p, const float *items, int num_items, int dim, fr_err *err)
 {
     memset(p, 0, sizeof *p);
     if (num_items < 1 || dim < 1)
@@ -153,8 +150,8 @@ void fr_topk_packed_free(fr_topk_packed *p)
 
 /* Scores of g users (rows of u) against panels [q0, q1) into out (user i's at
  * out + i * stride); the switch gives each group size its own unrolled copy. */
-static void score_block(const fr_topk_packed *p, const float *u, int g, int q0, int q1,
-                        float *out, int stride)
+static void score_block(const fr_topk_packed *p, const float *u, int g, int q0, int q1, float *out,
+                        int stride)
 {
     size_t ps = (size_t)p->dim * FR_TOPK_PANEL;
     for (int q = q0; q < q1; q += TILE_PANELS) {
@@ -202,8 +199,7 @@ static void search_range(const fr_topk_packed *p, const float *users, int n,
 }
 
 fr_status fr_topk_search_packed(const fr_topk_packed *p, const float *users, int n,
-                                const fr_topk_excl *excl, int threads, fr_topk *tops,
-                                fr_err *err)
+                                const fr_topk_excl *excl, int threads, fr_topk *tops, fr_err *err)
 {
     fr_status st = FR_OK;
     fr_topk *part = NULL;

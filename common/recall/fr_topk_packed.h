@@ -50,7 +50,7 @@ void fr_topk_packed_scores(const fr_topk_packed *p, const float *users, int g, f
  * dim floats a row) into out[0..n), with the kernel's rounding: each the same float,
  * to the bit, as the score fr_topk_search_packed gives that user and item. For
  * re-scoring a few hundred items exactly. */
-void fr_topk_packed_rescore(const float *items, int dim, const float *u, const int32_t *rows,
-                            int n, float *out);
+void fr_topk_packed_rescore(const float *items, int dim, const float *u, const int32_t *rows, int n,
+                            float *out);
 
 #endif

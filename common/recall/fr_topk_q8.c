@@ -21,19 +21,17 @@
  * while every user group of the batch reads it. */
 #define BLOCK_PANELS 128
 #define GROUP FR_TOPK_GROUP
-#define PANEL_BYTES(groups) ((size_t)(groups) * FR_TOPK_PANEL * 4)
+#define PANEL_BYTES(groups) ((size_t)(groups)*FR_TOPK_PANEL * 4)
 /* The products stay within int32: 255 x 127 x 4 x groups < 2^31. */
 #define MAX_DIM 16384
 
-fr_status fr_topk_q8_build(fr_topk_q8 *q, const float *items, int num_items, int dim,
-                           fr_err *err)
+fr_status fr_topk_q8_build(fr_topk_q8 *q, const float *items, int num_items, int dim, fr_err *err)
 {
     fr_status st = FR_OK;
     double *sum = NULL;
     memset(q, 0, sizeof *q);
     if (num_items < 1 || dim < 1 || dim > MAX_DIM)
-        return fr_fail(err, FR_EINVAL, "int8 scan: bad sizes (items %d, dim %d)", num_items,
-                       dim);
+        return fr_fail(err, FR_EINVAL, "int8 scan: bad sizes (items %d, dim %d)", num_items, dim);
     int groups = (dim + 3) / 4, positions = num_items - 1;
     int panels = positions > 0 ? (positions + FR_TOPK_PANEL - 1) / FR_TOPK_PANEL : 1;
     size_t bytes = (size_t)panels * PANEL_BYTES(groups); /* a multiple of 64 */
@@ -137,11 +135,9 @@ static void dots_portable(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, 
 
 /* np (1 or 2) panels from pd (pstride bytes apart) against g users u (g, G groups of
  * 4 signed bytes): one vpdpbusd per panel, user and group of 4 dimensions. */
-VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *pd,
-                                                                 size_t pstride, int G,
-                                                                 const int8_t *u, int g,
-                                                                 int np, int32_t *out,
-                                                                 int ostride,
+VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *pd, size_t pstride,
+                                                                 int G, const int8_t *u, int g,
+                                                                 int np, int32_t *out, int ostride,
                                                                  const finish *fin)
 {
     __m512i acc[2][GROUP];
@@ -167,8 +163,7 @@ VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *
         for (int i = 0; i < g; i++) {
             _mm512_storeu_si512((void *)(out + (size_t)i * ostride), acc[0][i]);
             if (np > 1)
-                _mm512_storeu_si512((void *)(out + (size_t)i * ostride + FR_TOPK_PANEL),
-                                    acc[1][i]);
+                _mm512_storeu_si512((void *)(out + (size_t)i * ostride + FR_TOPK_PANEL), acc[1][i]);
         }
         return;
     }
@@ -185,14 +180,14 @@ VNNI static inline __attribute__((always_inline)) void tile_vnni(const uint8_t *
     }
 }
 
-#define TILE_CASES(NP, FIN)                                                                  \
-    switch (g) {                                                                             \
-    case 6: tile_vnni(pd, ps, G, u, 6, NP, o, stride, FIN); break;                           \
-    case 5: tile_vnni(pd, ps, G, u, 5, NP, o, stride, FIN); break;                           \
-    case 4: tile_vnni(pd, ps, G, u, 4, NP, o, stride, FIN); break;                           \
-    case 3: tile_vnni(pd, ps, G, u, 3, NP, o, stride, FIN); break;                           \
-    case 2: tile_vnni(pd, ps, G, u, 2, NP, o, stride, FIN); break;                           \
-    default: tile_vnni(pd, ps, G, u, 1, NP, o, stride, FIN); break;                          \
+#define TILE_CASES(NP, FIN)                                                                        \
+    switch (g) {                                                                                   \
+    case 6: tile_vnni(pd, ps, G, u, 6, NP, o, stride, FIN); break;                                 \
+    case 5: tile_vnni(pd, ps, G, u, 5, NP, o, stride, FIN); break;                                 \
+    case 4: tile_vnni(pd, ps, G, u, 4, NP, o, stride, FIN); break;                                 \
+    case 3: tile_vnni(pd, ps, G, u, 3, NP, o, stride, FIN); break;                                 \
+    case 2: tile_vnni(pd, ps, G, u, 2, NP, o, stride, FIN); break;                                 \
+    default: tile_vnni(pd, ps, G, u, 1, NP, o, stride, FIN); break;                                \
     }
 
 VNNI static void dots_vnni(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
@@ -259,8 +254,8 @@ const char *fr_topk_q8_kernel_name(void)
     return fr_topk_q8_simd_available() ? "AVX-512 VNNI" : "portable C";
 }
 
-void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
-                     int32_t *out, int stride, fr_q8_kernel kernel)
+void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1, int32_t *out,
+                     int stride, fr_q8_kernel kernel)
 {
 #if HAVE_VNNI_KERNEL
     if (kernel == FR_Q8_SIMD || (kernel == FR_Q8_AUTO && fr_topk_q8_simd_available())) {
@@ -476,9 +471,8 @@ static int32_t quantise_user(const float *u, int dim, int groups, int8_t *out)
     return 128 * sum;
 }
 
-fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float *users,
-                            int n, const fr_topk_excl *excl, int rerank, fr_topk *tops,
-                            fr_err *err)
+fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float *users, int n,
+                            const fr_topk_excl *excl, int rerank, fr_topk *tops, fr_err *err)
 {
     fr_status st = FR_OK;
     int8_t *uq = NULL;
@@ -502,7 +496,7 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
         return fr_fail(err, FR_ENOMEM, "int8 scan: out of memory for %d users", n);
     for (int i = 0; i < n; i++) {
         long k = tops[i].cap;
-        long r = rerank > 0 ? rerank
+        long r = rerank > 0                                          ? rerank
                  : k * FR_TOPK_Q8_RERANK_MUL > FR_TOPK_Q8_RERANK_MIN ? k * FR_TOPK_Q8_RERANK_MUL
                                                                      : FR_TOPK_Q8_RERANK_MIN;
         r = r < k ? k : r;
@@ -544,8 +538,8 @@ fr_status fr_topk_q8_search(const fr_topk_q8 *q, const float *items, const float
         xe[i] = (fr_topk_excl){xpos + off, m};
         off += (int)m;
     }
-    int simd = search_kernel == FR_Q8_SIMD ||
-               (search_kernel == FR_Q8_AUTO && fr_topk_q8_simd_available());
+    int simd =
+        search_kernel == FR_Q8_SIMD || (search_kernel == FR_Q8_AUTO && fr_topk_q8_simd_available());
     (void)simd;
     for (int p0 = 0; p0 < q->panels; p0 += BLOCK_PANELS) {
         int p1 = p0 + BLOCK_PANELS < q->panels ? p0 + BLOCK_PANELS : q->panels;

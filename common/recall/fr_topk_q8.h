@@ -40,12 +40,12 @@
 
 typedef struct fr_topk_q8 {
     int num_items, dim, groups, panels; /* groups = ceil(dim / 4) */
-    uint8_t *data;  /* panels x groups x FR_TOPK_PANEL x 4, 64-byte aligned */
-    int positions;  /* num_items - 1: row 0 (padding) has none */
-    float *scale;   /* panels x FR_TOPK_PANEL, by position: s_i (0 past the items) */
-    int32_t *row;   /* positions: the row stored there */
-    int32_t *pos;   /* num_items: each row's position (-1 for row 0) */
-    float *mean;    /* dim: the catalogue's mean over rows 1.. */
+    uint8_t *data;                      /* panels x groups x FR_TOPK_PANEL x 4, 64-byte aligned */
+    int positions;                      /* num_items - 1: row 0 (padding) has none */
+    float *scale; /* panels x FR_TOPK_PANEL, by position: s_i (0 past the items) */
+    int32_t *row; /* positions: the row stored there */
+    int32_t *pos; /* num_items: each row's position (-1 for row 0) */
+    float *mean;  /* dim: the catalogue's mean over rows 1.. */
 } fr_topk_q8;
 
 /* Quantise items (num_items, dim), row 0 the padding row (never scored). Allocates. */
@@ -70,8 +70,8 @@ const char *fr_topk_q8_kernel_name(void);
  * signed bytes, zero past dim) with the stored bytes of panels [p0, p1): user i's
  * product with position t goes to out[i * stride + (t - p0 * FR_TOPK_PANEL)]. The kernel
  * FR_Q8_SIMD needs fr_topk_q8_simd_available(); every kernel gives the same integers. */
-void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1,
-                     int32_t *out, int stride, fr_q8_kernel kernel);
+void fr_topk_q8_dots(const fr_topk_q8 *q, const int8_t *uq, int g, int p0, int p1, int32_t *out,
+                     int stride, fr_q8_kernel kernel);
 
 /* As fr_topk_search_packed (tops empty, their cap K and floor apply, rows of excl[i]
  * never returned, row 0 never), through the 8-bit scan: each user keeps

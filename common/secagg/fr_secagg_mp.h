@@ -32,8 +32,8 @@ FR_MUST fr_status fr_secagg_mp_read_list(fr_mpread *r, const char *what, int n, 
 /* One list entry: an array of exactly k items. */
 FR_MUST fr_status fr_secagg_mp_read_tuple(fr_mpread *r, const char *what, uint64_t k);
 /* The id (1..n) of entry i of a list, greater than the one before (prev). */
-FR_MUST fr_status fr_secagg_mp_read_entry_id(fr_mpread *r, const char *what, int n, int i,
-                                             int prev, int *id);
+FR_MUST fr_status fr_secagg_mp_read_entry_id(fr_mpread *r, const char *what, int n, int i, int prev,
+                                             int *id);
 
 /* The key loop of every decoder: keys[0] is "v" (FR_SECAGG_VERSION), keys[1] "round";
  * field() reads the others; every key must be present once, nothing may follow. */

@@ -11,7 +11,6 @@
 
 /* ---- encoding ---- */
 
-
 /* The map head with "v" and "round"; nkeys counts them. */
 static void pack_head(msgpack_packer *pk, msgpack_sbuffer *sb, size_t nkeys, uint32_t round)
 {
@@ -233,7 +232,8 @@ fr_status fr_secagg_mp_read_tuple(fr_mpread *r, const char *what, uint64_t k)
 }
 
 /* The id of entry i of a list, which must exceed the one before (prev). */
-fr_status fr_secagg_mp_read_entry_id(fr_mpread *r, const char *what, int n, int i, int prev, int *id)
+fr_status fr_secagg_mp_read_entry_id(fr_mpread *r, const char *what, int n, int i, int prev,
+                                     int *id)
 {
     fr_status st = read_id(r, what, n, id);
     if (st == FR_OK && i > 0 && *id <= prev)
@@ -246,7 +246,8 @@ fr_status fr_secagg_mp_read_entry_id(fr_mpread *r, const char *what, int n, int 
  * the others. */
 
 fr_status fr_secagg_mp_walk(const void *buf, size_t len, const char *name, const char *const *keys,
-                      int nk, int n, void *msg, uint32_t *round, fr_secagg_mp_field_fn field, fr_err *err)
+                            int nk, int n, void *msg, uint32_t *round, fr_secagg_mp_field_fn field,
+                            fr_err *err)
 {
     fr_mpread r;
     fr_mpread_init(&r, buf, len, name, err);
@@ -399,7 +400,7 @@ static fr_status unmask_resp_field(fr_mpread *r, int idx, int n, void *msg)
     {                                                                                              \
         FR_ASSERT(n >= 1 && n <= FR_SECAGG_MAX_NODES);                                             \
         memset(m, 0, sizeof *m);                                                                   \
-        return fr_secagg_mp_walk(buf, len, label, keys, COUNT(keys), n, m, &m->round, field, err);              \
+        return fr_secagg_mp_walk(buf, len, label, keys, COUNT(keys), n, m, &m->round, field, err); \
     }
 
 DECODER(fr_secagg_advertise_decode, fr_secagg_advertise_msg, advertise_keys, advertise_field,
@@ -419,6 +420,6 @@ fr_status fr_secagg_masked_decode(const void *buf, size_t len, int n, uint32_t m
     FR_ASSERT(n >= 1 && n <= FR_SECAGG_MAX_NODES && m_expect <= FR_SECAGG_MAX_M);
     memset(m, 0, sizeof *m);
     m->m = m_expect;
-    return fr_secagg_mp_walk(buf, len, "secagg masked input", masked_keys, COUNT(masked_keys), n, m, &m->round,
-                masked_field, err);
+    return fr_secagg_mp_walk(buf, len, "secagg masked input", masked_keys, COUNT(masked_keys), n, m,
+                             &m->round, masked_field, err);
 }

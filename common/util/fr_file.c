@@ -41,8 +41,8 @@ fr_status fr_atomic_open(fr_atomic_file *a, const char *path, mode_t mode, fr_er
     snprintf(a->tmp, n + 5, "%s.tmp", path);
     int fd = open(a->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
     if (fd < 0 || !(a->f = fdopen(fd, "wb"))) {
-        fr_status st = fr_fail(err, FR_EIO, "%s: cannot create %s: %s", path, a->tmp,
-                               strerror(errno));
+        fr_status st =
+            fr_fail(err, FR_EIO, "%s: cannot create %s: %s", path, a->tmp, strerror(errno));
         if (fd >= 0) {
             close(fd);
             unlink(a->tmp);

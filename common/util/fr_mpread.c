@@ -6,7 +6,7 @@
 #include <string.h>
 
 static const char *const type_names[] = {"nil",    "bool", "integer", "integer", "float",
-                                          "string", "bin",  "array",   "map",     "ext"};
+                                         "string", "bin",  "array",   "map",     "ext"};
 
 /* Outcomes of read_head besides success, told apart for the message. */
 enum { HEAD_OK = 0, HEAD_CUT = -1, HEAD_BAD_BYTE = -2 };
@@ -120,13 +120,12 @@ fr_status fr_mpread_next(fr_mpread *r, fr_mpread_item *it, const char *what)
     if (rc == HEAD_CUT)
         return fr_fail(r->err, FR_EFORMAT, "%s: body ends inside %s", r->name, what);
     if (rc == HEAD_BAD_BYTE)
-        return fr_fail(r->err, FR_EFORMAT, "%s: %s: byte 0x%02x starts no msgpack value",
-                       r->name, what, *at);
+        return fr_fail(r->err, FR_EFORMAT, "%s: %s: byte 0x%02x starts no msgpack value", r->name,
+                       what, *at);
     return FR_OK;
 }
 
-fr_status fr_mpread_expect(fr_mpread *r, fr_mpread_item *it, fr_mpread_type want,
-                           const char *what)
+fr_status fr_mpread_expect(fr_mpread *r, fr_mpread_item *it, fr_mpread_type want, const char *what)
 {
     fr_status st = fr_mpread_next(r, it, what);
     if (st != FR_OK)

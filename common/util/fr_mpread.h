@@ -86,9 +86,8 @@ FR_MUST fr_status fr_mpread_key(fr_mpread *r, const char *what, const char *cons
 
 /* FR_EFORMAT naming the first of the n keys whose bit is set in required but not in
  * seen; FR_OK when there is none. */
-FR_MUST fr_status fr_mpread_missing(const fr_mpread *r, const char *what,
-                                    const char *const *keys, int n, unsigned seen,
-                                    unsigned required);
+FR_MUST fr_status fr_mpread_missing(const fr_mpread *r, const char *what, const char *const *keys,
+                                    int n, unsigned seen, unsigned required);
 
 /* Whether string item it holds exactly the bytes of s. */
 bool fr_mpread_str_is(const fr_mpread_item *it, const char *s);

@@ -53,9 +53,7 @@ static fr_status parse_value(fr_opt *o, const char *v, fr_err *err)
             return fr_fail(err, FR_EINVAL, "--%s: empty value", o->name);
         *(const char **)o->dst = v;
         return FR_OK;
-    case FR_OPT_FLAG:
-        *(int *)o->dst = 1;
-        return FR_OK;
+    case FR_OPT_FLAG: *(int *)o->dst = 1; return FR_OK;
     }
     return fr_fail(err, FR_EINVAL, "--%s: unknown option type", o->name);
 }
@@ -107,7 +105,9 @@ void fr_opts_help(const fr_opt *opts, FILE *out)
         case FR_OPT_U64:
             snprintf(def, sizeof def, " (default %llu)", (unsigned long long)*(uint64_t *)o->dst);
             break;
-        case FR_OPT_FLOAT: snprintf(def, sizeof def, " (default %g)", (double)*(float *)o->dst); break;
+        case FR_OPT_FLOAT:
+            snprintf(def, sizeof def, " (default %g)", (double)*(float *)o->dst);
+            break;
         case FR_OPT_STR:
             if (*(const char **)o->dst)
                 snprintf(def, sizeof def, " (default %s)", *(const char **)o->dst);
@@ -144,7 +144,7 @@ int fr_opts_handle_help(int argc, char **argv, const char *usage, const fr_opt *
 static int parse_bool(const char *v, int *out)
 {
     static const char *const yes[] = {"1", "true", "yes", "on"}, *const no[] = {"0", "false", "no",
-                                                                                 "off"};
+                                                                                "off"};
     for (int i = 0; i < 4; i++) {
         if (!strcasecmp(v, yes[i]))
             return *out = 1, 1;

@@ -19,14 +19,14 @@ typedef enum fr_opt_type {
 } fr_opt_type;
 
 typedef struct fr_opt {
-    const char *name;  /* without the leading dashes; a one-character name c is also
-                        * accepted as -c (not "h": -h asks for help) */
+    const char *name; /* without the leading dashes; a one-character name c is also
+                       * accepted as -c (not "h": -h asks for help) */
     fr_opt_type type;
-    void *dst;         /* int*, uint64_t*, float*, const char**, int*, double* */
-    double min, max;   /* bounds for numbers (inclusive) */
+    void *dst;       /* int*, uint64_t*, float*, const char**, int*, double* */
+    double min, max; /* bounds for numbers (inclusive) */
     const char *help;
     int required;
-    int seen;          /* set by the parser */
+    int seen; /* set by the parser */
 } fr_opt;
 
 /* Parse argv[0..argc) against opts (terminated by a NULL name). Returns FR_EINVAL

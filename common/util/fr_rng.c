@@ -18,7 +18,10 @@ void fr_rng_seed(fr_rng *r, uint64_t seed)
         r->s[i] = splitmix64(&x);
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static inline uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 uint64_t fr_rng_u64(fr_rng *r)
 {
@@ -45,7 +48,10 @@ uint64_t fr_rng_below(fr_rng *r, uint64_t n)
     return x % n;
 }
 
-double fr_rng_uniform(fr_rng *r) { return (double)(fr_rng_u64(r) >> 11) * 0x1.0p-53; }
+double fr_rng_uniform(fr_rng *r)
+{
+    return (double)(fr_rng_u64(r) >> 11) * 0x1.0p-53;
+}
 
 double fr_rng_normal(fr_rng *r)
 {

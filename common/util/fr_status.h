@@ -9,13 +9,13 @@
 
 typedef enum fr_status {
     FR_OK = 0,
-    FR_EINVAL = -1,   /* bad argument or flag */
-    FR_EIO = -2,      /* a file could not be opened, read or written */
-    FR_ENOMEM = -3,   /* allocation failed or a size cap was exceeded */
-    FR_EFORMAT = -4,  /* malformed input (data row, model file) */
-    FR_EVERSION = -5, /* a file of an unsupported format version */
-    FR_ECHECKSUM = -6,/* a file whose checksum does not match its contents */
-    FR_ENODATA = -7,  /* input with nothing usable in it */
+    FR_EINVAL = -1,    /* bad argument or flag */
+    FR_EIO = -2,       /* a file could not be opened, read or written */
+    FR_ENOMEM = -3,    /* allocation failed or a size cap was exceeded */
+    FR_EFORMAT = -4,   /* malformed input (data row, model file) */
+    FR_EVERSION = -5,  /* a file of an unsupported format version */
+    FR_ECHECKSUM = -6, /* a file whose checksum does not match its contents */
+    FR_ENODATA = -7,   /* input with nothing usable in it */
 } fr_status;
 
 #define FR_ERR_LEN 512
@@ -33,12 +33,12 @@ fr_status fr_fail(fr_err *err, fr_status s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* A broken internal contract (never bad input) stops the program with its place. */
-#define FR_ASSERT(c)                                                              \
-    do {                                                                          \
-        if (!(c)) {                                                               \
-            fprintf(stderr, "%s:%d: internal error: %s\n", __FILE__, __LINE__, #c); \
-            abort();                                                              \
-        }                                                                         \
+#define FR_ASSERT(c)                                                                               \
+    do {                                                                                           \
+        if (!(c)) {                                                                                \
+            fprintf(stderr, "%s:%d: internal error: %s\n", __FILE__, __LINE__, #c);                \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 #endif

@@ -60,8 +60,8 @@ static inline void need_list(int count, int n, const int *ids, size_t stride)
     do {                                                                                           \
         if ((size) < 1)                                                                            \
             return 0;                                                                              \
-        one((data) + 1, (size) - 1, fuzz_secagg_n((data)[0]));                                     \
-        one((data) + 1, (size) - 1, FR_SECAGG_MAX_NODES);                                          \
+        one((data) + 1, (size)-1, fuzz_secagg_n((data)[0]));                                       \
+        one((data) + 1, (size)-1, FR_SECAGG_MAX_NODES);                                            \
     } while (0)
 
 /* The share ciphertexts, which both directions carry (a node's upload, the

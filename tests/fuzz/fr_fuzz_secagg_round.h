@@ -200,8 +200,8 @@ static inline fr_status sa_round_record(sa_round *r, fr_err *err)
         st = fr_secagg_server_shares_for(&sv, u, &r->relay[u], err);
         sa_party = u;
         if (st == FR_OK)
-            st = fr_secagg_client_masked_input(&cl[u], r->relay[u].data, r->relay[u].size,
-                                               r->x[u], &r->masked[u], err);
+            st = fr_secagg_client_masked_input(&cl[u], r->relay[u].data, r->relay[u].size, r->x[u],
+                                               &r->masked[u], err);
         sa_party = 0;
         if (st == FR_OK)
             st = fr_secagg_server_add_masked_input(&sv, r->masked[u].data, r->masked[u].size, err);

@@ -31,7 +31,8 @@ static void one(const uint8_t *body, size_t len, int n, uint32_t m_expect)
     need(vals != NULL, "memory for the values");
     for (uint32_t i = 0; i < m.m; i++) {
         const uint8_t *b = m.y + 4 * (size_t)i;
-        vals[i] = (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+        vals[i] =
+            (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
     }
     fr_secagg_masked_msg out = {.round = m.round, .from = m.from, .m = m.m, .values = vals};
     msgpack_sbuffer sb;

@@ -44,11 +44,11 @@ static void server_step(fr_secagg_server_stage s, const uint8_t *body, size_t le
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     need(sa_server_to(&sv, &honest, s, &err) == FR_OK, "the coordinator reaches its stage");
-    fr_status st = s == FR_SECAGG_SV_ADVERTISE ? fr_secagg_server_add_advertise(&sv, body, len, &err)
-                   : s == FR_SECAGG_SV_SHARES  ? fr_secagg_server_add_shares(&sv, body, len, &err)
-                   : s == FR_SECAGG_SV_MASKED
-                       ? fr_secagg_server_add_masked_input(&sv, body, len, &err)
-                       : fr_secagg_server_add_unmask_response(&sv, body, len, &err);
+    fr_status st =
+        s == FR_SECAGG_SV_ADVERTISE ? fr_secagg_server_add_advertise(&sv, body, len, &err)
+        : s == FR_SECAGG_SV_SHARES  ? fr_secagg_server_add_shares(&sv, body, len, &err)
+        : s == FR_SECAGG_SV_MASKED  ? fr_secagg_server_add_masked_input(&sv, body, len, &err)
+                                    : fr_secagg_server_add_unmask_response(&sv, body, len, &err);
     need_answer(st, &err);
     const int refused = st != FR_OK;
     need(!refused || sv.stage == s, "a refusal leaves the coordinator in its step");
@@ -60,8 +60,8 @@ static void server_step(fr_secagg_server_stage s, const uint8_t *body, size_t le
                                                               : honest.resp;
     int second = 0;
     for (int u = 1; u <= SA_N; u++) {
-        st = s == FR_SECAGG_SV_ADVERTISE ? fr_secagg_server_add_advertise(&sv, msgs[u].data,
-                                                                          msgs[u].size, &err)
+        st = s == FR_SECAGG_SV_ADVERTISE
+                 ? fr_secagg_server_add_advertise(&sv, msgs[u].data, msgs[u].size, &err)
              : s == FR_SECAGG_SV_SHARES
                  ? fr_secagg_server_add_shares(&sv, msgs[u].data, msgs[u].size, &err)
              : s == FR_SECAGG_SV_MASKED
@@ -135,8 +135,7 @@ static void client_step(fr_secagg_client_stage s, const uint8_t *body, size_t le
         size_t l = pass ? h->size : len;
         fr_secagg_client_stage before = cl.stage;
         msgpack_sbuffer_clear(&out);
-        fr_status st = s == FR_SECAGG_CL_ADVERTISED
-                           ? fr_secagg_client_share(&cl, b, l, &out, &err)
+        fr_status st = s == FR_SECAGG_CL_ADVERTISED ? fr_secagg_client_share(&cl, b, l, &out, &err)
                        : s == FR_SECAGG_CL_SHARED
                            ? fr_secagg_client_masked_input(&cl, b, l, honest.x[1], &out, &err)
                            : fr_secagg_client_unmask(&cl, b, l, &out, &err);
@@ -187,27 +186,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const uint8_t *body = data + 1;
     size_t len = size - 1;
     switch (data[0] % 7) {
-    case 0:
-        server_step(FR_SECAGG_SV_ADVERTISE, body, len);
-        break;
-    case 1:
-        server_step(FR_SECAGG_SV_SHARES, body, len);
-        break;
-    case 2:
-        server_step(FR_SECAGG_SV_MASKED, body, len);
-        break;
-    case 3:
-        server_step(FR_SECAGG_SV_UNMASK, body, len);
-        break;
-    case 4:
-        client_step(FR_SECAGG_CL_ADVERTISED, body, len);
-        break;
-    case 5:
-        client_step(FR_SECAGG_CL_SHARED, body, len);
-        break;
-    default:
-        client_step(FR_SECAGG_CL_MASKED, body, len);
-        break;
+    case 0: server_step(FR_SECAGG_SV_ADVERTISE, body, len); break;
+    case 1: server_step(FR_SECAGG_SV_SHARES, body, len); break;
+    case 2: server_step(FR_SECAGG_SV_MASKED, body, len); break;
+    case 3: server_step(FR_SECAGG_SV_UNMASK, body, len); break;
+    case 4: client_step(FR_SECAGG_CL_ADVERTISED, body, len); break;
+    case 5: client_step(FR_SECAGG_CL_SHARED, body, len); break;
+    default: client_step(FR_SECAGG_CL_MASKED, body, len); break;
     }
     return 0;
 }

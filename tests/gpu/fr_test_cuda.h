@@ -79,13 +79,13 @@ static inline double rel_err(const float *ref, const float *got, size_t n)
 }
 
 /* Compares host ref with device buffer d, then frees d. */
-#define EXPECT_CLOSE(what, ref, d, n, tol)                                             \
-    do {                                                                               \
-        float *got_ = down(d, n);                                                      \
-        double e_ = rel_err(ref, got_, n);                                             \
-        CHECK(e_ <= (tol), "%s: relative error %g > %g", what, e_, (double)(tol));    \
-        free(got_);                                                                    \
-        gpu->free(d);                                                                  \
+#define EXPECT_CLOSE(what, ref, d, n, tol)                                                         \
+    do {                                                                                           \
+        float *got_ = down(d, n);                                                                  \
+        double e_ = rel_err(ref, got_, n);                                                         \
+        CHECK(e_ <= (tol), "%s: relative error %g > %g", what, e_, (double)(tol));                 \
+        free(got_);                                                                                \
+        gpu->free(d);                                                                              \
     } while (0)
 
 /* Both backends and the random stream; 0, after saying why, when there is no usable

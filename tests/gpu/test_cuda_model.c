@@ -23,8 +23,11 @@ enum { SEQ = 20, DIM = 32, FILTERS = 32 };
 static int model_on(fr_model *m, const fr_backend *be)
 {
     fr_err err = {{0}};
-    fr_model_config mc = {.num_items = ds.num_items, .token_vocab = ds.token_vocab,
-                          .num_tokens = ds.num_tokens, .dim = DIM, .filters = FILTERS};
+    fr_model_config mc = {.num_items = ds.num_items,
+                          .token_vocab = ds.token_vocab,
+                          .num_tokens = ds.num_tokens,
+                          .dim = DIM,
+                          .filters = FILTERS};
     if (fr_model_init(m, &mc, be, ds.tokens, ds.item_ids, &err)) {
         CHECK(0, "model on %s: %s", be->name, err.msg);
         return -1;
@@ -37,16 +40,17 @@ static int model_on(fr_model *m, const fr_backend *be)
  * is near zero (at eps) may move by a fraction of lr on one backend and not the other:
  * parameters after Adam steps are compared by counting the coordinates that differ
  * by more than a tenth of lr, which must be rare, and none may be NaN. */
-static void compare_after_adam(const char *what, const float *a, const float *b, size_t n,
-                               float lr)
+static void compare_after_adam(const char *what, const float *a, const float *b, size_t n, float lr)
 {
     size_t off = 0, bad = 0;
     for (size_t i = 0; i < n; i++) {
         bad += !isfinite(b[i]);
         off += !(fabsf(a[i] - b[i]) <= 0.1f * lr);
     }
-    CHECK(bad == 0 && off <= n / 200, "%s: %zu of %zu parameters differ by more than lr/10 "
-          "(%zu not finite)", what, off, n, bad);
+    CHECK(bad == 0 && off <= n / 200,
+          "%s: %zu of %zu parameters differ by more than lr/10 "
+          "(%zu not finite)",
+          what, off, n, bad);
 }
 
 /* Parameter tensors of two models (host copies) compared one by one. */
@@ -115,7 +119,8 @@ static void test_recall_device(void)
     int32_t *users = malloc((size_t)U * sizeof *users);
     for (int u = 0; u < U; u++)
         users[u] = u;
-    fr_recall_hit *hc = malloc((size_t)U * K * sizeof *hc), *hg = malloc((size_t)U * K * sizeof *hg);
+    fr_recall_hit *hc = malloc((size_t)U * K * sizeof *hc),
+                  *hg = malloc((size_t)U * K * sizeof *hg);
     int *cc = malloc((size_t)U * sizeof *cc), *cg = malloc((size_t)U * sizeof *cg);
     for (int variant = 0; variant < 2; variant++) {
         fr_recall_config c;
@@ -200,10 +205,14 @@ static int dp_on(fr_model *m, fr_dp_trainer *tr, const fr_backend *be, int worke
     if (model_on(m, be))
         return -1;
     fr_train_config tc = {.batch = 32, .seq_len = SEQ, .negatives = 40, .lr = 1e-2f, .seed = 5};
-    fr_dp_config dc = {.sampling_rate = 0.1, .noise_multiplier = 1.0, .clip = clip,
-                       .max_windows = 4, .workers = workers, .seed = "cuda", .seed_len = 4};
-    if (fr_dp_trainer_init(tr, m, &tc, &dc, ds.train_off, ds.num_users, windows, n_windows,
-                           &err)) {
+    fr_dp_config dc = {.sampling_rate = 0.1,
+                       .noise_multiplier = 1.0,
+                       .clip = clip,
+                       .max_windows = 4,
+                       .workers = workers,
+                       .seed = "cuda",
+                       .seed_len = 4};
+    if (fr_dp_trainer_init(tr, m, &tc, &dc, ds.train_off, ds.num_users, windows, n_windows, &err)) {
         CHECK(0, "dp trainer on %s: %s", be->name, err.msg);
         fr_model_free(m);
         return -1;

@@ -26,7 +26,8 @@ static void test_gemm(void)
                 float *got = down(dc, nc);
                 double worst = 0;
                 for (int i = 0; i < m; i++)
-                    worst = fmax(worst, rel_err(c + (size_t)i * ldc, got + (size_t)i * ldc, (size_t)n));
+                    worst =
+                        fmax(worst, rel_err(c + (size_t)i * ldc, got + (size_t)i * ldc, (size_t)n));
                 CHECK(worst <= 1e-5, "gemm ta=%d tb=%d beta=%g: relative error %g", ta, tb,
                       (double)beta, worst);
                 free(got);
@@ -77,7 +78,8 @@ static void test_rows(void)
     gpu->gather_rows(dout, dsrc, drows, n, d);
     EXPECT_CLOSE("gather_rows", out, dout, nd, 0);
 
-    float *x = rand_host(nd, -1, 1), *dx = dev(x, nd), *dst = copy_host(src, sd), *ddst = dev(src, sd);
+    float *x = rand_host(nd, -1, 1), *dx = dev(x, nd), *dst = copy_host(src, sd),
+          *ddst = dev(src, sd);
     cpu->scatter_add_rows(dst, x, rows, n, d);
     gpu->scatter_add_rows(ddst, dx, drows, n, d);
     EXPECT_CLOSE("scatter_add_rows", dst, ddst, sd, 1e-5);
@@ -307,9 +309,12 @@ static void test_topk_rows(void)
         int n, v, k, levels, excl;
         float floor;
     } cases[] = {
-        {37, 100003, 100, 1000000, 1, -INFINITY}, {37, 100003, 100, 7, 1, -INFINITY},
-        {5, 20011, 1, 50, 0, -INFINITY},          {5, 20011, 1000, 50, 1, 0.5f},
-        {3, 5000, 4097, 1000000, 1, -INFINITY},   {4, 900, 1200, 9, 1, -INFINITY},
+        {37, 100003, 100, 1000000, 1, -INFINITY},
+        {37, 100003, 100, 7, 1, -INFINITY},
+        {5, 20011, 1, 50, 0, -INFINITY},
+        {5, 20011, 1000, 50, 1, 0.5f},
+        {3, 5000, 4097, 1000000, 1, -INFINITY},
+        {4, 900, 1200, 9, 1, -INFINITY},
         {300, 4000, 64, 4, 1, 1.0f},
     };
     for (size_t q = 0; q < sizeof cases / sizeof cases[0]; q++) {
