@@ -49,8 +49,16 @@ CUDA_BUILT := built for sm_80, sm_90 + PTX in $(CUDA_SO) ($(NVCC))
 else
 CUDA_OBJ :=
 CUDA_SO :=
+# CUDA_LOADER=1: no kernels here, but the programs keep the loader, which opens a
+# libfedrecall_cuda.so built elsewhere ($$FR_CUDA_LIB): the container images build their
+# programs so, and the GPU image adds the library (deploy/docker/Dockerfile.node-gpu).
+ifeq ($(CUDA_LOADER),1)
+CUDA_ENTRY := common/backend/fr_backend_cuda_load.c
+CUDA_BUILT := not built here; the programs open $$FR_CUDA_LIB at run time
+else
 CUDA_ENTRY := common/backend/fr_backend_cuda_none.c
 CUDA_BUILT := not built ($(if $(NVCC),CUDA=0,no nvcc found))
+endif
 endif
 
 LIB_SRC := $(sort $(filter-out common/backend/fr_backend_cuda_none.c common/backend/fr_backend_cuda_load.c,\
@@ -120,7 +128,7 @@ $(CUDA_SO): $(CUDA_OBJ)
 # Switching CUDA between builds in one folder must rebuild the library.
 $(BUILD)/cuda-config: FORCE
 	@mkdir -p $(dir $@)
-	@echo "$(CUDA)" | cmp -s - $@ || echo "$(CUDA)" >$@
+	@echo "$(CUDA) $(CUDA_LOADER)" | cmp -s - $@ || echo "$(CUDA) $(CUDA_LOADER)" >$@
 
 $(BUILD)/libfedrecall.a: $(LIB_OBJ) $(BUILD)/cuda-config
 	$(Q)rm -f $@ && ar rcs $@ $(LIB_OBJ)

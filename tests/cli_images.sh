@@ -84,6 +84,16 @@ if [ -d "$tmp/root-node-gpu" ]; then
     run_in node-gpu ldd /usr/local/lib/fedrecall/libfedrecall_cuda.so >"$tmp/ldd" 2>&1
     check "fedrecall-node-gpu: the CUDA backend finds cuBLAS and the rest ($(grep -c cublas "$tmp/ldd") cuBLAS libraries)" \
         '! grep -q "not found" "$tmp/ldd" && grep -q "libcublas.so" "$tmp/ldd"' || cat "$tmp/ldd"
+    "$NODE" synth --users 60 --items 40 --seed 2 --out "$tmp/root-node-gpu/tmp/sd" >/dev/null
+    chmod -R a+rX "$tmp/root-node-gpu/tmp/sd"
+    run_in node-gpu /usr/local/bin/fedrecall-node train --data /tmp/sd --format movielens-csv \
+        --epochs 1 --device cuda >"$tmp/gpu.log" 2>&1
+    check "fedrecall-node-gpu loads its CUDA backend ($(tail -n 1 "$tmp/gpu.log" | cut -c1-80))" \
+        'grep -q "no CUDA device\|epoch *1" "$tmp/gpu.log" && ! grep -qi "cannot open\|not found" "$tmp/gpu.log"'
+    run_in node-gpu /usr/local/bin/fedrecall-node train --data /tmp/sd --format movielens-csv \
+        --epochs 1 --device auto >"$tmp/gpu.log" 2>&1
+    check "fedrecall-node-gpu with --device auto trains (on the CPU without a GPU)" \
+        '[ $? = 0 ] && grep -q "^epoch *1" "$tmp/gpu.log"' || tail -n 3 "$tmp/gpu.log"
 else
     echo "skip    fedrecall-node-gpu: not built (no CUDA backend in this build)"
 fi
