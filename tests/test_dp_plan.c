@@ -8,32 +8,8 @@
 #include <unistd.h>
 
 #include "fr_test.h"
+#include "fr_test_ledger.h"
 #include "privacy/fr_dp_plan.h"
-
-typedef struct tmp_ledger {
-    char dir[64];
-    fr_dp_ledger l;
-} tmp_ledger;
-
-static int open_tmp(tmp_ledger *t)
-{
-    fr_err err = {{0}};
-    snprintf(t->dir, sizeof t->dir, "/tmp/fr_test_dp_plan_XXXXXX");
-    if (!mkdtemp(t->dir))
-        return 0;
-    fr_status st = fr_dp_ledger_open(&t->l, t->dir, &err);
-    CHECK(st == FR_OK, "%s", err.msg);
-    return st == FR_OK;
-}
-
-static void close_tmp(tmp_ledger *t)
-{
-    fr_dp_ledger_close(&t->l);
-    char path[128];
-    snprintf(path, sizeof path, "%s/privacy-ledger", t->dir);
-    unlink(path);
-    rmdir(t->dir);
-}
 
 /* epsilon after the ledger's steps plus n more at (q, sigma), at delta */
 static double eps_after(const fr_dp_ledger *l, double q, double sigma, long n, double delta)
@@ -50,7 +26,7 @@ static double eps_after(const fr_dp_ledger *l, double q, double sigma, long n, d
 static void test_planned_sigma_spends_the_budget(void)
 {
     tmp_ledger t;
-    if (!open_tmp(&t))
+    if (!open_tmp(&t, "dp_plan"))
         return;
     fr_err err = {{0}};
     fr_dp_plan p;
@@ -69,7 +45,7 @@ static void test_planned_sigma_spends_the_budget(void)
 static void test_budget_spread_over_rounds_and_ledger(void)
 {
     tmp_ledger t;
-    if (!open_tmp(&t))
+    if (!open_tmp(&t, "dp_plan"))
         return;
     fr_err err = {{0}};
     CHECK(fr_dp_ledger_set_budget(&t.l, 4.0, 1e-5, &err) == FR_OK, "%s", err.msg);
@@ -95,7 +71,7 @@ static void test_budget_spread_over_rounds_and_ledger(void)
 static void test_given_noise_wins(void)
 {
     tmp_ledger t;
-    if (!open_tmp(&t))
+    if (!open_tmp(&t, "dp_plan"))
         return;
     fr_err err = {{0}};
     fr_dp_plan p;
@@ -112,7 +88,7 @@ static void test_given_noise_wins(void)
     CHECK(strstr(p.why, "privacy budget exceeded") != NULL, "why: %s", p.why);
     /* without a budget the given noise is all there is */
     close_tmp(&t);
-    if (!open_tmp(&t))
+    if (!open_tmp(&t, "dp_plan"))
         return;
     fr_dp_plan_req nob = {.noise = 1.2, .users = 100, .q = 0.5, .steps = 4, .rounds = 1};
     CHECK(fr_dp_plan_make(&t.l, &nob, &p, &err) == FR_OK, "%s", err.msg);
@@ -124,7 +100,7 @@ static void test_given_noise_wins(void)
 static void test_refusals(void)
 {
     tmp_ledger t;
-    if (!open_tmp(&t))
+    if (!open_tmp(&t, "dp_plan"))
         return;
     fr_err err = {{0}};
     fr_dp_plan p;

@@ -10,6 +10,7 @@
 
 #include "fed/fr_node_round.h"
 #include "fr_test.h"
+#include "fr_test_ledger.h"
 
 typedef struct fake_clock {
     double t;
@@ -141,32 +142,6 @@ static void test_give_up(void)
           fr_node_round_give_up(&c, &t));
 }
 
-typedef struct tmp_ledger {
-    char dir[64];
-    fr_dp_ledger l;
-} tmp_ledger;
-
-static int open_tmp(tmp_ledger *t)
-{
-    fr_err err = {{0}};
-    snprintf(t->dir, sizeof t->dir, "/tmp/fr_test_round_node_XXXXXX");
-    t->l.fd = -1;
-    if (!mkdtemp(t->dir))
-        return 0;
-    fr_status st = fr_dp_ledger_open(&t->l, t->dir, &err);
-    CHECK(st == FR_OK, "%s", err.msg);
-    return st == FR_OK;
-}
-
-static void close_tmp(tmp_ledger *t)
-{
-    fr_dp_ledger_close(&t->l);
-    char path[128];
-    snprintf(path, sizeof path, "%s/privacy-ledger", t->dir);
-    unlink(path);
-    rmdir(t->dir);
-}
-
 static void test_prepare_plain_and_no_data(void)
 {
     fr_node_view v = view();
@@ -188,7 +163,7 @@ static void test_prepare_plain_and_no_data(void)
 static void test_prepare_user_dp(void)
 {
     tmp_ledger tl;
-    if (!open_tmp(&tl))
+    if (!open_tmp(&tl, "round_node"))
         return;
     fr_node_view v = view();
     v.max_rounds = 4; /* 2 done: the budget pays for 2 more */
@@ -223,7 +198,7 @@ static void test_prepare_user_dp(void)
 static void test_prepare_budget_spent(void)
 {
     tmp_ledger tl;
-    if (!open_tmp(&tl))
+    if (!open_tmp(&tl, "round_node"))
         return;
     fr_node_view v = view();
     fr_proto_task t = open_task(3, 3);
@@ -239,7 +214,7 @@ static void test_prepare_budget_spent(void)
     CHECK(tl.l.steps == 0, "nothing spent");
     /* no budget and no noise: refused */
     close_tmp(&tl);
-    if (!open_tmp(&tl))
+    if (!open_tmp(&tl, "round_node"))
         return;
     fr_node_dp_config bare = {.dp = 1};
     CHECK(fr_node_round_prepare(&tl.l, &bare, 1, &v, &t, 400, 200, &p, &why, &err) == FR_EINVAL,
@@ -250,7 +225,7 @@ static void test_prepare_budget_spent(void)
 static void test_prepare_site_dp(void)
 {
     tmp_ledger tl;
-    if (!open_tmp(&tl))
+    if (!open_tmp(&tl, "round_node"))
         return;
     fr_node_view v = view();
     fr_proto_task t = open_task(3, 3);
