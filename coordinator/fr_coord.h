@@ -41,6 +41,7 @@ typedef struct fr_coord_config {
     float lr;
     double max_update_norm;
     const char *weighting;
+    double max_weight;     /* the cap on one node's weight (docs/security.md) */
     uint64_t max_body;     /* bytes; 0 = the model's update size plus 64 KiB */
     int keep_updates;      /* keep update files after their round closes */
     int keep_models;       /* model files kept, newest first (0: all) */

@@ -112,6 +112,7 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     t.lr = c->cfg.lr;
     t.max_update_norm = c->cfg.max_update_norm;
     snprintf(t.weighting, sizeof t.weighting, "%s", c->cfg.weighting);
+    t.max_weight = c->rd.cfg.max_weight;
     int mine =
         c->rd.sa.on ? fr_round_secure_task_open(&c->rd, node) : !fr_round_has_update(&c->rd, node);
     if (c->done && !c->rd.id)

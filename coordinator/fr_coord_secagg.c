@@ -46,7 +46,6 @@ fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err)
             const fr_coord_live *l = &c->live[i];
             fr_secagg_member *e = &cand[n++];
             snprintf(e->name, sizeof e->name, "%s", l->name);
-            e->weight = weight_of(c, l);
             e->id_pk = l->id_pk;
             e->cert = l->id_cert;
             e->cert_len = l->id_cert_len;

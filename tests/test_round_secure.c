@@ -35,7 +35,8 @@ static const char *name_of(int v)
     return names[v];
 }
 
-/* k members n1..nk (weights 1..k), a round 7 on version 3 at T0. */
+/* k members n1..nk (their own weights 1..k, under a cap of 8), a round 7 on version 3
+ * at T0. */
 static int sim_open(sim *s, int k, int quorum, int min_updates, int threshold)
 {
     memset(s, 0, sizeof *s);
@@ -46,6 +47,7 @@ static int sim_open(sim *s, int k, int quorum, int min_updates, int threshold)
                            .min_updates = min_updates,
                            .round_timeout = 60,
                            .max_update_norm = 10,
+                           .max_weight = 8,
                            .secagg_threshold = threshold,
                            .secagg_step_timeout = 5};
     fr_err err = {{0}};
@@ -66,7 +68,6 @@ static int sim_open(sim *s, int k, int quorum, int min_updates, int threshold)
         crypto_sign_seed_keypair(s->pks + (v - 1) * 32, s->sks + (v - 1) * 64, seed);
         fr_secagg_member *e = &cand[k - v];
         snprintf(e->name, sizeof e->name, "%s", name_of(v));
-        e->weight = v;
         e->id_pk = s->pks + (v - 1) * 32;
         e->cert = s->cert;
         e->cert_len = sizeof s->cert;
@@ -137,7 +138,7 @@ static int make_msg(sim *s, int v, int step, msgpack_sbuffer *body)
     } else if (step == S_MASKED) {
         msgpack_sbuffer_destroy(&in);
         CHECK(get(s, v, FR_ROUND_GET_RELAY, &in, reason) == FR_ROUND_OK, "relay: %s", reason);
-        uint32_t x[NP + 1];
+        uint32_t x[NP + 2];
         float d[NP];
         int clipped = 0;
         memcpy(d, s->delta[v], sizeof d);
@@ -236,7 +237,7 @@ static void test_setup(void)
     if (!sim_open(&s, 3, 0, 1, 0))
         return;
     const fr_secagg_setup *st = &s.r.sa.setup;
-    CHECK(st->p.n == 3 && st->p.t == 2 && st->p.m == NP + 1 && st->p.round == 7,
+    CHECK(st->p.n == 3 && st->p.t == 2 && st->p.m == NP + 2 && st->p.round == 7,
           "params n %d t %d m %u round %u", st->p.n, st->p.t, st->p.m, st->p.round);
     CHECK(s.r.expected == 3, "quorum: every member, %d", s.r.expected);
     CHECK(s.r.sa.step_deadline == s.r.deadline, "first step spans training");
@@ -247,10 +248,10 @@ static void test_setup(void)
     fr_err err = {{0}};
     CHECK(dec && fr_secagg_setup_decode(out.data, out.size, dec, &err) == FR_OK, "%s", err.msg);
     if (dec) {
-        CHECK(dec->p.n == 3 && dec->model_version == 3 && dec->weight_total == 6, "decoded");
+        CHECK(dec->p.n == 3 && dec->model_version == 3 && dec->max_weight == 8, "decoded");
         for (int i = 0; i < 3; i++)
             CHECK(dec->e[i].id == i + 1 && !strcmp(dec->e[i].name, name_of(i + 1)) &&
-                      dec->e[i].weight == i + 1 && !memcmp(dec->e[i].id_pk, s.pks + i * 32, 32),
+                      !memcmp(dec->e[i].id_pk, s.pks + i * 32, 32),
                   "member %d: %s", i + 1, dec->e[i].name);
     }
     free(dec);
@@ -279,7 +280,7 @@ static void test_setup(void)
     snap.id = 1;
     fr_round_open(&r, &snap);
     uint8_t pk[32] = {0};
-    fr_secagg_member one = {.name = "n1", .weight = 1, .id_pk = pk};
+    fr_secagg_member one = {.name = "n1", .id_pk = pk};
     CHECK(fr_round_open_secure(&r, &one, 1, &e2) == FR_ENODATA && strstr(e2.msg, "2 members"),
           "one member: %s", e2.msg);
     CHECK(!r.sa.on, "no secure round left on");

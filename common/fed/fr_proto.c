@@ -38,6 +38,10 @@ typedef struct field {
     {                                                                                              \
 #k, F_INT, offsetof(st, k), 0, lo, hi, 0                                                   \
     }
+#define DO(st, k, lo, hi)                                                                          \
+    {                                                                                              \
+#k, F_FLOAT, offsetof(st, k), 0, lo, hi, 0                                                 \
+    }
 #define BO(st, k, lo, hi)                                                                          \
     {                                                                                              \
 #k, F_BIN, offsetof(st, k), 0, lo, hi, 0                                                   \
@@ -72,6 +76,7 @@ static const field task_fields[] = {
     D(fr_proto_task, max_update_norm, 0, 1e12),
     S(fr_proto_task, weighting),
     IO(fr_proto_task, secagg, 0, 1),
+    DO(fr_proto_task, max_weight, 0, 1e9),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI),
