@@ -111,11 +111,13 @@ int main(int argc, char **argv)
         msgpack_pack_str_with_body(&pk, "node", 4);
         msgpack_pack_str_with_body(&pk, "n2", 2);
     } else {
+        /* heavy: a node claiming 1e15 users, its weight to match (the cap refuses it) */
+        int heavy = !strcmp(what, "heavy");
         fr_proto_update u = {.round = round,
                              .model_version = version,
-                             .users = 5,
-                             .windows = 5,
-                             .weight = !strcmp(what, "heavy") ? 500 : 5,
+                             .users = heavy ? 1000000000000000 : 5,
+                             .windows = heavy ? 1000000000000000 : 5,
+                             .weight = heavy ? 1e15 : 5,
                              .loss = 1,
                              .n = n};
         fr_proto_update_head_encode(&u, &sb);
