@@ -63,8 +63,9 @@ typedef struct fr_coord_live {
     char name[64];
     double last_seen;
     double stored_at; /* when last_seen was last written to the store */
-    /* from its last join: its data, and its verified secure-aggregation identity */
-    double users, windows;
+    /* from its last join: whether it has data, and its verified secure-aggregation
+     * identity */
+    int has_data;
     int has_id;
     uint8_t id_pk[FR_IDENTITY_PK_BYTES];
     uint8_t *id_cert; /* malloc'd DER */

@@ -48,8 +48,7 @@ typedef struct field {
     }
 
 static const field join_fields[] = {
-    I(fr_proto_join, users, 0, MAXI),
-    I(fr_proto_join, windows, 0, MAXI),
+    I(fr_proto_join, has_data, 0, 1),
     I(fr_proto_join, model_version, 0, MAXI),
     D(fr_proto_join, eps_spent, 0, 1e12),
     D(fr_proto_join, eps_budget, 0, 1e12),

@@ -33,8 +33,7 @@ typedef struct fr_proto_bin {
 
 /* POST /v1/join: a node announces itself (and, sent again, is a heartbeat). */
 typedef struct fr_proto_join {
-    int64_t users;         /* users with training data at the node */
-    int64_t windows;       /* training windows */
+    int64_t has_data;      /* 1: the node holds a training window; its counts stay there */
     int64_t model_version; /* the global version it holds, 0 = none */
     double eps_spent;      /* privacy spent so far (0 without DP) */
     double eps_budget;     /* its budget (0 = none) */
