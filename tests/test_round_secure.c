@@ -26,6 +26,8 @@ typedef struct sim {
     uint8_t cert[16], sig[16];
     fr_secagg_client cl[MAXK + 1];
     float delta[MAXK + 1][NP]; /* each node's delta as trained (before scaling) */
+    int forge;                 /* this node adds forge_by to its encoded weight */
+    uint32_t forge_by;
     double now;
 } sim;
 
@@ -143,8 +145,11 @@ static int make_msg(sim *s, int v, int step, msgpack_sbuffer *body)
         int clipped = 0;
         memcpy(d, s->delta[v], sizeof d);
         if ((st = fr_secagg_round_encode(&s->r.sa.setup, v, d, 0.25 * v, x, &clipped, &err)) ==
-            FR_OK)
+            FR_OK) {
+            if (v == s->forge)
+                x[NP] += s->forge_by; /* the weight coordinate, outside the layout */
             st = fr_secagg_client_masked_input(&s->cl[v], in.data, in.size, x, body, &err);
+        }
     } else {
         msgpack_sbuffer_destroy(&in);
         CHECK(get(s, v, FR_ROUND_GET_UNMASK, &in, reason) == FR_ROUND_OK, "unmask: %s", reason);
@@ -498,6 +503,28 @@ static void test_refusals(void)
     sim_free(&s);
 }
 
+/* A member whose vector claims more weight than k members under the cap can hold:
+ * the round aborts instead of publishing a mean that member decides. */
+static void test_weight_outside_layout(void)
+{
+    sim s;
+    if (!sim_open(&s, 3, 0, 1, 0))
+        return;
+    fr_secagg_layout l;
+    fr_err err = {{0}};
+    CHECK(fr_secagg_round_layout(&s.r.sa.setup, &l, &err) == FR_OK, "%s", err.msg);
+    const fr_secagg_segment *w = fr_secagg_layout_find(&l, FR_SECAGG_SEG_WEIGHT);
+    CHECK(w && w->offset == NP && w->bound == 8, "the weight segment");
+    s.forge = 2;
+    s.forge_by = (uint32_t)(int32_t)(1000 * w->scale); /* 1000 more than its weight */
+    int upto[MAXK + 1] = {0, S_UNMASK, S_UNMASK, S_UNMASK};
+    fr_round_decision d;
+    run(&s, upto, &d);
+    CHECK(d.action == FR_ROUND_ABORT && strstr(d.note, "outside the layout"), "%d %s", d.action,
+          d.note);
+    sim_free(&s);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) {
@@ -510,5 +537,6 @@ int main(void)
     RUN(test_dropped_node_asks);
     RUN(test_too_few_survivors);
     RUN(test_refusals);
+    RUN(test_weight_outside_layout);
     return fr_test_end();
 }
