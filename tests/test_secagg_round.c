@@ -167,7 +167,7 @@ static void test_layout(void)
     fr_secagg_layout_init(&full, N);
     int added = 0;
     for (int i = 0; i < FR_SECAGG_LAYOUT_MAX + 1; i++) {
-        char name[8];
+        char name[FR_SECAGG_SEG_NAME];
         snprintf(name, sizeof name, "s%d", i);
         added += fr_secagg_layout_add(&full, name, 1, 1, &err) == FR_OK;
     }
