@@ -233,7 +233,8 @@ $(FUZZ_BUILD)/fuzz_secagg_steps: tests/fuzz/fuzz_secagg_steps.c tests/fuzz/fr_fu
 # The setup message of a federation round carries settings the protocol checks.
 $(FUZZ_BUILD)/fuzz_secagg_setup: tests/fuzz/fuzz_secagg_setup.c tests/fuzz/fr_fuzz_check.h \
 	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) common/secagg/fr_secagg.c \
-	  common/secagg/fr_secagg_encode.c common/secagg/fr_secagg_round.c $(COMMON_H)
+	  common/secagg/fr_secagg_encode.c common/secagg/fr_secagg_round.c \
+	  common/secagg/fr_secagg_layout.c $(COMMON_H)
 	$(call fuzz_link,msgpack libsodium)
 
 $(FUZZ_BUILD)/fuzz_secagg_%: tests/fuzz/fuzz_secagg_%.c tests/fuzz/fr_fuzz_check.h \

@@ -90,6 +90,7 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .round_timeout = cfg->round_timeout,
                           .max_update_norm = cfg->max_update_norm,
                           .weight_windows = !strcmp(cfg->weighting, "windows"),
+                          .max_weight = cfg->max_weight,
                           .secagg_threshold = cfg->secagg_threshold,
                           .secagg_step_timeout = cfg->secagg_step_timeout};
     if ((st = fr_round_init(&c->rd, &rc, c->model.n, err)) != FR_OK)

@@ -41,6 +41,7 @@ typedef struct fr_coord_config {
     float lr;
     double max_update_norm;
     const char *weighting;
+    double max_weight;     /* the cap on one node's weight (docs/security.md) */
     uint64_t max_body;     /* bytes; 0 = the model's update size plus 64 KiB */
     int keep_updates;      /* keep update files after their round closes */
     int keep_models;       /* model files kept, newest first (0: all) */
@@ -62,8 +63,9 @@ typedef struct fr_coord_live {
     char name[64];
     double last_seen;
     double stored_at; /* when last_seen was last written to the store */
-    /* from its last join: its data, and its verified secure-aggregation identity */
-    double users, windows;
+    /* from its last join: whether it has data, and its verified secure-aggregation
+     * identity */
+    int has_data;
     int has_id;
     uint8_t id_pk[FR_IDENTITY_PK_BYTES];
     uint8_t *id_cert; /* malloc'd DER */

@@ -34,6 +34,7 @@ void fr_coord_config_default(fr_coord_config *c)
     c->lr = 1e-3f;
     c->max_update_norm = 100.0;
     c->weighting = "users";
+    c->max_weight = FR_ROUND_MAX_WEIGHT_DEFAULT;
     c->secure_aggregation = "on";
     c->secagg_threshold = 0;
     c->secagg_step_timeout = 30;
@@ -90,6 +91,8 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "task: L2 bound of an update; larger ones are refused", 0, 0},
         {"weighting", FR_OPT_STR, &c->weighting, 0, 0,
          "task: what a node's FedAvg weight counts (users or windows)", 0, 0},
+        {"max-weight", FR_OPT_DOUBLE, &c->max_weight, 1, 1e9,
+         "task: the cap on one node's weight; larger plain updates are refused", 0, 0},
         {"max-body", FR_OPT_U64, &c->max_body, 0, 0,
          "largest request body in bytes (0: the model's update size + 64 KiB)", 0, 0},
         {"operators", FR_OPT_STR, &c->operators, 0, 0,

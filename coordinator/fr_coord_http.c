@@ -65,8 +65,8 @@ static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
     if (!n.first_seen)
         n.first_seen = n.last_seen;
     n.model_version = j.model_version;
-    n.users = j.users;
-    n.windows = j.windows;
+    /* a join says whether the node has data, not how much: its weight is its own */
+    n.users = n.windows = 0;
     n.eps_spent = j.eps_spent;
     n.eps_budget = j.eps_budget;
     if (j.id_pk.len && fr_identity_verify(&c->idca, j.id_cert.p, j.id_cert.len, node, j.id_pk.p,
@@ -77,8 +77,7 @@ static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
     fr_coord_seen(c, node);
     fr_coord_live *l = fr_coord_live_find(c, node);
     if (l) {
-        l->users = (double)j.users;
-        l->windows = (double)j.windows;
+        l->has_data = j.has_data == 1;
         uint8_t *cert = j.id_pk.len ? malloc(j.id_cert.len) : NULL;
         free(l->id_cert);
         l->id_cert = cert;
@@ -112,6 +111,7 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     t.lr = c->cfg.lr;
     t.max_update_norm = c->cfg.max_update_norm;
     snprintf(t.weighting, sizeof t.weighting, "%s", c->cfg.weighting);
+    t.max_weight = c->rd.cfg.max_weight;
     int mine =
         c->rd.sa.on ? fr_round_secure_task_open(&c->rd, node) : !fr_round_has_update(&c->rd, node);
     if (c->done && !c->rd.id)

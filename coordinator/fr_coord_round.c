@@ -152,7 +152,8 @@ static void record_members(fr_coord *c)
         return;
     }
     for (int i = 0; i < n; i++) {
-        rows[i] = (fr_update_row){.round = c->rd.id, .weight = in[i]->weight, .received_at = now};
+        /* a member's weight is inside the masked sum: the row has none (0) */
+        rows[i] = (fr_update_row){.round = c->rd.id, .received_at = now};
         snprintf(rows[i].node, sizeof rows[i].node, "%s", in[i]->name);
     }
     fr_err err = {{0}};

@@ -15,14 +15,9 @@ int fr_coord_secagg_enabled(const fr_coord *c)
     return c->cfg.secure_aggregation && !strcmp(c->cfg.secure_aggregation, "on");
 }
 
-static double weight_of(const fr_coord *c, const fr_coord_live *l)
-{
-    return !strcmp(c->cfg.weighting, "windows") ? l->windows : l->users;
-}
-
 static int eligible(const fr_coord *c, const fr_coord_live *l, double now)
 {
-    return now - l->last_seen <= c->cfg.node_timeout && l->has_id && weight_of(c, l) >= 1;
+    return now - l->last_seen <= c->cfg.node_timeout && l->has_id && l->has_data;
 }
 
 int fr_coord_secagg_eligible(const fr_coord *c)
@@ -46,7 +41,6 @@ fr_status fr_coord_secagg_open(fr_coord *c, fr_err *err)
             const fr_coord_live *l = &c->live[i];
             fr_secagg_member *e = &cand[n++];
             snprintf(e->name, sizeof e->name, "%s", l->name);
-            e->weight = weight_of(c, l);
             e->id_pk = l->id_pk;
             e->cert = l->id_cert;
             e->cert_len = l->id_cert_len;

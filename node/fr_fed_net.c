@@ -65,8 +65,9 @@ static fr_status refused(const char *what, const fr_http_response *r, fr_err *er
 
 fr_status fr_fed_join(fr_fed *f, fr_err *err)
 {
-    fr_proto_join j = {.users = f->users,
-                       .windows = f->n_windows,
+    /* whether we have data, not how much: the counts are our weight, which only
+     * the masked sum of a round carries */
+    fr_proto_join j = {.has_data = f->n_windows > 0,
                        .model_version = f->version > 0 ? f->version : 0,
                        .eps_spent = f->eps_spent,
                        .eps_budget = f->cfg.dp ? f->cfg.dp_eps_max : 0};

@@ -152,10 +152,9 @@ static fr_status key_exchange(const round_ctx *x, const fr_secagg_setup *s,
 }
 
 /* The masked update and the unmasking answer. */
-static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
-                             const fr_secagg_member *me, fr_secagg_client *cl,
-                             const fr_http_response *relay, float *delta, double loss, size_t *sent,
-                             fr_err *err)
+static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s, fr_secagg_client *cl,
+                             const fr_http_response *relay, float *delta, double loss,
+                             double weight, size_t *sent, fr_err *err)
 {
     fr_http_response r = {0};
     msgpack_sbuffer sb;
@@ -164,13 +163,12 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s,
     uint32_t *y = malloc((size_t)s->p.m * sizeof *y);
     fr_status st = y ? FR_OK : fr_fail(err, FR_ENOMEM, "out of memory for the masked update");
     if (st == FR_OK)
-        st = fr_secagg_round_encode(s, me->weight, delta, loss, y, &clipped, err);
+        st = fr_secagg_round_encode(s, weight, delta, loss, y, &clipped, err);
     if (st == FR_OK)
         st = fr_secagg_client_masked_input(cl, relay->body, relay->len, y, &sb, err);
     free(y);
     if (clipped)
-        fr_fed_log("round %ld: the update was cut to the round's norm bound %g", x->round,
-                   s->clip / (me->weight / s->weight_total));
+        fr_fed_log("round %ld: the update was cut to the round's norm bound %g", x->round, s->clip);
     *sent = sb.size;
     if (st == FR_OK && (st = exchange(x, "masked", &sb, &r, err)) == FR_OK)
         fr_fed_fault_point("masked");
@@ -196,7 +194,7 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
     fr_secagg_client cl = {0};
     const fr_secagg_member *me = NULL;
     float *delta = NULL;
-    double loss = 0, train_s = 0;
+    double loss = 0, train_s = 0, weight = 0;
     int stop_budget = 0, rc = 0, trained = 0;
     size_t sent = 0;
     fr_status st = s ? FR_OK : fr_fail(&err, FR_ENOMEM, "out of memory");
@@ -223,14 +221,16 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
             goto out;
         }
         trained = 1;
+        /* our own count, cut to the cap every member shares: the coordinator names none */
+        weight = fr_node_round_weight(s->weight_windows, s->max_weight, f->users, f->n_windows);
         st = key_exchange(&x, s, me, &cl, &relay, &err);
     }
     if (st == FR_OK)
-        st = send_masked(&x, s, me, &cl, &relay, delta, loss, &sent, &err);
+        st = send_masked(&x, s, &cl, &relay, delta, loss, weight, &sent, &err);
     if (st == FR_OK)
         fr_fed_log("round %lld: masked update sent and unmasking answered (trained in %.2f s, "
                    "loss %.4f, weight %.0f, %zu bytes)",
-                   (long long)t->round, train_s, loss, me->weight, sent);
+                   (long long)t->round, train_s, loss, weight, sent);
     else
         fr_fed_log("round %lld: left the secure round: %s", (long long)t->round, err.msg);
     /* a round is taken part in once, whatever came of it: the budget it spent stays

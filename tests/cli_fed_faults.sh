@@ -36,7 +36,7 @@ expect "update above the norm bound" "HTTP 422*norm*" "$(as n3 huge-norm "$round
 expect "update of the wrong size" "HTTP 422*parameters*" "$(as n3 good "$round" 0 7)"
 expect "stale model version" "HTTP 409*stale*" "$(as n3 good "$round" 5 "$n")"
 expect "update for a round not open" "HTTP 409*" "$(as n3 good 9 0 "$n")"
-expect "weight above what the node trained on" "HTTP 422*weight*" "$(as n3 heavy "$round" 0 "$n")"
+expect "weight above max-weight (users = 1e15)" "HTTP 422*max-weight*" "$(as n3 heavy "$round" 0 "$n")"
 expect "update from a node that never joined" "HTTP 409*not joined*" "$(as n1 good "$round" 0 "$n")"
 # a body over the limit is refused before it is read
 head -c $((n * 4 + 200000)) /dev/zero >"$tmp/big"

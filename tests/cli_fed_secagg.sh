@@ -23,7 +23,9 @@ grep -a -q FEDRECALL_TEST_DROP_AFTER "$NODE_FAULTS" &&
 
 fed_pki n1 n2 n3 n4 || { bad "certificates"; finish; exit 1; }
 fed_data 4 --users 240 --items 100 --clusters 4 --seed 21 || { bad "data"; finish; exit 1; }
-TASK="--retry 1 --local-epochs 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
+# max-weight near the largest site's users (60 here): the cap sets the fixed-point
+# scale of the weighted delta, and so the precision of the secure rounds' sum
+TASK="--retry 1 --local-epochs 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --max-weight 100"
 
 # start_fed NAME NODES COORD-ARGS...: a coordinator in $tmp/NAME and nodes n1..nNODES
 # on fresh state, each with the drop-out step in DROP_<node> (if any)

@@ -16,7 +16,7 @@ static void test_join_identity(void)
     randombytes_buf(pk, sizeof pk);
     randombytes_buf(cert, sizeof cert);
     randombytes_buf(sig, sizeof sig);
-    fr_proto_join j = {.users = 3};
+    fr_proto_join j = {.has_data = 1};
     j.id_pk = (fr_proto_bin){pk, sizeof pk};
     j.id_cert = (fr_proto_bin){cert, sizeof cert};
     j.id_sig = (fr_proto_bin){sig, sizeof sig};
@@ -26,7 +26,7 @@ static void test_join_identity(void)
     fr_proto_join d;
     fr_err err = {{0}};
     CHECK(fr_proto_join_decode(sb.data, sb.size, &d, &err) == FR_OK, "%s", err.msg);
-    CHECK(d.users == 3 && d.id_pk.len == 32 && !memcmp(d.id_pk.p, pk, 32) &&
+    CHECK(d.has_data == 1 && d.id_pk.len == 32 && !memcmp(d.id_pk.p, pk, 32) &&
               d.id_cert.len == sizeof cert && !memcmp(d.id_cert.p, cert, sizeof cert) &&
               d.id_sig.len == sizeof sig && !memcmp(d.id_sig.p, sig, sizeof sig),
           "identity fields");
@@ -69,14 +69,13 @@ static void test_roundtrip(void)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    fr_proto_join j = {
-        .users = 200, .windows = 900, .model_version = 3, .eps_spent = 1.5, .eps_budget = 8};
+    fr_proto_join j = {.has_data = 1, .model_version = 3, .eps_spent = 1.5, .eps_budget = 8};
     snprintf(j.software, sizeof j.software, "fedrecall-node 1");
     fr_proto_join_encode(&j, &sb);
     fr_proto_join j2;
     fr_err err = {{0}};
     CHECK(fr_proto_join_decode(sb.data, sb.size, &j2, &err) == FR_OK, "%s", err.msg);
-    CHECK(j2.users == 200 && j2.windows == 900 && j2.model_version == 3 && j2.eps_spent == 1.5 &&
+    CHECK(j2.has_data == 1 && j2.model_version == 3 && j2.eps_spent == 1.5 &&
               !strcmp(j2.software, "fedrecall-node 1"),
           "join fields");
     msgpack_sbuffer_clear(&sb);
@@ -170,8 +169,10 @@ static void test_refusals(void)
         {"duplicate key", "\x82\xa1v\x01\xa1v\x01", 7, "v"},
         {"other version", "\x81\xa1v\x02", 4, "version 2"},
         {"trailing bytes", "\x81\xa1v\x01\x00", 5, "after"},
-        {"missing keys", "\x81\xa1v\x01", 4, "users"},
-        {"negative", "\x82\xa1v\x01\xa5users\xff", 11, "negative"},
+        {"missing keys", "\x81\xa1v\x01", 4, "has_data"},
+        {"negative", "\x82\xa1v\x01\xa8has_data\xff", 14, "negative"},
+        /* a join carries no counts: they are a node's weight, in the masked sum only */
+        {"a count", "\x82\xa1v\x01\xa5users\x05", 11, "unknown key \"users\""},
         {"truncated", "\x82\xa1v\x01\xa5use", 8, ""},
         {"huge map", "\xdf\xff\xff\xff\xff", 5, "at most"},
     };

@@ -242,9 +242,9 @@ static void test_refusals(void)
               !strcmp(reason, "stale update: trained from version 2, round 7 is on 3"),
           "stale: %s", reason);
     msgpack_sbuffer_destroy(&sb);
-    body(&sb, 7, 3, 1, 5, 0.5, d, NP);
-    CHECK(TRY("a", 1) == FR_ROUND_BAD_WEIGHT && strstr(reason, "weight 5 is not"), "weight: %s",
-          reason);
+    body(&sb, 7, 3, 1, 0.5, 0.5, d, NP);
+    CHECK(TRY("a", 1) == FR_ROUND_BAD_WEIGHT && strstr(reason, "weight 0.5 is outside [1, 10000]"),
+          "weight: %s", reason);
     msgpack_sbuffer_destroy(&sb);
     body(&sb, 7, 3, 1, 1, 0.5, d, NP);
     CHECK(TRY("z", 0) == FR_ROUND_NOT_MEMBER &&
@@ -268,18 +268,78 @@ static void test_refusals(void)
     body(&sb, 7, 3, 1, 1, 0.5, big, NP);
     CHECK(TRY("b", 1) == FR_ROUND_TOO_LARGE && strstr(reason, "coordinate"), "NaN: %s", reason);
     msgpack_sbuffer_destroy(&sb);
-    /* windows weighting: the weight must be the windows count */
-    r.cfg.weight_windows = 1;
-    body(&sb, 7, 3, 2, 2, 0.5, d, NP);
-    CHECK(TRY("b", 1) == FR_ROUND_BAD_WEIGHT && strstr(reason, "windows count (6)"), "windows: %s",
-          reason);
-    msgpack_sbuffer_destroy(&sb);
+    /* a weight is the node's own count, cut to the cap: not checked against its users */
     body(&sb, 7, 3, 2, 6, 0.5, d, NP);
-    CHECK(TRY("b", 1) == FR_ROUND_OK, "windows weight: %s", reason);
+    CHECK(TRY("b", 1) == FR_ROUND_OK, "a weight of 6: %s", reason);
     msgpack_sbuffer_destroy(&sb);
 #undef TRY
     CHECK(r.agg.count == 1, "refusals added nothing: %d", r.agg.count);
     fr_round_free(&r);
+}
+
+/* Finding 6: a node that claims 1e15 users, with a weight to match, would decide the
+ * next model alone; no one can check the count, so the cap refuses it. */
+static void test_weight_inflation(void)
+{
+    fr_round r;
+    fr_round_config cfg = config(0, 1);
+    if (!open7(&r, &cfg, 3))
+        return;
+    float d[NP];
+    delta_of(1, d);
+    char reason[FR_ERR_LEN];
+    fr_round_update u;
+    msgpack_sbuffer sb;
+    const double weights[] = {1e15, 10001, 1e300, 0};
+    const long users[] = {1000000000000000L, 10001, 1, 0};
+    for (int i = 0; i < 4; i++) {
+        body(&sb, 7, 3, users[i], weights[i], 0.5, d, NP);
+        fr_round_refusal why = fr_round_check_update(&r, T0 + 1, "a", 1, (const uint8_t *)sb.data,
+                                                     sb.size, &u, reason, sizeof reason);
+        CHECK(why != FR_ROUND_OK, "weight %g (users %ld) accepted", weights[i], users[i]);
+        CHECK(i > 1 || why == FR_ROUND_BAD_WEIGHT, "weight %g: %s", weights[i], reason);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    body(&sb, 7, 3, 1, 10000, 0.5, d, NP);
+    CHECK(fr_round_check_update(&r, T0 + 1, "a", 1, (const uint8_t *)sb.data, sb.size, &u, reason,
+                                sizeof reason) == FR_ROUND_OK,
+          "the default cap itself: %s", reason);
+    msgpack_sbuffer_destroy(&sb);
+    fr_round_free(&r);
+}
+
+/* The operator's cap (max-weight) bounds a plain update's weight; a cap outside
+ * [1, 1e9] is refused when the round machine starts. */
+static void test_weight_cap(void)
+{
+    fr_round r;
+    fr_round_config cfg = config(0, 1);
+    cfg.max_weight = 50;
+    if (!open7(&r, &cfg, 3))
+        return;
+    float d[NP];
+    delta_of(1, d);
+    char reason[FR_ERR_LEN];
+    fr_round_update u;
+    msgpack_sbuffer sb;
+    body(&sb, 7, 3, 51, 51, 0.5, d, NP);
+    CHECK(fr_round_check_update(&r, T0 + 1, "a", 1, (const uint8_t *)sb.data, sb.size, &u, reason,
+                                sizeof reason) == FR_ROUND_BAD_WEIGHT &&
+              strstr(reason, "outside [1, 50] (max-weight)"),
+          "over the cap: %s", reason);
+    msgpack_sbuffer_destroy(&sb);
+    body(&sb, 7, 3, 51, 50, 0.5, d, NP);
+    CHECK(fr_round_check_update(&r, T0 + 1, "a", 1, (const uint8_t *)sb.data, sb.size, &u, reason,
+                                sizeof reason) == FR_ROUND_OK,
+          "cut to the cap: %s", reason);
+    msgpack_sbuffer_destroy(&sb);
+    fr_round_free(&r);
+    fr_err err = {{0}};
+    cfg.max_weight = 0.5;
+    CHECK(fr_round_init(&r, &cfg, NP, &err) == FR_EINVAL && strstr(err.msg, "max-weight"),
+          "a cap below 1: %s", err.msg);
+    cfg.max_weight = 2e9;
+    CHECK(fr_round_init(&r, &cfg, NP, &err) == FR_EINVAL, "a cap above 1e9");
 }
 
 /* A round rebuilt from its stored row and updates goes on as if never stopped. */
@@ -377,6 +437,8 @@ int main(void)
     RUN(test_deadline_publishes);
     RUN(test_deadline_aborts);
     RUN(test_refusals);
+    RUN(test_weight_inflation);
+    RUN(test_weight_cap);
     RUN(test_restart);
     return fr_test_end();
 }

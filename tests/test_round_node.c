@@ -272,6 +272,10 @@ static void test_after_training(void)
     CHECK(u.weight == 900, "weight by windows: %g", u.weight);
     fr_node_round_update_head(&v, &t, 0, 0, 2.5, 77, &u);
     CHECK(u.weight == 1, "at least 1: %g", u.weight);
+    /* the task's cap: a node cuts its own weight to it (the coordinator refuses more) */
+    t.max_weight = 500;
+    fr_node_round_update_head(&v, &t, 120, 900, 2.5, 77, &u);
+    CHECK(u.weight == 500 && u.windows == 900, "cut to the cap: %g", u.weight);
 }
 
 static void test_reason_str(void)

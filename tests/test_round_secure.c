@@ -26,6 +26,8 @@ typedef struct sim {
     uint8_t cert[16], sig[16];
     fr_secagg_client cl[MAXK + 1];
     float delta[MAXK + 1][NP]; /* each node's delta as trained (before scaling) */
+    int forge;                 /* this node adds forge_by to its encoded weight */
+    uint32_t forge_by;
     double now;
 } sim;
 
@@ -35,7 +37,8 @@ static const char *name_of(int v)
     return names[v];
 }
 
-/* k members n1..nk (weights 1..k), a round 7 on version 3 at T0. */
+/* k members n1..nk (their own weights 1..k, under a cap of 8), a round 7 on version 3
+ * at T0. */
 static int sim_open(sim *s, int k, int quorum, int min_updates, int threshold)
 {
     memset(s, 0, sizeof *s);
@@ -46,6 +49,7 @@ static int sim_open(sim *s, int k, int quorum, int min_updates, int threshold)
                            .min_updates = min_updates,
                            .round_timeout = 60,
                            .max_update_norm = 10,
+                           .max_weight = 8,
                            .secagg_threshold = threshold,
                            .secagg_step_timeout = 5};
     fr_err err = {{0}};
@@ -66,7 +70,6 @@ static int sim_open(sim *s, int k, int quorum, int min_updates, int threshold)
         crypto_sign_seed_keypair(s->pks + (v - 1) * 32, s->sks + (v - 1) * 64, seed);
         fr_secagg_member *e = &cand[k - v];
         snprintf(e->name, sizeof e->name, "%s", name_of(v));
-        e->weight = v;
         e->id_pk = s->pks + (v - 1) * 32;
         e->cert = s->cert;
         e->cert_len = sizeof s->cert;
@@ -137,13 +140,16 @@ static int make_msg(sim *s, int v, int step, msgpack_sbuffer *body)
     } else if (step == S_MASKED) {
         msgpack_sbuffer_destroy(&in);
         CHECK(get(s, v, FR_ROUND_GET_RELAY, &in, reason) == FR_ROUND_OK, "relay: %s", reason);
-        uint32_t x[NP + 1];
+        uint32_t x[NP + 2];
         float d[NP];
         int clipped = 0;
         memcpy(d, s->delta[v], sizeof d);
         if ((st = fr_secagg_round_encode(&s->r.sa.setup, v, d, 0.25 * v, x, &clipped, &err)) ==
-            FR_OK)
+            FR_OK) {
+            if (v == s->forge)
+                x[NP] += s->forge_by; /* the weight coordinate, outside the layout */
             st = fr_secagg_client_masked_input(&s->cl[v], in.data, in.size, x, body, &err);
+        }
     } else {
         msgpack_sbuffer_destroy(&in);
         CHECK(get(s, v, FR_ROUND_GET_UNMASK, &in, reason) == FR_ROUND_OK, "unmask: %s", reason);
@@ -236,7 +242,7 @@ static void test_setup(void)
     if (!sim_open(&s, 3, 0, 1, 0))
         return;
     const fr_secagg_setup *st = &s.r.sa.setup;
-    CHECK(st->p.n == 3 && st->p.t == 2 && st->p.m == NP + 1 && st->p.round == 7,
+    CHECK(st->p.n == 3 && st->p.t == 2 && st->p.m == NP + 2 && st->p.round == 7,
           "params n %d t %d m %u round %u", st->p.n, st->p.t, st->p.m, st->p.round);
     CHECK(s.r.expected == 3, "quorum: every member, %d", s.r.expected);
     CHECK(s.r.sa.step_deadline == s.r.deadline, "first step spans training");
@@ -247,10 +253,10 @@ static void test_setup(void)
     fr_err err = {{0}};
     CHECK(dec && fr_secagg_setup_decode(out.data, out.size, dec, &err) == FR_OK, "%s", err.msg);
     if (dec) {
-        CHECK(dec->p.n == 3 && dec->model_version == 3 && dec->weight_total == 6, "decoded");
+        CHECK(dec->p.n == 3 && dec->model_version == 3 && dec->max_weight == 8, "decoded");
         for (int i = 0; i < 3; i++)
             CHECK(dec->e[i].id == i + 1 && !strcmp(dec->e[i].name, name_of(i + 1)) &&
-                      dec->e[i].weight == i + 1 && !memcmp(dec->e[i].id_pk, s.pks + i * 32, 32),
+                      !memcmp(dec->e[i].id_pk, s.pks + i * 32, 32),
                   "member %d: %s", i + 1, dec->e[i].name);
     }
     free(dec);
@@ -279,7 +285,7 @@ static void test_setup(void)
     snap.id = 1;
     fr_round_open(&r, &snap);
     uint8_t pk[32] = {0};
-    fr_secagg_member one = {.name = "n1", .weight = 1, .id_pk = pk};
+    fr_secagg_member one = {.name = "n1", .id_pk = pk};
     CHECK(fr_round_open_secure(&r, &one, 1, &e2) == FR_ENODATA && strstr(e2.msg, "2 members"),
           "one member: %s", e2.msg);
     CHECK(!r.sa.on, "no secure round left on");
@@ -497,6 +503,28 @@ static void test_refusals(void)
     sim_free(&s);
 }
 
+/* A member whose vector claims more weight than k members under the cap can hold:
+ * the round aborts instead of publishing a mean that member decides. */
+static void test_weight_outside_layout(void)
+{
+    sim s;
+    if (!sim_open(&s, 3, 0, 1, 0))
+        return;
+    fr_secagg_layout l;
+    fr_err err = {{0}};
+    CHECK(fr_secagg_round_layout(&s.r.sa.setup, &l, &err) == FR_OK, "%s", err.msg);
+    const fr_secagg_segment *w = fr_secagg_layout_find(&l, FR_SECAGG_SEG_WEIGHT);
+    CHECK(w && w->offset == NP && w->bound == 8, "the weight segment");
+    s.forge = 2;
+    s.forge_by = (uint32_t)(int32_t)(1000 * w->scale); /* 1000 more than its weight */
+    int upto[MAXK + 1] = {0, S_UNMASK, S_UNMASK, S_UNMASK};
+    fr_round_decision d;
+    run(&s, upto, &d);
+    CHECK(d.action == FR_ROUND_ABORT && strstr(d.note, "outside the layout"), "%d %s", d.action,
+          d.note);
+    sim_free(&s);
+}
+
 int main(void)
 {
     if (sodium_init() < 0) {
@@ -509,5 +537,6 @@ int main(void)
     RUN(test_dropped_node_asks);
     RUN(test_too_few_survivors);
     RUN(test_refusals);
+    RUN(test_weight_outside_layout);
     return fr_test_end();
 }

@@ -6,7 +6,7 @@
  *   tool_fed_client URL CERT KEY CA WHAT [ROUND VERSION N]
  *   WHAT: task | join | garbage | nan | huge-norm | node-field | good | truncated | heavy
  *   Identity and secure rounds:
- *     join-id               join with an identity key bound to CERT (users 1)
+ *     join-id               join with an identity key bound to CERT (with data)
  *     join-id-forged        the same with a binding signature that does not verify
  *     join-id-other C K     an identity bound to another node's certificate C (key K)
  *     secagg-get STEP R     GET /v1/secagg/STEP?round=R
@@ -39,7 +39,7 @@ static int identity_join(msgpack_sbuffer *sb, const char *cert, const char *key,
     }
     if (forge)
         b.sig[b.sig_len / 2] ^= 1;
-    fr_proto_join j = {.users = 1, .windows = 1};
+    fr_proto_join j = {.has_data = 1};
     j.id_pk = (fr_proto_bin){pk, sizeof pk};
     j.id_cert = (fr_proto_bin){b.cert, b.cert_len};
     j.id_sig = (fr_proto_bin){b.sig, b.sig_len};
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
         method = "GET";
         path = "/v1/task";
     } else if (!strcmp(what, "join")) {
-        fr_proto_join j = {.users = 1};
+        fr_proto_join j = {.has_data = 1};
         fr_proto_join_encode(&j, &sb);
         path = "/v1/join";
     } else if (!strncmp(what, "join-id", 7)) {
@@ -111,11 +111,13 @@ int main(int argc, char **argv)
         msgpack_pack_str_with_body(&pk, "node", 4);
         msgpack_pack_str_with_body(&pk, "n2", 2);
     } else {
+        /* heavy: a node claiming 1e15 users, its weight to match (the cap refuses it) */
+        int heavy = !strcmp(what, "heavy");
         fr_proto_update u = {.round = round,
                              .model_version = version,
-                             .users = 5,
-                             .windows = 5,
-                             .weight = !strcmp(what, "heavy") ? 500 : 5,
+                             .users = heavy ? 1000000000000000 : 5,
+                             .windows = heavy ? 1000000000000000 : 5,
+                             .weight = heavy ? 1e15 : 5,
                              .loss = 1,
                              .n = n};
         fr_proto_update_head_encode(&u, &sb);

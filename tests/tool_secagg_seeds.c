@@ -90,16 +90,15 @@ int main(int argc, char **argv)
     s.model_version = 4;
     s.clip = 100;
     s.loss_clip = FR_SECAGG_LOSS_CLIP;
+    s.max_weight = 1000;
     for (int i = 0; i < 3; i++) {
         s.e[i] = (fr_secagg_member){.id = i + 1,
-                                    .weight = 10.0 * (i + 1),
                                     .id_pk = pk,
                                     .cert = cert,
                                     .cert_len = sizeof cert,
                                     .sig = sig,
                                     .sig_len = sizeof sig};
         snprintf(s.e[i].name, sizeof s.e[i].name, "node%d", i + 1);
-        s.weight_total += s.e[i].weight;
     }
     msgpack_sbuffer setup;
     msgpack_sbuffer_init(&setup);

@@ -146,6 +146,16 @@ int fr_node_round_clip(const fr_proto_task *t, float *delta, size_t n, double *n
     return bound > 0 && *norm > bound;
 }
 
+double fr_node_round_weight(int weight_windows, double max_weight, int users, long windows)
+{
+    double w = weight_windows ? (double)windows : (double)users;
+    if (w < 1)
+        w = 1;
+    if (max_weight > 0 && w > max_weight)
+        w = max_weight;
+    return w;
+}
+
 void fr_node_round_update_head(const fr_node_view *v, const fr_proto_task *t, int users,
                                long windows, double loss, size_t n, fr_proto_update *u)
 {
@@ -154,9 +164,8 @@ void fr_node_round_update_head(const fr_node_view *v, const fr_proto_task *t, in
     u->model_version = v->version;
     u->users = users;
     u->windows = windows;
-    u->weight = !strcmp(t->weighting, "windows") ? (double)windows : (double)users;
-    if (u->weight < 1)
-        u->weight = 1;
+    u->weight =
+        fr_node_round_weight(!strcmp(t->weighting, "windows"), t->max_weight, users, windows);
     u->loss = loss;
     u->n = n;
 }

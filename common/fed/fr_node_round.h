@@ -125,8 +125,13 @@ FR_MUST fr_status fr_node_round_check_loss(double loss, fr_err *err);
  * the norm before. */
 int fr_node_round_clip(const fr_proto_task *t, float *delta, size_t n, double *norm);
 
+/* A node's own FedAvg weight: its users, or its windows when weight_windows, at least
+ * 1 and cut to max_weight when that is > 0. No one else can check it: the cap, the same
+ * for every node, bounds how far one node can pull the average (docs/security.md). */
+double fr_node_round_weight(int weight_windows, double max_weight, int users, long windows);
+
 /* The head of a plain round's update from this node: its FedAvg weight is its users or
- * its windows as the task says (at least 1). */
+ * its windows as the task says, at least 1, cut to the task's max_weight. */
 void fr_node_round_update_head(const fr_node_view *v, const fr_proto_task *t, int users,
                                long windows, double loss, size_t n, fr_proto_update *u);
 

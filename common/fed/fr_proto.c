@@ -38,14 +38,17 @@ typedef struct field {
     {                                                                                              \
 #k, F_INT, offsetof(st, k), 0, lo, hi, 0                                                   \
     }
+#define DO(st, k, lo, hi)                                                                          \
+    {                                                                                              \
+#k, F_FLOAT, offsetof(st, k), 0, lo, hi, 0                                                 \
+    }
 #define BO(st, k, lo, hi)                                                                          \
     {                                                                                              \
 #k, F_BIN, offsetof(st, k), 0, lo, hi, 0                                                   \
     }
 
 static const field join_fields[] = {
-    I(fr_proto_join, users, 0, MAXI),
-    I(fr_proto_join, windows, 0, MAXI),
+    I(fr_proto_join, has_data, 0, 1),
     I(fr_proto_join, model_version, 0, MAXI),
     D(fr_proto_join, eps_spent, 0, 1e12),
     D(fr_proto_join, eps_budget, 0, 1e12),
@@ -72,6 +75,7 @@ static const field task_fields[] = {
     D(fr_proto_task, max_update_norm, 0, 1e12),
     S(fr_proto_task, weighting),
     IO(fr_proto_task, secagg, 0, 1),
+    DO(fr_proto_task, max_weight, 0, 1e9),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI),

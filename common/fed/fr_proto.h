@@ -33,8 +33,7 @@ typedef struct fr_proto_bin {
 
 /* POST /v1/join: a node announces itself (and, sent again, is a heartbeat). */
 typedef struct fr_proto_join {
-    int64_t users;         /* users with training data at the node */
-    int64_t windows;       /* training windows */
+    int64_t has_data;      /* 1: the node holds a training window; its counts stay there */
     int64_t model_version; /* the global version it holds, 0 = none */
     double eps_spent;      /* privacy spent so far (0 without DP) */
     double eps_budget;     /* its budget (0 = none) */
@@ -72,6 +71,7 @@ typedef struct fr_proto_task {
     char weighting[16];     /* "users" or "windows": what the node's weight counts */
     int64_t secagg;         /* optional, 0 when absent: 1 = the round is a secure one
                              * (GET /v1/secagg/setup, docs/protocol.md) */
+    double max_weight;      /* optional, 0 when absent: the cap on a node's weight */
 } fr_proto_task;
 
 /* POST /v1/update: one node's model delta for a round. The delta, n little-endian
@@ -80,7 +80,7 @@ typedef struct fr_proto_task {
 typedef struct fr_proto_update {
     int64_t round, model_version;
     int64_t users, windows;
-    double weight;        /* the node's FedAvg weight (users or windows) */
+    double weight;        /* the node's FedAvg weight (users or windows, cut to the cap) */
     double loss;          /* mean training loss of the local epochs */
     uint64_t n;           /* floats in delta */
     const uint8_t *delta; /* decode: points into the body, unaligned */

@@ -39,6 +39,11 @@ fr_status fr_round_init(fr_round *r, const fr_round_config *cfg, size_t n, fr_er
     memset(r, 0, sizeof *r);
     r->cfg = *cfg;
     r->n = n;
+    if (r->cfg.max_weight == 0)
+        r->cfg.max_weight = FR_ROUND_MAX_WEIGHT_DEFAULT;
+    if (!(r->cfg.max_weight >= 1 && r->cfg.max_weight <= FR_SECAGG_MAX_WEIGHT_TOP))
+        return fr_fail(err, FR_EINVAL, "max-weight %g is outside [1, %g]", r->cfg.max_weight,
+                       FR_SECAGG_MAX_WEIGHT_TOP);
     return fr_agg_init(&r->agg, n, err);
 }
 
@@ -148,13 +153,11 @@ fr_round_refusal fr_round_check_update(const fr_round *r, double now, const char
         snprintf(reason, cap, "late update: round %ld has its %d updates", r->id, r->expected);
         return FR_ROUND_LATE;
     }
-    double expect_w = r->cfg.weight_windows ? (double)u->windows : (double)u->users;
-    if (expect_w < 1)
-        expect_w = 1;
-    if (u->weight != expect_w) {
-        /* a weight is what the node trained on, not a vote it may raise */
-        snprintf(reason, cap, "weight %g is not the update's %s count (%g)", u->weight,
-                 r->cfg.weight_windows ? "windows" : "users", expect_w);
+    /* no one can check the count a node claims, so the operator's cap bounds how far
+     * one site can pull the average (docs/security.md) */
+    if (!(u->weight >= 1 && u->weight <= r->cfg.max_weight)) {
+        snprintf(reason, cap, "weight %g is outside [1, %g] (max-weight)", u->weight,
+                 r->cfg.max_weight);
         return FR_ROUND_BAD_WEIGHT;
     }
     if (!joined) {

@@ -25,6 +25,8 @@
 #include "util/fr_status.h"
 
 #define FR_ROUND_NAME 64
+/* The cap on one node's weight when the configuration sets none (users or windows). */
+#define FR_ROUND_MAX_WEIGHT_DEFAULT 1e4
 
 /* Why an update or a secure-aggregation message was refused (FR_ROUND_OK: taken).
  * The coordinator's HTTP layer maps each to one status code. */
@@ -37,7 +39,7 @@ typedef enum fr_round_refusal {
     FR_ROUND_WRONG_ROUND,  /* for a round that is not the open one */
     FR_ROUND_STALE,        /* trained from another model version */
     FR_ROUND_LATE,         /* the open round is past its deadline or has its quorum */
-    FR_ROUND_BAD_WEIGHT,   /* a weight that is not what the node trained on */
+    FR_ROUND_BAD_WEIGHT,   /* a weight not finite, below 1 or above the cap (max_weight) */
     FR_ROUND_NOT_MEMBER,   /* a node that has not joined, or not a member of the round */
     FR_ROUND_DUPLICATE,    /* a second update or message from the same node */
     FR_ROUND_TOO_LARGE,    /* a delta above the norm bound, or not finite */
@@ -74,6 +76,7 @@ typedef struct fr_round_config {
     double round_timeout;       /* seconds from opening to the deadline */
     double max_update_norm;     /* L2 bound of a delta; 0 = none */
     int weight_windows;         /* a node's weight is its windows (else its users) */
+    double max_weight;          /* the cap on one node's weight, 1..1e9; 0 = the default */
     int secagg_threshold;       /* t; 0 = min_updates, raised to a majority of the members */
     double secagg_step_timeout; /* seconds each later secure step waits */
 } fr_round_config;
@@ -139,7 +142,7 @@ void fr_round_end(fr_round *r);
 
 /* Check one update body from node, in the order the protocol documents: it decodes,
  * a round is open, it is plain, for the open round, from its version, on time, with
- * the node's true weight, from a node that joined (joined: the store knows it), the
+ * a weight in [1, max_weight], from a node that joined (joined: the store knows it), the
  * first from that node, and its delta finite and within the bound. FR_ROUND_OK fills
  * *out; else reason says why. Nothing changes in r: add it with fr_round_add_update
  * once it is recorded. */
@@ -179,8 +182,8 @@ typedef enum fr_round_msg {
 /* The message's name in /v1/secagg/NAME ("setup", "advertise", ...); "" out of range. */
 const char *fr_round_msg_name(fr_round_msg m);
 
-/* Make the just-opened round a secure one over candidates (each with its name, weight
- * and identity; ids are ignored): at most FR_SECAGG_MAX_NODES of them, at least 2,
+/* Make the just-opened round a secure one over candidates (each with its name and
+ * identity; ids are ignored): at most FR_SECAGG_MAX_NODES of them, at least 2,
  * made members 1..n in name order. Their byte fields are copied. The first step
  * lasts until the round's deadline (it spans training); the quorum becomes the
  * members (or the configured quorum), never below the threshold. */

@@ -75,10 +75,12 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
     if (t > n)
         t = n;
     fr_secagg_setup *s = &sa->setup;
-    s->p = (fr_secagg_params){.round = (uint32_t)r->id, .n = n, .t = t, .m = (uint32_t)(r->n + 1)};
+    s->p = (fr_secagg_params){.round = (uint32_t)r->id, .n = n, .t = t, .m = (uint32_t)(r->n + 2)};
     s->model_version = r->version;
     s->clip = r->cfg.max_update_norm;
     s->loss_clip = FR_SECAGG_LOSS_CLIP;
+    s->max_weight = r->cfg.max_weight;
+    s->weight_windows = r->cfg.weight_windows;
     uint8_t *pks = NULL;
     fr_status st = FR_OK;
     if (!(sa->blob = malloc(bytes)) || !(pks = malloc((size_t)n * FR_IDENTITY_PK_BYTES))) {
@@ -91,8 +93,6 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
         const fr_secagg_member *l = pick[i];
         e->id = i + 1;
         snprintf(e->name, sizeof e->name, "%s", l->name);
-        e->weight = l->weight;
-        s->weight_total += e->weight;
         memcpy(w, l->id_pk, FR_IDENTITY_PK_BYTES);
         memcpy(pks + (size_t)i * FR_IDENTITY_PK_BYTES, l->id_pk, FR_IDENTITY_PK_BYTES);
         e->id_pk = w;
@@ -108,7 +108,9 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
         e->sig_len = l->sig_len;
         w += l->sig_len;
     }
-    if ((st = fr_secagg_server_init(&sa->sv, &s->p, pks, err)) != FR_OK)
+    fr_secagg_layout layout;
+    if ((st = fr_secagg_round_layout(s, &layout, err)) != FR_OK ||
+        (st = fr_secagg_server_init(&sa->sv, &s->p, pks, err)) != FR_OK)
         goto out;
     fr_secagg_setup_encode(s, &sa->setup_msg);
     /* nodes train before they advertise keys: the first step lasts as long as training */
@@ -137,20 +139,18 @@ static void finish(fr_round *r, fr_round_decision *d)
     fr_err err = {{0}};
     uint32_t *sum = malloc((size_t)sa->setup.p.m * sizeof *sum);
     int contributors = 0;
-    double loss_sum = 0;
+    fr_secagg_round_sum got = {.wdelta = r->agg.sum};
     if (!sum) {
         snprintf(err.msg, sizeof err.msg, "secagg round %ld: out of memory for the sum", r->id);
         goto fail;
     }
     if (fr_secagg_server_finish(&sa->sv, sum, &contributors, &err) != FR_OK ||
-        fr_secagg_round_decode(&sa->setup, sum, r->agg.sum, &loss_sum, &err) != FR_OK)
+        fr_secagg_round_decode(&sa->setup, sum, contributors, &got, &err) != FR_OK)
         goto fail;
+    /* the weights are the members' own, summed under the masks like their deltas */
     r->agg.count = contributors;
-    r->agg.weight = 0;
-    for (int i = 0; i < sa->setup.p.n; i++)
-        if (sa->sv.in_u3[i + 1])
-            r->agg.weight += sa->setup.e[i].weight;
-    r->loss_sum = loss_sum;
+    r->agg.weight = got.weight;
+    r->loss_sum = got.wloss;
     free(sum);
     d->action = FR_ROUND_PUBLISH;
     snprintf(d->note, sizeof d->note, "unmasked the sum of %d members", contributors);

@@ -11,7 +11,7 @@ void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 10);
+    msgpack_pack_map(&pk, 11);
     fr_secagg_mp_pack_str(&pk, "v");
     msgpack_pack_int(&pk, FR_SECAGG_VERSION);
     fr_secagg_mp_pack_str(&pk, "round");
@@ -28,16 +28,17 @@ void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb)
     msgpack_pack_double(&pk, s->clip);
     fr_secagg_mp_pack_str(&pk, "loss_clip");
     msgpack_pack_double(&pk, s->loss_clip);
-    fr_secagg_mp_pack_str(&pk, "weight_total");
-    msgpack_pack_double(&pk, s->weight_total);
+    fr_secagg_mp_pack_str(&pk, "max_weight");
+    msgpack_pack_double(&pk, s->max_weight);
+    fr_secagg_mp_pack_str(&pk, "weight_windows");
+    msgpack_pack_int(&pk, s->weight_windows);
     fr_secagg_mp_pack_str(&pk, "members");
     msgpack_pack_array(&pk, (size_t)s->p.n);
     for (int i = 0; i < s->p.n; i++) {
         const fr_secagg_member *e = &s->e[i];
-        msgpack_pack_array(&pk, 6);
+        msgpack_pack_array(&pk, 5);
         msgpack_pack_int(&pk, e->id);
         fr_secagg_mp_pack_str(&pk, e->name);
-        msgpack_pack_double(&pk, e->weight);
         fr_secagg_mp_pack_bin(&pk, e->id_pk, FR_SECAGG_ID_PUBLIC_BYTES);
         fr_secagg_mp_pack_bin(&pk, e->cert, e->cert_len);
         fr_secagg_mp_pack_bin(&pk, e->sig, e->sig_len);
@@ -45,7 +46,8 @@ void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb)
 }
 
 static const char *const setup_keys[] = {
-    "v", "round", "n", "t", "m", "model_version", "clip", "loss_clip", "weight_total", "members"};
+    "v",       "round",         "n", "t", "m", "model_version", "clip", "loss_clip", "max_weight",
+    "members", "weight_windows"};
 
 /* A finite number (msgpack float or integer) in [lo, hi]. */
 static fr_status read_number(fr_mpread *r, const char *what, double lo, double hi, double *out)
@@ -117,7 +119,7 @@ static fr_status read_name(fr_mpread *r, char out[FR_SECAGG_NAME])
 
 static fr_status read_member(fr_mpread *r, int n, int i, fr_secagg_member *e)
 {
-    fr_status st = fr_secagg_mp_read_tuple(r, "members", 6);
+    fr_status st = fr_secagg_mp_read_tuple(r, "members", 5);
     if (st == FR_OK)
         st = fr_secagg_mp_read_entry_id(r, "members", n, i, i > 0 ? e[-1].id : 0, &e->id);
     if (st == FR_OK && e->id != i + 1)
@@ -125,8 +127,6 @@ static fr_status read_member(fr_mpread *r, int n, int i, fr_secagg_member *e)
                      i + 1, e->id);
     if (st == FR_OK)
         st = read_name(r, e->name);
-    if (st == FR_OK)
-        st = read_number(r, "members: weight", 1e-9, 1e15, &e->weight);
     if (st == FR_OK)
         st = fr_secagg_mp_read_bytes(r, "members: id_pk", FR_SECAGG_ID_PUBLIC_BYTES, &e->id_pk);
     if (st == FR_OK)
@@ -152,13 +152,17 @@ static fr_status setup_field(fr_mpread *r, int idx, int n, void *msg)
         s->p.t = (int)v;
         return st;
     case 4:
-        st = fr_mpread_int(r, "m", 2, FR_SECAGG_MAX_M, &v);
+        st = fr_mpread_int(r, "m", 3, FR_SECAGG_MAX_M, &v);
         s->p.m = (uint32_t)v;
         return st;
     case 5: return fr_mpread_int(r, "model_version", 0, INT64_MAX, &s->model_version);
     case 6: return read_number(r, "clip", 1e-30, 1e12, &s->clip);
     case 7: return read_number(r, "loss_clip", 1e-30, 1e12, &s->loss_clip);
-    case 8: return read_number(r, "weight_total", 1e-9, 1e18, &s->weight_total);
+    case 8: return read_number(r, "max_weight", 1, FR_SECAGG_MAX_WEIGHT_TOP, &s->max_weight);
+    case 10:
+        st = fr_mpread_int(r, "weight_windows", 0, 1, &v);
+        s->weight_windows = (int)v;
+        return st;
     default: {
         /* n comes first in every encoding we make; a list before it cannot be bounded */
         if (s->p.n < 2)
@@ -187,16 +191,13 @@ fr_status fr_secagg_setup_decode(const void *buf, size_t len, fr_secagg_setup *s
     fr_err why = {{0}};
     if (fr_secagg_params_check(&s->p, &why) != FR_OK)
         return fr_fail(err, FR_EFORMAT, "secagg setup: %s", why.msg);
-    double w = 0;
-    for (int i = 0; i < s->p.n; i++) {
-        w += s->e[i].weight;
+    for (int i = 0; i < s->p.n; i++)
         for (int j = 0; j < i; j++)
             if (!strcmp(s->e[i].name, s->e[j].name))
                 return fr_fail(err, FR_EFORMAT, "secagg setup: %s is listed twice", s->e[i].name);
-    }
-    if (fabs(w - s->weight_total) > 1e-9 * s->weight_total)
-        return fr_fail(err, FR_EFORMAT, "secagg setup: the weights sum to %g, weight_total is %g",
-                       w, s->weight_total);
+    fr_secagg_layout l;
+    if (fr_secagg_round_layout(s, &l, &why) != FR_OK)
+        return fr_fail(err, FR_EFORMAT, "secagg setup: %s", why.msg);
     return FR_OK;
 }
 
@@ -208,39 +209,84 @@ const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const cha
     return NULL;
 }
 
+fr_status fr_secagg_round_layout(const fr_secagg_setup *s, fr_secagg_layout *l, fr_err *err)
+{
+    fr_status st;
+    fr_secagg_layout_init(l, s->p.n);
+    if (s->p.m < 3)
+        return fr_fail(err, FR_EINVAL, "secagg round: m = %u leaves no parameter", s->p.m);
+    if (!(s->max_weight >= 1 && s->max_weight <= FR_SECAGG_MAX_WEIGHT_TOP))
+        return fr_fail(err, FR_EINVAL, "secagg round: max_weight %g outside [1, %g]", s->max_weight,
+                       FR_SECAGG_MAX_WEIGHT_TOP);
+    if ((st = fr_secagg_layout_add(l, FR_SECAGG_SEG_DELTA, (size_t)s->p.m - 2,
+                                   s->clip * s->max_weight, err)) != FR_OK ||
+        (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_WEIGHT, 1, s->max_weight, err)) != FR_OK ||
+        (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_LOSS, 1, s->loss_clip * s->max_weight, err)) !=
+            FR_OK)
+        return st;
+    return FR_OK;
+}
+
+fr_status fr_secagg_round_weight(const fr_secagg_setup *s, double weight, double *w, fr_err *err)
+{
+    if (!isfinite(weight) || !(weight > 0))
+        return fr_fail(err, FR_EINVAL, "secagg: weight %g is not finite and > 0", weight);
+    /* the cap is the same for every member: no one is weighted down by the coordinator */
+    *w = weight > s->max_weight ? s->max_weight : weight;
+    return FR_OK;
+}
+
 fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta, double loss,
                                  uint32_t *out, int *clipped, fr_err *err)
 {
-    double scale, loss_scale;
+    fr_secagg_layout l;
+    double w = 0;
     fr_status st;
-    if ((st = fr_secagg_encode_scale(s->p.n, s->clip, &scale, err)) != FR_OK ||
-        (st = fr_secagg_encode_scale(s->p.n, s->loss_clip, &loss_scale, err)) != FR_OK)
+    if ((st = fr_secagg_round_layout(s, &l, err)) != FR_OK ||
+        (st = fr_secagg_round_weight(s, weight, &w, err)) != FR_OK)
         return st;
-    if (!(weight > 0) || weight > s->weight_total)
-        return fr_fail(err, FR_EINVAL, "secagg: weight %g outside (0, %g]", weight,
-                       s->weight_total);
-    double share = weight / s->weight_total;
-    size_t p = (size_t)s->p.m - 1;
+    if (!isfinite(loss))
+        return fr_fail(err, FR_EINVAL, "secagg: loss %g is not finite", loss);
+    size_t p = (size_t)s->p.m - 2;
+    /* the delta is cut to its own bound before the weight scales it, as a plain
+     * round's norm check would have it */
+    double sq = 0;
+    for (size_t i = 0; i < p; i++) {
+        if (!isfinite(delta[i]))
+            return fr_fail(err, FR_EINVAL, "secagg: delta coordinate %zu is %g", i,
+                           (double)delta[i]);
+        sq += (double)delta[i] * delta[i];
+    }
+    double norm = sqrt(sq), f = (norm > s->clip ? s->clip / norm : 1.0) * w;
+    if (clipped)
+        *clipped = norm > s->clip;
     for (size_t i = 0; i < p; i++)
-        delta[i] = (float)(delta[i] * share);
-    float l = (float)(fmin(fmax(loss, 0), s->loss_clip) * share);
-    if ((st = fr_secagg_encode(delta, p, s->clip, scale, out, clipped, err)) != FR_OK)
+        delta[i] = (float)(delta[i] * f);
+    float wf = (float)w, wl = (float)(fmin(fmax(loss, 0), s->loss_clip) * w);
+    if ((st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_DELTA, delta, out, NULL, err)) != FR_OK ||
+        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_WEIGHT, &wf, out, NULL, err)) != FR_OK ||
+        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_LOSS, &wl, out, NULL, err)) != FR_OK)
         return st;
-    return fr_secagg_encode(&l, 1, s->loss_clip, loss_scale, out + p, NULL, err);
+    return FR_OK;
 }
 
-fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, double *sum_wdelta,
-                                 double *loss_sum, fr_err *err)
+fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, int contributors,
+                                 fr_secagg_round_sum *out, fr_err *err)
 {
-    double scale, loss_scale;
+    fr_secagg_layout l;
     fr_status st;
-    if ((st = fr_secagg_encode_scale(s->p.n, s->clip, &scale, err)) != FR_OK ||
-        (st = fr_secagg_encode_scale(s->p.n, s->loss_clip, &loss_scale, err)) != FR_OK)
+    if ((st = fr_secagg_round_layout(s, &l, err)) != FR_OK ||
+        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_DELTA, sum, out->wdelta, err)) != FR_OK ||
+        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_WEIGHT, sum, &out->weight, err)) != FR_OK ||
+        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_LOSS, sum, &out->wloss, err)) != FR_OK)
         return st;
-    size_t p = (size_t)s->p.m - 1;
-    /* the sum of shares times W: exact powers of two cancel, W is one rounding */
-    for (size_t i = 0; i < p; i++)
-        sum_wdelta[i] = (double)(int32_t)sum[i] / scale * s->weight_total;
-    *loss_sum = (double)(int32_t)sum[p] / loss_scale * s->weight_total;
+    /* each weight is in (0, max_weight]; rounding may add one step of the scale each */
+    double top = contributors *
+                 (s->max_weight + 1.0 / fr_secagg_layout_find(&l, FR_SECAGG_SEG_WEIGHT)->scale);
+    if (!(out->weight > 0) || out->weight > top)
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round: the weights of %d members sum to %g, outside (0, %g]: a "
+                       "member sent a vector outside the layout",
+                       contributors, out->weight, top);
     return FR_OK;
 }

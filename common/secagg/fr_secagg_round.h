@@ -1,15 +1,14 @@
 /* A secure round of the federation: what the coordinator tells the nodes when it
  * opens one (the setup message of GET /v1/secagg/setup), and how a node's model delta
  * becomes the vector it masks and how the coordinator turns the unmasked sum back into
- * the round's weighted sum (docs/secagg.md, "In the federation").
+ * the round's weighted sum (docs/secagg.md, "The masked vector").
  *
- * The vector has m = p + 1 coordinates for a model of p parameters: the first p are
- * the node's delta times its share w / W of the round's weight (w its users or
- * windows, W the sum over the round's members), encoded to fixed point under the L2
- * bound clip; the last is its training loss times the same share, encoded under
- * loss_clip. The sum over the survivors is then sum(w delta) / W and sum(w loss) / W,
- * so the coordinator recovers the weighted mean over those who finished without ever
- * holding one node's delta. */
+ * Each node computes its own weight w (its users or windows, cut to the round's
+ * max_weight) and masks, in the layout of fr_secagg_round_layout, w times its delta
+ * (cut to the L2 bound clip first), w itself and w times its training loss. The sum
+ * over the survivors holds sum(w delta), sum(w) and sum(w loss), so the coordinator
+ * divides the first by the second without ever holding one node's delta or weight.
+ * The setup names no weight: the coordinator never tells a node what its weight is. */
 #ifndef FR_SECAGG_ROUND_H
 #define FR_SECAGG_ROUND_H
 
@@ -18,20 +17,27 @@
 #include <stdint.h>
 
 #include "secagg/fr_secagg.h"
+#include "secagg/fr_secagg_layout.h"
 #include "util/fr_status.h"
 
 #define FR_SECAGG_NAME 64
 #define FR_SECAGG_MAX_CERT 8192
 #define FR_SECAGG_MAX_ID_SIG 256
 #define FR_SECAGG_LOSS_CLIP 1000.0
+/* Bounds of a round's weight cap (max_weight): a cap above the top leaves too little
+ * of the 32-bit ring for the delta's precision (docs/secagg.md). */
+#define FR_SECAGG_MAX_WEIGHT_TOP 1e9
+/* The round's segments (fr_secagg_round_layout). */
+#define FR_SECAGG_SEG_DELTA "delta"
+#define FR_SECAGG_SEG_WEIGHT "weight"
+#define FR_SECAGG_SEG_LOSS "loss"
 
-/* One member of the round: its id in the protocol, its certificate name, its weight
- * and its identity (fr_identity.h): Ed25519 public key, certificate (DER), binding
+/* One member of the round: its id in the protocol, its certificate name and its
+ * identity (fr_identity.h): Ed25519 public key, certificate (DER), binding
  * signature. Byte fields point into the decoded body, or the encoder's caller's. */
 typedef struct fr_secagg_member {
     int id;
     char name[FR_SECAGG_NAME];
-    double weight;
     const uint8_t *id_pk; /* FR_SECAGG_ID_PUBLIC_BYTES */
     const uint8_t *cert;
     size_t cert_len;
@@ -40,35 +46,55 @@ typedef struct fr_secagg_member {
 } fr_secagg_member;
 
 /* coordinator -> node: {v, round, n, t, m, model_version, clip, loss_clip,
- * weight_total, members: [[id, name, weight, id_pk, cert, sig], ...]} with every id
- * 1..n listed once, in order. */
+ * max_weight, weight_windows, members: [[id, name, id_pk, cert, sig], ...]} with every
+ * id 1..n listed once, in order. What a weight counts and its cap are the same for
+ * every member; no member's weight is listed. */
 typedef struct fr_secagg_setup {
     fr_secagg_params p;
     int64_t model_version;
-    double clip;         /* L2 bound of a node's weighted delta */
-    double loss_clip;    /* bound of its weighted loss */
-    double weight_total; /* W */
+    double clip;        /* L2 bound of a node's delta (before its weight) */
+    double loss_clip;   /* bound of its training loss */
+    double max_weight;  /* the cap every node cuts its own weight to, 1..TOP */
+    int weight_windows; /* a node's weight is its windows (else its users) */
     fr_secagg_member e[FR_SECAGG_MAX_NODES];
 } fr_secagg_setup;
 
 void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb);
 /* FR_EFORMAT for a malformed body, FR_EVERSION for another version; the settings are
- * checked (fr_secagg_params_check, bounds finite and > 0, weights > 0 summing to W). */
+ * checked (fr_secagg_params_check, bounds finite and > 0, m = the layout's size). */
 FR_MUST fr_status fr_secagg_setup_decode(const void *buf, size_t len, fr_secagg_setup *s,
                                          fr_err *err);
 
 /* The member with certificate name name, or NULL. */
 const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const char *name);
 
-/* The node's vector (s->p.m values) from its delta (p = m - 1 floats, scaled in place
- * by its share weight / W) and its loss. *clipped is set when the delta was cut to
- * the bound. */
+/* The round's layout (fr_secagg_layout.h) for a model of p = m - 2 parameters:
+ * "delta" (p, bound clip * max_weight), "weight" (1, bound max_weight), "loss" (1,
+ * bound loss_clip * max_weight). FR_EINVAL when the setup's bounds have no scale. */
+FR_MUST fr_status fr_secagg_round_layout(const fr_secagg_setup *s, fr_secagg_layout *l,
+                                         fr_err *err);
+
+/* The node's weight as it enters the vector: `weight` (its own count) cut to the
+ * round's max_weight. FR_EINVAL for a weight that is not finite or not > 0. */
+FR_MUST fr_status fr_secagg_round_weight(const fr_secagg_setup *s, double weight, double *w,
+                                         fr_err *err);
+
+/* The node's vector (s->p.m values) from its own weight (cut to max_weight), its
+ * delta (p = m - 2 floats: cut to the L2 bound clip, then scaled in place by w) and
+ * its loss (cut to [0, loss_clip]). *clipped is set when the delta was cut. */
 FR_MUST fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta,
                                          double loss, uint32_t *out, int *clipped, fr_err *err);
 
-/* From the unmasked sum (m values): sum_wdelta (m - 1) = the sum over the survivors of
- * w delta, as a plain round adds them up (fr_agg), and *loss_sum = the sum of w loss. */
+/* The sums of one round, decoded from the unmasked sum of `contributors` vectors. */
+typedef struct fr_secagg_round_sum {
+    double *wdelta; /* p values, the caller's: sum of w delta, as a plain round's fr_agg */
+    double weight;  /* sum of w */
+    double wloss;   /* sum of w loss */
+} fr_secagg_round_sum;
+
+/* Decode sum (m values) into out. FR_EINVAL when the weights' sum is not in
+ * (0, contributors * max_weight] (a node sent a vector outside the layout). */
 FR_MUST fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum,
-                                         double *sum_wdelta, double *loss_sum, fr_err *err);
+                                         int contributors, fr_secagg_round_sum *out, fr_err *err);
 
 #endif

@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         need_refusal(st, &err);
         return 0;
     }
-    need(m.users >= 0 && m.windows >= 0 && m.model_version >= 0, "counts are not negative");
+    need(m.has_data >= 0 && m.has_data <= 1 && m.model_version >= 0, "flags and counts in range");
     need(isfinite(m.eps_spent) && m.eps_spent >= 0 && isfinite(m.eps_budget) && m.eps_budget >= 0,
          "privacy figures in range");
     need_name(m.software, sizeof m.software);
