@@ -106,6 +106,9 @@ static fr_status fetch_setup(const round_ctx *x, const fr_proto_task *t, fr_http
     fr_status st = exchange(x, "setup", NULL, setup_r, err);
     if (st == FR_OK)
         st = fr_secagg_setup_decode(setup_r->body, setup_r->len, s, err);
+    /* signed into this node's advert: members shown another setup will refuse it */
+    if (st == FR_OK)
+        st = fr_secagg_setup_hash(s, s->p.setup_hash, err);
     if (st == FR_OK && (s->p.round != (uint32_t)t->round || s->model_version != f->version))
         st = fr_fail(err, FR_EINVAL,
                      "the setup is for round %u on version %lld, not round %lld "

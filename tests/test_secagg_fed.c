@@ -204,7 +204,7 @@ static void test_rounds_and_replays(void)
           "a round-30 advertisement relabelled 31: %s", err.msg);
     /* a validly signed low-order key is refused at the door */
     uint8_t zero[32] = {0};
-    fr_secagg_advert_sign(sig, g.sks + 3 * 64, 31, 4, zero, zero);
+    fr_secagg_advert_sign(sig, g.sks + 3 * 64, 31, 4, g.p.setup_hash, zero, zero);
     am.a.c_pk = am.a.s_pk = zero;
     am.a.sig = sig;
     msgpack_sbuffer_clear(&sb);

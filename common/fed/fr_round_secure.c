@@ -108,7 +108,9 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
         e->sig_len = l->sig_len;
         w += l->sig_len;
     }
-    if ((st = fr_secagg_server_init(&sa->sv, &s->p, pks, err)) != FR_OK)
+    /* the hash every member signs into its advert, checked by the server as well */
+    if ((st = fr_secagg_setup_hash(s, s->p.setup_hash, err)) != FR_OK ||
+        (st = fr_secagg_server_init(&sa->sv, &s->p, pks, err)) != FR_OK)
         goto out;
     fr_secagg_setup_encode(s, &sa->setup_msg);
     /* nodes train before they advertise keys: the first step lasts as long as training */

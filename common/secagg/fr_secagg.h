@@ -40,6 +40,7 @@
 #define FR_SECAGG_ID_SECRET_BYTES 64 /* Ed25519 identity secret key (seed and public key) */
 #define FR_SECAGG_SIG_BYTES 64
 #define FR_SECAGG_SECRET_BYTES 32 /* a Shamir-shared secret, and each share's y */
+#define FR_SECAGG_HASH_BYTES 32   /* BLAKE2b-256 of the round's setup */
 /* A share ciphertext: XChaCha20-Poly1305 of (from, to, share of s_sk, share of b) with
  * its random nonce in front and the tag behind. */
 #define FR_SECAGG_PLAIN_BYTES (2 + 2 * FR_SECAGG_SECRET_BYTES)
@@ -53,6 +54,11 @@ typedef struct fr_secagg_params {
     int n;          /* nodes, ids 1..n; 2..255 */
     int t;          /* threshold: n/2 < t <= n */
     uint32_t m;     /* coordinates of the vector; 1..FR_SECAGG_MAX_M */
+    /* BLAKE2b-256 of the round's whole setup as this end received or sent it
+     * (fr_secagg_setup_hash): signed into every advertisement and consistency
+     * signature, so that members shown different setups refuse each other. All zero
+     * when the caller has no setup message (the protocol's own tests). */
+    uint8_t setup_hash[FR_SECAGG_HASH_BYTES];
 } fr_secagg_params;
 
 /* FR_EINVAL naming the first setting out of range. */
@@ -115,15 +121,17 @@ typedef enum fr_secagg_prg {
 void fr_secagg_mask_add(uint32_t *y, uint32_t m, const uint8_t seed[FR_SECAGG_KEY_BYTES],
                         fr_secagg_prg kind, uint32_t round, int negate);
 
-/* The signed part of an advertisement: the context "fedrecall-secagg-advertise-v1" and
- * its NUL, round (uint32 LE), id (1 byte), c_pk, s_pk. */
+/* The signed part of an advertisement: the context "fedrecall-secagg-advertise-v2" and
+ * its NUL, round (uint32 LE), id (1 byte), the setup hash, c_pk, s_pk. */
 void fr_secagg_advert_sign(uint8_t sig[FR_SECAGG_SIG_BYTES],
                            const uint8_t id_sk[FR_SECAGG_ID_SECRET_BYTES], uint32_t round, int id,
+                           const uint8_t setup_hash[FR_SECAGG_HASH_BYTES],
                            const uint8_t c_pk[FR_SECAGG_KEY_BYTES],
                            const uint8_t s_pk[FR_SECAGG_KEY_BYTES]);
 FR_MUST fr_status fr_secagg_advert_verify(const uint8_t sig[FR_SECAGG_SIG_BYTES],
                                           const uint8_t id_pk[FR_SECAGG_ID_PUBLIC_BYTES],
                                           uint32_t round, int id,
+                                          const uint8_t setup_hash[FR_SECAGG_HASH_BYTES],
                                           const uint8_t c_pk[FR_SECAGG_KEY_BYTES],
                                           const uint8_t s_pk[FR_SECAGG_KEY_BYTES], fr_err *err);
 
@@ -156,16 +164,18 @@ void fr_secagg_decode(const uint32_t *sum, size_t m, double scale, float *out);
 
 typedef struct fr_secagg_advert {
     int id;
+    const uint8_t *setup;             /* FR_SECAGG_HASH_BYTES: the setup it was made for */
     const uint8_t *c_pk, *s_pk, *sig; /* 32, 32, 64 bytes */
 } fr_secagg_advert;
 
-/* node -> coordinator: {v, round, from, c_pk, s_pk, sig} */
+/* node -> coordinator: {v, round, from, setup, c_pk, s_pk, sig} */
 typedef struct fr_secagg_advertise_msg {
     uint32_t round;
     fr_secagg_advert a;
 } fr_secagg_advertise_msg;
 
-/* coordinator -> every node: {v, round, adverts: [[id, c_pk, s_pk, sig], ...]}, U1 */
+/* coordinator -> every node: {v, round, adverts: [[id, setup, c_pk, s_pk, sig], ...]},
+ * U1 */
 typedef struct fr_secagg_adverts_msg {
     uint32_t round;
     int count;
@@ -285,8 +295,9 @@ void fr_secagg_client_free(fr_secagg_client *cl);
 /* Round 0: fresh c and s key pairs, signed; out gets the advertise message. */
 FR_MUST fr_status fr_secagg_client_advertise(fr_secagg_client *cl, msgpack_sbuffer *out,
                                              fr_err *err);
-/* Round 1: from the coordinator's advert list, checks every signature and refuses the
- * round if one fails, then shares s_sk and a fresh b among U1; out gets the shares
+/* Round 1: from the coordinator's advert list, checks that every advert names this
+ * node's setup hash and that every signature holds, and refuses the round if one does
+ * not, then shares s_sk and a fresh b among U1; out gets the shares
  * message. */
 FR_MUST fr_status fr_secagg_client_share(fr_secagg_client *cl, const void *adverts, size_t len,
                                          msgpack_sbuffer *out, fr_err *err);

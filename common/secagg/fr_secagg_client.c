@@ -121,22 +121,34 @@ fr_status fr_secagg_client_advertise(fr_secagg_client *cl, msgpack_sbuffer *out,
     crypto_scalarmult_base(cl->c_pk, cl->secret + SEC_C);
     crypto_scalarmult_base(cl->s_pk, cl->secret + SEC_S);
     uint8_t sig[FR_SECAGG_SIG_BYTES];
-    fr_secagg_advert_sign(sig, cl->secret + SEC_ID, cl->p.round, cl->id, cl->c_pk, cl->s_pk);
-    fr_secagg_advertise_msg m = {
-        .round = cl->p.round, .a = {.id = cl->id, .c_pk = cl->c_pk, .s_pk = cl->s_pk, .sig = sig}};
+    fr_secagg_advert_sign(sig, cl->secret + SEC_ID, cl->p.round, cl->id, cl->p.setup_hash, cl->c_pk,
+                          cl->s_pk);
+    fr_secagg_advertise_msg m = {.round = cl->p.round,
+                                 .a = {.id = cl->id,
+                                       .setup = cl->p.setup_hash,
+                                       .c_pk = cl->c_pk,
+                                       .s_pk = cl->s_pk,
+                                       .sig = sig}};
     fr_secagg_advertise_encode(&m, out);
     cl->stage = FR_SECAGG_CL_ADVERTISED;
     return FR_OK;
 }
 
-/* U1 from the coordinator's list, every key checked; FR_EINVAL means give up. */
+/* U1 from the coordinator's list, every key checked; FR_EINVAL means give up. Every
+ * advert must name the setup this node was given: a member shown another setup (other
+ * members, ids, keys or threshold) signed another hash. */
 static fr_status take_adverts(fr_secagg_client *cl, const fr_secagg_adverts_msg *m, fr_err *err)
 {
     const uint32_t r = cl->p.round;
     for (int i = 0; i < m->count; i++) {
         const fr_secagg_advert *a = &m->e[i];
-        fr_status st =
-            fr_secagg_advert_verify(a->sig, cl->id_pks[a->id], r, a->id, a->c_pk, a->s_pk, err);
+        if (sodium_memcmp(a->setup, cl->p.setup_hash, FR_SECAGG_HASH_BYTES) != 0)
+            return fr_fail(err, FR_EINVAL,
+                           "secagg round %u, node %d: node %d advertised keys for another setup "
+                           "of the round (the members were not all shown the same one)",
+                           r, cl->id, a->id);
+        fr_status st = fr_secagg_advert_verify(a->sig, cl->id_pks[a->id], r, a->id,
+                                               cl->p.setup_hash, a->c_pk, a->s_pk, err);
         if (st != FR_OK)
             return st;
         if (a->id == cl->id && (memcmp(a->c_pk, cl->c_pk, FR_SECAGG_KEY_BYTES) != 0 ||

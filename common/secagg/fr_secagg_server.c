@@ -126,9 +126,12 @@ fr_status fr_secagg_server_add_advertise(fr_secagg_server *sv, const void *buf, 
     if (st == FR_OK)
         st = check_sender(sv, m.round, m.a.id, NULL, NULL, sv->in_u1, "advertisement", err);
     /* checked here as well as at every node, so a forgery is refused at the door */
+    if (st == FR_OK && sodium_memcmp(m.a.setup, sv->p.setup_hash, FR_SECAGG_HASH_BYTES) != 0)
+        st = fr_fail(err, FR_EINVAL, "secagg round %u: node %d advertised keys for another setup",
+                     sv->p.round, m.a.id);
     if (st == FR_OK)
-        st = fr_secagg_advert_verify(m.a.sig, sv->id_pks[m.a.id], m.round, m.a.id, m.a.c_pk,
-                                     m.a.s_pk, err);
+        st = fr_secagg_advert_verify(m.a.sig, sv->id_pks[m.a.id], m.round, m.a.id, sv->p.setup_hash,
+                                     m.a.c_pk, m.a.s_pk, err);
     /* A low-order key would make every other node give up the round when it meets it;
      * X25519 with such a point gives zero whatever the scalar, so any scalar finds it. */
     static const uint8_t probe[FR_SECAGG_KEY_BYTES] = {1};
@@ -169,7 +172,8 @@ fr_status fr_secagg_server_advertise_list(fr_secagg_server *sv, msgpack_sbuffer 
     m->count = 0;
     for (int v = 1; v <= sv->p.n; v++)
         if (sv->in_u1[v])
-            m->e[m->count++] = (fr_secagg_advert){v, sv->c_pks[v], sv->s_pks[v], sv->sigs[v]};
+            m->e[m->count++] =
+                (fr_secagg_advert){v, sv->p.setup_hash, sv->c_pks[v], sv->s_pks[v], sv->sigs[v]};
     fr_secagg_adverts_encode(m, out);
     free(m);
     return FR_OK;
