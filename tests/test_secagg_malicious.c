@@ -125,10 +125,287 @@ out:
     free(skewed);
 }
 
+/* ---- (a) split views: the attack of a coordinator that shows nodes different U2s ----
+ *
+ * Against node 5's input, n = 5: node 5 is relayed the shares of nodes 1 and 2 only, so
+ * its masked input carries b_5 and its pair masks with 1 and 2; the others get every
+ * share. Each node is then asked to unmask a different split:
+ *   node 1: survivors {1,3,4,5}, dropped {2}   -> b_5, s_sk_2
+ *   node 2: survivors {2,3,4,5}, dropped {1}   -> b_5, s_sk_1
+ *   node 3, node 4: survivors {3,4,5}, dropped {1,2} -> b_5, s_sk_1, s_sk_2
+ *   node 5: survivors {1,2,5}                  -> b_5
+ * Each request is a split of that node's U2 with at least 3 survivors: without the
+ * consistency check, at t = 3 (the old default threshold for 5), every node answers, and
+ * 3 shares each of b_5, s_sk_1 and s_sk_2 open node 5's input exactly. With it, each
+ * node signs the U3 it is shown and wants t signatures over that same set before any
+ * share leaves it: no U3 here gets 3. */
+
+enum { A_N = 5, A_M = 64 };
+
+static const uint8_t a_u3[A_N + 1][A_N] = {{0},       {1, 3, 4, 5}, {2, 3, 4, 5},
+                                           {3, 4, 5}, {3, 4, 5},    {1, 2, 5}};
+static const int a_u3_len[A_N + 1] = {0, 4, 4, 3, 3, 3};
+static const uint8_t a_drop[A_N + 1][A_N] = {{0}, {2}, {1}, {1, 2}, {1, 2}, {0}};
+static const int a_drop_len[A_N + 1] = {0, 1, 1, 2, 2, 0};
+
+/* What the coordinator does with the shares it was given: x_5 if they suffice. */
+static int recover_x5(const fed *f, int t, const msgpack_sbuffer *resp, const msgpack_sbuffer *adv,
+                      const uint32_t *y5, uint32_t *x5)
+{
+    /* wanted: b_5 (kind B of node 5), s_sk_1 and s_sk_2 (kind SK of nodes 1 and 2) */
+    const int want_node[3] = {5, 1, 2},
+              want_kind[3] = {FR_SECAGG_SHARE_B, FR_SECAGG_SHARE_SK, FR_SECAGG_SHARE_SK};
+    uint8_t xs[3][A_N], sec[3][32];
+    const uint8_t *sh[3][A_N];
+    int k[3] = {0, 0, 0};
+    fr_secagg_unmask_resp_msg *m = malloc(sizeof *m);
+    fr_err err = {{0}};
+    for (int u = 1; u <= A_N; u++) {
+        if (!resp[u].size ||
+            fr_secagg_unmask_resp_decode(resp[u].data, resp[u].size, A_N, m, &err) != FR_OK)
+            continue;
+        for (int i = 0; i < m->count; i++)
+            for (int w = 0; w < 3; w++)
+                if (m->e[i].peer == want_node[w] && m->e[i].kind == want_kind[w]) {
+                    xs[w][k[w]] = (uint8_t)u;
+                    sh[w][k[w]++] = m->e[i].share; /* points into resp[u] */
+                }
+    }
+    free(m);
+    int ok = 1;
+    for (int w = 0; w < 3; w++)
+        ok = ok && k[w] >= t && fr_secagg_shamir_combine(xs[w], sh[w], k[w], sec[w], &err) == FR_OK;
+    if (!ok)
+        return 0;
+    uint8_t s_pk[A_N + 1][32];
+    for (int u = 1; u <= A_N; u++) {
+        fr_secagg_advertise_msg a;
+        if (fr_secagg_advertise_decode(adv[u].data, adv[u].size, A_N, &a, &err) != FR_OK)
+            return 0;
+        memcpy(s_pk[u], a.a.s_pk, 32);
+    }
+    memcpy(x5, y5, A_M * sizeof *x5);
+    fr_secagg_mask_add(x5, A_M, sec[0], FR_SECAGG_PRG_SELF, f->p.round, 1);
+    for (int w = 1; w < 3; w++) {
+        uint8_t key[32];
+        int v = want_node[w];
+        if (fr_secagg_shared_key(key, FR_SECAGG_KEY_MASK, f->p.round, v, sec[w], s_pk[v], 5,
+                                 s_pk[5], &err) != FR_OK)
+            return 0;
+        /* node 5 added PRG(s_5v) for v < 5 */
+        fr_secagg_mask_add(x5, A_M, key, FR_SECAGG_PRG_PAIR, f->p.round, 1);
+    }
+    return 1;
+}
+
+/* The split attack with the nodes' threshold set to t (past the floor when t = 3, to
+ * show that the consistency check alone stops it). Returns how many nodes released
+ * shares; *opened is set when the coordinator recovered x_5, *signed_n to the nodes
+ * that got as far as signing their U3. */
+static int split_attack(int t, int *opened, int *signed_n)
+{
+    fed f;
+    msgpack_sbuffer adv[A_N + 1], sh[A_N + 1], sig[A_N + 1], resp[A_N + 1], sb;
+    for (int u = 0; u <= A_N; u++) {
+        msgpack_sbuffer_init(&adv[u]);
+        msgpack_sbuffer_init(&sh[u]);
+        msgpack_sbuffer_init(&sig[u]);
+        msgpack_sbuffer_init(&resp[u]);
+    }
+    msgpack_sbuffer_init(&sb);
+    fr_err err = {{0}};
+    int released = 0;
+    uint32_t y5[A_M], x5[A_M];
+    *opened = 0;
+    *signed_n = 0;
+    fr_secagg_shares_msg *relay = malloc(sizeof *relay), *out = calloc(A_N + 1, sizeof *out);
+    fr_secagg_unmask_req_msg *req = malloc(sizeof *req);
+    if (!fed_init(&f, A_N, 4, A_M, 50))
+        goto done;
+    for (int u = 1; u <= A_N; u++)
+        f.cl[u].p.t = t;
+    for (int u = 1; u <= A_N; u++)
+        CHECK(fr_secagg_client_advertise(&f.cl[u], &adv[u], &err) == FR_OK, "%s", err.msg);
+    msgpack_sbuffer list;
+    msgpack_sbuffer_init(&list);
+    list_of(adv, A_N, &list);
+    for (int u = 1; u <= A_N; u++) {
+        CHECK(fr_secagg_client_share(&f.cl[u], list.data, list.size, &sh[u], &err) == FR_OK,
+              "node %d: %s", u, err.msg);
+        CHECK(fr_secagg_shares_decode(sh[u].data, sh[u].size, A_N, &out[u], &err) == FR_OK, "%s",
+              err.msg);
+    }
+    msgpack_sbuffer_destroy(&list);
+    /* the relays: node 5 sees nodes 1 and 2 only */
+    for (int u = 1; u <= A_N; u++) {
+        relay->round = f.p.round;
+        relay->node = u;
+        relay->count = 0;
+        for (int v = 1; v <= A_N; v++) {
+            if (v == u || (u == 5 && v > 2))
+                continue;
+            for (int i = 0; i < out[v].count; i++)
+                if (out[v].e[i].peer == u)
+                    relay->e[relay->count++] = (fr_secagg_ct_entry){v, out[v].e[i].ct};
+        }
+        msgpack_sbuffer_clear(&sb);
+        fr_secagg_relay_encode(relay, &sb);
+        msgpack_sbuffer masked;
+        msgpack_sbuffer_init(&masked);
+        /* at t = 4 node 5 refuses a relay of 2 */
+        if (fr_secagg_client_masked_input(&f.cl[u], sb.data, sb.size, input(&f, u), &masked,
+                                          &err) != FR_OK)
+            CHECK(t > 3 && masked.size == 0, "node %d: %s", u, err.msg);
+        fr_secagg_masked_msg mm;
+        if (u == 5 &&
+            fr_secagg_masked_decode(masked.data, masked.size, A_N, A_M, &mm, &err) == FR_OK)
+            memcpy(y5, mm.y, sizeof y5); /* little-endian hosts */
+        msgpack_sbuffer_destroy(&masked);
+    }
+    /* the consistency check: each node is shown its own U3 and signs it */
+    fr_secagg_check_msg cm[A_N + 1];
+    for (int u = 1; u <= A_N; u++) {
+        fr_secagg_check_req_msg cr = {.round = f.p.round, .n_survivors = a_u3_len[u]};
+        memcpy(cr.survivors, a_u3[u], (size_t)a_u3_len[u]);
+        msgpack_sbuffer_clear(&sb);
+        fr_secagg_check_req_encode(&cr, &sb);
+        if (fr_secagg_client_check(&f.cl[u], sb.data, sb.size, &sig[u], &err) != FR_OK) {
+            /* at t = 4, a U3 of 3 is refused */
+            CHECK(t > 3 && sig[u].size == 0, "node %d signs its U3: %s", u, err.msg);
+            continue;
+        }
+        CHECK(fr_secagg_check_decode(sig[u].data, sig[u].size, A_N, &cm[u], &err) == FR_OK, "%s",
+              err.msg);
+        ++*signed_n;
+    }
+    /* each node's request carries every signature the coordinator holds, so that it has
+     * at least t; those over another U3 fail, and without them there are too few */
+    for (int pass = 0; pass < 2; pass++)
+        for (int u = 1; u <= A_N; u++) {
+            if (resp[u].size || f.cl[u].stage == FR_SECAGG_CL_REFUSED)
+                continue;
+            memset(req, 0, sizeof *req);
+            req->round = f.p.round;
+            req->n_survivors = a_u3_len[u];
+            memcpy(req->survivors, a_u3[u], (size_t)a_u3_len[u]);
+            req->n_dropped = a_drop_len[u];
+            memcpy(req->dropped, a_drop[u], (size_t)a_drop_len[u]);
+            for (int v = 1; v <= A_N; v++) {
+                if (!sig[v].size)
+                    continue;
+                int same =
+                    a_u3_len[v] == a_u3_len[u] && !memcmp(a_u3[v], a_u3[u], (size_t)a_u3_len[u]);
+                if (pass == 1 && !same)
+                    continue; /* the second try: only the valid ones */
+                req->signers[req->n_sigs] = (uint8_t)v;
+                req->sigs[req->n_sigs++] = cm[v].sig;
+            }
+            msgpack_sbuffer_clear(&sb);
+            fr_secagg_unmask_req_encode(req, &sb);
+            if (fr_secagg_client_unmask(&f.cl[u], sb.data, sb.size, &resp[u], &err) == FR_OK)
+                released++;
+            else
+                CHECK(resp[u].size == 0, "node %d refused and still wrote shares", u);
+        }
+    *opened = recover_x5(&f, t, resp, adv, y5, x5) && !memcmp(x5, input(&f, 5), sizeof x5);
+done:
+    fed_free(&f);
+    for (int u = 0; u <= A_N; u++) {
+        msgpack_sbuffer_destroy(&adv[u]);
+        msgpack_sbuffer_destroy(&sh[u]);
+        msgpack_sbuffer_destroy(&sig[u]);
+        msgpack_sbuffer_destroy(&resp[u]);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    free(relay);
+    free(out);
+    free(req);
+    return released;
+}
+
+static void test_split_views(void)
+{
+    int opened = 0, signed_n = 0;
+    /* t = 3, the threshold the coordinator used to pick for 5 members: every step up to
+     * the unmasking goes through, the consistency check stops it */
+    int released = split_attack(3, &opened, &signed_n);
+    CHECK(signed_n == A_N, "%d of 5 nodes reached the consistency check", signed_n);
+    CHECK(!opened, "the coordinator recovered node 5's input");
+    CHECK(released == 0, "%d nodes released shares to a split view", released);
+    /* t = 4, the floor's threshold for 5 members: refused earlier still */
+    released = split_attack(4, &opened, &signed_n);
+    CHECK(!opened && released == 0, "t = 4: %d nodes released shares, input opened %d", released,
+          opened);
+}
+
+/* (c) A round too small or with too low a threshold: a coordinator that opens a round of
+ * two members (or of five with t = 3) gets no node to advertise a key. */
+static void test_small_rounds(void)
+{
+    fr_err err = {{0}};
+    uint8_t pks[5 * 32], sks[5 * 64];
+    for (int v = 1; v <= 5; v++)
+        identity(v, pks + (v - 1) * 32, sks + (v - 1) * 64);
+    const int cases[][2] = {{2, 2}, {2, 1}, {3, 2}, {5, 3}, {6, 4}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        fr_secagg_params p = {.round = 60, .n = cases[i][0], .t = cases[i][1], .m = 8};
+        fr_secagg_client cl;
+        CHECK(fr_secagg_client_init(&cl, &p, 1, sks, pks, &err) == FR_EINVAL &&
+                  (strstr(err.msg, "this node takes part with 3 at least") ||
+                   strstr(err.msg, "this node needs more than 0.6667") ||
+                   strstr(err.msg, "threshold")),
+              "n %d t %d: %s", p.n, p.t, err.msg);
+    }
+    /* the setup of a 2-member round decodes (the protocol allows it); the floor the node
+     * applies to it before taking part refuses it, and a node's own floor is higher */
+    fed f;
+    if (!fed_init(&f, 3, 3, 8, 61))
+        return;
+    fr_secagg_setup *s = malloc(sizeof *s), *d = malloc(sizeof *d);
+    make_setup(s, &f);
+    s->p.n = 2;
+    s->p.t = 2;
+    s->weight_total = s->e[0].weight + s->e[1].weight;
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_secagg_setup_encode(s, &sb);
+    CHECK(fr_secagg_setup_decode(sb.data, sb.size, d, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_secagg_floor_check(&d->p, 0, 0, &err) == FR_EINVAL &&
+              strstr(err.msg, "2 members, this node takes part with 3 at least"),
+          "setup of 2: %s", err.msg);
+    make_setup(s, &f);
+    CHECK(fr_secagg_floor_check(&s->p, 0, 0, &err) == FR_OK, "3 of 3: %s", err.msg);
+    CHECK(fr_secagg_floor_check(&s->p, 4, 0, &err) == FR_EINVAL &&
+              strstr(err.msg, "with 4 at least"),
+          "a node that wants 4: %s", err.msg);
+    msgpack_sbuffer_destroy(&sb);
+    free(s);
+    free(d);
+    fed_free(&f);
+}
+
+/* (d) The honest coordinator still gets the exact sum, with dropouts at every step,
+ * at thresholds on the floor. */
+static void test_honest_rounds(void)
+{
+    round_completes(3, 3, 2000, NULL, 0, "n = 3, t = 3");
+    const int one[] = {2, D_NO_MASKED};
+    round_completes(5, 4, 2000, one, 1, "n = 5, t = 4, one dropout after sharing");
+    const int resp[] = {7, D_NO_RESPONSE};
+    round_completes(7, 5, 2000, resp, 1, "n = 7, t = 5, one missing at the unmasking");
+    const int mixed[] = {1, D_NO_ADVERT, 4, D_NO_SHARES, 9, D_NO_MASKED};
+    round_completes(10, 7, 2000, mixed, 3, "n = 10, t = 7, three dropouts");
+    const int too_many[] = {1, D_NO_MASKED, 2, D_NO_MASKED};
+    round_aborts(5, 4, too_many, 2, "n = 5, t = 4, two dropouts");
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     RUN(test_split_setups);
+    RUN(test_split_views);
+    RUN(test_small_rounds);
+    RUN(test_honest_rounds);
     return fr_test_end();
 }

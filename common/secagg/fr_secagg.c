@@ -29,6 +29,23 @@ fr_status fr_secagg_params_check(const fr_secagg_params *p, fr_err *err)
     return FR_OK;
 }
 
+fr_status fr_secagg_floor_check(const fr_secagg_params *p, int min_members, double min_ratio,
+                                fr_err *err)
+{
+    int min_n = min_members > FR_SECAGG_MIN_MEMBERS ? min_members : FR_SECAGG_MIN_MEMBERS;
+    if (p->n < min_n)
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round %u: %d members, this node takes part with %d at least",
+                       p->round, p->n, min_n);
+    /* 3t > 2n in integers: the default floor is exact */
+    if (3 * p->t <= 2 * p->n || (min_ratio > 0 && (double)p->t <= min_ratio * p->n))
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round %u: threshold %d of %d members, this node needs more than "
+                       "%.4g of them",
+                       p->round, p->t, p->n, min_ratio > 2.0 / 3 ? min_ratio : 2.0 / 3);
+    return FR_OK;
+}
+
 static void put_le32(uint8_t *p, uint32_t v)
 {
     for (int i = 0; i < 4; i++)

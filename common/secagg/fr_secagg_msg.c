@@ -123,9 +123,16 @@ static void pack_ids(msgpack_packer *pk, const char *key, const uint8_t *ids, in
 void fr_secagg_unmask_req_encode(const fr_secagg_unmask_req_msg *m, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
-    pack_head(&pk, sb, 4, m->round);
+    pack_head(&pk, sb, 5, m->round);
     pack_ids(&pk, "survivors", m->survivors, m->n_survivors);
     pack_ids(&pk, "dropped", m->dropped, m->n_dropped);
+    fr_secagg_mp_pack_str(&pk, "sigs");
+    msgpack_pack_array(&pk, (size_t)m->n_sigs);
+    for (int i = 0; i < m->n_sigs; i++) {
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_int(&pk, m->signers[i]);
+        fr_secagg_mp_pack_bin(&pk, m->sigs[i], FR_SECAGG_SIG_BYTES);
+    }
 }
 
 void fr_secagg_unmask_resp_encode(const fr_secagg_unmask_resp_msg *m, msgpack_sbuffer *sb)
@@ -365,14 +372,26 @@ static fr_status read_ids(fr_mpread *r, const char *what, int n, uint8_t *ids, i
     return st;
 }
 
-static const char *const unmask_req_keys[] = {"v", "round", "survivors", "dropped"};
+static const char *const unmask_req_keys[] = {"v", "round", "survivors", "dropped", "sigs"};
 
 static fr_status unmask_req_field(fr_mpread *r, int idx, int n, void *msg)
 {
     fr_secagg_unmask_req_msg *m = msg;
     if (idx == 2)
         return read_ids(r, "survivors", n, m->survivors, &m->n_survivors);
-    return read_ids(r, "dropped", n, m->dropped, &m->n_dropped);
+    if (idx == 3)
+        return read_ids(r, "dropped", n, m->dropped, &m->n_dropped);
+    fr_status st = fr_secagg_mp_read_list(r, "sigs", n, &m->n_sigs);
+    for (int i = 0; st == FR_OK && i < m->n_sigs; i++) {
+        int id = 0;
+        st = fr_secagg_mp_read_tuple(r, "sigs", 2);
+        if (st == FR_OK)
+            st = fr_secagg_mp_read_entry_id(r, "sigs", n, i, i ? m->signers[i - 1] : 0, &id);
+        m->signers[i] = (uint8_t)id;
+        if (st == FR_OK)
+            st = fr_secagg_mp_read_bytes(r, "sigs: sig", FR_SECAGG_SIG_BYTES, &m->sigs[i]);
+    }
+    return st;
 }
 
 static const char *const unmask_resp_keys[] = {"v", "round", "from", "shares"};
