@@ -88,6 +88,15 @@ n=$(find "$tmp/secure" -name '*.update' | wc -l)
 [ "$n" = 0 ] && [ -n "$(find "$tmp/plain" -name '*.update' -o -name rounds -type d)" ] &&
     ok "the secure coordinator kept no update on disk" || bad "$n update files"
 
+# a node's floors on a secure round can be raised, never lowered
+"$NODE" run --secagg-min-members 2 >/dev/null 2>"$tmp/err"
+rc=$?
+"$NODE" run --secagg-min-threshold-ratio 0.6 >/dev/null 2>>"$tmp/err"
+rc2=$?
+[ "$rc" = 2 ] && [ "$rc2" = 2 ] && grep -q "secagg-min-members: 2 is outside \[3, 255\]" "$tmp/err" &&
+    grep -q "secagg-min-threshold-ratio: 0.6 is outside \[0.666667, 1\]" "$tmp/err" &&
+    ok "floors below n >= 3, t > 2n/3 are refused" || { bad "floors: exit $rc $rc2"; cat "$tmp/err"; }
+
 # 2. a node drops out after sharing its keys: its masks are removed, round published
 DROP_n4=shares run_fed drop-shares 4 --min-nodes 4 --rounds 1 --round-timeout 6 \
     --secagg-step-timeout 2
