@@ -26,8 +26,9 @@ typedef struct fed {
     uint32_t *x; /* node u's input at x + u * m */
     int drop[FR_SECAGG_MAX_NODES + 1];
     msgpack_sbuffer list, check, req; /* the coordinator's broadcasts */
-    int leaks;        /* coordinates where the coordinator held a plain partial sum */
-    int masked_plain; /* coordinates where a masked input equalled its input */
+    int leaks;         /* coordinates where the coordinator held a plain partial sum */
+    int masked_plain;  /* coordinates where a masked input equalled its input */
+    int stop_at_check; /* fed_to_unmask stops once U3 is out (in f->check) */
 } fed;
 
 /* Node v's identity key pair, the same in every round (as in production). */
@@ -144,7 +145,7 @@ static inline fr_status fed_to_unmask(fed *f, fr_err *err)
             f->leaks += f->sv.sum[i] == plain[i];
         }
     }
-    if ((st = fr_secagg_server_check_request(&f->sv, &f->check, err)) != FR_OK)
+    if ((st = fr_secagg_server_check_request(&f->sv, &f->check, err)) != FR_OK || f->stop_at_check)
         goto out;
     for (int u = 1; u <= n; u++) {
         if (f->drop[u] != D_NONE && f->drop[u] != D_NO_RESPONSE)

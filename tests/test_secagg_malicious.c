@@ -399,12 +399,139 @@ static void test_honest_rounds(void)
     round_aborts(5, 4, too_many, 2, "n = 5, t = 4, two dropouts");
 }
 
+/* The consistency check's refusals, one at a time: at each node a U3 other than the one
+ * it signed, too few signatures, one from outside U3, one that does not verify; at the
+ * coordinator a signature that does not verify, a replay and one from outside U3. The
+ * round: 5 nodes, t = 4, node 5 dropped after sharing, so U3 = {1, 2, 3, 4}. */
+static void test_check_refusals(void)
+{
+    fed f, g;
+    memset(&g, 0, sizeof g);
+    fr_err err = {{0}};
+    msgpack_sbuffer sb, out;
+    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&out);
+    fr_secagg_unmask_req_msg *req = malloc(sizeof *req), *r2 = malloc(sizeof *r2);
+    uint8_t bad[64];
+    if (!fed_init(&f, 5, 4, 64, 70))
+        goto out;
+    f.drop[5] = D_NO_MASKED;
+    CHECK(fed_to_unmask(&f, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_secagg_unmask_req_decode(f.req.data, f.req.size, 5, req, &err) == FR_OK &&
+              req->n_sigs == 4,
+          "%s", err.msg);
+    /* node 1: another U3 after signing one */
+    fr_secagg_check_req_msg cr = {.round = 70, .n_survivors = 4, .survivors = {1, 2, 3, 5}};
+    fr_secagg_check_req_encode(&cr, &sb);
+    CHECK(fr_secagg_client_check(&f.cl[1], sb.data, sb.size, &out, &err) == FR_EINVAL &&
+              strstr(err.msg, "a second U3 that differs"),
+          "second U3: %s", err.msg);
+    CHECK(out.size == 0 && f.cl[1].stage == FR_SECAGG_CL_REFUSED, "node 1 signed twice");
+    /* node 2: three signatures of four */
+    *r2 = *req;
+    r2->n_sigs = 3;
+    msgpack_sbuffer_clear(&sb);
+    fr_secagg_unmask_req_encode(r2, &sb);
+    CHECK(fr_secagg_client_unmask(&f.cl[2], sb.data, sb.size, &out, &err) == FR_EINVAL &&
+              strstr(err.msg, "3 signatures over U3, below the threshold 4"),
+          "3 signatures: %s", err.msg);
+    CHECK(out.size == 0, "node 2 answered");
+    /* node 3: node 4's signature presented as node 5's (outside U3) */
+    *r2 = *req;
+    r2->signers[3] = 5;
+    msgpack_sbuffer_clear(&sb);
+    fr_secagg_unmask_req_encode(r2, &sb);
+    CHECK(fr_secagg_client_unmask(&f.cl[3], sb.data, sb.size, &out, &err) == FR_EINVAL &&
+              strstr(err.msg, "from node 5, which is not in it"),
+          "signer outside U3: %s", err.msg);
+    /* node 4: a signature altered */
+    *r2 = *req;
+    memcpy(bad, r2->sigs[0], 64);
+    bad[7] ^= 1;
+    r2->sigs[0] = bad;
+    msgpack_sbuffer_clear(&sb);
+    fr_secagg_unmask_req_encode(r2, &sb);
+    CHECK(fr_secagg_client_unmask(&f.cl[4], sb.data, sb.size, &out, &err) == FR_EINVAL &&
+              strstr(err.msg, "node 1's consistency signature is not over this U3"),
+          "altered signature: %s", err.msg);
+    CHECK(out.size == 0, "node 4 answered");
+
+    /* a fresh round up to the check */
+    if (!fed_init(&g, 5, 4, 64, 71))
+        goto out;
+    g.drop[5] = D_NO_MASKED;
+    g.stop_at_check = 1;
+    CHECK(fed_to_unmask(&g, &err) == FR_OK, "%s", err.msg);
+    msgpack_sbuffer sig[5];
+    for (int u = 1; u <= 4; u++) {
+        msgpack_sbuffer_init(&sig[u]);
+        CHECK(fr_secagg_client_check(&g.cl[u], g.check.data, g.check.size, &sig[u], &err) == FR_OK,
+              "%s", err.msg);
+    }
+    /* the coordinator: an altered signature, a replay, a node outside U3 */
+    fr_secagg_check_msg cm;
+    CHECK(fr_secagg_check_decode(sig[1].data, sig[1].size, 5, &cm, &err) == FR_OK, "%s", err.msg);
+    memcpy(bad, cm.sig, 64);
+    bad[0] ^= 0x80;
+    fr_secagg_check_msg forged = {.round = 71, .from = 1, .sig = bad};
+    msgpack_sbuffer_clear(&sb);
+    fr_secagg_check_encode(&forged, &sb);
+    CHECK(fr_secagg_server_add_check(&g.sv, sb.data, sb.size, &err) == FR_EINVAL &&
+              strstr(err.msg, "not over this U3"),
+          "forged check: %s", err.msg);
+    for (int u = 1; u <= 4; u++)
+        CHECK(fr_secagg_server_add_check(&g.sv, sig[u].data, sig[u].size, &err) == FR_OK, "%s",
+              err.msg);
+    CHECK(fr_secagg_server_add_check(&g.sv, sig[2].data, sig[2].size, &err) == FR_EINVAL &&
+              strstr(err.msg, "second consistency signature"),
+          "replay: %s", err.msg);
+    forged.from = 5;
+    msgpack_sbuffer_clear(&sb);
+    fr_secagg_check_encode(&forged, &sb);
+    CHECK(fr_secagg_server_add_check(&g.sv, sb.data, sb.size, &err) == FR_EINVAL &&
+              strstr(err.msg, "node 5, which is not in U3"),
+          "outside U3: %s", err.msg);
+    CHECK(g.sv.n_u4 == 4, "U4 %d", g.sv.n_u4);
+    /* a request whose survivors leave out node 4 (dropped instead), with the valid
+     * signatures over the real U3: not the U3 node 1 signed */
+    msgpack_sbuffer_clear(&sb);
+    CHECK(fr_secagg_server_unmask_request(&g.sv, &sb, &err) == FR_OK, "%s", err.msg);
+    msgpack_sbuffer honest;
+    msgpack_sbuffer_init(&honest);
+    msgpack_sbuffer_write(&honest, sb.data, sb.size);
+    CHECK(fr_secagg_unmask_req_decode(honest.data, honest.size, 5, r2, &err) == FR_OK, "%s",
+          err.msg);
+    r2->n_survivors = 3;
+    r2->dropped[0] = 4;
+    r2->dropped[1] = 5;
+    r2->n_dropped = 2;
+    msgpack_sbuffer_clear(&sb);
+    fr_secagg_unmask_req_encode(r2, &sb);
+    CHECK(fr_secagg_client_unmask(&g.cl[1], sb.data, sb.size, &out, &err) == FR_EINVAL,
+          "U3 less node 4: %s", err.msg);
+    CHECK(out.size == 0, "node 1 answered");
+    /* the honest request: node 2 answers it */
+    CHECK(fr_secagg_client_unmask(&g.cl[2], honest.data, honest.size, &out, &err) == FR_OK, "%s",
+          err.msg);
+    msgpack_sbuffer_destroy(&honest);
+    for (int u = 1; u <= 4; u++)
+        msgpack_sbuffer_destroy(&sig[u]);
+out:
+    fed_free(&f);
+    fed_free(&g);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&out);
+    free(req);
+    free(r2);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
         return 1;
     RUN(test_split_setups);
     RUN(test_split_views);
+    RUN(test_check_refusals);
     RUN(test_small_rounds);
     RUN(test_honest_rounds);
     return fr_test_end();
