@@ -525,6 +525,52 @@ out:
     free(r2);
 }
 
+/* A node never releases the share of s_sk_v for a v of the U3 it signed, nor a share of
+ * b_v for a v outside it: a request that moves node 5 from the survivors to the dropped
+ * (still t = 4 survivors, the genuine signatures over U3 = {1..5}) is refused. */
+static void test_no_sk_share_in_u3(void)
+{
+    fed f;
+    fr_err err = {{0}};
+    msgpack_sbuffer sb, out;
+    msgpack_sbuffer_init(&sb);
+    msgpack_sbuffer_init(&out);
+    fr_secagg_unmask_req_msg *r = malloc(sizeof *r);
+    if (!fed_init(&f, 5, 4, 64, 80))
+        goto out;
+    CHECK(fed_to_unmask(&f, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_secagg_unmask_req_decode(f.req.data, f.req.size, 5, r, &err) == FR_OK &&
+              r->n_survivors == 5 && r->n_sigs == 5,
+          "%s", err.msg);
+    r->n_survivors = 4;
+    r->dropped[0] = 5;
+    r->n_dropped = 1;
+    fr_secagg_unmask_req_encode(r, &sb);
+    for (int u = 1; u <= 4; u++) {
+        msgpack_sbuffer_clear(&out);
+        CHECK(fr_secagg_client_unmask(&f.cl[u], sb.data, sb.size, &out, &err) == FR_EINVAL &&
+                  strstr(err.msg, "leaves out node 5 among the survivors, unlike the U3"),
+              "node %d: %s", u, err.msg);
+        CHECK(out.size == 0, "node %d released shares", u);
+    }
+    /* node 5 itself answers the honest request: one share per node, all of kind b */
+    msgpack_sbuffer_clear(&out);
+    CHECK(fr_secagg_client_unmask(&f.cl[5], f.req.data, f.req.size, &out, &err) == FR_OK, "%s",
+          err.msg);
+    fr_secagg_unmask_resp_msg *m = malloc(sizeof *m);
+    CHECK(fr_secagg_unmask_resp_decode(out.data, out.size, 5, m, &err) == FR_OK && m->count == 5,
+          "%s", err.msg);
+    for (int i = 0; i < m->count; i++)
+        CHECK(m->e[i].kind == FR_SECAGG_SHARE_B, "a share of kind %d for node %d of U3",
+              m->e[i].kind, m->e[i].peer);
+    free(m);
+out:
+    fed_free(&f);
+    msgpack_sbuffer_destroy(&sb);
+    msgpack_sbuffer_destroy(&out);
+    free(r);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -532,6 +578,7 @@ int main(void)
     RUN(test_split_setups);
     RUN(test_split_views);
     RUN(test_check_refusals);
+    RUN(test_no_sk_share_in_u3);
     RUN(test_small_rounds);
     RUN(test_honest_rounds);
     return fr_test_end();
