@@ -130,6 +130,25 @@ grep -q '^1  *aborted ' "$tmp/drop-many.report" &&
     ! grep -q ' published ' "$tmp/drop-many.report" &&
     ok "nothing of round 1 was published" || bad "a version was published"
 
+# 4b. a node whose own floor the round falls short of refuses it before it trains
+STATE="$tmp/floor"
+# shellcheck disable=SC2086
+fed_start_coord "$STATE" $TASK --min-nodes 3 --rounds 1 --round-timeout 4 ||
+    { bad "coordinator start"; finish; exit 1; }
+started=""
+for i in 1 2 3; do
+    rm -rf "$tmp/state-n$i" "$tmp/n$i.log"
+    fed_node_conf "n$i" "part$i"
+    if [ "$i" = 3 ]; then fed_start_node n3 --secagg-min-members 4; else fed_start_node "n$i"; fi
+    started="$started $NODE_PID"
+done
+for _ in $(seq 1 300); do grep -q "takes part with 4 at least" "$tmp/n3.log" && break; sleep 0.1; done
+kill $started "$COORD_PID" 2>/dev/null
+grep -q "round 1: left the secure round: .*3 members, this node takes part with 4 at least" \
+    "$tmp/n3.log" && ! grep -q "round 1 (secure, node 3" "$tmp/n3.log" &&
+    ok "a node with secagg-min-members 4 refuses a round of 3 before training" ||
+    { bad "n3 took part in a round below its floor"; tail -n 5 "$tmp/n3.log"; }
+
 # 5. refusals while a round is open: identities, senders, rounds, garbled bodies
 STATE="$tmp/checks"
 fed_start_coord "$STATE" --min-nodes 3 --rounds 1 --retry 1 --round-timeout 5 ||
