@@ -6,7 +6,8 @@
 # with more dropouts than the threshold allows the round is aborted and nothing is
 # published; messages sent for another node, another round or in garbled form are
 # refused with a reason while the round goes on; identities not bound to the sender's
-# certificate are refused at join.
+# certificate are refused at join; every round passes the consistency check (U3 signed
+# by its members); a node refuses a round below its own floor before it trains.
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
 . tests/fed_lib.sh
