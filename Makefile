@@ -203,7 +203,8 @@ FUZZ_MODEL_LIB := common/util/fr_status.c common/util/fr_mpread.c common/nn/fr_m
 	common/util/fr_file.c common/nn/fr_modelfile.c common/nn/fr_modelfile_load.c \
 	$(wildcard common/backend/fr_backend_cpu*.c)
 FUZZ_SIGN_LIB := common/util/fr_status.c common/util/fr_file.c common/fed/fr_sign.c
-FUZZ_SECAGG_MSG_LIB := common/util/fr_status.c common/util/fr_mpread.c common/secagg/fr_secagg_msg.c
+FUZZ_SECAGG_MSG_LIB := common/util/fr_status.c common/util/fr_mpread.c common/secagg/fr_secagg_msg.c \
+	common/secagg/fr_secagg_check.c
 FUZZ_SECAGG_LIB := $(FUZZ_SECAGG_MSG_LIB) common/secagg/fr_secagg.c common/secagg/fr_secagg_shamir.c \
 	common/secagg/fr_secagg_client.c common/secagg/fr_secagg_server.c
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(FUZZ_BUILD)/%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
@@ -239,7 +240,7 @@ $(FUZZ_BUILD)/fuzz_secagg_setup: tests/fuzz/fuzz_secagg_setup.c tests/fuzz/fr_fu
 
 $(FUZZ_BUILD)/fuzz_secagg_%: tests/fuzz/fuzz_secagg_%.c tests/fuzz/fr_fuzz_check.h \
 	  tests/fuzz/fr_fuzz_secagg.h $(FUZZ_SECAGG_MSG_LIB) $(COMMON_H)
-	$(call fuzz_link,msgpack)
+	$(call fuzz_link,msgpack libsodium)
 
 $(FUZZ_BUILD)/fuzz_sign: tests/fuzz/fuzz_sign.c tests/fuzz/fr_fuzz_check.h $(FUZZ_SIGN_LIB) $(COMMON_H)
 	$(call fuzz_link,libsodium)

@@ -2,9 +2,10 @@
  * round, in process, for a model of --params float32 parameters:
  *   mask     fr_secagg_mask_add on one thread, in output bytes per second, beside the
  *            bare ChaCha20 keystream and memcpy of the same bytes;
- *   rounds   whole rounds of n = 3, 10, 50 nodes (t = n/2 + 1), and of 10 nodes of which
- *            4 drop after the shares step. Each node's CPU time per step (advertise,
- *            share, masked input = encode + masking, unmask), the median over nodes and
+ *   rounds   whole rounds of n = 3, 10, 50 nodes (t the smallest above 2n/3, the
+ *            nodes' floor), and of 10 nodes of which 3 drop after the shares step. Each
+ *            node's CPU time per step (advertise, share, masked input = encode +
+ *            masking, consistency check, unmask), the median over nodes and
  *            rounds; the coordinator's time per step, the median over rounds; the bytes
  *            each node sends and receives beyond its plain update (4m bytes). Every
  *            round's sum is checked against the plain sum of the survivors' inputs;
@@ -110,12 +111,30 @@ static mask_rates mask_rate(uint32_t m, int reps)
 
 /* ---- whole rounds ---- */
 
-enum { ST_ADV, ST_SHARE, ST_ENCODE, ST_MASK, ST_UNMASK, NODE_STEPS };
-enum { CO_ADV, CO_LIST, CO_SHARES, CO_RELAY, CO_ADD, CO_REQ, CO_RESP, CO_FINISH, COORD_STEPS };
-static const char *const coord_names[COORD_STEPS] = {
-    "add advertisements (verify)", "advert list",       "add shares",
-    "relays (one per node)",       "add masked inputs", "unmask request",
-    "add unmask responses",        "finish (unmask)"};
+enum { ST_ADV, ST_SHARE, ST_ENCODE, ST_MASK, ST_CHECK, ST_UNMASK, NODE_STEPS };
+enum {
+    CO_ADV,
+    CO_LIST,
+    CO_SHARES,
+    CO_RELAY,
+    CO_ADD,
+    CO_CHECK_REQ,
+    CO_CHECK_ADD,
+    CO_REQ,
+    CO_RESP,
+    CO_FINISH,
+    COORD_STEPS
+};
+static const char *const coord_names[COORD_STEPS] = {"add advertisements (verify)",
+                                                     "advert list",
+                                                     "add shares",
+                                                     "relays (one per node)",
+                                                     "add masked inputs",
+                                                     "consistency check: U3",
+                                                     "add U3 signatures (verify)",
+                                                     "unmask request",
+                                                     "add unmask responses",
+                                                     "finish (unmask)"};
 
 typedef struct bench_case {
     int n, t, dropped; /* dropped: the last nodes, after the shares step */
@@ -125,7 +144,7 @@ typedef struct bench_case {
     double coord[COORD_STEPS];
     double coord_total;
     /* bytes at node 1 (ids below 128 are one byte in msgpack: the same at every node) */
-    size_t b_adv, b_list, b_shares, b_relay, b_masked, b_req, b_resp;
+    size_t b_adv, b_list, b_shares, b_relay, b_masked, b_check_req, b_check, b_req, b_resp;
 } bench_case;
 
 /* Node v's identity key pair: fixed, as a node's long-term key is. */
@@ -243,6 +262,26 @@ static void one_round(bench_case *c, uint32_t m, uint32_t round, const uint8_t *
             die("add masked input", &err);
         coord[CO_ADD] += cpu_s() - t0;
     }
+    /* the consistency check: U3 to every survivor, each signs it */
+    t0 = cpu_s();
+    if (fr_secagg_server_check_request(&sv, &req, &err) != FR_OK)
+        die("check request", &err);
+    coord[CO_CHECK_REQ] += cpu_s() - t0;
+    c->b_check_req = req.size;
+    for (int u = 1; u <= last; u++) {
+        msgpack_sbuffer_clear(&sb);
+        t0 = cpu_s();
+        if (fr_secagg_client_check(&cl[u], req.data, req.size, &sb, &err) != FR_OK)
+            die("check", &err);
+        add_sample(node_s[ST_CHECK], &node_k[ST_CHECK], cpu_s() - t0);
+        if (u == 1)
+            c->b_check = sb.size;
+        t0 = cpu_s();
+        if (fr_secagg_server_add_check(&sv, sb.data, sb.size, &err) != FR_OK)
+            die("add check", &err);
+        coord[CO_CHECK_ADD] += cpu_s() - t0;
+    }
+    msgpack_sbuffer_clear(&req);
     t0 = cpu_s();
     if (fr_secagg_server_unmask_request(&sv, &req, &err) != FR_OK)
         die("unmask request", &err);
@@ -328,7 +367,7 @@ static void run_case(bench_case *c, uint32_t m, const float *v)
 static size_t extra_bytes(const bench_case *c, uint32_t m)
 {
     return c->b_adv + c->b_list + c->b_shares + c->b_relay + (c->b_masked - 4 * (size_t)m) +
-           c->b_req + c->b_resp;
+           c->b_check_req + c->b_check + c->b_req + c->b_resp;
 }
 
 /* ---- loopback ---- */
@@ -469,10 +508,10 @@ int main(int argc, char **argv)
     for (int k = 0; k < 4; k++)
         update(v + (size_t)k * m, m, 11 + (uint64_t)k);
     bench_case cases[] = {
-        {.n = 3, .t = 2, .reps = (int)reps},
-        {.n = 10, .t = 6, .reps = (int)reps},
-        {.n = 50, .t = 26, .reps = (int)big_reps},
-        {.n = 10, .t = 6, .dropped = 4, .reps = (int)reps},
+        {.n = 3, .t = 3, .reps = (int)reps},
+        {.n = 10, .t = 7, .reps = (int)reps},
+        {.n = 50, .t = 34, .reps = (int)big_reps},
+        {.n = 10, .t = 7, .dropped = 3, .reps = (int)reps},
     };
     const int ncases = (int)(sizeof cases / sizeof cases[0]);
     for (int i = 0; i < ncases; i++)
@@ -490,32 +529,38 @@ int main(int argc, char **argv)
 
     printf("Per node and round, CPU time (median over nodes and rounds):\n\n");
     printf("| n | t | dropped | rounds | advertise | share | masked input: encode | "
-           "masking | unmask | **node total** |\n|---|---|---|---|---|---|---|---|---|---|\n");
+           "masking | consistency check | unmask | **node total** |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < ncases; i++) {
         const bench_case *c = &cases[i];
         double tot = 0;
         for (int s = 0; s < NODE_STEPS; s++)
             tot += c->node[s];
-        printf("| %d | %d | %d | %d | %.3f ms | %.2f ms | %.2f ms | %.2f ms | %.3f ms | "
+        printf("| %d | %d | %d | %d | %.3f ms | %.2f ms | %.2f ms | %.2f ms | %.3f ms | %.3f ms | "
                "**%.1f ms** |\n",
                c->n, c->t, c->dropped, c->reps, 1e3 * c->node[ST_ADV], 1e3 * c->node[ST_SHARE],
-               1e3 * c->node[ST_ENCODE], 1e3 * c->node[ST_MASK], 1e3 * c->node[ST_UNMASK],
-               1e3 * tot);
+               1e3 * c->node[ST_ENCODE], 1e3 * c->node[ST_MASK], 1e3 * c->node[ST_CHECK],
+               1e3 * c->node[ST_UNMASK], 1e3 * tot);
     }
     printf("\nPer node and round, bytes beyond the plain update (node 1):\n\n");
-    printf("| n | dropped | advertise | advert list | shares | relay | masked - 4m | "
-           "unmask request | unmask response | **extra** | extra / 4m |\n"
-           "|---|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| n | dropped | advertise | advert list | shares | relay | masked - 4m | U3 | "
+           "U3 signature | unmask request | unmask response | **extra** | extra / 4m |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < ncases; i++) {
         const bench_case *c = &cases[i];
         size_t x = extra_bytes(c, m);
-        printf("| %d | %d | %zu | %zu | %zu | %zu | %zu | %zu | %zu | **%zu** | %.5f |\n", c->n,
-               c->dropped, c->b_adv, c->b_list, c->b_shares, c->b_relay,
-               c->b_masked - 4 * (size_t)m, c->b_req, c->b_resp, x, (double)x / (4.0 * m));
+        printf("| %d | %d | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | %zu | **%zu** | %.5f "
+               "|\n",
+               c->n, c->dropped, c->b_adv, c->b_list, c->b_shares, c->b_relay,
+               c->b_masked - 4 * (size_t)m, c->b_check_req, c->b_check, c->b_req, c->b_resp, x,
+               (double)x / (4.0 * m));
     }
     printf("\nCoordinator, CPU time per round (median over rounds):\n\n| step |");
     for (int i = 0; i < ncases; i++)
-        printf(" n = %d%s |", cases[i].n, cases[i].dropped ? ", 4 dropped" : "");
+        if (cases[i].dropped)
+            printf(" n = %d, %d dropped |", cases[i].n, cases[i].dropped);
+        else
+            printf(" n = %d |", cases[i].n);
     printf("\n|---|");
     for (int i = 0; i < ncases; i++)
         printf("---|");
@@ -532,35 +577,50 @@ int main(int argc, char **argv)
     printf("\n\n");
 
     /* n = 10: what secure aggregation adds to a round's wall time when the nodes work at
-     * once (one node's steps), the coordinator in turn, and the three extra exchanges of
-     * messages (advertise/list, shares/relay, unmask request/response) on loopback */
+     * once (one node's steps), the coordinator in turn, and the four extra exchanges of
+     * messages (advertise/list, shares/relay, U3/signature, unmask request/response) on
+     * loopback */
     const bench_case *ten = &cases[1];
     double node10 = 0, net10 = 0;
     for (int s = 0; s < NODE_STEPS; s++)
         node10 += ten->node[s];
     if (lb.rate_gb_s > 0)
-        net10 = 3 * lb.rtt_s + (double)extra_bytes(ten, m) / (lb.rate_gb_s * 1e9);
+        net10 = 4 * lb.rtt_s + (double)extra_bytes(ten, m) / (lb.rate_gb_s * 1e9);
+    /* the consistency check's share of it: the node's signing and its checks of t
+     * signatures (inside unmask, counted whole), the coordinator's two steps, the
+     * larger request and one more exchange */
+    double check10 = ten->node[ST_CHECK] + ten->node[ST_UNMASK] + ten->coord[CO_CHECK_REQ] +
+                     ten->coord[CO_CHECK_ADD] + ten->coord[CO_REQ];
+    if (lb.rate_gb_s > 0)
+        check10 += lb.rtt_s +
+                   (double)(ten->b_check_req + ten->b_check + ten->b_req) / (lb.rate_gb_s * 1e9);
     printf("Loopback TCP: round trip %.1f us, bulk %.2f GB/s%s\n", 1e6 * lb.rtt_s, lb.rate_gb_s,
            lb.rate_gb_s > 0 ? "" : " (not measured)");
-    printf("n = 10, added per round: node %.1f ms + coordinator %.1f ms + 3 exchanges %.2f ms "
+    const double added10 = node10 + ten->coord_total + net10;
+    printf("n = 10, added per round: node %.1f ms + coordinator %.1f ms + 4 exchanges %.2f ms "
            "= **%.1f ms**\n",
-           1e3 * node10, 1e3 * ten->coord_total, 1e3 * net10,
-           1e3 * (node10 + ten->coord_total + net10));
+           1e3 * node10, 1e3 * ten->coord_total, 1e3 * net10, 1e3 * added10);
+    printf("n = 10, of which the consistency check: **%.2f ms** (%.1f%% of what secure "
+           "aggregation adds)\n",
+           1e3 * check10, 100 * check10 / added10);
 
     printf("\n{\"params\": %u, \"repeats\": %ld, \"big_repeats\": %ld, \"mask_gb_s\": %.3f, "
            "\"chacha20_gb_s\": %.3f, \"memcpy_gb_s\": %.3f, \"loopback_rtt_s\": %.6f, "
-           "\"loopback_gb_s\": %.3f, \"n10_added_s\": %.6f, \"cases\": [",
+           "\"loopback_gb_s\": %.3f, \"n10_added_s\": %.6f, \"n10_check_s\": %.6f, "
+           "\"cases\": [",
            m, reps, big_reps, mr.mask_gb_s, mr.stream_gb_s, mr.copy_gb_s, lb.rtt_s, lb.rate_gb_s,
-           node10 + ten->coord_total + net10);
+           added10, check10);
     for (int i = 0; i < ncases; i++) {
         const bench_case *c = &cases[i];
         printf("%s{\"n\": %d, \"t\": %d, \"dropped\": %d, \"rounds\": %d, \"node_advertise_s\": "
                "%.6f, \"node_share_s\": %.6f, \"node_encode_s\": %.6f, \"node_mask_s\": %.6f, "
-               "\"node_unmask_s\": %.6f, \"extra_bytes\": %zu, \"coord_add_s\": %.6f, "
-               "\"coord_finish_s\": %.6f, \"coord_total_s\": %.6f}",
+               "\"node_check_s\": %.6f, \"node_unmask_s\": %.6f, \"extra_bytes\": %zu, "
+               "\"coord_add_s\": %.6f, \"coord_check_s\": %.6f, \"coord_finish_s\": %.6f, "
+               "\"coord_total_s\": %.6f}",
                i ? ", " : "", c->n, c->t, c->dropped, c->reps, c->node[ST_ADV], c->node[ST_SHARE],
-               c->node[ST_ENCODE], c->node[ST_MASK], c->node[ST_UNMASK], extra_bytes(c, m),
-               c->coord[CO_ADD], c->coord[CO_FINISH], c->coord_total);
+               c->node[ST_ENCODE], c->node[ST_MASK], c->node[ST_CHECK], c->node[ST_UNMASK],
+               extra_bytes(c, m), c->coord[CO_ADD], c->coord[CO_CHECK_REQ] + c->coord[CO_CHECK_ADD],
+               c->coord[CO_FINISH], c->coord_total);
     }
     printf("]}\n");
     return 0;

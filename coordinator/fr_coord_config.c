@@ -112,7 +112,9 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "plain updates",
          0, 0},
         {"secagg-threshold", FR_OPT_INT, &c->secagg_threshold, 0, 255,
-         "members a secure round needs at every step (0: a majority, at least min-updates)", 0, 0},
+         "members a secure round needs at every step (0: the smallest above 2n/3, at least "
+         "min-updates)",
+         0, 0},
         {"secagg-step-timeout", FR_OPT_INT, &c->secagg_step_timeout, 1, 86400,
          "seconds each key-exchange and unmasking step of a secure round waits", 0, 0},
         {"help", FR_OPT_FLAG, help, 0, 0, "show this help", 0, 0},

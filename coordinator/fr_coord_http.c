@@ -369,9 +369,10 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
         {"/v1/update", 1, on_update}, {"/v1/metrics", 1, on_metrics},
     };
     if (!strncmp(path, "/v1/secagg/", 11)) {
-        /* GETs are the first four messages, POSTs the last four */
+        /* GETs are the messages before FR_ROUND_POST_ADVERTISE, POSTs the rest */
         int first = post ? FR_ROUND_POST_ADVERTISE : 0;
-        for (int m = first; m < first + 4; m++)
+        int end = post ? FR_ROUND_NMSGS : FR_ROUND_POST_ADVERTISE;
+        for (int m = first; m < end; m++)
             if (!strcmp(path + 11, fr_round_msg_name((fr_round_msg)m)))
                 return on_secagg(c, req, peer, (fr_round_msg)m);
         return fr_https_reply_text(req, 404, "no such secure-aggregation step for %s: %s",

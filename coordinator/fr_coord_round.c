@@ -264,7 +264,7 @@ static void tick(fr_coord *c)
     int secure = fr_coord_secagg_enabled(c);
     /* a secure round's members are the nodes able to take part in one */
     int live = secure ? fr_coord_secagg_eligible(c) : fr_coord_live_count(c);
-    if (live < c->cfg.min_nodes || (secure && live < 2))
+    if (live < c->cfg.min_nodes || (secure && live < FR_SECAGG_MIN_MEMBERS))
         return;
     if (open_round(c, live, &err) != FR_OK) {
         fr_coord_log("cannot open a round: %s", err.msg);

@@ -380,6 +380,12 @@ int fr_cmd_run(int argc, char **argv)
         {"max-backoff", FR_OPT_INT, &cfg.max_backoff, 1, 3600, "longest retry delay, seconds", 0,
          0},
         {"poll", FR_OPT_INT, &cfg.poll, 1, 3600, "seconds between polls", 0, 0},
+        {"secagg-min-members", FR_OPT_INT, &cfg.secagg_min_members, 3, 255,
+         "refuse secure rounds of fewer members (3 at least)", 0, 0},
+        {"secagg-min-threshold-ratio", FR_OPT_DOUBLE, &cfg.secagg_min_ratio, 2.0 / 3, 1,
+         "refuse secure rounds whose threshold t is not above this share of the members "
+         "(2/3 at least)",
+         0, 0},
         FR_DATA_CLI_OPTS(cfg.data_cli),
         {"dp", FR_OPT_FLAG, &cfg.dp, 0, 0, "train with user-level DP-SGD (docs/privacy.md)", 0, 0},
         {"dp-level", FR_OPT_STR, &cfg.dp_level, 0, 0,

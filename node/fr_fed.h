@@ -39,6 +39,9 @@ typedef struct fr_fed_config {
     int dp_max_windows;
     const char *dp_seed;
     int require_secagg; /* take part in secure rounds only */
+    /* floors on a secure round, above the built-in n >= 3, t > 2n/3 (fr_secagg.h) */
+    int secagg_min_members;
+    double secagg_min_ratio;
     fr_data_cli data_cli;
 } fr_fed_config;
 

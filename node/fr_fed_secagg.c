@@ -106,11 +106,17 @@ static fr_status fetch_setup(const round_ctx *x, const fr_proto_task *t, fr_http
     fr_status st = exchange(x, "setup", NULL, setup_r, err);
     if (st == FR_OK)
         st = fr_secagg_setup_decode(setup_r->body, setup_r->len, s, err);
+    /* signed into this node's advert: members shown another setup will refuse it */
+    if (st == FR_OK)
+        st = fr_secagg_setup_hash(s, s->p.setup_hash, err);
     if (st == FR_OK && (s->p.round != (uint32_t)t->round || s->model_version != f->version))
         st = fr_fail(err, FR_EINVAL,
                      "the setup is for round %u on version %lld, not round %lld "
                      "on version %ld",
                      s->p.round, (long long)s->model_version, (long long)t->round, f->version);
+    /* the floor, before any key or update leaves this node */
+    if (st == FR_OK)
+        st = fr_secagg_floor_check(&s->p, f->cfg.secagg_min_members, f->cfg.secagg_min_ratio, err);
     if (st == FR_OK && !(*me = fr_secagg_setup_find(s, f->name)))
         st = fr_fail(err, FR_EINVAL, "%s is not a member of the round", f->name);
     if (st == FR_OK)
@@ -172,6 +178,14 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s, fr_se
     *sent = sb.size;
     if (st == FR_OK && (st = exchange(x, "masked", &sb, &r, err)) == FR_OK)
         fr_fed_fault_point("masked");
+    /* the consistency check: U3 signed before any share is released */
+    if (st == FR_OK)
+        st = exchange(x, "check", NULL, &r, err);
+    msgpack_sbuffer_clear(&sb);
+    if (st == FR_OK)
+        st = fr_secagg_client_check(cl, r.body, r.len, &sb, err);
+    if (st == FR_OK)
+        st = exchange(x, "check", &sb, &r, err);
     if (st == FR_OK)
         st = exchange(x, "unmask", NULL, &r, err);
     msgpack_sbuffer_clear(&sb);

@@ -1,7 +1,7 @@
 #!/bin/sh
 # An operator's life as docs/operations.md tells it, every command of its sections
 # "Install", "Watch the federation", "Back up and restore the coordinator" and
-# "Upgrade" run as written, in order: install the coordinator and two partners' nodes
+# "Upgrade" run as written, in order: install the coordinator and three partners' nodes
 # as services (each partner on its own scratch machine), run secure rounds, watch them, back up while the coordinator runs, destroy the state folder,
 # restore it, and show that the federation continues from the same model version (the
 # next round trains from it, the nodes still verify its signatures); then upgrade.
@@ -22,12 +22,15 @@ W="$tmp/work"
 P="$tmp/partner"
 R2="$tmp/root-b" # the second partner's machine
 P2="$tmp/partner-b"
+R3="$tmp/root-c" # the third's: a secure round needs three members
+P3="$tmp/partner-c"
 ROOT=$R          # the machine the commands run on
 # what a Debian machine has before the install
 mkdir -p "$R/usr/local/bin" "$R/etc/systemd/system" "$R/var/lib" "$R/var/backups" \
     "$R/srv/fedrecall/catalogue" "$W" "$P" "$R2/usr/local/bin" "$R2/etc/systemd/system" \
-    "$R2/var/lib" "$R2/srv/fedrecall" "$P2"
-for d in "$W" "$P" "$P2"; do
+    "$R2/var/lib" "$R2/srv/fedrecall" "$P2" "$R3/usr/local/bin" "$R3/etc/systemd/system" \
+    "$R3/var/lib" "$R3/srv/fedrecall" "$P3"
+for d in "$W" "$P" "$P2" "$P3"; do
     ln -s "$top/deploy" "$d/deploy" && ln -s "$top/certs" "$d/certs" && ln -s "$top/$BUILD" "$d/build"
 done
 PATH="$R/usr/local/bin:$PATH"
@@ -94,8 +97,8 @@ kubectl() {
     done
 }
 # The settings an operator edits before starting, for this test's loopback federation
-# of two partners.
-COORD_EXTRA="--min-nodes 2 --rounds 2 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
+# of three partners.
+COORD_EXTRA="--min-nodes 3 --rounds 2 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
 NODE_EXTRA=""
 svc_start() {
     unit="$ROOT/etc/systemd/system/$1.service"
@@ -143,10 +146,12 @@ systemctl() {
 
 # The operator's CA and catalogue, the partner's data.
 (cd "$W" && certs/fedrecall-ca init ca && certs/fedrecall-ca issue-coordinator ca 127.0.0.1 localhost &&
-    certs/fedrecall-ca issue-node ca shop-a && certs/fedrecall-ca issue-node ca shop-b) \
+    certs/fedrecall-ca issue-node ca shop-a && certs/fedrecall-ca issue-node ca shop-b &&
+    certs/fedrecall-ca issue-node ca shop-c) \
     >/dev/null 2>&1 || bad "CA"
 "$NODE" synth --users 240 --items 120 --clusters 4 --seed 9 --out "$R/srv/fedrecall/data" >/dev/null
 "$NODE" synth --users 200 --items 120 --clusters 4 --seed 10 --out "$R2/srv/fedrecall/data" >/dev/null
+"$NODE" synth --users 160 --items 120 --clusters 4 --seed 11 --out "$R3/srv/fedrecall/data" >/dev/null
 cp "$R/srv/fedrecall/data/movies.csv" "$R/srv/fedrecall/catalogue/"
 
 doc_run "The coordinator as a systemd service" "$W"
@@ -162,15 +167,20 @@ cp "$W/ca/nodes/shop-b.crt" "$W/ca/nodes/shop-b.key" "$W/ca/ca.crt" "$W/ca/crl.p
     "$R/var/lib/fedrecall-coordinator/signing.pub" "$P2/"
 ROOT=$R2 NODE_TAG=-b DOC_SED="s/shop-a/shop-b/g"
 doc_run "A node as a systemd service" "$P2"
-ROOT=$R NODE_TAG="" DOC_SED=""
 NODE_B_PID=$NODE_PID
+cp "$W/ca/nodes/shop-c.crt" "$W/ca/nodes/shop-c.key" "$W/ca/ca.crt" "$W/ca/crl.pem" \
+    "$R/var/lib/fedrecall-coordinator/signing.pub" "$P3/"
+ROOT=$R3 NODE_TAG=-c DOC_SED="s/shop-a/shop-c/g"
+doc_run "A node as a systemd service" "$P3"
+ROOT=$R NODE_TAG="" DOC_SED=""
+NODE_C_PID=$NODE_PID
 NODE_PID=$NODE_A_PID
-fed_wait "$NODE_A_PID" 240 && fed_wait "$NODE_B_PID" 240 &&
-    ok "both nodes ran until the federation's end" ||
-    { bad "nodes still running"; tail -n 5 "$tmp/node.log" "$tmp/node-b.log"; }
-check "the rounds were secure, with both partners as members" \
-    'grep -q "round 1 is secure: 2 members" "$tmp/coord.log" &&
-     grep -q "round 2: unmasked the sum of 2 members" "$tmp/coord.log"'
+fed_wait "$NODE_A_PID" 240 && fed_wait "$NODE_B_PID" 240 && fed_wait "$NODE_C_PID" 240 &&
+    ok "the three nodes ran until the federation's end" ||
+    { bad "nodes still running"; tail -n 5 "$tmp/node.log" "$tmp/node-b.log" "$tmp/node-c.log"; }
+check "the rounds were secure, with the three partners as members" \
+    'grep -q "round 1 is secure: 3 members" "$tmp/coord.log" &&
+     grep -q "round 2: unmasked the sum of 3 members" "$tmp/coord.log"'
 
 doc_run "Watch the federation" "$W"
 check "status and the dashboard show version 2" \
@@ -188,7 +198,7 @@ cp "$STATE/signing.pub" "$tmp/signing.pub"
 doc_cmds "Back up and restore the coordinator" >"$tmp/br"
 head -n 1 "$tmp/br" >"$tmp/backup.cmd"
 check "the section's first command is the backup" 'grep -q "^fedrecall-coordinator backup " "$tmp/backup.cmd"'
-# after the restore one partner carries on alone (plain rounds: a secure round needs two)
+# after the restore one partner carries on alone (plain rounds: a secure round needs three)
 COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 4 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off"
 doc_run "Back up and restore the coordinator" "$W"
 B="$R/var/backups/fedrecall/2026-11-29"

@@ -48,7 +48,7 @@ coord_conf() { # OUT STATE ALL
 }
 coord_conf "$tmp/coordinator.conf" "$tmp/coord" 0
 # A federation of this test's size: one node opens a round, two rounds in all (plain:
-# a secure round needs two members).
+# a secure round needs three members).
 "$COORD" serve --config "$tmp/coordinator.conf" --min-nodes 1 --quorum 1 --rounds 2 --retry 1 \
     --secure-aggregation off --seq-len 20 --batch 32 --negatives 32 --lr 0.01 2>"$tmp/coord.log" &
 COORD_PID=$!

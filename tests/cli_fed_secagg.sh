@@ -6,7 +6,8 @@
 # with more dropouts than the threshold allows the round is aborted and nothing is
 # published; messages sent for another node, another round or in garbled form are
 # refused with a reason while the round goes on; identities not bound to the sender's
-# certificate are refused at join.
+# certificate are refused at join; every round passes the consistency check (U3 signed
+# by its members); a node refuses a round below its own floor before it trains.
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
 . tests/fed_lib.sh
@@ -73,8 +74,8 @@ run_fed() {
 run_fed secure 3 --min-nodes 3 --rounds 1
 cp "$tmp/n1.log" "$tmp/secure-n1.log"
 run_fed plain 3 --min-nodes 3 --rounds 1 --secure-aggregation off
-grep -q "round 1 is secure: 3 members, threshold 2" "$tmp/secure.log" &&
-    grep -q "round 1 (secure, node 1 of 3, threshold 2): training" "$tmp/secure-n1.log" &&
+grep -q "round 1 is secure: 3 members, threshold 3" "$tmp/secure.log" &&
+    grep -q "round 1 (secure, node 1 of 3, threshold 3): training" "$tmp/secure-n1.log" &&
     ok "round 1 ran secure by default" || bad "no secure round logged"
 grep -q "is secure" "$tmp/plain.log" && bad "secure-aggregation off still ran a secure round" ||
     ok "secure-aggregation off runs plain rounds"
@@ -90,10 +91,20 @@ n=$(find "$tmp/secure" -name '*.update' | wc -l)
 [ "$n" = 0 ] && [ -n "$(find "$tmp/plain" -name '*.update' -o -name rounds -type d)" ] &&
     ok "the secure coordinator kept no update on disk" || bad "$n update files"
 
+# a node's floors on a secure round can be raised, never lowered
+"$NODE" run --secagg-min-members 2 >/dev/null 2>"$tmp/err"
+rc=$?
+"$NODE" run --secagg-min-threshold-ratio 0.6 >/dev/null 2>>"$tmp/err"
+rc2=$?
+[ "$rc" = 2 ] && [ "$rc2" = 2 ] && grep -q "secagg-min-members: 2 is outside \[3, 255\]" "$tmp/err" &&
+    grep -q "secagg-min-threshold-ratio: 0.6 is outside \[0.666667, 1\]" "$tmp/err" &&
+    ok "floors below n >= 3, t > 2n/3 are refused" || { bad "floors: exit $rc $rc2"; cat "$tmp/err"; }
+
 # 2. a node drops out after sharing its keys: its masks are removed, round published
 DROP_n4=shares run_fed drop-shares 4 --min-nodes 4 --rounds 1 --round-timeout 6 \
     --secagg-step-timeout 2
-grep -q "round 1: 3 masked updates in, 1 dropped; unmasking" "$tmp/drop-shares.log" &&
+grep -q "round 1: 3 masked updates in, 1 dropped; consistency check" "$tmp/drop-shares.log" &&
+    grep -q "round 1: 3 of 3 members signed U3; unmasking" "$tmp/drop-shares.log" &&
     grep -q "n4.*dropping out after 'shares'\|dropping out after 'shares'" "$tmp/n4.log" &&
     ok "n4 dropped out after sharing its keys" || bad "no drop-out after shares"
 grep -q '^1  *published  *3 ' "$tmp/drop-shares.report" &&
@@ -122,9 +133,28 @@ grep -q '^1  *aborted ' "$tmp/drop-many.report" &&
     ! grep -q ' published ' "$tmp/drop-many.report" &&
     ok "nothing of round 1 was published" || bad "a version was published"
 
+# 4b. a node whose own floor the round falls short of refuses it before it trains
+STATE="$tmp/floor"
+# shellcheck disable=SC2086
+fed_start_coord "$STATE" $TASK --min-nodes 3 --rounds 1 --round-timeout 4 ||
+    { bad "coordinator start"; finish; exit 1; }
+started=""
+for i in 1 2 3; do
+    rm -rf "$tmp/state-n$i" "$tmp/n$i.log"
+    fed_node_conf "n$i" "part$i"
+    if [ "$i" = 3 ]; then fed_start_node n3 --secagg-min-members 4; else fed_start_node "n$i"; fi
+    started="$started $NODE_PID"
+done
+for _ in $(seq 1 300); do grep -q "takes part with 4 at least" "$tmp/n3.log" && break; sleep 0.1; done
+kill $started "$COORD_PID" 2>/dev/null
+grep -q "round 1: left the secure round: .*3 members, this node takes part with 4 at least" \
+    "$tmp/n3.log" && ! grep -q "round 1 (secure, node 3" "$tmp/n3.log" &&
+    ok "a node with secagg-min-members 4 refuses a round of 3 before training" ||
+    { bad "n3 took part in a round below its floor"; tail -n 5 "$tmp/n3.log"; }
+
 # 5. refusals while a round is open: identities, senders, rounds, garbled bodies
 STATE="$tmp/checks"
-fed_start_coord "$STATE" --min-nodes 2 --rounds 1 --retry 1 --round-timeout 5 ||
+fed_start_coord "$STATE" --min-nodes 3 --rounds 1 --retry 1 --round-timeout 5 ||
     { bad "coordinator start"; finish; exit 1; }
 as() { who=$1; shift; "$TOOL" "https://127.0.0.1:$PORT" "$tmp/pki/nodes/$who.crt" \
     "$tmp/pki/nodes/$who.key" "$tmp/pki/ca.crt" "$@"; }
@@ -141,9 +171,10 @@ check "identity whose binding signature is forged" "HTTP 422: identity of n3: th
     n3 join-id-forged
 check "identity bound to the sender's certificate" "HTTP 200" n1 join-id
 check "second node joins" "HTTP 200" n2 join-id
+check "third node joins" "HTTP 200" n3 join-id
 sleep 1.5 # the next tick opens the round
-check "a node that is not a member" "HTTP 409: n3 is not a member of round 1" \
-    n3 secagg-get setup 1
+check "a node that is not a member" "HTTP 409: n4 is not a member of round 1" \
+    n4 secagg-get setup 1
 check "the setup for a member" "HTTP 200" n1 secagg-get setup 1
 check "a GET for another round" "HTTP 409: round 7 is not the open round 1" \
     n1 secagg-get setup 7
@@ -168,7 +199,7 @@ else
     bad "the advert list was not held (round open when asked: $open_before)"
 fi
 "$COORD" report --state-dir "$STATE" >"$tmp/checks.report" 2>&1
-grep -q "round 1 aborted: .*nothing is output: 0 nodes advertised keys, the threshold is 2" \
+grep -q "round 1 aborted: .*nothing is output: 0 nodes advertised keys, the threshold is 3" \
     "$STATE.log" && ok "the round is aborted when its step times out short of the threshold" ||
     bad "no abort at the step deadline"
 n=$(grep -c "refused /v1/" "$STATE.log")

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The container images, built and run: `make images` as docs/operations.md says, then
 # from each image's own file system (exported, entered with chroot as the image's user
-# and environment) a coordinator and two nodes train two secure rounds on loopback with
+# and environment) a coordinator and three nodes train two secure rounds on loopback with
 # the shipped example configurations, the operator's `status` and the dashboard
 # answer; the GPU image's CUDA backend finds every library it links; the docs' run
 # lines and the Kubernetes manifests name images, volumes, ports and secret keys that
@@ -100,8 +100,8 @@ fi
 
 # A federation from the images: certificates and data made here, put where the
 # shipped configurations expect them, owned by the images' user.
-fed_pki shop-a shop-b operator || { bad "certificates"; finish; exit 1; }
-fed_data 2 --users 200 --items 100 --clusters 4 --seed 5 || { bad "data"; finish; exit 1; }
+fed_pki shop-a shop-b shop-c operator || { bad "certificates"; finish; exit 1; }
+fed_data 3 --users 300 --items 100 --clusters 4 --seed 5 || { bad "data"; finish; exit 1; }
 C=$tmp/root-coordinator
 N=$tmp/root-node
 cp "$tmp/pki/coordinator.crt" "$tmp/pki/coordinator.key" "$tmp/pki/ca.crt" "$tmp/pki/crl.pem" \
@@ -126,8 +126,8 @@ check "the coordinator image serves with its example configuration (port $PORT)"
     cat "$tmp/coord.log"
 
 node_pids=""
-for n in shop-a shop-b; do
-    part=part$([ "$n" = shop-a ] && echo 1 || echo 2)
+for n in shop-a shop-b shop-c; do
+    part=part$(case $n in shop-a) echo 1 ;; shop-b) echo 2 ;; *) echo 3 ;; esac)
     mkdir -p "$N/etc/fedrecall/$n" "$N/srv/fedrecall/data/$n"
     cp "$tmp/pki/nodes/$n.crt" "$N/etc/fedrecall/$n/node.crt"
     cp "$tmp/pki/nodes/$n.key" "$N/etc/fedrecall/$n/node.key"
@@ -144,7 +144,7 @@ for n in shop-a shop-b; do
     pids="$pids $!"
 done
 for p in $node_pids; do fed_wait "$p" 300 || bad "a node did not finish"; done
-for n in shop-a shop-b; do
+for n in shop-a shop-b shop-c; do
     check "node image, $n: two secure rounds with DP ($(grep -c 'masked update sent' "$tmp/$n.log") masked updates)" \
         'grep -q "round 2: masked update sent" "$tmp/$n.log"' || tail -n 5 "$tmp/$n.log"
 done

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.." || exit 1
 fed_pki n1 || { bad "certificates"; finish; exit 1; }
 fed_data 1 --users 200 --items 120 --clusters 4 --seed 3 || { bad "data"; finish; exit 1; }
 STATE="$tmp/coord"
-# one node alone: plain rounds (a secure round needs two members)
+# one node alone: plain rounds (a secure round needs three members)
 fed_start_coord "$STATE" --min-nodes 1 --rounds 2 --retry 1 --local-epochs 1 --seq-len 10 \
     --batch 32 --negatives 16 --secure-aggregation off || { bad "coordinator start"; finish; exit 1; }
 

@@ -25,9 +25,10 @@ typedef struct fed {
     fr_secagg_server sv;
     uint32_t *x; /* node u's input at x + u * m */
     int drop[FR_SECAGG_MAX_NODES + 1];
-    msgpack_sbuffer list, req; /* the coordinator's broadcasts */
-    int leaks;                 /* coordinates where the coordinator held a plain partial sum */
-    int masked_plain;          /* coordinates where a masked input equalled its input */
+    msgpack_sbuffer list, check, req; /* the coordinator's broadcasts */
+    int leaks;         /* coordinates where the coordinator held a plain partial sum */
+    int masked_plain;  /* coordinates where a masked input equalled its input */
+    int stop_at_check; /* fed_to_unmask stops once U3 is out (in f->check) */
 } fed;
 
 /* Node v's identity key pair, the same in every round (as in production). */
@@ -46,6 +47,7 @@ static inline int fed_init(fed *f, int n, int t, uint32_t m, uint32_t round)
     f->cl = calloc((size_t)n + 1, sizeof *f->cl);
     f->x = malloc((size_t)(n + 1) * m * sizeof *f->x);
     msgpack_sbuffer_init(&f->list);
+    msgpack_sbuffer_init(&f->check);
     msgpack_sbuffer_init(&f->req);
     if (!f->pks || !f->sks || !f->cl || !f->x)
         return 0;
@@ -71,6 +73,7 @@ static inline void fed_free(fed *f)
             fr_secagg_client_free(&f->cl[v]);
     fr_secagg_server_free(&f->sv);
     msgpack_sbuffer_destroy(&f->list);
+    msgpack_sbuffer_destroy(&f->check);
     msgpack_sbuffer_destroy(&f->req);
     free(f->cl);
     free(f->pks);
@@ -84,8 +87,9 @@ static inline const uint32_t *input(const fed *f, int u)
     return f->x + (size_t)u * f->p.m;
 }
 
-/* Every node's first three steps, the server closing each; then the unmask request in
- * f->req. Returns the first server status that is not FR_OK (a node's failure is a test
+/* Every node's first three steps and the consistency check (nodes that drop at the
+ * unmasking sign U3 first), the server closing each; then the unmask request in f->req.
+ * Returns the first server status that is not FR_OK (a node's failure is a test
  * failure). */
 static inline fr_status fed_to_unmask(fed *f, fr_err *err)
 {
@@ -140,6 +144,16 @@ static inline fr_status fed_to_unmask(fed *f, fr_err *err)
             plain[i] += input(f, u)[i];
             f->leaks += f->sv.sum[i] == plain[i];
         }
+    }
+    if ((st = fr_secagg_server_check_request(&f->sv, &f->check, err)) != FR_OK || f->stop_at_check)
+        goto out;
+    for (int u = 1; u <= n; u++) {
+        if (f->drop[u] != D_NONE && f->drop[u] != D_NO_RESPONSE)
+            continue;
+        msgpack_sbuffer_clear(&sb);
+        CHECK(fr_secagg_client_check(&f->cl[u], f->check.data, f->check.size, &sb, &e) == FR_OK,
+              "node %d: %s", u, e.msg);
+        CHECK(fr_secagg_server_add_check(&f->sv, sb.data, sb.size, &e) == FR_OK, "%s", e.msg);
     }
     st = fr_secagg_server_unmask_request(&f->sv, &f->req, err);
 out:

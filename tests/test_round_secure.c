@@ -17,7 +17,7 @@ enum { NP = 6, MAXK = 5 };
 #define T0 1000.0
 
 /* How far each node goes: the number of steps it sends (0 none .. 4 all). */
-enum { S_NONE, S_ADVERTISE, S_SHARES, S_MASKED, S_UNMASK };
+enum { S_NONE, S_ADVERTISE, S_SHARES, S_MASKED, S_CHECK, S_UNMASK };
 
 typedef struct sim {
     fr_round r;
@@ -150,6 +150,10 @@ static int make_msg(sim *s, int v, int step, msgpack_sbuffer *body)
                 x[NP] += s->forge_by; /* the weight coordinate, outside the layout */
             st = fr_secagg_client_masked_input(&s->cl[v], in.data, in.size, x, body, &err);
         }
+    } else if (step == S_CHECK) {
+        msgpack_sbuffer_destroy(&in);
+        CHECK(get(s, v, FR_ROUND_GET_CHECK, &in, reason) == FR_ROUND_OK, "check: %s", reason);
+        st = fr_secagg_client_check(&s->cl[v], in.data, in.size, body, &err);
     } else {
         msgpack_sbuffer_destroy(&in);
         CHECK(get(s, v, FR_ROUND_GET_UNMASK, &in, reason) == FR_ROUND_OK, "unmask: %s", reason);
@@ -160,8 +164,12 @@ static int make_msg(sim *s, int v, int step, msgpack_sbuffer *body)
     return st == FR_OK;
 }
 
-static const fr_round_msg post_of[] = {0, FR_ROUND_POST_ADVERTISE, FR_ROUND_POST_SHARES,
-                                       FR_ROUND_POST_MASKED, FR_ROUND_POST_UNMASK};
+static const fr_round_msg post_of[] = {0,
+                                       FR_ROUND_POST_ADVERTISE,
+                                       FR_ROUND_POST_SHARES,
+                                       FR_ROUND_POST_MASKED,
+                                       FR_ROUND_POST_CHECK,
+                                       FR_ROUND_POST_UNMASK};
 
 /* Every node with upto[v] >= step sends its message; the step closes on the last one
  * or, when some are missing, at its deadline. The decision that closed it into *d. */
@@ -242,7 +250,7 @@ static void test_setup(void)
     if (!sim_open(&s, 3, 0, 1, 0))
         return;
     const fr_secagg_setup *st = &s.r.sa.setup;
-    CHECK(st->p.n == 3 && st->p.t == 2 && st->p.m == NP + 2 && st->p.round == 7,
+    CHECK(st->p.n == 3 && st->p.t == 3 && st->p.m == NP + 2 && st->p.round == 7,
           "params n %d t %d m %u round %u", st->p.n, st->p.t, st->p.m, st->p.round);
     CHECK(s.r.expected == 3, "quorum: every member, %d", s.r.expected);
     CHECK(s.r.sa.step_deadline == s.r.deadline, "first step spans training");
@@ -265,10 +273,11 @@ static void test_setup(void)
           "task open");
     sim_free(&s);
 
-    /* the threshold is raised to a majority, a quorum below it to the threshold */
+    /* the threshold is raised above 2n/3 (the nodes' floor), a quorum below it to the
+     * threshold */
     if (!sim_open(&s, 5, 2, 1, 0))
         return;
-    CHECK(s.r.sa.setup.p.t == 3 && s.r.expected == 3, "t %d expected %d", s.r.sa.setup.p.t,
+    CHECK(s.r.sa.setup.p.t == 4 && s.r.expected == 4, "t %d expected %d", s.r.sa.setup.p.t,
           s.r.expected);
     sim_free(&s);
     if (!sim_open(&s, 4, 0, 1, 9))
@@ -286,8 +295,13 @@ static void test_setup(void)
     fr_round_open(&r, &snap);
     uint8_t pk[32] = {0};
     fr_secagg_member one = {.name = "n1", .id_pk = pk};
-    CHECK(fr_round_open_secure(&r, &one, 1, &e2) == FR_ENODATA && strstr(e2.msg, "2 members"),
+    CHECK(fr_round_open_secure(&r, &one, 1, &e2) == FR_ENODATA && strstr(e2.msg, "3 members"),
           "one member: %s", e2.msg);
+    fr_secagg_member two[2] = {one, one};
+    snprintf(two[1].name, sizeof two[1].name, "n2");
+    CHECK(fr_round_open_secure(&r, two, 2, &e2) == FR_ENODATA &&
+              strstr(e2.msg, "needs 3 members, 2 eligible"),
+          "two members: %s", e2.msg);
     CHECK(!r.sa.on, "no secure round left on");
     fr_round_free(&r);
 }
@@ -324,8 +338,15 @@ static void test_all_steps(void)
     msgpack_sbuffer_destroy(&out);
     phase(&s, S_MASKED, upto, &d);
     CHECK(d.action == FR_ROUND_STEPPED &&
-              !strcmp(d.note, "3 masked updates in, 0 dropped; unmasking"),
+              !strcmp(d.note, "3 masked updates in, 0 dropped; consistency check"),
           "masked step: %d %s", d.action, d.note);
+    CHECK(get(&s, 1, FR_ROUND_GET_UNMASK, &out, reason) == FR_ROUND_NOT_YET &&
+              strstr(reason, "signatures over U3"),
+          "unmask before the check: %s", reason);
+    msgpack_sbuffer_destroy(&out);
+    phase(&s, S_CHECK, upto, &d);
+    CHECK(d.action == FR_ROUND_STEPPED && !strcmp(d.note, "3 of 3 members signed U3; unmasking"),
+          "check step: %d %s", d.action, d.note);
     double before = s.now;
     phase(&s, S_UNMASK, upto, &d);
     CHECK(s.now == before, "finished on every answer, not at the step's deadline");
@@ -350,7 +371,7 @@ static void test_all_steps(void)
 /* One node of four stops after each step in turn (threshold 3). */
 static void test_dropouts(void)
 {
-    for (int last = S_NONE; last <= S_MASKED; last++) {
+    for (int last = S_NONE; last <= S_CHECK; last++) {
         sim s;
         if (!sim_open(&s, 4, 0, 3, 0))
             return;
@@ -425,12 +446,12 @@ static void test_too_few_survivors(void)
     sim_free(&s);
 
     /* no advertisement at all by the round's deadline */
-    if (!sim_open(&s, 2, 0, 2, 0))
+    if (!sim_open(&s, 3, 0, 3, 0))
         return;
     int none[MAXK + 1] = {0};
     run(&s, none, &d);
     CHECK(d.action == FR_ROUND_ABORT &&
-              strstr(d.note, "nothing is output: 0 nodes advertised keys, the threshold is 2"),
+              strstr(d.note, "nothing is output: 0 nodes advertised keys, the threshold is 3"),
           "no advertisement: %d %s", d.action, d.note);
     sim_free(&s);
 }

@@ -214,7 +214,7 @@ static void test_setup_checks(void)
     uint8_t pks[3 * 32], sks[3 * 64];
     for (int v = 1; v <= 3; v++)
         identity(v, pks + (v - 1) * 32, sks + (v - 1) * 64);
-    fr_secagg_params p = {.round = 1, .n = 3, .t = 2, .m = 10};
+    fr_secagg_params p = {.round = 1, .n = 3, .t = 3, .m = 10};
     fr_secagg_client cl;
     CHECK(fr_secagg_client_init(&cl, &p, 2, sks, pks, &err) == FR_EINVAL &&
               strstr(err.msg, "not the one its peers know"),
@@ -225,6 +225,31 @@ static void test_setup_checks(void)
               strstr(err.msg, "threshold"),
           "t <= n/2: %s", err.msg);
     p.t = 2;
+    p.m = 0;
+    CHECK(fr_secagg_params_check(&p, &err) == FR_EINVAL, "m = 0");
+    p.m = 10;
+    /* the node's floor: n >= 3 and t > 2n/3, which its settings can only raise */
+    CHECK(fr_secagg_params_check(&p, &err) == FR_OK, "t = 2 of 3 is a protocol's majority");
+    CHECK(fr_secagg_client_init(&cl, &p, 1, sks, pks, &err) == FR_EINVAL &&
+              strstr(err.msg, "threshold 2 of 3 members, this node needs more than 0.6667"),
+          "t = 2 of 3 below the floor: %s", err.msg);
+    p = (fr_secagg_params){.round = 1, .n = 2, .t = 2, .m = 10};
+    CHECK(fr_secagg_params_check(&p, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_secagg_client_init(&cl, &p, 1, sks, pks, &err) == FR_EINVAL &&
+              strstr(err.msg, "2 members, this node takes part with 3 at least"),
+          "n = 2: %s", err.msg);
+    const int floor_cases[][4] = {/* n, t, ok with defaults, ok with min 5 and ratio 0.75 */
+                                  {3, 3, 1, 0},   {4, 3, 1, 0},   {5, 3, 0, 0},   {5, 4, 1, 1},
+                                  {10, 7, 1, 0},  {10, 6, 0, 0},  {10, 8, 1, 1},  {12, 9, 1, 0},
+                                  {12, 10, 1, 1}, {40, 27, 1, 0}, {40, 26, 0, 0}, {255, 171, 1, 0}};
+    for (size_t i = 0; i < sizeof floor_cases / sizeof floor_cases[0]; i++) {
+        const int *c = floor_cases[i];
+        p = (fr_secagg_params){.round = 1, .n = c[0], .t = c[1], .m = 10};
+        CHECK((fr_secagg_floor_check(&p, 0, 0, &err) == FR_OK) == c[2], "n %d t %d: %s", c[0], c[1],
+              err.msg);
+        CHECK((fr_secagg_floor_check(&p, 5, 0.75, &err) == FR_OK) == c[3], "n %d t %d raised: %s",
+              c[0], c[1], err.msg);
+    }
     p.m = 0;
     CHECK(fr_secagg_params_check(&p, &err) == FR_EINVAL, "m = 0");
     p = (fr_secagg_params){.round = 1, .n = 256, .t = 200, .m = 10};

@@ -12,57 +12,58 @@
 
 static void test_no_dropouts(void)
 {
-    round_completes(3, 2, 100000, NULL, 0, "n = 3");
-    round_completes(10, 6, 5000, NULL, 0, "n = 10");
-    round_completes(50, 26, 2000, NULL, 0, "n = 50");
+    round_completes(3, 3, 100000, NULL, 0, "n = 3");
+    round_completes(10, 7, 5000, NULL, 0, "n = 10");
+    round_completes(50, 34, 2000, NULL, 0, "n = 50");
 }
 
 static void test_dropouts(void)
 {
-    /* one of each kind, n - t = 4 in all */
-    const int mixed[] = {2, D_NO_ADVERT, 4, D_NO_SHARES, 5, D_NO_MASKED, 9, D_NO_RESPONSE};
-    round_completes(10, 6, 3000, mixed, 4, "mixed dropouts");
-    const int after_advert[] = {1, D_NO_SHARES, 3, D_NO_SHARES, 7, D_NO_SHARES, 10, D_NO_SHARES};
-    round_completes(10, 6, 3000, after_advert, 4, "dropouts after advertising");
+    /* n = 12, t = 9: one of each kind but the last, n - t = 3 in all */
+    const int mixed[] = {2, D_NO_ADVERT, 4, D_NO_SHARES, 5, D_NO_MASKED};
+    round_completes(12, 9, 3000, mixed, 3, "mixed dropouts");
+    const int mixed2[] = {4, D_NO_SHARES, 5, D_NO_MASKED, 9, D_NO_RESPONSE};
+    round_completes(12, 9, 3000, mixed2, 3, "mixed dropouts, one at the unmasking");
+    const int after_advert[] = {1, D_NO_SHARES, 3, D_NO_SHARES, 7, D_NO_SHARES};
+    round_completes(10, 7, 3000, after_advert, 3, "dropouts after advertising");
     /* their pairwise masks are in every survivor's input: removed through s_sk */
-    const int after_share[] = {1, D_NO_MASKED, 2, D_NO_MASKED, 6, D_NO_MASKED, 10, D_NO_MASKED};
-    round_completes(10, 6, 3000, after_share, 4, "dropouts after sharing");
-    const int after_masked[] = {3, D_NO_RESPONSE, 4, D_NO_RESPONSE,
-                                5, D_NO_RESPONSE, 8, D_NO_RESPONSE};
-    round_completes(10, 6, 3000, after_masked, 4, "dropouts after the masked input");
+    const int after_share[] = {1, D_NO_MASKED, 2, D_NO_MASKED, 10, D_NO_MASKED};
+    round_completes(10, 7, 3000, after_share, 3, "dropouts after sharing");
+    const int after_masked[] = {3, D_NO_RESPONSE, 4, D_NO_RESPONSE, 8, D_NO_RESPONSE};
+    round_completes(10, 7, 3000, after_masked, 3, "dropouts after the masked input");
     const int two[] = {1, D_NO_MASKED};
-    round_completes(3, 2, 20000, two, 1, "n = 3, one dropout after sharing");
-    int many[48];
-    for (int i = 0; i < 24; i++) { /* 50 nodes, 24 drop, 6 at each step */
-        many[2 * i] = 2 * i + 2;
+    round_completes(4, 3, 20000, two, 1, "n = 4, one dropout after sharing");
+    int many[32];
+    for (int i = 0; i < 16; i++) { /* 50 nodes, 16 drop, 4 at each step */
+        many[2 * i] = 3 * i + 2;
         many[2 * i + 1] = D_NO_ADVERT + i % 4;
     }
-    round_completes(50, 26, 500, many, 24, "n = 50, 24 dropouts");
+    round_completes(50, 34, 500, many, 16, "n = 50, 16 dropouts");
 }
 
 static void test_too_many_dropouts(void)
 {
     const int adv[] = {1,           D_NO_ADVERT, 2,           D_NO_ADVERT, 3,
                        D_NO_ADVERT, 4,           D_NO_ADVERT, 5,           D_NO_ADVERT};
-    round_aborts(10, 6, adv, 5, "5 never advertise");
+    round_aborts(10, 7, adv, 5, "5 never advertise");
     const int sh[] = {1,           D_NO_SHARES, 2,           D_NO_SHARES, 3,
                       D_NO_ADVERT, 4,           D_NO_SHARES, 5,           D_NO_SHARES};
-    round_aborts(10, 6, sh, 5, "5 send no shares");
+    round_aborts(10, 7, sh, 5, "5 send no shares");
     const int mk[] = {6,           D_NO_MASKED, 7,           D_NO_MASKED, 8,
                       D_NO_SHARES, 9,           D_NO_MASKED, 10,          D_NO_MASKED};
-    round_aborts(10, 6, mk, 5, "5 send no masked input");
+    round_aborts(10, 7, mk, 5, "5 send no masked input");
     const int rs[] = {1, D_NO_RESPONSE, 2, D_NO_MASKED,  3, D_NO_RESPONSE,
                       4, D_NO_SHARES,   5, D_NO_RESPONSE};
-    round_aborts(10, 6, rs, 5, "5 missing by the unmasking");
-    const int three[] = {1, D_NO_RESPONSE, 2, D_NO_RESPONSE};
-    round_aborts(3, 2, three, 2, "n = 3, 2 give no response");
+    round_aborts(10, 7, rs, 5, "5 missing by the unmasking");
+    const int one[] = {1, D_NO_RESPONSE};
+    round_aborts(3, 3, one, 1, "n = 3, 1 gives no response");
 }
 
-/* A round of 5 nodes (t = 3) with node 5 dropped after sharing, stopped at the unmask
+/* A round of 5 nodes (t = 4) with node 5 dropped after sharing, stopped at the unmask
  * request; f->req is the honest one. */
 static int five_at_unmask(fed *f)
 {
-    if (!fed_init(f, 5, 3, 256, 21))
+    if (!fed_init(f, 5, 4, 256, 21))
         return 0;
     f->drop[5] = D_NO_MASKED;
     fr_err err = {{0}};
@@ -122,11 +123,12 @@ static void test_bad_unmask_requests(void)
     CHECK(fr_secagg_client_unmask(&f.cl[3], f.req.data, f.req.size, &out2, &err) == FR_OK &&
               out.size == out2.size && !memcmp(out.data, out2.data, out.size),
           "the same request again: %s", err.msg);
-    /* then a different one: node 4 now "dropped" would reveal s_sk_4 beside b_4 */
+    /* then a different one: node 4 now "dropped" would reveal s_sk_4 beside b_4; it is
+     * below the threshold, and not the U3 node 3 signed */
     msgpack_sbuffer_clear(&out2);
     request(&req, 21, s123, 3, d45, 2);
     CHECK(fr_secagg_client_unmask(&f.cl[3], req.data, req.size, &out2, &err) == FR_EINVAL &&
-              strstr(err.msg, "differs"),
+              strstr(err.msg, "below the threshold 4"),
           "a second, different request: %s", err.msg);
     CHECK(out2.size == 0, "a refused request produced output");
 
@@ -157,7 +159,7 @@ static void test_bad_unmask_requests(void)
     msgpack_sbuffer_clear(&out2);
     fr_secagg_unmask_resp_encode(rm, &out2);
     CHECK(fr_secagg_server_add_unmask_response(sv, out2.data, out2.size, &err) == FR_EINVAL &&
-              strstr(err.msg, "not in U3"),
+              strstr(err.msg, "not in U4"),
           "a dropped node answers: %s", err.msg);
     free(rm);
 out:
@@ -204,7 +206,7 @@ static void test_rounds_and_replays(void)
           "a round-30 advertisement relabelled 31: %s", err.msg);
     /* a validly signed low-order key is refused at the door */
     uint8_t zero[32] = {0};
-    fr_secagg_advert_sign(sig, g.sks + 3 * 64, 31, 4, zero, zero);
+    fr_secagg_advert_sign(sig, g.sks + 3 * 64, 31, 4, g.p.setup_hash, zero, zero);
     am.a.c_pk = am.a.s_pk = zero;
     am.a.sig = sig;
     msgpack_sbuffer_clear(&sb);

@@ -51,10 +51,13 @@ static void test_messages(void)
     randombytes_buf(ct, sizeof ct);
     randombytes_buf(share, 32);
 
-    fr_secagg_advertise_msg a = {.round = 3, .a = {2, c, s, sig}}, a2;
+    uint8_t h[32];
+    randombytes_buf(h, 32);
+    fr_secagg_advertise_msg a = {.round = 3, .a = {2, h, c, s, sig}}, a2;
     fr_secagg_advertise_encode(&a, &sb);
     CHECK(fr_secagg_advertise_decode(sb.data, sb.size, 5, &a2, &err) == FR_OK, "%s", err.msg);
-    CHECK(a2.round == 3 && a2.a.id == 2 && !memcmp(a2.a.sig, sig, 64), "advertise fields");
+    CHECK(a2.round == 3 && a2.a.id == 2 && !memcmp(a2.a.sig, sig, 64) && !memcmp(a2.a.setup, h, 32),
+          "advertise fields");
     CHECK(fr_secagg_advertise_decode(sb.data, sb.size, 1, &a2, &err) == FR_EFORMAT &&
               strstr(err.msg, "from"),
           "id above n: %s", err.msg);
@@ -64,7 +67,7 @@ static void test_messages(void)
     al->round = 3;
     al->count = 3;
     for (int i = 0; i < 3; i++)
-        al->e[i] = (fr_secagg_advert){i + 1, c, s, sig};
+        al->e[i] = (fr_secagg_advert){i + 1, h, c, s, sig};
     msgpack_sbuffer_clear(&sb);
     fr_secagg_adverts_encode(al, &sb);
     CHECK(fr_secagg_adverts_decode(sb.data, sb.size, 3, al2, &err) == FR_OK, "%s", err.msg);

@@ -93,10 +93,11 @@ int main(int argc, char **argv)
         msgpack_sbuffer_write(&sb, "\x81\xa1v\x01junk", 8);
         path = p;
     } else if (!strcmp(what, "secagg-advertise-as") && argc > 7) {
-        uint8_t keys[2 * FR_SECAGG_KEY_BYTES + FR_SECAGG_SIG_BYTES] = {0};
-        randombytes_buf(keys, 2 * FR_SECAGG_KEY_BYTES);
+        uint8_t keys[FR_SECAGG_HASH_BYTES + 2 * FR_SECAGG_KEY_BYTES + FR_SECAGG_SIG_BYTES] = {0};
+        randombytes_buf(keys + 32, 2 * FR_SECAGG_KEY_BYTES);
         fr_secagg_advertise_msg m = {.round = (uint32_t)strtoul(argv[6], NULL, 10)};
-        m.a = (fr_secagg_advert){(int)strtol(argv[7], NULL, 10), keys, keys + 32, keys + 64};
+        m.a = (fr_secagg_advert){(int)strtol(argv[7], NULL, 10), keys, keys + 32, keys + 64,
+                                 keys + 96};
         fr_secagg_advertise_encode(&m, &sb);
         path = "/v1/secagg/advertise";
     } else if (!strcmp(what, "garbage")) {

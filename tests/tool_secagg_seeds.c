@@ -72,8 +72,14 @@ int main(int argc, char **argv)
         ok = ok && put(dir, "fuzz_secagg_steps", name, &sel[2], 1, &r.masked[u]);
         snprintf(name, sizeof name, "round5-response-node%d", u);
         ok = ok && put(dir, "fuzz_secagg_steps", name, &sel[3], 1, &r.resp[u]);
+        const uint8_t sel_sig = 7;
+        snprintf(name, sizeof name, "round5-sig-node%d", u);
+        ok = ok && put(dir, "fuzz_secagg_steps", name, &sel_sig, 1, &r.sig[u]) &&
+             put(dir, "fuzz_secagg_check", name, &n, 1, &r.sig[u]);
     }
-    const uint8_t sel_list = 4, sel_relay = 5, sel_req = 6;
+    const uint8_t sel_list = 4, sel_relay = 5, sel_req = 6, sel_check = 8;
+    ok = ok && put(dir, "fuzz_secagg_check", "round5", &n, 1, &r.check) &&
+         put(dir, "fuzz_secagg_steps", "round5-check-node1", &sel_check, 1, &r.check);
     ok = ok && put(dir, "fuzz_secagg_adverts", "round5", &n, 1, &r.list) &&
          put(dir, "fuzz_secagg_unmask_req", "round5", &n, 1, &r.req) &&
          put(dir, "fuzz_secagg_steps", "round5-list-node1", &sel_list, 1, &r.list) &&

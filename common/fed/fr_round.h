@@ -77,7 +77,7 @@ typedef struct fr_round_config {
     double max_update_norm;     /* L2 bound of a delta; 0 = none */
     int weight_windows;         /* a node's weight is its windows (else its users) */
     double max_weight;          /* the cap on one node's weight, 1..1e9; 0 = the default */
-    int secagg_threshold;       /* t; 0 = min_updates, raised to a majority of the members */
+    int secagg_threshold;       /* t; 0 = min_updates, raised to the smallest t > 2n/3 */
     double secagg_step_timeout; /* seconds each later secure step waits */
 } fr_round_config;
 
@@ -102,7 +102,7 @@ typedef struct fr_round_secure {
     fr_secagg_server sv;
     fr_secagg_setup setup; /* its byte fields point into blob */
     uint8_t *blob;
-    msgpack_sbuffer setup_msg, adverts_msg, unmask_msg;
+    msgpack_sbuffer setup_msg, adverts_msg, check_msg, unmask_msg;
     double step_deadline; /* of the current step */
 } fr_round_secure;
 
@@ -171,10 +171,12 @@ typedef enum fr_round_msg {
     FR_ROUND_GET_SETUP,
     FR_ROUND_GET_ADVERTS,
     FR_ROUND_GET_RELAY,
+    FR_ROUND_GET_CHECK, /* U3, for the consistency check */
     FR_ROUND_GET_UNMASK,
-    FR_ROUND_POST_ADVERTISE,
+    FR_ROUND_POST_ADVERTISE, /* the first POST: GETs come before it */
     FR_ROUND_POST_SHARES,
     FR_ROUND_POST_MASKED,
+    FR_ROUND_POST_CHECK, /* a node's signature over U3 */
     FR_ROUND_POST_UNMASK,
     FR_ROUND_NMSGS
 } fr_round_msg;
@@ -183,7 +185,7 @@ typedef enum fr_round_msg {
 const char *fr_round_msg_name(fr_round_msg m);
 
 /* Make the just-opened round a secure one over candidates (each with its name and
- * identity; ids are ignored): at most FR_SECAGG_MAX_NODES of them, at least 2,
+ * identity; ids are ignored): at most FR_SECAGG_MAX_NODES of them, at least 3,
  * made members 1..n in name order. Their byte fields are copied. The first step
  * lasts until the round's deadline (it spans training); the quorum becomes the
  * members (or the configured quorum), never below the threshold. */

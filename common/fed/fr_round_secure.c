@@ -4,7 +4,8 @@
  * Nodes train first, then walk the protocol's steps: the advertising step closes when
  * every member has advertised keys (or the quorum) or at the round's deadline (it
  * spans training), each later step when every node of the step before has spoken or
- * after secagg_step_timeout, the unmasking step when every survivor has answered.
+ * after secagg_step_timeout (the consistency check when every node of U3 has signed
+ * it), the unmasking step when every node that signed U3 has answered.
  * The round holds only the running sum of masked vectors (in fr_secagg_server),
  * ciphertexts it cannot open and, briefly, the shares that remove the masks; the
  * unmasked sum becomes the round's aggregate and is published like a plain round's. */
@@ -16,10 +17,11 @@
 #include "secagg/fr_identity.h"
 
 static const char *const msg_names[FR_ROUND_NMSGS] = {
-    [FR_ROUND_GET_SETUP] = "setup",          [FR_ROUND_GET_ADVERTS] = "adverts",
-    [FR_ROUND_GET_RELAY] = "relay",          [FR_ROUND_GET_UNMASK] = "unmask",
-    [FR_ROUND_POST_ADVERTISE] = "advertise", [FR_ROUND_POST_SHARES] = "shares",
-    [FR_ROUND_POST_MASKED] = "masked",       [FR_ROUND_POST_UNMASK] = "unmask",
+    [FR_ROUND_GET_SETUP] = "setup",    [FR_ROUND_GET_ADVERTS] = "adverts",
+    [FR_ROUND_GET_RELAY] = "relay",    [FR_ROUND_GET_CHECK] = "check",
+    [FR_ROUND_GET_UNMASK] = "unmask",  [FR_ROUND_POST_ADVERTISE] = "advertise",
+    [FR_ROUND_POST_SHARES] = "shares", [FR_ROUND_POST_MASKED] = "masked",
+    [FR_ROUND_POST_CHECK] = "check",   [FR_ROUND_POST_UNMASK] = "unmask",
 };
 
 const char *fr_round_msg_name(fr_round_msg m)
@@ -36,6 +38,7 @@ void fr_round_secure_end(fr_round *r)
     free(sa->blob);
     msgpack_sbuffer_destroy(&sa->setup_msg);
     msgpack_sbuffer_destroy(&sa->adverts_msg);
+    msgpack_sbuffer_destroy(&sa->check_msg);
     msgpack_sbuffer_destroy(&sa->unmask_msg);
     memset(sa, 0, sizeof *sa);
 }
@@ -55,8 +58,9 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
         return fr_fail(err, FR_EINVAL, "a secure round needs an open round");
     if (n > FR_SECAGG_MAX_NODES)
         n = FR_SECAGG_MAX_NODES;
-    if (n < 2)
-        return fr_fail(err, FR_ENODATA, "a secure round needs 2 members, %d eligible", n);
+    if (n < FR_SECAGG_MIN_MEMBERS)
+        return fr_fail(err, FR_ENODATA, "a secure round needs %d members, %d eligible",
+                       FR_SECAGG_MIN_MEMBERS, n);
     for (int i = 0; i < n; i++) {
         pick[i] = &candidates[i];
         bytes += FR_IDENTITY_PK_BYTES + candidates[i].cert_len + candidates[i].sig_len;
@@ -66,12 +70,13 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
     memset(sa, 0, sizeof *sa);
     msgpack_sbuffer_init(&sa->setup_msg);
     msgpack_sbuffer_init(&sa->adverts_msg);
+    msgpack_sbuffer_init(&sa->check_msg);
     msgpack_sbuffer_init(&sa->unmask_msg);
     sa->on = 1;
     int t = r->cfg.secagg_threshold > 0 ? r->cfg.secagg_threshold : r->cfg.min_updates;
-    /* a majority at least, so that no two disjoint groups can each unmask a node */
-    if (t <= n / 2)
-        t = n / 2 + 1;
+    /* more than 2n/3 at least: the floor every node holds a round to (fr_secagg.h) */
+    if (3 * t <= 2 * n)
+        t = 2 * n / 3 + 1;
     if (t > n)
         t = n;
     fr_secagg_setup *s = &sa->setup;
@@ -108,8 +113,11 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
         e->sig_len = l->sig_len;
         w += l->sig_len;
     }
+    /* the layout checks the vector's size; the hash every member signs into its advert
+     * is checked by the server as well */
     fr_secagg_layout layout;
     if ((st = fr_secagg_round_layout(s, &layout, err)) != FR_OK ||
+        (st = fr_secagg_setup_hash(s, s->p.setup_hash, err)) != FR_OK ||
         (st = fr_secagg_server_init(&sa->sv, &s->p, pks, err)) != FR_OK)
         goto out;
     fr_secagg_setup_encode(s, &sa->setup_msg);
@@ -188,10 +196,16 @@ void fr_round_secure_close_step(fr_round *r, double now, fr_round_decision *d)
         break;
     }
     case FR_SECAGG_SV_MASKED:
+        st = fr_secagg_server_check_request(&sa->sv, &sa->check_msg, &err);
+        if (st == FR_OK)
+            snprintf(d->note, sizeof d->note, "%d masked updates in, %d dropped; consistency check",
+                     sa->sv.n_u3, sa->sv.n_u2 - sa->sv.n_u3);
+        break;
+    case FR_SECAGG_SV_CHECK:
         st = fr_secagg_server_unmask_request(&sa->sv, &sa->unmask_msg, &err);
         if (st == FR_OK)
-            snprintf(d->note, sizeof d->note, "%d masked updates in, %d dropped; unmasking",
-                     sa->sv.n_u3, sa->sv.n_u2 - sa->sv.n_u3);
+            snprintf(d->note, sizeof d->note, "%d of %d members signed U3; unmasking", sa->sv.n_u4,
+                     sa->sv.n_u3);
         break;
     case FR_SECAGG_SV_UNMASK: finish(r, d); return;
     default: return;
@@ -205,7 +219,7 @@ void fr_round_secure_close_step(fr_round *r, double now, fr_round_decision *d)
 int fr_round_secure_unmasked(const fr_round *r)
 {
     return r->id && r->sa.on && r->sa.sv.stage == FR_SECAGG_SV_UNMASK &&
-           r->sa.sv.n_resp == r->sa.sv.n_u3;
+           r->sa.sv.n_resp == r->sa.sv.n_u4;
 }
 
 static const fr_secagg_member *member(const fr_round *r, const char *node)
@@ -258,6 +272,10 @@ static fr_round_refusal sender(const void *body, size_t len, fr_round_msg m, int
         fr_secagg_masked_msg y;
         st = fr_secagg_masked_decode(body, len, n, dim, &y, err);
         *from = y.from;
+    } else if (m == FR_ROUND_POST_CHECK) {
+        fr_secagg_check_msg c;
+        st = fr_secagg_check_decode(body, len, n, &c, err);
+        *from = c.from;
     } else {
         fr_secagg_unmask_resp_msg *u = malloc(sizeof *u);
         if (!u) {
@@ -279,16 +297,19 @@ static fr_round_refusal classify(const fr_secagg_server *sv, fr_round_msg m, int
         [FR_ROUND_POST_ADVERTISE] = FR_SECAGG_SV_ADVERTISE,
         [FR_ROUND_POST_SHARES] = FR_SECAGG_SV_SHARES,
         [FR_ROUND_POST_MASKED] = FR_SECAGG_SV_MASKED,
+        [FR_ROUND_POST_CHECK] = FR_SECAGG_SV_CHECK,
         [FR_ROUND_POST_UNMASK] = FR_SECAGG_SV_UNMASK,
     };
     const uint8_t *heard = m == FR_ROUND_POST_ADVERTISE ? sv->in_u1
                            : m == FR_ROUND_POST_SHARES  ? sv->in_u2
                            : m == FR_ROUND_POST_MASKED  ? sv->in_u3
+                           : m == FR_ROUND_POST_CHECK   ? sv->in_u4
                                                         : sv->responded;
     const uint8_t *set = m == FR_ROUND_POST_ADVERTISE ? NULL
                          : m == FR_ROUND_POST_SHARES  ? sv->in_u1
                          : m == FR_ROUND_POST_MASKED  ? sv->in_u2
-                                                      : sv->in_u3;
+                         : m == FR_ROUND_POST_CHECK   ? sv->in_u3
+                                                      : sv->in_u4;
     if (sv->stage != want[m])
         return FR_ROUND_WRONG_STEP;
     if (heard[id])
@@ -322,10 +343,16 @@ static fr_round_refusal get(fr_round *r, const char *node, int id, fr_round_msg 
             }
             return FR_ROUND_OK;
         }
-    } else {
+    } else if (m == FR_ROUND_GET_CHECK) {
         if (sv->stage <= FR_SECAGG_SV_MASKED)
             need = "the masked updates";
         else if (sv->in_u3[id])
+            return copy_out(&sa->check_msg, out);
+    } else {
+        if (sv->stage <= FR_SECAGG_SV_CHECK)
+            need =
+                sv->stage <= FR_SECAGG_SV_MASKED ? "the masked updates" : "the signatures over U3";
+        else if (sv->in_u4[id])
             return copy_out(&sa->unmask_msg, out);
     }
     if (need) {
@@ -387,6 +414,8 @@ fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *no
         st = fr_secagg_server_add_shares(sv, body, len, &err);
     else if (m == FR_ROUND_POST_MASKED)
         st = fr_secagg_server_add_masked_input(sv, body, len, &err);
+    else if (m == FR_ROUND_POST_CHECK)
+        st = fr_secagg_server_add_check(sv, body, len, &err);
     else
         st = fr_secagg_server_add_unmask_response(sv, body, len, &err);
     if (st != FR_OK) {
@@ -396,7 +425,8 @@ fr_round_refusal fr_round_secure_message(fr_round *r, double now, const char *no
     /* a step closes as soon as everyone who could speak in it has */
     if ((sv->stage == FR_SECAGG_SV_ADVERTISE && (sv->n_u1 == n || sv->n_u1 >= r->expected)) ||
         (sv->stage == FR_SECAGG_SV_SHARES && sv->n_u2 == sv->n_u1) ||
-        (sv->stage == FR_SECAGG_SV_MASKED && (sv->n_u3 == sv->n_u2 || sv->n_u3 >= r->expected)))
+        (sv->stage == FR_SECAGG_SV_MASKED && (sv->n_u3 == sv->n_u2 || sv->n_u3 >= r->expected)) ||
+        (sv->stage == FR_SECAGG_SV_CHECK && sv->n_u4 == sv->n_u3))
         fr_round_secure_close_step(r, now, d);
     snprintf(reason, cap, "accepted");
     return FR_ROUND_OK;

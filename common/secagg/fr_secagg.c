@@ -9,7 +9,7 @@
 
 static const char enc_context[] = "fedrecall-secagg-enc-v1"; /* hashed with its NUL */
 static const char mask_context[] = "fedrecall-secagg-mask-v1";
-static const char advert_context[] = "fedrecall-secagg-advertise-v1";
+static const char advert_context[] = "fedrecall-secagg-advertise-v2";
 
 fr_status fr_secagg_params_check(const fr_secagg_params *p, fr_err *err)
 {
@@ -26,6 +26,23 @@ fr_status fr_secagg_params_check(const fr_secagg_params *p, fr_err *err)
                        FR_SECAGG_MAX_M);
     if (sodium_init() < 0)
         return fr_fail(err, FR_EIO, "secagg: libsodium failed to initialise");
+    return FR_OK;
+}
+
+fr_status fr_secagg_floor_check(const fr_secagg_params *p, int min_members, double min_ratio,
+                                fr_err *err)
+{
+    int min_n = min_members > FR_SECAGG_MIN_MEMBERS ? min_members : FR_SECAGG_MIN_MEMBERS;
+    if (p->n < min_n)
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round %u: %d members, this node takes part with %d at least",
+                       p->round, p->n, min_n);
+    /* 3t > 2n in integers: the default floor is exact */
+    if (3 * p->t <= 2 * p->n || (min_ratio > 0 && (double)p->t <= min_ratio * p->n))
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round %u: threshold %d of %d members, this node needs more than "
+                       "%.4g of them",
+                       p->round, p->t, p->n, min_ratio > 2.0 / 3 ? min_ratio : 2.0 / 3);
     return FR_OK;
 }
 
@@ -152,38 +169,44 @@ void fr_secagg_mask_add(uint32_t *y, uint32_t m, const uint8_t seed[FR_SECAGG_KE
     sodium_memzero(buf, sizeof buf);
 }
 
-static void advert_bytes(uint8_t msg[sizeof advert_context + 5 + 2 * FR_SECAGG_KEY_BYTES],
-                         uint32_t round, int id, const uint8_t *c_pk, const uint8_t *s_pk)
+#define ADVERT_BYTES (sizeof advert_context + 5 + FR_SECAGG_HASH_BYTES + 2 * FR_SECAGG_KEY_BYTES)
+
+static void advert_bytes(uint8_t msg[ADVERT_BYTES], uint32_t round, int id, const uint8_t *setup,
+                         const uint8_t *c_pk, const uint8_t *s_pk)
 {
     memcpy(msg, advert_context, sizeof advert_context);
     uint8_t *p = msg + sizeof advert_context;
     put_le32(p, round);
     p[4] = (uint8_t)id;
-    memcpy(p + 5, c_pk, FR_SECAGG_KEY_BYTES);
-    memcpy(p + 5 + FR_SECAGG_KEY_BYTES, s_pk, FR_SECAGG_KEY_BYTES);
+    memcpy(p + 5, setup, FR_SECAGG_HASH_BYTES);
+    p += 5 + FR_SECAGG_HASH_BYTES;
+    memcpy(p, c_pk, FR_SECAGG_KEY_BYTES);
+    memcpy(p + FR_SECAGG_KEY_BYTES, s_pk, FR_SECAGG_KEY_BYTES);
 }
 
 void fr_secagg_advert_sign(uint8_t sig[FR_SECAGG_SIG_BYTES],
                            const uint8_t id_sk[FR_SECAGG_ID_SECRET_BYTES], uint32_t round, int id,
+                           const uint8_t setup_hash[FR_SECAGG_HASH_BYTES],
                            const uint8_t c_pk[FR_SECAGG_KEY_BYTES],
                            const uint8_t s_pk[FR_SECAGG_KEY_BYTES])
 {
-    uint8_t msg[sizeof advert_context + 5 + 2 * FR_SECAGG_KEY_BYTES];
-    advert_bytes(msg, round, id, c_pk, s_pk);
+    uint8_t msg[ADVERT_BYTES];
+    advert_bytes(msg, round, id, setup_hash, c_pk, s_pk);
     crypto_sign_detached(sig, NULL, msg, sizeof msg, id_sk);
 }
 
 fr_status fr_secagg_advert_verify(const uint8_t sig[FR_SECAGG_SIG_BYTES],
                                   const uint8_t id_pk[FR_SECAGG_ID_PUBLIC_BYTES], uint32_t round,
-                                  int id, const uint8_t c_pk[FR_SECAGG_KEY_BYTES],
+                                  int id, const uint8_t setup_hash[FR_SECAGG_HASH_BYTES],
+                                  const uint8_t c_pk[FR_SECAGG_KEY_BYTES],
                                   const uint8_t s_pk[FR_SECAGG_KEY_BYTES], fr_err *err)
 {
-    uint8_t msg[sizeof advert_context + 5 + 2 * FR_SECAGG_KEY_BYTES];
-    advert_bytes(msg, round, id, c_pk, s_pk);
+    uint8_t msg[ADVERT_BYTES];
+    advert_bytes(msg, round, id, setup_hash, c_pk, s_pk);
     if (crypto_sign_verify_detached(sig, msg, sizeof msg, id_pk) != 0)
         return fr_fail(err, FR_EINVAL,
                        "secagg round %u: node %d's advertised keys are not signed by its "
-                       "identity key",
+                       "identity key for this setup",
                        round, id);
     return FR_OK;
 }

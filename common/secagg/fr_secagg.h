@@ -1,8 +1,8 @@
 /* Secure aggregation: the coordinator learns the sum of the nodes' update vectors and
  * nothing else about any one of them (Bonawitz et al., CCS 2017, "Practical Secure
- * Aggregation for Privacy-Preserving Machine Learning", the semi-honest protocol with
- * dropouts and signed keys). docs/secagg.md describes the protocol, the messages and the
- * encoding; docs/security.md what it protects against and what it does not.
+ * Aggregation for Privacy-Preserving Machine Learning", with dropouts, signed keys and
+ * the consistency check of its actively secure variant). docs/secagg.md describes the protocol, the
+ * messages and the encoding; docs/security.md what it protects against and what it does not.
  *
  * The module is transport-independent: a node's fr_secagg_client and the coordinator's
  * fr_secagg_server turn the messages they receive (msgpack bodies) into the messages they
@@ -15,14 +15,18 @@
  *   share            ------------->   add_shares             (U2)
  *                    <-------------   shares_for(u)
  *   masked_input     ------------->   add_masked_input       (U3)
- *                    <-------------   unmask_request
+ *                    <-------------   check_request: U3
+ *   check: sig(U3)   ------------->   add_check              (U4)
+ *                    <-------------   unmask_request: U3, U2 \ U3, >= t sigs
  *   unmask           ------------->   add_unmask_response
  *                                     finish: the sum over U3
  *
  * Nodes have ids 1..n with n <= 255 (a share's x coordinate in GF(2^8) is the holder's
- * id). The threshold t must satisfy n/2 < t <= n: a round needs t nodes at every step,
- * so it survives up to n - t dropouts, and a coordinator that tells two halves of the
- * nodes different stories cannot collect t shares of both secrets of one node. */
+ * id). The protocol needs n/2 < t <= n (fr_secagg_params_check): a round needs t nodes
+ * at every step, so it survives up to n - t dropouts. A node holds every round to a
+ * stricter floor (fr_secagg_floor_check), that of the paper's actively secure variant:
+ * n >= 3 and t > 2n/3, so that a coordinator helped by fewer than n/3 colluding members
+ * cannot get t signatures over two different U3s. */
 #ifndef FR_SECAGG_H
 #define FR_SECAGG_H
 
@@ -40,6 +44,7 @@
 #define FR_SECAGG_ID_SECRET_BYTES 64 /* Ed25519 identity secret key (seed and public key) */
 #define FR_SECAGG_SIG_BYTES 64
 #define FR_SECAGG_SECRET_BYTES 32 /* a Shamir-shared secret, and each share's y */
+#define FR_SECAGG_HASH_BYTES 32   /* BLAKE2b-256 of the round's setup */
 /* A share ciphertext: XChaCha20-Poly1305 of (from, to, share of s_sk, share of b) with
  * its random nonce in front and the tag behind. */
 #define FR_SECAGG_PLAIN_BYTES (2 + 2 * FR_SECAGG_SECRET_BYTES)
@@ -53,10 +58,23 @@ typedef struct fr_secagg_params {
     int n;          /* nodes, ids 1..n; 2..255 */
     int t;          /* threshold: n/2 < t <= n */
     uint32_t m;     /* coordinates of the vector; 1..FR_SECAGG_MAX_M */
+    /* BLAKE2b-256 of the round's whole setup as this end received or sent it
+     * (fr_secagg_setup_hash): signed into every advertisement and consistency
+     * signature, so that members shown different setups refuse each other. All zero
+     * when the caller has no setup message (the protocol's own tests). */
+    uint8_t setup_hash[FR_SECAGG_HASH_BYTES];
 } fr_secagg_params;
 
 /* FR_EINVAL naming the first setting out of range. */
 FR_MUST fr_status fr_secagg_params_check(const fr_secagg_params *p, fr_err *err);
+
+#define FR_SECAGG_MIN_MEMBERS 3 /* the node's floor on n */
+/* The node's floor on a round (Bonawitz et al. 2017, section 4): n >= max(3,
+ * min_members) and t > max(2/3, min_ratio) * n. min_members and min_ratio are the
+ * node's own settings (0 for none): they can only raise the floor. FR_EINVAL naming
+ * what falls short. fr_secagg_client_init applies it with the defaults. */
+FR_MUST fr_status fr_secagg_floor_check(const fr_secagg_params *p, int min_members,
+                                        double min_ratio, fr_err *err);
 
 /* ---- Shamir secret sharing over GF(2^8) (fr_secagg_shamir.c) ----
  * A 32-byte secret is shared byte by byte with a random polynomial of degree t - 1 over
@@ -115,17 +133,33 @@ typedef enum fr_secagg_prg {
 void fr_secagg_mask_add(uint32_t *y, uint32_t m, const uint8_t seed[FR_SECAGG_KEY_BYTES],
                         fr_secagg_prg kind, uint32_t round, int negate);
 
-/* The signed part of an advertisement: the context "fedrecall-secagg-advertise-v1" and
- * its NUL, round (uint32 LE), id (1 byte), c_pk, s_pk. */
+/* The signed part of an advertisement: the context "fedrecall-secagg-advertise-v2" and
+ * its NUL, round (uint32 LE), id (1 byte), the setup hash, c_pk, s_pk. */
 void fr_secagg_advert_sign(uint8_t sig[FR_SECAGG_SIG_BYTES],
                            const uint8_t id_sk[FR_SECAGG_ID_SECRET_BYTES], uint32_t round, int id,
+                           const uint8_t setup_hash[FR_SECAGG_HASH_BYTES],
                            const uint8_t c_pk[FR_SECAGG_KEY_BYTES],
                            const uint8_t s_pk[FR_SECAGG_KEY_BYTES]);
 FR_MUST fr_status fr_secagg_advert_verify(const uint8_t sig[FR_SECAGG_SIG_BYTES],
                                           const uint8_t id_pk[FR_SECAGG_ID_PUBLIC_BYTES],
                                           uint32_t round, int id,
+                                          const uint8_t setup_hash[FR_SECAGG_HASH_BYTES],
                                           const uint8_t c_pk[FR_SECAGG_KEY_BYTES],
                                           const uint8_t s_pk[FR_SECAGG_KEY_BYTES], fr_err *err);
+
+/* The consistency check's signature (fr_secagg_check.c): over the context
+ * "fedrecall-secagg-consistency-v1" and its NUL, round (uint32 LE), the setup hash, k
+ * (1 byte) and the k ids of U3 in increasing order. */
+void fr_secagg_check_sign(uint8_t sig[FR_SECAGG_SIG_BYTES],
+                          const uint8_t id_sk[FR_SECAGG_ID_SECRET_BYTES], uint32_t round,
+                          const uint8_t setup_hash[FR_SECAGG_HASH_BYTES], const uint8_t *ids,
+                          int k);
+/* FR_EINVAL naming signer when sig is not its signature over this U3. */
+FR_MUST fr_status fr_secagg_check_verify(const uint8_t sig[FR_SECAGG_SIG_BYTES],
+                                         const uint8_t id_pk[FR_SECAGG_ID_PUBLIC_BYTES],
+                                         uint32_t round,
+                                         const uint8_t setup_hash[FR_SECAGG_HASH_BYTES],
+                                         const uint8_t *ids, int k, int signer, fr_err *err);
 
 /* ---- fixed-point encoding (fr_secagg_encode.c) ----
  * A float vector is clipped to L2 norm clip, each coordinate then to [-clip, clip],
@@ -156,16 +190,18 @@ void fr_secagg_decode(const uint32_t *sum, size_t m, double scale, float *out);
 
 typedef struct fr_secagg_advert {
     int id;
+    const uint8_t *setup;             /* FR_SECAGG_HASH_BYTES: the setup it was made for */
     const uint8_t *c_pk, *s_pk, *sig; /* 32, 32, 64 bytes */
 } fr_secagg_advert;
 
-/* node -> coordinator: {v, round, from, c_pk, s_pk, sig} */
+/* node -> coordinator: {v, round, from, setup, c_pk, s_pk, sig} */
 typedef struct fr_secagg_advertise_msg {
     uint32_t round;
     fr_secagg_advert a;
 } fr_secagg_advertise_msg;
 
-/* coordinator -> every node: {v, round, adverts: [[id, c_pk, s_pk, sig], ...]}, U1 */
+/* coordinator -> every node: {v, round, adverts: [[id, setup, c_pk, s_pk, sig], ...]},
+ * U1 */
 typedef struct fr_secagg_adverts_msg {
     uint32_t round;
     int count;
@@ -195,12 +231,29 @@ typedef struct fr_secagg_masked_msg {
     const uint32_t *values; /* encode: the m masked values */
 } fr_secagg_masked_msg;
 
-/* coordinator -> each survivor: {v, round, survivors: [id...], dropped: [id...]} */
+/* coordinator -> each node of U3, the consistency check: {v, round, survivors: [id...]} */
+typedef struct fr_secagg_check_req_msg {
+    uint32_t round;
+    int n_survivors;
+    uint8_t survivors[FR_SECAGG_MAX_NODES]; /* U3 */
+} fr_secagg_check_req_msg;
+
+/* node -> coordinator: {v, round, from, sig}, its signature over U3 */
+typedef struct fr_secagg_check_msg {
+    uint32_t round;
+    int from;
+    const uint8_t *sig; /* FR_SECAGG_SIG_BYTES */
+} fr_secagg_check_msg;
+
+/* coordinator -> each node that signed U3: {v, round, survivors: [id...], dropped:
+ * [id...], sigs: [[id, sig], ...]}, sigs the signatures over U3 it holds */
 typedef struct fr_secagg_unmask_req_msg {
     uint32_t round;
-    int n_survivors, n_dropped;
+    int n_survivors, n_dropped, n_sigs;
     uint8_t survivors[FR_SECAGG_MAX_NODES]; /* U3 */
     uint8_t dropped[FR_SECAGG_MAX_NODES];   /* U2 \ U3 */
+    uint8_t signers[FR_SECAGG_MAX_NODES];   /* U4: who signed U3 */
+    const uint8_t *sigs[FR_SECAGG_MAX_NODES];
 } fr_secagg_unmask_req_msg;
 
 typedef enum fr_secagg_share_kind {
@@ -227,6 +280,8 @@ void fr_secagg_adverts_encode(const fr_secagg_adverts_msg *m, msgpack_sbuffer *s
 void fr_secagg_shares_encode(const fr_secagg_shares_msg *m, msgpack_sbuffer *sb);
 void fr_secagg_relay_encode(const fr_secagg_shares_msg *m, msgpack_sbuffer *sb);
 void fr_secagg_masked_encode(const fr_secagg_masked_msg *m, msgpack_sbuffer *sb);
+void fr_secagg_check_req_encode(const fr_secagg_check_req_msg *m, msgpack_sbuffer *sb);
+void fr_secagg_check_encode(const fr_secagg_check_msg *m, msgpack_sbuffer *sb);
 void fr_secagg_unmask_req_encode(const fr_secagg_unmask_req_msg *m, msgpack_sbuffer *sb);
 void fr_secagg_unmask_resp_encode(const fr_secagg_unmask_resp_msg *m, msgpack_sbuffer *sb);
 
@@ -241,6 +296,10 @@ FR_MUST fr_status fr_secagg_relay_decode(const void *buf, size_t len, int n,
 /* y must hold exactly 4m bytes, m the round's vector length. */
 FR_MUST fr_status fr_secagg_masked_decode(const void *buf, size_t len, int n, uint32_t m_expect,
                                           fr_secagg_masked_msg *m, fr_err *err);
+FR_MUST fr_status fr_secagg_check_req_decode(const void *buf, size_t len, int n,
+                                             fr_secagg_check_req_msg *m, fr_err *err);
+FR_MUST fr_status fr_secagg_check_decode(const void *buf, size_t len, int n, fr_secagg_check_msg *m,
+                                         fr_err *err);
 FR_MUST fr_status fr_secagg_unmask_req_decode(const void *buf, size_t len, int n,
                                               fr_secagg_unmask_req_msg *m, fr_err *err);
 FR_MUST fr_status fr_secagg_unmask_resp_decode(const void *buf, size_t len, int n,
@@ -253,6 +312,7 @@ typedef enum fr_secagg_client_stage {
     FR_SECAGG_CL_ADVERTISED, /* keys sent */
     FR_SECAGG_CL_SHARED,     /* shares sent */
     FR_SECAGG_CL_MASKED,     /* masked input sent */
+    FR_SECAGG_CL_CHECKED,    /* U3 signed */
     FR_SECAGG_CL_ANSWERED,   /* unmask response sent */
     FR_SECAGG_CL_REFUSED,    /* gave up the round: every later call is refused */
 } fr_secagg_client_stage;
@@ -271,11 +331,13 @@ typedef struct fr_secagg_client {
     uint8_t (*c_pks)[FR_SECAGG_KEY_BYTES], (*s_pks)[FR_SECAGG_KEY_BYTES];
     uint8_t *in_u1, *in_u2; /* 0/1: in U1 (advertised), in U2 (shares relayed to me) */
     uint8_t *asked;         /* the answered request: 1 survivor, 2 dropped, 0 neither */
+    uint8_t *in_u3;         /* 0/1: the U3 this node signed */
 } fr_secagg_client;
 
 /* A node of round p with id my_id (1..n), its identity secret key and the identity
  * public keys of all n nodes (n x 32 bytes, node v's at (v - 1) * 32). FR_EINVAL when
- * identity_sk does not belong to peer_identity_pks' entry for my_id. */
+ * identity_sk does not belong to peer_identity_pks' entry for my_id, or when p is
+ * below the floor (fr_secagg_floor_check with the defaults: n >= 3, t > 2n/3). */
 FR_MUST fr_status fr_secagg_client_init(fr_secagg_client *cl, const fr_secagg_params *p, int my_id,
                                         const uint8_t identity_sk[FR_SECAGG_ID_SECRET_BYTES],
                                         const uint8_t *peer_identity_pks, fr_err *err);
@@ -285,8 +347,9 @@ void fr_secagg_client_free(fr_secagg_client *cl);
 /* Round 0: fresh c and s key pairs, signed; out gets the advertise message. */
 FR_MUST fr_status fr_secagg_client_advertise(fr_secagg_client *cl, msgpack_sbuffer *out,
                                              fr_err *err);
-/* Round 1: from the coordinator's advert list, checks every signature and refuses the
- * round if one fails, then shares s_sk and a fresh b among U1; out gets the shares
+/* Round 1: from the coordinator's advert list, checks that every advert names this
+ * node's setup hash and that every signature holds, and refuses the round if one does
+ * not, then shares s_sk and a fresh b among U1; out gets the shares
  * message. */
 FR_MUST fr_status fr_secagg_client_share(fr_secagg_client *cl, const void *adverts, size_t len,
                                          msgpack_sbuffer *out, fr_err *err);
@@ -295,9 +358,17 @@ FR_MUST fr_status fr_secagg_client_share(fr_secagg_client *cl, const void *adver
 FR_MUST fr_status fr_secagg_client_masked_input(fr_secagg_client *cl, const void *relay, size_t len,
                                                 const uint32_t *x, msgpack_sbuffer *out,
                                                 fr_err *err);
-/* Round 3: answers an unmask request with its shares of b_v for survivors and s_sk_v for
- * dropped nodes. Refuses (FR_EINVAL), and gives up the round, a request whose sets are
- * not a split of U2 with this node among at least t survivors, or that differs from one
+/* Round 3, the consistency check (Bonawitz et al. 2017, section 4): signs the U3 the
+ * coordinator names, once; out gets the signature message. Refuses (FR_EINVAL), and
+ * gives up the round, a U3 that is not within this node's U2, leaves it out or has
+ * fewer than t nodes, or that differs from one already signed. */
+FR_MUST fr_status fr_secagg_client_check(fr_secagg_client *cl, const void *request, size_t len,
+                                         msgpack_sbuffer *out, fr_err *err);
+/* Round 4: answers an unmask request with its shares of b_v for v in U3 and s_sk_v for
+ * v in U2 \ U3, never both for one node. Refuses (FR_EINVAL), and gives up the round,
+ * before any share leaves it: a request whose survivors are not the U3 this node
+ * signed, whose sets are not a split of U2, that carries fewer than t signatures over
+ * that U3 from nodes of U3 or one that does not verify, or that differs from one
  * already answered; the same request again gets the same answer. */
 FR_MUST fr_status fr_secagg_client_unmask(fr_secagg_client *cl, const void *request, size_t len,
                                           msgpack_sbuffer *out, fr_err *err);
@@ -308,7 +379,8 @@ typedef enum fr_secagg_server_stage {
     FR_SECAGG_SV_ADVERTISE, /* collecting advertisements */
     FR_SECAGG_SV_SHARES,    /* U1 closed: collecting shares */
     FR_SECAGG_SV_MASKED,    /* U2 closed: collecting masked inputs */
-    FR_SECAGG_SV_UNMASK,    /* U3 closed: collecting unmask responses */
+    FR_SECAGG_SV_CHECK,     /* U3 closed: collecting signatures over U3 */
+    FR_SECAGG_SV_UNMASK,    /* U4 closed: collecting unmask responses */
     FR_SECAGG_SV_DONE,      /* the sum is known */
     FR_SECAGG_SV_ABORTED,   /* too few nodes at some step: nothing is output */
 } fr_secagg_server_stage;
@@ -318,13 +390,14 @@ typedef enum fr_secagg_server_stage {
 typedef struct fr_secagg_server {
     fr_secagg_params p;
     fr_secagg_server_stage stage;
-    int n_u1, n_u2, n_u3, n_resp;
+    int n_u1, n_u2, n_u3, n_u4, n_resp;
     /* one malloc, views indexed by node id (entry 0 unused) */
     uint8_t *pub;
     uint8_t (*id_pks)[FR_SECAGG_ID_PUBLIC_BYTES];
     uint8_t (*c_pks)[FR_SECAGG_KEY_BYTES], (*s_pks)[FR_SECAGG_KEY_BYTES];
     uint8_t (*sigs)[FR_SECAGG_SIG_BYTES];
-    uint8_t *in_u1, *in_u2, *in_u3, *responded; /* 0/1 */
+    uint8_t (*check_sigs)[FR_SECAGG_SIG_BYTES];         /* signatures over U3 */
+    uint8_t *in_u1, *in_u2, *in_u3, *in_u4, *responded; /* 0/1; U4: signed U3 */
     uint8_t *ct;     /* (n + 1)^2 x CT: ct[from * (n + 1) + to], malloc'd once U1 closes */
     uint32_t *sum;   /* m: the masked inputs added so far, then the result */
     uint8_t *shares; /* sodium_malloc'd (n + 1)^2 x 32: [responder * (n + 1) + v] */
@@ -338,8 +411,8 @@ void fr_secagg_server_free(fr_secagg_server *sv);
 /* Each add_* takes one node's message of the current step and refuses (FR_EINVAL) one of
  * another round, from a node outside the step's set, from a node already heard from or
  * out of step. The first call to a broadcast (advertise_list, shares_for,
- * unmask_request) closes the step before it; with fewer than t nodes in it the round is
- * aborted (FR_ENODATA) and every later call refuses. */
+ * check_request, unmask_request) closes the step before it; with fewer than t nodes in
+ * it the round is aborted (FR_ENODATA) and every later call refuses. */
 FR_MUST fr_status fr_secagg_server_add_advertise(fr_secagg_server *sv, const void *buf, size_t len,
                                                  fr_err *err);
 FR_MUST fr_status fr_secagg_server_advertise_list(fr_secagg_server *sv, msgpack_sbuffer *out,
@@ -351,6 +424,13 @@ FR_MUST fr_status fr_secagg_server_shares_for(fr_secagg_server *sv, int v, msgpa
                                               fr_err *err);
 FR_MUST fr_status fr_secagg_server_add_masked_input(fr_secagg_server *sv, const void *buf,
                                                     size_t len, fr_err *err);
+/* The consistency check's request: U3. */
+FR_MUST fr_status fr_secagg_server_check_request(fr_secagg_server *sv, msgpack_sbuffer *out,
+                                                 fr_err *err);
+/* A node of U3's signature over U3, verified. */
+FR_MUST fr_status fr_secagg_server_add_check(fr_secagg_server *sv, const void *buf, size_t len,
+                                             fr_err *err);
+/* The unmask request with the signatures over U3 (U4 must hold t nodes). */
 FR_MUST fr_status fr_secagg_server_unmask_request(fr_secagg_server *sv, msgpack_sbuffer *out,
                                                   fr_err *err);
 FR_MUST fr_status fr_secagg_server_add_unmask_response(fr_secagg_server *sv, const void *buf,

@@ -77,6 +77,8 @@ fr_status fr_secagg_client_init(fr_secagg_client *cl, const fr_secagg_params *p,
 {
     memset(cl, 0, sizeof *cl);
     fr_status st = fr_secagg_params_check(p, err);
+    if (st == FR_OK)
+        st = fr_secagg_floor_check(p, 0, 0, err);
     if (st != FR_OK)
         return st;
     if (my_id < 1 || my_id > p->n)
@@ -84,7 +86,7 @@ fr_status fr_secagg_client_init(fr_secagg_client *cl, const fr_secagg_params *p,
     cl->p = *p;
     cl->id = my_id;
     size_t n1 = (size_t)p->n + 1;
-    cl->pub = calloc(n1, 3 * FR_SECAGG_KEY_BYTES + 3);
+    cl->pub = calloc(n1, 3 * FR_SECAGG_KEY_BYTES + 4);
     cl->secret = sodium_malloc(secret_bytes(p->n));
     if (!cl->pub || !cl->secret) {
         st = fr_fail(err, FR_ENOMEM, "secagg: out of memory for node %d", my_id);
@@ -97,6 +99,7 @@ fr_status fr_secagg_client_init(fr_secagg_client *cl, const fr_secagg_params *p,
     cl->in_u1 = (uint8_t *)(cl->s_pks + n1);
     cl->in_u2 = cl->in_u1 + n1;
     cl->asked = cl->in_u2 + n1;
+    cl->in_u3 = cl->asked + n1;
     memcpy(cl->id_pks[1], peer_identity_pks, (size_t)p->n * FR_SECAGG_ID_PUBLIC_BYTES);
     memcpy(cl->secret + SEC_ID, identity_sk, FR_SECAGG_ID_SECRET_BYTES);
     uint8_t pk[FR_SECAGG_ID_PUBLIC_BYTES];
@@ -121,22 +124,34 @@ fr_status fr_secagg_client_advertise(fr_secagg_client *cl, msgpack_sbuffer *out,
     crypto_scalarmult_base(cl->c_pk, cl->secret + SEC_C);
     crypto_scalarmult_base(cl->s_pk, cl->secret + SEC_S);
     uint8_t sig[FR_SECAGG_SIG_BYTES];
-    fr_secagg_advert_sign(sig, cl->secret + SEC_ID, cl->p.round, cl->id, cl->c_pk, cl->s_pk);
-    fr_secagg_advertise_msg m = {
-        .round = cl->p.round, .a = {.id = cl->id, .c_pk = cl->c_pk, .s_pk = cl->s_pk, .sig = sig}};
+    fr_secagg_advert_sign(sig, cl->secret + SEC_ID, cl->p.round, cl->id, cl->p.setup_hash, cl->c_pk,
+                          cl->s_pk);
+    fr_secagg_advertise_msg m = {.round = cl->p.round,
+                                 .a = {.id = cl->id,
+                                       .setup = cl->p.setup_hash,
+                                       .c_pk = cl->c_pk,
+                                       .s_pk = cl->s_pk,
+                                       .sig = sig}};
     fr_secagg_advertise_encode(&m, out);
     cl->stage = FR_SECAGG_CL_ADVERTISED;
     return FR_OK;
 }
 
-/* U1 from the coordinator's list, every key checked; FR_EINVAL means give up. */
+/* U1 from the coordinator's list, every key checked; FR_EINVAL means give up. Every
+ * advert must name the setup this node was given: a member shown another setup (other
+ * members, ids, keys or threshold) signed another hash. */
 static fr_status take_adverts(fr_secagg_client *cl, const fr_secagg_adverts_msg *m, fr_err *err)
 {
     const uint32_t r = cl->p.round;
     for (int i = 0; i < m->count; i++) {
         const fr_secagg_advert *a = &m->e[i];
-        fr_status st =
-            fr_secagg_advert_verify(a->sig, cl->id_pks[a->id], r, a->id, a->c_pk, a->s_pk, err);
+        if (sodium_memcmp(a->setup, cl->p.setup_hash, FR_SECAGG_HASH_BYTES) != 0)
+            return fr_fail(err, FR_EINVAL,
+                           "secagg round %u, node %d: node %d advertised keys for another setup "
+                           "of the round (the members were not all shown the same one)",
+                           r, cl->id, a->id);
+        fr_status st = fr_secagg_advert_verify(a->sig, cl->id_pks[a->id], r, a->id,
+                                               cl->p.setup_hash, a->c_pk, a->s_pk, err);
         if (st != FR_OK)
             return st;
         if (a->id == cl->id && (memcmp(a->c_pk, cl->c_pk, FR_SECAGG_KEY_BYTES) != 0 ||
@@ -314,8 +329,46 @@ out:
     return st;
 }
 
+/* U3 as this node signed it: its ids in order, their number. */
+static int signed_u3(const fr_secagg_client *cl, uint8_t *ids)
+{
+    int k = 0;
+    for (int v = 1; v <= cl->p.n; v++)
+        if (cl->in_u3[v])
+            ids[k++] = (uint8_t)v;
+    return k;
+}
+
+/* The request's signatures: at least t, each from a node of the U3 this node signed and
+ * over that very U3. Without this a coordinator could tell some nodes that v survived
+ * and others that it dropped, and collect both of v's secrets. */
+static fr_status check_sigs(fr_secagg_client *cl, const fr_secagg_unmask_req_msg *m, fr_err *err)
+{
+    const uint32_t r = cl->p.round;
+    uint8_t ids[FR_SECAGG_MAX_NODES];
+    int k = signed_u3(cl, ids);
+    if (m->n_sigs < cl->p.t)
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round %u, node %d: an unmask request with %d signatures over U3, "
+                       "below the threshold %d",
+                       r, cl->id, m->n_sigs, cl->p.t);
+    for (int i = 0; i < m->n_sigs; i++) {
+        int v = m->signers[i];
+        if (!cl->in_u3[v])
+            return fr_fail(err, FR_EINVAL,
+                           "secagg round %u, node %d: a signature over U3 from node %d, which is "
+                           "not in it",
+                           r, cl->id, v);
+        fr_status st =
+            fr_secagg_check_verify(m->sigs[i], cl->id_pks[v], r, cl->p.setup_hash, ids, k, v, err);
+        if (st != FR_OK)
+            return st;
+    }
+    return FR_OK;
+}
+
 /* The request's split of U2 into ask[v] (1 survivor, 2 dropped), checked against what
- * this node knows; FR_EINVAL means give up. */
+ * this node knows and signed; FR_EINVAL means give up. */
 static fr_status take_request(fr_secagg_client *cl, const fr_secagg_unmask_req_msg *m, uint8_t *ask,
                               fr_err *err)
 {
@@ -347,19 +400,86 @@ static fr_status take_request(fr_secagg_client *cl, const fr_secagg_unmask_req_m
                        "secagg round %u, node %d: an unmask request for %d survivors, below the "
                        "threshold %d",
                        r, cl->id, m->n_survivors, cl->p.t);
+    for (int v = 1; v <= cl->p.n; v++)
+        if ((ask[v] == 1) != (cl->in_u3[v] != 0))
+            return fr_fail(err, FR_EINVAL,
+                           "secagg round %u, node %d: the unmask request %s node %d among the "
+                           "survivors, unlike the U3 this node signed",
+                           r, cl->id, ask[v] == 1 ? "names" : "leaves out", v);
     if (cl->stage == FR_SECAGG_CL_ANSWERED && memcmp(ask, cl->asked, (size_t)cl->p.n + 1) != 0)
         return fr_fail(err, FR_EINVAL,
                        "secagg round %u, node %d: a second unmask request that differs from the "
                        "one answered",
                        r, cl->id);
+    return check_sigs(cl, m, err);
+}
+
+/* The consistency check's U3 into u3[v], checked against this node's U2; FR_EINVAL
+ * means give up. */
+static fr_status take_check(fr_secagg_client *cl, const fr_secagg_check_req_msg *m, uint8_t *u3,
+                            fr_err *err)
+{
+    const uint32_t r = cl->p.round;
+    for (int i = 0; i < m->n_survivors; i++) {
+        int v = m->survivors[i];
+        if (!cl->in_u2[v])
+            return fr_fail(err, FR_EINVAL,
+                           "secagg round %u, node %d: U3 names node %d, which never sent this "
+                           "node its shares",
+                           r, cl->id, v);
+        u3[v] = 1;
+    }
+    if (!u3[cl->id])
+        return fr_fail(err, FR_EINVAL, "secagg round %u, node %d: U3 leaves this node out", r,
+                       cl->id);
+    if (m->n_survivors < cl->p.t)
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round %u, node %d: U3 of %d nodes, below the threshold %d", r,
+                       cl->id, m->n_survivors, cl->p.t);
+    if (cl->stage == FR_SECAGG_CL_CHECKED && memcmp(u3, cl->in_u3, (size_t)cl->p.n + 1) != 0)
+        return fr_fail(err, FR_EINVAL,
+                       "secagg round %u, node %d: a second U3 that differs from the one signed", r,
+                       cl->id);
     return FR_OK;
+}
+
+fr_status fr_secagg_client_check(fr_secagg_client *cl, const void *request, size_t len,
+                                 msgpack_sbuffer *out, fr_err *err)
+{
+    fr_status st =
+        expect_stage(cl, cl->stage == FR_SECAGG_CL_MASKED || cl->stage == FR_SECAGG_CL_CHECKED,
+                     "consistency check", err);
+    if (st != FR_OK)
+        return st;
+    fr_secagg_check_req_msg *m = malloc(sizeof *m);
+    uint8_t u3[FR_SECAGG_MAX_NODES + 1] = {0};
+    if (!m)
+        return fr_fail(err, FR_ENOMEM, "secagg: out of memory for node %d's check", cl->id);
+    if ((st = fr_secagg_check_req_decode(request, len, cl->p.n, m, err)) != FR_OK ||
+        (st = check_round(cl, m->round, "a consistency check", err)) != FR_OK)
+        goto out;
+    if ((st = take_check(cl, m, u3, err)) != FR_OK) {
+        st = refuse(cl, st);
+        goto out;
+    }
+    memcpy(cl->in_u3, u3, (size_t)cl->p.n + 1);
+    uint8_t sig[FR_SECAGG_SIG_BYTES];
+    fr_secagg_check_sign(sig, cl->secret + SEC_ID, cl->p.round, cl->p.setup_hash, m->survivors,
+                         m->n_survivors);
+    fr_secagg_check_msg cm = {.round = cl->p.round, .from = cl->id, .sig = sig};
+    fr_secagg_check_encode(&cm, out);
+    cl->stage = FR_SECAGG_CL_CHECKED;
+out:
+    free(m);
+    return st;
 }
 
 fr_status fr_secagg_client_unmask(fr_secagg_client *cl, const void *request, size_t len,
                                   msgpack_sbuffer *out, fr_err *err)
 {
+    /* no share leaves before this node has signed U3 (fr_secagg_client_check) */
     fr_status st = expect_stage(
-        cl, cl->stage == FR_SECAGG_CL_MASKED || cl->stage == FR_SECAGG_CL_ANSWERED, "unmask", err);
+        cl, cl->stage == FR_SECAGG_CL_CHECKED || cl->stage == FR_SECAGG_CL_ANSWERED, "unmask", err);
     if (st != FR_OK)
         return st;
     fr_secagg_unmask_req_msg *m = malloc(sizeof *m);

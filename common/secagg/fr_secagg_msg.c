@@ -30,8 +30,9 @@ static void pack_id(msgpack_packer *pk, const char *key, int id)
 
 static void pack_advert(msgpack_packer *pk, const fr_secagg_advert *a)
 {
-    msgpack_pack_array(pk, 4);
+    msgpack_pack_array(pk, 5);
     msgpack_pack_int(pk, a->id);
+    fr_secagg_mp_pack_bin(pk, a->setup, FR_SECAGG_HASH_BYTES);
     fr_secagg_mp_pack_bin(pk, a->c_pk, FR_SECAGG_KEY_BYTES);
     fr_secagg_mp_pack_bin(pk, a->s_pk, FR_SECAGG_KEY_BYTES);
     fr_secagg_mp_pack_bin(pk, a->sig, FR_SECAGG_SIG_BYTES);
@@ -40,8 +41,10 @@ static void pack_advert(msgpack_packer *pk, const fr_secagg_advert *a)
 void fr_secagg_advertise_encode(const fr_secagg_advertise_msg *m, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
-    pack_head(&pk, sb, 6, m->round);
+    pack_head(&pk, sb, 7, m->round);
     pack_id(&pk, "from", m->a.id);
+    fr_secagg_mp_pack_str(&pk, "setup");
+    fr_secagg_mp_pack_bin(&pk, m->a.setup, FR_SECAGG_HASH_BYTES);
     fr_secagg_mp_pack_str(&pk, "c_pk");
     fr_secagg_mp_pack_bin(&pk, m->a.c_pk, FR_SECAGG_KEY_BYTES);
     fr_secagg_mp_pack_str(&pk, "s_pk");
@@ -120,9 +123,16 @@ static void pack_ids(msgpack_packer *pk, const char *key, const uint8_t *ids, in
 void fr_secagg_unmask_req_encode(const fr_secagg_unmask_req_msg *m, msgpack_sbuffer *sb)
 {
     msgpack_packer pk;
-    pack_head(&pk, sb, 4, m->round);
+    pack_head(&pk, sb, 5, m->round);
     pack_ids(&pk, "survivors", m->survivors, m->n_survivors);
     pack_ids(&pk, "dropped", m->dropped, m->n_dropped);
+    fr_secagg_mp_pack_str(&pk, "sigs");
+    msgpack_pack_array(&pk, (size_t)m->n_sigs);
+    for (int i = 0; i < m->n_sigs; i++) {
+        msgpack_pack_array(&pk, 2);
+        msgpack_pack_int(&pk, m->signers[i]);
+        fr_secagg_mp_pack_bin(&pk, m->sigs[i], FR_SECAGG_SIG_BYTES);
+    }
 }
 
 void fr_secagg_unmask_resp_encode(const fr_secagg_unmask_resp_msg *m, msgpack_sbuffer *sb)
@@ -272,9 +282,11 @@ fr_status fr_secagg_mp_walk(const void *buf, size_t len, const char *name, const
 
 static fr_status read_advert_entry(fr_mpread *r, int n, int i, int prev, fr_secagg_advert *a)
 {
-    fr_status st = fr_secagg_mp_read_tuple(r, "adverts", 4);
+    fr_status st = fr_secagg_mp_read_tuple(r, "adverts", 5);
     if (st == FR_OK)
         st = fr_secagg_mp_read_entry_id(r, "adverts", n, i, prev, &a->id);
+    if (st == FR_OK)
+        st = fr_secagg_mp_read_bytes(r, "adverts: setup", FR_SECAGG_HASH_BYTES, &a->setup);
     if (st == FR_OK)
         st = fr_secagg_mp_read_bytes(r, "adverts: c_pk", FR_SECAGG_KEY_BYTES, &a->c_pk);
     if (st == FR_OK)
@@ -284,7 +296,7 @@ static fr_status read_advert_entry(fr_mpread *r, int n, int i, int prev, fr_seca
     return st;
 }
 
-static const char *const advertise_keys[] = {"v", "round", "from", "c_pk", "s_pk", "sig"};
+static const char *const advertise_keys[] = {"v", "round", "from", "c_pk", "s_pk", "sig", "setup"};
 
 static fr_status advertise_field(fr_mpread *r, int idx, int n, void *msg)
 {
@@ -293,7 +305,8 @@ static fr_status advertise_field(fr_mpread *r, int idx, int n, void *msg)
     case 2: return read_id(r, "from", n, &a->id);
     case 3: return fr_secagg_mp_read_bytes(r, "c_pk", FR_SECAGG_KEY_BYTES, &a->c_pk);
     case 4: return fr_secagg_mp_read_bytes(r, "s_pk", FR_SECAGG_KEY_BYTES, &a->s_pk);
-    default: return fr_secagg_mp_read_bytes(r, "sig", FR_SECAGG_SIG_BYTES, &a->sig);
+    case 5: return fr_secagg_mp_read_bytes(r, "sig", FR_SECAGG_SIG_BYTES, &a->sig);
+    default: return fr_secagg_mp_read_bytes(r, "setup", FR_SECAGG_HASH_BYTES, &a->setup);
     }
 }
 
@@ -359,14 +372,26 @@ static fr_status read_ids(fr_mpread *r, const char *what, int n, uint8_t *ids, i
     return st;
 }
 
-static const char *const unmask_req_keys[] = {"v", "round", "survivors", "dropped"};
+static const char *const unmask_req_keys[] = {"v", "round", "survivors", "dropped", "sigs"};
 
 static fr_status unmask_req_field(fr_mpread *r, int idx, int n, void *msg)
 {
     fr_secagg_unmask_req_msg *m = msg;
     if (idx == 2)
         return read_ids(r, "survivors", n, m->survivors, &m->n_survivors);
-    return read_ids(r, "dropped", n, m->dropped, &m->n_dropped);
+    if (idx == 3)
+        return read_ids(r, "dropped", n, m->dropped, &m->n_dropped);
+    fr_status st = fr_secagg_mp_read_list(r, "sigs", n, &m->n_sigs);
+    for (int i = 0; st == FR_OK && i < m->n_sigs; i++) {
+        int id = 0;
+        st = fr_secagg_mp_read_tuple(r, "sigs", 2);
+        if (st == FR_OK)
+            st = fr_secagg_mp_read_entry_id(r, "sigs", n, i, i ? m->signers[i - 1] : 0, &id);
+        m->signers[i] = (uint8_t)id;
+        if (st == FR_OK)
+            st = fr_secagg_mp_read_bytes(r, "sigs: sig", FR_SECAGG_SIG_BYTES, &m->sigs[i]);
+    }
+    return st;
 }
 
 static const char *const unmask_resp_keys[] = {"v", "round", "from", "shares"};

@@ -2,6 +2,7 @@
 #include "secagg/fr_secagg_round.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <string.h>
 
 #include "util/fr_mpread.h"
@@ -199,6 +200,22 @@ fr_status fr_secagg_setup_decode(const void *buf, size_t len, fr_secagg_setup *s
     if (fr_secagg_round_layout(s, &l, &why) != FR_OK)
         return fr_fail(err, FR_EFORMAT, "secagg setup: %s", why.msg);
     return FR_OK;
+}
+
+fr_status fr_secagg_setup_hash(const fr_secagg_setup *s, uint8_t out[FR_SECAGG_HASH_BYTES],
+                               fr_err *err)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_secagg_setup_encode(s, &sb);
+    fr_status st = FR_OK;
+    if (!sb.data)
+        st = fr_fail(err, FR_ENOMEM, "secagg setup: out of memory to hash it");
+    else
+        crypto_generichash(out, FR_SECAGG_HASH_BYTES, (const unsigned char *)sb.data, sb.size, NULL,
+                           0);
+    msgpack_sbuffer_destroy(&sb);
+    return st;
 }
 
 const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const char *name)

@@ -65,6 +65,13 @@ void fr_secagg_setup_encode(const fr_secagg_setup *s, msgpack_sbuffer *sb);
 FR_MUST fr_status fr_secagg_setup_decode(const void *buf, size_t len, fr_secagg_setup *s,
                                          fr_err *err);
 
+/* out = BLAKE2b-256 of the setup's canonical encoding (fr_secagg_setup_encode): every
+ * field the setup carries (members with their ids, names, weights, identity keys,
+ * certificates and bindings; n, t, m, round, model version, bounds). Nodes put it in
+ * s->p.setup_hash, so that it is signed into their advertisements. */
+FR_MUST fr_status fr_secagg_setup_hash(const fr_secagg_setup *s, uint8_t out[FR_SECAGG_HASH_BYTES],
+                                       fr_err *err);
+
 /* The member with certificate name name, or NULL. */
 const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const char *name);
 

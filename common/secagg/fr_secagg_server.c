@@ -50,7 +50,7 @@ fr_status fr_secagg_server_init(fr_secagg_server *sv, const fr_secagg_params *p,
         return st;
     sv->p = *p;
     size_t k = n1(sv);
-    sv->pub = calloc(k, 3 * FR_SECAGG_KEY_BYTES + FR_SECAGG_SIG_BYTES + 4);
+    sv->pub = calloc(k, 3 * FR_SECAGG_KEY_BYTES + 2 * FR_SECAGG_SIG_BYTES + 5);
     sv->sum = calloc(p->m, sizeof *sv->sum);
     if (!sv->pub || !sv->sum) {
         fr_secagg_server_free(sv);
@@ -60,10 +60,12 @@ fr_status fr_secagg_server_init(fr_secagg_server *sv, const fr_secagg_params *p,
     sv->c_pks = (void *)(sv->id_pks + k);
     sv->s_pks = (void *)(sv->c_pks + k);
     sv->sigs = (void *)(sv->s_pks + k);
-    sv->in_u1 = (uint8_t *)(sv->sigs + k);
+    sv->check_sigs = (void *)(sv->sigs + k);
+    sv->in_u1 = (uint8_t *)(sv->check_sigs + k);
     sv->in_u2 = sv->in_u1 + k;
     sv->in_u3 = sv->in_u2 + k;
-    sv->responded = sv->in_u3 + k;
+    sv->in_u4 = sv->in_u3 + k;
+    sv->responded = sv->in_u4 + k;
     memcpy(sv->id_pks[1], identity_pks, (size_t)p->n * FR_SECAGG_ID_PUBLIC_BYTES);
     sv->stage = FR_SECAGG_SV_ADVERTISE;
     return FR_OK;
@@ -126,9 +128,12 @@ fr_status fr_secagg_server_add_advertise(fr_secagg_server *sv, const void *buf, 
     if (st == FR_OK)
         st = check_sender(sv, m.round, m.a.id, NULL, NULL, sv->in_u1, "advertisement", err);
     /* checked here as well as at every node, so a forgery is refused at the door */
+    if (st == FR_OK && sodium_memcmp(m.a.setup, sv->p.setup_hash, FR_SECAGG_HASH_BYTES) != 0)
+        st = fr_fail(err, FR_EINVAL, "secagg round %u: node %d advertised keys for another setup",
+                     sv->p.round, m.a.id);
     if (st == FR_OK)
-        st = fr_secagg_advert_verify(m.a.sig, sv->id_pks[m.a.id], m.round, m.a.id, m.a.c_pk,
-                                     m.a.s_pk, err);
+        st = fr_secagg_advert_verify(m.a.sig, sv->id_pks[m.a.id], m.round, m.a.id, sv->p.setup_hash,
+                                     m.a.c_pk, m.a.s_pk, err);
     /* A low-order key would make every other node give up the round when it meets it;
      * X25519 with such a point gives zero whatever the scalar, so any scalar finds it. */
     static const uint8_t probe[FR_SECAGG_KEY_BYTES] = {1};
@@ -169,7 +174,8 @@ fr_status fr_secagg_server_advertise_list(fr_secagg_server *sv, msgpack_sbuffer 
     m->count = 0;
     for (int v = 1; v <= sv->p.n; v++)
         if (sv->in_u1[v])
-            m->e[m->count++] = (fr_secagg_advert){v, sv->c_pks[v], sv->s_pks[v], sv->sigs[v]};
+            m->e[m->count++] =
+                (fr_secagg_advert){v, sv->p.setup_hash, sv->c_pks[v], sv->s_pks[v], sv->sigs[v]};
     fr_secagg_adverts_encode(m, out);
     free(m);
     return FR_OK;
@@ -257,13 +263,63 @@ fr_status fr_secagg_server_add_masked_input(fr_secagg_server *sv, const void *bu
     return FR_OK;
 }
 
-fr_status fr_secagg_server_unmask_request(fr_secagg_server *sv, msgpack_sbuffer *out, fr_err *err)
+/* U3's ids in order, their number. */
+static int u3_ids(const fr_secagg_server *sv, uint8_t *ids)
+{
+    int k = 0;
+    for (int v = 1; v <= sv->p.n; v++)
+        if (sv->in_u3[v])
+            ids[k++] = (uint8_t)v;
+    return k;
+}
+
+fr_status fr_secagg_server_check_request(fr_secagg_server *sv, msgpack_sbuffer *out, fr_err *err)
 {
     if (sv->stage == FR_SECAGG_SV_MASKED) {
         if (sv->n_u3 < sv->p.t)
             return abort_round(sv, err, FR_ENODATA,
                                "%d nodes sent masked inputs, the threshold is %d", sv->n_u3,
                                sv->p.t);
+        sv->stage = FR_SECAGG_SV_CHECK;
+    }
+    fr_status st = in_step(sv, FR_SECAGG_SV_CHECK, "the consistency check", err);
+    if (st != FR_OK)
+        return st;
+    fr_secagg_check_req_msg m = {.round = sv->p.round};
+    m.n_survivors = u3_ids(sv, m.survivors);
+    fr_secagg_check_req_encode(&m, out);
+    return FR_OK;
+}
+
+fr_status fr_secagg_server_add_check(fr_secagg_server *sv, const void *buf, size_t len, fr_err *err)
+{
+    fr_secagg_check_msg m;
+    fr_status st = in_step(sv, FR_SECAGG_SV_CHECK, "a consistency signature", err);
+    if (st == FR_OK)
+        st = fr_secagg_check_decode(buf, len, sv->p.n, &m, err);
+    if (st == FR_OK)
+        st = check_sender(sv, m.round, m.from, sv->in_u3, "U3", sv->in_u4, "consistency signature",
+                          err);
+    uint8_t ids[FR_SECAGG_MAX_NODES];
+    int k = u3_ids(sv, ids);
+    /* a bad one would make every node give up the round: refused at the door */
+    if (st == FR_OK)
+        st = fr_secagg_check_verify(m.sig, sv->id_pks[m.from], sv->p.round, sv->p.setup_hash, ids,
+                                    k, m.from, err);
+    if (st != FR_OK)
+        return st;
+    memcpy(sv->check_sigs[m.from], m.sig, FR_SECAGG_SIG_BYTES);
+    sv->in_u4[m.from] = 1;
+    sv->n_u4++;
+    return FR_OK;
+}
+
+fr_status fr_secagg_server_unmask_request(fr_secagg_server *sv, msgpack_sbuffer *out, fr_err *err)
+{
+    if (sv->stage == FR_SECAGG_SV_CHECK) {
+        if (sv->n_u4 < sv->p.t)
+            return abort_round(sv, err, FR_ENODATA, "%d nodes signed U3, the threshold is %d",
+                               sv->n_u4, sv->p.t);
         sv->shares = sodium_malloc(shares_bytes(sv));
         if (!sv->shares)
             return fr_fail(err, FR_ENOMEM, "secagg: out of memory for round %u's shares",
@@ -274,14 +330,23 @@ fr_status fr_secagg_server_unmask_request(fr_secagg_server *sv, msgpack_sbuffer 
     fr_status st = in_step(sv, FR_SECAGG_SV_UNMASK, "the unmask request", err);
     if (st != FR_OK)
         return st;
-    fr_secagg_unmask_req_msg m = {.round = sv->p.round};
+    fr_secagg_unmask_req_msg *m = calloc(1, sizeof *m);
+    if (!m)
+        return fr_fail(err, FR_ENOMEM, "secagg: out of memory for round %u's unmask request",
+                       sv->p.round);
+    m->round = sv->p.round;
     for (int v = 1; v <= sv->p.n; v++) {
         if (sv->in_u3[v])
-            m.survivors[m.n_survivors++] = (uint8_t)v;
+            m->survivors[m->n_survivors++] = (uint8_t)v;
         else if (sv->in_u2[v])
-            m.dropped[m.n_dropped++] = (uint8_t)v;
+            m->dropped[m->n_dropped++] = (uint8_t)v;
+        if (sv->in_u4[v]) {
+            m->signers[m->n_sigs] = (uint8_t)v;
+            m->sigs[m->n_sigs++] = sv->check_sigs[v];
+        }
     }
-    fr_secagg_unmask_req_encode(&m, out);
+    fr_secagg_unmask_req_encode(m, out);
+    free(m);
     return FR_OK;
 }
 
@@ -294,8 +359,8 @@ fr_status fr_secagg_server_add_unmask_response(fr_secagg_server *sv, const void 
     if (st == FR_OK)
         st = fr_secagg_unmask_resp_decode(buf, len, sv->p.n, m, err);
     if (st == FR_OK)
-        st = check_sender(sv, m->round, m->from, sv->in_u3, "U3", sv->responded, "unmask response",
-                          err);
+        st = check_sender(sv, m->round, m->from, sv->in_u4, "U4 (the nodes that signed U3)",
+                          sv->responded, "unmask response", err);
     /* one share for every node of U2, of the kind its fate calls for */
     if (st == FR_OK && m->count != sv->n_u2)
         st = fr_fail(err, FR_EINVAL,

@@ -1,4 +1,4 @@
-/* One fixed round of secure aggregation (3 nodes, threshold 2, 16 coordinates), the
+/* One fixed round of secure aggregation (3 nodes, threshold 3, 16 coordinates), the
  * same in every process: shared by fuzz_secagg_steps, which puts a node or the
  * coordinator in each stage of it and feeds it arbitrary bytes, and by
  * tests/tool_secagg_seeds.c, which writes that round's messages out as the secagg fuzz
@@ -22,7 +22,7 @@
 #include "secagg/fr_secagg.h"
 
 #define SA_N 3
-#define SA_T 2
+#define SA_T 3
 #define SA_M 16
 #define SA_ROUND 5
 
@@ -78,8 +78,8 @@ typedef struct sa_round {
     fr_secagg_params p;
     uint8_t pks[SA_N * FR_SECAGG_ID_PUBLIC_BYTES], sks[SA_N * FR_SECAGG_ID_SECRET_BYTES];
     uint32_t x[SA_N + 1][SA_M], sum[SA_M];
-    msgpack_sbuffer adv[SA_N + 1], list, shares[SA_N + 1], relay[SA_N + 1], masked[SA_N + 1], req,
-        resp[SA_N + 1];
+    msgpack_sbuffer adv[SA_N + 1], list, shares[SA_N + 1], relay[SA_N + 1], masked[SA_N + 1], check,
+        sig[SA_N + 1], req, resp[SA_N + 1];
 } sa_round;
 
 static inline void sa_round_free(sa_round *r)
@@ -89,9 +89,11 @@ static inline void sa_round_free(sa_round *r)
         msgpack_sbuffer_destroy(&r->shares[u]);
         msgpack_sbuffer_destroy(&r->relay[u]);
         msgpack_sbuffer_destroy(&r->masked[u]);
+        msgpack_sbuffer_destroy(&r->sig[u]);
         msgpack_sbuffer_destroy(&r->resp[u]);
     }
     msgpack_sbuffer_destroy(&r->list);
+    msgpack_sbuffer_destroy(&r->check);
     msgpack_sbuffer_destroy(&r->req);
 }
 
@@ -114,6 +116,9 @@ static inline fr_status sa_client_to(fr_secagg_client *cl, const sa_round *r, in
         st = fr_secagg_client_masked_input(cl, r->relay[u].data, r->relay[u].size, r->x[u], &sb,
                                            err);
     msgpack_sbuffer_clear(&sb);
+    if (st == FR_OK && want >= FR_SECAGG_CL_CHECKED)
+        st = fr_secagg_client_check(cl, r->check.data, r->check.size, &sb, err);
+    msgpack_sbuffer_clear(&sb);
     if (st == FR_OK && want >= FR_SECAGG_CL_ANSWERED)
         st = fr_secagg_client_unmask(cl, r->req.data, r->req.size, &sb, err);
     msgpack_sbuffer_destroy(&sb);
@@ -122,7 +127,8 @@ static inline fr_status sa_client_to(fr_secagg_client *cl, const sa_round *r, in
 }
 
 /* The coordinator of the round, fed every honest message of the steps before stage want
- * (FR_SECAGG_SV_ADVERTISE .. FR_SECAGG_SV_UNMASK) and the broadcasts that close them. */
+ * (FR_SECAGG_SV_ADVERTISE .. FR_SECAGG_SV_UNMASK, FR_SECAGG_SV_CHECK included) and the broadcasts
+ * that close them. */
 static inline fr_status sa_server_to(fr_secagg_server *sv, const sa_round *r,
                                      fr_secagg_server_stage want, fr_err *err)
 {
@@ -139,8 +145,13 @@ static inline fr_status sa_server_to(fr_secagg_server *sv, const sa_round *r,
     msgpack_sbuffer_clear(&sb);
     if (st == FR_OK && want >= FR_SECAGG_SV_MASKED)
         st = fr_secagg_server_shares_for(sv, 1, &sb, err);
-    for (int u = 1; st == FR_OK && want >= FR_SECAGG_SV_UNMASK && u <= SA_N; u++)
+    for (int u = 1; st == FR_OK && want >= FR_SECAGG_SV_CHECK && u <= SA_N; u++)
         st = fr_secagg_server_add_masked_input(sv, r->masked[u].data, r->masked[u].size, err);
+    msgpack_sbuffer_clear(&sb);
+    if (st == FR_OK && want >= FR_SECAGG_SV_CHECK)
+        st = fr_secagg_server_check_request(sv, &sb, err);
+    for (int u = 1; st == FR_OK && want >= FR_SECAGG_SV_UNMASK && u <= SA_N; u++)
+        st = fr_secagg_server_add_check(sv, r->sig[u].data, r->sig[u].size, err);
     msgpack_sbuffer_clear(&sb);
     if (st == FR_OK && want >= FR_SECAGG_SV_UNMASK)
         st = fr_secagg_server_unmask_request(sv, &sb, err);
@@ -158,9 +169,11 @@ static inline fr_status sa_round_record(sa_round *r, fr_err *err)
         msgpack_sbuffer_init(&r->shares[u]);
         msgpack_sbuffer_init(&r->relay[u]);
         msgpack_sbuffer_init(&r->masked[u]);
+        msgpack_sbuffer_init(&r->sig[u]);
         msgpack_sbuffer_init(&r->resp[u]);
     }
     msgpack_sbuffer_init(&r->list);
+    msgpack_sbuffer_init(&r->check);
     msgpack_sbuffer_init(&r->req);
     for (int u = 1; u <= SA_N; u++) {
         uint8_t seed[crypto_sign_SEEDBYTES] = {(uint8_t)u, 0x7e};
@@ -205,6 +218,15 @@ static inline fr_status sa_round_record(sa_round *r, fr_err *err)
         sa_party = 0;
         if (st == FR_OK)
             st = fr_secagg_server_add_masked_input(&sv, r->masked[u].data, r->masked[u].size, err);
+    }
+    if (st == FR_OK)
+        st = fr_secagg_server_check_request(&sv, &r->check, err);
+    for (int u = 1; st == FR_OK && u <= SA_N; u++) {
+        sa_party = u;
+        st = fr_secagg_client_check(&cl[u], r->check.data, r->check.size, &r->sig[u], err);
+        sa_party = 0;
+        if (st == FR_OK)
+            st = fr_secagg_server_add_check(&sv, r->sig[u].data, r->sig[u].size, err);
     }
     if (st == FR_OK)
         st = fr_secagg_server_unmask_request(&sv, &r->req, err);

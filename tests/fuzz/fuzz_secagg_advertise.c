@@ -14,6 +14,7 @@ static void one(const uint8_t *body, size_t len, int n)
         return;
     }
     need_id(m.a.id, n);
+    need_inside(m.a.setup, FR_SECAGG_HASH_BYTES, body, len);
     need_inside(m.a.c_pk, FR_SECAGG_KEY_BYTES, body, len);
     need_inside(m.a.s_pk, FR_SECAGG_KEY_BYTES, body, len);
     need_inside(m.a.sig, FR_SECAGG_SIG_BYTES, body, len);
@@ -23,6 +24,7 @@ static void one(const uint8_t *body, size_t len, int n)
     need(fr_secagg_advertise_decode(sb.data, sb.size, n, &again, &err) == FR_OK,
          "re-encoded advertisement decodes");
     need(again.round == m.round && again.a.id == m.a.id &&
+             !memcmp(again.a.setup, m.a.setup, FR_SECAGG_HASH_BYTES) &&
              !memcmp(again.a.c_pk, m.a.c_pk, FR_SECAGG_KEY_BYTES) &&
              !memcmp(again.a.s_pk, m.a.s_pk, FR_SECAGG_KEY_BYTES) &&
              !memcmp(again.a.sig, m.a.sig, FR_SECAGG_SIG_BYTES),

@@ -1,13 +1,15 @@
 /* libFuzzer target: arbitrary bytes given to the step functions of secure aggregation,
  * each party in the stage where that step is due, in the fixed round of
- * fr_fuzz_secagg_round.h (3 nodes, threshold 2). Selector (the first byte, mod 7):
+ * fr_fuzz_secagg_round.h (3 nodes, threshold 3). Selector (the first byte, mod 9):
  *   0 coordinator, collecting advertisements: fr_secagg_server_add_advertise
  *   1 coordinator, collecting shares:         fr_secagg_server_add_shares
  *   2 coordinator, collecting masked inputs:  fr_secagg_server_add_masked_input
  *   3 coordinator, collecting responses:      fr_secagg_server_add_unmask_response
  *   4 node 1, advertised:    fr_secagg_client_share (the bytes as the advert list)
  *   5 node 1, shares sent:   fr_secagg_client_masked_input (the bytes as its relay)
- *   6 node 1, masked input sent: fr_secagg_client_unmask (the bytes as the request)
+ *   6 node 1, U3 signed:     fr_secagg_client_unmask (the bytes as the request)
+ *   7 coordinator, collecting signatures over U3: fr_secagg_server_add_check
+ *   8 node 1, masked input sent: fr_secagg_client_check (the bytes as the U3 request)
  * The rest of the input is the body. Besides the sanitizers:
  *   - a call returns FR_OK or a refusal (format, version, or FR_EINVAL, and from a
  *     node FR_ENODATA never) with a message;
@@ -48,6 +50,7 @@ static void server_step(fr_secagg_server_stage s, const uint8_t *body, size_t le
         s == FR_SECAGG_SV_ADVERTISE ? fr_secagg_server_add_advertise(&sv, body, len, &err)
         : s == FR_SECAGG_SV_SHARES  ? fr_secagg_server_add_shares(&sv, body, len, &err)
         : s == FR_SECAGG_SV_MASKED  ? fr_secagg_server_add_masked_input(&sv, body, len, &err)
+        : s == FR_SECAGG_SV_CHECK   ? fr_secagg_server_add_check(&sv, body, len, &err)
                                     : fr_secagg_server_add_unmask_response(&sv, body, len, &err);
     need_answer(st, &err);
     const int refused = st != FR_OK;
@@ -57,6 +60,7 @@ static void server_step(fr_secagg_server_stage s, const uint8_t *body, size_t le
     const msgpack_sbuffer *msgs = s == FR_SECAGG_SV_ADVERTISE ? honest.adv
                                   : s == FR_SECAGG_SV_SHARES  ? honest.shares
                                   : s == FR_SECAGG_SV_MASKED  ? honest.masked
+                                  : s == FR_SECAGG_SV_CHECK   ? honest.sig
                                                               : honest.resp;
     int second = 0;
     for (int u = 1; u <= SA_N; u++) {
@@ -66,6 +70,8 @@ static void server_step(fr_secagg_server_stage s, const uint8_t *body, size_t le
                  ? fr_secagg_server_add_shares(&sv, msgs[u].data, msgs[u].size, &err)
              : s == FR_SECAGG_SV_MASKED
                  ? fr_secagg_server_add_masked_input(&sv, msgs[u].data, msgs[u].size, &err)
+             : s == FR_SECAGG_SV_CHECK
+                 ? fr_secagg_server_add_check(&sv, msgs[u].data, msgs[u].size, &err)
                  : fr_secagg_server_add_unmask_response(&sv, msgs[u].data, msgs[u].size, &err);
         need(st == FR_OK || (!refused && st == FR_EINVAL && !second++),
              refused ? "after a refusal the honest messages are taken"
@@ -99,6 +105,16 @@ static void server_step(fr_secagg_server_stage s, const uint8_t *body, size_t le
     }
     if (st == FR_OK && s <= FR_SECAGG_SV_MASKED) {
         msgpack_sbuffer_clear(&sb);
+        st = fr_secagg_server_check_request(&sv, &sb, &err);
+        if (refused)
+            need(st == FR_OK && sb.size == honest.check.size &&
+                     !memcmp(sb.data, honest.check.data, sb.size),
+                 "after a refusal U3 is the honest one");
+        for (int u = 1; st == FR_OK && u <= SA_N; u++)
+            (void)fr_secagg_server_add_check(&sv, honest.sig[u].data, honest.sig[u].size, &err);
+    }
+    if (st == FR_OK && s <= FR_SECAGG_SV_CHECK) {
+        msgpack_sbuffer_clear(&sb);
         st = fr_secagg_server_unmask_request(&sv, &sb, &err);
         for (int u = 1; st == FR_OK && u <= SA_N; u++)
             (void)fr_secagg_server_add_unmask_response(&sv, honest.resp[u].data,
@@ -129,6 +145,7 @@ static void client_step(fr_secagg_client_stage s, const uint8_t *body, size_t le
     sa_party = 1;
     const msgpack_sbuffer *h = s == FR_SECAGG_CL_ADVERTISED ? &honest.list
                                : s == FR_SECAGG_CL_SHARED   ? &honest.relay[1]
+                               : s == FR_SECAGG_CL_MASKED   ? &honest.check
                                                             : &honest.req;
     for (int pass = 0; pass < 2; pass++) {
         const uint8_t *b = pass ? (const uint8_t *)h->data : body;
@@ -138,7 +155,8 @@ static void client_step(fr_secagg_client_stage s, const uint8_t *body, size_t le
         fr_status st = s == FR_SECAGG_CL_ADVERTISED ? fr_secagg_client_share(&cl, b, l, &out, &err)
                        : s == FR_SECAGG_CL_SHARED
                            ? fr_secagg_client_masked_input(&cl, b, l, honest.x[1], &out, &err)
-                           : fr_secagg_client_unmask(&cl, b, l, &out, &err);
+                       : s == FR_SECAGG_CL_MASKED ? fr_secagg_client_check(&cl, b, l, &out, &err)
+                                                  : fr_secagg_client_unmask(&cl, b, l, &out, &err);
         need_answer(st, &err);
         if (pass == 1) { /* the honest message after the fuzzer's */
             if (before == FR_SECAGG_CL_REFUSED)
@@ -154,7 +172,9 @@ static void client_step(fr_secagg_client_stage s, const uint8_t *body, size_t le
                  "a refusal keeps the stage or gives up the round");
             continue;
         }
-        need(cl.stage == before + 1 || (before == FR_SECAGG_CL_ANSWERED && cl.stage == before),
+        need(cl.stage == before + 1 ||
+                 ((before == FR_SECAGG_CL_ANSWERED || before == FR_SECAGG_CL_CHECKED) &&
+                  cl.stage == before),
              "an accepted step moves to the next stage");
         /* what the node wrote, as its peer reads it */
         void *m = malloc(sizeof(fr_secagg_unmask_resp_msg) + sizeof(fr_secagg_shares_msg));
@@ -163,6 +183,8 @@ static void client_step(fr_secagg_client_stage s, const uint8_t *body, size_t le
                             ? fr_secagg_shares_decode(out.data, out.size, SA_N, m, &err)
                         : s == FR_SECAGG_CL_SHARED
                             ? fr_secagg_masked_decode(out.data, out.size, SA_N, SA_M, m, &err)
+                        : s == FR_SECAGG_CL_MASKED
+                            ? fr_secagg_check_decode(out.data, out.size, SA_N, m, &err)
                             : fr_secagg_unmask_resp_decode(out.data, out.size, SA_N, m, &err);
         need(dec == FR_OK, "what a node sends decodes");
         free(m);
@@ -185,13 +207,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     const uint8_t *body = data + 1;
     size_t len = size - 1;
-    switch (data[0] % 7) {
+    switch (data[0] % 9) {
     case 0: server_step(FR_SECAGG_SV_ADVERTISE, body, len); break;
     case 1: server_step(FR_SECAGG_SV_SHARES, body, len); break;
     case 2: server_step(FR_SECAGG_SV_MASKED, body, len); break;
     case 3: server_step(FR_SECAGG_SV_UNMASK, body, len); break;
     case 4: client_step(FR_SECAGG_CL_ADVERTISED, body, len); break;
     case 5: client_step(FR_SECAGG_CL_SHARED, body, len); break;
+    case 6: client_step(FR_SECAGG_CL_CHECKED, body, len); break;
+    case 7: server_step(FR_SECAGG_SV_CHECK, body, len); break;
     default: client_step(FR_SECAGG_CL_MASKED, body, len); break;
     }
     return 0;

@@ -1,7 +1,7 @@
 /* libFuzzer target: the coordinator's unmask request as a node reads it
- * (fr_secagg_unmask_req_decode). Layout and checks: fr_fuzz_secagg.h; the survivors and
- * the dropped are each a list of ids (whether they overlap is the node's check, not the
- * decoder's). */
+ * (fr_secagg_unmask_req_decode). Layout and checks: fr_fuzz_secagg.h; the survivors,
+ * the dropped and the signers of U3 are each a list of ids (whether they overlap is the node's
+ * check, not the decoder's). */
 #include "fr_fuzz_secagg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -26,13 +26,17 @@ static void one(const uint8_t *body, size_t len, int n)
     }
     need_ids(m.survivors, m.n_survivors, n);
     need_ids(m.dropped, m.n_dropped, n);
+    need_ids(m.signers, m.n_sigs, n);
+    for (int i = 0; i < m.n_sigs; i++)
+        need_inside(m.sigs[i], FR_SECAGG_SIG_BYTES, body, len);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_secagg_unmask_req_encode(&m, &sb);
     need(fr_secagg_unmask_req_decode(sb.data, sb.size, n, &again, &err) == FR_OK,
          "re-encoded request decodes");
     need(again.round == m.round && again.n_survivors == m.n_survivors &&
-             again.n_dropped == m.n_dropped &&
+             again.n_dropped == m.n_dropped && again.n_sigs == m.n_sigs &&
+             !memcmp(again.signers, m.signers, (size_t)m.n_sigs) &&
              !memcmp(again.survivors, m.survivors, (size_t)m.n_survivors) &&
              !memcmp(again.dropped, m.dropped, (size_t)m.n_dropped),
          "request survives a round trip");
