@@ -27,6 +27,7 @@ typedef struct fr_fed_config {
     const char *device;   /* cpu, cuda or auto: where local training runs */
     const fr_backend *be; /* the backend chosen for it (fr_backend_select) */
     uint64_t seed;
+    int seed_fixed; /* seed was set: training reproducible (else fresh randomness) */
     int eval_users;
     int max_rounds;  /* stop after taking part in this many rounds (0: no limit) */
     int max_backoff; /* seconds, cap of the retry delay */
@@ -122,5 +123,8 @@ FR_MUST fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **
 FR_MUST fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err);
 
 void fr_fed_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The loud warnings of a node whose own configuration turned a privacy default off
+ * (dp, require-secure-aggregation): at start and before each round it trains. */
+void fr_fed_warn_defaults(const fr_fed *f);
 
 #endif
