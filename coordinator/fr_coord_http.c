@@ -370,6 +370,15 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
     };
     int view =
         !strcmp(path, "/v1/status") || !strcmp(path, "/metrics") || !strcmp(path, "/dashboard");
+    /* an operator's (or any non-node) certificate reads the views and is never a member
+     * of a round (docs/security.md) */
+    int role = fr_https_peer_role(req);
+    if (!view && role > FR_IDENTITY_ROLE_NODE)
+        return refuse(c, req, peer, 0, 403,
+                      role == FR_IDENTITY_ROLE_OPERATOR
+                          ? "an operator certificate is never a member of the federation"
+                          : "only a node certificate (OU=node) is a member of the federation",
+                      0);
     if (!strncmp(path, "/v1/secagg/", 11)) {
         /* GETs are the first four messages, POSTs the last four */
         int first = post ? FR_ROUND_POST_ADVERTISE : 0;

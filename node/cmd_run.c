@@ -162,6 +162,8 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
             (st = fr_dp_ledger_spent(&f->ledger, d, &f->eps_spent, err)) != FR_OK)
             return st;
     }
+    if ((st = fr_roster_parse(&f->roster, cfg->members, err)) != FR_OK)
+        return st;
     if ((st = fr_fed_secagg_init(f, err)) != FR_OK)
         return st;
     return load_state(f, err);
@@ -421,6 +423,11 @@ int fr_cmd_run(int argc, char **argv)
         {"require-secure-aggregation", FR_OPT_FLAG, &cfg.require_secagg, 0, 0,
          "send updates only in secure rounds, sit plain rounds out (on by default; off sends "
          "the raw update in plain rounds: docs/secagg.md)",
+         0, 0},
+        {"members", FR_OPT_STR, &cfg.members, 0, 0,
+         "the roster: fellow members this node accepts in a secure round, certificate names "
+         "or sha256:FINGERPRINT, comma-separated (default: any node certificate of the CA; "
+         "docs/security.md)",
          0, 0},
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},

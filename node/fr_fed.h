@@ -12,6 +12,7 @@
 #include "eval/fr_eval.h"
 #include "net/fr_http_client.h"
 #include "secagg/fr_identity.h"
+#include "secagg/fr_roster.h"
 #include "nn/fr_model.h"
 #include "fed/fr_node_round.h"
 #include "fed/fr_proto.h"
@@ -39,7 +40,8 @@ typedef struct fr_fed_config {
     float dp_clip;
     int dp_max_windows;
     const char *dp_seed;
-    int require_secagg; /* take part in secure rounds only */
+    int require_secagg;  /* take part in secure rounds only */
+    const char *members; /* the roster: fellow members accepted (secagg/fr_roster.h) */
     fr_data_cli data_cli;
 } fr_fed_config;
 
@@ -53,6 +55,7 @@ typedef struct fr_fed {
     fr_sign_key identity;
     fr_identity_binding binding;
     fr_identity_ca idca;
+    fr_roster roster;   /* the fellow members this node accepts (cfg.members) */
     int heartbeat_s;    /* join again this often (the coordinator says) */
     double progress_at; /* when a transfer's progress was last logged */
     /* the verified global model */
