@@ -73,6 +73,10 @@ code=$(fed_curl n2 /v1/status -o "$tmp/status.json" -w '%{http_code}')
 check "a node reads the status without operators set (HTTP $code)" '[ "$code" = 200 ]'
 check "with the nodes listed but no users, windows or epsilon per node" \
     'grep -q "\"n3\"" "$tmp/status.json" && ! grep -Eq "\"(users|windows|eps_spent|eps_budget)\"" "$tmp/status.json"'
+"$COORD" status --url "https://127.0.0.1:$PORT" --cert "$tmp/pki/nodes/n2.crt" \
+    --key "$tmp/pki/nodes/n2.key" --ca "$tmp/pki/ca.crt" >"$tmp/status.txt" 2>&1
+check "the status command shows them as unknown, not as 'no DP'" \
+    'grep -Eq "^n2 +(live|silent) +- +[0-9]+ +- +- " "$tmp/status.txt" && ! grep -q "no DP" "$tmp/status.txt"'
 code=$(fed_curl n2 /dashboard -o /dev/null -w '%{http_code}')
 check "nor the dashboard (HTTP $code)" '[ "$code" = 403 ]'
 
