@@ -67,6 +67,14 @@ static void print_table(json_t *root, int last_rounds, FILE *out)
     {
         char seen[32], eps[40];
         ago(num(n, "last_seen_s_ago"), seen, sizeof seen);
+        if (!json_object_get(n, "users")) {
+            /* a view without per-node detail (the reader is not named in operators) */
+            fprintf(out, "%-16s %-6s %-12s %-7.0f %-7s %-13s %-8s %-7s %s\n",
+                    clean(str(n, "name"), 63, a, sizeof a),
+                    json_is_true(json_object_get(n, "live")) ? "live" : "silent", "-",
+                    num(n, "model_version"), "-", "-", "-", "-", "-");
+            continue;
+        }
         if (num(n, "eps_budget") > 0)
             snprintf(eps, sizeof eps, "%.3g/%.3g", num(n, "eps_spent"), num(n, "eps_budget"));
         else

@@ -45,7 +45,9 @@ typedef struct fr_coord_config {
     uint64_t max_body;     /* bytes; 0 = the model's update size plus 64 KiB */
     int keep_updates;      /* keep update files after their round closes */
     int keep_models;       /* model files kept, newest first (0: all) */
-    const char *operators; /* certificate names allowed the status views ("" = any) */
+    const char *operators; /* certificate names allowed the status views with per-node
+                            * detail (unset: any federation certificate reads them
+                            * without it) */
     /* secure aggregation (docs/secagg.md): "on" or "off" */
     const char *secure_aggregation;
     int secagg_threshold;    /* t; 0 = a majority of the round's members, at least min-updates */
@@ -130,7 +132,8 @@ FR_MUST fr_round_refusal fr_coord_take_update(fr_coord *c, const char *node, con
                                               size_t len, int *quorum, char *reason,
                                               size_t reason_cap);
 int fr_coord_live_count(const fr_coord *c);
-/* Whether peer may read /v1/status and /metrics. */
+/* Whether peer is named in `operators` (never when it is unset): the views with
+ * per-node detail (the nodes and refusals of /v1/status, the dashboard) are theirs. */
 int fr_coord_is_operator(const fr_coord *c, const char *peer);
 void fr_coord_seen(fr_coord *c, const char *node);
 
@@ -167,7 +170,9 @@ FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err);
 
 /* Endpoints (fr_coord_http.c) and operator views (fr_coord_status.c). */
 void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx);
-char *fr_coord_status_json(fr_coord *c);
+/* The status as JSON; per-node detail (each node's users, windows, epsilon, refusals)
+ * only with detail set (an operator's request). */
+char *fr_coord_status_json(fr_coord *c, int detail);
 char *fr_coord_prometheus(fr_coord *c);
 
 /* The operator's dashboard (fr_coord_dashboard.c): the page as a malloc'd string (NULL

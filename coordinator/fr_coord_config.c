@@ -97,7 +97,8 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "largest request body in bytes (0: the model's update size + 64 KiB)", 0, 0},
         {"operators", FR_OPT_STR, &c->operators, 0, 0,
          "comma-separated certificate names that may read /v1/status, /metrics and /dashboard "
-         "(default: any federation certificate)",
+         "(default: any federation certificate reads /v1/status and /metrics without per-node "
+         "detail, and none the dashboard)",
          0, 0},
         {"dashboard-listen", FR_OPT_STR, &c->dashboard_listen, 0, 0,
          "also serve /dashboard over plain HTTP on this loopback HOST:PORT (127.0.0.1 or ::1 "

@@ -331,9 +331,9 @@ static void on_metrics(fr_coord *c, struct evhttp_request *req, const char *node
     fr_https_reply_text(req, 200, "recorded");
 }
 
-static void on_status(fr_coord *c, struct evhttp_request *req)
+static void on_status(fr_coord *c, struct evhttp_request *req, int detail)
 {
-    char *json = fr_coord_status_json(c);
+    char *json = fr_coord_status_json(c, detail);
     if (!json)
         return fr_https_reply_text(req, 500, "out of memory");
     fr_https_reply(req, 200, "application/json", json, strlen(json));
@@ -368,6 +368,17 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
         {"/v1/join", 1, on_join},     {"/v1/task", 0, on_task},       {"/v1/model", 0, on_model},
         {"/v1/update", 1, on_update}, {"/v1/metrics", 1, on_metrics},
     };
+    int view =
+        !strcmp(path, "/v1/status") || !strcmp(path, "/metrics") || !strcmp(path, "/dashboard");
+    /* an operator's (or any non-node) certificate reads the views and is never a member
+     * of a round (docs/security.md) */
+    int role = fr_https_peer_role(req);
+    if (!view && role > FR_IDENTITY_ROLE_NODE)
+        return refuse(c, req, peer, 0, 403,
+                      role == FR_IDENTITY_ROLE_OPERATOR
+                          ? "an operator certificate is never a member of the federation"
+                          : "only a node certificate (OU=node) is a member of the federation",
+                      0);
     if (!strncmp(path, "/v1/secagg/", 11)) {
         /* GETs are the messages before FR_ROUND_POST_ADVERTISE, POSTs the rest */
         int first = post ? FR_ROUND_POST_ADVERTISE : 0;
@@ -385,15 +396,21 @@ void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx)
                                            routes[i].post ? "POST" : "GET");
             return routes[i].fn(c, req, peer);
         }
-    if (!strcmp(path, "/v1/status") || !strcmp(path, "/metrics") || !strcmp(path, "/dashboard")) {
+    if (view) {
         if (post)
             return fr_https_reply_text(req, 405, "%s takes GET", path);
-        if (!fr_coord_is_operator(c, peer))
-            return refuse(c, req, peer, 0, 403, "the operator's views need an operator certificate",
+        /* per-node detail for the named operators only; without operators, every
+         * certificate of the federation reads the views without it */
+        int op = fr_coord_is_operator(c, peer), named = c->cfg.operators && *c->cfg.operators;
+        if (!op && (named || !strcmp(path, "/dashboard")))
+            return refuse(c, req, peer, 0, 403,
+                          named ? "the operator's views need an operator certificate"
+                                : "the dashboard shows per-node detail: name its readers "
+                                  "with --operators",
                           0);
         if (!strcmp(path, "/dashboard"))
             return fr_coord_on_dashboard(c, req);
-        return !strcmp(path, "/metrics") ? on_prometheus(c, req) : on_status(c, req);
+        return !strcmp(path, "/metrics") ? on_prometheus(c, req) : on_status(c, req, op);
     }
     fr_https_reply_text(req, 404, "no such endpoint: %s", path);
 }

@@ -65,7 +65,7 @@ int fr_coord_is_operator(const fr_coord *c, const char *peer)
 {
     const char *list = c->cfg.operators;
     if (!list || !*list)
-        return 1;
+        return 0;
     size_t n = strlen(peer);
     for (const char *p = list; *p;) {
         p += strspn(p, ", ");

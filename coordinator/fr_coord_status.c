@@ -37,7 +37,7 @@ static json_t *rounds_json(fr_store *s, long last_n)
     return arr;
 }
 
-char *fr_coord_status_json(fr_coord *c)
+char *fr_coord_status_json(fr_coord *c, int detail)
 {
     fr_err err = {{0}};
     json_t *root = json_object();
@@ -62,6 +62,14 @@ char *fr_coord_status_json(fr_coord *c)
             for (int k = 0; k < c->n_live; k++)
                 if (!strcmp(c->live[k].name, rows[i].name) && c->live[k].last_seen > seen)
                     seen = c->live[k].last_seen;
+            if (!detail) {
+                /* what any member may see: who is there, and on which version */
+                json_array_append_new(nodes,
+                                      json_pack("{s:s, s:b, s:I}", "name", rows[i].name, "live",
+                                                now - seen <= c->cfg.node_timeout, "model_version",
+                                                (json_int_t)rows[i].model_version));
+                continue;
+            }
             json_array_append_new(
                 nodes, json_pack("{s:s, s:f, s:b, s:I, s:I, s:I, s:f, s:f, s:I, s:I, s:s}", "name",
                                  rows[i].name, "last_seen_s_ago", now - seen, "live",
@@ -78,7 +86,7 @@ char *fr_coord_status_json(fr_coord *c)
     json_object_set_new(root, "rounds", rounds_json(&c->store, 100));
     json_t *refusals = json_array();
     fr_refusal_row *rf = NULL;
-    if (fr_store_refusals(&c->store, 20, &rf, &n, &err) == FR_OK)
+    if (detail && fr_store_refusals(&c->store, 20, &rf, &n, &err) == FR_OK)
         for (int i = 0; i < n; i++)
             json_array_append_new(
                 refusals, json_pack("{s:f, s:s, s:I, s:s}", "at", rf[i].at, "node", rf[i].node,

@@ -162,6 +162,8 @@ fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err)
             (st = fr_dp_ledger_spent(&f->ledger, d, &f->eps_spent, err)) != FR_OK)
             return st;
     }
+    if ((st = fr_roster_parse(&f->roster, cfg->members, err)) != FR_OK)
+        return st;
     if ((st = fr_fed_secagg_init(f, err)) != FR_OK)
         return st;
     return load_state(f, err);
@@ -191,6 +193,17 @@ void fr_fed_free(fr_fed *f)
     if (f->have_ledger)
         fr_dp_ledger_close(&f->ledger);
     memset(f, 0, sizeof *f);
+}
+
+void fr_fed_warn_defaults(const fr_fed *f)
+{
+    if (!f->cfg.dp)
+        fr_fed_log("WARNING: dp is off: this node's updates and metrics carry no differential "
+                   "privacy; anyone who sees them (the coordinator in plain rounds, the sum's "
+                   "readers in secure ones) may learn about its users (docs/privacy.md)");
+    if (!f->cfg.require_secagg)
+        fr_fed_log("WARNING: require-secure-aggregation is off: in a plain round this node "
+                   "sends its raw update to the coordinator (docs/secagg.md)");
 }
 
 /* A plain round sat out (require-secure-aggregation): counted as taken part in, so
@@ -351,6 +364,8 @@ int fr_cmd_run(int argc, char **argv)
                          .eval_users = FR_EVAL_MAX_USERS,
                          .max_backoff = 60,
                          .poll = 2,
+                         .dp = 1,
+                         .require_secagg = 1,
                          .dp_clip = 1.0f,
                          .dp_level = "user",
                          .dp_max_windows = 32};
@@ -372,7 +387,10 @@ int fr_cmd_run(int argc, char **argv)
          "durable state: model, progress, privacy ledger", 0, 0},
         {"threads", FR_OPT_INT, &cfg.threads, 1, 1024, "CPU threads", 0, 0},
         {"device", FR_OPT_STR, &cfg.device, 0, 0, FR_DEVICE_HELP, 0, 0},
-        {"seed", FR_OPT_U64, &cfg.seed, 0, 0, "random seed of local training", 0, 0},
+        {"seed", FR_OPT_U64, &cfg.seed, 0, 0,
+         "fixed seed of local training, for tests and reproduction (default: fresh secret "
+         "randomness each round; docs/privacy.md)",
+         0, 0},
         {"eval-users", FR_OPT_INT, &cfg.eval_users, 1, 1 << 30, "users for the sampled metric", 0,
          0},
         {"max-rounds", FR_OPT_INT, &cfg.max_rounds, 0, 100000000,
@@ -387,7 +405,10 @@ int fr_cmd_run(int argc, char **argv)
          "(2/3 at least)",
          0, 0},
         FR_DATA_CLI_OPTS(cfg.data_cli),
-        {"dp", FR_OPT_FLAG, &cfg.dp, 0, 0, "train with user-level DP-SGD (docs/privacy.md)", 0, 0},
+        {"dp", FR_OPT_FLAG, &cfg.dp, 0, 0,
+         "train with DP (on by default; dp = off in the configuration, or --dp=off, trains "
+         "without: docs/privacy.md)",
+         0, 0},
         {"dp-level", FR_OPT_STR, &cfg.dp_level, 0, 0,
          "DP: user (DP-SGD per user in the site) or site (clip and noise the site's whole "
          "update; docs/privacy.md)",
@@ -406,7 +427,14 @@ int fr_cmd_run(int argc, char **argv)
         {"dp-seed", FR_OPT_STR, &cfg.dp_seed, 0, 0,
          "DP: fixed noise seed, for tests only (voids the guarantee)", 0, 0},
         {"require-secure-aggregation", FR_OPT_FLAG, &cfg.require_secagg, 0, 0,
-         "send updates only in secure rounds (docs/secagg.md); sit plain rounds out", 0, 0},
+         "send updates only in secure rounds, sit plain rounds out (on by default; off sends "
+         "the raw update in plain rounds: docs/secagg.md)",
+         0, 0},
+        {"members", FR_OPT_STR, &cfg.members, 0, 0,
+         "the roster: fellow members this node accepts in a secure round, certificate names "
+         "or sha256:FINGERPRINT, comma-separated (default: any node certificate of the CA; "
+         "docs/security.md)",
+         0, 0},
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
     };
@@ -423,6 +451,9 @@ int fr_cmd_run(int argc, char **argv)
         goto out;
     }
     fr_data_cli_finish(&cfg.data_cli);
+    for (const fr_opt *o = opts; o->name; o++)
+        if (!strcmp(o->name, "seed"))
+            cfg.seed_fixed = o->seen;
     if (strcmp(cfg.dp_level, "user") && strcmp(cfg.dp_level, "site")) {
         rc = fr_cmd_fail("run", FR_EINVAL, "--dp-level: give user or site");
         goto out;
@@ -440,6 +471,7 @@ int fr_cmd_run(int argc, char **argv)
         rc = fr_cmd_fail("run", st, err.msg);
         goto out;
     }
+    fr_fed_warn_defaults(&f);
     rc = run_loop(&f);
 out:
     fr_fed_free(&f);

@@ -12,6 +12,7 @@
 #include "eval/fr_eval.h"
 #include "net/fr_http_client.h"
 #include "secagg/fr_identity.h"
+#include "secagg/fr_roster.h"
 #include "nn/fr_model.h"
 #include "fed/fr_node_round.h"
 #include "fed/fr_proto.h"
@@ -27,6 +28,7 @@ typedef struct fr_fed_config {
     const char *device;   /* cpu, cuda or auto: where local training runs */
     const fr_backend *be; /* the backend chosen for it (fr_backend_select) */
     uint64_t seed;
+    int seed_fixed; /* seed was set: training reproducible (else fresh randomness) */
     int eval_users;
     int max_rounds;  /* stop after taking part in this many rounds (0: no limit) */
     int max_backoff; /* seconds, cap of the retry delay */
@@ -42,6 +44,7 @@ typedef struct fr_fed_config {
     /* floors on a secure round, above the built-in n >= 3, t > 2n/3 (fr_secagg.h) */
     int secagg_min_members;
     double secagg_min_ratio;
+    const char *members; /* the roster: fellow members accepted (secagg/fr_roster.h) */
     fr_data_cli data_cli;
 } fr_fed_config;
 
@@ -55,6 +58,7 @@ typedef struct fr_fed {
     fr_sign_key identity;
     fr_identity_binding binding;
     fr_identity_ca idca;
+    fr_roster roster;   /* the fellow members this node accepts (cfg.members) */
     int heartbeat_s;    /* join again this often (the coordinator says) */
     double progress_at; /* when a transfer's progress was last logged */
     /* the verified global model */
@@ -125,5 +129,8 @@ FR_MUST fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **
 FR_MUST fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err);
 
 void fr_fed_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The loud warnings of a node whose own configuration turned a privacy default off
+ * (dp, require-secure-aggregation): at start and before each round it trains. */
+void fr_fed_warn_defaults(const fr_fed *f);
 
 #endif

@@ -199,6 +199,7 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
         return st;
     fr_node_prep prep;
     fr_node_reason why;
+    fr_fed_warn_defaults(f);
     if ((st = prepare(f, t, &prep, &why, err)) != FR_OK)
         return st;
     if (why == FR_NODE_SKIP_BUDGET_SPENT) {
@@ -230,7 +231,8 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
                           .seq_len = (int)t->seq_len,
                           .negatives = (int)t->negatives,
                           .lr = (float)t->lr,
-                          .seed = f->cfg.seed + (uint64_t)t->round};
+                          .seed =
+                              fr_node_round_train_seed(f->cfg.seed_fixed, f->cfg.seed, t->round)};
     int epochs = (int)t->local_epochs;
     if (prep.dp && !prep.site)
         st = train_dp(f, &local, &tc, epochs, &prep, loss, err);

@@ -70,7 +70,9 @@ fr_status fr_fed_join(fr_fed *f, fr_err *err)
     fr_proto_join j = {.has_data = f->n_windows > 0,
                        .model_version = f->version > 0 ? f->version : 0,
                        .eps_spent = f->eps_spent,
-                       .eps_budget = f->cfg.dp ? f->cfg.dp_eps_max : 0};
+                       .eps_budget = !f->cfg.dp                 ? 0
+                                     : f->ledger.budget_eps > 0 ? f->ledger.budget_eps
+                                                                : f->cfg.dp_eps_max};
     snprintf(j.software, sizeof j.software, "fedrecall-node");
     /* the identity that secure rounds need, bound to our certificate */
     j.id_pk = (fr_proto_bin){f->identity.pub, sizeof f->identity.pub};
@@ -228,9 +230,11 @@ fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta,
 
 fr_status fr_fed_report(fr_fed *f, const fr_proto_metrics *m, fr_err *err)
 {
+    fr_proto_metrics out;
+    fr_node_round_metrics_public(m, &out);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    fr_proto_metrics_encode(m, &sb);
+    fr_proto_metrics_encode(&out, &sb);
     fr_http_response r = {0};
     fr_status st = fr_http_request(&f->http, "POST", "/v1/metrics", sb.data, sb.size,
                                    FR_PROTO_CONTENT_TYPE, &r, err);

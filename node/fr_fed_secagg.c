@@ -95,7 +95,7 @@ static fr_status check_members(fr_fed *f, const fr_secagg_setup *s, const fr_sec
         if (st != FR_OK)
             return st;
     }
-    return FR_OK;
+    return fr_roster_check(&f->roster, s, f->name, err);
 }
 
 /* The round's setup, every member's identity checked. */

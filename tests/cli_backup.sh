@@ -198,7 +198,9 @@ cp "$STATE/signing.pub" "$tmp/signing.pub"
 doc_cmds "Back up and restore the coordinator" >"$tmp/br"
 head -n 1 "$tmp/br" >"$tmp/backup.cmd"
 check "the section's first command is the backup" 'grep -q "^fedrecall-coordinator backup " "$tmp/backup.cmd"'
-# after the restore one partner carries on alone (plain rounds: a secure round needs three)
+# after the restore one partner carries on alone (plain rounds: a secure round needs three),
+# which its node takes part in only when its own configuration allows plain rounds
+echo "require-secure-aggregation = false" >>"$R/etc/fedrecall/node.conf"
 COORD_EXTRA="--min-nodes 1 --quorum 1 --rounds 4 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off"
 doc_run "Back up and restore the coordinator" "$W"
 B="$R/var/backups/fedrecall/2026-11-29"
@@ -211,8 +213,8 @@ check "the restored coordinator starts from version 2 with the same key" \
 systemctl start fedrecall-node
 fed_wait "$NODE_PID" 240 && ok "the node carried on to the federation's new end" ||
     { bad "node still running"; tail -n 5 "$tmp/node.log"; }
-"$COORD" status --url "https://127.0.0.1:$PORT" --cert "$W/ca/nodes/operator.crt" \
-    --key "$W/ca/nodes/operator.key" --ca "$W/ca/ca.crt" --json >"$tmp/status.json"
+"$COORD" status --url "https://127.0.0.1:$PORT" --cert "$W/ca/operators/operator.crt" \
+    --key "$W/ca/operators/operator.key" --ca "$W/ca/ca.crt" --json >"$tmp/status.json"
 from=$(python3 -c "import json,sys; print([r['model_version'] for r in json.load(open(sys.argv[1]))['rounds'] if r['round'] == 3][0])" "$tmp/status.json")
 check "round 3 trained from the restored version 2 (it says $from)" '[ "$from" = 2 ]'
 "$COORD" report --state-dir "$STATE" >"$tmp/report"

@@ -14,7 +14,7 @@ STATE="$tmp/coord"
 # two nodes open a round, three close it: the round waits for the third
 # plain rounds: these checks look at single updates, which a secure round never
 # shows the coordinator (secure rounds: cli_fed_secagg.sh)
-fed_start_coord "$STATE" --secure-aggregation off --min-nodes 2 --quorum 3 --rounds 2 \
+fed_start_coord "$STATE" --secure-aggregation off --min-nodes 2 --quorum 3 --rounds 2 --operators n1,n3 \
     --round-timeout 300 --retry 1 --aggregator fedyogi \
     --local-epochs 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 ||
     { bad "coordinator start"; finish; exit 1; }
@@ -68,7 +68,7 @@ ls "$STATE/rounds/1/" >"$tmp/files"
 grep -q n1.update "$tmp/files" && grep -q n2.update "$tmp/files" &&
     ok "both updates are on disk" || bad "update files: $(cat "$tmp/files")"
 sleep 2 # the nodes find the coordinator gone and back off
-fed_start_coord "$STATE" --secure-aggregation off --min-nodes 2 --quorum 3 --rounds 2 \
+fed_start_coord "$STATE" --secure-aggregation off --min-nodes 2 --quorum 3 --rounds 2 --operators n1,n3 \
     --round-timeout 300 --retry 1 --aggregator fedyogi \
     --local-epochs 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 --listen "127.0.0.1:$PORT" ||
     { bad "restart"; finish; exit 1; }

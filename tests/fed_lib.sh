@@ -56,7 +56,11 @@ fed_start_coord() {
     return 1
 }
 
-# fed_node_conf NAME PART: a node configuration file at $tmp/NAME.conf
+# fed_node_conf NAME PART: a node configuration file at $tmp/NAME.conf. A node's
+# privacy defaults (DP on, plain rounds sat out) are tested in cli_fed_security.sh;
+# the other tests turn them off here and name what they test (a [dp] section or
+# --require-secure-aggregation appended by the test wins over these lines). A fixed
+# training seed lets a test compare rounds (a node's default is secret randomness).
 fed_node_conf() {
     cat >"$tmp/$1.conf" <<CONF
 # node $1
@@ -71,6 +75,9 @@ format = movielens-csv
 state-dir = $tmp/state-$1
 threads = 1
 max-backoff = 2
+dp = off
+require-secure-aggregation = off
+seed = 1
 CONF
 }
 

@@ -173,6 +173,59 @@ static void test_names(void)
     EVP_PKEY_free(k);
 }
 
+/* alice's certificate as the CA would issue it with subject OU=ou (re-signed). */
+static X509 *with_ou(const char *cn, EVP_PKEY *key, const char *ou)
+{
+    X509 *x = new_cert(cn, key, ca, ca_key, 0);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "OU", MBSTRING_ASC,
+                               (const unsigned char *)ou, -1, 0, 0);
+    X509_sign(x, ca_key, EVP_sha256());
+    return x;
+}
+
+/* Only a node's certificate is ever a member: an operator's (OU=operator) or another
+ * role's is refused by the identity check that the coordinator runs at join and
+ * every node runs on each member of a round. */
+static void test_roles(void)
+{
+    struct {
+        const char *ou;
+        fr_identity_role role;
+        int member;
+    } cases[] = {{NULL, FR_IDENTITY_ROLE_NODE, 1},
+                 {"node", FR_IDENTITY_ROLE_NODE, 1},
+                 {"operator", FR_IDENTITY_ROLE_OPERATOR, 0},
+                 {"coordinator", FR_IDENTITY_ROLE_OTHER, 0}};
+    char cap[128], crt[128], key[128];
+    path(cap, "ca.crt");
+    path(crt, "role.crt");
+    path(key, "alice.key");
+    fr_identity_ca fca;
+    fr_err err = {{0}};
+    uint8_t pk[FR_IDENTITY_PK_BYTES];
+    randombytes_buf(pk, sizeof pk);
+    CHECK(fr_identity_ca_init(&fca, cap, NULL, &err) == FR_OK, "%s", err.msg);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        X509 *x = cases[i].ou ? with_ou("ops", alice_key, cases[i].ou)
+                              : new_cert("ops", alice_key, ca, ca_key, 0);
+        CHECK(fr_identity_cert_role(x) == cases[i].role, "OU=%s: role %d", cases[i].ou,
+              (int)fr_identity_cert_role(x));
+        write_pem("role.crt", x, NULL);
+        X509_free(x);
+        fr_identity_binding b;
+        CHECK(fr_identity_bind(&b, crt, key, pk, &err) == FR_OK, "%s", err.msg);
+        fr_status st =
+            fr_identity_verify(&fca, b.cert, b.cert_len, "ops", pk, b.sig, b.sig_len, &err);
+        if (cases[i].member)
+            CHECK(st == FR_OK, "OU=%s refused: %s", cases[i].ou, err.msg);
+        else
+            CHECK(st == FR_EINVAL && strstr(err.msg, "never a member"),
+                  "OU=%s admitted as a member (%s)", cases[i].ou, err.msg);
+        fr_identity_binding_free(&b);
+    }
+    fr_identity_ca_free(&fca);
+}
+
 int main(void)
 {
     if (sodium_init() < 0 || !fixture_dir(dir, sizeof dir))
@@ -180,6 +233,7 @@ int main(void)
     setup();
     RUN(test_bind_and_verify);
     RUN(test_names);
+    RUN(test_roles);
     X509_free(ca);
     X509_free(other_ca);
     X509_free(alice);

@@ -5,6 +5,7 @@
  * before training, the refusal without data and with the privacy budget spent, and the
  * planned noise; after training, the cut to the norm bound and the update's head. */
 #include <math.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -216,10 +217,38 @@ static void test_prepare_budget_spent(void)
     close_tmp(&tl);
     if (!open_tmp(&tl, "round_node"))
         return;
+    /* no budget and no noise: private by default, with the default budget recorded */
     fr_node_dp_config bare = {.dp = 1};
-    CHECK(fr_node_round_prepare(&tl.l, &bare, 1, &v, &t, 400, 200, &p, &why, &err) == FR_EINVAL,
-          "no budget, no noise");
+    CHECK(fr_node_round_prepare(&tl.l, &bare, 1, &v, &t, 400, 200, &p, &why, &err) == FR_OK &&
+              why == FR_NODE_GO && p.dp && p.plan.sigma > 0,
+          "no budget, no noise: %s", err.msg);
+    CHECK(tl.l.budget_eps == FR_NODE_DP_EPSILON_DEFAULT, "default budget %g", tl.l.budget_eps);
     close_tmp(&tl);
+}
+
+/* What leaves a node with its metrics: the global model's quality, not its users or
+ * its loss; and a round's training seed is fresh secret randomness unless fixed. */
+static void test_metrics_and_seed(void)
+{
+    fr_proto_metrics m = {.model_version = 4,
+                          .users = 1234,
+                          .hr10 = 0.5,
+                          .ndcg10 = 0.25,
+                          .recall10 = 0.5,
+                          .loss = 3.5,
+                          .eps_spent = 1.5},
+                     out;
+    memset(&out, 0x55, sizeof out);
+    fr_node_round_metrics_public(&m, &out);
+    CHECK(out.users == 0 && out.loss == 0, "users %lld loss %g leave the node",
+          (long long)out.users, out.loss);
+    CHECK(out.model_version == 4 && out.hr10 == 0.5 && out.ndcg10 == 0.25 && out.recall10 == 0.5 &&
+              out.eps_spent == 1.5,
+          "the quality figures are kept");
+    CHECK(fr_node_round_train_seed(1, 7, 3) == 10, "a fixed seed: seed + round");
+    uint64_t a = fr_node_round_train_seed(0, 7, 3), b = fr_node_round_train_seed(0, 7, 3);
+    CHECK(a != b && a != 10 && b != 10, "unfixed seeds %llu %llu are predictable",
+          (unsigned long long)a, (unsigned long long)b);
 }
 
 static void test_prepare_site_dp(void)
@@ -288,6 +317,8 @@ static void test_reason_str(void)
 
 int main(void)
 {
+    if (sodium_init() < 0)
+        return 1;
     RUN(test_join_on_heartbeat);
     RUN(test_take_part);
     RUN(test_plain_refused);
@@ -300,5 +331,6 @@ int main(void)
     RUN(test_prepare_site_dp);
     RUN(test_after_training);
     RUN(test_reason_str);
+    RUN(test_metrics_and_seed);
     return fr_test_end();
 }

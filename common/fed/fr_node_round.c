@@ -2,6 +2,7 @@
 #include "fed/fr_node_round.h"
 
 #include <math.h>
+#include <sodium.h>
 #include <string.h>
 #include <time.h>
 
@@ -116,8 +117,13 @@ fr_status fr_node_round_prepare(fr_dp_ledger *l, const fr_node_dp_config *c, int
         p->q = c->q > 0 ? c->q : fr_dp_plan_default_q((int)t->batch, users);
         p->steps = (long)t->local_epochs * fr_dp_steps_per_epoch(p->q);
     }
+    /* private by default: a node that names no budget and no noise spends the default
+     * budget rather than none */
+    double eps_max = record_budget ? c->eps_max : 0;
+    if (!(c->eps_max > 0) && !(c->noise > 0) && !(l->budget_eps > 0))
+        eps_max = FR_NODE_DP_EPSILON_DEFAULT;
     /* the whole budget spread over the rounds left, from the ledger's state now */
-    fr_dp_plan_req req = {.eps_max = record_budget ? c->eps_max : 0,
+    fr_dp_plan_req req = {.eps_max = eps_max,
                           .delta = c->delta,
                           .noise = c->noise,
                           .users = users,
@@ -154,6 +160,25 @@ double fr_node_round_weight(int weight_windows, double max_weight, int users, lo
     if (max_weight > 0 && w > max_weight)
         w = max_weight;
     return w;
+}
+
+void fr_node_round_metrics_public(const fr_proto_metrics *local, fr_proto_metrics *out)
+{
+    memset(out, 0, sizeof *out);
+    out->model_version = local->model_version;
+    out->hr10 = local->hr10;
+    out->ndcg10 = local->ndcg10;
+    out->recall10 = local->recall10;
+    out->eps_spent = local->eps_spent;
+}
+
+uint64_t fr_node_round_train_seed(int fixed, uint64_t seed, int64_t round)
+{
+    if (fixed)
+        return seed + (uint64_t)round;
+    uint64_t s;
+    randombytes_buf(&s, sizeof s);
+    return s;
 }
 
 void fr_node_round_update_head(const fr_node_view *v, const fr_proto_task *t, int users,

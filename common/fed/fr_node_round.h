@@ -87,6 +87,11 @@ double fr_node_round_wait_s(const fr_proto_task *t, int poll);
 /* When a node gives up a secure round that it starts now, on clock c. */
 double fr_node_round_give_up(const fr_node_clock *c, const fr_proto_task *t);
 
+/* The privacy budget a node records when DP is on (the default) and its own
+ * configuration names neither a budget nor a noise multiplier, and its ledger holds
+ * no budget yet (docs/privacy.md). */
+#define FR_NODE_DP_EPSILON_DEFAULT 8.0
+
 /* Differential privacy of a node's rounds (docs/privacy.md). */
 typedef struct fr_node_dp_config {
     int dp;         /* train privately */
@@ -107,7 +112,9 @@ typedef struct fr_node_prep {
 
 /* Before training round t on `windows` training windows of `users` users: refuse
  * without data (FR_ENODATA, *why FR_NODE_SKIP_NO_DATA); with dp, plan the round's
- * noise from the ledger (recording c->eps_max as the budget when record_budget) for
+ * noise from the ledger (recording c->eps_max as the budget when record_budget, or
+ * FR_NODE_DP_EPSILON_DEFAULT when neither a budget, a noise multiplier nor a budget
+ * in the ledger is there) for
  * the rounds left of max_rounds, and set *why to FR_NODE_SKIP_BUDGET_SPENT when the
  * budget cannot pay for it (p->plan.why says what is spent and what it would cost).
  * *why is FR_NODE_GO when the round can be trained. */
@@ -129,6 +136,16 @@ int fr_node_round_clip(const fr_proto_task *t, float *delta, size_t n, double *n
  * 1 and cut to max_weight when that is > 0. No one else can check it: the cap, the same
  * for every node, bounds how far one node can pull the average (docs/security.md). */
 double fr_node_round_weight(int weight_windows, double max_weight, int users, long windows);
+/* What of a node's evaluation of a global version leaves it (POST /v1/metrics): the
+ * version, HR@10, NDCG@10 and recall@10 on its validation split, and the epsilon it
+ * has spent; its user count and its training loss are zeroed (docs/privacy.md). */
+void fr_node_round_metrics_public(const fr_proto_metrics *local, fr_proto_metrics *out);
+
+/* The seed of a round's local training (its shuffling and sampled negatives): fresh
+ * secret randomness each round, so that the item rows a round touches cannot be told
+ * from the seed (with DP off, the sum of the updates would show them); a fixed seed
+ * (the node's own `seed` setting, for tests and reproduction) gives seed + round. */
+uint64_t fr_node_round_train_seed(int fixed, uint64_t seed, int64_t round);
 
 /* The head of a plain round's update from this node: its FedAvg weight is its users or
  * its windows as the task says, at least 1, cut to the task's max_weight. */

@@ -101,6 +101,10 @@ int fr_https_method(struct evhttp_request *req);
 #define FR_HTTPS_GET 1
 #define FR_HTTPS_POST 2
 
+/* The role (secagg/fr_identity.h, fr_identity_role) of the client certificate verified
+ * on req's connection; -1 without TLS or without a client certificate. */
+int fr_https_peer_role(struct evhttp_request *req);
+
 /* Testing the path that must close a connection when its TLS state cannot be set
  * up (out of memory): the next n connections fail that way. */
 void fr_https_fail_next_connections(fr_https *s, int n);

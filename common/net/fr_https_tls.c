@@ -267,6 +267,15 @@ out:
     return rc;
 }
 
+int fr_https_peer_role(struct evhttp_request *req)
+{
+    SSL *ssl = ssl_of_req(req);
+    X509 *cert = ssl ? SSL_get1_peer_certificate(ssl) : NULL;
+    int role = cert ? (int)fr_identity_cert_role(cert) : -1;
+    X509_free(cert);
+    return role;
+}
+
 /* Whether the peer's certificate still verifies against the current context: a
  * connection kept alive across a CRL reload was admitted under the old list, and a
  * revoked node must not keep using it. */

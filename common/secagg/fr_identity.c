@@ -62,6 +62,33 @@ int fr_identity_cert_name(const void *x509, char name[FR_IDENTITY_NAME])
     return 0;
 }
 
+fr_identity_role fr_identity_cert_role(const void *x509)
+{
+    X509_NAME *subject = X509_get_subject_name((const X509 *)x509);
+    fr_identity_role role = FR_IDENTITY_ROLE_NODE;
+    for (int at = -1;
+         (at = X509_NAME_get_index_by_NID(subject, NID_organizationalUnitName, at)) >= 0;) {
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, at));
+        const unsigned char *p = ASN1_STRING_get0_data(v);
+        int n = ASN1_STRING_length(v);
+        if (n == 8 && !memcmp(p, "operator", 8))
+            return FR_IDENTITY_ROLE_OPERATOR;
+        if (n != 4 || memcmp(p, "node", 4))
+            role = FR_IDENTITY_ROLE_OTHER;
+    }
+    return role;
+}
+
+const char *fr_identity_role_str(fr_identity_role r)
+{
+    switch (r) {
+    case FR_IDENTITY_ROLE_NODE: return "node";
+    case FR_IDENTITY_ROLE_OPERATOR: return "operator";
+    case FR_IDENTITY_ROLE_OTHER: break;
+    }
+    return "non-node";
+}
+
 fr_status fr_identity_ca_init(fr_identity_ca *ca, const char *ca_path, const char *crl_path,
                               fr_err *err)
 {
@@ -204,6 +231,12 @@ fr_status fr_identity_verify(const fr_identity_ca *ca, const uint8_t *cert_der, 
     }
     if (fr_identity_cert_name(cert, cn) != 0 || strcmp(cn, name)) {
         st = fr_fail(err, FR_EINVAL, "identity of %s: the certificate is not %s's", name, name);
+        goto out;
+    }
+    fr_identity_role role = fr_identity_cert_role(cert);
+    if (role != FR_IDENTITY_ROLE_NODE) {
+        st = fr_fail(err, FR_EINVAL, "identity of %s: an %s certificate is never a member", name,
+                     fr_identity_role_str(role));
         goto out;
     }
     if (!(x = X509_STORE_CTX_new()) || X509_STORE_CTX_init(x, ca->store, cert, NULL) != 1 ||

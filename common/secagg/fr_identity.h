@@ -51,7 +51,8 @@ FR_MUST fr_status fr_identity_bind(fr_identity_binding *b, const char *cert_path
 void fr_identity_binding_free(fr_identity_binding *b);
 
 /* FR_OK when cert (DER) verifies against ca as a client certificate, its subject name
- * is name, and sig is its key's signature binding pk; FR_EINVAL naming what failed. */
+ * is name, its role is a node's (fr_identity_cert_role), and sig is its key's signature
+ * binding pk; FR_EINVAL naming what failed. */
 FR_MUST fr_status fr_identity_verify(const fr_identity_ca *ca, const uint8_t *cert, size_t cert_len,
                                      const char *name, const uint8_t pk[FR_IDENTITY_PK_BYTES],
                                      const uint8_t *sig, size_t sig_len, fr_err *err);
@@ -60,5 +61,21 @@ FR_MUST fr_status fr_identity_verify(const fr_identity_ca *ca, const uint8_t *ce
  * name of 1..63 characters [A-Za-z0-9] then [A-Za-z0-9._-], -1 otherwise (none, two,
  * or characters that could be misread in a path or a log). */
 int fr_identity_cert_name(const void *x509, char name[FR_IDENTITY_NAME]);
+
+/* The role a certificate carries in its subject's OU (certs/fedrecall-ca issues
+ * OU=node, OU=operator, OU=coordinator). Only a node's certificate can be a member of a
+ * round: fr_identity_verify refuses the others, so that an operator or coordinator
+ * certificate of the federation's CA never counts as a partner. */
+typedef enum fr_identity_role {
+    FR_IDENTITY_ROLE_NODE = 0, /* OU=node, or no OU at all (certificates from before roles) */
+    FR_IDENTITY_ROLE_OPERATOR, /* an OU=operator */
+    FR_IDENTITY_ROLE_OTHER,    /* any other OU (coordinator, ...) */
+} fr_identity_role;
+
+/* The role of an X509 certificate (an X509 *): OPERATOR when any OU is "operator",
+ * else OTHER when any OU is not "node", else NODE. */
+fr_identity_role fr_identity_cert_role(const void *x509);
+/* "node", "operator" or "non-node". */
+const char *fr_identity_role_str(fr_identity_role r);
 
 #endif

@@ -58,6 +58,8 @@ static fr_status parse_value(fr_opt *o, const char *v, fr_err *err)
     return fr_fail(err, FR_EINVAL, "--%s: unknown option type", o->name);
 }
 
+static int parse_bool(const char *v, int *out);
+
 fr_status fr_opts_parse(fr_opt *opts, int argc, char **argv, fr_err *err)
 {
     fr_status st;
@@ -84,7 +86,11 @@ fr_status fr_opts_parse(fr_opt *opts, int argc, char **argv, fr_err *err)
             else
                 return fr_fail(err, FR_EINVAL, "--%s needs a value", o->name);
         } else if (eq) {
-            return fr_fail(err, FR_EINVAL, "--%s takes no value", o->name);
+            /* a flag that is on by default is turned off with --flag=false */
+            if (!parse_bool(eq + 1, (int *)o->dst))
+                return fr_fail(err, FR_EINVAL, "--%s: '%s' is not true or false", o->name, eq + 1);
+            o->seen = 1;
+            continue;
         }
         if ((st = parse_value(o, v, err)) != FR_OK)
             return st;

@@ -29,7 +29,8 @@ typedef struct fr_opt {
     int seen; /* set by the parser */
 } fr_opt;
 
-/* Parse argv[0..argc) against opts (terminated by a NULL name). Returns FR_EINVAL
+/* Parse argv[0..argc) against opts (terminated by a NULL name); a flag is set by its
+ * name, or to a value by --flag=true|false (yes|no, on|off, 1|0). Returns FR_EINVAL
  * with a message for an unknown option, a missing value, a bad number or a missing
  * required option. */
 FR_MUST fr_status fr_opts_parse(fr_opt *opts, int argc, char **argv, fr_err *err);
