@@ -121,8 +121,11 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .tls = 1,
                           .require_client_cert = 1,
                           .max_body = c->max_body,
-                          /* an upload of a large model over a slow link takes a while */
-                          .conn_deadline_s = 600};
+                          /* an upload of a large model over a slow link takes a while;
+                           * the handshake and a header get a short deadline */
+                          .conn_deadline_s = 600,
+                          .header_deadline_s = cfg->header_deadline,
+                          .max_conns = cfg->max_connections};
     if ((st = fr_https_init(&c->https, c->base, &hc, fr_coord_handle, c, err)) != FR_OK)
         return st;
     if (cfg->dashboard_listen) {

@@ -42,6 +42,8 @@ typedef struct fr_coord_config {
     double max_update_norm;
     const char *weighting;
     uint64_t max_body;     /* bytes; 0 = the model's update size plus 64 KiB */
+    int header_deadline;   /* seconds for a TLS handshake and a request's header */
+    int max_connections;   /* TLS connections open at once */
     int keep_updates;      /* keep update files after their round closes */
     int keep_models;       /* model files kept, newest first (0: all) */
     const char *operators; /* certificate names allowed the status views ("" = any) */

@@ -103,4 +103,57 @@ else
 fi
 kill "$ECHO_PID" 2>/dev/null
 fed_wait "$ECHO_PID" 5 || bad "capped echo server ignored SIGTERM"
+
+# A coordinator with its defaults (10 s header deadline, 512 connections) under 1,000
+# sockets trickling a ClientHello and 200 authenticated clients trickling a header,
+# while three real nodes run a round.
+fed_data 3 --users 240 --items 150 --clusters 4 --seed 5 || { bad "data"; finish; exit 1; }
+STATE="$tmp/coord"
+fed_start_coord "$STATE" --min-nodes 3 --rounds 1 --retry 1 --local-epochs 1 --seq-len 10 \
+    --batch 32 --negatives 16 || { bad "coordinator start"; finish; exit 1; }
+"$SLOW" --port "$PORT" --tls 200 --cert "$pki/nodes/n3.crt" --key "$pki/nodes/n3.key" \
+    --ca "$pki/ca.crt" --raw 1000 --seconds 30 --gap-ms 2000 >"$tmp/slow.txt" 2>&1 &
+spid=$!
+sleep 2
+for i in 1 2 3; do
+    fed_node_conf "n$i" "part$i"
+    fed_start_node "n$i"
+    eval "pid$i=\$NODE_PID"
+done
+all_done=1
+for i in 1 2 3; do
+    eval "p=\$pid$i"
+    fed_wait "$p" 150 || all_done=0
+done
+wait "$spid"
+cpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$COORD_PID/stat" 2>/dev/null)
+kill "$COORD_PID" 2>/dev/null
+fed_wait "$COORD_PID" 10 || bad "coordinator ignored SIGTERM"
+cat "$tmp/slow.txt"
+"$COORD" report --state-dir "$STATE" >"$tmp/report" 2>&1
+published=$(grep -c ' published ' "$tmp/report")
+if [ "$all_done" = 1 ] && [ "$published" -eq 1 ]; then
+    ok "under the slowloris the three nodes' round published"
+else
+    bad "round under load: nodes done $all_done, published $published"
+    tail -n 5 "$tmp"/n*.log
+fi
+tls_cut=$(awk '$1 == "tls" {print $6}' "$tmp/slow.txt")
+tls_conn=$(awk '$1 == "tls" {print $4}' "$tmp/slow.txt")
+raw_conn=$(awk '$1 == "raw" {print $4}' "$tmp/slow.txt")
+if [ "${tls_conn:-0}" -ge 150 ] && [ "$tls_cut" = "$tls_conn" ]; then
+    ok "all $tls_conn authenticated header tricklers cut at the header deadline"
+else
+    bad "authenticated tricklers: $tls_conn connected, $tls_cut cut"
+fi
+lines=$(wc -l <"$STATE.log")
+bytes=$(wc -c <"$STATE.log")
+tls_lines=$(grep -c '^tls: ' "$STATE.log")
+echo "  coordinator under the load: ${cpu:-?} s of CPU, log $lines lines ($tls_lines about" \
+    "refused connections), $bytes bytes; $raw_conn raw sockets connected"
+if [ "$tls_lines" -le 150 ] && [ "$bytes" -le 65536 ]; then
+    ok "coordinator log bounded: $tls_lines connection lines, $bytes bytes"
+else
+    bad "coordinator log: $tls_lines connection lines, $bytes bytes"
+fi
 finish
