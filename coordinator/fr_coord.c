@@ -72,8 +72,19 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         return st;
     if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
         return fr_fail(err, FR_EIO, "%s: %s", c->state_dir, strerror(errno));
-    if ((st = fr_store_open(&c->store, c->state_dir, err)) != FR_OK)
+    /* A store that does not open or fails SQLite's quick_check is not served from:
+     * rounds would fail one by one with 500s. The line says what to do. */
+    if ((st = fr_store_open(&c->store, c->state_dir, err)) != FR_OK ||
+        (st = fr_store_quick_check(&c->store, err)) != FR_OK) {
+        if (st == FR_EIO || st == FR_ECHECKSUM) {
+            fr_err inner = *err;
+            st = fr_fail(err, FR_ECHECKSUM,
+                         "%s; not starting: restore the state folder from a backup "
+                         "(fedrecall-coordinator backup; docs/operations.md)",
+                         inner.msg);
+        }
         return st;
+    }
     char sk[4200], pk[4200];
     if (cfg->signing_key)
         snprintf(sk, sizeof sk, "%s", cfg->signing_key);

@@ -42,6 +42,9 @@ typedef struct fr_store {
 FR_MUST fr_status fr_store_open(fr_store *s, const char *state_dir, fr_err *err);
 /* Close s (rolling back a transaction left open) and zero it; accepts a zeroed struct. */
 void fr_store_close(fr_store *s);
+/* SQLite's PRAGMA quick_check over the whole file: FR_ECHECKSUM naming the file and
+ * the first problem found when it is damaged. */
+FR_MUST fr_status fr_store_quick_check(fr_store *s, fr_err *err);
 
 /* A transaction around several writes that must land together (publishing closes
  * the round and adds the model version): nothing of it is visible after a crash or a
