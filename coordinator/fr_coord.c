@@ -105,6 +105,8 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .secagg_step_timeout = cfg->secagg_step_timeout};
     if ((st = fr_round_init(&c->rd, &rc, c->model.n, err)) != FR_OK)
         return st;
+    /* a node's refusals are logged and stored 20 at once, then one every 10 s */
+    fr_refusal_limit_init(&c->refusal_limit, 20, 0.1);
     long rounds = 0;
     fr_round_row *rows = NULL;
     int n = 0;

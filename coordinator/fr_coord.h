@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <stddef.h>
 
+#include "fed/fr_refusal_limit.h"
 #include "fed/fr_fedagg.h"
 #include "fed/fr_round.h"
 #include "net/fr_https.h"
@@ -76,6 +77,7 @@ typedef struct fr_coord_live {
 
 typedef struct fr_coord_stats {
     long requests, refused, updates_accepted, updates_refused;
+    long refusals_unrecorded; /* refused beyond a node's rate of recorded refusals */
     double update_bytes, aggregate_seconds;
     long downloads;
 } fr_coord_stats;
@@ -111,6 +113,7 @@ typedef struct fr_coord {
     int n_held, cap_held;
     struct event *tick, *sig_term, *sig_int, *sig_hup;
     fr_coord_stats stats;
+    fr_refusal_limit refusal_limit; /* which refusals reach the store and the log */
 } fr_coord;
 
 /* Open the state folder, load or create the signing key and the latest version,

@@ -107,6 +107,7 @@ static const char *const sql[S_COUNT] = {
                        " WHERE name = ?1",
     [S_REFUSALS] = "SELECT at, node, round, reason FROM (SELECT id, at, node, round, reason"
                    " FROM refusals ORDER BY id DESC LIMIT ?1) ORDER BY id",
+    [S_REFUSAL_PRUNE] = "DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?1",
 };
 
 fr_status fr_sql_fail(fr_store *s, fr_err *err, const char *what)

@@ -127,8 +127,6 @@ for i in 1 2 3; do
 done
 wait "$spid"
 cpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$COORD_PID/stat" 2>/dev/null)
-kill "$COORD_PID" 2>/dev/null
-fed_wait "$COORD_PID" 10 || bad "coordinator ignored SIGTERM"
 cat "$tmp/slow.txt"
 "$COORD" report --state-dir "$STATE" >"$tmp/report" 2>&1
 published=$(grep -c ' published ' "$tmp/report")
@@ -156,4 +154,28 @@ if [ "$tls_lines" -le 150 ] && [ "$bytes" -le 65536 ]; then
 else
     bad "coordinator log: $tls_lines connection lines, $bytes bytes"
 fi
+
+# a certificate holder floods bad updates over one kept-alive connection: every one
+# is refused, the store and the log keep a bounded number
+for i in $(seq 1 2000); do echo "url = \"https://127.0.0.1:$PORT/v1/update\""; done >"$tmp/flood.cfg"
+before=$(wc -l <"$STATE.log")
+rows0=$(sqlite3 "$STATE/coordinator.db" 'SELECT COUNT(*) FROM refusals' 2>/dev/null)
+start=$(date +%s)
+curl -s --max-time 120 --cacert "$pki/ca.crt" --cert "$pki/nodes/n3.crt" \
+    --key "$pki/nodes/n3.key" -H 'Content-Type: application/msgpack' --data-binary 'junk' \
+    --no-progress-meter -Z --parallel-max 16 -K "$tmp/flood.cfg" -o /dev/null -w '%{http_code}\n' >"$tmp/flood.codes"
+secs=$(($(date +%s) - start))
+answered=$(grep -c '^400$' "$tmp/flood.codes")
+rows=$(($(sqlite3 "$STATE/coordinator.db" 'SELECT COUNT(*) FROM refusals' 2>/dev/null) - rows0))
+flood_lines=$(($(wc -l <"$STATE.log") - before))
+unrec=$(fed_curl n1 /metrics | sed -n 's/^fedrecall_refusals_unrecorded_total //p')
+# 20 at once, then one every 10 s (two log lines: the refusal and the count it hid)
+if [ "$answered" -eq 2000 ] && [ "$rows" -le $((22 + secs / 10)) ] &&
+    [ "$flood_lines" -le $((24 + secs / 5)) ] && [ "${unrec:-0}" -ge 1950 ]; then
+    ok "2,000 bad updates in $secs s: all refused (400), $rows rows stored, $flood_lines log lines, $unrec only counted"
+else
+    bad "flood: $answered refused in $secs s, $rows rows, $flood_lines log lines, unrecorded ${unrec:-?}"
+fi
+kill "$COORD_PID" 2>/dev/null
+fed_wait "$COORD_PID" 10 || bad "coordinator ignored SIGTERM"
 finish

@@ -669,6 +669,30 @@ static void test_commits(void)
     fr_store_close(&s);
 }
 
+/* The refusals table keeps its newest rows only: a flood of refusals leaves it at the
+ * bound, with the latest ones readable. */
+static void test_refusals_pruned(void)
+{
+    char dir[128];
+    fr_store s;
+    fr_err err = {{0}};
+    state_dir(dir, sizeof dir, "pruned");
+    if (!open_ok(&s, dir))
+        return;
+    s.keep_refusals = 50;
+    int ok = 1;
+    for (int i = 0; i < 300 && ok; i++)
+        ok = fr_store_refusal_add(&s, i, "flooder", 1, "malformed", &err) == FR_OK;
+    CHECK(ok, "%s", err.msg);
+    fr_refusal_row *refs = NULL;
+    int n = -1;
+    CHECK(fr_store_refusals(&s, 0, &refs, &n, &err) == FR_OK && n == 50, "%d rows kept", n);
+    CHECK(n == 50 && refs[0].at == 250 && refs[49].at == 299, "the newest kept: %g..%g",
+          n > 0 ? refs[0].at : -1, n > 0 ? refs[n - 1].at : -1);
+    free(refs);
+    fr_store_close(&s);
+}
+
 int main(void)
 {
     if (!fixture_dir(root, sizeof root)) {
@@ -683,6 +707,7 @@ int main(void)
     RUN(test_metrics_mean);
     RUN(test_rollback);
     RUN(test_refusals);
+    RUN(test_refusals_pruned);
     RUN(test_hostile_names);
     RUN(test_not_a_database);
     RUN(test_crash);
