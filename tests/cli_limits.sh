@@ -3,12 +3,14 @@
 # 127.0.0.1 only. Against the TLS layer (tool_https_echo over fr_https): a declared
 # body over --max-body gets 413 at once, before any of it is sent; a client trickling
 # its header is cut at the header deadline though the body's is long; at the
-# connection cap the server pauses accepting instead of failing, and serves again.
+# connection cap the server pauses accepting instead of failing, and serves again;
+# at the file-descriptor limit it backs off with one log line instead of spinning.
 # Against a coordinator with its defaults: a slowloris of 1,000 sockets without
 # certificates and 200 authenticated clients trickling headers, while three real nodes
 # run a round: the round publishes, every trickling client is cut, and the
-# coordinator's log stays bounded (its CPU time and log size are printed). Prints
-# ok/not ok per case and a TESTS tally.
+# coordinator's log stays bounded (its CPU time and log size are printed); then 2,000
+# bad updates from one certificate leave a bounded number of stored refusals and log
+# lines. Prints ok/not ok per case and a TESTS tally.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
@@ -103,6 +105,35 @@ else
 fi
 kill "$ECHO_PID" 2>/dev/null
 fed_wait "$ECHO_PID" 5 || bad "capped echo server ignored SIGTERM"
+
+# at the file-descriptor limit (64 here, the cap of 512 above it) accept() fails: the
+# server backs off instead of spinning, logs one line, and serves again afterwards
+(
+    ulimit -n 64
+    exec "$ECHO" --listen 127.0.0.1:0 --cert "$pki/coordinator.crt" --key "$pki/coordinator.key" \
+        --ca "$pki/ca.crt" --port-file "$tmp/eport" --header-deadline 2 2>"$tmp/echo.log"
+) &
+ECHO_PID=$!
+pids="$pids $ECHO_PID"
+rm -f "$tmp/eport"
+for _ in $(seq 1 50); do [ -s "$tmp/eport" ] && break; sleep 0.1; done
+EPORT=$(cat "$tmp/eport" 2>/dev/null)
+"$SLOW" --port "$EPORT" --raw 200 --seconds 5 --gap-ms 500 >/dev/null 2>&1
+code=$(curl -s --max-time 10 --cacert "$pki/ca.crt" --cert "$pki/nodes/n1.crt" \
+    --key "$pki/nodes/n1.key" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$EPORT/whoami")
+fdcpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$ECHO_PID/stat" 2>/dev/null)
+lines=$(wc -l <"$tmp/echo.log")
+accept_lines=$(grep -c "cannot accept" "$tmp/echo.log")
+echo "  at the descriptor limit: ${fdcpu:-?} s of CPU in 5 s, log $lines lines, $(wc -c <"$tmp/echo.log") bytes"
+if [ "$code" = 200 ] && [ "$accept_lines" -ge 1 ] && [ "$accept_lines" -le 2 ] &&
+    [ "$lines" -le 60 ]; then
+    ok "at the descriptor limit: $accept_lines accept line, $lines log lines, then served (200)"
+else
+    bad "descriptor limit: HTTP $code, $accept_lines accept lines, $lines log lines"
+    sort "$tmp/echo.log" | uniq -c | sort -rn | head -n 3
+fi
+kill "$ECHO_PID" 2>/dev/null
+fed_wait "$ECHO_PID" 5 || bad "echo server at the descriptor limit ignored SIGTERM"
 
 # A coordinator with its defaults (10 s header deadline, 512 connections) under 1,000
 # sockets trickling a ClientHello and 200 authenticated clients trickling a header,
