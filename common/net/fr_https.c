@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -39,6 +40,12 @@ void fr_https_shared_put(fr_https_shared *sh)
         free(sh);
 }
 
+static void arm_resume(fr_https *s, double seconds)
+{
+    struct timeval tv = {(long)seconds, (long)(fmod(seconds, 1.0) * 1e6)};
+    evtimer_add(s->resume_ev, &tv);
+}
+
 static void on_resume(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -47,8 +54,7 @@ static void on_resume(evutil_socket_t fd, short what, void *arg)
         evconnlistener_enable(s->lev);
         return;
     }
-    struct timeval tv = {0, (long)(s->sh->gate.backoff_s * 1e6)};
-    evtimer_add(s->resume_ev, &tv);
+    arm_resume(s, s->sh->gate.backoff_s);
 }
 
 void fr_https_pause_accept(fr_https *s, int failed)
@@ -66,8 +72,7 @@ void fr_https_pause_accept(fr_https *s, int failed)
     if (was_paused)
         return;
     evconnlistener_disable(s->lev);
-    struct timeval tv = {(long)wait, (long)((wait - (long)wait) * 1e6)};
-    evtimer_add(s->resume_ev, &tv);
+    arm_resume(s, wait);
 }
 
 /* evhttp owns its listeners' callback argument (the evhttp), so the error callback
