@@ -30,10 +30,11 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-/* One TLS connection's record. It outlives the server when libevent frees the
- * connection late, so it points at nothing of the server's. */
 enum { PHASE_HEAD, PHASE_BODY, PHASE_IDLE };
 
+/* One TLS connection's record. It outlives the server when libevent frees the
+ * connection late, so it points at nothing of the server's but the shared record it
+ * holds a reference to. */
 typedef struct fr_conn {
     SSL *ssl;
     fr_https_shared *sh; /* a reference: the server may be gone */
