@@ -143,9 +143,9 @@ STATE="$tmp/coord"
 fed_start_coord "$STATE" --min-nodes 3 --rounds 1 --retry 1 --local-epochs 1 --seq-len 10 \
     --batch 32 --negatives 16 || { bad "coordinator start"; finish; exit 1; }
 "$SLOW" --port "$PORT" --tls 200 --cert "$pki/nodes/n3.crt" --key "$pki/nodes/n3.key" \
-    --ca "$pki/ca.crt" --raw 1000 --seconds 30 --gap-ms 2000 >"$tmp/slow.txt" 2>&1 &
+    --ca "$pki/ca.crt" --raw 1000 --seconds 20 --gap-ms 2000 >"$tmp/slow.txt" 2>&1 &
 spid=$!
-sleep 2
+sleep 1
 for i in 1 2 3; do
     fed_node_conf "n$i" "part$i"
     fed_start_node "n$i"
