@@ -484,8 +484,8 @@ static void test_refusals(void)
     free(nodes);
     /* a flood leaves the table at its bound, the newest rows kept */
     s.keep_refusals = 50;
-    for (int i = 0; i < 300 && err.msg[0] == 0; i++)
-        (void)!fr_store_refusal_add(&s, 100 + i, "flooder", 1, "malformed", &err);
+    for (int i = 0, ok = 1; i < 300 && ok; i++)
+        ok = fr_store_refusal_add(&s, 100 + i, "flooder", 1, "malformed", &err) == FR_OK;
     CHECK(fr_store_refusals(&s, 0, &refs, &n, &err) == FR_OK && n == 50 && refs[0].at == 350 &&
               refs[49].at == 399,
           "%d rows kept: %s", n, err.msg);
