@@ -72,8 +72,19 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         return st;
     if (mkdir(c->state_dir, 0700) != 0 && errno != EEXIST)
         return fr_fail(err, FR_EIO, "%s: %s", c->state_dir, strerror(errno));
-    if ((st = fr_store_open(&c->store, c->state_dir, err)) != FR_OK)
+    /* A store that does not open or fails SQLite's quick_check is not served from:
+     * rounds would fail one by one with 500s. The line says what to do. */
+    if ((st = fr_store_open(&c->store, c->state_dir, err)) != FR_OK ||
+        (st = fr_store_quick_check(&c->store, err)) != FR_OK) {
+        if (st == FR_EIO || st == FR_ECHECKSUM) {
+            fr_err inner = *err;
+            st = fr_fail(err, FR_ECHECKSUM,
+                         "%s; not starting: restore the state folder from a backup "
+                         "(fedrecall-coordinator backup; docs/operations.md)",
+                         inner.msg);
+        }
         return st;
+    }
     char sk[4200], pk[4200];
     if (cfg->signing_key)
         snprintf(sk, sizeof sk, "%s", cfg->signing_key);
@@ -95,6 +106,8 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .secagg_step_timeout = cfg->secagg_step_timeout};
     if ((st = fr_round_init(&c->rd, &rc, c->model.n, err)) != FR_OK)
         return st;
+    /* a node's refusals are logged and stored 20 at once, then one every 10 s */
+    fr_refusal_limit_init(&c->refusal_limit, 20, 0.1);
     long rounds = 0;
     fr_round_row *rows = NULL;
     int n = 0;
@@ -122,8 +135,11 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .tls = 1,
                           .require_client_cert = 1,
                           .max_body = c->max_body,
-                          /* an upload of a large model over a slow link takes a while */
-                          .conn_deadline_s = 600};
+                          /* an upload of a large model over a slow link takes a while;
+                           * the handshake and a header get a short deadline */
+                          .conn_deadline_s = 600,
+                          .header_deadline_s = cfg->header_deadline,
+                          .max_conns = cfg->max_connections};
     if ((st = fr_https_init(&c->https, c->base, &hc, fr_coord_handle, c, err)) != FR_OK)
         return st;
     if (cfg->dashboard_listen) {

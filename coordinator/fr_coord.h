@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <stddef.h>
 
+#include "fed/fr_refusal_limit.h"
 #include "fed/fr_fedagg.h"
 #include "fed/fr_round.h"
 #include "net/fr_https.h"
@@ -43,6 +44,8 @@ typedef struct fr_coord_config {
     const char *weighting;
     double max_weight;     /* the cap on one node's weight (docs/security.md) */
     uint64_t max_body;     /* bytes; 0 = the model's update size plus 64 KiB */
+    int header_deadline;   /* seconds for a TLS handshake and a request's header */
+    int max_connections;   /* TLS connections open at once */
     int keep_updates;      /* keep update files after their round closes */
     int keep_models;       /* model files kept, newest first (0: all) */
     const char *operators; /* certificate names allowed the status views with per-node
@@ -78,6 +81,7 @@ typedef struct fr_coord_live {
 
 typedef struct fr_coord_stats {
     long requests, refused, updates_accepted, updates_refused;
+    long refusals_unrecorded; /* refused beyond a node's rate of recorded refusals */
     double update_bytes, aggregate_seconds;
     long downloads;
 } fr_coord_stats;
@@ -113,6 +117,7 @@ typedef struct fr_coord {
     int n_held, cap_held;
     struct event *tick, *sig_term, *sig_int, *sig_hup;
     fr_coord_stats stats;
+    fr_refusal_limit refusal_limit; /* which refusals reach the store and the log */
 } fr_coord;
 
 /* Open the state folder, load or create the signing key and the latest version,

@@ -38,6 +38,8 @@ void fr_coord_config_default(fr_coord_config *c)
     c->secure_aggregation = "on";
     c->secagg_threshold = 0;
     c->secagg_step_timeout = 30;
+    c->header_deadline = 10;
+    c->max_connections = 512;
 }
 
 void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path, int *help)
@@ -95,6 +97,10 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "task: the cap on one node's weight; larger plain updates are refused", 0, 0},
         {"max-body", FR_OPT_U64, &c->max_body, 0, 0,
          "largest request body in bytes (0: the model's update size + 64 KiB)", 0, 0},
+        {"header-deadline", FR_OPT_INT, &c->header_deadline, 1, 600,
+         "seconds a connection has for its TLS handshake and each request's header", 0, 0},
+        {"max-connections", FR_OPT_INT, &c->max_connections, 8, 1000000,
+         "TLS connections open at once; at the cap accepting pauses", 0, 0},
         {"operators", FR_OPT_STR, &c->operators, 0, 0,
          "comma-separated certificate names that may read /v1/status, /metrics and /dashboard "
          "(default: any federation certificate reads /v1/status and /metrics without per-node "

@@ -35,10 +35,21 @@ static void reply_msg(struct evhttp_request *req, msgpack_sbuffer *sb)
     msgpack_sbuffer_destroy(sb);
 }
 
+/* Every refusal is answered and counted; a node's refusals reach the log and the store
+ * at a bounded rate (fr_refusal_limit), the rest only the count in /metrics. */
 static void refuse(fr_coord *c, struct evhttp_request *req, const char *node, long round, int code,
                    const char *reason, int record)
 {
+    uint64_t hidden = 0;
     c->stats.refused++;
+    if (!fr_refusal_limit_take(&c->refusal_limit, node, fr_coord_now(), &hidden)) {
+        c->stats.refusals_unrecorded++;
+        fr_https_reply_text(req, code, "%s", reason);
+        return;
+    }
+    if (hidden)
+        fr_coord_log("%llu refusals from %s neither logged nor recorded (too many)",
+                     (unsigned long long)hidden, node && node[0] ? node : "-");
     fr_coord_log("refused %s from %s: %d %s", evhttp_request_get_uri(req), node, code, reason);
     if (record) {
         fr_err err = {{0}};

@@ -4,6 +4,7 @@
  * together with the round's closing in one transaction (fr_store_commit_publish), so
  * that a crash leaves either the old version or the new one, never a round that is
  * closed without its model. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,36 @@ static fr_status adopt(fr_coord *c, const char *path, long version, fr_err *err)
     return FR_OK;
 }
 
+/* A store that records no model, beside model files of published versions: the
+ * database was emptied or replaced, and starting would silently begin the federation
+ * again at version 0. (A lone model-000000.frm is the initial model of a first start
+ * cut short.) */
+static fr_status check_no_versions(const fr_coord *c, const char *dir, fr_err *err)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    long newest = 0, files = 0;
+    if (!d)
+        return fr_fail(err, FR_EIO, "%s: %s", dir, strerror(errno));
+    while ((e = readdir(d))) {
+        long v;
+        char tail[8];
+        if (sscanf(e->d_name, "model-%ld.%4s", &v, tail) == 2 && !strcmp(tail, "frm") && v > 0) {
+            files++;
+            if (v > newest)
+                newest = v;
+        }
+    }
+    closedir(d);
+    if (!files)
+        return FR_OK;
+    return fr_fail(err, FR_ECHECKSUM,
+                   "%s/%s records no model but %s holds %ld model files up to version %ld; "
+                   "not starting at version 0: restore the state folder from a backup "
+                   "(fedrecall-coordinator backup; docs/operations.md)",
+                   c->state_dir, FR_STORE_FILE, dir, files, newest);
+}
+
 fr_status fr_coord_load_model(fr_coord *c, fr_err *err)
 {
     char dir[4200], path[512];
@@ -71,6 +102,8 @@ fr_status fr_coord_load_model(fr_coord *c, fr_err *err)
     if (found) {
         if ((st = adopt(c, row.path, row.version, err)) != FR_OK)
             return st;
+    } else if ((st = check_no_versions(c, dir, err)) != FR_OK) {
+        return st;
     } else {
         char initial[4300];
         if (c->cfg.initial_model)

@@ -135,6 +135,12 @@ char *fr_coord_prometheus(fr_coord *c)
             "# TYPE fedrecall_refusals_total counter\nfedrecall_refusals_total %ld\n",
             c->stats.refused);
     fprintf(f,
+            "# HELP fedrecall_refusals_unrecorded_total Refusals neither logged nor stored (a "
+            "node over its rate).\n"
+            "# TYPE fedrecall_refusals_unrecorded_total counter\n"
+            "fedrecall_refusals_unrecorded_total %ld\n",
+            c->stats.refusals_unrecorded);
+    fprintf(f,
             "# HELP fedrecall_updates_total Model updates by outcome.\n"
             "# TYPE fedrecall_updates_total counter\n"
             "fedrecall_updates_total{outcome=\"accepted\"} %ld\n"

@@ -107,6 +107,7 @@ static const char *const sql[S_COUNT] = {
                        " WHERE name = ?1",
     [S_REFUSALS] = "SELECT at, node, round, reason FROM (SELECT id, at, node, round, reason"
                    " FROM refusals ORDER BY id DESC LIMIT ?1) ORDER BY id",
+    [S_REFUSAL_PRUNE] = "DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?1",
 };
 
 fr_status fr_sql_fail(fr_store *s, fr_err *err, const char *what)
@@ -349,6 +350,31 @@ out:
     sqlite3_finalize(q);
     if (st != FR_OK)
         fr_store_close(s);
+    return st;
+}
+
+fr_status fr_store_quick_check(fr_store *s, fr_err *err)
+{
+    fr_status st = FR_OK;
+    sqlite3_stmt *q = NULL;
+    int rc = sqlite3_prepare_v2(s->db, "PRAGMA quick_check(1)", -1, &q, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(q);
+    if (rc != SQLITE_ROW) {
+        st = fr_fail(err, FR_ECHECKSUM, "%s is damaged: %s", s->path, sqlite3_errmsg(s->db));
+        goto out;
+    }
+    const unsigned char *r = sqlite3_column_text(q, 0);
+    if (!r || strcmp((const char *)r, "ok") != 0) {
+        char first[200];
+        snprintf(first, sizeof first, "%s", r ? (const char *)r : "quick_check gave no answer");
+        for (char *p = first; *p; p++) /* one line */
+            if ((unsigned char)*p < 0x20)
+                *p = ' ';
+        st = fr_fail(err, FR_ECHECKSUM, "%s is damaged: %s", s->path, first);
+    }
+out:
+    sqlite3_finalize(q);
     return st;
 }
 

@@ -33,7 +33,10 @@ typedef struct fr_store {
     char path[4096];                  /* STATE_DIR/coordinator.db, for messages */
     sqlite3_stmt *st[FR_STORE_NSTMT]; /* prepared once, on first use */
     int in_txn;                       /* inside fr_store_begin / commit */
+    long keep_refusals;               /* refusal rows kept, newest; 0: FR_STORE_KEEP_REFUSALS */
 } fr_store;
+
+#define FR_STORE_KEEP_REFUSALS 10000
 
 /* Open (creating when absent; the folder with mode 0700, the file with 0600) the
  * database in state_dir and create its tables when they are missing. On failure s is
@@ -42,6 +45,9 @@ typedef struct fr_store {
 FR_MUST fr_status fr_store_open(fr_store *s, const char *state_dir, fr_err *err);
 /* Close s (rolling back a transaction left open) and zero it; accepts a zeroed struct. */
 void fr_store_close(fr_store *s);
+/* SQLite's PRAGMA quick_check over the whole file: FR_ECHECKSUM naming the file and
+ * the first problem found when it is damaged. */
+FR_MUST fr_status fr_store_quick_check(fr_store *s, fr_err *err);
 
 /* A transaction around several writes that must land together (publishing closes
  * the round and adds the model version): nothing of it is visible after a crash or a
@@ -165,7 +171,8 @@ typedef struct fr_refusal_row {
 } fr_refusal_row;
 
 /* Record a refused update or request (node may be "" when unknown); when node is a
- * known node, also its updates_refused + 1 and last_refusal = reason. */
+ * known node, also its updates_refused + 1 and last_refusal = reason. Older rows beyond
+ * the newest keep_refusals are deleted in the same write. */
 FR_MUST fr_status fr_store_refusal_add(fr_store *s, double at, const char *node, long round,
                                        const char *reason, fr_err *err);
 /* The newest last_n refusals (all when last_n <= 0), oldest first, newest last, as

@@ -166,7 +166,13 @@ fr_status fr_store_refusal_add(fr_store *s, double at, const char *node, long ro
         goto out;
     fr_sql_bind_str(q, 1, node, CAP(fr_node_row, name));
     fr_sql_bind_str(q, 2, reason, CAP(fr_node_row, last_refusal));
-    st = fr_sql_run_write(s, q, "cannot count a refusal", err);
+    if ((st = fr_sql_run_write(s, q, "cannot count a refusal", err)) != FR_OK)
+        goto out;
+    /* the table stays bounded: the newest rows are the ones worth reading */
+    if ((st = fr_sql_prep(s, S_REFUSAL_PRUNE, &q, err)) != FR_OK)
+        goto out;
+    sqlite3_bind_int64(q, 1, s->keep_refusals > 0 ? s->keep_refusals : FR_STORE_KEEP_REFUSALS);
+    st = fr_sql_run_write(s, q, "cannot prune the refusals", err);
 out:
     return fr_sql_save_end(s, st, err);
 }

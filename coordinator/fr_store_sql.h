@@ -38,6 +38,7 @@ enum {
     S_REFUSAL_ADD,
     S_REFUSAL_NODE,
     S_REFUSALS,
+    S_REFUSAL_PRUNE,
     S_COUNT
 };
 _Static_assert((int)S_COUNT <= (int)FR_STORE_NSTMT, "FR_STORE_NSTMT too small");

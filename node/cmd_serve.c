@@ -5,6 +5,7 @@
  * thread checks the model file every poll interval (and at once on SIGHUP) and swaps
  * in each new one; a model that fails to load or does not fit the catalogue is
  * logged and the old one kept. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -12,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -115,6 +118,45 @@ static void *watcher_main(void *arg)
 
 /* ------------------------------------------------------------ setup */
 
+/* The bearer token of token_file into s's hash: one line of 16 to 4096 printable
+ * bytes without blanks. The bytes read are wiped; the token is never logged. */
+static fr_status load_token(fr_serve *s, const char *path, fr_err *err)
+{
+    fr_status st = FR_OK;
+    char buf[4098];
+    size_t n = 0;
+    FILE *f = fopen(path, "rb");
+    if (sodium_init() < 0)
+        st = fr_fail(err, FR_EIO, "libsodium cannot start");
+    if (!f)
+        return fr_fail(err, FR_EIO, "token-file %s: %s", path, strerror(errno));
+    if (st != FR_OK) {
+        fclose(f);
+        return st;
+    }
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    if (n < 16 || n > 4096) {
+        st = fr_fail(err, FR_EINVAL, "token-file %s: the token must have 16 to 4096 bytes", path);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] <= 0x20 || (unsigned char)buf[i] >= 0x7f) {
+            st = fr_fail(err, FR_EINVAL,
+                         "token-file %s: the token must be one line of printable ASCII without "
+                         "blanks",
+                         path);
+            goto out;
+        }
+    crypto_generichash(s->token_hash, sizeof s->token_hash, (const unsigned char *)buf, n, NULL, 0);
+    s->have_token = 1;
+out:
+    sodium_memzero(buf, sizeof buf);
+    return st;
+}
+
 static fr_status replay_row(void *ctx, const char *user, const char *item, double ts,
                             const char *event, fr_err *err)
 {
@@ -165,6 +207,8 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
     clock_gettime(CLOCK_MONOTONIC, &s->started);
     /* scoring threads run their products on one core each */
     fr_backend_cpu()->set_threads(1);
+    if (cfg->token_file && (st = load_token(s, cfg->token_file, err)) != FR_OK)
+        goto out;
     /* the data on the model's rows: the catalogue is the federation's */
     if ((st = fr_modelfile_load(&first, fr_backend_cpu(), cfg->model, err)) != FR_OK)
         goto out;
@@ -219,7 +263,9 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
                           .ca = cfg->ca,
                           .crl = cfg->crl,
                           .require_client_cert = cfg->require_client_cert,
-                          .max_body = (size_t)cfg->max_body};
+                          .max_body = (size_t)cfg->max_body,
+                          .header_deadline_s = cfg->header_deadline,
+                          .max_conns = cfg->max_conns};
     if ((st = fr_https_init(&s->https, s->evb, &hc, fr_serve_handle, s, err)) != FR_OK)
         goto out;
     s->wake_ev = event_new(s->evb, s->wake_fd, EV_READ | EV_PERSIST, on_wake, s);
@@ -264,6 +310,8 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
               : cfg->ca                  ? "TLS, client certificates checked when shown"
                                          : "TLS",
               cfg->workers, cfg->search_threads);
+    if (s->have_token)
+        serve_log("every request must carry the bearer token of %s", cfg->token_file);
 out:
     fr_model_free(&first);
     return st;
@@ -319,6 +367,29 @@ void fr_serve_free(fr_serve *s)
 
 /* ------------------------------------------------------------ the command */
 
+/* Whether HOST:PORT or [V6]:PORT names a loopback address (or localhost). */
+static int listen_is_loopback(const char *listen)
+{
+    char host[64];
+    const char *colon = strrchr(listen, ':');
+    size_t n = colon ? (size_t)(colon - listen) : 0;
+    if (n >= 2 && listen[0] == '[' && listen[n - 1] == ']') {
+        listen++;
+        n -= 2;
+    }
+    if (!colon || n == 0 || n >= sizeof host)
+        return 0;
+    memcpy(host, listen, n);
+    host[n] = 0;
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return strcmp(host, "localhost") == 0;
+}
+
 int fr_cmd_serve(int argc, char **argv)
 {
     fr_serve_config cfg = {.listen = "127.0.0.1:8080",
@@ -326,6 +397,8 @@ int fr_cmd_serve(int argc, char **argv)
                            .k_max = 1000,
                            .max_users = 256,
                            .max_body = 4 << 20,
+                           .header_deadline = 10,
+                           .max_conns = 512,
                            .workers = 2,
                            .search_threads = 1,
                            .max_queue = 1024,
@@ -360,6 +433,12 @@ int fr_cmd_serve(int argc, char **argv)
         {"crl", FR_OPT_STR, &cfg.crl, 0, 0, "revocation list for client certificates", 0, 0},
         {"require-client-cert", FR_OPT_FLAG, &cfg.require_client_cert, 0, 0,
          "refuse clients without a certificate from --ca", 0, 0},
+        {"token-file", FR_OPT_STR, &cfg.token_file, 0, 0,
+         "file holding a bearer token every request must carry (Authorization: Bearer)", 0, 0},
+        {"header-deadline", FR_OPT_INT, &cfg.header_deadline, 1, 600,
+         "seconds a TLS connection has for its handshake and each request's header", 0, 0},
+        {"max-connections", FR_OPT_INT, &cfg.max_conns, 8, 1000000,
+         "TLS connections open at once; at the cap accepting pauses", 0, 0},
         {"k", FR_OPT_INT, &k_default, 1, 100000, "items per user when a request names no k", 0, 0},
         {"k-max", FR_OPT_INT, &cfg.k_max, 1, 100000, "the largest k a request may ask", 0, 0},
         {"max-users", FR_OPT_INT, &cfg.max_users, 1, 100000, "users of one POST /v1/recall", 0, 0},
@@ -439,6 +518,14 @@ int fr_cmd_serve(int argc, char **argv)
     }
     if (cfg.k_default > cfg.k_max) {
         rc = fr_cmd_fail("serve", FR_EINVAL, "--k is larger than --k-max");
+        goto out;
+    }
+    /* beyond this machine, who may ask must be known: a client certificate or a token */
+    if (!listen_is_loopback(cfg.listen) && !(cfg.tls && cfg.require_client_cert && cfg.ca) &&
+        !cfg.token_file) {
+        rc = fr_cmd_fail("serve", FR_EINVAL,
+                         "--listen beyond loopback needs --tls with --require-client-cert and "
+                         "--ca, or --token-file");
         goto out;
     }
     started = 1;

@@ -29,6 +29,9 @@ typedef struct fr_serve_config {
     const char *model, *data, *format, *listen, *events_log;
     int tls, require_client_cert;
     const char *cert, *key, *ca, *crl;
+    const char *token_file; /* a bearer token every request must carry, or NULL */
+    int header_deadline;    /* seconds for a TLS handshake and a request's header */
+    int max_conns;          /* TLS connections open at once */
     int k_default, k_max;
     int max_users;      /* users of one batch request */
     int max_body;       /* bytes of a request body */
@@ -91,6 +94,8 @@ typedef struct fr_serve {
     int have_log;
     struct event_base *evb;
     fr_https *https;
+    int have_token;
+    unsigned char token_hash[32]; /* BLAKE2b of the bearer token: compared, never logged */
     struct event *wake_ev, *sig_ev[3];
     int wake_fd;
     /* the recall queue and the replies ready to send */
@@ -157,5 +162,8 @@ void fr_jbuf_put(fr_jbuf *b, const char *s, size_t n);
 void fr_jbuf_printf(fr_jbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* s as a JSON string, quotes included. */
 void fr_jbuf_str(fr_jbuf *b, const char *s);
+/* The length (1 to 4) of the valid UTF-8 sequence at p, 0 when p starts none (a stray
+ * byte, an overlong form, a surrogate, a code point above U+10FFFF, or a NUL). */
+size_t fr_serve_utf8_len(const unsigned char *p);
 
 #endif

@@ -53,6 +53,15 @@ static int parse_event(fr_serve *s, const char *line, size_t n, fr_jbuf *rows, c
             goto out;
         }
         t = json_number_value(ts);
+        /* histories are ordered by time and replayed into training: a time from
+         * before the web or from the future would sort a user's events wrong */
+        if (t < FR_SERVE_MIN_TIMESTAMP || t > (double)time(NULL) + FR_SERVE_MAX_AHEAD_S) {
+            snprintf(why, cap,
+                     "timestamp %.10g is outside [1995-01-01, now + 1 day] (Unix seconds "
+                     "%d to now + %d)",
+                     t, FR_SERVE_MIN_TIMESTAMP, FR_SERVE_MAX_AHEAD_S);
+            goto out;
+        }
     } else {
         t = (double)time(NULL); /* the time of arrival */
     }

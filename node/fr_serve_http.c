@@ -13,6 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/http.h>
+#include <sodium.h>
+
 #include "net/fr_https.h"
 #include "fr_serve_job.h"
 
@@ -86,12 +89,36 @@ static void metrics(fr_serve *s, struct evhttp_request *req, const struct timesp
     fr_https_reply_ref(req, 200, "text/plain; version=0.0.4", text, len, fr_serve_free_body, NULL);
 }
 
+/* Whether the request carries "Authorization: Bearer TOKEN" with the configured token.
+ * The token is compared through its hash, in constant time, so neither its bytes nor
+ * its length show in the timing. */
+static int token_ok(const fr_serve *s, struct evhttp_request *req)
+{
+    static const char scheme[] = "Bearer ";
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    unsigned char got[32];
+    if (!h || strncmp(h, scheme, sizeof scheme - 1) != 0)
+        return 0;
+    h += sizeof scheme - 1;
+    crypto_generichash(got, sizeof got, (const unsigned char *)h, strlen(h), NULL, 0);
+    int ok = sodium_memcmp(got, s->token_hash, sizeof got) == 0;
+    sodium_memzero(got, sizeof got);
+    return ok;
+}
+
 void fr_serve_handle(struct evhttp_request *req, const char *peer, void *ctx)
 {
     fr_serve *s = ctx;
     struct timespec t0;
     (void)peer;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (s->have_token && !token_ok(s, req)) {
+        fr_https_add_header(req, "WWW-Authenticate", "Bearer");
+        fr_serve_reply_error(s, req, FR_EP_OTHER, &t0, 401,
+                             "an Authorization: Bearer header with the service's token is "
+                             "required");
+        return;
+    }
     const char *path = fr_https_path(req);
     int method = fr_https_method(req);
     if (!path)

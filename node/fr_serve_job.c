@@ -91,8 +91,8 @@ void fr_serve_reply_error(fr_serve *s, struct evhttp_request *req, int endpoint,
     fr_serve_metrics_note(&s->metrics, endpoint, code, fr_serve_since(t0));
 }
 
-/* An id a client sent: 1..MAX_ID bytes without control characters (JSON strings are
- * valid UTF-8 already; a query string is checked here). */
+/* An id a client sent: 1..MAX_ID bytes of UTF-8 without control characters (JSON
+ * strings are valid UTF-8 already; a query string is checked here). */
 const char *fr_serve_check_id(const char *id, const char *what, char *why, size_t cap)
 {
     size_t n = strlen(id);
@@ -100,11 +100,18 @@ const char *fr_serve_check_id(const char *id, const char *what, char *why, size_
         snprintf(why, cap, "%s id must have 1 to %d bytes", what, FR_SERVE_MAX_ID);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f) {
             snprintf(why, cap, "%s id holds a control character", what);
             return NULL;
         }
+        size_t k = fr_serve_utf8_len((const unsigned char *)id + i);
+        if (!k) {
+            snprintf(why, cap, "%s id is not valid UTF-8 (byte %zu)", what, i + 1);
+            return NULL;
+        }
+        i += k - 1;
+    }
     return id;
 }
 

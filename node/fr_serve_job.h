@@ -11,6 +11,9 @@
 
 #define FR_SERVE_MAX_ID 256   /* bytes of a user or item id */
 #define FR_SERVE_MAX_EVENT 64 /* bytes of an event name */
+/* the window of a posted event's timestamp: 1995-01-01T00:00:00Z to a day ahead */
+#define FR_SERVE_MIN_TIMESTAMP 788918400
+#define FR_SERVE_MAX_AHEAD_S 86400
 
 struct fr_serve_job {
     fr_serve_job *next;

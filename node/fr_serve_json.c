@@ -55,6 +55,29 @@ void fr_jbuf_printf(fr_jbuf *b, const char *fmt, ...)
     b->len += (size_t)n;
 }
 
+size_t fr_serve_utf8_len(const unsigned char *p)
+{
+    unsigned c = p[0];
+    if (c >= 0x01 && c < 0x80)
+        return 1;
+    size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+               : c >= 0xe0 && c <= 0xef ? 3
+               : c >= 0xf0 && c <= 0xf4 ? 4
+                                        : 0;
+    if (!n)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    /* the shortest form only, no surrogates, nothing above U+10FFFF */
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
+        (c == 0xf4 && p[1] > 0x8f))
+        return 0;
+    return n;
+}
+
+/* Bytes that are not UTF-8 (ids from a data file may hold any) become U+FFFD, so that
+ * the reply stays valid JSON. */
 void fr_jbuf_str(fr_jbuf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -62,6 +85,17 @@ void fr_jbuf_str(fr_jbuf *b, const char *s)
     const char *run = s;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
+        if (c >= 0x80) {
+            size_t n = fr_serve_utf8_len((const unsigned char *)s);
+            if (n) {
+                s += n - 1;
+                continue;
+            }
+            fr_jbuf_put(b, run, (size_t)(s - run));
+            fr_jbuf_put(b, "\\ufffd", 6);
+            run = s + 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
             continue;
         fr_jbuf_put(b, run, (size_t)(s - run));

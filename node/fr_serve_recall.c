@@ -158,6 +158,12 @@ void fr_serve_recall_get(fr_serve *s, struct evhttp_request *req, const struct t
                              "a query string with user=ID is required");
         goto out;
     }
+    /* decoded, %00 would end the id early: another user's list under this one's name */
+    if (strstr(query, "%00")) {
+        fr_serve_reply_error(s, req, FR_EP_RECALL, t0, 400,
+                             "the query string holds %%00 (NUL), which no id may contain");
+        goto out;
+    }
     const char *user = evhttp_find_header(&kv, "user");
     if (!user) {
         fr_serve_reply_error(s, req, FR_EP_RECALL, t0, 400, "user=ID is required");

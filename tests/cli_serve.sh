@@ -208,7 +208,7 @@ check_status "batch not JSON" 400 -XPOST -d '{"users":' "$URL/v1/recall"
 check_status "batch without users" 400 -XPOST -d '{"users":[]}' "$URL/v1/recall"
 check_status "batch unknown field" 400 -XPOST -d '{"users":["1"],"kk":3}' "$URL/v1/recall"
 check_status "event without item" 400 -XPOST -d '{"user":"a","timestamp":1}' "$URL/v1/events"
-check_status "event bad line 2" 400 -XPOST --data-binary "$(printf '{"user":"a","item":"b","timestamp":1}\n[1]')" "$URL/v1/events"
+check_status "event bad line 2" 400 -XPOST --data-binary "$(printf '{"user":"a","item":"b","timestamp":1600000000}\n[1]')" "$URL/v1/events"
 check_status "no events" 400 -XPOST -d '' "$URL/v1/events"
 check_status "events by GET" 405 "$URL/v1/events"
 check_status "unknown path" 404 "$URL/v2/recall"
@@ -232,7 +232,8 @@ i2=$(echo "$items" | sed -n 2p)
 (
     n=0
     while [ $n -lt 400 ]; do
-        b=$(printf '{"user":"newbie","item":"%s","timestamp":%d,"event":"view"}\n{"user":"u%d","item":"%s","timestamp":%d}' "$i1" $n $n "$i2" $n)
+        t=$((1600000000 + n))
+        b=$(printf '{"user":"newbie","item":"%s","timestamp":%d,"event":"view"}\n{"user":"u%d","item":"%s","timestamp":%d}' "$i1" $t $n "$i2" $t)
         code=$(curl -s -o /dev/null -w '%{http_code}' -XPOST --data-binary "$b" "$URL/v1/events")
         [ "$code" = 200 ] && echo $n >>"$tmp/acked"
         [ "$code" = 000 ] && break
@@ -253,7 +254,8 @@ wait "$poster"
 acked=$(wc -l <"$tmp/acked")
 missing=0
 while read -r n; do
-    grep -q "^\"u$n\",\"$i2\",$n,," "$tmp/events/events.csv" || missing=$((missing + 1))
+    grep -q "^\"u$n\",\"$i2\",$((1600000000 + n)),," "$tmp/events/events.csv" ||
+        missing=$((missing + 1))
 done <"$tmp/acked"
 if [ "$acked" -ge 30 ] && [ $missing -eq 0 ]; then
     ok "kill -9: all $acked acknowledged posts in the log"
@@ -308,7 +310,7 @@ else
 fi
 # a fresh post is acknowledged and part of the next recall at once
 i3=$(items_tsv <"$tmp/nb.json" | head -n 1 | cut -f1)
-curl -s -XPOST -d "{\"user\":\"newbie\",\"item\":\"$i3\",\"timestamp\":9999}" "$URL/v1/events" \
+curl -s -XPOST -d "{\"user\":\"newbie\",\"item\":\"$i3\",\"timestamp\":1600009999}" "$URL/v1/events" \
     >"$tmp/post.json"
 curl -s "$URL/v1/recall?user=newbie&k=5" | items_tsv >"$tmp/nb2"
 if grep -q '"accepted":1' "$tmp/post.json" && ! cut -f1 "$tmp/nb2" | grep -qx "$i3" &&

@@ -32,7 +32,8 @@ done
 [ -n "$port" ] && ok "serve on the node's model (port $port)" || { bad "serve"; cat "$tmp/serve.log"; }
 URL="http://127.0.0.1:$port"
 items=$(awk -F, 'NR > 1 { print $2 }' "$tmp/part1/ratings.csv" | sort -u | head -n 6)
-body=$(echo "$items" | awk '{ printf "{\"user\":\"fresh-1\",\"item\":\"%s\",\"timestamp\":%d}\n", $1, 2000000000 + NR }')
+body=$(echo "$items" | awk -v now="$(date +%s)" \
+    '{ printf "{\"user\":\"fresh-1\",\"item\":\"%s\",\"timestamp\":%d}\n", $1, now - 100 + NR }')
 curl -s -XPOST --data-binary "$body" "$URL/v1/events" | grep -q '"accepted":6' &&
     ok "6 events of a new user posted" || bad "post"
 

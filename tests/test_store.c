@@ -2,8 +2,9 @@
  * the writer is killed without closing, a node's second update to a round is refused,
  * a round goes open -> closed once, the latest model is the highest version, metrics
  * average by users, a rolled-back transaction leaves nothing, refusals list newest
- * last and count against their node, hostile names are stored verbatim (and long ones
- * cut at a character boundary), and a file that is not a database is named. */
+ * last, count against their node and keep only the newest rows of a flood, hostile
+ * names are stored verbatim (and long ones cut at a character boundary), and a file
+ * that is not a database is named. */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -481,6 +482,14 @@ static void test_refusals(void)
         CHECK(nodes[0].updates_refused == 3 && strcmp(nodes[0].last_refusal, "reason 5") == 0,
               "%ld '%s'", nodes[0].updates_refused, nodes[0].last_refusal);
     free(nodes);
+    /* a flood leaves the table at its bound, the newest rows kept */
+    s.keep_refusals = 50;
+    for (int i = 0, ok = 1; i < 300 && ok; i++)
+        ok = fr_store_refusal_add(&s, 100 + i, "flooder", 1, "malformed", &err) == FR_OK;
+    CHECK(fr_store_refusals(&s, 0, &refs, &n, &err) == FR_OK && n == 50 && refs[0].at == 350 &&
+              refs[49].at == 399,
+          "%d rows kept: %s", n, err.msg);
+    free(refs);
     fr_store_close(&s);
 }
 

@@ -1,6 +1,7 @@
 /* A small HTTPS server over fr_https for the shell tests of the TLS layer:
  *   tool_https_echo --listen 127.0.0.1:0 --cert C --key K --ca CA [--crl CRL]
- *                   [--max-body N] [--deadline S] [--timeout S] [--port-file F]
+ *                   [--max-body N] [--deadline S] [--header-deadline S]
+ *                   [--max-conns N] [--timeout S] [--port-file F]
  * GET /whoami answers the client certificate's CN; POST /echo answers
  * "<body length> <FNV-1a 64 of the body in hex>". SIGHUP reloads the CRL, SIGTERM
  * stops it. Refusals are logged on stderr by the server itself. */
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
     const char *listen = "127.0.0.1:0", *cert = NULL, *key = NULL, *ca = NULL, *crl = NULL,
                *port_file = NULL;
     uint64_t max_body = 0;
-    int deadline = 0, timeout = 0, plain = 0, rc = 1;
+    int deadline = 0, header_deadline = 0, max_conns = 0, timeout = 0, plain = 0, rc = 1;
     fr_opt opts[] = {
         {"listen", FR_OPT_STR, &listen, 0, 0, "HOST:PORT (port 0: any free port)", 0, 0},
         {"cert", FR_OPT_STR, &cert, 0, 0, "server certificate (PEM)", 0, 0},
@@ -70,6 +71,9 @@ int main(int argc, char **argv)
         {"crl", FR_OPT_STR, &crl, 0, 0, "CRL (PEM), reloaded on SIGHUP", 0, 0},
         {"max-body", FR_OPT_U64, &max_body, 0, 1e12, "largest request body", 0, 0},
         {"deadline", FR_OPT_INT, &deadline, 0, 86400, "per-request deadline, s", 0, 0},
+        {"header-deadline", FR_OPT_INT, &header_deadline, 0, 86400,
+         "handshake and header deadline, s", 0, 0},
+        {"max-conns", FR_OPT_INT, &max_conns, 0, 100000, "open connections at most", 0, 0},
         {"timeout", FR_OPT_INT, &timeout, 0, 86400, "idle timeout, s", 0, 0},
         {"port-file", FR_OPT_STR, &port_file, 0, 0, "where to write the port", 0, 0},
         {"plain", FR_OPT_FLAG, &plain, 0, 0, "plain HTTP (loopback only)", 0, 0},
@@ -94,6 +98,8 @@ int main(int argc, char **argv)
         .max_body = (size_t)max_body,
         .timeout_s = timeout,
         .conn_deadline_s = deadline,
+        .header_deadline_s = header_deadline,
+        .max_conns = max_conns,
     };
     if (!(base = event_base_new())) {
         fprintf(stderr, "tool_https_echo: cannot create an event base\n");

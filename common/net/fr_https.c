@@ -6,20 +6,109 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
+#include <pthread.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <openssl/ssl.h>
 
 #define DEFAULT_MAX_HEADERS (16 * 1024)
 #define DEFAULT_TIMEOUT_S 30
 #define DEFAULT_DEADLINE_S 120
+#define DEFAULT_HEADER_DEADLINE_S 10
+#define DEFAULT_MAX_CONNS 512
+
+double fr_https_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void fr_https_shared_put(fr_https_shared *sh)
+{
+    if (sh && --sh->refs == 0)
+        free(sh);
+}
+
+static void arm_resume(fr_https *s, double seconds)
+{
+    struct timeval tv = {(long)seconds, (long)(fmod(seconds, 1.0) * 1e6)};
+    evtimer_add(s->resume_ev, &tv);
+}
+
+static void on_resume(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    fr_https *s = arg;
+    if (fr_conn_gate_resume(&s->sh->gate)) {
+        evconnlistener_enable(s->lev);
+        return;
+    }
+    arm_resume(s, s->sh->gate.backoff_s);
+}
+
+void fr_https_pause_accept(fr_https *s, int failed)
+{
+    int log;
+    uint64_t quiet;
+    int was_paused = s->sh->gate.paused;
+    double wait = fr_conn_gate_pause(&s->sh->gate, fr_https_now(), failed, &log, &quiet);
+    if (log)
+        fprintf(stderr,
+                "https %s: %s; not accepting for a while (%d open, %llu earlier pauses not "
+                "logged)\n",
+                s->cfg.listen, failed ? "cannot accept a connection" : "connection cap reached",
+                s->sh->gate.open, (unsigned long long)quiet);
+    if (was_paused)
+        return;
+    evconnlistener_disable(s->lev);
+    arm_resume(s, wait);
+}
+
+/* evhttp owns its listeners' callback argument (the evhttp), so the error callback
+ * finds its server in this list. */
+#define MAX_SERVERS 64
+static fr_https *servers[MAX_SERVERS];
+static pthread_mutex_t servers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int servers_set(fr_https *old, fr_https *s)
+{
+    int done = 0;
+    pthread_mutex_lock(&servers_lock);
+    for (int i = 0; i < MAX_SERVERS && !done; i++)
+        if (servers[i] == old) {
+            servers[i] = s;
+            done = 1;
+        }
+    pthread_mutex_unlock(&servers_lock);
+    return done;
+}
+
+/* accept() failed: at the file-descriptor limit the listening socket stays readable,
+ * and retrying at once would spin and log without end. */
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    fr_https *s = NULL;
+    pthread_mutex_lock(&servers_lock);
+    for (int i = 0; i < MAX_SERVERS && !s; i++)
+        if (servers[i] && (void *)servers[i]->http == arg && servers[i]->lev == lev)
+            s = servers[i];
+    pthread_mutex_unlock(&servers_lock);
+    if (s)
+        fr_https_pause_accept(s, 1);
+    else
+        evconnlistener_disable(lev); /* not ours: never spin */
+}
 
 static void on_request(struct evhttp_request *req, void *arg)
 {
@@ -95,8 +184,9 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
         return fr_fail(err, FR_EINVAL, "https %s: client certificates need a CA file", cfg->listen);
     if (cfg->tls && cfg->crl && !cfg->ca)
         return fr_fail(err, FR_EINVAL, "https %s: a CRL needs a CA file", cfg->listen);
-    if (cfg->timeout_s < 0 || cfg->conn_deadline_s < 0)
-        return fr_fail(err, FR_EINVAL, "https %s: negative timeout", cfg->listen);
+    if (cfg->timeout_s < 0 || cfg->conn_deadline_s < 0 || cfg->header_deadline_s < 0 ||
+        cfg->max_conns < 0)
+        return fr_fail(err, FR_EINVAL, "https %s: negative timeout or connection cap", cfg->listen);
     if ((st = fr_https_tls_register(err)) != FR_OK)
         return st;
     if (!(s = calloc(1, sizeof *s)))
@@ -116,7 +206,20 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
         s->cfg.timeout_s = DEFAULT_TIMEOUT_S;
     if (!s->cfg.conn_deadline_s)
         s->cfg.conn_deadline_s = DEFAULT_DEADLINE_S;
-    if (!ok) {
+    if (!s->cfg.header_deadline_s)
+        s->cfg.header_deadline_s = DEFAULT_HEADER_DEADLINE_S;
+    if (s->cfg.header_deadline_s > s->cfg.conn_deadline_s)
+        s->cfg.header_deadline_s = s->cfg.conn_deadline_s;
+    if (!s->cfg.max_conns)
+        s->cfg.max_conns = DEFAULT_MAX_CONNS;
+    if ((s->sh = calloc(1, sizeof *s->sh))) {
+        s->sh->refs = 1;
+        s->sh->server = s;
+        fr_conn_gate_init(&s->sh->gate, s->cfg.max_conns);
+        /* 20 lines at once, then one a second */
+        fr_log_gate_init(&s->sh->log, 20, 1, fr_https_now());
+    }
+    if (!ok || !s->sh || !(s->resume_ev = evtimer_new(base, on_resume, s))) {
         st = fr_fail(err, FR_ENOMEM, "https: out of memory");
         goto out;
     }
@@ -134,11 +237,13 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
     if (s->cfg.max_body)
         evhttp_set_max_body_size(
             s->http, s->cfg.max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)s->cfg.max_body);
-    /* A body over the limit is read and dropped before the 413 goes out: closing while
-     * the client still sends would reset the connection under the answer, and the
-     * client would see a broken connection instead of the reason. The connection's
-     * deadline still bounds how long that takes. */
-    evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    /* A body over the limit: over TLS the 413 goes out as soon as the header is read,
+     * and the connection then lingers a few seconds, reading and dropping, so that
+     * closing under a client still sending does not reset the connection under the
+     * answer (fr_https_tls.c). Plain HTTP (loopback only) reads and drops the body
+     * before the 413, within the idle timeout. */
+    if (!cfg->tls)
+        evhttp_set_flags(s->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_max_headers_size(s->http, s->cfg.max_headers > (size_t)SSIZE_MAX
                                              ? SSIZE_MAX
                                              : (ev_ssize_t)s->cfg.max_headers);
@@ -151,6 +256,9 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
         st = fr_fail(err, FR_EIO, "https: cannot listen on %s: %s", cfg->listen, strerror(errno));
         goto out;
     }
+    s->lev = evhttp_bound_socket_get_listener(bound);
+    s->registered = servers_set(NULL, s);
+    evconnlistener_set_error_cb(s->lev, on_accept_error);
     struct sockaddr_storage sa;
     socklen_t len = sizeof sa;
     if (getsockname(evhttp_bound_socket_get_fd(bound), (struct sockaddr *)&sa, &len) != 0) {
@@ -190,8 +298,15 @@ void fr_https_free(fr_https *s)
 {
     if (!s)
         return;
+    if (s->registered)
+        (void)servers_set(s, NULL);
     if (s->http)
         evhttp_free(s->http);
+    if (s->resume_ev)
+        event_free(s->resume_ev);
+    if (s->sh)
+        s->sh->server = NULL;
+    fr_https_shared_put(s->sh);
     SSL_CTX_free(s->ctx);
     free(s->listen);
     free(s->cert);

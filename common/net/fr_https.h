@@ -33,9 +33,19 @@ typedef struct fr_https_config {
     size_t max_body;         /* larger request bodies get 413; 0 = no limit */
     size_t max_headers;      /* request line and headers; 16 KiB when 0 */
     int timeout_s;           /* idle timeout; 30 when 0 */
-    int conn_deadline_s;     /* TLS connections: receiving a request (counted from the
-                              * accept or from the end of the previous reply) and sending
-                              * its reply must each end within this; 120 when 0 */
+    int conn_deadline_s;     /* TLS connections: receiving a request's body (counted from
+                              * the end of its header), sending its reply, and waiting
+                              * for the next request must each end within this; 120 when
+                              * 0 */
+    int header_deadline_s;   /* TLS connections: the handshake and a request's header must
+                              * end within this from the accept (or from the first byte
+                              * of a request on a kept-alive connection); 10 when 0, at
+                              * most conn_deadline_s */
+    int max_conns;           /* TLS connections open at once; 512 when 0. At the cap, and
+                              * when accept() fails (the file-descriptor limit), the
+                              * server stops accepting for a short, growing interval
+                              * (0.1 to 2 s) and logs one line per episode (at most one
+                              * a minute) */
 } fr_https_config;
 
 typedef struct fr_https fr_https; /* opaque, allocated by fr_https_init */

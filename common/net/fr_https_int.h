@@ -5,9 +5,27 @@
 
 #include <openssl/ssl.h>
 
+#include "net/fr_conn_limits.h"
 #include "net/fr_https.h"
 
 struct bufferevent;
+struct evconnlistener;
+
+/* What the server and its connections share: a connection can outlive the server when
+ * libevent frees it late, so it holds a reference and finds server NULL then. */
+typedef struct fr_https_shared {
+    int refs;
+    fr_conn_gate gate; /* open TLS connections, the accept back-off */
+    fr_log_gate log;   /* lines about refused connections */
+    struct fr_https *server;
+} fr_https_shared;
+
+/* Seconds on a monotonic clock, for the limits' logic. */
+double fr_https_now(void);
+/* Drops a reference to sh, freeing it with the last. */
+void fr_https_shared_put(fr_https_shared *sh);
+/* Stops accepting for a while (failed: accept() failed, else the cap is reached). */
+void fr_https_pause_accept(struct fr_https *s, int failed);
 
 struct fr_https {
     struct event_base *base;
@@ -19,7 +37,11 @@ struct fr_https {
     char *listen, *cert, *key, *ca, *crl;
     int port;
     int fail_next;
-    unsigned generation; /* of ctx: bumped by each reload */
+    fr_https_shared *sh;
+    struct evconnlistener *lev;
+    struct event *resume_ev; /* ends a pause of the accept loop */
+    int registered;          /* in the list the accept-error callback searches */
+    unsigned generation;     /* of ctx: bumped by each reload */
 };
 
 /* Registers the per-connection record with OpenSSL, once per process. */

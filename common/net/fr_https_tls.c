@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
@@ -28,12 +30,22 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+enum { PHASE_HEAD, PHASE_BODY, PHASE_IDLE };
+
 /* One TLS connection's record. It outlives the server when libevent frees the
- * connection late, so it points at nothing of the server's. */
+ * connection late, so it points at nothing of the server's but the shared record it
+ * holds a reference to. */
 typedef struct fr_conn {
     SSL *ssl;
+    fr_https_shared *sh; /* a reference: the server may be gone */
+    struct event_base *base;
     struct event *deadline;
-    struct timeval deadline_tv;
+    struct timeval deadline_tv; /* the one armed last */
+    int header_s, body_s;       /* the deadlines of a header and of the rest */
+    size_t max_body;            /* 0: no limit */
+    int phase;                  /* PHASE_*: what the deadline is counting */
+    fr_http_head head;          /* the scan of the request's header */
+    int linger_fd;              /* >= 0: a duplicate that lingers after the close */
     char addr[64];
     char reason[160]; /* the first reason the handshake failed */
     char alert[64];   /* the first fatal alert, when there is no reason */
@@ -44,15 +56,65 @@ typedef struct fr_conn {
 static int conn_idx = -1;
 static pthread_once_t conn_idx_once = PTHREAD_ONCE_INIT;
 
+/* Whether a line about a refused connection may go to the log now; a flood of them
+ * is held back and counted in the next line let through. */
+static int conn_log_ok(fr_conn *c)
+{
+    uint64_t dropped = 0;
+    if (!c->sh || !fr_log_gate_take(&c->sh->log, fr_https_now(), &dropped))
+        return 0;
+    if (dropped)
+        fprintf(stderr, "tls: %llu lines about refused connections not logged\n",
+                (unsigned long long)dropped);
+    return 1;
+}
+
 static void conn_log_refusal(fr_conn *c)
 {
     if (c->logged || c->established || !c->started)
         return;
     c->logged = 1;
+    if (!conn_log_ok(c))
+        return;
     fprintf(stderr, "tls: %s refused: %s\n", c->addr[0] ? c->addr : "?",
             c->reason[0]  ? c->reason
             : c->alert[0] ? c->alert
                           : "connection closed during the handshake");
+}
+
+/* The lingering close after an early 413: read and drop what the client still sends,
+ * for LINGER_ROUNDS seconds at most, then close. A one-shot event carries no state of
+ * its own, and a record would leak if the loop ended first: the rounds left ride in
+ * the low bits of the event base's pointer (malloc'd, so aligned to 8 at least). */
+#define LINGER_ROUNDS 4
+static void linger_cb(evutil_socket_t fd, short what, void *arg);
+static void linger_arm(struct event_base *base, int fd, uintptr_t rounds)
+{
+    struct timeval tv = {1, 0};
+    if (rounds == 0 ||
+        event_base_once(base, fd, EV_READ, linger_cb, (void *)((uintptr_t)base | rounds), &tv) != 0)
+        close(fd);
+}
+
+static void linger_cb(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[16384];
+    struct event_base *base = (struct event_base *)((uintptr_t)arg & ~(uintptr_t)7);
+    uintptr_t rounds = (uintptr_t)arg & 7;
+    if (!(what & EV_READ)) {
+        close(fd);
+        return;
+    }
+    for (int i = 0; i < 16; i++) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+            close(fd);
+            return;
+        }
+        if (r < 0)
+            break;
+    }
+    linger_arm(base, fd, rounds - 1);
 }
 
 static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl,
@@ -65,6 +127,15 @@ static void conn_ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, l
     conn_log_refusal(c);
     if (c->deadline)
         event_free(c->deadline);
+    if (c->linger_fd >= 0) {
+        /* the answer is out; end our side and drain theirs for a while */
+        shutdown(c->linger_fd, SHUT_WR);
+        linger_arm(c->base, c->linger_fd, LINGER_ROUNDS);
+    }
+    if (c->sh) {
+        fr_conn_gate_closed(&c->sh->gate);
+        fr_https_shared_put(c->sh);
+    }
     free(c);
 }
 
@@ -166,9 +237,11 @@ static void deadline_cb(evutil_socket_t fd_unused, short what, void *arg)
     note_addr(c, c->ssl);
     if (!c->established)
         set_reason(c, "handshake not finished within %ld s", (long)c->deadline_tv.tv_sec);
-    else
-        fprintf(stderr, "tls: %s closed: request or reply not finished within %ld s\n",
-                c->addr[0] ? c->addr : "?", (long)c->deadline_tv.tv_sec);
+    else if (conn_log_ok(c))
+        fprintf(stderr, "tls: %s closed: %s not finished within %ld s\n",
+                c->addr[0] ? c->addr : "?",
+                c->phase == PHASE_HEAD ? "request header" : "request or reply",
+                (long)c->deadline_tv.tv_sec);
     if (fd >= 0)
         shutdown(fd, SHUT_RDWR);
 }
@@ -197,6 +270,53 @@ static struct bufferevent *closed_bev(struct event_base *base)
     return pair[0];
 }
 
+static void arm_deadline(fr_conn *c, int seconds)
+{
+    if (!c || !c->deadline)
+        return;
+    c->deadline_tv.tv_sec = seconds;
+    c->deadline_tv.tv_usec = 0;
+    evtimer_add(c->deadline, &c->deadline_tv);
+}
+
+/* Follows the request bytes as they arrive (decrypted, before evhttp parses them):
+ * the header gets the short deadline, the body the long one, and a header declaring a
+ * body over the limit prepares the lingering close of the 413 evhttp sends at once. */
+static void scan_input(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    fr_conn *c = arg;
+    if (!info->n_added)
+        return;
+    if (c->phase == PHASE_IDLE) {
+        c->phase = PHASE_HEAD;
+        fr_http_head_init(&c->head);
+        arm_deadline(c, c->header_s);
+    }
+    if (c->phase != PHASE_HEAD)
+        return;
+    size_t len = evbuffer_get_length(buf), at = len - info->n_added;
+    struct evbuffer_ptr pos;
+    uint8_t chunk[1024];
+    if (info->n_added > len || evbuffer_ptr_set(buf, &pos, at, EVBUFFER_PTR_SET) != 0)
+        return;
+    while (at < len && !c->head.done) {
+        ev_ssize_t got = evbuffer_copyout_from(buf, &pos, chunk, sizeof chunk);
+        if (got <= 0)
+            return;
+        fr_http_head_feed(&c->head, chunk, (size_t)got);
+        at += (size_t)got;
+        if (evbuffer_ptr_set(buf, &pos, (size_t)got, EVBUFFER_PTR_ADD) != 0)
+            break;
+    }
+    if (!c->head.done)
+        return;
+    c->phase = PHASE_BODY;
+    arm_deadline(c, c->body_s);
+    if (c->max_body && c->head.has_length && c->head.content_length > c->max_body &&
+        c->linger_fd < 0)
+        c->linger_fd = dup(SSL_get_fd(c->ssl));
+}
+
 struct bufferevent *fr_https_tls_bev(struct event_base *base, void *arg)
 {
     fr_https *s = arg;
@@ -210,10 +330,21 @@ struct bufferevent *fr_https_tls_bev(struct event_base *base, void *arg)
     if (!(c = calloc(1, sizeof *c)) || !(ssl = SSL_new(s->ctx)))
         goto fail;
     c->ssl = ssl;
+    c->base = base;
+    c->linger_fd = -1;
     c->generation = s->generation;
-    c->deadline_tv.tv_sec = s->cfg.conn_deadline_s;
+    c->header_s = s->cfg.header_deadline_s;
+    c->body_s = s->cfg.conn_deadline_s;
+    c->max_body = s->cfg.max_body;
+    c->phase = PHASE_HEAD;
+    fr_http_head_init(&c->head);
+    c->deadline_tv.tv_sec = c->header_s;
     if (!(c->deadline = evtimer_new(base, deadline_cb, c)) || !SSL_set_ex_data(ssl, conn_idx, c))
         goto fail;
+    c->sh = s->sh;
+    s->sh->refs++;
+    if (fr_conn_gate_opened(&s->sh->gate))
+        fr_https_pause_accept(s, 0);
     fr_conn *conn = c;
     c = NULL; /* freed with ssl from here on */
     bev = bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -226,6 +357,8 @@ struct bufferevent *fr_https_tls_bev(struct event_base *base, void *arg)
         goto fail;
     }
     evtimer_add(conn->deadline, &conn->deadline_tv);
+    if (!evbuffer_add_cb(bufferevent_get_input(bev), scan_input, conn))
+        conn->phase = PHASE_BODY; /* unscanned: the long deadline only, as before */
     /* The length of every message is framed by HTTP, so a peer closing without
      * close_notify loses nothing. */
     bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
@@ -239,16 +372,14 @@ fail:
     return closed_bev(base);
 }
 
-static void rearm_deadline(fr_conn *c)
-{
-    if (c && c->deadline)
-        evtimer_add(c->deadline, &c->deadline_tv);
-}
-
+/* The reply sent: the connection waits for the next request under the long deadline
+ * (and evhttp's idle timeout); its first byte starts the header's. */
 static void request_done(struct evhttp_request *req, void *arg)
 {
     (void)req;
-    rearm_deadline(arg);
+    fr_conn *c = arg;
+    c->phase = PHASE_IDLE;
+    arm_deadline(c, c->body_s);
 }
 
 /* The subject CN of the verified client certificate into cn; 1 when there is none,
@@ -313,7 +444,8 @@ int fr_https_tls_admit(fr_https *s, struct evhttp_request *req, char cn[64], con
     /* Every TLS-mode connection comes from fr_https_tls_bev (or is dropped before its
      * first request): never answer one without TLS. */
     FR_ASSERT(ssl && c);
-    rearm_deadline(c); /* the reply gets a deadline of its own */
+    c->phase = PHASE_BODY;
+    arm_deadline(c, c->body_s); /* the reply gets a deadline of its own */
     evhttp_request_set_on_complete_cb(req, request_done, c);
     if (c->generation != s->generation) {
         if (!still_valid(s, ssl)) {
