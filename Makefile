@@ -202,7 +202,7 @@ FUZZ_PROTO_LIB := common/util/fr_status.c common/util/fr_mpread.c common/fed/fr_
 FUZZ_MODEL_LIB := common/util/fr_status.c common/util/fr_mpread.c common/nn/fr_model.c common/util/fr_rng.c \
 	common/util/fr_file.c common/nn/fr_modelfile.c common/nn/fr_modelfile_load.c \
 	$(wildcard common/backend/fr_backend_cpu*.c)
-FUZZ_SIGN_LIB := common/util/fr_status.c common/util/fr_file.c common/fed/fr_sign.c
+FUZZ_SIGN_LIB := common/util/fr_status.c common/util/fr_file.c common/util/fr_hex.c common/fed/fr_sign.c
 FUZZ_SECAGG_MSG_LIB := common/util/fr_status.c common/util/fr_mpread.c common/secagg/fr_secagg_msg.c \
 	common/secagg/fr_secagg_check.c
 FUZZ_SECAGG_LIB := $(FUZZ_SECAGG_MSG_LIB) common/secagg/fr_secagg.c common/secagg/fr_secagg_shamir.c \

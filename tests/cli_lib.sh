@@ -30,3 +30,26 @@ finish() {
     echo "TESTS $passed $failed"
     [ "$failed" -eq 0 ]
 }
+
+# server_start LOG ARGS...: `fedrecall-node ARGS` (a server) in the background until it
+# logs its port; sets pid and port; fails if it never listens (30 s at most).
+# server_stop: stops it.
+server_start() {
+    log=$1
+    shift
+    "$NODE" "$@" 2>"$log" &
+    pid=$!
+    port=
+    i=0
+    while [ -z "$port" ] && [ $i -lt 300 ] && kill -0 "$pid" 2>/dev/null; do
+        port=$(sed -n 's/.*listening on .*, port \([0-9]*\) .*/\1/p' "$log")
+        [ -n "$port" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    [ -n "$port" ]
+}
+server_stop() {
+    kill "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    pid=
+}

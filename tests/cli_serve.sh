@@ -24,24 +24,11 @@ D="--data $tmp/data --format movielens-csv --seq-len 10"
 
 # start_server LOG ARGS...: serve in the background; sets pid and port (from the log)
 start_server() {
-    log=$1
+    l=$1
     shift
-    "$NODE" serve "$@" 2>"$log" &
-    pid=$!
-    port=
-    i=0
-    while [ -z "$port" ] && [ $i -lt 300 ] && kill -0 "$pid" 2>/dev/null; do
-        port=$(sed -n 's/.*listening on .*, port \([0-9]*\) .*/\1/p' "$log")
-        [ -n "$port" ] || sleep 0.1
-        i=$((i + 1))
-    done
-    [ -n "$port" ]
+    server_start "$l" serve "$@"
 }
-stop_server() {
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    pid=
-}
+stop_server() { server_stop; }
 # items JSON -> item<TAB>score<TAB>source lines
 items_tsv() {
     grep -o '{"item":"[^"]*","score":[^,]*,"source":"[^"]*"}' |

@@ -23,24 +23,11 @@ TLS="--tls --cert $tmp/ca/coordinator.crt --key $tmp/ca/coordinator.key"
 
 # start_server LOG ARGS...: serve in the background; sets pid and port (from the log)
 start_server() {
-    log=$1
+    l=$1
     shift
-    "$NODE" "$@" 2>"$log" &
-    pid=$!
-    port=
-    i=0
-    while [ -z "$port" ] && [ $i -lt 300 ] && kill -0 "$pid" 2>/dev/null; do
-        port=$(sed -n 's/.*listening on .*, port \([0-9]*\) .*/\1/p' "$log")
-        [ -n "$port" ] || sleep 0.1
-        i=$((i + 1))
-    done
-    [ -n "$port" ]
+    server_start "$l" "$@"
 }
-stop_server() {
-    kill "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-    pid=
-}
+stop_server() { server_stop; }
 
 # refused NAME ARGS...: the node exits at once with 2 and one line on stderr (a server
 # that starts instead is stopped after 5 s)

@@ -13,41 +13,6 @@
 
 static const char context[] = "fedrecall-model-v1"; /* signed with its NUL */
 
-void fr_hex_encode(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[2 * n] = 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-fr_status fr_hex_decode(const char *hex, uint8_t *out, size_t n, fr_err *err)
-{
-    size_t len = strlen(hex);
-    if (len != 2 * n)
-        return fr_fail(err, FR_EFORMAT, "%zu hex digits where %zu belong", len, 2 * n);
-    for (size_t i = 0; i < n; i++) {
-        int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return fr_fail(err, FR_EFORMAT, "not a hex digit at %zu", 2 * i + (hi >= 0));
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    return FR_OK;
-}
-
 /* The first line of a small text file, without its newline. */
 static fr_status read_line(const char *path, char *buf, size_t cap, fr_err *err)
 {

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/fr_hex.h"
 #include "util/fr_status.h"
 
 #define FR_SIGN_PUBLIC_BYTES 32
@@ -44,10 +45,5 @@ FR_MUST fr_status fr_sign_verify_model(const uint8_t pub[FR_SIGN_PUBLIC_BYTES], 
 /* A public key from a file holding its hex, or from the hex itself. */
 FR_MUST fr_status fr_sign_public_load(const char *file_or_hex, uint8_t pub[FR_SIGN_PUBLIC_BYTES],
                                       fr_err *err);
-
-/* Lower-case hex of n bytes into out (2n + 1 bytes). */
-void fr_hex_encode(const uint8_t *in, size_t n, char *out);
-/* Exactly 2n hex digits into n bytes; FR_EFORMAT otherwise. */
-FR_MUST fr_status fr_hex_decode(const char *hex, uint8_t *out, size_t n, fr_err *err);
 
 #endif

@@ -5,16 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "util/fr_hex.h"
 
 /* "sha256:" then 32 bytes in hex, pairs optionally separated by colons. */
 static int parse_fp(const char *s, size_t len, uint8_t out[FR_ROSTER_FP_BYTES])
@@ -25,7 +16,8 @@ static int parse_fp(const char *s, size_t len, uint8_t out[FR_ROSTER_FP_BYTES])
     while (i < len && k < FR_ROSTER_FP_BYTES) {
         if (k && s[i] == ':' && ++i >= len)
             return -1;
-        int hi = i + 1 < len ? hex_digit(s[i]) : -1, lo = i + 1 < len ? hex_digit(s[i + 1]) : -1;
+        int hi = i + 1 < len ? fr_hex_digit(s[i]) : -1,
+            lo = i + 1 < len ? fr_hex_digit(s[i + 1]) : -1;
         if (hi < 0 || lo < 0)
             return -1;
         out[k++] = (uint8_t)(hi << 4 | lo);

@@ -57,14 +57,10 @@ fr_status fr_secagg_check_verify(const uint8_t sig[FR_SECAGG_SIG_BYTES],
 
 /* ---- messages ---- */
 
+/* The map head with "v" and "round"; nkeys counts them. */
 static void pack_head(msgpack_packer *pk, msgpack_sbuffer *sb, size_t nkeys, uint32_t round)
 {
-    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(pk, nkeys);
-    fr_secagg_mp_pack_str(pk, "v");
-    msgpack_pack_int(pk, FR_SECAGG_VERSION);
-    fr_secagg_mp_pack_str(pk, "round");
-    msgpack_pack_uint32(pk, round);
+    fr_secagg_mp_pack_head(pk, sb, nkeys, round, FR_SECAGG_VERSION);
 }
 
 void fr_secagg_check_req_encode(const fr_secagg_check_req_msg *m, msgpack_sbuffer *sb)

@@ -1,5 +1,5 @@
 /* The msgpack writers and bounded readers that secure aggregation's messages share
- * (fr_secagg_msg.c, fr_secagg_round.c). Internal to those files. */
+ * (fr_secagg_msg.c, fr_secagg_check.c, fr_secagg_round.c). Internal to those files. */
 #ifndef FR_SECAGG_MP_H
 #define FR_SECAGG_MP_H
 
@@ -22,6 +22,19 @@ static inline void fr_secagg_mp_pack_bin(msgpack_packer *pk, const uint8_t *p, s
 {
     msgpack_pack_bin(pk, n);
     msgpack_pack_bin_body(pk, p, n);
+}
+
+/* The map head of every message: nkeys keys, the first two "v" (FR_SECAGG_VERSION)
+ * and "round". */
+static inline void fr_secagg_mp_pack_head(msgpack_packer *pk, msgpack_sbuffer *sb, size_t nkeys,
+                                          uint32_t round, int version)
+{
+    msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(pk, nkeys);
+    fr_secagg_mp_pack_str(pk, "v");
+    msgpack_pack_int(pk, version);
+    fr_secagg_mp_pack_str(pk, "round");
+    msgpack_pack_uint32(pk, round);
 }
 
 /* A bin of exactly want bytes; *p points into the input. */
