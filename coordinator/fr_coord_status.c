@@ -27,10 +27,20 @@ static json_t *rounds_json(fr_store *s, long last_n)
             "model_version", (json_int_t)r->model_version, "status", r->status, "opened_at",
             r->opened_at, "closed_at", r->closed_at, "updates", r->updates, "weight", r->weight,
             "mean_loss", r->mean_loss, "new_version", (json_int_t)r->new_version, "note", r->note);
+        fr_eval_row ev;
+        int fed = 0;
+        if (reported && fr_store_eval_get(s, r->new_version, &ev, &fed, &err) != FR_OK)
+            fed = 0;
+        /* "federation": the members' eval-user-weighted means from a secure round's
+         * masked sum; "nodes": figures nodes outside secure aggregation sent in the clear */
         if (reported)
-            json_object_set_new(
-                o, "metrics",
-                json_pack("{s:f, s:f, s:i}", "hr10", hr, "ndcg10", ndcg, "nodes", reported));
+            json_object_set_new(o, "metrics",
+                                fed ? json_pack("{s:s, s:f, s:f, s:f, s:i, s:f, s:I}", "source",
+                                                "federation", "hr10", ev.hr10, "ndcg10", ev.ndcg10,
+                                                "recall10", ev.recall10, "nodes", ev.nodes, "users",
+                                                ev.users, "round", (json_int_t)ev.round)
+                                    : json_pack("{s:s, s:f, s:f, s:i}", "source", "nodes", "hr10",
+                                                hr, "ndcg10", ndcg, "nodes", reported));
         json_array_append_new(arr, o);
     }
     free(rows);

@@ -110,7 +110,7 @@ static void test_reopen(void)
     snprintf(mt.node, sizeof mt.node, "node-a");
     if (fr_store_node_seen(&s, &nd, &err) || fr_store_round_open(&s, &r, &err) ||
         fr_store_update_add(&s, &u, &err) || fr_store_node_accepted(&s, "node-a", &err) ||
-        fr_store_model_add(&s, &m, &err) || fr_store_metrics_add(&s, &mt, &err) ||
+        fr_store_model_add(&s, &m, &err) || fr_store_metrics_add(&s, &mt, 1, &err) ||
         fr_store_refusal_add(&s, 310, "node-a", 1, "norm too large", &err)) {
         CHECK(0, "write: %s", err.msg);
         goto out;
@@ -359,7 +359,7 @@ static void test_metrics_mean(void)
         metrics_row(3, "b", 0.4, 0.0, 0),
     };
     for (size_t i = 0; i < sizeof add / sizeof add[0]; i++)
-        CHECK(fr_store_metrics_add(&s, &add[i], &err) == FR_OK, "%s", err.msg);
+        CHECK(fr_store_metrics_add(&s, &add[i], 1, &err) == FR_OK, "%s", err.msg);
     /* (0.2 * 10 + 0.5 * 30) / 40 = 0.425; (0.1 * 10 + 0.25 * 30) / 40 = 0.2125 */
     CHECK(fr_store_metrics_mean(&s, 2, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
               fabs(hr - 0.425) < 1e-12 && fabs(ndcg - 0.2125) < 1e-12,
@@ -381,6 +381,28 @@ static void test_metrics_mean(void)
               "%ld %ld %s %g", rows[0].model_version, rows[1].model_version, rows[1].node,
               rows[1].hr10);
     free(rows);
+    /* nodes in secure mode send no figure: their rows count in no mean */
+    fr_metrics_row none = metrics_row(2, "c", 0, 0, 0);
+    CHECK(fr_store_metrics_add(&s, &none, 0, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_metrics_mean(&s, 2, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
+              fabs(hr - 0.425) < 1e-12,
+          "a row without figures: %d %g", nodes, hr);
+    none.model_version = 4;
+    CHECK(fr_store_metrics_add(&s, &none, 0, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_metrics_mean(&s, 4, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 0 && hr == 0,
+          "only rows without figures: %d %g", nodes, hr);
+    /* the federation's figures, when a secure round recorded them, are the version's */
+    fr_eval_row ev = {.model_version = 2,
+                      .round = 3,
+                      .nodes = 5,
+                      .users = 70,
+                      .hr10 = 0.75,
+                      .ndcg10 = 0.5,
+                      .recall10 = 0.625};
+    CHECK(fr_store_eval_add(&s, &ev, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_metrics_mean(&s, 2, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 5 &&
+              hr == 0.75 && ndcg == 0.5,
+          "federation: %d %g %g", nodes, hr, ndcg);
     fr_store_close(&s);
 }
 
@@ -660,7 +682,21 @@ static void test_commits(void)
     c.updates = 1;
     c.weight = 3;
     c.new_version = 1;
-    CHECK(fr_store_commit_publish(&s, &c, &m, &err) == FR_OK, "%s", err.msg);
+    /* with the federation's evaluation of the version round 2 trained from (0) */
+    fr_eval_row ev = {.model_version = 0,
+                      .round = 2,
+                      .nodes = 3,
+                      .users = 90,
+                      .hr10 = 0.25,
+                      .ndcg10 = 0.125,
+                      .recall10 = 0.5};
+    CHECK(fr_store_commit_publish(&s, &c, &m, &ev, &err) == FR_OK, "%s", err.msg);
+    fr_eval_row eg;
+    CHECK(fr_store_eval_get(&s, 0, &eg, &found, &err) == FR_OK && found && eg.round == 2 &&
+              eg.nodes == 3 && eg.users == 90 && eg.hr10 == 0.25 && eg.ndcg10 == 0.125 &&
+              eg.recall10 == 0.5,
+          "federation figures of version 0: %d %ld %g", found, eg.round, eg.hr10);
+    CHECK(fr_store_eval_get(&s, 1, &eg, &found, &err) == FR_OK && !found, "none for version 1");
     fr_model_row latest;
     CHECK(fr_store_model_latest(&s, &latest, &found, &err) == FR_OK && found &&
               latest.version == 1 && latest.round == 2,
@@ -672,7 +708,7 @@ static void test_commits(void)
     snprintf(c.status, sizeof c.status, "published");
     c.new_version = 1;
     m.round = 3;
-    CHECK(fr_store_commit_publish(&s, &c, &m, &err) == FR_EINVAL, "version 1 again");
+    CHECK(fr_store_commit_publish(&s, &c, &m, NULL, &err) == FR_EINVAL, "version 1 again");
     CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found && got.id == 3,
           "round 3 still open: %d %ld", found, got.id);
     fr_store_close(&s);
