@@ -108,6 +108,32 @@ char *fr_coord_status_json(fr_coord *c, int detail)
     return out;
 }
 
+/* The federation's figures of the newest version that has some (a secure round's
+ * members' eval-user-weighted means, no node's own). */
+static void prometheus_eval(fr_coord *c, FILE *f)
+{
+    fr_eval_row e;
+    int found = 0;
+    fr_err err = {{0}};
+    if (fr_store_eval_get(&c->store, -1, &e, &found, &err) != FR_OK || !found)
+        return;
+    fprintf(f,
+            "# HELP fedrecall_federation_eval_version Newest version with the federation's "
+            "evaluation (from a secure round's masked sum).\n"
+            "# TYPE fedrecall_federation_eval_version gauge\n"
+            "fedrecall_federation_eval_version %ld\n"
+            "# HELP fedrecall_federation_eval Its eval-user-weighted means over the round's "
+            "members.\n"
+            "# TYPE fedrecall_federation_eval gauge\n"
+            "fedrecall_federation_eval{metric=\"hr10\"} %.6f\n"
+            "fedrecall_federation_eval{metric=\"ndcg10\"} %.6f\n"
+            "fedrecall_federation_eval{metric=\"recall10\"} %.6f\n"
+            "# HELP fedrecall_federation_eval_users Users those means cover.\n"
+            "# TYPE fedrecall_federation_eval_users gauge\n"
+            "fedrecall_federation_eval_users %.0f\n",
+            e.model_version, e.hr10, e.ndcg10, e.recall10, e.users);
+}
+
 char *fr_coord_prometheus(fr_coord *c)
 {
     char *buf = NULL;
@@ -170,6 +196,7 @@ char *fr_coord_prometheus(fr_coord *c)
             "# TYPE fedrecall_aggregate_seconds_total counter\n"
             "fedrecall_aggregate_seconds_total %.6f\n",
             c->stats.aggregate_seconds);
+    prometheus_eval(c, f);
     fclose(f);
     return buf;
 }

@@ -115,6 +115,8 @@ static const char *const sql[S_COUNT] = {
                    " ndcg10, recall10) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [S_EVAL_GET] = "SELECT model_version, round, nodes, users, hr10, ndcg10, recall10"
                    " FROM version_eval WHERE model_version = ?1",
+    [S_EVAL_LATEST] = "SELECT model_version, round, nodes, users, hr10, ndcg10, recall10"
+                      " FROM version_eval ORDER BY model_version DESC LIMIT 1",
 };
 
 fr_status fr_sql_fail(fr_store *s, fr_err *err, const char *what)

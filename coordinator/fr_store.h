@@ -172,7 +172,8 @@ typedef struct fr_eval_row {
 /* Record (or replace) version e->model_version's federation figures; called by
  * fr_store_commit_publish. */
 FR_MUST fr_status fr_store_eval_add(fr_store *s, const fr_eval_row *e, fr_err *err);
-/* Version version's federation figures into *e and *found = 1, or *found = 0. */
+/* Version version's federation figures (version < 0: the newest version that has
+ * some) into *e and *found = 1, or *found = 0. */
 FR_MUST fr_status fr_store_eval_get(fr_store *s, long version, fr_eval_row *e, int *found,
                                     fr_err *err);
 /* The mean hr10 and ndcg10 of version: the federation's (fr_eval_row, *nodes = the

@@ -120,10 +120,11 @@ fr_status fr_store_eval_get(fr_store *s, long version, fr_eval_row *e, int *foun
     sqlite3_stmt *q = NULL;
     memset(e, 0, sizeof *e);
     *found = 0;
-    fr_status st = fr_sql_prep(s, S_EVAL_GET, &q, err);
+    fr_status st = fr_sql_prep(s, version < 0 ? S_EVAL_LATEST : S_EVAL_GET, &q, err);
     if (st != FR_OK)
         return st;
-    sqlite3_bind_int64(q, 1, version);
+    if (version >= 0)
+        sqlite3_bind_int64(q, 1, version);
     int rc = sqlite3_step(q);
     if (rc == SQLITE_ROW) {
         e->model_version = fr_sql_col_long(q, 0);

@@ -165,6 +165,10 @@ code=$(fed_curl n2 /v1/status -o "$tmp/quality.json" -w '%{http_code}')
 check "the status shows the federation's figures for a version (HTTP $code)" \
     '[ "$code" = 200 ] && grep -q "\"source\": *\"federation\"" "$tmp/quality.json"'
 check "and no node's figures" '! grep -q "\"source\": *\"nodes\"" "$tmp/quality.json"'
+fed_curl n2 /metrics -o "$tmp/quality.prom"
+check "Prometheus shows the federation's figures of version 1" \
+    'grep -q "^fedrecall_federation_eval_version 1$" "$tmp/quality.prom" &&
+     grep -q "^fedrecall_federation_eval{metric=\"hr10\"} 0\.[0-9]*$" "$tmp/quality.prom"'
 kill "$COORD_PID" && wait "$COORD_PID" 2>/dev/null
 "$COORD" report --state-dir "$STATE" >"$tmp/quality.report" 2>&1
 check "the report has the federation's HR@10 for the initial version" \

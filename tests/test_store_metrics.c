@@ -94,6 +94,10 @@ static void test_metrics_mean(void)
     CHECK(fr_store_metrics_mean(&s, 4, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 0 && hr == 0,
           "only rows without figures: %d %g", nodes, hr);
     /* the federation's figures, when a secure round recorded them, are the version's */
+    fr_eval_row latest;
+    int found = -1;
+    CHECK(fr_store_eval_get(&s, -1, &latest, &found, &err) == FR_OK && found == 0,
+          "no federation figures yet: %d", found);
     fr_eval_row ev = {.model_version = 2,
                       .round = 3,
                       .nodes = 5,
@@ -105,6 +109,12 @@ static void test_metrics_mean(void)
     CHECK(fr_store_metrics_mean(&s, 2, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 5 &&
               hr == 0.75 && ndcg == 0.5,
           "federation: %d %g %g", nodes, hr, ndcg);
+    /* the newest version with federation figures (Prometheus shows it) */
+    ev.model_version = 1;
+    CHECK(fr_store_eval_add(&s, &ev, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_store_eval_get(&s, -1, &latest, &found, &err) == FR_OK && found &&
+              latest.model_version == 2 && latest.hr10 == 0.75,
+          "newest: %d version %ld", found, latest.model_version);
     fr_store_close(&s);
 }
 
