@@ -327,7 +327,8 @@ static void on_metrics(fr_coord *c, struct evhttp_request *req, const char *node
                         .users = m.users,
                         .at = fr_coord_now()};
     snprintf(r.node, sizeof r.node, "%s", node);
-    if (fr_store_metrics_add(&c->store, &r, &err) != FR_OK)
+    /* a node in secure mode sends no quality figure (clear 0): its row holds none */
+    if (fr_store_metrics_add(&c->store, &r, (int)m.clear, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
     /* the node row shows what the node holds and has spent, as of its last report */
     fr_node_row n;

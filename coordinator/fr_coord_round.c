@@ -178,11 +178,20 @@ void fr_coord_round_publish(fr_coord *c)
     r.updates = c->rd.agg.count;
     r.weight = c->rd.agg.weight;
     r.mean_loss = c->rd.agg.weight > 0 ? c->rd.loss_sum / c->rd.agg.weight : 0;
+    /* a secure round's sum carries its members' evaluation of the version it trained
+     * from: the federation's figures for that version, no node's */
+    fr_eval_row ev = {.model_version = c->rd.version,
+                      .round = round,
+                      .nodes = c->rd.agg.count,
+                      .users = c->rd.eval.users,
+                      .hr10 = c->rd.eval.hr10,
+                      .ndcg10 = c->rd.eval.ndcg10,
+                      .recall10 = c->rd.eval.recall10};
     fr_status st = fr_coord_publish(c, &mr, &err);
     if (st == FR_OK) {
         r.closed_at = mr.created_at;
         r.new_version = mr.version;
-        st = fr_store_commit_publish(&c->store, &r, &mr, &err);
+        st = fr_store_commit_publish(&c->store, &r, &mr, ev.users > 0 ? &ev : NULL, &err);
     }
     if (st != FR_OK) {
         fr_coord_log("round %ld: publishing failed, stopping: %s", round, err.msg);
@@ -193,6 +202,10 @@ void fr_coord_round_publish(fr_coord *c)
     fr_coord_log("round %ld published: version %ld from %d updates (weight %.0f), mean loss %.4f, "
                  "%.2f s",
                  round, mr.version, r.updates, r.weight, r.mean_loss, fr_coord_now() - t0);
+    if (ev.users > 0)
+        fr_coord_log("round %ld: the federation's evaluation of version %ld: HR@10 %.4f NDCG@10 "
+                     "%.4f recall@10 %.4f (%.0f users, %d members)",
+                     round, ev.model_version, ev.hr10, ev.ndcg10, ev.recall10, ev.users, ev.nodes);
     remove_round_files(c, round);
     fr_round_end(&c->rd);
     c->published++;

@@ -27,10 +27,20 @@ static json_t *rounds_json(fr_store *s, long last_n)
             "model_version", (json_int_t)r->model_version, "status", r->status, "opened_at",
             r->opened_at, "closed_at", r->closed_at, "updates", r->updates, "weight", r->weight,
             "mean_loss", r->mean_loss, "new_version", (json_int_t)r->new_version, "note", r->note);
+        fr_eval_row ev;
+        int fed = 0;
+        if (reported && fr_store_eval_get(s, r->new_version, &ev, &fed, &err) != FR_OK)
+            fed = 0;
+        /* "federation": the members' eval-user-weighted means from a secure round's
+         * masked sum; "nodes": figures nodes outside secure aggregation sent in the clear */
         if (reported)
-            json_object_set_new(
-                o, "metrics",
-                json_pack("{s:f, s:f, s:i}", "hr10", hr, "ndcg10", ndcg, "nodes", reported));
+            json_object_set_new(o, "metrics",
+                                fed ? json_pack("{s:s, s:f, s:f, s:f, s:i, s:f, s:I}", "source",
+                                                "federation", "hr10", ev.hr10, "ndcg10", ev.ndcg10,
+                                                "recall10", ev.recall10, "nodes", ev.nodes, "users",
+                                                ev.users, "round", (json_int_t)ev.round)
+                                    : json_pack("{s:s, s:f, s:f, s:i}", "source", "nodes", "hr10",
+                                                hr, "ndcg10", ndcg, "nodes", reported));
         json_array_append_new(arr, o);
     }
     free(rows);
@@ -98,6 +108,32 @@ char *fr_coord_status_json(fr_coord *c, int detail)
     return out;
 }
 
+/* The federation's figures of the newest version that has some (a secure round's
+ * members' eval-user-weighted means, no node's own). */
+static void prometheus_eval(fr_coord *c, FILE *f)
+{
+    fr_eval_row e;
+    int found = 0;
+    fr_err err = {{0}};
+    if (fr_store_eval_get(&c->store, -1, &e, &found, &err) != FR_OK || !found)
+        return;
+    fprintf(f,
+            "# HELP fedrecall_federation_eval_version Newest version with the federation's "
+            "evaluation (from a secure round's masked sum).\n"
+            "# TYPE fedrecall_federation_eval_version gauge\n"
+            "fedrecall_federation_eval_version %ld\n"
+            "# HELP fedrecall_federation_eval Its eval-user-weighted means over the round's "
+            "members.\n"
+            "# TYPE fedrecall_federation_eval gauge\n"
+            "fedrecall_federation_eval{metric=\"hr10\"} %.6f\n"
+            "fedrecall_federation_eval{metric=\"ndcg10\"} %.6f\n"
+            "fedrecall_federation_eval{metric=\"recall10\"} %.6f\n"
+            "# HELP fedrecall_federation_eval_users Users those means cover.\n"
+            "# TYPE fedrecall_federation_eval_users gauge\n"
+            "fedrecall_federation_eval_users %.0f\n",
+            e.model_version, e.hr10, e.ndcg10, e.recall10, e.users);
+}
+
 char *fr_coord_prometheus(fr_coord *c)
 {
     char *buf = NULL;
@@ -160,6 +196,7 @@ char *fr_coord_prometheus(fr_coord *c)
             "# TYPE fedrecall_aggregate_seconds_total counter\n"
             "fedrecall_aggregate_seconds_total %.6f\n",
             c->stats.aggregate_seconds);
+    prometheus_eval(c, f);
     fclose(f);
     return buf;
 }

@@ -47,7 +47,10 @@ static const char schema_sql[] =
     " PRIMARY KEY (model_version, node));"
     "CREATE TABLE IF NOT EXISTS refusals ("
     " id INTEGER PRIMARY KEY, at REAL, node TEXT NOT NULL, round INTEGER NOT NULL,"
-    " reason TEXT NOT NULL);";
+    " reason TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS version_eval ("
+    " model_version INTEGER PRIMARY KEY, round INTEGER NOT NULL, nodes INTEGER NOT NULL,"
+    " users REAL, hr10 REAL, ndcg10 REAL, recall10 REAL);";
 
 #define ROUND_COLS                                                                                 \
     "id, model_version, status, opened_at, deadline, closed_at, updates, "                         \
@@ -99,7 +102,7 @@ static const char *const sql[S_COUNT] = {
         " eps_spent, users, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [S_METRICS_MEAN] = "SELECT COUNT(*), TOTAL(MAX(users, 0)), TOTAL(hr10 * MAX(users, 0)),"
                        " TOTAL(ndcg10 * MAX(users, 0)), TOTAL(hr10), TOTAL(ndcg10)"
-                       " FROM metrics WHERE model_version = ?1",
+                       " FROM metrics WHERE model_version = ?1 AND hr10 IS NOT NULL",
     [S_METRICS] = "SELECT model_version, node, hr10, ndcg10, recall10, loss, eps_spent, users, at"
                   " FROM metrics ORDER BY model_version, node",
     [S_REFUSAL_ADD] = "INSERT INTO refusals (at, node, round, reason) VALUES (?1, ?2, ?3, ?4)",
@@ -108,6 +111,12 @@ static const char *const sql[S_COUNT] = {
     [S_REFUSALS] = "SELECT at, node, round, reason FROM (SELECT id, at, node, round, reason"
                    " FROM refusals ORDER BY id DESC LIMIT ?1) ORDER BY id",
     [S_REFUSAL_PRUNE] = "DELETE FROM refusals WHERE id <= (SELECT MAX(id) FROM refusals) - ?1",
+    [S_EVAL_ADD] = "INSERT OR REPLACE INTO version_eval (model_version, round, nodes, users, hr10,"
+                   " ndcg10, recall10) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_EVAL_GET] = "SELECT model_version, round, nodes, users, hr10, ndcg10, recall10"
+                   " FROM version_eval WHERE model_version = ?1",
+    [S_EVAL_LATEST] = "SELECT model_version, round, nodes, users, hr10, ndcg10, recall10"
+                      " FROM version_eval ORDER BY model_version DESC LIMIT 1",
 };
 
 fr_status fr_sql_fail(fr_store *s, fr_err *err, const char *what)

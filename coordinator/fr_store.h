@@ -153,11 +153,33 @@ typedef struct fr_metrics_row {
 } fr_metrics_row;
 
 /* Record a node's metrics for a version, replacing what it reported for that version
- * before. */
-FR_MUST fr_status fr_store_metrics_add(fr_store *s, const fr_metrics_row *m, fr_err *err);
-/* The users-weighted mean hr10 and ndcg10 over the nodes that reported for version
- * (the plain mean when they all report 0 users); *nodes = how many reported, and the
- * means are 0 when none did. */
+ * before. has_quality 0 (a node in secure mode, whose figures travel only in the
+ * masked sum) stores hr10, ndcg10 and recall10 as NULL: the row then counts in no mean. */
+FR_MUST fr_status fr_store_metrics_add(fr_store *s, const fr_metrics_row *m, int has_quality,
+                                       fr_err *err);
+
+/* A version's quality as the federation measured it: the eval-user-weighted means of
+ * the members of the secure round that trained from it, decoded from its masked sum
+ * (no node's own figures). */
+typedef struct fr_eval_row {
+    long model_version; /* the version evaluated */
+    long round;         /* the secure round whose sum carried it */
+    int nodes;          /* members in that sum */
+    double users;       /* eval users summed over them (each cut to the weight cap) */
+    double hr10, ndcg10, recall10;
+} fr_eval_row;
+
+/* Record (or replace) version e->model_version's federation figures; called by
+ * fr_store_commit_publish. */
+FR_MUST fr_status fr_store_eval_add(fr_store *s, const fr_eval_row *e, fr_err *err);
+/* Version version's federation figures (version < 0: the newest version that has
+ * some) into *e and *found = 1, or *found = 0. */
+FR_MUST fr_status fr_store_eval_get(fr_store *s, long version, fr_eval_row *e, int *found,
+                                    fr_err *err);
+/* The mean hr10 and ndcg10 of version: the federation's (fr_eval_row, *nodes = the
+ * members in that sum) when a secure round recorded them, else the users-weighted
+ * mean over the nodes that reported figures in the clear (the plain mean when they
+ * all report 0 users; *nodes = how many). The means are 0 and *nodes 0 when neither. */
 FR_MUST fr_status fr_store_metrics_mean(fr_store *s, long version, double *hr10, double *ndcg10,
                                         int *nodes, fr_err *err);
 /* All metrics, by version then node, as fr_store_nodes returns rows. */
@@ -198,8 +220,9 @@ FR_MUST fr_status fr_store_commit_members(fr_store *s, const fr_update_row *rows
 FR_MUST fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, int updates,
                                         double weight, const char *note, fr_err *err);
 /* Round r->id published (r as for fr_store_round_close, status "published") together
- * with the model version m it made. */
+ * with the model version m it made and, when ev is not NULL, the federation's
+ * evaluation of the version it trained from (a secure round's). */
 FR_MUST fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r, const fr_model_row *m,
-                                          fr_err *err);
+                                          const fr_eval_row *ev, fr_err *err);
 
 #endif

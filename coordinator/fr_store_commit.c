@@ -62,12 +62,14 @@ fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, int upda
 }
 
 fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r, const fr_model_row *m,
-                                  fr_err *err)
+                                  const fr_eval_row *ev, fr_err *err)
 {
     fr_status st = fr_sql_save_begin(s, err);
     if (st != FR_OK)
         return st;
     if ((st = fr_store_round_close(s, r, err)) == FR_OK)
         st = fr_store_model_add(s, m, err);
+    if (st == FR_OK && ev)
+        st = fr_store_eval_add(s, ev, err);
     return fr_sql_save_end(s, st, err);
 }

@@ -76,7 +76,7 @@ fr_status fr_store_node_accepted(fr_store *s, const char *node, fr_err *err)
     return FR_OK;
 }
 
-fr_status fr_store_metrics_add(fr_store *s, const fr_metrics_row *m, fr_err *err)
+fr_status fr_store_metrics_add(fr_store *s, const fr_metrics_row *m, int has_quality, fr_err *err)
 {
     sqlite3_stmt *q = NULL;
     fr_status st = fr_sql_prep(s, S_METRICS_ADD, &q, err);
@@ -84,14 +84,62 @@ fr_status fr_store_metrics_add(fr_store *s, const fr_metrics_row *m, fr_err *err
         return st;
     sqlite3_bind_int64(q, 1, m->model_version);
     fr_sql_bind_str(q, 2, m->node, sizeof m->node);
-    sqlite3_bind_double(q, 3, m->hr10);
-    sqlite3_bind_double(q, 4, m->ndcg10);
-    sqlite3_bind_double(q, 5, m->recall10);
+    if (has_quality) {
+        sqlite3_bind_double(q, 3, m->hr10);
+        sqlite3_bind_double(q, 4, m->ndcg10);
+        sqlite3_bind_double(q, 5, m->recall10);
+    } else {
+        for (int i = 3; i <= 5; i++)
+            sqlite3_bind_null(q, i);
+    }
     sqlite3_bind_double(q, 6, m->loss);
     sqlite3_bind_double(q, 7, m->eps_spent);
     sqlite3_bind_int64(q, 8, m->users);
     sqlite3_bind_double(q, 9, m->at);
     return fr_sql_run_write(s, q, "cannot record metrics", err);
+}
+
+fr_status fr_store_eval_add(fr_store *s, const fr_eval_row *e, fr_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    fr_status st = fr_sql_prep(s, S_EVAL_ADD, &q, err);
+    if (st != FR_OK)
+        return st;
+    sqlite3_bind_int64(q, 1, e->model_version);
+    sqlite3_bind_int64(q, 2, e->round);
+    sqlite3_bind_int(q, 3, e->nodes);
+    sqlite3_bind_double(q, 4, e->users);
+    sqlite3_bind_double(q, 5, e->hr10);
+    sqlite3_bind_double(q, 6, e->ndcg10);
+    sqlite3_bind_double(q, 7, e->recall10);
+    return fr_sql_run_write(s, q, "cannot record the federation's evaluation", err);
+}
+
+fr_status fr_store_eval_get(fr_store *s, long version, fr_eval_row *e, int *found, fr_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    memset(e, 0, sizeof *e);
+    *found = 0;
+    fr_status st = fr_sql_prep(s, version < 0 ? S_EVAL_LATEST : S_EVAL_GET, &q, err);
+    if (st != FR_OK)
+        return st;
+    if (version >= 0)
+        sqlite3_bind_int64(q, 1, version);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        e->model_version = fr_sql_col_long(q, 0);
+        e->round = fr_sql_col_long(q, 1);
+        e->nodes = (int)fr_sql_col_long(q, 2);
+        e->users = fr_sql_col_dbl(q, 3);
+        e->hr10 = fr_sql_col_dbl(q, 4);
+        e->ndcg10 = fr_sql_col_dbl(q, 5);
+        e->recall10 = fr_sql_col_dbl(q, 6);
+        *found = 1;
+    } else if (rc != SQLITE_DONE) {
+        st = fr_sql_fail(s, err, "cannot read the federation's evaluation");
+    }
+    fr_sql_finish(q);
+    return st;
 }
 
 fr_status fr_store_metrics_mean(fr_store *s, long version, double *hr10, double *ndcg10, int *nodes,
@@ -100,8 +148,19 @@ fr_status fr_store_metrics_mean(fr_store *s, long version, double *hr10, double 
     sqlite3_stmt *q = NULL;
     *hr10 = *ndcg10 = 0;
     *nodes = 0;
-    fr_status st = fr_sql_prep(s, S_METRICS_MEAN, &q, err);
+    fr_eval_row e;
+    int found = 0;
+    fr_status st = fr_store_eval_get(s, version, &e, &found, err);
     if (st != FR_OK)
+        return st;
+    if (found) {
+        /* the federation's own figures: no node's, and over every member of the sum */
+        *hr10 = e.hr10;
+        *ndcg10 = e.ndcg10;
+        *nodes = e.nodes;
+        return FR_OK;
+    }
+    if ((st = fr_sql_prep(s, S_METRICS_MEAN, &q, err)) != FR_OK)
         return st;
     sqlite3_bind_int64(q, 1, version);
     if (sqlite3_step(q) == SQLITE_ROW) {

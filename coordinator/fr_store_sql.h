@@ -39,6 +39,9 @@ enum {
     S_REFUSAL_NODE,
     S_REFUSALS,
     S_REFUSAL_PRUNE,
+    S_EVAL_ADD,
+    S_EVAL_GET,
+    S_EVAL_LATEST,
     S_COUNT
 };
 _Static_assert((int)S_COUNT <= (int)FR_STORE_NSTMT, "FR_STORE_NSTMT too small");

@@ -110,6 +110,8 @@ sleep 1.5 # the last metrics reach the coordinator before the report
 echo "== rounds (each a secure one: the coordinator saw only the sum of the masked updates)"
 grep "round 1 is secure\|round 1: unmasked" "$OUT/coordinator.log" | sed 's/^/   /'
 "$COORD" report --state-dir "$OUT/coordinator"
+echo "   (HR@10, NDCG@10: the federation's figures for each version, decoded from the masked"
+echo "    sum of the round that trained from it; no round trained from the last version)"
 
 user=$(awk -F, 'NR == 2 {print $1}' "$OUT/shop-a/data/ratings.csv")
 echo "== top-10 recall for user $user at shop-a, from its copy of the final global model"

@@ -74,6 +74,10 @@ typedef struct fr_fed {
     int users;   /* users with a training window */
     fr_evaluator ev;
     int have_ev;
+    /* the last evaluation (fr_fed_evaluate): it enters the next secure round's masked
+     * sum, and leaves the node in the clear only when require_secagg is off */
+    fr_proto_metrics last_eval;
+    int have_eval;
     fr_dp_ledger ledger;
     int have_ledger;
     int budget_set; /* the configured budget was recorded by this run */

@@ -267,11 +267,10 @@ fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err)
     fr_status st;
     if ((st = fr_fed_load_data(f, f->seq_len ? f->seq_len : 50, err)) != FR_OK)
         return st;
-    if (!f->have_ev)
-        return FR_OK;
     fr_nn net = {0};
     fr_metrics valid;
-    if ((st = fr_nn_init(&net, &f->global, 256, f->seq_len, 1, err)) == FR_OK &&
+    /* no validation split: an evaluation of no user */
+    if (f->have_ev && (st = fr_nn_init(&net, &f->global, 256, f->seq_len, 1, err)) == FR_OK &&
         (st = fr_eval_model(&f->ev, &net, f->cfg.threads, &valid, NULL, err)) == FR_OK) {
         m->users = valid.users;
         m->hr10 = valid.hr10;
@@ -279,5 +278,9 @@ fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err)
         m->recall10 = valid.recall10;
     }
     fr_nn_free(&net);
+    if (st == FR_OK) {
+        f->last_eval = *m;
+        f->have_eval = 1;
+    }
     return st;
 }

@@ -231,7 +231,7 @@ fr_status fr_fed_upload(fr_fed *f, const fr_proto_update *u, const float *delta,
 fr_status fr_fed_report(fr_fed *f, const fr_proto_metrics *m, fr_err *err)
 {
     fr_proto_metrics out;
-    fr_node_round_metrics_public(m, &out);
+    fr_node_round_metrics_public(m, f->cfg.require_secagg, &out);
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_proto_metrics_encode(&out, &sb);

@@ -114,6 +114,13 @@ static fr_status fetch_setup(const round_ctx *x, const fr_proto_task *t, fr_http
                      "the setup is for round %u on version %lld, not round %lld "
                      "on version %ld",
                      s->p.round, (long long)s->model_version, (long long)t->round, f->version);
+    /* the vector this node masks is its model's delta and the round's extra segments:
+     * another size would read past the delta (or leave part of it out) */
+    if (st == FR_OK && (uint64_t)s->p.m != (uint64_t)f->global.n + FR_SECAGG_ROUND_EXTRA)
+        st = fr_fail(err, FR_EINVAL,
+                     "the setup's vector has %u coordinates, this node's model %llu parameters "
+                     "and %d more",
+                     s->p.m, (unsigned long long)f->global.n, FR_SECAGG_ROUND_EXTRA);
     /* the floor, before any key or update leaves this node */
     if (st == FR_OK)
         st = fr_secagg_floor_check(&s->p, f->cfg.secagg_min_members, f->cfg.secagg_min_ratio, err);
@@ -157,10 +164,31 @@ static fr_status key_exchange(const round_ctx *x, const fr_secagg_setup *s,
     return st;
 }
 
+/* The node's evaluation of the version it trains from, for the masked sum: the one it
+ * made when the version was installed, or a fresh one (after a restart); none (users
+ * 0) when it has no validation split or the evaluation fails. */
+static void own_eval(fr_fed *f, fr_secagg_round_eval *ev)
+{
+    fr_err err = {{0}};
+    fr_proto_metrics m;
+    memset(ev, 0, sizeof *ev);
+    if (!f->have_eval || f->last_eval.model_version != f->version) {
+        if (fr_fed_evaluate(f, &m, &err) != FR_OK) {
+            fr_fed_log("version %ld: no evaluation for the masked sum: %s", f->version, err.msg);
+            return;
+        }
+    }
+    *ev = (fr_secagg_round_eval){.users = (double)f->last_eval.users,
+                                 .hr10 = f->last_eval.hr10,
+                                 .ndcg10 = f->last_eval.ndcg10,
+                                 .recall10 = f->last_eval.recall10};
+}
+
 /* The masked update and the unmasking answer. */
 static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s, fr_secagg_client *cl,
                              const fr_http_response *relay, float *delta, double loss,
-                             double weight, size_t *sent, fr_err *err)
+                             double weight, const fr_secagg_round_eval *ev, size_t *sent,
+                             fr_err *err)
 {
     fr_http_response r = {0};
     msgpack_sbuffer sb;
@@ -169,7 +197,7 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s, fr_se
     uint32_t *y = malloc((size_t)s->p.m * sizeof *y);
     fr_status st = y ? FR_OK : fr_fail(err, FR_ENOMEM, "out of memory for the masked update");
     if (st == FR_OK)
-        st = fr_secagg_round_encode(s, weight, delta, loss, y, &clipped, err);
+        st = fr_secagg_round_encode(s, weight, delta, loss, ev, y, &clipped, err);
     if (st == FR_OK)
         st = fr_secagg_client_masked_input(cl, relay->body, relay->len, y, &sb, err);
     free(y);
@@ -209,6 +237,7 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
     const fr_secagg_member *me = NULL;
     float *delta = NULL;
     double loss = 0, train_s = 0, weight = 0;
+    fr_secagg_round_eval ev = {0};
     int stop_budget = 0, rc = 0, trained = 0;
     size_t sent = 0;
     fr_status st = s ? FR_OK : fr_fail(&err, FR_ENOMEM, "out of memory");
@@ -237,10 +266,11 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
         trained = 1;
         /* our own count, cut to the cap every member shares: the coordinator names none */
         weight = fr_node_round_weight(s->weight_windows, s->max_weight, f->users, f->n_windows);
+        own_eval(f, &ev);
         st = key_exchange(&x, s, me, &cl, &relay, &err);
     }
     if (st == FR_OK)
-        st = send_masked(&x, s, &cl, &relay, delta, loss, weight, &sent, &err);
+        st = send_masked(&x, s, &cl, &relay, delta, loss, weight, &ev, &sent, &err);
     if (st == FR_OK)
         fr_fed_log("round %lld: masked update sent and unmasking answered (trained in %.2f s, "
                    "loss %.4f, weight %.0f, %zu bytes)",

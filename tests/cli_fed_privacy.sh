@@ -5,7 +5,9 @@
 # either off; what a node reports with its metrics leaves out its users and loss; the
 # status views show per-node detail to named operators only; an operator's
 # certificate (fedrecall-ca issue-operator) is never a member; a node with a roster
-# (members) refuses a secure round with a member it does not know.
+# (members) refuses a secure round with a member it does not know; in secure rounds a
+# node's HR@10, NDCG@10 and recall@10 leave it only inside the masked sum, and the
+# coordinator records the federation's figures for each version trained from.
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
 . tests/fed_lib.sh
@@ -120,4 +122,55 @@ for p in $started; do kill "$p" 2>/dev/null; done
 out=$("$NODE" run --config "$tmp/n1.conf" --members "n2,shop/x" 2>&1)
 case "$out" in *"shop/x"*) ok "a malformed roster entry is refused at start: $out" ;;
 *) bad "bad roster entry: $out" ;; esac
+
+# 6. quality figures in secure mode: inside the masked sum only
+STATE="$tmp/quality"
+# shellcheck disable=SC2086
+fed_start_coord "$STATE" --min-nodes 3 --rounds 2 --round-timeout 60 $TASK ||
+    { bad "coordinator start"; finish; exit 1; }
+started=""
+for i in 1 2 3; do
+    fed_node_conf "n$i" "part$i"
+    sed -i '/^require-secure-aggregation = off$/d' "$tmp/n$i.conf"
+    rm -rf "$tmp/state-n$i"
+    : >"$tmp/n$i.log"
+done
+for i in 1 2 3; do fed_start_node "n$i" --max-rounds 2; started="$started $NODE_PID"; done
+done_all=1
+for p in $started; do fed_wait "$p" 180 || done_all=0; done
+[ "$done_all" = 1 ] && ok "three nodes in secure mode took part in two rounds" ||
+    { bad "quality: nodes still running"; tail -n 5 "$tmp/n1.log" "$tmp/quality.log"; }
+for p in $started; do kill "$p" 2>/dev/null; done
+db="$STATE/coordinator.db"
+rows=$(sqlite3 "$db" "SELECT COUNT(*), COUNT(hr10), COUNT(ndcg10), COUNT(recall10) FROM metrics")
+check "the nodes reported each version with no figure of their own ($rows)" \
+    'case "$rows" in 0\|*) false ;; *"|0|0|0") true ;; *) false ;; esac'
+eps=$(sqlite3 "$db" "SELECT COUNT(*) FROM metrics WHERE eps_spent IS NOT NULL")
+check "only their version and spent epsilon ($eps rows)" '[ "$eps" -ge 3 ]'
+fed=$(sqlite3 "$db" "SELECT model_version, round, nodes, users > 0, hr10 BETWEEN 0 AND 1,
+    ndcg10 BETWEEN 0 AND 1, recall10 BETWEEN 0 AND 1 FROM version_eval ORDER BY model_version" |
+    tr '\n' ' ')
+check "the federation's figures of versions 0 and 1, from the sums of rounds 1 and 2 ($fed)" \
+    '[ "$fed" = "0|1|3|1|1|1|1 1|2|3|1|1|1|1 " ]'
+# every node's own evaluation (logged locally) against what the coordinator holds
+own=$(grep -ho "version 0 on local validation: HR@10 [0-9.]*" "$tmp"/n[123].log | awk '{print $NF}' |
+    sort -u | tr '\n' ' ')
+fhr=$(sqlite3 "$db" "SELECT printf('%.4f', hr10) FROM version_eval WHERE model_version = 0")
+mean=$(grep -h "version 0 on local validation" "$tmp"/n[123].log |
+    sed 's/.*HR@10 \([0-9.]*\) NDCG@10 [0-9.]* (\([0-9]*\) users).*/\1 \2/' |
+    awk '{s += $1 * $2; u += $2} END {if (u) printf "%.4f", s / u}')
+check "whose HR@10 is the nodes' eval-user-weighted mean ($fhr; nodes $own; mean $mean)" \
+    '[ -n "$fhr" ] && awk -v a="$fhr" -v b="$mean" "BEGIN {d = a - b; exit !(d < 2e-4 && d > -2e-4)}"'
+code=$(fed_curl n2 /v1/status -o "$tmp/quality.json" -w '%{http_code}')
+check "the status shows the federation's figures for a version (HTTP $code)" \
+    '[ "$code" = 200 ] && grep -q "\"source\": *\"federation\"" "$tmp/quality.json"'
+check "and no node's figures" '! grep -q "\"source\": *\"nodes\"" "$tmp/quality.json"'
+fed_curl n2 /metrics -o "$tmp/quality.prom"
+check "Prometheus shows the federation's figures of version 1" \
+    'grep -q "^fedrecall_federation_eval_version 1$" "$tmp/quality.prom" &&
+     grep -q "^fedrecall_federation_eval{metric=\"hr10\"} 0\.[0-9]*$" "$tmp/quality.prom"'
+kill "$COORD_PID" && wait "$COORD_PID" 2>/dev/null
+"$COORD" report --state-dir "$STATE" >"$tmp/quality.report" 2>&1
+check "the report has the federation's HR@10 for the initial version" \
+    "grep -Eq '^- +initial +- +0 +- +$fhr ' '$tmp/quality.report'"
 finish

@@ -226,8 +226,10 @@ static void test_prepare_budget_spent(void)
     close_tmp(&tl);
 }
 
-/* What leaves a node with its metrics: the global model's quality, not its users or
- * its loss; and a round's training seed is fresh secret randomness unless fixed. */
+/* What leaves a node with its metrics: never its users or its loss; its quality
+ * figures only when it opted out of secure aggregation (in secure mode they travel in
+ * the masked sum alone); and a round's training seed is fresh secret randomness unless
+ * fixed. */
 static void test_metrics_and_seed(void)
 {
     fr_proto_metrics m = {.model_version = 4,
@@ -239,12 +241,20 @@ static void test_metrics_and_seed(void)
                           .eps_spent = 1.5},
                      out;
     memset(&out, 0x55, sizeof out);
-    fr_node_round_metrics_public(&m, &out);
+    fr_node_round_metrics_public(&m, 1, &out);
     CHECK(out.users == 0 && out.loss == 0, "users %lld loss %g leave the node",
           (long long)out.users, out.loss);
+    CHECK(out.hr10 == 0 && out.ndcg10 == 0 && out.recall10 == 0 && out.clear == 0,
+          "secure mode: HR %g NDCG %g recall %g (clear %lld) leave the node in the clear", out.hr10,
+          out.ndcg10, out.recall10, (long long)out.clear);
+    CHECK(out.model_version == 4 && out.eps_spent == 1.5, "the version and epsilon are kept");
+    memset(&out, 0x55, sizeof out);
+    fr_node_round_metrics_public(&m, 0, &out);
+    CHECK(out.users == 0 && out.loss == 0, "opted out: users %lld loss %g leave the node",
+          (long long)out.users, out.loss);
     CHECK(out.model_version == 4 && out.hr10 == 0.5 && out.ndcg10 == 0.25 && out.recall10 == 0.5 &&
-              out.eps_spent == 1.5,
-          "the quality figures are kept");
+              out.eps_spent == 1.5 && out.clear == 1,
+          "opted out of secure aggregation: the quality figures go in the clear");
     CHECK(fr_node_round_train_seed(1, 7, 3) == 10, "a fixed seed: seed + round");
     uint64_t a = fr_node_round_train_seed(0, 7, 3), b = fr_node_round_train_seed(0, 7, 3);
     CHECK(a != b && a != 10 && b != 10, "unfixed seeds %llu %llu are predictable",

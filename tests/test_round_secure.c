@@ -140,11 +140,13 @@ static int make_msg(sim *s, int v, int step, msgpack_sbuffer *body)
     } else if (step == S_MASKED) {
         msgpack_sbuffer_destroy(&in);
         CHECK(get(s, v, FR_ROUND_GET_RELAY, &in, reason) == FR_ROUND_OK, "relay: %s", reason);
-        uint32_t x[NP + 2];
+        uint32_t x[NP + FR_SECAGG_ROUND_EXTRA];
         float d[NP];
         int clipped = 0;
+        /* node v evaluated v users (under the cap): HR 0.1 v, NDCG 0.05 v, recall 0.2 v */
+        fr_secagg_round_eval ev = {v, 0.1 * v, 0.05 * v, 0.2 * v};
         memcpy(d, s->delta[v], sizeof d);
-        if ((st = fr_secagg_round_encode(&s->r.sa.setup, v, d, 0.25 * v, x, &clipped, &err)) ==
+        if ((st = fr_secagg_round_encode(&s->r.sa.setup, v, d, 0.25 * v, &ev, x, &clipped, &err)) ==
             FR_OK) {
             if (v == s->forge)
                 x[NP] += s->forge_by; /* the weight coordinate, outside the layout */
@@ -206,14 +208,22 @@ static void phase(sim *s, int step, const int *upto, fr_round_decision *d)
 /* The weighted sum of the deltas of the nodes in U3 (sent their masked input). */
 static void check_sum(const sim *s, const int *upto, int want_count)
 {
-    double w = 0, loss = 0;
+    double w = 0, loss = 0, eu = 0, ehr = 0;
     int count = 0;
     for (int v = 1; v <= s->k; v++)
         if (upto[v] >= S_MASKED) {
             w += v;
             loss += v * 0.25 * v;
+            eu += v;
+            ehr += v * 0.1 * v;
             count++;
         }
+    /* the survivors' evaluation of the version, weighted by their eval users */
+    CHECK(fabs(s->r.eval.users - eu) < 1e-3 && fabs(s->r.eval.hr10 - ehr / eu) < 1e-4 &&
+              fabs(s->r.eval.ndcg10 - ehr / eu / 2) < 1e-4 &&
+              fabs(s->r.eval.recall10 - 2 * ehr / eu) < 1e-4,
+          "eval users %g (want %g) HR %g (want %g) NDCG %g recall %g", s->r.eval.users, eu,
+          s->r.eval.hr10, ehr / eu, s->r.eval.ndcg10, s->r.eval.recall10);
     CHECK(count == want_count && s->r.agg.count == count, "count %d, want %d", s->r.agg.count,
           count);
     CHECK(fabs(s->r.agg.weight - w) < 1e-12, "weight %g, want %g", s->r.agg.weight, w);
@@ -250,7 +260,7 @@ static void test_setup(void)
     if (!sim_open(&s, 3, 0, 1, 0))
         return;
     const fr_secagg_setup *st = &s.r.sa.setup;
-    CHECK(st->p.n == 3 && st->p.t == 3 && st->p.m == NP + 2 && st->p.round == 7,
+    CHECK(st->p.n == 3 && st->p.t == 3 && st->p.m == NP + FR_SECAGG_ROUND_EXTRA && st->p.round == 7,
           "params n %d t %d m %u round %u", st->p.n, st->p.t, st->p.m, st->p.round);
     CHECK(s.r.expected == 3, "quorum: every member, %d", s.r.expected);
     CHECK(s.r.sa.step_deadline == s.r.deadline, "first step spans training");

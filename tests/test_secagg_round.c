@@ -125,7 +125,7 @@ static void test_setup_refusals(void)
 {
     refused(low_threshold, "t = 2, must be in (n/2, n]");
     refused(no_cap, "max_weight: 0.5 is outside [1, 1e+09]");
-    refused(no_parameter, "m: 2 is out of range [3,");
+    refused(no_parameter, "m: 2 is out of range [7,");
     refused(twice, "listed twice");
     refused(gap, "entry 2 is node 3");
     refused(bad_name, "not printable");
@@ -222,12 +222,13 @@ static void test_weighted_sum(void)
     enum { N = 4, P = 3000 };
     static const double own[N] = {10, 20, 30, 150}; /* the last above the cap of 100 */
     fr_secagg_setup *s = malloc(sizeof *s);
-    make_setup(s, N, P + 2);
+    make_setup(s, N, P + FR_SECAGG_ROUND_EXTRA);
     s->clip = 3;
     float *delta = malloc(sizeof(float) * P), *keep = malloc(sizeof(float) * P);
-    uint32_t *y = malloc(sizeof(uint32_t) * (P + 2)), *sum = calloc(P + 2, sizeof(uint32_t));
+    uint32_t *y = malloc(sizeof(uint32_t) * (P + FR_SECAGG_ROUND_EXTRA)),
+             *sum = calloc(P + FR_SECAGG_ROUND_EXTRA, sizeof(uint32_t));
     double *want = calloc(P, sizeof(double)), *got = malloc(sizeof(double) * P);
-    double want_loss = 0, want_w = 0;
+    double want_loss = 0, want_w = 0, want_e = 0, want_ehr = 0, want_endcg = 0, want_erec = 0;
     fr_err err = {{0}};
     int clipped_any = 0;
     for (int u = 0; u < N; u++) {
@@ -235,11 +236,29 @@ static void test_weighted_sum(void)
             keep[i] = delta[i] = (float)(0.05 * sin(0.37 * i + u)) * (u == 2 ? 40.0f : 1.0f);
         double loss = 2.0 + u, w = fmin(own[u], s->max_weight);
         int clipped = 0;
-        CHECK(fr_secagg_round_encode(s, own[u], delta, loss, y, &clipped, &err) == FR_OK, "%s",
-              err.msg);
+        /* node u's evaluation: the third's users above the cap, the second's recall
+         * above 1 (both cut) */
+        fr_secagg_round_eval ev = {.users = u == 2 ? 500 : 20.0 * (u + 1),
+                                   .hr10 = 0.1 * (u + 1),
+                                   .ndcg10 = 0.05 * (u + 1),
+                                   .recall10 = u == 1 ? 1.5 : 0.3};
+        double e = fmin(ev.users, s->max_weight);
+        want_e += e;
+        want_ehr += e * ev.hr10;
+        want_endcg += e * ev.ndcg10;
+        want_erec += e * fmin(ev.recall10, 1);
+        CHECK(fr_secagg_round_encode(s, own[u], delta, loss, u == N - 1 ? NULL : &ev, y, &clipped,
+                                     &err) == FR_OK,
+              "%s", err.msg);
+        if (u == N - 1) { /* the last node has no validation split: no evaluation */
+            want_e -= e;
+            want_ehr -= e * ev.hr10;
+            want_endcg -= e * ev.ndcg10;
+            want_erec -= e * fmin(ev.recall10, 1);
+        }
         clipped_any |= clipped << u;
         /* the coordinator sees the masked sum; masks cancel mod 2^32, so add raw */
-        for (int i = 0; i < P + 2; i++)
+        for (int i = 0; i < P + FR_SECAGG_ROUND_EXTRA; i++)
             sum[i] += y[i];
         double norm = 0;
         for (int i = 0; i < P; i++)
@@ -254,7 +273,8 @@ static void test_weighted_sum(void)
     fr_secagg_round_sum out = {.wdelta = got};
     CHECK(fr_secagg_round_decode(s, sum, N, &out, &err) == FR_OK, "%s", err.msg);
     fr_secagg_layout l;
-    CHECK(fr_secagg_round_layout(s, &l, &err) == FR_OK && l.m == P + 2, "%s", err.msg);
+    CHECK(fr_secagg_round_layout(s, &l, &err) == FR_OK && l.m == P + FR_SECAGG_ROUND_EXTRA, "%s",
+          err.msg);
     const fr_secagg_segment *sd = fr_secagg_layout_find(&l, FR_SECAGG_SEG_DELTA),
                             *sw = fr_secagg_layout_find(&l, FR_SECAGG_SEG_WEIGHT);
     CHECK(sd && sw && sd->len == P && sd->bound == 300 && sw->bound == 100, "layout");
@@ -268,6 +288,29 @@ static void test_weighted_sum(void)
     CHECK(worst <= bound, "error %g above the quantisation bound %g", worst, bound);
     CHECK(worst_mean <= 2 * bound / want_w, "mean's error %g", worst_mean);
     CHECK(fabs(out.wloss - want_loss) < 1e-3 * want_loss, "loss %g, want %g", out.wloss, want_loss);
+    /* the federation's evaluation: eval users summed, the metrics their weighted means
+     * (to the eval segment's quantisation), and no node's own figures */
+    const fr_secagg_segment *se = fr_secagg_layout_find(&l, FR_SECAGG_SEG_EVAL);
+    CHECK(se && se->len == 4 && se->bound == 200 && se->offset == P + 2, "the eval segment");
+    double qe = se ? N / se->scale : 1;
+    CHECK(fabs(out.eval.users - want_e) <= qe && want_e == 20 + 40 + 100, "eval users %g, want %g",
+          out.eval.users, want_e);
+    CHECK(fabs(out.eval.hr10 - want_ehr / want_e) <= 2 * qe / want_e &&
+              fabs(out.eval.ndcg10 - want_endcg / want_e) <= 2 * qe / want_e &&
+              fabs(out.eval.recall10 - want_erec / want_e) <= 2 * qe / want_e,
+          "means HR %g (want %g) NDCG %g (want %g) recall %g (want %g)", out.eval.hr10,
+          want_ehr / want_e, out.eval.ndcg10, want_endcg / want_e, out.eval.recall10,
+          want_erec / want_e);
+    /* a round where no one evaluated reports no figures */
+    uint32_t *none = calloc(P + FR_SECAGG_ROUND_EXTRA, sizeof(uint32_t));
+    float *zero = calloc(P, sizeof(float));
+    CHECK(fr_secagg_round_encode(s, 5, zero, 1, NULL, none, NULL, &err) == FR_OK &&
+              fr_secagg_round_decode(s, none, 1, &out, &err) == FR_OK && out.eval.users == 0 &&
+              out.eval.hr10 == 0,
+          "no evaluation: users %g HR %g (%s)", out.eval.users, out.eval.hr10, err.msg);
+    free(none);
+    free(zero);
+    out.wdelta = got;
     /* a sum of weights no set of N members could send is refused */
     sum[P] += (uint32_t)(int32_t)(1000 * sw->scale);
     CHECK(fr_secagg_round_decode(s, sum, N, &out, &err) == FR_EINVAL &&
@@ -297,11 +340,11 @@ static void test_own_weight(void)
     uint32_t y[12];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         CHECK(fr_secagg_round_weight(s, bad[i], &w, &err) == FR_EINVAL, "weight %g", bad[i]);
-        CHECK(fr_secagg_round_encode(s, bad[i], d, 1, y, NULL, &err) == FR_EINVAL &&
+        CHECK(fr_secagg_round_encode(s, bad[i], d, 1, NULL, y, NULL, &err) == FR_EINVAL &&
                   strstr(err.msg, "not finite and > 0"),
               "encoded with weight %g", bad[i]);
     }
-    CHECK(fr_secagg_round_encode(s, 5, d, NAN, y, NULL, &err) == FR_EINVAL, "a NaN loss");
+    CHECK(fr_secagg_round_encode(s, 5, d, NAN, NULL, y, NULL, &err) == FR_EINVAL, "a NaN loss");
     /* the node's count as the round's weighting says, at least 1, cut to the cap */
     CHECK(fr_node_round_weight(0, 1e4, 2000000000, 7) == 1e4, "users over the cap");
     CHECK(fr_node_round_weight(1, 50, 3, 70) == 50 && fr_node_round_weight(1, 500, 3, 70) == 70,
@@ -371,22 +414,22 @@ static void test_skewed_weights(void)
     const double caps[] = {1, 100, 1e4};
     fr_secagg_setup *s = malloc(sizeof *s);
     float delta[N][P], d[P];
-    uint32_t y[P + 2], sum[P + 2];
+    uint32_t y[P + FR_SECAGG_ROUND_EXTRA], sum[P + FR_SECAGG_ROUND_EXTRA];
     double got[P];
     fr_err err = {{0}};
     for (int u = 0; u < N; u++)
         for (int i = 0; i < P; i++)
             delta[u][i] = (float)(0.01 * cos(1.3 * i * (u + 1) + u));
     for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++) {
-        make_setup(s, N, P + 2);
+        make_setup(s, N, P + FR_SECAGG_ROUND_EXTRA);
         s->max_weight = caps[c];
         memset(sum, 0, sizeof sum);
         double want[P] = {0}, want_w = 0;
         for (int u = 0; u < N; u++) {
             double w = fr_node_round_weight(s->weight_windows, s->max_weight, users[u], 0);
             memcpy(d, delta[u], sizeof d);
-            CHECK(fr_secagg_round_encode(s, w, d, 1, y, NULL, &err) == FR_OK, "%s", err.msg);
-            for (int i = 0; i < P + 2; i++)
+            CHECK(fr_secagg_round_encode(s, w, d, 1, NULL, y, NULL, &err) == FR_OK, "%s", err.msg);
+            for (int i = 0; i < P + FR_SECAGG_ROUND_EXTRA; i++)
                 sum[i] += y[i];
             for (int i = 0; i < P; i++)
                 want[i] += w * delta[u][i];

@@ -1,7 +1,7 @@
 /* The coordinator's state store: everything written is there after a reopen and after
  * the writer is killed without closing, a node's second update to a round is refused,
- * a round goes open -> closed once, the latest model is the highest version, metrics
- * average by users, a rolled-back transaction leaves nothing, refusals list newest
+ * a round goes open -> closed once, the latest model is the highest version (metrics:
+ * tests/test_store_metrics.c), a rolled-back transaction leaves nothing, refusals list newest
  * last, count against their node and keep only the newest rows of a flood, hostile
  * names are stored verbatim (and long ones cut at a character boundary), and a file
  * that is not a database is named. */
@@ -110,7 +110,7 @@ static void test_reopen(void)
     snprintf(mt.node, sizeof mt.node, "node-a");
     if (fr_store_node_seen(&s, &nd, &err) || fr_store_round_open(&s, &r, &err) ||
         fr_store_update_add(&s, &u, &err) || fr_store_node_accepted(&s, "node-a", &err) ||
-        fr_store_model_add(&s, &m, &err) || fr_store_metrics_add(&s, &mt, &err) ||
+        fr_store_model_add(&s, &m, &err) || fr_store_metrics_add(&s, &mt, 1, &err) ||
         fr_store_refusal_add(&s, 310, "node-a", 1, "norm too large", &err)) {
         CHECK(0, "write: %s", err.msg);
         goto out;
@@ -323,64 +323,6 @@ static void test_model_latest(void)
     CHECK(fr_store_model_add(&s, &dup, &err) == FR_EINVAL &&
               strstr(err.msg, "model version 3 exists"),
           "%s", err.msg);
-    fr_store_close(&s);
-}
-
-static fr_metrics_row metrics_row(long version, const char *node, double hr, double ndcg,
-                                  long users)
-{
-    fr_metrics_row m;
-    memset(&m, 0, sizeof m);
-    m.model_version = version;
-    snprintf(m.node, sizeof m.node, "%s", node);
-    m.hr10 = hr;
-    m.ndcg10 = ndcg;
-    m.users = users;
-    return m;
-}
-
-static void test_metrics_mean(void)
-{
-    char dir[128];
-    fr_err err = {{0}};
-    fr_store s = {0};
-    double hr = -1, ndcg = -1;
-    int nodes = -1, n = 0;
-    fr_metrics_row *rows = NULL;
-    state_dir(dir, sizeof dir, "metrics");
-    if (!open_ok(&s, dir))
-        return;
-    fr_metrics_row add[] = {
-        metrics_row(2, "b", 0.5, 0.25, 30),
-        metrics_row(2, "a", 0.9, 0.9, 10), /* replaced just below */
-        metrics_row(2, "a", 0.2, 0.1, 10),
-        metrics_row(1, "a", 0.1, 0.05, 10),
-        metrics_row(3, "a", 0.2, 0.4, 0),
-        metrics_row(3, "b", 0.4, 0.0, 0),
-    };
-    for (size_t i = 0; i < sizeof add / sizeof add[0]; i++)
-        CHECK(fr_store_metrics_add(&s, &add[i], &err) == FR_OK, "%s", err.msg);
-    /* (0.2 * 10 + 0.5 * 30) / 40 = 0.425; (0.1 * 10 + 0.25 * 30) / 40 = 0.2125 */
-    CHECK(fr_store_metrics_mean(&s, 2, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
-              fabs(hr - 0.425) < 1e-12 && fabs(ndcg - 0.2125) < 1e-12,
-          "%d %g %g", nodes, hr, ndcg);
-    CHECK(fr_store_metrics_mean(&s, 1, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 1 &&
-              hr == 0.1 && ndcg == 0.05,
-          "%d %g %g", nodes, hr, ndcg);
-    CHECK(fr_store_metrics_mean(&s, 3, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 2 &&
-              fabs(hr - 0.3) < 1e-12 && fabs(ndcg - 0.2) < 1e-12,
-          "no users: %d %g %g", nodes, hr, ndcg);
-    CHECK(fr_store_metrics_mean(&s, 9, &hr, &ndcg, &nodes, &err) == FR_OK && nodes == 0 &&
-              hr == 0 && ndcg == 0,
-          "%d %g %g", nodes, hr, ndcg);
-    CHECK(fr_store_metrics(&s, &rows, &n, &err) == FR_OK && n == 5, "%d: %s", n, err.msg);
-    if (n == 5)
-        CHECK(rows[0].model_version == 1 && rows[1].model_version == 2 &&
-                  strcmp(rows[1].node, "a") == 0 && rows[1].hr10 == 0.2 &&
-                  strcmp(rows[2].node, "b") == 0 && rows[4].model_version == 3,
-              "%ld %ld %s %g", rows[0].model_version, rows[1].model_version, rows[1].node,
-              rows[1].hr10);
-    free(rows);
     fr_store_close(&s);
 }
 
@@ -660,7 +602,21 @@ static void test_commits(void)
     c.updates = 1;
     c.weight = 3;
     c.new_version = 1;
-    CHECK(fr_store_commit_publish(&s, &c, &m, &err) == FR_OK, "%s", err.msg);
+    /* with the federation's evaluation of the version round 2 trained from (0) */
+    fr_eval_row ev = {.model_version = 0,
+                      .round = 2,
+                      .nodes = 3,
+                      .users = 90,
+                      .hr10 = 0.25,
+                      .ndcg10 = 0.125,
+                      .recall10 = 0.5};
+    CHECK(fr_store_commit_publish(&s, &c, &m, &ev, &err) == FR_OK, "%s", err.msg);
+    fr_eval_row eg;
+    CHECK(fr_store_eval_get(&s, 0, &eg, &found, &err) == FR_OK && found && eg.round == 2 &&
+              eg.nodes == 3 && eg.users == 90 && eg.hr10 == 0.25 && eg.ndcg10 == 0.125 &&
+              eg.recall10 == 0.5,
+          "federation figures of version 0: %d %ld %g", found, eg.round, eg.hr10);
+    CHECK(fr_store_eval_get(&s, 1, &eg, &found, &err) == FR_OK && !found, "none for version 1");
     fr_model_row latest;
     CHECK(fr_store_model_latest(&s, &latest, &found, &err) == FR_OK && found &&
               latest.version == 1 && latest.round == 2,
@@ -672,7 +628,7 @@ static void test_commits(void)
     snprintf(c.status, sizeof c.status, "published");
     c.new_version = 1;
     m.round = 3;
-    CHECK(fr_store_commit_publish(&s, &c, &m, &err) == FR_EINVAL, "version 1 again");
+    CHECK(fr_store_commit_publish(&s, &c, &m, NULL, &err) == FR_EINVAL, "version 1 again");
     CHECK(fr_store_round_open_get(&s, &got, &found, &err) == FR_OK && found && got.id == 3,
           "round 3 still open: %d %ld", found, got.id);
     fr_store_close(&s);
@@ -689,7 +645,6 @@ int main(void)
     RUN(test_round_lifecycle);
     RUN(test_commits);
     RUN(test_model_latest);
-    RUN(test_metrics_mean);
     RUN(test_rollback);
     RUN(test_refusals);
     RUN(test_hostile_names);

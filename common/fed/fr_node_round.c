@@ -162,14 +162,19 @@ double fr_node_round_weight(int weight_windows, double max_weight, int users, lo
     return w;
 }
 
-void fr_node_round_metrics_public(const fr_proto_metrics *local, fr_proto_metrics *out)
+void fr_node_round_metrics_public(const fr_proto_metrics *local, int require_secagg,
+                                  fr_proto_metrics *out)
 {
     memset(out, 0, sizeof *out);
     out->model_version = local->model_version;
+    /* the operators' budget view needs it; it is a privacy parameter, not a result */
+    out->eps_spent = local->eps_spent;
+    if (require_secagg)
+        return;
+    out->clear = 1;
     out->hr10 = local->hr10;
     out->ndcg10 = local->ndcg10;
     out->recall10 = local->recall10;
-    out->eps_spent = local->eps_spent;
 }
 
 uint64_t fr_node_round_train_seed(int fixed, uint64_t seed, int64_t round)

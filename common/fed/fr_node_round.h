@@ -136,10 +136,14 @@ int fr_node_round_clip(const fr_proto_task *t, float *delta, size_t n, double *n
  * 1 and cut to max_weight when that is > 0. No one else can check it: the cap, the same
  * for every node, bounds how far one node can pull the average (docs/security.md). */
 double fr_node_round_weight(int weight_windows, double max_weight, int users, long windows);
-/* What of a node's evaluation of a global version leaves it (POST /v1/metrics): the
- * version, HR@10, NDCG@10 and recall@10 on its validation split, and the epsilon it
- * has spent; its user count and its training loss are zeroed (docs/privacy.md). */
-void fr_node_round_metrics_public(const fr_proto_metrics *local, fr_proto_metrics *out);
+/* What of a node's evaluation of a global version leaves it in the clear (POST
+ * /v1/metrics): the version and the epsilon it has spent. A node that requires secure
+ * aggregation (require_secagg) sends no quality figure: its HR@10, NDCG@10 and
+ * recall@10 travel only inside the masked sum of the next secure round (clear 0); one
+ * that opted out, whose updates go in the clear anyway, adds them (clear 1). Its user
+ * count and its training loss are always zeroed (docs/privacy.md). */
+void fr_node_round_metrics_public(const fr_proto_metrics *local, int require_secagg,
+                                  fr_proto_metrics *out);
 
 /* The seed of a round's local training (its shuffling and sampled negatives): fresh
  * secret randomness each round, so that the item rows a round touches cannot be told

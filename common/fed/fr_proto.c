@@ -85,6 +85,7 @@ static const field metrics_fields[] = {
     D(fr_proto_metrics, recall10, 0, 1),
     D(fr_proto_metrics, loss, 0, 1e6),
     D(fr_proto_metrics, eps_spent, 0, 1e12),
+    IO(fr_proto_metrics, clear, 0, 1),
 };
 /* "delta" (bin) is handled beside the table: its length is tied to n */
 static const field update_fields[] = {

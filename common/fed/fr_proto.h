@@ -93,6 +93,10 @@ typedef struct fr_proto_metrics {
     double hr10, ndcg10, recall10; /* validation split */
     double loss;                   /* training loss of the node's last round */
     double eps_spent;
+    /* optional: 1 when hr10, ndcg10 and recall10 are the node's own figures, sent in the
+     * clear by a node outside secure aggregation; 0 (or absent): they are 0, the node's
+     * figures travel only inside a secure round's masked sum */
+    int64_t clear;
 } fr_proto_metrics;
 
 /* Encoders append one message to sb (msgpack_sbuffer_init'd by the caller). */

@@ -70,6 +70,7 @@ void fr_round_end(fr_round *r)
     fr_round_secure_end(r);
     fr_agg_reset(&r->agg);
     r->loss_sum = 0;
+    memset(&r->eval, 0, sizeof r->eval);
     r->n_from = 0;
     r->id = 0;
 }

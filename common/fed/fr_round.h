@@ -112,9 +112,12 @@ typedef struct fr_round {
     long id;  /* the open round; 0 when none */
     long version;
     double opened_at, deadline;
-    int expected;                /* updates that close it */
-    fr_agg agg;                  /* the sum of its updates */
-    double loss_sum;             /* weight-summed training loss of its updates */
+    int expected;    /* updates that close it */
+    fr_agg agg;      /* the sum of its updates */
+    double loss_sum; /* weight-summed training loss of its updates */
+    /* a finished secure round's evaluation of `version` by its members, from the masked
+     * sum (users 0: none; a plain round has none) */
+    fr_secagg_round_eval eval;
     char (*from)[FR_ROUND_NAME]; /* nodes whose update is in, n_from of cap_from */
     int n_from, cap_from;
     fr_round_secure sa;

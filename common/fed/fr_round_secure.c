@@ -80,7 +80,8 @@ fr_status fr_round_open_secure(fr_round *r, const fr_secagg_member *candidates, 
     if (t > n)
         t = n;
     fr_secagg_setup *s = &sa->setup;
-    s->p = (fr_secagg_params){.round = (uint32_t)r->id, .n = n, .t = t, .m = (uint32_t)(r->n + 2)};
+    s->p = (fr_secagg_params){
+        .round = (uint32_t)r->id, .n = n, .t = t, .m = (uint32_t)(r->n + FR_SECAGG_ROUND_EXTRA)};
     s->model_version = r->version;
     s->clip = r->cfg.max_update_norm;
     s->loss_clip = FR_SECAGG_LOSS_CLIP;
@@ -159,6 +160,7 @@ static void finish(fr_round *r, fr_round_decision *d)
     r->agg.count = contributors;
     r->agg.weight = got.weight;
     r->loss_sum = got.wloss;
+    r->eval = got.eval;
     free(sum);
     d->action = FR_ROUND_PUBLISH;
     snprintf(d->note, sizeof d->note, "unmasked the sum of %d members", contributors);

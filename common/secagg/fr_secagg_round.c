@@ -153,7 +153,7 @@ static fr_status setup_field(fr_mpread *r, int idx, int n, void *msg)
         s->p.t = (int)v;
         return st;
     case 4:
-        st = fr_mpread_int(r, "m", 3, FR_SECAGG_MAX_M, &v);
+        st = fr_mpread_int(r, "m", FR_SECAGG_ROUND_EXTRA + 1, FR_SECAGG_MAX_M, &v);
         s->p.m = (uint32_t)v;
         return st;
     case 5: return fr_mpread_int(r, "model_version", 0, INT64_MAX, &s->model_version);
@@ -230,16 +230,17 @@ fr_status fr_secagg_round_layout(const fr_secagg_setup *s, fr_secagg_layout *l, 
 {
     fr_status st;
     fr_secagg_layout_init(l, s->p.n);
-    if (s->p.m < 3)
+    if (s->p.m <= FR_SECAGG_ROUND_EXTRA)
         return fr_fail(err, FR_EINVAL, "secagg round: m = %u leaves no parameter", s->p.m);
     if (!(s->max_weight >= 1 && s->max_weight <= FR_SECAGG_MAX_WEIGHT_TOP))
         return fr_fail(err, FR_EINVAL, "secagg round: max_weight %g outside [1, %g]", s->max_weight,
                        FR_SECAGG_MAX_WEIGHT_TOP);
-    if ((st = fr_secagg_layout_add(l, FR_SECAGG_SEG_DELTA, (size_t)s->p.m - 2,
+    if ((st = fr_secagg_layout_add(l, FR_SECAGG_SEG_DELTA, (size_t)s->p.m - FR_SECAGG_ROUND_EXTRA,
                                    s->clip * s->max_weight, err)) != FR_OK ||
         (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_WEIGHT, 1, s->max_weight, err)) != FR_OK ||
         (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_LOSS, 1, s->loss_clip * s->max_weight, err)) !=
-            FR_OK)
+            FR_OK ||
+        (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_EVAL, 4, 2 * s->max_weight, err)) != FR_OK)
         return st;
     return FR_OK;
 }
@@ -253,8 +254,15 @@ fr_status fr_secagg_round_weight(const fr_secagg_setup *s, double weight, double
     return FR_OK;
 }
 
+/* [0, 1], NaN as 0 */
+static double unit(double v)
+{
+    return v > 0 ? (v < 1 ? v : 1) : 0;
+}
+
 fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta, double loss,
-                                 uint32_t *out, int *clipped, fr_err *err)
+                                 const fr_secagg_round_eval *ev, uint32_t *out, int *clipped,
+                                 fr_err *err)
 {
     fr_secagg_layout l;
     double w = 0;
@@ -264,7 +272,7 @@ fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float 
         return st;
     if (!isfinite(loss))
         return fr_fail(err, FR_EINVAL, "secagg: loss %g is not finite", loss);
-    size_t p = (size_t)s->p.m - 2;
+    size_t p = (size_t)s->p.m - FR_SECAGG_ROUND_EXTRA;
     /* the delta is cut to its own bound before the weight scales it, as a plain
      * round's norm check would have it */
     double sq = 0;
@@ -280,9 +288,16 @@ fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float 
     for (size_t i = 0; i < p; i++)
         delta[i] = (float)(delta[i] * f);
     float wf = (float)w, wl = (float)(fmin(fmax(loss, 0), s->loss_clip) * w);
+    /* the evaluation's users count like a weight: cut to the same cap, so that no node's
+     * figures outweigh the cap's share of the federation's means */
+    double e = ev && ev->users > 0 ? fmin(ev->users, s->max_weight) : 0;
+    float evv[4] = {(float)e, (float)(e * unit(ev ? ev->hr10 : 0)),
+                    (float)(e * unit(ev ? ev->ndcg10 : 0)),
+                    (float)(e * unit(ev ? ev->recall10 : 0))};
     if ((st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_DELTA, delta, out, NULL, err)) != FR_OK ||
         (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_WEIGHT, &wf, out, NULL, err)) != FR_OK ||
-        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_LOSS, &wl, out, NULL, err)) != FR_OK)
+        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_LOSS, &wl, out, NULL, err)) != FR_OK ||
+        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_EVAL, evv, out, NULL, err)) != FR_OK)
         return st;
     return FR_OK;
 }
@@ -292,11 +307,22 @@ fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, 
 {
     fr_secagg_layout l;
     fr_status st;
+    double ev[4];
     if ((st = fr_secagg_round_layout(s, &l, err)) != FR_OK ||
         (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_DELTA, sum, out->wdelta, err)) != FR_OK ||
         (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_WEIGHT, sum, &out->weight, err)) != FR_OK ||
-        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_LOSS, sum, &out->wloss, err)) != FR_OK)
+        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_LOSS, sum, &out->wloss, err)) != FR_OK ||
+        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_EVAL, sum, ev, err)) != FR_OK)
         return st;
+    /* a sum of metrics in [0, 1]: the means are cut to it, since rounding (or a member
+     * outside the layout) can take them a hair past */
+    memset(&out->eval, 0, sizeof out->eval);
+    if (ev[0] >= 0.5) {
+        out->eval.users = ev[0];
+        out->eval.hr10 = unit(ev[1] / ev[0]);
+        out->eval.ndcg10 = unit(ev[2] / ev[0]);
+        out->eval.recall10 = unit(ev[3] / ev[0]);
+    }
     /* each weight is in (0, max_weight]; rounding may add one step of the scale each */
     double top = contributors *
                  (s->max_weight + 1.0 / fr_secagg_layout_find(&l, FR_SECAGG_SEG_WEIGHT)->scale);

@@ -8,7 +8,12 @@
  * (cut to the L2 bound clip first), w itself and w times its training loss. The sum
  * over the survivors holds sum(w delta), sum(w) and sum(w loss), so the coordinator
  * divides the first by the second without ever holding one node's delta or weight.
- * The setup names no weight: the coordinator never tells a node what its weight is. */
+ * The setup names no weight: the coordinator never tells a node what its weight is.
+ *
+ * The node's evaluation of the version it trains from travels in the same sum: e (its
+ * evaluated users, cut to max_weight like the weight) and e times its HR@10, NDCG@10
+ * and recall@10, so the coordinator learns the federation's eval-user-weighted means
+ * of that version and no node's own figures. */
 #ifndef FR_SECAGG_ROUND_H
 #define FR_SECAGG_ROUND_H
 
@@ -31,6 +36,9 @@
 #define FR_SECAGG_SEG_DELTA "delta"
 #define FR_SECAGG_SEG_WEIGHT "weight"
 #define FR_SECAGG_SEG_LOSS "loss"
+#define FR_SECAGG_SEG_EVAL "eval"
+/* Coordinates of the vector beyond the model's p: weight (1), loss (1), eval (4). */
+#define FR_SECAGG_ROUND_EXTRA 6
 
 /* One member of the round: its id in the protocol, its certificate name and its
  * identity (fr_identity.h): Ed25519 public key, certificate (DER), binding
@@ -75,9 +83,11 @@ FR_MUST fr_status fr_secagg_setup_hash(const fr_secagg_setup *s, uint8_t out[FR_
 /* The member with certificate name name, or NULL. */
 const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const char *name);
 
-/* The round's layout (fr_secagg_layout.h) for a model of p = m - 2 parameters:
- * "delta" (p, bound clip * max_weight), "weight" (1, bound max_weight), "loss" (1,
- * bound loss_clip * max_weight). FR_EINVAL when the setup's bounds have no scale. */
+/* The round's layout (fr_secagg_layout.h) for a model of p = m - FR_SECAGG_ROUND_EXTRA
+ * parameters: "delta" (p, bound clip * max_weight), "weight" (1, bound max_weight),
+ * "loss" (1, bound loss_clip * max_weight), "eval" (4: e, e hr10, e ndcg10,
+ * e recall10 with e <= max_weight and metrics in [0, 1], bound 2 max_weight).
+ * FR_EINVAL when the setup's bounds have no scale. */
 FR_MUST fr_status fr_secagg_round_layout(const fr_secagg_setup *s, fr_secagg_layout *l,
                                          fr_err *err);
 
@@ -86,17 +96,32 @@ FR_MUST fr_status fr_secagg_round_layout(const fr_secagg_setup *s, fr_secagg_lay
 FR_MUST fr_status fr_secagg_round_weight(const fr_secagg_setup *s, double weight, double *w,
                                          fr_err *err);
 
+/* A node's evaluation of the version a round trains from (its validation split), or,
+ * decoded from a round's sum, the federation's: users evaluated (a node's is cut to
+ * max_weight; the sum's is the survivors' total) and HR@10, NDCG@10 and recall@10 in
+ * [0, 1] (the sum's are the means weighted by each node's users). */
+typedef struct fr_secagg_round_eval {
+    double users;
+    double hr10, ndcg10, recall10;
+} fr_secagg_round_eval;
+
 /* The node's vector (s->p.m values) from its own weight (cut to max_weight), its
- * delta (p = m - 2 floats: cut to the L2 bound clip, then scaled in place by w) and
- * its loss (cut to [0, loss_clip]). *clipped is set when the delta was cut. */
+ * delta (p = m - FR_SECAGG_ROUND_EXTRA floats: cut to the L2 bound clip, then scaled in
+ * place by w), its loss (cut to [0, loss_clip]) and its evaluation ev (NULL: none,
+ * e = 0; users cut to max_weight, metrics to [0, 1]). *clipped is set when the delta
+ * was cut. */
 FR_MUST fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta,
-                                         double loss, uint32_t *out, int *clipped, fr_err *err);
+                                         double loss, const fr_secagg_round_eval *ev, uint32_t *out,
+                                         int *clipped, fr_err *err);
 
 /* The sums of one round, decoded from the unmasked sum of `contributors` vectors. */
 typedef struct fr_secagg_round_sum {
     double *wdelta; /* p values, the caller's: sum of w delta, as a plain round's fr_agg */
     double weight;  /* sum of w */
     double wloss;   /* sum of w loss */
+    /* the survivors' evaluations: users summed, metrics their users-weighted means
+     * (all 0 when fewer than half a user was evaluated in all) */
+    fr_secagg_round_eval eval;
 } fr_secagg_round_sum;
 
 /* Decode sum (m values) into out. FR_EINVAL when the weights' sum is not in

@@ -27,6 +27,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     need(m.model_version >= 0 && m.users >= 0, "counts are not negative");
     need(in(m.hr10, 0, 1) && in(m.ndcg10, 0, 1) && in(m.recall10, 0, 1), "rates in [0, 1]");
     need(in(m.loss, 0, 1e6) && in(m.eps_spent, 0, 1e12), "loss and privacy in range");
+    need(m.clear == 0 || m.clear == 1, "clear is 0 or 1");
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_proto_metrics_encode(&m, &sb);
