@@ -128,6 +128,10 @@ state-dir = $st/node$i
 threads = 1
 seed = $((seed * 100 + i))
 max-backoff = 2
+# the benchmark's own settings, not a node's defaults: its quality runs compare with
+# non-private central training, and its overhead runs are plain rounds
+dp = off
+require-secure-aggregation = false
 CONF
         if [ "$i" = 1 ] && [ "${TRACE:-0}" = 1 ]; then
             strace -f -qq -e trace=sendto,recvfrom,sendmsg,recvmsg -e signal=none -s 0 \
