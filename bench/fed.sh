@@ -239,7 +239,7 @@ cp "$NODE" "$COORD" "$tmp/bin/"
 NODE="$tmp/bin/$(basename "$NODE")"
 COORD="$tmp/bin/$(basename "$COORD")"
 # shellcheck disable=SC2046 # one argument per node name
-if has quality || has overhead || has secagg; then pki $(seq 1 20 | sed 's/^/n/'); fi
+if has quality || has value || has overhead || has secagg; then pki $(seq 1 20 | sed 's/^/n/'); fi
 
 if has quality; then
     echo "== quality: $DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
