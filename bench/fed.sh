@@ -36,7 +36,7 @@
 #   items  skewed: each movie's first genre is a group, each group's movies spread over
 #          the sites by a Dirichlet(FR_FED_ALPHA) draw (0.3; smaller is more skewed), each
 #          user at the site holding most of their ratings (no site under a quarter of an
-#          even share of users);
+#          even share of users; sites numbered largest first);
 #   sizes  sites of unequal size, users shuffled and cut by FR_FED_SIZES ("60 30 10" for
 #          3 sites, halving shares otherwise).
 # The quality step uses the first split listed; the value step every one.

@@ -9,7 +9,8 @@ movies.csv. Users are disjoint across sites; every user goes to exactly one site
   items  a skewed split: the catalogue is cut into groups (a movie's first genre in movies.csv,
          or items hashed into 4 x N buckets without genres), each group's items are spread over
          the sites by a Dirichlet(alpha) draw, and each user goes to the site holding most of
-         their interactions; small alpha gives sites different parts of the catalogue
+         their interactions; small alpha gives sites different parts of the catalogue; sites
+         are numbered largest first
   sizes  sites of unequal size: users shuffled, then cut by the given shares (60/30/10 % for
          three sites; halving shares otherwise)
 
@@ -91,7 +92,11 @@ def split_items(src, users, sites, alpha, rng):
                 if counts[part[u]] > min_users:
                     part[u] = k
                     have += 1
-    return part
+    # sites numbered largest first, so that a site's row in the value table is the same
+    # kind of site (largest, middle, smallest) whatever the seed drew
+    size = [sum(1 for p in part.values() if p == k) for k in range(sites)]
+    rank = {k: r for r, k in enumerate(sorted(range(sites), key=lambda k: (-size[k], k)))}
+    return {u: rank[p] for u, p in part.items()}
 
 
 def split_sizes(users, shares, rng):
