@@ -1,9 +1,17 @@
 #!/bin/sh
 # The federation on one machine, a coordinator and its nodes over mutual TLS on
 # loopback (docs/benchmarks.md, "Federation"):
-#   quality   ml-latest-small split by user over 3 nodes (disjoint thirds), R rounds of
-#             E local epochs; the final global model's test metrics against central
-#             training on all the data for R x E epochs, same configuration, per seed;
+#   quality   ml-latest-small split over 3 nodes (by default users dealt round-robin,
+#             disjoint thirds; FR_FED_SPLIT below), R rounds of E local epochs; the final
+#             global model's test metrics against central training on all the data for
+#             R x E epochs, same configuration, per seed;
+#   value     (not in the default steps) for every split in FR_FED_SPLIT and every site:
+#             its own users' test metrics under (a) a model trained on the site's data
+#             alone for R x E epochs, (b) the federated model (R rounds x E local epochs),
+#             (c) the central model (all data, R x E epochs); bench/out/fed/value.md, mean
+#             and spread over seeds. Per split and seed, one federation, one alone-model
+#             per site and one central training (shared by the splits): about 30 s per
+#             split and seed at 20 rounds on 2 vCPUs;
 #   bytes     what a node sends and receives per round against the model's parameter
 #             bytes: HTTP bodies from the node's log, and with strace the bytes its
 #             socket calls moved (TLS records, handshakes and HTTP headers included);
@@ -18,10 +26,20 @@
 #
 # Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_FED_ROUNDS (20),
 # FR_FED_LOCAL_EPOCHS (1), FR_FED_SEEDS ("1 2 3"), FR_FED_NODES (nodes of the quality
-# runs, 3), FR_FED_COORD_ARGS (more coordinator options for the quality runs, e.g.
-# "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead secagg"; "" only
-# summarises FR_FED_OUT again), FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT
-# (bench/out/fed).
+# and value runs, 3), FR_FED_COORD_ARGS (more coordinator options for the quality and
+# value runs, e.g. "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead secagg";
+# add "value" for the value table; "" only summarises FR_FED_OUT again),
+# FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed).
+# The sites' data (bench/fed_split.py, deterministic per seed): FR_FED_SPLIT ("users")
+# is one or more of
+#   users  users dealt round-robin (the original split);
+#   items  skewed: each movie's first genre is a group, each group's movies spread over
+#          the sites by a Dirichlet(FR_FED_ALPHA) draw (0.3; smaller is more skewed), each
+#          user at the site holding most of their ratings (no site under a quarter of an
+#          even share of users; sites numbered largest first);
+#   sizes  sites of unequal size, users shuffled and cut by FR_FED_SIZES ("60 30 10" for
+#          3 sites, halving shares otherwise).
+# The quality step uses the first split listed; the value step every one.
 # Optional tools: strace (socket bytes), /usr/bin/time (the nodes' CPU seconds).
 set -eu
 cd "$(dirname "$0")/.."
@@ -35,6 +53,9 @@ LOCAL=${FR_FED_LOCAL_EPOCHS:-1}
 SEEDS=${FR_FED_SEEDS:-1 2 3}
 NODES=${FR_FED_NODES:-3}
 COORD_ARGS=${FR_FED_COORD_ARGS:-}
+SPLITS=${FR_FED_SPLIT:-users}
+ALPHA=${FR_FED_ALPHA:-0.3}
+SIZES=${FR_FED_SIZES:-}
 STEPS=${FR_FED_STEPS-quality agg overhead secagg}
 OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
@@ -83,6 +104,12 @@ split_users() {
             'NR == 1 {print; next} !($1 in part) {part[$1] = n++ % p} part[$1] == i - 1' \
             "$1/ratings.csv" >"$3/part$i/ratings.csv"
     done
+}
+
+# split_sites SPLIT SRC PARTS DEST SEED: the quality and value runs' sites (fed_split.py)
+split_sites() {
+    "$PY" bench/fed_split.py "$2" "$3" "$4" --split "$1" --seed "$5" --alpha "$ALPHA" \
+        --sizes "$SIZES" | sed 's/^/  /'
 }
 
 # federate NAME NODES PARTS INIT SEED COORD-OPTIONS...: a coordinator on a free port
@@ -213,24 +240,27 @@ cp "$NODE" "$COORD" "$tmp/bin/"
 NODE="$tmp/bin/$(basename "$NODE")"
 COORD="$tmp/bin/$(basename "$COORD")"
 # shellcheck disable=SC2046 # one argument per node name
-if has quality || has overhead || has secagg; then pki $(seq 1 20 | sed 's/^/n/'); fi
+if has quality || has value || has overhead || has secagg; then pki $(seq 1 20 | sed 's/^/n/'); fi
 
 if has quality; then
     echo "== quality: $DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
         "${COORD_ARGS:+($COORD_ARGS) }against $((ROUNDS * LOCAL)) central epochs, seeds $SEEDS"
     rm -rf "$OUT"/quality_s* "$OUT"/*_eval_s*.json
-    split_users "$DATA" "$NODES" "$tmp/ml"
+    split=${SPLITS%% *}
+    echo "$split" >"$OUT/quality_split.txt"
     # the training configuration, the same for the federation's task and central training
     TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
     first=$(echo "$SEEDS" | cut -d' ' -f1)
     for s in $SEEDS; do
         "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
             --out "$tmp/init_s$s.frm" >/dev/null
+        echo "seed $s: split $split"
+        split_sites "$split" "$DATA" "$NODES" "$tmp/ml_s$s" "$s"
         TRACE=0
         [ "$s" = "$first" ] && command -v strace >/dev/null && TRACE=1
         t0=$(date +%s.%N)
         # shellcheck disable=SC2086
-        federate "quality_s$s" "$NODES" "$tmp/ml" "$tmp/init_s$s.frm" "$s" --min-nodes "$NODES" \
+        federate "quality_s$s" "$NODES" "$tmp/ml_s$s" "$tmp/init_s$s.frm" "$s" --min-nodes "$NODES" \
             --rounds "$ROUNDS" --local-epochs "$LOCAL" $TASK $COORD_ARGS
         t1=$(date +%s.%N)
         echo "seed $s: federation $(elapsed "$t0" "$t1") s"
@@ -241,6 +271,104 @@ if has quality; then
         evaluate "$OUT/central_s$s.frm" "$DATA" "$OUT/central_eval_s$s.json"
         rm -f "$OUT/central_s$s.frm"
     done
+fi
+
+if has value; then
+    echo "== value: $DATA over $NODES site(s), splits $SPLITS, seeds $SEEDS: each site's" \
+        "users under its alone-model ($((ROUNDS * LOCAL)) epochs), the federated model" \
+        "($ROUNDS rounds x $LOCAL) and the central model ($((ROUNDS * LOCAL)) epochs)"
+    rm -rf "$OUT"/value_* "$OUT/value.md"
+    TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
+    tv0=$(date +%s.%N)
+    TRACE=0
+    for s in $SEEDS; do
+        # the central model does not depend on the split: one per seed
+        # shellcheck disable=SC2086
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) $TASK \
+            --seed "$s" --time-only --model-out "$tmp/value_central_s$s.frm" | tail -n 1
+        "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
+            --out "$tmp/value_init_s$s.frm" >/dev/null
+        for split in $SPLITS; do
+            vd="$OUT/value_${split}_s$s"
+            mkdir -p "$vd"
+            echo "seed $s, split $split:"
+            split_sites "$split" "$DATA" "$NODES" "$tmp/value_${split}_s$s" "$s"
+            cp "$tmp/value_${split}_s$s/split.txt" "$vd/"
+            # shellcheck disable=SC2086
+            federate "value_${split}_s$s/fed" "$NODES" "$tmp/value_${split}_s$s" \
+                "$tmp/value_init_s$s.frm" "$s" --min-nodes "$NODES" --rounds "$ROUNDS" \
+                --local-epochs "$LOCAL" $TASK $COORD_ARGS
+            for i in $(seq 1 "$NODES"); do
+                part="$tmp/value_${split}_s$s/part$i"
+                # the site alone: its own data, the same epochs, one thread like its node
+                # shellcheck disable=SC2086
+                "$NODE" train --data "$part" --format movielens-csv --epochs $((ROUNDS * LOCAL)) \
+                    $TASK --seed $((s * 100 + i)) --threads 1 --time-only \
+                    --state-dir "$tmp/value_alone_state" \
+                    --model-out "$tmp/value_alone.frm" >/dev/null
+                for m in alone fed central; do
+                    case $m in
+                        alone) model="$tmp/value_alone.frm" ;;
+                        fed) model="$vd/fed/final.frm" ;;
+                        central) model="$tmp/value_central_s$s.frm" ;;
+                    esac
+                    "$NODE" eval --model "$model" --data "$part" --format movielens-csv \
+                        --model-catalogue --metrics-out "$vd/site${i}_$m.json" >/dev/null
+                done
+                "$PY" -c 'import json, sys
+t = [json.load(open(f))["test"] for f in sys.argv[2:]]
+print("  site %s: HR@10 alone / fed / central %s" % (sys.argv[1],
+      " / ".join("%.4f" % x["hr@10"] for x in t)))' "$i" \
+                    "$vd/site${i}_alone.json" "$vd/site${i}_fed.json" "$vd/site${i}_central.json"
+            done
+            rm -f "$vd/fed/final.frm"
+        done
+    done
+    echo "value: $(elapsed "$tv0" "$(date +%s.%N)") s in all"
+    "$PY" - "$OUT" "$ROUNDS" "$LOCAL" <<'PYEOF' | tee "$OUT/value.md"
+import glob, json, os, re, statistics as stat, sys
+out, rounds, local = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+runs = {}  # split -> seed -> folder
+for d in glob.glob(f"{out}/value_*_s*"):
+    m = re.match(r"value_(\w+)_s(\d+)$", os.path.basename(d))
+    if m:
+        runs.setdefault(m[1], {})[int(m[2])] = d
+keys = [("hr@10", "HR@10"), ("ndcg@10", "NDCG@10"), ("recall@10", "HR@10 full"),
+        ("ndcg_full@10", "NDCG@10 full")]
+models = [("alone", "alone"), ("fed", "federated"), ("central", "central")]
+seeds = sorted({s for v in runs.values() for s in v})
+print(f"### The value table: each site's own users, test split ({rounds} rounds x {local} local "
+      f"epoch(s) against {rounds * local} epochs alone and central; mean ± spread "
+      f"(max - min) over seeds {', '.join(map(str, seeds))})\n")
+print("HR@10 and NDCG@10: sampled protocol (100 negatives from the model's items); "
+      "full: ranked against all the model's items (HR@10 full is recall@10 with one "
+      "held-out item). Each cell: alone / federated / central.\n")
+print("| split | site | users (seeds) | " + " | ".join(k[1] for k in keys) +
+      " | federated beats alone (HR@10, seeds) |")
+print("|---|---|---|" + "---|" * len(keys) + "---|")
+def ms(v):
+    m = sum(v) / len(v)
+    return f"{m:.4f} ± {max(v) - min(v):.4f}" if len(v) > 1 else f"{m:.4f}"
+for split in sorted(runs, key=lambda x: ["users", "items", "sizes"].index(x)
+                    if x in ("users", "items", "sizes") else 9):
+    byseed = runs[split]
+    sites = sorted({int(re.match(r"site(\d+)_", os.path.basename(f))[1])
+                    for d in byseed.values() for f in glob.glob(f"{d}/site*_fed.json")})
+    for i in sites:
+        got = {(k, m): [] for k, _ in keys for m, _ in models}
+        users, wins, n = [], 0, 0
+        for s, d in sorted(byseed.items()):
+            t = {m: json.load(open(f"{d}/site{i}_{m}.json"))["test"] for m, _ in models}
+            for k, _ in keys:
+                for m, _ in models:
+                    got[(k, m)].append(t[m][k])
+            users.append(str(t["fed"]["users"]))
+            wins += t["fed"]["hr@10"] > t["alone"]["hr@10"]
+            n += 1
+        cells = [" / ".join(ms(got[(k, m)]) for m, _ in models) for k, _ in keys]
+        print(f"| {split} | {i} | {', '.join(users)} | " + " | ".join(cells) + f" | {wins} of {n} |")
+print()
+PYEOF
 fi
 
 if has agg; then
@@ -340,8 +468,10 @@ if seeds:
     local = int(re.search(r"training (\d+) local epoch", open(f"{d}/n1.log").read())[1])
     nodes = len(glob.glob(f"{d}/n*.log"))
     agg = re.search(r"parameters, (\w+), public key", open(f"{d}/coordinator.log").read())[1]
-    print(f"### Quality: {agg}, {nodes} node(s), {rounds} rounds x {local} local epoch(s) against "
-          f"{rounds * local} central epochs (test, sampled protocol)\n")
+    sp = f"{out}/quality_split.txt"
+    split = open(sp).read().strip() if os.path.exists(sp) else "users"
+    print(f"### Quality: {agg}, {nodes} node(s) (split {split}), {rounds} rounds x {local} local "
+          f"epoch(s) against {rounds * local} central epochs (test, sampled protocol)\n")
     keys = ["hr@10", "ndcg@10", "recall@50", "coverage@10", "novelty@10"]
     print("| seed | " + " | ".join(f"{k}: federated / central" for k in keys) + " |")
     print("|---|" + "---|" * len(keys))
