@@ -12,16 +12,7 @@ STATE="$tmp/coord"
 fed_start_coord "$STATE" --min-nodes 3 --rounds 3 --retry 1 --local-epochs 2 --seq-len 20 \
     --batch 32 --negatives 64 --lr 0.01 || { bad "coordinator start"; finish; exit 1; }
 ok "coordinator listening on port $PORT"
-for i in 1 2 3; do
-    fed_node_conf "n$i" "part$i"
-    fed_start_node "n$i"
-    eval "pid$i=\$NODE_PID"
-done
-all_done=1
-for i in 1 2 3; do
-    eval "p=\$pid$i"
-    fed_wait "$p" 240 || all_done=0
-done
+fed_run_nodes 3 240
 if [ "$all_done" = 1 ]; then ok "three nodes ran the federation to its end"; else
     bad "nodes still running after 240 s"
     tail -n 20 "$tmp"/n*.log "$STATE.log"

@@ -146,16 +146,7 @@ fed_start_coord "$STATE" --min-nodes 3 --rounds 1 --retry 1 --local-epochs 1 --s
     --ca "$pki/ca.crt" --raw 1000 --seconds 20 --gap-ms 2000 >"$tmp/slow.txt" 2>&1 &
 spid=$!
 sleep 1
-for i in 1 2 3; do
-    fed_node_conf "n$i" "part$i"
-    fed_start_node "n$i"
-    eval "pid$i=\$NODE_PID"
-done
-all_done=1
-for i in 1 2 3; do
-    eval "p=\$pid$i"
-    fed_wait "$p" 150 || all_done=0
-done
+fed_run_nodes 3 150
 wait "$spid"
 cpu=$(awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$COORD_PID/stat" 2>/dev/null)
 cat "$tmp/slow.txt"

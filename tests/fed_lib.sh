@@ -90,6 +90,19 @@ fed_start_node() {
     pids="$pids $NODE_PID"
 }
 
+# fed_run_nodes N SECONDS: nodes n1..nN on $tmp/part1..N, started together; sets
+# all_done to 1 when every one ended within SECONDS, else 0
+fed_run_nodes() {
+    run_pids=""
+    for i in $(seq 1 "$1"); do
+        fed_node_conf "n$i" "part$i"
+        fed_start_node "n$i"
+        run_pids="$run_pids $NODE_PID"
+    done
+    all_done=1
+    for p in $run_pids; do fed_wait "$p" "$2" || all_done=0; done
+}
+
 # fed_wait PID SECONDS: wait for a process to end; 1 if it is still running
 fed_wait() {
     for _ in $(seq 1 $(($2 * 10))); do

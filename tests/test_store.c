@@ -16,25 +16,7 @@
 #include "fr_test.h"
 #include "fr_test_files.h"
 #include "fr_test_fixture.h"
-#include "../coordinator/fr_store.h"
-
-static char root[64];
-
-/* A fresh state folder under root for one test. */
-static void state_dir(char *buf, size_t cap, const char *name)
-{
-    snprintf(buf, cap, "%s/%s", root, name);
-}
-
-static int open_ok(fr_store *s, const char *dir)
-{
-    fr_err err = {{0}};
-    if (fr_store_open(s, dir, &err) != FR_OK) {
-        CHECK(0, "open %s: %s", dir, err.msg);
-        return 0;
-    }
-    return 1;
-}
+#include "fr_test_store.h"
 
 static fr_round_row round_row(long id, long from, double at)
 {

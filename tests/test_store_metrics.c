@@ -9,24 +9,7 @@
 
 #include "fr_test.h"
 #include "fr_test_fixture.h"
-#include "../coordinator/fr_store.h"
-
-static char root[64];
-
-static void state_dir(char *buf, size_t cap, const char *name)
-{
-    snprintf(buf, cap, "%s/%s", root, name);
-}
-
-static int open_ok(fr_store *s, const char *dir)
-{
-    fr_err err = {{0}};
-    if (fr_store_open(s, dir, &err) != FR_OK) {
-        CHECK(0, "open %s: %s", dir, err.msg);
-        return 0;
-    }
-    return 1;
-}
+#include "fr_test_store.h"
 
 static fr_metrics_row metrics_row(long version, const char *node, double hr, double ndcg,
                                   long users)
