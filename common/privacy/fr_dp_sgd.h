@@ -43,7 +43,10 @@ typedef struct fr_dp_config {
     float clip;              /* C > 0 */
     int max_windows;         /* newest windows of a user that count, >= 1 */
     int workers;             /* users processed in parallel (threads); 0 means 1 */
-    const void *seed;        /* NULL: noise and sampling keyed from the OS (production) */
+    int per_user;     /* 1: each sampled user's gradient in a pass of its own (the reference);
+                         0: all of a step's users in one batch (fr_nn_users.h) where the
+                         backend has its ops, else as 1 */
+    const void *seed; /* NULL: noise and sampling keyed from the OS (production) */
     size_t seed_len;
 } fr_dp_config;
 
@@ -79,10 +82,11 @@ typedef struct fr_dp_trainer {
     int32_t *by_cost;       /* n_users: sampled positions, largest users first */
     float *noise;           /* host, model->n */
     int32_t *neg_buf;
-    fr_nn items;              /* the step's shared item tower (when share is set) */
-    int share;                /* 1: users read the shared item tower; 0: each its own */
-    int32_t *step_items;      /* host, V: the distinct items of the step */
-    unsigned char *item_seen; /* host, V: marks while step_items is built */
+    fr_nn items;               /* the step's shared item tower (when share is set) */
+    int share;                 /* 1: users read the shared item tower; 0: each its own */
+    int32_t *step_items;       /* host, V: the distinct items of the step */
+    unsigned char *item_seen;  /* host, V: marks while step_items is built */
+    struct fr_dp_batch *batch; /* the batched step (fr_dp_batch.h); NULL: user by user */
     fr_dp_rng rng;
     fr_rng negative_rng;
     long steps;
