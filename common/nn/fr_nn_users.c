@@ -29,6 +29,7 @@ enum {
     B_XUT,   /* (user tokens, d) token embeddings */
     B_DXU,   /* (user tokens, d) E_tok's rows of each user */
     B_GCONV, /* (users, 3F d) dconv_w, packed */
+    B_W,     /* (users + pairs + user tokens) clip factors of users, pairs, user tokens */
     B_COUNT
 };
 
@@ -62,6 +63,7 @@ void fr_nn_users_free(fr_nn_users *u)
     free(u->tok_local);
     free(u->scale);
     free(u->pos_user);
+    free(u->w);
     memset(u, 0, sizeof *u);
 }
 
@@ -86,18 +88,10 @@ static int grow_dev(const fr_backend *be, void **p, size_t *cap, size_t n, size_
     return *p != NULL;
 }
 
-/* The batch's index arrays (host u->h, uploaded to u->d). Offsets into the packing. */
-typedef struct users_idx {
-    size_t np_perm, lb_perm, lb_x, lb_pair, np_pair, neg_pair;
-    size_t np_off, lb_off, pair_off, ut_off, ident;
-    size_t pair_item, ut_tok, pair_tok, total;
-    int pairs, utoks;
-} users_idx;
-
 /* Number each user's items (inputs, targets, negatives) and tokens once, and lay the
  * batch's positions out user by user. */
 static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *win_off, int U,
-                             users_idx *x, fr_err *err)
+                             fr_nn_users_idx *x, fr_err *err)
 {
     const fr_model *m = net->model;
     idx_layout lay = layout_of(net);
@@ -119,7 +113,8 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     x->ut_off = o, o += (size_t)U + 1;
     x->ident = o, o += (size_t)U + 1;
     x->pair_item = o;
-    size_t ut_at = o + pmax, pt_at = ut_at + utmax, need = pt_at + pmax * (size_t)T;
+    size_t ut_at = o + pmax, pt_at = ut_at + utmax;
+    size_t need = pt_at + pmax * (size_t)T + pmax + utmax; /* + the rows of pairs, tokens */
     if (!grow_host((void **)&u->h, &u->h_cap, need, sizeof(int32_t)) ||
         !grow_host((void **)&u->pos_user, &u->pos_cap, (size_t)np, sizeof(int32_t)) ||
         !grow_host((void **)&u->scale, &u->scale_cap, (size_t)np, sizeof(float)) ||
@@ -206,7 +201,14 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     memmove(H + x->ut_tok, ut_tok, (size_t)UT * sizeof(int32_t));
     x->pair_tok = x->ut_tok + (size_t)UT;
     memmove(H + x->pair_tok, pair_tok, (size_t)P * T * sizeof(int32_t));
-    x->total = x->pair_tok + (size_t)P * T;
+    /* the catalogue rows of the pairs' items and the users' tokens */
+    x->pair_row = x->pair_tok + (size_t)P * T;
+    for (int p = 0; p < P; p++)
+        H[x->pair_row + p] = h[lay.uitems + H[x->pair_item + p]];
+    x->ut_row = x->pair_row + (size_t)P;
+    for (int i = 0; i < UT; i++)
+        H[x->ut_row + i] = h[lay.utoks + H[x->ut_tok + i]];
+    x->total = x->ut_row + (size_t)UT;
     return FR_OK;
 }
 
@@ -231,10 +233,13 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
         u->n_pos = 0;
         return fr_fail(err, FR_EINVAL, "%d users' windows do not cover the batch of %d", U, b);
     }
-    users_idx x = {0};
-    fr_status st = build_index(u, net, win_off, U, &x, err);
-    if (st != FR_OK)
+    fr_nn_users_idx *xp = &u->x, x;
+    fr_status st = build_index(u, net, win_off, U, xp, err);
+    if (st != FR_OK) {
+        u->n_pos = 0;
         return st;
+    }
+    x = *xp;
     const int32_t *H = u->h;
     for (int k = 0; k < U; k++)
         positions[k] = H[x.np_off + k + 1] - H[x.np_off + k];
@@ -247,13 +252,17 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
         [B_DGIU] = P * D3,      [B_DHU] = P * d,           [B_BPROJ] = Us * d,
         [B_MP] = P * F,         [B_GPROJ] = Us * d * F,    [B_DM] = P * F,
         [B_GP] = UT * 3 * F,    [B_BCONV] = Us * F,        [B_XUT] = UT * d,
-        [B_DXU] = UT * d,       [B_GCONV] = Us * 3 * F * d};
-    for (int i = 0; i < B_COUNT; i++)
-        if (!grow_dev(be, (void **)&u->f[i], &u->f_cap[i], sizes[i], sizeof(float)))
-            return fr_fail(err, FR_ENOMEM, "cannot allocate per-user buffers for %d users", U);
-    if (!grow_dev(be, (void **)&u->d, &u->d_cap, x.total, sizeof(int32_t)) ||
-        !grow_dev(be, (void **)&u->sq, &u->sq_cap, Us, sizeof(double)))
+        [B_DXU] = UT * d,       [B_GCONV] = Us * 3 * F * d,
+        [B_W] = Us + P + UT};
+    int ok = grow_host((void **)&u->w, &u->w_cap, Us + P + UT, sizeof(float)) &&
+             grow_dev(be, (void **)&u->d, &u->d_cap, x.total, sizeof(int32_t)) &&
+             grow_dev(be, (void **)&u->sq, &u->sq_cap, Us, sizeof(double));
+    for (int i = 0; ok && i < B_COUNT; i++)
+        ok = grow_dev(be, (void **)&u->f[i], &u->f_cap[i], sizes[i], sizeof(float));
+    if (!ok) {
+        u->n_pos = 0;
         return fr_fail(err, FR_ENOMEM, "cannot allocate per-user buffers for %d users", U);
+    }
     be->upload(u->d, H, x.total * sizeof(int32_t));
     const int32_t *D = u->d;
     float **f = u->f;
@@ -359,16 +368,49 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     return FR_OK;
 }
 
+/* out (n) += sum over users k of w[k] times row k of the stack g (users, n) */
+static void weighted_rows(const fr_backend *be, float *out, const float *w, const float *g, int U,
+                          int n)
+{
+    be->gemm(0, 0, 1, n, U, 1.0f, w, U, g, n, 1.0f, out, n);
+}
+
 void fr_nn_users_backward(fr_nn_users *u, fr_nn *net, const float *w)
 {
-    const fr_backend *be = net->model->be;
-    int np = u->n_pos;
-    if (np == 0)
+    fr_model *m = net->model;
+    const fr_backend *be = m->be;
+    const fr_nn_users_idx *x = &u->x;
+    int d = m->cfg.dim, F = m->cfg.filters, U = u->n_users, D3 = 3 * d;
+    if (u->n_pos == 0)
         return;
-    for (int j = 0; j < np; j++)
-        u->scale[j] = w[u->pos_user[j]];
-    be->upload(u->f[B_SCALE], u->scale, (size_t)np * sizeof(float));
-    be->row_scale(net->logits, u->f[B_SCALE], np, net->negatives);
-    be->row_scale(net->pos, u->f[B_SCALE], np, 1);
-    fr_nn_batch_backward(net);
+    /* the clip factors of the users, of their (user, item) pairs and of their tokens */
+    const int32_t *H = u->h;
+    int P = x->pairs, UT = x->utoks;
+    float *hw = u->w;
+    memcpy(hw, w, (size_t)U * sizeof(float));
+    for (int k = 0; k < U; k++) {
+        for (int32_t p = H[x->pair_off + k]; p < H[x->pair_off + k + 1]; p++)
+            hw[U + p] = w[k];
+        for (int32_t t = H[x->ut_off + k]; t < H[x->ut_off + k + 1]; t++)
+            hw[U + P + t] = w[k];
+    }
+    float **f = u->f, *wu = f[B_W], *wp = wu + U, *wt = wp + P;
+    be->upload(wu, hw, ((size_t)U + P + UT) * sizeof(float));
+#define G(i) (net->grads + m->p[i].offset)
+    weighted_rows(be, G(FR_P_GRU_W_HH), wu, f[B_GHH], U, D3 * d);
+    weighted_rows(be, G(FR_P_GRU_W_IH), wu, f[B_GIH], U, D3 * d);
+    weighted_rows(be, G(FR_P_GRU_B_HH), wu, f[B_BHH], U, D3);
+    weighted_rows(be, G(FR_P_GRU_B_IH), wu, f[B_BIH], U, D3);
+    weighted_rows(be, G(FR_P_W_PROJ), wu, f[B_GPROJ], U, d * F);
+    weighted_rows(be, G(FR_P_B_PROJ), wu, f[B_BPROJ], U, d);
+    weighted_rows(be, G(FR_P_CONV_B), wu, f[B_BCONV], U, F);
+    be->zero(net->dwr, (size_t)3 * F * d);
+    weighted_rows(be, net->dwr, wu, f[B_GCONV], U, 3 * F * d);
+    be->conv_w_unpack_add(G(FR_P_CONV_W), net->dwr, F, d);
+    /* the embedding rows: each pair's and each user token's row, weighed, to its row */
+    be->row_scale(f[B_DHU], wp, P, d);
+    be->scatter_add_rows(G(FR_P_E_ID), f[B_DHU], u->d + x->pair_row, P, d);
+    be->row_scale(f[B_DXU], wt, UT, d);
+    be->scatter_add_rows(G(FR_P_E_TOK), f[B_DXU], u->d + x->ut_row, UT, d);
+#undef G
 }

@@ -31,6 +31,15 @@
 
 #define FR_NN_USERS_BUFS 24
 
+/* Where each index array of the last batch lives in fr_nn_users.h (in int32s), and
+ * how many (user, item) pairs and (user, token) pairs it has. Internal. */
+typedef struct fr_nn_users_idx {
+    size_t np_perm, lb_perm, lb_x, lb_pair, np_pair, neg_pair;
+    size_t np_off, lb_off, pair_off, ut_off, ident;
+    size_t pair_item, ut_tok, pair_tok, pair_row, ut_row, total;
+    int pairs, utoks;
+} fr_nn_users_idx;
+
 typedef struct fr_nn_users {
     fr_model *model; /* borrowed */
     int32_t *h;      /* host index arrays of a batch, packed */
@@ -51,6 +60,9 @@ typedef struct fr_nn_users {
     int n_users, n_pos;
     int32_t *pos_user; /* host, per trained position: its user */
     size_t pos_cap;
+    float *w; /* host: the clip factors of users, pairs and user tokens */
+    size_t w_cap;
+    fr_nn_users_idx x;
 } fr_nn_users;
 
 /* True when the model's backend has the ops this needs. */

@@ -402,6 +402,7 @@ fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    double flops0 = tr->model->be->flop_count();
     long steps = fr_dp_steps_per_epoch(tr->cfg.sampling_rate), positions = 0, sampled = 0;
     double loss = 0.0;
     fr_status st;
@@ -428,6 +429,7 @@ fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_
     out->positions = positions;
     out->sequences_per_s = secs > 0 ? (double)sampled / secs : 0.0; /* users per second */
     out->positions_per_s = secs > 0 ? (double)positions / secs : 0.0;
+    out->gemm_flops = tr->model->be->flop_count() - flops0;
     return FR_OK;
 }
 
