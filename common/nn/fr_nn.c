@@ -346,24 +346,9 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     net->last_tokens = nt;
     net->last_batch = b;
     net->last_positions = np;
-    net->last_inputs = n_in;
     if (!backward)
         return FR_OK;
-    fr_nn_batch_backward(net);
-    return FR_OK;
-}
 
-void fr_nn_batch_backward(fr_nn *net)
-{
-    fr_model *m = net->model;
-    const fr_backend *be = m->be;
-    int d = m->cfg.dim, L = net->seq_len, K = net->negatives;
-    int b = net->last_batch, np = net->last_positions, n_in = net->last_inputs;
-    int nu = net->last_items, nt = net->last_tokens;
-    size_t lb = (size_t)L * b;
-    idx_layout lay = layout_of(net);
-    if (np == 0)
-        return;
     /* backward: logits and pos now hold d(mean loss)/d(logit) */
     be->zero(net->dhu, (size_t)nu * d);
     be->gemm(0, 0, np, d, K, 1.0f, net->logits, K, net->hn, d, 0.0f, net->dq, d);
@@ -393,6 +378,7 @@ void fr_nn_batch_backward(fr_nn *net)
         item_tower_backward_shared(net, &lay, nu, nt);
     else
         item_tower_backward(net, &lay, nu, nt);
+    return FR_OK;
 }
 
 fr_status fr_nn_share_items(fr_nn *net, const int32_t *items, int n, fr_err *err)

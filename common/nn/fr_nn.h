@@ -35,9 +35,7 @@ typedef struct fr_nn {
     int max_items;               /* distinct items per batch or per item-tower chunk */
     int max_tokens;              /* distinct tokens per batch */
     int last_items, last_tokens; /* distinct items and tokens of the last batch */
-    /* the last batch's windows, trained positions, and the items numbered first whose
-     * rows the GRU's input projection covers */
-    int last_batch, last_positions, last_inputs;
+    int last_batch, last_positions; /* windows and trained positions of the last batch */
     /* host scratch */
     int32_t *item_map; /* V, -1 outside a batch */
     int32_t *tok_map;  /* Vt, -1 outside a batch */
@@ -67,12 +65,6 @@ void fr_nn_free(fr_nn *net);
  * *positions; with backward set, adds d(mean loss)/d(params) to model->grads. */
 FR_MUST fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *neg,
                               int backward, double *loss_sum, long *positions, fr_err *err);
-
-/* The backward pass of the last fr_nn_batch (run with backward unset), from the
- * gradients of the logits that it left in net->logits and net->pos; a caller may
- * rescale those rows first (fr_nn_users.h: each user's loss weighed by its own
- * factor). Adds to net->grads as fr_nn_batch with backward set would. */
-void fr_nn_batch_backward(fr_nn *net);
 
 /* Workspace for fr_nn_share_items over up to max_items distinct items (< 1 or more
  * than the catalogue: the whole catalogue); it runs no batches of its own. */
