@@ -112,6 +112,7 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     x->pair_off = o, o += (size_t)U + 1;
     x->ut_off = o, o += (size_t)U + 1;
     x->ident = o, o += (size_t)U + 1;
+    x->in_end = o, o += (size_t)U;
     x->pair_item = o;
     size_t ut_at = o + pmax, pt_at = ut_at + utmax;
     size_t need = pt_at + pmax * (size_t)T + pmax + utmax; /* + the rows of pairs, tokens */
@@ -172,6 +173,7 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
                 int32_t it = h[lay.posidx + p];
                 H[x->lb_pair + p] = it < 0 ? -1 : PAIR_OF(it);
             }
+        H[x->in_end + k] = P; /* the user's input items are its first pairs */
         for (int32_t j = np_off[k]; j < np_off[k + 1]; j++) {
             int32_t q = H[x->np_perm + j];
             H[x->np_pair + q] = PAIR_OF(h[lay.tgtidx + q]);
@@ -324,7 +326,14 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->zero(f[B_DHU], P * d);
     be->scatter_add_rows(f[B_DHU], net->dht, D + x.np_pair, np, d);
     be->scatter_add_rows(f[B_DHU], f[B_DHN], D + x.neg_pair, U * K, d);
-    be->gemm(0, 0, (int)P, d, (int)D3, 1.0f, f[B_DGIU], (int)D3, w_ih, d, 1.0f, f[B_DHU], d);
+    /* only the input pairs have a GRU input gradient: a product per user over those */
+    for (int k = 0; k < U; k++) {
+        size_t p0 = (size_t)H[x.pair_off + k];
+        int n = H[x.in_end + k] - H[x.pair_off + k];
+        if (n > 0)
+            be->gemm(0, 0, n, d, (int)D3, 1.0f, f[B_DGIU] + p0 * D3, (int)D3, w_ih, d, 1.0f,
+                     f[B_DHU] + p0 * d, d);
+    }
 
     /* the item tower per user: E_id's rows, b_proj, W_proj, then the convolution */
     be->zero((float *)u->sq, 2 * Us); /* all-zero bits: 0.0 as a double too */

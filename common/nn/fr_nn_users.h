@@ -35,7 +35,7 @@
  * how many (user, item) pairs and (user, token) pairs it has. Internal. */
 typedef struct fr_nn_users_idx {
     size_t np_perm, lb_perm, lb_x, lb_pair, np_pair, neg_pair;
-    size_t np_off, lb_off, pair_off, ut_off, ident;
+    size_t np_off, lb_off, pair_off, ut_off, ident, in_end;
     size_t pair_item, ut_tok, pair_tok, pair_row, ut_row, total;
     int pairs, utoks;
 } fr_nn_users_idx;
