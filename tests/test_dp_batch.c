@@ -66,8 +66,8 @@ static fr_model_config model_cfg(void)
 static const fr_train_config tc = {
     .batch = 8, .seq_len = L, .negatives = K, .lr = 1e-2f, .seed = 5};
 
-static int trainer(fr_model *m, fr_dp_trainer *tr, const float *params, double q, float clip,
-                   int per_user)
+static int trainer_w(fr_model *m, fr_dp_trainer *tr, const float *params, double q, float clip,
+                     int per_user, int workers)
 {
     fr_err err = {{0}};
     fr_model_config mc = model_cfg();
@@ -83,6 +83,7 @@ static int trainer(fr_model *m, fr_dp_trainer *tr, const float *params, double q
                        .clip = clip,
                        .max_windows = 3,
                        .per_user = per_user,
+                       .workers = workers,
                        .seed = "batch",
                        .seed_len = 5};
     if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
@@ -92,6 +93,12 @@ static int trainer(fr_model *m, fr_dp_trainer *tr, const float *params, double q
     }
     CHECK((tr->batch != NULL) == !per_user, "batched path %s", tr->batch ? "on" : "off");
     return 0;
+}
+
+static int trainer(fr_model *m, fr_dp_trainer *tr, const float *params, double q, float clip,
+                   int per_user)
+{
+    return trainer_w(m, tr, params, q, clip, per_user, 1);
 }
 
 /* The clipped sum of all users on one path, into host out; per-user norms into norms
@@ -290,13 +297,14 @@ static void test_weighted_backward_finite_differences(void)
  * same model to float rounding; and a step beyond the batch runs user by user. */
 static void test_seeded_steps_both_paths(void)
 {
-    float *p[3] = {0};
+    float *p[4] = {0};
     size_t n = 0;
-    for (int run = 0; run < 3; run++) {
+    for (int run = 0; run < 4; run++) {
         fr_model m;
         fr_dp_trainer tr;
         fr_err err = {{0}};
-        if (trainer(&m, &tr, NULL, 0.5, 0.05f, run == 0))
+        /* run 3: two threads taking users in turn */
+        if (trainer_w(&m, &tr, NULL, 0.5, 0.05f, run == 0, run == 3 ? 2 : 1))
             return;
         if (run == 2)
             tr.batch->cap = 2; /* every step is larger: user by user */
@@ -313,13 +321,14 @@ static void test_seeded_steps_both_paths(void)
         fr_dp_trainer_free(&tr);
         fr_model_free(&m);
     }
-    for (int run = 1; run < 3; run++) {
+    for (int run = 1; run < 4; run++) {
         double worst = 0;
         for (size_t i = 0; i < n; i++)
             worst = fmax(worst, fabs(p[0][i] - p[run][i]));
         CHECK(worst < 1e-4, "run %d against the per-user path: %g", run, worst);
     }
-    for (int run = 0; run < 3; run++)
+    CHECK(memcmp(p[1], p[3], n * sizeof(float)) == 0, "one thread and two differ");
+    for (int run = 0; run < 4; run++)
         free(p[run]);
 }
 

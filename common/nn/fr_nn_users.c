@@ -2,6 +2,7 @@
 #include "nn/fr_nn_users.h"
 #include "nn/fr_nn_int.h"
 
+#include <omp.h>
 #include <string.h>
 
 /* The backend buffers, each grown to the largest batch seen. */
@@ -43,6 +44,7 @@ fr_status fr_nn_users_init(fr_nn_users *u, fr_model *model, fr_err *err)
 {
     memset(u, 0, sizeof *u);
     u->model = model;
+    u->threads = 1;
     if (!fr_nn_users_supported(model))
         return fr_fail(err, FR_EINVAL, "the %s backend lacks the per-user ops of a batched step",
                        model->be->name);
@@ -82,6 +84,9 @@ static int grow_dev(const fr_backend *be, void **p, size_t *cap, size_t n, size_
 {
     if (n <= *cap)
         return 1;
+    /* a quarter more than asked: steps vary in size, and every new buffer costs its
+     * pages' first touch */
+    n += n / 4;
     be->free(*p);
     *p = be->alloc((n ? n : 1) * sz);
     *cap = *p ? n : 0;
@@ -285,6 +290,9 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
      * to the user vectors (then through the GRU, all windows at once) */
     be->gather_rows(f[B_LG], net->logits, D + x.np_perm, np, K);
     be->gather_rows(f[B_QM], net->q, D + x.np_perm, np, d);
+    /* users are independent: each thread takes whole users (the CPU backend's ops run
+     * on one thread inside), writing only that user's rows */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
         int j0 = H[x.np_off + k], n = H[x.np_off + k + 1] - j0;
         float *out = f[B_DHN] + (size_t)k * K * d;
@@ -307,6 +315,7 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->gather_rows(f[B_UGI], net->dgi, D + x.lb_perm, (int)lb, (int)D3);
     be->gather_rows(f[B_UZ], net->z, D + x.lb_perm, (int)lb, d);
     be->gather_rows(f[B_UX], net->hu, D + x.lb_x, (int)lb, d);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
         size_t p0 = (size_t)H[x.lb_off + k];
         int n = H[x.lb_off + k + 1] - H[x.lb_off + k];
@@ -327,6 +336,7 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->scatter_add_rows(f[B_DHU], net->dht, D + x.np_pair, np, d);
     be->scatter_add_rows(f[B_DHU], f[B_DHN], D + x.neg_pair, U * K, d);
     /* only the input pairs have a GRU input gradient: a product per user over those */
+#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
         size_t p0 = (size_t)H[x.pair_off + k];
         int n = H[x.in_end + k] - H[x.pair_off + k];
@@ -345,6 +355,7 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->zero(f[B_GP], UT * 3 * F);
     be->zero(f[B_BCONV], Us * F);
     be->gather_rows(f[B_XUT], net->xu, D + x.ut_tok, (int)UT, d);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
         size_t p0 = (size_t)H[x.pair_off + k], t0 = (size_t)H[x.ut_off + k];
         int n = H[x.pair_off + k + 1] - H[x.pair_off + k];

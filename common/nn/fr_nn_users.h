@@ -42,6 +42,7 @@ typedef struct fr_nn_users_idx {
 
 typedef struct fr_nn_users {
     fr_model *model; /* borrowed */
+    int threads;     /* host threads that take users in turn (1 after init) */
     int32_t *h;      /* host index arrays of a batch, packed */
     size_t h_cap;
     int32_t *d; /* their backend copy */

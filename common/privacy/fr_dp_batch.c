@@ -48,6 +48,7 @@ fr_status fr_dp_batch_init(fr_dp_batch **out, fr_dp_trainer *tr, fr_err *err)
             FR_OK ||
         (st = fr_nn_users_init(&b->users, tr->model, err)) != FR_OK)
         goto fail;
+    b->users.threads = tr->n_workers;
     *out = b;
     return FR_OK;
 fail:
