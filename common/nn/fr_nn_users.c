@@ -251,16 +251,30 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     for (int k = 0; k < U; k++)
         positions[k] = H[x.np_off + k + 1] - H[x.np_off + k];
     size_t P = (size_t)x.pairs, UT = (size_t)x.utoks, Us = (size_t)U;
-    size_t sizes[B_COUNT] = {
-        [B_SCALE] = (size_t)np, [B_LG] = (size_t)np * K,   [B_QM] = (size_t)np * d,
-        [B_DHN] = Us * K * d,   [B_UGH] = lb * D3,         [B_UGI] = lb * D3,
-        [B_UZ] = lb * d,        [B_UX] = lb * d,           [B_GHH] = Us * D3 * d,
-        [B_GIH] = Us * D3 * d,  [B_BHH] = Us * D3,         [B_BIH] = Us * D3,
-        [B_DGIU] = P * D3,      [B_DHU] = P * d,           [B_BPROJ] = Us * d,
-        [B_MP] = P * F,         [B_GPROJ] = Us * d * F,    [B_DM] = P * F,
-        [B_GP] = UT * 3 * F,    [B_BCONV] = Us * F,        [B_XUT] = UT * d,
-        [B_DXU] = UT * d,       [B_GCONV] = Us * 3 * F * d,
-        [B_W] = Us + P + UT};
+    size_t sizes[B_COUNT] = {[B_SCALE] = (size_t)np,
+                             [B_LG] = (size_t)np * K,
+                             [B_QM] = (size_t)np * d,
+                             [B_DHN] = Us * K * d,
+                             [B_UGH] = lb * D3,
+                             [B_UGI] = lb * D3,
+                             [B_UZ] = lb * d,
+                             [B_UX] = lb * d,
+                             [B_GHH] = Us * D3 * d,
+                             [B_GIH] = Us * D3 * d,
+                             [B_BHH] = Us * D3,
+                             [B_BIH] = Us * D3,
+                             [B_DGIU] = P * D3,
+                             [B_DHU] = P * d,
+                             [B_BPROJ] = Us * d,
+                             [B_MP] = P * F,
+                             [B_GPROJ] = Us * d * F,
+                             [B_DM] = P * F,
+                             [B_GP] = UT * 3 * F,
+                             [B_BCONV] = Us * F,
+                             [B_XUT] = UT * d,
+                             [B_DXU] = UT * d,
+                             [B_GCONV] = Us * 3 * F * d,
+                             [B_W] = Us + P + UT};
     int ok = grow_host((void **)&u->w, &u->w_cap, Us + P + UT, sizeof(float)) &&
              grow_dev(be, (void **)&u->d, &u->d_cap, x.total, sizeof(int32_t)) &&
              grow_dev(be, (void **)&u->sq, &u->sq_cap, Us, sizeof(double));
@@ -346,7 +360,7 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     }
 
     /* the item tower per user: E_id's rows, b_proj, W_proj, then the convolution */
-    be->zero((float *)u->sq, 2 * Us); /* all-zero bits: 0.0 as a double too */
+    be->upload(u->sq, sq_norms, Us * sizeof(double)); /* zeros (set above) */
     be->seg_sq_norm(u->sq, f[B_DHU], D + x.pair_off, U, d);
     be->zero(f[B_BPROJ], Us * d);
     be->seg_sum_rows(f[B_BPROJ], f[B_DHU], D + x.pair_off, U, d);
