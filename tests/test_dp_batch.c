@@ -4,7 +4,8 @@
  * it); each user's norm is the same; the weighted backward pass is the gradient of
  * the weighted users' mean losses (finite differences); whole seeded steps, noise
  * included, give the same model on both paths; and a step larger than the batch
- * runs user by user with the same result. */
+ * runs user by user with the same result. The batched step's backend ops against
+ * plain loops, on one thread and two. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -332,9 +333,57 @@ static void test_seeded_steps_both_paths(void)
         free(p[run]);
 }
 
+static void test_segment_ops(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    enum { N = 3000, DD = 24, NSEG = 6 };
+    int32_t off[NSEG + 1] = {0, 5, 5, 1200, 1201, 2999, N};
+    float *x = malloc(sizeof(float) * N * DD), *y = malloc(sizeof(float) * N * DD);
+    float s[N], sum[NSEG * DD], ref[NSEG * DD];
+    fr_rng r;
+    fr_rng_seed(&r, 12);
+    for (int i = 0; i < N * DD; i++)
+        x[i] = (float)fr_rng_uniform(&r) * 2.0f - 1.0f;
+    for (int i = 0; i < N; i++)
+        s[i] = (float)fr_rng_uniform(&r) * 4.0f - 2.0f;
+    for (int threads = 1; threads <= 2; threads++) {
+        be->set_threads(threads);
+        memcpy(y, x, sizeof(float) * N * DD);
+        be->row_scale(y, s, N, DD);
+        int bad = 0;
+        for (int i = 0; i < N * DD; i++)
+            bad += y[i] != x[i] * s[i / DD];
+        CHECK(bad == 0, "row_scale: %d entries wrong on %d threads", bad, threads);
+        double sq[NSEG];
+        for (int k = 0; k < NSEG; k++) {
+            sq[k] = 1.0; /* the ops add to their outputs */
+            for (int j = 0; j < DD; j++)
+                sum[k * DD + j] = ref[k * DD + j] = 0.5f;
+        }
+        be->seg_sum_rows(sum, x, off, NSEG, DD);
+        be->seg_sq_norm(sq, x, off, NSEG, DD);
+        for (int k = 0; k < NSEG; k++) {
+            double want = 1.0;
+            for (int i = off[k]; i < off[k + 1]; i++)
+                for (int j = 0; j < DD; j++) {
+                    ref[k * DD + j] += x[i * DD + j];
+                    want += (double)x[i * DD + j] * x[i * DD + j];
+                }
+            CHECK(fabs(sq[k] - want) <= 1e-12 * want, "seg_sq_norm %d: %.15g, want %.15g", k, sq[k],
+                  want);
+            for (int j = 0; j < DD; j++)
+                CHECK(sum[k * DD + j] == ref[k * DD + j], "seg_sum_rows %d/%d: %g, want %g", k, j,
+                      (double)sum[k * DD + j], (double)ref[k * DD + j]);
+        }
+    }
+    free(x);
+    free(y);
+}
+
 int main(void)
 {
     make_data();
+    RUN(test_segment_ops);
     fr_backend_cpu()->set_threads(2);
     RUN(test_clipped_sum_every_parameter);
     RUN(test_weighted_backward_finite_differences);
