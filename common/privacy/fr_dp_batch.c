@@ -48,7 +48,10 @@ fr_status fr_dp_batch_init(fr_dp_batch **out, fr_dp_trainer *tr, fr_err *err)
             FR_OK ||
         (st = fr_nn_users_init(&b->users, tr->model, err)) != FR_OK)
         goto fail;
-    b->users.threads = tr->n_workers;
+    /* host threads take users in turn on the CPU, where each op then runs on one of
+     * them; a device's stream is fed from one thread (its products are launched, not
+     * run, by the host) */
+    b->users.threads = strcmp(tr->model->be->name, "cpu") == 0 ? tr->n_workers : 1;
     *out = b;
     return FR_OK;
 fail:
