@@ -16,11 +16,14 @@
  *   - the convolution: each user's pooled-filter gradients sent back to the user's
  *     distinct tokens, against the tokens' embeddings (conv_w) and through the packed
  *     filters (E_tok's rows).
- * The clipped sum then comes from a second backward pass of the same forward, each
- * user's loss gradients weighed by its clip factor: the backward pass is linear in
- * them, so the result is the sum of the users' clipped gradients, at the cost of one
- * ordinary backward pass. The exact per-user pass stays the reference
- * (tests/test_dp_batch.c compares the two). */
+ * Each user's share of each layer is kept (the users' small matrices, and their rows
+ * of the embedding tables' gradients), so the clipped sum is the clip-weighted sum of
+ * those shares (book-keeping): no second backward pass. Ghost norms (sum over pairs of
+ * a user's rows of (a_t . a_s)(g_t . g_s)) would cost T_u^2 (din + dout) against the
+ * direct product's T_u din dout, and a user here has more rows than din dout / (din +
+ * dout) in every layer (at least 50 positions, hundreds of tokens), so the direct
+ * product is the cheaper exact form throughout. The exact per-user pass stays the
+ * reference (tests/test_dp_batch.c compares the two). */
 #ifndef FR_NN_USERS_H
 #define FR_NN_USERS_H
 
@@ -31,8 +34,8 @@
 
 #define FR_NN_USERS_BUFS 24
 
-/* Where each index array of the last batch lives in fr_nn_users.h (in int32s), and
- * how many (user, item) pairs and (user, token) pairs it has. Internal. */
+/* Where each index array of the last batch lives in the packed host index (h, in
+ * int32s), and how many (user, item) and (user, token) pairs it has. Internal. */
 typedef struct fr_nn_users_idx {
     size_t np_perm, lb_perm, lb_x, lb_pair, np_pair, neg_pair;
     size_t np_off, lb_off, pair_off, ut_off, ident, in_end;
@@ -79,7 +82,8 @@ void fr_nn_users_free(fr_nn_users *u);
 FR_MUST fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, int n_users,
                                     double *sq_norms, long *positions, fr_err *err);
 
-/* Then: adds sum_k w[k] g_k to net->grads, g_k being user k's mean-loss gradient. */
+/* After fr_nn_users_norms on the same batch: adds sum_k w[k] g_k to net->grads, g_k
+ * being user k's mean-loss gradient, from the shares that call kept. */
 void fr_nn_users_backward(fr_nn_users *u, fr_nn *net, const float *w);
 
 #endif

@@ -8,9 +8,18 @@
  * per step qN and applies Adam. One step is one sampled Gaussian mechanism with noise
  * multiplier sigma for the accountant (fr_dp_accountant.h).
  *
- * Per-user gradients stay sparse: the backward pass writes into a per-user buffer
- * whose embedding part is non-zero only on the rows the user's windows touched, so
- * the norm, the clipped sum and the reset cost the dense layers plus those rows, not
+ * By default a step runs all of its sampled users in one batch (fr_dp_batch.h,
+ * fr_nn_users.h): one forward pass, one backward pass to the activations, each user's
+ * norm from per-user shares of each layer's gradient, and the clipped sum as the
+ * clip-weighted sum of those shares; the result is the per-user computation's to float
+ * rounding. The per-user path below stays as the reference (per_user), and runs a
+ * step that holds more windows than the batch was sized for, or on a backend without
+ * the batched step's ops.
+ *
+ * On the per-user path, gradients stay sparse: the backward pass writes into a
+ * per-user buffer whose embedding part is non-zero only on the rows the user's windows
+ * touched, so the norm, the clipped sum and the reset cost the dense layers plus
+ * those rows, not
  * the whole embedding tables. Sampled users are spread over workers, each with its
  * own buffers and partial sum. Users go to workers by size (largest first, each to the
  * least loaded worker), so that workers finish together; the assignment depends on the
