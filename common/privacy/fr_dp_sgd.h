@@ -19,9 +19,9 @@
  * On the per-user path, gradients stay sparse: the backward pass writes into a
  * per-user buffer whose embedding part is non-zero only on the rows the user's windows
  * touched, so the norm, the clipped sum and the reset cost the dense layers plus
- * those rows, not the whole embedding tables. Sampled users are spread over workers, each with its
- * own buffers and partial sum. Users go to workers by size (largest first, each to the
- * least loaded worker), so that workers finish together; the assignment depends on the
+ * those rows, not the whole embedding tables. Sampled users are spread over workers,
+ * each with its own buffers and partial sum. Users go to workers by size (largest
+ * first, each to the least loaded worker), so that workers finish together; the assignment depends on the
  * sample alone and the partial sums are added in worker order, so a run is
  * reproducible for a given seed and worker count.
  *
