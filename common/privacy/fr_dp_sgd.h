@@ -21,9 +21,9 @@
  * touched, so the norm, the clipped sum and the reset cost the dense layers plus
  * those rows, not the whole embedding tables. Sampled users are spread over workers,
  * each with its own buffers and partial sum. Users go to workers by size (largest
- * first, each to the least loaded worker), so that workers finish together; the assignment depends on the
- * sample alone and the partial sums are added in worker order, so a run is
- * reproducible for a given seed and worker count.
+ * first, each to the least loaded worker), so that workers finish together; the
+ * assignment depends on the sample alone and the partial sums are added in worker
+ * order, so a run is reproducible for a given seed and worker count.
  *
  * The users of a step share one set of parameters, so the item tower's forward pass
  * (and the GRU's input projection) runs once per step over every item the sampled
