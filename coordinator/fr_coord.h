@@ -118,6 +118,7 @@ typedef struct fr_coord {
     struct event *tick, *sig_term, *sig_int, *sig_hup;
     fr_coord_stats stats;
     fr_refusal_limit refusal_limit; /* which refusals reach the store and the log */
+    long catalogue_refused;         /* the catalogue version last refused (logged once) */
 } fr_coord;
 
 /* Open the state folder, load or create the signing key and the latest version,

@@ -124,6 +124,11 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
 /* Local work (fr_fed_local.c). */
 /* Load the data onto the global model's catalogue (once). */
 FR_MUST fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err);
+/* The global model now follows another catalogue version: the data is read again at
+ * the next round, mapped onto its rows, so that events on items the node dropped as
+ * unknown are taken up (fr_fed_local.c). */
+void fr_fed_catalogue_changed(fr_fed *f);
+
 /* Train from the global model per task t; *delta (malloc'd, global.n floats) = local
  * parameters - global ones, clipped to the task's norm bound. *stop is set when the
  * privacy budget cannot pay for the round. */

@@ -29,6 +29,22 @@ static long long extra_size(const fr_fed *f)
     return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+void fr_fed_catalogue_changed(fr_fed *f)
+{
+    if (f->have_ds) {
+        fr_dataset_free(&f->ds);
+        f->have_ds = 0;
+    }
+    free(f->windows);
+    f->windows = NULL;
+    if (f->have_ev) {
+        fr_eval_free(&f->ev);
+        f->have_ev = 0;
+    }
+    fr_fed_log("catalogue version %ld: %d items; the data is mapped onto them at the next round",
+               f->global.catalogue_version, f->global.cfg.num_items - 1);
+}
+
 fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
 {
     fr_status st;
