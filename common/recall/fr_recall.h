@@ -11,7 +11,8 @@
  *
  * A user's history is the full chronological sequence the data holds for them (train,
  * then validation, then test item): serving uses everything known. The items of the
- * history are excluded unless include_seen; padding row 0 is never returned. A user
+ * history are excluded unless include_seen; padding row 0 and the model's retired items
+ * (docs/catalogue.md) are never returned. A user
  * without history gets the popular ranking under the source "popular-fallback",
  * whatever the strategy, and without the threshold (its scores are on another scale).
  *
@@ -76,7 +77,9 @@ typedef struct fr_recall {
     int64_t *hist_off; /* U + 1: user u's history is hist[hist_off[u] .. hist_off[u+1]) */
     int32_t *hist;
     int64_t *seen_off; /* U + 1: the same rows, ascending and distinct */
-    int32_t *seen;
+    int32_t *seen;     /* each list holds the retired rows too */
+    int32_t *retired;  /* the model's retired rows, ascending; NULL when none */
+    long n_retired;
     float *item_vecs;              /* V x dim, with a model */
     fr_recall_dev dev;             /* with a model on an accelerator: the device search */
     fr_itemcf cf;                  /* built when the strategy uses it */

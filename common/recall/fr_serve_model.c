@@ -64,6 +64,7 @@ static void snapshot_free(fr_serve_model *m)
     if (m->giv)
         m->model.be->free(m->giv);
     free(m->item_vecs);
+    free(m->retired);
     fr_topk_packed_free(&m->packed);
     fr_ivf_free(&m->ivf);
     fr_topk_q8_free(&m->q8);
@@ -91,6 +92,15 @@ fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_d
     if ((st = same_catalogue(&m->model, ds, path, err)) != FR_OK)
         goto out;
     int V = m->model.cfg.num_items, d = m->model.cfg.dim;
+    for (int r = 1; r < V; r++)
+        m->n_retired += fr_model_retired(&m->model, r);
+    if (m->n_retired && !(m->retired = malloc((size_t)m->n_retired * sizeof *m->retired))) {
+        st = fr_fail(err, FR_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    for (int r = 1, j = 0; r < V && m->n_retired; r++)
+        if (fr_model_retired(&m->model, r))
+            m->retired[j++] = r;
     if (!(m->item_vecs = malloc((size_t)V * d * sizeof *m->item_vecs))) {
         st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate %d item vectors", path, V);
         goto out;

@@ -38,6 +38,8 @@ typedef struct fr_serve_model {
     int have_q8;        /* an 8-bit copy of item_vecs for the scan was built */
     fr_topk_q8 q8;
     double q8_build_s; /* seconds the copy took to build */
+    int32_t *retired;  /* the model's retired rows, ascending (never recalled); NULL: none */
+    long n_retired;
     long generation;   /* >= 1 */
     long version;      /* the federation's version, or -1 */
     int seq_len;
