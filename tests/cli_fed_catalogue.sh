@@ -20,6 +20,7 @@ head -n 301 "$tmp/data/movies.csv" >"$tmp/cat0/movies.csv"
 # retired: 25 of the first items and 25 of the new ones
 { sed -n '2,26p' "$tmp/data/movies.csv"; sed -n '302,326p' "$tmp/data/movies.csv"; } |
     cut -d, -f1 >"$tmp/gone/ids.txt"
+tail -n +2 "$tmp/new/movies.csv" | cut -d, -f1 >"$tmp/new/ids.txt"
 "$NODE" init-model --items "$tmp/cat0" --format movielens-csv --dim 16 --filters 16 \
     --out "$tmp/init.frm" >/dev/null || bad "init-model"
 STATE="$tmp/coord"
@@ -27,6 +28,33 @@ fed_start_coord "$STATE" --min-nodes 3 --rounds 6 --retry 1 --local-epochs 1 --s
     --batch 32 --negatives 32 --lr 0.01 || { bad "coordinator start"; finish; exit 1; }
 "$COORD" catalogue show --state-dir "$STATE" | grep -q '^catalogue version 0: 300 items, 300 live, 0 retired; published' &&
     ok "catalogue version 0 is init-model's 300 items" || bad "show: $("$COORD" catalogue show --state-dir "$STATE" 2>&1)"
+
+# the recall service beside n1, on the model file that n1's run keeps current
+mkdir -p "$tmp/state-n1"
+cp "$tmp/init.frm" "$tmp/state-n1/global.frm"
+"$NODE" serve --model "$tmp/state-n1/global.frm" --data "$tmp/part1" --format movielens-csv \
+    --seq-len 20 --listen 127.0.0.1:0 --poll-ms 50 2>"$tmp/serve.log" &
+spid=$!
+pids="$pids $spid"
+sport=
+for _ in $(seq 1 100); do
+    sport=$(sed -n 's/.*listening on .*, port \([0-9]*\) .*/\1/p' "$tmp/serve.log")
+    [ -n "$sport" ] && break
+    sleep 0.1
+done
+[ -n "$sport" ] && ok "recall service on n1's model (port $sport)" || { bad "serve"; cat "$tmp/serve.log"; }
+awk -F, 'NR > 1 {print $1}' "$tmp/part1/ratings.csv" | sort -u | head -n 60 >"$tmp/users1.txt"
+# serve_recall FILE: k = 100 for the users of users1.txt, "user item" lines
+serve_recall() {
+    : >"$1"
+    while read -r u; do
+        curl -s "http://127.0.0.1:$sport/v1/recall?user=$u&k=100" |
+            grep -o '"item":"[^"]*"' | cut -d'"' -f4 | sed "s/^/$u /" >>"$1"
+    done <"$tmp/users1.txt"
+}
+serve_recall "$tmp/serve0"
+awk 'NR == FNR {new[$1] = 1; next} ($2 in new)' "$tmp/new/ids.txt" "$tmp/serve0" | grep -q . &&
+    bad "new items served before they were added" || ok "the service serves the 300 items at first"
 
 node_pids=""
 for i in 1 2 3; do
@@ -50,12 +78,34 @@ wait_log "round 4 open" 180 || bad "round 4 did not open"
 "$COORD" catalogue retire --state-dir "$STATE" --ids "$tmp/gone/ids.txt" >"$tmp/ret.out" 2>&1 &&
     grep -q "catalogue version 2: 50 items retired, 350 live" "$tmp/ret.out" &&
     ok "operator retires 50 items during round 4" || bad "retire: $(cat "$tmp/ret.out")"
+# by now n1 holds version 3 (400 items): the service swapped it in without a restart
+for _ in $(seq 1 100); do
+    curl -s "http://127.0.0.1:$sport/v1/health" | grep -q '"version":[3-9]' && break
+    sleep 0.1
+done
+serve_recall "$tmp/serve3"
+newhits=$(awk 'NR == FNR {new[$1] = 1; next} ($2 in new)' "$tmp/new/ids.txt" "$tmp/serve3" | wc -l)
+[ "$newhits" -gt 0 ] && kill -0 "$spid" && ok "the same service recalls new items ($newhits results, version $(curl -s "http://127.0.0.1:$sport/v1/health" | sed -n 's/.*"version":\([0-9]*\).*/\1/p'))" ||
+    bad "new items served: $newhits; $(tail -n 3 "$tmp/serve.log")"
 all_done=1
 for p in $node_pids; do fed_wait "$p" 240 || all_done=0; done
 [ "$all_done" = 1 ] && ok "the nodes ran the six rounds" || { bad "nodes still running"; tail -n 5 "$tmp"/n*.log; }
 "$COORD" report --state-dir "$STATE" >"$tmp/report" 2>&1
 [ "$(grep -c ' published ' "$tmp/report")" -eq 6 ] && ok "6 rounds published" ||
     { bad "published rounds"; cat "$tmp/report"; cat "$STATE.log"; }
+# the service, still the same process, serves version 6: no retired item
+for _ in $(seq 1 100); do
+    curl -s "http://127.0.0.1:$sport/v1/health" | grep -q '"version":6' && break
+    sleep 0.1
+done
+serve_recall "$tmp/serve6"
+gonehits=$(awk 'NR == FNR {gone[$1] = 1; next} ($2 in gone)' "$tmp/gone/ids.txt" "$tmp/serve6" | wc -l)
+newhits=$(awk 'NR == FNR {new[$1] = 1; next} ($2 in new)' "$tmp/new/ids.txt" "$tmp/serve6" | wc -l)
+[ "$gonehits" = 0 ] && [ "$newhits" -gt 0 ] && [ "$(wc -l <"$tmp/serve6")" -ge 5000 ] && kill -0 "$spid" &&
+    ok "the service on version 6: no retired item, $newhits new-item results, no restart" ||
+    bad "service on version 6: $gonehits retired, $newhits new; $(tail -n 3 "$tmp/serve.log")"
+grep -q "not loaded" "$tmp/serve.log" && bad "a model was not loaded: $(grep 'not loaded' "$tmp/serve.log")"
+kill "$spid"
 for i in 1 2 3; do
     [ "$(grep -c 'starting\|fedrecall-node run' "$tmp/n$i.log")" -le 1 ] &&
         ! grep -q "stopping:" "$tmp/n$i.log" || bad "n$i restarted or stopped: $(grep stopping "$tmp/n$i.log")"

@@ -44,7 +44,10 @@ static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const c
                                 fr_err *err)
 {
     char num[24];
-    if (ds->num_items != m->cfg.num_items)
+    /* rows are never renumbered (docs/catalogue.md): a model of a newer catalogue
+     * version holds the served rows first, then the items added since, which the model
+     * channel recalls from their content and ID rows */
+    if (ds->num_items > m->cfg.num_items)
         return fr_fail(err, FR_EINVAL, "%s: the model has %d items, the served data %d", path,
                        m->cfg.num_items - 1, ds->num_items - 1);
     for (int r = 1; r < ds->num_items; r++) {
@@ -140,6 +143,17 @@ out:
     if (m)
         snapshot_free(m);
     return st;
+}
+
+const char *fr_serve_model_item_key(const fr_serve_model *m, const fr_dataset *ds, int32_t row,
+                                    char *buf, size_t cap)
+{
+    if (row < ds->num_items)
+        return fr_dataset_item_key(ds, row);
+    if (m->model.item_keys)
+        return m->model.item_keys[row];
+    snprintf(buf, cap, "%lld", (long long)m->model.item_ids[row]);
+    return buf;
 }
 
 void fr_serve_model_ref(fr_serve_model *m)

@@ -21,6 +21,7 @@ fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int th
         fr_itemcf_scratch_free(&w->cf);
         return fr_fail(err, FR_ENOMEM, "out of memory for a scoring thread");
     }
+    w->mark_n = base->num_items;
     return FR_OK;
 }
 
@@ -43,6 +44,16 @@ static fr_status bind(fr_serve_worker *w, fr_serve_model *m, fr_err *err)
         fr_nn_free(&w->net);
         fr_serve_model_unref(w->bound);
         w->bound = NULL;
+    }
+    /* a model of a newer catalogue has rows past the served data's: a mix marks them */
+    int V = m->model.cfg.num_items;
+    if (V > w->mark_n) {
+        uint8_t *mk = calloc((size_t)V, 1);
+        if (!mk)
+            return fr_fail(err, FR_ENOMEM, "out of memory for a scoring thread");
+        free(w->mark);
+        w->mark = mk;
+        w->mark_n = V;
     }
     fr_status st = fr_nn_init(&w->net, &m->model, 256, m->seq_len, 1, err);
     if (st != FR_OK)

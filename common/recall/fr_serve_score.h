@@ -35,7 +35,8 @@ typedef struct fr_serve_worker {
     fr_serve_model *bound;
     fr_nn net;
     fr_itemcf_scratch cf;
-    uint8_t *mark; /* V, zero between calls */
+    uint8_t *mark; /* mark_n >= V of the bound model, zero between calls */
+    int mark_n;
     int threads;   /* threads that share the catalogue scan of a batch */
     int rerank;    /* int8 scan: candidates re-ranked exactly (0: fr_topk_q8's default) */
 } fr_serve_worker;
