@@ -79,6 +79,7 @@ fr_status fr_fed_join(fr_fed *f, fr_err *err)
     j.id_pk = (fr_proto_bin){f->identity.pub, sizeof f->identity.pub};
     j.id_cert = (fr_proto_bin){f->binding.cert, f->binding.cert_len};
     j.id_sig = (fr_proto_bin){f->binding.sig, f->binding.sig_len};
+    j.unknown_items = (fr_proto_bin){(const uint8_t *)f->proposals, f->proposals_len};
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_proto_join_encode(&j, &sb);

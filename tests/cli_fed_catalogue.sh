@@ -25,7 +25,14 @@ tail -n +2 "$tmp/new/movies.csv" | cut -d, -f1 >"$tmp/new/ids.txt"
     --out "$tmp/init.frm" >/dev/null || bad "init-model"
 STATE="$tmp/coord"
 fed_start_coord "$STATE" --min-nodes 3 --rounds 6 --retry 1 --local-epochs 1 --seq-len 20 \
-    --batch 32 --negatives 32 --lr 0.01 || { bad "coordinator start"; finish; exit 1; }
+    --batch 32 --negatives 32 --lr 0.01 --dashboard-listen 127.0.0.1:0 ||
+    { bad "coordinator start"; finish; exit 1; }
+DPORT=$(sed -n 's/.*dashboard on .* (port \([0-9]*\), loopback only).*/\1/p' "$STATE.log")
+# proposals: the new ids in the dashboard's table, "<tr><td>ID</td><td>NODES</td>..."
+proposed() {
+    curl -s "http://127.0.0.1:$DPORT/dashboard" | sed -n '/id="proposals"/,/<\/table>/p' |
+        sed -n 's/<tr><td>\([^<]*\)<\/td><td>\([0-9]*\)<\/td><td>\([0-9]*\)<.*/\1 \2 \3/p'
+}
 "$COORD" catalogue show --state-dir "$STATE" | grep -q '^catalogue version 0: 300 items, 300 live, 0 retired; published' &&
     ok "catalogue version 0 is init-model's 300 items" || bad "show: $("$COORD" catalogue show --state-dir "$STATE" 2>&1)"
 
@@ -59,6 +66,7 @@ awk 'NR == FNR {new[$1] = 1; next} ($2 in new)' "$tmp/new/ids.txt" "$tmp/serve0"
 node_pids=""
 for i in 1 2 3; do
     fed_node_conf "n$i" "part$i"
+    [ "$i" = 3 ] || echo "propose-unknown-items = 5" >>"$tmp/n$i.conf"
     fed_start_node "n$i"
     node_pids="$node_pids $NODE_PID"
 done
@@ -71,6 +79,8 @@ wait_log() {
     return 1
 }
 wait_log "round 2 open" 120 || bad "round 2 did not open"
+proposed >"$tmp/proposed1"
+
 "$COORD" catalogue add --state-dir "$STATE" --items "$tmp/new" --format movielens-csv \
     >"$tmp/add.out" 2>&1 && grep -q "catalogue version 1: 100 items added (rows 301 to 400)" "$tmp/add.out" &&
     ok "operator adds 100 items during round 2" || bad "add: $(cat "$tmp/add.out")"
@@ -89,6 +99,18 @@ newhits=$(awk 'NR == FNR {new[$1] = 1; next} ($2 in new)' "$tmp/new/ids.txt" "$t
     bad "new items served: $newhits; $(tail -n 3 "$tmp/serve.log")"
 all_done=1
 for p in $node_pids; do fed_wait "$p" 240 || all_done=0; done
+# before the add: the two proposing nodes named new items, with counts of at least 5
+# each; n3 proposes nothing; after it, the catalogue holds them and nobody proposes them
+inter=$(awk 'NR == FNR {new[$1] = 1; next} ($1 in new) && $3 >= 5' "$tmp/new/ids.txt" "$tmp/proposed1" | wc -l)
+two=$(awk '$2 == 2' "$tmp/proposed1" | wc -l)
+other=$(awk 'NR == FNR {new[$1] = 1; next} !($1 in new) || $2 > 2' "$tmp/new/ids.txt" "$tmp/proposed1" | wc -l)
+[ "$inter" -ge 40 ] && [ "$two" -ge 20 ] && [ "$other" = 0 ] &&
+    ok "the dashboard showed $inter of the new ids proposed ($two by both proposing nodes)" ||
+    bad "proposals before the add: $inter new, $two by two nodes, $other others: $(head -n 5 "$tmp/proposed1")"
+proposed >"$tmp/proposed2"
+[ ! -s "$tmp/proposed2" ] && curl -s "http://127.0.0.1:$DPORT/dashboard" | grep -q "catalogue version 2, 400 item rows" &&
+    ok "after the add nothing is proposed (catalogue version 2, 400 rows)" ||
+    bad "proposals after the add: $(head -n 3 "$tmp/proposed2")"
 [ "$all_done" = 1 ] && ok "the nodes ran the six rounds" || { bad "nodes still running"; tail -n 5 "$tmp"/n*.log; }
 "$COORD" report --state-dir "$STATE" >"$tmp/report" 2>&1
 [ "$(grep -c ' published ' "$tmp/report")" -eq 6 ] && ok "6 rounds published" ||

@@ -10,6 +10,8 @@
 #include "backend/fr_backend.h"
 #include "data/fr_items.h"
 #include "fed/fr_catver.h"
+#include "fed/fr_proposals.h"
+#include "fed/fr_proto.h"
 #include "fed/fr_sign.h"
 #include "nn/fr_model.h"
 #include "nn/fr_modelfile.h"
@@ -280,8 +282,61 @@ static void test_file_and_signature(void)
     fixture_rm(d2);
 }
 
+static void test_proposals(void)
+{
+    fr_unknown u = {0};
+    for (int i = 0; i < 7; i++)
+        fr_unknown_add(&u, "m77", 3);
+    for (int i = 0; i < 3; i++)
+        fr_unknown_add(&u, "m3", 2);
+    fr_unknown_add(&u, "with space", 10);
+    char big[100];
+    memset(big, 'x', sizeof big);
+    fr_unknown_add(&u, big, sizeof big);
+    CHECK(u.used == 3 && u.untracked == 1, "used %ld untracked %ld", u.used, u.untracked);
+    char text[FR_PROPOSALS_MAX_BYTES + 1];
+    size_t len = fr_proposals_encode(&u, 3, text, sizeof text);
+    CHECK(len && !strcmp(text, "m77\t7\nm3\t3\n"), "above the threshold, most first: '%s'",
+          text);
+    CHECK(fr_proposals_encode(&u, 8, text, sizeof text) == 0, "none above 8");
+    fr_proposal out[FR_PROPOSALS_MAX];
+    int n = 0;
+    fr_err err = {{0}};
+    len = fr_proposals_encode(&u, 1, text, sizeof text);
+    CHECK(fr_proposals_parse((const uint8_t *)text, len, out, &n, &err) == FR_OK && n == 2 &&
+              !strcmp(out[0].id, "m77") && out[0].count == 7,
+          "round trip: %d %s", n, err.msg);
+    const char *bad[] = {"m1\t0\n", "m1\t12\n\t3\n", "m1 x\t2\n", "m1\t2", "m1\t-2\n",
+                         "m1\t99999999999999\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        CHECK(fr_proposals_parse((const uint8_t *)bad[i], strlen(bad[i]), out, &n, &err) ==
+                  FR_EFORMAT,
+              "refused: %s", bad[i]);
+    /* the join carries them as an optional bin; absent, it decodes as empty */
+    fr_proto_join j = {.has_data = 1, .model_version = 3}, back;
+    snprintf(j.software, sizeof j.software, "t");
+    len = fr_proposals_encode(&u, 1, text, sizeof text);
+    j.unknown_items = (fr_proto_bin){(const uint8_t *)text, len};
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_join_encode(&j, &sb);
+    CHECK(fr_proto_join_decode(sb.data, sb.size, &back, &err) == FR_OK &&
+              back.unknown_items.len == len && !memcmp(back.unknown_items.p, text, len),
+          "join round trip: %s", err.msg);
+    msgpack_sbuffer_destroy(&sb);
+    j.unknown_items.len = 0;
+    msgpack_sbuffer_init(&sb);
+    fr_proto_join_encode(&j, &sb);
+    CHECK(fr_proto_join_decode(sb.data, sb.size, &back, &err) == FR_OK &&
+              back.unknown_items.len == 0,
+          "a join without proposals");
+    msgpack_sbuffer_destroy(&sb);
+    fr_unknown_free(&u);
+}
+
 int main(void)
 {
+    RUN(test_proposals);
     RUN(test_modelfile_versions);
     RUN(test_add_retire);
     RUN(test_next_and_apply);
