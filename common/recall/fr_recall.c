@@ -201,8 +201,11 @@ fr_status fr_recall_init(fr_recall *r, const fr_dataset *ds, fr_nn *net,
         }
         if ((st = fr_nn_item_vectors(net, r->item_vecs, err)) != FR_OK)
             goto out;
+        if (cfg->cold_start && (st = fr_recall_cold_build(r, err)) != FR_OK)
+            goto out;
         const fr_backend *be = net->model->be;
-        if (be != fr_backend_cpu() && (st = fr_recall_dev_init(&r->dev, be, r->item_vecs,
+        /* the cold channel scans its own few rows on the host */
+        if (be != fr_backend_cpu() && !cfg->cold_start && (st = fr_recall_dev_init(&r->dev, be, r->item_vecs,
                                                                r->num_items, r->dim, err)) != FR_OK)
             goto out;
     }
@@ -214,6 +217,8 @@ out:
 
 void fr_recall_free(fr_recall *r)
 {
+    free(r->cold_rows);
+    free(r->cold_vecs);
     free(r->hist_off);
     free(r->hist);
     free(r->seen_off);
@@ -334,9 +339,22 @@ static fr_status run_model(fr_recall *r, const int32_t *users, int n, float floo
                            err);
         goto out;
     }
+    if (r->cfg.cold_start) {
+        /* no user has touched a cold item, and none is retired: nothing to exclude */
+        if ((st = fr_topk_search(r->cold_vecs, r->n_cold + 1, d, vecs, m, NULL, r->cfg.threads,
+                                 heaps, err)) != FR_OK)
+            goto out;
+        for (int j = 0; j < m; j++) {
+            fr_recall_hit *o = hits + (size_t)who[j] * K;
+            copy_heap(&heaps[j], FR_SRC_MODEL, o, &cnt[who[j]]);
+            for (int c = 0; c < cnt[who[j]]; c++)
+                o[c].row = r->cold_rows[o[c].row];
+        }
+        goto out;
+    }
     if ((st = fr_topk_search(r->item_vecs, r->num_items, d, vecs, m,
-                             r->cfg.include_seen && !r->n_retired ? NULL : excl, r->cfg.threads, heaps, err)) !=
-        FR_OK)
+                             r->cfg.include_seen && !r->n_retired ? NULL : excl, r->cfg.threads,
+                             heaps, err)) != FR_OK)
         goto out;
     for (int j = 0; j < m; j++)
         copy_heap(&heaps[j], FR_SRC_MODEL, hits + (size_t)who[j] * K, &cnt[who[j]]);

@@ -61,6 +61,9 @@ typedef struct fr_recall_config {
     double pop_half_life; /* popular: half-life in events (20) */
     int mix_model_pct;    /* mix quotas in percent of k (60, 25); popular gets the rest */
     int mix_itemcf_pct;
+    /* cold start: the model channel scores only the items no user of the data has
+     * touched (not retired), from their content and ID rows (docs/catalogue.md) */
+    int cold_start;
 } fr_recall_config;
 
 typedef struct fr_recall_hit {
@@ -86,7 +89,14 @@ typedef struct fr_recall {
     fr_popular pop;                /* always (the fallback) */
     fr_itemcf_scratch *cf_scratch; /* one per thread */
     uint8_t *mark;                 /* V, zero between calls: membership during a mix */
+    int n_cold;                    /* cold_start: the cold items */
+    int32_t *cold_rows;            /* n_cold + 1: row of each, [0] = 0 (padding) */
+    float *cold_vecs;              /* (n_cold + 1) x dim, row 0 zero: what the channel scans */
 } fr_recall;
+
+/* The cold items of r (fr_recall_cold.c): rows no history holds, not retired, and
+ * their vectors, for the cold-start channel. Called by fr_recall_init. */
+FR_MUST fr_status fr_recall_cold_build(fr_recall *r, fr_err *err);
 
 /* 60/25/15 mix, k = 10, L = 50, 1 thread, the channel defaults above. */
 void fr_recall_config_default(fr_recall_config *c);
