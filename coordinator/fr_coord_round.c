@@ -217,8 +217,10 @@ void fr_coord_round_publish(fr_coord *c)
             event_base_loopbreak(c->base);
             return;
         }
-        if (!c->cfg.max_body)
+        if (!c->cfg.max_body) {
             c->max_body = c->model.n * 4 + (64u << 10);
+            fr_https_set_max_body(c->https, c->max_body);
+        }
     }
     if (c->cfg.keep_models > 0 && c->version - c->cfg.keep_models >= 0) {
         /* the files of versions older than the newest keep_models; their rows stay */

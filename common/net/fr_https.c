@@ -234,9 +234,7 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
     }
     if (cfg->tls)
         evhttp_set_bevcb(s->http, fr_https_tls_bev, s);
-    if (s->cfg.max_body)
-        evhttp_set_max_body_size(
-            s->http, s->cfg.max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)s->cfg.max_body);
+    fr_https_set_max_body(s, s->cfg.max_body);
     /* A body over the limit: over TLS the 413 goes out as soon as the header is read,
      * and the connection then lingers a few seconds, reading and dropping, so that
      * closing under a client still sending does not reset the connection under the
@@ -273,6 +271,14 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
 out:
     fr_https_free(s);
     return st;
+}
+
+void fr_https_set_max_body(fr_https *s, size_t max_body)
+{
+    s->cfg.max_body = max_body;
+    if (max_body)
+        evhttp_set_max_body_size(s->http,
+                                 max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)max_body);
 }
 
 int fr_https_port(const fr_https *s)
