@@ -55,12 +55,11 @@ static fr_status current(const char *state_dir, const uint8_t pub[FR_SIGN_PUBLIC
 }
 
 /* The ids to retire: an item file's, or one per line of a text file. */
-static fr_status read_ids(const cat_args *a, const fr_catver *cv, char ***out, int *n,
-                          fr_items *it, fr_err *err)
+static fr_status read_ids(const cat_args *a, const fr_catver *cv, char ***out, int *n, fr_items *it,
+                          fr_err *err)
 {
     if (a->items) {
-        fr_status st =
-            fr_items_load(it, a->items, a->format, cv->num_tokens, cv->token_vocab, err);
+        fr_status st = fr_items_load(it, a->items, a->format, cv->num_tokens, cv->token_vocab, err);
         if (st != FR_OK)
             return st;
         *out = it->item_keys + 1;
@@ -123,8 +122,9 @@ static int run(const char *verb, cat_args *a)
         goto out;
     }
     if (access(sk, R_OK) != 0) {
-        st = fr_fail(&err, FR_EINVAL, "%s: no signing key (the coordinator's, made at its first "
-                                      "start; --signing-key names another)",
+        st = fr_fail(&err, FR_EINVAL,
+                     "%s: no signing key (the coordinator's, made at its first "
+                     "start; --signing-key names another)",
                      sk);
         goto out;
     }
@@ -199,8 +199,7 @@ int fr_coord_cmd_catalogue(int argc, char **argv)
         fprintf(stderr, "fedrecall-coordinator catalogue: %s\n", err.msg);
         return 2;
     }
-    if ((!strcmp(verb, "add") && !a.items) ||
-        (!strcmp(verb, "retire") && !a.items == !a.ids)) {
+    if ((!strcmp(verb, "add") && !a.items) || (!strcmp(verb, "retire") && !a.items == !a.ids)) {
         fprintf(stderr, "fedrecall-coordinator catalogue %s: give %s\n", verb,
                 !strcmp(verb, "add") ? "--items DIR" : "--items DIR or --ids FILE, one of them");
         return 2;

@@ -91,8 +91,8 @@ out:
     return st;
 }
 
-fr_status fr_coord_catalogue_write(const char *state_dir, const fr_sign_key *k,
-                                   const fr_catver *cv, fr_err *err)
+fr_status fr_coord_catalogue_write(const char *state_dir, const fr_sign_key *k, const fr_catver *cv,
+                                   fr_err *err)
 {
     char dir[512], path[512], spath[512];
     snprintf(dir, sizeof dir, "%.400s/catalogues", state_dir);
@@ -101,8 +101,8 @@ fr_status fr_coord_catalogue_write(const char *state_dir, const fr_sign_key *k,
     cat_path(state_dir, cv->version, "frc", path, sizeof path);
     cat_path(state_dir, cv->version, "sig", spath, sizeof spath);
     if (access(path, F_OK) == 0)
-        return fr_fail(err, FR_EINVAL, "%s exists: catalogue version %ld was written already",
-                       path, cv->version);
+        return fr_fail(err, FR_EINVAL, "%s exists: catalogue version %ld was written already", path,
+                       cv->version);
     uint8_t *bytes = NULL;
     size_t len = 0;
     fr_status st = fr_catver_encode(cv, &bytes, &len, err);

@@ -50,9 +50,10 @@ void fr_coord_proposals_html(FILE *f, fr_coord *c)
     int total = 0;
     for (int i = 0; i < c->n_live; i++)
         total += c->live[i].n_proposals;
-    fprintf(f, "<h2>Items proposed by the nodes</h2><div class=\"sub\">catalogue version %ld, %d "
-               "item rows; ids that nodes' data names and the catalogue lacks, from nodes run "
-               "with propose-unknown-items (counts of events only)</div>\n",
+    fprintf(f,
+            "<h2>Items proposed by the nodes</h2><div class=\"sub\">catalogue version %ld, %d "
+            "item rows; ids that nodes' data names and the catalogue lacks, from nodes run "
+            "with propose-unknown-items (counts of events only)</div>\n",
             c->model.catalogue_version, c->model.cfg.num_items - 1);
     merged *m = total ? calloc((size_t)total, sizeof *m) : NULL;
     int n = 0;

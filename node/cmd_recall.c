@@ -162,7 +162,8 @@ int fr_cmd_recall(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *user = NULL, *users = NULL;
     const char *strategy = "model", *device = "cpu";
-    int k = 10, seq_len = 50, threads = 2, include_seen = 0, cold_start = 0, help = 0, model_catalogue = 0;
+    int k = 10, seq_len = 50, threads = 2, include_seen = 0, cold_start = 0, help = 0,
+        model_catalogue = 0;
     int timing = 0;
     int cf_window = 5, cf_neighbours = 50, cf_recent = 20;
     float half_life = 20.0f;

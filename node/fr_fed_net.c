@@ -151,7 +151,8 @@ fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
     int changed = 0;
     char what[64];
     snprintf(what, sizeof what, "model version %ld", version);
-    if (f->global.n && (st = fr_catver_check_models(&f->global, &m, what, &changed, err)) != FR_OK) {
+    if (f->global.n &&
+        (st = fr_catver_check_models(&f->global, &m, what, &changed, err)) != FR_OK) {
         fr_fed_log("REFUSED %s", err->msg);
         goto out;
     }

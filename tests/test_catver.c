@@ -33,8 +33,8 @@ static int model_from(const char *movies, fr_model *m, char *dir, size_t cap)
         fprintf(stderr, "  %s\n", err.msg);
         return 0;
     }
-    fr_model_config mc = {.num_items = it.num_items, .token_vocab = VT, .num_tokens = T,
-                          .dim = 8, .filters = 4};
+    fr_model_config mc = {
+        .num_items = it.num_items, .token_vocab = VT, .num_tokens = T, .dim = 8, .filters = 4};
     fr_status st = fr_model_init(m, &mc, fr_backend_cpu(), it.tokens, it.item_ids, &err);
     fr_items_free(&it);
     if (st == FR_OK)
@@ -113,8 +113,7 @@ static void test_add_retire(void)
     CHECK(fr_catver_add(&cv, &it, "new", &err) == FR_EINVAL, "duplicate in the file");
     CHECK(strstr(err.msg, "duplicate ids") != NULL, "%s", err.msg);
     fr_items_free(&it);
-    CHECK(items_of(d2, "movieId,title,genres\n20,Twenty (2001),Drama\n10,Ten (2001),Horror\n",
-                   &it),
+    CHECK(items_of(d2, "movieId,title,genres\n20,Twenty (2001),Drama\n10,Ten (2001),Horror\n", &it),
           "items");
     CHECK(fr_catver_add(&cv, &it, "new", &err) == FR_OK, "%s", err.msg);
     CHECK(cv.num_items == 6 && !strcmp(cv.keys[4], "10") && !strcmp(cv.keys[5], "20"),
@@ -177,8 +176,7 @@ static void test_next_and_apply(void)
     /* dropping rows is refused, whatever the version */
     int keep = nx.num_items;
     nx.num_items = 3;
-    CHECK(fr_catver_check_next(&cur, &nx, "c", &err) == FR_EINVAL &&
-              strstr(err.msg, "fewer than"),
+    CHECK(fr_catver_check_next(&cur, &nx, "c", &err) == FR_EINVAL && strstr(err.msg, "fewer than"),
           "%s", err.msg);
     nx.num_items = keep;
     char *k2 = nx.keys[2];
@@ -296,8 +294,7 @@ static void test_proposals(void)
     CHECK(u.used == 3 && u.untracked == 1, "used %ld untracked %ld", u.used, u.untracked);
     char text[FR_PROPOSALS_MAX_BYTES + 1];
     size_t len = fr_proposals_encode(&u, 3, text, sizeof text);
-    CHECK(len && !strcmp(text, "m77\t7\nm3\t3\n"), "above the threshold, most first: '%s'",
-          text);
+    CHECK(len && !strcmp(text, "m77\t7\nm3\t3\n"), "above the threshold, most first: '%s'", text);
     CHECK(fr_proposals_encode(&u, 8, text, sizeof text) == 0, "none above 8");
     fr_proposal out[FR_PROPOSALS_MAX];
     int n = 0;
@@ -306,8 +303,8 @@ static void test_proposals(void)
     CHECK(fr_proposals_parse((const uint8_t *)text, len, out, &n, &err) == FR_OK && n == 2 &&
               !strcmp(out[0].id, "m77") && out[0].count == 7,
           "round trip: %d %s", n, err.msg);
-    const char *bad[] = {"m1\t0\n", "m1\t12\n\t3\n", "m1 x\t2\n", "m1\t2", "m1\t-2\n",
-                         "m1\t99999999999999\n"};
+    const char *bad[] = {"m1\t0\n", "m1\t12\n\t3\n", "m1 x\t2\n",
+                         "m1\t2",   "m1\t-2\n",      "m1\t99999999999999\n"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         CHECK(fr_proposals_parse((const uint8_t *)bad[i], strlen(bad[i]), out, &n, &err) ==
                   FR_EFORMAT,

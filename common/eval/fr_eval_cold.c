@@ -27,8 +27,8 @@ fr_status fr_eval_cold(const fr_evaluator *ev, fr_nn *net, const uint8_t *cold,
         goto out;
     }
     if ((st = fr_nn_item_vectors(net, items, err)) != FR_OK ||
-        (st = fr_nn_user_vectors(net, items, ev->inputs[FR_SPLIT_TEST], ev->n_users, users,
-                                 err)) != FR_OK)
+        (st = fr_nn_user_vectors(net, items, ev->inputs[FR_SPLIT_TEST], ev->n_users, users, err)) !=
+            FR_OK)
         goto out;
     long hit[4] = {0};
     for (int i = 0; i < ev->n_users; i++) {

@@ -13,8 +13,8 @@
 #include "util/fr_status.h"
 
 typedef struct fr_cold_metrics {
-    int cold_items;       /* rows flagged cold */
-    long users;           /* evaluation users whose test item is cold */
+    int cold_items;                      /* rows flagged cold */
+    long users;                          /* evaluation users whose test item is cold */
     double recall10, recall50;           /* full ranking */
     double cold_recall10, cold_recall50; /* among the cold items only */
 } fr_cold_metrics;

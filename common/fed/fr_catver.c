@@ -137,8 +137,8 @@ fr_status fr_catver_retire(fr_catver *cv, const char *const *keys, int n, fr_err
         rows[i] = find(cv, keys[i]);
         if (rows[i] < 0)
             st = fr_fail(err, FR_EINVAL,
-                         "cannot retire item '%.200s': it is not in catalogue version %ld",
-                         keys[i], cv->version);
+                         "cannot retire item '%.200s': it is not in catalogue version %ld", keys[i],
+                         cv->version);
         else if (cv->retired[rows[i]])
             st = fr_fail(err, FR_EINVAL, "cannot retire item '%.200s': it is already retired",
                          keys[i]);
@@ -172,8 +172,7 @@ fr_status fr_catver_check_next(const fr_catver *cur, const fr_catver *next, cons
         return fr_fail(err, FR_EINVAL,
                        "%s: catalogue version %ld has %d rows, fewer than the %d of version %ld "
                        "(rows are retired, never dropped)",
-                       what, next->version, next->num_items - 1, cur->num_items - 1,
-                       cur->version);
+                       what, next->version, next->num_items - 1, cur->num_items - 1, cur->version);
     for (int r = 1; r < cur->num_items; r++) {
         if (strcmp(cur->keys[r], next->keys[r]))
             return fr_fail(err, FR_EINVAL,

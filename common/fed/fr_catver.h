@@ -24,15 +24,15 @@
 #define FR_CATVER_MAX_FILE ((size_t)1 << 30)
 
 typedef struct fr_catver {
-    long version;    /* 0: the catalogue fixed at init-model */
-    int num_items;   /* V, padding row 0 included */
-    int num_tokens;  /* T */
-    int token_vocab; /* Vt */
-    int numeric;     /* every id is an integer (keys are canonical decimals) */
-    char **keys;     /* V ids as strings, keys[0] = "" */
-    int32_t *tokens; /* V x T content token rows, row 0 all 0 */
-    uint8_t *retired;/* V flags, 1 = retired */
-    int cap;         /* rows allocated */
+    long version;     /* 0: the catalogue fixed at init-model */
+    int num_items;    /* V, padding row 0 included */
+    int num_tokens;   /* T */
+    int token_vocab;  /* Vt */
+    int numeric;      /* every id is an integer (keys are canonical decimals) */
+    char **keys;      /* V ids as strings, keys[0] = "" */
+    int32_t *tokens;  /* V x T content token rows, row 0 all 0 */
+    uint8_t *retired; /* V flags, 1 = retired */
+    int cap;          /* rows allocated */
 } fr_catver;
 
 /* The catalogue a model's rows follow: its keys (or ids), tokens, retired flags and

@@ -60,9 +60,9 @@ fr_status fr_catver_encode(const fr_catver *cv, uint8_t **out, size_t *len, fr_e
     return FR_OK;
 }
 
-static const char *const keys_[] = {"format",  "format_version", "version", "num_tokens",
-                                    "token_vocab", "numeric",    "keys",    "tokens",
-                                    "retired"};
+static const char *const keys_[] = {"format",     "format_version", "version",
+                                    "num_tokens", "token_vocab",    "numeric",
+                                    "keys",       "tokens",         "retired"};
 enum { K_FMT, K_FV, K_VER, K_T, K_VT, K_NUM, K_KEYS, K_TOK, K_RET, K_N };
 
 /* The keys array: each string checked (length, row 0 empty, no NUL) and copied. */

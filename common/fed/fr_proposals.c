@@ -49,8 +49,7 @@ fr_status fr_proposals_parse(const uint8_t *p, size_t len, fr_proposal *out, int
         if (*n >= FR_PROPOSALS_MAX)
             return fr_fail(err, FR_EFORMAT, "unknown_items: more than %d ids", FR_PROPOSALS_MAX);
         if (!tab || !id_ok((const char *)p + at, (size_t)(tab - p) - at))
-            return fr_fail(err, FR_EFORMAT, "unknown_items line %zu: not an id and a count",
-                           line);
+            return fr_fail(err, FR_EFORMAT, "unknown_items line %zu: not an id and a count", line);
         char num[16];
         size_t dl = end - (size_t)(tab - p) - 1;
         if (dl < 1 || dl > 13)

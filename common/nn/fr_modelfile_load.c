@@ -46,8 +46,8 @@ typedef struct raw_body {
     fr_mpread_item retired;       /* its retired flags */
 } raw_body;
 
-static const char *const body_keys[] = {"format",   "version",     "config",   "adam_step",
-                                        "item_ids", "item_tokens", "tensors",  "adam_m",
+static const char *const body_keys[] = {"format",   "version",     "config",    "adam_step",
+                                        "item_ids", "item_tokens", "tensors",   "adam_m",
                                         "adam_v",   "meta",        "item_keys", "catalogue"};
 enum {
     K_FORMAT,

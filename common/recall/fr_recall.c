@@ -205,8 +205,9 @@ fr_status fr_recall_init(fr_recall *r, const fr_dataset *ds, fr_nn *net,
             goto out;
         const fr_backend *be = net->model->be;
         /* the cold channel scans its own few rows on the host */
-        if (be != fr_backend_cpu() && !cfg->cold_start && (st = fr_recall_dev_init(&r->dev, be, r->item_vecs,
-                                                               r->num_items, r->dim, err)) != FR_OK)
+        if (be != fr_backend_cpu() && !cfg->cold_start &&
+            (st = fr_recall_dev_init(&r->dev, be, r->item_vecs, r->num_items, r->dim, err)) !=
+                FR_OK)
             goto out;
     }
 out:
@@ -335,8 +336,8 @@ static fr_status run_model(fr_recall *r, const int32_t *users, int n, float floo
     if ((st = fr_nn_user_vectors(r->net, r->item_vecs, seqs, m, vecs, err)) != FR_OK)
         goto out;
     if (r->dev.be) {
-        st = run_model_dev(r, vecs, m, r->cfg.include_seen && !r->n_retired ? NULL : excl, floor, who, hits, cnt,
-                           err);
+        st = run_model_dev(r, vecs, m, r->cfg.include_seen && !r->n_retired ? NULL : excl, floor,
+                           who, hits, cnt, err);
         goto out;
     }
     if (r->cfg.cold_start) {
@@ -390,7 +391,8 @@ static fr_status run_itemcf(fr_recall *r, const int32_t *users, int n, float flo
         fr_topk_excl e = seen_of(r, u);
         fr_topk_reset(&heaps[t], floor);
         fr_itemcf_query(&r->cf, r->hist + r->hist_off[u], hist_len(r, u), r->cfg.cf_recent,
-                        r->cfg.include_seen && !r->n_retired ? NULL : &e, &r->cf_scratch[t], &heaps[t]);
+                        r->cfg.include_seen && !r->n_retired ? NULL : &e, &r->cf_scratch[t],
+                        &heaps[t]);
         copy_heap(&heaps[t], FR_SRC_ITEMCF, hits + (size_t)i * K, &cnt[i]);
     }
 out:
@@ -405,8 +407,8 @@ static void run_popular(const fr_recall *r, int32_t u, float floor, int source, 
                         float *scores, fr_recall_hit *hits, int *cnt)
 {
     fr_topk_excl e = seen_of(r, u);
-    int got =
-        fr_popular_top(&r->pop, r->cfg.include_seen && !r->n_retired ? NULL : &e, floor, r->cfg.k, rows, scores);
+    int got = fr_popular_top(&r->pop, r->cfg.include_seen && !r->n_retired ? NULL : &e, floor,
+                             r->cfg.k, rows, scores);
     for (int j = 0; j < got; j++)
         hits[j] = (fr_recall_hit){rows[j], scores[j], source};
     *cnt = got;

@@ -40,8 +40,8 @@ typedef struct fr_serve_model {
     double q8_build_s; /* seconds the copy took to build */
     int32_t *retired;  /* the model's retired rows, ascending (never recalled); NULL: none */
     long n_retired;
-    long generation;   /* >= 1 */
-    long version;      /* the federation's version, or -1 */
+    long generation; /* >= 1 */
+    long version;    /* the federation's version, or -1 */
     int seq_len;
     struct stat file; /* the model file as it was read (inode, size, mtime) */
 } fr_serve_model;

@@ -37,8 +37,8 @@ typedef struct fr_serve_worker {
     fr_itemcf_scratch cf;
     uint8_t *mark; /* mark_n >= V of the bound model, zero between calls */
     int mark_n;
-    int threads;   /* threads that share the catalogue scan of a batch */
-    int rerank;    /* int8 scan: candidates re-ranked exactly (0: fr_topk_q8's default) */
+    int threads; /* threads that share the catalogue scan of a batch */
+    int rerank;  /* int8 scan: candidates re-ranked exactly (0: fr_topk_q8's default) */
 } fr_serve_worker;
 
 FR_MUST fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads,
