@@ -66,7 +66,7 @@ fr_status fr_coord_catalogue_read(const char *state_dir, const uint8_t pub[FR_SI
     snprintf(line, sizeof line, "%.*s", (int)slen, (const char *)sl);
     char hex[2 * FR_SIGN_BYTES + 8] = "";
     fr_err e2 = {{0}};
-    if (sscanf(line, "%ld %140s", &sv, hex) != 2 || sv != v ||
+    if (sscanf(line, "%ld %135s", &sv, hex) != 2 || sv != v ||
         fr_hex_decode(hex, sig, FR_SIGN_BYTES, &e2) != FR_OK) {
         st = fr_fail(err, FR_EINVAL, "%s: unsigned catalogue: %s holds no signature of version %ld",
                      path, spath, v);
