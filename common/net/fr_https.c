@@ -117,6 +117,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *peer = NULL;
     if (s->cfg.tls && fr_https_tls_admit(s, req, cn, &peer) != 0)
         return;
+    /* a kept-alive connection has the cap of when it was accepted: bring it to the
+     * current one (fr_https_set_max_body) for its next request */
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon && s->cfg.max_body)
+        evhttp_connection_set_max_body_size(
+            evcon, s->cfg.max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)s->cfg.max_body);
     s->handler(req, peer, s->hctx);
 }
 
