@@ -29,7 +29,7 @@ OUT=${FR_COLD_OUT:-bench/out/cold}
 mkdir -p "$OUT"
 tmp=$(mktemp -d)
 pids=""
-trap 'for p in $pids; do kill $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
+trap 'for p in $pids; do kill $p 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
 
 # the held-out movies: the highest 10% of movieIds
 tail -n +2 "$DATA/movies.csv" | cut -d, -f1 | sort -n >"$tmp/ids"
