@@ -39,6 +39,7 @@ proposed() {
 # the recall service beside n1, on the model file that n1's run keeps current
 mkdir -p "$tmp/state-n1"
 cp "$tmp/init.frm" "$tmp/state-n1/global.frm"
+: >"$tmp/serve.log"
 "$NODE" serve --model "$tmp/state-n1/global.frm" --data "$tmp/part1" --format movielens-csv \
     --seq-len 20 --listen 127.0.0.1:0 --poll-ms 50 2>"$tmp/serve.log" &
 spid=$!
@@ -248,6 +249,29 @@ shape7=$(head -c 120 "$tmp/npy7/E_id.npy" | tr -cd '[:print:]' | sed -n "s/.*'sh
 [ "$shape7" = 401 ] && ok "version 7 keeps catalogue version 2" || bad "version 7 rows: $shape7"
 kill "$COORD_PID" 2>/dev/null
 fed_wait "$COORD_PID" 10
+# a large addition: 1100 rows of d = 16 floats outgrow the 64 KiB slack of the cap on
+# request bodies, which follows the model, also on the node's kept-alive connection
+STATE2="$tmp/coord2"
+mkdir -p "$STATE2" "$tmp/many"
+cp "$tmp/init.frm" "$STATE2/initial-model.frm"
+{ echo "movieId,title,genres"; seq 500001 501100 | awk '{printf "%d,Extra %d (2020),Drama\n", $1, $1}'; } \
+    >"$tmp/many/movies.csv"
+STATE_MAIN=$STATE
+STATE=$STATE2
+fed_start_coord "$STATE2" --min-nodes 1 --rounds 3 --retry 1 --local-epochs 1 --seq-len 20 \
+    --batch 32 --negatives 32 --lr 0.01 --secure-aggregation off || bad "second coordinator"
+fed_node_conf n1 part1
+sed -i "s|state-dir = .*|state-dir = $tmp/state2-n1|" "$tmp/n1.conf"
+fed_start_node n1
+wait_log "round 1 open" 60 || bad "round 1 of the second federation"
+"$COORD" catalogue add --state-dir "$STATE2" --items "$tmp/many" >/dev/null || bad "add 1100"
+fed_wait "$NODE_PID" 120 || bad "node still running"
+grep -q "round 3 published" "$STATE2.log" && ! grep -q "HTTP 413" "$tmp/n1.log" &&
+    ok "1100 items added: the updates of the grown model are accepted" ||
+    bad "large addition: $(grep -i 'refused\|413' "$tmp/n1.log" | tail -n 2)"
+kill "$COORD_PID" 2>/dev/null
+STATE=$STATE_MAIN
+
 # a rolled-back folder: the newest catalogue file older than the published one
 rm -f "$STATE/catalogues/catalogue-000003."* "$STATE/catalogues/catalogue-000002."*
 out=$("$COORD" catalogue show --state-dir "$STATE" 2>&1)
