@@ -198,8 +198,10 @@ void fr_coord_free(fr_coord *c)
     fr_model_free(&c->model);
     free(c->file);
     free(c->held);
-    for (int i = 0; i < c->n_live; i++)
+    for (int i = 0; i < c->n_live; i++) {
         free(c->live[i].id_cert);
+        free(c->live[i].proposals);
+    }
     free(c->live);
     fr_identity_ca_free(&c->idca);
     fr_sign_key_free(&c->key);

@@ -14,6 +14,8 @@
 
 #include "fed/fr_refusal_limit.h"
 #include "fed/fr_fedagg.h"
+#include "fed/fr_proposals.h"
+#include "fed/fr_proto.h"
 #include "fed/fr_round.h"
 #include "net/fr_https.h"
 #include "secagg/fr_identity.h"
@@ -77,6 +79,8 @@ typedef struct fr_coord_live {
     size_t id_cert_len;
     uint8_t id_sig[FR_IDENTITY_MAX_SIG];
     size_t id_sig_len;
+    fr_proposal *proposals; /* from its last join: ids the catalogue lacks (malloc'd) */
+    int n_proposals;
 } fr_coord_live;
 
 typedef struct fr_coord_stats {
@@ -118,6 +122,7 @@ typedef struct fr_coord {
     struct event *tick, *sig_term, *sig_int, *sig_hup;
     fr_coord_stats stats;
     fr_refusal_limit refusal_limit; /* which refusals reach the store and the log */
+    long catalogue_refused;         /* the catalogue version last refused (logged once) */
 } fr_coord;
 
 /* Open the state folder, load or create the signing key and the latest version,
@@ -185,6 +190,11 @@ char *fr_coord_prometheus(fr_coord *c);
 char *fr_coord_dashboard_html(fr_coord *c);
 void fr_coord_on_dashboard(fr_coord *c, struct evhttp_request *req);
 void fr_coord_dashboard_handle(struct evhttp_request *req, const char *peer, void *ctx);
+
+/* Proposals from the edge (fr_coord_proposals.c): a join's unknown_items into l
+ * (FR_EFORMAT: the join is refused), and their table on the dashboard. */
+FR_MUST fr_status fr_coord_proposals_take(fr_coord_live *l, const fr_proto_bin *b, fr_err *err);
+void fr_coord_proposals_html(FILE *f, fr_coord *c);
 
 /* fedrecall-coordinator report: the rounds table from a state folder. */
 FR_MUST fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err);

@@ -9,4 +9,7 @@ int fr_coord_cmd_status(int argc, char **argv);
 /* backup: a consistent copy of a state folder, taken while the coordinator runs. */
 int fr_coord_cmd_backup(int argc, char **argv);
 
+/* catalogue: add, retire or show the federation's items (docs/catalogue.md). */
+int fr_coord_cmd_catalogue(int argc, char **argv);
+
 #endif

@@ -288,6 +288,7 @@ char *fr_coord_dashboard_html(fr_coord *c)
     cards(f, c, nn);
     charts(f, c, rounds, nr);
     nodes_table(f, c, nodes, nn);
+    fr_coord_proposals_html(f, c);
     rounds_table(f, c, rounds, nr);
     refusals_table(f, c);
     fputs("</body></html>\n", f);

@@ -83,10 +83,16 @@ static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
     if (j.id_pk.len && fr_identity_verify(&c->idca, j.id_cert.p, j.id_cert.len, node, j.id_pk.p,
                                           j.id_sig.p, j.id_sig.len, &err) != FR_OK)
         return refuse(c, req, node, 0, 422, err.msg, 1);
+    fr_proposal check[FR_PROPOSALS_MAX];
+    int n_check = 0;
+    if (fr_proposals_parse(j.unknown_items.p, j.unknown_items.len, check, &n_check, &err) != FR_OK)
+        return refuse(c, req, node, 0, 400, err.msg, 1);
     if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
     fr_coord_seen(c, node);
     fr_coord_live *l = fr_coord_live_find(c, node);
+    if (l && fr_coord_proposals_take(l, &j.unknown_items, &err) != FR_OK)
+        fr_coord_log("node %s: %s", node, err.msg);
     if (l) {
         l->has_data = j.has_data == 1;
         uint8_t *cert = j.id_pk.len ? malloc(j.id_cert.len) : NULL;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "fr_coord.h"
+#include "fr_coord_catalogue.h"
 #include "util/fr_file.h"
 #include "nn/fr_modelfile.h"
 
@@ -169,6 +170,11 @@ fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err)
     c->stats.aggregate_seconds += fr_coord_now() - t0;
     fr_model_set_params(&c->model, params);
     c->model.adam_step = 0;
+    /* a catalogue version the operator wrote since the last publish goes out with this
+     * one: the rows are added between rounds, when no update of the old size is due */
+    int folded = 0;
+    if ((st = fr_coord_catalogue_fold(c, &opt, &folded, err)) != FR_OK)
+        goto restore;
     model_path(c, next, path, sizeof path);
     if ((st = fr_modelfile_save(&c->model, path, 0, err)) != FR_OK)
         goto restore;

@@ -209,6 +209,19 @@ void fr_coord_round_publish(fr_coord *c)
     remove_round_files(c, round);
     fr_round_end(&c->rd);
     c->published++;
+    if (c->rd.n != c->model.n) {
+        /* the version carries a new catalogue: the next round's updates have its size */
+        if (fr_round_resize(&c->rd, c->model.n, &err) != FR_OK) {
+            fr_coord_log("round %ld: %s, stopping", round, err.msg);
+            c->failed = 1;
+            event_base_loopbreak(c->base);
+            return;
+        }
+        if (!c->cfg.max_body) {
+            c->max_body = c->model.n * 4 + (64u << 10);
+            fr_https_set_max_body(c->https, c->max_body);
+        }
+    }
     if (c->cfg.keep_models > 0 && c->version - c->cfg.keep_models >= 0) {
         /* the files of versions older than the newest keep_models; their rows stay */
         char old[512];

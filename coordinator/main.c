@@ -75,6 +75,7 @@ static const fr_cmd commands[] = {
     {"report", cmd_report, "print the rounds recorded in a state folder"},
     {"status", fr_coord_cmd_status, "the federation at a glance from a running coordinator"},
     {"backup", fr_coord_cmd_backup, "copy a state folder consistently while the server runs"},
+    {"catalogue", fr_coord_cmd_catalogue, "add, retire or show the federation's items"},
 };
 #define FR_NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -88,7 +89,8 @@ static void usage(FILE *out)
             "  fedrecall-coordinator report --state-dir /var/lib/fedrecall\n"
             "  fedrecall-coordinator status --url https://fedrecall.example.org:8443 \\\n"
             "      --cert operator.crt --key operator.key --ca ca.crt\n"
-            "  fedrecall-coordinator backup --state-dir /var/lib/fedrecall --out BACKUP-FOLDER\n");
+            "  fedrecall-coordinator backup --state-dir /var/lib/fedrecall --out BACKUP-FOLDER\n"
+            "  fedrecall-coordinator catalogue add --state-dir /var/lib/fedrecall --items NEW\n");
 }
 
 int main(int argc, char **argv)

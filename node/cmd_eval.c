@@ -2,6 +2,7 @@
  * protocol), beside the popularity baseline. */
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/fr_backend.h"
@@ -11,6 +12,7 @@
 #include "fr_cmd.h"
 #include "data/fr_data.h"
 #include "fr_data_cli.h"
+#include "eval/fr_eval_cold.h"
 #include "eval/fr_eval_model.h"
 #include "nn/fr_modelfile.h"
 #include "util/fr_opts.h"
@@ -24,10 +26,53 @@ static void print_row(const char *label, const fr_metrics *m)
            m->coverage10, m->novelty10);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* V flags: the rows of ds whose id is a line of path. */
+static fr_status cold_flags(const char *path, const fr_dataset *ds, uint8_t **out, fr_err *err)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return fr_fail(err, FR_EIO, "%s: cannot open", path);
+    char line[1100], **ids = NULL;
+    int n = 0;
+    fr_status st = FR_OK;
+    while (st == FR_OK && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        char **g = line[0] ? realloc(ids, (size_t)(n + 1) * sizeof *ids) : ids;
+        if (line[0] && (!g || !(g[n] = strdup(line))))
+            st = fr_fail(err, FR_ENOMEM, "%s: out of memory", path);
+        if (g)
+            ids = g;
+        n += line[0] && st == FR_OK;
+    }
+    fclose(f);
+    uint8_t *cold = calloc((size_t)ds->num_items, 1);
+    if (st == FR_OK && !cold)
+        st = fr_fail(err, FR_ENOMEM, "out of memory");
+    if (st == FR_OK && n)
+        qsort(ids, (size_t)n, sizeof *ids, cmp_str);
+    for (int r = 1; st == FR_OK && n && r < ds->num_items; r++) {
+        const char *key = fr_dataset_item_key(ds, r);
+        cold[r] = bsearch(&key, ids, (size_t)n, sizeof *ids, cmp_str) != NULL;
+    }
+    for (int i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    if (st != FR_OK)
+        free(cold);
+    else
+        *out = cold;
+    return st;
+}
+
 int fr_cmd_eval(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *metrics_out = NULL;
-    const char *device = "cpu";
+    const char *device = "cpu", *cold_items = NULL;
     int seq_len = 50, threads = 2, eval_users = FR_EVAL_MAX_USERS, help = 0, model_catalogue = 0;
     uint64_t seed = 1;
     fr_data_cli dc;
@@ -45,6 +90,10 @@ int fr_cmd_eval(int argc, char **argv)
         {"model-catalogue", FR_OPT_FLAG, &model_catalogue, 0, 0,
          "map the data onto the model's items (a federation's model); other items are skipped", 0,
          0},
+        {"cold-items", FR_OPT_STR, &cold_items, 0, 0,
+         "file of item ids, one a line: also report how users whose test item is one of them "
+         "are recalled (cold start, docs/catalogue.md)",
+         0, 0},
         FR_DATA_CLI_OPTS(dc),
         {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
         {0},
@@ -106,11 +155,30 @@ int fr_cmd_eval(int argc, char **argv)
     print_row("test", &m[1]);
     print_row("popularity valid", &pop[0]);
     print_row("popularity test", &pop[1]);
+    fr_cold_metrics cm = {0};
+    if (cold_items) {
+        uint8_t *cold = NULL;
+        if ((st = cold_flags(cold_items, &ds, &cold, &err)) == FR_OK)
+            st = fr_eval_cold(&ev, &net, cold, &cm, &err);
+        free(cold);
+        if (st != FR_OK)
+            goto fail;
+        printf("cold test        %d items, %ld users: recall@10 %.4f  recall@50 %.4f  "
+               "cold-channel recall@10 %.4f  recall@50 %.4f\n",
+               cm.cold_items, cm.users, cm.recall10, cm.recall50, cm.cold_recall10,
+               cm.cold_recall50);
+    }
     if (metrics_out) {
         root = json_pack("{s:s, s:o, s:o, s:o, s:{s:o, s:o}}", "model", model_path, "data",
                          fr_report_data(&ds, 0, 0), "valid", fr_report_metrics(&m[0]), "test",
                          fr_report_metrics(&m[1]), "popularity", "valid",
                          fr_report_metrics(&pop[0]), "test", fr_report_metrics(&pop[1]));
+        if (cold_items)
+            json_object_set_new(root, "cold",
+                                json_pack("{s:i, s:I, s:f, s:f, s:f, s:f}", "items", cm.cold_items,
+                                          "users", (json_int_t)cm.users, "recall10", cm.recall10,
+                                          "recall50", cm.recall50, "cold_recall10",
+                                          cm.cold_recall10, "cold_recall50", cm.cold_recall50));
         if ((st = fr_report_write(root, metrics_out, &err)) != FR_OK)
             goto fail;
     }

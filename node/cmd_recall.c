@@ -162,7 +162,8 @@ int fr_cmd_recall(int argc, char **argv)
 {
     const char *model_path = NULL, *data = NULL, *format = NULL, *user = NULL, *users = NULL;
     const char *strategy = "model", *device = "cpu";
-    int k = 10, seq_len = 50, threads = 2, include_seen = 0, help = 0, model_catalogue = 0;
+    int k = 10, seq_len = 50, threads = 2, include_seen = 0, cold_start = 0, help = 0,
+        model_catalogue = 0;
     int timing = 0;
     int cf_window = 5, cf_neighbours = 50, cf_recent = 20;
     float half_life = 20.0f;
@@ -180,6 +181,10 @@ int fr_cmd_recall(int argc, char **argv)
          "only items scoring above this (at most k; not with mix)", 0, 0},
         {"strategy", FR_OPT_STR, &strategy, 0, 0, "model, itemcf, popular or mix", 0, 0},
         {"include-seen", FR_OPT_FLAG, &include_seen, 0, 0, "also return items the user had", 0, 0},
+        {"cold-start", FR_OPT_FLAG, &cold_start, 0, 0,
+         "the model channel recalls only items no user of the data has touched (new items, "
+         "scored from their content)",
+         0, 0},
         {"model-catalogue", FR_OPT_FLAG, &model_catalogue, 0, 0,
          "map the data onto the model's items (a federation's model); other items are skipped", 0,
          0},
@@ -218,6 +223,7 @@ int fr_cmd_recall(int argc, char **argv)
     cfg.use_threshold = !isnan(threshold);
     cfg.threshold = cfg.use_threshold ? (float)threshold : 0.0f;
     cfg.include_seen = include_seen;
+    cfg.cold_start = cold_start;
     cfg.seq_len = seq_len;
     cfg.threads = threads;
     cfg.cf_window = cf_window;

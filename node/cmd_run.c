@@ -190,6 +190,7 @@ void fr_fed_free(fr_fed *f)
     free(f->windows);
     if (f->have_ds)
         fr_dataset_free(&f->ds);
+    fr_unknown_free(&f->unknown);
     if (f->have_ledger)
         fr_dp_ledger_close(&f->ledger);
     memset(f, 0, sizeof *f);
@@ -288,13 +289,15 @@ static int run_loop(fr_fed *f)
     int attempt = 0;
     double last_join = -1;
     int had_data = f->have_ds;
+    long loads = f->data_loads; /* with proposals, each load's are sent at once */
     while (!stopping) {
         fr_proto_task t;
         fr_status st = FR_OK;
         /* join again on the heartbeat, and once the data is loaded, so that the
          * coordinator's view of this node (users, version, privacy) stays current */
-        if (had_data != f->have_ds) {
+        if (had_data != f->have_ds || (f->cfg.propose_unknown > 0 && loads != f->data_loads)) {
             had_data = f->have_ds;
+            loads = f->data_loads;
             last_join = -1;
         }
         if (fr_node_round_join_due(&clock, last_join, f->heartbeat_s)) {
@@ -398,6 +401,10 @@ int fr_cmd_run(int argc, char **argv)
         {"max-backoff", FR_OPT_INT, &cfg.max_backoff, 1, 3600, "longest retry delay, seconds", 0,
          0},
         {"poll", FR_OPT_INT, &cfg.poll, 1, 3600, "seconds between polls", 0, 0},
+        {"propose-unknown-items", FR_OPT_INT, &cfg.propose_unknown, 0, 1 << 30,
+         "report to the coordinator the item ids the catalogue lacks that the data names in at "
+         "least this many events (counts only; 0: off; docs/catalogue.md)",
+         0, 0},
         {"secagg-min-members", FR_OPT_INT, &cfg.secagg_min_members, 3, 255,
          "refuse secure rounds of fewer members (3 at least)", 0, 0},
         {"secagg-min-threshold-ratio", FR_OPT_DOUBLE, &cfg.secagg_min_ratio, 2.0 / 3, 1,

@@ -14,6 +14,7 @@
 #include "secagg/fr_identity.h"
 #include "secagg/fr_roster.h"
 #include "nn/fr_model.h"
+#include "fed/fr_proposals.h"
 #include "fed/fr_node_round.h"
 #include "fed/fr_proto.h"
 #include "fed/fr_sign.h"
@@ -45,6 +46,9 @@ typedef struct fr_fed_config {
     int secagg_min_members;
     double secagg_min_ratio;
     const char *members; /* the roster: fellow members accepted (secagg/fr_roster.h) */
+    /* propose item ids the catalogue lacks that the data names at least this many times
+     * (fed/fr_proposals.h); 0: off */
+    int propose_unknown;
     fr_data_cli data_cli;
 } fr_fed_config;
 
@@ -88,6 +92,11 @@ typedef struct fr_fed {
     double last_loss;
     int rounds_done;
     double eps_spent;
+    /* the proposals of the last data load, sent with each join (fed/fr_proposals.h) */
+    fr_unknown unknown;
+    char proposals[FR_PROPOSALS_MAX_BYTES + 1];
+    size_t proposals_len;
+    long data_loads; /* data loads so far: a new one sends its proposals with a join */
 } fr_fed;
 
 FR_MUST fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err);
@@ -124,6 +133,11 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
 /* Local work (fr_fed_local.c). */
 /* Load the data onto the global model's catalogue (once). */
 FR_MUST fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err);
+/* The global model now follows another catalogue version: the data is read again at
+ * the next round, mapped onto its rows, so that events on items the node dropped as
+ * unknown are taken up (fr_fed_local.c). */
+void fr_fed_catalogue_changed(fr_fed *f);
+
 /* Train from the global model per task t; *delta (malloc'd, global.n floats) = local
  * parameters - global ones, clipped to the task's norm bound. *stop is set when the
  * privacy budget cannot pay for the round. */

@@ -29,6 +29,22 @@ static long long extra_size(const fr_fed *f)
     return stat(path, &st) == 0 ? (long long)st.st_size : 0;
 }
 
+void fr_fed_catalogue_changed(fr_fed *f)
+{
+    if (f->have_ds) {
+        fr_dataset_free(&f->ds);
+        f->have_ds = 0;
+    }
+    free(f->windows);
+    f->windows = NULL;
+    if (f->have_ev) {
+        fr_eval_free(&f->ev);
+        f->have_ev = 0;
+    }
+    fr_fed_log("catalogue version %ld: %d items; the data is mapped onto them at the next round",
+               f->global.catalogue_version, f->global.cfg.num_items - 1);
+}
+
 fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
 {
     fr_status st;
@@ -45,16 +61,30 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
         fr_data_catalogue_from_model(&cat, &f->global);
         fr_data_options opt = f->cfg.data_cli.opt;
         opt.catalogue = &cat;
+        fr_unknown_free(&f->unknown);
+        if (f->cfg.propose_unknown > 0)
+            opt.unknown = &f->unknown;
         /* a local data problem is the operator's to fix, not a network fault to retry */
         if ((st = fr_dataset_load(&f->ds, f->cfg.data, f->cfg.format, f->global.cfg.num_tokens,
                                   f->global.cfg.token_vocab, &opt, err)) != FR_OK)
             return st == FR_EIO ? FR_EINVAL : st;
         f->have_ds = 1;
         f->extra_size = extra;
+        f->data_loads++;
         fr_fed_log("data: %d users, %ld interactions on the federation's %d items (%ld rows "
                    "read, %ld skipped)",
                    f->ds.num_users, f->ds.interactions, f->ds.num_items - 1, f->ds.report.rows_read,
                    f->ds.report.rows_skipped);
+        if (f->cfg.propose_unknown > 0) {
+            f->proposals_len = fr_proposals_encode(&f->unknown, f->cfg.propose_unknown,
+                                                   f->proposals, sizeof f->proposals);
+            int ids = 0;
+            for (size_t i = 0; i < f->proposals_len; i++)
+                ids += f->proposals[i] == '\n';
+            fr_fed_log("proposing %d item ids the catalogue lacks (each in at least %d events; "
+                       "%ld ids unknown in all)",
+                       ids, f->cfg.propose_unknown, f->unknown.used);
+        }
     }
     if (f->windows && f->seq_len == seq_len)
         return FR_OK;

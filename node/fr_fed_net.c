@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fed/fr_catver.h"
 #include "fr_fed.h"
 #include "util/fr_file.h"
 #include "util/fr_log.h"
@@ -78,6 +79,7 @@ fr_status fr_fed_join(fr_fed *f, fr_err *err)
     j.id_pk = (fr_proto_bin){f->identity.pub, sizeof f->identity.pub};
     j.id_cert = (fr_proto_bin){f->binding.cert, f->binding.cert_len};
     j.id_sig = (fr_proto_bin){f->binding.sig, f->binding.sig_len};
+    j.unknown_items = (fr_proto_bin){(const uint8_t *)f->proposals, f->proposals_len};
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_proto_join_encode(&j, &sb);
@@ -146,8 +148,12 @@ fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
     if ((st = fr_modelfile_decode(&m, fr_backend_cpu(), r.body, r.len, "global model", err)) !=
         FR_OK)
         goto out;
-    if (f->global.n && (m.n != f->global.n || m.cfg.num_items != f->global.cfg.num_items)) {
-        st = fr_fail(err, FR_EFORMAT, "model: version %ld changes the model's shape", version);
+    int changed = 0;
+    char what[64];
+    snprintf(what, sizeof what, "model version %ld", version);
+    if (f->global.n &&
+        (st = fr_catver_check_models(&f->global, &m, what, &changed, err)) != FR_OK) {
+        fr_fed_log("REFUSED %s", err->msg);
         goto out;
     }
     char path[4200];
@@ -168,6 +174,8 @@ fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
     memset(&m, 0, sizeof m);
     f->version = version;
     fr_fed_log("model version %ld installed (%zu bytes, signature verified)", version, r.len);
+    if (changed)
+        fr_fed_catalogue_changed(f);
 out:
     fr_model_free(&m);
     fr_http_response_free(&r);

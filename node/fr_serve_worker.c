@@ -11,16 +11,17 @@
 
 /* A list's items: the hot part of a reply (100 items a list under load), so the
  * fixed text is copied and only the score goes through the formatter. */
-static void put_items(fr_serve *s, fr_jbuf *b, const fr_recall_hit *h, int n)
+static void put_items(fr_serve *s, const fr_serve_model *m, fr_jbuf *b, const fr_recall_hit *h,
+                      int n)
 {
-    char num[32];
+    char num[32], key[24];
     PUT_LIT(b, "\"items\":[");
     for (int i = 0; i < n; i++) {
         if (i)
             PUT_LIT(b, ",{\"item\":");
         else
             PUT_LIT(b, "{\"item\":");
-        fr_jbuf_str(b, fr_dataset_item_key(&s->ds, h[i].row));
+        fr_jbuf_str(b, fr_serve_model_item_key(m, &s->ds, h[i].row, key, sizeof key));
         PUT_LIT(b, ",\"score\":");
         int len = snprintf(num, sizeof num, "%.9g", (double)h[i].score);
         fr_jbuf_put(b, num, len > 0 && len < (int)sizeof num ? (size_t)len : 0);
@@ -50,7 +51,7 @@ static void format_job(fr_serve *s, fr_serve_job *j, const fr_serve_model *m,
         fr_serve_put_model(b, m);
         fr_jbuf_printf(b, ",\"strategy\":\"%s\",\"k\":%d,", strategy_name(j->q[0].strategy),
                        j->q[0].k);
-        put_items(s, b, hits, count[0]);
+        put_items(s, m, b, hits, count[0]);
         fr_jbuf_printf(b, "}\n");
         return;
     }
@@ -62,7 +63,7 @@ static void format_job(fr_serve *s, fr_serve_job *j, const fr_serve_model *m,
         fr_jbuf_printf(b, i ? ",{\"user\":" : "{\"user\":");
         fr_jbuf_str(b, j->ids[i]);
         fr_jbuf_printf(b, ",");
-        put_items(s, b, hits, count[i]);
+        put_items(s, m, b, hits, count[i]);
         fr_jbuf_printf(b, "}");
     }
     fr_jbuf_printf(b, "]}\n");

@@ -106,6 +106,9 @@ typedef struct fr_data_options {
      * data's own (a missing file adds none), cleaned alike and merged before the
      * split: the recall service's behaviour log as training data. */
     const char *extra_events;
+    /* NULL: off. Else every event dropped as unknown_item is counted here by item id
+     * (data/fr_unknown.h): what a node proposes to add to the catalogue. */
+    struct fr_unknown *unknown;
 } fr_data_options;
 
 typedef struct fr_dataset {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "data/fr_data_int.h"
+#include "data/fr_unknown.h"
 
 /* ------------------------------------------------------------------ the report */
 
@@ -294,6 +295,8 @@ static fr_skip row_cleaning(const fr_data_load *ld, const fr_data_row *row, char
         char shown[41];
         fr_data_show(shown, row->item.p, row->item.n);
         snprintf(why, cap, "item '%s' is not in the catalogue", shown);
+        if (o->unknown)
+            fr_unknown_add(o->unknown, row->item.p, row->item.n);
         return FR_SKIP_UNKNOWN_ITEM;
     }
     return FR_SKIP_COUNT;

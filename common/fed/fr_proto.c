@@ -1,5 +1,6 @@
 /* Wire messages: encoders on msgpack-c's packer, decoders on the bounded cursor, both
  * driven by one field table per message so that the two cannot drift apart. */
+#include "fed/fr_proposals.h"
 #include "fed/fr_proto.h"
 
 #include <math.h>
@@ -56,6 +57,7 @@ static const field join_fields[] = {
     BO(fr_proto_join, id_pk, 32, 32),
     BO(fr_proto_join, id_cert, 1, FR_PROTO_MAX_CERT),
     BO(fr_proto_join, id_sig, 1, FR_PROTO_MAX_ID_SIG),
+    BO(fr_proto_join, unknown_items, 1, FR_PROPOSALS_MAX_BYTES),
 };
 static const field join_reply_fields[] = {
     S(fr_proto_join_reply, node),

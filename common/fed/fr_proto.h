@@ -43,6 +43,9 @@ typedef struct fr_proto_join {
      * the two (fr_identity.h). Without them the node cannot take part in secure
      * rounds. */
     fr_proto_bin id_pk, id_cert, id_sig;
+    /* Optional: item ids the node's data names that the catalogue lacks, with counts
+     * (fed/fr_proposals.h, which parses it); sent only by a node that proposes. */
+    fr_proto_bin unknown_items;
 } fr_proto_join;
 
 /* Its answer: the identity the coordinator took from the node's certificate. */

@@ -47,6 +47,22 @@ fr_status fr_round_init(fr_round *r, const fr_round_config *cfg, size_t n, fr_er
     return fr_agg_init(&r->agg, n, err);
 }
 
+fr_status fr_round_resize(fr_round *r, size_t n, fr_err *err)
+{
+    if (r->id)
+        return fr_fail(err, FR_EINVAL, "round %ld is open: the model's size cannot change", r->id);
+    if (n == r->n)
+        return FR_OK;
+    fr_agg a;
+    fr_status st = fr_agg_init(&a, n, err);
+    if (st != FR_OK)
+        return st;
+    fr_agg_free(&r->agg);
+    r->agg = a;
+    r->n = n;
+    return FR_OK;
+}
+
 void fr_round_free(fr_round *r)
 {
     fr_round_secure_end(r);

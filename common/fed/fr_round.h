@@ -127,6 +127,10 @@ typedef struct fr_round {
 FR_MUST fr_status fr_round_init(fr_round *r, const fr_round_config *cfg, size_t n, fr_err *err);
 /* Free r (wiping a secure round's secrets) and zero it; accepts a zeroed struct. */
 void fr_round_free(fr_round *r);
+/* The model now has n parameters (a catalogue version added rows, docs/catalogue.md):
+ * updates of the next round have that size. Only between rounds: FR_EINVAL while a
+ * round is open, whose updates have the old size. */
+FR_MUST fr_status fr_round_resize(fr_round *r, size_t n, fr_err *err);
 
 /* The row of the round that would open now on version with live nodes: opened_at,
  * deadline, expected (id 0: the store picks it). */

@@ -42,6 +42,14 @@ FR_MUST fr_status fr_sign_verify_model(const uint8_t pub[FR_SIGN_PUBLIC_BYTES], 
                                        const void *data, size_t len,
                                        const uint8_t sig[FR_SIGN_BYTES], fr_err *err);
 
+/* Catalogue versions (fed/fr_catver.h): the same scheme under the context
+ * "fedrecall-catalogue-v1" and a NUL, over the catalogue version and the file. */
+void fr_sign_catalogue(const fr_sign_key *k, uint64_t version, const void *data, size_t len,
+                       uint8_t sig[FR_SIGN_BYTES]);
+FR_MUST fr_status fr_sign_verify_catalogue(const uint8_t pub[FR_SIGN_PUBLIC_BYTES],
+                                           uint64_t version, const void *data, size_t len,
+                                           const uint8_t sig[FR_SIGN_BYTES], fr_err *err);
+
 /* A public key from a file holding its hex, or from the hex itself. */
 FR_MUST fr_status fr_sign_public_load(const char *file_or_hex, uint8_t pub[FR_SIGN_PUBLIC_BYTES],
                                       fr_err *err);

@@ -117,6 +117,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *peer = NULL;
     if (s->cfg.tls && fr_https_tls_admit(s, req, cn, &peer) != 0)
         return;
+    /* a kept-alive connection has the cap of when it was accepted: bring it to the
+     * current one (fr_https_set_max_body) for its next request */
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    if (evcon && s->cfg.max_body)
+        evhttp_connection_set_max_body_size(
+            evcon, s->cfg.max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)s->cfg.max_body);
     s->handler(req, peer, s->hctx);
 }
 
@@ -234,9 +240,7 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
     }
     if (cfg->tls)
         evhttp_set_bevcb(s->http, fr_https_tls_bev, s);
-    if (s->cfg.max_body)
-        evhttp_set_max_body_size(
-            s->http, s->cfg.max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)s->cfg.max_body);
+    fr_https_set_max_body(s, s->cfg.max_body);
     /* A body over the limit: over TLS the 413 goes out as soon as the header is read,
      * and the connection then lingers a few seconds, reading and dropping, so that
      * closing under a client still sending does not reset the connection under the
@@ -273,6 +277,14 @@ fr_status fr_https_init(fr_https **out, struct event_base *base, const fr_https_
 out:
     fr_https_free(s);
     return st;
+}
+
+void fr_https_set_max_body(fr_https *s, size_t max_body)
+{
+    s->cfg.max_body = max_body;
+    if (max_body)
+        evhttp_set_max_body_size(s->http,
+                                 max_body > (size_t)SSIZE_MAX ? SSIZE_MAX : (ev_ssize_t)max_body);
 }
 
 int fr_https_port(const fr_https *s)

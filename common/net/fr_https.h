@@ -72,6 +72,12 @@ int fr_https_port(const fr_https *s);
  * load, the old context stays in use and the error says why. */
 FR_MUST fr_status fr_https_reload_crl(fr_https *s, fr_err *err);
 
+/* A new cap on request bodies (cfg->max_body; 0 = no limit): for connections accepted
+ * from now on, and for open ones from their next request on (a node polls its task
+ * before it uploads). The coordinator's updates grow with the model when the catalogue
+ * does. */
+void fr_https_set_max_body(fr_https *s, size_t max_body);
+
 /* Closes the listener and every open connection. s may be NULL. */
 void fr_https_free(fr_https *s);
 

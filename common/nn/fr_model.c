@@ -131,6 +131,7 @@ void fr_model_free(fr_model *m)
     free(m->item_tokens);
     free(m->item_ids);
     free(m->item_keys);
+    free(m->item_retired);
     memset(m, 0, sizeof *m);
 }
 

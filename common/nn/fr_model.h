@@ -60,6 +60,10 @@ typedef struct fr_model {
     char **item_keys;         /* host, V external ids as strings (item_keys[0] = ""), one
                                * allocation; NULL when the ids are integers (item_ids) */
     int32_t *item_tokens_dev; /* backend copy of item_tokens */
+    long catalogue_version;   /* the federation's catalogue version the rows follow; 0 for a
+                               * catalogue fixed at init-model (docs/catalogue.md) */
+    uint8_t *item_retired;    /* host, V flags: 1 for a retired item, never recalled; NULL
+                               * when none is retired. Rows are never renumbered. */
 } fr_model;
 
 /* Sizes in a config that the model refuses (a message names the field). */
@@ -78,6 +82,12 @@ void fr_model_free(fr_model *m);
 FR_MUST fr_status fr_model_set_item_keys(fr_model *m, const char *const *keys, fr_err *err);
 
 #define FR_MODEL_MAX_KEY 1024 /* bytes of one item key */
+
+/* 1 when row r of m is a retired item (recall must never return it). */
+static inline int fr_model_retired(const fr_model *m, int r)
+{
+    return m->item_retired && r >= 0 && r < m->cfg.num_items && m->item_retired[r];
+}
 
 /* The spec's initialisation: embeddings N(0, 0.05^2) with row 0 zero; conv, linear
  * and GRU weights and biases as PyTorch's defaults, U(-1/sqrt(fan_in), 1/sqrt(fan_in))

@@ -121,11 +121,12 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
     const fr_model_config *c = &m->cfg;
     size_t ntok = (size_t)c->num_items * (size_t)c->num_tokens;
     int opt = (flags & FR_MODELFILE_OPTIMIZER) != 0;
-    msgpack_pack_map(pk, (opt ? 10 : 8) + (m->item_keys != NULL));
+    int cat = fr_mf_has_catalogue(m);
+    msgpack_pack_map(pk, (opt ? 10 : 8) + (m->item_keys != NULL) + cat);
     pack_cstr(pk, "format");
     pack_cstr(pk, FR_MF_FORMAT_NAME);
     pack_cstr(pk, "version");
-    msgpack_pack_uint32(pk, FR_MODELFILE_VERSION);
+    msgpack_pack_uint32(pk, cat ? 3u : 2u);
     pack_cstr(pk, "config");
     msgpack_pack_map(pk, 5);
     const char *ck[5] = {"num_items", "token_vocab", "num_tokens", "dim", "filters"};
@@ -171,6 +172,24 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
             pack_le(pk, m->be, (k ? m->adam_v : m->adam_m) + m->p[i].offset, m->p[i].size, 4, stage,
                     stage_len);
     }
+    if (cat) {
+        pack_cstr(pk, "catalogue");
+        msgpack_pack_map(pk, 2);
+        pack_cstr(pk, "version");
+        msgpack_pack_long(pk, m->catalogue_version);
+        pack_cstr(pk, "retired");
+        msgpack_pack_bin(pk, (size_t)c->num_items);
+        if (m->item_retired) {
+            msgpack_pack_bin_body(pk, m->item_retired, (size_t)c->num_items);
+        } else {
+            for (size_t left = (size_t)c->num_items; left > 0;) {
+                size_t k = left < stage_len ? left : stage_len;
+                memset(stage, 0, k);
+                msgpack_pack_bin_body(pk, stage, k);
+                left -= k;
+            }
+        }
+    }
     char created[32] = "unknown";
     time_t now = time(NULL);
     struct tm tm;
@@ -208,7 +227,7 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
     /* Refuse here what a reader would refuse, rather than write a file nobody loads. */
     uint64_t tok_bytes = (uint64_t)c->num_items * (uint64_t)c->num_tokens * 4;
     uint64_t payload = (uint64_t)total * 4 * ((flags & FR_MODELFILE_OPTIMIZER) ? 3 : 1) +
-                       (uint64_t)c->num_items * 8 + tok_bytes;
+                       (uint64_t)c->num_items * 9 + tok_bytes;
     for (int r = 0; m->item_keys && r < c->num_items; r++)
         payload += strlen(m->item_keys[r]) + 5; /* a str head is at most 5 bytes */
     if (payload + 65536 > FR_MODELFILE_MAX_BODY || tok_bytes > UINT32_MAX ||
@@ -244,7 +263,7 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
         goto out;
     }
     memcpy(hdr, FR_MODELFILE_MAGIC, 8);
-    fr_mf_put_le(hdr + 8, FR_MODELFILE_VERSION, 4);
+    fr_mf_put_le(hdr + 8, fr_mf_has_catalogue(m) ? 3u : 2u, 4);
     fr_mf_put_le(hdr + 12, 0, 4);
     fr_mf_put_le(hdr + 16, w.len, 8);
     fr_mf_put_le(hdr + 24, w.crc, 4);

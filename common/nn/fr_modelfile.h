@@ -2,9 +2,12 @@
  * self-describing, checksummed file, so that a node can stop and resume, and a
  * trained model can be handed to evaluation or serving without retraining.
  *
- * File format, version 2
+ * File format, version 3
  * ======================
- * Version 2 adds "item_keys"; version 1 files (without it) are still read.
+ * Version 2 adds "item_keys"; version 3 adds "catalogue". A writer uses version 3
+ * only for a model that has a catalogue version or retired items, so that nodes of
+ * an older build refuse such a model by its version, and read every other one;
+ * version 1 and 2 files are still read.
  *
  * A fixed 28-byte header, then a MessagePack body. All integers of the header and
  * all numbers inside bin payloads are little-endian.
@@ -45,12 +48,15 @@
  *   "adam_m"      bin   optional, with "adam_v": Adam's first moments, float32, the
  *                       tensors' elements concatenated in the order above
  *   "adam_v"      bin   optional, with "adam_m": Adam's second moments, same layout
+ *   "catalogue"   map   optional, version 3: {"version": int >= 0, the federation's
+ *                       catalogue version the rows follow; "retired": bin of V bytes,
+ *                       1 for a retired item (never recalled), else 0; row 0 is 0}
  *   "meta"        map   optional, str -> str (e.g. "producer", "created" as UTC
  *                       ISO 8601); informational, readers ignore its contents
  *
  * Bin payloads carry no alignment; readers copy numbers out byte by byte. Writers
- * emit the keys in the order above and the version they write is
- * FR_MODELFILE_VERSION; readers must not depend on the order. */
+ * emit the keys in the order above and the version they write is 3 with a
+ * "catalogue", else 2; readers must not depend on the order. */
 #ifndef FR_MODELFILE_H
 #define FR_MODELFILE_H
 
@@ -62,7 +68,7 @@
 #include "util/fr_status.h"
 
 #define FR_MODELFILE_MAGIC "FRMODEL\n"
-#define FR_MODELFILE_VERSION 2u
+#define FR_MODELFILE_VERSION 3u
 #define FR_MODELFILE_HEADER_BYTES 28u
 /* The largest body a reader accepts: it is read whole into memory. */
 #define FR_MODELFILE_MAX_BODY ((uint64_t)8 << 30)

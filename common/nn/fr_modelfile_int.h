@@ -39,6 +39,13 @@ static inline void fr_mf_le_in_place(uint8_t *buf, size_t count, int width)
     }
 }
 
+/* A model that follows a catalogue version or has retired items is written as version
+ * 3 with a "catalogue" entry; any other as version 2, which older builds read. */
+static inline int fr_mf_has_catalogue(const fr_model *m)
+{
+    return m->catalogue_version > 0 || m->item_retired != NULL;
+}
+
 /* The staging buffer's size for m: FR_MF_STAGE_BYTES, or less for a model whose
  * largest array is smaller (a multiple of 8, so that it holds whole numbers of either
  * width). */

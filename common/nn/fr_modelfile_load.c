@@ -41,11 +41,14 @@ typedef struct raw_body {
     const uint8_t *keys_at, *end; /* item_keys: its first string, and the body's end */
     uint64_t keys_n;              /* strings in item_keys; keys_at is NULL when there is none */
     size_t keys_bytes;            /* their bytes */
+    int has_cat;                  /* a "catalogue" entry was read */
+    int64_t cat_version;          /* its version */
+    fr_mpread_item retired;       /* its retired flags */
 } raw_body;
 
-static const char *const body_keys[] = {"format",   "version",     "config",   "adam_step",
-                                        "item_ids", "item_tokens", "tensors",  "adam_m",
-                                        "adam_v",   "meta",        "item_keys"};
+static const char *const body_keys[] = {"format",   "version",     "config",    "adam_step",
+                                        "item_ids", "item_tokens", "tensors",   "adam_m",
+                                        "adam_v",   "meta",        "item_keys", "catalogue"};
 enum {
     K_FORMAT,
     K_VERSION,
@@ -58,6 +61,7 @@ enum {
     K_AV,
     K_META,
     K_KEYS,
+    K_CAT,
     K_COUNT
 };
 static const char *const config_keys[] = {"num_items", "token_vocab", "num_tokens", "dim",
@@ -131,6 +135,37 @@ static fr_status read_keys(fr_mpread *r, raw_body *b)
     return st;
 }
 
+static const char *const cat_keys[] = {"version", "retired"};
+
+/* catalogue (version 3): the catalogue version and the retired flags; their length is
+ * checked against the config when the model is built. */
+static fr_status read_catalogue(fr_mpread *r, raw_body *b)
+{
+    fr_mpread_item it;
+    unsigned seen = 0;
+    int k = 0;
+    if (b->version < 3)
+        return fr_fail(r->err, FR_EFORMAT,
+                       "%s: catalogue in a version %u file (it came with version 3)", r->name,
+                       b->version);
+    fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_MAP, "catalogue");
+    if (st == FR_OK && it.u != 2)
+        st = fr_fail(r->err, FR_EFORMAT, "%s: catalogue has %llu keys, expected 2", r->name,
+                     (unsigned long long)it.u);
+    for (uint64_t e = 0; st == FR_OK && e < it.u; e++) {
+        if ((st = fr_mpread_key(r, "catalogue", cat_keys, 2, &seen, &k)) != FR_OK)
+            break;
+        if (k == 0)
+            st = fr_mpread_int(r, "catalogue.version", 0, LONG_MAX, &b->cat_version);
+        else
+            st = fr_mpread_expect(r, &b->retired, FR_MPREAD_BIN, "catalogue.retired");
+    }
+    if (st == FR_OK)
+        st = fr_mpread_missing(r, "catalogue", cat_keys, 2, seen, 3);
+    b->has_cat = 1;
+    return st;
+}
+
 static fr_status read_body(fr_mpread *r, raw_body *b)
 {
     fr_mpread_item it, top;
@@ -165,6 +200,7 @@ static fr_status read_body(fr_mpread *r, raw_body *b)
                              r->name, (long long)v, b->version);
             break;
         case K_KEYS: st = read_keys(r, b); break;
+        case K_CAT: st = read_catalogue(r, b); break;
         case K_CONFIG:
             st = fr_mpread_expect(r, &it, FR_MPREAD_MAP, what);
             if (st == FR_OK && it.u > 5)
@@ -282,6 +318,30 @@ static fr_status copy_keys(fr_model *m, const raw_body *b, const char *name, fr_
     return FR_OK;
 }
 
+/* The catalogue version and retired flags; a model with none retired keeps no flags. */
+static fr_status copy_catalogue(fr_model *m, const raw_body *b, const char *name, fr_err *err)
+{
+    size_t v = (size_t)m->cfg.num_items;
+    if (b->retired.u != v)
+        return fr_fail(err, FR_EFORMAT, "%s: catalogue.retired has %llu bytes, expected %zu", name,
+                       (unsigned long long)b->retired.u, v);
+    m->catalogue_version = (long)b->cat_version;
+    const uint8_t *f = b->retired.ptr;
+    size_t any = 0;
+    for (size_t i = 0; i < v; i++) {
+        if (f[i] > 1 || (i == 0 && f[i]))
+            return fr_fail(err, FR_EFORMAT, "%s: catalogue.retired[%zu] is %u", name, i,
+                           (unsigned)f[i]);
+        any += f[i];
+    }
+    if (!any)
+        return FR_OK;
+    if (!(m->item_retired = malloc(v)))
+        return fr_fail(err, FR_ENOMEM, "%s: cannot allocate the retired flags", name);
+    memcpy(m->item_retired, f, v);
+    return FR_OK;
+}
+
 /* Allocates m from a body whose fields have been read, checking them against the
  * shapes that the config implies. */
 static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *b, const char *name,
@@ -335,6 +395,8 @@ static fr_status build_model(fr_model *m, const fr_backend *be, const raw_body *
         goto out;
     }
     if (b->keys_at && (st = copy_keys(m, b, name, err)) != FR_OK)
+        goto out;
+    if (b->has_cat && (st = copy_catalogue(m, b, name, err)) != FR_OK)
         goto out;
     size_t total = 0;
     for (int i = 0; i < FR_NPARAMS; i++) {

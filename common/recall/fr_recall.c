@@ -86,8 +86,9 @@ static fr_status build_histories(fr_recall *r, fr_err *err)
         r->hist_off[u + 1] = r->hist_off[u] + (ds->train_off[u + 1] - ds->train_off[u]) +
                              (ds->valid[u] > 0) + (ds->test[u] > 0);
     size_t total = (size_t)r->hist_off[U];
+    size_t stotal = total + (size_t)U * (size_t)r->n_retired;
     r->hist = malloc((total ? total : 1) * sizeof *r->hist);
-    r->seen = malloc((total ? total : 1) * sizeof *r->seen);
+    r->seen = malloc((stotal ? stotal : 1) * sizeof *r->seen);
     if (!r->hist || !r->seen)
         return fr_fail(err, FR_ENOMEM, "recall: cannot allocate %zu history events", total);
     for (int u = 0; u < U; u++) {
@@ -104,6 +105,10 @@ static fr_status build_histories(fr_recall *r, fr_err *err)
                                h[i], r->num_items);
         int32_t *s = r->seen + r->seen_off[u];
         memcpy(s, h, (size_t)n * sizeof *s);
+        /* retired items are never recalled: they join every user's exclusions, which
+         * every channel already honours */
+        memcpy(s + n, r->retired, (size_t)r->n_retired * sizeof *s);
+        n += r->n_retired;
         qsort(s, (size_t)n, sizeof *s, cmp_i32);
         long m = 0;
         for (long i = 0; i < n; i++)
@@ -143,6 +148,8 @@ static fr_status check_model(const fr_recall *r, fr_err *err)
     return FR_OK;
 }
 
+static fr_status collect_retired(fr_recall *r, const fr_model *m, fr_err *err);
+
 fr_status fr_recall_init(fr_recall *r, const fr_dataset *ds, fr_nn *net,
                          const fr_recall_config *cfg, fr_err *err)
 {
@@ -162,6 +169,8 @@ fr_status fr_recall_init(fr_recall *r, const fr_dataset *ds, fr_nn *net,
         goto out;
     }
     if (net && (st = check_model(r, err)) != FR_OK)
+        goto out;
+    if (net && (st = collect_retired(r, net->model, err)) != FR_OK)
         goto out;
     if ((st = build_histories(r, err)) != FR_OK || (st = build_popular(r, err)) != FR_OK)
         goto out;
@@ -192,9 +201,13 @@ fr_status fr_recall_init(fr_recall *r, const fr_dataset *ds, fr_nn *net,
         }
         if ((st = fr_nn_item_vectors(net, r->item_vecs, err)) != FR_OK)
             goto out;
+        if (cfg->cold_start && (st = fr_recall_cold_build(r, err)) != FR_OK)
+            goto out;
         const fr_backend *be = net->model->be;
-        if (be != fr_backend_cpu() && (st = fr_recall_dev_init(&r->dev, be, r->item_vecs,
-                                                               r->num_items, r->dim, err)) != FR_OK)
+        /* the cold channel scans its own few rows on the host */
+        if (be != fr_backend_cpu() && !cfg->cold_start &&
+            (st = fr_recall_dev_init(&r->dev, be, r->item_vecs, r->num_items, r->dim, err)) !=
+                FR_OK)
             goto out;
     }
 out:
@@ -205,9 +218,12 @@ out:
 
 void fr_recall_free(fr_recall *r)
 {
+    free(r->cold_rows);
+    free(r->cold_vecs);
     free(r->hist_off);
     free(r->hist);
     free(r->seen_off);
+    free(r->retired);
     free(r->seen);
     free(r->item_vecs);
     fr_recall_dev_free(&r->dev);
@@ -226,10 +242,30 @@ static long hist_len(const fr_recall *r, int32_t u)
     return (long)(r->hist_off[u + 1] - r->hist_off[u]);
 }
 
+/* What u's results leave out: the history and the retired items, or with include_seen
+ * the retired items alone. */
 static fr_topk_excl seen_of(const fr_recall *r, int32_t u)
 {
     fr_topk_excl e = {r->seen + r->seen_off[u], (long)(r->seen_off[u + 1] - r->seen_off[u])};
+    if (r->cfg.include_seen)
+        e = (fr_topk_excl){r->retired, r->n_retired};
     return e;
+}
+
+/* The retired rows of the model, ascending. */
+static fr_status collect_retired(fr_recall *r, const fr_model *m, fr_err *err)
+{
+    long n = 0;
+    for (int i = 1; i < m->cfg.num_items; i++)
+        n += fr_model_retired(m, i);
+    if (!n)
+        return FR_OK;
+    if (!(r->retired = malloc((size_t)n * sizeof *r->retired)))
+        return fr_fail(err, FR_ENOMEM, "recall: out of memory");
+    for (int i = 1; i < m->cfg.num_items; i++)
+        if (fr_model_retired(m, i))
+            r->retired[r->n_retired++] = i;
+    return FR_OK;
 }
 
 static void copy_heap(fr_topk *h, int source, fr_recall_hit *out, int *count)
@@ -300,13 +336,26 @@ static fr_status run_model(fr_recall *r, const int32_t *users, int n, float floo
     if ((st = fr_nn_user_vectors(r->net, r->item_vecs, seqs, m, vecs, err)) != FR_OK)
         goto out;
     if (r->dev.be) {
-        st = run_model_dev(r, vecs, m, r->cfg.include_seen ? NULL : excl, floor, who, hits, cnt,
-                           err);
+        st = run_model_dev(r, vecs, m, r->cfg.include_seen && !r->n_retired ? NULL : excl, floor,
+                           who, hits, cnt, err);
+        goto out;
+    }
+    if (r->cfg.cold_start) {
+        /* no user has touched a cold item, and none is retired: nothing to exclude */
+        if ((st = fr_topk_search(r->cold_vecs, r->n_cold + 1, d, vecs, m, NULL, r->cfg.threads,
+                                 heaps, err)) != FR_OK)
+            goto out;
+        for (int j = 0; j < m; j++) {
+            fr_recall_hit *o = hits + (size_t)who[j] * K;
+            copy_heap(&heaps[j], FR_SRC_MODEL, o, &cnt[who[j]]);
+            for (int c = 0; c < cnt[who[j]]; c++)
+                o[c].row = r->cold_rows[o[c].row];
+        }
         goto out;
     }
     if ((st = fr_topk_search(r->item_vecs, r->num_items, d, vecs, m,
-                             r->cfg.include_seen ? NULL : excl, r->cfg.threads, heaps, err)) !=
-        FR_OK)
+                             r->cfg.include_seen && !r->n_retired ? NULL : excl, r->cfg.threads,
+                             heaps, err)) != FR_OK)
         goto out;
     for (int j = 0; j < m; j++)
         copy_heap(&heaps[j], FR_SRC_MODEL, hits + (size_t)who[j] * K, &cnt[who[j]]);
@@ -342,7 +391,8 @@ static fr_status run_itemcf(fr_recall *r, const int32_t *users, int n, float flo
         fr_topk_excl e = seen_of(r, u);
         fr_topk_reset(&heaps[t], floor);
         fr_itemcf_query(&r->cf, r->hist + r->hist_off[u], hist_len(r, u), r->cfg.cf_recent,
-                        r->cfg.include_seen ? NULL : &e, &r->cf_scratch[t], &heaps[t]);
+                        r->cfg.include_seen && !r->n_retired ? NULL : &e, &r->cf_scratch[t],
+                        &heaps[t]);
         copy_heap(&heaps[t], FR_SRC_ITEMCF, hits + (size_t)i * K, &cnt[i]);
     }
 out:
@@ -357,8 +407,8 @@ static void run_popular(const fr_recall *r, int32_t u, float floor, int source, 
                         float *scores, fr_recall_hit *hits, int *cnt)
 {
     fr_topk_excl e = seen_of(r, u);
-    int got =
-        fr_popular_top(&r->pop, r->cfg.include_seen ? NULL : &e, floor, r->cfg.k, rows, scores);
+    int got = fr_popular_top(&r->pop, r->cfg.include_seen && !r->n_retired ? NULL : &e, floor,
+                             r->cfg.k, rows, scores);
     for (int j = 0; j < got; j++)
         hits[j] = (fr_recall_hit){rows[j], scores[j], source};
     *cnt = got;

@@ -11,7 +11,8 @@
  *
  * A user's history is the full chronological sequence the data holds for them (train,
  * then validation, then test item): serving uses everything known. The items of the
- * history are excluded unless include_seen; padding row 0 is never returned. A user
+ * history are excluded unless include_seen; padding row 0 and the model's retired items
+ * (docs/catalogue.md) are never returned. A user
  * without history gets the popular ranking under the source "popular-fallback",
  * whatever the strategy, and without the threshold (its scores are on another scale).
  *
@@ -60,6 +61,9 @@ typedef struct fr_recall_config {
     double pop_half_life; /* popular: half-life in events (20) */
     int mix_model_pct;    /* mix quotas in percent of k (60, 25); popular gets the rest */
     int mix_itemcf_pct;
+    /* cold start: the model channel scores only the items no user of the data has
+     * touched (not retired), from their content and ID rows (docs/catalogue.md) */
+    int cold_start;
 } fr_recall_config;
 
 typedef struct fr_recall_hit {
@@ -76,14 +80,23 @@ typedef struct fr_recall {
     int64_t *hist_off; /* U + 1: user u's history is hist[hist_off[u] .. hist_off[u+1]) */
     int32_t *hist;
     int64_t *seen_off; /* U + 1: the same rows, ascending and distinct */
-    int32_t *seen;
+    int32_t *seen;     /* each list holds the retired rows too */
+    int32_t *retired;  /* the model's retired rows, ascending; NULL when none */
+    long n_retired;
     float *item_vecs;              /* V x dim, with a model */
     fr_recall_dev dev;             /* with a model on an accelerator: the device search */
     fr_itemcf cf;                  /* built when the strategy uses it */
     fr_popular pop;                /* always (the fallback) */
     fr_itemcf_scratch *cf_scratch; /* one per thread */
     uint8_t *mark;                 /* V, zero between calls: membership during a mix */
+    int n_cold;                    /* cold_start: the cold items */
+    int32_t *cold_rows;            /* n_cold + 1: row of each, [0] = 0 (padding) */
+    float *cold_vecs;              /* (n_cold + 1) x dim, row 0 zero: what the channel scans */
 } fr_recall;
+
+/* The cold items of r (fr_recall_cold.c): rows no history holds, not retired, and
+ * their vectors, for the cold-start channel. Called by fr_recall_init. */
+FR_MUST fr_status fr_recall_cold_build(fr_recall *r, fr_err *err);
 
 /* 60/25/15 mix, k = 10, L = 50, 1 thread, the channel defaults above. */
 void fr_recall_config_default(fr_recall_config *c);

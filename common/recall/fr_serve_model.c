@@ -44,7 +44,10 @@ static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const c
                                 fr_err *err)
 {
     char num[24];
-    if (ds->num_items != m->cfg.num_items)
+    /* rows are never renumbered (docs/catalogue.md): a model of a newer catalogue
+     * version holds the served rows first, then the items added since, which the model
+     * channel recalls from their content and ID rows */
+    if (ds->num_items > m->cfg.num_items)
         return fr_fail(err, FR_EINVAL, "%s: the model has %d items, the served data %d", path,
                        m->cfg.num_items - 1, ds->num_items - 1);
     for (int r = 1; r < ds->num_items; r++) {
@@ -64,6 +67,7 @@ static void snapshot_free(fr_serve_model *m)
     if (m->giv)
         m->model.be->free(m->giv);
     free(m->item_vecs);
+    free(m->retired);
     fr_topk_packed_free(&m->packed);
     fr_ivf_free(&m->ivf);
     fr_topk_q8_free(&m->q8);
@@ -91,6 +95,15 @@ fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_d
     if ((st = same_catalogue(&m->model, ds, path, err)) != FR_OK)
         goto out;
     int V = m->model.cfg.num_items, d = m->model.cfg.dim;
+    for (int r = 1; r < V; r++)
+        m->n_retired += fr_model_retired(&m->model, r);
+    if (m->n_retired && !(m->retired = malloc((size_t)m->n_retired * sizeof *m->retired))) {
+        st = fr_fail(err, FR_ENOMEM, "%s: out of memory", path);
+        goto out;
+    }
+    for (int r = 1, j = 0; r < V && m->n_retired; r++)
+        if (fr_model_retired(&m->model, r))
+            m->retired[j++] = r;
     if (!(m->item_vecs = malloc((size_t)V * d * sizeof *m->item_vecs))) {
         st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate %d item vectors", path, V);
         goto out;
@@ -130,6 +143,17 @@ out:
     if (m)
         snapshot_free(m);
     return st;
+}
+
+const char *fr_serve_model_item_key(const fr_serve_model *m, const fr_dataset *ds, int32_t row,
+                                    char *buf, size_t cap)
+{
+    if (row < ds->num_items)
+        return fr_dataset_item_key(ds, row);
+    if (m->model.item_keys)
+        return m->model.item_keys[row];
+    snprintf(buf, cap, "%lld", (long long)m->model.item_ids[row]);
+    return buf;
 }
 
 void fr_serve_model_ref(fr_serve_model *m)

@@ -38,15 +38,18 @@ typedef struct fr_serve_model {
     int have_q8;        /* an 8-bit copy of item_vecs for the scan was built */
     fr_topk_q8 q8;
     double q8_build_s; /* seconds the copy took to build */
-    long generation;   /* >= 1 */
-    long version;      /* the federation's version, or -1 */
+    int32_t *retired;  /* the model's retired rows, ascending (never recalled); NULL: none */
+    long n_retired;
+    long generation; /* >= 1 */
+    long version;    /* the federation's version, or -1 */
     int seq_len;
     struct stat file; /* the model file as it was read (inode, size, mtime) */
 } fr_serve_model;
 
 /* Load path into a new snapshot (*out, holding one reference) for recall with
- * sequences of seq_len over the catalogue of ds: the model's rows must be the data's
- * items, row for row, else FR_EINVAL naming the first that differs. With ivf (may be
+ * sequences of seq_len over the catalogue of ds: the model's first rows must be the
+ * data's items, row for row, else FR_EINVAL naming the first that differs; rows past
+ * them are items a newer catalogue version added (docs/catalogue.md). With ivf (may be
  * NULL: exact search only) the snapshot also holds an inverted-file index of its item
  * vectors, built here, in the loading thread, like the vectors themselves; with q8
  * it also holds their 8-bit copy for the int8 scan (fr_topk_q8), built likewise. */
@@ -54,6 +57,10 @@ FR_MUST fr_status fr_serve_model_load(fr_serve_model **out, const char *path, co
                                       int seq_len, long generation, const fr_ivf_config *ivf,
                                       int q8, fr_err *err);
 void fr_serve_model_ref(fr_serve_model *m);
+/* The id of row of m (which may have rows past the served data ds: items added to the
+ * catalogue since the data was loaded); buf holds an integer id's text. */
+const char *fr_serve_model_item_key(const fr_serve_model *m, const fr_dataset *ds, int32_t row,
+                                    char *buf, size_t cap);
 /* Drop one reference; the last one frees the snapshot. m may be NULL. */
 void fr_serve_model_unref(fr_serve_model *m);
 

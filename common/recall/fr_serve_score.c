@@ -21,6 +21,7 @@ fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int th
         fr_itemcf_scratch_free(&w->cf);
         return fr_fail(err, FR_ENOMEM, "out of memory for a scoring thread");
     }
+    w->mark_n = base->num_items;
     return FR_OK;
 }
 
@@ -43,6 +44,16 @@ static fr_status bind(fr_serve_worker *w, fr_serve_model *m, fr_err *err)
         fr_nn_free(&w->net);
         fr_serve_model_unref(w->bound);
         w->bound = NULL;
+    }
+    /* a model of a newer catalogue has rows past the served data's: a mix marks them */
+    int V = m->model.cfg.num_items;
+    if (V > w->mark_n) {
+        uint8_t *mk = calloc((size_t)V, 1);
+        if (!mk)
+            return fr_fail(err, FR_ENOMEM, "out of memory for a scoring thread");
+        free(w->mark);
+        w->mark = mk;
+        w->mark_n = V;
     }
     fr_status st = fr_nn_init(&w->net, &m->model, 256, m->seq_len, 1, err);
     if (st != FR_OK)
@@ -187,7 +198,9 @@ fr_status fr_serve_score(const fr_recall *base, fr_serve_model *m, fr_serve_work
         total_k += q[i].k;
         max_k = q[i].k > max_k ? q[i].k : max_k;
     }
-    pool = malloc((size_t)(2 * total_hist + 1) * sizeof *pool);
+    /* each query's history, then its exclusions: the history's rows and the retired ones */
+    long nr = m ? m->n_retired : 0;
+    pool = malloc((size_t)(2 * total_hist + (long)n * nr + 1) * sizeof *pool);
     chans = malloc((size_t)(3 * total_k + 1) * sizeof *chans);
     rows = malloc((size_t)max_k * sizeof *rows);
     scores = malloc((size_t)max_k * sizeof *scores);
@@ -210,13 +223,15 @@ fr_status fr_serve_score(const fr_recall *base, fr_serve_model *m, fr_serve_work
         qs[i].n = nb + q[i].n_recent;
         int32_t *s = p + qs[i].n;
         memcpy(s, p, (size_t)qs[i].n * sizeof *s);
-        qsort(s, (size_t)qs[i].n, sizeof *s, cmp_i32);
+        if (nr)
+            memcpy(s + qs[i].n, m->retired, (size_t)nr * sizeof *s);
+        qsort(s, (size_t)(qs[i].n + nr), sizeof *s, cmp_i32);
         long u = 0;
-        for (long j = 0; j < qs[i].n; j++)
+        for (long j = 0; j < qs[i].n + nr; j++)
             if (u == 0 || s[j] != s[u - 1])
                 s[u++] = s[j];
         qs[i].seen = (fr_topk_excl){s, u};
-        p += 2 * qs[i].n;
+        p += 2 * qs[i].n + nr;
         for (int ch = 0; ch < 3; ch++, c += q[i].k)
             qs[i].ch[ch] = c;
     }

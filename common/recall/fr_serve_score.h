@@ -35,9 +35,10 @@ typedef struct fr_serve_worker {
     fr_serve_model *bound;
     fr_nn net;
     fr_itemcf_scratch cf;
-    uint8_t *mark; /* V, zero between calls */
-    int threads;   /* threads that share the catalogue scan of a batch */
-    int rerank;    /* int8 scan: candidates re-ranked exactly (0: fr_topk_q8's default) */
+    uint8_t *mark; /* mark_n >= V of the bound model, zero between calls */
+    int mark_n;
+    int threads; /* threads that share the catalogue scan of a batch */
+    int rerank;  /* int8 scan: candidates re-ranked exactly (0: fr_topk_q8's default) */
 } fr_serve_worker;
 
 FR_MUST fr_status fr_serve_worker_init(fr_serve_worker *w, const fr_recall *base, int threads,

@@ -1,0 +1,90 @@
+/* Catalogue versions: the federation's item catalogue as it changes while the
+ * federation runs (docs/catalogue.md). A version lists every row the global model has
+ * ever had, in row order: rows are appended for added items and never renumbered,
+ * since nodes hold state by row; a retired item keeps its row, flagged, and is never
+ * recalled. The coordinator's operator makes a version from an item file (added or
+ * retired items), signs it like a model, and the next published model carries it.
+ *
+ * The same rules decide, at the coordinator and at a node, whether one catalogue may
+ * follow another (fr_catver_check_next): a newer version, no row dropped, no row's
+ * item changed, no retired item brought back. */
+#ifndef FR_CATVER_H
+#define FR_CATVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "data/fr_items.h"
+#include "nn/fr_model.h"
+#include "util/fr_status.h"
+
+#define FR_CATVER_FORMAT 1 /* the catalogue file's format version */
+/* The largest catalogue file read: V keys of at most 1024 bytes would allow more, but
+ * a federation's catalogue of 2^22 items with short ids and T = 8 fits well below. */
+#define FR_CATVER_MAX_FILE ((size_t)1 << 30)
+
+typedef struct fr_catver {
+    long version;     /* 0: the catalogue fixed at init-model */
+    int num_items;    /* V, padding row 0 included */
+    int num_tokens;   /* T */
+    int token_vocab;  /* Vt */
+    int numeric;      /* every id is an integer (keys are canonical decimals) */
+    char **keys;      /* V ids as strings, keys[0] = "" */
+    int32_t *tokens;  /* V x T content token rows, row 0 all 0 */
+    uint8_t *retired; /* V flags, 1 = retired */
+    int cap;          /* rows allocated */
+} fr_catver;
+
+/* The catalogue a model's rows follow: its keys (or ids), tokens, retired flags and
+ * catalogue version. */
+FR_MUST fr_status fr_catver_from_model(fr_catver *cv, const fr_model *m, fr_err *err);
+void fr_catver_free(fr_catver *cv);
+
+/* Append the items of it (read with fr_items_load from file) as new rows. Refused,
+ * with nothing changed: an item file whose rows name an id twice, an id already in
+ * the catalogue (live or retired: a retired row is not reused), tokens of another T or
+ * Vt. The version is the caller's to set. */
+FR_MUST fr_status fr_catver_add(fr_catver *cv, const fr_items *it, const char *file, fr_err *err);
+
+/* Retire the n items keys[0..n). Refused, with nothing changed: an id not in the
+ * catalogue, one already retired, or one named twice. */
+FR_MUST fr_status fr_catver_retire(fr_catver *cv, const char *const *keys, int n, fr_err *err);
+
+/* Rows of cv that are live items (not padding, not retired). */
+int fr_catver_live(const fr_catver *cv);
+
+/* Whether next may follow cur: next.version > cur.version ("rolled back" otherwise),
+ * every row of cur still there with the same item (a catalogue that shrinks rows
+ * without a retirement record is refused), retired rows still retired, the same T and
+ * Vt. FR_EINVAL with a one-line reason; what names next in it. */
+FR_MUST fr_status fr_catver_check_next(const fr_catver *cur, const fr_catver *next,
+                                       const char *what, fr_err *err);
+
+/* Whether a node holding model held may install next: the same configuration but for
+ * V, and when the catalogue changes (another catalogue version or V),
+ * fr_catver_check_next on the two models' catalogues. *changed says the catalogue
+ * changed, so that the node maps its data onto the new rows. */
+FR_MUST fr_status fr_catver_check_models(const fr_model *held, const fr_model *next,
+                                         const char *what, int *changed, fr_err *err);
+
+/* The model of catalogue cv built from old, whose rows are a prefix of cv's: the same
+ * parameters, E_id grown by the new rows (zero: a new item is scored from its content
+ * alone until it is trained), cv's tokens, ids, retired flags and version. out is
+ * allocated on old's backend. */
+FR_MUST fr_status fr_catver_apply(const fr_catver *cv, const fr_model *old, fr_model *out,
+                                  fr_err *err);
+
+/* A flat vector laid out like old's parameters (a server optimiser's moments) in the
+ * layout of grown, which fr_catver_apply made from old: each tensor copied, the new
+ * rows of E_id zero. out holds grown->n floats. */
+void fr_catver_remap(const fr_model *old, const fr_model *grown, const float *in, float *out);
+
+/* The file: a msgpack map {"format": "fedrecall-catalogue", "format_version": 1,
+ * "version": int, "num_tokens": T, "token_vocab": Vt, "numeric": 0 or 1, "keys": [V str],
+ * "tokens": bin V*T int32 LE, "retired": bin V}. Decoding bounds every count by the
+ * bytes present and checks what fr_model would refuse. */
+FR_MUST fr_status fr_catver_encode(const fr_catver *cv, uint8_t **out, size_t *len, fr_err *err);
+FR_MUST fr_status fr_catver_decode(fr_catver *cv, const uint8_t *buf, size_t len, const char *name,
+                                   fr_err *err);
+
+#endif
