@@ -415,8 +415,8 @@ int fr_cmd_train(int argc, char **argv)
          0, 0},
         {"dp-epsilon-max", FR_OPT_DOUBLE, &o.dpa.eps_max, 1e-6, 1e6, "DP: privacy budget epsilon",
          0, 0},
-        {"dp-delta", FR_OPT_DOUBLE, &o.dpa.delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)", 0,
-         0},
+        {"dp-delta", FR_OPT_DOUBLE, &o.dpa.delta, 1e-300, 0.5, "DP: delta (default 1/(10 users))",
+         0, 0},
         {"dp-seed", FR_OPT_STR, &o.dpa.seed, 0, 0,
          "DP: fixed noise seed, for tests only (voids "
          "the guarantee)",

@@ -6,7 +6,7 @@
 
 double fr_dp_plan_default_delta(int users)
 {
-    return 1.0 / pow((double)(users > 1 ? users : 2), 1.1);
+    return 1.0 / (10.0 * (users > 1 ? users : 1));
 }
 
 double fr_dp_plan_delta(const fr_dp_ledger *l, double delta, int users)
@@ -43,18 +43,22 @@ fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *
                                       err)) != FR_OK)
         return st;
     out->delta = fr_dp_plan_delta(l, r->delta, r->users);
+    double sens = r->sensitivity > 0 ? r->sensitivity : 1.0;
     if (r->noise > 0) {
         out->sigma = r->noise;
+        out->sigma_acc = r->noise / sens;
     } else {
         if (!(l->budget_eps > 0))
             return fr_fail(err, FR_EINVAL,
                            "dp: give the noise multiplier (dp-noise) or a budget (dp-epsilon-max)");
         /* the whole budget spread over the planned rounds, from the ledger's state now */
-        if ((st = fr_dp_ledger_sigma_for(l, r->q, r->steps * r->rounds, &out->sigma, err)) != FR_OK)
+        if ((st = fr_dp_ledger_sigma_for(l, r->q, r->steps * r->rounds, &out->sigma_acc, err)) !=
+            FR_OK)
             return st;
+        out->sigma = out->sigma_acc * sens;
     }
     fr_err why = {{0}};
-    if (fr_dp_ledger_check(l, r->q, out->sigma, r->steps, &why) != FR_OK) {
+    if (fr_dp_ledger_check(l, r->q, out->sigma_acc, r->steps, &why) != FR_OK) {
         out->over_budget = 1;
         memcpy(out->why, why.msg, sizeof out->why);
     }
