@@ -414,6 +414,16 @@ static void test_ledger(void)
     CHECK(fr_dp_ledger_spent(&t.l, 1e-6, &after, &err) == FR_OK && after == before &&
               t.l.steps == 35,
           "after a restart %g (%ld steps), before %g", after, t.l.steps, before);
+    /* the federation-wide rounds alone: the skellam records, not the node's own steps */
+    double fdp = 0, fdp_want = 0;
+    fr_rdp b;
+    fr_rdp_init(&b);
+    CHECK(fr_rdp_compose_skellam(&b, 0.02, p.l1, p.l2, p.mu, 30, &err) == FR_OK &&
+              fr_rdp_epsilon(&b, 1e-6, &fdp_want, NULL, &err) == FR_OK &&
+              fr_dp_ledger_fdp_spent(&t.l, 1e-6, &fdp, &err) == FR_OK,
+          "%s", err.msg);
+    CHECK(fdp == fdp_want && fdp < after && t.l.fdp_steps == 30, "federation-wide %g of %g (%ld)",
+          fdp, after, t.l.fdp_steps);
     CHECK(fr_dp_ledger_check_skellam(&t.l, 0.02, p.l1, p.l2, p.mu, 1, &err) == FR_OK, "%s",
           err.msg);
     CHECK(fr_dp_ledger_check_skellam(&t.l, 0.02, p.l1, p.l2, p.mu, 100000, &err) == FR_EINVAL &&

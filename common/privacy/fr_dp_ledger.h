@@ -23,6 +23,8 @@ typedef struct fr_dp_ledger {
     int fd;
     fr_rdp rdp;        /* everything spent so far */
     long steps;        /* steps recorded */
+    fr_rdp fdp_rdp;    /* the federation-wide rounds alone (skellam records) */
+    long fdp_steps;    /* federation-wide rounds recorded */
     double budget_eps; /* 0 when no budget was recorded */
     double budget_delta;
 } fr_dp_ledger;
@@ -46,6 +48,11 @@ FR_MUST fr_status fr_dp_ledger_record_skellam(fr_dp_ledger *l, double q, double 
  * steps would take the spent epsilon over the budget in force. */
 FR_MUST fr_status fr_dp_ledger_check_skellam(const fr_dp_ledger *l, double q, double l1, double l2,
                                              double mu, long n, fr_err *err);
+
+/* Epsilon of the federation-wide rounds alone at delta: what every member of those
+ * rounds has spent for them, the same at every node (0 without any). */
+FR_MUST fr_status fr_dp_ledger_fdp_spent(const fr_dp_ledger *l, double delta, double *eps,
+                                         fr_err *err);
 
 /* Epsilon spent so far at delta. */
 FR_MUST fr_status fr_dp_ledger_spent(const fr_dp_ledger *l, double delta, double *eps, fr_err *err);
