@@ -170,6 +170,38 @@ static void test_sensitivity(void)
     close_tmp(&t);
 }
 
+/* The federation's noise for a budget: within it, the smallest to 3 digits, and at
+ * least central DP-SGD's for the same (q, steps) (the sampled Skellam bound is the
+ * generic one); printed beside it for docs/privacy.md. */
+static void test_fdp_sigma(void)
+{
+    fr_err err = {{0}};
+    double targets[] = {8, 3};
+    for (int i = 0; i < 2; i++) {
+        fr_skellam sk = {.clip = 1, .nodes = 4, .threshold = 3, .dim = 300000, .users_max = 2000};
+        double eps = 0, central = 0, e_low = 0;
+        CHECK(fr_dp_plan_fdp_sigma(targets[i], 2e-6, 0.02, 100, &sk, &eps, &err) == FR_OK, "%s",
+              err.msg);
+        double sigma = sk.sigma;
+        CHECK(eps <= targets[i] && eps > 0.9 * targets[i], "sigma %g: epsilon %g", sigma, eps);
+        fr_skellam low = sk;
+        low.sigma = sigma * 0.99;
+        fr_rdp a;
+        fr_rdp_init(&a);
+        CHECK(fr_skellam_init(&low, &err) == FR_OK &&
+                  fr_rdp_compose_skellam(&a, 0.02, low.l1, low.l2, low.mu, 100, &err) == FR_OK &&
+                  fr_rdp_epsilon(&a, 2e-6, &e_low, NULL, &err) == FR_OK && e_low > targets[i],
+              "1%% less noise: epsilon %g", e_low);
+        CHECK(fr_dp_sigma(0.02, targets[i], 100, 2e-6, &central, &err) == FR_OK && sigma >= central,
+              "federation %g, central %g", sigma, central);
+        printf("  epsilon %g, q 0.02, 100 steps, delta 2e-6: sigma %g distributed, %g central\n",
+               targets[i], sigma, central);
+    }
+    fr_skellam sk = {.clip = 1, .nodes = 4, .threshold = 3, .dim = 1000, .users_max = 10};
+    double eps;
+    CHECK(fr_dp_plan_fdp_sigma(3, 2e-6, 0, 100, &sk, &eps, &err) == FR_EINVAL, "q 0");
+}
+
 int main(void)
 {
     RUN(test_planned_sigma_spends_the_budget);
@@ -178,5 +210,6 @@ int main(void)
     RUN(test_refusals);
     RUN(test_defaults);
     RUN(test_sensitivity);
+    RUN(test_fdp_sigma);
     return fr_test_end();
 }

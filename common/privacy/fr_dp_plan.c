@@ -64,3 +64,63 @@ fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *
     }
     return FR_OK;
 }
+
+/* epsilon of `rounds` sampled Skellam rounds at noise multiplier sigma */
+static fr_status fdp_eps(double sigma, double delta, double q, long rounds, fr_skellam *sk,
+                         double *eps, fr_err *err)
+{
+    sk->sigma = sigma;
+    fr_status st = fr_skellam_init(sk, err);
+    if (st != FR_OK)
+        return st;
+    fr_rdp a;
+    fr_rdp_init(&a);
+    if ((st = fr_rdp_compose_skellam(&a, q, sk->l1, sk->l2, sk->mu, rounds, err)) != FR_OK)
+        return st;
+    return fr_rdp_epsilon(&a, delta, eps, NULL, err);
+}
+
+fr_status fr_dp_plan_fdp_sigma(double eps_target, double delta, double q, long rounds,
+                               fr_skellam *sk, double *eps, fr_err *err)
+{
+    fr_status st;
+    double e = 0;
+    if (!(eps_target > 0) || isinf(eps_target) || !(delta > 0 && delta < 1) || !(q > 0 && q <= 1) ||
+        rounds < 1)
+        return fr_fail(err, FR_EINVAL,
+                       "fdp plan: epsilon %g, delta %g, q %g, %ld rounds: need epsilon > 0, "
+                       "delta and q in (0, 1), at least one round",
+                       eps_target, delta, q, rounds);
+    double lo = 1e-2, hi = 0.5;
+    for (;;) {
+        if ((st = fdp_eps(hi, delta, q, rounds, sk, &e, err)) != FR_OK)
+            return st;
+        if (e <= eps_target)
+            break;
+        lo = hi;
+        hi *= 2;
+        if (hi > 1e5)
+            return fr_fail(err, FR_EINVAL, "fdp plan: no noise multiplier up to 1e5 reaches "
+                           "epsilon %g in %ld rounds", eps_target, rounds);
+    }
+    for (int it = 0; it < 60 && hi - lo > 1e-5 * hi; it++) {
+        double mid = 0.5 * (lo + hi);
+        if ((st = fdp_eps(mid, delta, q, rounds, sk, &e, err)) != FR_OK)
+            return st;
+        if (e <= eps_target)
+            hi = mid;
+        else
+            lo = mid;
+    }
+    /* 3 significant digits, rounded up; a step up if the scale's power of two moved */
+    double scale = pow(10.0, floor(log10(hi)) - 2.0), s = ceil(hi / scale - 1e-9) * scale;
+    for (int k = 0; k < 20; k++) {
+        if ((st = fdp_eps(s, delta, q, rounds, sk, &e, err)) != FR_OK)
+            return st;
+        if (e <= eps_target)
+            break;
+        s += scale;
+    }
+    *eps = e;
+    return FR_OK;
+}

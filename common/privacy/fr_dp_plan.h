@@ -9,6 +9,7 @@
 #define FR_DP_PLAN_H
 
 #include "privacy/fr_dp_ledger.h"
+#include "privacy/fr_skellam.h"
 #include "util/fr_status.h"
 
 /* Rounds a federated node spreads its budget over when max-rounds is not set. */
@@ -58,5 +59,13 @@ long fr_dp_plan_rounds_left(int max_rounds, int rounds_done);
  * noise multiplier nor a budget, or when no noise multiplier can pay for the plan. */
 FR_MUST fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *out,
                                   fr_err *err);
+
+/* Federation-wide DP with distributed noise: the smallest noise multiplier, to 3
+ * significant digits, with which `rounds` rounds of the sampled Skellam mechanism at
+ * rate q stay within eps_target at delta. sk gives the round's clip, nodes, threshold,
+ * coordinates and users_max; its sigma is ignored, and on success sk holds the
+ * mechanism at the chosen sigma. *eps receives the epsilon it costs. */
+FR_MUST fr_status fr_dp_plan_fdp_sigma(double eps_target, double delta, double q, long rounds,
+                                       fr_skellam *sk, double *eps, fr_err *err);
 
 #endif
