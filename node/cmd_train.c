@@ -103,8 +103,8 @@ static fr_status fdp_setup(fr_skellam *sk, fr_dp_ledger *ledger, size_t dim, int
  * the DP trainer. Prints one line saying what the run will spend. */
 static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *model,
                           const fr_train_config *tc, const fr_dataset *ds, const int32_t *windows,
-                          long n_windows, int epochs, int threads, const dp_args *a,
-                          fr_skellam *sk, double *delta_out, fr_err *err)
+                          long n_windows, int epochs, int threads, const dp_args *a, fr_skellam *sk,
+                          double *delta_out, fr_err *err)
 {
     fr_status st;
     int n = fr_dp_population(ds->train_off, ds->num_users, tc->seq_len);
@@ -365,8 +365,8 @@ static fr_status train_privacy(train_run *r, json_t *root, fr_err *err)
                                   "delta", r->dp_delta, "sampling_rate", d->cfg.sampling_rate,
                                   "noise_multiplier", d->cfg.noise_multiplier, "clip",
                                   (double)d->cfg.clip, "steps", (json_int_t)d->steps,
-                                  "ledger_steps", (json_int_t)r->ledger.steps, "users",
-                                  d->n_users, "sites", r->sk.nodes));
+                                  "ledger_steps", (json_int_t)r->ledger.steps, "users", d->n_users,
+                                  "sites", r->sk.nodes));
     return FR_OK;
 }
 

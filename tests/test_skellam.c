@@ -221,6 +221,15 @@ static void test_rounding(void)
     }
     /* conditioning on the norm biases little; each mean's standard error is <= 0.0036 */
     CHECK(worst < 0.05, "rounded mean off by %g", worst);
+    /* a float clip a few 1e-7 above C at a scale near 2^28: cut to C, not refused */
+    fr_skellam fine = {
+        .clip = 0.3, .sigma = 1e-4, .nodes = 3, .threshold = 3, .dim = D, .users_max = 4};
+    CHECK(fr_skellam_init(&fine, &err) == FR_OK && fine.scale >= 0x1.0p27, "scale %g", fine.scale);
+    float edge[D];
+    for (int i = 0; i < D; i++)
+        edge[i] = (float)(0.3 * (1 + 5e-7) / sqrt((double)D));
+    int64_t eacc[D] = {0};
+    CHECK(fr_skellam_round_add(&fine, edge, &r, scratch, eacc, &err) == FR_OK, "%s", err.msg);
     float big[D] = {0};
     big[3] = 2.5f;
     CHECK(fr_skellam_round_add(&p, big, &r, scratch, acc, &err) == FR_EINVAL &&

@@ -25,9 +25,8 @@
  * The step's negatives must have been drawn (fr_dp_draw_negatives). *clamped (may be
  * NULL) receives the coordinates the clamp cut; stats the users' losses and clips. */
 FR_MUST fr_status fr_dp_fdp_node_vector(fr_dp_trainer *tr, const fr_skellam *sk,
-                                        const int32_t *users, int n, fr_dp_rng *rng,
-                                        uint32_t *out, size_t *clamped, fr_dp_step_stats *stats,
-                                        fr_err *err);
+                                        const int32_t *users, int n, fr_dp_rng *rng, uint32_t *out,
+                                        size_t *clamped, fr_dp_step_stats *stats, fr_err *err);
 
 /* Apply the round's sum (sk->dim values modulo 2^32) to tr's model: decoded, padding
  * rows zeroed, divided by q * population, one Adam step at the trainer's rate. */

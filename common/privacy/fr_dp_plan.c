@@ -100,8 +100,10 @@ fr_status fr_dp_plan_fdp_sigma(double eps_target, double delta, double q, long r
         lo = hi;
         hi *= 2;
         if (hi > 1e5)
-            return fr_fail(err, FR_EINVAL, "fdp plan: no noise multiplier up to 1e5 reaches "
-                           "epsilon %g in %ld rounds", eps_target, rounds);
+            return fr_fail(err, FR_EINVAL,
+                           "fdp plan: no noise multiplier up to 1e5 reaches "
+                           "epsilon %g in %ld rounds",
+                           eps_target, rounds);
     }
     for (int it = 0; it < 60 && hi - lo > 1e-5 * hi; it++) {
         double mid = 0.5 * (lo + hi);

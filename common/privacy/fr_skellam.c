@@ -72,10 +72,14 @@ fr_status fr_skellam_round_add(const fr_skellam *p, const float *x, fr_dp_rng *r
             return fr_fail(err, FR_EINVAL, "skellam: coordinate %zu is %g", i, (double)x[i]);
         sq += (double)x[i] * x[i];
     }
-    if (sqrt(sq) > p->clip * (1 + 1e-6))
+    double norm = sqrt(sq);
+    if (norm > p->clip * (1 + 1e-6))
         return fr_fail(err, FR_EINVAL,
-                       "skellam: a user's contribution has norm %g above the clip %g", sqrt(sq),
+                       "skellam: a user's contribution has norm %g above the clip %g", norm,
                        p->clip);
+    /* a float clip may leave the norm a few 1e-7 above C: at s C near 2^28 that is more
+     * than the rounding bound's slack, so the scaled vector is cut to s C exactly here */
+    double f = (norm > p->clip ? p->clip / norm : 1.0) * p->scale;
     /* the exact test: the squared norm of an integer vector against floor(l2^2) */
     uint64_t bound2 = (uint64_t)floor(p->l2 * p->l2);
     for (int draw = 0; draw < FR_SKELLAM_MAX_DRAWS; draw++) {
@@ -86,7 +90,7 @@ fr_status fr_skellam_round_add(const fr_skellam *p, const float *x, fr_dp_rng *r
                 scratch[i] = 0; /* floor(0 + u) = 0 for u in [0, 1): no coin needed */
                 continue;
             }
-            double v = floor((double)x[i] * p->scale + fr_dp_rng_uniform(rng));
+            double v = floor((double)x[i] * f + fr_dp_rng_uniform(rng));
             int64_t r = (int64_t)v;
             scratch[i] = (int32_t)r;
             uint64_t r2 = (uint64_t)(r * r);

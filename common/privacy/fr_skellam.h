@@ -66,9 +66,9 @@ typedef struct fr_skellam {
 FR_MUST fr_status fr_skellam_init(fr_skellam *p, fr_err *err);
 
 /* Round one user's contribution x[0..d) (L2 norm at most C; values beyond it are
- * refused) to integers with conditional randomized rounding and add it to acc[0..d).
- * scratch: d int32 of caller-owned memory. Zero coordinates stay zero and cost no
- * coins. FR_EINVAL for a non-finite value or a norm above C (1e-6 relative slack),
+ * refused, a norm above C by float rounding is cut to C) to integers with conditional randomized
+ * rounding and add it to acc[0..d). scratch: d int32 of caller-owned memory. Zero coordinates stay
+ * zero and cost no coins. FR_EINVAL for a non-finite value or a norm above C (1e-6 relative slack),
  * FR_EINVAL if FR_SKELLAM_MAX_DRAWS draws all exceed l2. */
 FR_MUST fr_status fr_skellam_round_add(const fr_skellam *p, const float *x, fr_dp_rng *rng,
                                        int32_t *scratch, int64_t *acc, fr_err *err);
