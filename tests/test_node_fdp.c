@@ -122,7 +122,7 @@ static void test_noise_left(void)
 static void test_task_wire(void)
 {
     fr_proto_task t = fdp_task();
-    strcpy(t.weighting, "users");
+    snprintf(t.weighting, sizeof t.weighting, "users");
     t.batch = t.seq_len = t.negatives = 1;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
