@@ -59,7 +59,7 @@ row() { # name data q users epochs
 # over the same users, at epsilon 8 and 3, delta 1/(10N), seeds FR_PRIV_SEEDS (1 2 3).
 # Each planner takes the smallest noise for its own accounting (sampled Gaussian;
 # sampled Skellam). Output: bench/out/privacy_fed.md. Knobs: FR_PRIV_FED_DATA (synth
-# toys), FR_PRIV_EPS (8 3), FR_BENCH_TOYS (toys-games file).
+# toys), FR_PRIV_EPS (8 3), FR_BENCH_TOYS (toys-games file), FR_PRIV_FED_OUT (the table).
 [ "${FR_PRIV_FED:-0}" = 1 ] || exit 0
 TOYS=${FR_BENCH_TOYS:-../shared/data/toys-games/toys-games.txt}
 fed_row() { # name data format q epochs n
