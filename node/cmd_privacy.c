@@ -110,7 +110,7 @@ static int cmd_status(int argc, char **argv)
     fr_err err = {{0}};
     fr_status st = fr_opts_parse(opts, argc, argv, &err);
     fr_dp_ledger l;
-    double spent = 0;
+    double spent = 0, fdp = 0;
     if (st == FR_OK)
         st = fr_dp_ledger_open(&l, dir, &err);
     if (st)
@@ -118,12 +118,15 @@ static int cmd_status(int argc, char **argv)
     if (!(delta > 0))
         delta = l.budget_delta > 0 ? l.budget_delta : 1e-5;
     st = fr_dp_ledger_spent(&l, delta, &spent, &err);
+    if (st == FR_OK)
+        st = fr_dp_ledger_fdp_spent(&l, delta, &fdp, &err);
     fr_dp_ledger_close(&l);
     if (st)
         return fr_cmd_fail("privacy status", st, err.msg);
     double remaining = l.budget_eps > 0 ? l.budget_eps - spent : -1;
     if (json) {
         printf("{\"steps\": %ld, \"epsilon_spent\": %.6g, \"delta\": %g", l.steps, spent, delta);
+        printf(", \"federation_rounds\": %ld, \"federation_epsilon\": %.6g", l.fdp_steps, fdp);
         if (l.budget_eps > 0)
             printf(", \"epsilon_budget\": %g, \"epsilon_remaining\": %.6g", l.budget_eps,
                    remaining);
@@ -131,6 +134,9 @@ static int cmd_status(int argc, char **argv)
     } else {
         printf("ledger %s: %ld DP steps, epsilon spent %.4g at delta %g\n", l.path, l.steps, spent,
                delta);
+        if (l.fdp_steps > 0) /* the same figure at every member of those rounds */
+            printf("federation-wide: %ld rounds with distributed noise, epsilon %.4g at delta %g\n",
+                   l.fdp_steps, fdp, delta);
         if (l.budget_eps > 0)
             printf("budget epsilon %g: %.4g remaining\n", l.budget_eps, remaining);
         else

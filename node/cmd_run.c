@@ -429,7 +429,7 @@ int fr_cmd_run(int argc, char **argv)
          "DP: newest windows that count per user", 0, 0},
         {"dp-epsilon-max", FR_OPT_DOUBLE, &cfg.dp_eps_max, 1e-6, 1e6, "DP: privacy budget epsilon",
          0, 0},
-        {"dp-delta", FR_OPT_DOUBLE, &cfg.dp_delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)",
+        {"dp-delta", FR_OPT_DOUBLE, &cfg.dp_delta, 1e-300, 0.5, "DP: delta (default 1/(10 users))",
          0, 0},
         {"dp-seed", FR_OPT_STR, &cfg.dp_seed, 0, 0,
          "DP: fixed noise seed, for tests only (voids the guarantee)", 0, 0},

@@ -13,6 +13,7 @@
 #include "backend/fr_backend_select.h"
 #include "fr_cmd.h"
 #include "data/fr_data.h"
+#include "privacy/fr_dp_fdp.h"
 #include "privacy/fr_dp_ledger.h"
 #include "privacy/fr_dp_plan.h"
 #include "privacy/fr_dp_sgd.h"
@@ -72,13 +73,37 @@ typedef struct dp_args {
     int max_windows, per_user;
     double eps_max, delta;
     const char *state_dir, *seed;
+    int sites; /* > 0: federation-wide DP of this many sites with distributed noise */
 } dp_args;
+
+/* --dp-sites: the federation the users would form, with the Skellam mechanism it would
+ * publish: threshold t > 2n/3 (the nodes' floor), users_max well above the q N users a
+ * round expects (a round over it only clamps, never wraps). Plans sigma for the budget
+ * when none is given, on an empty ledger. */
+static fr_status fdp_setup(fr_skellam *sk, fr_dp_ledger *ledger, size_t dim, int n, double q,
+                           long planned, double delta, const dp_args *a, fr_err *err)
+{
+    double expect = q * n, eps = 0;
+    *sk = (fr_skellam){.clip = a->clip,
+                       .sigma = a->sigma,
+                       .nodes = a->sites,
+                       .threshold = 2 * a->sites / 3 + 1,
+                       .dim = dim,
+                       .users_max = (long)ceil(expect + 10 * sqrt(expect) + 10)};
+    if (a->sigma > 0)
+        return fr_skellam_init(sk, err);
+    if (ledger->steps > 0)
+        return fr_fail(err, FR_EINVAL,
+                       "--dp-sites plans its noise on an empty ledger; give --dp-noise or a new "
+                       "--state-dir");
+    return fr_dp_plan_fdp_sigma(ledger->budget_eps, delta, q, planned, sk, &eps, err);
+}
 
 /* Open the ledger, settle q, delta and sigma, refuse a run over the budget, and set up
  * the DP trainer. Prints one line saying what the run will spend. */
 static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *model,
                           const fr_train_config *tc, const fr_dataset *ds, const int32_t *windows,
-                          long n_windows, int epochs, int threads, const dp_args *a,
+                          long n_windows, int epochs, int threads, const dp_args *a, fr_skellam *sk,
                           double *delta_out, fr_err *err)
 {
     fr_status st;
@@ -97,20 +122,38 @@ static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *mo
                           .q = q,
                           .steps = planned,
                           .rounds = 1};
+    if (a->sites > 0) { /* the budget is recorded here; the federation plans its own sigma */
+        req.noise = a->sigma > 0 ? a->sigma : 1.0;
+        if (!(a->sigma > 0) && !(a->eps_max > 0) && !(ledger->budget_eps > 0))
+            return fr_fail(err, FR_EINVAL, "dp: give --dp-noise or --dp-epsilon-max");
+    }
     if ((st = fr_dp_plan_make(ledger, &req, &plan, err)) != FR_OK)
         return st;
-    if (plan.over_budget)
+    if (plan.over_budget && a->sites == 0)
         return fr_fail(err, FR_EINVAL, "%s", plan.why);
     double sigma = plan.sigma, delta = plan.delta;
     fr_rdp after = ledger->rdp;
     double eps_after = 0;
-    if ((st = fr_rdp_compose(&after, q, sigma, planned, err)) != FR_OK ||
-        (st = fr_rdp_epsilon(&after, delta, &eps_after, NULL, err)) != FR_OK)
+    if (a->sites > 0) {
+        if ((st = fdp_setup(sk, ledger, model->n, n, q, planned, delta, a, err)) != FR_OK ||
+            (st = fr_dp_ledger_check_skellam(ledger, q, sk->l1, sk->l2, sk->mu, planned, err)) !=
+                FR_OK)
+            return st;
+        sigma = sk->sigma;
+        st = fr_rdp_compose_skellam(&after, q, sk->l1, sk->l2, sk->mu, planned, err);
+    } else {
+        st = fr_rdp_compose(&after, q, sigma, planned, err);
+    }
+    if (st != FR_OK || (st = fr_rdp_epsilon(&after, delta, &eps_after, NULL, err)) != FR_OK)
         return st;
     printf("dp: %d users, q=%g, sigma=%.4g, C=%g, %ld steps; epsilon at delta %g will be %.4g "
            "after this run%s\n",
            n, q, sigma, (double)a->clip, planned, delta, eps_after,
            ledger->budget_eps > 0 ? "" : " (no budget set)");
+    if (a->sites > 0)
+        printf("dp: federation-wide over %d sites, distributed Skellam noise: any %d shares carry "
+               "it; ring scale 2^%d, users_max %ld\n",
+               sk->nodes, sk->threshold, (int)log2(sk->scale), sk->users_max);
     if (a->seed)
         printf("dp: warning: --dp-seed fixes the noise; this run has no privacy guarantee\n");
     *delta_out = delta;
@@ -146,6 +189,9 @@ typedef struct train_run {
     fr_trainer tr;
     fr_dp_trainer dtr;
     fr_dp_ledger ledger;
+    fr_skellam sk;      /* --dp-sites: the federation's mechanism */
+    fr_dp_rng fdp_rng;  /* --dp-sites: the sites' sampling, rounding and noise */
+    size_t fdp_clamped; /* --dp-sites: coordinates the sites' clamps cut */
     fr_evaluator ev;
     int have_ev;
     int32_t *windows;
@@ -168,6 +214,7 @@ static void train_free(train_run *r)
         fr_eval_free(&r->ev);
     fr_trainer_free(&r->tr);
     fr_dp_trainer_free(&r->dtr);
+    fr_dp_rng_free(&r->fdp_rng);
     fr_dp_ledger_close(&r->ledger);
     fr_model_free(&r->model);
     fr_dataset_free(&r->ds);
@@ -210,7 +257,11 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
         return st;
     if (o->dp &&
         (st = dp_setup(&r->dtr, &r->ledger, &r->model, &tc, &r->ds, r->windows, r->n_windows,
-                       o->epochs, o->threads, &o->dpa, &r->dp_delta, err)) != FR_OK)
+                       o->epochs, o->threads, &o->dpa, &r->sk, &r->dp_delta, err)) != FR_OK)
+        return st;
+    if (o->dp && o->dpa.sites > 0 &&
+        (st = fr_dp_rng_init(&r->fdp_rng, o->dpa.seed, o->dpa.seed ? strlen(o->dpa.seed) : 0,
+                             err)) != FR_OK)
         return st;
     if (!o->time_only && r->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&r->ev, &r->ds, o->seq_len, o->seed, o->eval_users, err)) != FR_OK)
@@ -258,7 +309,10 @@ static fr_status train_epochs(train_run *r, const train_opts *o, fr_err *err)
     int tty = isatty(2);
     for (int e = 1; e <= o->epochs; e++) {
         fr_epoch_stats es;
-        if (o->dp)
+        if (o->dp && o->dpa.sites > 0)
+            st = fr_dp_fdp_sim_epoch(&r->dtr, &r->sk, r->dtr.cfg.sampling_rate, &r->ledger,
+                                     &r->fdp_rng, &es, &r->fdp_clamped, err);
+        else if (o->dp)
             st = fr_dp_trainer_epoch(&r->dtr, &r->ledger, &es, tty ? progress_bar : NULL, &e, err);
         else
             st = fr_trainer_epoch(&r->tr, &es, tty ? progress_bar : NULL, &e, err);
@@ -303,13 +357,17 @@ static fr_status train_privacy(train_run *r, json_t *root, fr_err *err)
            "%s; q=%g, sigma=%.4g, C=%g)\n",
            spent, r->dp_delta, d->steps, r->ledger.steps, r->ledger.path, d->cfg.sampling_rate,
            d->cfg.noise_multiplier, (double)d->cfg.clip);
+    if (r->sk.nodes > 0)
+        printf("privacy: federation-wide over %d sites with distributed noise; %zu coordinates "
+               "clamped\n",
+               r->sk.nodes, r->fdp_clamped);
     json_object_set_new(root, "privacy",
-                        json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:i}", "epsilon", spent,
+                        json_pack("{s:f, s:f, s:f, s:f, s:f, s:I, s:I, s:i, s:i}", "epsilon", spent,
                                   "delta", r->dp_delta, "sampling_rate", d->cfg.sampling_rate,
                                   "noise_multiplier", d->cfg.noise_multiplier, "clip",
                                   (double)d->cfg.clip, "steps", (json_int_t)d->steps,
-                                  "ledger_steps", (json_int_t)r->ledger.steps, "users",
-                                  d->n_users));
+                                  "ledger_steps", (json_int_t)r->ledger.steps, "users", d->n_users,
+                                  "sites", r->sk.nodes));
     return FR_OK;
 }
 
@@ -416,8 +474,8 @@ int fr_cmd_train(int argc, char **argv)
          0, 0},
         {"dp-epsilon-max", FR_OPT_DOUBLE, &o.dpa.eps_max, 1e-6, 1e6, "DP: privacy budget epsilon",
          0, 0},
-        {"dp-delta", FR_OPT_DOUBLE, &o.dpa.delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)", 0,
-         0},
+        {"dp-delta", FR_OPT_DOUBLE, &o.dpa.delta, 1e-300, 0.5, "DP: delta (default 1/(10 users))",
+         0, 0},
         {"dp-per-user", FR_OPT_FLAG, &o.dpa.per_user, 0, 0,
          "DP: each sampled user's gradient in a pass of its own (the reference path; "
          "default: a step's users in one batch)",
@@ -428,6 +486,10 @@ int fr_cmd_train(int argc, char **argv)
          0, 0},
         {"state-dir", FR_OPT_STR, &o.dpa.state_dir, 0, 0, "folder of the node's privacy ledger", 0,
          0},
+        {"dp-sites", FR_OPT_INT, &o.dpa.sites, 3, 255,
+         "DP: train as the federation of this many sites would, with federation-wide DP and "
+         "distributed Skellam noise (docs/privacy.md)",
+         0, 0},
         {"help", FR_OPT_FLAG, &o.help, 0, 0, "show this help", 0, 0},
         {0},
     };

@@ -141,10 +141,13 @@ static fr_status prepare(fr_fed *f, const fr_proto_task *t, fr_node_prep *p, fr_
 }
 
 /* DP-FedAvg at the site: the whole delta clipped to C, then N(0, sigma^2 C^2) on every
- * coordinate, the step charged to the ledger (synced) before the delta can leave. */
-static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma, const fr_proto_task *t,
-                            fr_err *err)
+ * coordinate, the step charged to the ledger (synced) before the delta can leave, at
+ * the multiplier the accountant counts (sigma / 2: replacing the site moves the
+ * clipped delta by up to 2C). */
+static fr_status site_noise(fr_fed *f, float *delta, size_t n, const fr_dp_plan *plan,
+                            const fr_proto_task *t, fr_err *err)
 {
+    double sigma = plan->sigma;
     double clip = f->cfg.dp_clip;
     double norm = fr_clip_l2(delta, n, clip);
     fr_dp_rng rng;
@@ -163,7 +166,7 @@ static fr_status site_noise(fr_fed *f, float *delta, size_t n, double sigma, con
     for (size_t i = 0; i < n; i++)
         delta[i] += noise[i];
     free(noise);
-    if ((st = fr_dp_ledger_record(&f->ledger, 1.0, sigma, 1, err)) != FR_OK)
+    if ((st = fr_dp_ledger_record(&f->ledger, 1.0, plan->sigma_acc, 1, err)) != FR_OK)
         return st;
     double acc_delta = fr_dp_plan_delta(&f->ledger, f->cfg.dp_delta, f->users);
     if ((st = fr_dp_ledger_spent(&f->ledger, acc_delta, &f->eps_spent, err)) != FR_OK)
@@ -273,7 +276,7 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     fr_model_get_params(&local, delta);
     for (size_t i = 0; i < n; i++)
         delta[i] -= params[i];
-    if (prep.site && (st = site_noise(f, delta, n, prep.plan.sigma, t, err)) != FR_OK)
+    if (prep.site && (st = site_noise(f, delta, n, &prep.plan, t, err)) != FR_OK)
         goto out;
     double norm;
     if (fr_node_round_clip(t, delta, n, &norm))

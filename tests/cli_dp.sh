@@ -2,7 +2,7 @@
 # Differential privacy on the command line: the accountant's CLI (bare number on the
 # last line, JSON, refusals), DP training with a budget, the refusal of a run over the
 # budget, and the ledger surviving kill -9: the spent epsilon is never lower after a
-# crash than before it. Prints ok/not ok per case and a TESTS tally.
+# crash than before it; the federation-wide rounds shown apart. Prints ok/not ok per case and a TESTS tally.
 set -u
 BUILD=${BUILD:-build}
 NODE="$BUILD/fedrecall-node"
@@ -86,6 +86,22 @@ if ge "$before" 1e-9 && ge "$crashed" "$before" && ge "$restarted" "$crashed" &&
 else
     bad "kill -9: before $before, after crash $crashed, after restart $restarted"
 fi
+
+# a ledger with federation-wide rounds (skellam records) beside the node's own steps:
+# status shows the federation's epsilon apart, and the total includes it
+mkdir -p "$tmp/fdp"
+printf 'budget epsilon=8 delta=1e-06\nsteps q=0.1 sigma=2 n=5\nskellam q=0.02 l1=524289000 l2=524289 mu=222651219148 n=30\n' \
+    >"$tmp/fdp/privacy-ledger"
+st=$("$NODE" privacy status --state-dir "$tmp/fdp")
+fed=$(echo "$st" | sed -n 's/^federation-wide: 30 rounds with distributed noise, epsilon \([0-9.e+-]*\) at delta 1e-06$/\1/p')
+total=$(echo "$st" | tail -n 1)
+if num "$fed" && ge "$fed" 0.01 && ge "$total" "$fed" && ! ge "$fed" "$total"; then
+    ok "privacy status: federation-wide epsilon $fed within the total $total"
+else
+    bad "privacy status with federation-wide rounds: $st"
+fi
+"$NODE" privacy status --state-dir "$tmp/fdp" --json | grep -q '"federation_rounds": 30' &&
+    ok "privacy status --json: federation_rounds" || bad "json: no federation_rounds"
 
 echo "TESTS $passed $failed"
 [ "$failed" -eq 0 ]

@@ -117,9 +117,17 @@ static void test_refusals(void)
 
 static void test_defaults(void)
 {
-    CHECK(fabs(fr_dp_plan_default_delta(1000) - pow(1000, -1.1)) < 1e-18, "1/N^1.1");
-    CHECK(fr_dp_plan_default_delta(1) == fr_dp_plan_default_delta(2), "below 1 for one user");
-    CHECK(fr_dp_plan_default_delta(1) < 1, "delta %g", fr_dp_plan_default_delta(1));
+    /* well below 1/N: at most 1/(10N) for every population (1/N^1.1 was about 0.5/N
+     * at 1,000 users) */
+    int pops[] = {1, 2, 10, 610, 1000, 19412, 50000, 1000000};
+    for (size_t i = 0; i < sizeof pops / sizeof pops[0]; i++) {
+        double d = fr_dp_plan_default_delta(pops[i]);
+        CHECK(d > 0 && d <= 1.0 / (10.0 * pops[i]) * (1 + 1e-12), "N %d: delta %g > 1/(10N)",
+              pops[i], d);
+    }
+    CHECK(fabs(fr_dp_plan_default_delta(1000) - 1e-4) < 1e-18, "1/(10N)");
+    CHECK(fr_dp_plan_default_delta(0) == fr_dp_plan_default_delta(1), "an empty population");
+    CHECK(fr_dp_plan_default_delta(0) < 1, "delta %g", fr_dp_plan_default_delta(0));
     CHECK(fr_dp_plan_delta(NULL, 3e-6, 1000) == 3e-6, "the given delta");
     CHECK(fr_dp_plan_delta(NULL, 0, 1000) == fr_dp_plan_default_delta(1000), "default");
     CHECK(fr_dp_plan_default_q(32, 200) == 0.16, "q %g", fr_dp_plan_default_q(32, 200));
@@ -129,6 +137,71 @@ static void test_defaults(void)
     CHECK(fr_dp_plan_rounds_left(5, 7) == 1, "at least one");
 }
 
+/* Sensitivity 2 (replace one site): the noise given is accounted at half its
+ * multiplier, and a planned noise is twice what the budget needs at sensitivity 1. */
+static void test_sensitivity(void)
+{
+    tmp_ledger t;
+    if (!open_tmp(&t, "dp_plan"))
+        return;
+    fr_err err = {{0}};
+    fr_dp_plan p;
+    fr_dp_plan_req r = {.noise = 5,
+                        .delta = 1e-5,
+                        .users = 100,
+                        .q = 1,
+                        .steps = 1,
+                        .rounds = 10,
+                        .sensitivity = 2};
+    CHECK(fr_dp_plan_make(&t.l, &r, &p, &err) == FR_OK && p.sigma == 5 && p.sigma_acc == 2.5,
+          "sigma %g accounted %g: %s", p.sigma, p.sigma_acc, err.msg);
+    double eps = eps_after(&t.l, 1, p.sigma_acc, 10, 1e-5);
+    CHECK(fabs(eps - 6.21) < 0.005, "epsilon %.4g, want 6.21 (2.81 is sensitivity C)", eps);
+    fr_dp_plan_req b = {
+        .eps_max = 3, .delta = 1e-5, .users = 100, .q = 1, .steps = 1, .rounds = 10};
+    fr_dp_plan one, two;
+    CHECK(fr_dp_plan_make(&t.l, &b, &one, &err) == FR_OK, "%s", err.msg);
+    b.sensitivity = 2;
+    CHECK(fr_dp_plan_make(&t.l, &b, &two, &err) == FR_OK, "%s", err.msg);
+    CHECK(one.sigma == one.sigma_acc && two.sigma == 2 * two.sigma_acc &&
+              fabs(two.sigma_acc - one.sigma_acc) < 1e-12,
+          "sensitivity 1: %g, 2: %g (accounted %g)", one.sigma, two.sigma, two.sigma_acc);
+    CHECK(eps_after(&t.l, 1, two.sigma_acc, 10, 1e-5) <= 3, "the budget holds");
+    close_tmp(&t);
+}
+
+/* The federation's noise for a budget: within it, the smallest to 3 digits, and at
+ * least central DP-SGD's for the same (q, steps) (the sampled Skellam bound is the
+ * generic one); printed beside it for docs/privacy.md. */
+static void test_fdp_sigma(void)
+{
+    fr_err err = {{0}};
+    double targets[] = {8, 3};
+    for (int i = 0; i < 2; i++) {
+        fr_skellam sk = {.clip = 1, .nodes = 4, .threshold = 3, .dim = 300000, .users_max = 2000};
+        double eps = 0, central = 0, e_low = 0;
+        CHECK(fr_dp_plan_fdp_sigma(targets[i], 2e-6, 0.02, 100, &sk, &eps, &err) == FR_OK, "%s",
+              err.msg);
+        double sigma = sk.sigma;
+        CHECK(eps <= targets[i] && eps > 0.9 * targets[i], "sigma %g: epsilon %g", sigma, eps);
+        fr_skellam low = sk;
+        low.sigma = sigma * 0.99;
+        fr_rdp a;
+        fr_rdp_init(&a);
+        CHECK(fr_skellam_init(&low, &err) == FR_OK &&
+                  fr_rdp_compose_skellam(&a, 0.02, low.l1, low.l2, low.mu, 100, &err) == FR_OK &&
+                  fr_rdp_epsilon(&a, 2e-6, &e_low, NULL, &err) == FR_OK && e_low > targets[i],
+              "1%% less noise: epsilon %g", e_low);
+        CHECK(fr_dp_sigma(0.02, targets[i], 100, 2e-6, &central, &err) == FR_OK && sigma >= central,
+              "federation %g, central %g", sigma, central);
+        printf("  epsilon %g, q 0.02, 100 steps, delta 2e-6: sigma %g distributed, %g central\n",
+               targets[i], sigma, central);
+    }
+    fr_skellam sk = {.clip = 1, .nodes = 4, .threshold = 3, .dim = 1000, .users_max = 10};
+    double eps;
+    CHECK(fr_dp_plan_fdp_sigma(3, 2e-6, 0, 100, &sk, &eps, &err) == FR_EINVAL, "q 0");
+}
+
 int main(void)
 {
     RUN(test_planned_sigma_spends_the_budget);
@@ -136,5 +209,7 @@ int main(void)
     RUN(test_given_noise_wins);
     RUN(test_refusals);
     RUN(test_defaults);
+    RUN(test_sensitivity);
+    RUN(test_fdp_sigma);
     return fr_test_end();
 }

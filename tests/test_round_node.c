@@ -277,6 +277,42 @@ static void test_prepare_site_dp(void)
           "%s", err.msg);
     CHECK(p.site && p.q == 1.0 && p.steps == 1 && p.plan.sigma == 0.8, "q %g steps %ld sigma %g",
           p.q, p.steps, p.plan.sigma);
+    /* replacing one site moves the sum of clipped deltas by up to 2C: the accountant
+     * counts half the noise multiplier */
+    CHECK(p.plan.sigma_acc == 0.4, "accounted multiplier %g", p.plan.sigma_acc);
+    close_tmp(&tl);
+}
+
+/* Site level at sigma 5 for 10 rounds, delta 1e-5, costs epsilon 6.21 (sensitivity 2C),
+ * not the 2.81 that sensitivity C gives; a budget of 6.3 over 10 rounds therefore
+ * needs sigma near 5, where sensitivity C would have planned half of it. */
+static void test_site_dp_replace_one_site(void)
+{
+    tmp_ledger tl;
+    if (!open_tmp(&tl, "round_node"))
+        return;
+    fr_node_view v = view();
+    v.max_rounds = 10;
+    v.rounds_done = 0;
+    fr_proto_task t = open_task(3, 3);
+    fr_node_dp_config dc = {.dp = 1, .site = 1, .noise = 5, .delta = 1e-5};
+    fr_node_prep p;
+    fr_node_reason why;
+    fr_err err = {{0}};
+    CHECK(fr_node_round_prepare(&tl.l, &dc, 1, &v, &t, 400, 200, &p, &why, &err) == FR_OK, "%s",
+          err.msg);
+    double eps = 0;
+    CHECK(fr_dp_epsilon(p.q, p.plan.sigma_acc, 10, 1e-5, &eps, &err) == FR_OK &&
+              fabs(eps - 6.21) < 0.005,
+          "10 site rounds at sigma 5: epsilon %.4g, want 6.21", eps);
+    fr_node_dp_config budget = {.dp = 1, .site = 1, .eps_max = 6.3, .delta = 1e-5};
+    CHECK(fr_node_round_prepare(&tl.l, &budget, 1, &v, &t, 400, 200, &p, &why, &err) == FR_OK &&
+              why == FR_NODE_GO,
+          "%s", err.msg);
+    CHECK(p.plan.sigma > 4.9 && p.plan.sigma < 5.0 && p.plan.sigma == 2 * p.plan.sigma_acc,
+          "planned sigma %g (accounted %g)", p.plan.sigma, p.plan.sigma_acc);
+    CHECK(fr_dp_epsilon(1.0, p.plan.sigma_acc, 10, 1e-5, &eps, &err) == FR_OK && eps <= 6.3,
+          "the plan's 10 rounds: epsilon %g", eps);
     close_tmp(&tl);
 }
 
@@ -339,6 +375,7 @@ int main(void)
     RUN(test_prepare_user_dp);
     RUN(test_prepare_budget_spent);
     RUN(test_prepare_site_dp);
+    RUN(test_site_dp_replace_one_site);
     RUN(test_after_training);
     RUN(test_reason_str);
     RUN(test_metrics_and_seed);

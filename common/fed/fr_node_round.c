@@ -129,7 +129,10 @@ fr_status fr_node_round_prepare(fr_dp_ledger *l, const fr_node_dp_config *c, int
                           .users = users,
                           .q = p->q,
                           .steps = p->steps,
-                          .rounds = fr_dp_plan_rounds_left(v->max_rounds, v->rounds_done)};
+                          .rounds = fr_dp_plan_rounds_left(v->max_rounds, v->rounds_done),
+                          /* site level: one site's clipped delta replaced by another moves
+                           * the sum by up to 2C */
+                          .sensitivity = p->site ? 2.0 : 1.0};
     fr_status st = fr_dp_plan_make(l, &req, &p->plan, err);
     if (st == FR_OK && p->plan.over_budget)
         *why = FR_NODE_SKIP_BUDGET_SPENT;

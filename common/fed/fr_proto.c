@@ -78,6 +78,13 @@ static const field task_fields[] = {
     S(fr_proto_task, weighting),
     IO(fr_proto_task, secagg, 0, 1),
     DO(fr_proto_task, max_weight, 0, 1e9),
+    IO(fr_proto_task, fdp, 0, 1),
+    DO(fr_proto_task, fdp_q, 0, 1),
+    DO(fr_proto_task, fdp_sigma, 0, 1e6),
+    DO(fr_proto_task, fdp_clip, 0, 1e6),
+    IO(fr_proto_task, fdp_t, 0, 255),
+    IO(fr_proto_task, fdp_nodes, 0, 255),
+    IO(fr_proto_task, fdp_users_max, 0, 1 << 30),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI),

@@ -75,6 +75,14 @@ typedef struct fr_proto_task {
     int64_t secagg;         /* optional, 0 when absent: 1 = the round is a secure one
                              * (GET /v1/secagg/setup, docs/protocol.md) */
     double max_weight;      /* optional, 0 when absent: the cap on a node's weight */
+    /* optional, 0 when absent: federation-wide user-level DP with distributed Skellam
+     * noise (docs/privacy.md; privacy/fr_skellam.h). Each node samples its users at
+     * rate fdp_q, clips each to fdp_clip and adds its noise share, sized so that any
+     * fdp_t of fdp_nodes shares carry noise of stddev fdp_sigma * fdp_clip; the ring's
+     * scale follows from fdp_users_max, the most users one round sums. */
+    int64_t fdp;
+    double fdp_q, fdp_sigma, fdp_clip;
+    int64_t fdp_t, fdp_nodes, fdp_users_max;
 } fr_proto_task;
 
 /* POST /v1/update: one node's model delta for a round. The delta, n little-endian

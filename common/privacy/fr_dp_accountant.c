@@ -103,6 +103,46 @@ double fr_rdp_sampled_gaussian(double q, double sigma, double alpha)
     return log_a / (alpha - 1.0);
 }
 
+double fr_rdp_skellam(double l1, double l2, double mu, double alpha)
+{
+    if (!(mu > 0.0) || isinf(alpha))
+        return INFINITY;
+    double a = ceil(alpha);
+    double base = a * l2 * l2 / (2.0 * mu);
+    double c1 = ((2.0 * a - 1.0) * l2 * l2 + 6.0 * l1) / (4.0 * mu * mu);
+    double c2 = 3.0 * l1 / (2.0 * mu);
+    return base + (c1 < c2 ? c1 : c2);
+}
+
+/* Zhu and Wang's bound for Poisson sampling (ICML 2019, Theorem 6), in log space: with
+ * e(l) the unsampled RDP at order l,
+ *   (alpha - 1) RDP <= log[(1-q)^(alpha-1) (alpha q - q + 1)
+ *                          + C(alpha, 2) q^2 (1-q)^(alpha-2) e^e(2)
+ *                          + 3 sum_{l=3}^{alpha} C(alpha, l) q^l (1-q)^(alpha-l) e^((l-1) e(l))].
+ */
+double fr_rdp_sampled_skellam(double q, double l1, double l2, double mu, double alpha)
+{
+    double whole = fr_rdp_skellam(l1, l2, mu, alpha);
+    if (q == 0.0)
+        return 0.0;
+    if (q >= 1.0 || isinf(whole))
+        return whole;
+    int a = (int)ceil(alpha);
+    if (a < 2)
+        a = 2;
+    double lq = log(q), l1q = log1p(-q), lga = lgamma(a + 1.0);
+    double log_sum = (a - 1) * l1q + log1p((a - 1) * q);
+    double lb2 = lga - lgamma(3.0) - lgamma(a - 1.0);
+    log_sum = log_add(log_sum, lb2 + 2.0 * lq + (a - 2) * l1q + fr_rdp_skellam(l1, l2, mu, 2.0));
+    for (int l = 3; l <= a; l++) {
+        double lb = lga - lgamma(l + 1.0) - lgamma(a - l + 1.0);
+        double el = fr_rdp_skellam(l1, l2, mu, (double)l);
+        log_sum = log_add(log_sum, lb + l * lq + (a - l) * l1q + log(3.0) + (l - 1) * el);
+    }
+    double r = log_sum / (a - 1);
+    return r < whole ? r : whole;
+}
+
 void fr_rdp_init(fr_rdp *a)
 {
     memset(a, 0, sizeof *a);
@@ -145,6 +185,23 @@ fr_status fr_rdp_compose(fr_rdp *a, double q, double sigma, long steps, fr_err *
         return fr_fail(err, FR_EINVAL, "steps %ld must be >= 0", steps);
     for (int i = 0; i < a->n_orders; i++)
         a->rdp[i] += (double)steps * fr_rdp_sampled_gaussian(q, sigma, a->orders[i]);
+    return FR_OK;
+}
+
+fr_status fr_rdp_compose_skellam(fr_rdp *a, double q, double l1, double l2, double mu, long steps,
+                                 fr_err *err)
+{
+    if (!(q > 0.0 && q <= 1.0))
+        return fr_fail(err, FR_EINVAL, "sampling rate %g must be in (0, 1]", q);
+    if (!(l2 > 0.0) || !(l1 >= l2) || isinf(l1) || !(mu > 0.0) || isinf(mu))
+        return fr_fail(err, FR_EINVAL,
+                       "skellam: sensitivities l1 %g, l2 %g and variance %g: need "
+                       "0 < l2 <= l1 and a finite variance > 0",
+                       l1, l2, mu);
+    if (steps < 0)
+        return fr_fail(err, FR_EINVAL, "steps %ld must be >= 0", steps);
+    for (int i = 0; i < a->n_orders; i++)
+        a->rdp[i] += (double)steps * fr_rdp_sampled_skellam(q, l1, l2, mu, a->orders[i]);
     return FR_OK;
 }
 

@@ -38,6 +38,24 @@ FR_MUST fr_status fr_rdp_compose(fr_rdp *a, double q, double sigma, long steps, 
 FR_MUST fr_status fr_rdp_epsilon(const fr_rdp *a, double delta, double *eps, double *order,
                                  fr_err *err);
 
+/* The Skellam mechanism (Agarwal, Kairouz and Liu, NeurIPS 2021, Theorem 3.5): integer
+ * vectors with L1 and L2 sensitivities l1, l2 plus independent Skellam noise of variance
+ * mu on every coordinate (Poisson(mu/2) - Poisson(mu/2)). RDP at integer order alpha:
+ *   alpha l2^2 / (2 mu) + min(((2 alpha - 1) l2^2 + 6 l1) / (4 mu^2), 3 l1 / (2 mu)).
+ * A non-integer order takes the next integer's value (RDP does not fall with the order,
+ * so that bounds it). +inf for mu <= 0. */
+double fr_rdp_skellam(double l1, double l2, double mu, double alpha);
+
+/* The same mechanism after Poisson sampling at rate q: the upper bound of Zhu and Wang
+ * (ICML 2019, Theorem 6) for a mechanism whose RDP at each integer order is known,
+ * taken at the next integer order and never above the unsampled value. It reduces to
+ * fr_rdp_skellam at q = 1. */
+double fr_rdp_sampled_skellam(double q, double l1, double l2, double mu, double alpha);
+
+/* Add `steps` steps of the sampled Skellam mechanism. */
+FR_MUST fr_status fr_rdp_compose_skellam(fr_rdp *a, double q, double l1, double l2, double mu,
+                                         long steps, fr_err *err);
+
 /* epsilon of `steps` steps at (q, sigma) for delta, over the default orders. */
 FR_MUST fr_status fr_dp_epsilon(double q, double sigma, long steps, double delta, double *eps,
                                 fr_err *err);

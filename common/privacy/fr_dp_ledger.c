@@ -39,11 +39,22 @@ static fr_status replay(fr_dp_ledger *l, fr_err *err)
         lineno++;
         if (line[len - 1] != '\n')
             break; /* cut short by a crash before its step was applied */
-        double q, sigma, e, dl;
+        double q, sigma, e, dl, l1, l2, mu;
         long n;
         char tail;
-        if (sscanf(line, "steps q=%lf sigma=%lf n=%ld%c", &q, &sigma, &n, &tail) == 4 &&
+        if (sscanf(line, "skellam q=%lf l1=%lf l2=%lf mu=%lf n=%ld%c", &q, &l1, &l2, &mu, &n,
+                   &tail) == 6 &&
             tail == '\n' && n >= 0) {
+            if ((st = fr_rdp_compose_skellam(&l->rdp, q, l1, l2, mu, n, err)) != FR_OK ||
+                (st = fr_rdp_compose_skellam(&l->fdp_rdp, q, l1, l2, mu, n, err)) != FR_OK) {
+                st = fr_fail(err, FR_EFORMAT, "%s:%ld: invalid skellam record: %s", l->path, lineno,
+                             err ? err->msg : "");
+                break;
+            }
+            l->steps += n;
+            l->fdp_steps += n;
+        } else if (sscanf(line, "steps q=%lf sigma=%lf n=%ld%c", &q, &sigma, &n, &tail) == 4 &&
+                   tail == '\n' && n >= 0) {
             if ((st = fr_rdp_compose(&l->rdp, q, sigma, n, err)) != FR_OK) {
                 st = fr_fail(err, FR_EFORMAT, "%s:%ld: invalid step record: %s", l->path, lineno,
                              err ? err->msg : "");
@@ -72,6 +83,7 @@ fr_status fr_dp_ledger_open(fr_dp_ledger *l, const char *state_dir, fr_err *err)
     memset(l, 0, sizeof *l);
     l->fd = -1;
     fr_rdp_init(&l->rdp);
+    fr_rdp_init(&l->fdp_rdp);
     if (mkdir(state_dir, 0700) != 0 && errno != EEXIST)
         return fr_fail(err, FR_EIO, "%s: cannot create the state folder: %s", state_dir,
                        strerror(errno));
@@ -127,6 +139,36 @@ fr_status fr_dp_ledger_record(fr_dp_ledger *l, double q, double sigma, long n, f
     return FR_OK;
 }
 
+fr_status fr_dp_ledger_record_skellam(fr_dp_ledger *l, double q, double l1, double l2, double mu,
+                                      long n, fr_err *err)
+{
+    fr_rdp next = l->rdp, fdp_next = l->fdp_rdp;
+    fr_status st = fr_rdp_compose_skellam(&next, q, l1, l2, mu, n, err);
+    if (st == FR_OK)
+        st = fr_rdp_compose_skellam(&fdp_next, q, l1, l2, mu, n, err);
+    if (st)
+        return st;
+    char line[256];
+    snprintf(line, sizeof line, "skellam q=%.17g l1=%.17g l2=%.17g mu=%.17g n=%ld\n", q, l1, l2, mu,
+             n);
+    if ((st = write_line(l, line, err)) != FR_OK)
+        return st;
+    l->rdp = next;
+    l->fdp_rdp = fdp_next;
+    l->steps += n;
+    l->fdp_steps += n;
+    return FR_OK;
+}
+
+fr_status fr_dp_ledger_fdp_spent(const fr_dp_ledger *l, double delta, double *eps, fr_err *err)
+{
+    if (l->fdp_steps == 0) {
+        *eps = 0.0;
+        return FR_OK;
+    }
+    return fr_rdp_epsilon(&l->fdp_rdp, delta, eps, NULL, err);
+}
+
 fr_status fr_dp_ledger_spent(const fr_dp_ledger *l, double delta, double *eps, fr_err *err)
 {
     if (l->steps == 0) {
@@ -155,6 +197,29 @@ fr_status fr_dp_ledger_check(const fr_dp_ledger *l, double q, double sigma, long
                        "remaining; %ld more steps at q=%g, sigma=%g would bring it to %.4g",
                        spent, l->budget_eps, l->budget_delta, l->budget_eps - spent, n, q, sigma,
                        after);
+    return FR_OK;
+}
+
+fr_status fr_dp_ledger_check_skellam(const fr_dp_ledger *l, double q, double l1, double l2,
+                                     double mu, long n, fr_err *err)
+{
+    if (!(l->budget_eps > 0))
+        return FR_OK;
+    fr_rdp next = l->rdp;
+    double spent, after;
+    fr_status st = fr_rdp_compose_skellam(&next, q, l1, l2, mu, n, err);
+    if (st == FR_OK)
+        st = fr_dp_ledger_spent(l, l->budget_delta, &spent, err);
+    if (st == FR_OK)
+        st = fr_rdp_epsilon(&next, l->budget_delta, &after, NULL, err);
+    if (st)
+        return st;
+    if (after > l->budget_eps)
+        return fr_fail(err, FR_EINVAL,
+                       "privacy budget exceeded: spent epsilon %.4g of %.4g (delta %g), %.4g "
+                       "remaining; %ld more federation-wide rounds at q=%g (distributed noise) "
+                       "would bring it to %.4g",
+                       spent, l->budget_eps, l->budget_delta, l->budget_eps - spent, n, q, after);
     return FR_OK;
 }
 

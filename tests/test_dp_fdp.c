@@ -1,0 +1,223 @@
+/* Federation-wide DP-SGD with distributed noise (privacy/fr_dp_fdp.h) on a small
+ * model: a node's vector decodes to its users' clipped gradients (each rounded on its
+ * own) plus its share; shares of 4 nodes give the noise of sd sigma C sqrt(4/3) (any 3
+ * carry sigma C); the step leaves the padding rows alone; a simulated epoch charges
+ * one Skellam step per round to the ledger. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/fr_backend.h"
+#include "fr_test.h"
+#include "fr_test_ledger.h"
+#include "nn/fr_model.h"
+#include "privacy/fr_dp_fdp.h"
+#include "util/fr_rng.h"
+
+enum { V = 40, VT = 60, T = 3, D = 8, F = 6, L = 6, U = 12 };
+
+static int64_t train_off[U + 1];
+static int32_t train_items[U * 30];
+static int32_t *windows;
+static long n_windows;
+static int32_t tokens[V * T];
+
+/* Per-user sequences of varied length; windows cut as the data module does. */
+static void make_data(void)
+{
+    fr_rng r;
+    fr_rng_seed(&r, 77);
+    long k = 0;
+    for (int u = 0; u < U; u++) {
+        int n = 2 + u * 2;
+        for (int i = 0; i < n; i++)
+            train_items[k++] = 1 + (int32_t)fr_rng_below(&r, V - 1);
+        train_off[u + 1] = k;
+    }
+    for (int i = T; i < V * T; i++)
+        tokens[i] = (i % 4 == 0) ? 0 : 1 + (int32_t)fr_rng_below(&r, VT - 1);
+    int W = L + 1;
+    windows = calloc((size_t)U * 10 * W, sizeof(int32_t));
+    for (int u = 0; u < U; u++) {
+        long n = train_off[u + 1] - train_off[u];
+        const int32_t *s = train_items + train_off[u];
+        int full = (int)(n / W), rem = (int)(n % W);
+        if (rem >= 2) { /* oldest, left-padded */
+            for (int i = 0; i < rem; i++)
+                windows[n_windows * W + (W - rem) + i] = s[i];
+            n_windows++;
+        }
+        for (int f = 0; f < full; f++, n_windows++)
+            memcpy(windows + n_windows * W, s + rem + f * W, sizeof(int32_t) * W);
+    }
+}
+
+static int setup(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float clip)
+{
+    fr_err err = {{0}};
+    const fr_backend *be = fr_backend_cpu();
+    be->set_threads(1);
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = F};
+    if (fr_model_init(m, &mc, be, tokens, NULL, &err)) {
+        CHECK(0, "model: %s", err.msg);
+        return -1;
+    }
+    fr_model_init_params(m, 3);
+    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = q,
+                       .noise_multiplier = sigma,
+                       .clip = clip,
+                       .max_windows = 4,
+                       .seed = "test",
+                       .seed_len = 4};
+    if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
+        CHECK(0, "dp trainer: %s", err.msg);
+        fr_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
+static fr_skellam mech(const fr_model *m, double sigma)
+{
+    fr_skellam sk = {
+        .clip = 1, .sigma = sigma, .nodes = 4, .threshold = 3, .dim = m->n, .users_max = U};
+    fr_err err = {{0}};
+    CHECK(fr_skellam_init(&sk, &err) == FR_OK, "%s", err.msg);
+    return sk;
+}
+
+static void test_node_vector_is_the_clipped_sum(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    if (setup(&m, &tr, 0.5, 1.0, 0.3f))
+        return;
+    fr_err err = {{0}};
+    fr_skellam sk = mech(&m, 1e-4);
+    sk.clip = 0.3;
+    CHECK(fr_skellam_init(&sk, &err) == FR_OK, "%s", err.msg);
+    int32_t users[U];
+    for (int u = 0; u < U; u++)
+        users[u] = u;
+    fr_dp_draw_negatives(&tr);
+    fr_dp_step_stats ss;
+    m.be->zero(m.grads, m.n);
+    CHECK(fr_dp_accumulate_users(&tr, users, U, &ss, &err) == FR_OK, "%s", err.msg);
+    float *truth = malloc(m.n * sizeof *truth), *got = malloc(m.n * sizeof *got);
+    m.be->download(truth, m.grads, m.n * sizeof *truth);
+    uint32_t *v = malloc(m.n * sizeof *v);
+    fr_dp_rng r;
+    CHECK(fr_dp_rng_init(&r, "fdp", 3, &err) == FR_OK, "%s", err.msg);
+    size_t clamped = 9;
+    CHECK(fr_dp_fdp_node_vector(&tr, &sk, users, U, &r, v, &clamped, &ss, &err) == FR_OK, "%s",
+          err.msg);
+    CHECK(clamped == 0 && ss.sampled == U, "clamped %zu, users %d", clamped, ss.sampled);
+    fr_skellam_decode(&sk, v, got);
+    double worst = 0, tn = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        tn += (double)truth[i] * truth[i];
+        if (fabs(got[i] - truth[i]) > worst)
+            worst = fabs(got[i] - truth[i]);
+    }
+    /* rounding moves each user's coordinate by less than 1/s; the noise is 1e-4 C */
+    CHECK(tn > 0.01 && worst < U / sk.scale + 10 * 1e-4 * 0.3, "off by %g (scale %g)", worst,
+          sk.scale);
+    fr_skellam wrong = sk;
+    wrong.dim = m.n - 1;
+    CHECK(fr_dp_fdp_node_vector(&tr, &wrong, users, U, &r, v, NULL, &ss, &err) == FR_EINVAL,
+          "a mechanism for another model");
+    free(truth);
+    free(got);
+    free(v);
+    fr_dp_rng_free(&r);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+static void test_four_nodes_noise(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    if (setup(&m, &tr, 0.5, 1.0, 1.0f))
+        return;
+    fr_err err = {{0}};
+    fr_skellam sk = mech(&m, 0.8);
+    fr_dp_rng r;
+    CHECK(fr_dp_rng_init(&r, "fdp-noise", 9, &err) == FR_OK, "%s", err.msg);
+    uint32_t *v = malloc(m.n * sizeof *v), *sum = calloc(m.n, sizeof *sum);
+    float *got = malloc(m.n * sizeof *got);
+    fr_dp_step_stats ss;
+    fr_dp_draw_negatives(&tr);
+    double s2 = 0;
+    long k = 0;
+    for (int rep = 0; rep < 20; rep++) {
+        memset(sum, 0, m.n * sizeof *sum);
+        for (int node = 0; node < 4; node++) {
+            CHECK(fr_dp_fdp_node_vector(&tr, &sk, NULL, 0, &r, v, NULL, &ss, &err) == FR_OK, "%s",
+                  err.msg);
+            for (size_t i = 0; i < m.n; i++)
+                sum[i] += v[i];
+        }
+        fr_skellam_decode(&sk, sum, got);
+        for (size_t i = 0; i < m.n; i++, k++)
+            s2 += (double)got[i] * got[i];
+    }
+    double sd = sqrt(s2 / k), want = 0.8 * sqrt(4.0 / 3);
+    CHECK(fabs(sd / want - 1) < 0.03, "noise sd %g, want %g (%ld values)", sd, want, k);
+    free(v);
+    free(sum);
+    free(got);
+    fr_dp_rng_free(&r);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+static void test_sim_epoch_and_padding(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    if (setup(&m, &tr, 0.25, 1.0, 1.0f))
+        return;
+    tmp_ledger tl;
+    if (!open_tmp(&tl, "dp_fdp"))
+        return;
+    fr_err err = {{0}};
+    fr_skellam sk = mech(&m, 1.0);
+    fr_dp_rng r;
+    CHECK(fr_dp_rng_init(&r, "fdp-epoch", 9, &err) == FR_OK, "%s", err.msg);
+    float *before = malloc(m.n * sizeof *before), *after = malloc(m.n * sizeof *after);
+    fr_model_get_params(&m, before);
+    fr_epoch_stats es;
+    size_t clamped = 0;
+    CHECK(fr_dp_fdp_sim_epoch(&tr, &sk, 0.25, &tl.l, &r, &es, &clamped, &err) == FR_OK, "%s",
+          err.msg);
+    fr_model_get_params(&m, after);
+    CHECK(tl.l.fdp_steps == 4 && tr.steps == 4 && isfinite(es.loss) && clamped == 0,
+          "%ld rounds charged, %ld steps, loss %g", tl.l.fdp_steps, tr.steps, es.loss);
+    size_t pad[2] = {m.p[FR_P_E_ID].offset, m.p[FR_P_E_TOK].offset}, moved = 0, pad_moved = 0;
+    for (size_t i = 0; i < m.n; i++)
+        moved += after[i] != before[i];
+    for (int k = 0; k < 2; k++)
+        for (int j = 0; j < D; j++)
+            pad_moved += after[pad[k] + j] != 0.0f;
+    CHECK(moved > m.n / 2 && pad_moved == 0, "%zu of %zu moved, %zu padding values", moved, m.n,
+          pad_moved);
+    free(before);
+    free(after);
+    fr_dp_rng_free(&r);
+    close_tmp(&tl);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
+int main(void)
+{
+    make_data();
+    RUN(test_node_vector_is_the_clipped_sum);
+    RUN(test_four_nodes_noise);
+    RUN(test_sim_epoch_and_padding);
+    free(windows);
+    return fr_test_end();
+}
