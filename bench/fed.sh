@@ -24,8 +24,11 @@
 #             the difference is what secure rounds add.
 # Results in bench/out/fed/, summary in bench/out/fed/summary.md.
 #
-# Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_FED_ROUNDS (20),
-# FR_FED_LOCAL_EPOCHS (1), FR_FED_SEEDS ("1 2 3"), FR_FED_NODES (nodes of the quality
+# Knobs (environment): FR_BENCH_DATA (ml-latest-small folder, or a folder holding one
+# sasrec file such as toys-games, converted to movielens-csv in a temporary folder),
+# FR_FED_ROUNDS (20), FR_FED_LOCAL_EPOCHS (1; "auto" leaves the task's local epochs to
+# the coordinator's default, one per site), FR_FED_CENTRAL_EPOCHS (the central and
+# alone trainings' epochs; default rounds x local epochs), FR_FED_SEEDS ("1 2 3"), FR_FED_NODES (nodes of the quality
 # and value runs, 3), FR_FED_COORD_ARGS (more coordinator options for the quality and
 # value runs, e.g. "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead secagg";
 # add "value" for the value table; "" only summarises FR_FED_OUT again),
@@ -61,10 +64,25 @@ OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
 PY=/usr/bin/python3
 
+SASREC=""
 if [ ! -f "$DATA/ratings.csv" ]; then
-    echo "bench/fed: no data at $DATA (set FR_BENCH_DATA to an ml-latest-small folder)" >&2
-    exit 2
+    SASREC=$(find "$DATA" -maxdepth 1 -name '*.txt' 2>/dev/null | head -n 1)
+    if [ -z "$SASREC" ]; then
+        echo "bench/fed: no data at $DATA (set FR_BENCH_DATA to an ml-latest-small folder" \
+            "or a folder with one sasrec file)" >&2
+        exit 2
+    fi
 fi
+# local epochs per round as a number, for the budget arithmetic: auto is one per site
+# (the coordinator's --local-epochs 0)
+if [ "$LOCAL" = auto ]; then
+    LOCAL_ARG=0 LOCAL=$NODES
+else
+    LOCAL_ARG=$LOCAL
+fi
+CENTRAL=${FR_FED_CENTRAL_EPOCHS:-$((ROUNDS * LOCAL))}
+# a site alone trains for the federation's wall time: rounds x local epochs on its data
+ALONE=$((ROUNDS * LOCAL))
 tmp=$(mktemp -d)
 pids=""
 # Every process started here ends with the script: $pids holds those not yet waited
@@ -227,6 +245,16 @@ evaluate() {
         --metrics-out "$3" | awk '$1 == "test" {print "  " $0}'
 }
 
+# a sasrec file ("user item" lines in each user's order) as a movielens-csv folder in
+# $tmp: the line number is the timestamp, so each user's order is kept; no movies.csv,
+# so the skewed split groups items by hash
+if [ -n "$SASREC" ]; then
+    mkdir -p "$tmp/data"
+    awk 'BEGIN {print "userId,movieId,rating,timestamp"} NF >= 2 {print $1 "," $2 ",1," NR}' \
+        "$SASREC" >"$tmp/data/ratings.csv"
+    DATA="$tmp/data"
+fi
+
 echo "== machine"
 [ -n "$STEPS" ] && {
     grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'
@@ -244,10 +272,11 @@ if has quality || has value || has overhead || has secagg; then pki $(seq 1 20 |
 
 if has quality; then
     echo "== quality: $DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
-        "${COORD_ARGS:+($COORD_ARGS) }against $((ROUNDS * LOCAL)) central epochs, seeds $SEEDS"
+        "${COORD_ARGS:+($COORD_ARGS) }against $CENTRAL central epochs, seeds $SEEDS"
     rm -rf "$OUT"/quality_s* "$OUT"/*_eval_s*.json
     split=${SPLITS%% *}
     echo "$split" >"$OUT/quality_split.txt"
+    echo "$CENTRAL" >"$OUT/central_epochs.txt"
     # the training configuration, the same for the federation's task and central training
     TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
     first=$(echo "$SEEDS" | cut -d' ' -f1)
@@ -261,12 +290,12 @@ if has quality; then
         t0=$(date +%s.%N)
         # shellcheck disable=SC2086
         federate "quality_s$s" "$NODES" "$tmp/ml_s$s" "$tmp/init_s$s.frm" "$s" --min-nodes "$NODES" \
-            --rounds "$ROUNDS" --local-epochs "$LOCAL" $TASK $COORD_ARGS
+            --rounds "$ROUNDS" --local-epochs "$LOCAL_ARG" $TASK $COORD_ARGS
         t1=$(date +%s.%N)
         echo "seed $s: federation $(elapsed "$t0" "$t1") s"
         evaluate "$OUT/quality_s$s/final.frm" "$DATA" "$OUT/fed_eval_s$s.json"
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) $TASK \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
             --seed "$s" --time-only --model-out "$OUT/central_s$s.frm" | tail -n 1
         evaluate "$OUT/central_s$s.frm" "$DATA" "$OUT/central_eval_s$s.json"
         rm -f "$OUT/central_s$s.frm"
@@ -275,8 +304,8 @@ fi
 
 if has value; then
     echo "== value: $DATA over $NODES site(s), splits $SPLITS, seeds $SEEDS: each site's" \
-        "users under its alone-model ($((ROUNDS * LOCAL)) epochs), the federated model" \
-        "($ROUNDS rounds x $LOCAL) and the central model ($((ROUNDS * LOCAL)) epochs)"
+        "users under its alone-model ($ALONE epochs), the federated model" \
+        "($ROUNDS rounds x $LOCAL) and the central model ($CENTRAL epochs)"
     rm -rf "$OUT"/value_* "$OUT/value.md"
     TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
     tv0=$(date +%s.%N)
@@ -284,7 +313,7 @@ if has value; then
     for s in $SEEDS; do
         # the central model does not depend on the split: one per seed
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) $TASK \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
             --seed "$s" --time-only --model-out "$tmp/value_central_s$s.frm" | tail -n 1
         "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
             --out "$tmp/value_init_s$s.frm" >/dev/null
@@ -297,12 +326,12 @@ if has value; then
             # shellcheck disable=SC2086
             federate "value_${split}_s$s/fed" "$NODES" "$tmp/value_${split}_s$s" \
                 "$tmp/value_init_s$s.frm" "$s" --min-nodes "$NODES" --rounds "$ROUNDS" \
-                --local-epochs "$LOCAL" $TASK $COORD_ARGS
+                --local-epochs "$LOCAL_ARG" $TASK $COORD_ARGS
             for i in $(seq 1 "$NODES"); do
                 part="$tmp/value_${split}_s$s/part$i"
                 # the site alone: its own data, the same epochs, one thread like its node
                 # shellcheck disable=SC2086
-                "$NODE" train --data "$part" --format movielens-csv --epochs $((ROUNDS * LOCAL)) \
+                "$NODE" train --data "$part" --format movielens-csv --epochs "$ALONE" \
                     $TASK --seed $((s * 100 + i)) --threads 1 --time-only \
                     --state-dir "$tmp/value_alone_state" \
                     --model-out "$tmp/value_alone.frm" >/dev/null
@@ -325,9 +354,9 @@ print("  site %s: HR@10 alone / fed / central %s" % (sys.argv[1],
         done
     done
     echo "value: $(elapsed "$tv0" "$(date +%s.%N)") s in all"
-    "$PY" - "$OUT" "$ROUNDS" "$LOCAL" <<'PYEOF' | tee "$OUT/value.md"
+    "$PY" - "$OUT" "$ROUNDS" "$LOCAL" "$CENTRAL" <<'PYEOF' | tee "$OUT/value.md"
 import glob, json, os, re, statistics as stat, sys
-out, rounds, local = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, rounds, local, central = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 runs = {}  # split -> seed -> folder
 for d in glob.glob(f"{out}/value_*_s*"):
     m = re.match(r"value_(\w+)_s(\d+)$", os.path.basename(d))
@@ -338,7 +367,7 @@ keys = [("hr@10", "HR@10"), ("ndcg@10", "NDCG@10"), ("recall@10", "HR@10 full"),
 models = [("alone", "alone"), ("fed", "federated"), ("central", "central")]
 seeds = sorted({s for v in runs.values() for s in v})
 print(f"### The value table: each site's own users, test split ({rounds} rounds x {local} local "
-      f"epoch(s) against {rounds * local} epochs alone and central; mean ± spread "
+      f"epoch(s) against {rounds * local} epochs alone and {central} central; mean ± spread "
       f"(max - min) over seeds {', '.join(map(str, seeds))})\n")
 print("HR@10 and NDCG@10: sampled protocol (100 negatives from the model's items); "
       "full: ranked against all the model's items (HR@10 full is recall@10 with one "
@@ -470,8 +499,10 @@ if seeds:
     agg = re.search(r"parameters, (\w+), public key", open(f"{d}/coordinator.log").read())[1]
     sp = f"{out}/quality_split.txt"
     split = open(sp).read().strip() if os.path.exists(sp) else "users"
+    ce = f"{out}/central_epochs.txt"
+    central = int(open(ce).read()) if os.path.exists(ce) else rounds * local
     print(f"### Quality: {agg}, {nodes} node(s) (split {split}), {rounds} rounds x {local} local "
-          f"epoch(s) against {rounds * local} central epochs (test, sampled protocol)\n")
+          f"epoch(s) against {central} central epochs (test, sampled protocol)\n")
     keys = ["hr@10", "ndcg@10", "recall@50", "coverage@10", "novelty@10"]
     print("| seed | " + " | ".join(f"{k}: federated / central" for k in keys) + " |")
     print("|---|" + "---|" * len(keys))

@@ -76,6 +76,7 @@ static const field task_fields[] = {
     S(fr_proto_task, weighting),
     IO(fr_proto_task, secagg, 0, 1),
     DO(fr_proto_task, max_weight, 0, 1e9),
+    IO(fr_proto_task, adam_carry, 0, 1),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI),

@@ -72,6 +72,8 @@ typedef struct fr_proto_task {
     int64_t secagg;         /* optional, 0 when absent: 1 = the round is a secure one
                              * (GET /v1/secagg/setup, docs/protocol.md) */
     double max_weight;      /* optional, 0 when absent: the cap on a node's weight */
+    int64_t adam_carry;     /* optional, 0 when absent: 1 = the node's local Adam goes on
+                             * from the moments of its previous round (fed/fr_fedopt.h) */
 } fr_proto_task;
 
 /* POST /v1/update: one node's model delta for a round. The delta, n little-endian
