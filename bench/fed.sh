@@ -32,7 +32,9 @@
 # and value runs, 3), FR_FED_COORD_ARGS (more coordinator options for the quality and
 # value runs, e.g. "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead secagg";
 # add "value" for the value table; "" only summarises FR_FED_OUT again),
-# FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed).
+# FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed), FR_FED_DP_EPSILON (unset:
+# the quality and value runs' nodes train without DP; a number: user-level DP-SGD at
+# that budget per node, spread over the run's rounds).
 # The sites' data (bench/fed_split.py, deterministic per seed): FR_FED_SPLIT ("users")
 # is one or more of
 #   users  users dealt round-robin (the original split);
@@ -173,11 +175,17 @@ state-dir = $st/node$i
 threads = 1
 seed = $((seed * 100 + i))
 max-backoff = 2
-# the benchmark's own settings, not a node's defaults: its quality runs compare with
-# non-private central training, and its overhead runs are plain rounds
-dp = off
 require-secure-aggregation = false
 CONF
+        if [ -n "${FR_FED_DP_EPSILON:-}" ] && [ "${PLAIN:-0}" = 0 ]; then
+            # user-level DP-SGD, the budget planned over the federation's rounds
+            printf 'dp = on\ndp-epsilon-max = %s\nmax-rounds = %s\n' "$FR_FED_DP_EPSILON" \
+                "$ROUNDS" >>"$st/n$i.conf"
+        else
+            # the benchmark's own settings, not a node's defaults: its quality runs
+            # compare with non-private central training, and its overhead runs are plain
+            echo "dp = off" >>"$st/n$i.conf"
+        fi
         if [ "$i" = 1 ] && [ "${TRACE:-0}" = 1 ]; then
             strace -f -qq -e trace=sendto,recvfrom,sendmsg,recvmsg -e signal=none -s 0 \
                 -o "$od/n1.strace" "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
@@ -246,14 +254,18 @@ evaluate() {
 }
 
 # a sasrec file ("user item" lines in each user's order) as a movielens-csv folder in
-# $tmp: the line number is the timestamp, so each user's order is kept; no movies.csv,
-# so the skewed split groups items by hash
+# $tmp: the line number is the timestamp, so each user's order is kept; movies.csv
+# lists the items with neither title nor genre (no content tokens, as the sasrec
+# format reads them; the skewed split then groups items by hash)
 if [ -n "$SASREC" ]; then
     mkdir -p "$tmp/data"
     awk 'BEGIN {print "userId,movieId,rating,timestamp"} NF >= 2 {print $1 "," $2 ",1," NR}' \
         "$SASREC" >"$tmp/data/ratings.csv"
+    awk 'NF >= 2 && !($2 in seen) {seen[$2] = 1; print $2}' "$SASREC" | sort -n |
+        awk 'BEGIN {print "movieId,title,genres"} {print $1 ",,"}' >"$tmp/data/movies.csv"
     DATA="$tmp/data"
 fi
+
 
 echo "== machine"
 [ -n "$STEPS" ] && {
@@ -407,6 +419,8 @@ if has agg; then
     "$BUILD/bench/agg_bench" --updates 20 --dir "$tmp/agg" | tee "$OUT/agg.md"
 fi
 
+# the overhead and secure-aggregation steps time plain training, DP or not above
+PLAIN=1
 if has overhead; then
     echo "== round overhead: generated data (2,000 users, 500 items), d = 32," \
         "1 local epoch, $OROUNDS rounds"
@@ -502,8 +516,11 @@ if seeds:
     ce = f"{out}/central_epochs.txt"
     central = int(open(ce).read()) if os.path.exists(ce) else rounds * local
     print(f"### Quality: {agg}, {nodes} node(s) (split {split}), {rounds} rounds x {local} local "
-          f"epoch(s) against {central} central epochs (test, sampled protocol)\n")
-    keys = ["hr@10", "ndcg@10", "recall@50", "coverage@10", "novelty@10"]
+          f"epoch(s) against {central} central epochs (test; recall@10 and ndcg_full@10 rank all items)\n")
+    # sampled (100 negatives) and full-ranking metrics: recall@10 is HR@10 against
+    # every item (one held-out item per user)
+    keys = ["hr@10", "ndcg@10", "recall@10", "ndcg_full@10", "recall@50", "coverage@10",
+            "novelty@10"]
     print("| seed | " + " | ".join(f"{k}: federated / central" for k in keys) + " |")
     print("|---|" + "---|" * len(keys))
     got = {k: ([], []) for k in keys}

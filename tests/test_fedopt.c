@@ -45,8 +45,7 @@ static void test_parse(void)
     c.beta2 = 7; /* not FedAvgM's: not checked */
     CHECK(fr_agg_config_check(&c, &err) == FR_OK, "%s", err.msg);
     c.schedule = (fr_agg_schedule)9;
-    CHECK(fr_agg_config_check(&c, &err) == FR_EINVAL && strstr(err.msg, "schedule"), "%s",
-          err.msg);
+    CHECK(fr_agg_config_check(&c, &err) == FR_EINVAL && strstr(err.msg, "schedule"), "%s", err.msg);
 }
 
 static void test_schedule(void)
@@ -186,7 +185,8 @@ static void test_local_epochs(void)
 static void test_moments(void)
 {
     const fr_backend *be = fr_backend_cpu();
-    fr_model_config mc = {.num_items = 9, .token_vocab = 11, .num_tokens = 2, .dim = 4, .filters = 3};
+    fr_model_config mc = {
+        .num_items = 9, .token_vocab = 11, .num_tokens = 2, .dim = 4, .filters = 3};
     int32_t tokens[9 * 2] = {0};
     for (int i = 1; i < 9; i++)
         tokens[2 * i] = 1 + i % 10;

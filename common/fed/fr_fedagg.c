@@ -98,8 +98,8 @@ fr_status fr_agg_config_check(const fr_agg_config *cfg, fr_err *err)
         return fr_fail(err, FR_EINVAL, "server learning-rate schedule %d is unknown",
                        (int)cfg->schedule);
     if (cfg->schedule == FR_AGG_LR_COSINE && cfg->rounds < 1)
-        return fr_fail(err, FR_EINVAL, "a cosine schedule needs its length in rounds (>= 1), not %ld",
-                       cfg->rounds);
+        return fr_fail(err, FR_EINVAL,
+                       "a cosine schedule needs its length in rounds (>= 1), not %ld", cfg->rounds);
     if (cfg->kind == FR_AGG_FEDAVG)
         return FR_OK;
     if (!(cfg->beta1 >= 0 && cfg->beta1 < 1))

@@ -31,7 +31,12 @@
 #define FR_SOPT_MAGIC "FRSOPT1\n"
 #define FR_SOPT_HEADER_BYTES 24u
 
-typedef enum fr_agg_kind { FR_AGG_FEDAVG, FR_AGG_FEDADAM, FR_AGG_FEDYOGI, FR_AGG_FEDAVGM } fr_agg_kind;
+typedef enum fr_agg_kind {
+    FR_AGG_FEDAVG,
+    FR_AGG_FEDADAM,
+    FR_AGG_FEDYOGI,
+    FR_AGG_FEDAVGM
+} fr_agg_kind;
 
 /* The server learning rate over the rounds: constant, or a half cosine from server_lr
  * at the first step down to FR_AGG_LR_FLOOR x server_lr at step `rounds` (and held

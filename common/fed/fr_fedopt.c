@@ -28,9 +28,10 @@ fr_status fr_fedopt_moments_put(fr_model *m, const fr_server_opt *o, fr_err *err
                        o->n, m->n);
     for (size_t i = 0; i < o->n; i++)
         if (!isfinite(o->m[i]) || !isfinite(o->v[i]) || o->v[i] < 0)
-            return fr_fail(err, FR_EINVAL,
-                           "Adam moments: coordinate %zu of %zu has m %g, v %g (need finite, v >= 0)",
-                           i, o->n, (double)o->m[i], (double)o->v[i]);
+            return fr_fail(
+                err, FR_EINVAL,
+                "Adam moments: coordinate %zu of %zu has m %g, v %g (need finite, v >= 0)", i, o->n,
+                (double)o->m[i], (double)o->v[i]);
     if (o->step < 0)
         return fr_fail(err, FR_EINVAL, "Adam moments: step %ld is negative", o->step);
     m->be->upload(m->adam_m, o->m, m->n * sizeof(float));
