@@ -28,7 +28,7 @@ void fr_coord_config_default(fr_coord_config *c)
     c->server_beta2 = 0.99;
     c->server_tau = 1e-3;
     c->server_lr_schedule = "constant";
-    c->local_epochs = 1;
+    c->local_epochs = 0; /* auto: one per site (fr_fedopt.h) */
     c->local_adam = "fresh";
     c->batch = 128;
     c->seq_len = 50;
