@@ -66,6 +66,7 @@ OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
 PY=/usr/bin/python3
 
+SRC_DATA=$DATA # as named, for the titles (a sasrec folder is read through a converted copy)
 SASREC=""
 if [ ! -f "$DATA/ratings.csv" ]; then
     SASREC=$(find "$DATA" -maxdepth 1 -name '*.txt' 2>/dev/null | head -n 1)
@@ -283,7 +284,7 @@ COORD="$tmp/bin/$(basename "$COORD")"
 if has quality || has value || has overhead || has secagg; then pki $(seq 1 20 | sed 's/^/n/'); fi
 
 if has quality; then
-    echo "== quality: $DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
+    echo "== quality: $SRC_DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
         "${COORD_ARGS:+($COORD_ARGS) }against $CENTRAL central epochs, seeds $SEEDS"
     rm -rf "$OUT"/quality_s* "$OUT"/*_eval_s*.json
     split=${SPLITS%% *}
@@ -315,7 +316,7 @@ if has quality; then
 fi
 
 if has value; then
-    echo "== value: $DATA over $NODES site(s), splits $SPLITS, seeds $SEEDS: each site's" \
+    echo "== value: $SRC_DATA over $NODES site(s), splits $SPLITS, seeds $SEEDS: each site's" \
         "users under its alone-model ($ALONE epochs), the federated model" \
         "($ROUNDS rounds x $LOCAL) and the central model ($CENTRAL epochs)"
     rm -rf "$OUT"/value_* "$OUT/value.md"
