@@ -24,12 +24,17 @@
 #             the difference is what secure rounds add.
 # Results in bench/out/fed/, summary in bench/out/fed/summary.md.
 #
-# Knobs (environment): FR_BENCH_DATA (ml-latest-small folder), FR_FED_ROUNDS (20),
-# FR_FED_LOCAL_EPOCHS (1), FR_FED_SEEDS ("1 2 3"), FR_FED_NODES (nodes of the quality
+# Knobs (environment): FR_BENCH_DATA (ml-latest-small folder, or a folder holding one
+# sasrec file such as toys-games, converted to movielens-csv in a temporary folder),
+# FR_FED_ROUNDS (20), FR_FED_LOCAL_EPOCHS (1; "auto" leaves the task's local epochs to
+# the coordinator's default, one per site), FR_FED_CENTRAL_EPOCHS (the central and
+# alone trainings' epochs; default rounds x local epochs), FR_FED_SEEDS ("1 2 3"), FR_FED_NODES (nodes of the quality
 # and value runs, 3), FR_FED_COORD_ARGS (more coordinator options for the quality and
 # value runs, e.g. "--aggregator fedadam"), FR_FED_STEPS ("quality agg overhead secagg";
 # add "value" for the value table; "" only summarises FR_FED_OUT again),
-# FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed).
+# FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed), FR_FED_DP_EPSILON (unset:
+# the quality and value runs' nodes train without DP; a number: user-level DP-SGD at
+# that budget per node, spread over the run's rounds).
 # The sites' data (bench/fed_split.py, deterministic per seed): FR_FED_SPLIT ("users")
 # is one or more of
 #   users  users dealt round-robin (the original split);
@@ -61,10 +66,26 @@ OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
 PY=/usr/bin/python3
 
+SRC_DATA=$DATA # as named, for the titles (a sasrec folder is read through a converted copy)
+SASREC=""
 if [ ! -f "$DATA/ratings.csv" ]; then
-    echo "bench/fed: no data at $DATA (set FR_BENCH_DATA to an ml-latest-small folder)" >&2
-    exit 2
+    SASREC=$(find "$DATA" -maxdepth 1 -name '*.txt' 2>/dev/null | head -n 1)
+    if [ -z "$SASREC" ]; then
+        echo "bench/fed: no data at $DATA (set FR_BENCH_DATA to an ml-latest-small folder" \
+            "or a folder with one sasrec file)" >&2
+        exit 2
+    fi
 fi
+# local epochs per round as a number, for the budget arithmetic: auto is one per site
+# (the coordinator's --local-epochs 0)
+if [ "$LOCAL" = auto ]; then
+    LOCAL_ARG=0 LOCAL=$NODES
+else
+    LOCAL_ARG=$LOCAL
+fi
+CENTRAL=${FR_FED_CENTRAL_EPOCHS:-$((ROUNDS * LOCAL))}
+# a site alone trains for the federation's wall time: rounds x local epochs on its data
+ALONE=$((ROUNDS * LOCAL))
 tmp=$(mktemp -d)
 pids=""
 # Every process started here ends with the script: $pids holds those not yet waited
@@ -155,11 +176,17 @@ state-dir = $st/node$i
 threads = 1
 seed = $((seed * 100 + i))
 max-backoff = 2
-# the benchmark's own settings, not a node's defaults: its quality runs compare with
-# non-private central training, and its overhead runs are plain rounds
-dp = off
 require-secure-aggregation = false
 CONF
+        if [ -n "${FR_FED_DP_EPSILON:-}" ] && [ "${PLAIN:-0}" = 0 ]; then
+            # user-level DP-SGD, the budget planned over the federation's rounds
+            printf 'dp = on\ndp-epsilon-max = %s\nmax-rounds = %s\n' "$FR_FED_DP_EPSILON" \
+                "$ROUNDS" >>"$st/n$i.conf"
+        else
+            # the benchmark's own settings, not a node's defaults: its quality runs
+            # compare with non-private central training, and its overhead runs are plain
+            echo "dp = off" >>"$st/n$i.conf"
+        fi
         if [ "$i" = 1 ] && [ "${TRACE:-0}" = 1 ]; then
             strace -f -qq -e trace=sendto,recvfrom,sendmsg,recvmsg -e signal=none -s 0 \
                 -o "$od/n1.strace" "$NODE" run --config "$st/n$i.conf" >"$od/n$i.log" 2>&1 &
@@ -227,6 +254,20 @@ evaluate() {
         --metrics-out "$3" | awk '$1 == "test" {print "  " $0}'
 }
 
+# a sasrec file ("user item" lines in each user's order) as a movielens-csv folder in
+# $tmp: the line number is the timestamp, so each user's order is kept; movies.csv
+# lists the items with neither title nor genre (no content tokens, as the sasrec
+# format reads them; the skewed split then groups items by hash)
+if [ -n "$SASREC" ]; then
+    mkdir -p "$tmp/data"
+    awk 'BEGIN {print "userId,movieId,rating,timestamp"} NF >= 2 {print $1 "," $2 ",1," NR}' \
+        "$SASREC" >"$tmp/data/ratings.csv"
+    awk 'NF >= 2 && !($2 in seen) {seen[$2] = 1; print $2}' "$SASREC" | sort -n |
+        awk 'BEGIN {print "movieId,title,genres"} {print $1 ",,"}' >"$tmp/data/movies.csv"
+    DATA="$tmp/data"
+fi
+
+
 echo "== machine"
 [ -n "$STEPS" ] && {
     grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'
@@ -243,11 +284,12 @@ COORD="$tmp/bin/$(basename "$COORD")"
 if has quality || has value || has overhead || has secagg; then pki $(seq 1 20 | sed 's/^/n/'); fi
 
 if has quality; then
-    echo "== quality: $DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
-        "${COORD_ARGS:+($COORD_ARGS) }against $((ROUNDS * LOCAL)) central epochs, seeds $SEEDS"
+    echo "== quality: $SRC_DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
+        "${COORD_ARGS:+($COORD_ARGS) }against $CENTRAL central epochs, seeds $SEEDS"
     rm -rf "$OUT"/quality_s* "$OUT"/*_eval_s*.json
     split=${SPLITS%% *}
     echo "$split" >"$OUT/quality_split.txt"
+    echo "$CENTRAL" >"$OUT/central_epochs.txt"
     # the training configuration, the same for the federation's task and central training
     TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
     first=$(echo "$SEEDS" | cut -d' ' -f1)
@@ -261,12 +303,12 @@ if has quality; then
         t0=$(date +%s.%N)
         # shellcheck disable=SC2086
         federate "quality_s$s" "$NODES" "$tmp/ml_s$s" "$tmp/init_s$s.frm" "$s" --min-nodes "$NODES" \
-            --rounds "$ROUNDS" --local-epochs "$LOCAL" $TASK $COORD_ARGS
+            --rounds "$ROUNDS" --local-epochs "$LOCAL_ARG" $TASK $COORD_ARGS
         t1=$(date +%s.%N)
         echo "seed $s: federation $(elapsed "$t0" "$t1") s"
         evaluate "$OUT/quality_s$s/final.frm" "$DATA" "$OUT/fed_eval_s$s.json"
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) $TASK \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
             --seed "$s" --time-only --model-out "$OUT/central_s$s.frm" | tail -n 1
         evaluate "$OUT/central_s$s.frm" "$DATA" "$OUT/central_eval_s$s.json"
         rm -f "$OUT/central_s$s.frm"
@@ -274,9 +316,9 @@ if has quality; then
 fi
 
 if has value; then
-    echo "== value: $DATA over $NODES site(s), splits $SPLITS, seeds $SEEDS: each site's" \
-        "users under its alone-model ($((ROUNDS * LOCAL)) epochs), the federated model" \
-        "($ROUNDS rounds x $LOCAL) and the central model ($((ROUNDS * LOCAL)) epochs)"
+    echo "== value: $SRC_DATA over $NODES site(s), splits $SPLITS, seeds $SEEDS: each site's" \
+        "users under its alone-model ($ALONE epochs), the federated model" \
+        "($ROUNDS rounds x $LOCAL) and the central model ($CENTRAL epochs)"
     rm -rf "$OUT"/value_* "$OUT/value.md"
     TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
     tv0=$(date +%s.%N)
@@ -284,7 +326,7 @@ if has value; then
     for s in $SEEDS; do
         # the central model does not depend on the split: one per seed
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs $((ROUNDS * LOCAL)) $TASK \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
             --seed "$s" --time-only --model-out "$tmp/value_central_s$s.frm" | tail -n 1
         "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
             --out "$tmp/value_init_s$s.frm" >/dev/null
@@ -297,12 +339,12 @@ if has value; then
             # shellcheck disable=SC2086
             federate "value_${split}_s$s/fed" "$NODES" "$tmp/value_${split}_s$s" \
                 "$tmp/value_init_s$s.frm" "$s" --min-nodes "$NODES" --rounds "$ROUNDS" \
-                --local-epochs "$LOCAL" $TASK $COORD_ARGS
+                --local-epochs "$LOCAL_ARG" $TASK $COORD_ARGS
             for i in $(seq 1 "$NODES"); do
                 part="$tmp/value_${split}_s$s/part$i"
                 # the site alone: its own data, the same epochs, one thread like its node
                 # shellcheck disable=SC2086
-                "$NODE" train --data "$part" --format movielens-csv --epochs $((ROUNDS * LOCAL)) \
+                "$NODE" train --data "$part" --format movielens-csv --epochs "$ALONE" \
                     $TASK --seed $((s * 100 + i)) --threads 1 --time-only \
                     --state-dir "$tmp/value_alone_state" \
                     --model-out "$tmp/value_alone.frm" >/dev/null
@@ -325,9 +367,9 @@ print("  site %s: HR@10 alone / fed / central %s" % (sys.argv[1],
         done
     done
     echo "value: $(elapsed "$tv0" "$(date +%s.%N)") s in all"
-    "$PY" - "$OUT" "$ROUNDS" "$LOCAL" <<'PYEOF' | tee "$OUT/value.md"
+    "$PY" - "$OUT" "$ROUNDS" "$LOCAL" "$CENTRAL" <<'PYEOF' | tee "$OUT/value.md"
 import glob, json, os, re, statistics as stat, sys
-out, rounds, local = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+out, rounds, local, central = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 runs = {}  # split -> seed -> folder
 for d in glob.glob(f"{out}/value_*_s*"):
     m = re.match(r"value_(\w+)_s(\d+)$", os.path.basename(d))
@@ -338,7 +380,7 @@ keys = [("hr@10", "HR@10"), ("ndcg@10", "NDCG@10"), ("recall@10", "HR@10 full"),
 models = [("alone", "alone"), ("fed", "federated"), ("central", "central")]
 seeds = sorted({s for v in runs.values() for s in v})
 print(f"### The value table: each site's own users, test split ({rounds} rounds x {local} local "
-      f"epoch(s) against {rounds * local} epochs alone and central; mean ± spread "
+      f"epoch(s) against {rounds * local} epochs alone and {central} central; mean ± spread "
       f"(max - min) over seeds {', '.join(map(str, seeds))})\n")
 print("HR@10 and NDCG@10: sampled protocol (100 negatives from the model's items); "
       "full: ranked against all the model's items (HR@10 full is recall@10 with one "
@@ -378,6 +420,8 @@ if has agg; then
     "$BUILD/bench/agg_bench" --updates 20 --dir "$tmp/agg" | tee "$OUT/agg.md"
 fi
 
+# the overhead and secure-aggregation steps time plain training, DP or not above
+PLAIN=1
 if has overhead; then
     echo "== round overhead: generated data (2,000 users, 500 items), d = 32," \
         "1 local epoch, $OROUNDS rounds"
@@ -470,9 +514,14 @@ if seeds:
     agg = re.search(r"parameters, (\w+), public key", open(f"{d}/coordinator.log").read())[1]
     sp = f"{out}/quality_split.txt"
     split = open(sp).read().strip() if os.path.exists(sp) else "users"
+    ce = f"{out}/central_epochs.txt"
+    central = int(open(ce).read()) if os.path.exists(ce) else rounds * local
     print(f"### Quality: {agg}, {nodes} node(s) (split {split}), {rounds} rounds x {local} local "
-          f"epoch(s) against {rounds * local} central epochs (test, sampled protocol)\n")
-    keys = ["hr@10", "ndcg@10", "recall@50", "coverage@10", "novelty@10"]
+          f"epoch(s) against {central} central epochs (test; recall@10 and ndcg_full@10 rank all items)\n")
+    # sampled (100 negatives) and full-ranking metrics: recall@10 is HR@10 against
+    # every item (one held-out item per user)
+    keys = ["hr@10", "ndcg@10", "recall@10", "ndcg_full@10", "recall@50", "coverage@10",
+            "novelty@10"]
     print("| seed | " + " | ".join(f"{k}: federated / central" for k in keys) + " |")
     print("|---|" + "---|" * len(keys))
     got = {k: ([], []) for k in keys}

@@ -44,13 +44,15 @@ def item_of(line):
 
 
 def item_groups(src, users, sites):
-    """item -> group name: the first genre in movies.csv, or a hash bucket"""
+    """item -> group name: the first genre in movies.csv, or a hash bucket (items without
+    genres, or without movies.csv)"""
     groups = {}
     movies = os.path.join(src, "movies.csv")
     if os.path.exists(movies):
         with open(movies, newline="", encoding="utf-8") as f:
             for row in csv.DictReader(f):
-                groups[row["movieId"]] = row["genres"].split("|")[0]
+                if row["genres"]:  # an item without genres is grouped by hash below
+                    groups[row["movieId"]] = row["genres"].split("|")[0]
     buckets = 4 * sites
     for lines in users.values():
         for line in lines:

@@ -56,12 +56,23 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         return st;
     /* an adaptive server step moves each coordinate by about server_lr per round, a
      * FedAvg step by the mean delta itself: their useful rates differ by orders */
-    c->agg_cfg.server_lr = cfg->server_lr > 0                 ? cfg->server_lr
-                           : c->agg_cfg.kind == FR_AGG_FEDAVG ? 1.0
-                                                              : 0.01;
+    /* FedAvgM's step is server_lr / (1 - beta1) times the mean delta once its momentum
+     * has built up: 1 - beta1 makes that FedAvg's step */
+    c->agg_cfg.server_lr = cfg->server_lr > 0                  ? cfg->server_lr
+                           : c->agg_cfg.kind == FR_AGG_FEDAVG  ? 1.0
+                           : c->agg_cfg.kind == FR_AGG_FEDAVGM ? 1.0 - cfg->server_beta1
+                                                               : 0.01;
     c->agg_cfg.beta1 = cfg->server_beta1;
     c->agg_cfg.beta2 = cfg->server_beta2;
     c->agg_cfg.tau = cfg->server_tau;
+    if ((st = fr_agg_schedule_parse(cfg->server_lr_schedule, &c->agg_cfg.schedule, err)) != FR_OK)
+        return st;
+    c->agg_cfg.rounds = cfg->rounds;
+    if (c->agg_cfg.schedule == FR_AGG_LR_COSINE && cfg->rounds < 1)
+        return fr_fail(err, FR_EINVAL, "server-lr-schedule cosine: needs --rounds (its length)");
+    if (strcmp(cfg->local_adam, "fresh") && strcmp(cfg->local_adam, "carry"))
+        return fr_fail(err, FR_EINVAL, "local-adam: '%s' is neither fresh nor carry",
+                       cfg->local_adam);
     if (strcmp(cfg->weighting, "users") && strcmp(cfg->weighting, "windows"))
         return fr_fail(err, FR_EINVAL, "weighting: '%s' is neither users nor windows",
                        cfg->weighting);

@@ -40,7 +40,10 @@ typedef struct fr_coord_config {
     int heartbeat;             /* seconds between a node's joins */
     const char *aggregator;
     double server_lr, server_beta1, server_beta2, server_tau;
-    int local_epochs, batch, seq_len, negatives;
+    const char *server_lr_schedule; /* "constant" or "cosine" over `rounds` */
+    int local_epochs;               /* 0: auto, one per site (min_nodes) */
+    const char *local_adam;         /* "fresh" or "carry": the nodes' Adam moments */
+    int batch, seq_len, negatives;
     float lr;
     double max_update_norm;
     const char *weighting;

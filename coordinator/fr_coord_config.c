@@ -27,7 +27,9 @@ void fr_coord_config_default(fr_coord_config *c)
     c->server_beta1 = 0.9;
     c->server_beta2 = 0.99;
     c->server_tau = 1e-3;
-    c->local_epochs = 1;
+    c->server_lr_schedule = "constant";
+    c->local_epochs = 0; /* auto: one per site (fr_fedopt.h) */
+    c->local_adam = "fresh";
     c->batch = 128;
     c->seq_len = 50;
     c->negatives = 128;
@@ -74,17 +76,26 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
         {"retry", FR_OPT_INT, &c->retry, 1, 3600, "seconds nodes wait between polls", 0, 0},
         {"heartbeat", FR_OPT_INT, &c->heartbeat, 1, 86400, "seconds between a node's heartbeats", 0,
          0},
-        {"aggregator", FR_OPT_STR, &c->aggregator, 0, 0, "fedavg, fedadam or fedyogi", 0, 0},
+        {"aggregator", FR_OPT_STR, &c->aggregator, 0, 0, "fedavg, fedavgm, fedadam or fedyogi", 0,
+         0},
         {"server-lr", FR_OPT_DOUBLE, &c->server_lr, 0, 1e3,
-         "server learning rate (0: 1 for fedavg, 0.01 for fedadam and fedyogi)", 0, 0},
+         "server learning rate (0: 1 for fedavg, 1 - server-beta1 for fedavgm, 0.01 for fedadam "
+         "and fedyogi)",
+         0, 0},
+        {"server-lr-schedule", FR_OPT_STR, &c->server_lr_schedule, 0, 0,
+         "constant, or cosine: from server-lr down to a tenth of it at the last of --rounds", 0, 0},
         {"server-beta1", FR_OPT_DOUBLE, &c->server_beta1, 0, 0.999999,
-         "FedAdam/FedYogi first-moment decay", 0, 0},
+         "FedAvgM momentum, FedAdam/FedYogi first-moment decay", 0, 0},
         {"server-beta2", FR_OPT_DOUBLE, &c->server_beta2, 0, 0.999999,
          "FedAdam/FedYogi second-moment decay", 0, 0},
         {"server-tau", FR_OPT_DOUBLE, &c->server_tau, 1e-12, 1, "FedAdam/FedYogi adaptivity tau", 0,
          0},
-        {"local-epochs", FR_OPT_INT, &c->local_epochs, 1, 10000, "task: local epochs per round", 0,
-         0},
+        {"local-epochs", FR_OPT_INT, &c->local_epochs, 0, 10000,
+         "task: local epochs per round (0: auto, one per site, as many as min-nodes)", 0, 0},
+        {"local-adam", FR_OPT_STR, &c->local_adam, 0, 0,
+         "task: fresh (each round's local Adam starts from zero moments) or carry (a node keeps "
+         "its moments between rounds in its state folder)",
+         0, 0},
         {"batch", FR_OPT_INT, &c->batch, 1, 1 << 20, "task: sequences per batch", 0, 0},
         {"seq-len", FR_OPT_INT, &c->seq_len, 1, 65536, "task: sequence length L", 0, 0},
         {"negatives", FR_OPT_INT, &c->negatives, 1, 1 << 20, "task: shared negatives K", 0, 0},

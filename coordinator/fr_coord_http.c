@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fr_coord.h"
+#include "fed/fr_fedopt.h"
 #include "fed/fr_proto.h"
 
 /* The one place where a round's refusal becomes an HTTP status: malformed bodies
@@ -121,7 +122,8 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     fr_proto_task t = {0};
     t.model_version = c->version;
     t.retry_s = c->cfg.retry;
-    t.local_epochs = c->cfg.local_epochs;
+    t.local_epochs = fr_fedopt_local_epochs(c->cfg.local_epochs, c->cfg.min_nodes);
+    t.adam_carry = !strcmp(c->cfg.local_adam, "carry");
     t.batch = c->cfg.batch;
     t.seq_len = c->cfg.seq_len;
     t.negatives = c->cfg.negatives;

@@ -134,13 +134,15 @@ fr_status fr_coord_load_model(fr_coord *c, fr_err *err)
     }
     if ((st = fr_server_opt_init(&c->opt, c->model.n, err)) != FR_OK)
         return st;
-    if (c->agg_cfg.kind != FR_AGG_FEDAVG && c->version > 0) {
+    if (fr_agg_keeps_state(&c->agg_cfg) && c->version > 0) {
         opt_path(c, c->version, path, sizeof path);
         if (access(path, F_OK) == 0) {
             fr_server_opt_free(&c->opt);
             if ((st = fr_server_opt_load(&c->opt, c->model.n, path, err)) != FR_OK)
                 return st;
         } else {
+            /* the schedule goes on from the versions published, one step each */
+            c->opt.step = c->version;
             fr_coord_log("warning: %s is missing: the %s moments start again from zero", path,
                          c->cfg.aggregator);
         }
@@ -178,7 +180,7 @@ fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err)
     model_path(c, next, path, sizeof path);
     if ((st = fr_modelfile_save(&c->model, path, 0, err)) != FR_OK)
         goto restore;
-    if (c->agg_cfg.kind != FR_AGG_FEDAVG) {
+    if (fr_agg_keeps_state(&c->agg_cfg)) {
         opt_path(c, next, opath, sizeof opath);
         if ((st = fr_server_opt_save(&opt, opath, err)) != FR_OK)
             goto restore;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "privacy/fr_clip.h"
 #include "privacy/fr_dp_plan.h"
@@ -14,6 +15,7 @@
 #include "privacy/fr_dp_sgd.h"
 #include "eval/fr_eval_model.h"
 #include "fr_fed.h"
+#include "fed/fr_fedopt.h"
 #include "data/fr_items.h"
 #include "nn/fr_nn.h"
 #include "nn/fr_train.h"
@@ -177,6 +179,37 @@ static fr_status site_noise(fr_fed *f, float *delta, size_t n, const fr_dp_plan 
     return FR_OK;
 }
 
+/* With a task that carries the local Adam moments: the moments this node ended its
+ * last round with into `local` (none yet: zero moments). A file that cannot be used
+ * (another model's, corrupt) is logged and training starts from zero moments: they
+ * speed training up, the round does not depend on them. */
+static void moments_load(fr_fed *f, fr_model *local)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", f->cfg.state_dir, FR_FEDOPT_MOMENTS_FILE);
+    if (access(path, F_OK) != 0)
+        return;
+    fr_server_opt o = {0};
+    fr_err e = {{0}};
+    if (fr_server_opt_load(&o, local->n, path, &e) != FR_OK ||
+        fr_fedopt_moments_put(local, &o, &e) != FR_OK)
+        fr_fed_log("warning: local Adam moments not carried over, starting from zero: %s", e.msg);
+    fr_server_opt_free(&o);
+}
+
+/* The moments `local` ended the round with, for the next round (atomic write). */
+static fr_status moments_save(fr_fed *f, const fr_model *local, fr_err *err)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", f->cfg.state_dir, FR_FEDOPT_MOMENTS_FILE);
+    fr_server_opt o = {0};
+    fr_status st = fr_server_opt_init(&o, local->n, err);
+    if (st == FR_OK && (st = fr_fedopt_moments_get(local, &o, err)) == FR_OK)
+        st = fr_server_opt_save(&o, path, err);
+    fr_server_opt_free(&o);
+    return st;
+}
+
 /* Local epochs of plain training of `local`; *loss the mean over them. */
 static fr_status train_plain(fr_fed *f, fr_model *local, const fr_train_config *tc, int epochs,
                              double *loss, fr_err *err)
@@ -267,11 +300,15 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
                           .seed =
                               fr_node_round_train_seed(f->cfg.seed_fixed, f->cfg.seed, t->round)};
     int epochs = (int)t->local_epochs;
+    if (t->adam_carry)
+        moments_load(f, &local);
     if (prep.dp && !prep.site)
         st = train_dp(f, &local, &tc, epochs, &prep, loss, err);
     else
         st = train_plain(f, &local, &tc, epochs, loss, err);
     if (st != FR_OK || (st = fr_node_round_check_loss(*loss, err)) != FR_OK)
+        goto out;
+    if (t->adam_carry && (st = moments_save(f, &local, err)) != FR_OK)
         goto out;
     fr_model_get_params(&local, delta);
     for (size_t i = 0; i < n; i++)

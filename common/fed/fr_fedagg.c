@@ -28,6 +28,7 @@ static const struct {
     {"fedavg", FR_AGG_FEDAVG},
     {"fedadam", FR_AGG_FEDADAM},
     {"fedyogi", FR_AGG_FEDYOGI},
+    {"fedavgm", FR_AGG_FEDAVGM},
 };
 
 fr_status fr_agg_kind_parse(const char *s, fr_agg_kind *out, fr_err *err)
@@ -37,8 +38,39 @@ fr_status fr_agg_kind_parse(const char *s, fr_agg_kind *out, fr_err *err)
             *out = kinds[i].kind;
             return FR_OK;
         }
-    return fr_fail(err, FR_EINVAL, "aggregation \"%.64s\": expected fedavg, fedadam or fedyogi",
+    return fr_fail(err, FR_EINVAL,
+                   "aggregation \"%.64s\": expected fedavg, fedavgm, fedadam or fedyogi",
                    s ? s : "");
+}
+
+fr_status fr_agg_schedule_parse(const char *s, fr_agg_schedule *out, fr_err *err)
+{
+    if (s && !strcmp(s, "constant"))
+        *out = FR_AGG_LR_CONSTANT;
+    else if (s && !strcmp(s, "cosine"))
+        *out = FR_AGG_LR_COSINE;
+    else
+        return fr_fail(err, FR_EINVAL, "server-lr-schedule \"%.64s\": expected constant or cosine",
+                       s ? s : "");
+    return FR_OK;
+}
+
+const char *fr_agg_schedule_name(fr_agg_schedule s)
+{
+    return s == FR_AGG_LR_CONSTANT ? "constant" : s == FR_AGG_LR_COSINE ? "cosine" : "unknown";
+}
+
+int fr_agg_keeps_state(const fr_agg_config *cfg)
+{
+    return cfg->kind != FR_AGG_FEDAVG || cfg->schedule != FR_AGG_LR_CONSTANT;
+}
+
+double fr_agg_lr_at(const fr_agg_config *cfg, long step)
+{
+    if (cfg->schedule != FR_AGG_LR_COSINE || cfg->rounds < 1)
+        return cfg->server_lr;
+    double x = step >= cfg->rounds ? 1.0 : (double)step / (double)cfg->rounds;
+    return cfg->server_lr * (FR_AGG_LR_FLOOR + (1 - FR_AGG_LR_FLOOR) * 0.5 * (1 + cos(M_PI * x)));
 }
 
 const char *fr_agg_kind_name(fr_agg_kind k)
@@ -57,14 +89,23 @@ fr_agg_config fr_agg_config_default(void)
 
 fr_status fr_agg_config_check(const fr_agg_config *cfg, fr_err *err)
 {
-    if (!(cfg->kind == FR_AGG_FEDAVG || cfg->kind == FR_AGG_FEDADAM || cfg->kind == FR_AGG_FEDYOGI))
+    if (!(cfg->kind == FR_AGG_FEDAVG || cfg->kind == FR_AGG_FEDADAM ||
+          cfg->kind == FR_AGG_FEDYOGI || cfg->kind == FR_AGG_FEDAVGM))
         return fr_fail(err, FR_EINVAL, "aggregation kind %d is unknown", (int)cfg->kind);
     if (!(cfg->server_lr > 0 && isfinite(cfg->server_lr)))
         return fr_fail(err, FR_EINVAL, "server_lr %g: need a finite value > 0", cfg->server_lr);
+    if (!(cfg->schedule == FR_AGG_LR_CONSTANT || cfg->schedule == FR_AGG_LR_COSINE))
+        return fr_fail(err, FR_EINVAL, "server learning-rate schedule %d is unknown",
+                       (int)cfg->schedule);
+    if (cfg->schedule == FR_AGG_LR_COSINE && cfg->rounds < 1)
+        return fr_fail(err, FR_EINVAL,
+                       "a cosine schedule needs its length in rounds (>= 1), not %ld", cfg->rounds);
     if (cfg->kind == FR_AGG_FEDAVG)
         return FR_OK;
     if (!(cfg->beta1 >= 0 && cfg->beta1 < 1))
         return fr_fail(err, FR_EINVAL, "beta1 %g: need a value in [0, 1)", cfg->beta1);
+    if (cfg->kind == FR_AGG_FEDAVGM)
+        return FR_OK;
     if (!(cfg->beta2 >= 0 && cfg->beta2 < 1))
         return fr_fail(err, FR_EINVAL, "beta2 %g: need a value in [0, 1)", cfg->beta2);
     if (!(cfg->tau > 0 && isfinite(cfg->tau)))
@@ -216,7 +257,7 @@ fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt 
                        "server optimiser holds %zu parameters, the aggregate "
                        "%zu",
                        opt->n, a->n);
-    const double inv = 1.0 / a->weight, lr = cfg->server_lr;
+    const double inv = 1.0 / a->weight, lr = fr_agg_lr_at(cfg, opt->step);
     const double b1 = cfg->beta1, b2 = cfg->beta2, tau = cfg->tau;
     const double *restrict sum = a->sum;
     float *restrict m = opt->m, *restrict v = opt->v, *restrict p = params;
@@ -225,6 +266,15 @@ fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt 
 #pragma omp parallel for schedule(static) if (a->n >= PAR_MIN)
         for (long i = 0; i < n; i++)
             p[i] = (float)((double)p[i] + lr * (sum[i] * inv));
+    } else if (cfg->kind == FR_AGG_FEDAVGM) {
+        /* the momentum is kept in float like the adaptive moments; each step is
+         * computed in double from it */
+#pragma omp parallel for schedule(static) if (a->n >= PAR_MIN)
+        for (long i = 0; i < n; i++) {
+            double mi = b1 * (double)m[i] + sum[i] * inv;
+            m[i] = (float)mi;
+            p[i] = (float)((double)p[i] + lr * mi);
+        }
     } else {
         const int yogi = cfg->kind == FR_AGG_FEDYOGI;
         const float v0 = (float)(tau * tau);

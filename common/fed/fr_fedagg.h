@@ -1,9 +1,11 @@
 /* Federated aggregation over the model's flat parameter vector: the coordinator adds
  * up the deltas that nodes send (each n float32 in the model's parameter layout, see
  * fr_model.h), takes their weighted mean and applies it to the global parameters with
- * a server optimiser (FedAvg, FedAdam or FedYogi, Reddi et al. 2021, "Adaptive
- * Federated Optimization", Algorithm 2), whose state survives restarts in a small
- * checksummed file.
+ * a server optimiser (FedAvg; FedAvgM, server momentum, Hsu et al. 2019, "Measuring
+ * the Effects of Non-Identical Data Distribution for Federated Visual Classification";
+ * FedAdam or FedYogi, Reddi et al. 2021, "Adaptive Federated Optimization",
+ * Algorithm 2) at a server learning rate that may follow a schedule over the rounds,
+ * whose state (moments, steps taken) survives restarts in a small checksummed file.
  *
  * Server optimiser state file
  * ===========================
@@ -29,22 +31,41 @@
 #define FR_SOPT_MAGIC "FRSOPT1\n"
 #define FR_SOPT_HEADER_BYTES 24u
 
-typedef enum fr_agg_kind { FR_AGG_FEDAVG, FR_AGG_FEDADAM, FR_AGG_FEDYOGI } fr_agg_kind;
+typedef enum fr_agg_kind {
+    FR_AGG_FEDAVG,
+    FR_AGG_FEDADAM,
+    FR_AGG_FEDYOGI,
+    FR_AGG_FEDAVGM
+} fr_agg_kind;
 
-/* "fedavg", "fedadam" or "fedyogi" into *out; anything else is FR_EINVAL quoting s. */
+/* The server learning rate over the rounds: constant, or a half cosine from server_lr
+ * at the first step down to FR_AGG_LR_FLOOR x server_lr at step `rounds` (and held
+ * there after it). */
+typedef enum fr_agg_schedule { FR_AGG_LR_CONSTANT, FR_AGG_LR_COSINE } fr_agg_schedule;
+/* The cosine's end as a share of server_lr: late rounds still move the model, so
+ * that a node joining late or a federation run past its planned end keeps learning. */
+#define FR_AGG_LR_FLOOR 0.1
+
+/* "fedavg", "fedavgm", "fedadam" or "fedyogi" into *out; anything else is FR_EINVAL
+ * quoting s. */
 FR_MUST fr_status fr_agg_kind_parse(const char *s, fr_agg_kind *out, fr_err *err);
 /* The name fr_agg_kind_parse reads ("fedavg", ...); "unknown" for a value out of range. */
 const char *fr_agg_kind_name(fr_agg_kind k);
+/* "constant" or "cosine" into *out; anything else is FR_EINVAL quoting s. */
+FR_MUST fr_status fr_agg_schedule_parse(const char *s, fr_agg_schedule *out, fr_err *err);
+const char *fr_agg_schedule_name(fr_agg_schedule s);
 
 typedef struct fr_agg_config {
     fr_agg_kind kind;
     double server_lr; /* eta: > 0 */
-    double beta1;     /* first-moment decay, [0, 1); adaptive kinds only */
+    double beta1;     /* first-moment decay, [0, 1); FedAvgM's momentum and the adaptive kinds */
     double beta2;     /* second-moment decay, [0, 1); adaptive kinds only */
     double tau;       /* adaptivity floor, > 0; adaptive kinds only */
+    fr_agg_schedule schedule;
+    long rounds; /* the schedule's length in server steps, >= 1 for cosine */
 } fr_agg_config;
 
-/* fedavg, server_lr 1.0, beta1 0.9, beta2 0.99, tau 1e-3. */
+/* fedavg, server_lr 1.0, beta1 0.9, beta2 0.99, tau 1e-3, constant rate. */
 fr_agg_config fr_agg_config_default(void);
 
 /* FR_EINVAL naming the first field out of its range (see fr_agg_config). */
@@ -86,7 +107,8 @@ FR_MUST fr_status fr_agg_check_le(const uint8_t *delta_le, size_t n, double max_
                                   fr_err *err);
 
 /* The server optimiser's state, kept between rounds: moments m and v (n floats each)
- * and the steps taken. FedAvg leaves m and v alone. */
+ * and the steps taken (which place the schedule). FedAvg leaves m and v alone,
+ * FedAvgM uses m only. */
 typedef struct fr_server_opt {
     size_t n;
     float *m, *v;
@@ -100,9 +122,19 @@ FR_MUST fr_status fr_server_opt_init(fr_server_opt *o, size_t n, fr_err *err);
 /* Free o's memory and zero it; accepts a zeroed struct. */
 void fr_server_opt_free(fr_server_opt *o);
 
+/* Whether cfg needs its state kept between rounds (and so saved with each version):
+ * every kind but plain FedAvg at a constant rate. */
+int fr_agg_keeps_state(const fr_agg_config *cfg);
+
+/* The server learning rate of the step after `step` steps were taken. */
+double fr_agg_lr_at(const fr_agg_config *cfg, long step);
+
 /* One server step: Delta = a->sum / a->weight, the weighted mean of the round's
- * deltas, applied to params (a->n floats, host memory):
+ * deltas, applied to params (a->n floats, host memory) at server_lr =
+ * fr_agg_lr_at(cfg, opt->step):
  *   fedavg:  params += server_lr * Delta
+ *   fedavgm: m = beta1 m + Delta
+ *            params += server_lr * m
  *   fedadam: m = beta1 m + (1 - beta1) Delta
  *            v = beta2 v + (1 - beta2) Delta^2
  *            params += server_lr * m / (sqrt(v) + tau)

@@ -85,6 +85,7 @@ static const field task_fields[] = {
     IO(fr_proto_task, fdp_t, 0, 255),
     IO(fr_proto_task, fdp_nodes, 0, 255),
     IO(fr_proto_task, fdp_users_max, 0, 1 << 30),
+    IO(fr_proto_task, adam_carry, 0, 1),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI),
