@@ -130,7 +130,7 @@ typedef struct train_opts {
     const char *data, *format, *model_out, *metrics_out, *device;
     int epochs, dim, filters, tokens, vocab, seq_len, negatives, batch, threads, eval_every;
     int time_only, eval_users, help;
-    float lr;
+    float lr, warmup, lr_final, weight_decay, pop_alpha;
     uint64_t seed;
     int dp;
     dp_args dpa;
@@ -204,7 +204,12 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                           .seq_len = o->seq_len,
                           .negatives = o->negatives,
                           .lr = o->lr,
-                          .seed = o->seed};
+                          .seed = o->seed,
+                          .epochs = o->warmup > 0 || o->lr_final < 1 ? o->epochs : 0,
+                          .warmup = o->warmup,
+                          .lr_final = o->lr_final,
+                          .weight_decay = o->weight_decay,
+                          .pop_alpha = o->pop_alpha};
     if ((st = fr_trainer_init(&r->tr, &r->model, &tc, r->windows, r->n_windows, err)) != FR_OK)
         return st;
     if (o->dp &&
@@ -373,6 +378,7 @@ int fr_cmd_train(int argc, char **argv)
                     .threads = 2,
                     .eval_users = FR_EVAL_MAX_USERS,
                     .lr = 1e-3f,
+                    .lr_final = 1.0f,
                     .seed = 1,
                     .device = "cpu",
                     /* user-level DP-SGD */
@@ -390,6 +396,11 @@ int fr_cmd_train(int argc, char **argv)
         {"negatives", FR_OPT_INT, &o.negatives, 1, 1 << 20, "shared negatives per batch K", 0, 0},
         {"batch", FR_OPT_INT, &o.batch, 1, 1 << 20, "sequences per batch", 0, 0},
         {"lr", FR_OPT_FLOAT, &o.lr, 1e-12, 1e3, "Adam learning rate", 0, 0},
+        {"warmup", FR_OPT_FLOAT, &o.warmup, 0, 0.99, "fraction of steps with lr ramping up", 0, 0},
+        {"lr-final", FR_OPT_FLOAT, &o.lr_final, 0, 1, "last step's lr / lr (cosine decay)", 0, 0},
+        {"weight-decay", FR_OPT_FLOAT, &o.weight_decay, 0, 1e3, "decoupled weight decay", 0, 0},
+        {"pop-alpha", FR_OPT_FLOAT, &o.pop_alpha, 0, 4,
+         "negatives ~ count^alpha with logQ correction (0: uniform)", 0, 0},
         {"threads", FR_OPT_INT, &o.threads, 1, 1024, "CPU threads", 0, 0},
         {"device", FR_OPT_STR, &o.device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &o.seed, 0, 0, "random seed", 0, 0},

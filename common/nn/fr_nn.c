@@ -35,7 +35,8 @@ void fr_nn_free(fr_nn *net)
                         net->giu,  net->gi,   net->z,   net->gates,  net->ghn,   net->arg,
                         net->q,    net->ht,   net->hn,  net->logits, net->pos,   net->loss,
                         net->dq,   net->dhn,  net->dht, net->dz,     net->dgi,   net->dgh,
-                        net->dhu,  net->dgiu, net->dm,  net->gp,     net->dwr,   net->dxu};
+                        net->dhu,  net->dgiu, net->dm,  net->gp,     net->dwr,   net->dxu,
+                        net->nlogq, net->negq, net->tgtq};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             be->free(bufs[i]);
     }
@@ -149,6 +150,21 @@ fr_status fr_nn_init(fr_nn *net, fr_model *model, int max_batch, int seq_len, in
 fr_status fr_nn_init_shared(fr_nn *net, fr_model *model, int max_items, fr_err *err)
 {
     return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 1, err);
+}
+
+fr_status fr_nn_set_logq(fr_nn *net, const float *nlogq, fr_err *err)
+{
+    const fr_backend *be = net->model->be;
+    size_t V = (size_t)net->model->cfg.num_items;
+    if (!net->nlogq) {
+        net->nlogq = be->alloc(V * sizeof(float));
+        net->negq = be->alloc((size_t)net->negatives * sizeof(float));
+        net->tgtq = be->alloc((size_t)net->max_batch * (size_t)net->seq_len * sizeof(float));
+        if (!net->nlogq || !net->negq || !net->tgtq)
+            return fr_fail(err, FR_ENOMEM, "cannot allocate the logQ correction of %zu rows", V);
+    }
+    be->upload(net->nlogq, nlogq, V * sizeof(float));
+    return FR_OK;
 }
 
 static float *param(fr_model *m, int i)
@@ -358,6 +374,12 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     be->row_dot(net->pos, net->q, net->ht, np, d);
     be->gather_rows(net->hn, net->hu, net->didx + lay.negidx, K, d);
     be->gemm(0, 1, np, K, d, 1.0f, net->q, d, net->hn, d, 0.0f, net->logits, K);
+    if (net->nlogq) { /* constants added: the backward pass is unchanged */
+        be->gather_rows(net->negq, net->nlogq, net->didx + lay.negrow, K, 1);
+        be->add_bias(net->logits, net->negq, np, K);
+        be->gather_rows(net->tgtq, net->nlogq, net->didx + lay.tgtrow, np, 1);
+        be->axpy(net->pos, 1.0f, net->tgtq, (size_t)np);
+    }
     be->zero(net->loss, 1);
     be->sampled_softmax(net->logits, net->pos, net->didx + lay.negrow, net->didx + lay.tgtrow, np,
                         K, 1.0f / (float)np, net->loss);

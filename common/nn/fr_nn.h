@@ -51,6 +51,9 @@ typedef struct fr_nn {
      * -1 for rows it did not compute), and the shared net a batch reads from */
     int32_t *step_row;
     const struct fr_nn *shared;
+    /* logQ correction (fr_nn_set_logq): -log Q per catalogue row, and its gathers for
+     * a batch's negatives and targets; NULL without one */
+    float *nlogq, *negq, *tgtq;
 } fr_nn;
 
 /* Workspace for batches of up to max_batch windows of seq_len + 1 with `negatives`
@@ -64,6 +67,11 @@ void fr_nn_free(fr_nn *net);
  * *positions; with backward set, adds d(mean loss)/d(params) to model->grads. */
 FR_MUST fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *neg,
                               int backward, double *loss_sum, long *positions, fr_err *err);
+
+/* Correct the logits of every later batch for negatives drawn from Q: each negative's
+ * and each target's logit gets -log Q(row) added (nlogq: host, V floats), so that the
+ * sampled softmax estimates the full one (Bengio & Senecal; Yi et al., RecSys 2019). */
+FR_MUST fr_status fr_nn_set_logq(fr_nn *net, const float *nlogq, fr_err *err);
 
 /* Workspace for fr_nn_share_items over up to max_items distinct items (< 1 or more
  * than the catalogue: the whole catalogue); it runs no batches of its own. */
