@@ -130,7 +130,7 @@ typedef struct train_opts {
     const char *data, *format, *model_out, *metrics_out, *device;
     int epochs, dim, filters, tokens, vocab, seq_len, negatives, batch, threads, eval_every;
     int time_only, eval_users, help;
-    float lr, warmup, lr_final, weight_decay, pop_alpha;
+    float lr, warmup, lr_final, weight_decay, pop_alpha, dropout;
     uint64_t seed;
     int dp;
     dp_args dpa;
@@ -209,7 +209,8 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                           .warmup = o->warmup,
                           .lr_final = o->lr_final,
                           .weight_decay = o->weight_decay,
-                          .pop_alpha = o->pop_alpha};
+                          .pop_alpha = o->pop_alpha,
+                          .dropout = o->dropout};
     if ((st = fr_trainer_init(&r->tr, &r->model, &tc, r->windows, r->n_windows, err)) != FR_OK)
         return st;
     if (o->dp &&
@@ -401,6 +402,7 @@ int fr_cmd_train(int argc, char **argv)
         {"weight-decay", FR_OPT_FLOAT, &o.weight_decay, 0, 1e3, "decoupled weight decay", 0, 0},
         {"pop-alpha", FR_OPT_FLOAT, &o.pop_alpha, 0, 4,
          "negatives ~ count^alpha with logQ correction (0: uniform)", 0, 0},
+        {"dropout", FR_OPT_FLOAT, &o.dropout, 0, 0.95, "dropout on the user vectors", 0, 0},
         {"threads", FR_OPT_INT, &o.threads, 1, 1024, "CPU threads", 0, 0},
         {"device", FR_OPT_STR, &o.device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &o.seed, 0, 0, "random seed", 0, 0},

@@ -178,11 +178,97 @@ static void test_logq_loss(void)
     fr_model_free(&m);
 }
 
+/* Loss of one batch with the dropout stream reseeded, so that every call draws the
+ * same mask; gradients into m->grads when backward. */
+static double drop_loss(fr_nn *net, const int32_t *win, int b, const int32_t *neg, int backward)
+{
+    fr_err err = {{0}};
+    double loss = 0;
+    long np = 0;
+    CHECK(fr_nn_set_dropout(net, 0.4f, 77, &err) == FR_OK, "%s", err.msg);
+    if (backward)
+        net->model->be->zero(net->model->grads, net->model->n);
+    CHECK(fr_nn_batch(net, win, b, neg, backward, &loss, &np, &err) == FR_OK, "%s", err.msg);
+    return loss / (double)np;
+}
+
+/* Dropout: evaluation (no backward) never drops, training does, and the gradient is
+ * that of the dropped network (central differences with the same mask). */
+static void test_dropout(void)
+{
+    enum { V = 12, L = 6, K = 7, D = 8, B = 3 };
+    const fr_backend *be = fr_backend_cpu();
+    be->set_threads(1);
+    fr_model_config mc = {.num_items = V, .token_vocab = 9, .num_tokens = 3, .dim = D, .filters = 4};
+    int32_t tok[V * 3];
+    int64_t ids[V];
+    fr_rng r;
+    fr_rng_seed(&r, 8);
+    for (int i = 0; i < V; i++) {
+        ids[i] = i;
+        for (int t = 0; t < 3; t++)
+            tok[i * 3 + t] = i ? (int32_t)fr_rng_below(&r, 9) : 0;
+    }
+    int32_t win[B * (L + 1)], neg[K];
+    for (int i = 0; i < B * (L + 1); i++)
+        win[i] = 1 + (int32_t)fr_rng_below(&r, V - 1);
+    for (int j = 0; j < K; j++)
+        neg[j] = 1 + (int32_t)fr_rng_below(&r, V - 1);
+    fr_model m;
+    fr_nn net;
+    fr_err err = {{0}};
+    CHECK(fr_model_init(&m, &mc, be, tok, ids, &err) == FR_OK, "%s", err.msg);
+    fr_model_init_params(&m, 6);
+    CHECK(fr_nn_init(&net, &m, B, L, K, &err) == FR_OK, "%s", err.msg);
+    double plain = 0, evald = 0;
+    long np = 0;
+    CHECK(fr_nn_batch(&net, win, B, neg, 0, &plain, &np, &err) == FR_OK, "%s", err.msg);
+    double dropped = drop_loss(&net, win, B, neg, 1);
+    CHECK(fr_nn_batch(&net, win, B, neg, 0, &evald, &np, &err) == FR_OK, "%s", err.msg);
+    CHECK(plain == evald, "a forward-only batch dropped: %g vs %g", plain, evald);
+    CHECK(fabs(dropped - plain / (B * L)) > 1e-4, "dropout changed nothing");
+    float *g = malloc(m.n * sizeof(float)), *p = malloc(m.n * sizeof(float));
+    fr_model_get_params(&m, p);
+    drop_loss(&net, win, B, neg, 1);
+    memcpy(g, m.grads, m.n * sizeof(float)); /* the CPU backend's memory is the host's */
+    int idx[] = {FR_P_GRU_W_HH, FR_P_GRU_W_IH, FR_P_W_PROJ, FR_P_GRU_B_HH};
+    double num2 = 0, diff2 = 0, h = 5e-3;
+    for (size_t t = 0; t < sizeof idx / sizeof idx[0]; t++) {
+        const fr_param *pp = &m.p[idx[t]];
+        for (size_t k = 0; k < pp->size; k += 3) {
+            size_t o = pp->offset + k;
+            float keep = p[o];
+            p[o] = keep + (float)h;
+            fr_model_set_params(&m, p);
+            double lp = drop_loss(&net, win, B, neg, 1);
+            p[o] = keep - (float)h;
+            fr_model_set_params(&m, p);
+            double lm = drop_loss(&net, win, B, neg, 1);
+            p[o] = keep;
+            double num = (lp - lm) / (2 * h);
+            num2 += num * num;
+            diff2 += (num - g[o]) * (num - g[o]);
+        }
+    }
+    fr_model_set_params(&m, p);
+    CHECK(num2 > 1e-8, "no gradient to compare");
+    CHECK(sqrt(diff2 / num2) < 2e-2, "gradient off the dropped network's by %.3g (relative)",
+          sqrt(diff2 / num2));
+    float x[4] = {1, 2, 3, 4}, y[4] = {0.5f, 0, -1, 2};
+    be->mul(x, y, 4);
+    CHECK(x[0] == 0.5f && x[1] == 0 && x[2] == -3 && x[3] == 8, "mul");
+    free(g);
+    free(p);
+    fr_nn_free(&net);
+    fr_model_free(&m);
+}
+
 int main(void)
 {
     RUN(test_schedule);
     RUN(test_adamw_decay);
     RUN(test_negsampler);
     RUN(test_logq_loss);
+    RUN(test_dropout);
     return fr_test_end();
 }

@@ -36,7 +36,7 @@ void fr_nn_free(fr_nn *net)
                         net->q,    net->ht,   net->hn,  net->logits, net->pos,   net->loss,
                         net->dq,   net->dhn,  net->dht, net->dz,     net->dgi,   net->dgh,
                         net->dhu,  net->dgiu, net->dm,  net->gp,     net->dwr,   net->dxu,
-                        net->nlogq, net->negq, net->tgtq};
+                        net->nlogq, net->negq, net->tgtq, net->qmask};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             be->free(bufs[i]);
     }
@@ -44,6 +44,7 @@ void fr_nn_free(fr_nn *net)
     free(net->tok_map);
     free(net->hidx);
     free(net->step_row);
+    free(net->hmask);
     memset(net, 0, sizeof *net);
 }
 
@@ -165,6 +166,38 @@ fr_status fr_nn_set_logq(fr_nn *net, const float *nlogq, fr_err *err)
     }
     be->upload(net->nlogq, nlogq, V * sizeof(float));
     return FR_OK;
+}
+
+fr_status fr_nn_set_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err)
+{
+    const fr_backend *be = net->model->be;
+    size_t n = (size_t)net->max_batch * (size_t)net->seq_len * (size_t)net->model->cfg.dim;
+    if (!(p >= 0.0f && p < 1.0f))
+        return fr_fail(err, FR_EINVAL, "dropout %g out of range [0, 1)", (double)p);
+    if (p > 0.0f && !net->qmask) {
+        net->hmask = malloc(n * sizeof(float));
+        net->qmask = be->alloc(n * sizeof(float));
+        if (!net->hmask || !net->qmask)
+            return fr_fail(err, FR_ENOMEM, "cannot allocate a dropout mask of %zu floats", n);
+    }
+    net->dropout = p;
+    fr_rng_seed(&net->drop_rng, seed);
+    return FR_OK;
+}
+
+/* A fresh mask for n entries: 0 with probability p, else 1/(1-p), uploaded. */
+static void dropout_mask(fr_nn *net, size_t n)
+{
+    float keep = 1.0f / (1.0f - net->dropout);
+    /* 2^-32 steps of one 32-bit half of a draw: two entries per draw */
+    uint32_t bar = (uint32_t)((double)net->dropout * 4294967296.0);
+    for (size_t i = 0; i < n; i += 2) {
+        uint64_t r = fr_rng_u64(&net->drop_rng);
+        net->hmask[i] = (uint32_t)r < bar ? 0.0f : keep;
+        if (i + 1 < n)
+            net->hmask[i + 1] = (uint32_t)(r >> 32) < bar ? 0.0f : keep;
+    }
+    net->model->be->upload(net->qmask, net->hmask, n * sizeof(float));
 }
 
 static float *param(fr_model *m, int i)
@@ -370,6 +403,11 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     gru_forward(net, b);
     const float *zs = net->z + (size_t)b * d; /* z_t of position (t, r) at row t*b + r */
     be->gather_rows(net->q, zs, net->didx + lay.qpos, np, d);
+    int drop = backward && net->dropout > 0.0f;
+    if (drop) { /* the scores and the gradients below all read the dropped q */
+        dropout_mask(net, (size_t)np * d);
+        be->mul(net->q, net->qmask, (size_t)np * d);
+    }
     be->gather_rows(net->ht, net->hu, net->didx + lay.tgtidx, np, d);
     be->row_dot(net->pos, net->q, net->ht, np, d);
     be->gather_rows(net->hn, net->hu, net->didx + lay.negidx, K, d);
@@ -396,6 +434,8 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     be->zero(net->dhu, (size_t)nu * d);
     be->gemm(0, 0, np, d, K, 1.0f, net->logits, K, net->hn, d, 0.0f, net->dq, d);
     be->row_scale_add(net->dq, net->pos, net->ht, np, d);
+    if (drop)
+        be->mul(net->dq, net->qmask, (size_t)np * d);
     be->gemm(1, 0, K, d, np, 1.0f, net->logits, K, net->q, d, 0.0f, net->dhn, d);
     be->scatter_add_rows(net->dhu, net->dhn, net->didx + lay.negidx, K, d);
     be->zero(net->dht, (size_t)np * d);

@@ -48,6 +48,10 @@ fr_status fr_trainer_init(fr_trainer *tr, fr_model *model, const fr_train_config
     }
     for (long i = 0; i < n_windows; i++)
         tr->order[i] = (int32_t)i;
+    if ((st = fr_nn_set_dropout(&tr->net, cfg->dropout, cfg->seed + 2, err)) != FR_OK) {
+        fr_trainer_free(tr);
+        return st;
+    }
     tr->total_steps = (long)cfg->epochs * ((n_windows + cfg->batch - 1) / cfg->batch);
     if (cfg->pop_alpha > 0.0f &&
         ((st = fr_negsampler_init(&tr->ns, windows, n_windows, cfg->seq_len + 1,

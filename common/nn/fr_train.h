@@ -25,6 +25,7 @@ typedef struct fr_train_config {
     float weight_decay; /* decoupled (AdamW): params *= 1 - lr_t * weight_decay each step */
     float pop_alpha;    /* > 0: negatives drawn in proportion to count^alpha over the
                          * training windows, logits corrected by -log Q (logQ correction) */
+    float dropout;      /* on the user vectors while training (fr_nn_set_dropout) */
 } fr_train_config;
 
 /* Negatives drawn from a fixed distribution Q over the catalogue's rows 1..V-1. */
