@@ -127,7 +127,7 @@ static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *mo
 
 /* The command's settings, as parsed from its options. */
 typedef struct train_opts {
-    const char *data, *format, *model_out, *metrics_out, *device;
+    const char *data, *format, *model_out, *metrics_out, *device, *recipe;
     int epochs, dim, filters, tokens, vocab, seq_len, negatives, batch, threads, eval_every;
     int time_only, eval_users, help;
     float lr, warmup, lr_final, weight_decay, pop_alpha, dropout;
@@ -205,7 +205,7 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                           .negatives = o->negatives,
                           .lr = o->lr,
                           .seed = o->seed,
-                          .epochs = o->warmup > 0 || o->lr_final < 1 ? o->epochs : 0,
+                          .epochs = o->epochs,
                           .warmup = o->warmup,
                           .lr_final = o->lr_final,
                           .weight_decay = o->weight_decay,
@@ -217,6 +217,10 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
         (st = dp_setup(&r->dtr, &r->ledger, &r->model, &tc, &r->ds, r->windows, r->n_windows,
                        o->epochs, o->threads, &o->dpa, &r->dp_delta, err)) != FR_OK)
         return st;
+    if (o->dp && (o->warmup > 0 || o->lr_final < 1 || o->weight_decay > 0 || o->pop_alpha > 0 ||
+                  o->dropout > 0))
+        printf("dp: the DP-SGD step trains with a constant lr and uniform negatives; the recipe's "
+               "warm-up, decay, weight decay, popularity sampler and dropout do not apply\n");
     if (!o->time_only && r->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&r->ev, &r->ds, o->seq_len, o->seed, o->eval_users, err)) != FR_OK)
             return st;
@@ -344,6 +348,11 @@ static fr_status train_write_metrics(train_run *r, const train_opts *o, json_t *
                   o->seq_len, "negatives", o->negatives, "batch", o->batch, "lr", (double)o->lr,
                   "threads", o->threads, "seed", (json_int_t)o->seed, "eval_every", o->eval_every,
                   "time_only", o->time_only));
+    json_object_set_new(json_object_get(root, "config"), "recipe",
+                        json_pack("{s:s, s:f, s:f, s:f, s:f, s:f}", "name", o->recipe, "warmup",
+                                  (double)o->warmup, "lr_final", (double)o->lr_final,
+                                  "weight_decay", (double)o->weight_decay, "pop_alpha",
+                                  (double)o->pop_alpha, "dropout", (double)o->dropout));
     json_object_set_new(root, "data", fr_report_data(&r->ds, r->n_windows, r->n_positions));
     json_object_set_new(root, "epochs", r->jepochs);
     json_object_set_new(root, "evals", r->jevals);
@@ -366,6 +375,39 @@ static fr_status train_write_metrics(train_run *r, const train_opts *o, json_t *
     return fr_report_write(root, o->metrics_out, err);
 }
 
+/* The --recipe named on the command line (its last mention), before the options are
+ * parsed, so that the recipe's settings are the defaults that other options override.
+ * Without one, --dp starts from "peer": the DP-SGD step has no schedule, dropout or
+ * popularity sampler, and its per-user batches pay for every negative (docs/model.md). */
+static const char *recipe_arg(int argc, char **argv)
+{
+    const char *name = NULL;
+    int dp = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strncmp(argv[i], "--recipe=", 9))
+            name = argv[i] + 9;
+        else if (!strcmp(argv[i], "--recipe") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp(argv[i], "--dp"))
+            dp = 1;
+        else if (!strcmp(argv[i], "--"))
+            break;
+    }
+    return name ? name : dp ? "peer" : FR_RECIPE_DEFAULT;
+}
+
+static void recipe_defaults(train_opts *o, const fr_recipe *rc)
+{
+    o->recipe = rc->name;
+    o->negatives = rc->negatives;
+    o->lr = rc->lr;
+    o->warmup = rc->warmup;
+    o->lr_final = rc->lr_final;
+    o->weight_decay = rc->weight_decay;
+    o->pop_alpha = rc->pop_alpha;
+    o->dropout = rc->dropout;
+}
+
 int fr_cmd_train(int argc, char **argv)
 {
     train_opts o = {.epochs = 20,
@@ -385,6 +427,14 @@ int fr_cmd_train(int argc, char **argv)
                     /* user-level DP-SGD */
                     .dpa = {.clip = 1.0f, .max_windows = 32, .state_dir = "fedrecall-state"}};
     fr_data_cli_init(&o.dc);
+    const fr_recipe *recipe = fr_recipe_find(recipe_arg(argc, argv));
+    if (!recipe) {
+        fr_err rerr = {{0}};
+        (void)fr_fail(&rerr, FR_EINVAL, "--recipe: '%s' is not " FR_RECIPE_NAMES,
+                      recipe_arg(argc, argv));
+        return fr_cmd_fail("train", FR_EINVAL, rerr.msg);
+    }
+    recipe_defaults(&o, recipe);
     fr_opt opts[] = {
         {"data", FR_OPT_STR, &o.data, 0, 0, "data folder or file", 1, 0},
         {"format", FR_OPT_STR, &o.format, 0, 0, FR_DATA_FORMAT_HELP, 1, 0},
@@ -397,6 +447,8 @@ int fr_cmd_train(int argc, char **argv)
         {"negatives", FR_OPT_INT, &o.negatives, 1, 1 << 20, "shared negatives per batch K", 0, 0},
         {"batch", FR_OPT_INT, &o.batch, 1, 1 << 20, "sequences per batch", 0, 0},
         {"lr", FR_OPT_FLOAT, &o.lr, 1e-12, 1e3, "Adam learning rate", 0, 0},
+        {"recipe", FR_OPT_STR, &o.recipe, 0, 0,
+         "training recipe: " FR_RECIPE_NAMES "; the options below override it", 0, 0},
         {"warmup", FR_OPT_FLOAT, &o.warmup, 0, 0.99, "fraction of steps with lr ramping up", 0, 0},
         {"lr-final", FR_OPT_FLOAT, &o.lr_final, 0, 1, "last step's lr / lr (cosine decay)", 0, 0},
         {"weight-decay", FR_OPT_FLOAT, &o.weight_decay, 0, 1e3, "decoupled weight decay", 0, 0},

@@ -42,6 +42,20 @@ void fr_negsampler_free(fr_negsampler *ns);
 /* k draws from Q, with replacement, into out. */
 void fr_negsampler_draw(const fr_negsampler *ns, fr_rng *rng, int32_t *out, int k);
 
+/* A named training recipe: the settings `train` starts from (docs/model.md). "peer" is
+ * the spec's benchmark configuration, the one the PyTorch peer trains. */
+typedef struct fr_recipe {
+    const char *name;
+    int negatives;
+    float lr, warmup, lr_final, weight_decay, pop_alpha, dropout;
+} fr_recipe;
+
+#define FR_RECIPE_DEFAULT "tuned"
+#define FR_RECIPE_NAMES "tuned (the default) or peer (the spec's benchmark configuration)"
+
+/* The recipe called name, or NULL. */
+const fr_recipe *fr_recipe_find(const char *name);
+
 /* The learning rate of step `step` (0-based) of `total`: linear warm-up over the first
  * warmup * total steps, then cosine decay from lr to lr * lr_final; lr when total < 1. */
 float fr_train_lr_at(const fr_train_config *cfg, long step, long total);

@@ -6,6 +6,27 @@
 
 #include "nn/fr_train.h"
 
+/* Why each of "tuned"'s settings: docs/model.md, "Training recipes" (measured there). */
+static const fr_recipe recipes[] = {
+    {.name = "tuned",
+     .negatives = 512,
+     .lr = 2e-3f,
+     .warmup = 0.05f,
+     .lr_final = 0.0f,
+     .weight_decay = 0.0f,
+     .pop_alpha = 0.0f,
+     .dropout = 0.2f},
+    {.name = "peer", .negatives = 128, .lr = 1e-3f, .lr_final = 1.0f},
+};
+
+const fr_recipe *fr_recipe_find(const char *name)
+{
+    for (size_t i = 0; name && i < sizeof recipes / sizeof recipes[0]; i++)
+        if (!strcmp(recipes[i].name, name))
+            return &recipes[i];
+    return NULL;
+}
+
 float fr_train_lr_at(const fr_train_config *cfg, long step, long total)
 {
     if (total < 1)
