@@ -38,7 +38,8 @@ static fr_status one(const fr_dataset *ds, const uint8_t *cold, const fr_evaluat
     float *items = NULL, *users = NULL, *p0 = NULL, *p = NULL;
     long nw = 0, np = 0;
     fr_status st;
-    fr_model_config mc = {.num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = D};
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = D};
     tokens = id_only ? calloc((size_t)V * T, sizeof(int32_t)) : NULL;
     if (id_only && !tokens) {
         st = fr_fail(err, FR_ENOMEM, "cannot allocate tokens");

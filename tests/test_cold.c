@@ -123,8 +123,8 @@ static void test_ranks_cut(void)
     for (int i = 2; i < W; i++) /* 2 (validation) ..15 cold: cold rank 12 */
         cold[i] = i <= 15;
     CHECK(fr_eval_cold(&ev, cold, iv, uv, 1, &m, &err) == FR_OK, "%s", err.msg);
-    CHECK(m.users == 1 && m.recall10 == 0.0 && m.recall50 == 1.0, "cold rank 12: %g %g",
-          m.recall10, m.recall50);
+    CHECK(m.users == 1 && m.recall10 == 0.0 && m.recall50 == 1.0, "cold rank 12: %g %g", m.recall10,
+          m.recall50);
     CHECK(m.all_recall10 == 0.0 && m.all_recall50 == 1.0, "catalogue rank 12: %g %g",
           m.all_recall10, m.all_recall50);
     memset(cold, 0, sizeof cold); /* 3 and the low items cold: cold rank 0 */

@@ -27,7 +27,8 @@ static void test_schedule(void)
     CHECK(fabsf(fr_train_lr_at(&c, 99, 100) - 1e-4f) < 1e-9f, "last step %g",
           (double)fr_train_lr_at(&c, 99, 100));
     /* half-way through the decay (step 10 + 44.5): the mean of peak and floor */
-    double mid = fr_train_lr_at(&c, 54, 100), want = 1e-4 + 1.9e-3 * 0.5 * (1 + cos(M_PI * 44 / 89.0));
+    double mid = fr_train_lr_at(&c, 54, 100),
+           want = 1e-4 + 1.9e-3 * 0.5 * (1 + cos(M_PI * 44 / 89.0));
     CHECK(fabs(mid - want) < 1e-8, "mid-decay %g want %g", mid, want);
     float prev = 1.0f;
     for (long s = 10; s < 100; s++) {
@@ -41,7 +42,8 @@ static void test_schedule(void)
 static void test_adamw_decay(void)
 {
     const fr_backend *be = fr_backend_cpu();
-    fr_model_config mc = {.num_items = 5, .token_vocab = 4, .num_tokens = 2, .dim = 4, .filters = 3};
+    fr_model_config mc = {
+        .num_items = 5, .token_vocab = 4, .num_tokens = 2, .dim = 4, .filters = 3};
     int32_t tok[10] = {0};
     int64_t ids[5] = {0, 1, 2, 3, 4};
     fr_model m;
@@ -108,7 +110,8 @@ static void test_logq_loss(void)
     enum { V = 9, L = 4, K = 5, D = 8 };
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(1);
-    fr_model_config mc = {.num_items = V, .token_vocab = 7, .num_tokens = 3, .dim = D, .filters = 5};
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = 7, .num_tokens = 3, .dim = D, .filters = 5};
     int32_t tok[V * 3];
     int64_t ids[V];
     fr_rng r;
@@ -199,7 +202,8 @@ static void test_dropout(void)
     enum { V = 12, L = 6, K = 7, D = 8, B = 3 };
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(1);
-    fr_model_config mc = {.num_items = V, .token_vocab = 9, .num_tokens = 3, .dim = D, .filters = 4};
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = 9, .num_tokens = 3, .dim = D, .filters = 4};
     int32_t tok[V * 3];
     int64_t ids[V];
     fr_rng r;

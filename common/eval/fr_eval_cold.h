@@ -16,9 +16,9 @@
 #include "util/fr_status.h"
 
 typedef struct fr_cold_metrics {
-    int users;                  /* test users whose test item is cold */
-    int cold_items;             /* candidates of the cold ranking */
-    double recall10, recall50;  /* the test item among the cold items */
+    int users;                         /* test users whose test item is cold */
+    int cold_items;                    /* candidates of the cold ranking */
+    double recall10, recall50;         /* the test item among the cold items */
     double all_recall10, all_recall50; /* among the catalogue minus seen items */
 } fr_cold_metrics;
 

@@ -31,11 +31,11 @@ void fr_nn_free(fr_nn *net)
 {
     if (net->model) {
         const fr_backend *be = net->model->be;
-        void *bufs[] = {net->didx, net->wr,   net->xu,  net->pt,     net->mpool, net->hu,
-                        net->giu,  net->gi,   net->z,   net->gates,  net->ghn,   net->arg,
-                        net->q,    net->ht,   net->hn,  net->logits, net->pos,   net->loss,
-                        net->dq,   net->dhn,  net->dht, net->dz,     net->dgi,   net->dgh,
-                        net->dhu,  net->dgiu, net->dm,  net->gp,     net->dwr,   net->dxu,
+        void *bufs[] = {net->didx,  net->wr,   net->xu,   net->pt,     net->mpool, net->hu,
+                        net->giu,   net->gi,   net->z,    net->gates,  net->ghn,   net->arg,
+                        net->q,     net->ht,   net->hn,   net->logits, net->pos,   net->loss,
+                        net->dq,    net->dhn,  net->dht,  net->dz,     net->dgi,   net->dgh,
+                        net->dhu,   net->dgiu, net->dm,   net->gp,     net->dwr,   net->dxu,
                         net->nlogq, net->negq, net->tgtq, net->qmask};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             be->free(bufs[i]);

@@ -30,9 +30,9 @@ typedef struct fr_train_config {
 
 /* Negatives drawn from a fixed distribution Q over the catalogue's rows 1..V-1. */
 typedef struct fr_negsampler {
-    int num_items;  /* V */
-    double *cdf;    /* V: cdf[j] = Q(1..j), cdf[0] = 0 */
-    float *nlogq;   /* V: -log Q(j) (host; row 0 = 0) */
+    int num_items; /* V */
+    double *cdf;   /* V: cdf[j] = Q(1..j), cdf[0] = 0 */
+    float *nlogq;  /* V: -log Q(j) (host; row 0 = 0) */
 } fr_negsampler;
 
 /* Q(j) proportional to (count of j in the windows + 1)^alpha. */
