@@ -63,7 +63,8 @@ static fr_status one(const fr_dataset *ds, const uint8_t *cold, const fr_evaluat
                           .lr_final = rc->lr_final,
                           .weight_decay = rc->weight_decay,
                           .pop_alpha = rc->pop_alpha,
-                          .dropout = rc->dropout};
+                          .dropout = rc->dropout,
+                          .item_dropout = rc->item_dropout};
     if ((st = fr_trainer_init(&tr, &m, &tc, windows, nw, err)) != FR_OK)
         goto out;
     for (int e = 0; e < epochs; e++) {

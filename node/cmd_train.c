@@ -130,7 +130,7 @@ typedef struct train_opts {
     const char *data, *format, *model_out, *metrics_out, *device, *recipe;
     int epochs, dim, filters, tokens, vocab, seq_len, negatives, batch, threads, eval_every;
     int time_only, eval_users, help;
-    float lr, warmup, lr_final, weight_decay, pop_alpha, dropout;
+    float lr, warmup, lr_final, weight_decay, pop_alpha, dropout, item_dropout;
     uint64_t seed;
     int dp;
     dp_args dpa;
@@ -210,7 +210,8 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                           .lr_final = o->lr_final,
                           .weight_decay = o->weight_decay,
                           .pop_alpha = o->pop_alpha,
-                          .dropout = o->dropout};
+                          .dropout = o->dropout,
+                          .item_dropout = o->item_dropout};
     if ((st = fr_trainer_init(&r->tr, &r->model, &tc, r->windows, r->n_windows, err)) != FR_OK)
         return st;
     if (o->dp &&
@@ -218,7 +219,7 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                        o->epochs, o->threads, &o->dpa, &r->dp_delta, err)) != FR_OK)
         return st;
     if (o->dp && (o->warmup > 0 || o->lr_final < 1 || o->weight_decay > 0 || o->pop_alpha > 0 ||
-                  o->dropout > 0))
+                  o->dropout > 0 || o->item_dropout > 0))
         printf("dp: the DP-SGD step trains with a constant lr and uniform negatives; the recipe's "
                "warm-up, decay, weight decay, popularity sampler and dropout do not apply\n");
     if (!o->time_only && r->ds.num_eval_users > 0) {
@@ -349,10 +350,11 @@ static fr_status train_write_metrics(train_run *r, const train_opts *o, json_t *
                   "threads", o->threads, "seed", (json_int_t)o->seed, "eval_every", o->eval_every,
                   "time_only", o->time_only));
     json_object_set_new(json_object_get(root, "config"), "recipe",
-                        json_pack("{s:s, s:f, s:f, s:f, s:f, s:f}", "name", o->recipe, "warmup",
-                                  (double)o->warmup, "lr_final", (double)o->lr_final,
+                        json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f}", "name", o->recipe,
+                                  "warmup", (double)o->warmup, "lr_final", (double)o->lr_final,
                                   "weight_decay", (double)o->weight_decay, "pop_alpha",
-                                  (double)o->pop_alpha, "dropout", (double)o->dropout));
+                                  (double)o->pop_alpha, "dropout", (double)o->dropout,
+                                  "item_dropout", (double)o->item_dropout));
     json_object_set_new(root, "data", fr_report_data(&r->ds, r->n_windows, r->n_positions));
     json_object_set_new(root, "epochs", r->jepochs);
     json_object_set_new(root, "evals", r->jevals);
@@ -406,6 +408,7 @@ static void recipe_defaults(train_opts *o, const fr_recipe *rc)
     o->weight_decay = rc->weight_decay;
     o->pop_alpha = rc->pop_alpha;
     o->dropout = rc->dropout;
+    o->item_dropout = rc->item_dropout;
 }
 
 int fr_cmd_train(int argc, char **argv)
@@ -455,6 +458,8 @@ int fr_cmd_train(int argc, char **argv)
         {"pop-alpha", FR_OPT_FLOAT, &o.pop_alpha, 0, 4,
          "negatives ~ count^alpha with logQ correction (0: uniform)", 0, 0},
         {"dropout", FR_OPT_FLOAT, &o.dropout, 0, 0.95, "dropout on the user vectors", 0, 0},
+        {"item-dropout", FR_OPT_FLOAT, &o.item_dropout, 0, 0.95,
+         "share of input items read as padding while training", 0, 0},
         {"threads", FR_OPT_INT, &o.threads, 1, 1024, "CPU threads", 0, 0},
         {"device", FR_OPT_STR, &o.device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &o.seed, 0, 0, "random seed", 0, 0},

@@ -183,21 +183,24 @@ static void test_logq_loss(void)
 
 /* Loss of one batch with the dropout stream reseeded, so that every call draws the
  * same mask; gradients into m->grads when backward. */
+static float p_out = 0.4f, p_in = 0.0f;
 static double drop_loss(fr_nn *net, const int32_t *win, int b, const int32_t *neg, int backward)
 {
     fr_err err = {{0}};
     double loss = 0;
     long np = 0;
-    CHECK(fr_nn_set_dropout(net, 0.4f, 77, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_set_dropout(net, p_out, 77, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_nn_set_item_dropout(net, p_in, 78, &err) == FR_OK, "%s", err.msg);
     if (backward)
         net->model->be->zero(net->model->grads, net->model->n);
     CHECK(fr_nn_batch(net, win, b, neg, backward, &loss, &np, &err) == FR_OK, "%s", err.msg);
     return loss / (double)np;
 }
 
-/* Dropout: evaluation (no backward) never drops, training does, and the gradient is
- * that of the dropped network (central differences with the same mask). */
-static void test_dropout(void)
+/* Dropout (rates p_out, p_in): evaluation (no backward) never drops, training does,
+ * and the gradient is that of the dropped network (central differences with the same
+ * mask). */
+static void dropout_case(void)
 {
     enum { V = 12, L = 6, K = 7, D = 8, B = 3 };
     const fr_backend *be = fr_backend_cpu();
@@ -235,7 +238,7 @@ static void test_dropout(void)
     fr_model_get_params(&m, p);
     drop_loss(&net, win, B, neg, 1);
     memcpy(g, m.grads, m.n * sizeof(float)); /* the CPU backend's memory is the host's */
-    int idx[] = {FR_P_GRU_W_HH, FR_P_GRU_W_IH, FR_P_W_PROJ, FR_P_GRU_B_HH};
+    int idx[] = {FR_P_GRU_W_HH, FR_P_GRU_W_IH, FR_P_W_PROJ, FR_P_GRU_B_HH, FR_P_E_ID};
     double num2 = 0, diff2 = 0, h = 5e-3;
     for (size_t t = 0; t < sizeof idx / sizeof idx[0]; t++) {
         const fr_param *pp = &m.p[idx[t]];
@@ -267,6 +270,22 @@ static void test_dropout(void)
     fr_model_free(&m);
 }
 
+static void test_dropout(void)
+{
+    p_out = 0.4f;
+    p_in = 0.0f;
+    dropout_case();
+}
+
+static void test_item_dropout(void)
+{
+    p_out = 0.0f;
+    p_in = 0.5f;
+    dropout_case();
+    p_out = 0.3f; /* both */
+    dropout_case();
+}
+
 int main(void)
 {
     RUN(test_schedule);
@@ -274,5 +293,6 @@ int main(void)
     RUN(test_negsampler);
     RUN(test_logq_loss);
     RUN(test_dropout);
+    RUN(test_item_dropout);
     return fr_test_end();
 }

@@ -185,6 +185,15 @@ fr_status fr_nn_set_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err)
     return FR_OK;
 }
 
+fr_status fr_nn_set_item_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err)
+{
+    if (!(p >= 0.0f && p < 1.0f))
+        return fr_fail(err, FR_EINVAL, "item dropout %g out of range [0, 1)", (double)p);
+    net->item_dropout = p;
+    fr_rng_seed(&net->item_drop_rng, seed);
+    return FR_OK;
+}
+
 /* A fresh mask for n entries: 0 with probability p, else 1/(1-p), uploaded. */
 static void dropout_mask(fr_nn *net, size_t n)
 {
@@ -382,6 +391,13 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
         net->item_map[h[lay.uitems + i]] = -1;
     if (np == 0) /* nothing to train on: every window is padding */
         return FR_OK;
+    if (backward && net->item_dropout > 0.0f) { /* after the items are numbered: a dropped
+                                                 * input may still be another's target */
+        uint64_t bar = (uint64_t)((double)net->item_dropout * 18446744073709551616.0);
+        for (size_t p = 0; p < lb; p++)
+            if (h[lay.posidx + p] >= 0 && fr_rng_u64(&net->item_drop_rng) < bar)
+                h[lay.posidx + p] = -1;
+    }
     for (int i = 0; net->shared && i < nu; i++)
         if ((h[lay.urow + i] = net->shared->step_row[h[lay.uitems + i]]) < 0)
             return fr_fail(err, FR_EINVAL, "item row %d is not among the shared items",

@@ -58,7 +58,8 @@ typedef struct fr_nn {
     /* dropout on the user vectors of training batches (fr_nn_set_dropout): the rate,
      * the mask's stream, and the mask (host and backend, batch x L x d) */
     float dropout;
-    fr_rng drop_rng;
+    float item_dropout; /* share of input items read as padding (fr_nn_set_item_dropout) */
+    fr_rng drop_rng, item_drop_rng;
     float *hmask, *qmask;
 } fr_nn;
 
@@ -83,6 +84,13 @@ FR_MUST fr_status fr_nn_set_logq(fr_nn *net, const float *nlogq, fr_err *err);
  * batch that runs backward: each entry is zeroed with probability p, the rest scaled
  * by 1/(1-p), from a stream seeded with seed. Evaluation and recall never drop. */
 FR_MUST fr_status fr_nn_set_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err);
+
+/* Item dropout at rate p (0 <= p < 1) in every later batch that runs backward: each
+ * input item is read as padding (x_t = 0) with probability p, from a stream seeded
+ * with seed; its position still predicts its target. An augmentation of the
+ * sequences (as item masking in CL4SRec, ICDE 2022) that costs nothing: the dropped
+ * positions gather no row, so forward and backward are the padding's. */
+FR_MUST fr_status fr_nn_set_item_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err);
 
 /* Workspace for fr_nn_share_items over up to max_items distinct items (< 1 or more
  * than the catalogue: the whole catalogue); it runs no batches of its own. */

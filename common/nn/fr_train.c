@@ -48,7 +48,8 @@ fr_status fr_trainer_init(fr_trainer *tr, fr_model *model, const fr_train_config
     }
     for (long i = 0; i < n_windows; i++)
         tr->order[i] = (int32_t)i;
-    if ((st = fr_nn_set_dropout(&tr->net, cfg->dropout, cfg->seed + 2, err)) != FR_OK) {
+    if ((st = fr_nn_set_dropout(&tr->net, cfg->dropout, cfg->seed + 2, err)) != FR_OK ||
+        (st = fr_nn_set_item_dropout(&tr->net, cfg->item_dropout, cfg->seed + 3, err)) != FR_OK) {
         fr_trainer_free(tr);
         return st;
     }

@@ -26,6 +26,7 @@ typedef struct fr_train_config {
     float pop_alpha;    /* > 0: negatives drawn in proportion to count^alpha over the
                          * training windows, logits corrected by -log Q (logQ correction) */
     float dropout;      /* on the user vectors while training (fr_nn_set_dropout) */
+    float item_dropout; /* input items read as padding while training */
 } fr_train_config;
 
 /* Negatives drawn from a fixed distribution Q over the catalogue's rows 1..V-1. */
@@ -47,7 +48,7 @@ void fr_negsampler_draw(const fr_negsampler *ns, fr_rng *rng, int32_t *out, int 
 typedef struct fr_recipe {
     const char *name;
     int negatives;
-    float lr, warmup, lr_final, weight_decay, pop_alpha, dropout;
+    float lr, warmup, lr_final, weight_decay, pop_alpha, dropout, item_dropout;
 } fr_recipe;
 
 #define FR_RECIPE_DEFAULT "tuned"
