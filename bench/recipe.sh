@@ -7,7 +7,8 @@
 # runs of 5 epochs per data set. Mean and standard deviation over the seeds, medians
 # of the epoch times. Output: bench/out/recipe/summary.md. Knobs: FR_BENCH_DATA (the
 # ml-latest-small folder), FR_TOYS_DATA (the toys-games.txt file), FR_RECIPE_ARGS
-# (options added to the tuned runs, for trying a change).
+# (options added to the tuned runs, for trying a change), FR_RECIPE_PARTS ("quality
+# time": either alone runs that part; the summary reads what bench/out/recipe holds).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -19,6 +20,7 @@ RUNS=${FR_BENCH_RUNS:-3}
 OUT=bench/out/recipe
 mkdir -p "$OUT"
 EXTRA=${FR_RECIPE_ARGS:-}
+PARTS=${FR_RECIPE_PARTS:-quality time}
 
 data_args() {
     case $1 in
@@ -28,7 +30,8 @@ data_args() {
 }
 
 for d in ml toys; do
-    for s in $SEEDS; do
+    case " $PARTS " in *" quality "*) ;; *) SEEDS_RUN= ;; esac
+    for s in ${SEEDS_RUN-$SEEDS}; do
         for r in peer tuned; do
             extra=
             [ "$r" = tuned ] && extra=$EXTRA
@@ -38,7 +41,8 @@ for d in ml toys; do
                 --metrics-out "$OUT/${d}_${r}_s$s.json" | tail -n 3
         done
     done
-    for i in $(seq 1 "$RUNS"); do
+    case " $PARTS " in *" time "*) n=$RUNS ;; *) n=0 ;; esac
+    for i in $(seq 1 "$n"); do
         for r in peer tuned; do
             extra=
             [ "$r" = tuned ] && extra=$EXTRA
@@ -49,21 +53,28 @@ for d in ml toys; do
     done
 done
 python3 - "$OUT" "$SEEDS" <<'PYEOF' | tee "$OUT/summary.md"
-import glob, json, statistics, sys
+import glob, json, os, statistics, sys
 out, seeds = sys.argv[1], sys.argv[2].split()
 keys = ["hr@10", "ndcg@10", "recall@10", "recall@50", "ndcg_full@10", "mrr", "coverage@10"]
 print("| data | recipe | " + " | ".join(keys) + " | epoch (s) |")
 print("|---" * (len(keys) + 3) + "|")
 for d in ("ml", "toys"):
     for r in ("peer", "tuned"):
-        runs = [json.load(open(f"{out}/{d}_{r}_s{s}.json"))["test"] for s in seeds]
+        files = [f"{out}/{d}_{r}_s{s}.json" for s in seeds]
+        runs = [json.load(open(f))["test"] for f in files if os.path.exists(f)]
         cells = []
         for k in keys:
             v = [x[k] for x in runs]
             sd = statistics.stdev(v) if len(v) > 1 else 0.0
-            cells.append(f"{statistics.mean(v):.4f} ± {sd:.4f}")
+            cells.append(f"{statistics.mean(v):.4f} ± {sd:.4f}" if v else "-")
         t = [json.load(open(f))["timing"]["epoch_s_median"]
              for f in glob.glob(f"{out}/{d}_{r}_time*.json")]
         cells.append(f"{statistics.median(t):.3f}" if t else "-")
         print(f"| {d} | {r} | " + " | ".join(cells) + " |")
+for d in ("ml", "toys"):
+    t = {r: sorted(json.load(open(f))["timing"]["epoch_s_median"]
+                   for f in glob.glob(f"{out}/{d}_{r}_time*.json")) for r in ("peer", "tuned")}
+    if t["peer"] and t["tuned"]:
+        print(f"\n{d}: epoch time tuned / peer = {statistics.median(t['tuned']) / statistics.median(t['peer']):.2f}"
+              f" (peer runs {t['peer']}, tuned runs {t['tuned']})")
 PYEOF

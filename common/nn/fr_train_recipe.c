@@ -10,12 +10,13 @@
 static const fr_recipe recipes[] = {
     {.name = "tuned",
      .negatives = 512,
-     .lr = 2e-3f,
+     .lr = 3e-3f,
      .warmup = 0.05f,
      .lr_final = 0.0f,
      .weight_decay = 0.0f,
-     .pop_alpha = 0.0f,
-     .dropout = 0.2f},
+     .pop_alpha = 0.75f,
+     .dropout = 0.4f,
+     .item_dropout = 0.3f},
     {.name = "peer", .negatives = 128, .lr = 1e-3f, .lr_final = 1.0f},
 };
 
