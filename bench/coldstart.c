@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend/fr_backend.h"
 #include "data/fr_data.h"
@@ -121,6 +122,12 @@ static void mean_sd(const double *x, int n, double *mean, double *sd)
 
 int main(int argc, char **argv)
 {
+    /* passive OpenMP waiting, as fedrecall-node sets it (node/main.c): busy-waiting
+     * costs several times the work on a loaded machine */
+    if (!getenv("OMP_WAIT_POLICY")) {
+        setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+        execv("/proc/self/exe", argv);
+    }
     const char *data = NULL, *format = "movielens-csv", *seeds_s = "1 2 3", *recipe = "tuned";
     int epochs = 100, threads = 2, help = 0;
     double frac = 0.2;
