@@ -22,7 +22,7 @@ field() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eva
 "$NODE" train $small --recipe peer --metrics-out "$tmp/peer.json" >/dev/null 2>&1
 # shellcheck disable=SC2086
 "$NODE" train $small --negatives 128 --lr 1e-3 --warmup 0 --lr-final 1 --weight-decay 0 \
-    --pop-alpha 0 --dropout 0 --metrics-out "$tmp/over.json" >/dev/null 2>&1
+    --pop-alpha 0 --dropout 0 --item-dropout 0 --metrics-out "$tmp/over.json" >/dev/null 2>&1
 losses() { field "$1" '[e["loss"] for e in j["epochs"]]'; }
 [ "$(field "$tmp/peer.json" 'j["config"]["negatives"]')" = 128 ] &&
     [ -n "$(losses "$tmp/peer.json")" ] && [ "$(losses "$tmp/peer.json")" = "$(losses "$tmp/over.json")" ] &&
