@@ -69,7 +69,7 @@ static int cmp_double(const void *a, const void *b)
 typedef struct dp_args {
     double q, sigma;
     float clip;
-    int max_windows;
+    int max_windows, per_user;
     double eps_max, delta;
     const char *state_dir, *seed;
 } dp_args;
@@ -119,6 +119,7 @@ static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *mo
                        .clip = a->clip,
                        .max_windows = a->max_windows,
                        .workers = threads,
+                       .per_user = a->per_user,
                        .seed = a->seed,
                        .seed_len = a->seed ? strlen(a->seed) : 0};
     return fr_dp_trainer_init(dtr, model, tc, &dc, ds->train_off, ds->num_users, windows, n_windows,
@@ -487,6 +488,10 @@ int fr_cmd_train(int argc, char **argv)
          0, 0},
         {"dp-delta", FR_OPT_DOUBLE, &o.dpa.delta, 1e-300, 0.5, "DP: delta (default 1/users^1.1)", 0,
          0},
+        {"dp-per-user", FR_OPT_FLAG, &o.dpa.per_user, 0, 0,
+         "DP: each sampled user's gradient in a pass of its own (the reference path; "
+         "default: a step's users in one batch)",
+         0, 0},
         {"dp-seed", FR_OPT_STR, &o.dpa.seed, 0, 0,
          "DP: fixed noise seed, for tests only (voids "
          "the guarantee)",

@@ -74,6 +74,7 @@ static int setup(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float c
                        .noise_multiplier = sigma,
                        .clip = clip,
                        .max_windows = 4,
+                       .per_user = 1, /* this file tests the reference path */
                        .seed = "test",
                        .seed_len = 4};
     if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
@@ -306,6 +307,7 @@ static void test_step_workers(void)
                            .clip = 0.1f,
                            .max_windows = 4,
                            .workers = run < 2 ? 2 : 1,
+                           .per_user = 1,
                            .seed = "w",
                            .seed_len = 1};
         CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) ==

@@ -1,6 +1,7 @@
 /* The CPU backend's internals shared by its files: the thread count and product count
  * every op reads or adds to (fr_backend_cpu.c), and the ops defined outside that file
- * (fr_backend_cpu_nn.c, fr_backend_cpu_topk.c) for its table. Not for use elsewhere. */
+ * (fr_backend_cpu_nn.c, fr_backend_cpu_seg.c, fr_backend_cpu_topk.c) for its table. Not for use
+ * elsewhere. */
 #ifndef FR_BACKEND_CPU_INT_H
 #define FR_BACKEND_CPU_INT_H
 
@@ -40,6 +41,9 @@ void fr_cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, con
                         const float *b_hh, int L, int b, int d);
 void fr_cpu_gru_backward(float *dgi, float *dgh, const float *dz, const float *gates,
                          const float *ghn, const float *z, const float *w_hh, int L, int b, int d);
+void fr_cpu_row_scale(float *x, const float *s, int n, int d);
+void fr_cpu_seg_sum_rows(float *out, const float *x, const int32_t *off, int nseg, int d);
+void fr_cpu_seg_sq_norm(double *out, const float *x, const int32_t *off, int nseg, int d);
 void fr_cpu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
                       const int32_t *excl_off, const int32_t *excl);
 

@@ -470,6 +470,9 @@ static int open_device(void)
     b->conv_pool_forward = fr_cu_conv_pool_forward;
     b->conv_pool_backward = fr_cu_conv_pool_backward;
     b->conv_pool_backward_rows = fr_cu_conv_pool_backward_rows;
+    b->row_scale = fr_cu_row_scale;
+    b->seg_sum_rows = fr_cu_seg_sum_rows;
+    b->seg_sq_norm = fr_cu_seg_sq_norm;
     b->conv_w_pack = fr_cu_conv_w_pack;
     b->conv_w_unpack_add = fr_cu_conv_w_unpack_add;
     b->gru_forward = fr_cu_gru_forward;

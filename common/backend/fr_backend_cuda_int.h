@@ -89,6 +89,10 @@ void fr_cu_gru_backward(float *dgi, float *dgh, const float *dz, const float *ga
                         const float *ghn, const float *z, const float *w_hh, int l, int b, int d);
 void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const int32_t *tgt, int n,
                            int k, float scale, float *loss);
+/* The per-example ops of a batch of several users (fr_backend_cuda_seg.cu). */
+void fr_cu_row_scale(float *x, const float *s, int n, int d);
+void fr_cu_seg_sum_rows(float *out, const float *x, const int32_t *off, int nseg, int d);
+void fr_cu_seg_sq_norm(double *out, const float *x, const int32_t *off, int nseg, int d);
 /* Recall's selection (fr_backend_cuda_topk.cu). */
 void fr_cu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
                      const int32_t *excl_off, const int32_t *excl);

@@ -43,6 +43,17 @@ FR_BACKEND_OP(void, row_dot, (float *out, const float *a, const float *b, int n,
 /* out (n,d) += s[i] * a (n,d) */
 FR_BACKEND_OP(void, row_scale_add, (float *out, const float *s, const float *a, int n, int d))
 
+/* Per-example quantities of a batch that holds several users (DP-SGD's batched step,
+ * fr_nn_users.h). Optional: NULL on a backend that lacks them (DP-SGD then computes
+ * each user's gradient in a pass of its own).
+ * x (n,d): row i *= s[i]. */
+FR_BACKEND_OP(void, row_scale, (float *x, const float *s, int n, int d))
+/* Segments of rows: segment k is rows off[k] .. off[k+1]-1 of x (n,d), off ascending
+ * with off[0] >= 0. seg_sum_rows: out (nseg,d) row k += the segment's column sums;
+ * seg_sq_norm: out (nseg) += the segment's squared L2 norm, summed in double. */
+FR_BACKEND_OP(void, seg_sum_rows, (float *out, const float *x, const int32_t *off, int nseg, int d))
+FR_BACKEND_OP(void, seg_sq_norm, (double *out, const float *x, const int32_t *off, int nseg, int d))
+
 /* Item-tower convolution, factored through the tokens: P (nt, 3F) holds, for each
  * distinct token of the batch and each tap k, E_tok[token] . conv_w[:, :, k];
  * tok (nu, T) maps each item's token positions to rows of P (-1 = padding).

@@ -1,31 +1,8 @@
 /* Forward and backward of the recall model over the backend table (see fr_nn.h). */
 #include "nn/fr_nn.h"
+#include "nn/fr_nn_int.h"
 
 #include <string.h>
-
-/* Offsets of the index arrays inside the packed buffer (host and backend alike). */
-typedef struct idx_layout {
-    size_t uitems, utoks, tokidx, posidx, qpos, tgtidx, tgtrow, negidx, negrow, urow, total;
-} idx_layout;
-
-static idx_layout layout_of(const fr_nn *net)
-{
-    idx_layout l;
-    size_t lb = (size_t)net->seq_len * (size_t)net->max_batch;
-    size_t T = (size_t)net->model->cfg.num_tokens;
-    l.uitems = 0;
-    l.utoks = l.uitems + (size_t)net->max_items;
-    l.tokidx = l.utoks + (size_t)net->max_tokens;
-    l.posidx = l.tokidx + (size_t)net->max_items * T;
-    l.qpos = l.posidx + lb;
-    l.tgtidx = l.qpos + lb;
-    l.tgtrow = l.tgtidx + lb;
-    l.negidx = l.tgtrow + lb;
-    l.negrow = l.negidx + (size_t)net->negatives;
-    l.urow = l.negrow + (size_t)net->negatives;
-    l.total = l.urow + (size_t)net->max_items;
-    return l;
-}
 
 void fr_nn_free(fr_nn *net)
 {
@@ -351,7 +328,7 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     idx_layout lay = layout_of(net);
     int32_t *h = net->hidx;
     int nu = 0, np = 0;
-    net->last_items = net->last_tokens = 0;
+    net->last_items = net->last_tokens = net->last_positions = 0;
     size_t lb = (size_t)L * b;
     /* Positions are time-major (t * b + row) so that each GRU step reads a block. A
      * net reading a shared pass numbers the input items first, so that the GRU's input
@@ -443,6 +420,8 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     *positions += np;
     net->last_items = nu;
     net->last_tokens = nt;
+    net->last_batch = b;
+    net->last_positions = np;
     if (!backward)
         return FR_OK;
 

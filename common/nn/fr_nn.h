@@ -33,9 +33,10 @@ typedef struct fr_nn {
     fr_model *model; /* borrowed */
     float *grads;    /* where backward adds gradients: model->grads unless redirected */
     int max_batch, seq_len, negatives;
-    int max_items;               /* distinct items per batch or per item-tower chunk */
-    int max_tokens;              /* distinct tokens per batch */
-    int last_items, last_tokens; /* distinct items and tokens of the last batch */
+    int max_items;                  /* distinct items per batch or per item-tower chunk */
+    int max_tokens;                 /* distinct tokens per batch */
+    int last_items, last_tokens;    /* distinct items and tokens of the last batch */
+    int last_batch, last_positions; /* windows and trained positions of the last batch */
     /* host scratch */
     int32_t *item_map; /* V, -1 outside a batch */
     int32_t *tok_map;  /* Vt, -1 outside a batch */

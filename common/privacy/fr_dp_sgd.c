@@ -1,6 +1,7 @@
 /* User-level DP-SGD (see fr_dp_sgd.h). */
 #include "privacy/fr_dp_sgd.h"
 #include "privacy/fr_clip.h"
+#include "privacy/fr_dp_batch.h"
 
 #include <math.h>
 #include <omp.h>
@@ -97,6 +98,8 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
         (st = fr_nn_init_shared(&tr->items, model, cap < model->cfg.num_items ? (int)cap : 0,
                                 err)) != FR_OK)
         goto fail;
+    if (!dc->per_user && (st = fr_dp_batch_init(&tr->batch, tr, err)) != FR_OK)
+        goto fail;
     if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
         goto fail;
     fr_rng_seed(&tr->negative_rng, tc->seed + 1);
@@ -119,6 +122,7 @@ void fr_dp_trainer_free(fr_dp_trainer *tr)
     free(tr->workers);
     if (tr->items.model)
         fr_nn_free(&tr->items);
+    fr_dp_batch_free(tr->batch, tr);
     free(tr->step_items);
     free(tr->item_seen);
     free(tr->sampled);
@@ -157,7 +161,7 @@ static int clip_and_add(fr_dp_trainer *tr, fr_dp_worker *wk)
 }
 
 /* The windows of user u that count: the newest max_windows. */
-static const int32_t *user_windows(const fr_dp_trainer *tr, int u, int *nw)
+const int32_t *fr_dp_user_windows(const fr_dp_trainer *tr, int u, int *nw)
 {
     int W = tr->tc.seq_len + 1;
     *nw = tr->user_count[u] < tr->cfg.max_windows ? tr->user_count[u] : tr->cfg.max_windows;
@@ -180,7 +184,7 @@ static fr_status share_items(fr_dp_trainer *tr, const int32_t *users, int n, fr_
         }
     for (int i = 0; i < n; i++) {
         int nw;
-        const int32_t *w = user_windows(tr, users[i], &nw);
+        const int32_t *w = fr_dp_user_windows(tr, users[i], &nw);
         for (long p = 0; p < (long)nw * W; p++)
             if (w[p] > 0 && w[p] < tr->model->cfg.num_items && !tr->item_seen[w[p]]) {
                 tr->item_seen[w[p]] = 1;
@@ -201,7 +205,7 @@ static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_st
                             fr_err *err)
 {
     int nw;
-    const int32_t *w = user_windows(tr, u, &nw);
+    const int32_t *w = fr_dp_user_windows(tr, u, &nw);
     double loss = 0.0;
     long np = 0;
     /* The user's mean loss over its positions: every user weighs the same. */
@@ -219,7 +223,11 @@ static fr_status accumulate(fr_dp_trainer *tr, fr_dp_worker *wk, int u, fr_dp_st
 fr_status fr_dp_accumulate_users(fr_dp_trainer *tr, const int32_t *users, int n,
                                  fr_dp_step_stats *out, fr_err *err)
 {
-    fr_status st = share_items(tr, users, n, err);
+    int done = 0;
+    fr_status st = tr->batch ? fr_dp_batch_accumulate(tr, users, n, out, &done, err) : FR_OK;
+    if (st != FR_OK || done)
+        return st;
+    st = share_items(tr, users, n, err);
     for (int i = 0; i < n && st == FR_OK; i++)
         st = accumulate(tr, &tr->workers[0], users[i], out, err);
     return st;
@@ -325,7 +333,17 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
     for (int u = 0; u < tr->n_users; u++)
         if (fr_dp_rng_uniform(&tr->rng) < tr->cfg.sampling_rate)
             tr->sampled[n++] = u;
-    fr_status st = share_items(tr, tr->sampled, n, err);
+    int done = 0;
+    fr_status st = tr->batch ? fr_dp_batch_accumulate(tr, tr->sampled, n, out, &done, err) : FR_OK;
+    if (st != FR_OK)
+        return st;
+    if (done) { /* the same noise, from the same streams of the key, as below */
+        fr_dp_add_noise(tr);
+        fr_train_adam_step(m, tr->tc.lr);
+        tr->steps++;
+        return FR_OK;
+    }
+    st = share_items(tr, tr->sampled, n, err);
     if (st != FR_OK)
         return st;
     /* The backend's own threads stay idle inside the workers (nested regions run on
@@ -384,6 +402,7 @@ fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_
 {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    double flops0 = tr->model->be->flop_count();
     long steps = fr_dp_steps_per_epoch(tr->cfg.sampling_rate), positions = 0, sampled = 0;
     double loss = 0.0;
     fr_status st;
@@ -410,6 +429,7 @@ fr_status fr_dp_trainer_epoch(fr_dp_trainer *tr, fr_dp_ledger *ledger, fr_epoch_
     out->positions = positions;
     out->sequences_per_s = secs > 0 ? (double)sampled / secs : 0.0; /* users per second */
     out->positions_per_s = secs > 0 ? (double)positions / secs : 0.0;
+    out->gemm_flops = tr->model->be->flop_count() - flops0;
     return FR_OK;
 }
 

@@ -8,14 +8,22 @@
  * per step qN and applies Adam. One step is one sampled Gaussian mechanism with noise
  * multiplier sigma for the accountant (fr_dp_accountant.h).
  *
- * Per-user gradients stay sparse: the backward pass writes into a per-user buffer
- * whose embedding part is non-zero only on the rows the user's windows touched, so
- * the norm, the clipped sum and the reset cost the dense layers plus those rows, not
- * the whole embedding tables. Sampled users are spread over workers, each with its
- * own buffers and partial sum. Users go to workers by size (largest first, each to the
- * least loaded worker), so that workers finish together; the assignment depends on the
- * sample alone and the partial sums are added in worker order, so a run is
- * reproducible for a given seed and worker count.
+ * By default a step runs all of its sampled users in one batch (fr_dp_batch.h,
+ * fr_nn_users.h): one forward pass, one backward pass to the activations, each user's
+ * norm from per-user shares of each layer's gradient, and the clipped sum as the
+ * clip-weighted sum of those shares; the result is the per-user computation's to float
+ * rounding. The per-user path below stays as the reference (per_user), and runs a
+ * step that holds more windows than the batch was sized for, or on a backend without
+ * the batched step's ops.
+ *
+ * On the per-user path, gradients stay sparse: the backward pass writes into a
+ * per-user buffer whose embedding part is non-zero only on the rows the user's windows
+ * touched, so the norm, the clipped sum and the reset cost the dense layers plus
+ * those rows, not the whole embedding tables. Sampled users are spread over workers,
+ * each with its own buffers and partial sum. Users go to workers by size (largest
+ * first, each to the least loaded worker), so that workers finish together; the
+ * assignment depends on the sample alone and the partial sums are added in worker
+ * order, so a run is reproducible for a given seed and worker count.
  *
  * The users of a step share one set of parameters, so the item tower's forward pass
  * (and the GRU's input projection) runs once per step over every item the sampled
@@ -43,7 +51,10 @@ typedef struct fr_dp_config {
     float clip;              /* C > 0 */
     int max_windows;         /* newest windows of a user that count, >= 1 */
     int workers;             /* users processed in parallel (threads); 0 means 1 */
-    const void *seed;        /* NULL: noise and sampling keyed from the OS (production) */
+    int per_user;     /* 1: each sampled user's gradient in a pass of its own (the reference);
+                         0: all of a step's users in one batch (fr_nn_users.h) where the
+                         backend has its ops, else as 1 */
+    const void *seed; /* NULL: noise and sampling keyed from the OS (production) */
     size_t seed_len;
 } fr_dp_config;
 
@@ -79,10 +90,11 @@ typedef struct fr_dp_trainer {
     int32_t *by_cost;       /* n_users: sampled positions, largest users first */
     float *noise;           /* host, model->n */
     int32_t *neg_buf;
-    fr_nn items;              /* the step's shared item tower (when share is set) */
-    int share;                /* 1: users read the shared item tower; 0: each its own */
-    int32_t *step_items;      /* host, V: the distinct items of the step */
-    unsigned char *item_seen; /* host, V: marks while step_items is built */
+    fr_nn items;               /* the step's shared item tower (when share is set) */
+    int share;                 /* 1: users read the shared item tower; 0: each its own */
+    int32_t *step_items;       /* host, V: the distinct items of the step */
+    unsigned char *item_seen;  /* host, V: marks while step_items is built */
+    struct fr_dp_batch *batch; /* the batched step (fr_dp_batch.h); NULL: user by user */
     fr_dp_rng rng;
     fr_rng negative_rng;
     long steps;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The GPU check, in one run on a machine with an NVIDIA GPU (7 minutes at most; about
 # 2.5 on an H200): build with the CUDA backend (make CUDA=1), run `make test-cuda`
-# (every op, recall, a training step, 3 epochs and DP-SGD against the CPU backend),
+# (every op, recall, a training step, 3 epochs and DP-SGD, per-user and batched,
+# against the CPU backend),
 # measure the device's limits (cuBLAS SGEMM rate, copy and memory bandwidth:
 # bench/device_rate.c), training throughput at the benchmark configuration
 # (bench/run.sh: d=64, F=64, batch 128, L=50, K=128) and at a GPU-sized one (d=256,
@@ -172,13 +173,42 @@ json.dump(r, sys.stdout)
 PYEOF
 say "recall lists compared: $(cat "$WORK/recall.json")"
 # DP-SGD (bench/run.sh's DP case: q = 0.1, noise 1, 3 epochs on ml-latest-small) on
-# the device and on every core.
-for dev in cuda cpu; do
-    rm -rf "$WORK/dp-state-$dev"
-    step dp-$dev 90 "$NODE" train --data "$DATA" --format movielens-csv --epochs 3 --time-only \
-        --dp --dp-noise 1 --dp-sampling-rate 0.1 --state-dir "$WORK/dp-state-$dev" --device $dev \
-        --threads "$(nproc)" --metrics-out "$WORK/dp_$dev.json" >/dev/null
+# the device (the batched step, then the per-user reference path) and on every core,
+# then at the GPU-sized configuration; the device memory in use is sampled every 0.2 s
+# during each device run (nvidia-smi) and its peak kept in dp_*_mem.txt.
+# dp_mem NAME: sample the device's used memory until the file $WORK/NAME.stop appears.
+dp_mem() {
+    rm -f "$WORK/$1.stop"
+    (peak=0; while [ ! -f "$WORK/$1.stop" ]; do
+        m=$(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits 2>/dev/null |
+            head -n 1)
+        [ -n "$m" ] && [ "$m" -gt "$peak" ] 2>/dev/null && peak=$m
+        sleep 0.2
+    done; echo "$peak" >"$WORK/$1_mem.txt") &
+}
+DPCFG="--epochs 3 --time-only --dp --dp-noise 1 --dp-sampling-rate 0.1"
+for run in cuda cuda-per-user cpu big-cuda big-cuda-per-user; do
+    case $run in
+    cuda) args="--data $DATA --device cuda" ;;
+    cuda-per-user) args="--data $DATA --device cuda --dp-per-user" ;;
+    cpu) args="--data $DATA --device cpu" ;;
+    big-cuda) args="--data $BIG --device cuda --dim 256 --batch 1024 --seq-len 200 --negatives 1024" ;;
+    big-cuda-per-user) args="--data $BIG --device cuda --dp-per-user --dim 256 --batch 1024 --seq-len 200 --negatives 1024" ;;
+    esac
+    rm -rf "$WORK/dp-state-$run"
+    f=$(echo "dp_$run" | tr - _)
+    case $run in *cuda*) dp_mem "$f" ;; esac
+    # shellcheck disable=SC2086 # args is a list of options
+    step "dp-$run" 90 "$NODE" train $args --format movielens-csv $DPCFG \
+        --state-dir "$WORK/dp-state-$run" --threads "$(nproc)" --metrics-out "$WORK/$f.json" \
+        >/dev/null
+    : >"$WORK/$f.stop"
+    wait
+    [ -f "$WORK/${f}_mem.txt" ] && say "dp-$run: peak device memory $(cat "$WORK/${f}_mem.txt") MiB"
 done
+# the GPU-sized configuration without DP, for the ratio (the same 3 epochs)
+step ours-big-cuda-q 120 "$NODE" train --data "$BIG" --format movielens-csv $GPUCFG --device cuda \
+    --metrics-out "$WORK/ours_big_cuda_again.json"
 step ours-big-tf32 90 env FR_CUDA_TF32=1 "$NODE" train --data "$BIG" --format movielens-csv \
     $GPUCFG --device cuda --metrics-out "$WORK/ours_big_tf32.json"
 if [ -n "$PEER" ]; then
@@ -194,7 +224,7 @@ step ours-bench-cpu 60 "$NODE" train --data "$DATA" --format movielens-csv --epo
 # over the top-K selection (shared-memory histograms, scans and sorts).
 SAN=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 # (each of the CUDA test binaries in turn; the status is that of the last that failed)
-CUDA_TESTS="build/tests/gpu/test_cuda_ops build/tests/gpu/test_cuda_model"
+CUDA_TESTS="build/tests/gpu/test_cuda_ops build/tests/gpu/test_cuda_model build/tests/gpu/test_cuda_dp_batch"
 step memcheck 100 sh -c 'rc=0; for t in $2; do "$1" --tool memcheck --error-exitcode 9 "$t" ||
     rc=$?; done; exit $rc' sh "$SAN" "$CUDA_TESTS" >"$OUT/memcheck.txt" 2>&1
 grep -E "ERROR SUMMARY|^TESTS" "$OUT/memcheck.txt" >&3
@@ -234,7 +264,37 @@ print(f"| benchmark config (d=64, F=64, B=128, L=50, K=128) | {rate('ours_bench_
 print(f"| GPU-sized (d=256, F=64, B=1024, L=200, K=1024) | {rate('ours_big_cuda.json')} | "
       f"{rate('torch_big_eager.json')} | {rate('torch_big_compile.json')} | - |")
 print(f"| GPU-sized, TF32 products (FR_CUDA_TF32=1) | {rate('ours_big_tf32.json')} | - | - | - |")
-print(f"| DP-SGD, benchmark config (q=0.1, noise 1) | {rate('dp_cuda.json')} | - | - | {rate('dp_cpu.json')} |")
+print(f"| DP-SGD, benchmark config (q=0.1, noise 1), batched step | {rate('dp_cuda.json')} | - | - | {rate('dp_cpu.json')} |")
+print(f"| DP-SGD, benchmark config, per-user path (--dp-per-user) | {rate('dp_cuda_per_user.json')} | - | - | - |")
+print(f"| DP-SGD, GPU-sized, batched step | {rate('dp_big_cuda.json')} | - | - | - |")
+print(f"| DP-SGD, GPU-sized, per-user path | {rate('dp_big_cuda_per_user.json')} | - | - | - |")
+def mem(name):
+    try:
+        with open(os.path.join(out, name + "_mem.txt")) as f:
+            return f.read().strip() + " MiB"
+    except OSError:
+        return "-"
+def prate(name):
+    try:
+        with open(os.path.join(out, name)) as f:
+            eps = [e["positions_per_s"] for e in json.load(f)["epochs"]]
+    except (OSError, ValueError, KeyError):
+        return None
+    eps = eps[1:] or eps
+    return statistics.median(eps) if eps else None
+print()
+for what, dp, plain in (("benchmark config", "dp_cuda.json", "ours_bench_cuda.json"),
+                        ("GPU-sized", "dp_big_cuda.json", "ours_big_cuda_again.json"),
+                        ("benchmark config, CUDA DP against all cores' DP", "dp_cuda.json", "dp_cpu.json")):
+    a, b = prate(dp), prate(plain)
+    print(f"DP-SGD {what}: {a or 0:,.0f} against {b or 0:,.0f} positions/s, "
+          + (f"{a / b:.2f}x" if a and b else "ratio not measured"))
+print()
+print("DP-SGD peak device memory (nvidia-smi, whole device): benchmark config batched "
+      f"{mem('dp_cuda')}, per-user {mem('dp_cuda_per_user')}; GPU-sized batched "
+      f"{mem('dp_big_cuda')}, per-user {mem('dp_big_cuda_per_user')}. DP throughput is users/s "
+      "(a DP epoch samples each user once on average), plain training's sequences/s: "
+      "compare positions/s in results.json for like with like.")
 try:
     with open(os.path.join(out, "device_rate.json")) as f:
         r = json.load(f)
