@@ -14,7 +14,7 @@ field() { python3 -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eva
 # shellcheck disable=SC2086
 "$NODE" train $small --metrics-out "$tmp/tuned.json" >"$tmp/log" 2>&1 || { bad "train"; cat "$tmp/log"; }
 [ "$(field "$tmp/tuned.json" 'j["config"]["recipe"]["name"]')" = tuned ] &&
-    [ "$(field "$tmp/tuned.json" 'j["config"]["negatives"]')" = 512 ] &&
+    [ "$(field "$tmp/tuned.json" 'j["config"]["negatives"]')" = 256 ] &&
     [ "$(field "$tmp/tuned.json" 'j["config"]["recipe"]["dropout"] > 0')" = True ] &&
     ok "the default recipe is tuned" || bad "default recipe: $(field "$tmp/tuned.json" 'j["config"]')"
 

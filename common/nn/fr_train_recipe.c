@@ -9,7 +9,7 @@
 /* Why each of "tuned"'s settings: docs/model.md, "Training recipes" (measured there). */
 static const fr_recipe recipes[] = {
     {.name = "tuned",
-     .negatives = 512,
+     .negatives = 256,
      .lr = 3e-3f,
      .warmup = 0.05f,
      .lr_final = 0.0f,
