@@ -20,8 +20,11 @@ rm -f "$OUT"/*.txt
 # one NAME BUILD RUN: every case once for BUILD, figures appended to $OUT/NAME-CASE.txt
 one() {
     b=$2
+    # the same network in both builds: builds with training recipes train the peer's
+    recipe=
+    "$b/fedrecall-node" train --help | grep -q -- --recipe && recipe="--recipe peer"
     "$b/fedrecall-node" train --data "$DATA" --format movielens-csv --epochs 5 --threads 2 \
-        --time-only --metrics-out "$OUT/train.json" >/dev/null
+        $recipe --time-only --metrics-out "$OUT/train.json" >/dev/null
     python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["timing"]["epoch_s_median"])' \
         "$OUT/train.json" >>"$OUT/$1-train_epoch_s.txt"
     "$b/bench/recall_bench" --threads 1 --quick 2>&1 | tail -n 1 >"$OUT/recall.json"

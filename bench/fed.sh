@@ -308,7 +308,7 @@ if has quality; then
         echo "seed $s: federation $(elapsed "$t0" "$t1") s"
         evaluate "$OUT/quality_s$s/final.frm" "$DATA" "$OUT/fed_eval_s$s.json"
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK --recipe peer \
             --seed "$s" --time-only --model-out "$OUT/central_s$s.frm" | tail -n 1
         evaluate "$OUT/central_s$s.frm" "$DATA" "$OUT/central_eval_s$s.json"
         rm -f "$OUT/central_s$s.frm"
@@ -326,7 +326,7 @@ if has value; then
     for s in $SEEDS; do
         # the central model does not depend on the split: one per seed
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK --recipe peer \
             --seed "$s" --time-only --model-out "$tmp/value_central_s$s.frm" | tail -n 1
         "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
             --out "$tmp/value_init_s$s.frm" >/dev/null
@@ -345,7 +345,7 @@ if has value; then
                 # the site alone: its own data, the same epochs, one thread like its node
                 # shellcheck disable=SC2086
                 "$NODE" train --data "$part" --format movielens-csv --epochs "$ALONE" \
-                    $TASK --seed $((s * 100 + i)) --threads 1 --time-only \
+                    $TASK --recipe peer --seed $((s * 100 + i)) --threads 1 --time-only \
                     --state-dir "$tmp/value_alone_state" \
                     --model-out "$tmp/value_alone.frm" >/dev/null
                 for m in alone fed central; do

@@ -28,7 +28,7 @@ row() { # name data q users epochs
     for eps in 1 3 8 inf; do
         rm -rf "$OUT/state-$name-$eps"
         if [ "$eps" = inf ]; then
-            cmd="$NODE train --data $data --format movielens-csv --epochs $EPOCHS --lr $LR --metrics-out $OUT/$name-$eps.json"
+            cmd="$NODE train --data $data --format movielens-csv --epochs $EPOCHS --lr $LR --recipe peer --metrics-out $OUT/$name-$eps.json"
             sigma=-
         else
             sigma=$("$NODE" privacy sigma --sampling-rate "$q" --epsilon "$eps" --steps "$steps" \

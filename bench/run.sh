@@ -52,7 +52,7 @@ echo "== sgemm rate (GFLOP/s)"
 echo "== speed: $RUNS alternating runs of $EPOCHS epochs each, 2 threads"
 for r in $(seq 1 "$RUNS"); do
     "$NODE" train --data "$DATA" --format movielens-csv --epochs "$EPOCHS" --threads 2 \
-        --time-only --metrics-out "$OUT/speed_ours_$r.json" | tail -n 1
+        --recipe peer --time-only --metrics-out "$OUT/speed_ours_$r.json" | tail -n 1
     "$PY" "$PEER" --data "$DATA" --format movielens-csv --epochs "$EPOCHS" --threads 2 \
         --time-only --json-out "$OUT/speed_peer_$r.json" | tail -n 1
 done
@@ -60,7 +60,7 @@ done
 echo "== quality: $QEPOCHS epochs, evaluated every 10, seeds $SEEDS"
 for s in $SEEDS; do
     "$NODE" train --data "$DATA" --format movielens-csv --epochs "$QEPOCHS" --eval-every 10 \
-        --seed "$s" --model-out "$OUT/model_s$s.frm" \
+        --recipe peer --seed "$s" --model-out "$OUT/model_s$s.frm" \
         --metrics-out "$OUT/quality_ours_s$s.json" | tail -n 3
 done
 
@@ -87,7 +87,7 @@ for r in 1 2; do
     "$NODE" train --data "$DATA" --format movielens-csv --epochs 3 --time-only --dp \
         --dp-per-user --dp-noise 1 --dp-sampling-rate 0.1 --state-dir "$OUT/dp-state" \
         --metrics-out "$OUT/dpuser_ours_$r.json" | tail -n 1
-    "$NODE" train --data "$DATA" --format movielens-csv --epochs 3 --time-only \
+    "$NODE" train --data "$DATA" --format movielens-csv --epochs 3 --time-only --recipe peer \
         --metrics-out "$OUT/nodp_ours_$r.json" | tail -n 1
 done
 "$PY" - "$OUT" <<'PYEOF' | tee "$OUT/dp.md"

@@ -171,10 +171,10 @@ static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *mo
 
 /* The command's settings, as parsed from its options. */
 typedef struct train_opts {
-    const char *data, *format, *model_out, *metrics_out, *device;
+    const char *data, *format, *model_out, *metrics_out, *device, *recipe;
     int epochs, dim, filters, tokens, vocab, seq_len, negatives, batch, threads, eval_every;
     int time_only, eval_users, help;
-    float lr;
+    float lr, warmup, lr_final, weight_decay, pop_alpha, dropout, item_dropout;
     uint64_t seed;
     int dp;
     dp_args dpa;
@@ -252,7 +252,14 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                           .seq_len = o->seq_len,
                           .negatives = o->negatives,
                           .lr = o->lr,
-                          .seed = o->seed};
+                          .seed = o->seed,
+                          .epochs = o->epochs,
+                          .warmup = o->warmup,
+                          .lr_final = o->lr_final,
+                          .weight_decay = o->weight_decay,
+                          .pop_alpha = o->pop_alpha,
+                          .dropout = o->dropout,
+                          .item_dropout = o->item_dropout};
     if ((st = fr_trainer_init(&r->tr, &r->model, &tc, r->windows, r->n_windows, err)) != FR_OK)
         return st;
     if (o->dp &&
@@ -263,6 +270,10 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
         (st = fr_dp_rng_init(&r->fdp_rng, o->dpa.seed, o->dpa.seed ? strlen(o->dpa.seed) : 0,
                              err)) != FR_OK)
         return st;
+    if (o->dp && (o->warmup > 0 || o->lr_final < 1 || o->weight_decay > 0 || o->pop_alpha > 0 ||
+                  o->dropout > 0 || o->item_dropout > 0))
+        printf("dp: the DP-SGD step trains with a constant lr and uniform negatives; the recipe's "
+               "warm-up, decay, weight decay, popularity sampler and dropout do not apply\n");
     if (!o->time_only && r->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&r->ev, &r->ds, o->seq_len, o->seed, o->eval_users, err)) != FR_OK)
             return st;
@@ -397,6 +408,12 @@ static fr_status train_write_metrics(train_run *r, const train_opts *o, json_t *
                   o->seq_len, "negatives", o->negatives, "batch", o->batch, "lr", (double)o->lr,
                   "threads", o->threads, "seed", (json_int_t)o->seed, "eval_every", o->eval_every,
                   "time_only", o->time_only));
+    json_object_set_new(json_object_get(root, "config"), "recipe",
+                        json_pack("{s:s, s:f, s:f, s:f, s:f, s:f, s:f}", "name", o->recipe,
+                                  "warmup", (double)o->warmup, "lr_final", (double)o->lr_final,
+                                  "weight_decay", (double)o->weight_decay, "pop_alpha",
+                                  (double)o->pop_alpha, "dropout", (double)o->dropout,
+                                  "item_dropout", (double)o->item_dropout));
     json_object_set_new(root, "data", fr_report_data(&r->ds, r->n_windows, r->n_positions));
     json_object_set_new(root, "epochs", r->jepochs);
     json_object_set_new(root, "evals", r->jevals);
@@ -419,6 +436,40 @@ static fr_status train_write_metrics(train_run *r, const train_opts *o, json_t *
     return fr_report_write(root, o->metrics_out, err);
 }
 
+/* The --recipe named on the command line (its last mention), before the options are
+ * parsed, so that the recipe's settings are the defaults that other options override.
+ * Without one, --dp starts from "peer": the DP-SGD step has no schedule, dropout or
+ * popularity sampler, and its per-user batches pay for every negative (docs/model.md). */
+static const char *recipe_arg(int argc, char **argv)
+{
+    const char *name = NULL;
+    int dp = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strncmp(argv[i], "--recipe=", 9))
+            name = argv[i] + 9;
+        else if (!strcmp(argv[i], "--recipe") && i + 1 < argc)
+            name = argv[++i];
+        else if (!strcmp(argv[i], "--dp"))
+            dp = 1;
+        else if (!strcmp(argv[i], "--"))
+            break;
+    }
+    return name ? name : dp ? "peer" : FR_RECIPE_DEFAULT;
+}
+
+static void recipe_defaults(train_opts *o, const fr_recipe *rc)
+{
+    o->recipe = rc->name;
+    o->negatives = rc->negatives;
+    o->lr = rc->lr;
+    o->warmup = rc->warmup;
+    o->lr_final = rc->lr_final;
+    o->weight_decay = rc->weight_decay;
+    o->pop_alpha = rc->pop_alpha;
+    o->dropout = rc->dropout;
+    o->item_dropout = rc->item_dropout;
+}
+
 int fr_cmd_train(int argc, char **argv)
 {
     train_opts o = {.epochs = 20,
@@ -432,11 +483,20 @@ int fr_cmd_train(int argc, char **argv)
                     .threads = 2,
                     .eval_users = FR_EVAL_MAX_USERS,
                     .lr = 1e-3f,
+                    .lr_final = 1.0f,
                     .seed = 1,
                     .device = "cpu",
                     /* user-level DP-SGD */
                     .dpa = {.clip = 1.0f, .max_windows = 32, .state_dir = "fedrecall-state"}};
     fr_data_cli_init(&o.dc);
+    const fr_recipe *recipe = fr_recipe_find(recipe_arg(argc, argv));
+    if (!recipe) {
+        fr_err rerr = {{0}};
+        (void)fr_fail(&rerr, FR_EINVAL, "--recipe: '%s' is not " FR_RECIPE_NAMES,
+                      recipe_arg(argc, argv));
+        return fr_cmd_fail("train", FR_EINVAL, rerr.msg);
+    }
+    recipe_defaults(&o, recipe);
     fr_opt opts[] = {
         {"data", FR_OPT_STR, &o.data, 0, 0, "data folder or file", 1, 0},
         {"format", FR_OPT_STR, &o.format, 0, 0, FR_DATA_FORMAT_HELP, 1, 0},
@@ -449,6 +509,16 @@ int fr_cmd_train(int argc, char **argv)
         {"negatives", FR_OPT_INT, &o.negatives, 1, 1 << 20, "shared negatives per batch K", 0, 0},
         {"batch", FR_OPT_INT, &o.batch, 1, 1 << 20, "sequences per batch", 0, 0},
         {"lr", FR_OPT_FLOAT, &o.lr, 1e-12, 1e3, "Adam learning rate", 0, 0},
+        {"recipe", FR_OPT_STR, &o.recipe, 0, 0,
+         "training recipe: " FR_RECIPE_NAMES "; the options below override it", 0, 0},
+        {"warmup", FR_OPT_FLOAT, &o.warmup, 0, 0.99, "fraction of steps with lr ramping up", 0, 0},
+        {"lr-final", FR_OPT_FLOAT, &o.lr_final, 0, 1, "last step's lr / lr (cosine decay)", 0, 0},
+        {"weight-decay", FR_OPT_FLOAT, &o.weight_decay, 0, 1e3, "decoupled weight decay", 0, 0},
+        {"pop-alpha", FR_OPT_FLOAT, &o.pop_alpha, 0, 4,
+         "negatives ~ count^alpha with logQ correction (0: uniform)", 0, 0},
+        {"dropout", FR_OPT_FLOAT, &o.dropout, 0, 0.95, "dropout on the user vectors", 0, 0},
+        {"item-dropout", FR_OPT_FLOAT, &o.item_dropout, 0, 0.95,
+         "share of input items read as padding while training", 0, 0},
         {"threads", FR_OPT_INT, &o.threads, 1, 1024, "CPU threads", 0, 0},
         {"device", FR_OPT_STR, &o.device, 0, 0, FR_DEVICE_HELP, 0, 0},
         {"seed", FR_OPT_U64, &o.seed, 0, 0, "random seed", 0, 0},

@@ -55,8 +55,10 @@ else
     bad "include-seen: $(wc -l <"$tmp/all") and $(wc -l <"$tmp/unseen") of $items items"
 fi
 
-# threshold: the items scoring above the third score are the first two (at most k)
-s3=$(awk -F'\t' 'NR == 3 { print $2 }' "$tmp/r10")
+# threshold: the items scoring above the midpoint of the third and fourth scores are the
+# first three (at most k). Not the third score itself: a printed score is rounded to 6
+# digits, so the item's own score may lie on either side of its print.
+s3=$(awk -F'\t' 'NR == 3 { a = $2 } NR == 4 { printf "%.9g\n", (a + $2) / 2 }' "$tmp/r10")
 $R --user "$u1" --threshold "$s3" >"$tmp/thr" 2>/dev/null
 above=$(awk -F'\t' '$2 > s' s="$s3" "$tmp/r10" | wc -l)
 $R --user "$u1" --threshold -1e9 -k 4 >"$tmp/thr4" 2>/dev/null

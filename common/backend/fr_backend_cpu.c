@@ -183,6 +183,13 @@ static void cpu_scale(float *x, float a, size_t n)
         x[i] *= a;
 }
 
+static void cpu_mul(float *x, const float *m, size_t n)
+{
+#pragma omp parallel for schedule(static) num_threads(fr_cpu_threads) if (n > FR_CPU_PAR_MIN)
+    for (size_t i = 0; i < n; i++)
+        x[i] *= m[i];
+}
+
 /* Fixed chunking keeps the sum's order, and so its bits, independent of threads. */
 #define NORM_CHUNKS 64
 
@@ -338,6 +345,7 @@ static const fr_backend cpu_backend = {
     .add_bias = cpu_add_bias,
     .axpy = cpu_axpy,
     .scale = cpu_scale,
+    .mul = cpu_mul,
     .sq_norm = cpu_sq_norm,
     .rows_sq_norm = cpu_rows_sq_norm,
     .rows_axpy_clear = cpu_rows_axpy_clear,

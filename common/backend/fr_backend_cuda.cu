@@ -236,6 +236,16 @@ static void cu_scale(float *x, float a, size_t n)
     LAUNCH(k_scale, n, x, a, n);
 }
 
+__global__ void k_mul(float *x, const float *m, size_t n)
+{
+    GRID_LOOP(i, n) x[i] *= m[i];
+}
+
+static void cu_mul(float *x, const float *m, size_t n)
+{
+    LAUNCH(k_mul, n, x, m, n);
+}
+
 /* Sum of v over the block, in double, valid in thread 0 (blockDim.x = FR_CU_THREADS). */
 __device__ double block_sum(double v)
 {
@@ -450,6 +460,7 @@ static int open_device(void)
     b->add_bias = cu_add_bias;
     b->axpy = cu_axpy;
     b->scale = cu_scale;
+    b->mul = cu_mul;
     b->sq_norm = cu_sq_norm;
     b->rows_sq_norm = cu_rows_sq_norm;
     b->rows_axpy_clear = cu_rows_axpy_clear;

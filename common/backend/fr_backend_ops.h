@@ -26,6 +26,8 @@ FR_BACKEND_OP(void, add_bias, (float *x, const float *b, int n, int d))
 FR_BACKEND_OP(void, axpy, (float *y, float a, const float *x, size_t n))
 /* x (n) *= a */
 FR_BACKEND_OP(void, scale, (float *x, float a, size_t n))
+/* x (n) *= m (n), element by element (a dropout mask) */
+FR_BACKEND_OP(void, mul, (float *x, const float *m, size_t n))
 /* Squared L2 norm of x (n), and of the rows `rows` (n_rows, d) of x, summed in
  * double; returned on the host. Rows must be distinct. */
 FR_BACKEND_OP(double, sq_norm, (const float *x, size_t n))

@@ -8,11 +8,12 @@ void fr_nn_free(fr_nn *net)
 {
     if (net->model) {
         const fr_backend *be = net->model->be;
-        void *bufs[] = {net->didx, net->wr,   net->xu,  net->pt,     net->mpool, net->hu,
-                        net->giu,  net->gi,   net->z,   net->gates,  net->ghn,   net->arg,
-                        net->q,    net->ht,   net->hn,  net->logits, net->pos,   net->loss,
-                        net->dq,   net->dhn,  net->dht, net->dz,     net->dgi,   net->dgh,
-                        net->dhu,  net->dgiu, net->dm,  net->gp,     net->dwr,   net->dxu};
+        void *bufs[] = {net->didx,  net->wr,   net->xu,   net->pt,     net->mpool, net->hu,
+                        net->giu,   net->gi,   net->z,    net->gates,  net->ghn,   net->arg,
+                        net->q,     net->ht,   net->hn,   net->logits, net->pos,   net->loss,
+                        net->dq,    net->dhn,  net->dht,  net->dz,     net->dgi,   net->dgh,
+                        net->dhu,   net->dgiu, net->dm,   net->gp,     net->dwr,   net->dxu,
+                        net->nlogq, net->negq, net->tgtq, net->qmask};
         for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
             be->free(bufs[i]);
     }
@@ -20,6 +21,7 @@ void fr_nn_free(fr_nn *net)
     free(net->tok_map);
     free(net->hidx);
     free(net->step_row);
+    free(net->hmask);
     memset(net, 0, sizeof *net);
 }
 
@@ -126,6 +128,62 @@ fr_status fr_nn_init(fr_nn *net, fr_model *model, int max_batch, int seq_len, in
 fr_status fr_nn_init_shared(fr_nn *net, fr_model *model, int max_items, fr_err *err)
 {
     return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 1, err);
+}
+
+fr_status fr_nn_set_logq(fr_nn *net, const float *nlogq, fr_err *err)
+{
+    const fr_backend *be = net->model->be;
+    size_t V = (size_t)net->model->cfg.num_items;
+    if (!net->nlogq) {
+        net->nlogq = be->alloc(V * sizeof(float));
+        net->negq = be->alloc((size_t)net->negatives * sizeof(float));
+        net->tgtq = be->alloc((size_t)net->max_batch * (size_t)net->seq_len * sizeof(float));
+        if (!net->nlogq || !net->negq || !net->tgtq)
+            return fr_fail(err, FR_ENOMEM, "cannot allocate the logQ correction of %zu rows", V);
+    }
+    be->upload(net->nlogq, nlogq, V * sizeof(float));
+    return FR_OK;
+}
+
+fr_status fr_nn_set_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err)
+{
+    const fr_backend *be = net->model->be;
+    size_t n = (size_t)net->max_batch * (size_t)net->seq_len * (size_t)net->model->cfg.dim;
+    if (!(p >= 0.0f && p < 1.0f))
+        return fr_fail(err, FR_EINVAL, "dropout %g out of range [0, 1)", (double)p);
+    if (p > 0.0f && !net->qmask) {
+        net->hmask = malloc(n * sizeof(float));
+        net->qmask = be->alloc(n * sizeof(float));
+        if (!net->hmask || !net->qmask)
+            return fr_fail(err, FR_ENOMEM, "cannot allocate a dropout mask of %zu floats", n);
+    }
+    net->dropout = p;
+    fr_rng_seed(&net->drop_rng, seed);
+    return FR_OK;
+}
+
+fr_status fr_nn_set_item_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err)
+{
+    if (!(p >= 0.0f && p < 1.0f))
+        return fr_fail(err, FR_EINVAL, "item dropout %g out of range [0, 1)", (double)p);
+    net->item_dropout = p;
+    fr_rng_seed(&net->item_drop_rng, seed);
+    return FR_OK;
+}
+
+/* A fresh mask for n entries: 0 with probability p, else 1/(1-p), uploaded. */
+static void dropout_mask(fr_nn *net, size_t n)
+{
+    float keep = 1.0f / (1.0f - net->dropout);
+    /* 2^-32 steps of one 32-bit half of a draw: two entries per draw */
+    uint32_t bar = (uint32_t)((double)net->dropout * 4294967296.0);
+    for (size_t i = 0; i < n; i += 2) {
+        uint64_t r = fr_rng_u64(&net->drop_rng);
+        net->hmask[i] = (uint32_t)r < bar ? 0.0f : keep;
+        if (i + 1 < n)
+            net->hmask[i + 1] = (uint32_t)(r >> 32) < bar ? 0.0f : keep;
+    }
+    net->model->be->upload(net->qmask, net->hmask, n * sizeof(float));
 }
 
 static float *param(fr_model *m, int i)
@@ -310,6 +368,13 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
         net->item_map[h[lay.uitems + i]] = -1;
     if (np == 0) /* nothing to train on: every window is padding */
         return FR_OK;
+    if (backward && net->item_dropout > 0.0f) { /* after the items are numbered: a dropped
+                                                 * input may still be another's target */
+        uint64_t bar = (uint64_t)((double)net->item_dropout * 18446744073709551616.0);
+        for (size_t p = 0; p < lb; p++)
+            if (h[lay.posidx + p] >= 0 && fr_rng_u64(&net->item_drop_rng) < bar)
+                h[lay.posidx + p] = -1;
+    }
     for (int i = 0; net->shared && i < nu; i++)
         if ((h[lay.urow + i] = net->shared->step_row[h[lay.uitems + i]]) < 0)
             return fr_fail(err, FR_EINVAL, "item row %d is not among the shared items",
@@ -331,10 +396,21 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     gru_forward(net, b);
     const float *zs = net->z + (size_t)b * d; /* z_t of position (t, r) at row t*b + r */
     be->gather_rows(net->q, zs, net->didx + lay.qpos, np, d);
+    int drop = backward && net->dropout > 0.0f;
+    if (drop) { /* the scores and the gradients below all read the dropped q */
+        dropout_mask(net, (size_t)np * d);
+        be->mul(net->q, net->qmask, (size_t)np * d);
+    }
     be->gather_rows(net->ht, net->hu, net->didx + lay.tgtidx, np, d);
     be->row_dot(net->pos, net->q, net->ht, np, d);
     be->gather_rows(net->hn, net->hu, net->didx + lay.negidx, K, d);
     be->gemm(0, 1, np, K, d, 1.0f, net->q, d, net->hn, d, 0.0f, net->logits, K);
+    if (net->nlogq) { /* constants added: the backward pass is unchanged */
+        be->gather_rows(net->negq, net->nlogq, net->didx + lay.negrow, K, 1);
+        be->add_bias(net->logits, net->negq, np, K);
+        be->gather_rows(net->tgtq, net->nlogq, net->didx + lay.tgtrow, np, 1);
+        be->axpy(net->pos, 1.0f, net->tgtq, (size_t)np);
+    }
     be->zero(net->loss, 1);
     be->sampled_softmax(net->logits, net->pos, net->didx + lay.negrow, net->didx + lay.tgtrow, np,
                         K, 1.0f / (float)np, net->loss);
@@ -353,6 +429,8 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     be->zero(net->dhu, (size_t)nu * d);
     be->gemm(0, 0, np, d, K, 1.0f, net->logits, K, net->hn, d, 0.0f, net->dq, d);
     be->row_scale_add(net->dq, net->pos, net->ht, np, d);
+    if (drop)
+        be->mul(net->dq, net->qmask, (size_t)np * d);
     be->gemm(1, 0, K, d, np, 1.0f, net->logits, K, net->q, d, 0.0f, net->dhn, d);
     be->scatter_add_rows(net->dhu, net->dhn, net->didx + lay.negidx, K, d);
     be->zero(net->dht, (size_t)np * d);

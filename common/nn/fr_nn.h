@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "nn/fr_model.h"
+#include "util/fr_rng.h"
 #include "util/fr_status.h"
 
 typedef struct fr_nn {
@@ -52,6 +53,15 @@ typedef struct fr_nn {
      * -1 for rows it did not compute), and the shared net a batch reads from */
     int32_t *step_row;
     const struct fr_nn *shared;
+    /* logQ correction (fr_nn_set_logq): -log Q per catalogue row, and its gathers for
+     * a batch's negatives and targets; NULL without one */
+    float *nlogq, *negq, *tgtq;
+    /* dropout on the user vectors of training batches (fr_nn_set_dropout): the rate,
+     * the mask's stream, and the mask (host and backend, batch x L x d) */
+    float dropout;
+    float item_dropout; /* share of input items read as padding (fr_nn_set_item_dropout) */
+    fr_rng drop_rng, item_drop_rng;
+    float *hmask, *qmask;
 } fr_nn;
 
 /* Workspace for batches of up to max_batch windows of seq_len + 1 with `negatives`
@@ -65,6 +75,23 @@ void fr_nn_free(fr_nn *net);
  * *positions; with backward set, adds d(mean loss)/d(params) to model->grads. */
 FR_MUST fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *neg,
                               int backward, double *loss_sum, long *positions, fr_err *err);
+
+/* Correct the logits of every later batch for negatives drawn from Q: each negative's
+ * and each target's logit gets -log Q(row) added (nlogq: host, V floats), so that the
+ * sampled softmax estimates the full one (Bengio & Senecal; Yi et al., RecSys 2019). */
+FR_MUST fr_status fr_nn_set_logq(fr_nn *net, const float *nlogq, fr_err *err);
+
+/* Inverted dropout at rate p (0 <= p < 1) on the user vectors q_t of every later
+ * batch that runs backward: each entry is zeroed with probability p, the rest scaled
+ * by 1/(1-p), from a stream seeded with seed. Evaluation and recall never drop. */
+FR_MUST fr_status fr_nn_set_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err);
+
+/* Item dropout at rate p (0 <= p < 1) in every later batch that runs backward: each
+ * input item is read as padding (x_t = 0) with probability p, from a stream seeded
+ * with seed; its position still predicts its target. An augmentation of the
+ * sequences (as item masking in CL4SRec, ICDE 2022) that costs nothing: the dropped
+ * positions gather no row, so forward and backward are the padding's. */
+FR_MUST fr_status fr_nn_set_item_dropout(fr_nn *net, float p, uint64_t seed, fr_err *err);
 
 /* Workspace for fr_nn_share_items over up to max_items distinct items (< 1 or more
  * than the catalogue: the whole catalogue); it runs no batches of its own. */

@@ -23,6 +23,15 @@ fr_status fr_trainer_init(fr_trainer *tr, fr_model *model, const fr_train_config
                        "no training windows (every user has fewer than 2 train items)");
     if (n_windows > INT32_MAX)
         return fr_fail(err, FR_EINVAL, "%ld training windows exceed 2^31", n_windows);
+    if (!(cfg->warmup >= 0.0f && cfg->warmup < 1.0f) ||
+        !(cfg->lr_final >= 0.0f && cfg->lr_final <= 1.0f) ||
+        !(cfg->weight_decay >= 0.0f && cfg->lr * cfg->weight_decay < 1.0f) || cfg->epochs < 0 ||
+        !(cfg->pop_alpha >= 0.0f))
+        return fr_fail(err, FR_EINVAL,
+                       "recipe: warmup %g, lr-final %g, weight decay %g, epochs %d or pop-alpha %g "
+                       "out of range",
+                       (double)cfg->warmup, (double)cfg->lr_final, (double)cfg->weight_decay,
+                       cfg->epochs, (double)cfg->pop_alpha);
     tr->cfg = *cfg;
     tr->model = model;
     tr->windows = windows;
@@ -39,6 +48,19 @@ fr_status fr_trainer_init(fr_trainer *tr, fr_model *model, const fr_train_config
     }
     for (long i = 0; i < n_windows; i++)
         tr->order[i] = (int32_t)i;
+    if ((st = fr_nn_set_dropout(&tr->net, cfg->dropout, cfg->seed + 2, err)) != FR_OK ||
+        (st = fr_nn_set_item_dropout(&tr->net, cfg->item_dropout, cfg->seed + 3, err)) != FR_OK) {
+        fr_trainer_free(tr);
+        return st;
+    }
+    tr->total_steps = (long)cfg->epochs * ((n_windows + cfg->batch - 1) / cfg->batch);
+    if (cfg->pop_alpha > 0.0f &&
+        ((st = fr_negsampler_init(&tr->ns, windows, n_windows, cfg->seq_len + 1,
+                                  model->cfg.num_items, cfg->pop_alpha, err)) != FR_OK ||
+         (st = fr_nn_set_logq(&tr->net, tr->ns.nlogq, err)) != FR_OK)) {
+        fr_trainer_free(tr);
+        return st;
+    }
     /* Two streams, so that the order of windows and the negatives drawn are each a
      * function of the seed alone. */
     fr_rng_seed(&tr->shuffle_rng, cfg->seed);
@@ -52,6 +74,7 @@ void fr_trainer_free(fr_trainer *tr)
     free(tr->order);
     free(tr->batch_buf);
     free(tr->neg_buf);
+    fr_negsampler_free(&tr->ns);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -79,14 +102,18 @@ fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn p
         for (int i = 0; i < b; i++)
             memcpy(tr->batch_buf + (size_t)i * W, tr->windows + (size_t)tr->order[start + i] * W,
                    (size_t)W * sizeof(int32_t));
-        for (int j = 0; j < tr->cfg.negatives; j++)
-            tr->neg_buf[j] = 1 + (int32_t)fr_rng_below(&tr->negative_rng, (uint64_t)(V - 1));
+        if (tr->ns.cdf)
+            fr_negsampler_draw(&tr->ns, &tr->negative_rng, tr->neg_buf, tr->cfg.negatives);
+        else
+            for (int j = 0; j < tr->cfg.negatives; j++)
+                tr->neg_buf[j] = 1 + (int32_t)fr_rng_below(&tr->negative_rng, (uint64_t)(V - 1));
         long np = positions;
         if ((st = fr_nn_batch(&tr->net, tr->batch_buf, b, tr->neg_buf, 1, &loss_sum, &positions,
                               err)) != FR_OK)
             return st;
         if (positions > np)
-            fr_train_adam_step(m, tr->cfg.lr);
+            fr_train_adamw_step(m, fr_train_lr_at(&tr->cfg, tr->step++, tr->total_steps),
+                                tr->cfg.weight_decay);
         if (progress)
             progress(ctx, start + b, tr->n_windows);
     }

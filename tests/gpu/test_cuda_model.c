@@ -168,14 +168,15 @@ static void test_recall_device(void)
     fr_model_free(&mg);
 }
 
-static void test_three_epochs(void)
+/* Three epochs on both backends from the same start; the losses must agree. */
+static void three_epochs(const fr_train_config *cfg_in)
 {
     fr_model mc, mg;
     fr_trainer tc = {0}, tg = {0};
     fr_err err = {{0}};
     if (model_on(&mc, cpu) || model_on(&mg, gpu))
         return;
-    fr_train_config cfg = {.batch = 64, .seq_len = SEQ, .negatives = 64, .lr = 5e-3f, .seed = 3};
+    fr_train_config cfg = *cfg_in;
     CHECK(fr_trainer_init(&tc, &mc, &cfg, windows, n_windows, &err) == FR_OK, "%s", err.msg);
     CHECK(fr_trainer_init(&tg, &mg, &cfg, windows, n_windows, &err) == FR_OK, "%s", err.msg);
     double first = 0;
@@ -196,6 +197,31 @@ static void test_three_epochs(void)
     fr_trainer_free(&tg);
     fr_model_free(&mc);
     fr_model_free(&mg);
+}
+
+static void test_three_epochs(void)
+{
+    fr_train_config cfg = {.batch = 64, .seq_len = SEQ, .negatives = 64, .lr = 5e-3f, .seed = 3};
+    three_epochs(&cfg);
+}
+
+/* The tuned recipe's pieces on the device: the logQ correction (gathers, add_bias,
+ * axpy), the dropout mask (mul) and AdamW's decay (scale); masks and negatives come
+ * from the host's streams, so both backends train on the same draws. */
+static void test_recipe_epochs(void)
+{
+    fr_train_config cfg = {.batch = 64,
+                           .seq_len = SEQ,
+                           .negatives = 64,
+                           .lr = 5e-3f,
+                           .seed = 3,
+                           .epochs = 3,
+                           .warmup = 0.1f,
+                           .lr_final = 0.0f,
+                           .weight_decay = 0.1f,
+                           .pop_alpha = 0.75f,
+                           .dropout = 0.3f};
+    three_epochs(&cfg);
 }
 
 /* DP-SGD on both backends from the same model and seed. */
@@ -322,6 +348,7 @@ int main(void)
         RUN(test_training_step);
         RUN(test_recall_device);
         RUN(test_three_epochs);
+        RUN(test_recipe_epochs);
         RUN(test_dp);
     } else {
         fr_t_failed++;

@@ -135,6 +135,9 @@ static void test_rows(void)
     cpu->scale(sc, 3.0f, nd);
     gpu->scale(dax, 3.0f, nd);
     EXPECT_CLOSE("scale", sc, dax, nd, 1e-7);
+    cpu->mul(sc, y, nd);
+    gpu->mul(dax, dy2, nd);
+    EXPECT_CLOSE("mul", sc, dax, nd, 1e-7);
     float *dz = dev(x, nd), *zero = calloc(nd, sizeof(float));
     gpu->zero(dz, nd);
     EXPECT_CLOSE("zero", zero, dz, nd, 0);
