@@ -151,8 +151,7 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
         {"dp-fed-clip", FR_OPT_DOUBLE, &c->dp_fed_clip, 1e-9, 1e6,
          "dp-federation: L2 bound C of one user's gradient", 0, 0},
         {"dp-fed-users", FR_OPT_INT, &c->dp_fed_users, 0, 1 << 30,
-         "dp-federation: the federation's users N (a round's step is the noisy sum / (q N))", 0,
-         0},
+         "dp-federation: the federation's users N (a round's step is the noisy sum / (q N))", 0, 0},
         {"help", FR_OPT_FLAG, help, 0, 0, "show this help", 0, 0},
         {0},
     };

@@ -24,8 +24,9 @@ static fr_status ledger_ready(fr_fed *f, const fr_proto_task *t, double *delta, 
 {
     fr_status st;
     double big = (double)t->fdp_users_max / t->fdp_q;
-    double fed_delta = f->cfg.dp_delta > 0 ? f->cfg.dp_delta
-                                           : fr_dp_plan_default_delta(big < 1e9 ? (int)big : 1000000000);
+    double fed_delta = f->cfg.dp_delta > 0
+                           ? f->cfg.dp_delta
+                           : fr_dp_plan_default_delta(big < 1e9 ? (int)big : 1000000000);
     if (!f->have_ledger) {
         if ((st = fr_dp_ledger_open(&f->ledger, f->cfg.state_dir, err)) != FR_OK)
             return st;
@@ -52,9 +53,8 @@ static fr_status vector(fr_fed *f, const fr_proto_task *t, const fr_node_fdp *d,
     int32_t *users = NULL;
     float *params = malloc(f->global.n * sizeof(float));
     fr_status st = params ? FR_OK : fr_fail(err, FR_ENOMEM, "fdp: out of memory");
-    if (st == FR_OK &&
-        (st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens, f->global.item_ids,
-                            err)) == FR_OK) {
+    if (st == FR_OK && (st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens,
+                                           f->global.item_ids, err)) == FR_OK) {
         fr_model_get_params(&f->global, params);
         fr_model_set_params(&local, params);
     }
@@ -80,8 +80,8 @@ static fr_status vector(fr_fed *f, const fr_proto_task *t, const fr_node_fdp *d,
     if (st == FR_OK && (st = fr_dp_rng_init(&rng, f->cfg.dp_seed ? seed : NULL,
                                             seed_len > 0 ? (size_t)seed_len : 0, err)) == FR_OK)
         have_rng = 1;
-    if (st == FR_OK && !(users = malloc((size_t)(dtr.n_users > 0 ? dtr.n_users : 1) *
-                                        sizeof *users)))
+    if (st == FR_OK &&
+        !(users = malloc((size_t)(dtr.n_users > 0 ? dtr.n_users : 1) * sizeof *users)))
         st = fr_fail(err, FR_ENOMEM, "fdp: out of memory");
     int n = 0;
     size_t clamped = 0;

@@ -259,9 +259,9 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
                        f->version);
         double t0 = now_s();
         int refused = 0;
-        fr_status tst =
-            t->fdp ? fr_fed_fdp_round(f, t, s->p.n, s->p.t, &ring, &loss, &refused, &err)
-                   : fr_fed_train_round(f, t, &delta, &loss, &stop_budget, &err);
+        fr_status tst = t->fdp
+                            ? fr_fed_fdp_round(f, t, s->p.n, s->p.t, &ring, &loss, &refused, &err)
+                            : fr_fed_train_round(f, t, &delta, &loss, &stop_budget, &err);
         train_s = now_s() - t0;
         if (tst == FR_OK && refused) {
             /* the others go on without it while t of them remain; its budget is untouched */
