@@ -32,8 +32,13 @@ static fr_status ledger_ready(fr_fed *f, const fr_proto_task *t, double *delta, 
             return st;
         f->have_ledger = 1;
     }
-    if (!f->budget_set && f->cfg.dp_eps_max > 0) {
-        if ((st = fr_dp_ledger_set_budget(&f->ledger, f->cfg.dp_eps_max, fed_delta, err)) != FR_OK)
+    /* private by default, as in the node's own DP rounds: with dp on and neither a
+     * budget nor a noise named, the default budget rather than none */
+    double eps_max = f->cfg.dp_eps_max;
+    if (!(eps_max > 0) && f->cfg.dp && !(f->cfg.dp_noise > 0) && !(f->ledger.budget_eps > 0))
+        eps_max = FR_NODE_DP_EPSILON_DEFAULT;
+    if (!f->budget_set && eps_max > 0) {
+        if ((st = fr_dp_ledger_set_budget(&f->ledger, eps_max, fed_delta, err)) != FR_OK)
             return st;
         f->budget_set = 1;
     }

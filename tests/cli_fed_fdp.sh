@@ -37,13 +37,15 @@ rc=$?
 STATE="$tmp/coord"
 # shellcheck disable=SC2086
 fed_start_coord "$STATE" --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01 \
-    --max-weight 100 --min-nodes 4 --quorum 3 --rounds 3 --aggregator fedadam \
-    --server-lr 0.01 $FDP || { bad "coordinator"; finish; exit 1; }
+    --max-weight 100 --min-nodes 4 --quorum 3 --rounds 3 --aggregator fedavg \
+    --server-lr 1 $FDP || { bad "coordinator"; finish; exit 1; }
 started=""
 for i in 1 2 3 4; do
     fed_node_conf "n$i" "part$i"
     echo "dp-seed = fdp-test-n$i" >>"$tmp/n$i.conf"
     [ "$i" = 4 ] && echo "dp-epsilon-max = 0.05" >>"$tmp/n$i.conf"
+    # n1 keeps a node's privacy default: DP on with no budget named spends the default
+    [ "$i" = 1 ] && echo "dp = true" >>"$tmp/n$i.conf"
     fed_start_node "n$i"
     started="$started $NODE_PID"
 done
@@ -56,14 +58,18 @@ steps=$(grep -c "federation-wide DP step from 3 members' shares" "$STATE.log")
     { bad "$steps federation-wide steps"; cat "$STATE.log"; }
 grep -q "dp-federation: every round is user-level DP-SGD over the federation: q 0.3, sigma 1.2" \
     "$STATE.log" && ok "the coordinator announced the mechanism" || bad "no mechanism line"
-v3="$STATE/models/model-000003.frm"
-moved=$("$DIFF" "$tmp/init.frm" "$v3" 2>/dev/null | cut -d' ' -f1)
-# FedAdam (no bias correction) at rate 0.01: step k moves a coordinate by at most
-# 0.01 (1 - 0.9^k) / sqrt(1 - 0.99^k), 0.0392 over 3 steps; a wrapped or undecoded sum
-# would move it far more or not at all
-awk -v d="${moved:-x}" 'BEGIN { exit !(d > 0 && d <= 0.0393) }' &&
-    ok "version 3 moved from the initial model by at most 3 server steps ($moved)" ||
-    bad "version 3: largest change '$moved'"
+# FedAvg at server rate 1: each version is the last plus -(sum of the sampled users'
+# clipped gradients + noise of sd sigma C) / (q N), the noise's sd 1.2 / 48 = 0.025 per
+# coordinate; over 69,200 coordinates the largest change is the noise's maximum, about
+# 4.3 sd (0.108). An undecoded or unscaled sum moves them by far more, missing noise (or
+# shares that left a third of it) by far less.
+for v in 1 2 3; do
+    moved=$("$DIFF" "$STATE/models/model-00000$((v - 1)).frm" "$STATE/models/model-00000$v.frm" \
+        2>/dev/null | cut -d' ' -f1)
+    awk -v d="${moved:-x}" 'BEGIN { exit !(d >= 0.08 && d <= 0.16) }' &&
+        ok "version $v: the largest change $moved is the step's noise (sd 0.025)" ||
+        bad "version $v: largest change '$moved', want the noise's 0.08..0.16"
+done
 # every member's ledger: 3 rounds, the same federation-wide epsilon
 eps=""
 for i in 1 2 3; do
@@ -79,6 +85,8 @@ done
 "$NODE" privacy status --state-dir "$tmp/state-n1" --delta 1e-5 --json |
     grep -q '"federation_rounds": 3, "federation_epsilon": ' &&
     ok "privacy status --json: federation_rounds 3" || bad "privacy status --json"
+"$NODE" privacy status --state-dir "$tmp/state-n1" --json | grep -q '"epsilon_budget": 8,' &&
+    ok "n1 (dp on, no budget named): the default budget 8 recorded" || bad "n1's default budget"
 awk -v e="$eps" 'BEGIN { exit !(e > 0.5 && e < 50) }' &&
     ok "the federation's epsilon is $eps at delta 1e-5" || bad "epsilon $eps out of range"
 
