@@ -83,8 +83,8 @@ typedef struct fr_proto_task {
     int64_t fdp;
     double fdp_q, fdp_sigma, fdp_clip;
     int64_t fdp_t, fdp_nodes, fdp_users_max;
-    int64_t adam_carry;     /* optional, 0 when absent: 1 = the node's local Adam goes on
-                             * from the moments of its previous round (fed/fr_fedopt.h) */
+    int64_t adam_carry; /* optional, 0 when absent: 1 = the node's local Adam goes on
+                         * from the moments of its previous round (fed/fr_fedopt.h) */
 } fr_proto_task;
 
 /* POST /v1/update: one node's model delta for a round. The delta, n little-endian
