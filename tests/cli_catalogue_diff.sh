@@ -3,7 +3,8 @@
 # live items new content, `catalogue diff` adds, updates and retires in one version
 # from an item file whose first column says which; each refusal is one line quoting
 # the diff's FILE:LINE and row, exits 2 and writes nothing. The coordinator then
-# publishes the diff's version: the updated item keeps its row, with its new tokens.
+# publishes the diff's version, and a node trains on it (that the model carries the
+# new tokens is checked in tests/test_catver.c).
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
 . tests/fed_lib.sh
