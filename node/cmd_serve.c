@@ -91,8 +91,20 @@ static void *watcher_main(void *arg)
             fr_serve_model *m = NULL;
             fr_err err = {{0}};
             long gen = cur->generation + 1;
-            if (fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen, s->ivf, s->q8,
-                                    &err) == FR_OK) {
+            fr_status st = fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen,
+                                               s->ivf, s->q8, &err);
+            /* catalogues only grow: histories may hold the rows of the one served, which
+             * a smaller model lacks */
+            if (st == FR_OK && m->model.cfg.num_items < cur->model.cfg.num_items) {
+                st =
+                    fr_fail(&err, FR_EINVAL,
+                            "%s: %d items, fewer than the %d of the model served (a catalogue "
+                            "only grows)",
+                            s->cfg.model, m->model.cfg.num_items - 1, cur->model.cfg.num_items - 1);
+                fr_serve_model_unref(m);
+                m = NULL;
+            }
+            if (st == FR_OK) {
                 int grew = m->model.cfg.num_items > cur->model.cfg.num_items;
                 fr_serve_slot_set(&s->slot, m);
                 __atomic_add_fetch(&s->metrics.swaps, 1, __ATOMIC_RELAXED);

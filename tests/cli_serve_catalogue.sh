@@ -5,7 +5,7 @@
 # first 300 rows), the same process replays the logged event on item 301 into the
 # user's history and accepts new events on item 302, so that neither is recalled for
 # that user again while other new items are. A restart on the larger model takes the
-# logged events on the added items up from the start.
+# logged events on the added items up from the start. A model of fewer items is refused.
 set -u
 . "$(dirname "$0")/cli_lib.sh"
 pid=
@@ -67,9 +67,21 @@ added=$(awk -F, 'NR > 302 {print $1}' "$tmp/data/movies.csv" | grep -cxFf - "$tm
 [ "$n" = 397 ] && [ "$seen" = 0 ] && [ "$added" = 98 ] && kill -0 "$spid" &&
     ok "the same process recalls 397 items: none of the user's 3, all 98 other added ones" ||
     bad "recall after the swap: $n items, $seen seen, $added added"
+# a smaller catalogue is refused (histories hold rows it lacks), the 400 items kept
+cp "$tmp/m300.frm" "$tmp/srv/next.frm" && mv "$tmp/srv/next.frm" "$tmp/srv/global.frm"
+i=0
+while ! grep -q "fewer than the 400 of the model served" "$tmp/serve.log" && [ $i -lt 200 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+curl -s "$URL/v1/recall?user=newbie&k=400&strategy=model" | items_of >"$tmp/rec1"
+grep -q "300 items, fewer than the 400 of the model served (a catalogue only grows)" "$tmp/serve.log" &&
+    [ "$(wc -l <"$tmp/rec1")" = 397 ] && ok "a model of fewer items is refused, the 400 kept" ||
+    bad "smaller model: $(tail -n 2 "$tmp/serve.log")"
 server_stop
 
 # a restart on the grown model takes the logged events on the added items up at once
+cp "$tmp/m400.frm" "$tmp/srv/global.frm"
 # shellcheck disable=SC2086
 server_start "$tmp/serve2.log" $S && ok "restart on 400 items" || bad "restart"
 URL="http://127.0.0.1:$port"
