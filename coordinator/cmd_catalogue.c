@@ -1,5 +1,6 @@
-/* fedrecall-coordinator catalogue add|retire|show: the operator changes the
- * federation's item catalogue while it runs (docs/catalogue.md). add and retire write
+/* fedrecall-coordinator catalogue add|update|retire|diff|show: the operator changes
+ * the federation's item catalogue while it runs (docs/catalogue.md). add, update,
+ * retire and diff write
  * the next catalogue version, signed with the coordinator's key, into the state
  * folder; the serving coordinator publishes it with its next model. Each refusal is
  * one line naming the reason, and writes nothing. */
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "fr_coord_catalogue.h"
+#include "fed/fr_catdiff.h"
 #include "fr_coord_cmd.h"
 #include "fr_store.h"
 #include "data/fr_items.h"
@@ -92,6 +94,19 @@ static fr_status read_ids(const cat_args *a, const fr_catver *cv, char ***out, i
     return st;
 }
 
+/* A diff, its add and update rows split out in a private folder of TMPDIR. */
+static fr_status apply_diff(const cat_args *a, fr_catver *cv, fr_catdiff_counts *dc, fr_err *err)
+{
+    char work[4200];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(work, sizeof work, "%.4000s/fedrecall-diff-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(work))
+        return fr_fail(err, FR_EIO, "%s: cannot make a work folder", work);
+    fr_status st = fr_catdiff_apply(cv, a->items, a->format, work, dc, err);
+    rmdir(work);
+    return st;
+}
+
 static int run(const char *verb, cat_args *a)
 {
     fr_err err = {{0}};
@@ -131,10 +146,14 @@ static int run(const char *verb, cat_args *a)
     if ((st = fr_sign_key_load_or_create(&key, sk, pk, &err)) != FR_OK)
         goto out;
     long before = cv.num_items - 1;
-    if (!strcmp(verb, "add")) {
+    fr_catdiff_counts dc = {0};
+    if (!strcmp(verb, "add") || !strcmp(verb, "update")) {
         if ((st = fr_items_load(&it, a->items, a->format, cv.num_tokens, cv.token_vocab, &err)) ==
             FR_OK)
-            st = fr_catver_add(&cv, &it, it.file, &err);
+            st = !strcmp(verb, "add") ? fr_catver_add(&cv, &it, it.file, &err)
+                                      : fr_catver_update(&cv, &it, it.file, &err);
+    } else if (!strcmp(verb, "diff")) {
+        st = apply_diff(a, &cv, &dc, &err);
     } else if ((st = read_ids(a, &cv, &ids, &n, &it, &err)) == FR_OK) {
         st = fr_catver_retire(&cv, (const char *const *)ids, n, &err);
     }
@@ -146,6 +165,13 @@ static int run(const char *verb, cat_args *a)
     if (!strcmp(verb, "add"))
         printf("catalogue version %ld: %ld items added (rows %ld to %d), %d items\n", cv.version,
                cv.num_items - 1 - before, before + 1, cv.num_items - 1, cv.num_items - 1);
+    else if (!strcmp(verb, "update"))
+        printf("catalogue version %ld: %d items updated (new content, rows kept)\n", cv.version,
+               it.num_items - 1);
+    else if (!strcmp(verb, "diff"))
+        printf("catalogue version %ld: %d items added, %d updated, %d retired; %d items, %d "
+               "live\n",
+               cv.version, dc.added, dc.updated, dc.retired, cv.num_items - 1, fr_catver_live(&cv));
     else
         printf("catalogue version %ld: %d items retired, %d live\n", cv.version, n,
                fr_catver_live(&cv));
@@ -173,7 +199,8 @@ int fr_coord_cmd_catalogue(int argc, char **argv)
     fr_opt opts[] = {
         {"state-dir", FR_OPT_STR, &a.state_dir, 0, 0, "the coordinator's state folder", 0, 0},
         {"items", FR_OPT_STR, &a.items, 0, 0,
-         "a data folder whose item file holds the items to add or retire", 0, 0},
+         "a data folder whose item file holds the items to add, update or retire, or the diff", 0,
+         0},
         {"format", FR_OPT_STR, &a.format, 0, 0,
          "its format: movielens-csv, movielens-100k or events-csv", 0, 0},
         {"ids", FR_OPT_STR, &a.ids, 0, 0, "retire: a text file of item ids, one a line", 0, 0},
@@ -182,16 +209,19 @@ int fr_coord_cmd_catalogue(int argc, char **argv)
         {"help", FR_OPT_FLAG, &a.help, 0, 0, "show this help", 0, 0},
         {0},
     };
-    const char *usage = "fedrecall-coordinator catalogue add|retire|show --state-dir DIR "
-                        "[--items DIR --format FMT | --ids FILE]";
-    int valid = !strcmp(verb, "add") || !strcmp(verb, "retire") || !strcmp(verb, "show");
+    const char *usage = "fedrecall-coordinator catalogue add|update|retire|diff|show --state-dir "
+                        "DIR [--items DIR --format FMT | --ids FILE]";
+    int needs_items = !strcmp(verb, "add") || !strcmp(verb, "update") || !strcmp(verb, "diff");
+    int valid = needs_items || !strcmp(verb, "retire") || !strcmp(verb, "show");
     if (fr_opts_handle_help(valid ? argc - 1 : argc, valid ? argv + 1 : argv, usage, opts,
                             "fedrecall-coordinator catalogue add --state-dir /var/lib/fedrecall "
                             "--items new-items --format movielens-csv"))
         return 0;
     fr_err err = {{0}};
     if (!valid) {
-        fprintf(stderr, "fedrecall-coordinator catalogue: say add, retire or show\nusage: %s\n",
+        fprintf(stderr,
+                "fedrecall-coordinator catalogue: say add, update, retire, diff or show\nusage: "
+                "%s\n",
                 usage);
         return 2;
     }
@@ -199,9 +229,9 @@ int fr_coord_cmd_catalogue(int argc, char **argv)
         fprintf(stderr, "fedrecall-coordinator catalogue: %s\n", err.msg);
         return 2;
     }
-    if ((!strcmp(verb, "add") && !a.items) || (!strcmp(verb, "retire") && !a.items == !a.ids)) {
+    if ((needs_items && !a.items) || (!strcmp(verb, "retire") && !a.items == !a.ids)) {
         fprintf(stderr, "fedrecall-coordinator catalogue %s: give %s\n", verb,
-                !strcmp(verb, "add") ? "--items DIR" : "--items DIR or --ids FILE, one of them");
+                needs_items ? "--items DIR" : "--items DIR or --ids FILE, one of them");
         return 2;
     }
     return run(verb, &a);

@@ -213,6 +213,12 @@ void fr_coord_dashboard_handle(struct evhttp_request *req, const char *peer, voi
  * (FR_EFORMAT: the join is refused), and their table on the dashboard. */
 FR_MUST fr_status fr_coord_proposals_take(fr_coord_live *l, const fr_proto_bin *b, fr_err *err);
 void fr_coord_proposals_html(FILE *f, fr_coord *c);
+/* Their counts for /v1/status: {"items", "nodes", "events"}, and with detail (an
+ * operator's view) "top": the ids most nodes name, as on the dashboard. */
+struct json_t;
+struct json_t *fr_coord_proposals_json(const fr_coord *c, int detail);
+/* The catalogue's and the proposals' gauges for /metrics (counts only, no ids). */
+void fr_coord_proposals_prometheus(FILE *f, const fr_coord *c);
 
 /* fedrecall-coordinator report: the rounds table from a state folder. */
 FR_MUST fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err);

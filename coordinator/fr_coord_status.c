@@ -103,6 +103,14 @@ char *fr_coord_status_json(fr_coord *c, int detail)
                                     "round", (json_int_t)rf[i].round, "reason", rf[i].reason));
     free(rf);
     json_object_set_new(root, "refusals", refusals);
+    int live = 0;
+    for (int r = 1; r < c->model.cfg.num_items; r++)
+        live += !fr_model_retired(&c->model, r);
+    json_object_set_new(root, "catalogue",
+                        json_pack("{s:I, s:i, s:i}", "version",
+                                  (json_int_t)c->model.catalogue_version, "items",
+                                  c->model.cfg.num_items - 1, "live", live));
+    json_object_set_new(root, "proposals", fr_coord_proposals_json(c, detail));
     char *out = json_dumps(root, JSON_INDENT(1));
     json_decref(root);
     return out;
@@ -196,6 +204,7 @@ char *fr_coord_prometheus(fr_coord *c)
             "# TYPE fedrecall_aggregate_seconds_total counter\n"
             "fedrecall_aggregate_seconds_total %.6f\n",
             c->stats.aggregate_seconds);
+    fr_coord_proposals_prometheus(f, c);
     prometheus_eval(c, f);
     fclose(f);
     return buf;

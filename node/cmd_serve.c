@@ -91,10 +91,27 @@ static void *watcher_main(void *arg)
             fr_serve_model *m = NULL;
             fr_err err = {{0}};
             long gen = cur->generation + 1;
-            if (fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen, s->ivf, s->q8,
-                                    &err) == FR_OK) {
+            fr_status st = fr_serve_model_load(&m, s->cfg.model, &s->ds, s->cfg.seq_len, gen,
+                                               s->ivf, s->q8, &err);
+            /* catalogues only grow: histories may hold the rows of the one served, which
+             * a smaller model lacks */
+            if (st == FR_OK && m->model.cfg.num_items < cur->model.cfg.num_items) {
+                st =
+                    fr_fail(&err, FR_EINVAL,
+                            "%s: %d items, fewer than the %d of the model served (a catalogue "
+                            "only grows)",
+                            s->cfg.model, m->model.cfg.num_items - 1, cur->model.cfg.num_items - 1);
+                fr_serve_model_unref(m);
+                m = NULL;
+            }
+            if (st == FR_OK) {
+                int grew = m->model.cfg.num_items > cur->model.cfg.num_items;
                 fr_serve_slot_set(&s->slot, m);
                 __atomic_add_fetch(&s->metrics.swaps, 1, __ATOMIC_RELAXED);
+                if (grew) { /* the loop takes up the added items at its next wake */
+                    __atomic_store_n(&s->cat_grew, 1, __ATOMIC_RELEASE);
+                    fr_serve_wake(s);
+                }
                 have_failed = 0;
                 serve_log("model %s loaded: generation %ld, version %ld", s->cfg.model, gen,
                           m->version);
@@ -157,17 +174,18 @@ out:
     return st;
 }
 
-static fr_status replay_row(void *ctx, const char *user, const char *item, double ts,
-                            const char *event, fr_err *err)
+fr_status fr_serve_replay_row(void *ctx, const char *user, const char *item, double ts,
+                              const char *event, fr_err *err)
 {
     fr_serve *s = ctx;
     (void)ts, (void)event;
-    int32_t row = fr_item_index_find(&s->items, item);
-    if (row <= 0)
+    int32_t row = fr_item_index_find(&s->items, s->cat, item);
+    if (row <= 0 || row < s->replay_from)
         return FR_OK;
     int32_t urow = fr_dataset_find_user(&s->ds, user);
     if (fr_recent_add(&s->recent, urow >= 0 ? s->ds.user_keys[urow] : user, row) < 0)
         return fr_fail(err, FR_ENOMEM, "out of memory for recent events");
+    s->replay_kept++;
     return FR_OK;
 }
 
@@ -238,10 +256,13 @@ fr_status fr_serve_init(fr_serve *s, const fr_serve_config *cfg, fr_err *err)
         FR_OK)
         goto out;
     long version = m->version; /* m is the slot's from here, and may be swapped out */
+    fr_serve_model_ref(m);
+    s->cat = m; /* items added since the data was written are taken up from the start */
     fr_serve_slot_set(&s->slot, m);
     long rows = 0;
+    s->replay_from = 1;
     if (cfg->events_log) {
-        if ((st = fr_eventlog_replay(cfg->events_log, replay_row, s, &rows, err)) != FR_OK)
+        if ((st = fr_eventlog_replay(cfg->events_log, fr_serve_replay_row, s, &rows, err)) != FR_OK)
             goto out;
         if ((st = fr_eventlog_open(&s->log, cfg->events_log, (size_t)cfg->events_max_pending,
                                    fr_serve_on_sync, s, err)) != FR_OK)
@@ -355,6 +376,7 @@ void fr_serve_free(fr_serve *s)
     if (s->wake_fd >= 0)
         close(s->wake_fd);
     fr_serve_slot_free(&s->slot);
+    fr_serve_model_unref(s->cat);
     fr_recent_free(&s->recent);
     fr_item_index_free(&s->items);
     fr_recall_free(&s->base);

@@ -71,7 +71,9 @@ typedef struct fr_serve_metrics {
     uint64_t buckets[FR_EP_COUNT][FR_SERVE_BUCKETS + 1];
     double seconds[FR_EP_COUNT];
     uint64_t events_accepted, events_unknown_item;
-    uint64_t swaps, swap_failures; /* written by the watcher: atomics */
+    uint64_t swaps, swap_failures;  /* written by the watcher: atomics */
+    uint64_t catalogue_follows;     /* the loop took up a larger catalogue */
+    uint64_t events_replayed_added; /* logged events on added items taken up then */
 } fr_serve_metrics;
 
 typedef struct fr_serve_job fr_serve_job;
@@ -88,6 +90,15 @@ typedef struct fr_serve {
     fr_dataset ds;
     fr_recall base;
     fr_item_index items;
+    /* The snapshot whose catalogue posted events are matched against (loop thread
+     * only, one reference held): it follows the slot's at the loop's next wake after
+     * a swap to a larger catalogue (cat_grew), when the log's events on the added
+     * items are replayed (fr_serve_follow_catalogue). */
+    fr_serve_model *cat;
+    int cat_grew;         /* atomic: set by the watcher */
+    uint64_t last_ticket; /* the behaviour log's last ticket handed out (loop thread) */
+    int32_t replay_from;  /* replay_row keeps only rows >= this */
+    long replay_kept;     /* rows replay_row took into the recent histories */
     fr_serve_slot slot;
     fr_recent recent;
     fr_eventlog log;
@@ -138,14 +149,23 @@ void fr_serve_on_wake(fr_serve *s);
 void *fr_serve_worker_main(void *arg);
 /* The behaviour log's sync report (writer thread; fr_serve_events.c). */
 void fr_serve_on_sync(void *ctx, uint64_t upto, fr_status st);
+/* After a swap to a model of a larger catalogue (loop thread): wait for the events
+ * already logged, replay those on the added items into the recent histories, then
+ * match posted events against the new catalogue (fr_serve_events.c). */
+void fr_serve_follow_catalogue(fr_serve *s);
+/* One row of the behaviour log into the recent histories, when its item is a row
+ * >= s->replay_from of the served catalogue (cmd_serve.c). */
+FR_MUST fr_status fr_serve_replay_row(void *ctx, const char *user, const char *item, double ts,
+                                      const char *event, fr_err *err);
 /* Drop every queued job without replying (at shutdown). */
 void fr_serve_drop_jobs(fr_serve *s);
 
 /* Item index (fr_serve_items.c). */
 FR_MUST fr_status fr_item_index_init(fr_item_index *ix, const fr_dataset *ds, fr_err *err);
 void fr_item_index_free(fr_item_index *ix);
-/* The row of item id (as a client spells it), or 0 when the catalogue lacks it. */
-int32_t fr_item_index_find(const fr_item_index *ix, const char *id);
+/* The row of item id (as a client spells it): a row of the served data, else a row
+ * cat (may be NULL) added since; 0 when the catalogue lacks it. */
+int32_t fr_item_index_find(const fr_item_index *ix, const fr_serve_model *cat, const char *id);
 
 /* Metrics (fr_serve_metrics.c): one finished request, and the Prometheus text. */
 void fr_serve_metrics_note(fr_serve_metrics *m, int endpoint, int code, double seconds);

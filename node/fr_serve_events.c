@@ -2,6 +2,7 @@
  * and written to the behaviour log; the reply waits for the sync that puts the events
  * on disk, and only then do they join their users' histories. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include "net/fr_https.h"
 #include "fr_serve_job.h"
+#include "util/fr_log.h"
 
 /* Parse one JSON line into a log row (appended to rows) and the event's user key and
  * item row. */
@@ -92,7 +94,7 @@ static int parse_event(fr_serve *s, const char *line, size_t n, fr_jbuf *rows, c
         snprintf(why, cap, "out of memory");
         goto out;
     }
-    *item = fr_item_index_find(&s->items, it);
+    *item = fr_item_index_find(&s->items, s->cat, it);
     rc = 0;
 out:
     json_decref(o);
@@ -157,6 +159,7 @@ void fr_serve_events_post(fr_serve *s, struct evhttp_request *req, const struct 
         fr_serve_reply_error(s, req, FR_EP_EVENTS, t0, st == FR_ENOMEM ? 503 : 500, "%s", err.msg);
         goto out;
     }
+    s->last_ticket = j->ticket;
     if (s->wait_tail)
         s->wait_tail->next = j;
     else
@@ -204,4 +207,50 @@ void fr_serve_finish_events(fr_serve *s)
                        j->n_unknown);
         fr_serve_job_reply(s, j);
     }
+}
+
+static void events_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void events_log(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fr_logv(stderr, "serve", fmt, ap);
+    va_end(ap);
+}
+
+void fr_serve_follow_catalogue(fr_serve *s)
+{
+    if (!__atomic_exchange_n(&s->cat_grew, 0, __ATOMIC_ACQ_REL))
+        return;
+    fr_serve_model *m = fr_serve_slot_get(&s->slot);
+    fr_err err = {{0}};
+    if (!m || m->model.cfg.num_items <= s->cat->model.cfg.num_items) {
+        fr_serve_model_unref(m);
+        return;
+    }
+    int32_t from = (int32_t)s->cat->model.cfg.num_items;
+    /* Every event matched so far was matched against the old catalogue, so each
+     * event on an added item in the log was answered unknown and is in no history.
+     * Wait for the ones not yet on disk, replay those on the added rows, and only then
+     * match new posts against the new catalogue: all on the loop thread, so no event
+     * is taken up twice or missed. The replayed events join the histories after the
+     * events already there (a history's order within the last minutes may differ
+     * from the log's). */
+    fr_status st = FR_OK;
+    long rows = 0;
+    fr_serve_model_unref(s->cat);
+    s->cat = m; /* the slot's reference becomes the loop's */
+    s->replay_from = from;
+    s->replay_kept = 0;
+    if (s->have_log && (st = fr_eventlog_wait(&s->log, s->last_ticket, &err)) == FR_OK)
+        st = fr_eventlog_replay(s->cfg.events_log, fr_serve_replay_row, s, &rows, &err);
+    s->metrics.catalogue_follows++;
+    s->metrics.events_replayed_added += (uint64_t)s->replay_kept;
+    if (st != FR_OK)
+        events_log("catalogue of %d items: behaviour log not replayed: %s",
+                   m->model.cfg.num_items - 1, err.msg);
+    else
+        events_log(
+            "catalogue of %d items followed: %ld logged events on the %d added items taken up",
+            m->model.cfg.num_items - 1, s->replay_kept, m->model.cfg.num_items - from);
 }

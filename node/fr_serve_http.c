@@ -43,6 +43,7 @@ void fr_serve_on_wake(fr_serve *s)
         done = next;
     }
     fr_serve_finish_events(s);
+    fr_serve_follow_catalogue(s);
 }
 
 void fr_serve_drop_jobs(fr_serve *s)
@@ -64,8 +65,9 @@ static void health(fr_serve *s, struct evhttp_request *req, const struct timespe
     fr_serve_model *m = fr_serve_slot_get(&s->slot);
     fr_jbuf_printf(&b, "{\"status\":\"ok\",");
     fr_serve_put_model(&b, m);
-    fr_jbuf_printf(&b, ",\"users\":%d,\"items\":%d,\"events_log\":%s}\n", s->ds.num_users,
-                   s->ds.num_items - 1, s->have_log ? "true" : "false");
+    fr_jbuf_printf(&b, ",\"users\":%d,\"items\":%d,\"catalogue_items\":%d,\"events_log\":%s}\n",
+                   s->ds.num_users, s->ds.num_items - 1, s->cat->model.cfg.num_items - 1,
+                   s->have_log ? "true" : "false");
     fr_serve_model_unref(m);
     if (b.failed)
         fr_serve_reply_error(s, req, FR_EP_HEALTH, t0, 500, "out of memory");

@@ -1,6 +1,8 @@
 /* Item ids as clients send them, to the rows of the served catalogue: an open
  * addressing table over the catalogue's ids. Integer ids are matched in their
- * canonical spelling ("042" and "42" name one item), as the data readers match them. */
+ * canonical spelling ("042" and "42" name one item), as the data readers match them.
+ * Items added to the catalogue since the data was loaded are found in the model
+ * snapshot's own table (fr_serve_model_find_added). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,7 +40,7 @@ void fr_item_index_free(fr_item_index *ix)
     memset(ix, 0, sizeof *ix);
 }
 
-int32_t fr_item_index_find(const fr_item_index *ix, const char *id)
+int32_t fr_item_index_find(const fr_item_index *ix, const fr_serve_model *cat, const char *id)
 {
     char canon[24];
     if (ix->ds->item_ids_numeric) {
@@ -53,5 +55,5 @@ int32_t fr_item_index_find(const fr_item_index *ix, const char *id)
     for (long i = home(ix, id); ix->slot[i]; i = (i + 1) & (ix->slots - 1))
         if (strcmp(ix->ds->item_keys[ix->slot[i]], id) == 0)
             return ix->slot[i];
-    return 0;
+    return fr_serve_model_find_added(cat, id);
 }

@@ -83,6 +83,18 @@ char *fr_serve_metrics_text(fr_serve *s, size_t *len)
                    "fedrecall_serve_model_swap_failures_total %llu\n",
                    (unsigned long long)__atomic_load_n(&m->swaps, __ATOMIC_RELAXED),
                    (unsigned long long)__atomic_load_n(&m->swap_failures, __ATOMIC_RELAXED));
+    fr_jbuf_printf(&b,
+                   "# HELP fedrecall_serve_catalogue_items Items posted events are matched "
+                   "against.\n# TYPE fedrecall_serve_catalogue_items gauge\n"
+                   "fedrecall_serve_catalogue_items %d\n"
+                   "# TYPE fedrecall_serve_catalogue_follows_total counter\n"
+                   "fedrecall_serve_catalogue_follows_total %llu\n"
+                   "# HELP fedrecall_serve_events_replayed_added_total Logged events on items "
+                   "added to the catalogue, taken up when it grew.\n"
+                   "# TYPE fedrecall_serve_events_replayed_added_total counter\n"
+                   "fedrecall_serve_events_replayed_added_total %llu\n",
+                   s->cat->model.cfg.num_items - 1, (unsigned long long)m->catalogue_follows,
+                   (unsigned long long)m->events_replayed_added);
     pthread_mutex_lock(&s->mu);
     int q = s->q_len;
     pthread_mutex_unlock(&s->mu);

@@ -100,9 +100,16 @@ static void score_batch(fr_serve *s, fr_serve_worker *w, fr_serve_job *jobs, int
             for (int u = 0; u < j->n; u++, i++) {
                 q[i] = j->q[u];
                 q[i].recent = *recent + (size_t)i * s->cfg.recent_per_user;
-                q[i].n_recent = fr_recent_get(&s->recent, j->keys[u],
-                                              *recent + (size_t)i * s->cfg.recent_per_user,
-                                              s->cfg.recent_per_user);
+                int32_t *r = *recent + (size_t)i * s->cfg.recent_per_user;
+                int got = fr_recent_get(&s->recent, j->keys[u], r, s->cfg.recent_per_user);
+                /* a history may already hold items of a catalogue newer than the snapshot
+                 * taken above (the loop followed a swap since): this snapshot has no row
+                 * for them, so they are left out of this one request */
+                int keep = 0;
+                for (int t = 0; t < got; t++)
+                    if (!m || r[t] < m->model.cfg.num_items)
+                        r[keep++] = r[t];
+                q[i].n_recent = keep;
             }
         st = fr_serve_score(&s->base, m, w, q, n, hits, count, &err);
     }

@@ -81,6 +81,8 @@ wait_log() {
 }
 wait_log "round 2 open" 120 || bad "round 2 did not open"
 proposed >"$tmp/proposed1"
+fed_curl n3 /v1/status | tr -d ' \n' >"$tmp/status1"
+fed_curl n3 /metrics >"$tmp/metrics1"
 
 "$COORD" catalogue add --state-dir "$STATE" --items "$tmp/new" --format movielens-csv \
     >"$tmp/add.out" 2>&1 && grep -q "catalogue version 1: 100 items added (rows 301 to 400)" "$tmp/add.out" &&
@@ -112,10 +114,25 @@ proposed >"$tmp/proposed2"
 [ ! -s "$tmp/proposed2" ] && curl -s "http://127.0.0.1:$DPORT/dashboard" | grep -q "catalogue version 2, 400 item rows" &&
     ok "after the add nothing is proposed (catalogue version 2, 400 rows)" ||
     bad "proposals after the add: $(head -n 3 "$tmp/proposed2")"
+# the same proposals as counts in /v1/status and /metrics
+sitems=$(sed -n 's/.*"proposals":{"items":\([0-9]*\),"nodes":\([0-9]*\),"events":\([0-9]*\)}.*/\1 \2 \3/p' "$tmp/status1")
+mitems=$(sed -n 's/^fedrecall_proposed_items \([0-9]*\)$/\1/p' "$tmp/metrics1")
+mnodes=$(sed -n 's/^fedrecall_proposing_nodes \([0-9]*\)$/\1/p' "$tmp/metrics1")
+set -- $sitems
+[ "${1:-0}" -ge 40 ] && [ "${2:-}" = 2 ] && [ "${3:-0}" -ge $((5 * $1)) ] && [ "${mitems:-0}" -ge 40 ] &&
+    [ "$mnodes" = 2 ] && grep -q '^fedrecall_catalogue_items{state="live"} 300$' "$tmp/metrics1" &&
+    ok "/v1/status and /metrics count the proposals: $1 ids, 2 nodes, $3 events" ||
+    bad "proposal counts: status '$sitems', metrics $mitems ids, $mnodes nodes"
 [ "$all_done" = 1 ] && ok "the nodes ran the six rounds" || { bad "nodes still running"; tail -n 5 "$tmp"/n*.log; }
 "$COORD" report --state-dir "$STATE" >"$tmp/report" 2>&1
 [ "$(grep -c ' published ' "$tmp/report")" -eq 6 ] && ok "6 rounds published" ||
     { bad "published rounds"; cat "$tmp/report"; cat "$STATE.log"; }
+fed_curl n3 /metrics >"$tmp/metrics6"
+grep -q '^fedrecall_catalogue_version 2$' "$tmp/metrics6" && grep -q '^fedrecall_proposed_items 0$' "$tmp/metrics6" &&
+    grep -q '^fedrecall_catalogue_items{state="live"} 350$' "$tmp/metrics6" &&
+    grep -q '^fedrecall_catalogue_items{state="retired"} 50$' "$tmp/metrics6" &&
+    ok "/metrics at the end: catalogue version 2, 350 live, 50 retired, nothing proposed" ||
+    bad "metrics at the end: $(grep 'catalogue\|propos' "$tmp/metrics6" | grep -v '^#')"
 # the service, still the same process, serves version 6: no retired item
 for _ in $(seq 1 100); do
     curl -s "http://127.0.0.1:$sport/v1/health" | grep -q '"version":6' && break

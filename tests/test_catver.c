@@ -147,6 +147,66 @@ static void test_add_retire(void)
 }
 
 /* cv, version v, from m plus one item "k" */
+/* Content updates: new token rows for live items, their rows and ID embeddings kept. */
+static void test_update(void)
+{
+    char dir[64], d2[64];
+    fr_model m = {0}, out = {0};
+    fr_err err = {{0}};
+    fr_catver cv = {0};
+    fr_items it = {0};
+    CHECK(model_from(base_movies, &m, dir, sizeof dir), "model");
+    CHECK(fr_catver_from_model(&cv, &m, &err) == FR_OK, "%s", err.msg);
+    CHECK(fixture_dir(d2, sizeof d2), "dir");
+    CHECK(items_of(d2, "movieId,title,genres\n2,Beta (1991),Horror\n9,Nine (2001),Drama\n", &it),
+          "items");
+    CHECK(fr_catver_update(&cv, &it, "upd", &err) == FR_EINVAL &&
+              strstr(err.msg, "cannot update item '9': it is not in catalogue version 0"),
+          "%s", err.msg);
+    CHECK(!memcmp(cv.tokens, m.item_tokens, 4 * T * sizeof(int32_t)), "nothing changed");
+    fr_items_free(&it);
+    CHECK(items_of(d2, "movieId,title,genres\n2,Beta (1991),Horror\n2,Beta (1991),Drama\n", &it),
+          "items");
+    CHECK(fr_catver_update(&cv, &it, "upd", &err) == FR_EINVAL && strstr(err.msg, "duplicate ids"),
+          "%s", err.msg);
+    fr_items_free(&it);
+    CHECK(items_of(d2, "movieId,title,genres\n2,Beta Reloaded (2021),Horror|Sci-Fi\n", &it),
+          "items");
+    CHECK(memcmp(it.tokens + 1 * T, m.item_tokens + 2 * T, T * sizeof(int32_t)) != 0,
+          "the new content hashes to other tokens");
+    CHECK(fr_catver_update(&cv, &it, "upd", &err) == FR_OK, "%s", err.msg);
+    CHECK(cv.num_items == 4 && !memcmp(cv.tokens + 2 * T, it.tokens + 1 * T, T * sizeof(int32_t)),
+          "row 2 has the new tokens");
+    CHECK(!memcmp(cv.tokens + 1 * T, m.item_tokens + 1 * T, T * sizeof(int32_t)) &&
+              !memcmp(cv.tokens + 3 * T, m.item_tokens + 3 * T, T * sizeof(int32_t)),
+          "other rows unchanged");
+    /* the next model: the new tokens, every parameter (E_id included) as it was */
+    cv.version = 1;
+    CHECK(fr_catver_apply(&cv, &m, &out, &err) == FR_OK, "%s", err.msg);
+    if (out.n == m.n) {
+        float *a = malloc(m.n * sizeof *a), *b = malloc(m.n * sizeof *b);
+        fr_model_get_params(&m, a);
+        fr_model_get_params(&out, b);
+        CHECK(a && b && !memcmp(a, b, m.n * sizeof *a), "parameters kept");
+        free(a);
+        free(b);
+    } else {
+        CHECK(0, "apply changed the shape: %zu vs %zu", (size_t)out.n, (size_t)m.n);
+    }
+    CHECK(!memcmp(out.item_tokens + 2 * T, it.tokens + 1 * T, T * sizeof(int32_t)),
+          "the model carries the new tokens");
+    const char *gone[] = {"2"};
+    CHECK(fr_catver_retire(&cv, gone, 1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_catver_update(&cv, &it, "upd", &err) == FR_EINVAL && strstr(err.msg, "retired"), "%s",
+          err.msg);
+    fr_items_free(&it);
+    fr_model_free(&out);
+    fr_catver_free(&cv);
+    fr_model_free(&m);
+    fixture_rm(dir);
+    fixture_rm(d2);
+}
+
 static void next_of(const fr_model *m, long v, fr_catver *cv, const char *dir)
 {
     fr_err err = {{0}};
@@ -336,6 +396,7 @@ int main(void)
     RUN(test_proposals);
     RUN(test_modelfile_versions);
     RUN(test_add_retire);
+    RUN(test_update);
     RUN(test_next_and_apply);
     RUN(test_file_and_signature);
     return fr_test_end();

@@ -78,6 +78,11 @@ static int find(const fr_catver *cv, const char *key)
     return -1;
 }
 
+int fr_catver_find(const fr_catver *cv, const char *key)
+{
+    return find(cv, key);
+}
+
 int fr_catver_live(const fr_catver *cv)
 {
     int n = 0;
@@ -127,6 +132,39 @@ fr_status fr_catver_add(fr_catver *cv, const fr_items *it, const char *file, fr_
     cv->num_items = V + add;
     cv->numeric = cv->numeric && it->numeric;
     return FR_OK;
+}
+
+fr_status fr_catver_update(fr_catver *cv, const fr_items *it, const char *file, fr_err *err)
+{
+    int n = it->num_items - 1;
+    if (it->num_tokens != cv->num_tokens || it->token_vocab != cv->token_vocab)
+        return fr_fail(err, FR_EINVAL,
+                       "%s: read with T = %d, Vt = %d; the catalogue has T = %d, Vt = %d", file,
+                       it->num_tokens, it->token_vocab, cv->num_tokens, cv->token_vocab);
+    if (it->rows_read - it->rows_skipped > n)
+        return fr_fail(err, FR_EINVAL, "%s: duplicate ids: %ld rows name %d distinct items", file,
+                       it->rows_read - it->rows_skipped, n);
+    int *rows = malloc((size_t)(n > 0 ? n : 1) * sizeof *rows);
+    if (!rows)
+        return fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
+    fr_status st = FR_OK;
+    for (int i = 1; st == FR_OK && i <= n; i++) {
+        rows[i - 1] = find(cv, it->item_keys[i]);
+        if (rows[i - 1] < 0)
+            st = fr_fail(err, FR_EINVAL,
+                         "%s: cannot update item '%.200s': it is not in catalogue version %ld "
+                         "(add it)",
+                         file, it->item_keys[i], cv->version);
+        else if (cv->retired[rows[i - 1]])
+            st = fr_fail(err, FR_EINVAL, "%s: cannot update item '%.200s': it is retired", file,
+                         it->item_keys[i]);
+    }
+    size_t t = (size_t)cv->num_tokens;
+    for (int i = 1; st == FR_OK && i <= n; i++)
+        memcpy(cv->tokens + (size_t)rows[i - 1] * t, it->tokens + (size_t)i * t,
+               t * sizeof(int32_t));
+    free(rows);
+    return st;
 }
 
 fr_status fr_catver_retire(fr_catver *cv, const char *const *keys, int n, fr_err *err)

@@ -46,9 +46,20 @@ void fr_catver_free(fr_catver *cv);
  * Vt. The version is the caller's to set. */
 FR_MUST fr_status fr_catver_add(fr_catver *cv, const fr_items *it, const char *file, fr_err *err);
 
+/* Give the items of it new content: each one's token rows replaced by it's, its row
+ * and its ID embedding kept (what the federation learnt of the item stays; the item
+ * tower embeds the new content from the next model on). Refused, with nothing
+ * changed: an item file whose rows name an id twice, an id not in the catalogue, a
+ * retired one, tokens of another T or Vt. */
+FR_MUST fr_status fr_catver_update(fr_catver *cv, const fr_items *it, const char *file,
+                                   fr_err *err);
+
 /* Retire the n items keys[0..n). Refused, with nothing changed: an id not in the
  * catalogue, one already retired, or one named twice. */
 FR_MUST fr_status fr_catver_retire(fr_catver *cv, const char *const *keys, int n, fr_err *err);
+
+/* The row of id key in cv (live or retired), or -1. */
+int fr_catver_find(const fr_catver *cv, const char *key);
 
 /* Rows of cv that are live items (not padding, not retired). */
 int fr_catver_live(const fr_catver *cv);

@@ -62,12 +62,60 @@ static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const c
     return FR_OK;
 }
 
+static const char *added_key(const fr_serve_model *m, int32_t row, char *buf, size_t cap)
+{
+    if (m->model.item_keys)
+        return m->model.item_keys[row];
+    snprintf(buf, cap, "%lld", (long long)m->model.item_ids[row]);
+    return buf;
+}
+
+static long added_home(const fr_serve_model *m, const char *key)
+{
+    return (long)(fr_fnv1a32(key, strlen(key)) & (uint32_t)(m->added_slots - 1));
+}
+
+/* The id table of the rows past the served data's first_added. */
+static fr_status index_added(fr_serve_model *m, int32_t first_added, fr_err *err)
+{
+    char num[24];
+    int V = m->model.cfg.num_items;
+    m->first_added = first_added;
+    if (first_added >= V)
+        return FR_OK;
+    m->added_slots = 16;
+    while (m->added_slots < 2L * (V - first_added))
+        m->added_slots *= 2;
+    if (!(m->added_slot = calloc((size_t)m->added_slots, sizeof *m->added_slot)))
+        return fr_fail(err, FR_ENOMEM, "out of memory for an index of %d added items",
+                       V - first_added);
+    for (int32_t r = first_added; r < V; r++) {
+        long i = added_home(m, added_key(m, r, num, sizeof num));
+        while (m->added_slot[i])
+            i = (i + 1) & (m->added_slots - 1);
+        m->added_slot[i] = r;
+    }
+    return FR_OK;
+}
+
+int32_t fr_serve_model_find_added(const fr_serve_model *m, const char *key)
+{
+    char num[24];
+    if (!m || !m->added_slot)
+        return 0;
+    for (long i = added_home(m, key); m->added_slot[i]; i = (i + 1) & (m->added_slots - 1))
+        if (strcmp(added_key(m, m->added_slot[i], num, sizeof num), key) == 0)
+            return m->added_slot[i];
+    return 0;
+}
+
 static void snapshot_free(fr_serve_model *m)
 {
     if (m->giv)
         m->model.be->free(m->giv);
     free(m->item_vecs);
     free(m->retired);
+    free(m->added_slot);
     fr_topk_packed_free(&m->packed);
     fr_ivf_free(&m->ivf);
     fr_topk_q8_free(&m->q8);
@@ -92,7 +140,8 @@ fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_d
     }
     if ((st = fr_modelfile_load(&m->model, fr_backend_cpu(), path, err)) != FR_OK)
         goto out;
-    if ((st = same_catalogue(&m->model, ds, path, err)) != FR_OK)
+    if ((st = same_catalogue(&m->model, ds, path, err)) != FR_OK ||
+        (st = index_added(m, ds->num_items, err)) != FR_OK)
         goto out;
     int V = m->model.cfg.num_items, d = m->model.cfg.dim;
     for (int r = 1; r < V; r++)
@@ -150,10 +199,7 @@ const char *fr_serve_model_item_key(const fr_serve_model *m, const fr_dataset *d
 {
     if (row < ds->num_items)
         return fr_dataset_item_key(ds, row);
-    if (m->model.item_keys)
-        return m->model.item_keys[row];
-    snprintf(buf, cap, "%lld", (long long)m->model.item_ids[row]);
-    return buf;
+    return added_key(m, row, buf, cap);
 }
 
 void fr_serve_model_ref(fr_serve_model *m)

@@ -40,6 +40,12 @@ typedef struct fr_serve_model {
     double q8_build_s; /* seconds the copy took to build */
     int32_t *retired;  /* the model's retired rows, ascending (never recalled); NULL: none */
     long n_retired;
+    /* the rows past the served data (items added to the catalogue since it was
+     * loaded), by id: open addressing over rows first_added .. V-1, 0 = empty; so that
+     * the server accepts events on them (docs/catalogue.md) */
+    int32_t *added_slot;
+    long added_slots;
+    int32_t first_added;
     long generation; /* >= 1 */
     long version;    /* the federation's version, or -1 */
     int seq_len;
@@ -61,6 +67,9 @@ void fr_serve_model_ref(fr_serve_model *m);
  * catalogue since the data was loaded); buf holds an integer id's text. */
 const char *fr_serve_model_item_key(const fr_serve_model *m, const fr_dataset *ds, int32_t row,
                                     char *buf, size_t cap);
+/* The row of an added item (a row past the served data) whose id is key, spelt as
+ * the data spells ids (integers in canonical form), or 0 when m has no such row. */
+int32_t fr_serve_model_find_added(const fr_serve_model *m, const char *key);
 /* Drop one reference; the last one frees the snapshot. m may be NULL. */
 void fr_serve_model_unref(fr_serve_model *m);
 
