@@ -299,8 +299,8 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     fr_train_config tc;
     long start = 0;
     fr_fed_recipe_dp rdp = (prep.dp && !prep.site) || t->fdp ? FR_FED_RECIPE_DP_USER
-                           : prep.dp             ? FR_FED_RECIPE_DP_SITE
-                                                 : FR_FED_RECIPE_PLAIN;
+                           : prep.dp                         ? FR_FED_RECIPE_DP_SITE
+                                                             : FR_FED_RECIPE_PLAIN;
     if ((st = fr_fed_recipe_config(
              t, rdp, fr_node_round_train_seed(f->cfg.seed_fixed, f->cfg.seed, t->round),
              f->n_windows, &tc, &start, err)) != FR_OK)

@@ -74,8 +74,8 @@ static void test_proto(void)
     fr_proto_task t = task("tuned", 100), d;
     fr_proto_task_encode(&t, &sb);
     CHECK(fr_proto_task_decode(sb.data, sb.size, &d, &err) == FR_OK, "%s", err.msg);
-    CHECK(!strcmp(d.recipe, "tuned") && d.recipe_rounds == 100, "recipe keys: '%s' %lld",
-          d.recipe, (long long)d.recipe_rounds);
+    CHECK(!strcmp(d.recipe, "tuned") && d.recipe_rounds == 100, "recipe keys: '%s' %lld", d.recipe,
+          (long long)d.recipe_rounds);
     /* the peer recipe travels as no key: the body an older node decodes */
     msgpack_sbuffer_clear(&sb);
     t = task("", 0);

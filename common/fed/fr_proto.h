@@ -83,8 +83,8 @@ typedef struct fr_proto_task {
     int64_t fdp;
     double fdp_q, fdp_sigma, fdp_clip;
     int64_t fdp_t, fdp_nodes, fdp_users_max;
-    int64_t adam_carry;     /* optional, 0 when absent: 1 = the node's local Adam goes on
-                             * from the moments of its previous round (fed/fr_fedopt.h) */
+    int64_t adam_carry; /* optional, 0 when absent: 1 = the node's local Adam goes on
+                         * from the moments of its previous round (fed/fr_fedopt.h) */
     /* optional, "" when absent: the training recipe of the local epochs (nn/fr_train.h,
      * fed/fr_fed_recipe.h), absent = "peer", the task's negatives and constant lr alone
      * (what nodes before the key train); recipe_rounds: the federation's rounds, the
