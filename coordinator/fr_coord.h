@@ -62,12 +62,18 @@ typedef struct fr_coord_config {
     int secagg_threshold;    /* t; 0 = a majority of the round's members, at least min-updates */
     int secagg_step_timeout; /* seconds each key-exchange and unmasking step waits */
     const char *dashboard_listen; /* loopback HOST:PORT serving /dashboard over plain HTTP */
+    /* federation-wide user-level DP (docs/privacy.md): sampling rate, noise multiplier
+     * or epsilon budget (with delta, 0: 1/(10 users), over `rounds`), clip, and the
+     * federation's users N */
+    int dp_federation;
+    double dp_fed_q, dp_fed_sigma, dp_fed_epsilon, dp_fed_delta, dp_fed_clip;
+    int dp_fed_users;
 } fr_coord_config;
 
 void fr_coord_config_default(fr_coord_config *c);
 
 /* The option table of the serve command over c (config keys are these names). */
-#define FR_COORD_NOPTS 48
+#define FR_COORD_NOPTS 56
 void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path, int *help);
 
 typedef struct fr_coord_live {
@@ -103,6 +109,8 @@ typedef struct fr_coord {
     fr_store store;
     fr_sign_key key;
     fr_agg_config agg_cfg;
+    double fdp_sigma; /* dp-federation: the noise multiplier its rounds announce */
+    long fdp_rounds;  /* dp-federation: steps taken since start */
     /* the latest published version */
     fr_model model; /* host parameters (CPU backend) */
     long version;
@@ -178,6 +186,13 @@ FR_MUST fr_round_refusal fr_coord_secagg_request(fr_coord *c, const char *node, 
 
 /* The global model (fr_coord_model.c). */
 FR_MUST fr_status fr_coord_load_model(fr_coord *c, fr_err *err);
+
+/* Federation-wide DP (fr_coord_fdp.c): check the settings and plan sigma at start; the
+ * round's mechanism into a secure round's task; the unmasked ring sum into the step
+ * the server optimiser takes, before a publish. */
+FR_MUST fr_status fr_coord_fdp_init(fr_coord *c, fr_err *err);
+void fr_coord_fdp_task(const fr_coord *c, fr_proto_task *t);
+FR_MUST fr_status fr_coord_fdp_step(fr_coord *c, fr_err *err);
 /* The next version from the open round's aggregate: applied, saved, signed and
  * served; *mr is its row, for the store (fr_coord_round_publish records it). */
 FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err);

@@ -44,6 +44,7 @@ void fr_coord_config_default(fr_coord_config *c)
     c->secagg_step_timeout = 30;
     c->header_deadline = 10;
     c->max_connections = 512;
+    c->dp_fed_clip = 1.0;
 }
 
 void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path, int *help)
@@ -145,6 +146,22 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          0, 0},
         {"secagg-step-timeout", FR_OPT_INT, &c->secagg_step_timeout, 1, 86400,
          "seconds each key-exchange and unmasking step of a secure round waits", 0, 0},
+        {"dp-federation", FR_OPT_FLAG, &c->dp_federation, 0, 0,
+         "every round is user-level DP-SGD over the whole federation, its noise added by the "
+         "nodes in shares of the secure sum (docs/privacy.md; needs secure-aggregation on)",
+         0, 0},
+        {"dp-fed-q", FR_OPT_DOUBLE, &c->dp_fed_q, 1e-9, 1,
+         "dp-federation: the rate at which every node samples its users each round", 0, 0},
+        {"dp-fed-sigma", FR_OPT_DOUBLE, &c->dp_fed_sigma, 1e-6, 1e6,
+         "dp-federation: noise multiplier (or give dp-fed-epsilon)", 0, 0},
+        {"dp-fed-epsilon", FR_OPT_DOUBLE, &c->dp_fed_epsilon, 1e-6, 1e6,
+         "dp-federation: plan sigma so that --rounds rounds spend this epsilon", 0, 0},
+        {"dp-fed-delta", FR_OPT_DOUBLE, &c->dp_fed_delta, 1e-300, 0.5,
+         "dp-federation: delta of dp-fed-epsilon (default 1/(10 dp-fed-users))", 0, 0},
+        {"dp-fed-clip", FR_OPT_DOUBLE, &c->dp_fed_clip, 1e-9, 1e6,
+         "dp-federation: L2 bound C of one user's gradient", 0, 0},
+        {"dp-fed-users", FR_OPT_INT, &c->dp_fed_users, 0, 1 << 30,
+         "dp-federation: the federation's users N (a round's step is the noisy sum / (q N))", 0, 0},
         {"help", FR_OPT_FLAG, help, 0, 0, "show this help", 0, 0},
         {0},
     };

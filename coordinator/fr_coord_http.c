@@ -149,6 +149,7 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
         double left = c->rd.deadline - fr_coord_now();
         t.deadline_s = left > 0 ? left : 0;
         t.secagg = c->rd.sa.on;
+        fr_coord_fdp_task(c, &t);
     }
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);

@@ -167,7 +167,8 @@ fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err)
     memcpy(opt.m, c->opt.m, c->model.n * sizeof(float));
     memcpy(opt.v, c->opt.v, c->model.n * sizeof(float));
     opt.step = c->opt.step;
-    if ((st = fr_agg_apply(&c->rd.agg, &c->agg_cfg, &opt, params, err)) != FR_OK)
+    if ((st = fr_coord_fdp_step(c, err)) != FR_OK ||
+        (st = fr_agg_apply(&c->rd.agg, &c->agg_cfg, &opt, params, err)) != FR_OK)
         goto out;
     c->stats.aggregate_seconds += fr_coord_now() - t0;
     fr_model_set_params(&c->model, params);

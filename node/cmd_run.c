@@ -209,12 +209,15 @@ void fr_fed_warn_defaults(const fr_fed *f)
 
 /* A plain round sat out (require-secure-aggregation): counted as taken part in, so
  * that it is not considered again. */
-static void sit_out(fr_fed *f, const fr_proto_task *t)
+static void sit_out(fr_fed *f, const fr_proto_task *t, fr_node_reason why)
 {
     fr_err err = {{0}};
-    fr_fed_log("round %lld is not a secure one and require-secure-aggregation is set: "
-               "sitting it out",
-               (long long)t->round);
+    if (why == FR_NODE_SKIP_PLAIN_REFUSED)
+        fr_fed_log("round %lld is not a secure one and require-secure-aggregation is set: "
+                   "sitting it out",
+                   (long long)t->round);
+    else
+        fr_fed_log("round %lld: sitting it out: %s", (long long)t->round, fr_node_reason_str(why));
     f->last_round = t->round;
     if (fr_fed_save_state(f, &err) != FR_OK)
         fr_fed_log("%s", err.msg);
@@ -341,7 +344,7 @@ static int run_loop(fr_fed *f)
             else
                 fr_fed_log("the federation has finished; stopping");
             return 0;
-        case FR_NODE_SIT_OUT: sit_out(f, &t); continue;
+        case FR_NODE_SIT_OUT: sit_out(f, &t, why); continue;
         case FR_NODE_TRAIN_SECURE: rc = fr_fed_secagg_take_part(f, &t, &stopping); break;
         case FR_NODE_TRAIN_PLAIN: rc = take_part(f, &t); break;
         case FR_NODE_WAIT: nap(fr_node_round_wait_s(&t, f->cfg.poll)); continue;
@@ -430,6 +433,10 @@ int fr_cmd_run(int argc, char **argv)
         {"dp-epsilon-max", FR_OPT_DOUBLE, &cfg.dp_eps_max, 1e-6, 1e6, "DP: privacy budget epsilon",
          0, 0},
         {"dp-delta", FR_OPT_DOUBLE, &cfg.dp_delta, 1e-300, 0.5, "DP: delta (default 1/(10 users))",
+         0, 0},
+        {"dp-fed-colluders", FR_OPT_INT, &cfg.fdp_colluders, 0, 255,
+         "federation-wide DP rounds: fellow members assumed to collude with the coordinator; "
+         "a round whose noise shares would not cover their loss is refused (default 0)",
          0, 0},
         {"dp-seed", FR_OPT_STR, &cfg.dp_seed, 0, 0,
          "DP: fixed noise seed, for tests only (voids the guarantee)", 0, 0},

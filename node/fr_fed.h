@@ -41,6 +41,9 @@ typedef struct fr_fed_config {
     float dp_clip;
     int dp_max_windows;
     const char *dp_seed;
+    /* federation-wide DP rounds (fed/fr_node_fdp.h): fellow members this node assumes
+     * may collude with the coordinator; their shares do not count as its noise */
+    int fdp_colluders;
     int require_secagg; /* take part in secure rounds only */
     /* floors on a secure round, above the built-in n >= 3, t > 2n/3 (fr_secagg.h) */
     int secagg_min_members;
@@ -145,6 +148,12 @@ void fr_fed_catalogue_changed(fr_fed *f);
 FR_MUST fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta, double *loss,
                                      int *stop, fr_err *err);
 /* Evaluate the global model on the validation split. */
+/* A round of federation-wide DP (fr_fed_fdp.c) in a secure round of secagg_n members
+ * and threshold secagg_t: *refused set (and the reason logged) when the node sits it
+ * out, else *ring (malloc'd, the model's n values) is the vector to mask, the round
+ * charged to the ledger. */
+FR_MUST fr_status fr_fed_fdp_round(fr_fed *f, const fr_proto_task *t, int secagg_n, int secagg_t,
+                                   uint32_t **ring, double *loss, int *refused, fr_err *err);
 FR_MUST fr_status fr_fed_evaluate(fr_fed *f, fr_proto_metrics *m, fr_err *err);
 
 void fr_fed_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -186,9 +186,9 @@ static void own_eval(fr_fed *f, fr_secagg_round_eval *ev)
 
 /* The masked update and the unmasking answer. */
 static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s, fr_secagg_client *cl,
-                             const fr_http_response *relay, float *delta, double loss,
-                             double weight, const fr_secagg_round_eval *ev, size_t *sent,
-                             fr_err *err)
+                             const fr_http_response *relay, float *delta, const uint32_t *ring,
+                             double loss, double weight, const fr_secagg_round_eval *ev,
+                             size_t *sent, fr_err *err)
 {
     fr_http_response r = {0};
     msgpack_sbuffer sb;
@@ -197,7 +197,8 @@ static fr_status send_masked(const round_ctx *x, const fr_secagg_setup *s, fr_se
     uint32_t *y = malloc((size_t)s->p.m * sizeof *y);
     fr_status st = y ? FR_OK : fr_fail(err, FR_ENOMEM, "out of memory for the masked update");
     if (st == FR_OK)
-        st = fr_secagg_round_encode(s, weight, delta, loss, ev, y, &clipped, err);
+        st = ring ? fr_secagg_round_encode_ring(s, weight, ring, loss, ev, y, err)
+                  : fr_secagg_round_encode(s, weight, delta, loss, ev, y, &clipped, err);
     if (st == FR_OK)
         st = fr_secagg_client_masked_input(cl, relay->body, relay->len, y, &sb, err);
     free(y);
@@ -236,6 +237,7 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
     fr_secagg_client cl = {0};
     const fr_secagg_member *me = NULL;
     float *delta = NULL;
+    uint32_t *ring = NULL; /* a federation-wide DP round's vector, in place of delta */
     double loss = 0, train_s = 0, weight = 0;
     fr_secagg_round_eval ev = {0};
     int stop_budget = 0, rc = 0, trained = 0;
@@ -246,13 +248,26 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
     if (st == FR_OK) {
         /* train first: the key exchange then waits only for the slowest trainer, not
          * for the last node to notice the round before anyone can start */
-        fr_fed_log("round %lld (secure, node %d of %d, threshold %d): training %lld local "
-                   "epoch(s) from version %ld",
-                   (long long)t->round, me->id, s->p.n, s->p.t, (long long)t->local_epochs,
-                   f->version);
+        if (t->fdp)
+            fr_fed_log("round %lld (secure, node %d of %d, threshold %d): one step of "
+                       "federation-wide DP-SGD from version %ld",
+                       (long long)t->round, me->id, s->p.n, s->p.t, f->version);
+        else
+            fr_fed_log("round %lld (secure, node %d of %d, threshold %d): training %lld local "
+                       "epoch(s) from version %ld",
+                       (long long)t->round, me->id, s->p.n, s->p.t, (long long)t->local_epochs,
+                       f->version);
         double t0 = now_s();
-        fr_status tst = fr_fed_train_round(f, t, &delta, &loss, &stop_budget, &err);
+        int refused = 0;
+        fr_status tst = t->fdp
+                            ? fr_fed_fdp_round(f, t, s->p.n, s->p.t, &ring, &loss, &refused, &err)
+                            : fr_fed_train_round(f, t, &delta, &loss, &stop_budget, &err);
         train_s = now_s() - t0;
+        if (tst == FR_OK && refused) {
+            /* the others go on without it while t of them remain; its budget is untouched */
+            f->last_round = t->round;
+            goto out;
+        }
         if (tst != FR_OK) {
             fr_fed_log("round %lld: training failed: %s", (long long)t->round, err.msg);
             rc = 2;
@@ -270,7 +285,7 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
         st = key_exchange(&x, s, me, &cl, &relay, &err);
     }
     if (st == FR_OK)
-        st = send_masked(&x, s, &cl, &relay, delta, loss, weight, &ev, &sent, &err);
+        st = send_masked(&x, s, &cl, &relay, delta, ring, loss, weight, &ev, &sent, &err);
     if (st == FR_OK)
         fr_fed_log("round %lld: masked update sent and unmasking answered (trained in %.2f s, "
                    "loss %.4f, weight %.0f, %zu bytes)",
@@ -289,6 +304,7 @@ int fr_fed_secagg_take_part(fr_fed *f, const fr_proto_task *t, const volatile si
         fr_fed_log("%s", err.msg);
 out:
     free(delta);
+    free(ring);
     fr_secagg_client_free(&cl);
     free(s);
     fr_http_response_free(&setup_r);

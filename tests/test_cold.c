@@ -41,7 +41,8 @@ static void test_pick(void)
     CHECK(fr_holdout_pick(&ds, 1.0, 3, cold) == 5, "every item with content");
     CHECK(!cold[0] && !cold[6], "padding or an item without content held out");
     int n = fr_holdout_pick(&ds, 0.5, 11, cold);
-    CHECK(fr_holdout_pick(&ds, 0.5, 11, again) == n && !memcmp(cold, again, V), "not deterministic");
+    CHECK(fr_holdout_pick(&ds, 0.5, 11, again) == n && !memcmp(cold, again, V),
+          "not deterministic");
     int differs = 0;
     for (uint64_t s = 1; s < 20 && !differs; s++) {
         fr_holdout_pick(&ds, 0.5, s, again);

@@ -19,42 +19,11 @@
 #include "nn/fr_nn.h"
 #include "util/fr_rng.h"
 
-enum { V = 40, VT = 60, T = 3, D = 8, F = 6, L = 6, U = 12 };
+#include "fr_test_dp_data.h"
 
-static int64_t train_off[U + 1];
-static int32_t train_items[U * 30];
-static int32_t *windows;
-static long n_windows;
-static int32_t tokens[V * T];
-
-/* Per-user sequences of varied length; windows cut as the data module does. */
 static void make_data(void)
 {
-    fr_rng r;
-    fr_rng_seed(&r, 77);
-    long k = 0;
-    for (int u = 0; u < U; u++) {
-        int n = 2 + u * 2;
-        for (int i = 0; i < n; i++)
-            train_items[k++] = 1 + (int32_t)fr_rng_below(&r, V - 1);
-        train_off[u + 1] = k;
-    }
-    for (int i = T; i < V * T; i++)
-        tokens[i] = (i % 4 == 0) ? 0 : 1 + (int32_t)fr_rng_below(&r, VT - 1);
-    int W = L + 1;
-    windows = calloc((size_t)U * 10 * W, sizeof(int32_t));
-    for (int u = 0; u < U; u++) {
-        long n = train_off[u + 1] - train_off[u];
-        const int32_t *s = train_items + train_off[u];
-        int full = (int)(n / W), rem = (int)(n % W);
-        if (rem >= 2) { /* oldest, left-padded */
-            for (int i = 0; i < rem; i++)
-                windows[n_windows * W + (W - rem) + i] = s[i];
-            n_windows++;
-        }
-        for (int f = 0; f < full; f++, n_windows++)
-            memcpy(windows + n_windows * W, s + rem + f * W, sizeof(int32_t) * W);
-    }
+    make_data_seeded(77, 4);
 }
 
 static int setup(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float clip)

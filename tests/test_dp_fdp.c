@@ -14,42 +14,11 @@
 #include "privacy/fr_dp_fdp.h"
 #include "util/fr_rng.h"
 
-enum { V = 40, VT = 60, T = 3, D = 8, F = 6, L = 6, U = 12 };
+#include "fr_test_dp_data.h"
 
-static int64_t train_off[U + 1];
-static int32_t train_items[U * 30];
-static int32_t *windows;
-static long n_windows;
-static int32_t tokens[V * T];
-
-/* Per-user sequences of varied length; windows cut as the data module does. */
 static void make_data(void)
 {
-    fr_rng r;
-    fr_rng_seed(&r, 77);
-    long k = 0;
-    for (int u = 0; u < U; u++) {
-        int n = 2 + u * 2;
-        for (int i = 0; i < n; i++)
-            train_items[k++] = 1 + (int32_t)fr_rng_below(&r, V - 1);
-        train_off[u + 1] = k;
-    }
-    for (int i = T; i < V * T; i++)
-        tokens[i] = (i % 4 == 0) ? 0 : 1 + (int32_t)fr_rng_below(&r, VT - 1);
-    int W = L + 1;
-    windows = calloc((size_t)U * 10 * W, sizeof(int32_t));
-    for (int u = 0; u < U; u++) {
-        long n = train_off[u + 1] - train_off[u];
-        const int32_t *s = train_items + train_off[u];
-        int full = (int)(n / W), rem = (int)(n % W);
-        if (rem >= 2) { /* oldest, left-padded */
-            for (int i = 0; i < rem; i++)
-                windows[n_windows * W + (W - rem) + i] = s[i];
-            n_windows++;
-        }
-        for (int f = 0; f < full; f++, n_windows++)
-            memcpy(windows + n_windows * W, s + rem + f * W, sizeof(int32_t) * W);
-    }
+    make_data_seeded(77, 4);
 }
 
 static int setup(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float clip)
@@ -212,12 +181,52 @@ static void test_sim_epoch_and_padding(void)
     fr_model_free(&m);
 }
 
+/* The coordinator's step from a ring sum: the decoded sum over q N, negated and times
+ * the aggregate's weight (its mean is the model delta), padding rows zeroed; FedAvg at
+ * server rate 1 then moves the parameters as fr_dp_fdp_apply's gradient would. */
+static void test_round_delta(void)
+{
+    fr_model m;
+    fr_dp_trainer tr;
+    if (setup(&m, &tr, 0.5, 1.0, 1.0f))
+        return;
+    fr_skellam sk = mech(&m, 1.0);
+    uint32_t *ring = malloc(m.n * sizeof *ring);
+    double *sum = malloc(m.n * sizeof *sum);
+    float *dec = malloc(m.n * sizeof *dec);
+    for (size_t i = 0; i < m.n; i++)
+        ring[i] = (uint32_t)(int32_t)(((long)(i * 7919) % 2001 - 1000) * 1000);
+    fr_skellam_decode(&sk, ring, dec);
+    for (size_t i = 0; i < m.n; i++) /* as the round keeps the ring sum */
+        sum[i] = (double)(int32_t)ring[i];
+    double q = 0.25, weight = 37;
+    long pop = 120;
+    fr_dp_fdp_round_delta(&m, &sk, q, pop, weight, sum);
+    size_t pad[2] = {m.p[FR_P_E_ID].offset, m.p[FR_P_E_TOK].offset};
+    int bad = 0, pad_bad = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        int is_pad = (i >= pad[0] && i < pad[0] + D) || (i >= pad[1] && i < pad[1] + D);
+        double want = is_pad ? 0 : -(double)dec[i] / (q * pop);
+        if (is_pad)
+            pad_bad += sum[i] != 0;
+        else
+            bad += fabs(sum[i] / weight - want) > 1e-6 * (fabs(want) + 1e-9);
+    }
+    CHECK(bad == 0 && pad_bad == 0, "%d coordinates off, %d padding values kept", bad, pad_bad);
+    free(ring);
+    free(sum);
+    free(dec);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
 int main(void)
 {
     make_data();
     RUN(test_node_vector_is_the_clipped_sum);
     RUN(test_four_nodes_noise);
     RUN(test_sim_epoch_and_padding);
+    RUN(test_round_delta);
     free(windows);
     return fr_test_end();
 }

@@ -111,7 +111,7 @@ static void restart_case(fr_agg_kind k, double lr)
     fr_err err = {{0}};
     fr_agg a = {0};
     fr_server_opt o1 = {0}, o2 = {0};
-    float p1[N], p2[N], d[N];
+    float p1[N], p2[N], d[N + 1]; /* N + 1: the second node's delta reads d + 1 */
     char path[128];
     snprintf(path, sizeof path, "%s/opt-%s", tmpdir, fr_agg_kind_name(k));
     fr_agg_config c = fr_agg_config_default();
@@ -127,12 +127,12 @@ static void restart_case(fr_agg_kind k, double lr)
     for (int i = 0; i < N; i++)
         p1[i] = p2[i] = 0.1f * (float)i - 0.3f;
     for (int r = 0; r < R; r++) {
-        for (int i = 0; i < N; i++)
+        for (int i = 0; i <= N; i++)
             d[i] = (float)sin(1.0 + r * N + i) * 0.05f;
         for (int pass = 0; pass < 2; pass++) {
             fr_agg_reset(&a);
             fr_agg_add(&a, d, 1.0 + r);
-            fr_agg_add(&a, d + 1, 2.0); /* another node's delta: the first N - 1 shifted */
+            fr_agg_add(&a, d + 1, 2.0); /* another node's delta: the same shifted by one */
             if (pass == 0) {
                 CHECK(fr_agg_apply(&a, &c, &o1, p1, &err) == FR_OK, "%s", err.msg);
             } else {

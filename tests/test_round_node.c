@@ -95,6 +95,24 @@ static void test_plain_refused(void)
           fr_node_reason_str(why));
 }
 
+/* Federation-wide DP asked of a plain round is sat out, even by a node that takes plain
+ * rounds: its vector would reach the coordinator with one share of the noise; the same
+ * task in a secure round is taken part in. */
+static void test_fdp_plain_refused(void)
+{
+    fr_node_view v = view();
+    fr_node_reason why;
+    fr_proto_task t = open_task(3, 3);
+    t.fdp = 1;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_SIT_OUT && why == FR_NODE_SKIP_FDP_PLAIN,
+          "%s", fr_node_reason_str(why));
+    CHECK(strstr(fr_node_reason_str(why), "federation-wide DP") != NULL, "%s",
+          fr_node_reason_str(why));
+    t.secagg = 1;
+    CHECK(fr_node_round_decide(&v, &t, &why) == FR_NODE_TRAIN_SECURE, "%s",
+          fr_node_reason_str(why));
+}
+
 static void test_wait(void)
 {
     fr_node_view v = view();
@@ -368,6 +386,7 @@ int main(void)
     RUN(test_join_on_heartbeat);
     RUN(test_take_part);
     RUN(test_plain_refused);
+    RUN(test_fdp_plain_refused);
     RUN(test_wait);
     RUN(test_max_rounds_and_done);
     RUN(test_give_up);

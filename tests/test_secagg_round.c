@@ -450,6 +450,56 @@ static void test_skewed_weights(void)
     free(s);
 }
 
+/* A federation-wide DP round's vectors: the delta segment carries each node's ring
+ * integers as they are (sums that no fixed-point float segment could hold: values
+ * near +-2^30), their sum modulo 2^32 comes back as the signed integers it is, and the
+ * weight, loss and evaluation segments decode as in any round. */
+static void test_ring_vectors(void)
+{
+    enum { N = 3, P = 500 };
+    fr_secagg_setup *s = malloc(sizeof *s);
+    make_setup(s, N, P + FR_SECAGG_ROUND_EXTRA);
+    uint32_t *ring = malloc(sizeof(uint32_t) * P), *y = malloc(sizeof(uint32_t) * (P + 6)),
+             *sum = calloc(P + FR_SECAGG_ROUND_EXTRA, sizeof(uint32_t));
+    int64_t *want = calloc(P, sizeof(int64_t));
+    double *got = malloc(sizeof(double) * P);
+    fr_err err = {{0}};
+    for (int u = 0; u < N; u++) {
+        for (int i = 0; i < P; i++) {
+            /* large of either sign, and a sum that crosses zero modulo 2^32 */
+            int32_t v = (int32_t)((i % 7 - 3) * 300000000 / (u + 1)) + (int32_t)(i * 13 - u);
+            ring[i] = (uint32_t)v;
+            want[i] += v;
+        }
+        fr_secagg_round_eval ev = {.users = 10, .hr10 = 0.5, .ndcg10 = 0.25, .recall10 = 0.5};
+        CHECK(fr_secagg_round_encode_ring(s, 10.0 * (u + 1), ring, 2.0, &ev, y, &err) == FR_OK,
+              "%s", err.msg);
+        CHECK(!memcmp(y, ring, sizeof(uint32_t) * P), "node %d: the ring copied as it is", u);
+        for (int i = 0; i < P + FR_SECAGG_ROUND_EXTRA; i++)
+            sum[i] += y[i];
+    }
+    fr_secagg_round_ring_sum(s, sum, got);
+    int bad = 0;
+    for (int i = 0; i < P; i++)
+        bad += want[i] >= INT32_MIN && want[i] <= INT32_MAX && got[i] != (double)want[i];
+    CHECK(bad == 0, "%d ring sums differ from the integers' sum", bad);
+    fr_secagg_round_sum out = {.wdelta = got};
+    CHECK(fr_secagg_round_decode(s, sum, N, &out, &err) == FR_OK, "%s", err.msg);
+    CHECK(fabs(out.weight - 60) < 0.01 && fabs(out.wloss - 120) < 0.1 &&
+              fabs(out.eval.users - 30) < 0.01 && fabs(out.eval.hr10 - 0.5) < 1e-3,
+          "weight %g loss %g eval users %g HR %g", out.weight, out.wloss, out.eval.users,
+          out.eval.hr10);
+    CHECK(fr_secagg_round_encode_ring(s, 0, ring, 2.0, NULL, y, &err) == FR_EINVAL &&
+              fr_secagg_round_encode_ring(s, 5, ring, NAN, NULL, y, &err) == FR_EINVAL,
+          "a weight of 0 or a loss that is not finite");
+    free(s);
+    free(ring);
+    free(y);
+    free(sum);
+    free(want);
+    free(got);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -461,5 +511,6 @@ int main(void)
     RUN(test_own_weight);
     RUN(test_setup_with_weights_refused);
     RUN(test_skewed_weights);
+    RUN(test_ring_vectors);
     return fr_test_end();
 }

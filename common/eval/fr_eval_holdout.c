@@ -57,7 +57,7 @@ static long rank_of(const float *sc, const uint8_t *take, int V, int target)
 }
 
 fr_status fr_eval_holdout(const fr_evaluator *ev, const uint8_t *cold, const float *item_vecs,
-                       const float *user_vecs, int dim, fr_holdout_metrics *out, fr_err *err)
+                          const float *user_vecs, int dim, fr_holdout_metrics *out, fr_err *err)
 {
     const fr_dataset *ds = ev->ds;
     int V = ds->num_items;

@@ -34,7 +34,8 @@ void fr_holdout_drop_train(fr_dataset *ds, const uint8_t *cold);
  * split's user vectors (ev->n_users x dim, in eval_users order). rank = candidates
  * scoring strictly higher than the target; the user's validation item is not a
  * candidate, nor, for the whole catalogue, are their training items. */
-FR_MUST fr_status fr_eval_holdout(const fr_evaluator *ev, const uint8_t *cold, const float *item_vecs,
-                               const float *user_vecs, int dim, fr_holdout_metrics *out, fr_err *err);
+FR_MUST fr_status fr_eval_holdout(const fr_evaluator *ev, const uint8_t *cold,
+                                  const float *item_vecs, const float *user_vecs, int dim,
+                                  fr_holdout_metrics *out, fr_err *err);
 
 #endif

@@ -36,6 +36,9 @@ const char *fr_node_reason_str(fr_node_reason r)
     case FR_NODE_SKIP_BUDGET_SPENT: return "privacy budget spent";
     case FR_NODE_STOP_MAX_ROUNDS: return "max-rounds reached";
     case FR_NODE_STOP_DONE: return "federation finished";
+    case FR_NODE_SKIP_FDP_PLAIN:
+        return "federation-wide DP refused in a plain round (the coordinator would see this "
+               "node's vector with its share of the noise alone)";
     }
     return "unknown reason";
 }
@@ -75,6 +78,9 @@ fr_node_action fr_node_round_decide(const fr_node_view *v, const fr_proto_task *
     else if (t->secagg) {
         *why = FR_NODE_GO;
         return FR_NODE_TRAIN_SECURE;
+    } else if (t->fdp) {
+        *why = FR_NODE_SKIP_FDP_PLAIN;
+        return FR_NODE_SIT_OUT;
     } else if (v->require_secagg) {
         *why = FR_NODE_SKIP_PLAIN_REFUSED;
         return FR_NODE_SIT_OUT;

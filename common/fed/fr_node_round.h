@@ -54,6 +54,7 @@ typedef enum fr_node_reason {
     FR_NODE_SKIP_BUDGET_SPENT,  /* the privacy budget cannot pay for the round */
     FR_NODE_STOP_MAX_ROUNDS,    /* took part in max-rounds rounds, the last reported */
     FR_NODE_STOP_DONE,          /* the federation has finished */
+    FR_NODE_SKIP_FDP_PLAIN,     /* federation-wide DP asked of a plain round */
 } fr_node_reason;
 
 /* The reason in a few words ("budget spent", ...). */

@@ -79,6 +79,10 @@ typedef struct fr_round_config {
     double max_weight;          /* the cap on one node's weight, 1..1e9; 0 = the default */
     int secagg_threshold;       /* t; 0 = min_updates, raised to the smallest t > 2n/3 */
     double secagg_step_timeout; /* seconds each later secure step waits */
+    /* rounds of federation-wide DP (docs/privacy.md): the sum's "delta" segment holds
+     * the nodes' ring integers, kept as such in agg.sum (fr_secagg_round_ring_sum) for
+     * the owner to turn into the round's step */
+    int fdp;
 } fr_round_config;
 
 /* What the store holds of an open round: enough to rebuild it. */

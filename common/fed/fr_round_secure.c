@@ -156,6 +156,8 @@ static void finish(fr_round *r, fr_round_decision *d)
     if (fr_secagg_server_finish(&sa->sv, sum, &contributors, &err) != FR_OK ||
         fr_secagg_round_decode(&sa->setup, sum, contributors, &got, &err) != FR_OK)
         goto fail;
+    if (r->cfg.fdp)
+        fr_secagg_round_ring_sum(&sa->setup, sum, r->agg.sum);
     /* the weights are the members' own, summed under the masks like their deltas */
     r->agg.count = contributors;
     r->agg.weight = got.weight;

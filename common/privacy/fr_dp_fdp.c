@@ -59,6 +59,22 @@ void fr_dp_fdp_apply(fr_dp_trainer *tr, const fr_skellam *sk, const uint32_t *su
     tr->steps++;
 }
 
+void fr_dp_fdp_round_delta(const fr_model *m, const fr_skellam *sk, double q, long population,
+                           double weight, double *sum)
+{
+    /* the ring's integers are exact in a double; one division each by powers of two
+     * and the expected users */
+    double f = -weight / (sk->scale * q * (double)population);
+    for (size_t i = 0; i < m->n; i++)
+        sum[i] *= f;
+    /* the padding rows are constants of the model, not parameters: their noise goes */
+    size_t d = (size_t)m->cfg.dim;
+    for (size_t i = 0; i < d; i++) {
+        sum[m->p[FR_P_E_ID].offset + i] = 0;
+        sum[m->p[FR_P_E_TOK].offset + i] = 0;
+    }
+}
+
 fr_status fr_dp_fdp_sim_epoch(fr_dp_trainer *tr, const fr_skellam *sk, double q,
                               fr_dp_ledger *ledger, fr_dp_rng *rng, fr_epoch_stats *out,
                               size_t *clamped, fr_err *err)

@@ -33,6 +33,16 @@ FR_MUST fr_status fr_dp_fdp_node_vector(fr_dp_trainer *tr, const fr_skellam *sk,
 void fr_dp_fdp_apply(fr_dp_trainer *tr, const fr_skellam *sk, const uint32_t *sum, double q,
                      long population);
 
+/* The round's step as the coordinator's server optimiser takes it (fr_fedagg.h): sum
+ * (m's n values) holds the ring sum's integers (fed/fr_round.h, cfg.fdp) and becomes,
+ * in place, weight times the model delta -g / (q population), g the decoded noisy sum
+ * of the users' clipped gradients, padding rows zeroed, so that the aggregate's mean
+ * (sum / weight) is that delta: FedAvg at server rate 1 takes central DP-SGD's plain
+ * step, FedAdam central DP-SGD with Adam at its own rate (fr_dp_fdp_apply, in a
+ * process that holds no data). weight: the round's aggregate weight (> 0). */
+void fr_dp_fdp_round_delta(const fr_model *m, const fr_skellam *sk, double q, long population,
+                           double weight, double *sum);
+
 /* One epoch (round(1/q) rounds) of the federation that the users of tr would form
  * split among sk->nodes sites (user u at site u mod nodes), in one process, every site
  * surviving: each site samples its users at rate q, its vector is built as a node's

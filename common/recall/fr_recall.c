@@ -107,7 +107,8 @@ static fr_status build_histories(fr_recall *r, fr_err *err)
         memcpy(s, h, (size_t)n * sizeof *s);
         /* retired items are never recalled: they join every user's exclusions, which
          * every channel already honours */
-        memcpy(s + n, r->retired, (size_t)r->n_retired * sizeof *s);
+        if (r->n_retired > 0) /* memcpy from NULL is undefined even for 0 bytes */
+            memcpy(s + n, r->retired, (size_t)r->n_retired * sizeof *s);
         n += r->n_retired;
         qsort(s, (size_t)n, sizeof *s, cmp_i32);
         long m = 0;

@@ -260,6 +260,26 @@ static double unit(double v)
     return v > 0 ? (v < 1 ? v : 1) : 0;
 }
 
+/* The weight, loss and evaluation segments of a node's vector (w already cut). */
+static fr_status encode_extras(const fr_secagg_setup *s, const fr_secagg_layout *l, double w,
+                               double loss, const fr_secagg_round_eval *ev, uint32_t *out,
+                               fr_err *err)
+{
+    fr_status st;
+    float wf = (float)w, wl = (float)(fmin(fmax(loss, 0), s->loss_clip) * w);
+    /* the evaluation's users count like a weight: cut to the same cap, so that no node's
+     * figures outweigh the cap's share of the federation's means */
+    double e = ev && ev->users > 0 ? fmin(ev->users, s->max_weight) : 0;
+    float evv[4] = {(float)e, (float)(e * unit(ev ? ev->hr10 : 0)),
+                    (float)(e * unit(ev ? ev->ndcg10 : 0)),
+                    (float)(e * unit(ev ? ev->recall10 : 0))};
+    if ((st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_WEIGHT, &wf, out, NULL, err)) != FR_OK ||
+        (st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_LOSS, &wl, out, NULL, err)) != FR_OK ||
+        (st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_EVAL, evv, out, NULL, err)) != FR_OK)
+        return st;
+    return FR_OK;
+}
+
 fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta, double loss,
                                  const fr_secagg_round_eval *ev, uint32_t *out, int *clipped,
                                  fr_err *err)
@@ -287,19 +307,27 @@ fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float 
         *clipped = norm > s->clip;
     for (size_t i = 0; i < p; i++)
         delta[i] = (float)(delta[i] * f);
-    float wf = (float)w, wl = (float)(fmin(fmax(loss, 0), s->loss_clip) * w);
-    /* the evaluation's users count like a weight: cut to the same cap, so that no node's
-     * figures outweigh the cap's share of the federation's means */
-    double e = ev && ev->users > 0 ? fmin(ev->users, s->max_weight) : 0;
-    float evv[4] = {(float)e, (float)(e * unit(ev ? ev->hr10 : 0)),
-                    (float)(e * unit(ev ? ev->ndcg10 : 0)),
-                    (float)(e * unit(ev ? ev->recall10 : 0))};
-    if ((st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_DELTA, delta, out, NULL, err)) != FR_OK ||
-        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_WEIGHT, &wf, out, NULL, err)) != FR_OK ||
-        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_LOSS, &wl, out, NULL, err)) != FR_OK ||
-        (st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_EVAL, evv, out, NULL, err)) != FR_OK)
+    if ((st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_DELTA, delta, out, NULL, err)) != FR_OK)
         return st;
-    return FR_OK;
+    return encode_extras(s, &l, w, loss, ev, out, err);
+}
+
+fr_status fr_secagg_round_encode_ring(const fr_secagg_setup *s, double weight, const uint32_t *ring,
+                                      double loss, const fr_secagg_round_eval *ev, uint32_t *out,
+                                      fr_err *err)
+{
+    fr_secagg_layout l;
+    double w = 0;
+    fr_status st;
+    if ((st = fr_secagg_round_layout(s, &l, err)) != FR_OK ||
+        (st = fr_secagg_round_weight(s, weight, &w, err)) != FR_OK)
+        return st;
+    if (!isfinite(loss))
+        return fr_fail(err, FR_EINVAL, "secagg: loss %g is not finite", loss);
+    /* already ring elements, bounded by their own mechanism: copied as they are */
+    const fr_secagg_segment *d = fr_secagg_layout_find(&l, FR_SECAGG_SEG_DELTA);
+    memcpy(out + d->offset, ring, d->len * sizeof *ring);
+    return encode_extras(s, &l, w, loss, ev, out, err);
 }
 
 fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, int contributors,
@@ -332,4 +360,12 @@ fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, 
                        "member sent a vector outside the layout",
                        contributors, out->weight, top);
     return FR_OK;
+}
+
+void fr_secagg_round_ring_sum(const fr_secagg_setup *s, const uint32_t *sum, double *out)
+{
+    /* the delta segment is the first: coordinates [0, p) */
+    size_t p = (size_t)s->p.m - FR_SECAGG_ROUND_EXTRA;
+    for (size_t i = 0; i < p; i++)
+        out[i] = (double)(int32_t)sum[i];
 }

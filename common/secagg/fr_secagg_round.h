@@ -114,6 +114,20 @@ FR_MUST fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight
                                          double loss, const fr_secagg_round_eval *ev, uint32_t *out,
                                          int *clipped, fr_err *err);
 
+/* The vector of a node in a round of federation-wide DP (docs/privacy.md): as
+ * fr_secagg_round_encode, but the "delta" segment carries ring (p values modulo 2^32,
+ * the node's clipped, rounded and noised integers of privacy/fr_dp_fdp.h) as they
+ * are, not a float at the segment's fixed-point scale. The mechanism bounds them and
+ * sizes the ring so that their sum cannot wrap; the layout's scale is not used. */
+FR_MUST fr_status fr_secagg_round_encode_ring(const fr_secagg_setup *s, double weight,
+                                              const uint32_t *ring, double loss,
+                                              const fr_secagg_round_eval *ev, uint32_t *out,
+                                              fr_err *err);
+
+/* The "delta" segment of a sum of such vectors (p values) into out as the signed
+ * integers they are (int32, exact in a double). */
+void fr_secagg_round_ring_sum(const fr_secagg_setup *s, const uint32_t *sum, double *out);
+
 /* The sums of one round, decoded from the unmasked sum of `contributors` vectors. */
 typedef struct fr_secagg_round_sum {
     double *wdelta; /* p values, the caller's: sum of w delta, as a plain round's fr_agg */
