@@ -58,7 +58,7 @@ coordinator() {
     "$COORD" --listen 127.0.0.1:0 --cert "$tmp/pki/coordinator.crt" \
         --key "$tmp/pki/coordinator.key" --ca "$tmp/pki/ca.crt" --crl "$tmp/pki/crl.pem" \
         --state-dir "$1" --min-nodes 3 --rounds "$2" --retry 1 --local-epochs 1 --batch 128 \
-        --seq-len 50 --negatives 128 --lr 0.001 --secure-aggregation off 2>>"$1.log" &
+        --seq-len 50 --negatives 128 --lr 0.001 --recipe peer --secure-aggregation off 2>>"$1.log" &
     cpid=$!
     pids="$pids $cpid"
     port=

@@ -34,7 +34,10 @@
 # add "value" for the value table; "" only summarises FR_FED_OUT again),
 # FR_FED_OVERHEAD_ROUNDS (10), FR_FED_OUT (bench/out/fed), FR_FED_DP_EPSILON (unset:
 # the quality and value runs' nodes train without DP; a number: user-level DP-SGD at
-# that budget per node, spread over the run's rounds).
+# that budget per node, spread over the run's rounds), FR_FED_RECIPE (tuned: the
+# training recipe of the federation's task, the central and the alone trainings alike,
+# each with the recipe's K and lr; peer: the spec's benchmark configuration, K 128,
+# lr 1e-3, as before the federation carried recipes).
 # The sites' data (bench/fed_split.py, deterministic per seed): FR_FED_SPLIT ("users")
 # is one or more of
 #   users  users dealt round-robin (the original split);
@@ -64,6 +67,7 @@ SIZES=${FR_FED_SIZES:-}
 STEPS=${FR_FED_STEPS-quality agg overhead secagg}
 OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
+RECIPE=${FR_FED_RECIPE:-tuned}
 PY=/usr/bin/python3
 
 SRC_DATA=$DATA # as named, for the titles (a sasrec folder is read through a converted copy)
@@ -291,7 +295,8 @@ if has quality; then
     echo "$split" >"$OUT/quality_split.txt"
     echo "$CENTRAL" >"$OUT/central_epochs.txt"
     # the training configuration, the same for the federation's task and central training
-    TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
+    # (the recipe's learning-rate schedule spans the rounds there, the epochs here)
+    TASK="--batch 128 --seq-len 50 --recipe $RECIPE"
     first=$(echo "$SEEDS" | cut -d' ' -f1)
     for s in $SEEDS; do
         "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
@@ -308,7 +313,7 @@ if has quality; then
         echo "seed $s: federation $(elapsed "$t0" "$t1") s"
         evaluate "$OUT/quality_s$s/final.frm" "$DATA" "$OUT/fed_eval_s$s.json"
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK --recipe peer \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
             --seed "$s" --time-only --model-out "$OUT/central_s$s.frm" | tail -n 1
         evaluate "$OUT/central_s$s.frm" "$DATA" "$OUT/central_eval_s$s.json"
         rm -f "$OUT/central_s$s.frm"
@@ -320,13 +325,13 @@ if has value; then
         "users under its alone-model ($ALONE epochs), the federated model" \
         "($ROUNDS rounds x $LOCAL) and the central model ($CENTRAL epochs)"
     rm -rf "$OUT"/value_* "$OUT/value.md"
-    TASK="--batch 128 --seq-len 50 --negatives 128 --lr 0.001"
+    TASK="--batch 128 --seq-len 50 --recipe $RECIPE"
     tv0=$(date +%s.%N)
     TRACE=0
     for s in $SEEDS; do
         # the central model does not depend on the split: one per seed
         # shellcheck disable=SC2086
-        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK --recipe peer \
+        "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
             --seed "$s" --time-only --model-out "$tmp/value_central_s$s.frm" | tail -n 1
         "$NODE" init-model --items "$DATA" --format movielens-csv --seed "$s" \
             --out "$tmp/value_init_s$s.frm" >/dev/null
@@ -345,7 +350,7 @@ if has value; then
                 # the site alone: its own data, the same epochs, one thread like its node
                 # shellcheck disable=SC2086
                 "$NODE" train --data "$part" --format movielens-csv --epochs "$ALONE" \
-                    $TASK --recipe peer --seed $((s * 100 + i)) --threads 1 --time-only \
+                    $TASK --seed $((s * 100 + i)) --threads 1 --time-only \
                     --state-dir "$tmp/value_alone_state" \
                     --model-out "$tmp/value_alone.frm" >/dev/null
                 for m in alone fed central; do

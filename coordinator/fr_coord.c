@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "fr_coord.h"
+#include "nn/fr_train.h"
 #include "fed/fr_proto.h"
 
 static void on_tick(evutil_socket_t fd, short what, void *ctx)
@@ -73,6 +74,13 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
     if (strcmp(cfg->local_adam, "fresh") && strcmp(cfg->local_adam, "carry"))
         return fr_fail(err, FR_EINVAL, "local-adam: '%s' is neither fresh nor carry",
                        cfg->local_adam);
+    const fr_recipe *recipe = fr_recipe_find(cfg->recipe);
+    if (!recipe)
+        return fr_fail(err, FR_EINVAL, "recipe: '%s' is not " FR_RECIPE_NAMES, cfg->recipe);
+    if (!c->cfg.negatives)
+        c->cfg.negatives = recipe->negatives;
+    if (!(c->cfg.lr > 0))
+        c->cfg.lr = recipe->lr;
     if (strcmp(cfg->weighting, "users") && strcmp(cfg->weighting, "windows"))
         return fr_fail(err, FR_EINVAL, "weighting: '%s' is neither users nor windows",
                        cfg->weighting);

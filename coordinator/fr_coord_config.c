@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "fr_coord.h"
+#include "nn/fr_train.h"
 
 void fr_coord_config_default(fr_coord_config *c)
 {
@@ -32,8 +33,9 @@ void fr_coord_config_default(fr_coord_config *c)
     c->local_adam = "fresh";
     c->batch = 128;
     c->seq_len = 50;
-    c->negatives = 128;
-    c->lr = 1e-3f;
+    c->negatives = 0; /* the recipe's */
+    c->lr = 0;
+    c->recipe = FR_RECIPE_DEFAULT;
     c->max_update_norm = 100.0;
     c->weighting = "users";
     c->max_weight = FR_ROUND_MAX_WEIGHT_DEFAULT;
@@ -99,8 +101,16 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          0, 0},
         {"batch", FR_OPT_INT, &c->batch, 1, 1 << 20, "task: sequences per batch", 0, 0},
         {"seq-len", FR_OPT_INT, &c->seq_len, 1, 65536, "task: sequence length L", 0, 0},
-        {"negatives", FR_OPT_INT, &c->negatives, 1, 1 << 20, "task: shared negatives K", 0, 0},
-        {"lr", FR_OPT_FLOAT, &c->lr, 1e-12, 1e3, "task: local Adam learning rate", 0, 0},
+        {"recipe", FR_OPT_STR, &c->recipe, 0, 0,
+         "task: the nodes' training recipe, " FR_RECIPE_NAMES
+         "; its lr schedule spans --rounds (docs/model.md)",
+         0, 0},
+        {"negatives", FR_OPT_INT, &c->negatives, 0, 1 << 20,
+         "task: shared negatives K (0: the recipe's, 256 tuned, 128 peer)", 0, 0},
+        {"lr", FR_OPT_FLOAT, &c->lr, 0, 1e3,
+         "task: local Adam learning rate, the schedule's peak (0: the recipe's, 3e-3 tuned, 1e-3 "
+         "peer)",
+         0, 0},
         {"max-update-norm", FR_OPT_DOUBLE, &c->max_update_norm, 1e-9, 1e12,
          "task: L2 bound of an update; larger ones are refused", 0, 0},
         {"weighting", FR_OPT_STR, &c->weighting, 0, 0,

@@ -128,6 +128,11 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     t.seq_len = c->cfg.seq_len;
     t.negatives = c->cfg.negatives;
     t.lr = c->cfg.lr;
+    /* peer is sent as no key: nodes that predate the key take part in such rounds */
+    if (strcmp(c->cfg.recipe, "peer")) {
+        snprintf(t.recipe, sizeof t.recipe, "%s", c->cfg.recipe);
+        t.recipe_rounds = c->cfg.rounds;
+    }
     t.max_update_norm = c->cfg.max_update_norm;
     snprintf(t.weighting, sizeof t.weighting, "%s", c->cfg.weighting);
     t.max_weight = c->rd.cfg.max_weight;

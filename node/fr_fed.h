@@ -85,6 +85,7 @@ typedef struct fr_fed {
      * sum, and leaves the node in the clear only when require_secagg is off */
     fr_proto_metrics last_eval;
     int have_eval;
+    int recipe_logged; /* the round's training recipe is logged once a run */
     fr_dp_ledger ledger;
     int have_ledger;
     int budget_set; /* the configured budget was recorded by this run */

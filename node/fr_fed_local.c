@@ -15,6 +15,7 @@
 #include "privacy/fr_dp_sgd.h"
 #include "eval/fr_eval_model.h"
 #include "fr_fed.h"
+#include "fed/fr_fed_recipe.h"
 #include "fed/fr_fedopt.h"
 #include "data/fr_items.h"
 #include "nn/fr_nn.h"
@@ -210,13 +211,15 @@ static fr_status moments_save(fr_fed *f, const fr_model *local, fr_err *err)
     return st;
 }
 
-/* Local epochs of plain training of `local`; *loss the mean over them. */
+/* Local epochs of plain training of `local`, from step `start` of the recipe's
+ * schedule; *loss the mean over them. */
 static fr_status train_plain(fr_fed *f, fr_model *local, const fr_train_config *tc, int epochs,
-                             double *loss, fr_err *err)
+                             long start, double *loss, fr_err *err)
 {
     fr_trainer tr = {0};
     double sum = 0;
     fr_status st = fr_trainer_init(&tr, local, tc, f->windows, f->n_windows, err);
+    tr.step = start;
     for (int e = 0; st == FR_OK && e < epochs; e++) {
         fr_epoch_stats es;
         if ((st = fr_trainer_epoch(&tr, &es, NULL, NULL, err)) == FR_OK)
@@ -293,19 +296,28 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     }
     fr_model_get_params(&f->global, params);
     fr_model_set_params(&local, params);
-    fr_train_config tc = {.batch = (int)t->batch,
-                          .seq_len = (int)t->seq_len,
-                          .negatives = (int)t->negatives,
-                          .lr = (float)t->lr,
-                          .seed =
-                              fr_node_round_train_seed(f->cfg.seed_fixed, f->cfg.seed, t->round)};
+    fr_train_config tc;
+    long start = 0;
+    fr_fed_recipe_dp rdp = (prep.dp && !prep.site) || t->fdp ? FR_FED_RECIPE_DP_USER
+                           : prep.dp                         ? FR_FED_RECIPE_DP_SITE
+                                                             : FR_FED_RECIPE_PLAIN;
+    if ((st = fr_fed_recipe_config(
+             t, rdp, fr_node_round_train_seed(f->cfg.seed_fixed, f->cfg.seed, t->round),
+             f->n_windows, &tc, &start, err)) != FR_OK)
+        goto out;
+    if (!f->recipe_logged) {
+        char line[256];
+        fr_fed_recipe_describe(t, &tc, line, sizeof line);
+        fr_fed_log("round %lld: %s", (long long)t->round, line);
+        f->recipe_logged = 1;
+    }
     int epochs = (int)t->local_epochs;
     if (t->adam_carry)
         moments_load(f, &local);
     if (prep.dp && !prep.site)
         st = train_dp(f, &local, &tc, epochs, &prep, loss, err);
     else
-        st = train_plain(f, &local, &tc, epochs, loss, err);
+        st = train_plain(f, &local, &tc, epochs, start, loss, err);
     if (st != FR_OK || (st = fr_node_round_check_loss(*loss, err)) != FR_OK)
         goto out;
     if (t->adam_carry && (st = moments_save(f, &local, err)) != FR_OK)

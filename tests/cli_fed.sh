@@ -42,6 +42,11 @@ else
     bad "final model test HR@10 $r0 -> $r3"
 fi
 # the nodes verified every model they loaded, and the coordinator saw no refusal
+# the coordinator's default recipe reached the nodes: popularity negatives from each
+# node's own counts, on the federation's schedule
+grep -q "recipe tuned: K 64 popularity negatives with logQ (this node's counts), lr 0.01 on the \
+federation's warm-up and cosine decay, dropout 0.4, item dropout 0.3" "$tmp/n1.log" &&
+    ok "nodes trained the tuned recipe" || bad "no tuned recipe in the node's log"
 grep -q "signature verified" "$tmp/n1.log" && ok "node verified model signatures" ||
     bad "no signature verification logged"
 if grep -q "refused" "$STATE.log"; then bad "refusals in a clean run:"; grep refused "$STATE.log"

@@ -42,6 +42,12 @@ n=$(grep -c '^steps q=1 sigma=0\.4[0-9]* n=1$' "$tmp/state-n2/privacy-ledger")
     { bad "site ledger has $n round steps"; cat "$tmp/state-n2/privacy-ledger"; }
 grep -q "site-level DP: delta norm .* clipped to 5" "$tmp/n2.log" &&
     ok "site level clips the update" || bad "no site-level clipping logged"
+# the coordinator's tuned recipe: user-level DP-SGD keeps its K and lr alone, site-level
+# DP (the whole delta noised) trains all of it
+grep -q "recipe tuned: K 32, lr 0.01, dropout 0, item dropout 0" "$tmp/n1.log" &&
+    grep -q "recipe tuned: K 32 popularity negatives.* dropout 0.4, item dropout 0.3" \
+        "$tmp/n2.log" && ok "DP rounds: the recipe's DP-compatible part" ||
+    { bad "recipe under DP"; grep -h "recipe" "$tmp"/n*.log; }
 grep -q '^budget epsilon=6 ' "$tmp/state-n1/privacy-ledger" &&
     grep -q '^steps q=0.5 ' "$tmp/state-n1/privacy-ledger" &&
     ok "user level: budget and steps in the ledger" || bad "user ledger"

@@ -34,7 +34,11 @@ typedef struct field {
     {                                                                                              \
 #k, F_STR, offsetof(st, k), sizeof(((st *)0)->k), 0, 0, 1                                  \
     }
-/* optional fields: absent decodes as zero; an absent (empty) bin is not sent */
+/* optional fields: absent decodes as zero, and zero (an empty bin or string) is not sent */
+#define SO(st, k)                                                                                  \
+    {                                                                                              \
+#k, F_STR, offsetof(st, k), sizeof(((st *)0)->k), 0, 0, 0                                  \
+    }
 #define IO(st, k, lo, hi)                                                                          \
     {                                                                                              \
 #k, F_INT, offsetof(st, k), 0, lo, hi, 0                                                   \
@@ -86,6 +90,8 @@ static const field task_fields[] = {
     IO(fr_proto_task, fdp_nodes, 0, 255),
     IO(fr_proto_task, fdp_users_max, 0, 1 << 30),
     IO(fr_proto_task, adam_carry, 0, 1),
+    SO(fr_proto_task, recipe),
+    IO(fr_proto_task, recipe_rounds, 0, 100000000),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI),
@@ -119,9 +125,20 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_body(pk, s, n);
 }
 
+/* An optional field at zero is not sent: absent decodes as zero, and a node that
+ * predates the key still decodes every message that leaves it unused. */
 static int absent(const field *f, const void *msg)
 {
-    return f->type == F_BIN && !((const fr_proto_bin *)((const char *)msg + f->off))->len;
+    const char *p = (const char *)msg + f->off;
+    if (f->required)
+        return 0;
+    switch (f->type) {
+    case F_INT: return !*(const int64_t *)p;
+    case F_FLOAT: return *(const double *)p == 0;
+    case F_STR: return !*p;
+    case F_BIN: return !((const fr_proto_bin *)p)->len;
+    }
+    return 0;
 }
 
 static void pack_fields(msgpack_packer *pk, const field *f, int nf, const void *msg, int extra)
@@ -272,6 +289,7 @@ static fr_status decode(const void *buf, size_t len, const char *name, const fie
 {
     const char *keys[32];
     int nk = 0;
+    FR_ASSERT(nf + 2 <= 32); /* and `seen`, a 32-bit mask */
     keys[nk++] = "v";
     for (int i = 0; i < nf; i++)
         keys[nk++] = f[i].key;

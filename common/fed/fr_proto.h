@@ -85,6 +85,12 @@ typedef struct fr_proto_task {
     int64_t fdp_t, fdp_nodes, fdp_users_max;
     int64_t adam_carry; /* optional, 0 when absent: 1 = the node's local Adam goes on
                          * from the moments of its previous round (fed/fr_fedopt.h) */
+    /* optional, "" when absent: the training recipe of the local epochs (nn/fr_train.h,
+     * fed/fr_fed_recipe.h), absent = "peer", the task's negatives and constant lr alone
+     * (what nodes before the key train); recipe_rounds: the federation's rounds, the
+     * length of the recipe's learning-rate schedule (0: no end, a constant lr) */
+    char recipe[16];
+    int64_t recipe_rounds;
 } fr_proto_task;
 
 /* POST /v1/update: one node's model delta for a round. The delta, n little-endian
