@@ -94,53 +94,57 @@ static void start_ctx(crypto_sign_state *s, const char *ctx, size_t ctx_len, uin
     crypto_sign_update(s, data, len);
 }
 
-void fr_sign_model(const fr_sign_key *k, uint64_t version, const void *data, size_t len,
-                   uint8_t sig[FR_SIGN_BYTES])
+/* Sign or verify under one context: the context keeps a catalogue's signature from
+ * passing for a model's of the same version, and the reverse. */
+static void sign_ctx(const fr_sign_key *k, const char *ctx, size_t ctx_len, uint64_t version,
+                     const void *data, size_t len, uint8_t sig[FR_SIGN_BYTES])
 {
     FR_ASSERT(k->secret);
     crypto_sign_state s;
-    start_ctx(&s, context, sizeof context, version, data, len);
+    start_ctx(&s, ctx, ctx_len, version, data, len);
     crypto_sign_final_create(&s, sig, NULL, k->secret);
+}
+
+static fr_status verify_ctx(const uint8_t pub[FR_SIGN_PUBLIC_BYTES], const char *ctx,
+                            size_t ctx_len, const char *what, uint64_t version, const void *data,
+                            size_t len, const uint8_t sig[FR_SIGN_BYTES], fr_err *err)
+{
+    if (sodium_init() < 0)
+        return fr_fail(err, FR_EIO, "libsodium failed to initialise");
+    crypto_sign_state s;
+    start_ctx(&s, ctx, ctx_len, version, data, len);
+    if (crypto_sign_final_verify(&s, (unsigned char *)sig, pub) != 0)
+        return fr_fail(err, FR_EINVAL,
+                       "%s version %llu: signature does not verify with the coordinator's key",
+                       what, (unsigned long long)version);
+    return FR_OK;
+}
+
+void fr_sign_model(const fr_sign_key *k, uint64_t version, const void *data, size_t len,
+                   uint8_t sig[FR_SIGN_BYTES])
+{
+    sign_ctx(k, context, sizeof context, version, data, len, sig);
 }
 
 fr_status fr_sign_verify_model(const uint8_t pub[FR_SIGN_PUBLIC_BYTES], uint64_t version,
                                const void *data, size_t len, const uint8_t sig[FR_SIGN_BYTES],
                                fr_err *err)
 {
-    if (sodium_init() < 0)
-        return fr_fail(err, FR_EIO, "libsodium failed to initialise");
-    crypto_sign_state s;
-    start_ctx(&s, context, sizeof context, version, data, len);
-    if (crypto_sign_final_verify(&s, (unsigned char *)sig, pub) != 0)
-        return fr_fail(err, FR_EINVAL,
-                       "model version %llu: signature does not verify with the coordinator's key",
-                       (unsigned long long)version);
-    return FR_OK;
+    return verify_ctx(pub, context, sizeof context, "model", version, data, len, sig, err);
 }
 
 void fr_sign_catalogue(const fr_sign_key *k, uint64_t version, const void *data, size_t len,
                        uint8_t sig[FR_SIGN_BYTES])
 {
-    FR_ASSERT(k->secret);
-    crypto_sign_state s;
-    start_ctx(&s, cat_context, sizeof cat_context, version, data, len);
-    crypto_sign_final_create(&s, sig, NULL, k->secret);
+    sign_ctx(k, cat_context, sizeof cat_context, version, data, len, sig);
 }
 
 fr_status fr_sign_verify_catalogue(const uint8_t pub[FR_SIGN_PUBLIC_BYTES], uint64_t version,
                                    const void *data, size_t len, const uint8_t sig[FR_SIGN_BYTES],
                                    fr_err *err)
 {
-    if (sodium_init() < 0)
-        return fr_fail(err, FR_EIO, "libsodium failed to initialise");
-    crypto_sign_state s;
-    start_ctx(&s, cat_context, sizeof cat_context, version, data, len);
-    if (crypto_sign_final_verify(&s, (unsigned char *)sig, pub) != 0)
-        return fr_fail(err, FR_EINVAL,
-                       "catalogue version %llu: signature does not verify with the coordinator's "
-                       "key",
-                       (unsigned long long)version);
-    return FR_OK;
+    return verify_ctx(pub, cat_context, sizeof cat_context, "catalogue", version, data, len, sig,
+                      err);
 }
 
 fr_status fr_sign_public_load(const char *file_or_hex, uint8_t pub[FR_SIGN_PUBLIC_BYTES],
