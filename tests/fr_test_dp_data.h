@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/fr_backend.h"
+#include "fr_test.h"
+#include "nn/fr_model.h"
+#include "privacy/fr_dp_sgd.h"
 #include "util/fr_rng.h"
 
 enum { V = 40, VT = 60, T = 3, D = 8, F = 6, L = 6, U = 12 };
@@ -49,6 +53,37 @@ static void make_data_seeded(uint64_t seed, int token_gap)
         for (int f = 0; f < full; f++, n_windows++)
             memcpy(windows + n_windows * W, s + rem + f * W, sizeof(int32_t) * W);
     }
+}
+
+/* A model over the data above and a DP trainer on it (q, sigma, clip; per_user 1: the
+ * reference path); CHECK fails and -1 comes back when either cannot be made. */
+static inline int setup_trainer(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float clip,
+                                int per_user)
+{
+    fr_err err = {{0}};
+    const fr_backend *be = fr_backend_cpu();
+    be->set_threads(1);
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = F};
+    if (fr_model_init(m, &mc, be, tokens, NULL, &err)) {
+        CHECK(0, "model: %s", err.msg);
+        return -1;
+    }
+    fr_model_init_params(m, 3);
+    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = q,
+                       .noise_multiplier = sigma,
+                       .clip = clip,
+                       .max_windows = 4,
+                       .per_user = per_user,
+                       .seed = "test",
+                       .seed_len = 4};
+    if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
+        CHECK(0, "dp trainer: %s", err.msg);
+        fr_model_free(m);
+        return -1;
+    }
+    return 0;
 }
 
 #endif

@@ -23,29 +23,7 @@ static void make_data(void)
 
 static int setup(fr_model *m, fr_dp_trainer *tr, double q, double sigma, float clip)
 {
-    fr_err err = {{0}};
-    const fr_backend *be = fr_backend_cpu();
-    be->set_threads(1);
-    fr_model_config mc = {
-        .num_items = V, .token_vocab = VT, .num_tokens = T, .dim = D, .filters = F};
-    if (fr_model_init(m, &mc, be, tokens, NULL, &err)) {
-        CHECK(0, "model: %s", err.msg);
-        return -1;
-    }
-    fr_model_init_params(m, 3);
-    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
-    fr_dp_config dc = {.sampling_rate = q,
-                       .noise_multiplier = sigma,
-                       .clip = clip,
-                       .max_windows = 4,
-                       .seed = "test",
-                       .seed_len = 4};
-    if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
-        CHECK(0, "dp trainer: %s", err.msg);
-        fr_model_free(m);
-        return -1;
-    }
-    return 0;
+    return setup_trainer(m, tr, q, sigma, clip, 0);
 }
 
 static fr_skellam mech(const fr_model *m, double sigma)
