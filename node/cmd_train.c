@@ -18,6 +18,7 @@
 #include "privacy/fr_dp_plan.h"
 #include "privacy/fr_dp_sgd.h"
 #include "fr_data_cli.h"
+#include "fr_train_dp.h"
 #include "eval/fr_eval.h"
 #include "eval/fr_eval_model.h"
 #include "nn/fr_model.h"
@@ -67,108 +68,6 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-typedef struct dp_args {
-    double q, sigma;
-    float clip;
-    int max_windows, per_user;
-    double eps_max, delta;
-    const char *state_dir, *seed;
-    int sites; /* > 0: federation-wide DP of this many sites with distributed noise */
-} dp_args;
-
-/* --dp-sites: the federation the users would form, with the Skellam mechanism it would
- * publish: threshold t > 2n/3 (the nodes' floor), users_max well above the q N users a
- * round expects (a round over it only clamps, never wraps). Plans sigma for the budget
- * when none is given, on an empty ledger. */
-static fr_status fdp_setup(fr_skellam *sk, fr_dp_ledger *ledger, size_t dim, int n, double q,
-                           long planned, double delta, const dp_args *a, fr_err *err)
-{
-    double expect = q * n, eps = 0;
-    *sk = (fr_skellam){.clip = a->clip,
-                       .sigma = a->sigma,
-                       .nodes = a->sites,
-                       .threshold = 2 * a->sites / 3 + 1,
-                       .dim = dim,
-                       .users_max = (long)ceil(expect + 10 * sqrt(expect) + 10)};
-    if (a->sigma > 0)
-        return fr_skellam_init(sk, err);
-    if (ledger->steps > 0)
-        return fr_fail(err, FR_EINVAL,
-                       "--dp-sites plans its noise on an empty ledger; give --dp-noise or a new "
-                       "--state-dir");
-    return fr_dp_plan_fdp_sigma(ledger->budget_eps, delta, q, planned, sk, &eps, err);
-}
-
-/* Open the ledger, settle q, delta and sigma, refuse a run over the budget, and set up
- * the DP trainer. Prints one line saying what the run will spend. */
-static fr_status dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_model *model,
-                          const fr_train_config *tc, const fr_dataset *ds, const int32_t *windows,
-                          long n_windows, int epochs, int threads, const dp_args *a, fr_skellam *sk,
-                          double *delta_out, fr_err *err)
-{
-    fr_status st;
-    int n = fr_dp_population(ds->train_off, ds->num_users, tc->seq_len);
-    if (n < 1)
-        return fr_fail(err, FR_ENODATA, "dp: no user has a training window");
-    double q = a->q > 0 ? a->q : fr_dp_plan_default_q(tc->batch, n);
-    long planned = (long)epochs * fr_dp_steps_per_epoch(q);
-    if ((st = fr_dp_ledger_open(ledger, a->state_dir, err)) != FR_OK)
-        return st;
-    fr_dp_plan plan;
-    fr_dp_plan_req req = {.eps_max = a->eps_max,
-                          .delta = a->delta,
-                          .noise = a->sigma,
-                          .users = n,
-                          .q = q,
-                          .steps = planned,
-                          .rounds = 1};
-    if (a->sites > 0) { /* the budget is recorded here; the federation plans its own sigma */
-        req.noise = a->sigma > 0 ? a->sigma : 1.0;
-        if (!(a->sigma > 0) && !(a->eps_max > 0) && !(ledger->budget_eps > 0))
-            return fr_fail(err, FR_EINVAL, "dp: give --dp-noise or --dp-epsilon-max");
-    }
-    if ((st = fr_dp_plan_make(ledger, &req, &plan, err)) != FR_OK)
-        return st;
-    if (plan.over_budget && a->sites == 0)
-        return fr_fail(err, FR_EINVAL, "%s", plan.why);
-    double sigma = plan.sigma, delta = plan.delta;
-    fr_rdp after = ledger->rdp;
-    double eps_after = 0;
-    if (a->sites > 0) {
-        if ((st = fdp_setup(sk, ledger, model->n, n, q, planned, delta, a, err)) != FR_OK ||
-            (st = fr_dp_ledger_check_skellam(ledger, q, sk->l1, sk->l2, sk->mu, planned, err)) !=
-                FR_OK)
-            return st;
-        sigma = sk->sigma;
-        st = fr_rdp_compose_skellam(&after, q, sk->l1, sk->l2, sk->mu, planned, err);
-    } else {
-        st = fr_rdp_compose(&after, q, sigma, planned, err);
-    }
-    if (st != FR_OK || (st = fr_rdp_epsilon(&after, delta, &eps_after, NULL, err)) != FR_OK)
-        return st;
-    printf("dp: %d users, q=%g, sigma=%.4g, C=%g, %ld steps; epsilon at delta %g will be %.4g "
-           "after this run%s\n",
-           n, q, sigma, (double)a->clip, planned, delta, eps_after,
-           ledger->budget_eps > 0 ? "" : " (no budget set)");
-    if (a->sites > 0)
-        printf("dp: federation-wide over %d sites, distributed Skellam noise: any %d shares carry "
-               "it; ring scale 2^%d, users_max %ld\n",
-               sk->nodes, sk->threshold, (int)log2(sk->scale), sk->users_max);
-    if (a->seed)
-        printf("dp: warning: --dp-seed fixes the noise; this run has no privacy guarantee\n");
-    *delta_out = delta;
-    fr_dp_config dc = {.sampling_rate = q,
-                       .noise_multiplier = sigma,
-                       .clip = a->clip,
-                       .max_windows = a->max_windows,
-                       .workers = threads,
-                       .per_user = a->per_user,
-                       .seed = a->seed,
-                       .seed_len = a->seed ? strlen(a->seed) : 0};
-    return fr_dp_trainer_init(dtr, model, tc, &dc, ds->train_off, ds->num_users, windows, n_windows,
-                              err);
-}
-
 /* The command's settings, as parsed from its options. */
 typedef struct train_opts {
     const char *data, *format, *model_out, *metrics_out, *device, *recipe;
@@ -177,7 +76,7 @@ typedef struct train_opts {
     float lr, warmup, lr_final, weight_decay, pop_alpha, dropout, item_dropout;
     uint64_t seed;
     int dp;
-    dp_args dpa;
+    fr_train_dp_args dpa;
     fr_data_cli dc;
 } train_opts;
 
@@ -189,6 +88,7 @@ typedef struct train_run {
     fr_trainer tr;
     fr_dp_trainer dtr;
     fr_dp_ledger ledger;
+    fr_dp_rows rows;    /* --dp: the ID rows it trains (fr_dp_rows.h) */
     fr_skellam sk;      /* --dp-sites: the federation's mechanism */
     fr_dp_rng fdp_rng;  /* --dp-sites: the sites' sampling, rounding and noise */
     size_t fdp_clamped; /* --dp-sites: coordinates the sites' clamps cut */
@@ -214,6 +114,7 @@ static void train_free(train_run *r)
         fr_eval_free(&r->ev);
     fr_trainer_free(&r->tr);
     fr_dp_trainer_free(&r->dtr);
+    fr_dp_rows_free(&r->rows);
     fr_dp_rng_free(&r->fdp_rng);
     fr_dp_ledger_close(&r->ledger);
     fr_model_free(&r->model);
@@ -262,18 +163,17 @@ static fr_status train_setup(train_run *r, const train_opts *o, fr_err *err)
                           .item_dropout = o->item_dropout};
     if ((st = fr_trainer_init(&r->tr, &r->model, &tc, r->windows, r->n_windows, err)) != FR_OK)
         return st;
-    if (o->dp &&
-        (st = dp_setup(&r->dtr, &r->ledger, &r->model, &tc, &r->ds, r->windows, r->n_windows,
-                       o->epochs, o->threads, &o->dpa, &r->sk, &r->dp_delta, err)) != FR_OK)
+    if (o->dp && (st = fr_train_dp_setup(&r->dtr, &r->ledger, &r->rows, &r->model, &tc, &r->ds,
+                                         r->windows, r->n_windows, o->epochs, o->threads, &o->dpa,
+                                         &r->sk, &r->dp_delta, err)) != FR_OK)
         return st;
     if (o->dp && o->dpa.sites > 0 &&
         (st = fr_dp_rng_init(&r->fdp_rng, o->dpa.seed, o->dpa.seed ? strlen(o->dpa.seed) : 0,
                              err)) != FR_OK)
         return st;
-    if (o->dp && (o->warmup > 0 || o->lr_final < 1 || o->weight_decay > 0 || o->pop_alpha > 0 ||
-                  o->dropout > 0 || o->item_dropout > 0))
-        printf("dp: the DP-SGD step trains with a constant lr and uniform negatives; the recipe's "
-               "warm-up, decay, weight decay, popularity sampler and dropout do not apply\n");
+    if (o->dp && (o->weight_decay > 0 || o->pop_alpha > 0 || o->dropout > 0 || o->item_dropout > 0))
+        printf("dp: the DP-SGD step draws uniform negatives; the recipe's weight decay, popularity "
+               "sampler and dropout do not apply (its warm-up and decay do)\n");
     if (!o->time_only && r->ds.num_eval_users > 0) {
         if ((st = fr_eval_init(&r->ev, &r->ds, o->seq_len, o->seed, o->eval_users, err)) != FR_OK)
             return st;
@@ -487,7 +387,10 @@ int fr_cmd_train(int argc, char **argv)
                     .seed = 1,
                     .device = "cpu",
                     /* user-level DP-SGD */
-                    .dpa = {.clip = 1.0f, .max_windows = 32, .state_dir = "fedrecall-state"}};
+                    .dpa = {.clip = 1.0f,
+                            .max_windows = 32,
+                            .state_dir = "fedrecall-state",
+                            .rows_z = FR_DP_ROWS_Z}};
     fr_data_cli_init(&o.dc);
     const fr_recipe *recipe = fr_recipe_find(recipe_arg(argc, argv));
     if (!recipe) {
@@ -556,6 +459,14 @@ int fr_cmd_train(int argc, char **argv)
          0, 0},
         {"state-dir", FR_OPT_STR, &o.dpa.state_dir, 0, 0, "folder of the node's privacy ledger", 0,
          0},
+        {"dp-rows-share", FR_OPT_DOUBLE, &o.dpa.rows_share, 0, 0.9,
+         "DP: share of the budget's epsilon spent selecting the item rows to train (0: train "
+         "every row; docs/privacy.md)",
+         0, 0},
+        {"dp-rows-noise", FR_OPT_DOUBLE, &o.dpa.rows_noise, 0, 1e9,
+         "DP: the row selection's noise multiplier (instead of a share)", 0, 0},
+        {"dp-rows-z", FR_OPT_DOUBLE, &o.dpa.rows_z, -1e3, 1e3,
+         "DP: the row selection's threshold, in units of its noise", 0, 0},
         {"dp-sites", FR_OPT_INT, &o.dpa.sites, 3, 255,
          "DP: train as the federation of this many sites would, with federation-wide DP and "
          "distributed Skellam noise (docs/privacy.md)",

@@ -235,8 +235,10 @@ void fr_eval_free(fr_evaluator *ev)
 
 /* One user's row of V float32 scores, overwritten in place: padding and seen items
  * drop to -inf (the target keeps its score so that a repeated item can be hit); the
- * rank counts items strictly above the target; top receives the kt best rows, the
- * lower row first on exact ties. */
+ * rank counts the other items that score at least as high as the target (a tie
+ * counts against the target: a model that gives many items one score, such as rows
+ * that were never trained, must not rank its target first among them for free); top
+ * receives the kt best rows, the lower row first on exact ties. */
 static int32_t fr_eval_rank_row(float *s, int V, int32_t target, const int32_t *seen, long n_seen,
                                 int32_t seen_extra, int kt, int32_t *top)
 {
@@ -253,7 +255,7 @@ static int32_t fr_eval_rank_row(float *s, int V, int32_t target, const int32_t *
     int filled = 0;
     for (int j = 0; j < V; j++) {
         float v = s[j];
-        rank += v > ts;
+        rank += v > ts || (v == ts && j != target);
         /* Rows arrive in ascending order, so a later equal score never displaces one
          * already kept. */
         if (filled == kt && !(v > best[kt - 1]))
@@ -465,7 +467,7 @@ void fr_eval_sampled_metrics(const float *scores, int n, int width, double *hr10
         const float *sc = scores + (size_t)i * width;
         int r = 0;
         for (int c = 1; c < width; c++)
-            r += sc[c] > sc[0];
+            r += sc[c] >= sc[0]; /* ties count against the target, as in full ranking */
         if (r < 10) {
             hr += 1.0;
             ndcg += 1.0 / log2(r + 2.0);

@@ -60,7 +60,8 @@ FR_MUST fr_status fr_eval_score(const fr_evaluator *ev, fr_split split, const fl
                                 fr_err *err);
 
 /* The sampled protocol on given scores: n rows of `width` candidate scores with the
- * target in column 0; rank = candidates scoring strictly higher than the target.
+ * target in column 0; rank = candidates scoring at least as high as the target (a tie
+ * counts against it).
  * Writes HR@10 and NDCG@10 averaged over the rows (0 when n is 0). */
 void fr_eval_sampled_metrics(const float *scores, int n, int width, double *hr10, double *ndcg10);
 

@@ -43,6 +43,11 @@ fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *
                                       err)) != FR_OK)
         return st;
     out->delta = fr_dp_plan_delta(l, r->delta, r->users);
+    /* the ledger as it will be when the steps start: with the selection spent */
+    fr_dp_ledger after = *l;
+    if (r->sel_sigma > 0 && (st = fr_rdp_compose(&after.rdp, 1.0, r->sel_sigma, 1, err)) != FR_OK)
+        return st;
+    l = &after;
     double sens = r->sensitivity > 0 ? r->sensitivity : 1.0;
     if (r->noise > 0) {
         out->sigma = r->noise;
@@ -63,6 +68,17 @@ fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *
         memcpy(out->why, why.msg, sizeof out->why);
     }
     return FR_OK;
+}
+
+fr_status fr_dp_plan_rows_sigma(const fr_dp_ledger *l, double share, double *sigma, fr_err *err)
+{
+    if (!(l->budget_eps > 0))
+        return fr_fail(err, FR_EINVAL,
+                       "dp rows: the selection's share needs a budget (dp-epsilon-max), or give "
+                       "its noise");
+    if (!(share > 0 && share < 1))
+        return fr_fail(err, FR_EINVAL, "dp rows: share %g of the budget must be in (0, 1)", share);
+    return fr_dp_sigma(1.0, share * l->budget_eps, 1, l->budget_delta, sigma, err);
 }
 
 /* epsilon of `rounds` sampled Skellam rounds at noise multiplier sigma */

@@ -27,6 +27,10 @@ typedef struct fr_dp_plan_req {
      * or removed (a user of DP-SGD), 2 when it is replaced (a site of site-level DP,
      * whose clipped delta x becomes another x': |x - x'| <= 2C); 0 counts as 1 */
     double sensitivity;
+    /* > 0: the run first spends one Gaussian release at sampling rate 1 with this
+     * noise multiplier (private row selection, fr_dp_rows.h); the steps are planned and
+     * checked on what remains after it */
+    double sel_sigma;
 } fr_dp_plan_req;
 
 typedef struct fr_dp_plan {
@@ -59,6 +63,11 @@ long fr_dp_plan_rounds_left(int max_rounds, int rounds_done);
  * noise multiplier nor a budget, or when no noise multiplier can pay for the plan. */
 FR_MUST fr_status fr_dp_plan_make(fr_dp_ledger *l, const fr_dp_plan_req *r, fr_dp_plan *out,
                                   fr_err *err);
+
+/* The noise multiplier of a row selection that alone costs `share` of the budget's
+ * epsilon at its delta (share in (0, 1)). */
+FR_MUST fr_status fr_dp_plan_rows_sigma(const fr_dp_ledger *l, double share, double *sigma,
+                                        fr_err *err);
 
 /* Federation-wide DP with distributed noise: the smallest noise multiplier, to 3
  * significant digits, with which `rounds` rounds of the sampled Skellam mechanism at

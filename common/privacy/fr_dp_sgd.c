@@ -133,6 +133,8 @@ void fr_dp_trainer_free(fr_dp_trainer *tr)
     free(tr->user_count);
     free(tr->noise);
     free(tr->neg_buf);
+    if (tr->row_keep)
+        tr->model->be->free(tr->row_keep);
     memset(tr, 0, sizeof *tr);
 }
 
@@ -267,6 +269,19 @@ static void add_drawn_noise(fr_dp_trainer *tr)
      * tables) are constants of the model, not parameters, and stay zero. */
     memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
     memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
+    if (tr->rows_trained) { /* only the selected ID rows are trained (fr_dp_rows.h) */
+        float *e_id = m->grads + m->p[FR_P_E_ID].offset;
+        for (int j = 0; j < m->cfg.num_items; j++)
+            if (!tr->rows_trained[j])
+                memset(tr->noise + m->p[FR_P_E_ID].offset + (size_t)j * d, 0,
+                       (size_t)d * sizeof(float));
+        if (be->row_scale)
+            be->row_scale(e_id, tr->row_keep, m->cfg.num_items, d);
+        else
+            for (int j = 0; j < m->cfg.num_items; j++)
+                if (!tr->rows_trained[j])
+                    be->zero(e_id + (size_t)j * d, (size_t)d);
+    }
     float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
     be->upload(tmp, tr->noise, m->n * sizeof(float));
     be->axpy(m->grads, 1.0f, tmp, m->n);
@@ -323,6 +338,18 @@ static void assign_workers(fr_dp_trainer *tr, int n)
     }
 }
 
+/* Adam on the noisy mean, at the step's rate of the schedule. */
+static void dp_update(fr_dp_trainer *tr)
+{
+    fr_model *m = tr->model;
+    float lr = tr->cfg.total_steps > 0 ? fr_train_lr_at(&tr->tc, tr->steps, tr->cfg.total_steps)
+                                       : tr->tc.lr;
+    m->adam_step++;
+    m->be->adam(m->params, m->grads, m->adam_m, m->adam_v, m->n, lr, 0.9f, 0.999f, 1e-8f,
+                m->adam_step);
+    tr->steps++;
+}
+
 fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err)
 {
     fr_model *m = tr->model;
@@ -339,8 +366,7 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
         return st;
     if (done) { /* the same noise, from the same streams of the key, as below */
         fr_dp_add_noise(tr);
-        fr_train_adam_step(m, tr->tc.lr);
-        tr->steps++;
+        dp_update(tr);
         return FR_OK;
     }
     st = share_items(tr, tr->sampled, n, err);
@@ -392,8 +418,7 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
         }
     }
     add_drawn_noise(tr);
-    fr_train_adam_step(m, tr->tc.lr);
-    tr->steps++;
+    dp_update(tr);
     return FR_OK;
 }
 

@@ -4,9 +4,10 @@
  * max_windows of them, which bounds one user's work), clips it to L2 norm C over all
  * parameters, sums the clipped gradients, adds N(0, sigma^2 C^2) to every coordinate
  * of every trainable parameter (embedding rows no user touched included; the padding
- * rows, which are not parameters, excepted), divides by the expected number of users
- * per step qN and applies Adam. One step is one sampled Gaussian mechanism with noise
- * multiplier sigma for the accountant (fr_dp_accountant.h).
+ * rows, which are not parameters, excepted; with a row selection, fr_dp_rows.h, only
+ * the selected ID rows are trainable), divides by the expected number of users per
+ * step qN and applies Adam (at the rate of tc's schedule when total_steps is set). One step is one
+ * sampled Gaussian mechanism with noise multiplier sigma for the accountant (fr_dp_accountant.h).
  *
  * By default a step runs all of its sampled users in one batch (fr_dp_batch.h,
  * fr_nn_users.h): one forward pass, one backward pass to the activations, each user's
@@ -54,6 +55,7 @@ typedef struct fr_dp_config {
     int per_user;     /* 1: each sampled user's gradient in a pass of its own (the reference);
                          0: all of a step's users in one batch (fr_nn_users.h) where the
                          backend has its ops, else as 1 */
+    long total_steps; /* steps of the whole run, for tc's warm-up and decay; 0: constant lr */
     const void *seed; /* NULL: noise and sampling keyed from the OS (production) */
     size_t seed_len;
 } fr_dp_config;
@@ -98,6 +100,9 @@ typedef struct fr_dp_trainer {
     fr_dp_rng rng;
     fr_rng negative_rng;
     long steps;
+    /* Private row selection (fr_dp_rows.h); all NULL: every ID row is trained. */
+    const uint8_t *rows_trained; /* host, V flags, borrowed */
+    float *row_keep;             /* backend, V: 1 for a trained row, else 0 */
 } fr_dp_trainer;
 
 /* train_off (num_users + 1) are the users' train-sequence offsets from which the
