@@ -146,9 +146,10 @@ $(COORD_BIN): $(COORD_OBJ) $(BUILD)/libfedrecall.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(COORD_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
 # The store lives in coordinator/ (fr_store*.c), outside the library; its test links it
-# directly (and so does the test of its quality figures).
+# directly (and so do the tests of its quality figures and catalogue confirmations).
 STORE_OBJ := $(filter $(BUILD)/coordinator/fr_store%.o,$(COORD_OBJ))
-$(BUILD)/tests/test_store $(BUILD)/tests/test_store_metrics: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
+$(BUILD)/tests/test_store $(BUILD)/tests/test_store_metrics \
+		$(BUILD)/tests/test_store_catalogue: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
 		$(STORE_OBJ) $(BUILD)/libfedrecall.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(STORE_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
