@@ -293,7 +293,8 @@ static int run_loop(fr_fed *f)
     double last_join = -1;
     int had_data = f->have_ds;
     long loads = f->data_loads; /* with proposals, each load's are sent at once */
-    long mapped = f->mapped_catalogue; /* and a new catalogue's mapping */
+    /* and a new catalogue's mapping, which lets retired rows be reclaimed */
+    long mapped = f->mapped_catalogue;
     while (!stopping) {
         fr_proto_task t;
         fr_status st = FR_OK;

@@ -455,9 +455,9 @@ static void test_reuse_records(void)
     CHECK(fr_catver_retire(&cv, gone, 2, &err) == FR_OK, "%s", err.msg);
     cv.version = 1;
     CHECK(fr_catver_apply(&cv, &m, &g1, &err) == FR_OK, "%s", err.msg);
-    CHECK(items_of(d2, "movieId,title,genres\n50,Fifty (2020),Drama\n60,Sixty (2021),Comedy\n",
-                   &it),
-          "items");
+    CHECK(
+        items_of(d2, "movieId,title,genres\n50,Fifty (2020),Drama\n60,Sixty (2021),Comedy\n", &it),
+        "items");
     /* before every node confirmed version 1: appended, nothing reclaimed */
     copy_of(&cv, &early);
     CHECK(fr_catver_add_reclaiming(&early, &it, "new", 0, &reused, &err) == FR_OK, "%s", err.msg);

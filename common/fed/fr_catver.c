@@ -338,9 +338,8 @@ fr_status fr_catver_check_next(const fr_catver *cur, const fr_catver *next, cons
                            "%s: catalogue version %ld reuses row %d of item '%.100s', which "
                            "%s",
                            what, next->version, r, next->reused[u].old_key,
-                           strcmp(next->reused[u].old_key, cur->keys[r])
-                               ? "is not that row's item"
-                               : "was not retired");
+                           strcmp(next->reused[u].old_key, cur->keys[r]) ? "is not that row's item"
+                                                                         : "was not retired");
         if (u < 0 && cur->retired[r] && !next->retired[r])
             return fr_fail(err, FR_EINVAL,
                            "%s: catalogue version %ld brings back retired item '%.200s'", what,
@@ -392,7 +391,8 @@ fr_status fr_catver_apply(const fr_catver *cv, const fr_model *old, fr_model *ou
             }
             out->item_retired[r] = 1;
         }
-    if (cv->n_reused > 0 && !(out->item_reused = calloc((size_t)cv->n_reused, sizeof(fr_item_reuse)))) {
+    if (cv->n_reused > 0 &&
+        !(out->item_reused = calloc((size_t)cv->n_reused, sizeof(fr_item_reuse)))) {
         st = fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
         goto out;
     }

@@ -36,12 +36,14 @@ typedef struct fr_catver {
     char **keys;      /* V ids as strings, keys[0] = "" */
     int32_t *tokens;  /* V x T content token rows, row 0 all 0 */
     uint8_t *retired; /* V flags, 1 = retired */
-    long *retired_in; /* V: the version that retired the row's item, 0 for a live one (a
-                       * version of format 1, or made from a model, gives its own
-                       * version: no earlier than the true one) */
-    fr_item_reuse *reused; /* n_reused reuse records, oldest first (nn/fr_model.h) */
+    int cap;          /* rows allocated */
+    /* V: the version that retired the row's item, 0 for a live one (a version of
+     * format 1, or made from a model, gives its own version: no earlier than the true
+     * one) */
+    long *retired_in;
+    /* n_reused reuse records, oldest first (nn/fr_model.h) */
+    fr_item_reuse *reused;
     int n_reused;
-    int cap; /* rows allocated */
 } fr_catver;
 
 /* The catalogue a model's rows follow: its keys (or ids), tokens, retired flags and

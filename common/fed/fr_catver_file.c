@@ -76,9 +76,9 @@ fr_status fr_catver_encode(const fr_catver *cv, uint8_t **out, size_t *len, fr_e
     return FR_OK;
 }
 
-static const char *const keys_[] = {"format",     "format_version", "version", "num_tokens",
-                                    "token_vocab", "numeric",       "keys",    "tokens",
-                                    "retired",     "retired_in",    "reused"};
+static const char *const keys_[] = {"format",      "format_version", "version", "num_tokens",
+                                    "token_vocab", "numeric",        "keys",    "tokens",
+                                    "retired",     "retired_in",     "reused"};
 enum { K_FMT, K_FV, K_VER, K_T, K_VT, K_NUM, K_KEYS, K_TOK, K_RET, K_RIN, K_REUSE, K_N };
 #define K_N1 K_RIN /* the keys of format 1 */
 
@@ -197,8 +197,8 @@ static fr_status read_all(fr_mpread *r, fr_catver *cv, fr_mpread_item *tok, fr_m
             if ((st = fr_mpread_int(r, "format_version", 0, INT_MAX, &fv)) == FR_OK &&
                 (fv < 1 || fv > FR_CATVER_FORMAT))
                 st = fr_fail(r->err, FR_EVERSION,
-                             "%s: catalogue format version %lld, this build reads 1 to %d",
-                             r->name, (long long)fv, FR_CATVER_FORMAT);
+                             "%s: catalogue format version %lld, this build reads 1 to %d", r->name,
+                             (long long)fv, FR_CATVER_FORMAT);
             break;
         case K_VER:
             if ((st = fr_mpread_int(r, "version", 0, LONG_MAX, &v)) == FR_OK)
@@ -225,7 +225,8 @@ static fr_status read_all(fr_mpread *r, fr_catver *cv, fr_mpread_item *tok, fr_m
         st = fr_fail(r->err, FR_EFORMAT, "%s: %llu keys in a format %lld catalogue", r->name,
                      (unsigned long long)map.u, (long long)fv);
     if (st == FR_OK)
-        st = fr_mpread_missing(r, "body", keys_, K_N, seen, fv == 1 ? (1u << K_N1) - 1 : (1u << K_N) - 1);
+        st = fr_mpread_missing(r, "body", keys_, K_N, seen,
+                               fv == 1 ? (1u << K_N1) - 1 : (1u << K_N) - 1);
     if (st == FR_OK && fr_mpread_left(r))
         st = fr_fail(r->err, FR_EFORMAT, "%s: %zu bytes follow the body", r->name,
                      fr_mpread_left(r));

@@ -54,8 +54,8 @@ fr_status fr_catver_check_records(const fr_catver *cv, const char *name, fr_err 
                            r, cv->retired[r], cv->retired_in[r], cv->version);
     for (int i = 0; i < cv->n_reused; i++) {
         const fr_item_reuse *u = &cv->reused[i];
-        if (u->row < 1 || u->row >= cv->num_items || u->version < 1 ||
-            u->version > cv->version || (i > 0 && u->version < cv->reused[i - 1].version))
+        if (u->row < 1 || u->row >= cv->num_items || u->version < 1 || u->version > cv->version ||
+            (i > 0 && u->version < cv->reused[i - 1].version))
             return fr_fail(err, FR_EFORMAT,
                            "%s: reuse record %d: row %d in version %ld, out of order or past "
                            "the %d rows of catalogue version %ld",

@@ -72,8 +72,8 @@ typedef struct fr_model {
                                * catalogue fixed at init-model (docs/catalogue.md) */
     uint8_t *item_retired;    /* host, V flags: 1 for a retired item, never recalled; NULL
                                * when none is retired. Rows are never renumbered. */
-    fr_item_reuse *item_reused; /* host, n_reused records of reclaimed rows, oldest first;
-                                 * NULL when no row was reclaimed */
+    /* host, n_reused records of reclaimed rows, oldest first; NULL when none was */
+    fr_item_reuse *item_reused;
     int n_reused;
 } fr_model;
 
