@@ -5,8 +5,10 @@
 # puts 10 new items into those rows (the row count stays 120). The nodes go on without
 # a restart: each resets what it kept for the rows and maps its data again, so that
 # its events on the retired items no longer map to the rows and its events on the new
-# items do. No model recalls a retired item afterwards; the new items are recalled,
-# also by the recall service.
+# items do. No model recalls a retired item afterwards; the new items are recalled.
+# A recall service beside n1 follows every model without a restart (it leaves the
+# reclaimed rows of its data out until a restart maps its data again); restarted, it
+# serves the new items.
 cd "$(dirname "$0")/.." || exit 1
 . tests/cli_lib.sh
 . tests/fed_lib.sh
@@ -37,6 +39,15 @@ wait_log() { # PATTERN SECONDS
     done
     return 1
 }
+# the recall service beside n1, on the model file that n1's run keeps current
+mkdir -p "$tmp/state-n1"
+cp "$tmp/init.frm" "$tmp/state-n1/global.frm"
+server_start "$tmp/serve1.log" serve --model "$tmp/state-n1/global.frm" --data "$tmp/part1" \
+    --format movielens-csv --seq-len 20 --listen 127.0.0.1:0 --poll-ms 50 --events-log "$tmp/evlog" ||
+    bad "serve: $(cat "$tmp/serve1.log")"
+spid=$pid
+sport=$port
+pids="$pids $spid"
 node_pids=""
 for i in 1 2; do
     fed_node_conf "n$i" "part$i"
@@ -114,7 +125,27 @@ newhits=$(awk -F'\t' 'NR == FNR {g[$1] = 1; next} ($2 in g)' "$tmp/new.txt" "$tm
     --users "$tmp/users.txt" -k 20 --seq-len 20 >"$tmp/recall1" 2>/dev/null
 before=$(awk -F'\t' 'NR == FNR {g[$1] = 1; next} ($2 in g)' "$tmp/gone.txt" "$tmp/recall1" | wc -l)
 [ "$before" -gt 0 ] && ok "version 1 recalled the items retired later ($before results)" || bad "version 1: $before"
-# the recall service on n1's data and the last model: the new items, never the retired
+# the service that ran beside n1 followed every version without a restart: it serves
+# version 9, no retired item (their rows, reclaimed, are left out), and events on a
+# retired item no longer match
+for _ in $(seq 1 100); do
+    curl -s "http://127.0.0.1:$sport/v1/health" | grep -q '"version":9' && break
+    sleep 0.1
+done
+: >"$tmp/served1"
+for u in $(awk -F, 'NR > 1 {print $1}' "$tmp/part1/ratings.csv" | sort -u | head -n 40); do
+    curl -s "http://127.0.0.1:$sport/v1/recall?user=$u&k=20" | grep -o '"item":"[^"]*"' | cut -d'"' -f4 >>"$tmp/served1"
+done
+g1=$(head -n 1 "$tmp/gone.txt")
+r=$(printf '{"user":"u1","item":"%s","timestamp":1700000000}\n' "$g1" |
+    curl -s -XPOST --data-binary @- "http://127.0.0.1:$sport/v1/events")
+[ "$(wc -l <"$tmp/served1")" -ge 400 ] && [ "$(grep -cxF -f "$tmp/gone.txt" "$tmp/served1")" = 0 ] &&
+    [ "$r" = '{"accepted":1,"unknown_items":1}' ] && kill -0 "$spid" && ! grep -q "not loaded" "$tmp/serve1.log" &&
+    grep -q "catalogue of 120 items followed: 10 rows reclaimed" "$tmp/serve1.log" &&
+    ok "the running service followed the reuse to version 9: no retired item, an event on one unknown" ||
+    bad "running service: $(wc -l <"$tmp/served1") results, post $r; $(grep -i 'follow\|not loaded' "$tmp/serve1.log" | tail -n 3)"
+kill "$spid"
+# restarted on n1's data and the last model: the new items, never the retired
 cp "$STATE/models/$last" "$tmp/serve.frm"
 server_start "$tmp/serve.log" serve --model "$tmp/serve.frm" --data "$tmp/part1" --format movielens-csv \
     --seq-len 20 --listen 127.0.0.1:0 || bad "serve: $(cat "$tmp/serve.log")"
