@@ -246,7 +246,7 @@ $(FUZZ_BUILD)/fuzz_secagg_%: tests/fuzz/fuzz_secagg_%.c tests/fuzz/fr_fuzz_check
 
 # The living catalogue's decoders: catalogue files and the proposals of a join.
 $(FUZZ_BUILD)/fuzz_catalogue: tests/fuzz/fuzz_catalogue.c tests/fuzz/fr_fuzz_check.h \
-	  $(FUZZ_MODEL_LIB) common/fed/fr_catver.c common/fed/fr_catver_file.c \
+	  $(FUZZ_MODEL_LIB) common/fed/fr_catver.c common/fed/fr_catver_file.c common/fed/fr_catver_reuse.c \
 	  common/fed/fr_proposals.c common/data/fr_unknown.c $(COMMON_H)
 	$(call fuzz_link,msgpack openblas,-fopenmp -Wno-pass-failed)
 
