@@ -53,8 +53,9 @@ void fr_catver_free(fr_catver *cv);
 
 /* Append the items of it (read with fr_items_load from file) as new rows. Refused,
  * with nothing changed: an item file whose rows name an id twice, an id already in
- * the catalogue (live or retired: a retired row is not reused), tokens of another T or
- * Vt. The version is the caller's to set. */
+ * the catalogue (live or retired: a retired item does not come back) or named by a
+ * reuse record, tokens of another T or Vt. The version is the caller's to set.
+ * fr_catver_add_reclaiming (below) takes reclaimable rows first. */
 FR_MUST fr_status fr_catver_add(fr_catver *cv, const fr_items *it, const char *file, fr_err *err);
 
 /* Give the items of it new content: each one's token rows replaced by it's, its row
