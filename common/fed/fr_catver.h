@@ -146,8 +146,8 @@ int fr_catver_reuse_of(const fr_catver *cv, int r);
 /* fr_catver_add, but the items take the reclaimable rows at floor first (lowest row
  * first), each with a reuse record of version cv->version + 1 naming the retired item
  * it replaces, then new rows; *reused says how many rows were reclaimed. floor 0
- * appends only. Refused as fr_catver_add is, and for an id a reuse record names (a
- * reclaimed item does not come back). */
+ * appends only. Refused as fr_catver_add is, with nothing changed; out of memory
+ * (FR_ENOMEM), cv may be partly changed and the caller writes nothing. */
 FR_MUST fr_status fr_catver_add_reclaiming(fr_catver *cv, const fr_items *it, const char *file,
                                            long floor, int *reused, fr_err *err);
 
