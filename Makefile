@@ -146,9 +146,10 @@ $(COORD_BIN): $(COORD_OBJ) $(BUILD)/libfedrecall.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $(COORD_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
 # The store lives in coordinator/ (fr_store*.c), outside the library; its test links it
-# directly (and so does the test of its quality figures).
+# directly (and so do the tests of its quality figures and catalogue confirmations).
 STORE_OBJ := $(filter $(BUILD)/coordinator/fr_store%.o,$(COORD_OBJ))
-$(BUILD)/tests/test_store $(BUILD)/tests/test_store_metrics: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
+$(BUILD)/tests/test_store $(BUILD)/tests/test_store_metrics \
+		$(BUILD)/tests/test_store_catalogue: $(BUILD)/tests/%: $(BUILD)/tests/%.o \
 		$(STORE_OBJ) $(BUILD)/libfedrecall.a
 	$(Q)$(CC) $(CFLAGS_ALL) -o $@ $< $(STORE_OBJ) $(BUILD)/libfedrecall.a $(LDLIBS_ALL)
 
@@ -245,7 +246,7 @@ $(FUZZ_BUILD)/fuzz_secagg_%: tests/fuzz/fuzz_secagg_%.c tests/fuzz/fr_fuzz_check
 
 # The living catalogue's decoders: catalogue files and the proposals of a join.
 $(FUZZ_BUILD)/fuzz_catalogue: tests/fuzz/fuzz_catalogue.c tests/fuzz/fr_fuzz_check.h \
-	  $(FUZZ_MODEL_LIB) common/fed/fr_catver.c common/fed/fr_catver_file.c \
+	  $(FUZZ_MODEL_LIB) common/fed/fr_catver.c common/fed/fr_catver_file.c common/fed/fr_catver_reuse.c \
 	  common/fed/fr_proposals.c common/data/fr_unknown.c $(COMMON_H)
 	$(call fuzz_link,msgpack openblas,-fopenmp -Wno-pass-failed)
 

@@ -2,8 +2,9 @@
  * the federation's item catalogue while it runs (docs/catalogue.md). add, update,
  * retire and diff write
  * the next catalogue version, signed with the coordinator's key, into the state
- * folder; the serving coordinator publishes it with its next model. Each refusal is
- * one line naming the reason, and writes nothing. */
+ * folder; the serving coordinator publishes it with its next model. Added items take
+ * the retired rows that every node has let go of first (the nodes' confirmations are
+ * in the store). Each refusal is one line naming the reason, and writes nothing. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,10 +23,35 @@ typedef struct cat_args {
     int help;
 } cat_args;
 
+/* The highest catalogue version every node of the store has confirmed, with a round
+ * aggregated since (fr_catver_confirmed_floor); *nodes: how many nodes. */
+static fr_status confirmed_floor(fr_store *s, long *floor, int *nodes, fr_err *err)
+{
+    fr_confirm_row *rows = NULL;
+    long last = 0;
+    int n = 0;
+    *floor = 0;
+    fr_status st = fr_store_last_published_round(s, &last, err);
+    if (st == FR_OK)
+        st = fr_store_catalogue_confirms(s, &rows, &n, err);
+    fr_catver_confirm *c = n > 0 ? malloc((size_t)n * sizeof *c) : NULL;
+    if (st == FR_OK && n > 0 && !c)
+        st = fr_fail(err, FR_ENOMEM, "out of memory for %d nodes", n);
+    for (int i = 0; st == FR_OK && i < n; i++)
+        c[i] = (fr_catver_confirm){rows[i].version, rows[i].round};
+    if (st == FR_OK)
+        *floor = fr_catver_confirmed_floor(c, n, last);
+    *nodes = n;
+    free(c);
+    free(rows);
+    return st;
+}
+
 /* The catalogue now: the newest signed version of the folder, or the latest published
- * model's; *published is that model's catalogue version. */
+ * model's; *published is that model's catalogue version, *floor and *nodes what the
+ * nodes have confirmed (confirmed_floor). */
 static fr_status current(const char *state_dir, const uint8_t pub[FR_SIGN_PUBLIC_BYTES],
-                         fr_catver *cv, long *published, fr_err *err)
+                         fr_catver *cv, long *published, long *floor, int *nodes, fr_err *err)
 {
     fr_store s = {0};
     fr_model_row row;
@@ -34,6 +60,8 @@ static fr_status current(const char *state_dir, const uint8_t pub[FR_SIGN_PUBLIC
     fr_status st = fr_store_open(&s, state_dir, err);
     if (st == FR_OK)
         st = fr_store_model_latest(&s, &row, &found, err);
+    if (st == FR_OK)
+        st = confirmed_floor(&s, floor, nodes, err);
     fr_store_close(&s);
     if (st != FR_OK)
         return st;
@@ -95,16 +123,49 @@ static fr_status read_ids(const cat_args *a, const fr_catver *cv, char ***out, i
 }
 
 /* A diff, its add and update rows split out in a private folder of TMPDIR. */
-static fr_status apply_diff(const cat_args *a, fr_catver *cv, fr_catdiff_counts *dc, fr_err *err)
+static fr_status apply_diff(const cat_args *a, fr_catver *cv, long floor, fr_catdiff_counts *dc,
+                            fr_err *err)
 {
     char work[4200];
     const char *tmp = getenv("TMPDIR");
     snprintf(work, sizeof work, "%.4000s/fedrecall-diff-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(work))
         return fr_fail(err, FR_EIO, "%s: cannot make a work folder", work);
-    fr_status st = fr_catdiff_apply(cv, a->items, a->format, work, dc, err);
+    fr_status st = fr_catdiff_apply(cv, a->items, a->format, work, floor, dc, err);
     rmdir(work);
     return st;
+}
+
+/* show's rows: the retired ones that added items would take now, and those reused. */
+static void show_rows(const fr_catver *cv, long floor, int nodes)
+{
+    int retired = cv->num_items - 1 - fr_catver_live(cv);
+    if (!retired && !cv->n_reused)
+        return;
+    char why[160];
+    if (floor > 0)
+        snprintf(why, sizeof why,
+                 "%d nodes; every one has confirmed catalogue version %ld with a round "
+                 "aggregated since",
+                 nodes, floor);
+    else
+        snprintf(why, sizeof why, "%d nodes; not every one has confirmed a catalogue version yet",
+                 nodes);
+    printf("%d retired rows, %d of them reclaimable (%s); %d rows reused\n", retired,
+           fr_catver_count_reclaimable(cv, floor), why, cv->n_reused);
+    for (int r = 1; r < cv->num_items; r++)
+        if (fr_catver_reclaimable(cv, r, floor))
+            printf("row %d: item '%s' retired in version %ld: reclaimable\n", r, cv->keys[r],
+                   cv->retired_in[r]);
+    for (int i = 0; i < cv->n_reused; i++) {
+        /* the item that took the row: the row's now, or the one a later reuse retired */
+        const char *took = cv->keys[cv->reused[i].row];
+        for (int j = cv->n_reused - 1; j > i; j--)
+            if (cv->reused[j].row == cv->reused[i].row)
+                took = cv->reused[j].old_key;
+        printf("row %d: reused in version %ld for item '%s' (retired item '%s' before)\n",
+               (int)cv->reused[i].row, cv->reused[i].version, took, cv->reused[i].old_key);
+    }
 }
 
 static int run(const char *verb, cat_args *a)
@@ -114,8 +175,8 @@ static int run(const char *verb, cat_args *a)
     fr_items it = {0};
     fr_sign_key key = {0};
     char **ids = NULL;
-    int n = 0, rc = 1;
-    long published = 0;
+    int n = 0, rc = 1, nodes = 0, reused = 0;
+    long published = 0, floor = 0;
     uint8_t pub[FR_SIGN_PUBLIC_BYTES];
     char pk[4300], sk[4300];
     snprintf(pk, sizeof pk, "%s/signing.pub", a->state_dir);
@@ -125,7 +186,7 @@ static int run(const char *verb, cat_args *a)
         snprintf(sk, sizeof sk, "%s/signing.key", a->state_dir);
     fr_status st = fr_sign_public_load(pk, pub, &err);
     if (st == FR_OK)
-        st = current(a->state_dir, pub, &cv, &published, &err);
+        st = current(a->state_dir, pub, &cv, &published, &floor, &nodes, &err);
     if (st != FR_OK)
         goto out;
     if (!strcmp(verb, "show")) {
@@ -133,6 +194,7 @@ static int run(const char *verb, cat_args *a)
                cv.num_items - 1, fr_catver_live(&cv), cv.num_items - 1 - fr_catver_live(&cv),
                cv.version == published ? "published"
                                        : "pending: the next published model carries it");
+        show_rows(&cv, floor, nodes);
         rc = 0;
         goto out;
     }
@@ -150,10 +212,11 @@ static int run(const char *verb, cat_args *a)
     if (!strcmp(verb, "add") || !strcmp(verb, "update")) {
         if ((st = fr_items_load(&it, a->items, a->format, cv.num_tokens, cv.token_vocab, &err)) ==
             FR_OK)
-            st = !strcmp(verb, "add") ? fr_catver_add(&cv, &it, it.file, &err)
-                                      : fr_catver_update(&cv, &it, it.file, &err);
+            st = !strcmp(verb, "add")
+                     ? fr_catver_add_reclaiming(&cv, &it, it.file, floor, &reused, &err)
+                     : fr_catver_update(&cv, &it, it.file, &err);
     } else if (!strcmp(verb, "diff")) {
-        st = apply_diff(a, &cv, &dc, &err);
+        st = apply_diff(a, &cv, floor, &dc, &err);
     } else if ((st = read_ids(a, &cv, &ids, &n, &it, &err)) == FR_OK) {
         st = fr_catver_retire(&cv, (const char *const *)ids, n, &err);
     }
@@ -162,7 +225,11 @@ static int run(const char *verb, cat_args *a)
     cv.version++;
     if ((st = fr_coord_catalogue_write(a->state_dir, &key, &cv, &err)) != FR_OK)
         goto out;
-    if (!strcmp(verb, "add"))
+    if (!strcmp(verb, "add") && reused)
+        printf("catalogue version %ld: %d items added (%d into reclaimed rows, %ld new rows), %d "
+               "items\n",
+               cv.version, it.num_items - 1, reused, cv.num_items - 1 - before, cv.num_items - 1);
+    else if (!strcmp(verb, "add"))
         printf("catalogue version %ld: %ld items added (rows %ld to %d), %d items\n", cv.version,
                cv.num_items - 1 - before, before + 1, cv.num_items - 1, cv.num_items - 1);
     else if (!strcmp(verb, "update"))
@@ -170,8 +237,9 @@ static int run(const char *verb, cat_args *a)
                it.num_items - 1);
     else if (!strcmp(verb, "diff"))
         printf("catalogue version %ld: %d items added, %d updated, %d retired; %d items, %d "
-               "live\n",
-               cv.version, dc.added, dc.updated, dc.retired, cv.num_items - 1, fr_catver_live(&cv));
+               "live%s\n",
+               cv.version, dc.added, dc.updated, dc.retired, cv.num_items - 1, fr_catver_live(&cv),
+               dc.reused ? "; the added took reclaimed rows first" : "");
     else
         printf("catalogue version %ld: %d items retired, %d live\n", cv.version, n,
                fr_catver_live(&cv));

@@ -162,10 +162,13 @@ fr_status fr_coord_catalogue_fold(fr_coord *c, fr_server_opt *opt, int *folded, 
     if ((st = fr_catver_apply(&next, &c->model, &grown, err)) != FR_OK ||
         (st = grow_opt(&c->model, &grown, opt, err)) != FR_OK)
         goto out;
-    fr_coord_log("catalogue version %ld: %d items (%d live, %d new rows), published with the next "
-                 "model",
+    int reclaimed = 0;
+    for (int r = 1; r < c->model.cfg.num_items; r++)
+        reclaimed += !fr_catver_same_item(&c->model, &grown, r);
+    fr_coord_log("catalogue version %ld: %d items (%d live, %d new rows, %d reclaimed rows), "
+                 "published with the next model",
                  next.version, next.num_items - 1, fr_catver_live(&next),
-                 next.num_items - c->model.cfg.num_items);
+                 next.num_items - c->model.cfg.num_items, reclaimed);
     fr_model_free(&c->model);
     c->model = grown;
     memset(&grown, 0, sizeof grown);

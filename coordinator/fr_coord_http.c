@@ -88,7 +88,10 @@ static void on_join(fr_coord *c, struct evhttp_request *req, const char *node)
     int n_check = 0;
     if (fr_proposals_parse(j.unknown_items.p, j.unknown_items.len, check, &n_check, &err) != FR_OK)
         return refuse(c, req, node, 0, 400, err.msg, 1);
-    if (fr_store_node_seen(&c->store, &n, &err) != FR_OK)
+    long round = 0;
+    if (fr_store_node_seen(&c->store, &n, &err) != FR_OK ||
+        fr_store_last_round_id(&c->store, &round, &err) != FR_OK ||
+        fr_store_catalogue_confirm(&c->store, node, (long)j.catalogue_mapped, round, &err) != FR_OK)
         return refuse(c, req, node, 0, 500, err.msg, 0);
     fr_coord_seen(c, node);
     fr_coord_live *l = fr_coord_live_find(c, node);

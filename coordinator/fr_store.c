@@ -50,7 +50,10 @@ static const char schema_sql[] =
     " reason TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS version_eval ("
     " model_version INTEGER PRIMARY KEY, round INTEGER NOT NULL, nodes INTEGER NOT NULL,"
-    " users REAL, hr10 REAL, ndcg10 REAL, recall10 REAL);";
+    " users REAL, hr10 REAL, ndcg10 REAL, recall10 REAL);"
+    /* added beside version 1 (IF NOT EXISTS: an older database gains it at open) */
+    "CREATE TABLE IF NOT EXISTS catalogue_confirm ("
+    " node TEXT PRIMARY KEY, version INTEGER NOT NULL, round INTEGER NOT NULL);";
 
 #define ROUND_COLS                                                                                 \
     "id, model_version, status, opened_at, deadline, closed_at, updates, "                         \
@@ -117,6 +120,12 @@ static const char *const sql[S_COUNT] = {
                    " FROM version_eval WHERE model_version = ?1",
     [S_EVAL_LATEST] = "SELECT model_version, round, nodes, users, hr10, ndcg10, recall10"
                       " FROM version_eval ORDER BY model_version DESC LIMIT 1",
+    [S_CAT_CONFIRM] = "INSERT INTO catalogue_confirm (node, version, round) VALUES (?1, ?2, ?3)"
+                      " ON CONFLICT (node) DO UPDATE SET version = excluded.version,"
+                      " round = excluded.round WHERE version != excluded.version",
+    [S_CAT_CONFIRMS] = "SELECT n.name, COALESCE(c.version, 0), COALESCE(c.round, 0) FROM nodes n"
+                       " LEFT JOIN catalogue_confirm c ON c.node = n.name ORDER BY n.name",
+    [S_LAST_PUBLISHED] = "SELECT COALESCE(MAX(id), 0) FROM rounds WHERE status = 'published'",
 };
 
 fr_status fr_sql_fail(fr_store *s, fr_err *err, const char *what)

@@ -26,7 +26,7 @@
  * sqlite3 shell, a backup) before it fails. */
 #define FR_STORE_BUSY_MS 5000
 
-enum { FR_STORE_NSTMT = 32 };
+enum { FR_STORE_NSTMT = 40 };
 
 typedef struct fr_store {
     sqlite3 *db;
@@ -111,6 +111,26 @@ FR_MUST fr_status fr_store_rounds(fr_store *s, long last_n, fr_round_row **out, 
                                   fr_err *err);
 /* The highest round id, 0 when there is none. */
 FR_MUST fr_status fr_store_last_round_id(fr_store *s, long *id, fr_err *err);
+/* The highest id of a published round (aggregated), 0 when there is none. */
+FR_MUST fr_status fr_store_last_published_round(fr_store *s, long *id, fr_err *err);
+
+/* A node's confirmation of the catalogue version its data is mapped onto
+ * (docs/catalogue.md, "Reclaiming retired rows"). */
+typedef struct fr_confirm_row {
+    char node[64];
+    long version; /* 0: none, or not known */
+    long round;   /* the highest round id when the node first reported this version */
+} fr_confirm_row;
+
+/* Record that node reports catalogue version `version` (0 when its join carries none),
+ * with round, the highest round id now; a node that reports the version it reported
+ * before keeps its round. */
+FR_MUST fr_status fr_store_catalogue_confirm(fr_store *s, const char *node, long version,
+                                             long round, fr_err *err);
+/* Every node of the nodes table with its confirmation ({0, 0} for a node that has
+ * none), by name, as fr_store_nodes returns rows. */
+FR_MUST fr_status fr_store_catalogue_confirms(fr_store *s, fr_confirm_row **out, int *count,
+                                              fr_err *err);
 
 typedef struct fr_update_row {
     long round;

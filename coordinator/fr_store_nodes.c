@@ -1,4 +1,4 @@
-/* The store's nodes, metrics and refusals (see fr_store.h). */
+/* The store's nodes and their catalogue confirmations, metrics and refusals (see fr_store.h). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -255,4 +255,36 @@ fr_status fr_store_refusals(fr_store *s, long last_n, fr_refusal_row **out, int 
         return st;
     sqlite3_bind_int64(q, 1, last_n > 0 ? last_n : -1);
     return fr_sql_collect(s, q, sizeof **out, read_refusal, (void **)out, count, err);
+}
+
+fr_status fr_store_catalogue_confirm(fr_store *s, const char *node, long version, long round,
+                                     fr_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    fr_status st = fr_sql_prep(s, S_CAT_CONFIRM, &q, err);
+    if (st != FR_OK)
+        return st;
+    fr_sql_bind_str(q, 1, node, CAP(fr_confirm_row, node));
+    sqlite3_bind_int64(q, 2, version);
+    sqlite3_bind_int64(q, 3, round);
+    return fr_sql_run_write(s, q, "cannot record a node's catalogue version", err);
+}
+
+static void read_confirm(sqlite3_stmt *q, void *row)
+{
+    fr_confirm_row *c = row;
+    fr_sql_col_str(q, 0, c->node, sizeof c->node);
+    c->version = fr_sql_col_long(q, 1);
+    c->round = fr_sql_col_long(q, 2);
+}
+
+fr_status fr_store_catalogue_confirms(fr_store *s, fr_confirm_row **out, int *count, fr_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    *out = NULL;
+    *count = 0;
+    fr_status st = fr_sql_prep(s, S_CAT_CONFIRMS, &q, err);
+    if (st != FR_OK)
+        return st;
+    return fr_sql_collect(s, q, sizeof **out, read_confirm, (void **)out, count, err);
 }

@@ -250,3 +250,18 @@ fr_status fr_store_model_latest(fr_store *s, fr_model_row *m, int *found, fr_err
         return st;
     return fr_sql_one_row(s, q, sizeof *m, read_model, m, found, err);
 }
+
+fr_status fr_store_last_published_round(fr_store *s, long *id, fr_err *err)
+{
+    sqlite3_stmt *q = NULL;
+    *id = 0;
+    fr_status st = fr_sql_prep(s, S_LAST_PUBLISHED, &q, err);
+    if (st != FR_OK)
+        return st;
+    if (sqlite3_step(q) == SQLITE_ROW)
+        *id = fr_sql_col_long(q, 0);
+    else
+        st = fr_sql_fail(s, err, "cannot read the last published round");
+    fr_sql_finish(q);
+    return st;
+}

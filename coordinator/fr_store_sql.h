@@ -42,6 +42,9 @@ enum {
     S_EVAL_ADD,
     S_EVAL_GET,
     S_EVAL_LATEST,
+    S_CAT_CONFIRM,
+    S_CAT_CONFIRMS,
+    S_LAST_PUBLISHED,
     S_COUNT
 };
 _Static_assert((int)S_COUNT <= (int)FR_STORE_NSTMT, "FR_STORE_NSTMT too small");

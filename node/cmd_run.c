@@ -293,14 +293,18 @@ static int run_loop(fr_fed *f)
     double last_join = -1;
     int had_data = f->have_ds;
     long loads = f->data_loads; /* with proposals, each load's are sent at once */
+    /* and a new catalogue's mapping, which lets retired rows be reclaimed */
+    long mapped = f->mapped_catalogue;
     while (!stopping) {
         fr_proto_task t;
         fr_status st = FR_OK;
         /* join again on the heartbeat, and once the data is loaded, so that the
          * coordinator's view of this node (users, version, privacy) stays current */
-        if (had_data != f->have_ds || (f->cfg.propose_unknown > 0 && loads != f->data_loads)) {
+        if (had_data != f->have_ds || (f->cfg.propose_unknown > 0 && loads != f->data_loads) ||
+            mapped != f->mapped_catalogue) {
             had_data = f->have_ds;
             loads = f->data_loads;
+            mapped = f->mapped_catalogue;
             last_join = -1;
         }
         if (fr_node_round_join_due(&clock, last_join, f->heartbeat_s)) {

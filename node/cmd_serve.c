@@ -105,7 +105,10 @@ static void *watcher_main(void *arg)
                 m = NULL;
             }
             if (st == FR_OK) {
-                int grew = m->model.cfg.num_items > cur->model.cfg.num_items;
+                /* a catalogue that reclaimed rows is followed too: events on their
+                 * retired items no longer match */
+                int grew = m->model.cfg.num_items > cur->model.cfg.num_items ||
+                           m->model.n_reused > cur->model.n_reused;
                 fr_serve_slot_set(&s->slot, m);
                 __atomic_add_fetch(&s->metrics.swaps, 1, __ATOMIC_RELAXED);
                 if (grew) { /* the loop takes up the added items at its next wake */

@@ -101,6 +101,10 @@ typedef struct fr_fed {
     char proposals[FR_PROPOSALS_MAX_BYTES + 1];
     size_t proposals_len;
     long data_loads; /* data loads so far: a new one sends its proposals with a join */
+    /* the catalogue version the data was last mapped onto, sent with each join so that
+     * the coordinator knows when a retired row is no node's any more; 0 before the
+     * first load */
+    long mapped_catalogue;
 } fr_fed;
 
 FR_MUST fr_status fr_fed_init(fr_fed *f, const fr_fed_config *cfg, fr_err *err);
@@ -141,6 +145,11 @@ FR_MUST fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err);
  * the next round, mapped onto its rows, so that events on items the node dropped as
  * unknown are taken up (fr_fed_local.c). */
 void fr_fed_catalogue_changed(fr_fed *f);
+/* Before next replaces f->global: the rows next reclaims for new items (their retired
+ * items' rows, fed/fr_catver.h) lose what the node keeps by row, the local Adam
+ * moments of FR_FEDOPT_MOMENTS_FILE; the data's mapping is rebuilt with the new
+ * catalogue (fr_fed_catalogue_changed). */
+void fr_fed_rows_reclaimed(fr_fed *f, const fr_model *next);
 
 /* Train from the global model per task t; *delta (malloc'd, global.n floats) = local
  * parameters - global ones, clipped to the task's norm bound. *stop is set when the

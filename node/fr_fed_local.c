@@ -15,6 +15,7 @@
 #include "privacy/fr_dp_sgd.h"
 #include "eval/fr_eval_model.h"
 #include "fr_fed.h"
+#include "fed/fr_catver.h"
 #include "fed/fr_fed_recipe.h"
 #include "fed/fr_fedopt.h"
 #include "data/fr_items.h"
@@ -48,6 +49,38 @@ void fr_fed_catalogue_changed(fr_fed *f)
                f->global.catalogue_version, f->global.cfg.num_items - 1);
 }
 
+void fr_fed_rows_reclaimed(fr_fed *f, const fr_model *next)
+{
+    char path[4200];
+    int n = 0, *rows = malloc((size_t)f->global.cfg.num_items * sizeof *rows);
+    fr_server_opt o = {0};
+    fr_err e = {{0}};
+    if (!rows) {
+        fr_fed_log("warning: out of memory to reset reclaimed rows; local Adam moments dropped");
+        n = -1;
+    } else {
+        fr_catver_reused_rows(&f->global, next, rows, &n);
+    }
+    snprintf(path, sizeof path, "%s/%s", f->cfg.state_dir, FR_FEDOPT_MOMENTS_FILE);
+    if (n != 0 && access(path, F_OK) == 0) {
+        /* moments of another layout are dropped at the next load anyway (moments_load) */
+        if (n > 0 && fr_server_opt_load(&o, f->global.n, path, &e) == FR_OK) {
+            fr_catver_zero_rows(&f->global, rows, n, o.m);
+            fr_catver_zero_rows(&f->global, rows, n, o.v);
+            if (fr_server_opt_save(&o, path, &e) != FR_OK)
+                n = -1;
+        }
+        if (n < 0 && unlink(path) != 0)
+            fr_fed_log("warning: %s: cannot remove the local Adam moments", path);
+    }
+    if (n > 0)
+        fr_fed_log("catalogue version %ld reclaims %d rows for new items: what this node kept "
+                   "for their retired items is reset",
+                   next->catalogue_version, n);
+    fr_server_opt_free(&o);
+    free(rows);
+}
+
 fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
 {
     fr_status st;
@@ -74,6 +107,7 @@ fr_status fr_fed_load_data(fr_fed *f, int seq_len, fr_err *err)
         f->have_ds = 1;
         f->extra_size = extra;
         f->data_loads++;
+        f->mapped_catalogue = f->global.catalogue_version;
         fr_fed_log("data: %d users, %ld interactions on the federation's %d items (%ld rows "
                    "read, %ld skipped)",
                    f->ds.num_users, f->ds.interactions, f->ds.num_items - 1, f->ds.report.rows_read,

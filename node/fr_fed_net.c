@@ -80,6 +80,7 @@ fr_status fr_fed_join(fr_fed *f, fr_err *err)
     j.id_cert = (fr_proto_bin){f->binding.cert, f->binding.cert_len};
     j.id_sig = (fr_proto_bin){f->binding.sig, f->binding.sig_len};
     j.unknown_items = (fr_proto_bin){(const uint8_t *)f->proposals, f->proposals_len};
+    j.catalogue_mapped = f->mapped_catalogue;
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     fr_proto_join_encode(&j, &sb);
@@ -169,6 +170,8 @@ fr_status fr_fed_fetch_model(fr_fed *f, long expect_version, fr_err *err)
         st = FR_EINVAL; /* the state folder, not the network: stop and say so */
         goto out;
     }
+    if (changed)
+        fr_fed_rows_reclaimed(f, &m);
     fr_model_free(&f->global);
     f->global = m;
     memset(&m, 0, sizeof m);

@@ -224,6 +224,17 @@ void fr_serve_follow_catalogue(fr_serve *s)
         return;
     fr_serve_model *m = fr_serve_slot_get(&s->slot);
     fr_err err = {{0}};
+    if (m && m->model.cfg.num_items == s->cat->model.cfg.num_items &&
+        m->model.n_reused > s->cat->model.n_reused) {
+        /* rows reclaimed, none added: nothing to replay, match against the new rows */
+        events_log("catalogue of %d items followed: %d rows reclaimed, served from the next "
+                   "restart",
+                   m->model.cfg.num_items - 1, m->model.n_reused - s->cat->model.n_reused);
+        fr_serve_model_unref(s->cat);
+        s->cat = m;
+        s->metrics.catalogue_follows++;
+        return;
+    }
     if (!m || m->model.cfg.num_items <= s->cat->model.cfg.num_items) {
         fr_serve_model_unref(m);
         return;

@@ -2,7 +2,8 @@
  * addressing table over the catalogue's ids. Integer ids are matched in their
  * canonical spelling ("042" and "42" name one item), as the data readers match them.
  * Items added to the catalogue since the data was loaded are found in the model
- * snapshot's own table (fr_serve_model_find_added). */
+ * snapshot's own table (fr_serve_model_find_added); an item whose row the catalogue
+ * reclaimed since is not found. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -54,6 +55,7 @@ int32_t fr_item_index_find(const fr_item_index *ix, const fr_serve_model *cat, c
     }
     for (long i = home(ix, id); ix->slot[i]; i = (i + 1) & (ix->slots - 1))
         if (strcmp(ix->ds->item_keys[ix->slot[i]], id) == 0)
-            return ix->slot[i];
+            /* a reclaimed row's data item is no longer in the catalogue */
+            return cat && cat->reclaimed && cat->reclaimed[ix->slot[i]] ? 0 : ix->slot[i];
     return fr_serve_model_find_added(cat, id);
 }

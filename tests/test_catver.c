@@ -2,7 +2,9 @@
  * carry a catalogue (format version 3) and those that do not (still version 2), items
  * added from an item file and retired, each refusal and its reason, the rules of one
  * version following another, a model grown onto a new version (old rows kept, new ID
- * rows zero), the catalogue file's round trip and its signature. */
+ * rows zero), the catalogue file's round trip and its signature; reclaiming retired
+ * rows: the rule, the reuse records through the catalogue and model files, and a
+ * node's refusal of a row that changes item without them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +294,7 @@ static void test_file_and_signature(void)
     CHECK(model_from(base_movies, &m, dir, sizeof dir) && fixture_dir(d2, sizeof d2), "model");
     next_of(&m, 5, &nx, d2);
     nx.retired[2] = 1;
+    nx.retired_in[2] = 5;
     uint8_t *buf = NULL;
     size_t len = 0;
     CHECK(fr_catver_encode(&nx, &buf, &len, &err) == FR_OK, "%s", err.msg);
@@ -391,6 +394,233 @@ static void test_proposals(void)
     fr_unknown_free(&u);
 }
 
+/* A copy of cv through its file. */
+static void copy_of(const fr_catver *cv, fr_catver *out)
+{
+    fr_err err = {{0}};
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    CHECK(fr_catver_encode(cv, &buf, &len, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_catver_decode(out, buf, len, "copy", &err) == FR_OK, "%s", err.msg);
+    free(buf);
+}
+
+/* The rule: a row retired in version R is reclaimable once every node has confirmed a
+ * version >= R and a round has been aggregated since each confirmation. */
+static void test_reclaim_rule(void)
+{
+    fr_catver_confirm c[2] = {{.version = 3, .round = 5}, {.version = 2, .round = 4}};
+    CHECK(fr_catver_confirmed_floor(c, 2, 6) == 2, "the lowest node's version");
+    CHECK(fr_catver_confirmed_floor(c, 2, 5) == 0, "round 5 not aggregated yet: nothing safe");
+    CHECK(fr_catver_confirmed_floor(c, 1, 6) == 3, "one node");
+    CHECK(fr_catver_confirmed_floor(c, 0, 6) == 0, "no node known: nothing safe");
+    c[1].version = 0; /* a node of an older build: not known */
+    CHECK(fr_catver_confirmed_floor(c, 2, 9) == 0, "a node that confirms nothing blocks all");
+
+    char dir[64];
+    fr_model m = {0};
+    fr_err err = {{0}};
+    fr_catver cv = {0};
+    CHECK(model_from(base_movies, &m, dir, sizeof dir), "model");
+    CHECK(fr_catver_from_model(&cv, &m, &err) == FR_OK, "%s", err.msg);
+    cv.version = 1;
+    const char *gone[] = {"2"};
+    CHECK(fr_catver_retire(&cv, gone, 1, &err) == FR_OK, "%s", err.msg);
+    cv.version = 2;
+    CHECK(cv.retired_in[2] == 2 && cv.retired_in[1] == 0, "retired in the version made");
+    CHECK(!fr_catver_reclaimable(&cv, 2, 1), "nodes on version 1 may still hold row 2's item");
+    CHECK(fr_catver_reclaimable(&cv, 2, 2) && fr_catver_reclaimable(&cv, 2, 7),
+          "every node on version 2 or later: reclaimable");
+    CHECK(!fr_catver_reclaimable(&cv, 1, 7) && !fr_catver_reclaimable(&cv, 0, 7) &&
+              fr_catver_count_reclaimable(&cv, 7) == 1,
+          "live rows and padding never are");
+    fr_catver_free(&cv);
+    fr_model_free(&m);
+    fixture_rm(dir);
+}
+
+/* Items added into reclaimed rows: refused before every node confirmed, then the rows
+ * reused with records that survive the files and that a node checks. */
+static void test_reuse_records(void)
+{
+    char dir[64], d2[64], path[128];
+    fr_model m = {0}, g1 = {0}, g2 = {0}, back = {0};
+    fr_err err = {{0}};
+    fr_catver cv = {0}, early = {0}, nx = {0}, rt = {0}, c1 = {0};
+    fr_items it = {0};
+    int reused = -1, changed = 0;
+    CHECK(model_from(base_movies, &m, dir, sizeof dir) && fixture_dir(d2, sizeof d2), "model");
+    CHECK(fr_catver_from_model(&cv, &m, &err) == FR_OK, "%s", err.msg);
+    const char *gone[] = {"1", "3"};
+    CHECK(fr_catver_retire(&cv, gone, 2, &err) == FR_OK, "%s", err.msg);
+    cv.version = 1;
+    CHECK(fr_catver_apply(&cv, &m, &g1, &err) == FR_OK, "%s", err.msg);
+    CHECK(
+        items_of(d2, "movieId,title,genres\n50,Fifty (2020),Drama\n60,Sixty (2021),Comedy\n", &it),
+        "items");
+    /* before every node confirmed version 1: appended, nothing reclaimed */
+    copy_of(&cv, &early);
+    CHECK(fr_catver_add_reclaiming(&early, &it, "new", 0, &reused, &err) == FR_OK, "%s", err.msg);
+    CHECK(reused == 0 && early.num_items == 6 && early.retired[1] && early.n_reused == 0,
+          "no reuse before every node confirmed: %d rows", early.num_items - 1);
+    /* every node confirmed version 1: rows 1 and 3, lowest first, take the items */
+    copy_of(&cv, &nx);
+    CHECK(fr_catver_add_reclaiming(&nx, &it, "new", 1, &reused, &err) == FR_OK, "%s", err.msg);
+    nx.version = 2;
+    CHECK(reused == 2 && nx.num_items == 4, "two rows reclaimed, the row count unchanged");
+    CHECK(!strcmp(nx.keys[1], "50") && !strcmp(nx.keys[3], "60") && !nx.retired[1] &&
+              !nx.retired[3] && nx.retired_in[1] == 0,
+          "rows 1 and 3 hold the new items, live");
+    CHECK(nx.n_reused == 2 && nx.reused[0].row == 1 && !strcmp(nx.reused[0].old_key, "1") &&
+              nx.reused[1].row == 3 && !strcmp(nx.reused[1].old_key, "3") &&
+              nx.reused[0].version == 2 && fr_catver_reuse_of(&nx, 3) == 1 &&
+              fr_catver_reuse_of(&nx, 2) == -1,
+          "reuse records name the retired items");
+    CHECK(!memcmp(nx.tokens + 1 * T, it.tokens + 1 * T, T * sizeof(int32_t)), "new content");
+    fr_items_free(&it);
+    /* a reclaimed item does not come back */
+    CHECK(items_of(d2, "movieId,title,genres\n3,Gamma again (2022),Drama\n", &it), "items");
+    CHECK(fr_catver_add_reclaiming(&nx, &it, "new", 2, &reused, &err) == FR_EINVAL &&
+              strstr(err.msg, "row 3 reclaimed in catalogue version 2"),
+          "%s", err.msg);
+    fr_items_free(&it);
+    /* the records through the file, and the file's checks */
+    copy_of(&nx, &rt);
+    CHECK(rt.n_reused == 2 && !strcmp(rt.reused[1].old_key, "3") && rt.reused[1].version == 2,
+          "records kept in the file");
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    free(rt.reused[1].old_key);
+    rt.reused[1].old_key = strdup("2"); /* a live item's id */
+    CHECK(fr_catver_encode(&rt, &buf, &len, &err) == FR_OK, "%s", err.msg);
+    fr_catver_free(&rt);
+    CHECK(fr_catver_decode(&rt, buf, len, "c", &err) == FR_EFORMAT && strstr(err.msg, "has a row"),
+          "a record naming a live item: %s", err.msg);
+    free(buf);
+    /* the coordinator's and the node's check */
+    CHECK(fr_catver_from_model(&c1, &g1, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_catver_check_next(&c1, &nx, "c", &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_catver_apply(&nx, &g1, &g2, &err) == FR_OK, "%s", err.msg);
+    float *a = malloc(g1.n * sizeof(float)), *b = malloc(g2.n * sizeof(float));
+    fr_model_get_params(&g1, a);
+    fr_model_get_params(&g2, b);
+    int d = g1.cfg.dim, zero = 1, kept = 1, was = 0;
+    for (int i = 0; i < d; i++) {
+        zero &= b[g2.p[FR_P_E_ID].offset + 1 * d + i] == 0 &&
+                b[g2.p[FR_P_E_ID].offset + 3 * d + i] == 0;
+        kept &= b[g2.p[FR_P_E_ID].offset + 2 * d + i] == a[g1.p[FR_P_E_ID].offset + 2 * d + i];
+        was |= a[g1.p[FR_P_E_ID].offset + 1 * d + i] != 0;
+    }
+    CHECK(was && zero && kept, "reclaimed ID rows start at zero, the others are kept");
+    float *mom = malloc(g2.n * sizeof(float));
+    fr_catver_remap(&g1, &g2, a, mom);
+    CHECK(mom[g2.p[FR_P_E_ID].offset + 1 * d] == 0 &&
+              mom[g2.p[FR_P_E_ID].offset + 2 * d] == a[g1.p[FR_P_E_ID].offset + 2 * d],
+          "optimiser state of a reclaimed row reset");
+    snprintf(path, sizeof path, "%s/g2.frm", dir);
+    CHECK(fr_modelfile_save(&g2, path, 0, &err) == FR_OK, "%s", err.msg);
+    size_t flen = 0;
+    uint8_t *img = read_all(path, &flen);
+    CHECK(img && flen > 12 && img[8] == 4, "a model with reuse records is format version 4");
+    free(img);
+    CHECK(fr_modelfile_load(&back, fr_backend_cpu(), path, &err) == FR_OK, "%s", err.msg);
+    CHECK(back.n_reused == 2 && back.item_reused[1].row == 3 &&
+              !strcmp(back.item_reused[1].old_key, "3") && back.item_ids[3] == 60,
+          "the model file keeps the records");
+    CHECK(fr_catver_check_models(&g1, &back, "v", &changed, &err) == FR_OK && changed, "%s",
+          err.msg);
+    int rows[4], n = 0;
+    fr_catver_reused_rows(&g1, &back, rows, &n);
+    CHECK(n == 2 && rows[0] == 1 && rows[1] == 3, "a node finds the reclaimed rows to reset");
+    fr_catver_zero_rows(&g1, rows, n, a);
+    CHECK(a[g1.p[FR_P_E_ID].offset + 1 * d] == 0 && a[g1.p[FR_P_E_ID].offset + 3 * d] == 0,
+          "and zeroes them");
+    free(a);
+    free(b);
+    free(mom);
+    fr_model_free(&back);
+    fr_catver_free(&early);
+    fr_catver_free(&rt);
+    fr_catver_free(&c1);
+    fr_catver_free(&cv);
+    fr_catver_free(&nx);
+    fr_model_free(&g2);
+    fr_model_free(&g1);
+    fr_model_free(&m);
+    fixture_rm(dir);
+    fixture_rm(d2);
+}
+
+/* A node refuses a row that changes item without a retirement and a reuse record. */
+static void test_reuse_refused(void)
+{
+    char dir[64], d2[64];
+    fr_model m = {0};
+    fr_err err = {{0}};
+    fr_catver cur = {0}, nx = {0};
+    fr_items it = {0};
+    int reused = 0;
+    CHECK(model_from(base_movies, &m, dir, sizeof dir) && fixture_dir(d2, sizeof d2), "model");
+    m.catalogue_version = 1;
+    CHECK(fr_catver_from_model(&cur, &m, &err) == FR_OK, "%s", err.msg);
+    /* row 2 changes item with no record */
+    copy_of(&cur, &nx);
+    nx.version = 2;
+    free(nx.keys[2]);
+    nx.keys[2] = strdup("77");
+    CHECK(fr_catver_check_next(&cur, &nx, "m", &err) == FR_EINVAL &&
+              strstr(err.msg, "renumbers row 2 (item '77', was '2') without a reuse record"),
+          "%s", err.msg);
+    fr_catver_free(&nx);
+    /* a reuse record, but the node holds the item live: it was not retired */
+    copy_of(&cur, &nx);
+    const char *gone[] = {"2"};
+    CHECK(fr_catver_retire(&nx, gone, 1, &err) == FR_OK, "%s", err.msg);
+    nx.version = 2;
+    CHECK(items_of(d2, "movieId,title,genres\n77,New (2020),Drama\n", &it), "items");
+    CHECK(fr_catver_add_reclaiming(&nx, &it, "n", 2, &reused, &err) == FR_OK && reused == 1, "%s",
+          err.msg);
+    nx.version = 3;
+    CHECK(fr_catver_check_next(&cur, &nx, "m", &err) == FR_EINVAL &&
+              strstr(err.msg, "the item was not retired"),
+          "a node that never saw the retirement refuses: %s", err.msg);
+    /* the node that saw it retires accepts; a record naming another item is refused */
+    cur.retired[2] = 1;
+    cur.retired_in[2] = 1;
+    CHECK(fr_catver_check_next(&cur, &nx, "m", &err) == FR_OK, "%s", err.msg);
+    free(nx.reused[0].old_key);
+    nx.reused[0].old_key = strdup("9");
+    CHECK(fr_catver_check_next(&cur, &nx, "m", &err) == FR_EINVAL &&
+              strstr(err.msg, "is not that row's item"),
+          "%s", err.msg);
+    /* a record older than the node's version: the node would have seen it */
+    free(nx.reused[0].old_key);
+    nx.reused[0].old_key = strdup("2");
+    nx.reused[0].version = 1;
+    CHECK(fr_catver_check_next(&cur, &nx, "m", &err) == FR_EINVAL &&
+              strstr(err.msg, "which the version 1 held lacks"),
+          "%s", err.msg);
+    nx.reused[0].version = 3;
+    /* a next version that drops the records the node holds */
+    nx.reused[0].version = 3;
+    fr_catver later = {0};
+    copy_of(&nx, &later);
+    later.version = 4;
+    CHECK(fr_catver_check_next(&nx, &later, "m", &err) == FR_OK, "%s", err.msg);
+    later.n_reused = 0;
+    CHECK(fr_catver_check_next(&nx, &later, "m", &err) == FR_EINVAL &&
+              strstr(err.msg, "drops reuse records"),
+          "%s", err.msg);
+    later.n_reused = 1;
+    fr_items_free(&it);
+    fr_catver_free(&later);
+    fr_catver_free(&cur);
+    fr_catver_free(&nx);
+    fr_model_free(&m);
+    fixture_rm(dir);
+    fixture_rm(d2);
+}
+
 int main(void)
 {
     RUN(test_proposals);
@@ -399,5 +629,8 @@ int main(void)
     RUN(test_update);
     RUN(test_next_and_apply);
     RUN(test_file_and_signature);
+    RUN(test_reclaim_rule);
+    RUN(test_reuse_records);
+    RUN(test_reuse_refused);
     return fr_test_end();
 }

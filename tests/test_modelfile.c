@@ -234,12 +234,12 @@ static void test_damaged_files(void)
     REFUSE(bad, FR_EFORMAT, "not a fedrecall model file", NULL);
 
     memcpy(copy, img, len);
-    copy[8] = 4;
+    copy[8] = 5;
     write_all(bad, copy, len);
-    REFUSE(bad, FR_EVERSION, "format version 4, this build reads 1 to 3", NULL);
+    REFUSE(bad, FR_EVERSION, "format version 5, this build reads 1 to 4", NULL);
     copy[8] = 0;
     write_all(bad, copy, len);
-    REFUSE(bad, FR_EVERSION, "format version 0, this build reads 1 to 3", NULL);
+    REFUSE(bad, FR_EVERSION, "format version 0, this build reads 1 to 4", NULL);
 
     memcpy(copy, img, len);
     copy[12] = 1;

@@ -78,6 +78,14 @@ static void test_roundtrip(void)
     CHECK(j2.has_data == 1 && j2.model_version == 3 && j2.eps_spent == 1.5 &&
               !strcmp(j2.software, "fedrecall-node 1"),
           "join fields");
+    /* catalogue_mapped: optional, absent (not sent) at 0, the value otherwise */
+    CHECK(j2.catalogue_mapped == 0 && !memmem(sb.data, sb.size, "catalogue_mapped", 16),
+          "a join of a node on catalogue version 0 carries no catalogue_mapped");
+    msgpack_sbuffer_clear(&sb);
+    j.catalogue_mapped = 5;
+    fr_proto_join_encode(&j, &sb);
+    CHECK(fr_proto_join_decode(sb.data, sb.size, &j2, &err) == FR_OK && j2.catalogue_mapped == 5,
+          "catalogue_mapped: %s", err.msg);
     msgpack_sbuffer_clear(&sb);
     fr_proto_task t = {.state = FR_TASK_OPEN,
                        .round = 7,

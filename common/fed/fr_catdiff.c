@@ -265,7 +265,7 @@ static fr_status load_split(const fr_catver *cv, const diff *d, int c, const cha
 }
 
 fr_status fr_catdiff_apply(fr_catver *cv, const char *dir, const char *format, const char *work,
-                           fr_catdiff_counts *counts, fr_err *err)
+                           long floor, fr_catdiff_counts *counts, fr_err *err)
 {
     diff d = {0};
     fr_items it[2] = {{0}, {0}};
@@ -301,7 +301,7 @@ fr_status fr_catdiff_apply(fr_catver *cv, const char *dir, const char *format, c
         counts->retired = nr;
     }
     if (st == FR_OK && d.nmap[ADD])
-        st = fr_catver_add(cv, &it[ADD], path, err);
+        st = fr_catver_add_reclaiming(cv, &it[ADD], path, floor, &counts->reused, err);
     counts->added = d.nmap[ADD];
     counts->updated = d.nmap[UPDATE];
     for (int c = 0; c < 2; c++) {

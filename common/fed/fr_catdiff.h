@@ -12,6 +12,7 @@
 /* How many rows of each change a diff made. */
 typedef struct fr_catdiff_counts {
     int added, updated, retired;
+    int reused; /* of the added: items that took reclaimed rows */
 } fr_catdiff_counts;
 
 /* Apply the diff in folder dir (movies.csv for movielens-csv, items.csv for
@@ -24,8 +25,11 @@ typedef struct fr_catdiff_counts {
  * without an id, an id named on two rows, an added id already in the catalogue (a
  * retired one included), an updated or retired id not in it or retired, a row the
  * format's reader refuses. FR_EIO when the diff cannot be read. After a failure cv may
- * be partly changed: the caller writes nothing. */
+ * be partly changed: the caller writes nothing. The added items take the rows
+ * reclaimable at floor first (fr_catver_add_reclaiming); rows the diff retires are not
+ * among them. */
 FR_MUST fr_status fr_catdiff_apply(fr_catver *cv, const char *dir, const char *format,
-                                   const char *work, fr_catdiff_counts *counts, fr_err *err);
+                                   const char *work, long floor, fr_catdiff_counts *counts,
+                                   fr_err *err);
 
 #endif

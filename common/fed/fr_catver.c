@@ -1,6 +1,7 @@
-/* Catalogue versions (fr_catver.h): building one from a model, adding and retiring
- * items, the rules for one version following another, and growing a model onto a
- * new version. The file's encoding is in fr_catver_file.c. */
+/* Catalogue versions (fr_catver.h): building one from a model, adding (into
+ * reclaimed rows or new ones) and retiring items, the rules for one version following
+ * another, and growing a model onto a new version. The file's encoding is in
+ * fr_catver_file.c, the reclaiming rule in fr_catver_reuse.c. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,10 @@ void fr_catver_free(fr_catver *cv)
     free(cv->keys);
     free(cv->tokens);
     free(cv->retired);
+    free(cv->retired_in);
+    for (int i = 0; i < cv->n_reused; i++)
+        free(cv->reused[i].old_key);
+    free(cv->reused);
     memset(cv, 0, sizeof *cv);
 }
 
@@ -33,11 +38,15 @@ static fr_status reserve(fr_catver *cv, int want, fr_err *err)
     uint8_t *ret = realloc(cv->retired, (size_t)want);
     if (ret)
         cv->retired = ret;
-    if (!k || !tok || !ret)
+    long *rin = realloc(cv->retired_in, (size_t)want * sizeof *rin);
+    if (rin)
+        cv->retired_in = rin;
+    if (!k || !tok || !ret || !rin)
         return fr_fail(err, FR_ENOMEM, "catalogue: out of memory for %d items", want);
     memset(cv->keys + cv->cap, 0, (size_t)(want - cv->cap) * sizeof *k);
     memset(cv->tokens + (size_t)cv->cap * t, 0, (size_t)(want - cv->cap) * t * sizeof *tok);
     memset(cv->retired + cv->cap, 0, (size_t)(want - cv->cap));
+    memset(cv->retired_in + cv->cap, 0, (size_t)(want - cv->cap) * sizeof *rin);
     cv->cap = want;
     return FR_OK;
 }
@@ -60,9 +69,21 @@ fr_status fr_catver_from_model(fr_catver *cv, const fr_model *m, fr_err *err)
         if (!cv->keys[r])
             st = fr_fail(err, FR_ENOMEM, "catalogue: out of memory for %d items", V);
         cv->retired[r] = (uint8_t)fr_model_retired(m, r);
+        /* a model does not say when an item was retired: its version is no earlier */
+        cv->retired_in[r] = cv->retired[r] ? cv->version : 0;
     }
     if (st == FR_OK)
         memcpy(cv->tokens, m->item_tokens, (size_t)V * (size_t)cv->num_tokens * sizeof(int32_t));
+    if (st == FR_OK && m->n_reused > 0 &&
+        !(cv->reused = calloc((size_t)m->n_reused, sizeof *cv->reused)))
+        st = fr_fail(err, FR_ENOMEM, "catalogue: out of memory for the reuse records");
+    for (int i = 0; st == FR_OK && i < m->n_reused; i++) {
+        cv->reused[i] = m->item_reused[i];
+        if (!(cv->reused[i].old_key = strdup(m->item_reused[i].old_key)))
+            st = fr_fail(err, FR_ENOMEM, "catalogue: out of memory for the reuse records");
+        else
+            cv->n_reused++;
+    }
     if (st != FR_OK)
         fr_catver_free(cv);
     return st;
@@ -91,9 +112,59 @@ int fr_catver_live(const fr_catver *cv)
     return n;
 }
 
+/* The reuse record that names key, or -1. */
+static int reused_key(const fr_catver *cv, const char *key)
+{
+    for (int i = 0; i < cv->n_reused; i++)
+        if (!strcmp(cv->reused[i].old_key, key))
+            return i;
+    return -1;
+}
+
 fr_status fr_catver_add(fr_catver *cv, const fr_items *it, const char *file, fr_err *err)
 {
+    int reused = 0;
+    return fr_catver_add_reclaiming(cv, it, file, 0, &reused, err);
+}
+
+/* Reuse records for the first n items of it, into the reclaimable rows rows[0..n):
+ * all made or none. */
+static fr_status reuse_rows(fr_catver *cv, const fr_items *it, const int *rows, int n, fr_err *err)
+{
+    fr_item_reuse *g = realloc(cv->reused, (size_t)(cv->n_reused + n) * sizeof *g);
+    if (!g)
+        return fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
+    cv->reused = g;
+    char **keys = calloc((size_t)(n > 0 ? n : 1), sizeof *keys);
+    int ok = keys != NULL;
+    for (int i = 0; ok && i < n; i++)
+        ok = (keys[i] = strdup(it->item_keys[i + 1])) != NULL;
+    if (!ok) {
+        for (int i = 0; keys && i < n; i++)
+            free(keys[i]);
+        free(keys);
+        return fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
+    }
+    size_t t = (size_t)cv->num_tokens;
+    for (int i = 0; i < n; i++) {
+        int r = rows[i];
+        /* the retired item's key moves into the record; the row takes the new item */
+        cv->reused[cv->n_reused++] =
+            (fr_item_reuse){.row = r, .version = cv->version + 1, .old_key = cv->keys[r]};
+        cv->keys[r] = keys[i];
+        memcpy(cv->tokens + (size_t)r * t, it->tokens + (size_t)(i + 1) * t, t * sizeof(int32_t));
+        cv->retired[r] = 0;
+        cv->retired_in[r] = 0;
+    }
+    free(keys);
+    return FR_OK;
+}
+
+fr_status fr_catver_add_reclaiming(fr_catver *cv, const fr_items *it, const char *file, long floor,
+                                   int *reused, fr_err *err)
+{
     int add = it->num_items - 1;
+    *reused = 0;
     if (it->num_tokens != cv->num_tokens || it->token_vocab != cv->token_vocab)
         return fr_fail(err, FR_EINVAL,
                        "%s: read with T = %d, Vt = %d; the catalogue has T = %d, Vt = %d", file,
@@ -110,26 +181,45 @@ fr_status fr_catver_add(fr_catver *cv, const fr_items *it, const char *file, fr_
                            "%s: duplicate id: item '%.200s' is already row %d of catalogue "
                            "version %ld%s",
                            file, it->item_keys[i], r, cv->version,
-                           cv->retired[r] ? " (retired: its row is not reused)" : "");
+                           cv->retired[r] ? " (retired: it does not come back)" : "");
+        int u = reused_key(cv, it->item_keys[i]);
+        if (u >= 0)
+            return fr_fail(err, FR_EINVAL,
+                           "%s: item '%.200s' was retired and its row %d reclaimed in catalogue "
+                           "version %ld: it does not come back",
+                           file, it->item_keys[i], cv->reused[u].row, cv->reused[u].version);
     }
+    /* the reclaimable rows, lowest first, for the file's first items */
+    int *rows = malloc((size_t)(add > 0 ? add : 1) * sizeof *rows), n = 0;
+    if (!rows)
+        return fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
+    for (int r = 1; r < cv->num_items && n < add; r++)
+        if (fr_catver_reclaimable(cv, r, floor))
+            rows[n++] = r;
     int V = cv->num_items;
-    fr_status st = reserve(cv, V + add, err);
+    fr_status st = reserve(cv, V + add - n, err);
+    if (st == FR_OK)
+        st = reuse_rows(cv, it, rows, n, err);
+    free(rows);
     if (st != FR_OK)
         return st;
+    *reused = n;
     size_t t = (size_t)cv->num_tokens;
-    for (int i = 1; i <= add; i++) {
-        if (!(cv->keys[V + i - 1] = strdup(it->item_keys[i]))) {
-            for (int k = 1; k < i; k++) {
-                free(cv->keys[V + k - 1]);
-                cv->keys[V + k - 1] = NULL;
+    for (int i = n + 1; i <= add; i++) {
+        int r = V + i - n - 1;
+        if (!(cv->keys[r] = strdup(it->item_keys[i]))) {
+            /* the rows reclaimed above stay reclaimed: the caller drops cv on failure */
+            for (int k = V; k < r; k++) {
+                free(cv->keys[k]);
+                cv->keys[k] = NULL;
             }
             return fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
         }
-        memcpy(cv->tokens + (size_t)(V + i - 1) * t, it->tokens + (size_t)i * t,
-               t * sizeof(int32_t));
-        cv->retired[V + i - 1] = 0;
+        memcpy(cv->tokens + (size_t)r * t, it->tokens + (size_t)i * t, t * sizeof(int32_t));
+        cv->retired[r] = 0;
+        cv->retired_in[r] = 0;
     }
-    cv->num_items = V + add;
+    cv->num_items = V + add - n;
     cv->numeric = cv->numeric && it->numeric;
     return FR_OK;
 }
@@ -185,8 +275,10 @@ fr_status fr_catver_retire(fr_catver *cv, const char *const *keys, int n, fr_err
                 st = fr_fail(err, FR_EINVAL, "cannot retire item '%.200s': it is named twice",
                              keys[i]);
     }
-    for (int i = 0; st == FR_OK && i < n; i++)
+    for (int i = 0; st == FR_OK && i < n; i++) {
         cv->retired[rows[i]] = 1;
+        cv->retired_in[rows[i]] = cv->version + 1;
+    }
     free(rows);
     return st;
 }
@@ -211,13 +303,44 @@ fr_status fr_catver_check_next(const fr_catver *cur, const fr_catver *next, cons
                        "%s: catalogue version %ld has %d rows, fewer than the %d of version %ld "
                        "(rows are retired, never dropped)",
                        what, next->version, next->num_items - 1, cur->num_items - 1, cur->version);
+    /* the records cur holds stay as they are: a node checks a reuse against them */
+    if (next->n_reused < cur->n_reused)
+        return fr_fail(err, FR_EINVAL, "%s: catalogue version %ld drops reuse records", what,
+                       next->version);
+    for (int i = 0; i < cur->n_reused; i++)
+        if (cur->reused[i].row != next->reused[i].row ||
+            cur->reused[i].version != next->reused[i].version ||
+            strcmp(cur->reused[i].old_key, next->reused[i].old_key))
+            return fr_fail(err, FR_EINVAL, "%s: catalogue version %ld rewrites reuse record %d",
+                           what, next->version, i);
+    for (int i = cur->n_reused; i < next->n_reused; i++)
+        if (next->reused[i].version <= cur->version)
+            return fr_fail(err, FR_EINVAL,
+                           "%s: catalogue version %ld records a reuse of row %d in version %ld, "
+                           "which the version %ld held lacks",
+                           what, next->version, next->reused[i].row, next->reused[i].version,
+                           cur->version);
     for (int r = 1; r < cur->num_items; r++) {
-        if (strcmp(cur->keys[r], next->keys[r]))
+        /* the first reuse of row r since cur, if any */
+        int u = -1;
+        for (int i = cur->n_reused; u < 0 && i < next->n_reused; i++)
+            if (next->reused[i].row == r)
+                u = i;
+        if (strcmp(cur->keys[r], next->keys[r]) && (u < 0 || !cur->retired[r]))
             return fr_fail(err, FR_EINVAL,
                            "%s: catalogue version %ld renumbers row %d (item '%.100s', was "
-                           "'%.100s')",
-                           what, next->version, r, next->keys[r], cur->keys[r]);
-        if (cur->retired[r] && !next->retired[r])
+                           "'%.100s')%s",
+                           what, next->version, r, next->keys[r], cur->keys[r],
+                           u < 0 ? " without a reuse record"
+                                 : ": a reuse record, but the item was not retired");
+        if (u >= 0 && (!cur->retired[r] || strcmp(next->reused[u].old_key, cur->keys[r])))
+            return fr_fail(err, FR_EINVAL,
+                           "%s: catalogue version %ld reuses row %d of item '%.100s', which "
+                           "%s",
+                           what, next->version, r, next->reused[u].old_key,
+                           strcmp(next->reused[u].old_key, cur->keys[r]) ? "is not that row's item"
+                                                                         : "was not retired");
+        if (u < 0 && cur->retired[r] && !next->retired[r])
             return fr_fail(err, FR_EINVAL,
                            "%s: catalogue version %ld brings back retired item '%.200s'", what,
                            next->version, cur->keys[r]);
@@ -268,6 +391,19 @@ fr_status fr_catver_apply(const fr_catver *cv, const fr_model *old, fr_model *ou
             }
             out->item_retired[r] = 1;
         }
+    if (cv->n_reused > 0 &&
+        !(out->item_reused = calloc((size_t)cv->n_reused, sizeof(fr_item_reuse)))) {
+        st = fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < cv->n_reused; i++) {
+        out->item_reused[i] = cv->reused[i];
+        if (!(out->item_reused[i].old_key = strdup(cv->reused[i].old_key))) {
+            st = fr_fail(err, FR_ENOMEM, "catalogue: out of memory");
+            goto out;
+        }
+        out->n_reused++;
+    }
 out:
     if (st != FR_OK)
         fr_model_free(out);
@@ -282,6 +418,11 @@ void fr_catver_remap(const fr_model *old, const fr_model *grown, const float *in
     memset(out, 0, grown->n * sizeof(float));
     for (int i = 0; i < FR_NPARAMS; i++)
         memcpy(out + grown->p[i].offset, in + old->p[i].offset, old->p[i].size * sizeof(float));
+    /* a reclaimed row holds a new item: it starts at zero like an added one */
+    size_t d = (size_t)grown->cfg.dim;
+    for (int r = 1; r < old->cfg.num_items; r++)
+        if (!fr_catver_same_item(old, grown, r))
+            memset(out + grown->p[FR_P_E_ID].offset + (size_t)r * d, 0, d * sizeof(float));
 }
 
 fr_status fr_catver_check_models(const fr_model *held, const fr_model *next, const char *what,

@@ -62,6 +62,7 @@ static const field join_fields[] = {
     BO(fr_proto_join, id_cert, 1, FR_PROTO_MAX_CERT),
     BO(fr_proto_join, id_sig, 1, FR_PROTO_MAX_ID_SIG),
     BO(fr_proto_join, unknown_items, 1, FR_PROPOSALS_MAX_BYTES),
+    IO(fr_proto_join, catalogue_mapped, 0, MAXI),
 };
 static const field join_reply_fields[] = {
     S(fr_proto_join_reply, node),

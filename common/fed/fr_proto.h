@@ -46,6 +46,10 @@ typedef struct fr_proto_join {
     /* Optional: item ids the node's data names that the catalogue lacks, with counts
      * (fed/fr_proposals.h, which parses it); sent only by a node that proposes. */
     fr_proto_bin unknown_items;
+    /* Optional, 0 when absent: the catalogue version the node's data is mapped onto
+     * (docs/catalogue.md). 0 (version 0, or a node of an older build that sends none)
+     * confirms nothing, which keeps every retired row from being reclaimed. */
+    int64_t catalogue_mapped;
 } fr_proto_join;
 
 /* Its answer: the identity the coordinator took from the node's certificate. */

@@ -132,6 +132,9 @@ void fr_model_free(fr_model *m)
     free(m->item_ids);
     free(m->item_keys);
     free(m->item_retired);
+    for (int i = 0; i < m->n_reused; i++)
+        free(m->item_reused[i].old_key);
+    free(m->item_reused);
     memset(m, 0, sizeof *m);
 }
 

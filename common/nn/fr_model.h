@@ -45,6 +45,14 @@ typedef struct fr_param {
     size_t size;   /* in floats */
 } fr_param;
 
+/* A reuse record (docs/catalogue.md): row `row` held the retired item `old_key` until
+ * catalogue version `version` reclaimed it for the row's present item. */
+typedef struct fr_item_reuse {
+    int32_t row;
+    long version;
+    char *old_key; /* malloc'd */
+} fr_item_reuse;
+
 typedef struct fr_model {
     fr_model_config cfg;
     const fr_backend *be;
@@ -64,6 +72,9 @@ typedef struct fr_model {
                                * catalogue fixed at init-model (docs/catalogue.md) */
     uint8_t *item_retired;    /* host, V flags: 1 for a retired item, never recalled; NULL
                                * when none is retired. Rows are never renumbered. */
+    /* host, n_reused records of reclaimed rows, oldest first; NULL when none was */
+    fr_item_reuse *item_reused;
+    int n_reused;
 } fr_model;
 
 /* Sizes in a config that the model refuses (a message names the field). */

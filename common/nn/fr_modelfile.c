@@ -126,7 +126,7 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
     pack_cstr(pk, "format");
     pack_cstr(pk, FR_MF_FORMAT_NAME);
     pack_cstr(pk, "version");
-    msgpack_pack_uint32(pk, cat ? 3u : 2u);
+    msgpack_pack_uint32(pk, fr_mf_version(m));
     pack_cstr(pk, "config");
     msgpack_pack_map(pk, 5);
     const char *ck[5] = {"num_items", "token_vocab", "num_tokens", "dim", "filters"};
@@ -174,7 +174,7 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
     }
     if (cat) {
         pack_cstr(pk, "catalogue");
-        msgpack_pack_map(pk, 2);
+        msgpack_pack_map(pk, m->n_reused > 0 ? 3 : 2);
         pack_cstr(pk, "version");
         msgpack_pack_long(pk, m->catalogue_version);
         pack_cstr(pk, "retired");
@@ -187,6 +187,16 @@ static void pack_body(msgpack_packer *pk, const fr_model *m, unsigned flags, siz
                 memset(stage, 0, k);
                 msgpack_pack_bin_body(pk, stage, k);
                 left -= k;
+            }
+        }
+        if (m->n_reused > 0) {
+            pack_cstr(pk, "reused");
+            msgpack_pack_array(pk, (size_t)m->n_reused);
+            for (int i = 0; i < m->n_reused; i++) {
+                msgpack_pack_array(pk, 3);
+                msgpack_pack_int32(pk, m->item_reused[i].row);
+                msgpack_pack_long(pk, m->item_reused[i].version);
+                pack_cstr(pk, m->item_reused[i].old_key);
             }
         }
     }
@@ -230,6 +240,8 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
                        (uint64_t)c->num_items * 9 + tok_bytes;
     for (int r = 0; m->item_keys && r < c->num_items; r++)
         payload += strlen(m->item_keys[r]) + 5; /* a str head is at most 5 bytes */
+    for (int i = 0; i < m->n_reused; i++)
+        payload += strlen(m->item_reused[i].old_key) + 24;
     if (payload + 65536 > FR_MODELFILE_MAX_BODY || tok_bytes > UINT32_MAX ||
         (uint64_t)total * 4 > UINT32_MAX) {
         st = fr_fail(err, FR_ENOMEM,
@@ -263,7 +275,7 @@ fr_status fr_modelfile_save(const fr_model *m, const char *path, unsigned flags,
         goto out;
     }
     memcpy(hdr, FR_MODELFILE_MAGIC, 8);
-    fr_mf_put_le(hdr + 8, fr_mf_has_catalogue(m) ? 3u : 2u, 4);
+    fr_mf_put_le(hdr + 8, fr_mf_version(m), 4);
     fr_mf_put_le(hdr + 12, 0, 4);
     fr_mf_put_le(hdr + 16, w.len, 8);
     fr_mf_put_le(hdr + 24, w.crc, 4);

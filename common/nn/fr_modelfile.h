@@ -2,12 +2,13 @@
  * self-describing, checksummed file, so that a node can stop and resume, and a
  * trained model can be handed to evaluation or serving without retraining.
  *
- * File format, version 3
+ * File format, version 4
  * ======================
- * Version 2 adds "item_keys"; version 3 adds "catalogue". A writer uses version 3
- * only for a model that has a catalogue version or retired items, so that nodes of
- * an older build refuse such a model by its version, and read every other one;
- * version 1 and 2 files are still read.
+ * Version 2 adds "item_keys"; version 3 adds "catalogue"; version 4 adds its
+ * "reused" records. A writer uses version 4 only for a model with a reclaimed row,
+ * version 3 only for a model that has a catalogue version or retired items, so that
+ * nodes of an older build refuse such a model by its version, and read every other
+ * one; version 1 to 3 files are still read.
  *
  * A fixed 28-byte header, then a MessagePack body. All integers of the header and
  * all numbers inside bin payloads are little-endian.
@@ -50,13 +51,17 @@
  *   "adam_v"      bin   optional, with "adam_m": Adam's second moments, same layout
  *   "catalogue"   map   optional, version 3: {"version": int >= 0, the federation's
  *                       catalogue version the rows follow; "retired": bin of V bytes,
- *                       1 for a retired item (never recalled), else 0; row 0 is 0}
+ *                       1 for a retired item (never recalled), else 0; row 0 is 0;
+ *                       version 4, optional: "reused": array of [row int, version
+ *                       int, old str], oldest first: row `row` held the retired item
+ *                       `old` until catalogue version `version` reclaimed it
+ *                       (docs/catalogue.md)}
  *   "meta"        map   optional, str -> str (e.g. "producer", "created" as UTC
  *                       ISO 8601); informational, readers ignore its contents
  *
  * Bin payloads carry no alignment; readers copy numbers out byte by byte. Writers
- * emit the keys in the order above and the version they write is 3 with a
- * "catalogue", else 2; readers must not depend on the order. */
+ * emit the keys in the order above and the version they write is 4 with "reused", 3
+ * with a "catalogue", else 2; readers must not depend on the order. */
 #ifndef FR_MODELFILE_H
 #define FR_MODELFILE_H
 
@@ -68,7 +73,7 @@
 #include "util/fr_status.h"
 
 #define FR_MODELFILE_MAGIC "FRMODEL\n"
-#define FR_MODELFILE_VERSION 3u
+#define FR_MODELFILE_VERSION 4u
 #define FR_MODELFILE_HEADER_BYTES 28u
 /* The largest body a reader accepts: it is read whole into memory. */
 #define FR_MODELFILE_MAX_BODY ((uint64_t)8 << 30)

@@ -46,6 +46,14 @@ static inline int fr_mf_has_catalogue(const fr_model *m)
     return m->catalogue_version > 0 || m->item_retired != NULL;
 }
 
+/* The version a model is written as: 4 when a row was reclaimed (the catalogue entry
+ * carries its reuse records, which a node of an older build must not skip), 3 with a
+ * catalogue, else 2. */
+static inline uint32_t fr_mf_version(const fr_model *m)
+{
+    return m->n_reused > 0 ? 4u : fr_mf_has_catalogue(m) ? 3u : 2u;
+}
+
 /* The staging buffer's size for m: FR_MF_STAGE_BYTES, or less for a model whose
  * largest array is smaller (a multiple of 8, so that it holds whole numbers of either
  * width). */

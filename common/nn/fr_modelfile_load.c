@@ -44,6 +44,8 @@ typedef struct raw_body {
     int has_cat;                  /* a "catalogue" entry was read */
     int64_t cat_version;          /* its version */
     fr_mpread_item retired;       /* its retired flags */
+    const uint8_t *reused_at;     /* its reuse records: the first, NULL when none */
+    uint64_t reused_n;            /* how many */
 } raw_body;
 
 static const char *const body_keys[] = {"format",   "version",     "config",    "adam_step",
@@ -135,10 +137,48 @@ static fr_status read_keys(fr_mpread *r, raw_body *b)
     return st;
 }
 
-static const char *const cat_keys[] = {"version", "retired"};
+static const char *const cat_keys[] = {"version", "retired", "reused"};
 
-/* catalogue (version 3): the catalogue version and the retired flags; their length is
- * checked against the config when the model is built. */
+/* catalogue.reused (version 4): arrays of [row, version, old key], each checked here
+ * but for the row's bound, which needs the config (checked when the model is built). */
+static fr_status read_reused(fr_mpread *r, raw_body *b)
+{
+    fr_mpread_item it, rec, str;
+    int64_t v;
+    if (b->version < 4)
+        return fr_fail(r->err, FR_EFORMAT,
+                       "%s: catalogue.reused in a version %u file (it came with version 4)",
+                       r->name, b->version);
+    fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_ARRAY, "catalogue.reused");
+    /* a record takes at least 4 bytes: a count above the bytes left is a lie */
+    if (st == FR_OK && (it.u < 1 || it.u > fr_mpread_left(r) / 4 || it.u > INT32_MAX))
+        st = fr_fail(r->err, FR_EFORMAT, "%s: catalogue.reused has %llu records", r->name,
+                     (unsigned long long)it.u);
+    b->reused_at = r->p;
+    b->reused_n = it.u;
+    for (uint64_t i = 0; st == FR_OK && i < it.u; i++) {
+        if ((st = fr_mpread_expect(r, &rec, FR_MPREAD_ARRAY, "catalogue.reused")) == FR_OK &&
+            rec.u != 3)
+            st = fr_fail(r->err, FR_EFORMAT, "%s: catalogue.reused[%llu] has %llu fields, not 3",
+                         r->name, (unsigned long long)i, (unsigned long long)rec.u);
+        if (st == FR_OK)
+            st = fr_mpread_int(r, "catalogue.reused.row", 1, INT32_MAX, &v);
+        if (st == FR_OK)
+            st = fr_mpread_int(r, "catalogue.reused.version", 1, LONG_MAX, &v);
+        if (st == FR_OK &&
+            (st = fr_mpread_expect(r, &str, FR_MPREAD_STR, "catalogue.reused")) == FR_OK &&
+            (str.u < 1 || str.u > FR_MODEL_MAX_KEY || memchr(str.ptr, 0, (size_t)str.u)))
+            st = fr_fail(r->err, FR_EFORMAT,
+                         "%s: catalogue.reused[%llu] names an empty or too long item, or one "
+                         "holding a NUL",
+                         r->name, (unsigned long long)i);
+    }
+    return st;
+}
+
+/* catalogue (version 3): the catalogue version and the retired flags, and (version 4)
+ * the reuse records; their length is checked against the config when the model is
+ * built. */
 static fr_status read_catalogue(fr_mpread *r, raw_body *b)
 {
     fr_mpread_item it;
@@ -149,19 +189,21 @@ static fr_status read_catalogue(fr_mpread *r, raw_body *b)
                        "%s: catalogue in a version %u file (it came with version 3)", r->name,
                        b->version);
     fr_status st = fr_mpread_expect(r, &it, FR_MPREAD_MAP, "catalogue");
-    if (st == FR_OK && it.u != 2)
-        st = fr_fail(r->err, FR_EFORMAT, "%s: catalogue has %llu keys, expected 2", r->name,
+    if (st == FR_OK && it.u != 2 && it.u != 3)
+        st = fr_fail(r->err, FR_EFORMAT, "%s: catalogue has %llu keys, expected 2 or 3", r->name,
                      (unsigned long long)it.u);
     for (uint64_t e = 0; st == FR_OK && e < it.u; e++) {
-        if ((st = fr_mpread_key(r, "catalogue", cat_keys, 2, &seen, &k)) != FR_OK)
+        if ((st = fr_mpread_key(r, "catalogue", cat_keys, 3, &seen, &k)) != FR_OK)
             break;
         if (k == 0)
             st = fr_mpread_int(r, "catalogue.version", 0, LONG_MAX, &b->cat_version);
-        else
+        else if (k == 1)
             st = fr_mpread_expect(r, &b->retired, FR_MPREAD_BIN, "catalogue.retired");
+        else
+            st = read_reused(r, b);
     }
     if (st == FR_OK)
-        st = fr_mpread_missing(r, "catalogue", cat_keys, 2, seen, 3);
+        st = fr_mpread_missing(r, "catalogue", cat_keys, 3, seen, 3);
     b->has_cat = 1;
     return st;
 }
@@ -318,6 +360,44 @@ static fr_status copy_keys(fr_model *m, const raw_body *b, const char *name, fr_
     return FR_OK;
 }
 
+/* The reuse records that read_reused checked, each row now against V and each
+ * version against the catalogue's. */
+static fr_status copy_reused(fr_model *m, const raw_body *b, const char *name, fr_err *err)
+{
+    fr_mpread r;
+    fr_mpread_item rec, str;
+    int64_t row = 0, ver = 0;
+    if (!(m->item_reused = calloc((size_t)b->reused_n, sizeof *m->item_reused)))
+        return fr_fail(err, FR_ENOMEM, "%s: cannot allocate the reuse records", name);
+    fr_mpread_init(&r, b->reused_at, (size_t)(b->end - b->reused_at), name, err);
+    for (uint64_t i = 0; i < b->reused_n; i++) {
+        /* read_reused walked these records without fault: this walk cannot fail */
+        fr_status st = fr_mpread_expect(&r, &rec, FR_MPREAD_ARRAY, "catalogue.reused");
+        if (st == FR_OK)
+            st = fr_mpread_int(&r, "row", 1, INT32_MAX, &row);
+        if (st == FR_OK)
+            st = fr_mpread_int(&r, "version", 1, LONG_MAX, &ver);
+        if (st == FR_OK)
+            st = fr_mpread_expect(&r, &str, FR_MPREAD_STR, "catalogue.reused");
+        FR_ASSERT(st == FR_OK);
+        if (row >= m->cfg.num_items || ver > m->catalogue_version)
+            return fr_fail(err, FR_EFORMAT,
+                           "%s: catalogue.reused[%llu]: row %lld of version %lld, past the %d "
+                           "rows or the catalogue version %ld",
+                           name, (unsigned long long)i, (long long)row, (long long)ver,
+                           m->cfg.num_items - 1, m->catalogue_version);
+        fr_item_reuse *u = &m->item_reused[m->n_reused];
+        if (!(u->old_key = malloc((size_t)str.u + 1)))
+            return fr_fail(err, FR_ENOMEM, "%s: cannot allocate the reuse records", name);
+        memcpy(u->old_key, str.ptr, (size_t)str.u);
+        u->old_key[str.u] = 0;
+        u->row = (int32_t)row;
+        u->version = (long)ver;
+        m->n_reused++;
+    }
+    return FR_OK;
+}
+
 /* The catalogue version and retired flags; a model with none retired keeps no flags. */
 static fr_status copy_catalogue(fr_model *m, const raw_body *b, const char *name, fr_err *err)
 {
@@ -334,12 +414,11 @@ static fr_status copy_catalogue(fr_model *m, const raw_body *b, const char *name
                            (unsigned)f[i]);
         any += f[i];
     }
-    if (!any)
-        return FR_OK;
-    if (!(m->item_retired = malloc(v)))
+    if (any && !(m->item_retired = malloc(v)))
         return fr_fail(err, FR_ENOMEM, "%s: cannot allocate the retired flags", name);
-    memcpy(m->item_retired, f, v);
-    return FR_OK;
+    if (any)
+        memcpy(m->item_retired, f, v);
+    return b->reused_at ? copy_reused(m, b, name, err) : FR_OK;
 }
 
 /* Allocates m from a body whose fields have been read, checking them against the

@@ -40,9 +40,19 @@ static long read_version(const char *path, const struct stat *model_st)
     return v;
 }
 
-static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const char *path,
+/* Whether the catalogue reclaimed row r of m for a new item (a reuse record names it). */
+static int reclaimed_row(const fr_model *m, int r)
+{
+    for (int i = 0; i < m->n_reused; i++)
+        if (m->item_reused[i].row == r)
+            return 1;
+    return 0;
+}
+
+static fr_status same_catalogue(fr_serve_model *sm, const fr_dataset *ds, const char *path,
                                 fr_err *err)
 {
+    const fr_model *m = &sm->model;
     char num[24];
     /* rows are never renumbered (docs/catalogue.md): a model of a newer catalogue
      * version holds the served rows first, then the items added since, which the model
@@ -54,10 +64,15 @@ static fr_status same_catalogue(const fr_model *m, const fr_dataset *ds, const c
         const char *key = m->item_keys ? m->item_keys[r] : num;
         if (!m->item_keys)
             snprintf(num, sizeof num, "%lld", (long long)m->item_ids[r]);
-        if (strcmp(key, ds->item_keys[r]) != 0)
+        if (strcmp(key, ds->item_keys[r]) == 0)
+            continue;
+        if (!reclaimed_row(m, r))
             return fr_fail(err, FR_EINVAL,
                            "%s: row %d is item '%.60s' in the model, '%.60s' in the served data",
                            path, r, key, ds->item_keys[r]);
+        if (!sm->reclaimed && !(sm->reclaimed = calloc((size_t)m->cfg.num_items, 1)))
+            return fr_fail(err, FR_ENOMEM, "%s: out of memory", path);
+        sm->reclaimed[r] = 1;
     }
     return FR_OK;
 }
@@ -115,6 +130,7 @@ static void snapshot_free(fr_serve_model *m)
         m->model.be->free(m->giv);
     free(m->item_vecs);
     free(m->retired);
+    free(m->reclaimed);
     free(m->added_slot);
     fr_topk_packed_free(&m->packed);
     fr_ivf_free(&m->ivf);
@@ -140,18 +156,19 @@ fr_status fr_serve_model_load(fr_serve_model **out, const char *path, const fr_d
     }
     if ((st = fr_modelfile_load(&m->model, fr_backend_cpu(), path, err)) != FR_OK)
         goto out;
-    if ((st = same_catalogue(&m->model, ds, path, err)) != FR_OK ||
+    if ((st = same_catalogue(m, ds, path, err)) != FR_OK ||
         (st = index_added(m, ds->num_items, err)) != FR_OK)
         goto out;
     int V = m->model.cfg.num_items, d = m->model.cfg.dim;
+    /* a reclaimed row of the data is left out of recall like a retired one */
     for (int r = 1; r < V; r++)
-        m->n_retired += fr_model_retired(&m->model, r);
+        m->n_retired += fr_model_retired(&m->model, r) || (m->reclaimed && m->reclaimed[r]);
     if (m->n_retired && !(m->retired = malloc((size_t)m->n_retired * sizeof *m->retired))) {
         st = fr_fail(err, FR_ENOMEM, "%s: out of memory", path);
         goto out;
     }
     for (int r = 1, j = 0; r < V && m->n_retired; r++)
-        if (fr_model_retired(&m->model, r))
+        if (fr_model_retired(&m->model, r) || (m->reclaimed && m->reclaimed[r]))
             m->retired[j++] = r;
     if (!(m->item_vecs = malloc((size_t)V * d * sizeof *m->item_vecs))) {
         st = fr_fail(err, FR_ENOMEM, "%s: cannot allocate %d item vectors", path, V);

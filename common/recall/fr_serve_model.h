@@ -40,6 +40,12 @@ typedef struct fr_serve_model {
     double q8_build_s; /* seconds the copy took to build */
     int32_t *retired;  /* the model's retired rows, ascending (never recalled); NULL: none */
     long n_retired;
+    /* V flags: rows of the served data that the catalogue reclaimed for new items
+     * since the data was loaded (docs/catalogue.md); NULL: none. Their data item is
+     * gone and the new one has no place in the data's histories until a restart maps
+     * the data again, so such a row is neither recalled (it is in retired) nor
+     * matched. */
+    uint8_t *reclaimed;
     /* the rows past the served data (items added to the catalogue since it was
      * loaded), by id: open addressing over rows first_added .. V-1, 0 = empty; so that
      * the server accepts events on them (docs/catalogue.md) */
@@ -54,8 +60,9 @@ typedef struct fr_serve_model {
 
 /* Load path into a new snapshot (*out, holding one reference) for recall with
  * sequences of seq_len over the catalogue of ds: the model's first rows must be the
- * data's items, row for row, else FR_EINVAL naming the first that differs; rows past
- * them are items a newer catalogue version added (docs/catalogue.md). With ivf (may be
+ * data's items, row for row (but rows the model's reuse records say were reclaimed),
+ * else FR_EINVAL naming the first that differs; rows past them are items a newer
+ * catalogue version added (docs/catalogue.md). With ivf (may be
  * NULL: exact search only) the snapshot also holds an inverted-file index of its item
  * vectors, built here, in the loading thread, like the vectors themselves; with q8
  * it also holds their 8-bit copy for the int8 scan (fr_topk_q8), built likewise. */
