@@ -2,6 +2,7 @@
  *   privacy epsilon --sampling-rate Q --noise-multiplier S --steps T --delta D [--json]
  *   privacy sigma   --sampling-rate Q --epsilon E --steps T --delta D [--json]
  *   privacy status  --state-dir DIR [--delta D] [--json]
+ *   privacy recipe  --epsilon E --users N --epochs K [--delta D] [--json]
  * The answer stands alone on the last line (a bare number), so scripts can take it. */
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +10,8 @@
 #include "fr_cmd.h"
 #include "privacy/fr_dp_accountant.h"
 #include "privacy/fr_dp_ledger.h"
+#include "privacy/fr_dp_plan.h"
+#include "privacy/fr_dp_recipe.h"
 #include "util/fr_opts.h"
 
 static int cmd_epsilon(int argc, char **argv)
@@ -92,6 +95,55 @@ static int cmd_sigma(int argc, char **argv)
     return 0;
 }
 
+/* What `train --dp` picks from a budget when q, the noise, the clip and lr are not
+ * given (fr_dp_recipe.h). */
+static int cmd_recipe(int argc, char **argv)
+{
+    double eps = 0, delta = 0;
+    int users = 0, epochs = 0, json = 0, help = 0;
+    fr_opt opts[] = {
+        {"epsilon", FR_OPT_DOUBLE, &eps, 1e-9, 1e9, "the budget's epsilon", 1, 0},
+        {"users", FR_OPT_INT, &users, 1, 2e9, "users with a training window", 1, 0},
+        {"epochs", FR_OPT_INT, &epochs, 1, 1e6, "epochs of the run", 1, 0},
+        {"delta", FR_OPT_DOUBLE, &delta, 1e-300, 0.999999, "delta (default 1/(10 users))", 0, 0},
+        {"json", FR_OPT_FLAG, &json, 0, 0, "print a JSON object", 0, 0},
+        {"help", FR_OPT_FLAG, &help, 0, 0, "show this help", 0, 0},
+        {0},
+    };
+    if (fr_opts_handle_help(argc, argv,
+                            "fedrecall-node privacy recipe --epsilon E --users N --epochs K "
+                            "[--delta D] [--json]",
+                            opts,
+                            "fedrecall-node privacy recipe --epsilon 8 --users 19412 --epochs 5"))
+        return 0;
+    fr_err err = {{0}};
+    fr_dp_recipe r;
+    fr_status st = fr_opts_parse(opts, argc, argv, &err);
+    if (st == FR_OK) {
+        if (!(delta > 0))
+            delta = fr_dp_plan_default_delta(users);
+        st = fr_dp_recipe_pick(eps, delta, users, epochs, &r, &err);
+    }
+    if (st)
+        return fr_cmd_fail("privacy recipe", st, err.msg);
+    if (json)
+        printf("{\"sampling_rate\": %g, \"steps\": %ld, \"noise_multiplier\": %.4g, "
+               "\"noise_on_mean\": %.4g, \"clip\": %g, \"lr\": %g, \"noisy\": %s, "
+               "\"epsilon\": %g, \"delta\": %g}\n",
+               r.q, r.steps, r.sigma, r.noise_mean, (double)r.clip, (double)r.lr,
+               r.noisy ? "true" : "false", eps, delta);
+    else
+        printf("epsilon %g at delta %g, %d users, %d epochs: q=%g (%ld steps), sigma=%.4g, C=%g, "
+               "lr=%g; noise on a coordinate of the mean gradient %.3g%s\n%g\n",
+               eps, delta, users, epochs, r.q, r.steps, r.sigma, (double)r.clip, (double)r.lr,
+               r.noise_mean,
+               r.noisy ? " (above the recipe's bound at every rate: the largest batches that "
+                         "leave its fewest steps)"
+                       : "",
+               r.q);
+    return 0;
+}
+
 static int cmd_status(int argc, char **argv)
 {
     const char *dir = "fedrecall-state";
@@ -154,11 +206,14 @@ int fr_cmd_privacy(int argc, char **argv)
         return cmd_sigma(argc - 1, argv + 1);
     if (argc >= 1 && !strcmp(argv[0], "status"))
         return cmd_status(argc - 1, argv + 1);
+    if (argc >= 1 && !strcmp(argv[0], "recipe"))
+        return cmd_recipe(argc - 1, argv + 1);
     if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
-        printf("usage: fedrecall-node privacy epsilon|sigma|status [OPTIONS]\n\n"
+        printf("usage: fedrecall-node privacy epsilon|sigma|status|recipe [OPTIONS]\n\n"
                "  epsilon  (epsilon, delta) spent by DP-SGD steps at (q, sigma)\n"
                "  sigma    the smallest noise multiplier that keeps epsilon within a target\n"
                "  status   the privacy spent by this node (its ledger) and what remains\n"
+               "  recipe   q, steps, noise, clip and lr that train --dp picks from a budget\n"
                "\n'fedrecall-node privacy COMMAND --help' describes a command's options.\n"
                "\nexamples:\n"
                "  fedrecall-node privacy sigma --sampling-rate 0.01 --epsilon 3 --steps 1000 "
@@ -166,7 +221,8 @@ int fr_cmd_privacy(int argc, char **argv)
                "  fedrecall-node privacy status --state-dir /var/lib/fedrecall-node\n");
         return 0;
     }
-    fprintf(stderr,
-            "fedrecall-node privacy: expected 'epsilon', 'sigma' or 'status' (see --help)\n");
+    fprintf(
+        stderr,
+        "fedrecall-node privacy: expected 'epsilon', 'sigma', 'status' or 'recipe' (see --help)\n");
     return 2;
 }

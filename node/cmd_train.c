@@ -354,7 +354,7 @@ static const char *recipe_arg(int argc, char **argv)
         else if (!strcmp(argv[i], "--"))
             break;
     }
-    return name ? name : dp ? "peer" : FR_RECIPE_DEFAULT;
+    return name ? name : dp ? "dp" : FR_RECIPE_DEFAULT;
 }
 
 static void recipe_defaults(train_opts *o, const fr_recipe *rc)
@@ -433,8 +433,8 @@ int fr_cmd_train(int argc, char **argv)
         FR_DATA_CLI_OPTS(o.dc),
         {"dp", FR_OPT_FLAG, &o.dp, 0, 0, "train with user-level DP-SGD (docs/privacy.md)", 0, 0},
         {"dp-sampling-rate", FR_OPT_DOUBLE, &o.dpa.q, 1e-9, 1,
-         "DP: user sampling rate q "
-         "(default batch / users)",
+         "DP: user sampling rate q (default: the recipe from the budget, docs/privacy.md; "
+         "batch / users when the noise is given)",
          0, 0},
         {"dp-noise", FR_OPT_DOUBLE, &o.dpa.sigma, 1e-6, 1e9,
          "DP: noise multiplier sigma "

@@ -8,6 +8,7 @@
 
 #include "privacy/fr_dp_accountant.h"
 #include "privacy/fr_dp_plan.h"
+#include "privacy/fr_dp_recipe.h"
 
 /* --dp-sites: the federation the users would form, with the Skellam mechanism it would
  * publish: threshold t > 2n/3 (the nodes' floor), users_max well above the q N users a
@@ -30,6 +31,30 @@ static fr_status fdp_setup(fr_skellam *sk, fr_dp_ledger *ledger, size_t dim, int
                        "--dp-sites plans its noise on an empty ledger; give --dp-noise or a new "
                        "--state-dir");
     return fr_dp_plan_fdp_sigma(ledger->budget_eps, delta, q, planned, sk, &eps, err);
+}
+
+/* The sampling rate of the recipe from the budget (fr_dp_recipe.h), when a budget is
+ * given or recorded and no noise multiplier is; 0 otherwise. */
+static fr_status recipe_q(const fr_dp_ledger *ledger, const fr_train_dp_args *a, int users,
+                          int epochs, double *q, fr_err *err)
+{
+    *q = 0;
+    double eps = a->eps_max > 0 ? a->eps_max : ledger->budget_eps;
+    if (!(eps > 0) || a->sigma > 0)
+        return FR_OK;
+    fr_dp_recipe r;
+    fr_status st =
+        fr_dp_recipe_pick(eps, fr_dp_plan_delta(a->eps_max > 0 ? NULL : ledger, a->delta, users),
+                          users, epochs, &r, err);
+    if (st != FR_OK)
+        return st;
+    *q = r.q;
+    printf("dp: recipe from the budget: q=%g (%ld steps), noise on a coordinate of the mean "
+           "gradient %.3g%s\n",
+           r.q, r.steps, r.noise_mean,
+           r.noisy ? " (above the recipe's bound: the largest batches that leave its fewest steps)"
+                   : "");
+    return FR_OK;
 }
 
 /* The row selection's noise multiplier: the one given, else the share of the budget;
@@ -70,10 +95,14 @@ fr_status fr_train_dp_setup(fr_dp_trainer *dtr, fr_dp_ledger *ledger, fr_dp_rows
     int n = fr_dp_population(ds->train_off, ds->num_users, tc->seq_len);
     if (n < 1)
         return fr_fail(err, FR_ENODATA, "dp: no user has a training window");
-    double q = a->q > 0 ? a->q : fr_dp_plan_default_q(tc->batch, n);
-    long planned = (long)epochs * fr_dp_steps_per_epoch(q);
     if ((st = fr_dp_ledger_open(ledger, a->state_dir, err)) != FR_OK)
         return st;
+    double q = a->q;
+    if (!(q > 0) && (st = recipe_q(ledger, a, n, epochs, &q, err)) != FR_OK)
+        return st;
+    if (!(q > 0))
+        q = fr_dp_plan_default_q(tc->batch, n);
+    long planned = (long)epochs * fr_dp_steps_per_epoch(q);
     fr_dp_plan plan;
     fr_dp_plan_req req = {.eps_max = a->eps_max,
                           .delta = a->delta,

@@ -52,7 +52,9 @@ typedef struct fr_recipe {
 } fr_recipe;
 
 #define FR_RECIPE_DEFAULT "tuned"
-#define FR_RECIPE_NAMES "tuned (the default) or peer (the spec's benchmark configuration)"
+#define FR_RECIPE_NAMES                                                                            \
+    "tuned (the default), peer (the spec's benchmark configuration) or dp (the default of a "      \
+    "private run)"
 
 /* The recipe called name, or NULL. */
 const fr_recipe *fr_recipe_find(const char *name);
