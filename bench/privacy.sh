@@ -1,14 +1,13 @@
 #!/bin/sh
-# The privacy-utility table of docs/privacy.md: test HR@10 / NDCG@10 at epsilon in
-# {1, 3, 8, inf} with delta = 1/(10N) (the planner's default), on synthetic data with many users and on
-# ml-latest-small. For each epsilon the noise multiplier is the smallest that keeps the
-# whole run within it (fedrecall-node privacy sigma), then the node trains with
-# user-level DP-SGD and evaluates. Output: bench/out/privacy.md.
-#
-# Every row trains with learning rate FR_PRIV_LR (1e-2: DP-SGD takes few, noisy steps,
-# and the same rate is used for the non-private row). Knobs: FR_PRIV_USERS (50000),
-# FR_PRIV_EPOCHS_SYNTH (2), FR_PRIV_EPOCHS_ML (10), FR_PRIV_Q_SYNTH (0.02),
-# FR_PRIV_Q_ML (0.1), FR_PRIV_LR, FR_BENCH_DATA (ml-latest-small folder).
+# The privacy-utility table of docs/privacy.md: test metrics at epsilon 1, 3 and 8
+# (delta 1/(10N), the planner's default) from the defaults of `train --dp` (the recipe
+# from the budget picks q, steps, noise, clip and lr), beside the non-private model for
+# the same epochs (the default recipe, and the private runs' optimiser without privacy)
+# and the popularity ranking, mean ± standard deviation over the seeds, on synthetic
+# data with many users, ml-latest-small and toys-games. Output: bench/out/privacy.md.
+# Knobs: FR_PRIV_SEEDS (1 2 3), FR_PRIV_USERS (50000), FR_PRIV_EPOCHS_SYNTH (2),
+# FR_PRIV_EPOCHS_ML (10), FR_PRIV_EPOCHS_TOYS (5), FR_BENCH_DATA (ml-latest-small
+# folder), FR_BENCH_TOYS (toys-games file), FR_PRIV_LR (the federated comparison's rate).
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -21,36 +20,56 @@ mkdir -p "$OUT"
 [ -f "$OUT/synth/ratings.csv" ] ||
     "$NODE" synth --users "$USERS" --items 2000 --clusters 40 --seed 11 --out "$OUT/synth" >/dev/null
 
-row() { # name data q users epochs
-    name=$1 data=$2 q=$3 n=$4 EPOCHS=$5
+TOYS=${FR_BENCH_TOYS:-../shared/data/toys-games/toys-games.txt}
+SEEDS=${FR_PRIV_SEEDS:-1 2 3}
+
+# One data set's rows: epsilon 1, 3 and 8 from the defaults (train --dp with a budget:
+# the recipe from the budget picks q, steps, noise, clip and lr), then the non-private
+# model for the same epochs twice: the default recipe (train) and the private runs'
+# optimiser without privacy (--recipe dp). Each run's metrics JSON carries the
+# popularity ranking's figures on the same split.
+table_rows() { # name data format epochs users
+    name=$1 data=$2 fmt=$3 EPOCHS=$4 n=$5
     delta=$(awk -v n="$n" 'BEGIN { printf "%.3g", 1 / (10 * n) }')
-    steps=$(awk -v q="$q" -v e="$EPOCHS" 'BEGIN { s = int(1 / q + 0.5); if (s < 1) s = 1; print s * e }')
-    for eps in 1 3 8 inf; do
-        rm -rf "$OUT/state-$name-$eps"
-        if [ "$eps" = inf ]; then
-            cmd="$NODE train --data $data --format movielens-csv --epochs $EPOCHS --lr $LR --recipe peer --metrics-out $OUT/$name-$eps.json"
-            sigma=-
-        else
-            sigma=$("$NODE" privacy sigma --sampling-rate "$q" --epsilon "$eps" --steps "$steps" \
-                --delta "$delta" | tail -n 1)
-            cmd="$NODE train --data $data --format movielens-csv --epochs $EPOCHS --lr $LR --dp --dp-sampling-rate $q --dp-noise $sigma --dp-clip 1 --dp-delta $delta --state-dir $OUT/state-$name-$eps --metrics-out $OUT/$name-$eps.json"
-        fi
-        $cmd >"$OUT/$name-$eps.log" 2>&1
-        hr=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"]["hr@10"])' "$OUT/$name-$eps.json")
-        nd=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"]["ndcg@10"])' "$OUT/$name-$eps.json")
-        printf '| %s | %s | %s | %s | %s | %.3f | %.3f | `%s` |\n' "$name" "$eps" "$delta" "$q" \
-            "$sigma" "$hr" "$nd" "$cmd"
+    for eps in 1 3 8 inf-default inf-dp; do
+        for seed in $SEEDS; do
+            st="$OUT/state-$name-$eps-$seed"
+            rm -rf "$st"
+            case $eps in
+            inf-default) cmd="$NODE train --data $data --format $fmt --epochs $EPOCHS --seed $seed" ;;
+            inf-dp) cmd="$NODE train --data $data --format $fmt --epochs $EPOCHS --seed $seed --recipe dp" ;;
+            *) cmd="$NODE train --data $data --format $fmt --epochs $EPOCHS --seed $seed --dp --dp-epsilon-max $eps --dp-delta $delta --state-dir $st" ;;
+            esac
+            $cmd --metrics-out "$OUT/$name-$eps-$seed.json" >"$OUT/$name-$eps-$seed.log" 2>&1 ||
+                echo "failed: $cmd" >&2
+        done
+        python3 - "$OUT" "$name" "$eps" "$delta" "$EPOCHS" "$cmd" $SEEDS <<'PY'
+import json, os, statistics, sys
+out, name, eps, delta, epochs, cmd = sys.argv[1:7]
+ms = [json.load(open(os.path.join(out, "%s-%s-%s.json" % (name, eps, s)))) for s in sys.argv[7:]]
+def ms_(vals, f):
+    sd = statistics.stdev(vals) if len(vals) > 1 else 0.0
+    return (f + " ± " + f) % (statistics.mean(vals), sd)
+t = [m["test"] for m in ms]
+pop = ms[0]["popularity"]["test"]
+p = ms[0].get("privacy", {})
+print("| %s | %s | %s | %s | %s | %s | %s | %s | %.4f / %.4f / %.4f | `%s` |" % (
+    name, eps.replace("inf-", "none, "), delta if "privacy" in ms[0] else "-",
+    "%g, %s" % (p["sampling_rate"], p.get("noise_multiplier", "-")) if p else "-",
+    ms_([x["hr@10"] for x in t], "%.3f"), ms_([x["ndcg_full@10"] for x in t], "%.4f"),
+    ms_([x["recall@50"] for x in t], "%.4f"), ms_([x["coverage@10"] for x in t], "%.4f"),
+    pop["hr@10"], pop["ndcg_full@10"], pop["coverage@10"], cmd.replace("--seed " + sys.argv[-1], "--seed S")))
+PY
     done
 }
 
 [ "${FR_PRIV_FED:-0}" = 1 ] || {
-    echo "| data | epsilon | delta | q | sigma | test HR@10 | test NDCG@10 | command |"
-    echo "|---|---|---|---|---|---|---|---|"
-    row "synthetic-${USERS}" "$OUT/synth" "${FR_PRIV_Q_SYNTH:-0.02}" "$USERS" \
-        "${FR_PRIV_EPOCHS_SYNTH:-2}"
-    if [ -f "$ML/ratings.csv" ]; then
-        row ml-latest-small "$ML" "${FR_PRIV_Q_ML:-0.1}" 610 "${FR_PRIV_EPOCHS_ML:-10}"
-    fi
+    echo "| data | epsilon | delta | q, sigma | test HR@10 | full NDCG@10 | Recall@50 | coverage@10 | popularity HR@10 / full NDCG@10 / coverage@10 | command (seeds $SEEDS) |"
+    echo "|---|---|---|---|---|---|---|---|---|---|"
+    table_rows "synthetic-${USERS}" "$OUT/synth" movielens-csv "${FR_PRIV_EPOCHS_SYNTH:-2}" "$USERS"
+    [ -f "$ML/ratings.csv" ] && table_rows ml-latest-small "$ML" movielens-csv "${FR_PRIV_EPOCHS_ML:-10}" 610
+    [ -f "$TOYS" ] && table_rows toys-games "$TOYS" sasrec "${FR_PRIV_EPOCHS_TOYS:-5}" \
+        "$(awk '{ u[$1] = 1 } END { print length(u) }' "$TOYS")"
 } | tee "$OUT/../privacy.md"
 
 # Federated against central (FR_PRIV_FED=1, instead of the table above): 4 sites with federation-wide user-level DP
@@ -61,7 +80,6 @@ row() { # name data q users epochs
 # sampled Skellam). Output: bench/out/privacy_fed.md. Knobs: FR_PRIV_FED_DATA (synth
 # toys), FR_PRIV_EPS (8 3), FR_BENCH_TOYS (toys-games file), FR_PRIV_FED_OUT (the table).
 [ "${FR_PRIV_FED:-0}" = 1 ] || exit 0
-TOYS=${FR_BENCH_TOYS:-../shared/data/toys-games/toys-games.txt}
 fed_row() { # name data format q epochs n
     name=$1 data=$2 fmt=$3 q=$4 EPOCHS=$5 n=$6
     delta=$(awk -v n="$n" 'BEGIN { printf "%.3g", 1 / (10 * n) }')

@@ -151,7 +151,9 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "nodes in shares of the secure sum (docs/privacy.md; needs secure-aggregation on)",
          0, 0},
         {"dp-fed-q", FR_OPT_DOUBLE, &c->dp_fed_q, 1e-9, 1,
-         "dp-federation: the rate at which every node samples its users each round", 0, 0},
+         "dp-federation: the rate at which every node samples its users each round (default: "
+         "the recipe from dp-fed-epsilon, dp-fed-users and rounds, docs/privacy.md)",
+         0, 0},
         {"dp-fed-sigma", FR_OPT_DOUBLE, &c->dp_fed_sigma, 1e-6, 1e6,
          "dp-federation: noise multiplier (or give dp-fed-epsilon)", 0, 0},
         {"dp-fed-epsilon", FR_OPT_DOUBLE, &c->dp_fed_epsilon, 1e-6, 1e6,

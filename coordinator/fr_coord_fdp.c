@@ -11,6 +11,7 @@
 #include "fr_coord.h"
 #include "privacy/fr_dp_fdp.h"
 #include "privacy/fr_dp_plan.h"
+#include "privacy/fr_dp_recipe.h"
 
 /* The most users one round sums, well above the q N it expects: a round over it only
  * clamps at the nodes, never wraps (privacy/fr_skellam.h). */
@@ -43,10 +44,23 @@ fr_status fr_coord_fdp_init(fr_coord *c, fr_err *err)
                        "dp-federation: needs secure-aggregation on (in a plain round the "
                        "coordinator would see each node's vector with its share of the noise "
                        "alone)");
-    if (!(cfg->dp_fed_q > 0 && cfg->dp_fed_q <= 1))
-        return fr_fail(err, FR_EINVAL, "dp-fed-q: %g must be in (0, 1]", cfg->dp_fed_q);
     if (cfg->dp_fed_users < 1)
         return fr_fail(err, FR_EINVAL, "dp-fed-users: give the federation's users (>= 1)");
+    if (!(cfg->dp_fed_q > 0) && cfg->dp_fed_epsilon > 0 && cfg->rounds > 0) {
+        /* the recipe from the budget (privacy/fr_dp_recipe.h) */
+        double delta = cfg->dp_fed_delta > 0 ? cfg->dp_fed_delta : 0.1 / cfg->dp_fed_users;
+        fr_dp_recipe r;
+        fr_status st = fr_dp_recipe_pick_rounds(cfg->dp_fed_epsilon, delta, cfg->dp_fed_users,
+                                                cfg->rounds, &r, err);
+        if (st != FR_OK)
+            return fr_fail(err, st, "dp-fed-q: %s", err->msg);
+        c->cfg.dp_fed_q = r.q;
+        fr_coord_log("dp-federation: q %g from the budget (%d users, %d rounds; noise on a "
+                     "coordinate of the mean gradient about %.3g)",
+                     r.q, cfg->dp_fed_users, cfg->rounds, r.noise_mean);
+    }
+    if (!(cfg->dp_fed_q > 0 && cfg->dp_fed_q <= 1))
+        return fr_fail(err, FR_EINVAL, "dp-fed-q: %g must be in (0, 1]", cfg->dp_fed_q);
     if ((cfg->dp_fed_sigma > 0) == (cfg->dp_fed_epsilon > 0))
         return fr_fail(err, FR_EINVAL, "dp-federation: give one of dp-fed-sigma or dp-fed-epsilon");
     c->fdp_sigma = cfg->dp_fed_sigma;

@@ -103,5 +103,33 @@ fi
 "$NODE" privacy status --state-dir "$tmp/fdp" --json | grep -q '"federation_rounds": 30' &&
     ok "privacy status --json: federation_rounds" || bad "json: no federation_rounds"
 
+# the recipe from the budget: the same answer twice; a run from the defaults takes its
+# rate; with a row selection the ledger holds the selection (one step at q 1) before
+# the steps, and selection and steps together stay within the budget
+r1=$("$NODE" privacy recipe --epsilon 3 --users 19412 --epochs 5 --json)
+r2=$("$NODE" privacy recipe --epsilon 3 --users 19412 --epochs 5 --json)
+q=$("$NODE" privacy recipe --epsilon 2 --users 600 --epochs 4 | tail -n 1)
+if [ "$r1" = "$r2" ] && echo "$r1" | grep -q '"sampling_rate"' && num "$q"; then
+    ok "privacy recipe: one answer for one budget ($q for 600 users)"
+else
+    bad "privacy recipe: '$r1' / '$r2' / '$q'"
+fi
+# shellcheck disable=SC2086
+if "$NODE" train $common --epochs 4 --dp --dp-epsilon-max 2 --dp-rows-share 0.1 --dp-rows-z 0 \
+        --state-dir "$tmp/rows" --metrics-out "$tmp/rows.json" >"$tmp/rows.log" 2>&1 &&
+   grep -q "q=$q " "$tmp/rows.log" && grep -q "item rows trained" "$tmp/rows.log"; then
+    ok "train --dp from the defaults: the recipe's q=$q, $(grep -o '[0-9]* of [0-9]* item rows trained' "$tmp/rows.log")"
+else
+    bad "train --dp with a row selection"
+    cat "$tmp/rows.log"
+fi
+spent=$("$NODE" privacy status --state-dir "$tmp/rows" | tail -n 1)
+first=$(grep -m 1 '^steps' "$tmp/rows/privacy-ledger")
+if echo "$first" | grep -q '^steps q=1 ' && ge 2 "$spent" && ge "$spent" 1.9; then
+    ok "the selection is in the ledger first ($first); spent $spent of 2"
+else
+    bad "selection ledger: first '$first', spent $spent"
+fi
+
 echo "TESTS $passed $failed"
 [ "$failed" -eq 0 ]

@@ -44,4 +44,11 @@ typedef struct fr_dp_recipe {
 FR_MUST fr_status fr_dp_recipe_pick(double eps, double delta, int users, int epochs,
                                     fr_dp_recipe *out, fr_err *err);
 
+/* The same for a federation whose rounds are fixed (each round one step): the
+ * smallest rate of the grid that keeps the noise at or below FR_DP_RECIPE_NOISE in
+ * `rounds` steps, else rate 1 (noisy). sigma is the Gaussian mechanism's; the
+ * federation's sampled Skellam mechanism then plans its own, slightly larger. */
+FR_MUST fr_status fr_dp_recipe_pick_rounds(double eps, double delta, int users, long rounds,
+                                           fr_dp_recipe *out, fr_err *err);
+
 #endif
