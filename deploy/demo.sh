@@ -1,7 +1,7 @@
 #!/bin/sh
 # The federation end to end on this machine: a federation CA and certificates, a
 # coordinator and three partner nodes on loopback over mutual TLS, each node holding
-# a disjoint third of the users, 25 rounds of user-level DP-SGD over the whole
+# a disjoint third of the users, 20 rounds of user-level DP-SGD over the whole
 # federation at epsilon 8: each node samples its users, clips their gradients and adds
 # only its share of the noise inside the secure sum (docs/privacy.md). Prints a line per
 # round, the federation's epsilon, the final private model's test metrics on a node's
@@ -18,7 +18,7 @@ NODE="$BUILD/fedrecall-node"
 COORD="$BUILD/fedrecall-coordinator"
 OUT=${FR_DEMO_OUT:-$BUILD/demo}
 DATA=${FR_DEMO_DATA:-}
-ROUNDS=${FR_DEMO_ROUNDS:-25}
+ROUNDS=${FR_DEMO_ROUNDS:-20}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 pids=""
@@ -85,7 +85,7 @@ dp-fed-delta = $DELTA
 dp-fed-clip = 1.0
 dp-fed-users = $USERS
 aggregator = fedadam
-server-lr = 0.03
+server-lr = 0.05
 CONF
 "$COORD" serve --config "$OUT/coordinator.conf" 2>"$OUT/coordinator.log" &
 pids="$pids $!"
