@@ -338,8 +338,9 @@ static fr_status train_write_metrics(train_run *r, const train_opts *o, json_t *
 
 /* The --recipe named on the command line (its last mention), before the options are
  * parsed, so that the recipe's settings are the defaults that other options override.
- * Without one, --dp starts from "peer": the DP-SGD step has no schedule, dropout or
- * popularity sampler, and its per-user batches pay for every negative (docs/model.md). */
+ * Without one, --dp starts from "dp": the DP-SGD step has no dropout or popularity
+ * sampler, its per-user batches pay for every negative, and its few noisy steps want a
+ * larger rate (docs/model.md). */
 static const char *recipe_arg(int argc, char **argv)
 {
     const char *name = NULL;
