@@ -39,8 +39,10 @@ losses() { field "$1" '[e["loss"] for e in j["epochs"]]'; }
 # shellcheck disable=SC2086
 "$NODE" train $small --dp --dp-noise 1 --dp-sampling-rate 0.2 --state-dir "$tmp/st" \
     --metrics-out "$tmp/dp.json" >"$tmp/dplog" 2>&1
-[ "$(field "$tmp/dp.json" 'j["config"]["recipe"]["name"]')" = peer ] && ! grep -q "do not apply" "$tmp/dplog" &&
-    ok "--dp starts from peer" || { bad "--dp recipe"; cat "$tmp/dplog"; }
+[ "$(field "$tmp/dp.json" 'j["config"]["recipe"]["name"], round(j["config"]["lr"], 6)')" = "('dp', 0.01)" ] &&
+    ! grep -q "do not apply" "$tmp/dplog" &&
+    ok "--dp starts from the dp recipe (lr 1e-2)" ||
+    { bad "--dp recipe: $(field "$tmp/dp.json" 'j["config"]')"; cat "$tmp/dplog"; }
 # shellcheck disable=SC2086
 "$NODE" train $small --recipe tuned --dp --dp-noise 1 --dp-sampling-rate 0.2 --state-dir "$tmp/st2" \
     --metrics-out "$tmp/dp2.json" >"$tmp/dplog" 2>&1

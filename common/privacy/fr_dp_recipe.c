@@ -23,26 +23,48 @@ static fr_status at_rate(double q, long steps, double eps, double delta, int use
     return st;
 }
 
+static fr_status check(double eps, double delta, int users, long n, const char *unit, fr_err *err)
+{
+    if (!(eps > 0) || isinf(eps) || !(delta > 0 && delta < 1) || users < 1 || n < 1)
+        return fr_fail(err, FR_EINVAL,
+                       "dp recipe: epsilon %g, delta %g, %d users, %ld %ss: need epsilon > 0, "
+                       "delta in (0, 1), at least one user and one %s",
+                       eps, delta, users, n, unit, unit);
+    return FR_OK;
+}
+
+/* The smallest rate of the grid whose noise on the mean is within the bound, with
+ * enough users a step (and, for a run of `epochs`, enough steps; epochs 0: the steps
+ * are `rounds` whatever the rate). *found 0 when none is. */
+static fr_status quietest(double eps, double delta, int users, int epochs, long rounds,
+                          fr_dp_recipe *out, int *found, fr_err *err)
+{
+    *found = 0;
+    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
+        long steps = epochs > 0 ? (long)epochs * fr_dp_steps_per_epoch(qs[i]) : rounds;
+        if ((qs[i] * users < FR_DP_RECIPE_MIN_USERS && qs[i] < 1.0) ||
+            (epochs > 0 && steps < FR_DP_RECIPE_MIN_STEPS))
+            continue;
+        fr_status st = at_rate(qs[i], steps, eps, delta, users, out, err);
+        if (st != FR_OK)
+            return st;
+        if (out->noise_mean <= FR_DP_RECIPE_NOISE) {
+            *found = 1;
+            return FR_OK;
+        }
+    }
+    return FR_OK;
+}
+
 fr_status fr_dp_recipe_pick(double eps, double delta, int users, int epochs, fr_dp_recipe *out,
                             fr_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (!(eps > 0) || isinf(eps) || !(delta > 0 && delta < 1) || users < 1 || epochs < 1)
-        return fr_fail(err, FR_EINVAL,
-                       "dp recipe: epsilon %g, delta %g, %d users, %d epochs: need epsilon > 0, "
-                       "delta in (0, 1), at least one user and one epoch",
-                       eps, delta, users, epochs);
-    fr_status st;
-    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
-        if ((qs[i] * users < FR_DP_RECIPE_MIN_USERS && qs[i] < 1.0) ||
-            (long)epochs * fr_dp_steps_per_epoch(qs[i]) < FR_DP_RECIPE_MIN_STEPS)
-            continue;
-        if ((st = at_rate(qs[i], (long)epochs * fr_dp_steps_per_epoch(qs[i]), eps, delta, users,
-                          out, err)) != FR_OK)
-            return st;
-        if (out->noise_mean <= FR_DP_RECIPE_NOISE)
-            return FR_OK;
-    }
+    int found = 0;
+    fr_status st = check(eps, delta, users, epochs, "epoch", err);
+    if (st != FR_OK || (st = quietest(eps, delta, users, epochs, 0, out, &found, err)) != FR_OK ||
+        found)
+        return st;
     /* Noisy at every rate: the largest batches that leave the steps a run needs. */
     double q = (double)epochs / FR_DP_RECIPE_MIN_STEPS;
     if (q > 1.0)
@@ -58,22 +80,13 @@ fr_status fr_dp_recipe_pick_rounds(double eps, double delta, int users, long rou
                                    fr_dp_recipe *out, fr_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (!(eps > 0) || isinf(eps) || !(delta > 0 && delta < 1) || users < 1 || rounds < 1)
-        return fr_fail(err, FR_EINVAL,
-                       "dp recipe: epsilon %g, delta %g, %d users, %ld rounds: need epsilon > 0, "
-                       "delta in (0, 1), at least one user and one round",
-                       eps, delta, users, rounds);
-    fr_status st;
+    int found = 0;
     /* the steps are the rounds: a larger rate only buys less noise with more work, so
-     * the smallest that keeps the noise down, else every user every round */
-    for (size_t i = 0; i < sizeof qs / sizeof qs[0]; i++) {
-        if (qs[i] * users < FR_DP_RECIPE_MIN_USERS && qs[i] < 1.0)
-            continue;
-        if ((st = at_rate(qs[i], rounds, eps, delta, users, out, err)) != FR_OK)
-            return st;
-        if (out->noise_mean <= FR_DP_RECIPE_NOISE)
-            return FR_OK;
-    }
-    out->noisy = 1;
+     * the smallest that keeps the noise down, else every user every round (the grid's
+     * last rate, 1, which the loop leaves in out) */
+    fr_status st = check(eps, delta, users, rounds, "round", err);
+    if (st != FR_OK || (st = quietest(eps, delta, users, 0, rounds, out, &found, err)) != FR_OK)
+        return st;
+    out->noisy = !found;
     return FR_OK;
 }
