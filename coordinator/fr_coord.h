@@ -110,8 +110,8 @@ typedef struct fr_coord {
     fr_store store;
     fr_sign_key key;
     fr_agg_config agg_cfg;
-    double fdp_sigma; /* dp-federation: the noise multiplier its rounds announce */
-    long fdp_rounds;  /* dp-federation: steps taken since start */
+    double fdp_sigma;       /* dp-federation: the noise multiplier its rounds announce */
+    long fdp_rounds;        /* dp-federation: steps taken since start */
     fr_fdp_spent fdp_spent; /* the published federation-wide rounds, all runs (the store's) */
     /* the latest published version */
     fr_model model; /* host parameters (CPU backend) */
@@ -202,7 +202,7 @@ FR_MUST fr_status fr_coord_fdp_step(fr_coord *c, fr_err *err);
 FR_MUST fr_status fr_coord_fdp_load(fr_coord *c, fr_err *err);
 int fr_coord_fdp_round(const fr_coord *c, fr_fdp_round *r);
 void fr_coord_fdp_published(fr_coord *c, const fr_fdp_round *r);
-/* What the status views show of it (fr_coord_fdp_view.c). */
+/* What the status views show of it (filled in fr_coord_fdp.c, shown by fr_coord_fdp_view.c). */
 typedef struct fr_coord_fdp_view {
     int on;                /* dp-federation is on (else: rounds of an earlier run only) */
     long rounds;           /* federation-wide rounds published, all runs */

@@ -28,8 +28,8 @@ json_t *fr_coord_fdp_json(const fr_coord *c)
     if (!figures(c, &v))
         return NULL;
     json_t *o = json_pack("{s:b, s:f, s:f, s:f, s:I, s:f, s:f}", "on", v.on, "q", v.q, "sigma",
-                          v.sigma, "clip", v.clip, "rounds", (json_int_t)v.rounds, "epsilon",
-                          v.eps, "delta", v.delta);
+                          v.sigma, "clip", v.clip, "rounds", (json_int_t)v.rounds, "epsilon", v.eps,
+                          "delta", v.delta);
     if (o && v.planned_eps >= 0) {
         json_object_set_new(o, "planned_rounds", json_integer((json_int_t)v.planned_rounds));
         json_object_set_new(o, "planned_epsilon", json_real(v.planned_eps));

@@ -16,11 +16,11 @@
 /* Rounds as a federation runs them: members come and go (n, t), a catalogue version
  * grows the model (dim). */
 static const fr_fdp_round rounds[] = {
-    {1, 0.02, 0.9, 1.0, 4, 3, 2000, 100000, DELTA},
-    {2, 0.02, 0.9, 1.0, 4, 3, 2000, 100000, DELTA},
-    {3, 0.02, 0.9, 1.0, 5, 4, 2000, 100000, DELTA},
-    {4, 0.02, 0.9, 1.0, 5, 4, 2000, 120000, DELTA},
-    {5, 0.02, 0.9, 1.0, 4, 3, 2000, 120000, DELTA},
+    {1, 0.02, 0.9, 1.0, 4, 3, 2000, 100000, DELTA}, /* 4 members, 3 shares carry the noise */
+    {2, 0.02, 0.9, 1.0, 4, 3, 2000, 100000, DELTA}, /* the same again */
+    {3, 0.02, 0.9, 1.0, 5, 4, 2000, 100000, DELTA}, /* a fifth member */
+    {4, 0.02, 0.9, 1.0, 5, 4, 2000, 120000, DELTA}, /* a larger catalogue */
+    {5, 0.02, 0.9, 1.0, 4, 3, 2000, 120000, DELTA}, /* a member gone */
 };
 #define NR ((int)(sizeof rounds / sizeof rounds[0]))
 
@@ -113,7 +113,9 @@ static void test_planned(void)
 }
 
 /* Every field of the mechanism moves the figure, so a coordinator that kept the wrong
- * one (the planned members instead of the round's, the first model size) is caught. */
+ * one (the first model size, another federation's users) is caught. The members and
+ * threshold count only through the ring's scale (fr_skellam_init): 255 members whose
+ * every share carries all the noise need a coarser ring than 4. */
 static void test_fields_count(void)
 {
     fr_err err = {{0}};
@@ -128,7 +130,10 @@ static void test_fields_count(void)
         switch (k) {
         case 0: r.q = 0.03; break;
         case 1: r.sigma = 0.8; break;
-        case 2: r.nodes = 255; r.threshold = 1; break;
+        case 2:
+            r.nodes = 255;
+            r.threshold = 1;
+            break;
         case 3: r.dim = 4000000; break;
         case 4: r.users_max = 200000; break;
         default: r.clip = 0.01; break;
@@ -158,8 +163,8 @@ static void test_malformed(void)
     r = rounds[1];
     r.round = 9;
     r.q = 0;
-    CHECK(fr_fdp_spent_add(&s, &r, &err) == FR_EINVAL && strstr(err.msg, "round 9: q"),
-          "q 0: %s", err.msg);
+    CHECK(fr_fdp_spent_add(&s, &r, &err) == FR_EINVAL && strstr(err.msg, "round 9: q"), "q 0: %s",
+          err.msg);
     CHECK(fr_fdp_spent_epsilon(&s, DELTA, &after, &err) == FR_OK && after == before &&
               s.rounds == 1 && s.last.round == 1,
           "a refused round changed the figure: %g -> %g", before, after);

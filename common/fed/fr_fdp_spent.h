@@ -19,15 +19,15 @@
  * model's parameter count that round: what a member needs to derive its Skellam
  * parameters, and so all the coordinator keeps of it. */
 typedef struct fr_fdp_round {
-    long round;       /* the round's id (0 for a planned round) */
-    double q;         /* sampling rate of every user */
-    double sigma;     /* noise multiplier */
-    double clip;      /* C, one user's L2 bound */
-    int nodes;        /* n: the secure round's members (the ring's size) */
-    int threshold;    /* t: the shares that carry the full noise */
-    long users_max;   /* the most users the round sums */
-    size_t dim;       /* the model's parameters that round */
-    double delta;     /* the federation's delta when it ran (what the figure is shown at) */
+    long round;     /* the round's id (0 for a planned round) */
+    double q;       /* sampling rate of every user */
+    double sigma;   /* noise multiplier */
+    double clip;    /* C, one user's L2 bound */
+    int nodes;      /* n: the secure round's members (the ring's size) */
+    int threshold;  /* t: the shares that carry the full noise */
+    long users_max; /* the most users the round sums */
+    size_t dim;     /* the model's parameters that round */
+    double delta;   /* the federation's delta when it ran (what the figure is shown at) */
 } fr_fdp_round;
 
 /* The mechanism of round r as a member derives it (fed/fr_node_fdp.c). FR_EINVAL naming
