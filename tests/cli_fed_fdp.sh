@@ -152,4 +152,22 @@ echo "$st4" | grep -q '"federation_rounds": 0' && echo "$st4" | grep -q '"epsilo
     ok "n4's ledger: budget 0.05, no federation round charged" || bad "n4's ledger: $st4"
 grep -q "masked update sent" "$tmp/n4.log" && bad "n4 sent a masked update" ||
     ok "n4 sent no masked update"
+
+# 4. a budget (--dp-fed-epsilon) before any round: nothing spent, and the planned figure
+# is the one sigma was planned for
+STATE="$tmp/planned"
+if fed_start_coord "$STATE" --min-nodes 4 --rounds 5 --dp-federation --dp-fed-q 0.3 \
+    --dp-fed-epsilon 4 --dp-fed-users 160 --dp-fed-delta 1e-5; then
+    fed_curl n1 /metrics >"$tmp/metrics3"
+    kill "$COORD_PID" && wait "$COORD_PID" 2>/dev/null
+    want=$(sed -n 's/.*dp-federation: sigma [0-9.e+-]* for epsilon \([0-9.e+-]*\) at delta.*/\1/p' "$STATE.log")
+    got=$(sed -n 's/^fedrecall_federation_epsilon_planned \([0-9.e+-]*\)$/\1/p' "$tmp/metrics3")
+    grep -q '^fedrecall_federation_epsilon 0$' "$tmp/metrics3" &&
+        grep -q '^fedrecall_federation_dp_rounds 0$' "$tmp/metrics3" &&
+        awk -v a="$got" -v b="$want" 'BEGIN { exit !(b > 0 && (a - b) / b < 1e-3 && (b - a) / b < 1e-3) }' &&
+        ok "before any round: epsilon 0, planned $got after 5 rounds (the plan's $want)" ||
+        { bad "planned '$got', the plan's '$want'"; grep federation "$tmp/metrics3"; cat "$STATE.log"; }
+else
+    bad "a coordinator with a budget did not start"
+fi
 finish
