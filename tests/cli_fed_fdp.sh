@@ -58,6 +58,8 @@ for p in $started; do fed_wait "$p" 180 || bad "a node still runs"; done
 views() {
     fed_curl n1 /v1/status >"$tmp/status$1.json"
     fed_curl n1 /metrics >"$tmp/metrics$1"
+    "$COORD" status --url "https://127.0.0.1:$PORT" --cert "$tmp/pki/nodes/n1.crt" \
+        --key "$tmp/pki/nodes/n1.key" --ca "$tmp/pki/ca.crt" >"$tmp/cstatus$1" 2>&1
     dport=$(sed -n 's/.*dashboard on .* (port \([0-9]*\), loopback only).*/\1/p' "$STATE.log" |
         tail -n 1)
     curl -s --max-time 10 "http://127.0.0.1:$dport/dashboard" >"$tmp/dash$1.html"
@@ -110,6 +112,9 @@ jeps=$("$NODE" privacy status --state-dir "$tmp/state-n1" --delta 1e-5 --json |
 grep -q "id=\"federation-dp\">Federation-wide DP: q 0.3, sigma 1.2, clip C 1; 3 rounds so far, epsilon $eps at delta 1e-05 (planned: epsilon $eps after all 3 rounds)" \
     "$tmp/dash1.html" && ok "dashboard: $(sed -n 's/.*id="federation-dp">\([^<]*\)<.*/\1/p' "$tmp/dash1.html")" ||
     { bad "dashboard: no federation-wide epsilon $eps"; grep -i "federation-dp" "$tmp/dash1.html"; }
+grep -q "^federation-wide DP: q 0.3, sigma 1.2, clip 1; 3 rounds, epsilon $eps at delta 1e-05 (planned: epsilon $eps after all 3 rounds)$" \
+    "$tmp/cstatus1" && ok "status: $(grep '^federation-wide' "$tmp/cstatus1")" ||
+    { bad "status: no federation-wide epsilon $eps"; cat "$tmp/cstatus1"; }
 grep -q "^federation-wide DP: 3 rounds with distributed noise (q 0.3, sigma 1.2, clip 1), epsilon $eps at delta 1e-05$" \
     "$tmp/report" && ok "report: $(grep '^federation-wide' "$tmp/report")" ||
     { bad "report: no federation-wide epsilon $eps"; cat "$tmp/report"; }
