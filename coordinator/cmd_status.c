@@ -59,6 +59,19 @@ static void print_table(json_t *root, int last_rounds, FILE *out)
         fprintf(out, "%s\n",
                 json_is_true(json_object_get(root, "finished")) ? "the federation has finished"
                                                                 : "no round open");
+    json_t *fdp = json_object_get(root, "federation_dp");
+    if (json_is_object(fdp)) {
+        /* the federation-wide epsilon, as the members' `privacy status` prints it */
+        fprintf(out,
+                "federation-wide DP: q %g, sigma %.4g, clip %g; %.0f rounds, epsilon %.4g at "
+                "delta %g",
+                num(fdp, "q"), num(fdp, "sigma"), num(fdp, "clip"), num(fdp, "rounds"),
+                num(fdp, "epsilon"), num(fdp, "delta"));
+        if (json_object_get(fdp, "planned_epsilon"))
+            fprintf(out, " (planned: epsilon %.4g after all %.0f rounds)",
+                    num(fdp, "planned_epsilon"), num(fdp, "planned_rounds"));
+        fputc('\n', out);
+    }
     json_t *nodes = json_object_get(root, "nodes"), *n;
     size_t i;
     fprintf(out, "\n%-16s %-6s %-12s %-7s %-7s %-13s %-8s %-7s %s\n", "NODE", "STATE", "LAST SEEN",

@@ -124,7 +124,7 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
                           .secagg_threshold = cfg->secagg_threshold,
                           .secagg_step_timeout = cfg->secagg_step_timeout,
                           .fdp = cfg->dp_federation};
-    if ((st = fr_coord_fdp_init(c, err)) != FR_OK ||
+    if ((st = fr_coord_fdp_init(c, err)) != FR_OK || (st = fr_coord_fdp_load(c, err)) != FR_OK ||
         (st = fr_round_init(&c->rd, &rc, c->model.n, err)) != FR_OK)
         return st;
     /* a node's refusals are logged and stored 20 at once, then one every 10 s */

@@ -12,6 +12,7 @@
 #include <event2/http.h>
 #include <stddef.h>
 
+#include "fed/fr_fdp_spent.h"
 #include "fed/fr_refusal_limit.h"
 #include "fed/fr_fedagg.h"
 #include "fed/fr_proposals.h"
@@ -109,8 +110,9 @@ typedef struct fr_coord {
     fr_store store;
     fr_sign_key key;
     fr_agg_config agg_cfg;
-    double fdp_sigma; /* dp-federation: the noise multiplier its rounds announce */
-    long fdp_rounds;  /* dp-federation: steps taken since start */
+    double fdp_sigma;       /* dp-federation: the noise multiplier its rounds announce */
+    long fdp_rounds;        /* dp-federation: steps taken since start */
+    fr_fdp_spent fdp_spent; /* the published federation-wide rounds, all runs (the store's) */
     /* the latest published version */
     fr_model model; /* host parameters (CPU backend) */
     long version;
@@ -193,6 +195,31 @@ FR_MUST fr_status fr_coord_load_model(fr_coord *c, fr_err *err);
 FR_MUST fr_status fr_coord_fdp_init(fr_coord *c, fr_err *err);
 void fr_coord_fdp_task(const fr_coord *c, fr_proto_task *t);
 FR_MUST fr_status fr_coord_fdp_step(fr_coord *c, fr_err *err);
+/* The federation's epsilon (fed/fr_fdp_spent.h): fr_coord_fdp_load composes the
+ * published rounds' mechanisms from the store at start; fr_coord_fdp_round gives the
+ * open round's mechanism as its task announces it (0 when it is no federation-wide
+ * round), which the publish records with the round, and fr_coord_fdp_published adds it. */
+FR_MUST fr_status fr_coord_fdp_load(fr_coord *c, fr_err *err);
+int fr_coord_fdp_round(const fr_coord *c, fr_fdp_round *r);
+void fr_coord_fdp_published(fr_coord *c, const fr_fdp_round *r);
+/* What the status views show of it (filled in fr_coord_fdp.c, shown by fr_coord_fdp_view.c). */
+typedef struct fr_coord_fdp_view {
+    int on;                /* dp-federation is on (else: rounds of an earlier run only) */
+    long rounds;           /* federation-wide rounds published, all runs */
+    double q, sigma, clip; /* the mechanism the tasks carry (the latest round's when off) */
+    double delta, eps;     /* epsilon spent at the federation's delta */
+    long planned_rounds;   /* rounds once `rounds` versions are published (0: no end set) */
+    double planned_eps;    /* epsilon then, at delta (< 0: no end set) */
+} fr_coord_fdp_view;
+/* Fill v; v->on and v->rounds both 0: nothing to show. */
+FR_MUST fr_status fr_coord_fdp_figures(const fr_coord *c, fr_coord_fdp_view *v, fr_err *err);
+/* Its object in /v1/status ("federation_dp"; NULL when there is nothing to show), its
+ * gauges in /metrics, its panel on the dashboard, its line in the report (from the
+ * store alone). */
+struct json_t *fr_coord_fdp_json(const fr_coord *c);
+void fr_coord_fdp_prometheus(FILE *f, const fr_coord *c);
+void fr_coord_fdp_html(FILE *f, const fr_coord *c);
+FR_MUST fr_status fr_coord_fdp_report(fr_store *s, FILE *out, fr_err *err);
 /* The next version from the open round's aggregate: applied, saved, signed and
  * served; *mr is its row, for the store (fr_coord_round_publish records it). */
 FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err);

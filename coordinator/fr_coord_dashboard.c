@@ -286,6 +286,7 @@ char *fr_coord_dashboard_html(fr_coord *c)
     fr_html_text(f, c->state_dir);
     fprintf(f, ", as of %s UTC; this page refreshes every %d s</div>\n", now, DASH_REFRESH_S);
     cards(f, c, nn);
+    fr_coord_fdp_html(f, c);
     charts(f, c, rounds, nr);
     nodes_table(f, c, nodes, nn);
     fr_coord_proposals_html(f, c);

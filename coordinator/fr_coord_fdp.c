@@ -6,6 +6,7 @@
  * its own ledger before its vector leaves it. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fr_coord.h"
@@ -127,4 +128,95 @@ fr_status fr_coord_fdp_step(fr_coord *c, fr_err *err)
                  "coordinate, any %d of %d shares carry it)",
                  c->rd.id, c->rd.agg.count, c->fdp_sigma * c->cfg.dp_fed_clip, p->t, p->n);
     return FR_OK;
+}
+
+/* The federation's delta: the one the budget was planned at, 1/(10 N) unless given. */
+static double fed_delta(const fr_coord_config *cfg)
+{
+    return cfg->dp_fed_delta > 0 ? cfg->dp_fed_delta : 0.1 / cfg->dp_fed_users;
+}
+
+int fr_coord_fdp_round(const fr_coord *c, fr_fdp_round *r)
+{
+    fr_proto_task t = {0};
+    fr_coord_fdp_task(c, &t);
+    if (!t.fdp)
+        return 0;
+    /* the task's own values, so that the coordinator counts what the members charged */
+    *r = (fr_fdp_round){.round = c->rd.id,
+                        .q = t.fdp_q,
+                        .sigma = t.fdp_sigma,
+                        .clip = t.fdp_clip,
+                        .nodes = (int)t.fdp_nodes,
+                        .threshold = (int)t.fdp_t,
+                        .users_max = (long)t.fdp_users_max,
+                        .dim = c->model.n,
+                        .delta = fed_delta(&c->cfg)};
+    return 1;
+}
+
+fr_status fr_coord_fdp_load(fr_coord *c, fr_err *err)
+{
+    fr_fdp_round *rows = NULL;
+    int n = 0;
+    fr_fdp_spent_init(&c->fdp_spent);
+    fr_status st = fr_store_fdp_rounds(&c->store, &rows, &n, err);
+    for (int i = 0; i < n && st == FR_OK; i++)
+        st = fr_fdp_spent_add(&c->fdp_spent, &rows[i], err);
+    free(rows);
+    if (st == FR_OK && n > 0) {
+        double eps = 0, delta = c->cfg.dp_federation ? fed_delta(&c->cfg) : c->fdp_spent.last.delta;
+        if ((st = fr_fdp_spent_epsilon(&c->fdp_spent, delta, &eps, err)) == FR_OK)
+            fr_coord_log("dp-federation: %d federation-wide rounds published so far, epsilon %.4g "
+                         "at delta %g",
+                         n, eps, delta);
+    }
+    return st;
+}
+
+void fr_coord_fdp_published(fr_coord *c, const fr_fdp_round *r)
+{
+    fr_err err = {{0}};
+    double eps = 0;
+    if (fr_fdp_spent_add(&c->fdp_spent, r, &err) != FR_OK ||
+        fr_fdp_spent_epsilon(&c->fdp_spent, r->delta, &eps, &err) != FR_OK) {
+        /* the members derived the same mechanism from the task and took part: this
+         * cannot fail for a round that ran; a restart recomputes from the store */
+        fr_coord_log("round %ld: the federation's epsilon: %s", r->round, err.msg);
+        return;
+    }
+    fr_coord_log("round %ld: federation-wide epsilon %.4g at delta %g after %ld rounds", r->round,
+                 eps, r->delta, c->fdp_spent.rounds);
+}
+
+fr_status fr_coord_fdp_figures(const fr_coord *c, fr_coord_fdp_view *v, fr_err *err)
+{
+    memset(v, 0, sizeof *v);
+    v->planned_eps = -1;
+    const fr_fdp_spent *s = &c->fdp_spent;
+    v->on = c->cfg.dp_federation;
+    if (!v->on && s->rounds == 0)
+        return FR_OK;
+    v->rounds = s->rounds;
+    v->q = v->on ? c->cfg.dp_fed_q : s->last.q;
+    v->sigma = v->on ? c->fdp_sigma : s->last.sigma;
+    v->clip = v->on ? c->cfg.dp_fed_clip : s->last.clip;
+    v->delta = v->on ? fed_delta(&c->cfg) : s->last.delta;
+    fr_status st = fr_fdp_spent_epsilon(s, v->delta, &v->eps, err);
+    if (st != FR_OK || !v->on || c->cfg.rounds < 1)
+        return st;
+    /* the rounds still to come carry the tasks' settings with the latest round's members
+     * and threshold; before the first, those the plan assumed (rounds of the fewest
+     * members, as fr_coord_fdp_init) */
+    long more = c->cfg.rounds > c->published ? c->cfg.rounds - c->published : 0;
+    int n = c->cfg.min_nodes > FR_SECAGG_MIN_MEMBERS ? c->cfg.min_nodes : FR_SECAGG_MIN_MEMBERS;
+    fr_fdp_round next = {.q = c->cfg.dp_fed_q,
+                         .sigma = c->fdp_sigma,
+                         .clip = c->cfg.dp_fed_clip,
+                         .nodes = s->rounds ? s->last.nodes : n,
+                         .threshold = s->rounds ? s->last.threshold : 2 * n / 3 + 1,
+                         .users_max = users_max(&c->cfg),
+                         .dim = c->model.n};
+    v->planned_rounds = s->rounds + more;
+    return fr_fdp_spent_planned(s, &next, more, v->delta, &v->planned_eps, err);
 }

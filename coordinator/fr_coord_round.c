@@ -187,11 +187,16 @@ void fr_coord_round_publish(fr_coord *c)
                       .hr10 = c->rd.eval.hr10,
                       .ndcg10 = c->rd.eval.ndcg10,
                       .recall10 = c->rd.eval.recall10};
+    /* a federation-wide DP round's mechanism, taken before the publish may grow the
+     * model with a new catalogue: the size the members trained and charged */
+    fr_fdp_round fdp;
+    int is_fdp = fr_coord_fdp_round(c, &fdp);
     fr_status st = fr_coord_publish(c, &mr, &err);
     if (st == FR_OK) {
         r.closed_at = mr.created_at;
         r.new_version = mr.version;
-        st = fr_store_commit_publish(&c->store, &r, &mr, ev.users > 0 ? &ev : NULL, &err);
+        st = fr_store_commit_publish_fdp(&c->store, &r, &mr, ev.users > 0 ? &ev : NULL,
+                                         is_fdp ? &fdp : NULL, &err);
     }
     if (st != FR_OK) {
         fr_coord_log("round %ld: publishing failed, stopping: %s", round, err.msg);
@@ -206,6 +211,8 @@ void fr_coord_round_publish(fr_coord *c)
         fr_coord_log("round %ld: the federation's evaluation of version %ld: HR@10 %.4f NDCG@10 "
                      "%.4f recall@10 %.4f (%.0f users, %d members)",
                      round, ev.model_version, ev.hr10, ev.ndcg10, ev.recall10, ev.users, ev.nodes);
+    if (is_fdp)
+        fr_coord_fdp_published(c, &fdp);
     remove_round_files(c, round);
     fr_round_end(&c->rd);
     c->published++;

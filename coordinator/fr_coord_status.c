@@ -111,6 +111,9 @@ char *fr_coord_status_json(fr_coord *c, int detail)
                                   (json_int_t)c->model.catalogue_version, "items",
                                   c->model.cfg.num_items - 1, "live", live));
     json_object_set_new(root, "proposals", fr_coord_proposals_json(c, detail));
+    json_t *fdp = fr_coord_fdp_json(c);
+    if (fdp)
+        json_object_set_new(root, "federation_dp", fdp);
     char *out = json_dumps(root, JSON_INDENT(1));
     json_decref(root);
     return out;
@@ -206,6 +209,7 @@ char *fr_coord_prometheus(fr_coord *c)
             c->stats.aggregate_seconds);
     fr_coord_proposals_prometheus(f, c);
     prometheus_eval(c, f);
+    fr_coord_fdp_prometheus(f, c);
     fclose(f);
     return buf;
 }
@@ -251,6 +255,7 @@ fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err)
         fprintf(out, "%-6ld %-9s %-7d %-8ld %-9.4f %-7s %-8s %s\n", r->id, r->status, r->updates,
                 r->new_version, r->mean_loss, hrs, nds, used ? eps : "-");
     }
+    st = fr_coord_fdp_report(&s, out, err);
 out:
     free(rows);
     free(mets);

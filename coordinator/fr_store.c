@@ -53,7 +53,12 @@ static const char schema_sql[] =
     " users REAL, hr10 REAL, ndcg10 REAL, recall10 REAL);"
     /* added beside version 1 (IF NOT EXISTS: an older database gains it at open) */
     "CREATE TABLE IF NOT EXISTS catalogue_confirm ("
-    " node TEXT PRIMARY KEY, version INTEGER NOT NULL, round INTEGER NOT NULL);";
+    " node TEXT PRIMARY KEY, version INTEGER NOT NULL, round INTEGER NOT NULL);"
+    /* added beside version 1: a federation-wide DP round's mechanism, from its task */
+    "CREATE TABLE IF NOT EXISTS fdp_rounds ("
+    " round INTEGER PRIMARY KEY REFERENCES rounds (id), q REAL NOT NULL, sigma REAL NOT NULL,"
+    " clip REAL NOT NULL, nodes INTEGER NOT NULL, threshold INTEGER NOT NULL,"
+    " users_max INTEGER NOT NULL, dim INTEGER NOT NULL, delta REAL NOT NULL);";
 
 #define ROUND_COLS                                                                                 \
     "id, model_version, status, opened_at, deadline, closed_at, updates, "                         \
@@ -126,6 +131,10 @@ static const char *const sql[S_COUNT] = {
     [S_CAT_CONFIRMS] = "SELECT n.name, COALESCE(c.version, 0), COALESCE(c.round, 0) FROM nodes n"
                        " LEFT JOIN catalogue_confirm c ON c.node = n.name ORDER BY n.name",
     [S_LAST_PUBLISHED] = "SELECT COALESCE(MAX(id), 0) FROM rounds WHERE status = 'published'",
+    [S_FDP_ADD] = "INSERT INTO fdp_rounds (round, q, sigma, clip, nodes, threshold, users_max,"
+                  " dim, delta) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_FDP_ROUNDS] = "SELECT round, q, sigma, clip, nodes, threshold, users_max, dim, delta"
+                     " FROM fdp_rounds ORDER BY round",
 };
 
 fr_status fr_sql_fail(fr_store *s, fr_err *err, const char *what)

@@ -18,6 +18,7 @@
 
 #include <sqlite3.h>
 
+#include "fed/fr_fdp_spent.h"
 #include "util/fr_status.h"
 
 #define FR_STORE_FILE "coordinator.db"
@@ -222,6 +223,14 @@ FR_MUST fr_status fr_store_refusal_add(fr_store *s, double at, const char *node,
 FR_MUST fr_status fr_store_refusals(fr_store *s, long last_n, fr_refusal_row **out, int *count,
                                     fr_err *err);
 
+/* The mechanism of a published federation-wide DP round (fr_store_fdp.c): the fields
+ * of its task, the model's size and the federation's delta, so that a restarted
+ * coordinator composes the same epsilon as the members' ledgers (fed/fr_fdp_spent.h).
+ * Recorded by fr_store_commit_publish_fdp; FR_EINVAL when round r->round has one. */
+FR_MUST fr_status fr_store_fdp_add(fr_store *s, const fr_fdp_round *r, fr_err *err);
+/* Every recorded round's mechanism, by round id, as fr_store_nodes returns rows. */
+FR_MUST fr_status fr_store_fdp_rounds(fr_store *s, fr_fdp_round **out, int *count, fr_err *err);
+
 /* ---- transitions of a round (fr_store_commit.c) ----
  * One function per change of the federation's state, each landing whole or not at
  * all, so that a coordinator killed between two of them restarts from a state it can
@@ -244,5 +253,11 @@ FR_MUST fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, 
  * evaluation of the version it trained from (a secure round's). */
 FR_MUST fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r, const fr_model_row *m,
                                           const fr_eval_row *ev, fr_err *err);
+/* The same, and when fdp is not NULL the round's federation-wide DP mechanism
+ * (fr_store_fdp_add) in the same transaction: a round counts in the federation's
+ * epsilon exactly when its version is published. */
+FR_MUST fr_status fr_store_commit_publish_fdp(fr_store *s, const fr_round_row *r,
+                                              const fr_model_row *m, const fr_eval_row *ev,
+                                              const fr_fdp_round *fdp, fr_err *err);
 
 #endif

@@ -64,6 +64,12 @@ fr_status fr_store_commit_abort(fr_store *s, long id, double closed_at, int upda
 fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r, const fr_model_row *m,
                                   const fr_eval_row *ev, fr_err *err)
 {
+    return fr_store_commit_publish_fdp(s, r, m, ev, NULL, err);
+}
+
+fr_status fr_store_commit_publish_fdp(fr_store *s, const fr_round_row *r, const fr_model_row *m,
+                                      const fr_eval_row *ev, const fr_fdp_round *fdp, fr_err *err)
+{
     fr_status st = fr_sql_save_begin(s, err);
     if (st != FR_OK)
         return st;
@@ -71,5 +77,7 @@ fr_status fr_store_commit_publish(fr_store *s, const fr_round_row *r, const fr_m
         st = fr_store_model_add(s, m, err);
     if (st == FR_OK && ev)
         st = fr_store_eval_add(s, ev, err);
+    if (st == FR_OK && fdp)
+        st = fr_store_fdp_add(s, fdp, err);
     return fr_sql_save_end(s, st, err);
 }

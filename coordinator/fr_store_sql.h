@@ -45,6 +45,8 @@ enum {
     S_CAT_CONFIRM,
     S_CAT_CONFIRMS,
     S_LAST_PUBLISHED,
+    S_FDP_ADD,
+    S_FDP_ROUNDS,
     S_COUNT
 };
 _Static_assert((int)S_COUNT <= (int)FR_STORE_NSTMT, "FR_STORE_NSTMT too small");
