@@ -18,8 +18,9 @@ static const fr_recipe recipes[] = {
      .dropout = 0.4f,
      .item_dropout = 0.3f},
     {.name = "peer", .negatives = 128, .lr = 1e-3f, .lr_final = 1.0f},
-    /* private training takes few, noisy steps: a larger rate (fr_dp_recipe.h) */
-    {.name = "dp", .negatives = 128, .lr = 1e-2f, .lr_final = 1.0f},
+    /* private training takes few, noisy steps: a larger rate, and more negatives for
+     * each of them (docs/privacy.md, "A recipe from the budget") */
+    {.name = "dp", .negatives = 256, .lr = 1e-2f, .lr_final = 1.0f},
 };
 
 const fr_recipe *fr_recipe_find(const char *name)
