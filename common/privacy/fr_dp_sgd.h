@@ -69,7 +69,8 @@ typedef struct fr_dp_step_stats {
 
 typedef struct fr_dp_worker {
     fr_nn net;        /* max_batch = max_windows; gradients go to user_grad */
-    float *user_grad; /* backend, model->n: one user's gradient, zero between users */
+    float *user_grad; /* backend, model->n: one user's gradient, zero between users (worker
+                         0's always exists: the noise is uploaded there) */
     float *sum;       /* backend, model->n: this worker's clipped sum (worker 0: model->grads) */
     fr_dp_step_stats stats;
     long load; /* the step's users' cost given to this worker */
@@ -94,6 +95,10 @@ typedef struct fr_dp_trainer {
     int32_t *neg_buf;
     fr_nn items;               /* the step's shared item tower (when share is set) */
     int share;                 /* 1: users read the shared item tower; 0: each its own */
+    int items_cap;             /* items the shared tower holds (0: the catalogue) */
+    int per_user_built;        /* the workers' nets and buffers and the shared tower exist:
+                                  always on the per-user path, with the batched step only
+                                  during a step that falls back to the per-user path */
     int32_t *step_items;       /* host, V: the distinct items of the step */
     unsigned char *item_seen;  /* host, V: marks while step_items is built */
     struct fr_dp_batch *batch; /* the batched step (fr_dp_batch.h); NULL: user by user */
