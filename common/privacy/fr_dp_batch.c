@@ -44,9 +44,7 @@ fr_status fr_dp_batch_init(fr_dp_batch **out, fr_dp_trainer *tr, fr_err *err)
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate the batched step");
         goto fail;
     }
-    if ((st = fr_nn_init(&b->net, tr->model, b->cap, tr->tc.seq_len, tr->tc.negatives, err)) !=
-            FR_OK ||
-        (st = fr_nn_users_init(&b->users, tr->model, err)) != FR_OK)
+    if ((st = fr_nn_users_init(&b->users, tr->model, err)) != FR_OK)
         goto fail;
     /* host threads take users in turn on the CPU, where each op then runs on one of
      * them; a device's stream is fed from one thread (its products are launched, not
@@ -75,6 +73,26 @@ void fr_dp_batch_free(fr_dp_batch *b, const fr_dp_trainer *tr)
     free(b);
 }
 
+/* The net built for at least need windows. Its buffers scale with the windows it
+ * holds (the GRU's, the logits), and cap, twice an average step, is seldom reached:
+ * built for cap, it held about twice the memory the steps use. A net built anew
+ * computes what the old one would have: it keeps nothing from one batch to the next. */
+static fr_status net_ready(fr_dp_batch *b, const fr_dp_trainer *tr, int need, fr_err *err)
+{
+    if (need <= b->net_windows)
+        return FR_OK;
+    long want = (long)need + need / 8;
+    if (want > b->cap)
+        want = b->cap;
+    if (b->net.model)
+        fr_nn_free(&b->net);
+    b->net_windows = 0;
+    fr_status st = fr_nn_init(&b->net, tr->model, (int)want, tr->tc.seq_len, tr->tc.negatives, err);
+    if (st == FR_OK)
+        b->net_windows = (int)want;
+    return st;
+}
+
 fr_status fr_dp_batch_accumulate(fr_dp_trainer *tr, const int32_t *users, int n,
                                  fr_dp_step_stats *out, int *done, fr_err *err)
 {
@@ -92,6 +110,9 @@ fr_status fr_dp_batch_accumulate(fr_dp_trainer *tr, const int32_t *users, int n,
     *done = 1;
     if (n == 0)
         return FR_OK;
+    fr_status st = net_ready(b, tr, (int)total, err);
+    if (st != FR_OK)
+        return st;
     b->win_off[0] = 0;
     for (int i = 0; i < n; i++) {
         int nw;
@@ -101,7 +122,7 @@ fr_status fr_dp_batch_accumulate(fr_dp_trainer *tr, const int32_t *users, int n,
     }
     double loss = 0.0;
     long np = 0;
-    fr_status st = fr_nn_batch(&b->net, b->windows, (int)total, tr->neg_buf, 0, &loss, &np, err);
+    st = fr_nn_batch(&b->net, b->windows, (int)total, tr->neg_buf, 0, &loss, &np, err);
     if (st == FR_OK)
         st = fr_nn_users_norms(&b->users, &b->net, b->win_off, n, b->sq, b->positions, err);
     if (st != FR_OK)
