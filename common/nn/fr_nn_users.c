@@ -10,16 +10,16 @@ enum {
     B_SCALE, /* (np) per-position factors */
     B_LG,    /* (np, K) logit gradients, user-major */
     B_QM,    /* (np, d) user vectors, user-major */
-    B_DHN,   /* (users K, d) each user's gradient to each negative */
-    B_UGH,   /* (lb, 3d) dgh, user-major */
-    B_UGI,   /* (lb, 3d) dgi, user-major */
-    B_UZ,    /* (lb, d) previous states, user-major */
-    B_UX,    /* (lb, d) inputs, user-major */
+    B_DHN,   /* (threads K, d) a user's gradient to each negative, one per thread */
+    B_UGH,   /* (chunk rows, 3d) dgh, user-major, of a chunk of users */
+    B_UGI,   /* (chunk rows, 3d) dgi, user-major */
+    B_UZ,    /* (chunk rows, d) previous states, user-major */
+    B_UX,    /* (chunk rows, d) inputs, user-major */
     B_GHH,   /* (users, 3d d) each user's dW_hh */
     B_GIH,   /* (users, 3d d) dW_ih */
     B_BHH,   /* (users, 3d) db_hh */
     B_BIH,   /* (users, 3d) db_ih */
-    B_DGIU,  /* (pairs, 3d) dgi summed per (user, input item) */
+    B_DGIU,  /* (input pairs, 3d) dgi summed per (user, input item) */
     B_DHU,   /* (pairs, d) item-vector gradient per (user, item) */
     B_BPROJ, /* (users, d) db_proj */
     B_MP,    /* (pairs, F) pooled filters of each pair's item */
@@ -109,7 +109,7 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     x->np_perm = o, o += (size_t)np;
     x->lb_perm = o, o += lb;
     x->lb_x = o, o += lb;
-    x->lb_pair = o, o += lb;
+    x->lb_in = o, o += lb;
     x->np_pair = o, o += (size_t)np;
     x->neg_pair = o, o += (size_t)U * K;
     x->np_off = o, o += (size_t)U + 1;
@@ -117,7 +117,9 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     x->pair_off = o, o += (size_t)U + 1;
     x->ut_off = o, o += (size_t)U + 1;
     x->ident = o, o += (size_t)U + 1;
-    x->in_end = o, o += (size_t)U;
+    x->in_off = o, o += (size_t)U + 1;
+    x->chunk = o, o += (size_t)U + 1;
+    x->lb_rel = o, o += 2 * (size_t)U + 1;
     x->pair_item = o;
     size_t ut_at = o + pmax, pt_at = ut_at + utmax;
     size_t need = pt_at + pmax * (size_t)T + pmax + utmax; /* + the rows of pairs, tokens */
@@ -159,6 +161,27 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     }
     for (size_t i = 0; i < lb; i++)
         H[x->lb_x + i] = h[lay.posidx + (size_t)H[x->lb_perm + i]];
+    /* chunks of consecutive users, and each user's positions from its chunk's first */
+    int C = 0, rows_max = 0;
+    H[x->chunk] = 0;
+    for (int k = 0; k < U; k++) {
+        int k0 = H[x->chunk + C], rows = lb_off[k + 1] - lb_off[k0];
+        if (k > k0 && rows > FR_NN_USERS_CHUNK) { /* user k starts the next chunk */
+            H[x->lb_rel + k0 + C] = 0;
+            for (int j = k0; j < k; j++)
+                H[x->lb_rel + j + C + 1] = lb_off[j + 1] - lb_off[k0];
+            rows_max = lb_off[k] - lb_off[k0] > rows_max ? lb_off[k] - lb_off[k0] : rows_max;
+            H[x->chunk + ++C] = k;
+        }
+    }
+    int k0 = H[x->chunk + C];
+    H[x->lb_rel + k0 + C] = 0;
+    for (int j = k0; j < U; j++)
+        H[x->lb_rel + j + C + 1] = lb_off[j + 1] - lb_off[k0];
+    rows_max = lb_off[U] - lb_off[k0] > rows_max ? lb_off[U] - lb_off[k0] : rows_max;
+    H[x->chunk + ++C] = U;
+    x->chunks = C;
+    x->chunk_rows = rows_max;
     /* pairs and user tokens */
     int32_t *ip = u->item_pair, *tl = u->tok_local;
     int32_t *pair_item = H + x->pair_item, *ut_tok = H + ut_at, *pair_tok = H + pt_at;
@@ -166,19 +189,22 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
         ip[i] = -1;
     for (int i = 0; i < nt; i++)
         tl[i] = -1;
-    int P = 0, UT = 0;
+    int P = 0, UT = 0, PI = 0;
 #define PAIR_OF(item) (ip[item] >= 0 ? ip[item] : (pair_item[P] = (item), ip[item] = P++))
     for (int k = 0; k < U; k++) {
         int p0 = P, t0 = UT;
         pair_off[k] = P;
         ut_off[k] = UT;
+        H[x->in_off + k] = PI;
+        /* the user's input items are its first pairs; only they have a GRU input
+         * gradient, kept in rows of their own (lb_in numbers them across users) */
         for (int32_t r = win_off[k]; r < win_off[k + 1]; r++)
             for (int t = 0; t < L; t++) {
                 size_t p = (size_t)t * b + r;
                 int32_t it = h[lay.posidx + p];
-                H[x->lb_pair + p] = it < 0 ? -1 : PAIR_OF(it);
+                H[x->lb_in + p] = it < 0 ? -1 : PAIR_OF(it) - p0 + PI;
             }
-        H[x->in_end + k] = P; /* the user's input items are its first pairs */
+        PI += P - p0;
         for (int32_t j = np_off[k]; j < np_off[k + 1]; j++) {
             int32_t q = H[x->np_perm + j];
             H[x->np_pair + q] = PAIR_OF(h[lay.tgtidx + q]);
@@ -202,6 +228,8 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
 #undef PAIR_OF
     pair_off[U] = P;
     ut_off[U] = UT;
+    H[x->in_off + U] = PI;
+    x->in_pairs = PI;
     x->pairs = P;
     x->utoks = UT;
     x->ut_tok = x->pair_item + (size_t)P;
@@ -251,19 +279,20 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     for (int k = 0; k < U; k++)
         positions[k] = H[x.np_off + k + 1] - H[x.np_off + k];
     size_t P = (size_t)x.pairs, UT = (size_t)x.utoks, Us = (size_t)U;
+    size_t CR = (size_t)x.chunk_rows;
     size_t sizes[B_COUNT] = {[B_SCALE] = (size_t)np,
                              [B_LG] = (size_t)np * K,
                              [B_QM] = (size_t)np * d,
-                             [B_DHN] = Us * K * d,
-                             [B_UGH] = lb * D3,
-                             [B_UGI] = lb * D3,
-                             [B_UZ] = lb * d,
-                             [B_UX] = lb * d,
+                             [B_DHN] = (size_t)u->threads * K * d,
+                             [B_UGH] = CR * D3,
+                             [B_UGI] = CR * D3,
+                             [B_UZ] = CR * d,
+                             [B_UX] = CR * d,
                              [B_GHH] = Us * D3 * d,
                              [B_GIH] = Us * D3 * d,
                              [B_BHH] = Us * D3,
                              [B_BIH] = Us * D3,
-                             [B_DGIU] = P * D3,
+                             [B_DGIU] = (size_t)x.in_pairs * D3,
                              [B_DHU] = P * d,
                              [B_BPROJ] = Us * d,
                              [B_MP] = P * F,
@@ -304,18 +333,6 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
      * to the user vectors (then through the GRU, all windows at once) */
     be->gather_rows(f[B_LG], net->logits, D + x.np_perm, np, K);
     be->gather_rows(f[B_QM], net->q, D + x.np_perm, np, d);
-    /* users are independent: each thread takes whole users (the CPU backend's ops run
-     * on one thread inside), writing only that user's rows */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
-    for (int k = 0; k < U; k++) {
-        int j0 = H[x.np_off + k], n = H[x.np_off + k + 1] - j0;
-        float *out = f[B_DHN] + (size_t)k * K * d;
-        if (n == 0)
-            be->zero(out, (size_t)K * d);
-        else
-            be->gemm(1, 0, K, d, n, 1.0f, f[B_LG] + (size_t)j0 * K, K, f[B_QM] + (size_t)j0 * d, d,
-                     0.0f, out, d);
-    }
     be->zero(net->dht, (size_t)np * d);
     be->row_scale_add(net->dht, net->pos, net->q, np, d);
     be->gemm(0, 0, np, d, K, 1.0f, net->logits, K, net->hn, d, 0.0f, net->dq, d);
@@ -324,38 +341,57 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->scatter_add_rows(net->dz, net->dq, net->didx + lay.qpos, np, d);
     be->gru_backward(net->dgi, net->dgh, net->dz, net->gates, net->ghn, net->z, w_hh, L, b, d);
 
-    /* the GRU's weights and biases, per user over its positions */
-    be->gather_rows(f[B_UGH], net->dgh, D + x.lb_perm, (int)lb, (int)D3);
-    be->gather_rows(f[B_UGI], net->dgi, D + x.lb_perm, (int)lb, (int)D3);
-    be->gather_rows(f[B_UZ], net->z, D + x.lb_perm, (int)lb, d);
-    be->gather_rows(f[B_UX], net->hu, D + x.lb_x, (int)lb, d);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
-    for (int k = 0; k < U; k++) {
-        size_t p0 = (size_t)H[x.lb_off + k];
-        int n = H[x.lb_off + k + 1] - H[x.lb_off + k];
-        be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGH] + p0 * D3, (int)D3, f[B_UZ] + p0 * d, d, 0.0f,
-                 f[B_GHH] + (size_t)k * D3 * d, d);
-        be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGI] + p0 * D3, (int)D3, f[B_UX] + p0 * d, d, 0.0f,
-                 f[B_GIH] + (size_t)k * D3 * d, d);
-    }
+    /* the GRU's weights and biases, per user over its positions, a chunk of users'
+     * positions gathered at a time (the whole batch's took as much memory as the
+     * GRU's own buffers). Users are independent: each thread takes whole users (the
+     * CPU backend's ops run on one thread inside), writing only that user's rows. */
     be->zero(f[B_BHH], Us * D3);
     be->zero(f[B_BIH], Us * D3);
-    be->seg_sum_rows(f[B_BHH], f[B_UGH], D + x.lb_off, U, (int)D3);
-    be->seg_sum_rows(f[B_BIH], f[B_UGI], D + x.lb_off, U, (int)D3);
+    for (int c = 0; c < x.chunks; c++) {
+        int k0 = H[x.chunk + c], k1 = H[x.chunk + c + 1];
+        size_t r0 = (size_t)H[x.lb_off + k0];
+        int rows = H[x.lb_off + k1] - (int)r0;
+        be->gather_rows(f[B_UGH], net->dgh, D + x.lb_perm + r0, rows, (int)D3);
+        be->gather_rows(f[B_UGI], net->dgi, D + x.lb_perm + r0, rows, (int)D3);
+        be->gather_rows(f[B_UZ], net->z, D + x.lb_perm + r0, rows, d);
+        be->gather_rows(f[B_UX], net->hu, D + x.lb_x + r0, rows, d);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
+        for (int k = k0; k < k1; k++) {
+            size_t p0 = (size_t)H[x.lb_off + k] - r0;
+            int n = H[x.lb_off + k + 1] - H[x.lb_off + k];
+            be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGH] + p0 * D3, (int)D3, f[B_UZ] + p0 * d, d,
+                     0.0f, f[B_GHH] + (size_t)k * D3 * d, d);
+            be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGI] + p0 * D3, (int)D3, f[B_UX] + p0 * d, d,
+                     0.0f, f[B_GIH] + (size_t)k * D3 * d, d);
+        }
+        /* the chunk's offsets from its first position */
+        const int32_t *rel = D + x.lb_rel + k0 + c;
+        be->seg_sum_rows(f[B_BHH] + (size_t)k0 * D3, f[B_UGH], rel, k1 - k0, (int)D3);
+        be->seg_sum_rows(f[B_BIH] + (size_t)k0 * D3, f[B_UGI], rel, k1 - k0, (int)D3);
+    }
 
-    /* the item vectors' gradients per (user, item) */
-    be->zero(f[B_DGIU], P * D3);
-    be->scatter_add_rows(f[B_DGIU], net->dgi, D + x.lb_pair, (int)lb, (int)D3);
+    /* the item vectors' gradients per (user, item): from the targets, from the
+     * negatives (each user's product in its thread's rows of B_DHN, added to the
+     * user's pairs), and through the GRU's input projection, whose gradient only the
+     * input pairs have: a product per user over those */
+    be->zero(f[B_DGIU], (size_t)x.in_pairs * D3);
+    be->scatter_add_rows(f[B_DGIU], net->dgi, D + x.lb_in, (int)lb, (int)D3);
     be->zero(f[B_DHU], P * d);
     be->scatter_add_rows(f[B_DHU], net->dht, D + x.np_pair, np, d);
-    be->scatter_add_rows(f[B_DHU], f[B_DHN], D + x.neg_pair, U * K, d);
-    /* only the input pairs have a GRU input gradient: a product per user over those */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
-        size_t p0 = (size_t)H[x.pair_off + k];
-        int n = H[x.in_end + k] - H[x.pair_off + k];
-        if (n > 0)
-            be->gemm(0, 0, n, d, (int)D3, 1.0f, f[B_DGIU] + p0 * D3, (int)D3, w_ih, d, 1.0f,
+        int j0 = H[x.np_off + k], n = H[x.np_off + k + 1] - j0;
+        float *out = f[B_DHN] + (size_t)omp_get_thread_num() * K * d;
+        if (n == 0)
+            be->zero(out, (size_t)K * d);
+        else
+            be->gemm(1, 0, K, d, n, 1.0f, f[B_LG] + (size_t)j0 * K, K, f[B_QM] + (size_t)j0 * d, d,
+                     0.0f, out, d);
+        be->scatter_add_rows(f[B_DHU], out, D + x.neg_pair + (size_t)k * K, K, d);
+        size_t p0 = (size_t)H[x.pair_off + k], i0 = (size_t)H[x.in_off + k];
+        int ni = H[x.in_off + k + 1] - H[x.in_off + k];
+        if (ni > 0)
+            be->gemm(0, 0, ni, d, (int)D3, 1.0f, f[B_DGIU] + i0 * D3, (int)D3, w_ih, d, 1.0f,
                      f[B_DHU] + p0 * d, d);
     }
 
