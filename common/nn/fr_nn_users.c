@@ -22,14 +22,14 @@ enum {
     B_DGIU,  /* (input pairs, 3d) dgi summed per (user, input item) */
     B_DHU,   /* (pairs, d) item-vector gradient per (user, item) */
     B_BPROJ, /* (users, d) db_proj */
-    B_MP,    /* (pairs, F) pooled filters of each pair's item */
+    B_MP,    /* (threads pairs_max, F) pooled filters of a user's pairs' items, per thread */
     B_GPROJ, /* (users, d F) dW_proj */
     B_DM,    /* (pairs, F) pooled-filter gradients */
     B_GP,    /* (user tokens, 3F) tap gradients per (user, token) */
     B_BCONV, /* (users, F) dconv_b */
     B_XUT,   /* (user tokens, d) token embeddings */
     B_DXU,   /* (user tokens, d) E_tok's rows of each user */
-    B_GCONV, /* (users, 3F d) dconv_w, packed */
+    B_GCONV, /* (users, 3F d) dconv_w, packed; none when the batch has no token */
     B_W,     /* (users + pairs + user tokens) clip factors of users, pairs, user tokens */
     B_COUNT
 };
@@ -231,6 +231,10 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     H[x->in_off + U] = PI;
     x->in_pairs = PI;
     x->pairs = P;
+    x->pairs_max = 0;
+    for (int k = 0; k < U; k++)
+        if (pair_off[k + 1] - pair_off[k] > x->pairs_max)
+            x->pairs_max = pair_off[k + 1] - pair_off[k];
     x->utoks = UT;
     x->ut_tok = x->pair_item + (size_t)P;
     memmove(H + x->ut_tok, ut_tok, (size_t)UT * sizeof(int32_t));
@@ -295,14 +299,14 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
                              [B_DGIU] = (size_t)x.in_pairs * D3,
                              [B_DHU] = P * d,
                              [B_BPROJ] = Us * d,
-                             [B_MP] = P * F,
+                             [B_MP] = (size_t)u->threads * x.pairs_max * F,
                              [B_GPROJ] = Us * d * F,
                              [B_DM] = P * F,
                              [B_GP] = UT * 3 * F,
                              [B_BCONV] = Us * F,
                              [B_XUT] = UT * d,
                              [B_DXU] = UT * d,
-                             [B_GCONV] = Us * 3 * F * d,
+                             [B_GCONV] = UT > 0 ? Us * 3 * F * d : 0,
                              [B_W] = Us + P + UT};
     int ok = grow_host((void **)&u->w, &u->w_cap, Us + P + UT, sizeof(float)) &&
              grow_dev(be, (void **)&u->d, &u->d_cap, x.total, sizeof(int32_t)) &&
@@ -400,7 +404,6 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->seg_sq_norm(u->sq, f[B_DHU], D + x.pair_off, U, d);
     be->zero(f[B_BPROJ], Us * d);
     be->seg_sum_rows(f[B_BPROJ], f[B_DHU], D + x.pair_off, U, d);
-    be->gather_rows(f[B_MP], net->mpool, D + x.pair_item, (int)P, F);
     be->gemm(0, 0, (int)P, F, d, 1.0f, f[B_DHU], d, w_proj, F, 0.0f, f[B_DM], F);
     be->zero(f[B_GP], UT * 3 * F);
     be->zero(f[B_BCONV], Us * F);
@@ -410,14 +413,16 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
         size_t p0 = (size_t)H[x.pair_off + k], t0 = (size_t)H[x.ut_off + k];
         int n = H[x.pair_off + k + 1] - H[x.pair_off + k];
         int nt = H[x.ut_off + k + 1] - H[x.ut_off + k];
-        be->gemm(1, 0, d, F, n, 1.0f, f[B_DHU] + p0 * d, d, f[B_MP] + p0 * F, F, 0.0f,
+        float *mp = f[B_MP] + (size_t)omp_get_thread_num() * x.pairs_max * F;
+        be->gather_rows(mp, net->mpool, D + x.pair_item + p0, n, F);
+        be->gemm(1, 0, d, F, n, 1.0f, f[B_DHU] + p0 * d, d, mp, F, 0.0f,
                  f[B_GPROJ] + (size_t)k * d * F, F);
         be->conv_pool_backward_rows(f[B_GP] + t0 * 3 * F, f[B_BCONV] + (size_t)k * F,
                                     f[B_DM] + p0 * F, net->mpool, net->arg, D + x.pair_item + p0,
                                     D + x.pair_tok + p0 * T, n, T, F);
-        if (nt == 0)
+        if (nt == 0 && UT > 0)
             be->zero(f[B_GCONV] + (size_t)k * 3 * F * d, (size_t)3 * F * d);
-        else
+        else if (nt > 0)
             be->gemm(1, 0, 3 * F, d, nt, 1.0f, f[B_GP] + t0 * 3 * F, 3 * F, f[B_XUT] + t0 * d, d,
                      0.0f, f[B_GCONV] + (size_t)k * 3 * F * d, d);
     }
@@ -433,7 +438,8 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->seg_sq_norm(u->sq, f[B_BPROJ], id, U, d);
     be->seg_sq_norm(u->sq, f[B_GPROJ], id, U, d * F);
     be->seg_sq_norm(u->sq, f[B_BCONV], id, U, F);
-    be->seg_sq_norm(u->sq, f[B_GCONV], id, U, 3 * F * d);
+    if (UT > 0) /* with no token at all every user's dconv_w is zero */
+        be->seg_sq_norm(u->sq, f[B_GCONV], id, U, 3 * F * d);
     be->download(sq_norms, u->sq, Us * sizeof(double));
     return FR_OK;
 }
@@ -474,9 +480,11 @@ void fr_nn_users_backward(fr_nn_users *u, fr_nn *net, const float *w)
     weighted_rows(be, G(FR_P_W_PROJ), wu, f[B_GPROJ], U, d * F);
     weighted_rows(be, G(FR_P_B_PROJ), wu, f[B_BPROJ], U, d);
     weighted_rows(be, G(FR_P_CONV_B), wu, f[B_BCONV], U, F);
-    be->zero(net->dwr, (size_t)3 * F * d);
-    weighted_rows(be, net->dwr, wu, f[B_GCONV], U, 3 * F * d);
-    be->conv_w_unpack_add(G(FR_P_CONV_W), net->dwr, F, d);
+    if (UT > 0) { /* else every user's dconv_w is zero, and so is their sum */
+        be->zero(net->dwr, (size_t)3 * F * d);
+        weighted_rows(be, net->dwr, wu, f[B_GCONV], U, 3 * F * d);
+        be->conv_w_unpack_add(G(FR_P_CONV_W), net->dwr, F, d);
+    }
     /* the embedding rows: each pair's and each user token's row, weighed, to its row */
     be->row_scale(f[B_DHU], wp, P, d);
     be->scatter_add_rows(G(FR_P_E_ID), f[B_DHU], u->d + x->pair_row, P, d);

@@ -35,14 +35,14 @@
 #define FR_NN_USERS_BUFS 24
 
 /* Where each index array of the last batch lives in the packed host index (h, in
- * int32s), how many (user, item) pairs (in_pairs of them input items) and (user,
- * token) pairs it has, and the chunks of users whose positions are gathered together
+ * int32s), how many (user, item) pairs (in_pairs of them input items, at most
+ * pairs_max one user's) and (user, token) pairs it has, and the chunks of users whose positions are gathered together
  * (each at most FR_NN_USERS_CHUNK positions, or one user). Internal. */
 typedef struct fr_nn_users_idx {
     size_t np_perm, lb_perm, lb_x, lb_in, np_pair, neg_pair;
     size_t np_off, lb_off, pair_off, ut_off, ident, in_off, chunk, lb_rel;
     size_t pair_item, ut_tok, pair_tok, pair_row, ut_row, total;
-    int pairs, in_pairs, utoks, chunks, chunk_rows;
+    int pairs, in_pairs, pairs_max, utoks, chunks, chunk_rows;
 } fr_nn_users_idx;
 
 /* Positions of a chunk of users whose GRU gradients are gathered at once. */
