@@ -45,6 +45,7 @@ fr_status fr_nn_users_init(fr_nn_users *u, fr_model *model, fr_err *err)
     memset(u, 0, sizeof *u);
     u->model = model;
     u->threads = 1;
+    u->chunk = FR_NN_USERS_CHUNK;
     if (!fr_nn_users_supported(model))
         return fr_fail(err, FR_EINVAL, "the %s backend lacks the per-user ops of a batched step",
                        model->be->name);
@@ -166,7 +167,7 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     H[x->chunk] = 0;
     for (int k = 0; k < U; k++) {
         int k0 = H[x->chunk + C], rows = lb_off[k + 1] - lb_off[k0];
-        if (k > k0 && rows > FR_NN_USERS_CHUNK) { /* user k starts the next chunk */
+        if (k > k0 && rows > u->chunk) { /* user k starts the next chunk */
             H[x->lb_rel + k0 + C] = 0;
             for (int j = k0; j < k; j++)
                 H[x->lb_rel + j + C + 1] = lb_off[j + 1] - lb_off[k0];
@@ -346,8 +347,7 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->gru_backward(net->dgi, net->dgh, net->dz, net->gates, net->ghn, net->z, w_hh, L, b, d);
 
     /* the GRU's weights and biases, per user over its positions, a chunk of users'
-     * positions gathered at a time (the whole batch's took as much memory as the
-     * GRU's own buffers). Users are independent: each thread takes whole users (the
+     * positions gathered at a time. Users are independent: each thread takes whole users (the
      * CPU backend's ops run on one thread inside), writing only that user's rows. */
     be->zero(f[B_BHH], Us * D3);
     be->zero(f[B_BIH], Us * D3);

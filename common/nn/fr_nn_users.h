@@ -36,8 +36,8 @@
 
 /* Where each index array of the last batch lives in the packed host index (h, in
  * int32s), how many (user, item) pairs (in_pairs of them input items, at most
- * pairs_max one user's) and (user, token) pairs it has, and the chunks of users whose positions are gathered together
- * (each at most FR_NN_USERS_CHUNK positions, or one user). Internal. */
+ * pairs_max one user's) and (user, token) pairs it has, and the chunks of users whose positions are
+ * gathered together (each at most fr_nn_users.chunk positions, or one user). Internal. */
 typedef struct fr_nn_users_idx {
     size_t np_perm, lb_perm, lb_x, lb_in, np_pair, neg_pair;
     size_t np_off, lb_off, pair_off, ut_off, ident, in_off, chunk, lb_rel;
@@ -45,12 +45,14 @@ typedef struct fr_nn_users_idx {
     int pairs, in_pairs, pairs_max, utoks, chunks, chunk_rows;
 } fr_nn_users_idx;
 
-/* Positions of a chunk of users whose GRU gradients are gathered at once. */
+/* Positions of a chunk of users whose GRU gradients are gathered at once (16 MiB
+ * at 64 dimensions; the whole batch's took as much memory as the GRU's own). */
 #define FR_NN_USERS_CHUNK 8192
 
 typedef struct fr_nn_users {
     fr_model *model; /* borrowed */
     int threads;     /* host threads that take users in turn (1 after init) */
+    int chunk;       /* positions gathered at once (FR_NN_USERS_CHUNK after init) */
     int32_t *h;      /* host index arrays of a batch, packed */
     size_t h_cap;
     int32_t *d; /* their backend copy */

@@ -422,8 +422,10 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
     if ((st = per_user_ready(tr, err)) != FR_OK)
         return st;
     st = per_user_step(tr, n, out, err);
-    if (tr->batch) /* a rare step: the batched ones need none of it */
+    if (tr->batch) { /* a rare step: the batched ones need none of it */
         per_user_release(tr);
+        tr->fallback_steps++;
+    }
     return st;
 }
 

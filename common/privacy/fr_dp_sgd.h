@@ -105,6 +105,7 @@ typedef struct fr_dp_trainer {
     fr_dp_rng rng;
     fr_rng negative_rng;
     long steps;
+    long fallback_steps; /* batched trainer: steps that ran on the per-user path */
     /* Private row selection (fr_dp_rows.h); all NULL: every ID row is trained. */
     const uint8_t *rows_trained; /* host, V flags, borrowed */
     float *row_keep;             /* backend, V: 1 for a trained row, else 0 */
