@@ -8,13 +8,13 @@
 /* The backend buffers, each grown to the largest batch seen. */
 enum {
     B_SCALE, /* (np) per-position factors */
-    B_LG,    /* (np, K) logit gradients, user-major */
-    B_QM,    /* (np, d) user vectors, user-major */
+    B_LG,    /* (threads pos_max, K) a user's logit gradients, per thread */
+    B_QM,    /* (threads pos_max, d) a user's user vectors, per thread */
     B_DHN,   /* (threads K, d) a user's gradient to each negative, one per thread */
-    B_UGH,   /* (chunk rows, 3d) dgh, user-major, of a chunk of users */
-    B_UGI,   /* (chunk rows, 3d) dgi, user-major */
-    B_UZ,    /* (chunk rows, d) previous states, user-major */
-    B_UX,    /* (chunk rows, d) inputs, user-major */
+    B_UGH,   /* (threads chunk_rows, 3d) dgh of a chunk of users, user-major, per thread */
+    B_UGI,   /* (threads chunk_rows, 3d) dgi, the same */
+    B_UZ,    /* (threads chunk_rows, d) previous states, the same */
+    B_UX,    /* (threads chunk_rows, d) inputs, the same */
     B_GHH,   /* (users, 3d d) each user's dW_hh */
     B_GIH,   /* (users, 3d d) dW_ih */
     B_BHH,   /* (users, 3d) db_hh */
@@ -27,7 +27,7 @@ enum {
     B_DM,    /* (pairs, F) pooled-filter gradients */
     B_GP,    /* (user tokens, 3F) tap gradients per (user, token) */
     B_BCONV, /* (users, F) dconv_b */
-    B_XUT,   /* (user tokens, d) token embeddings */
+    B_XUT,   /* (threads utoks_max, d) the embeddings of a user's tokens, per thread */
     B_DXU,   /* (user tokens, d) E_tok's rows of each user */
     B_GCONV, /* (users, 3F d) dconv_w, packed; none when the batch has no token */
     B_W,     /* (users + pairs + user tokens) clip factors of users, pairs, user tokens */
@@ -162,12 +162,13 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     }
     for (size_t i = 0; i < lb; i++)
         H[x->lb_x + i] = h[lay.posidx + (size_t)H[x->lb_perm + i]];
-    /* chunks of consecutive users, and each user's positions from its chunk's first */
-    int C = 0, rows_max = 0;
+    /* chunks of consecutive users, and each user's positions from its chunk's first;
+     * with several threads each user is a chunk, gathered by the thread that takes it */
+    int C = 0, rows_max = 0, limit = u->threads > 1 ? 0 : u->chunk;
     H[x->chunk] = 0;
     for (int k = 0; k < U; k++) {
         int k0 = H[x->chunk + C], rows = lb_off[k + 1] - lb_off[k0];
-        if (k > k0 && rows > u->chunk) { /* user k starts the next chunk */
+        if (k > k0 && rows > limit) { /* user k starts the next chunk */
             H[x->lb_rel + k0 + C] = 0;
             for (int j = k0; j < k; j++)
                 H[x->lb_rel + j + C + 1] = lb_off[j + 1] - lb_off[k0];
@@ -232,10 +233,15 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     H[x->in_off + U] = PI;
     x->in_pairs = PI;
     x->pairs = P;
-    x->pairs_max = 0;
-    for (int k = 0; k < U; k++)
+    x->pairs_max = x->pos_max = x->utoks_max = 0;
+    for (int k = 0; k < U; k++) {
         if (pair_off[k + 1] - pair_off[k] > x->pairs_max)
             x->pairs_max = pair_off[k + 1] - pair_off[k];
+        if (np_off[k + 1] - np_off[k] > x->pos_max)
+            x->pos_max = np_off[k + 1] - np_off[k];
+        if (ut_off[k + 1] - ut_off[k] > x->utoks_max)
+            x->utoks_max = ut_off[k + 1] - ut_off[k];
+    }
     x->utoks = UT;
     x->ut_tok = x->pair_item + (size_t)P;
     memmove(H + x->ut_tok, ut_tok, (size_t)UT * sizeof(int32_t));
@@ -284,15 +290,15 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     for (int k = 0; k < U; k++)
         positions[k] = H[x.np_off + k + 1] - H[x.np_off + k];
     size_t P = (size_t)x.pairs, UT = (size_t)x.utoks, Us = (size_t)U;
-    size_t CR = (size_t)x.chunk_rows;
+    size_t CR = (size_t)x.chunk_rows, Th = (size_t)u->threads;
     size_t sizes[B_COUNT] = {[B_SCALE] = (size_t)np,
-                             [B_LG] = (size_t)np * K,
-                             [B_QM] = (size_t)np * d,
-                             [B_DHN] = (size_t)u->threads * K * d,
-                             [B_UGH] = CR * D3,
-                             [B_UGI] = CR * D3,
-                             [B_UZ] = CR * d,
-                             [B_UX] = CR * d,
+                             [B_LG] = Th * x.pos_max * K,
+                             [B_QM] = Th * x.pos_max * d,
+                             [B_DHN] = Th * K * d,
+                             [B_UGH] = Th * CR * D3,
+                             [B_UGI] = Th * CR * D3,
+                             [B_UZ] = Th * CR * d,
+                             [B_UX] = Th * CR * d,
                              [B_GHH] = Us * D3 * d,
                              [B_GIH] = Us * D3 * d,
                              [B_BHH] = Us * D3,
@@ -300,12 +306,12 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
                              [B_DGIU] = (size_t)x.in_pairs * D3,
                              [B_DHU] = P * d,
                              [B_BPROJ] = Us * d,
-                             [B_MP] = (size_t)u->threads * x.pairs_max * F,
+                             [B_MP] = Th * x.pairs_max * F,
                              [B_GPROJ] = Us * d * F,
                              [B_DM] = P * F,
                              [B_GP] = UT * 3 * F,
                              [B_BCONV] = Us * F,
-                             [B_XUT] = UT * d,
+                             [B_XUT] = Th * x.utoks_max * d,
                              [B_DXU] = UT * d,
                              [B_GCONV] = UT > 0 ? Us * 3 * F * d : 0,
                              [B_W] = Us + P + UT};
@@ -336,8 +342,6 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
 
     /* the softmax's gradients: to the negatives per user, to the targets per position,
      * to the user vectors (then through the GRU, all windows at once) */
-    be->gather_rows(f[B_LG], net->logits, D + x.np_perm, np, K);
-    be->gather_rows(f[B_QM], net->q, D + x.np_perm, np, d);
     be->zero(net->dht, (size_t)np * d);
     be->row_scale_add(net->dht, net->pos, net->q, np, d);
     be->gemm(0, 0, np, d, K, 1.0f, net->logits, K, net->hn, d, 0.0f, net->dq, d);
@@ -347,31 +351,38 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->gru_backward(net->dgi, net->dgh, net->dz, net->gates, net->ghn, net->z, w_hh, L, b, d);
 
     /* the GRU's weights and biases, per user over its positions, a chunk of users'
-     * positions gathered at a time. Users are independent: each thread takes whole users (the
-     * CPU backend's ops run on one thread inside), writing only that user's rows. */
+     * positions gathered at a time into the thread's rows. Users are independent: each
+     * thread takes whole users (the CPU backend's ops run on one thread inside), and
+     * gathers only what those users read: the rows of the whole batch at once took
+     * more memory than the batch's own GRU, and so did the logit gradients and user
+     * vectors of all positions, the pooled filters of all pairs and the embeddings of
+     * all user tokens, gathered per user below. */
     be->zero(f[B_BHH], Us * D3);
     be->zero(f[B_BIH], Us * D3);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int c = 0; c < x.chunks; c++) {
+        size_t th = (size_t)omp_get_thread_num();
+        float *ugh = f[B_UGH] + th * CR * D3, *ugi = f[B_UGI] + th * CR * D3;
+        float *uz = f[B_UZ] + th * CR * d, *ux = f[B_UX] + th * CR * d;
         int k0 = H[x.chunk + c], k1 = H[x.chunk + c + 1];
         size_t r0 = (size_t)H[x.lb_off + k0];
         int rows = H[x.lb_off + k1] - (int)r0;
-        be->gather_rows(f[B_UGH], net->dgh, D + x.lb_perm + r0, rows, (int)D3);
-        be->gather_rows(f[B_UGI], net->dgi, D + x.lb_perm + r0, rows, (int)D3);
-        be->gather_rows(f[B_UZ], net->z, D + x.lb_perm + r0, rows, d);
-        be->gather_rows(f[B_UX], net->hu, D + x.lb_x + r0, rows, d);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
+        be->gather_rows(ugh, net->dgh, D + x.lb_perm + r0, rows, (int)D3);
+        be->gather_rows(ugi, net->dgi, D + x.lb_perm + r0, rows, (int)D3);
+        be->gather_rows(uz, net->z, D + x.lb_perm + r0, rows, d);
+        be->gather_rows(ux, net->hu, D + x.lb_x + r0, rows, d);
         for (int k = k0; k < k1; k++) {
             size_t p0 = (size_t)H[x.lb_off + k] - r0;
             int n = H[x.lb_off + k + 1] - H[x.lb_off + k];
-            be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGH] + p0 * D3, (int)D3, f[B_UZ] + p0 * d, d,
-                     0.0f, f[B_GHH] + (size_t)k * D3 * d, d);
-            be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGI] + p0 * D3, (int)D3, f[B_UX] + p0 * d, d,
-                     0.0f, f[B_GIH] + (size_t)k * D3 * d, d);
+            be->gemm(1, 0, (int)D3, d, n, 1.0f, ugh + p0 * D3, (int)D3, uz + p0 * d, d, 0.0f,
+                     f[B_GHH] + (size_t)k * D3 * d, d);
+            be->gemm(1, 0, (int)D3, d, n, 1.0f, ugi + p0 * D3, (int)D3, ux + p0 * d, d, 0.0f,
+                     f[B_GIH] + (size_t)k * D3 * d, d);
         }
         /* the chunk's offsets from its first position */
         const int32_t *rel = D + x.lb_rel + k0 + c;
-        be->seg_sum_rows(f[B_BHH] + (size_t)k0 * D3, f[B_UGH], rel, k1 - k0, (int)D3);
-        be->seg_sum_rows(f[B_BIH] + (size_t)k0 * D3, f[B_UGI], rel, k1 - k0, (int)D3);
+        be->seg_sum_rows(f[B_BHH] + (size_t)k0 * D3, ugh, rel, k1 - k0, (int)D3);
+        be->seg_sum_rows(f[B_BIH] + (size_t)k0 * D3, ugi, rel, k1 - k0, (int)D3);
     }
 
     /* the item vectors' gradients per (user, item): from the targets, from the
@@ -385,12 +396,16 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
 #pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
         int j0 = H[x.np_off + k], n = H[x.np_off + k + 1] - j0;
-        float *out = f[B_DHN] + (size_t)omp_get_thread_num() * K * d;
-        if (n == 0)
+        size_t th = (size_t)omp_get_thread_num();
+        float *out = f[B_DHN] + th * K * d;
+        float *lg = f[B_LG] + th * x.pos_max * K, *qm = f[B_QM] + th * x.pos_max * d;
+        if (n == 0) {
             be->zero(out, (size_t)K * d);
-        else
-            be->gemm(1, 0, K, d, n, 1.0f, f[B_LG] + (size_t)j0 * K, K, f[B_QM] + (size_t)j0 * d, d,
-                     0.0f, out, d);
+        } else {
+            be->gather_rows(lg, net->logits, D + x.np_perm + j0, n, K);
+            be->gather_rows(qm, net->q, D + x.np_perm + j0, n, d);
+            be->gemm(1, 0, K, d, n, 1.0f, lg, K, qm, d, 0.0f, out, d);
+        }
         be->scatter_add_rows(f[B_DHU], out, D + x.neg_pair + (size_t)k * K, K, d);
         size_t p0 = (size_t)H[x.pair_off + k], i0 = (size_t)H[x.in_off + k];
         int ni = H[x.in_off + k + 1] - H[x.in_off + k];
@@ -407,13 +422,13 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->gemm(0, 0, (int)P, F, d, 1.0f, f[B_DHU], d, w_proj, F, 0.0f, f[B_DM], F);
     be->zero(f[B_GP], UT * 3 * F);
     be->zero(f[B_BCONV], Us * F);
-    be->gather_rows(f[B_XUT], net->xu, D + x.ut_tok, (int)UT, d);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
         size_t p0 = (size_t)H[x.pair_off + k], t0 = (size_t)H[x.ut_off + k];
         int n = H[x.pair_off + k + 1] - H[x.pair_off + k];
         int nt = H[x.ut_off + k + 1] - H[x.ut_off + k];
-        float *mp = f[B_MP] + (size_t)omp_get_thread_num() * x.pairs_max * F;
+        size_t th = (size_t)omp_get_thread_num();
+        float *mp = f[B_MP] + th * x.pairs_max * F, *xut = f[B_XUT] + th * x.utoks_max * d;
         be->gather_rows(mp, net->mpool, D + x.pair_item + p0, n, F);
         be->gemm(1, 0, d, F, n, 1.0f, f[B_DHU] + p0 * d, d, mp, F, 0.0f,
                  f[B_GPROJ] + (size_t)k * d * F, F);
@@ -422,9 +437,11 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
                                     D + x.pair_tok + p0 * T, n, T, F);
         if (nt == 0 && UT > 0)
             be->zero(f[B_GCONV] + (size_t)k * 3 * F * d, (size_t)3 * F * d);
-        else if (nt > 0)
-            be->gemm(1, 0, 3 * F, d, nt, 1.0f, f[B_GP] + t0 * 3 * F, 3 * F, f[B_XUT] + t0 * d, d,
-                     0.0f, f[B_GCONV] + (size_t)k * 3 * F * d, d);
+        if (nt > 0) {
+            be->gather_rows(xut, net->xu, D + x.ut_tok + t0, nt, d);
+            be->gemm(1, 0, 3 * F, d, nt, 1.0f, f[B_GP] + t0 * 3 * F, 3 * F, xut, d, 0.0f,
+                     f[B_GCONV] + (size_t)k * 3 * F * d, d);
+        }
     }
     be->gemm(0, 0, (int)UT, d, 3 * F, 1.0f, f[B_GP], 3 * F, net->wr, d, 0.0f, f[B_DXU], d);
     be->seg_sq_norm(u->sq, f[B_DXU], D + x.ut_off, U, d);
