@@ -14,8 +14,9 @@
  * norm from per-user shares of each layer's gradient, and the clipped sum as the
  * clip-weighted sum of those shares; the result is the per-user computation's to float
  * rounding. The per-user path below stays as the reference (per_user), and runs a
- * step that holds more windows than the batch was sized for, or on a backend without
- * the batched step's ops.
+ * step that holds more windows than the batch allows, or on a backend without the
+ * batched step's ops. With the batched step, the per-user path's workers and shared
+ * item tower exist only during such a step (per_user_built).
  *
  * On the per-user path, gradients stay sparse: the backward pass writes into a
  * per-user buffer whose embedding part is non-zero only on the rows the user's windows
