@@ -73,7 +73,7 @@ void fr_nn_users_free(fr_nn_users *u)
 /* Host buffer *p of at least n elements of size sz (contents not kept). */
 static int grow_host(void **p, size_t *cap, size_t n, size_t sz)
 {
-    if (n <= *cap)
+    if (n <= *cap && *p) /* an empty buffer is still a buffer: ops get no NULL */
         return 1;
     free(*p);
     *p = malloc((n ? n : 1) * sz);
@@ -83,7 +83,7 @@ static int grow_host(void **p, size_t *cap, size_t n, size_t sz)
 
 static int grow_dev(const fr_backend *be, void **p, size_t *cap, size_t n, size_t sz)
 {
-    if (n <= *cap)
+    if (n <= *cap && *p)
         return 1;
     /* a quarter more than asked: steps vary in size, and every new buffer costs its
      * pages' first touch */
