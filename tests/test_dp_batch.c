@@ -4,7 +4,8 @@
  * it); each user's norm is the same; the weighted backward pass is the gradient of
  * the weighted users' mean losses (finite differences); whole seeded steps, noise
  * included, give the same model on both paths; and a step larger than the batch
- * runs user by user with the same result. The batched step's backend ops against
+ * runs user by user with the same result, its per-user workers built for that step
+ * alone. The batched step's backend ops against
  * plain loops, on one thread and two. */
 #include <math.h>
 #include <stdlib.h>
@@ -304,6 +305,136 @@ static void test_seeded_steps_both_paths(void)
         free(p[run]);
 }
 
+/* A catalogue without item tokens: no convolution shares are kept, the batched sum
+ * is still the per-user path's, and the convolution's gradient is zero on both. */
+static void test_no_tokens(void)
+{
+    static int32_t kept[sizeof tokens / sizeof tokens[0]];
+    memcpy(kept, tokens, sizeof kept);
+    memset(tokens, 0, sizeof kept); /* token 0 is padding */
+    fr_model m;
+    fr_err err = {{0}};
+    fr_model_config mc = model_cfg();
+    CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s", err.msg);
+    float *a = malloc(m.n * sizeof(float)), *b = malloc(m.n * sizeof(float));
+    fr_dp_step_stats sa, sb;
+    clipped_sum(NULL, 0.05f, 1, a, NULL, &sa);
+    clipped_sum(NULL, 0.05f, 0, b, NULL, &sb);
+    CHECK(sa.clipped == sb.clipped && sb.clipped > 0, "clipped %d / %d", sa.clipped, sb.clipped);
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        worst = fmax(worst, fabs(a[i] - b[i]));
+        scale = fmax(scale, fabs(a[i]));
+    }
+    CHECK(scale > 0 && worst <= 1e-5 * scale, "sums differ by %g (scale %g)", worst, scale);
+    for (size_t i = m.p[FR_P_CONV_W].offset; i < m.p[FR_P_CONV_W].offset + m.p[FR_P_CONV_W].size;
+         i++)
+        CHECK(a[i] == 0.0f && b[i] == 0.0f, "conv_w[%zu]: %g / %g", i, (double)a[i], (double)b[i]);
+    free(a);
+    free(b);
+    fr_model_free(&m);
+    memcpy(tokens, kept, sizeof kept);
+}
+
+/* The GRU's per-user shares gathered a chunk of users at a time: any chunk size
+ * gives the same norms and clipped sum, bit for bit. */
+static void test_chunks_same_sum(void)
+{
+    float *g[2] = {0};
+    double norms[2][U];
+    size_t n = 0;
+    for (int run = 0; run < 2; run++) {
+        fr_model m;
+        fr_dp_trainer tr;
+        fr_err err = {{0}};
+        if (trainer(&m, &tr, NULL, 1.0, 0.05f, 0))
+            return;
+        int32_t users[U];
+        for (int u = 0; u < tr.n_users; u++)
+            users[u] = u;
+        if (run == 1)
+            tr.batch->users.chunk = 2 * L + 1; /* one or two users' windows */
+        fr_dp_draw_negatives(&tr);
+        fr_dp_step_stats st = {0};
+        m.be->zero(m.grads, m.n);
+        CHECK(fr_dp_accumulate_users(&tr, users, tr.n_users, &st, &err) == FR_OK, "%s", err.msg);
+        CHECK(run == 0 ? tr.batch->users.x.chunks == 1 : tr.batch->users.x.chunks > 3,
+              "run %d: %d chunks", run, tr.batch->users.x.chunks);
+        n = m.n;
+        g[run] = malloc(n * sizeof(float));
+        m.be->download(g[run], m.grads, n * sizeof(float));
+        for (int u = 0; u < tr.n_users; u++)
+            norms[run][u] = tr.batch->sq[u];
+        fr_dp_trainer_free(&tr);
+        fr_model_free(&m);
+    }
+    CHECK(memcmp(g[0], g[1], n * sizeof(float)) == 0, "the chunked sum differs");
+    CHECK(memcmp(norms[0], norms[1], sizeof norms[0]) == 0, "the chunked norms differ");
+    free(g[0]);
+    free(g[1]);
+}
+
+/* A batched trainer whose steps sometimes hold more windows than its batch: those
+ * steps run on the per-user path, whose workers (two here) are built for the step and
+ * released after it, and the run is the per-user path's to float rounding; the
+ * batch's net grows with the steps it runs, never past the batch. */
+static void test_steps_fall_back_and_return(void)
+{
+    float *p[2] = {0};
+    size_t n = 0;
+    for (int run = 0; run < 2; run++) {
+        fr_model m;
+        fr_dp_trainer tr;
+        fr_err err = {{0}};
+        if (trainer_w(&m, &tr, NULL, 0.5, 0.05f, run == 0, 2))
+            return;
+        CHECK(tr.per_user_built == (run == 0), "run %d: per-user workers built %d at start", run,
+              tr.per_user_built);
+        if (run == 1) {
+            long all = 0; /* about half of the windows are sampled in a step */
+            for (int u = 0; u < tr.n_users; u++) {
+                int nw;
+                (void)fr_dp_user_windows(&tr, u, &nw);
+                all += nw;
+            }
+            tr.batch->cap = (int)(all / 2);
+        }
+        int net_before = 0;
+        for (int s = 0; s < 12; s++) {
+            fr_dp_step_stats st;
+            CHECK(fr_dp_trainer_step(&tr, &st, &err) == FR_OK, "run %d step %d: %s", run, s,
+                  err.msg);
+            if (run == 1) {
+                CHECK(!tr.per_user_built && !tr.items.model && !tr.workers[1].user_grad &&
+                          !tr.workers[1].sum && !tr.workers[0].net.model,
+                      "step %d: the per-user workers outlived the step", s);
+                CHECK(tr.workers[0].user_grad != NULL, "step %d: worker 0's buffer freed", s);
+                CHECK(tr.batch->net_windows <= tr.batch->cap, "step %d: net of %d windows > %d", s,
+                      tr.batch->net_windows, tr.batch->cap);
+                CHECK(tr.batch->net_windows >= net_before, "step %d: the net shrank", s);
+                net_before = tr.batch->net_windows;
+            }
+        }
+        if (run == 1)
+            CHECK(tr.fallback_steps > 0 && tr.fallback_steps < 12,
+                  "%ld of 12 steps fell back: both kinds wanted", tr.fallback_steps);
+        else
+            CHECK(tr.fallback_steps == 0, "the per-user trainer counted %ld fallbacks",
+                  tr.fallback_steps);
+        n = m.n;
+        p[run] = malloc(n * sizeof(float));
+        fr_model_get_params(&m, p[run]);
+        fr_dp_trainer_free(&tr);
+        fr_model_free(&m);
+    }
+    double worst = 0;
+    for (size_t i = 0; i < n; i++)
+        worst = fmax(worst, fabs(p[0][i] - p[1][i]));
+    CHECK(worst < 1e-4, "mixed steps against the per-user path: %g", worst);
+    free(p[0]);
+    free(p[1]);
+}
+
 static void test_segment_ops(void)
 {
     const fr_backend *be = fr_backend_cpu();
@@ -359,6 +490,9 @@ int main(void)
     RUN(test_clipped_sum_every_parameter);
     RUN(test_weighted_backward_finite_differences);
     RUN(test_seeded_steps_both_paths);
+    RUN(test_steps_fall_back_and_return);
+    RUN(test_chunks_same_sum);
+    RUN(test_no_tokens);
     free(windows);
     return fr_test_end();
 }

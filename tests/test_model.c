@@ -337,7 +337,8 @@ static double ref_loss(const fr_model *m, const double *P, const int32_t *win, c
 }
 
 /* shared: the batch reads its item tower from a shared pass over its items and
- * others (DP-SGD's path), whose backward is its own code. */
+ * others (DP-SGD's path), whose backward is its own code; unshared, also through a
+ * net sized by the batch's trained positions (fr_nn_init_positions). */
 static void model_grad(int shared)
 {
     const fr_backend *be = fr_backend_cpu();
@@ -425,6 +426,25 @@ static void model_grad(int shared)
                 CHECK(0, "%s[%zu]: analytic %.7g numeric %.7g", p->name, i, g[o], num);
         }
         CHECK(bad == 0, "%s: %d entries off", p->name, bad);
+    }
+    /* a net sized by the batch's trained positions: the same loss and gradient bit for
+     * bit; one position fewer and the batch is refused */
+    for (int cap = (int)npos; !shared && cap >= (int)npos - 1; cap--) {
+        fr_nn pn;
+        CHECK(fr_nn_init_positions(&pn, &m, c.B, c.L, c.K, cap, &err) == FR_OK, "%s", err.msg);
+        float *g2 = malloc(m.n * sizeof(float));
+        double loss2 = 0;
+        long npos2 = 0;
+        be->zero(m.grads, m.n);
+        st = fr_nn_batch(&pn, win, c.B, neg, 1, &loss2, &npos2, &err);
+        be->download(g2, m.grads, m.n * sizeof(float));
+        if (cap == (int)npos)
+            CHECK(st == FR_OK && loss2 == loss && memcmp(g, g2, m.n * sizeof(float)) == 0,
+                  "net of %d positions: %s, loss %.9g against %.9g", cap, err.msg, loss2, loss);
+        else
+            CHECK(st == FR_EINVAL, "a batch of %ld positions in a net of %d", npos, cap);
+        free(g2);
+        fr_nn_free(&pn);
     }
     free(g);
     free(P);

@@ -25,10 +25,10 @@ void fr_nn_free(fr_nn *net)
     memset(net, 0, sizeof *net);
 }
 
-/* max_items < 1: as many as a batch can touch; forward_only: no backward buffers of
- * item or token size (a shared net) */
+/* max_items < 1: as many as a batch can touch; max_positions < 1: every slot of the
+ * windows; forward_only: no backward buffers of item or token size (a shared net) */
 static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_len, int negatives,
-                          int max_items, int forward_only, fr_err *err)
+                          int max_items, int max_positions, int forward_only, fr_err *err)
 {
     memset(net, 0, sizeof *net);
     if (max_batch < 1 || max_batch > (1 << 20))
@@ -61,6 +61,8 @@ static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_le
     size_t d = (size_t)c->dim, F = (size_t)c->filters;
     size_t nu = (size_t)net->max_items, nt = (size_t)net->max_tokens;
     size_t B = (size_t)max_batch, L = (size_t)seq_len, K = (size_t)negatives, LB = L * B;
+    size_t NP = max_positions > 0 && (size_t)max_positions < LB ? (size_t)max_positions : LB;
+    net->max_positions = (int)NP;
     idx_layout lay = layout_of(net);
     net->idx_cap = lay.total;
     net->item_map = malloc((size_t)c->num_items * sizeof(int32_t));
@@ -80,15 +82,15 @@ static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_le
     net->z = FA((L + 1) * B * d);
     net->gates = FA(LB * 3 * d);
     net->ghn = FA(LB * d);
-    net->q = FA(LB * d);
-    net->ht = FA(LB * d);
+    net->q = FA(NP * d);
+    net->ht = FA(NP * d);
     net->hn = FA(K * d);
-    net->logits = FA(LB * K);
-    net->pos = FA(LB);
+    net->logits = FA(NP * K);
+    net->pos = FA(NP);
     net->loss = FA(1);
-    net->dq = FA(LB * d);
+    net->dq = FA(NP * d);
     net->dhn = FA(K * d);
-    net->dht = FA(LB * d);
+    net->dht = FA(NP * d);
     net->dz = FA(LB * d);
     net->dgi = FA(LB * 3 * d);
     net->dgh = FA(LB * 3 * d);
@@ -122,12 +124,21 @@ static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_le
 fr_status fr_nn_init(fr_nn *net, fr_model *model, int max_batch, int seq_len, int negatives,
                      fr_err *err)
 {
-    return net_init(net, model, max_batch, seq_len, negatives, 0, 0, err);
+    return net_init(net, model, max_batch, seq_len, negatives, 0, 0, 0, err);
+}
+
+fr_status fr_nn_init_positions(fr_nn *net, fr_model *model, int max_batch, int seq_len,
+                               int negatives, int max_positions, fr_err *err)
+{
+    if (max_positions < 1)
+        return fr_fail(err, FR_EINVAL, "max positions %d must be >= 1", max_positions);
+    return net_init(net, model, max_batch, seq_len, negatives, 0, max_positions, 0, err);
 }
 
 fr_status fr_nn_init_shared(fr_nn *net, fr_model *model, int max_items, fr_err *err)
 {
-    return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 1, err);
+    return net_init(net, model, 1, 1, 1, max_items > 0 ? max_items : model->cfg.num_items, 0, 1,
+                    err);
 }
 
 fr_status fr_nn_set_logq(fr_nn *net, const float *nlogq, fr_err *err)
@@ -366,6 +377,9 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
         n_in = nu;
     for (int i = 0; i < nu; i++)
         net->item_map[h[lay.uitems + i]] = -1;
+    if (np > net->max_positions)
+        return fr_fail(err, FR_EINVAL, "batch of %d trained positions, more than %d", np,
+                       net->max_positions);
     if (np == 0) /* nothing to train on: every window is padding */
         return FR_OK;
     if (backward && net->item_dropout > 0.0f) { /* after the items are numbered: a dropped

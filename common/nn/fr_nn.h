@@ -33,6 +33,7 @@ typedef struct fr_nn {
     fr_model *model; /* borrowed */
     float *grads;    /* where backward adds gradients: model->grads unless redirected */
     int max_batch, seq_len, negatives;
+    int max_positions;              /* trained positions per batch (fr_nn_init_positions) */
     int max_items;                  /* distinct items per batch or per item-tower chunk */
     int max_tokens;                 /* distinct tokens per batch */
     int last_items, last_tokens;    /* distinct items and tokens of the last batch */
@@ -69,6 +70,12 @@ typedef struct fr_nn {
 FR_MUST fr_status fr_nn_init(fr_nn *net, fr_model *model, int max_batch, int seq_len, int negatives,
                              fr_err *err);
 void fr_nn_free(fr_nn *net);
+/* The same for batches of at most max_positions trained positions (fr_nn_batch fails
+ * on more): the buffers of the positions' user vectors, targets and scores are sized
+ * by them instead of by every slot of the windows, which left padding leaves mostly
+ * empty when sequences are short (fr_nn_init: max_batch x seq_len). */
+FR_MUST fr_status fr_nn_init_positions(fr_nn *net, fr_model *model, int max_batch, int seq_len,
+                                       int negatives, int max_positions, fr_err *err);
 
 /* Loss of a batch: windows (b, L+1) host item rows, neg (K) host item rows.
  * Adds the summed cross-entropy to *loss_sum and the number of trained positions to

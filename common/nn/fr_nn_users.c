@@ -8,28 +8,28 @@
 /* The backend buffers, each grown to the largest batch seen. */
 enum {
     B_SCALE, /* (np) per-position factors */
-    B_LG,    /* (np, K) logit gradients, user-major */
-    B_QM,    /* (np, d) user vectors, user-major */
-    B_DHN,   /* (users K, d) each user's gradient to each negative */
-    B_UGH,   /* (lb, 3d) dgh, user-major */
-    B_UGI,   /* (lb, 3d) dgi, user-major */
-    B_UZ,    /* (lb, d) previous states, user-major */
-    B_UX,    /* (lb, d) inputs, user-major */
+    B_LG,    /* (threads pos_max, K) a user's logit gradients, per thread */
+    B_QM,    /* (threads pos_max, d) a user's user vectors, per thread */
+    B_DHN,   /* (threads K, d) a user's gradient to each negative, one per thread */
+    B_UGH,   /* (threads chunk_rows, 3d) dgh of a chunk of users, user-major, per thread */
+    B_UGI,   /* (threads chunk_rows, 3d) dgi, the same */
+    B_UZ,    /* (threads chunk_rows, d) previous states, the same */
+    B_UX,    /* (threads chunk_rows, d) inputs, the same */
     B_GHH,   /* (users, 3d d) each user's dW_hh */
     B_GIH,   /* (users, 3d d) dW_ih */
     B_BHH,   /* (users, 3d) db_hh */
     B_BIH,   /* (users, 3d) db_ih */
-    B_DGIU,  /* (pairs, 3d) dgi summed per (user, input item) */
+    B_DGIU,  /* (input pairs, 3d) dgi summed per (user, input item) */
     B_DHU,   /* (pairs, d) item-vector gradient per (user, item) */
     B_BPROJ, /* (users, d) db_proj */
-    B_MP,    /* (pairs, F) pooled filters of each pair's item */
+    B_MP,    /* (threads pairs_max, F) pooled filters of a user's pairs' items, per thread */
     B_GPROJ, /* (users, d F) dW_proj */
     B_DM,    /* (pairs, F) pooled-filter gradients */
     B_GP,    /* (user tokens, 3F) tap gradients per (user, token) */
     B_BCONV, /* (users, F) dconv_b */
-    B_XUT,   /* (user tokens, d) token embeddings */
+    B_XUT,   /* (threads utoks_max, d) the embeddings of a user's tokens, per thread */
     B_DXU,   /* (user tokens, d) E_tok's rows of each user */
-    B_GCONV, /* (users, 3F d) dconv_w, packed */
+    B_GCONV, /* (users, 3F d) dconv_w, packed; none when the batch has no token */
     B_W,     /* (users + pairs + user tokens) clip factors of users, pairs, user tokens */
     B_COUNT
 };
@@ -45,6 +45,7 @@ fr_status fr_nn_users_init(fr_nn_users *u, fr_model *model, fr_err *err)
     memset(u, 0, sizeof *u);
     u->model = model;
     u->threads = 1;
+    u->chunk = FR_NN_USERS_CHUNK;
     if (!fr_nn_users_supported(model))
         return fr_fail(err, FR_EINVAL, "the %s backend lacks the per-user ops of a batched step",
                        model->be->name);
@@ -72,7 +73,7 @@ void fr_nn_users_free(fr_nn_users *u)
 /* Host buffer *p of at least n elements of size sz (contents not kept). */
 static int grow_host(void **p, size_t *cap, size_t n, size_t sz)
 {
-    if (n <= *cap)
+    if (n <= *cap && *p) /* an empty buffer is still a buffer: ops get no NULL */
         return 1;
     free(*p);
     *p = malloc((n ? n : 1) * sz);
@@ -82,7 +83,7 @@ static int grow_host(void **p, size_t *cap, size_t n, size_t sz)
 
 static int grow_dev(const fr_backend *be, void **p, size_t *cap, size_t n, size_t sz)
 {
-    if (n <= *cap)
+    if (n <= *cap && *p)
         return 1;
     /* a quarter more than asked: steps vary in size, and every new buffer costs its
      * pages' first touch */
@@ -109,7 +110,7 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     x->np_perm = o, o += (size_t)np;
     x->lb_perm = o, o += lb;
     x->lb_x = o, o += lb;
-    x->lb_pair = o, o += lb;
+    x->lb_in = o, o += lb;
     x->np_pair = o, o += (size_t)np;
     x->neg_pair = o, o += (size_t)U * K;
     x->np_off = o, o += (size_t)U + 1;
@@ -117,7 +118,9 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     x->pair_off = o, o += (size_t)U + 1;
     x->ut_off = o, o += (size_t)U + 1;
     x->ident = o, o += (size_t)U + 1;
-    x->in_end = o, o += (size_t)U;
+    x->in_off = o, o += (size_t)U + 1;
+    x->chunk = o, o += (size_t)U + 1;
+    x->lb_rel = o, o += 2 * (size_t)U + 1;
     x->pair_item = o;
     size_t ut_at = o + pmax, pt_at = ut_at + utmax;
     size_t need = pt_at + pmax * (size_t)T + pmax + utmax; /* + the rows of pairs, tokens */
@@ -159,6 +162,28 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     }
     for (size_t i = 0; i < lb; i++)
         H[x->lb_x + i] = h[lay.posidx + (size_t)H[x->lb_perm + i]];
+    /* chunks of consecutive users, and each user's positions from its chunk's first;
+     * with several threads each user is a chunk, gathered by the thread that takes it */
+    int C = 0, rows_max = 0, limit = u->threads > 1 ? 0 : u->chunk;
+    H[x->chunk] = 0;
+    for (int k = 0; k < U; k++) {
+        int k0 = H[x->chunk + C], rows = lb_off[k + 1] - lb_off[k0];
+        if (k > k0 && rows > limit) { /* user k starts the next chunk */
+            H[x->lb_rel + k0 + C] = 0;
+            for (int j = k0; j < k; j++)
+                H[x->lb_rel + j + C + 1] = lb_off[j + 1] - lb_off[k0];
+            rows_max = lb_off[k] - lb_off[k0] > rows_max ? lb_off[k] - lb_off[k0] : rows_max;
+            H[x->chunk + ++C] = k;
+        }
+    }
+    int k0 = H[x->chunk + C];
+    H[x->lb_rel + k0 + C] = 0;
+    for (int j = k0; j < U; j++)
+        H[x->lb_rel + j + C + 1] = lb_off[j + 1] - lb_off[k0];
+    rows_max = lb_off[U] - lb_off[k0] > rows_max ? lb_off[U] - lb_off[k0] : rows_max;
+    H[x->chunk + ++C] = U;
+    x->chunks = C;
+    x->chunk_rows = rows_max;
     /* pairs and user tokens */
     int32_t *ip = u->item_pair, *tl = u->tok_local;
     int32_t *pair_item = H + x->pair_item, *ut_tok = H + ut_at, *pair_tok = H + pt_at;
@@ -166,19 +191,22 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
         ip[i] = -1;
     for (int i = 0; i < nt; i++)
         tl[i] = -1;
-    int P = 0, UT = 0;
+    int P = 0, UT = 0, PI = 0;
 #define PAIR_OF(item) (ip[item] >= 0 ? ip[item] : (pair_item[P] = (item), ip[item] = P++))
     for (int k = 0; k < U; k++) {
         int p0 = P, t0 = UT;
         pair_off[k] = P;
         ut_off[k] = UT;
+        H[x->in_off + k] = PI;
+        /* the user's input items are its first pairs; only they have a GRU input
+         * gradient, kept in rows of their own (lb_in numbers them across users) */
         for (int32_t r = win_off[k]; r < win_off[k + 1]; r++)
             for (int t = 0; t < L; t++) {
                 size_t p = (size_t)t * b + r;
                 int32_t it = h[lay.posidx + p];
-                H[x->lb_pair + p] = it < 0 ? -1 : PAIR_OF(it);
+                H[x->lb_in + p] = it < 0 ? -1 : PAIR_OF(it) - p0 + PI;
             }
-        H[x->in_end + k] = P; /* the user's input items are its first pairs */
+        PI += P - p0;
         for (int32_t j = np_off[k]; j < np_off[k + 1]; j++) {
             int32_t q = H[x->np_perm + j];
             H[x->np_pair + q] = PAIR_OF(h[lay.tgtidx + q]);
@@ -202,7 +230,18 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
 #undef PAIR_OF
     pair_off[U] = P;
     ut_off[U] = UT;
+    H[x->in_off + U] = PI;
+    x->in_pairs = PI;
     x->pairs = P;
+    x->pairs_max = x->pos_max = x->utoks_max = 0;
+    for (int k = 0; k < U; k++) {
+        if (pair_off[k + 1] - pair_off[k] > x->pairs_max)
+            x->pairs_max = pair_off[k + 1] - pair_off[k];
+        if (np_off[k + 1] - np_off[k] > x->pos_max)
+            x->pos_max = np_off[k + 1] - np_off[k];
+        if (ut_off[k + 1] - ut_off[k] > x->utoks_max)
+            x->utoks_max = ut_off[k + 1] - ut_off[k];
+    }
     x->utoks = UT;
     x->ut_tok = x->pair_item + (size_t)P;
     memmove(H + x->ut_tok, ut_tok, (size_t)UT * sizeof(int32_t));
@@ -251,29 +290,30 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     for (int k = 0; k < U; k++)
         positions[k] = H[x.np_off + k + 1] - H[x.np_off + k];
     size_t P = (size_t)x.pairs, UT = (size_t)x.utoks, Us = (size_t)U;
+    size_t CR = (size_t)x.chunk_rows, Th = (size_t)u->threads;
     size_t sizes[B_COUNT] = {[B_SCALE] = (size_t)np,
-                             [B_LG] = (size_t)np * K,
-                             [B_QM] = (size_t)np * d,
-                             [B_DHN] = Us * K * d,
-                             [B_UGH] = lb * D3,
-                             [B_UGI] = lb * D3,
-                             [B_UZ] = lb * d,
-                             [B_UX] = lb * d,
+                             [B_LG] = Th * x.pos_max * K,
+                             [B_QM] = Th * x.pos_max * d,
+                             [B_DHN] = Th * K * d,
+                             [B_UGH] = Th * CR * D3,
+                             [B_UGI] = Th * CR * D3,
+                             [B_UZ] = Th * CR * d,
+                             [B_UX] = Th * CR * d,
                              [B_GHH] = Us * D3 * d,
                              [B_GIH] = Us * D3 * d,
                              [B_BHH] = Us * D3,
                              [B_BIH] = Us * D3,
-                             [B_DGIU] = P * D3,
+                             [B_DGIU] = (size_t)x.in_pairs * D3,
                              [B_DHU] = P * d,
                              [B_BPROJ] = Us * d,
-                             [B_MP] = P * F,
+                             [B_MP] = Th * x.pairs_max * F,
                              [B_GPROJ] = Us * d * F,
                              [B_DM] = P * F,
                              [B_GP] = UT * 3 * F,
                              [B_BCONV] = Us * F,
-                             [B_XUT] = UT * d,
+                             [B_XUT] = Th * x.utoks_max * d,
                              [B_DXU] = UT * d,
-                             [B_GCONV] = Us * 3 * F * d,
+                             [B_GCONV] = UT > 0 ? Us * 3 * F * d : 0,
                              [B_W] = Us + P + UT};
     int ok = grow_host((void **)&u->w, &u->w_cap, Us + P + UT, sizeof(float)) &&
              grow_dev(be, (void **)&u->d, &u->d_cap, x.total, sizeof(int32_t)) &&
@@ -302,20 +342,6 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
 
     /* the softmax's gradients: to the negatives per user, to the targets per position,
      * to the user vectors (then through the GRU, all windows at once) */
-    be->gather_rows(f[B_LG], net->logits, D + x.np_perm, np, K);
-    be->gather_rows(f[B_QM], net->q, D + x.np_perm, np, d);
-    /* users are independent: each thread takes whole users (the CPU backend's ops run
-     * on one thread inside), writing only that user's rows */
-#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
-    for (int k = 0; k < U; k++) {
-        int j0 = H[x.np_off + k], n = H[x.np_off + k + 1] - j0;
-        float *out = f[B_DHN] + (size_t)k * K * d;
-        if (n == 0)
-            be->zero(out, (size_t)K * d);
-        else
-            be->gemm(1, 0, K, d, n, 1.0f, f[B_LG] + (size_t)j0 * K, K, f[B_QM] + (size_t)j0 * d, d,
-                     0.0f, out, d);
-    }
     be->zero(net->dht, (size_t)np * d);
     be->row_scale_add(net->dht, net->pos, net->q, np, d);
     be->gemm(0, 0, np, d, K, 1.0f, net->logits, K, net->hn, d, 0.0f, net->dq, d);
@@ -324,38 +350,67 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->scatter_add_rows(net->dz, net->dq, net->didx + lay.qpos, np, d);
     be->gru_backward(net->dgi, net->dgh, net->dz, net->gates, net->ghn, net->z, w_hh, L, b, d);
 
-    /* the GRU's weights and biases, per user over its positions */
-    be->gather_rows(f[B_UGH], net->dgh, D + x.lb_perm, (int)lb, (int)D3);
-    be->gather_rows(f[B_UGI], net->dgi, D + x.lb_perm, (int)lb, (int)D3);
-    be->gather_rows(f[B_UZ], net->z, D + x.lb_perm, (int)lb, d);
-    be->gather_rows(f[B_UX], net->hu, D + x.lb_x, (int)lb, d);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
-    for (int k = 0; k < U; k++) {
-        size_t p0 = (size_t)H[x.lb_off + k];
-        int n = H[x.lb_off + k + 1] - H[x.lb_off + k];
-        be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGH] + p0 * D3, (int)D3, f[B_UZ] + p0 * d, d, 0.0f,
-                 f[B_GHH] + (size_t)k * D3 * d, d);
-        be->gemm(1, 0, (int)D3, d, n, 1.0f, f[B_UGI] + p0 * D3, (int)D3, f[B_UX] + p0 * d, d, 0.0f,
-                 f[B_GIH] + (size_t)k * D3 * d, d);
-    }
+    /* the GRU's weights and biases, per user over its positions, a chunk of users'
+     * positions gathered at a time into the thread's rows. Users are independent: each
+     * thread takes whole users (the CPU backend's ops run on one thread inside), and
+     * gathers only what those users read: the rows of the whole batch at once took
+     * more memory than the batch's own GRU, and so did the logit gradients and user
+     * vectors of all positions, the pooled filters of all pairs and the embeddings of
+     * all user tokens, gathered per user below. */
     be->zero(f[B_BHH], Us * D3);
     be->zero(f[B_BIH], Us * D3);
-    be->seg_sum_rows(f[B_BHH], f[B_UGH], D + x.lb_off, U, (int)D3);
-    be->seg_sum_rows(f[B_BIH], f[B_UGI], D + x.lb_off, U, (int)D3);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
+    for (int c = 0; c < x.chunks; c++) {
+        size_t th = (size_t)omp_get_thread_num();
+        float *ugh = f[B_UGH] + th * CR * D3, *ugi = f[B_UGI] + th * CR * D3;
+        float *uz = f[B_UZ] + th * CR * d, *ux = f[B_UX] + th * CR * d;
+        int k0 = H[x.chunk + c], k1 = H[x.chunk + c + 1];
+        size_t r0 = (size_t)H[x.lb_off + k0];
+        int rows = H[x.lb_off + k1] - (int)r0;
+        be->gather_rows(ugh, net->dgh, D + x.lb_perm + r0, rows, (int)D3);
+        be->gather_rows(ugi, net->dgi, D + x.lb_perm + r0, rows, (int)D3);
+        be->gather_rows(uz, net->z, D + x.lb_perm + r0, rows, d);
+        be->gather_rows(ux, net->hu, D + x.lb_x + r0, rows, d);
+        for (int k = k0; k < k1; k++) {
+            size_t p0 = (size_t)H[x.lb_off + k] - r0;
+            int n = H[x.lb_off + k + 1] - H[x.lb_off + k];
+            be->gemm(1, 0, (int)D3, d, n, 1.0f, ugh + p0 * D3, (int)D3, uz + p0 * d, d, 0.0f,
+                     f[B_GHH] + (size_t)k * D3 * d, d);
+            be->gemm(1, 0, (int)D3, d, n, 1.0f, ugi + p0 * D3, (int)D3, ux + p0 * d, d, 0.0f,
+                     f[B_GIH] + (size_t)k * D3 * d, d);
+        }
+        /* the chunk's offsets from its first position */
+        const int32_t *rel = D + x.lb_rel + k0 + c;
+        be->seg_sum_rows(f[B_BHH] + (size_t)k0 * D3, ugh, rel, k1 - k0, (int)D3);
+        be->seg_sum_rows(f[B_BIH] + (size_t)k0 * D3, ugi, rel, k1 - k0, (int)D3);
+    }
 
-    /* the item vectors' gradients per (user, item) */
-    be->zero(f[B_DGIU], P * D3);
-    be->scatter_add_rows(f[B_DGIU], net->dgi, D + x.lb_pair, (int)lb, (int)D3);
+    /* the item vectors' gradients per (user, item): from the targets, from the
+     * negatives (each user's product in its thread's rows of B_DHN, added to the
+     * user's pairs), and through the GRU's input projection, whose gradient only the
+     * input pairs have: a product per user over those */
+    be->zero(f[B_DGIU], (size_t)x.in_pairs * D3);
+    be->scatter_add_rows(f[B_DGIU], net->dgi, D + x.lb_in, (int)lb, (int)D3);
     be->zero(f[B_DHU], P * d);
     be->scatter_add_rows(f[B_DHU], net->dht, D + x.np_pair, np, d);
-    be->scatter_add_rows(f[B_DHU], f[B_DHN], D + x.neg_pair, U * K, d);
-    /* only the input pairs have a GRU input gradient: a product per user over those */
 #pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
-        size_t p0 = (size_t)H[x.pair_off + k];
-        int n = H[x.in_end + k] - H[x.pair_off + k];
-        if (n > 0)
-            be->gemm(0, 0, n, d, (int)D3, 1.0f, f[B_DGIU] + p0 * D3, (int)D3, w_ih, d, 1.0f,
+        int j0 = H[x.np_off + k], n = H[x.np_off + k + 1] - j0;
+        size_t th = (size_t)omp_get_thread_num();
+        float *out = f[B_DHN] + th * K * d;
+        float *lg = f[B_LG] + th * x.pos_max * K, *qm = f[B_QM] + th * x.pos_max * d;
+        if (n == 0) {
+            be->zero(out, (size_t)K * d);
+        } else {
+            be->gather_rows(lg, net->logits, D + x.np_perm + j0, n, K);
+            be->gather_rows(qm, net->q, D + x.np_perm + j0, n, d);
+            be->gemm(1, 0, K, d, n, 1.0f, lg, K, qm, d, 0.0f, out, d);
+        }
+        be->scatter_add_rows(f[B_DHU], out, D + x.neg_pair + (size_t)k * K, K, d);
+        size_t p0 = (size_t)H[x.pair_off + k], i0 = (size_t)H[x.in_off + k];
+        int ni = H[x.in_off + k + 1] - H[x.in_off + k];
+        if (ni > 0)
+            be->gemm(0, 0, ni, d, (int)D3, 1.0f, f[B_DGIU] + i0 * D3, (int)D3, w_ih, d, 1.0f,
                      f[B_DHU] + p0 * d, d);
     }
 
@@ -364,26 +419,29 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->seg_sq_norm(u->sq, f[B_DHU], D + x.pair_off, U, d);
     be->zero(f[B_BPROJ], Us * d);
     be->seg_sum_rows(f[B_BPROJ], f[B_DHU], D + x.pair_off, U, d);
-    be->gather_rows(f[B_MP], net->mpool, D + x.pair_item, (int)P, F);
     be->gemm(0, 0, (int)P, F, d, 1.0f, f[B_DHU], d, w_proj, F, 0.0f, f[B_DM], F);
     be->zero(f[B_GP], UT * 3 * F);
     be->zero(f[B_BCONV], Us * F);
-    be->gather_rows(f[B_XUT], net->xu, D + x.ut_tok, (int)UT, d);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
         size_t p0 = (size_t)H[x.pair_off + k], t0 = (size_t)H[x.ut_off + k];
         int n = H[x.pair_off + k + 1] - H[x.pair_off + k];
         int nt = H[x.ut_off + k + 1] - H[x.ut_off + k];
-        be->gemm(1, 0, d, F, n, 1.0f, f[B_DHU] + p0 * d, d, f[B_MP] + p0 * F, F, 0.0f,
+        size_t th = (size_t)omp_get_thread_num();
+        float *mp = f[B_MP] + th * x.pairs_max * F, *xut = f[B_XUT] + th * x.utoks_max * d;
+        be->gather_rows(mp, net->mpool, D + x.pair_item + p0, n, F);
+        be->gemm(1, 0, d, F, n, 1.0f, f[B_DHU] + p0 * d, d, mp, F, 0.0f,
                  f[B_GPROJ] + (size_t)k * d * F, F);
         be->conv_pool_backward_rows(f[B_GP] + t0 * 3 * F, f[B_BCONV] + (size_t)k * F,
                                     f[B_DM] + p0 * F, net->mpool, net->arg, D + x.pair_item + p0,
                                     D + x.pair_tok + p0 * T, n, T, F);
-        if (nt == 0)
+        if (nt == 0 && UT > 0)
             be->zero(f[B_GCONV] + (size_t)k * 3 * F * d, (size_t)3 * F * d);
-        else
-            be->gemm(1, 0, 3 * F, d, nt, 1.0f, f[B_GP] + t0 * 3 * F, 3 * F, f[B_XUT] + t0 * d, d,
-                     0.0f, f[B_GCONV] + (size_t)k * 3 * F * d, d);
+        if (nt > 0) {
+            be->gather_rows(xut, net->xu, D + x.ut_tok + t0, nt, d);
+            be->gemm(1, 0, 3 * F, d, nt, 1.0f, f[B_GP] + t0 * 3 * F, 3 * F, xut, d, 0.0f,
+                     f[B_GCONV] + (size_t)k * 3 * F * d, d);
+        }
     }
     be->gemm(0, 0, (int)UT, d, 3 * F, 1.0f, f[B_GP], 3 * F, net->wr, d, 0.0f, f[B_DXU], d);
     be->seg_sq_norm(u->sq, f[B_DXU], D + x.ut_off, U, d);
@@ -397,7 +455,8 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->seg_sq_norm(u->sq, f[B_BPROJ], id, U, d);
     be->seg_sq_norm(u->sq, f[B_GPROJ], id, U, d * F);
     be->seg_sq_norm(u->sq, f[B_BCONV], id, U, F);
-    be->seg_sq_norm(u->sq, f[B_GCONV], id, U, 3 * F * d);
+    if (UT > 0) /* with no token at all every user's dconv_w is zero */
+        be->seg_sq_norm(u->sq, f[B_GCONV], id, U, 3 * F * d);
     be->download(sq_norms, u->sq, Us * sizeof(double));
     return FR_OK;
 }
@@ -438,9 +497,11 @@ void fr_nn_users_backward(fr_nn_users *u, fr_nn *net, const float *w)
     weighted_rows(be, G(FR_P_W_PROJ), wu, f[B_GPROJ], U, d * F);
     weighted_rows(be, G(FR_P_B_PROJ), wu, f[B_BPROJ], U, d);
     weighted_rows(be, G(FR_P_CONV_B), wu, f[B_BCONV], U, F);
-    be->zero(net->dwr, (size_t)3 * F * d);
-    weighted_rows(be, net->dwr, wu, f[B_GCONV], U, 3 * F * d);
-    be->conv_w_unpack_add(G(FR_P_CONV_W), net->dwr, F, d);
+    if (UT > 0) { /* else every user's dconv_w is zero, and so is their sum */
+        be->zero(net->dwr, (size_t)3 * F * d);
+        weighted_rows(be, net->dwr, wu, f[B_GCONV], U, 3 * F * d);
+        be->conv_w_unpack_add(G(FR_P_CONV_W), net->dwr, F, d);
+    }
     /* the embedding rows: each pair's and each user token's row, weighed, to its row */
     be->row_scale(f[B_DHU], wp, P, d);
     be->scatter_add_rows(G(FR_P_E_ID), f[B_DHU], u->d + x->pair_row, P, d);

@@ -44,9 +44,7 @@ fr_status fr_dp_batch_init(fr_dp_batch **out, fr_dp_trainer *tr, fr_err *err)
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate the batched step");
         goto fail;
     }
-    if ((st = fr_nn_init(&b->net, tr->model, b->cap, tr->tc.seq_len, tr->tc.negatives, err)) !=
-            FR_OK ||
-        (st = fr_nn_users_init(&b->users, tr->model, err)) != FR_OK)
+    if ((st = fr_nn_users_init(&b->users, tr->model, err)) != FR_OK)
         goto fail;
     /* host threads take users in turn on the CPU, where each op then runs on one of
      * them; a device's stream is fed from one thread (its products are launched, not
@@ -75,6 +73,34 @@ void fr_dp_batch_free(fr_dp_batch *b, const fr_dp_trainer *tr)
     free(b);
 }
 
+/* The net built for at least `windows` windows holding `positions` trained
+ * positions. Its buffers scale with those (the GRU's with the windows, the user
+ * vectors' and scores' with the positions), and cap, twice an average step, is seldom
+ * reached: built for cap windows, all of them full, it held about twice the memory the
+ * steps use, and more where short sequences leave most of the windows padding. It
+ * grows to the largest step seen, an eighth over, and never shrinks; a net built anew
+ * computes what the old one would have: it keeps nothing from one batch to the next. */
+static fr_status net_ready(fr_dp_batch *b, const fr_dp_trainer *tr, int windows, int positions,
+                           fr_err *err)
+{
+    if (windows <= b->net_windows && positions <= b->net_positions)
+        return FR_OK;
+    long w = (long)windows + windows / 8, p = (long)positions + positions / 8;
+    long pmax = (long)b->cap * tr->tc.seq_len;
+    w = w > b->cap ? b->cap : w < b->net_windows ? b->net_windows : w;
+    p = p > pmax ? pmax : p < b->net_positions ? b->net_positions : p;
+    if (b->net.model)
+        fr_nn_free(&b->net);
+    b->net_windows = b->net_positions = 0;
+    fr_status st = fr_nn_init_positions(&b->net, tr->model, (int)w, tr->tc.seq_len,
+                                        tr->tc.negatives, (int)p, err);
+    if (st == FR_OK) {
+        b->net_windows = (int)w;
+        b->net_positions = (int)p;
+    }
+    return st;
+}
+
 fr_status fr_dp_batch_accumulate(fr_dp_trainer *tr, const int32_t *users, int n,
                                  fr_dp_step_stats *out, int *done, fr_err *err)
 {
@@ -93,15 +119,22 @@ fr_status fr_dp_batch_accumulate(fr_dp_trainer *tr, const int32_t *users, int n,
     if (n == 0)
         return FR_OK;
     b->win_off[0] = 0;
+    int trained = 0; /* positions with an item as input (left padding: all but the first) */
     for (int i = 0; i < n; i++) {
         int nw;
         const int32_t *w = fr_dp_user_windows(tr, users[i], &nw);
         memcpy(b->windows + (size_t)b->win_off[i] * W, w, (size_t)nw * W * sizeof(int32_t));
         b->win_off[i + 1] = b->win_off[i] + nw;
+        for (int r = 0; r < nw; r++)
+            for (int t = 0; t < W - 1; t++)
+                trained += w[(size_t)r * W + t] != 0;
     }
+    fr_status st = net_ready(b, tr, (int)total, trained, err);
+    if (st != FR_OK)
+        return st;
     double loss = 0.0;
     long np = 0;
-    fr_status st = fr_nn_batch(&b->net, b->windows, (int)total, tr->neg_buf, 0, &loss, &np, err);
+    st = fr_nn_batch(&b->net, b->windows, (int)total, tr->neg_buf, 0, &loss, &np, err);
     if (st == FR_OK)
         st = fr_nn_users_norms(&b->users, &b->net, b->win_off, n, b->sq, b->positions, err);
     if (st != FR_OK)

@@ -10,9 +10,12 @@
 #include "privacy/fr_dp_sgd.h"
 
 typedef struct fr_dp_batch {
-    fr_nn net;         /* max_batch = cap windows; gradients to model->grads */
+    fr_nn net;         /* max_batch = net_windows; gradients to model->grads */
     fr_nn_users users; /* the per-user norms' workspace */
     int cap;           /* windows a step may hold; a larger step runs user by user */
+    int net_windows;   /* windows net is built for (0: not yet): grown to the largest step
+                          seen, an eighth over, at most cap */
+    int net_positions; /* trained positions net is built for, grown the same way */
     int32_t *windows;  /* host, cap x (L+1): the step's windows, user after user */
     int32_t *win_off;  /* host, n_users + 1: each sampled user's first window */
     double *sq;        /* host, n_users: squared gradient norms */

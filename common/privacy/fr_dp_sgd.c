@@ -8,10 +8,69 @@
 #include <string.h>
 #include <time.h>
 
+static fr_status per_user_ready(fr_dp_trainer *tr, fr_err *err);
+static void per_user_release(fr_dp_trainer *tr);
+static fr_status per_user_step(fr_dp_trainer *tr, int n, fr_dp_step_stats *out, fr_err *err);
+
 long fr_dp_steps_per_epoch(double q)
 {
     long s = lround(1.0 / q);
     return s < 1 ? 1 : s;
+}
+
+/* The per-user path's workspace: each worker's net (max_batch = max_windows), its
+ * user buffer and partial sum, and the shared item tower. A trainer on the batched
+ * step builds it only for a step that falls back to that path and releases it after
+ * (per_user_release): held for the whole run, it was memory no batched step reads
+ * (about 80 MiB on the benchmark data sets, docs/benchmarks.md). */
+static fr_status per_user_ready(fr_dp_trainer *tr, fr_err *err)
+{
+    fr_model *m = tr->model;
+    fr_status st;
+    if (tr->per_user_built)
+        return FR_OK;
+    for (int w = 0; w < tr->n_workers; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        if (w > 0) {
+            wk->user_grad = m->be->alloc(m->n * sizeof(float));
+            wk->sum = m->be->alloc(m->n * sizeof(float));
+            if (!wk->user_grad || !wk->sum) {
+                st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
+                goto fail;
+            }
+            m->be->zero(wk->user_grad, m->n);
+            m->be->zero(wk->sum, m->n);
+        }
+        if ((st = fr_nn_init(&wk->net, m, tr->cfg.max_windows, tr->tc.seq_len, tr->tc.negatives,
+                             err)) != FR_OK)
+            goto fail;
+        wk->net.grads = wk->user_grad;
+    }
+    if (tr->share && (st = fr_nn_init_shared(&tr->items, m, tr->items_cap, err)) != FR_OK)
+        goto fail;
+    tr->per_user_built = 1;
+    return FR_OK;
+fail:
+    per_user_release(tr);
+    return st;
+}
+
+/* Frees what per_user_ready built (worker 0's user buffer stays). */
+static void per_user_release(fr_dp_trainer *tr)
+{
+    for (int w = 0; w < tr->n_workers; w++) {
+        fr_dp_worker *wk = &tr->workers[w];
+        if (w > 0) {
+            tr->model->be->free(wk->user_grad);
+            tr->model->be->free(wk->sum);
+            wk->user_grad = wk->sum = NULL;
+        }
+        if (wk->net.model)
+            fr_nn_free(&wk->net);
+    }
+    if (tr->items.model)
+        fr_nn_free(&tr->items);
+    tr->per_user_built = 0;
 }
 
 fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_config *tc,
@@ -72,17 +131,12 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
         st = fr_fail(err, FR_ENODATA, "dp: no user has a training window");
         goto fail;
     }
-    for (int w = 0; w < tr->n_workers; w++) {
-        fr_dp_worker *wk = &tr->workers[w];
-        wk->user_grad = model->be->alloc(model->n * sizeof(float));
-        wk->sum = w == 0 ? model->grads : model->be->alloc(model->n * sizeof(float));
-        if (!wk->user_grad || !wk->sum) {
-            st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
-            goto fail;
-        }
-        if ((st = fr_nn_init(&wk->net, model, dc->max_windows, tc->seq_len, tc->negatives, err)))
-            goto fail;
-        wk->net.grads = wk->user_grad;
+    /* Worker 0's user buffer is also where the noise is uploaded: it stays. */
+    tr->workers[0].user_grad = model->be->alloc(model->n * sizeof(float));
+    tr->workers[0].sum = model->grads;
+    if (!tr->workers[0].user_grad) {
+        st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
+        goto fail;
     }
     /* The shared pass holds twice the items an average step touches (at least 4096,
      * at most the catalogue); a step that touches more runs each user on its own. */
@@ -94,11 +148,12 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
             (double)(tr->user_count[u] < dc->max_windows ? tr->user_count[u] : dc->max_windows) *
             (tc->seq_len + 1);
     double cap = 2.0 * step_items < 4096.0 ? 4096.0 : 2.0 * step_items;
-    if (tr->share &&
-        (st = fr_nn_init_shared(&tr->items, model, cap < model->cfg.num_items ? (int)cap : 0,
-                                err)) != FR_OK)
-        goto fail;
+    tr->items_cap = cap < model->cfg.num_items ? (int)cap : 0;
     if (!dc->per_user && (st = fr_dp_batch_init(&tr->batch, tr, err)) != FR_OK)
+        goto fail;
+    /* With the batched step the per-user side is only built for a step that falls
+     * back to it. */
+    if (!tr->batch && (st = per_user_ready(tr, err)) != FR_OK)
         goto fail;
     if ((st = fr_dp_rng_init(&tr->rng, dc->seed, dc->seed_len, err)) != FR_OK)
         goto fail;
@@ -112,16 +167,11 @@ fail:
 
 void fr_dp_trainer_free(fr_dp_trainer *tr)
 {
-    for (int w = 0; tr->workers && w < tr->n_workers; w++) {
-        fr_dp_worker *wk = &tr->workers[w];
-        tr->model->be->free(wk->user_grad);
-        if (w > 0)
-            tr->model->be->free(wk->sum);
-        fr_nn_free(&wk->net);
+    if (tr->workers) {
+        per_user_release(tr);
+        tr->model->be->free(tr->workers[0].user_grad);
     }
     free(tr->workers);
-    if (tr->items.model)
-        fr_nn_free(&tr->items);
     fr_dp_batch_free(tr->batch, tr);
     free(tr->step_items);
     free(tr->item_seen);
@@ -228,6 +278,8 @@ fr_status fr_dp_accumulate_users(fr_dp_trainer *tr, const int32_t *users, int n,
     int done = 0;
     fr_status st = tr->batch ? fr_dp_batch_accumulate(tr, users, n, out, &done, err) : FR_OK;
     if (st != FR_OK || done)
+        return st;
+    if ((st = per_user_ready(tr, err)) != FR_OK)
         return st;
     st = share_items(tr, users, n, err);
     for (int i = 0; i < n && st == FR_OK; i++)
@@ -352,8 +404,6 @@ static void dp_update(fr_dp_trainer *tr)
 
 fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *err)
 {
-    fr_model *m = tr->model;
-    const fr_backend *be = m->be;
     memset(out, 0, sizeof *out);
     fr_dp_draw_negatives(tr);
     int n = 0;
@@ -369,7 +419,22 @@ fr_status fr_dp_trainer_step(fr_dp_trainer *tr, fr_dp_step_stats *out, fr_err *e
         dp_update(tr);
         return FR_OK;
     }
-    st = share_items(tr, tr->sampled, n, err);
+    if ((st = per_user_ready(tr, err)) != FR_OK)
+        return st;
+    st = per_user_step(tr, n, out, err);
+    if (tr->batch) { /* a rare step: the batched ones need none of it */
+        per_user_release(tr);
+        tr->fallback_steps++;
+    }
+    return st;
+}
+
+/* The users of a step on the per-user path, spread over the workers. */
+static fr_status per_user_step(fr_dp_trainer *tr, int n, fr_dp_step_stats *out, fr_err *err)
+{
+    fr_model *m = tr->model;
+    const fr_backend *be = m->be;
+    fr_status st = share_items(tr, tr->sampled, n, err);
     if (st != FR_OK)
         return st;
     /* The backend's own threads stay idle inside the workers (nested regions run on

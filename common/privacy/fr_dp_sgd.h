@@ -14,8 +14,9 @@
  * norm from per-user shares of each layer's gradient, and the clipped sum as the
  * clip-weighted sum of those shares; the result is the per-user computation's to float
  * rounding. The per-user path below stays as the reference (per_user), and runs a
- * step that holds more windows than the batch was sized for, or on a backend without
- * the batched step's ops.
+ * step that holds more windows than the batch allows, or on a backend without the
+ * batched step's ops. With the batched step, the per-user path's workers and shared
+ * item tower exist only during such a step (per_user_built).
  *
  * On the per-user path, gradients stay sparse: the backward pass writes into a
  * per-user buffer whose embedding part is non-zero only on the rows the user's windows
@@ -69,7 +70,8 @@ typedef struct fr_dp_step_stats {
 
 typedef struct fr_dp_worker {
     fr_nn net;        /* max_batch = max_windows; gradients go to user_grad */
-    float *user_grad; /* backend, model->n: one user's gradient, zero between users */
+    float *user_grad; /* backend, model->n: one user's gradient, zero between users (worker
+                         0's always exists: the noise is uploaded there) */
     float *sum;       /* backend, model->n: this worker's clipped sum (worker 0: model->grads) */
     fr_dp_step_stats stats;
     long load; /* the step's users' cost given to this worker */
@@ -94,12 +96,17 @@ typedef struct fr_dp_trainer {
     int32_t *neg_buf;
     fr_nn items;               /* the step's shared item tower (when share is set) */
     int share;                 /* 1: users read the shared item tower; 0: each its own */
+    int items_cap;             /* items the shared tower holds (0: the catalogue) */
+    int per_user_built;        /* the workers' nets and buffers and the shared tower exist:
+                                  always on the per-user path, with the batched step only
+                                  during a step that falls back to the per-user path */
     int32_t *step_items;       /* host, V: the distinct items of the step */
     unsigned char *item_seen;  /* host, V: marks while step_items is built */
     struct fr_dp_batch *batch; /* the batched step (fr_dp_batch.h); NULL: user by user */
     fr_dp_rng rng;
     fr_rng negative_rng;
     long steps;
+    long fallback_steps; /* batched trainer: steps that ran on the per-user path */
     /* Private row selection (fr_dp_rows.h); all NULL: every ID row is trained. */
     const uint8_t *rows_trained; /* host, V flags, borrowed */
     float *row_keep;             /* backend, V: 1 for a trained row, else 0 */
