@@ -90,7 +90,7 @@ fed_row() { # name data format q epochs n
                 rm -rf "$st"
                 extra=
                 [ "$mode" = sites4 ] && extra="--dp-sites 4"
-                cmd="$NODE train --data $data --format $fmt --epochs $EPOCHS --lr $LR --seed $seed --dp --dp-sampling-rate $q --dp-epsilon-max $eps --dp-clip 1 --dp-delta $delta $extra --state-dir $st --metrics-out $OUT/fed-$name-$eps-$seed-$mode.json"
+                cmd="$NODE train --data $data --format $fmt --epochs $EPOCHS --lr $LR --negatives 128 --seed $seed --dp --dp-sampling-rate $q --dp-epsilon-max $eps --dp-clip 1 --dp-delta $delta $extra --state-dir $st --metrics-out $OUT/fed-$name-$eps-$seed-$mode.json"
                 $cmd >"$OUT/fed-$name-$eps-$seed-$mode.log" 2>&1 || { echo "failed: $cmd" >&2; continue; }
                 python3 - "$OUT/fed-$name-$eps-$seed-$mode.json" "$name" "$eps" "$delta" "$q" "$seed" "$mode" "$cmd" <<'PY'
 import json, sys
