@@ -30,7 +30,7 @@ void fr_coord_config_default(fr_coord_config *c)
     c->server_tau = 1e-3;
     c->server_lr_schedule = "constant";
     c->local_epochs = 0; /* auto: one per site (fr_fedopt.h) */
-    c->local_adam = "fresh";
+    c->local_adam = "carry";
     c->batch = 128;
     c->seq_len = 50;
     c->negatives = 0; /* the recipe's */
@@ -96,8 +96,8 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
         {"local-epochs", FR_OPT_INT, &c->local_epochs, 0, 10000,
          "task: local epochs per round (0: auto, one per site, as many as min-nodes)", 0, 0},
         {"local-adam", FR_OPT_STR, &c->local_adam, 0, 0,
-         "task: fresh (each round's local Adam starts from zero moments) or carry (a node keeps "
-         "its moments between rounds in its state folder)",
+         "task: carry (the default: a node keeps its local Adam moments between rounds in its "
+         "state folder) or fresh (each round's local Adam starts from zero moments)",
          0, 0},
         {"batch", FR_OPT_INT, &c->batch, 1, 1 << 20, "task: sequences per batch", 0, 0},
         {"seq-len", FR_OPT_INT, &c->seq_len, 1, 65536, "task: sequence length L", 0, 0},

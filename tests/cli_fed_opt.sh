@@ -1,7 +1,7 @@
 #!/bin/sh
 # The federated optimiser over real rounds (secure aggregation on, its default): a
 # coordinator with FedAvgM, a cosine server schedule, local epochs auto and carried
-# local Adam moments runs four rounds with three nodes, and is stopped and started
+# local Adam moments (the default, not named) runs four rounds with three nodes, and is stopped and started
 # again on its state folder once version 2 is out. The server state file must hold the
 # steps of all four rounds (not two: its momentum and the schedule's place survived
 # the restart), each node must have trained three local epochs a round (one per site)
@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.." || exit 1
 fed_pki n1 n2 n3 || { bad "certificates"; finish; exit 1; }
 fed_data 3 --users 300 --items 200 --clusters 4 --seed 7 || { bad "data"; finish; exit 1; }
 STATE="$tmp/coord"
-OPT="--aggregator fedavgm --server-lr-schedule cosine --local-epochs 0 --local-adam carry"
+OPT="--aggregator fedavgm --server-lr-schedule cosine --local-epochs 0" # local Adam: carry, the default
 TASK="--min-nodes 3 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
 
 # the 8 bytes of the step in a server optimiser or moments file, little-endian
