@@ -1,5 +1,6 @@
 /* Private row selection (see fr_dp_rows.h). */
 #include "privacy/fr_dp_rows.h"
+#include "privacy/fr_dp_batch.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -21,8 +22,8 @@ static void add_users(const fr_dp_trainer *tr, double *sums, int32_t *mark, int3
 {
     int W = tr->tc.seq_len + 1, V = tr->model->cfg.num_items;
     for (int u = 0; u < tr->n_users; u++) {
-        int c = tr->user_count[u], k = c < tr->cfg.max_windows ? c : tr->cfg.max_windows;
-        const int32_t *w = tr->windows + (size_t)(tr->user_first[u] + c - k) * W;
+        int k;
+        const int32_t *w = fr_dp_user_windows(tr, u, &k); /* the windows DP-SGD counts */
         int n = 0;
         for (long i = 0; i < (long)k * W; i++) {
             int32_t j = w[i];

@@ -321,12 +321,13 @@ static void add_drawn_noise(fr_dp_trainer *tr)
      * tables) are constants of the model, not parameters, and stay zero. */
     memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
     memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
-    if (tr->rows_trained) { /* only the selected ID rows are trained (fr_dp_rows.h) */
+    float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
+    be->upload(tmp, tr->noise, m->n * sizeof(float));
+    be->axpy(m->grads, 1.0f, tmp, m->n);
+    be->zero(tmp, m->n);
+    if (tr->rows_trained) { /* only the selected ID rows are trained (fr_dp_rows.h): the
+                             * others lose their summed gradient and their noise at once */
         float *e_id = m->grads + m->p[FR_P_E_ID].offset;
-        for (int j = 0; j < m->cfg.num_items; j++)
-            if (!tr->rows_trained[j])
-                memset(tr->noise + m->p[FR_P_E_ID].offset + (size_t)j * d, 0,
-                       (size_t)d * sizeof(float));
         if (be->row_scale)
             be->row_scale(e_id, tr->row_keep, m->cfg.num_items, d);
         else
@@ -334,10 +335,6 @@ static void add_drawn_noise(fr_dp_trainer *tr)
                 if (!tr->rows_trained[j])
                     be->zero(e_id + (size_t)j * d, (size_t)d);
     }
-    float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
-    be->upload(tmp, tr->noise, m->n * sizeof(float));
-    be->axpy(m->grads, 1.0f, tmp, m->n);
-    be->zero(tmp, m->n);
     be->scale(m->grads, (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users)), m->n);
 }
 
