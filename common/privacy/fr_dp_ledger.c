@@ -178,26 +178,37 @@ fr_status fr_dp_ledger_spent(const fr_dp_ledger *l, double delta, double *eps, f
     return fr_rdp_epsilon(&l->rdp, delta, eps, NULL, err);
 }
 
-fr_status fr_dp_ledger_check(const fr_dp_ledger *l, double q, double sigma, long n, fr_err *err)
+/* Whether the ledger's spending after `next` (its RDP with the planned steps added)
+ * stays within the budget; the refusal names what is spent, what remains and, through
+ * `what`, the planned steps. */
+static fr_status check_after(const fr_dp_ledger *l, const fr_rdp *next, const char *what,
+                             fr_err *err)
 {
-    if (!(l->budget_eps > 0))
-        return FR_OK;
-    fr_rdp next = l->rdp;
     double spent, after;
-    fr_status st = fr_rdp_compose(&next, q, sigma, n, err);
+    fr_status st = fr_dp_ledger_spent(l, l->budget_delta, &spent, err);
     if (st == FR_OK)
-        st = fr_dp_ledger_spent(l, l->budget_delta, &spent, err);
-    if (st == FR_OK)
-        st = fr_rdp_epsilon(&next, l->budget_delta, &after, NULL, err);
+        st = fr_rdp_epsilon(next, l->budget_delta, &after, NULL, err);
     if (st)
         return st;
     if (after > l->budget_eps)
         return fr_fail(err, FR_EINVAL,
                        "privacy budget exceeded: spent epsilon %.4g of %.4g (delta %g), %.4g "
-                       "remaining; %ld more steps at q=%g, sigma=%g would bring it to %.4g",
-                       spent, l->budget_eps, l->budget_delta, l->budget_eps - spent, n, q, sigma,
-                       after);
+                       "remaining; %s would bring it to %.4g",
+                       spent, l->budget_eps, l->budget_delta, l->budget_eps - spent, what, after);
     return FR_OK;
+}
+
+fr_status fr_dp_ledger_check(const fr_dp_ledger *l, double q, double sigma, long n, fr_err *err)
+{
+    if (!(l->budget_eps > 0))
+        return FR_OK;
+    fr_rdp next = l->rdp;
+    fr_status st = fr_rdp_compose(&next, q, sigma, n, err);
+    if (st)
+        return st;
+    char what[128];
+    snprintf(what, sizeof what, "%ld more steps at q=%g, sigma=%g", n, q, sigma);
+    return check_after(l, &next, what, err);
 }
 
 fr_status fr_dp_ledger_check_skellam(const fr_dp_ledger *l, double q, double l1, double l2,
@@ -206,21 +217,13 @@ fr_status fr_dp_ledger_check_skellam(const fr_dp_ledger *l, double q, double l1,
     if (!(l->budget_eps > 0))
         return FR_OK;
     fr_rdp next = l->rdp;
-    double spent, after;
     fr_status st = fr_rdp_compose_skellam(&next, q, l1, l2, mu, n, err);
-    if (st == FR_OK)
-        st = fr_dp_ledger_spent(l, l->budget_delta, &spent, err);
-    if (st == FR_OK)
-        st = fr_rdp_epsilon(&next, l->budget_delta, &after, NULL, err);
     if (st)
         return st;
-    if (after > l->budget_eps)
-        return fr_fail(err, FR_EINVAL,
-                       "privacy budget exceeded: spent epsilon %.4g of %.4g (delta %g), %.4g "
-                       "remaining; %ld more federation-wide rounds at q=%g (distributed noise) "
-                       "would bring it to %.4g",
-                       spent, l->budget_eps, l->budget_delta, l->budget_eps - spent, n, q, after);
-    return FR_OK;
+    char what[128];
+    snprintf(what, sizeof what, "%ld more federation-wide rounds at q=%g (distributed noise)", n,
+             q);
+    return check_after(l, &next, what, err);
 }
 
 fr_status fr_dp_ledger_sigma_for(const fr_dp_ledger *l, double q, long n, double *sigma,
