@@ -280,6 +280,20 @@ static fr_status encode_extras(const fr_secagg_setup *s, const fr_secagg_layout 
     return FR_OK;
 }
 
+/* What both encodings check first: the round's layout, the member's weight in it and
+ * a finite loss. */
+static fr_status encode_begin(const fr_secagg_setup *s, double weight, double loss,
+                              fr_secagg_layout *l, double *w, fr_err *err)
+{
+    fr_status st;
+    if ((st = fr_secagg_round_layout(s, l, err)) != FR_OK ||
+        (st = fr_secagg_round_weight(s, weight, w, err)) != FR_OK)
+        return st;
+    if (!isfinite(loss))
+        return fr_fail(err, FR_EINVAL, "secagg: loss %g is not finite", loss);
+    return FR_OK;
+}
+
 fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float *delta, double loss,
                                  const fr_secagg_round_eval *ev, uint32_t *out, int *clipped,
                                  fr_err *err)
@@ -287,11 +301,8 @@ fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float 
     fr_secagg_layout l;
     double w = 0;
     fr_status st;
-    if ((st = fr_secagg_round_layout(s, &l, err)) != FR_OK ||
-        (st = fr_secagg_round_weight(s, weight, &w, err)) != FR_OK)
+    if ((st = encode_begin(s, weight, loss, &l, &w, err)) != FR_OK)
         return st;
-    if (!isfinite(loss))
-        return fr_fail(err, FR_EINVAL, "secagg: loss %g is not finite", loss);
     size_t p = (size_t)s->p.m - FR_SECAGG_ROUND_EXTRA;
     /* the delta is cut to its own bound before the weight scales it, as a plain
      * round's norm check would have it */
@@ -319,11 +330,8 @@ fr_status fr_secagg_round_encode_ring(const fr_secagg_setup *s, double weight, c
     fr_secagg_layout l;
     double w = 0;
     fr_status st;
-    if ((st = fr_secagg_round_layout(s, &l, err)) != FR_OK ||
-        (st = fr_secagg_round_weight(s, weight, &w, err)) != FR_OK)
+    if ((st = encode_begin(s, weight, loss, &l, &w, err)) != FR_OK)
         return st;
-    if (!isfinite(loss))
-        return fr_fail(err, FR_EINVAL, "secagg: loss %g is not finite", loss);
     /* already ring elements, bounded by their own mechanism: copied as they are */
     const fr_secagg_segment *d = fr_secagg_layout_find(&l, FR_SECAGG_SEG_DELTA);
     memcpy(out + d->offset, ring, d->len * sizeof *ring);
