@@ -47,11 +47,11 @@ FR_MUST fr_status fr_dp_rows_select(fr_dp_rows *r, fr_dp_trainer *tr, fr_dp_ledg
 void fr_dp_rows_free(fr_dp_rows *r);
 
 /* Make the trainer train only r's rows: the other ID rows of the model are set to
- * zero and stay so (their summed gradient is dropped before the noise, which they do
- * not get; the projection onto the trained rows does not raise the sum's
- * sensitivity). The step's negatives are still drawn from every row, so that the
- * content vector the other rows share is pushed below the items users chose. r must
- * outlive the trainer's use of it. FR_EINVAL when no row is trained. */
+ * zero and stay so (their rows of the noisy sum, gradient and noise alike, are set to
+ * zero before Adam: what is released is the trained rows' noisy sum, a projection of
+ * the clipped sum, whose sensitivity is no higher). The step's negatives are still drawn from every
+ * row, so that the content vector the other rows share is pushed below the items users chose. r
+ * must outlive the trainer's use of it. FR_EINVAL when no row is trained. */
 FR_MUST fr_status fr_dp_trainer_set_rows(fr_dp_trainer *tr, const fr_dp_rows *r, fr_err *err);
 
 #endif
