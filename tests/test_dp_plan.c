@@ -170,9 +170,10 @@ static void test_sensitivity(void)
     close_tmp(&t);
 }
 
-/* The federation's noise for a budget: within it, the smallest to 3 digits, and at
- * least central DP-SGD's for the same (q, steps) (the sampled Skellam bound is the
- * generic one); printed beside it for docs/privacy.md. */
+/* The federation's noise for a budget: within it, the smallest to 3 digits, at least
+ * central DP-SGD's for the same (q, steps) and within 2% of it (the Skellam bound takes a
+ * fractional order at the next integer, where central DP-SGD's is exact); printed
+ * beside it for docs/privacy.md. */
 static void test_fdp_sigma(void)
 {
     fr_err err = {{0}};
@@ -192,7 +193,8 @@ static void test_fdp_sigma(void)
                   fr_rdp_compose_skellam(&a, 0.02, low.l1, low.l2, low.mu, 100, &err) == FR_OK &&
                   fr_rdp_epsilon(&a, 2e-6, &e_low, NULL, &err) == FR_OK && e_low > targets[i],
               "1%% less noise: epsilon %g", e_low);
-        CHECK(fr_dp_sigma(0.02, targets[i], 100, 2e-6, &central, &err) == FR_OK && sigma >= central,
+        CHECK(fr_dp_sigma(0.02, targets[i], 100, 2e-6, &central, &err) == FR_OK &&
+                  sigma >= central && sigma <= 1.02 * central,
               "federation %g, central %g", sigma, central);
         printf("  epsilon %g, q 0.02, 100 steps, delta 2e-6: sigma %g distributed, %g central\n",
                targets[i], sigma, central);

@@ -340,11 +340,11 @@ static void test_accounting(void)
     /* independent values: Python, the bounds as plain sums (no logs) */
     CHECK(fabs(fr_rdp_skellam(100, 10, 150, 8) - 2.69) < 1e-12, "skellam rdp %.15g",
           fr_rdp_skellam(100, 10, 150, 8));
-    CHECK(fabs(fr_rdp_sampled_skellam(0.01, 100, 10, 150, 8) - 0.0005470709485015672) < 1e-12,
+    CHECK(fabs(fr_rdp_sampled_skellam(0.01, 100, 10, 150, 8) - 0.00042292707599713136) < 1e-12,
           "sampled %.15g", fr_rdp_sampled_skellam(0.01, 100, 10, 150, 8));
-    CHECK(fabs(fr_rdp_sampled_skellam(0.05, 2000, 40, 1600, 20) - 6.91168504180977) < 1e-9,
+    CHECK(fabs(fr_rdp_sampled_skellam(0.05, 2000, 40, 1600, 20) - 6.8538633424061857) < 1e-9,
           "sampled %.15g", fr_rdp_sampled_skellam(0.05, 2000, 40, 1600, 20));
-    CHECK(fabs(fr_rdp_sampled_skellam(0.2, 50, 5, 30, 3) - 0.20651474141027307) < 1e-12,
+    CHECK(fabs(fr_rdp_sampled_skellam(0.2, 50, 5, 30, 3) - 0.18755558037396608) < 1e-12,
           "sampled %.15g", fr_rdp_sampled_skellam(0.2, 50, 5, 30, 3));
     CHECK(fr_rdp_sampled_skellam(1.0, 100, 10, 150, 8) == fr_rdp_skellam(100, 10, 150, 8),
           "q = 1 is the mechanism itself");

@@ -114,33 +114,84 @@ double fr_rdp_skellam(double l1, double l2, double mu, double alpha)
     return base + (c1 < c2 ? c1 : c2);
 }
 
-/* Zhu and Wang's bound for Poisson sampling (ICML 2019, Theorem 6), in log space: with
- * e(l) the unsampled RDP at order l,
- *   (alpha - 1) RDP <= log[(1-q)^(alpha-1) (alpha q - q + 1)
- *                          + C(alpha, 2) q^2 (1-q)^(alpha-2) e^e(2)
- *                          + 3 sum_{l=3}^{alpha} C(alpha, l) q^l (1-q)^(alpha-l) e^((l-1) e(l))].
- */
-double fr_rdp_sampled_skellam(double q, double l1, double l2, double mu, double alpha)
+/* Poisson sampling at rate q of a mechanism whose RDP at integer order l is e(l).
+ * Joint convexity reduces it to one pair: Q the output without the user, P with it,
+ * L = P/Q, and R = (1-q) Q + q P. Adding a user compares R with Q, removing one Q with
+ * R, and both must be bounded at order a (an integer, >= 2):
+ *  - D_a(R||Q) = log E_Q[(1 - q + q L)^a] / (a - 1), and the binomial theorem makes it
+ *      sum_l C(a,l) (1-q)^(a-l) q^l E_Q[L^l],   E_Q[L^l] = e^((l-1) D_l(P||Q)),
+ *    exactly: with e(l) for D_l this is the sampled Gaussian's own formula (log_a_int),
+ *    so nothing is lost there;
+ *  - D_a(Q||R) = log E_Q[(1 + Y)^-(a-1)] / (a - 1) with Y = q (L - 1), Y >= -q and
+ *    E_Q[Y] = 0. Taylor's theorem with the Lagrange remainder gives, for y >= -q and
+ *    m = a - 1, (1 + y)^-m <= 1 - m y + C(a,2) (1-q)^-(a+1) y^2 (the second derivative
+ *    is largest at y = -q), so E_Q[(1 + Y)^-m] <= 1 + C(a,2) q^2 (1-q)^-(a+1)
+ *    (e^e(2) - 1), since E_Q[Y^2] = q^2 (E_Q[L^2] - 1).
+ * Zhu and Wang's bound (ICML 2019, Theorem 6) covers both directions at once but pays a
+ * factor 3 on every term l >= 3:
+ *   log[(1-q)^(a-1) (a q - q + 1) + C(a,2) q^2 (1-q)^(a-2) e^e(2)
+ *       + 3 sum_{l=3}^{a} C(a,l) q^l (1-q)^(a-l) e^((l-1) e(l))] / (a - 1).
+ * All three are upper bounds, so the RDP is at most min(zw, max(add, remove)), and never
+ * above the unsampled e(a). */
+static double sampled_bound(double q, int a, double (*e)(const void *ctx, int l), const void *ctx,
+                            double *add, double *remove, double *zw)
 {
-    double whole = fr_rdp_skellam(l1, l2, mu, alpha);
-    if (q == 0.0)
-        return 0.0;
-    if (q >= 1.0 || isinf(whole))
-        return whole;
+    double lq = log(q), l1q = log1p(-q), lga = lgamma(a + 1.0);
+    double head = (a - 1) * l1q + log1p((a - 1) * q); /* the terms l = 0 and 1 together */
+    double sum_add = head, sum_zw = head;
+    for (int l = 2; l <= a; l++) {
+        double t = lga - lgamma(l + 1.0) - lgamma(a - l + 1.0) + l * lq + (a - l) * l1q +
+                   (l - 1) * e(ctx, l);
+        sum_add = log_add(sum_add, t);
+        sum_zw = log_add(sum_zw, l >= 3 ? t + log(3.0) : t);
+    }
+    double e2 = e(ctx, 2);
+    double c2 = lga - lgamma(3.0) - lgamma(a - 1.0); /* log C(a, 2) */
+    double rem = log1p(exp(c2 + 2.0 * lq - (a + 1) * l1q + (e2 > 700.0 ? e2 : log(expm1(e2)))));
+    *add = sum_add / (a - 1);
+    *remove = rem / (a - 1);
+    *zw = sum_zw / (a - 1);
+    double r = *add > *remove ? *add : *remove;
+    return r < *zw ? r : *zw;
+}
+
+typedef struct skellam_ctx {
+    double l1, l2, mu;
+} skellam_ctx;
+
+static double skellam_at(const void *ctx, int l)
+{
+    const skellam_ctx *c = ctx;
+    return fr_rdp_skellam(c->l1, c->l2, c->mu, (double)l);
+}
+
+double fr_rdp_sampled_generic(double q, double alpha, double (*e)(const void *ctx, int l),
+                              const void *ctx, double *add, double *remove, double *zw)
+{
     int a = (int)ceil(alpha);
     if (a < 2)
         a = 2;
-    double lq = log(q), l1q = log1p(-q), lga = lgamma(a + 1.0);
-    double log_sum = (a - 1) * l1q + log1p((a - 1) * q);
-    double lb2 = lga - lgamma(3.0) - lgamma(a - 1.0);
-    log_sum = log_add(log_sum, lb2 + 2.0 * lq + (a - 2) * l1q + fr_rdp_skellam(l1, l2, mu, 2.0));
-    for (int l = 3; l <= a; l++) {
-        double lb = lga - lgamma(l + 1.0) - lgamma(a - l + 1.0);
-        double el = fr_rdp_skellam(l1, l2, mu, (double)l);
-        log_sum = log_add(log_sum, lb + l * lq + (a - l) * l1q + log(3.0) + (l - 1) * el);
+    double whole = e(ctx, a), ad = whole, re = whole, z = whole, r = whole;
+    if (q == 0.0)
+        ad = re = z = r = 0.0;
+    else if (q < 1.0 && !isinf(whole)) {
+        r = sampled_bound(q, a, e, ctx, &ad, &re, &z);
+        if (r > whole)
+            r = whole;
     }
-    double r = log_sum / (a - 1);
-    return r < whole ? r : whole;
+    if (add)
+        *add = ad;
+    if (remove)
+        *remove = re;
+    if (zw)
+        *zw = z;
+    return r;
+}
+
+double fr_rdp_sampled_skellam(double q, double l1, double l2, double mu, double alpha)
+{
+    skellam_ctx c = {l1, l2, mu};
+    return fr_rdp_sampled_generic(q, alpha, skellam_at, &c, NULL, NULL, NULL);
 }
 
 void fr_rdp_init(fr_rdp *a)

@@ -46,10 +46,19 @@ FR_MUST fr_status fr_rdp_epsilon(const fr_rdp *a, double delta, double *eps, dou
  * so that bounds it). +inf for mu <= 0. */
 double fr_rdp_skellam(double l1, double l2, double mu, double alpha);
 
-/* The same mechanism after Poisson sampling at rate q: the upper bound of Zhu and Wang
- * (ICML 2019, Theorem 6) for a mechanism whose RDP at each integer order is known,
- * taken at the next integer order and never above the unsampled value. It reduces to
- * fr_rdp_skellam at q = 1. */
+/* Poisson sampling at rate q of any mechanism whose RDP at integer order l is e(ctx, l):
+ * an upper bound on both directions of an add/remove pair at order ceil(alpha) (>= 2),
+ * never above the unsampled e(ctx, ceil(alpha)); 0 at q = 0. *add, *remove and *zw
+ * (each may be NULL) receive the three bounds it combines (fr_dp_accountant.c): the
+ * exact expansion of the mixture against the base, a second-order bound of the base
+ * against the mixture, and Zhu and Wang's (ICML 2019, Theorem 6) for both; the result
+ * is min(zw, max(add, remove)). For the Gaussian's e(l) = l / (2 sigma^2), add is the
+ * exact sampled Gaussian's RDP (fr_rdp_sampled_gaussian) at integer orders. */
+double fr_rdp_sampled_generic(double q, double alpha, double (*e)(const void *ctx, int l),
+                              const void *ctx, double *add, double *remove, double *zw);
+
+/* The Skellam mechanism after Poisson sampling at rate q: fr_rdp_sampled_generic with
+ * fr_rdp_skellam. It reduces to fr_rdp_skellam at q = 1. */
 double fr_rdp_sampled_skellam(double q, double l1, double l2, double mu, double alpha);
 
 /* Add `steps` steps of the sampled Skellam mechanism. */

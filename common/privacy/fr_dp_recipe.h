@@ -47,7 +47,7 @@ FR_MUST fr_status fr_dp_recipe_pick(double eps, double delta, int users, int epo
 /* The same for a federation whose rounds are fixed (each round one step): the
  * smallest rate of the grid that keeps the noise at or below FR_DP_RECIPE_NOISE in
  * `rounds` steps, else rate 1 (noisy). sigma is the Gaussian mechanism's; the
- * federation's sampled Skellam mechanism then plans its own, slightly larger. */
+ * federation's sampled Skellam mechanism then plans its own, within 2% of it. */
 FR_MUST fr_status fr_dp_recipe_pick_rounds(double eps, double delta, int users, long rounds,
                                            fr_dp_recipe *out, fr_err *err);
 
