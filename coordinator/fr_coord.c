@@ -9,6 +9,7 @@
 
 #include "fr_coord.h"
 #include "nn/fr_train.h"
+#include "privacy/fr_dp_recipe.h"
 #include "fed/fr_proto.h"
 
 static void on_tick(evutil_socket_t fd, short what, void *ctx)
@@ -53,8 +54,14 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         return fr_fail(err, FR_EINVAL, "state-dir: longer than 400 bytes");
     snprintf(c->state_dir, sizeof c->state_dir, "%s", cfg->state_dir);
     c->agg_cfg = fr_agg_config_default();
-    if ((st = fr_agg_kind_parse(cfg->aggregator, &c->agg_cfg.kind, err)) != FR_OK)
+    /* under dp-federation a round's delta is one noisy DP-SGD gradient step, which
+     * Adam on the server takes as central DP-SGD would; FedAvg's rate 1 is plain SGD at
+     * rate 1 and learns next to nothing (docs/privacy.md, "A recipe from the budget") */
+    if (!strcmp(cfg->aggregator, "auto"))
+        c->cfg.aggregator = cfg->dp_federation ? "fedadam" : "fedavg";
+    if ((st = fr_agg_kind_parse(c->cfg.aggregator, &c->agg_cfg.kind, err)) != FR_OK)
         return st;
+    int adaptive = c->agg_cfg.kind == FR_AGG_FEDADAM || c->agg_cfg.kind == FR_AGG_FEDYOGI;
     /* an adaptive server step moves each coordinate by about server_lr per round, a
      * FedAvg step by the mean delta itself: their useful rates differ by orders */
     /* FedAvgM's step is server_lr / (1 - beta1) times the mean delta once its momentum
@@ -62,6 +69,7 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
     c->agg_cfg.server_lr = cfg->server_lr > 0                  ? cfg->server_lr
                            : c->agg_cfg.kind == FR_AGG_FEDAVG  ? 1.0
                            : c->agg_cfg.kind == FR_AGG_FEDAVGM ? 1.0 - cfg->server_beta1
+                           : cfg->dp_federation && adaptive    ? fr_dp_recipe_server_lr(cfg->rounds)
                                                                : 0.01;
     c->agg_cfg.beta1 = cfg->server_beta1;
     c->agg_cfg.beta2 = cfg->server_beta2;
@@ -183,9 +191,9 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         event_add(c->sig_term, NULL) || event_add(c->sig_int, NULL) || event_add(c->sig_hup, NULL))
         return fr_fail(err, FR_ENOMEM, "cannot set up timers and signals");
     fr_coord_log("listening on %s (port %d), state %s, version %ld, %zu parameters, "
-                 "%s, public key %s/signing.pub",
+                 "%s at server rate %g, public key %s/signing.pub",
                  cfg->listen, fr_https_port(c->https), c->state_dir, c->version, c->model.n,
-                 fr_agg_kind_name(c->agg_cfg.kind), c->state_dir);
+                 fr_agg_kind_name(c->agg_cfg.kind), c->agg_cfg.server_lr, c->state_dir);
     return FR_OK;
 }
 

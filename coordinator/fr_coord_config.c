@@ -23,8 +23,8 @@ void fr_coord_config_default(fr_coord_config *c)
     c->rounds = 0;
     c->retry = 2;
     c->heartbeat = 30;
-    c->aggregator = "fedavg";
-    c->server_lr = 0; /* chosen per aggregator at start */
+    c->aggregator = "auto"; /* fedavg, or fedadam under dp-federation (fr_coord.c) */
+    c->server_lr = 0;       /* chosen per aggregator at start */
     c->server_beta1 = 0.9;
     c->server_beta2 = 0.99;
     c->server_tau = 1e-3;
@@ -79,11 +79,12 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
         {"retry", FR_OPT_INT, &c->retry, 1, 3600, "seconds nodes wait between polls", 0, 0},
         {"heartbeat", FR_OPT_INT, &c->heartbeat, 1, 86400, "seconds between a node's heartbeats", 0,
          0},
-        {"aggregator", FR_OPT_STR, &c->aggregator, 0, 0, "fedavg, fedavgm, fedadam or fedyogi", 0,
+        {"aggregator", FR_OPT_STR, &c->aggregator, 0, 0,
+         "fedavg, fedavgm, fedadam, fedyogi, or auto: fedavg, and fedadam under dp-federation", 0,
          0},
         {"server-lr", FR_OPT_DOUBLE, &c->server_lr, 0, 1e3,
          "server learning rate (0: 1 for fedavg, 1 - server-beta1 for fedavgm, 0.01 for fedadam "
-         "and fedyogi)",
+         "and fedyogi; under dp-federation 1/rounds within [0.01, 0.05] for fedadam and fedyogi)",
          0, 0},
         {"server-lr-schedule", FR_OPT_STR, &c->server_lr_schedule, 0, 0,
          "constant, or cosine: from server-lr down to a tenth of it at the last of --rounds", 0, 0},

@@ -77,15 +77,14 @@ max-update-norm = 50
 secure-aggregation = on
 # each round one step of user-level DP-SGD over all $USERS users: every node samples
 # its users at rate q and adds its share of the noise; sigma planned for epsilon 8 at
-# delta 1/(10 users) over the $ROUNDS rounds; Adam on the server
+# delta 1/(10 users) over the $ROUNDS rounds; Adam on the server at 1/rounds (the
+# default server optimiser under dp-federation)
 dp-federation = true
 dp-fed-q = 0.2
 dp-fed-epsilon = 8
 dp-fed-delta = $DELTA
 dp-fed-clip = 1.0
 dp-fed-users = $USERS
-aggregator = fedadam
-server-lr = 0.05
 CONF
 "$COORD" serve --config "$OUT/coordinator.conf" 2>"$OUT/coordinator.log" &
 pids="$pids $!"

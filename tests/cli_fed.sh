@@ -12,6 +12,9 @@ STATE="$tmp/coord"
 fed_start_coord "$STATE" --min-nodes 3 --rounds 3 --retry 1 --local-epochs 2 --seq-len 20 \
     --batch 32 --negatives 64 --lr 0.01 || { bad "coordinator start"; finish; exit 1; }
 ok "coordinator listening on port $PORT"
+grep -q "listening on .*, fedavg at server rate 1," "$STATE.log" &&
+    ok "no aggregator named, no dp-federation: fedavg at server rate 1" ||
+    { bad "the default server optimiser"; grep listening "$STATE.log"; }
 fed_run_nodes 3 240
 if [ "$all_done" = 1 ]; then ok "three nodes ran the federation to its end"; else
     bad "nodes still running after 240 s"

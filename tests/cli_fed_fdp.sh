@@ -166,6 +166,11 @@ if fed_start_coord "$STATE" --min-nodes 4 --rounds 5 --dp-federation --dp-fed-q 
     fed_curl n1 /metrics >"$tmp/metrics3"
     kill "$COORD_PID" && wait "$COORD_PID" 2>/dev/null
     want=$(sed -n 's/.*dp-federation: sigma [0-9.e+-]* for epsilon \([0-9.e+-]*\) at delta.*/\1/p' "$STATE.log")
+    # no aggregator named: under dp-federation the server takes Adam's steps at 1/rounds,
+    # within [0.01, 0.05]
+    grep -q "listening on .*, fedadam at server rate 0.05," "$STATE.log" &&
+        ok "no aggregator named: fedadam at server rate 0.05 (5 rounds)" ||
+        { bad "the default server optimiser under dp-federation"; grep listening "$STATE.log"; }
     got=$(sed -n 's/^fedrecall_federation_epsilon_planned \([0-9.e+-]*\)$/\1/p' "$tmp/metrics3")
     grep -q '^fedrecall_federation_epsilon 0$' "$tmp/metrics3" &&
         grep -q '^fedrecall_federation_dp_rounds 0$' "$tmp/metrics3" &&

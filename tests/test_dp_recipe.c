@@ -101,6 +101,16 @@ static void test_refusals(void)
     CHECK(strstr(err.msg, "rounds") != NULL, "message: %s", err.msg);
 }
 
+static void test_server_lr(void)
+{
+    /* 1/rounds within [0.01, 0.05]; 0.01 without a number of rounds */
+    long rounds[] = {0, 1, 10, 20, 40, 50, 100, 1000};
+    double want[] = {0.01, 0.05, 0.05, 0.05, 0.025, 0.02, 0.01, 0.01};
+    for (int i = 0; i < 8; i++)
+        CHECK(fabs(fr_dp_recipe_server_lr(rounds[i]) - want[i]) < 1e-15, "%ld rounds: %g",
+              rounds[i], fr_dp_recipe_server_lr(rounds[i]));
+}
+
 int main(void)
 {
     RUN(test_many_users_meet_the_bound);
@@ -108,5 +118,6 @@ int main(void)
     RUN(test_rounds);
     RUN(test_same_inputs_same_recipe);
     RUN(test_refusals);
+    RUN(test_server_lr);
     return fr_test_end();
 }

@@ -90,3 +90,13 @@ fr_status fr_dp_recipe_pick_rounds(double eps, double delta, int users, long rou
     out->noisy = !found;
     return FR_OK;
 }
+
+double fr_dp_recipe_server_lr(long rounds)
+{
+    if (rounds < 1)
+        return FR_DP_RECIPE_SERVER_LR_MIN;
+    double lr = 1.0 / (double)rounds;
+    return lr < FR_DP_RECIPE_SERVER_LR_MIN   ? FR_DP_RECIPE_SERVER_LR_MIN
+           : lr > FR_DP_RECIPE_SERVER_LR_MAX ? FR_DP_RECIPE_SERVER_LR_MAX
+                                             : lr;
+}

@@ -51,4 +51,16 @@ FR_MUST fr_status fr_dp_recipe_pick(double eps, double delta, int users, int epo
 FR_MUST fr_status fr_dp_recipe_pick_rounds(double eps, double delta, int users, long rounds,
                                            fr_dp_recipe *out, fr_err *err);
 
+/* A federation-wide DP run's server learning rate for FedAdam (each round one step of
+ * DP-SGD with Adam on the server), when the operator names none: 1/rounds, kept within
+ * [FR_DP_RECIPE_SERVER_LR_MIN, FR_DP_RECIPE_SERVER_LR_MAX]; FR_DP_RECIPE_SERVER_LR_MIN
+ * without a number of rounds (rounds < 1). Adam moves every coordinate by about the
+ * rate each step, so the rate sets how far the model can travel in the run: about
+ * one unit in all, as central DP-SGD's 1e-2 does over its 100 steps (docs/privacy.md,
+ * "A recipe from the budget", where 0.01 at 20 rounds and at 50 rounds measured far
+ * below 0.05 and 0.02). */
+#define FR_DP_RECIPE_SERVER_LR_MIN 0.01
+#define FR_DP_RECIPE_SERVER_LR_MAX 0.05
+double fr_dp_recipe_server_lr(long rounds);
+
 #endif
