@@ -153,6 +153,17 @@ static void test_gaussian_expansion(void)
             CHECK(fabs(add - want) <= 1e-10 * want, "sigma %g order %d: %.12g, exact %.12g",
                   sigmas[k], a, add, want);
         }
+    /* the removal's bound against plain sums (Python, exact binomial series for the
+     * curvature (1-q)^-(a-1) - 1 - (a-1) q): both sides of m q = 1/2 */
+    double rq[] = {0.01, 0.1, 1e-4}, rs[] = {1.0, 1.0, 0.5},
+           rwant[] = {0.00070670825563718992, 0.073382052454514152, 8.0407881365529038e-07};
+    int ra[] = {8, 8, 3};
+    for (int i = 0; i < 3; i++) {
+        double remove;
+        fr_rdp_sampled_generic(rq[i], ra[i], gaussian_at, &rs[i], NULL, &remove, NULL);
+        CHECK(fabs(remove - rwant[i]) <= 1e-12 * rwant[i], "q %g order %d: removal %.17g", rq[i],
+              ra[i], remove);
+    }
     double s = 1;
     CHECK(fr_rdp_sampled_generic(0, 4, gaussian_at, &s, NULL, NULL, NULL) == 0, "q 0");
     CHECK(fr_rdp_sampled_generic(1, 4, gaussian_at, &s, NULL, NULL, NULL) == 2, "q 1");
@@ -163,17 +174,17 @@ static void test_gaussian_expansion(void)
 
 static void test_federation_equals_central(void)
 {
-    /* a real round's scale: C = 1, a million coordinates, 2,000 users; rates, noise and
-     * rounds of the recipes in docs/privacy.md; delta 1e-6 */
+    /* a real round's scale: C = 1, a million coordinates, 2,000 users; no sampling, and
+     * the rates, noise and rounds of the recipes in docs/privacy.md; delta 1e-6 */
     double orders[62];
     for (int i = 0; i < 62; i++)
         orders[i] = i + 2;
-    double rates[] = {0.01, 0.02, 0.05};
-    double sigmas[] = {0.6, 0.8, 1.2};
-    long rounds[] = {500, 250, 100};
+    double rates[] = {1.0, 0.01, 0.02, 0.05};
+    double sigmas[] = {0.6, 0.8, 1.2, 2.0};
+    long rounds[] = {50, 500, 250, 100};
     fr_err err = {{0}};
-    for (int k = 0; k < 3; k++)
-        for (int j = 0; j < 3; j++) {
+    for (int k = 0; k < 4; k++)
+        for (int j = 0; j < 4; j++) {
             fr_skellam p = {.clip = 1,
                             .sigma = sigmas[j],
                             .nodes = 4,
@@ -191,7 +202,10 @@ static void test_federation_equals_central(void)
                       fr_rdp_epsilon(&g, 1e-6, &eg, NULL, &err) == FR_OK &&
                       fr_rdp_epsilon(&s, 1e-6, &es, NULL, &err) == FR_OK,
                   "%s", err.msg);
-            CHECK(es >= eg && es <= eg * (1 + 1e-4), "q %g sigma %g: federation %.8g, central %.8g",
+            /* to 1e-4 down to epsilon 1.3; within 0.5% at sigma 2 (epsilon 0.55 to 1.4),
+             * where the optimal orders pass 15 and the removal's bound starts to count */
+            double tol = sigmas[j] < 1.5 ? 1e-4 : 5e-3;
+            CHECK(es >= eg && es <= eg * (1 + tol), "q %g sigma %g: federation %.8g, central %.8g",
                   rates[k], sigmas[j], es, eg);
         }
 }

@@ -8,8 +8,8 @@
  *  - the scale fits the ring, the clamp counts, a round's sum decodes to the users'
  *    sum plus noise of stddev sigma C;
  *  - the RDP of the Skellam mechanism and of its sampled form against an independent
- *    computation (plain sums in double precision, Python), and the federation-wide
- *    epsilon against central DP-SGD's where the mechanism reduces to the Gaussian;
+ *    computation (plain sums in double precision, Python); the federation-wide epsilon
+ *    against central DP-SGD's is in test_rdp_sampled.c;
  *  - the ledger's skellam records: replayed after a restart, and a budget enforced. */
 #include <math.h>
 #include <stdlib.h>
@@ -340,44 +340,17 @@ static void test_accounting(void)
     /* independent values: Python, the bounds as plain sums (no logs) */
     CHECK(fabs(fr_rdp_skellam(100, 10, 150, 8) - 2.69) < 1e-12, "skellam rdp %.15g",
           fr_rdp_skellam(100, 10, 150, 8));
-    CHECK(fabs(fr_rdp_sampled_skellam(0.01, 100, 10, 150, 8) - 0.00042292707599713136) < 1e-12,
+    CHECK(fabs(fr_rdp_sampled_skellam(0.01, 100, 10, 150, 8) - 0.00041980660303750448) < 1e-12,
           "sampled %.15g", fr_rdp_sampled_skellam(0.01, 100, 10, 150, 8));
     CHECK(fabs(fr_rdp_sampled_skellam(0.05, 2000, 40, 1600, 20) - 6.8538633424061857) < 1e-9,
           "sampled %.15g", fr_rdp_sampled_skellam(0.05, 2000, 40, 1600, 20));
-    CHECK(fabs(fr_rdp_sampled_skellam(0.2, 50, 5, 30, 3) - 0.18755558037396608) < 1e-12,
+    CHECK(fabs(fr_rdp_sampled_skellam(0.2, 50, 5, 30, 3) - 0.11736195452893011) < 1e-12,
           "sampled %.15g", fr_rdp_sampled_skellam(0.2, 50, 5, 30, 3));
     CHECK(fr_rdp_sampled_skellam(1.0, 100, 10, 150, 8) == fr_rdp_skellam(100, 10, 150, 8),
           "q = 1 is the mechanism itself");
     CHECK(fr_rdp_skellam(100, 10, 150, 7.2) == fr_rdp_skellam(100, 10, 150, 8), "next integer");
 
-    /* where it reduces to the Gaussian: no sampling, the scale of a real round (C = 1,
-     * s = 2^19, a million coordinates), integer orders: the federation-wide epsilon is
-     * central DP-SGD's for the same (q, sigma, steps) to 1e-4 */
-    double orders[62];
-    for (int i = 0; i < 62; i++)
-        orders[i] = i + 2;
     fr_err err = {{0}};
-    double sigmas[] = {0.6, 1.1, 3.0};
-    for (int k = 0; k < 3; k++) {
-        fr_skellam p = {.clip = 1,
-                        .sigma = sigmas[k],
-                        .nodes = 4,
-                        .threshold = 3,
-                        .dim = 1000000,
-                        .users_max = 2000};
-        CHECK(fr_skellam_init(&p, &err) == FR_OK, "%s", err.msg);
-        fr_rdp g, s;
-        double eg = 0, es = 0;
-        CHECK(fr_rdp_init_orders(&g, orders, 62, &err) == FR_OK &&
-                  fr_rdp_init_orders(&s, orders, 62, &err) == FR_OK &&
-                  fr_rdp_compose(&g, 1.0, sigmas[k], 50, &err) == FR_OK &&
-                  fr_rdp_compose_skellam(&s, 1.0, p.l1, p.l2, p.mu, 50, &err) == FR_OK &&
-                  fr_rdp_epsilon(&g, 1e-6, &eg, NULL, &err) == FR_OK &&
-                  fr_rdp_epsilon(&s, 1e-6, &es, NULL, &err) == FR_OK,
-              "%s", err.msg);
-        CHECK(es >= eg && es < eg * (1 + 1e-4), "sigma %g: skellam %.8g, central %.8g", sigmas[k],
-              es, eg);
-    }
     /* with sampling the bound is generic: never below the exact sampled Gaussian's
      * RDP at the same order, never above the unsampled mechanism's */
     fr_skellam p = {

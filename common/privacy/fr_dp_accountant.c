@@ -122,17 +122,34 @@ double fr_rdp_skellam(double l1, double l2, double mu, double alpha)
  *      sum_l C(a,l) (1-q)^(a-l) q^l E_Q[L^l],   E_Q[L^l] = e^((l-1) D_l(P||Q)),
  *    exactly: with e(l) for D_l this is the sampled Gaussian's own formula (log_a_int),
  *    so nothing is lost there;
- *  - D_a(Q||R) = log E_Q[(1 + Y)^-(a-1)] / (a - 1) with Y = q (L - 1), Y >= -q and
- *    E_Q[Y] = 0. Taylor's theorem with the Lagrange remainder gives, for y >= -q and
- *    m = a - 1, (1 + y)^-m <= 1 - m y + C(a,2) (1-q)^-(a+1) y^2 (the second derivative
- *    is largest at y = -q), so E_Q[(1 + Y)^-m] <= 1 + C(a,2) q^2 (1-q)^-(a+1)
- *    (e^e(2) - 1), since E_Q[Y^2] = q^2 (E_Q[L^2] - 1).
+ *  - D_a(Q||R) = log E_Q[f(L)] / (a - 1) with f(L) = (1 - q + q L)^-m, m = a - 1.
+ *    f lies under the quadratic through f(1) = 1 with f's slope there, -m q, and
+ *    curvature k = f(0) - 1 - m q = (1-q)^-m - 1 - m q: f(L) - 1 + m q (L - 1) is
+ *    (L - 1)^2 times the mean of (1 - t) f''(1 + t (L - 1)) over t in [0, 1] (doubled),
+ *    and f'' falls as L grows, so that factor is largest at L = 0, where it is k. As
+ *    E_Q[L] = 1 and E_Q[(L - 1)^2] = e^D_2(P||Q) - 1, E_Q[f(L)] <= 1 + k (e^e(2) - 1).
+ *    For small q, k is about C(a,2) q^2.
  * Zhu and Wang's bound (ICML 2019, Theorem 6) covers both directions at once but pays a
  * factor 3 on every term l >= 3:
  *   log[(1-q)^(a-1) (a q - q + 1) + C(a,2) q^2 (1-q)^(a-2) e^e(2)
  *       + 3 sum_{l=3}^{a} C(a,l) q^l (1-q)^(a-l) e^((l-1) e(l))] / (a - 1).
  * All three are upper bounds, so the RDP is at most min(zw, max(add, remove)), and never
  * above the unsampled e(a). */
+/* (1-q)^-m - 1 - m q = sum_{j>=2} C(m+j-1, j) q^j. For m q < 1/2 the series of positive
+ * terms, summed until a term no longer moves the sum (the difference of the closed form
+ * would cancel away its digits there); else the closed form. */
+static double removal_k(double q, int m)
+{
+    if (m * q >= 0.5)
+        return expm1(-m * log1p(-q)) - m * q;
+    double t = 0.5 * m * (m + 1) * q * q, sum = 0;
+    for (int j = 2; j < 10000 && sum + t != sum; j++) {
+        sum += t;
+        t *= q * (m + j) / (j + 1);
+    }
+    return sum;
+}
+
 static double sampled_bound(double q, int a, double (*e)(const void *ctx, int l), const void *ctx,
                             double *add, double *remove, double *zw)
 {
@@ -146,8 +163,8 @@ static double sampled_bound(double q, int a, double (*e)(const void *ctx, int l)
         sum_zw = log_add(sum_zw, l >= 3 ? t + log(3.0) : t);
     }
     double e2 = e(ctx, 2);
-    double c2 = lga - lgamma(3.0) - lgamma(a - 1.0); /* log C(a, 2) */
-    double rem = log1p(exp(c2 + 2.0 * lq - (a + 1) * l1q + (e2 > 700.0 ? e2 : log(expm1(e2)))));
+    double k = log(removal_k(q, a - 1));
+    double rem = log1p(exp(k + (e2 > 700.0 ? e2 : log(expm1(e2)))));
     *add = sum_add / (a - 1);
     *remove = rem / (a - 1);
     *zw = sum_zw / (a - 1);
