@@ -114,27 +114,6 @@ double fr_rdp_skellam(double l1, double l2, double mu, double alpha)
     return base + (c1 < c2 ? c1 : c2);
 }
 
-/* Poisson sampling at rate q of a mechanism whose RDP at integer order l is e(l).
- * Joint convexity reduces it to one pair: Q the output without the user, P with it,
- * L = P/Q, and R = (1-q) Q + q P. Adding a user compares R with Q, removing one Q with
- * R, and both must be bounded at order a (an integer, >= 2):
- *  - D_a(R||Q) = log E_Q[(1 - q + q L)^a] / (a - 1), and the binomial theorem makes it
- *      sum_l C(a,l) (1-q)^(a-l) q^l E_Q[L^l],   E_Q[L^l] = e^((l-1) D_l(P||Q)),
- *    exactly: with e(l) for D_l this is the sampled Gaussian's own formula (log_a_int),
- *    so nothing is lost there;
- *  - D_a(Q||R) = log E_Q[f(L)] / (a - 1) with f(L) = (1 - q + q L)^-m, m = a - 1.
- *    f lies under the quadratic through f(1) = 1 with f's slope there, -m q, and
- *    curvature k = f(0) - 1 - m q = (1-q)^-m - 1 - m q: f(L) - 1 + m q (L - 1) is
- *    (L - 1)^2 times the mean of (1 - t) f''(1 + t (L - 1)) over t in [0, 1] (doubled),
- *    and f'' falls as L grows, so that factor is largest at L = 0, where it is k. As
- *    E_Q[L] = 1 and E_Q[(L - 1)^2] = e^D_2(P||Q) - 1, E_Q[f(L)] <= 1 + k (e^e(2) - 1).
- *    For small q, k is about C(a,2) q^2.
- * Zhu and Wang's bound (ICML 2019, Theorem 6) covers both directions at once but pays a
- * factor 3 on every term l >= 3:
- *   log[(1-q)^(a-1) (a q - q + 1) + C(a,2) q^2 (1-q)^(a-2) e^e(2)
- *       + 3 sum_{l=3}^{a} C(a,l) q^l (1-q)^(a-l) e^((l-1) e(l))] / (a - 1).
- * All three are upper bounds, so the RDP is at most min(zw, max(add, remove)), and never
- * above the unsampled e(a). */
 /* (1-q)^-m - 1 - m q = sum_{j>=2} C(m+j-1, j) q^j. For m q < 1/2 the series of positive
  * terms, summed until a term no longer moves the sum (the difference of the closed form
  * would cancel away its digits there); else the closed form. */
@@ -150,6 +129,27 @@ static double removal_k(double q, int m)
     return sum;
 }
 
+/* Poisson sampling at rate q of a mechanism whose RDP at integer order l is e(l).
+ * Joint convexity reduces it to one pair: Q the output without the user, P with it,
+ * L = P/Q, and R = (1-q) Q + q P. Adding a user compares R with Q, removing one Q with
+ * R, and both must be bounded at order a (an integer, >= 2):
+ *  - D_a(R||Q) = log E_Q[(1 - q + q L)^a] / (a - 1), and the binomial theorem makes it
+ *      sum_l C(a,l) (1-q)^(a-l) q^l E_Q[L^l],   E_Q[L^l] = e^((l-1) D_l(P||Q)),
+ *    exactly: with e(l) for D_l this is the sampled Gaussian's own formula (log_a_int),
+ *    so nothing is lost there;
+ *  - D_a(Q||R) = log E_Q[f(L)] / (a - 1) with f(L) = (1 - q + q L)^-m, m = a - 1.
+ *    f lies under the quadratic through f(1) = 1 with f's slope there, -m q, and
+ *    curvature k = f(0) - 1 - m q = (1-q)^-m - 1 - m q: f(L) - 1 + m q (L - 1) is
+ *    (L - 1)^2 times the integral over t in [0, 1] of (1 - t) f''(1 + t (L - 1)), and
+ *    f'' falls as L grows, so that factor is largest at L = 0, where it is k. As
+ *    E_Q[L] = 1 and E_Q[(L - 1)^2] = e^D_2(P||Q) - 1, E_Q[f(L)] <= 1 + k (e^e(2) - 1).
+ *    For small q, k is about C(a,2) q^2.
+ * Zhu and Wang's bound (ICML 2019, Theorem 6) covers both directions at once but pays a
+ * factor 3 on every term l >= 3:
+ *   log[(1-q)^(a-1) (a q - q + 1) + C(a,2) q^2 (1-q)^(a-2) e^e(2)
+ *       + 3 sum_{l=3}^{a} C(a,l) q^l (1-q)^(a-l) e^((l-1) e(l))] / (a - 1).
+ * All three are upper bounds, so the RDP is at most min(zw, max(add, remove)), and never
+ * above the unsampled e(a). */
 static double sampled_bound(double q, int a, double (*e)(const void *ctx, int l), const void *ctx,
                             double *add, double *remove, double *zw)
 {
