@@ -50,7 +50,7 @@ double fr_rdp_skellam(double l1, double l2, double mu, double alpha);
  * an upper bound on both directions of an add/remove pair at order ceil(alpha) (>= 2),
  * never above the unsampled e(ctx, ceil(alpha)); 0 at q = 0. *add, *remove and *zw
  * (each may be NULL) receive the three bounds it combines (fr_dp_accountant.c): the
- * exact expansion of the mixture against the base, a second-order bound of the base
+ * exact expansion of the mixture against the base, a quadratic bound of the base
  * against the mixture, and Zhu and Wang's (ICML 2019, Theorem 6) for both; the result
  * is min(zw, max(add, remove)). For the Gaussian's e(l) = l / (2 sigma^2), add is the
  * exact sampled Gaussian's RDP (fr_rdp_sampled_gaussian) at integer orders. */
