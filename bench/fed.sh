@@ -516,7 +516,10 @@ if seeds:
     rounds = sum(1 for line in open(f"{d}/rounds.txt") if line.split()[1] == "published")
     local = int(re.search(r"training (\d+) local epoch", open(f"{d}/n1.log").read())[1])
     nodes = len(glob.glob(f"{d}/n*.log"))
-    agg = re.search(r"parameters, (\w+), public key", open(f"{d}/coordinator.log").read())[1]
+    # "fedavg at server rate 1, public key ..." (older coordinators: "fedavg, public key")
+    m = re.search(r"parameters, (\w+)(?: at server rate ([^,]+))?, public key",
+                  open(f"{d}/coordinator.log").read())
+    agg = m[1] + (f" at server rate {m[2]}" if m[2] else "")
     sp = f"{out}/quality_split.txt"
     split = open(sp).read().strip() if os.path.exists(sp) else "users"
     ce = f"{out}/central_epochs.txt"
