@@ -37,7 +37,10 @@
 # that budget per node, spread over the run's rounds), FR_FED_RECIPE (tuned: the
 # training recipe of the federation's task, the central and the alone trainings alike,
 # each with the recipe's K and lr; peer: the spec's benchmark configuration, K 128,
-# lr 1e-3, as before the federation carried recipes).
+# lr 1e-3, as before the federation carried recipes), FR_FED_CENTRAL_FROM (unset: the
+# quality step trains the central models; a folder of an earlier quality run on the same
+# data, recipe, seeds and central epochs: its central figures are reused, for comparing
+# federation options without retraining central).
 # The sites' data (bench/fed_split.py, deterministic per seed): FR_FED_SPLIT ("users")
 # is one or more of
 #   users  users dealt round-robin (the original split);
@@ -68,6 +71,7 @@ STEPS=${FR_FED_STEPS-quality agg overhead secagg}
 OROUNDS=${FR_FED_OVERHEAD_ROUNDS:-10}
 OUT=${FR_FED_OUT:-bench/out/fed}
 RECIPE=${FR_FED_RECIPE:-tuned}
+CENTRAL_FROM=${FR_FED_CENTRAL_FROM:-}
 PY=/usr/bin/python3
 
 SRC_DATA=$DATA # as named, for the titles (a sasrec folder is read through a converted copy)
@@ -290,6 +294,11 @@ if has quality || has value || has overhead || has secagg; then pki $(seq 1 20 |
 if has quality; then
     echo "== quality: $SRC_DATA over $NODES node(s), $ROUNDS rounds x $LOCAL local epoch(s)" \
         "${COORD_ARGS:+($COORD_ARGS) }against $CENTRAL central epochs, seeds $SEEDS"
+    if [ -n "$CENTRAL_FROM" ] &&
+        [ "$(cat "$CENTRAL_FROM/central_epochs.txt" 2>/dev/null)" != "$CENTRAL" ]; then
+        echo "bench/fed: $CENTRAL_FROM holds no central figures of $CENTRAL epochs" >&2
+        exit 2
+    fi
     rm -rf "$OUT"/quality_s* "$OUT"/*_eval_s*.json
     split=${SPLITS%% *}
     echo "$split" >"$OUT/quality_split.txt"
@@ -312,6 +321,10 @@ if has quality; then
         t1=$(date +%s.%N)
         echo "seed $s: federation $(elapsed "$t0" "$t1") s"
         evaluate "$OUT/quality_s$s/final.frm" "$DATA" "$OUT/fed_eval_s$s.json"
+        if [ -n "$CENTRAL_FROM" ]; then
+            cp "$CENTRAL_FROM/central_eval_s$s.json" "$OUT/central_eval_s$s.json"
+            continue
+        fi
         # shellcheck disable=SC2086
         "$NODE" train --data "$DATA" --format movielens-csv --epochs "$CENTRAL" $TASK \
             --seed "$s" --time-only --model-out "$OUT/central_s$s.frm" | tail -n 1
@@ -516,7 +529,8 @@ if seeds:
     rounds = sum(1 for line in open(f"{d}/rounds.txt") if line.split()[1] == "published")
     local = int(re.search(r"training (\d+) local epoch", open(f"{d}/n1.log").read())[1])
     nodes = len(glob.glob(f"{d}/n*.log"))
-    # "fedavg at server rate 1, public key ..." (older coordinators: "fedavg, public key")
+    # "fedavg at server rate 1 extrapolated, public key ..." (older coordinators: "fedavg
+    # at server rate 1, public key", "fedavg, public key")
     m = re.search(r"parameters, (\w+)(?: at server rate ([^,]+))?, public key",
                   open(f"{d}/coordinator.log").read())
     agg = m[1] + (f" at server rate {m[2]}" if m[2] else "")

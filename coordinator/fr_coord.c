@@ -9,7 +9,6 @@
 
 #include "fr_coord.h"
 #include "nn/fr_train.h"
-#include "privacy/fr_dp_recipe.h"
 #include "fed/fr_proto.h"
 
 static void on_tick(evutil_socket_t fd, short what, void *ctx)
@@ -61,22 +60,20 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         c->cfg.aggregator = cfg->dp_federation ? "fedadam" : "fedavg";
     if ((st = fr_agg_kind_parse(c->cfg.aggregator, &c->agg_cfg.kind, err)) != FR_OK)
         return st;
-    int adaptive = c->agg_cfg.kind == FR_AGG_FEDADAM || c->agg_cfg.kind == FR_AGG_FEDYOGI;
-    /* an adaptive server step moves each coordinate by about server_lr per round, a
-     * FedAvg step by the mean delta itself: their useful rates differ by orders */
-    /* FedAvgM's step is server_lr / (1 - beta1) times the mean delta once its momentum
-     * has built up: 1 - beta1 makes that FedAvg's step */
-    c->agg_cfg.server_lr = cfg->server_lr > 0                  ? cfg->server_lr
-                           : c->agg_cfg.kind == FR_AGG_FEDAVG  ? 1.0
-                           : c->agg_cfg.kind == FR_AGG_FEDAVGM ? 1.0 - cfg->server_beta1
-                           : cfg->dp_federation && adaptive    ? fr_dp_recipe_server_lr(cfg->rounds)
-                                                               : 0.01;
+    c->agg_cfg.server_lr = cfg->server_lr > 0
+                               ? cfg->server_lr
+                               : fr_agg_default_server_lr(c->agg_cfg.kind, cfg->dp_federation,
+                                                          cfg->rounds, cfg->server_beta1);
     c->agg_cfg.beta1 = cfg->server_beta1;
     c->agg_cfg.beta2 = cfg->server_beta2;
     c->agg_cfg.tau = cfg->server_tau;
     if ((st = fr_agg_schedule_parse(cfg->server_lr_schedule, &c->agg_cfg.schedule, err)) != FR_OK)
         return st;
     c->agg_cfg.rounds = cfg->rounds;
+    if ((st = fr_agg_extrapolation_parse(cfg->server_extrapolation, c->agg_cfg.kind,
+                                         cfg->dp_federation, &c->agg_cfg.extrapolate, err)) !=
+        FR_OK)
+        return st;
     if (c->agg_cfg.schedule == FR_AGG_LR_COSINE && cfg->rounds < 1)
         return fr_fail(err, FR_EINVAL, "server-lr-schedule cosine: needs --rounds (its length)");
     if (strcmp(cfg->local_adam, "fresh") && strcmp(cfg->local_adam, "carry"))
@@ -191,9 +188,10 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
         event_add(c->sig_term, NULL) || event_add(c->sig_int, NULL) || event_add(c->sig_hup, NULL))
         return fr_fail(err, FR_ENOMEM, "cannot set up timers and signals");
     fr_coord_log("listening on %s (port %d), state %s, version %ld, %zu parameters, "
-                 "%s at server rate %g, public key %s/signing.pub",
+                 "%s at server rate %g%s, public key %s/signing.pub",
                  cfg->listen, fr_https_port(c->https), c->state_dir, c->version, c->model.n,
-                 fr_agg_kind_name(c->agg_cfg.kind), c->agg_cfg.server_lr, c->state_dir);
+                 fr_agg_kind_name(c->agg_cfg.kind), c->agg_cfg.server_lr,
+                 c->agg_cfg.extrapolate ? " extrapolated" : "", c->state_dir);
     return FR_OK;
 }
 

@@ -41,12 +41,13 @@ typedef struct fr_coord_config {
     int heartbeat;             /* seconds between a node's joins */
     const char *aggregator;
     double server_lr, server_beta1, server_beta2, server_tau;
-    const char *server_lr_schedule; /* "constant" or "cosine" over `rounds` */
-    int local_epochs;               /* 0: auto, one per site (min_nodes) */
-    const char *local_adam;         /* "fresh" or "carry": the nodes' Adam moments */
-    int batch, seq_len, negatives;  /* negatives 0: the recipe's */
-    float lr;                       /* 0: the recipe's */
-    const char *recipe;             /* the nodes' training recipe (nn/fr_train.h) */
+    const char *server_lr_schedule;   /* "constant" or "cosine" over `rounds` */
+    const char *server_extrapolation; /* "auto", "on" or "off" (fr_agg_extrapolation_parse) */
+    int local_epochs;                 /* 0: auto, one per site (min_nodes) */
+    const char *local_adam;           /* "fresh" or "carry": the nodes' Adam moments */
+    int batch, seq_len, negatives;    /* negatives 0: the recipe's */
+    float lr;                         /* 0: the recipe's */
+    const char *recipe;               /* the nodes' training recipe (nn/fr_train.h) */
     double max_update_norm;
     const char *weighting;
     double max_weight;     /* the cap on one node's weight (docs/security.md) */

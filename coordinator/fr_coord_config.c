@@ -29,6 +29,7 @@ void fr_coord_config_default(fr_coord_config *c)
     c->server_beta2 = 0.99;
     c->server_tau = 1e-3;
     c->server_lr_schedule = "constant";
+    c->server_extrapolation = "auto";
     c->local_epochs = 0; /* auto: one per site (fr_fedopt.h) */
     c->local_adam = "carry";
     c->batch = 128;
@@ -88,6 +89,10 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          0, 0},
         {"server-lr-schedule", FR_OPT_STR, &c->server_lr_schedule, 0, 0,
          "constant, or cosine: from server-lr down to a tenth of it at the last of --rounds", 0, 0},
+        {"server-extrapolation", FR_OPT_STR, &c->server_extrapolation, 0, 0,
+         "fedavg steps past the mean of the deltas by how much they disagree, 1x to 2x (on), "
+         "or not (off); auto: on for fedavg outside dp-federation",
+         0, 0},
         {"server-beta1", FR_OPT_DOUBLE, &c->server_beta1, 0, 0.999999,
          "FedAvgM momentum, FedAdam/FedYogi first-moment decay", 0, 0},
         {"server-beta2", FR_OPT_DOUBLE, &c->server_beta2, 0, 0.999999,

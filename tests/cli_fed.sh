@@ -12,14 +12,19 @@ STATE="$tmp/coord"
 fed_start_coord "$STATE" --min-nodes 3 --rounds 3 --retry 1 --local-epochs 2 --seq-len 20 \
     --batch 32 --negatives 64 --lr 0.01 || { bad "coordinator start"; finish; exit 1; }
 ok "coordinator listening on port $PORT"
-grep -q "listening on .*, fedavg at server rate 1," "$STATE.log" &&
-    ok "no aggregator named, no dp-federation: fedavg at server rate 1" ||
+grep -q "listening on .*, fedavg at server rate 1 extrapolated," "$STATE.log" &&
+    ok "no aggregator named, no dp-federation: fedavg at server rate 1, extrapolated" ||
     { bad "the default server optimiser"; grep listening "$STATE.log"; }
 fed_run_nodes 3 240
 if [ "$all_done" = 1 ]; then ok "three nodes ran the federation to its end"; else
     bad "nodes still running after 240 s"
     tail -n 20 "$tmp"/n*.log "$STATE.log"
 fi
+# each secure round's step: the mean stretched by its extrapolation, within [1, 2]
+steps=$(sed -n 's/.* published: .*, step \([0-9.]*\)x the mean, .*/\1/p' "$STATE.log")
+echo "$steps" | awk 'NF { n++; if ($1 < 1 || $1 > 2) bad++ } END { exit !(n == 3 && !bad) }' &&
+    ok "every round logged its extrapolated step in [1, 2] ($(echo $steps))" ||
+    bad "the rounds' steps: '$steps'"
 "$COORD" report --state-dir "$STATE" >"$tmp/report" 2>&1
 cat "$tmp/report"
 published=$(grep -c ' published ' "$tmp/report")

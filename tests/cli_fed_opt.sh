@@ -77,6 +77,14 @@ grep -q "not carried over" "$tmp"/n*.log && bad "a node could not use its moment
     bad "a cosine schedule without --rounds was accepted" ||
     { grep -q "rounds" "$tmp/bad2" && ok "a cosine schedule without --rounds is refused" ||
         bad "refusal: $(cat "$tmp/bad2")"; }
+"$COORD" --state-dir "$tmp/c5" --aggregator fedadam --server-extrapolation on >"$tmp/bad4" 2>&1 &&
+    bad "extrapolation with fedadam was accepted" ||
+    { grep -q "server-extrapolation on: fedavg only" "$tmp/bad4" &&
+        ok "extrapolation on with fedadam is refused by name" || bad "refusal: $(cat "$tmp/bad4")"; }
+"$COORD" --state-dir "$tmp/c6" --server-extrapolation maybe >"$tmp/bad5" 2>&1 &&
+    bad "server-extrapolation maybe was accepted" ||
+    { grep -q "server-extrapolation: 'maybe'" "$tmp/bad5" &&
+        ok "an unknown server-extrapolation is refused by name" || bad "refusal: $(cat "$tmp/bad5")"; }
 "$COORD" --state-dir "$tmp/c4" --local-adam keep >"$tmp/bad3" 2>&1 &&
     bad "local-adam keep was accepted" ||
     { grep -q "local-adam" "$tmp/bad3" && ok "an unknown local-adam is refused by name" ||

@@ -13,6 +13,7 @@
 #include "fr_test_files.h"
 #include "fr_test_fixture.h"
 #include "fed/fr_fedagg.h"
+#include "privacy/fr_dp_recipe.h"
 
 static char tmpdir[64];
 
@@ -46,6 +47,122 @@ static void test_parse(void)
     c.kind = FR_AGG_FEDADAM;
     c.beta2 = 1.0;
     CHECK(fr_agg_config_check(&c, &err) == FR_EINVAL && strstr(err.msg, "beta2"), "%s", err.msg);
+}
+
+/* The rate a coordinator takes when none is set. */
+static void test_default_server_lr(void)
+{
+    CHECK(fr_agg_default_server_lr(FR_AGG_FEDAVG, 0, 100, 0.9) == 1.0, "%g",
+          fr_agg_default_server_lr(FR_AGG_FEDAVG, 0, 100, 0.9));
+    CHECK(fr_agg_default_server_lr(FR_AGG_FEDAVG, 1, 100, 0.9) == 1.0, "%g",
+          fr_agg_default_server_lr(FR_AGG_FEDAVG, 1, 100, 0.9));
+    CHECK(fabs(fr_agg_default_server_lr(FR_AGG_FEDAVGM, 0, 100, 0.8) - 0.2) < 1e-15, "%g",
+          fr_agg_default_server_lr(FR_AGG_FEDAVGM, 0, 100, 0.8));
+    CHECK(fr_agg_default_server_lr(FR_AGG_FEDADAM, 0, 100, 0.9) == 0.01, "%g",
+          fr_agg_default_server_lr(FR_AGG_FEDADAM, 0, 100, 0.9));
+    CHECK(fr_agg_default_server_lr(FR_AGG_FEDYOGI, 1, 40, 0.9) == fr_dp_recipe_server_lr(40), "%g",
+          fr_agg_default_server_lr(FR_AGG_FEDYOGI, 1, 40, 0.9));
+    CHECK(fr_agg_default_server_lr(FR_AGG_FEDADAM, 1, 20, 0.9) == 0.05, "%g",
+          fr_agg_default_server_lr(FR_AGG_FEDADAM, 1, 20, 0.9));
+}
+
+/* k deltas of n = 4 coordinates, delta j = scale_j e_j (orthogonal) or all e_0
+ * (agreeing), each with its weight and squared norm, into a fresh aggregate. */
+static void agg_of(fr_agg *a, int k, const double *w, const double *scale, int agree)
+{
+    fr_err err = {{0}};
+    CHECK(fr_agg_init(a, 4, &err) == FR_OK, "%s", err.msg);
+    for (int j = 0; j < k; j++) {
+        float d[4] = {0};
+        d[agree ? 0 : j] = (float)scale[j];
+        fr_agg_add(a, d, w[j]);
+        fr_agg_add_sqnorm(a, w[j] * scale[j] * scale[j], 1);
+    }
+}
+
+/* FedAvg's extrapolation: sum p_i |d_i|^2 / (2 |mean|^2), cut to [1, 2]. */
+static void test_extrapolation(void)
+{
+    fr_agg_config c = fr_agg_config_default();
+    c.extrapolate = 1;
+    const double one[4] = {1, 1, 1, 1}, w3[3] = {2, 1, 1};
+    fr_agg a;
+    /* three equal orthogonal deltas: mean |.|^2 = 3 / 9, mean of |.|^2 = 1: 3 / 2 */
+    agg_of(&a, 3, one, one, 0);
+    CHECK(fabs(fr_agg_extrapolation(&a, &c) - 1.5) < 1e-12, "%g", fr_agg_extrapolation(&a, &c));
+    /* the same step applied: params move by 1.5 x the mean, 0.5 each */
+    fr_server_opt o = {0};
+    fr_err err = {{0}};
+    float p[4] = {0};
+    CHECK(fr_server_opt_init(&o, 4, &err) == FR_OK, "%s", err.msg);
+    CHECK(fr_agg_apply(&a, &c, &o, p, &err) == FR_OK, "%s", err.msg);
+    CHECK(fabsf(p[0] - 0.5f) < 1e-6f && fabsf(p[2] - 0.5f) < 1e-6f && p[3] == 0.0f, "%g %g %g %g",
+          (double)p[0], (double)p[1], (double)p[2], (double)p[3]);
+    /* off, or another kind: the mean itself */
+    c.extrapolate = 0;
+    CHECK(fr_agg_extrapolation(&a, &c) == 1.0, "%g", fr_agg_extrapolation(&a, &c));
+    c.extrapolate = 1;
+    c.kind = FR_AGG_FEDAVGM;
+    CHECK(fr_agg_extrapolation(&a, &c) == 1.0, "%g", fr_agg_extrapolation(&a, &c));
+    c.kind = FR_AGG_FEDAVG;
+    /* one delta without its squared norm: no extrapolation */
+    float d[4] = {0, 0, 0, 1};
+    fr_agg_add(&a, d, 1);
+    CHECK(fr_agg_extrapolation(&a, &c) == 1.0, "%g", fr_agg_extrapolation(&a, &c));
+    fr_agg_free(&a);
+    /* four orthogonal: 4 / 2 = 2, the cap; weighted 2, 1, 1 orthogonal: p = 1/2, 1/4,
+     * 1/4, mean |.|^2 = 1/4 + 1/16 + 1/16 = 3/8, so 1 / (2 x 3/8) = 4/3 */
+    agg_of(&a, 4, one, one, 0);
+    CHECK(fr_agg_extrapolation(&a, &c) == FR_AGG_EXTRAP_MAX, "%g", fr_agg_extrapolation(&a, &c));
+    fr_agg_free(&a);
+    agg_of(&a, 3, w3, one, 0);
+    CHECK(fabs(fr_agg_extrapolation(&a, &c) - 4.0 / 3.0) < 1e-12, "%g",
+          fr_agg_extrapolation(&a, &c));
+    fr_agg_free(&a);
+    /* agreeing deltas: the ratio is 1, half of it under 1: no extrapolation; two
+     * orthogonal: exactly 1 */
+    agg_of(&a, 3, one, one, 1);
+    CHECK(fr_agg_extrapolation(&a, &c) == 1.0, "%g", fr_agg_extrapolation(&a, &c));
+    fr_agg_free(&a);
+    agg_of(&a, 2, one, one, 0);
+    CHECK(fabs(fr_agg_extrapolation(&a, &c) - 1.0) < 1e-12, "%g", fr_agg_extrapolation(&a, &c));
+    fr_agg_free(&a);
+    /* a node that overstates its norm a thousandfold moves the step to the cap, no
+     * further; deltas that cancel (mean zero) give 1 */
+    agg_of(&a, 3, one, one, 0);
+    fr_agg_add_sqnorm(&a, 1000.0, 0);
+    CHECK(fr_agg_extrapolation(&a, &c) == FR_AGG_EXTRAP_MAX, "%g", fr_agg_extrapolation(&a, &c));
+    fr_agg_free(&a);
+    CHECK(fr_agg_init(&a, 4, &err) == FR_OK, "%s", err.msg);
+    float up[4] = {1, 0, 0, 0}, down[4] = {-1, 0, 0, 0};
+    fr_agg_add(&a, up, 1);
+    fr_agg_add(&a, down, 1);
+    fr_agg_add_sqnorm(&a, 2, 2);
+    CHECK(fr_agg_extrapolation(&a, &c) == 1.0, "%g", fr_agg_extrapolation(&a, &c));
+    /* the next round starts without squared norms */
+    fr_agg_reset(&a);
+    CHECK(a.sqsum == 0 && a.sq_count == 0, "%g %d", a.sqsum, a.sq_count);
+    fr_agg_free(&a);
+    fr_server_opt_free(&o);
+    /* the operator's setting */
+    int on = -1;
+    CHECK(fr_agg_extrapolation_parse("auto", FR_AGG_FEDAVG, 0, &on, &err) == FR_OK && on == 1, "%d",
+          on);
+    CHECK(fr_agg_extrapolation_parse("auto", FR_AGG_FEDAVG, 1, &on, &err) == FR_OK && on == 0, "%d",
+          on);
+    CHECK(fr_agg_extrapolation_parse("auto", FR_AGG_FEDADAM, 0, &on, &err) == FR_OK && on == 0,
+          "%d", on);
+    CHECK(fr_agg_extrapolation_parse("off", FR_AGG_FEDAVG, 0, &on, &err) == FR_OK && on == 0, "%d",
+          on);
+    CHECK(fr_agg_extrapolation_parse("on", FR_AGG_FEDYOGI, 0, &on, &err) == FR_EINVAL &&
+              strstr(err.msg, "fedyogi"),
+          "%s", err.msg);
+    CHECK(fr_agg_extrapolation_parse("on", FR_AGG_FEDAVG, 1, &on, &err) == FR_EINVAL &&
+              strstr(err.msg, "dp-federation"),
+          "%s", err.msg);
+    CHECK(fr_agg_extrapolation_parse("yes", FR_AGG_FEDAVG, 0, &on, &err) == FR_EINVAL &&
+              strstr(err.msg, "'yes'"),
+          "%s", err.msg);
 }
 
 static void test_weighted_mean(void)
@@ -346,6 +463,8 @@ int main(void)
         return 1;
     }
     RUN(test_parse);
+    RUN(test_default_server_lr);
+    RUN(test_extrapolation);
     RUN(test_weighted_mean);
     RUN(test_unaligned_large);
     RUN(test_check_refusals);

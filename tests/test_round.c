@@ -88,6 +88,9 @@ static fr_round_refusal offer(fr_round *r, double now, const char *node, int v, 
         for (int i = 0; i < NP; i++)
             sq += (double)d[i] * d[i];
         CHECK(fabs(u.norm - sqrt(sq)) < 1e-9, "norm %g, want %g", u.norm, sqrt(sq));
+        /* and its weight times its squared norm, for the server's extrapolation */
+        CHECK(r->agg.sq_count == r->agg.count, "%d squared norms for %d deltas", r->agg.sq_count,
+              r->agg.count);
     }
     msgpack_sbuffer_destroy(&sb);
     return why;
@@ -403,6 +406,11 @@ static void test_restart(void)
               ref.agg.sum[i]);
     CHECK(b.loss_sum == ref.loss_sum && b.agg.weight == ref.agg.weight, "loss %g %g", b.loss_sum,
           ref.loss_sum);
+    /* the squared norms the extrapolation reads come back with the restored updates */
+    CHECK(b.agg.sq_count == 3 && ref.agg.sq_count == 3 &&
+              fabs(b.agg.sqsum - ref.agg.sqsum) <= 1e-12 * ref.agg.sqsum && ref.agg.sqsum > 0,
+          "sum of w |delta|^2: restored %g (%d), kept %g (%d)", b.agg.sqsum, b.agg.sq_count,
+          ref.agg.sqsum, ref.agg.sq_count);
     static const uint8_t zeros[4 * NP];
     CHECK(fr_round_restore_update(&b, "n4", zeros, NP - 1, 1, 0, &err) == FR_EINVAL,
           "a stored update of another size is refused");

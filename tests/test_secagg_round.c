@@ -125,7 +125,7 @@ static void test_setup_refusals(void)
 {
     refused(low_threshold, "t = 2, must be in (n/2, n]");
     refused(no_cap, "max_weight: 0.5 is outside [1, 1e+09]");
-    refused(no_parameter, "m: 2 is out of range [7,");
+    refused(no_parameter, "m: 2 is out of range [8,");
     refused(twice, "listed twice");
     refused(gap, "entry 2 is node 3");
     refused(bad_name, "not printable");
@@ -228,7 +228,8 @@ static void test_weighted_sum(void)
     uint32_t *y = malloc(sizeof(uint32_t) * (P + FR_SECAGG_ROUND_EXTRA)),
              *sum = calloc(P + FR_SECAGG_ROUND_EXTRA, sizeof(uint32_t));
     double *want = calloc(P, sizeof(double)), *got = malloc(sizeof(double) * P);
-    double want_loss = 0, want_w = 0, want_e = 0, want_ehr = 0, want_endcg = 0, want_erec = 0;
+    double want_loss = 0, want_w = 0, want_e = 0, want_ehr = 0, want_endcg = 0, want_erec = 0,
+           want_sq = 0;
     fr_err err = {{0}};
     int clipped_any = 0;
     for (int u = 0; u < N; u++) {
@@ -266,6 +267,7 @@ static void test_weighted_sum(void)
         double f = sqrt(norm) > s->clip ? s->clip / sqrt(norm) : 1.0;
         for (int i = 0; i < P; i++)
             want[i] += w * keep[i] * f;
+        want_sq += w * norm * f * f; /* the cut delta's squared norm */
         want_loss += w * loss;
         want_w += w;
     }
@@ -301,6 +303,13 @@ static void test_weighted_sum(void)
           "means HR %g (want %g) NDCG %g (want %g) recall %g (want %g)", out.eval.hr10,
           want_ehr / want_e, out.eval.ndcg10, want_endcg / want_e, out.eval.recall10,
           want_erec / want_e);
+    /* the sum of w |cut delta|^2, for the server's extrapolation, to the segment's
+     * quantisation (its values are over clip^2) */
+    const fr_secagg_segment *sq = fr_secagg_layout_find(&l, FR_SECAGG_SEG_SQNORM);
+    CHECK(sq && sq->len == 1 && sq->bound == 100 && sq->offset == P + 6, "the sqnorm segment");
+    double qs = sq ? N / sq->scale * s->clip * s->clip : 1;
+    CHECK(fabs(out.wsqnorm - want_sq) <= qs, "sum of w |delta|^2 %g, want %g (within %g)",
+          out.wsqnorm, want_sq, qs);
     /* a round where no one evaluated reports no figures */
     uint32_t *none = calloc(P + FR_SECAGG_ROUND_EXTRA, sizeof(uint32_t));
     float *zero = calloc(P, sizeof(float));
@@ -311,6 +320,16 @@ static void test_weighted_sum(void)
     free(none);
     free(zero);
     out.wdelta = got;
+    /* a squared-norm sum no set of N members could send (a member's value above its
+     * weight, or below zero) reads as unknown: the round goes on without extrapolation */
+    uint32_t keep_sq = sum[P + 6];
+    sum[P + 6] += (uint32_t)(int32_t)(200 * sq->scale);
+    CHECK(fr_secagg_round_decode(s, sum, N, &out, &err) == FR_OK && out.wsqnorm == -1,
+          "an impossible squared-norm sum: %g (%s)", out.wsqnorm, err.msg);
+    sum[P + 6] = (uint32_t)(int32_t)(-5 * sq->scale);
+    CHECK(fr_secagg_round_decode(s, sum, N, &out, &err) == FR_OK && out.wsqnorm == -1,
+          "a negative squared-norm sum: %g (%s)", out.wsqnorm, err.msg);
+    sum[P + 6] = keep_sq;
     /* a sum of weights no set of N members could send is refused */
     sum[P] += (uint32_t)(int32_t)(1000 * sw->scale);
     CHECK(fr_secagg_round_decode(s, sum, N, &out, &err) == FR_EINVAL &&
@@ -459,7 +478,8 @@ static void test_ring_vectors(void)
     enum { N = 3, P = 500 };
     fr_secagg_setup *s = malloc(sizeof *s);
     make_setup(s, N, P + FR_SECAGG_ROUND_EXTRA);
-    uint32_t *ring = malloc(sizeof(uint32_t) * P), *y = malloc(sizeof(uint32_t) * (P + 6)),
+    uint32_t *ring = malloc(sizeof(uint32_t) * P),
+             *y = malloc(sizeof(uint32_t) * (P + FR_SECAGG_ROUND_EXTRA)),
              *sum = calloc(P + FR_SECAGG_ROUND_EXTRA, sizeof(uint32_t));
     int64_t *want = calloc(P, sizeof(int64_t));
     double *got = malloc(sizeof(double) * P);
@@ -489,6 +509,7 @@ static void test_ring_vectors(void)
               fabs(out.eval.users - 30) < 0.01 && fabs(out.eval.hr10 - 0.5) < 1e-3,
           "weight %g loss %g eval users %g HR %g", out.weight, out.wloss, out.eval.users,
           out.eval.hr10);
+    CHECK(out.wsqnorm == 0, "a ring vector's squared norm: %g", out.wsqnorm);
     CHECK(fr_secagg_round_encode_ring(s, 0, ring, 2.0, NULL, y, &err) == FR_EINVAL &&
               fr_secagg_round_encode_ring(s, 5, ring, NAN, NULL, y, &err) == FR_EINVAL,
           "a weight of 0 or a loss that is not finite");

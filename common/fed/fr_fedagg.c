@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "nn/fr_modelfile.h"
+#include "privacy/fr_dp_recipe.h"
 
 /* Below this many parameters (4 MB of deltas) one thread, with the sum still in cache,
  * beats waking the others (measured on 2 cores). */
@@ -87,6 +88,39 @@ fr_agg_config fr_agg_config_default(void)
         .kind = FR_AGG_FEDAVG, .server_lr = 1.0, .beta1 = 0.9, .beta2 = 0.99, .tau = 1e-3};
 }
 
+double fr_agg_default_server_lr(fr_agg_kind kind, int dp_federation, long rounds, double beta1)
+{
+    switch (kind) {
+    case FR_AGG_FEDAVG: return 1.0;
+    case FR_AGG_FEDAVGM: return 1.0 - beta1;
+    default: return dp_federation ? fr_dp_recipe_server_lr(rounds) : 0.01;
+    }
+}
+
+fr_status fr_agg_extrapolation_parse(const char *s, fr_agg_kind kind, int dp_federation, int *on,
+                                     fr_err *err)
+{
+    if (!strcmp(s, "off")) {
+        *on = 0;
+        return FR_OK;
+    }
+    if (!strcmp(s, "auto")) {
+        *on = kind == FR_AGG_FEDAVG && !dp_federation;
+        return FR_OK;
+    }
+    if (strcmp(s, "on"))
+        return fr_fail(err, FR_EINVAL, "server-extrapolation: '%s' is not auto, on or off", s);
+    if (kind != FR_AGG_FEDAVG)
+        return fr_fail(err, FR_EINVAL, "server-extrapolation on: fedavg only, not %s",
+                       fr_agg_kind_name(kind));
+    if (dp_federation)
+        return fr_fail(err, FR_EINVAL,
+                       "server-extrapolation on: not under dp-federation, whose round is one "
+                       "noisy DP-SGD step");
+    *on = 1;
+    return FR_OK;
+}
+
 fr_status fr_agg_config_check(const fr_agg_config *cfg, fr_err *err)
 {
     if (!(cfg->kind == FR_AGG_FEDAVG || cfg->kind == FR_AGG_FEDADAM ||
@@ -137,6 +171,28 @@ void fr_agg_reset(fr_agg *a)
         memset(a->sum, 0, a->n * sizeof *a->sum);
     a->weight = 0;
     a->count = 0;
+    a->sqsum = 0;
+    a->sq_count = 0;
+}
+
+void fr_agg_add_sqnorm(fr_agg *a, double wsq, int deltas)
+{
+    a->sqsum += wsq;
+    a->sq_count += deltas;
+}
+
+double fr_agg_extrapolation(const fr_agg *a, const fr_agg_config *cfg)
+{
+    if (cfg->kind != FR_AGG_FEDAVG || !cfg->extrapolate || a->count < 2 ||
+        a->sq_count != a->count || !(a->weight > 0))
+        return 1.0;
+    double mm = 0; /* |mean|^2 x weight^2, in order: no thread count shows in it */
+    for (size_t i = 0; i < a->n; i++)
+        mm += a->sum[i] * a->sum[i];
+    double f = a->sqsum * a->weight / (2.0 * mm);
+    if (!isfinite(f) || !(mm > 0) || !(f > 1.0))
+        return 1.0;
+    return f < FR_AGG_EXTRAP_MAX ? f : FR_AGG_EXTRAP_MAX;
 }
 
 /* The float32 stored little-endian at p, which may be at any address; the compiler
@@ -263,9 +319,10 @@ fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt 
     float *restrict m = opt->m, *restrict v = opt->v, *restrict p = params;
     long n = (long)a->n;
     if (cfg->kind == FR_AGG_FEDAVG) {
+        const double step = lr * fr_agg_extrapolation(a, cfg);
 #pragma omp parallel for schedule(static) if (a->n >= PAR_MIN)
         for (long i = 0; i < n; i++)
-            p[i] = (float)((double)p[i] + lr * (sum[i] * inv));
+            p[i] = (float)((double)p[i] + step * (sum[i] * inv));
     } else if (cfg->kind == FR_AGG_FEDAVGM) {
         /* the momentum is kept in float like the adaptive moments; each step is
          * computed in double from it */

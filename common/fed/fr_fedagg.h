@@ -62,11 +62,39 @@ typedef struct fr_agg_config {
     double beta2;     /* second-moment decay, [0, 1); adaptive kinds only */
     double tau;       /* adaptivity floor, > 0; adaptive kinds only */
     fr_agg_schedule schedule;
-    long rounds; /* the schedule's length in server steps, >= 1 for cosine */
+    long rounds;     /* the schedule's length in server steps, >= 1 for cosine */
+    int extrapolate; /* fedavg only: scale each step by fr_agg_extrapolation */
 } fr_agg_config;
 
-/* fedavg, server_lr 1.0, beta1 0.9, beta2 0.99, tau 1e-3, constant rate. */
+/* fedavg, server_lr 1.0, beta1 0.9, beta2 0.99, tau 1e-3, constant rate, no
+ * extrapolation. */
 fr_agg_config fr_agg_config_default(void);
+
+/* FedAvg's extrapolation (cfg->extrapolate; Jhunjhunwala et al. 2023, "FedExP: Speeding
+ * Up Federated Averaging via Extrapolation"): the mean of S sites' deltas, each several
+ * local epochs from the same start, is shorter than a central run of the same steps
+ * would move, since the part of each delta that only its own site's data pulls for
+ * averages out. How much shorter the round itself tells: with p_i = w_i / sum w,
+ *     factor = sum p_i |delta_i|^2 / (2 |sum p_i delta_i|^2),
+ * cut to [1, FR_AGG_EXTRAP_MAX], and the server step is server_lr x factor x the mean.
+ * Deltas that agree give 1 (no extrapolation); S equal, orthogonal deltas give S / 2.
+ * The cap bounds what a node can do by overstating its squared norm, which under
+ * secure aggregation no one can check, and the step when the deltas nearly cancel. */
+#define FR_AGG_EXTRAP_MAX 2.0
+
+/* The server rate when the operator sets none (server-lr 0): 1 for fedavg; 1 - beta1
+ * for fedavgm (once its momentum has built up a step is the mean delta's length); for
+ * fedadam and fedyogi 0.01, and under federation-wide DP fr_dp_recipe_server_lr(rounds):
+ * an adaptive step moves each coordinate by about the rate per round, a FedAvg step by
+ * the mean delta itself. */
+double fr_agg_default_server_lr(fr_agg_kind kind, int dp_federation, long rounds, double beta1);
+
+/* The operator's server-extrapolation into *on: "auto" is on for fedavg outside
+ * federation-wide DP (whose round is one noisy DP-SGD step, taken as it is) and off
+ * otherwise; "on" is FR_EINVAL for another kind or under federation-wide DP; "off";
+ * anything else is FR_EINVAL quoting s. */
+FR_MUST fr_status fr_agg_extrapolation_parse(const char *s, fr_agg_kind kind, int dp_federation,
+                                             int *on, fr_err *err);
 
 /* FR_EINVAL naming the first field out of its range (see fr_agg_config). */
 FR_MUST fr_status fr_agg_config_check(const fr_agg_config *cfg, fr_err *err);
@@ -79,6 +107,8 @@ typedef struct fr_agg {
     double *sum;   /* n: sum of weight * delta */
     double weight; /* sum of the weights */
     int count;     /* deltas added */
+    double sqsum;  /* sum of weight * |delta|^2 over the sq_count deltas that gave it */
+    int sq_count;
 } fr_agg;
 
 /* Allocate a zeroed sum of n (> 0) parameters. */
@@ -97,6 +127,18 @@ void fr_agg_reset(fr_agg *a);
 void fr_agg_add_le(fr_agg *a, const uint8_t *delta_le, double w);
 /* As fr_agg_add_le, from a delta in host floats. */
 void fr_agg_add(fr_agg *a, const float *delta, double w);
+
+/* sqsum += wsq, the weight times the squared L2 norm of a delta added (or, from a
+ * secure round's sum, of all of them: count them in deltas); extrapolation needs one
+ * for every delta. */
+void fr_agg_add_sqnorm(fr_agg *a, double wsq, int deltas);
+
+/* The factor by which cfg's server step stretches the round's mean delta: 1 unless
+ * cfg extrapolates (fedavg only), at least two deltas were added and every one gave
+ * its squared norm; else the formula above FR_AGG_EXTRAP_MAX, cut to [1, that cap]
+ * (1 when the mean is zero or a sum is not finite). The mean's squared norm is
+ * summed in order, so the factor does not depend on the thread count. */
+double fr_agg_extrapolation(const fr_agg *a, const fr_agg_config *cfg);
 
 /* Check an incoming delta of n little-endian float32 before it is added: FR_EINVAL
  * naming the first coordinate that is NaN or infinite; else its L2 norm (accumulated
@@ -132,7 +174,7 @@ double fr_agg_lr_at(const fr_agg_config *cfg, long step);
 /* One server step: Delta = a->sum / a->weight, the weighted mean of the round's
  * deltas, applied to params (a->n floats, host memory) at server_lr =
  * fr_agg_lr_at(cfg, opt->step):
- *   fedavg:  params += server_lr * Delta
+ *   fedavg:  params += server_lr * fr_agg_extrapolation(a, cfg) * Delta
  *   fedavgm: m = beta1 m + Delta
  *            params += server_lr * m
  *   fedadam: m = beta1 m + (1 - beta1) Delta

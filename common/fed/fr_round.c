@@ -213,6 +213,7 @@ fr_status fr_round_add_update(fr_round *r, const char *node, const fr_round_upda
     if (st != FR_OK)
         return st;
     fr_agg_add_le(&r->agg, u->u.delta, u->u.weight);
+    fr_agg_add_sqnorm(&r->agg, u->u.weight * u->norm * u->norm, 1);
     r->loss_sum += u->u.weight * u->u.loss;
     *quorum = r->agg.count >= r->expected;
     return FR_OK;
@@ -229,10 +230,12 @@ fr_status fr_round_restore_update(fr_round *r, const char *node, const uint8_t *
     if (!(weight > 0) || weight > 1e300)
         return fr_fail(err, FR_EINVAL, "round %ld: a stored update from %s with weight %g", r->id,
                        node, weight);
-    fr_status st = add_from(r, node, err);
-    if (st != FR_OK)
+    double norm = 0;
+    fr_status st = fr_agg_check_le(delta_le, n, 0, &norm, err);
+    if (st != FR_OK || (st = add_from(r, node, err)) != FR_OK)
         return st;
     fr_agg_add_le(&r->agg, delta_le, weight);
+    fr_agg_add_sqnorm(&r->agg, weight * norm * norm, 1);
     r->loss_sum += weight * loss;
     return FR_OK;
 }

@@ -161,6 +161,9 @@ static void finish(fr_round *r, fr_round_decision *d)
     /* the weights are the members' own, summed under the masks like their deltas */
     r->agg.count = contributors;
     r->agg.weight = got.weight;
+    /* outside its range a member lied about its norm: the round goes on unextrapolated */
+    if (got.wsqnorm >= 0 && !r->cfg.fdp)
+        fr_agg_add_sqnorm(&r->agg, got.wsqnorm, contributors);
     r->loss_sum = got.wloss;
     r->eval = got.eval;
     free(sum);

@@ -240,7 +240,8 @@ fr_status fr_secagg_round_layout(const fr_secagg_setup *s, fr_secagg_layout *l, 
         (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_WEIGHT, 1, s->max_weight, err)) != FR_OK ||
         (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_LOSS, 1, s->loss_clip * s->max_weight, err)) !=
             FR_OK ||
-        (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_EVAL, 4, 2 * s->max_weight, err)) != FR_OK)
+        (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_EVAL, 4, 2 * s->max_weight, err)) != FR_OK ||
+        (st = fr_secagg_layout_add(l, FR_SECAGG_SEG_SQNORM, 1, s->max_weight, err)) != FR_OK)
         return st;
     return FR_OK;
 }
@@ -260,13 +261,15 @@ static double unit(double v)
     return v > 0 ? (v < 1 ? v : 1) : 0;
 }
 
-/* The weight, loss and evaluation segments of a node's vector (w already cut). */
+/* The weight, loss, evaluation and squared-norm segments of a node's vector (w
+ * already cut; sq: the cut delta's squared norm over clip^2, in [0, 1]). */
 static fr_status encode_extras(const fr_secagg_setup *s, const fr_secagg_layout *l, double w,
-                               double loss, const fr_secagg_round_eval *ev, uint32_t *out,
-                               fr_err *err)
+                               double loss, const fr_secagg_round_eval *ev, double sq,
+                               uint32_t *out, fr_err *err)
 {
     fr_status st;
     float wf = (float)w, wl = (float)(fmin(fmax(loss, 0), s->loss_clip) * w);
+    float wsq = (float)(w * unit(sq));
     /* the evaluation's users count like a weight: cut to the same cap, so that no node's
      * figures outweigh the cap's share of the federation's means */
     double e = ev && ev->users > 0 ? fmin(ev->users, s->max_weight) : 0;
@@ -275,7 +278,8 @@ static fr_status encode_extras(const fr_secagg_setup *s, const fr_secagg_layout 
                     (float)(e * unit(ev ? ev->recall10 : 0))};
     if ((st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_WEIGHT, &wf, out, NULL, err)) != FR_OK ||
         (st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_LOSS, &wl, out, NULL, err)) != FR_OK ||
-        (st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_EVAL, evv, out, NULL, err)) != FR_OK)
+        (st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_EVAL, evv, out, NULL, err)) != FR_OK ||
+        (st = fr_secagg_layout_encode(l, FR_SECAGG_SEG_SQNORM, &wsq, out, NULL, err)) != FR_OK)
         return st;
     return FR_OK;
 }
@@ -320,7 +324,10 @@ fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight, float 
         delta[i] = (float)(delta[i] * f);
     if ((st = fr_secagg_layout_encode(&l, FR_SECAGG_SEG_DELTA, delta, out, NULL, err)) != FR_OK)
         return st;
-    return encode_extras(s, &l, w, loss, ev, out, err);
+    /* the squared norm of what was cut, over the bound's square: in [0, 1], so that the
+     * segment's scale is the weight's whatever the bound */
+    return encode_extras(s, &l, w, loss, ev, norm > s->clip ? 1.0 : sq / (s->clip * s->clip), out,
+                         err);
 }
 
 fr_status fr_secagg_round_encode_ring(const fr_secagg_setup *s, double weight, const uint32_t *ring,
@@ -335,7 +342,7 @@ fr_status fr_secagg_round_encode_ring(const fr_secagg_setup *s, double weight, c
     /* already ring elements, bounded by their own mechanism: copied as they are */
     const fr_secagg_segment *d = fr_secagg_layout_find(&l, FR_SECAGG_SEG_DELTA);
     memcpy(out + d->offset, ring, d->len * sizeof *ring);
-    return encode_extras(s, &l, w, loss, ev, out, err);
+    return encode_extras(s, &l, w, loss, ev, 0.0, out, err);
 }
 
 fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, int contributors,
@@ -343,12 +350,13 @@ fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, 
 {
     fr_secagg_layout l;
     fr_status st;
-    double ev[4];
+    double ev[4], sq = 0;
     if ((st = fr_secagg_round_layout(s, &l, err)) != FR_OK ||
         (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_DELTA, sum, out->wdelta, err)) != FR_OK ||
         (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_WEIGHT, sum, &out->weight, err)) != FR_OK ||
         (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_LOSS, sum, &out->wloss, err)) != FR_OK ||
-        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_EVAL, sum, ev, err)) != FR_OK)
+        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_EVAL, sum, ev, err)) != FR_OK ||
+        (st = fr_secagg_layout_decode(&l, FR_SECAGG_SEG_SQNORM, sum, &sq, err)) != FR_OK)
         return st;
     /* a sum of metrics in [0, 1]: the means are cut to it, since rounding (or a member
      * outside the layout) can take them a hair past */
@@ -367,6 +375,11 @@ fr_status fr_secagg_round_decode(const fr_secagg_setup *s, const uint32_t *sum, 
                        "secagg round: the weights of %d members sum to %g, outside (0, %g]: a "
                        "member sent a vector outside the layout",
                        contributors, out->weight, top);
+    /* each member's value is in [0, its w]; rounding may add one step of the scale each */
+    double slack = contributors / fr_secagg_layout_find(&l, FR_SECAGG_SEG_SQNORM)->scale;
+    out->wsqnorm = sq >= -slack && sq <= out->weight + slack
+                       ? fmin(fmax(sq, 0.0), out->weight) * s->clip * s->clip
+                       : -1.0;
     return FR_OK;
 }
 

@@ -37,8 +37,9 @@
 #define FR_SECAGG_SEG_WEIGHT "weight"
 #define FR_SECAGG_SEG_LOSS "loss"
 #define FR_SECAGG_SEG_EVAL "eval"
+#define FR_SECAGG_SEG_SQNORM "sqnorm"
 /* Coordinates of the vector beyond the model's p: weight (1), loss (1), eval (4). */
-#define FR_SECAGG_ROUND_EXTRA 6
+#define FR_SECAGG_ROUND_EXTRA 7
 
 /* One member of the round: its id in the protocol, its certificate name and its
  * identity (fr_identity.h): Ed25519 public key, certificate (DER), binding
@@ -86,7 +87,9 @@ const fr_secagg_member *fr_secagg_setup_find(const fr_secagg_setup *s, const cha
 /* The round's layout (fr_secagg_layout.h) for a model of p = m - FR_SECAGG_ROUND_EXTRA
  * parameters: "delta" (p, bound clip * max_weight), "weight" (1, bound max_weight),
  * "loss" (1, bound loss_clip * max_weight), "eval" (4: e, e hr10, e ndcg10,
- * e recall10 with e <= max_weight and metrics in [0, 1], bound 2 max_weight).
+ * e recall10 with e <= max_weight and metrics in [0, 1], bound 2 max_weight),
+ * "sqnorm" (1: w |cut delta|^2 / clip^2, in [0, w], bound max_weight: the server's
+ * extrapolation, fr_fedagg.h, reads the sum of w |delta|^2 from it).
  * FR_EINVAL when the setup's bounds have no scale. */
 FR_MUST fr_status fr_secagg_round_layout(const fr_secagg_setup *s, fr_secagg_layout *l,
                                          fr_err *err);
@@ -115,10 +118,10 @@ FR_MUST fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight
                                          int *clipped, fr_err *err);
 
 /* The vector of a node in a round of federation-wide DP (docs/privacy.md): as
- * fr_secagg_round_encode, but the "delta" segment carries ring (p values modulo 2^32,
- * the node's clipped, rounded and noised integers of privacy/fr_dp_fdp.h) as they
- * are, not a float at the segment's fixed-point scale. The mechanism bounds them and
- * sizes the ring so that their sum cannot wrap; the layout's scale is not used. */
+ * fr_secagg_round_encode, with a "sqnorm" of 0, but the "delta" segment carries ring (p values
+ * modulo 2^32, the node's clipped, rounded and noised integers of privacy/fr_dp_fdp.h) as they are,
+ * not a float at the segment's fixed-point scale. The mechanism bounds them and sizes the ring so
+ * that their sum cannot wrap; the layout's scale is not used. */
 FR_MUST fr_status fr_secagg_round_encode_ring(const fr_secagg_setup *s, double weight,
                                               const uint32_t *ring, double loss,
                                               const fr_secagg_round_eval *ev, uint32_t *out,
@@ -136,6 +139,9 @@ typedef struct fr_secagg_round_sum {
     /* the survivors' evaluations: users summed, metrics their users-weighted means
      * (all 0 when fewer than half a user was evaluated in all) */
     fr_secagg_round_eval eval;
+    /* sum of w |cut delta|^2; -1 when the sum is outside [0, weight x clip^2] beyond
+     * rounding, which no set of members inside the layout can send */
+    double wsqnorm;
 } fr_secagg_round_sum;
 
 /* Decode sum (m values) into out. FR_EINVAL when the weights' sum is not in
