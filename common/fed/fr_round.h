@@ -165,7 +165,7 @@ FR_MUST fr_round_refusal fr_round_check_update(const fr_round *r, double now, co
 FR_MUST fr_status fr_round_add_update(fr_round *r, const char *node, const fr_round_update *u,
                                       int *quorum, fr_err *err);
 /* Add a stored update of the resumed round (as fr_round_add_update, no checks but the
- * size; the delta is n little-endian floats). */
+ * size and finite values; the delta is n little-endian floats). */
 FR_MUST fr_status fr_round_restore_update(fr_round *r, const char *node, const uint8_t *delta_le,
                                           size_t n, double weight, double loss, fr_err *err);
 /* Whether node's update is in the open round. */

@@ -38,7 +38,8 @@
 #define FR_SECAGG_SEG_LOSS "loss"
 #define FR_SECAGG_SEG_EVAL "eval"
 #define FR_SECAGG_SEG_SQNORM "sqnorm"
-/* Coordinates of the vector beyond the model's p: weight (1), loss (1), eval (4). */
+/* Coordinates of the vector beyond the model's p: weight (1), loss (1), eval (4),
+ * sqnorm (1). */
 #define FR_SECAGG_ROUND_EXTRA 7
 
 /* One member of the round: its id in the protocol, its certificate name and its
@@ -118,10 +119,11 @@ FR_MUST fr_status fr_secagg_round_encode(const fr_secagg_setup *s, double weight
                                          int *clipped, fr_err *err);
 
 /* The vector of a node in a round of federation-wide DP (docs/privacy.md): as
- * fr_secagg_round_encode, with a "sqnorm" of 0, but the "delta" segment carries ring (p values
- * modulo 2^32, the node's clipped, rounded and noised integers of privacy/fr_dp_fdp.h) as they are,
- * not a float at the segment's fixed-point scale. The mechanism bounds them and sizes the ring so
- * that their sum cannot wrap; the layout's scale is not used. */
+ * fr_secagg_round_encode, with a "sqnorm" of 0, but the "delta" segment carries ring
+ * (p values modulo 2^32, the node's clipped, rounded and noised integers of
+ * privacy/fr_dp_fdp.h) as they are, not a float at the segment's fixed-point scale.
+ * The mechanism bounds them and sizes the ring so that their sum cannot wrap; the
+ * layout's scale is not used. */
 FR_MUST fr_status fr_secagg_round_encode_ring(const fr_secagg_setup *s, double weight,
                                               const uint32_t *ring, double loss,
                                               const fr_secagg_round_eval *ev, uint32_t *out,
