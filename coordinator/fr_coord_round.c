@@ -191,8 +191,11 @@ void fr_coord_round_publish(fr_coord *c)
      * model with a new catalogue: the size the members trained and charged */
     fr_fdp_round fdp;
     int is_fdp = fr_coord_fdp_round(c, &fdp);
-    /* before the publish, which starts the next round's sum */
+    /* before the publish, which starts the next round's sum; kept as the round's note,
+     * so that the dashboard and /v1/status show it beside the log */
     double stretch = fr_agg_extrapolation(&c->rd.agg, &c->agg_cfg);
+    if (c->agg_cfg.extrapolate)
+        snprintf(r.note, sizeof r.note, "step %.3fx the mean", stretch);
     fr_status st = fr_coord_publish(c, &mr, &err);
     if (st == FR_OK) {
         r.closed_at = mr.created_at;
@@ -206,12 +209,10 @@ void fr_coord_round_publish(fr_coord *c)
         event_base_loopbreak(c->base);
         return;
     }
-    char xs[48] = "";
-    if (c->agg_cfg.extrapolate)
-        snprintf(xs, sizeof xs, ", step %.3fx the mean", stretch);
     fr_coord_log("round %ld published: version %ld from %d updates (weight %.0f), mean loss "
-                 "%.4f%s, %.2f s",
-                 round, mr.version, r.updates, r.weight, r.mean_loss, xs, fr_coord_now() - t0);
+                 "%.4f%s%s, %.2f s",
+                 round, mr.version, r.updates, r.weight, r.mean_loss, *r.note ? ", " : "", r.note,
+                 fr_coord_now() - t0);
     if (ev.users > 0)
         fr_coord_log("round %ld: the federation's evaluation of version %ld: HR@10 %.4f NDCG@10 "
                      "%.4f recall@10 %.4f (%.0f users, %d members)",

@@ -89,6 +89,8 @@ done
 hr2=$(awk -v r="$ROUNDS" '$1 == r {print $6}' "$tmp/report")
 check "round $ROUNDS's HR@10 is the report's ($hr2)" \
     'grep "<tr id=\"round-$ROUNDS\">" "$tmp/dash.html" | grep -q ">$hr2<"'
+check "round $ROUNDS's note is its extrapolated server step" \
+    'grep "<tr id=\"round-$ROUNDS\">" "$tmp/dash.html" | grep -q "<td>step [0-9.]*x the mean</td>"'
 check "three charts, one a curve per metric" \
     '[ "$(grep -o "<svg " "$tmp/dash.html" | wc -l)" = 3 ] && grep -q "HR@10" "$tmp/dash.html" &&
      grep -q "NDCG@10" "$tmp/dash.html" && [ "$(grep -o "<circle" "$tmp/dash.html" | wc -l)" -ge 6 ]'
