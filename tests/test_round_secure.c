@@ -235,6 +235,21 @@ static void check_sum(const sim *s, const int *upto, int want_count)
                 want += v * (double)s->delta[v][i];
         CHECK(fabs(s->r.agg.sum[i] - want) < 1e-4, "sum[%d] %g, want %g", i, s->r.agg.sum[i], want);
     }
+    /* the survivors' sum of w |delta|^2, which FedAvg's extrapolation reads, to the
+     * sqnorm segment's quantisation (its values are over clip^2) */
+    double want_sq = 0;
+    for (int v = 1; v <= s->k; v++)
+        if (upto[v] >= S_MASKED)
+            for (int i = 0; i < NP; i++)
+                want_sq += v * (double)s->delta[v][i] * s->delta[v][i];
+    fr_secagg_layout l;
+    fr_err err = {{0}};
+    CHECK(fr_secagg_round_layout(&s->r.sa.setup, &l, &err) == FR_OK, "%s", err.msg);
+    const fr_secagg_segment *sg = fr_secagg_layout_find(&l, FR_SECAGG_SEG_SQNORM);
+    double clip = s->r.sa.setup.clip, tol = sg ? count / sg->scale * clip * clip : 0;
+    CHECK(s->r.agg.sq_count == count && fabs(s->r.agg.sqsum - want_sq) <= tol,
+          "sum of w |delta|^2 %g over %d deltas, want %g over %d (within %g)", s->r.agg.sqsum,
+          s->r.agg.sq_count, want_sq, count, tol);
     const fr_secagg_member *in[MAXK];
     int n = fr_round_secure_contributors(&s->r, in, MAXK);
     CHECK(n == count, "contributors %d", n);
