@@ -222,8 +222,9 @@ void fr_coord_fdp_prometheus(FILE *f, const fr_coord *c);
 void fr_coord_fdp_html(FILE *f, const fr_coord *c);
 FR_MUST fr_status fr_coord_fdp_report(fr_store *s, FILE *out, fr_err *err);
 /* The next version from the open round's aggregate: applied, saved, signed and
- * served; *mr is its row, for the store (fr_coord_round_publish records it). */
-FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err);
+ * served; *mr is its row, for the store (fr_coord_round_publish records it), and
+ * *stretch the factor the server step took (fr_agg_extrapolation). */
+FR_MUST fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, double *stretch, fr_err *err);
 
 /* Endpoints (fr_coord_http.c) and operator views (fr_coord_status.c). */
 void fr_coord_handle(struct evhttp_request *req, const char *peer, void *ctx);

@@ -150,7 +150,7 @@ fr_status fr_coord_load_model(fr_coord *c, fr_err *err)
     return FR_OK;
 }
 
-fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err)
+fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, double *stretch, fr_err *err)
 {
     fr_status st;
     long next = c->version + 1;
@@ -170,6 +170,7 @@ fr_status fr_coord_publish(fr_coord *c, fr_model_row *mr, fr_err *err)
     if ((st = fr_coord_fdp_step(c, err)) != FR_OK ||
         (st = fr_agg_apply(&c->rd.agg, &c->agg_cfg, &opt, params, err)) != FR_OK)
         goto out;
+    *stretch = opt.stretch;
     c->stats.aggregate_seconds += fr_coord_now() - t0;
     fr_model_set_params(&c->model, params);
     c->model.adam_step = 0;

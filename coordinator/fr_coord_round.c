@@ -191,13 +191,12 @@ void fr_coord_round_publish(fr_coord *c)
      * model with a new catalogue: the size the members trained and charged */
     fr_fdp_round fdp;
     int is_fdp = fr_coord_fdp_round(c, &fdp);
-    /* before the publish, which starts the next round's sum; kept as the round's note,
-     * so that the dashboard and /v1/status show it beside the log */
-    double stretch = fr_agg_extrapolation(&c->rd.agg, &c->agg_cfg);
-    if (c->agg_cfg.extrapolate)
-        snprintf(r.note, sizeof r.note, "step %.3fx the mean", stretch);
-    fr_status st = fr_coord_publish(c, &mr, &err);
+    double stretch = 1.0;
+    fr_status st = fr_coord_publish(c, &mr, &stretch, &err);
     if (st == FR_OK) {
+        /* the round's note, so that the dashboard and /v1/status show it beside the log */
+        if (c->agg_cfg.extrapolate)
+            snprintf(r.note, sizeof r.note, "step %.3fx the mean", stretch);
         r.closed_at = mr.created_at;
         r.new_version = mr.version;
         st = fr_store_commit_publish_fdp(&c->store, &r, &mr, ev.users > 0 ? &ev : NULL,

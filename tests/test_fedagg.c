@@ -98,6 +98,7 @@ static void test_extrapolation(void)
     CHECK(fr_agg_apply(&a, &c, &o, p, &err) == FR_OK, "%s", err.msg);
     CHECK(fabsf(p[0] - 0.5f) < 1e-6f && fabsf(p[2] - 0.5f) < 1e-6f && p[3] == 0.0f, "%g %g %g %g",
           (double)p[0], (double)p[1], (double)p[2], (double)p[3]);
+    CHECK(fabs(o.stretch - 1.5) < 1e-12, "the step's factor for the log: %g", o.stretch);
     /* off, or another kind: the mean itself */
     c.extrapolate = 0;
     CHECK(fr_agg_extrapolation(&a, &c) == 1.0, "%g", fr_agg_extrapolation(&a, &c));

@@ -318,8 +318,10 @@ fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt 
     const double *restrict sum = a->sum;
     float *restrict m = opt->m, *restrict v = opt->v, *restrict p = params;
     long n = (long)a->n;
+    opt->stretch = 1.0;
     if (cfg->kind == FR_AGG_FEDAVG) {
-        const double step = lr * fr_agg_extrapolation(a, cfg);
+        opt->stretch = fr_agg_extrapolation(a, cfg);
+        const double step = lr * opt->stretch;
 #pragma omp parallel for schedule(static) if (a->n >= PAR_MIN)
         for (long i = 0; i < n; i++)
             p[i] = (float)((double)p[i] + step * (sum[i] * inv));

@@ -155,6 +155,7 @@ typedef struct fr_server_opt {
     size_t n;
     float *m, *v;
     long step;
+    double stretch; /* the last step's fr_agg_extrapolation, for the log; not saved */
 } fr_server_opt;
 
 /* Allocate state for n (> 0) parameters: m = v = 0, step 0. v is raised to tau^2 by
@@ -186,8 +187,9 @@ double fr_agg_lr_at(const fr_agg_config *cfg, long step);
  * (opt->step == 0); a run that switches from fedavg to an adaptive kind part-way
  * starts from v = 0 instead, which tau in the denominator keeps finite. Arithmetic
  * is in double per coordinate, so the result is the same on any thread count.
- * Increments opt->step. FR_ENODATA when no delta was added; FR_EINVAL for a config
- * out of range (fr_agg_config_check) or opt of another size than a. */
+ * Sets opt->stretch (1 but for fedavg) and increments opt->step. FR_ENODATA when no
+ * delta was added; FR_EINVAL for a config out of range (fr_agg_config_check) or opt of
+ * another size than a. */
 FR_MUST fr_status fr_agg_apply(const fr_agg *a, const fr_agg_config *cfg, fr_server_opt *opt,
                                float *params, fr_err *err);
 
