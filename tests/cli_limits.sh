@@ -107,7 +107,10 @@ kill "$ECHO_PID" 2>/dev/null
 fed_wait "$ECHO_PID" 5 || bad "capped echo server ignored SIGTERM"
 
 # at the file-descriptor limit (64 here, the cap of 512 above it) accept() fails: the
-# server backs off instead of spinning, logs one line, and serves again afterwards
+# server backs off instead of spinning, logs one line, and serves again afterwards.
+# The last server's port file goes before this one starts: removed after, it could
+# take the new server's port with it and leave the case without a port.
+rm -f "$tmp/eport"
 (
     ulimit -n 64
     exec "$ECHO" --listen 127.0.0.1:0 --cert "$pki/coordinator.crt" --key "$pki/coordinator.key" \
@@ -115,9 +118,9 @@ fed_wait "$ECHO_PID" 5 || bad "capped echo server ignored SIGTERM"
 ) &
 ECHO_PID=$!
 pids="$pids $ECHO_PID"
-rm -f "$tmp/eport"
 for _ in $(seq 1 50); do [ -s "$tmp/eport" ] && break; sleep 0.1; done
 EPORT=$(cat "$tmp/eport" 2>/dev/null)
+[ -n "$EPORT" ] || { bad "echo server at the descriptor limit: no port"; finish; exit 1; }
 "$SLOW" --port "$EPORT" --raw 200 --seconds 5 --gap-ms 500 >/dev/null 2>&1
 code=$(curl -s --max-time 10 --cacert "$pki/ca.crt" --cert "$pki/nodes/n1.crt" \
     --key "$pki/nodes/n1.key" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$EPORT/whoami")
