@@ -254,6 +254,10 @@ fr_status fr_coord_report(const char *state_dir, FILE *out, fr_err *err)
                                          used ? " " : "", mets[k].node, mets[k].eps_spent);
         fprintf(out, "%-6ld %-9s %-7d %-8ld %-9.4f %-7s %-8s %s\n", r->id, r->status, r->updates,
                 r->new_version, r->mean_loss, hrs, nds, used ? eps : "-");
+        /* the round's note (how far the server stepped, why it was aborted) on a line of its
+         * own, indented, so that the columns above stay what scripts read */
+        if (r->note[0])
+            fprintf(out, "       %s\n", r->note);
     }
     st = fr_coord_fdp_report(&s, out, err);
 out:

@@ -31,6 +31,11 @@ published=$(grep -c ' published ' "$tmp/report")
 [ "$published" -eq 3 ] && ok "3 rounds recorded as published" || bad "published rounds: $published"
 grep -q '^3 .* published  *3  *3 ' "$tmp/report" && ok "round 3 had all 3 updates" ||
     bad "round 3 updates"
+# and under each round its note: the same step as the log's
+rsteps=$(sed -n 's/^  *step \([0-9.]*\)x the mean$/\1/p' "$tmp/report")
+[ -n "$steps" ] && [ "$(echo $rsteps)" = "$(echo $steps)" ] &&
+    ok "the report shows each round's step ($(echo $rsteps))" ||
+    bad "the report's steps '$(echo $rsteps)' against the log's '$(echo $steps)'"
 # every node reported every version, and the metrics rise from the first to the last
 hr1=$(awk '$1 == 1 {print $6}' "$tmp/report")
 hr3=$(awk '$1 == 3 {print $6}' "$tmp/report")
