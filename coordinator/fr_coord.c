@@ -79,6 +79,12 @@ fr_status fr_coord_init(fr_coord *c, const fr_coord_config *cfg, fr_err *err)
     if (strcmp(cfg->local_adam, "fresh") && strcmp(cfg->local_adam, "carry"))
         return fr_fail(err, FR_EINVAL, "local-adam: '%s' is neither fresh nor carry",
                        cfg->local_adam);
+    /* a federation-wide DP round is one DP-SGD step (docs/privacy.md): there are no local
+     * steps for the term to pull back */
+    if (cfg->prox_mu > 0 && cfg->dp_federation)
+        return fr_fail(err, FR_EINVAL,
+                       "prox-mu %g: not with dp-federation, whose rounds are one DP-SGD step each",
+                       cfg->prox_mu);
     const fr_recipe *recipe = fr_recipe_find(cfg->recipe);
     if (!recipe)
         return fr_fail(err, FR_EINVAL, "recipe: '%s' is not " FR_RECIPE_NAMES, cfg->recipe);

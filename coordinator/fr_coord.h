@@ -45,6 +45,7 @@ typedef struct fr_coord_config {
     const char *server_extrapolation; /* "auto", "on" or "off" (fr_agg_extrapolation_parse) */
     int local_epochs;                 /* 0: auto, one per site (min_nodes) */
     const char *local_adam;           /* "fresh" or "carry": the nodes' Adam moments */
+    double prox_mu;                   /* FedProx's mu for the nodes' local steps; 0: none */
     int batch, seq_len, negatives;    /* negatives 0: the recipe's */
     float lr;                         /* 0: the recipe's */
     const char *recipe;               /* the nodes' training recipe (nn/fr_train.h) */

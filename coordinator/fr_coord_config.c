@@ -105,6 +105,10 @@ void fr_coord_options(fr_coord_config *c, fr_opt *opts, const char **config_path
          "task: carry (the default: a node keeps its local Adam moments between rounds in its "
          "state folder) or fresh (each round's local Adam starts from zero moments)",
          0, 0},
+        {"prox-mu", FR_OPT_DOUBLE, &c->prox_mu, 0, 1e6,
+         "task: FedProx's mu, the local steps' pull (mu/2)|w - w_global|^2 back to the round's "
+         "model (0, the default: none; not with dp-federation)",
+         0, 0},
         {"batch", FR_OPT_INT, &c->batch, 1, 1 << 20, "task: sequences per batch", 0, 0},
         {"seq-len", FR_OPT_INT, &c->seq_len, 1, 65536, "task: sequence length L", 0, 0},
         {"recipe", FR_OPT_STR, &c->recipe, 0, 0,

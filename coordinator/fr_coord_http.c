@@ -127,6 +127,7 @@ static void on_task(fr_coord *c, struct evhttp_request *req, const char *node)
     t.retry_s = c->cfg.retry;
     t.local_epochs = fr_fedopt_local_epochs(c->cfg.local_epochs, c->cfg.min_nodes);
     t.adam_carry = !strcmp(c->cfg.local_adam, "carry");
+    t.prox_mu = c->cfg.prox_mu;
     t.batch = c->cfg.batch;
     t.seq_len = c->cfg.seq_len;
     t.negatives = c->cfg.negatives;

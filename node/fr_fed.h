@@ -86,6 +86,7 @@ typedef struct fr_fed {
     fr_proto_metrics last_eval;
     int have_eval;
     int recipe_logged; /* the round's training recipe is logged once a run */
+    int prox_logged;   /* a proximal term this node does not apply is logged once a run */
     fr_dp_ledger ledger;
     int have_ledger;
     int budget_set; /* the configured budget was recorded by this run */

@@ -248,12 +248,13 @@ static fr_status moments_save(fr_fed *f, const fr_model *local, fr_err *err)
 /* Local epochs of plain training of `local`, from step `start` of the recipe's
  * schedule; *loss the mean over them. */
 static fr_status train_plain(fr_fed *f, fr_model *local, const fr_train_config *tc, int epochs,
-                             long start, double *loss, fr_err *err)
+                             long start, const float *anchor, float mu, double *loss, fr_err *err)
 {
     fr_trainer tr = {0};
     double sum = 0;
     fr_status st = fr_trainer_init(&tr, local, tc, f->windows, f->n_windows, err);
     tr.step = start;
+    fr_trainer_set_prox(&tr, anchor, mu);
     for (int e = 0; st == FR_OK && e < epochs; e++) {
         fr_epoch_stats es;
         if ((st = fr_trainer_epoch(&tr, &es, NULL, NULL, err)) == FR_OK)
@@ -313,7 +314,7 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     /* the global model stays in host memory; the local copy trains on the device */
     const fr_backend *be = f->cfg.be ? f->cfg.be : fr_backend_cpu();
     fr_model local = {0};
-    float *delta = NULL, *params = NULL;
+    float *delta = NULL, *params = NULL, *anchor = NULL; /* anchor: backend memory */
     if ((st = fr_model_init(&local, &f->global.cfg, be, f->global.item_tokens, f->global.item_ids,
                             err)) != FR_OK)
         goto out;
@@ -341,17 +342,37 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
         goto out;
     if (!f->recipe_logged) {
         char line[256];
+        char prox[48] = "";
+        if (t->prox_mu > 0 && !(prep.dp && !prep.site))
+            snprintf(prox, sizeof prox, ", proximal term mu %g", t->prox_mu);
         fr_fed_recipe_describe(t, &tc, line, sizeof line);
-        fr_fed_log("round %lld: %s", (long long)t->round, line);
+        fr_fed_log("round %lld: %s%s", (long long)t->round, line, prox);
         f->recipe_logged = 1;
     }
     int epochs = (int)t->local_epochs;
+    int user_dp = prep.dp && !prep.site;
+    if (t->prox_mu > 0 && user_dp && !f->prox_logged) {
+        /* a DP-SGD step's gradient is the clipped, noised sum of its users' and nothing
+         * else (privacy/fr_dp_sgd.h) */
+        fr_fed_log("round %lld: the task's proximal term (mu %g) is not applied: this node "
+                   "trains with user-level DP-SGD",
+                   (long long)t->round, t->prox_mu);
+        f->prox_logged = 1;
+    }
+    if (t->prox_mu > 0 && !user_dp) {
+        /* the round's global model, where the term pulls back to, beside the trained copy */
+        if (!(anchor = be->alloc(n * sizeof(float)))) {
+            st = fr_fail(err, FR_ENOMEM, "out of memory for the proximal term's anchor");
+            goto out;
+        }
+        be->upload(anchor, params, n * sizeof(float));
+    }
     if (t->adam_carry)
         moments_load(f, &local);
-    if (prep.dp && !prep.site)
+    if (user_dp)
         st = train_dp(f, &local, &tc, epochs, &prep, loss, err);
     else
-        st = train_plain(f, &local, &tc, epochs, start, loss, err);
+        st = train_plain(f, &local, &tc, epochs, start, anchor, (float)t->prox_mu, loss, err);
     if (st != FR_OK || (st = fr_node_round_check_loss(*loss, err)) != FR_OK)
         goto out;
     if (t->adam_carry && (st = moments_save(f, &local, err)) != FR_OK)
@@ -368,6 +389,8 @@ fr_status fr_fed_train_round(fr_fed *f, const fr_proto_task *t, float **delta_ou
     *delta_out = delta;
     delta = NULL;
 out:
+    if (anchor)
+        be->free(anchor);
     free(delta);
     free(params);
     fr_model_free(&local);

@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.." || exit 1
 fed_pki n1 n2 n3 || { bad "certificates"; finish; exit 1; }
 fed_data 3 --users 300 --items 200 --clusters 4 --seed 7 || { bad "data"; finish; exit 1; }
 STATE="$tmp/coord"
-OPT="--aggregator fedavgm --server-lr-schedule cosine --local-epochs 0" # local Adam: carry, the default
+# local Adam: carry, the default; FedProx's term on the nodes' local steps
+OPT="--aggregator fedavgm --server-lr-schedule cosine --local-epochs 0 --prox-mu 0.05"
 TASK="--min-nodes 3 --retry 1 --seq-len 20 --batch 32 --negatives 32 --lr 0.01"
 
 # the 8 bytes of the step in a server optimiser or moments file, little-endian
@@ -67,6 +68,8 @@ a2=$(step_of "$tmp/state-n1/local-adam.state")
     bad "node n1's moments: $a1 -> '$a2' steps"
 grep -q "not carried over" "$tmp"/n*.log && bad "a node could not use its moments" ||
     ok "every node used its moments"
+grep -q "proximal term mu 0.05" "$tmp/n1.log" && ok "node n1 trained with the task's proximal term" ||
+    bad "no proximal term in n1's log"
 
 # settings out of range are refused at start, by name
 "$COORD" --state-dir "$tmp/c2" --server-lr-schedule linear >"$tmp/bad1" 2>&1 &&
@@ -85,6 +88,14 @@ grep -q "not carried over" "$tmp"/n*.log && bad "a node could not use its moment
     bad "server-extrapolation maybe was accepted" ||
     { grep -q "server-extrapolation: 'maybe'" "$tmp/bad5" &&
         ok "an unknown server-extrapolation is refused by name" || bad "refusal: $(cat "$tmp/bad5")"; }
+"$COORD" --state-dir "$tmp/c7" --prox-mu 0.1 --dp-federation >"$tmp/bad6" 2>&1 &&
+    bad "a proximal term with dp-federation was accepted" ||
+    { grep -q "prox-mu 0.1: not with dp-federation" "$tmp/bad6" &&
+        ok "a proximal term with dp-federation is refused by name" || bad "refusal: $(cat "$tmp/bad6")"; }
+"$COORD" --state-dir "$tmp/c8" --prox-mu -1 >"$tmp/bad7" 2>&1 &&
+    bad "a negative prox-mu was accepted" ||
+    { grep -q "prox-mu" "$tmp/bad7" && ok "a negative prox-mu is refused by name" ||
+        bad "refusal: $(cat "$tmp/bad7")"; }
 "$COORD" --state-dir "$tmp/c4" --local-adam keep >"$tmp/bad3" 2>&1 &&
     bad "local-adam keep was accepted" ||
     { grep -q "local-adam" "$tmp/bad3" && ok "an unknown local-adam is refused by name" ||

@@ -104,6 +104,22 @@ static void test_roundtrip(void)
     CHECK(fr_proto_task_decode(sb.data, sb.size, &t2, &err) == FR_OK, "%s", err.msg);
     CHECK(t2.round == 7 && t2.batch == 64 && t2.lr == 0.01 && !strcmp(t2.weighting, "users"),
           "task fields");
+    /* prox_mu: optional, not sent at 0 (nodes before it train without the term), the value
+     * otherwise; a negative one is refused by name */
+    CHECK(t2.prox_mu == 0 && !memmem(sb.data, sb.size, "prox_mu", 7),
+          "a task without a proximal term carries no prox_mu");
+    msgpack_sbuffer_clear(&sb);
+    t.prox_mu = 0.25;
+    fr_proto_task_encode(&t, &sb);
+    CHECK(fr_proto_task_decode(sb.data, sb.size, &t2, &err) == FR_OK && t2.prox_mu == 0.25,
+          "prox_mu: %s", err.msg);
+    msgpack_sbuffer_clear(&sb);
+    t.prox_mu = -1;
+    fr_proto_task_encode(&t, &sb);
+    CHECK(fr_proto_task_decode(sb.data, sb.size, &t2, &err) == FR_EFORMAT &&
+              strstr(err.msg, "prox_mu"),
+          "a negative prox_mu: %s", err.msg);
+    t.prox_mu = 0;
     msgpack_sbuffer_clear(&sb);
     fr_proto_metrics m = {.model_version = 4,
                           .users = 50,

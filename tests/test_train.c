@@ -1,7 +1,9 @@
 /* Training end to end on generated data with planted structure: the trained model
  * must beat a popularity ranking by a clear margin (an untrained or broken model does
  * not), training must be deterministic for a seed and thread count, and a model saved
- * and loaded must give the same metrics. */
+ * and loaded must give the same metrics; FedProx's proximal term adds its exact gradient
+ * and keeps training near its anchor. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -142,6 +144,79 @@ static void test_save_load_same_metrics(void)
     run_free(&a);
 }
 
+/* FedProx's term: the gradient gains exactly mu (params - anchor), and a trainer with
+ * the term ends its epochs nearer the anchor (its start) than one without. */
+static double distance_after(float mu, uint64_t seed)
+{
+    fr_err err = {{0}};
+    const fr_backend *be = fr_backend_cpu();
+    fr_model_config mc = {.num_items = ds.num_items,
+                          .token_vocab = ds.token_vocab,
+                          .num_tokens = ds.num_tokens,
+                          .dim = 32,
+                          .filters = 32};
+    fr_model m;
+    fr_trainer tr = {0};
+    double d = -1;
+    if (fr_model_init(&m, &mc, be, ds.tokens, ds.item_ids, &err)) {
+        CHECK(0, "model init: %s", err.msg);
+        return -1;
+    }
+    fr_model_init_params(&m, seed);
+    float *start = be->alloc(m.n * sizeof(float));
+    CHECK(start != NULL, "anchor");
+    fr_train_config tc = {.batch = 64, .seq_len = L, .negatives = 64, .lr = 5e-3f, .seed = seed};
+    if (start && fr_trainer_init(&tr, &m, &tc, windows, n_windows, &err) == FR_OK) {
+        memcpy(start, m.params, m.n * sizeof(float));
+        fr_trainer_set_prox(&tr, start, mu);
+        fr_epoch_stats es;
+        int ok = 1;
+        for (int e = 0; e < 2 && ok; e++)
+            ok = fr_trainer_epoch(&tr, &es, NULL, NULL, &err) == FR_OK;
+        CHECK(ok, "epoch: %s", err.msg);
+        d = 0;
+        for (size_t i = 0; i < m.n; i++)
+            d += ((double)m.params[i] - start[i]) * ((double)m.params[i] - start[i]);
+        d = sqrt(d);
+    }
+    fr_trainer_free(&tr);
+    be->free(start);
+    fr_model_free(&m);
+    return d;
+}
+
+static void test_prox(void)
+{
+    /* the gradient, coordinate by coordinate */
+    run a;
+    if (train(&a, 0, 13, 2, &ev))
+        return;
+    fr_model *m = &a.model;
+    float *anchor = malloc(m->n * sizeof(float)), *want = malloc(m->n * sizeof(float));
+    CHECK(anchor && want, "alloc");
+    if (anchor && want) {
+        for (size_t i = 0; i < m->n; i++) {
+            m->grads[i] = (float)sin((double)i);
+            anchor[i] = m->params[i] + 0.1f * (float)cos((double)i);
+            want[i] = m->grads[i] + 0.5f * (m->params[i] - anchor[i]);
+        }
+        fr_train_prox_grad(m, anchor, 0.5f);
+        size_t bad = 0;
+        for (size_t i = 0; i < m->n; i++)
+            bad += fabsf(m->grads[i] - want[i]) > 1e-6f * (1.0f + fabsf(want[i]));
+        CHECK(bad == 0, "proximal gradient: %zu of %zu coordinates differ", bad, m->n);
+    }
+    free(anchor);
+    free(want);
+    run_free(&a);
+    /* and in training: the pull keeps the model near where the round started */
+    double free_d = distance_after(0.0f, 13), pulled_d = distance_after(10.0f, 13);
+    printf("# distance from the start after 2 epochs: %.4f without the term, %.4f with mu 10\n",
+           free_d, pulled_d);
+    CHECK(free_d > 0 && pulled_d >= 0 && pulled_d < 0.5 * free_d,
+          "proximal term: %.4f from the start with mu 10, %.4f without", pulled_d, free_d);
+}
+
 int main(void)
 {
     fr_err err = {{0}};
@@ -165,6 +240,7 @@ int main(void)
     RUN(test_beats_popularity);
     RUN(test_deterministic);
     RUN(test_save_load_same_metrics);
+    RUN(test_prox);
     fr_eval_free(&ev);
     free(windows);
     fr_dataset_free(&ds);

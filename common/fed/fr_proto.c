@@ -93,6 +93,7 @@ static const field task_fields[] = {
     IO(fr_proto_task, adam_carry, 0, 1),
     SO(fr_proto_task, recipe),
     IO(fr_proto_task, recipe_rounds, 0, 100000000),
+    DO(fr_proto_task, prox_mu, 0, 1e6),
 };
 static const field metrics_fields[] = {
     I(fr_proto_metrics, model_version, 0, MAXI),

@@ -95,6 +95,9 @@ typedef struct fr_proto_task {
      * length of the recipe's learning-rate schedule (0: no end, a constant lr) */
     char recipe[16];
     int64_t recipe_rounds;
+    /* optional, 0 when absent: FedProx's mu, the local objective's pull
+     * (mu / 2) |w - w_global|^2 back to the round's global model (nn/fr_train.h) */
+    double prox_mu;
 } fr_proto_task;
 
 /* POST /v1/update: one node's model delta for a round. The delta, n little-endian

@@ -85,6 +85,20 @@ void fr_train_adam_step(fr_model *m, float lr)
                 m->adam_step);
 }
 
+void fr_trainer_set_prox(fr_trainer *tr, const float *anchor, float mu)
+{
+    tr->prox_anchor = mu > 0.0f ? anchor : NULL;
+    tr->prox_mu = mu > 0.0f && anchor ? mu : 0.0f;
+}
+
+void fr_train_prox_grad(fr_model *m, const float *anchor, float mu)
+{
+    /* two passes of an op both backends have; the padding rows stay zero, as params and
+     * anchor are zero there */
+    m->be->axpy(m->grads, mu, m->params, m->n);
+    m->be->axpy(m->grads, -mu, anchor, m->n);
+}
+
 fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn progress, void *ctx,
                            fr_err *err)
 {
@@ -111,6 +125,8 @@ fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn p
         if ((st = fr_nn_batch(&tr->net, tr->batch_buf, b, tr->neg_buf, 1, &loss_sum, &positions,
                               err)) != FR_OK)
             return st;
+        if (positions > np && tr->prox_mu > 0.0f)
+            fr_train_prox_grad(m, tr->prox_anchor, tr->prox_mu);
         if (positions > np)
             fr_train_adamw_step(m, fr_train_lr_at(&tr->cfg, tr->step++, tr->total_steps),
                                 tr->cfg.weight_decay);

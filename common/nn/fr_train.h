@@ -88,6 +88,10 @@ typedef struct fr_trainer {
     int epoch;
     long step, total_steps; /* the schedule's position and length */
     fr_negsampler ns;       /* with pop_alpha > 0 */
+    /* FedProx: with prox_mu > 0 each step's gradient gains prox_mu (params - prox_anchor),
+     * the pull of (prox_mu / 2) |params - anchor|^2 back to the round's global model */
+    float prox_mu;
+    const float *prox_anchor; /* borrowed, backend memory, model->n floats */
 } fr_trainer;
 
 FR_MUST fr_status fr_trainer_init(fr_trainer *tr, fr_model *model, const fr_train_config *cfg,
@@ -97,6 +101,13 @@ void fr_trainer_free(fr_trainer *tr);
 /* One epoch over all windows; progress (may be NULL) is called after each batch. */
 FR_MUST fr_status fr_trainer_epoch(fr_trainer *tr, fr_epoch_stats *out, fr_progress_fn progress,
                                    void *ctx, fr_err *err);
+
+/* From the next step on, add mu (params - anchor) to every step's gradient (FedProx's
+ * proximal term; anchor: backend memory of model->n floats, borrowed until the trainer is
+ * freed or the term is set again; mu 0 removes the term). */
+void fr_trainer_set_prox(fr_trainer *tr, const float *anchor, float mu);
+/* model->grads += mu (model->params - anchor): the proximal term's gradient. */
+void fr_train_prox_grad(fr_model *m, const float *anchor, float mu);
 
 /* One Adam step over the whole parameter buffer with the gradients in model->grads. */
 void fr_train_adam_step(fr_model *m, float lr);
