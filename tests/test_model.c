@@ -90,6 +90,28 @@ static void test_conv_pool_grad(void)
     }
     CHECK(bad == 0, "%d conv gradient entries off", bad);
     CHECK(gmax > 0.1, "conv gradient is suspiciously small (%g)", gmax);
+    /* the per-user form (one row per (user, item) pair, the items' pooled values looked
+     * up by row; here every item once, in reverse): the same sums */
+    int32_t *rows = malloc(sizeof(int32_t) * nu), *ptok = malloc(sizeof(int32_t) * nu * T);
+    float *pw = malloc(sizeof(float) * nu * F), *gr = calloc(nt * 3 * F, sizeof(float));
+    float *dbr = calloc(F, sizeof(float));
+    for (int i = 0; i < nu; i++) {
+        rows[i] = nu - 1 - i;
+        memcpy(ptok + i * T, tok + rows[i] * T, sizeof(int32_t) * T);
+        memcpy(pw + i * F, w + rows[i] * F, sizeof(float) * F);
+    }
+    be->conv_pool_backward_rows(gr, dbr, pw, m, arg, rows, ptok, nu, T, F);
+    int off = 0;
+    for (int i = 0; i < nt * 3 * F; i++)
+        off += fabsf(gr[i] - gp[i]) > 1e-5f * (1.0f + fabsf(gp[i]));
+    for (int f = 0; f < F; f++)
+        off += fabsf(dbr[f] - db[f]) > 1e-5f * (1.0f + fabsf(db[f]));
+    CHECK(off == 0, "the per-pair backward differs from the per-item one in %d entries", off);
+    free(rows);
+    free(ptok);
+    free(pw);
+    free(gr);
+    free(dbr);
     free(p);
     free(bias);
     free(w);

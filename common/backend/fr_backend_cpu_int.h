@@ -32,6 +32,10 @@ void fr_cpu_conv_pool_forward(float *m, int32_t *arg, const float *p, const int3
                               const float *bias, int nu, int T, int F);
 void fr_cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, const float *m,
                                const int32_t *arg, const int32_t *tok, int nu, int T, int F);
+/* The sizes fr_cpu_conv_pool_backward_rows keeps its tap rows for on the stack; a larger
+ * item or filter bank takes the branching loop. */
+#define FR_CPU_POOL_MAX_T 64
+#define FR_CPU_POOL_MAX_F 1024
 void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
                                     const int32_t *arg, const int32_t *rows, const int32_t *tok,
                                     int nu, int T, int F);

@@ -90,14 +90,43 @@ void fr_cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, const f
     }
 }
 
-/* One thread: DP-SGD calls it for one user at a time from each of its workers. */
+/* One thread: DP-SGD calls it for one user at a time from each of its workers, over
+ * every (user, item) pair of a step, so it is the per-user path's hot loop. The same
+ * sums as item_pool_backward without its branches: each item's tap rows are looked up
+ * once (a position off the item or a padding token points at a scratch row that is
+ * never read) and a filter that pooled 0 adds an exact 0. */
 void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
                                     const int32_t *arg, const int32_t *rows, const int32_t *tok,
                                     int nu, int T, int F)
 {
-    for (int i = 0; i < nu; i++)
-        item_pool_backward(gp, dbias, dm + (size_t)i * F, m + (size_t)rows[i] * F,
-                           arg + (size_t)rows[i] * F, tok + (size_t)i * T, T, F, 0, F);
+    if (T > FR_CPU_POOL_MAX_T || F > FR_CPU_POOL_MAX_F) {
+        for (int i = 0; i < nu; i++)
+            item_pool_backward(gp, dbias, dm + (size_t)i * F, m + (size_t)rows[i] * F,
+                               arg + (size_t)rows[i] * F, tok + (size_t)i * T, T, F, 0, F);
+        return;
+    }
+    float sink[FR_CPU_POOL_MAX_F];
+    /* tap[k][t + 1]: the row that tap k of a window centred at position t writes */
+    float *tap[3][FR_CPU_POOL_MAX_T + 2];
+    for (int i = 0; i < nu; i++) {
+        const float *gi = dm + (size_t)i * F, *mi = m + (size_t)rows[i] * F;
+        const int32_t *ai = arg + (size_t)rows[i] * F, *ti = tok + (size_t)i * T;
+        for (int k = 0; k < 3; k++)
+            for (int t = -1; t <= T; t++) {
+                int pos = t + k - 1;
+                tap[k][t + 1] = pos < 0 || pos >= T || ti[pos] < 0
+                                    ? sink
+                                    : gp + (size_t)ti[pos] * 3 * F + (size_t)k * F;
+            }
+        for (int f = 0; f < F; f++) {
+            float g = mi[f] > 0.0f ? gi[f] : 0.0f;
+            int t = ai[f] + 1;
+            dbias[f] += g;
+            tap[0][t][f] += g;
+            tap[1][t][f] += g;
+            tap[2][t][f] += g;
+        }
+    }
 }
 
 void fr_cpu_conv_w_pack(float *wr, const float *w, int F, int d)

@@ -25,7 +25,7 @@ enum {
     B_MP,    /* (threads pairs_max, F) pooled filters of a user's pairs' items, per thread */
     B_GPROJ, /* (users, d F) dW_proj */
     B_DM,    /* (pairs, F) pooled-filter gradients */
-    B_GP,    /* (user tokens, 3F) tap gradients per (user, token) */
+    B_GP,    /* (threads utoks_max, 3F) the tap gradients of a user's tokens, per thread */
     B_BCONV, /* (users, F) dconv_b */
     B_XUT,   /* (threads utoks_max, d) the embeddings of a user's tokens, per thread */
     B_DXU,   /* (user tokens, d) E_tok's rows of each user */
@@ -309,7 +309,7 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
                              [B_MP] = Th * x.pairs_max * F,
                              [B_GPROJ] = Us * d * F,
                              [B_DM] = P * F,
-                             [B_GP] = UT * 3 * F,
+                             [B_GP] = Th * x.utoks_max * 3 * F,
                              [B_BCONV] = Us * F,
                              [B_XUT] = Th * x.utoks_max * d,
                              [B_DXU] = UT * d,
@@ -420,7 +420,6 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     be->zero(f[B_BPROJ], Us * d);
     be->seg_sum_rows(f[B_BPROJ], f[B_DHU], D + x.pair_off, U, d);
     be->gemm(0, 0, (int)P, F, d, 1.0f, f[B_DHU], d, w_proj, F, 0.0f, f[B_DM], F);
-    be->zero(f[B_GP], UT * 3 * F);
     be->zero(f[B_BCONV], Us * F);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
     for (int k = 0; k < U; k++) {
@@ -429,21 +428,28 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
         int nt = H[x.ut_off + k + 1] - H[x.ut_off + k];
         size_t th = (size_t)omp_get_thread_num();
         float *mp = f[B_MP] + th * x.pairs_max * F, *xut = f[B_XUT] + th * x.utoks_max * d;
+        /* a user's tap gradients in a buffer of the thread's own, a few hundred KiB that
+         * stay in its cache while the pairs scatter into them and both products read
+         * them: the whole step's (user, token) rows at once are tens of MiB */
+        float *gp = f[B_GP] + th * x.utoks_max * 3 * F;
         be->gather_rows(mp, net->mpool, D + x.pair_item + p0, n, F);
         be->gemm(1, 0, d, F, n, 1.0f, f[B_DHU] + p0 * d, d, mp, F, 0.0f,
                  f[B_GPROJ] + (size_t)k * d * F, F);
-        be->conv_pool_backward_rows(f[B_GP] + t0 * 3 * F, f[B_BCONV] + (size_t)k * F,
-                                    f[B_DM] + p0 * F, net->mpool, net->arg, D + x.pair_item + p0,
-                                    D + x.pair_tok + p0 * T, n, T, F);
+        if (nt > 0)
+            be->zero(gp, (size_t)nt * 3 * F);
+        be->conv_pool_backward_rows(gp, f[B_BCONV] + (size_t)k * F, f[B_DM] + p0 * F, net->mpool,
+                                    net->arg, D + x.pair_item + p0, D + x.pair_tok + p0 * T, n, T,
+                                    F);
         if (nt == 0 && UT > 0)
             be->zero(f[B_GCONV] + (size_t)k * 3 * F * d, (size_t)3 * F * d);
         if (nt > 0) {
             be->gather_rows(xut, net->xu, D + x.ut_tok + t0, nt, d);
-            be->gemm(1, 0, 3 * F, d, nt, 1.0f, f[B_GP] + t0 * 3 * F, 3 * F, xut, d, 0.0f,
+            be->gemm(1, 0, 3 * F, d, nt, 1.0f, gp, 3 * F, xut, d, 0.0f,
                      f[B_GCONV] + (size_t)k * 3 * F * d, d);
+            /* E_tok's rows of the user's tokens */
+            be->gemm(0, 0, nt, d, 3 * F, 1.0f, gp, 3 * F, net->wr, d, 0.0f, f[B_DXU] + t0 * d, d);
         }
     }
-    be->gemm(0, 0, (int)UT, d, 3 * F, 1.0f, f[B_GP], 3 * F, net->wr, d, 0.0f, f[B_DXU], d);
     be->seg_sq_norm(u->sq, f[B_DXU], D + x.ut_off, U, d);
 
     /* every layer's per-user share, one row per user */
