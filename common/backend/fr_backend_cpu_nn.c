@@ -105,7 +105,7 @@ void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, co
                                arg + (size_t)rows[i] * F, tok + (size_t)i * T, T, F, 0, F);
         return;
     }
-    float sink[FR_CPU_POOL_MAX_F];
+    float sink[FR_CPU_POOL_MAX_F] = {0}; /* written, never read for a result */
     /* tap[k][t + 1]: the row that tap k of a window centred at position t writes */
     float *tap[3][FR_CPU_POOL_MAX_T + 2];
     for (int i = 0; i < nu; i++) {
