@@ -93,8 +93,8 @@ void fr_cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, const f
 /* One thread: DP-SGD calls it for one user at a time from each of its workers, over
  * every (user, item) pair of a step, so it is the per-user path's hot loop. The same
  * sums as item_pool_backward without its branches: each item's tap rows are looked up
- * once (a position off the item or a padding token points at a scratch row that is
- * never read) and a filter that pooled 0 adds an exact 0. */
+ * once (a position off the item or a padding token points at a scratch row whose sums
+ * are thrown away) and a filter that pooled 0 adds an exact 0. */
 void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
                                     const int32_t *arg, const int32_t *rows, const int32_t *tok,
                                     int nu, int T, int F)
@@ -105,7 +105,7 @@ void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, co
                                arg + (size_t)rows[i] * F, tok + (size_t)i * T, T, F, 0, F);
         return;
     }
-    float sink[FR_CPU_POOL_MAX_F] = {0}; /* written, never read for a result */
+    float sink[FR_CPU_POOL_MAX_F] = {0}; /* the scratch row: its sums are thrown away */
     /* tap[k][t + 1]: the row that tap k of a window centred at position t writes */
     float *tap[3][FR_CPU_POOL_MAX_T + 2];
     for (int i = 0; i < nu; i++) {
