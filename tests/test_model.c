@@ -122,6 +122,65 @@ static void test_conv_pool_grad(void)
     free(db);
 }
 
+/* ---------- the token layers' per-user products (tap_products) ---------- */
+/* Against the dense products in double: rows a fifth set (the DP step's case), one row
+ * all zero, one row all set; dx and dwr hold garbage first, which must not survive.
+ * d 64 and 128 take the vector blocks, 70 those and the columns past them, 20 only
+ * the latter; f3 48 is three sixteens, 39 leaves a tail; nt 0 must zero dwr. */
+static void tap_case(const fr_backend *be, int nt, int f3, int d)
+{
+    size_t ng = (size_t)nt * f3, nx = (size_t)nt * d, nw = (size_t)f3 * d;
+    float *gp = calloc(ng + 1, sizeof(float)), *wr = malloc(sizeof(float) * nw);
+    float *x = malloc(sizeof(float) * (nx + 1)), *dx = malloc(sizeof(float) * (nx + 1));
+    float *dwr = malloc(sizeof(float) * nw);
+    fill(wr, nw, 1.0);
+    fill(x, nx, 1.0);
+    for (size_t i = 0; i < ng; i++) {
+        size_t row = i / (size_t)f3;
+        int set = row == 1 ? 0 : row == 2 ? 1 : fr_rng_uniform(&rng) < 0.2;
+        gp[i] = set ? (float)(2.0 * fr_rng_uniform(&rng) - 1.0) : 0.0f;
+    }
+    for (size_t i = 0; i < nx; i++)
+        dx[i] = 1e30f;
+    for (size_t i = 0; i < nw; i++)
+        dwr[i] = -1e30f;
+    be->tap_products(dx, dwr, gp, wr, x, nt, f3, d);
+    int off = 0;
+    double big = 0;
+    for (int t = 0; t < nt; t++)
+        for (int j = 0; j < d; j++) {
+            double ref = 0;
+            for (int c = 0; c < f3; c++)
+                ref += (double)gp[(size_t)t * f3 + c] * wr[(size_t)c * d + j];
+            big = fmax(big, fabs(ref));
+            off += fabs(dx[(size_t)t * d + j] - ref) > 1e-5 * (1.0 + fabs(ref));
+        }
+    for (int c = 0; c < f3; c++)
+        for (int j = 0; j < d; j++) {
+            double ref = 0;
+            for (int t = 0; t < nt; t++)
+                ref += (double)gp[(size_t)t * f3 + c] * x[(size_t)t * d + j];
+            off += fabs(dwr[(size_t)c * d + j] - ref) > 1e-5 * (1.0 + fabs(ref));
+        }
+    CHECK(off == 0, "tap_products nt %d f3 %d d %d: %d entries off the dense products", nt, f3, d,
+          off);
+    CHECK(nt < 3 || big > 0.1, "tap_products nt %d: the reference is suspiciously small", nt);
+    free(gp);
+    free(wr);
+    free(x);
+    free(dx);
+    free(dwr);
+}
+
+static void test_tap_products(void)
+{
+    const fr_backend *be = fr_backend_cpu();
+    static const int cases[][3] = {{37, 192, 64}, {37, 192, 128}, {9, 192, 70}, {9, 48, 20},
+                                   {5, 39, 64},   {1, 192, 64},   {0, 192, 64}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        tap_case(be, cases[i][0], cases[i][1], cases[i][2]);
+}
+
 /* ---------- layer: GRU over a sequence ---------- */
 typedef struct gru_case {
     int L, n, d;
@@ -557,6 +616,7 @@ int main(void)
 {
     fr_rng_seed(&rng, 12345);
     RUN(test_conv_pool_grad);
+    RUN(test_tap_products);
     RUN(test_gru_grad);
     RUN(test_softmax_grad);
     RUN(test_gru_few_rows);

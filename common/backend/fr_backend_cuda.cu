@@ -172,6 +172,15 @@ static void cu_gemm(int ta, int tb, int m, int n, int k, float alpha, const floa
     fr_cu_gemm_raw(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* tap_products: cuBLAS's dense products; on the device the zeros of gp cost less than
+ * the list of its set entries would. nt 0 leaves dwr zero (k = 0 scales it by 0). */
+static void cu_tap_products(float *dx, float *dwr, const float *gp, const float *wr, const float *x,
+                            int nt, int f3, int d)
+{
+    cu_gemm(0, 0, nt, d, f3, 1.0f, gp, f3, wr, d, 0.0f, dx, d);
+    cu_gemm(1, 0, f3, d, nt, 1.0f, gp, f3, x, d, 0.0f, dwr, d);
+}
+
 /* ---- element-wise and row ops ---- */
 
 __global__ void k_gather_rows(float *out, const float *src, const int32_t *rows, int n, int d)
@@ -473,6 +482,7 @@ static int open_device(void)
     b->row_scale = fr_cu_row_scale;
     b->seg_sum_rows = fr_cu_seg_sum_rows;
     b->seg_sq_norm = fr_cu_seg_sq_norm;
+    b->tap_products = cu_tap_products;
     b->conv_w_pack = fr_cu_conv_w_pack;
     b->conv_w_unpack_add = fr_cu_conv_w_unpack_add;
     b->gru_forward = fr_cu_gru_forward;

@@ -75,6 +75,15 @@ FR_BACKEND_OP(void, conv_pool_backward,
 FR_BACKEND_OP(void, conv_pool_backward_rows,
               (float *gp, float *dbias, const float *dm, const float *m, const int32_t *arg,
                const int32_t *rows, const int32_t *tok, int nu, int t, int f))
+/* The token layers' shares of one user's tap gradients gp (nt, 3F), as
+ * conv_pool_backward_rows leaves them: dx (nt, d) = gp wr, the user's token-embedding
+ * rows, and dwr (3F, d) = gp^T x, its convolution weights, for wr (3F, d) the packed
+ * weights and x (nt, d) the user's token embeddings. Overwrites dx and dwr (all zero
+ * when nt is 0). Most of gp is zero (a filter's gradient reaches the three tokens of its
+ * winning window only), which a backend may skip. */
+FR_BACKEND_OP(void, tap_products,
+              (float *dx, float *dwr, const float *gp, const float *wr, const float *x, int nt,
+               int f3, int d))
 /* conv_w (F, d, 3) <-> wr (3F, d) with wr[k*F+f][c] = conv_w[f][c][k] */
 FR_BACKEND_OP(void, conv_w_pack, (float *wr, const float *w, int f, int d))
 FR_BACKEND_OP(void, conv_w_unpack_add, (float *dw, const float *dwr, int f, int d))

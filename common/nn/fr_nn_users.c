@@ -37,7 +37,8 @@ enum {
 int fr_nn_users_supported(const fr_model *model)
 {
     const fr_backend *be = model->be;
-    return be->row_scale && be->seg_sum_rows && be->seg_sq_norm && be->conv_pool_backward_rows;
+    return be->row_scale && be->seg_sum_rows && be->seg_sq_norm && be->conv_pool_backward_rows &&
+           be->tap_products;
 }
 
 fr_status fr_nn_users_init(fr_nn_users *u, fr_model *model, fr_err *err)
@@ -443,11 +444,10 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
         if (nt == 0 && UT > 0)
             be->zero(f[B_GCONV] + (size_t)k * 3 * F * d, (size_t)3 * F * d);
         if (nt > 0) {
+            /* E_tok's rows of the user's tokens and its dconv_w */
             be->gather_rows(xut, net->xu, D + x.ut_tok + t0, nt, d);
-            be->gemm(1, 0, 3 * F, d, nt, 1.0f, gp, 3 * F, xut, d, 0.0f,
-                     f[B_GCONV] + (size_t)k * 3 * F * d, d);
-            /* E_tok's rows of the user's tokens */
-            be->gemm(0, 0, nt, d, 3 * F, 1.0f, gp, 3 * F, net->wr, d, 0.0f, f[B_DXU] + t0 * d, d);
+            be->tap_products(f[B_DXU] + t0 * d, f[B_GCONV] + (size_t)k * 3 * F * d, gp, net->wr,
+                             xut, nt, 3 * F, d);
         }
     }
     be->seg_sq_norm(u->sq, f[B_DXU], D + x.ut_off, U, d);

@@ -223,6 +223,32 @@ static void test_conv(void)
     gpu->conv_w_unpack_add(dacc, dwr2, F, d);
     EXPECT_CLOSE("conv_w_unpack_add", acc, dacc, nw, 1e-7);
 
+    /* tap_products on one user's tap rows, a fifth of their entries set, with the packed
+     * weights above: the CPU lists the set entries, the device multiplies densely */
+    int ut = 29, f3 = 3 * F;
+    float *ugp = rand_host((size_t)ut * f3, -1, 1), *ux = rand_host((size_t)ut * d, -1, 1);
+    for (size_t i = 0; i < (size_t)ut * f3; i++)
+        if (fr_rng_uniform(&rng) >= 0.2)
+            ugp[i] = 0.0f;
+    float *udx = malloc((size_t)ut * d * sizeof(float)), *udwr = malloc(nw * sizeof(float));
+    float *dugp = dev(ugp, (size_t)ut * f3), *dux = dev(ux, (size_t)ut * d);
+    float *dudx = dev_nan((size_t)ut * d), *dudwr = dev_nan(nw), *dwr3 = dev(wr, nw);
+    cpu->tap_products(udx, udwr, ugp, wr, ux, ut, f3, d);
+    gpu->tap_products(dudx, dudwr, dugp, dwr3, dux, ut, f3, d);
+    EXPECT_CLOSE("tap_products dx", udx, dudx, (size_t)ut * d, 1e-5);
+    EXPECT_CLOSE("tap_products dwr", udwr, dudwr, nw, 1e-5);
+    dudwr = dev_nan(nw);
+    gpu->tap_products(NULL, dudwr, dugp, dwr3, dux, 0, f3, d); /* no token: dwr all zero */
+    memset(udwr, 0, nw * sizeof(float));
+    EXPECT_CLOSE("tap_products dwr, no token", udwr, dudwr, nw, 0);
+    void *tf[] = {dugp, dux, dwr3};
+    for (size_t i = 0; i < sizeof tf / sizeof tf[0]; i++)
+        gpu->free(tf[i]);
+    free(ugp);
+    free(ux);
+    free(udx);
+    free(udwr);
+
     gpu->free(dp);
     gpu->free(dbias);
     gpu->free(dtok);
