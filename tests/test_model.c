@@ -126,7 +126,8 @@ static void test_conv_pool_grad(void)
 /* Against the dense products in double: rows a fifth set (the DP step's case), one row
  * all zero, one row all set; dx and dwr hold garbage first, which must not survive.
  * d 64 and 128 take the vector blocks, 70 those and the columns past them, 20 only
- * the latter; f3 48 is three sixteens, 39 leaves a tail; nt 0 must zero dwr. */
+ * the latter; f3 48 is three sixteens, 39 leaves a tail, 4100 is past the list's room
+ * (the dense products); nt 0 must zero dwr. */
 static void tap_case(const fr_backend *be, int nt, int f3, int d)
 {
     size_t ng = (size_t)nt * f3, nx = (size_t)nt * d, nw = (size_t)f3 * d;
@@ -176,7 +177,7 @@ static void test_tap_products(void)
 {
     const fr_backend *be = fr_backend_cpu();
     static const int cases[][3] = {{37, 192, 64}, {37, 192, 128}, {9, 192, 70}, {9, 48, 20},
-                                   {5, 39, 64},   {1, 192, 64},   {0, 192, 64}};
+                                   {5, 39, 64},   {3, 4100, 4},   {1, 192, 64}, {0, 192, 64}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         tap_case(be, cases[i][0], cases[i][1], cases[i][2]);
 }
