@@ -482,6 +482,7 @@ static int open_device(void)
     b->row_scale = fr_cu_row_scale;
     b->seg_sum_rows = fr_cu_seg_sum_rows;
     b->seg_sq_norm = fr_cu_seg_sq_norm;
+    b->dp_noise = fr_cu_dp_noise;
     b->tap_products = cu_tap_products;
     b->conv_w_pack = fr_cu_conv_w_pack;
     b->conv_w_unpack_add = fr_cu_conv_w_unpack_add;

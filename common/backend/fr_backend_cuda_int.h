@@ -93,6 +93,8 @@ void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const 
 void fr_cu_row_scale(float *x, const float *s, int n, int d);
 void fr_cu_seg_sum_rows(float *out, const float *x, const int32_t *off, int nseg, int d);
 void fr_cu_seg_sq_norm(double *out, const float *x, const int32_t *off, int nseg, int d);
+void fr_cu_dp_noise(float *out, const unsigned char *key, uint64_t nonce0, size_t n, size_t chunk,
+                    double stddev);
 /* Recall's selection (fr_backend_cuda_topk.cu). */
 void fr_cu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,
                      const int32_t *excl_off, const int32_t *excl);

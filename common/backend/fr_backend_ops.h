@@ -110,6 +110,16 @@ FR_BACKEND_OP(void, sampled_softmax,
               (float *logits, float *pos, const int32_t *neg, const int32_t *tgt, int n, int k,
                float scale, float *loss))
 
+/* DP-SGD's noise drawn where the parameters are: out (n) = stddev * N(0, 1), in chunks
+ * of `chunk` values, chunk c from the ChaCha20 stream of key (32 bytes) and the nonce
+ * whose first 8 bytes are nonce0 | c, little-endian (the last 4 zero), read from block 0
+ * on in pairs of 64-bit words by the polar method of util/fr_chacha.h: the values
+ * privacy/fr_dp_rng.h's fr_dp_rng_normals_at draws on the host for the same stream.
+ * Optional: NULL where the host draws them (the CPU backend). */
+FR_BACKEND_OP(void, dp_noise,
+              (float *out, const unsigned char *key, uint64_t nonce0, size_t n, size_t chunk,
+               double stddev))
+
 /* Recall's selection: for each row i of scores (n, v), the k best columns among
  * 1..v-1 (column 0 is the padding item) whose score is strictly above floor (NaN
  * never is) and that are not listed in excl[excl_off[i] .. excl_off[i+1])

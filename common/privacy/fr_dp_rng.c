@@ -1,5 +1,6 @@
 /* Cryptographically secure randomness for DP (see fr_dp_rng.h). */
 #include "privacy/fr_dp_rng.h"
+#include "util/fr_chacha.h"
 
 #include <math.h>
 #include <sodium.h>
@@ -71,10 +72,15 @@ void fr_dp_rng_normals(fr_dp_rng *r, float *out, size_t n, double stddev)
  * up from 0 and never reaches them. */
 #define STREAM_BIT (UINT64_C(1) << 63)
 
+uint64_t fr_dp_rng_stream_nonce(uint64_t stream)
+{
+    return stream | STREAM_BIT;
+}
+
 void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_t n, double stddev)
 {
     unsigned char nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
-    uint64_t id = stream | STREAM_BIT;
+    uint64_t id = fr_dp_rng_stream_nonce(stream);
     memcpy(nonce, &id, sizeof id);
     uint64_t buf[256];
     size_t have = 0, pos = 0;
@@ -88,19 +94,17 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
             have = sizeof buf / sizeof buf[0];
             pos = 0;
         }
-        /* Marsaglia's polar method: a point uniform in the square, kept when it falls
-         * inside the unit disc (pi/4 of the time), gives two independent normals with
-         * no sine or cosine to compute. */
-        double x = (double)(buf[pos] >> 11) * 0x1.0p-52 - 1.0;
-        double y = (double)(buf[pos + 1] >> 11) * 0x1.0p-52 - 1.0;
+        /* Marsaglia's polar method (util/fr_chacha.h, the device's copy of it): a point
+         * uniform in the square, kept when it falls inside the unit disc (pi/4 of the
+         * time), gives two independent normals with no sine or cosine to compute. */
+        float z0, z1;
+        int kept = fr_polar_pair(buf[pos], buf[pos + 1], stddev, &z0, &z1);
         pos += 2;
-        double s = x * x + y * y;
-        if (s >= 1.0 || s == 0.0)
+        if (!kept)
             continue;
-        double f = stddev * sqrt(-2.0 * log(s) / s);
-        out[i++] = (float)(x * f);
+        out[i++] = z0;
         if (i < n)
-            out[i++] = (float)(y * f);
+            out[i++] = z1;
     }
     sodium_memzero(buf, sizeof buf);
 }

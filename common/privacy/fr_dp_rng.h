@@ -46,5 +46,10 @@ void fr_dp_rng_normals(fr_dp_rng *r, float *out, size_t n, double stddev);
  * without touching r's own position: callers fill disjoint parts of a large noise
  * vector in parallel, each part from its own stream. */
 void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_t n, double stddev);
+/* The ChaCha20 nonce of that stream: its first 8 bytes the returned value, little-endian,
+ * the last 4 zero; the words of 64 bits the polar method reads are the stream's bytes
+ * from block 0 on, in pairs (a device that draws the same noise reads them so,
+ * util/fr_chacha.h and the backend's dp_noise). */
+uint64_t fr_dp_rng_stream_nonce(uint64_t stream);
 
 #endif

@@ -311,18 +311,17 @@ static void draw_noise_chunk(fr_dp_trainer *tr, long c)
                          tr->cfg.noise_multiplier * tr->cfg.clip);
 }
 
-/* Add the drawn noise to model->grads and divide by qN. */
-static void add_drawn_noise(fr_dp_trainer *tr)
+/* Add the noise in tmp (backend memory, model->n values) to model->grads, zero tmp
+ * again, and divide by qN. */
+static void add_noise_from(fr_dp_trainer *tr, float *tmp)
 {
     fr_model *m = tr->model;
     const fr_backend *be = m->be;
     int d = m->cfg.dim;
     /* Noise on every trainable coordinate; the padding rows (row 0 of both embedding
      * tables) are constants of the model, not parameters, and stay zero. */
-    memset(tr->noise + m->p[FR_P_E_ID].offset, 0, (size_t)d * sizeof(float));
-    memset(tr->noise + m->p[FR_P_E_TOK].offset, 0, (size_t)d * sizeof(float));
-    float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
-    be->upload(tmp, tr->noise, m->n * sizeof(float));
+    be->zero(tmp + m->p[FR_P_E_ID].offset, (size_t)d);
+    be->zero(tmp + m->p[FR_P_E_TOK].offset, (size_t)d);
     be->axpy(m->grads, 1.0f, tmp, m->n);
     be->zero(tmp, m->n);
     if (tr->rows_trained) { /* only the selected ID rows are trained (fr_dp_rows.h): the
@@ -338,8 +337,24 @@ static void add_drawn_noise(fr_dp_trainer *tr)
     be->scale(m->grads, (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users)), m->n);
 }
 
+/* The noise the host drew into tr->noise, through the backend. */
+static void add_drawn_noise(fr_dp_trainer *tr)
+{
+    float *tmp = tr->workers[0].user_grad; /* zero between users: free for the noise */
+    tr->model->be->upload(tmp, tr->noise, tr->model->n * sizeof(float));
+    add_noise_from(tr, tmp);
+}
+
 void fr_dp_add_noise(fr_dp_trainer *tr)
 {
+    const fr_backend *be = tr->model->be;
+    if (be->dp_noise) { /* drawn where the gradients are: the same streams as below */
+        float *tmp = tr->workers[0].user_grad;
+        be->dp_noise(tmp, tr->rng.key, fr_dp_rng_stream_nonce((uint64_t)tr->steps << 24),
+                     tr->model->n, NOISE_CHUNK, tr->cfg.noise_multiplier * tr->cfg.clip);
+        add_noise_from(tr, tmp);
+        return;
+    }
     long n_chunks = noise_chunks(tr);
 #pragma omp parallel for schedule(static) num_threads(tr->n_workers)
     for (long c = 0; c < n_chunks; c++)

@@ -3,6 +3,7 @@
  * usable GPU (or in a build without the backend) it says why, reports zero cases and
  * exits 0. The model on both backends is in test_cuda_model.c. */
 #include "fr_test_cuda.h"
+#include "privacy/fr_dp_rng.h"
 
 static void test_gemm(void)
 {
@@ -393,6 +394,38 @@ static void test_topk_rows(void)
             gpu->free(ds_[i]);
     }
 }
+/* dp_noise against the host's stream (privacy/fr_dp_rng.h): chunks of 1000 and a short
+ * last one, each chunk from its own nonce. The device's logarithm may round the last bit
+ * apart from the host's, which can move a value by one float step, rarely. */
+static void test_dp_noise(void)
+{
+    fr_dp_rng r;
+    fr_err err;
+    CHECK(fr_dp_rng_init(&r, "device noise", 12, &err) == FR_OK, "%s", err.msg);
+    size_t chunk = 1000, n = 2 * chunk + 357;
+    uint64_t step = 9;
+    float *host = malloc(n * sizeof(float));
+    for (size_t c = 0; c * chunk < n; c++) {
+        size_t len = n - c * chunk < chunk ? n - c * chunk : chunk;
+        fr_dp_rng_normals_at(&r, (step << 24) | c, host + c * chunk, len, 0.8);
+    }
+    float *d = dev_nan(n);
+    gpu->dp_noise(d, r.key, fr_dp_rng_stream_nonce(step << 24), n, chunk, 0.8);
+    float *got = down(d, n);
+    size_t same = 0, near = 0;
+    for (size_t i = 0; i < n; i++) {
+        same += memcmp(&host[i], &got[i], sizeof(float)) == 0;
+        near += fabsf(host[i] - got[i]) <= 2e-7f * fabsf(host[i]);
+    }
+    CHECK(near == n, "dp_noise: %zu of %zu values off the host's by more than a float step",
+          n - near, n);
+    CHECK(same + 3 >= n, "dp_noise: only %zu of %zu values equal to the host's", same, n);
+    gpu->free(d);
+    free(got);
+    free(host);
+    fr_dp_rng_free(&r);
+}
+
 int main(void)
 {
     if (!cuda_test_open("test_cuda_ops"))
@@ -403,5 +436,6 @@ int main(void)
     RUN(test_gru);
     RUN(test_softmax_adam);
     RUN(test_topk_rows);
+    RUN(test_dp_noise);
     return fr_test_end();
 }
