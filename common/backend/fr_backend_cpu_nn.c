@@ -133,20 +133,12 @@ void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, co
 }
 
 /* Eight floats: the vector type the loops below are written in (GCC and Clang lower it
- * to the machine's registers). */
+ * to the machine's registers, two halves where it has no 32-byte ones). Loads and
+ * stores are macros, not functions: a function that takes or returns this type has
+ * another calling convention with AVX than without, which the compiler warns about. */
 typedef float tap_v8 __attribute__((vector_size(32)));
-
-static inline tap_v8 v8_load(const float *p)
-{
-    tap_v8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void v8_store(float *p, tap_v8 v)
-{
-    memcpy(p, &v, sizeof v);
-}
+#define V8_LOAD(v, p) memcpy(&(v), (p), sizeof(tap_v8))
+#define V8_STORE(p, v) memcpy((p), &(v), sizeof(tap_v8))
 
 /* 64 of dx's columns summed over a row's listed entries in eight vector sums: a
  * product's addition waits for the one before it in the same sum, and eight sums keep
@@ -156,20 +148,26 @@ static void tap_row_64(float *o, const int *idx, const float *val, int n, const 
     tap_v8 a[8] = {0};
     for (int e = 0; e < n; e++) {
         const float *w = wr + (size_t)idx[e] * d;
-        tap_v8 v = {val[e], val[e], val[e], val[e], val[e], val[e], val[e], val[e]};
-        for (int k = 0; k < 8; k++)
-            a[k] += v * v8_load(w + 8 * k);
+        tap_v8 v = {val[e], val[e], val[e], val[e], val[e], val[e], val[e], val[e]}, x;
+        for (int k = 0; k < 8; k++) {
+            V8_LOAD(x, w + 8 * k);
+            a[k] += v * x;
+        }
     }
     for (int k = 0; k < 8; k++)
-        v8_store(o + 8 * k, a[k]);
+        V8_STORE(o + 8 * k, a[k]);
 }
 
 /* y[0..64) += v x[0..64), unrolled: the row is one entry's whole update */
 static inline void tap_axpy_64(float *restrict y, float v, const float *restrict x)
 {
-    tap_v8 vv = {v, v, v, v, v, v, v, v};
-    for (int k = 0; k < 8; k++)
-        v8_store(y + 8 * k, v8_load(y + 8 * k) + vv * v8_load(x + 8 * k));
+    tap_v8 vv = {v, v, v, v, v, v, v, v}, xs, ys;
+    for (int k = 0; k < 8; k++) {
+        V8_LOAD(xs, x + 8 * k);
+        V8_LOAD(ys, y + 8 * k);
+        ys += vv * xs;
+        V8_STORE(y + 8 * k, ys);
+    }
 }
 
 /* The set entries of a row g (f3): their columns in idx and values in val, in column
