@@ -119,6 +119,10 @@ $(BUILD)/%.o: %.cu | deps
 $(BUILD)/common/backend/fr_backend_cuda_load.o: CFLAGS_ALL += \
 	-DFR_CUDA_LIB_BUILT='"$(abspath $(BUILD))/libfedrecall_cuda.so"'
 
+# The DP noise's square roots are of positive numbers: without errno to set they run
+# in vectors (fr_dp_rng_normals_at); the values are the same.
+$(BUILD)/common/privacy/fr_dp_rng.o: CFLAGS_ALL += -fno-math-errno
+
 # cudart is linked statically into the object (nvcc's default), cuBLAS from the toolkit.
 $(CUDA_SO): $(CUDA_OBJ)
 	@$(if $(Q),echo "  NVCC $@")

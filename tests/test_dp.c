@@ -362,6 +362,63 @@ static void test_noise_std(void)
 /* The noise vectors' sampler gives a standard normal, not merely the right variance:
  * the tail masses beyond 1, 2 and 3 and the fourth moment, and streams that do not
  * repeat each other. */
+/* The batched step on the CPU adds each chunk of noise where it is drawn (no copy of
+ * the whole vector): the result must be, bit for bit, the gradients plus the keyed
+ * stream of each chunk, padding rows left out, divided by qN. A token table of 10,000
+ * rows makes the vector span two chunks, drawn by two threads. */
+static void test_noise_in_place(void)
+{
+    fr_err err = {{0}};
+    fr_model m;
+    fr_dp_trainer tr;
+    const fr_backend *be = fr_backend_cpu();
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = 10000, .num_tokens = T, .dim = D, .filters = F};
+    if (fr_model_init(&m, &mc, be, tokens, NULL, &err)) {
+        CHECK(0, "model: %s", err.msg);
+        return;
+    }
+    fr_model_init_params(&m, 3);
+    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = 0.5,
+                       .noise_multiplier = 1.3,
+                       .clip = 0.7f,
+                       .max_windows = 4,
+                       .workers = 2,
+                       .seed = "in place",
+                       .seed_len = 8};
+    if (fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
+        CHECK(0, "dp trainer: %s", err.msg);
+        fr_model_free(&m);
+        return;
+    }
+    CHECK(m.n > 65536 && m.n < 2 * 65536, "the vector spans %zu coordinates, want two chunks", m.n);
+    tr.steps = 3;
+    float *g0 = malloc(m.n * sizeof(float)), *want = malloc(m.n * sizeof(float));
+    fr_rng r;
+    fr_rng_seed(&r, 11);
+    for (size_t i = 0; i < m.n; i++)
+        g0[i] = (float)fr_rng_below(&r, 2001) * 1e-3f - 1.0f;
+    be->upload(m.grads, g0, m.n * sizeof(float));
+    fr_dp_add_noise(&tr);
+    for (size_t lo = 0, c = 0; lo < m.n; lo += 65536, c++) {
+        size_t len = m.n - lo < 65536 ? m.n - lo : 65536;
+        fr_dp_rng_normals_at(&tr.rng, ((uint64_t)3 << 24) | c, want + lo, len, 1.3 * 0.7f);
+    }
+    float inv = (float)(1.0 / (0.5 * tr.n_users));
+    size_t pad_id = m.p[FR_P_E_ID].offset, pad_tok = m.p[FR_P_E_TOK].offset, bad = 0;
+    for (size_t i = 0; i < m.n; i++) {
+        int pad = (i >= pad_id && i < pad_id + D) || (i >= pad_tok && i < pad_tok + D);
+        want[i] = (g0[i] + (pad ? 0.0f : want[i])) * inv;
+        bad += memcmp(&want[i], &m.grads[i], sizeof(float)) != 0;
+    }
+    CHECK(bad == 0, "%zu of %zu coordinates differ from gradient + keyed noise, / qN", bad, m.n);
+    free(g0);
+    free(want);
+    fr_dp_trainer_free(&tr);
+    fr_model_free(&m);
+}
+
 static void test_noise_gaussian(void)
 {
     fr_dp_rng r;
@@ -466,6 +523,7 @@ int main(void)
     RUN(test_step_workers);
     RUN(test_step_noise_everywhere);
     RUN(test_noise_std);
+    RUN(test_noise_in_place);
     RUN(test_noise_gaussian);
     RUN(test_noise_source);
     RUN(test_ledger);

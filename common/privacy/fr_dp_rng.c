@@ -77,34 +77,112 @@ uint64_t fr_dp_rng_stream_nonce(uint64_t stream)
     return stream | STREAM_BIT;
 }
 
+/* Blocks at a time: the keystream's blocks [counter, counter + FR_LANES) computed side
+ * by side, word w of every block in one row, so that the compiler turns each quarter
+ * round into vector operations; out gets them as the stream lays them out (block after
+ * block, 16 little-endian words each). Same words as util/fr_chacha.h's block, which
+ * tests/test_chacha.c holds to libsodium. */
+#define FR_LANES 16
+
+static void chacha_blocks(uint32_t out[FR_LANES * 16], const uint32_t key[8], uint32_t counter,
+                          const uint32_t nonce[3])
+{
+    const uint32_t in[16] = {0x61707865u, 0x3320646eu, 0x79622d32u, 0x6b206574u, key[0], key[1],
+                             key[2],      key[3],      key[4],      key[5],      key[6], key[7],
+                             0,           nonce[0],    nonce[1],    nonce[2]};
+    uint32_t x[16][FR_LANES], s[16][FR_LANES];
+    for (int w = 0; w < 16; w++)
+        for (int l = 0; l < FR_LANES; l++)
+            s[w][l] = w == 12 ? counter + (uint32_t)l : in[w];
+    memcpy(x, s, sizeof x);
+#define QR(a, b, c, d)                                                                             \
+    for (int l = 0; l < FR_LANES; l++) {                                                           \
+        x[a][l] += x[b][l];                                                                        \
+        x[d][l] = fr_chacha_rotl(x[d][l] ^ x[a][l], 16);                                           \
+        x[c][l] += x[d][l];                                                                        \
+        x[b][l] = fr_chacha_rotl(x[b][l] ^ x[c][l], 12);                                           \
+        x[a][l] += x[b][l];                                                                        \
+        x[d][l] = fr_chacha_rotl(x[d][l] ^ x[a][l], 8);                                            \
+        x[c][l] += x[d][l];                                                                        \
+        x[b][l] = fr_chacha_rotl(x[b][l] ^ x[c][l], 7);                                            \
+    }
+    for (int r = 0; r < 10; r++) {
+        QR(0, 4, 8, 12)
+        QR(1, 5, 9, 13)
+        QR(2, 6, 10, 14)
+        QR(3, 7, 11, 15)
+        QR(0, 5, 10, 15)
+        QR(1, 6, 11, 12)
+        QR(2, 7, 8, 13)
+        QR(3, 4, 9, 14)
+    }
+#undef QR
+    for (int w = 0; w < 16; w++)
+        for (int l = 0; l < FR_LANES; l++)
+            out[l * 16 + w] = x[w][l] + s[w][l];
+    sodium_memzero(x, sizeof x);
+    sodium_memzero(s, sizeof s);
+}
+
 void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_t n, double stddev)
 {
-    unsigned char nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
     uint64_t id = fr_dp_rng_stream_nonce(stream);
-    memcpy(nonce, &id, sizeof id);
-    uint64_t buf[256];
-    size_t have = 0, pos = 0;
+    uint32_t key[8], nonce[3] = {(uint32_t)id, (uint32_t)(id >> 32), 0};
+    for (int i = 0; i < 8; i++) /* the key's bytes as little-endian words */
+        key[i] = (uint32_t)r->key[4 * i] | (uint32_t)r->key[4 * i + 1] << 8 |
+                 (uint32_t)r->key[4 * i + 2] << 16 | (uint32_t)r->key[4 * i + 3] << 24;
+    enum { PAIRS = FR_LANES * 4 }; /* a block's 16 words are 4 pairs of 64-bit words */
+    uint32_t words[FR_LANES * 16];
+    double px[PAIRS], py[PAIRS], ps[PAIRS], x[PAIRS], y[PAIRS], s[PAIRS], f[PAIRS];
     uint32_t block = 0;
-    for (size_t i = 0; i < n;) {
-        if (pos + 2 > have) {
-            memset(buf, 0, sizeof buf);
-            crypto_stream_chacha20_ietf_xor_ic((unsigned char *)buf, (unsigned char *)buf,
-                                               sizeof buf, nonce, block, r->key);
-            block += sizeof buf / 64;
-            have = sizeof buf / sizeof buf[0];
-            pos = 0;
+    size_t i = 0;
+    while (i < n) {
+        chacha_blocks(words, key, block, nonce);
+        block += FR_LANES;
+        /* Marsaglia's polar method (util/fr_chacha.h's fr_polar_pair, the device's copy,
+         * step by step, so that the values are the same bits): a point uniform in the
+         * square, kept when it falls inside the unit disc (pi/4 of the time), gives two
+         * independent normals with no sine or cosine. First every pair's point, kept
+         * ones packed to the front without a branch, then the kept ones' factors. */
+        for (int p = 0; p < PAIRS; p++) {
+            uint64_t a = (uint64_t)words[4 * p] | (uint64_t)words[4 * p + 1] << 32;
+            uint64_t b = (uint64_t)words[4 * p + 2] | (uint64_t)words[4 * p + 3] << 32;
+            px[p] = fr_chacha_mul_add((double)(a >> 11), 0x1.0p-52, -1.0);
+            py[p] = fr_chacha_mul_add((double)(b >> 11), 0x1.0p-52, -1.0);
+            ps[p] = fr_chacha_mul_add(px[p], px[p], py[p] * py[p]);
         }
-        /* Marsaglia's polar method (util/fr_chacha.h, the device's copy of it): a point
-         * uniform in the square, kept when it falls inside the unit disc (pi/4 of the
-         * time), gives two independent normals with no sine or cosine to compute. */
-        float z0, z1;
-        int kept = fr_polar_pair(buf[pos], buf[pos + 1], stddev, &z0, &z1);
-        pos += 2;
-        if (!kept)
-            continue;
-        out[i++] = z0;
-        if (i < n)
-            out[i++] = z1;
+        int k = 0;
+        for (int p = 0; p < PAIRS; p++) {
+            x[k] = px[p];
+            y[k] = py[p];
+            s[k] = ps[p];
+            k += !(ps[p] >= 1.0 || ps[p] == 0.0);
+        }
+        for (int j = 0; j < k; j++)
+            f[j] = log(s[j]);
+        /* sqrt of a positive number: the object is built without errno for it
+         * (Makefile), so that this loop runs in vectors */
+        for (int j = 0; j < k; j++)
+            f[j] = stddev * sqrt(-2.0 * f[j] / s[j]);
+        if (n - i >= 2 * (size_t)k) {
+            float *o = out + i;
+            for (int j = 0; j < k; j++) {
+                o[2 * j] = (float)(x[j] * f[j]);
+                o[2 * j + 1] = (float)(y[j] * f[j]);
+            }
+            i += 2 * (size_t)k;
+        } else {
+            for (int j = 0; j < k && i < n; j++) {
+                out[i++] = (float)(x[j] * f[j]);
+                if (i < n)
+                    out[i++] = (float)(y[j] * f[j]);
+            }
+        }
     }
-    sodium_memzero(buf, sizeof buf);
+    sodium_memzero(words, sizeof words);
+    sodium_memzero(key, sizeof key);
+    sodium_memzero(px, sizeof px);
+    sodium_memzero(py, sizeof py);
+    sodium_memzero(x, sizeof x);
+    sodium_memzero(y, sizeof y);
 }

@@ -8,6 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+/* The noise is drawn in chunks, each from its own stream of the key (step and chunk
+ * number), so chunks are drawn in parallel and the noise does not depend on the
+ * number of threads or on which thread draws which chunk. */
+#define NOISE_CHUNK 65536
+
 static fr_status per_user_ready(fr_dp_trainer *tr, fr_err *err);
 static void per_user_release(fr_dp_trainer *tr);
 static fr_status per_user_step(fr_dp_trainer *tr, int n, fr_dp_step_stats *out, fr_err *err);
@@ -104,8 +109,10 @@ fr_status fr_dp_trainer_init(fr_dp_trainer *tr, fr_model *model, const fr_train_
     tr->item_seen = calloc((size_t)model->cfg.num_items, 1);
     tr->n_workers = dc->workers > 0 ? dc->workers : 1;
     tr->workers = calloc((size_t)tr->n_workers, sizeof(fr_dp_worker));
+    tr->chunk_noise = malloc((size_t)tr->n_workers * NOISE_CHUNK * sizeof(float));
     if (!tr->user_first || !tr->user_count || !tr->sampled || !tr->worker_of || !tr->by_cost ||
-        !tr->noise || !tr->neg_buf || !tr->workers || !tr->step_items || !tr->item_seen) {
+        !tr->noise || !tr->neg_buf || !tr->workers || !tr->step_items || !tr->item_seen ||
+        !tr->chunk_noise) {
         st = fr_fail(err, FR_ENOMEM, "dp: cannot allocate per-user buffers");
         goto fail;
     }
@@ -182,6 +189,7 @@ void fr_dp_trainer_free(fr_dp_trainer *tr)
     free(tr->user_first);
     free(tr->user_count);
     free(tr->noise);
+    free(tr->chunk_noise);
     free(tr->neg_buf);
     if (tr->row_keep)
         tr->model->be->free(tr->row_keep);
@@ -293,22 +301,33 @@ fr_status fr_dp_accumulate_user(fr_dp_trainer *tr, int u, fr_dp_step_stats *out,
     return fr_dp_accumulate_users(tr, &one, 1, out, err);
 }
 
-/* The noise is drawn in chunks, each from its own stream of the key (step and chunk
- * number), so chunks are drawn in parallel and the noise does not depend on the
- * number of threads or on which thread draws which chunk. */
-#define NOISE_CHUNK 65536
-
 static long noise_chunks(const fr_dp_trainer *tr)
 {
     return (long)((tr->model->n + NOISE_CHUNK - 1) / NOISE_CHUNK);
 }
 
-static void draw_noise_chunk(fr_dp_trainer *tr, long c)
+/* Chunk c of the step's noise into out (its first value is the model's coordinate
+ * c NOISE_CHUNK); returns its length. */
+static size_t draw_chunk_into(const fr_dp_trainer *tr, long c, float *out)
 {
     size_t n = tr->model->n, lo = (size_t)c * NOISE_CHUNK;
     size_t len = n - lo < NOISE_CHUNK ? n - lo : NOISE_CHUNK;
-    fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, tr->noise + lo, len,
+    fr_dp_rng_normals_at(&tr->rng, ((uint64_t)tr->steps << 24) | (uint64_t)c, out, len,
                          tr->cfg.noise_multiplier * tr->cfg.clip);
+    return len;
+}
+
+static void draw_noise_chunk(fr_dp_trainer *tr, long c)
+{
+    (void)draw_chunk_into(tr, c, tr->noise + (size_t)c * NOISE_CHUNK);
+}
+
+/* Zero the part of [lo, lo + len) that falls in [at, at + len_at). */
+static void zero_overlap(float *chunk, size_t lo, size_t len, size_t at, size_t len_at)
+{
+    size_t a = at > lo ? at : lo, b = at + len_at < lo + len ? at + len_at : lo + len;
+    if (a < b)
+        memset(chunk + (a - lo), 0, (b - a) * sizeof(float));
 }
 
 /* Add the noise in tmp (backend memory, model->n values) to model->grads, zero tmp
@@ -345,6 +364,34 @@ static void add_drawn_noise(fr_dp_trainer *tr)
     add_noise_from(tr, tmp);
 }
 
+/* The CPU's way (no dp_noise op: the gradients are host memory). Each thread draws a
+ * chunk into a buffer of its own that stays in cache and adds it to the gradients
+ * there, already divided by qN: one pass over the gradients, where drawing into
+ * tr->noise, copying it, adding it, clearing the copy and scaling were five. Each
+ * coordinate gets the same two float operations as add_noise_from's axpy and scale, in
+ * the same order, so the result is the same bits. */
+static void add_noise_in_place(fr_dp_trainer *tr)
+{
+    fr_model *m = tr->model;
+    size_t d = (size_t)m->cfg.dim, id_row0 = m->p[FR_P_E_ID].offset,
+           tok_row0 = m->p[FR_P_E_TOK].offset;
+    float inv = (float)(1.0 / (tr->cfg.sampling_rate * tr->n_users));
+    long n_chunks = noise_chunks(tr);
+#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
+    for (long c = 0; c < n_chunks; c++) {
+        float *z = tr->chunk_noise + (size_t)omp_get_thread_num() * NOISE_CHUNK;
+        size_t lo = (size_t)c * NOISE_CHUNK, len = draw_chunk_into(tr, c, z);
+        /* the padding rows are constants of the model, not parameters */
+        zero_overlap(z, lo, len, id_row0, d);
+        zero_overlap(z, lo, len, tok_row0, d);
+        float *g = m->grads + lo;
+        for (size_t i = 0; i < len; i++)
+            g[i] = (g[i] + z[i]) * inv;
+    }
+    if (tr->rows_trained) /* rows kept or not: a factor 1 or 0 after the scale is the same */
+        m->be->row_scale(m->grads + m->p[FR_P_E_ID].offset, tr->row_keep, m->cfg.num_items, (int)d);
+}
+
 void fr_dp_add_noise(fr_dp_trainer *tr)
 {
     const fr_backend *be = tr->model->be;
@@ -355,11 +402,7 @@ void fr_dp_add_noise(fr_dp_trainer *tr)
         add_noise_from(tr, tmp);
         return;
     }
-    long n_chunks = noise_chunks(tr);
-#pragma omp parallel for schedule(static) num_threads(tr->n_workers)
-    for (long c = 0; c < n_chunks; c++)
-        draw_noise_chunk(tr, c);
-    add_drawn_noise(tr);
+    add_noise_in_place(tr);
 }
 
 void fr_dp_draw_negatives(fr_dp_trainer *tr)

@@ -93,6 +93,8 @@ typedef struct fr_dp_trainer {
     int32_t *worker_of;     /* n_users: the worker of each sampled user */
     int32_t *by_cost;       /* n_users: sampled positions, largest users first */
     float *noise;           /* host, model->n */
+    float *chunk_noise;     /* host, n_workers x the noise's chunk: each thread's chunk
+                               when the host adds the noise in place */
     int32_t *neg_buf;
     fr_nn items;               /* the step's shared item tower (when share is set) */
     int share;                 /* 1: users read the shared item tower; 0: each its own */
