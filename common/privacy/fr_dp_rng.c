@@ -2,6 +2,9 @@
 #include "privacy/fr_dp_rng.h"
 #include "util/fr_chacha.h"
 
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <math.h>
 #include <sodium.h>
 #include <string.h>
@@ -133,7 +136,7 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
                  (uint32_t)r->key[4 * i + 2] << 16 | (uint32_t)r->key[4 * i + 3] << 24;
     enum { PAIRS = FR_LANES * 4 }; /* a block's 16 words are 4 pairs of 64-bit words */
     uint32_t words[FR_LANES * 16];
-    double px[PAIRS], py[PAIRS], ps[PAIRS], x[PAIRS], y[PAIRS], s[PAIRS], f[PAIRS];
+    double px[PAIRS], py[PAIRS], ps[PAIRS], x[PAIRS + 8], y[PAIRS + 8], s[PAIRS + 8], f[PAIRS];
     uint32_t block = 0;
     size_t i = 0;
     while (i < n) {
@@ -152,12 +155,26 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
             ps[p] = fr_chacha_mul_add(px[p], px[p], py[p] * py[p]);
         }
         int k = 0;
+#ifdef __AVX512F__
+        /* eight at a time, compressed in registers and stored whole: the next store
+         * overwrites the unkept tail (the arrays have room for it) */
+        for (int p = 0; p < PAIRS; p += 8) {
+            __m512d vs = _mm512_loadu_pd(ps + p);
+            __mmask8 kept = _mm512_cmp_pd_mask(vs, _mm512_set1_pd(1.0), _CMP_LT_OQ) &
+                            _mm512_cmp_pd_mask(vs, _mm512_setzero_pd(), _CMP_NEQ_OQ);
+            _mm512_storeu_pd(x + k, _mm512_maskz_compress_pd(kept, _mm512_loadu_pd(px + p)));
+            _mm512_storeu_pd(y + k, _mm512_maskz_compress_pd(kept, _mm512_loadu_pd(py + p)));
+            _mm512_storeu_pd(s + k, _mm512_maskz_compress_pd(kept, vs));
+            k += __builtin_popcount((unsigned)kept);
+        }
+#else
         for (int p = 0; p < PAIRS; p++) {
             x[k] = px[p];
             y[k] = py[p];
             s[k] = ps[p];
             k += !(ps[p] >= 1.0 || ps[p] == 0.0);
         }
+#endif
         for (int j = 0; j < k; j++)
             f[j] = log(s[j]);
         /* sqrt of a positive number: the object is built without errno for it
