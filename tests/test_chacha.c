@@ -2,7 +2,8 @@
  * draw DP-SGD's noise: the block against libsodium's keystream, and the noise the
  * device's order of work gives (rounds of blocks, one thread per block, outputs placed
  * by a prefix sum of the pairs each thread kept) against the host's
- * fr_dp_rng_normals_at, bit for bit. */
+ * fr_dp_rng_normals_at, bit for bit. The host computes its blocks sixteen side by side
+ * and its pairs in passes; the second check holds that to the block and the pair too. */
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,10 @@
 /* ChaCha20's block function (RFC 8439, the IETF variant: a 32-bit block counter and a
  * 96-bit nonce) and one pair of the polar method, written once for the host and the
  * device, so that a device draws DP-SGD's noise from the same keyed stream as the host
- * (privacy/fr_dp_rng.h). The host reads its stream through libsodium;
- * tests/test_chacha.c holds this block function to libsodium's bytes and the pair to
- * the host's noise. Header only: the CUDA backend compiles it into its kernels. */
+ * (privacy/fr_dp_rng.h). The host computes sixteen blocks side by side with the same
+ * rounds (fr_dp_rng.c); tests/test_chacha.c holds this block function to libsodium's
+ * bytes and the device's use of it to the host's noise, bit for bit. Header only: the
+ * CUDA backend compiles it into its kernels. */
 #ifndef FR_CHACHA_H
 #define FR_CHACHA_H
 
