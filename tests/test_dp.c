@@ -2,8 +2,9 @@
  * contribution (even a user whose gradient is 1000 times larger), the sparse per-user
  * path gives the same sum as dense per-user gradients, a user's gradient read through
  * the step's shared item tower is that of its own batch, steps are reproducible with
- * several workers, the noise is Gaussian with the standard deviation sigma C / (qN)
- * and comes from an unpredictable source, and the ledger
+ * several workers, the noise is Gaussian with the standard deviation sigma C / (qN),
+ * is added in place on the CPU as each chunk's keyed stream, bit for bit, and comes
+ * from an unpredictable source, and the ledger
  * remembers every step across reopenings, ignores a line cut short by a crash and
  * enforces the budget. */
 #include <math.h>
@@ -282,27 +283,44 @@ static void test_step_workers(void)
 /* A whole step puts noise on every trainable coordinate of a model larger than one
  * noise chunk (the workers draw the chunks), and none on the padding rows: with noise
  * far above the gradients, Adam's first step moves every parameter by about lr. */
+/* A model whose 10,000 token rows (no item uses them) make 80,000 parameters, two
+ * noise chunks, and a batched trainer on it with two workers (q 0.5, lr 1e-2); CHECK
+ * fails and -1 comes back when either cannot be made. */
+static int setup_two_chunks(fr_model *m, fr_dp_trainer *tr, double sigma, float clip,
+                            const char *seed)
+{
+    fr_err err = {{0}};
+    fr_model_config mc = {
+        .num_items = V, .token_vocab = 10000, .num_tokens = T, .dim = D, .filters = F};
+    if (fr_model_init(m, &mc, fr_backend_cpu(), tokens, NULL, &err)) {
+        CHECK(0, "model: %s", err.msg);
+        return -1;
+    }
+    fr_model_init_params(m, 3);
+    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
+    fr_dp_config dc = {.sampling_rate = 0.5,
+                       .noise_multiplier = sigma,
+                       .clip = clip,
+                       .max_windows = 4,
+                       .workers = 2,
+                       .seed = seed,
+                       .seed_len = strlen(seed)};
+    if (fr_dp_trainer_init(tr, m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
+        CHECK(0, "dp trainer: %s", err.msg);
+        fr_model_free(m);
+        return -1;
+    }
+    return 0;
+}
+
 static void test_step_noise_everywhere(void)
 {
     fr_model m;
     fr_dp_trainer tr;
     fr_err err = {{0}};
-    int vt = 10000; /* token rows no item uses: 80,000 parameters, two noise chunks */
-    fr_model_config mc = {
-        .num_items = V, .token_vocab = vt, .num_tokens = T, .dim = D, .filters = F};
-    CHECK(fr_model_init(&m, &mc, fr_backend_cpu(), tokens, NULL, &err) == FR_OK, "%s", err.msg);
-    fr_model_init_params(&m, 3);
     float lr = 1e-2f;
-    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = lr, .seed = 5};
-    fr_dp_config dc = {.sampling_rate = 0.5,
-                       .noise_multiplier = 1e3,
-                       .clip = 1.0f,
-                       .max_windows = 4,
-                       .workers = 2,
-                       .seed = "n",
-                       .seed_len = 1};
-    CHECK(fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err) == FR_OK,
-          "%s", err.msg);
+    if (setup_two_chunks(&m, &tr, 1e3, 1.0f, "n"))
+        return;
     CHECK(m.n > 65536, "model of %zu parameters fits one chunk", m.n);
     float *before = malloc(m.n * sizeof(float)), *after = malloc(m.n * sizeof(float));
     fr_model_get_params(&m, before);
@@ -359,39 +377,17 @@ static void test_noise_std(void)
     fr_model_free(&m);
 }
 
-/* The noise vectors' sampler gives a standard normal, not merely the right variance:
- * the tail masses beyond 1, 2 and 3 and the fourth moment, and streams that do not
- * repeat each other. */
 /* The batched step on the CPU adds each chunk of noise where it is drawn (no copy of
  * the whole vector): the result must be, bit for bit, the gradients plus the keyed
- * stream of each chunk, padding rows left out, divided by qN. A token table of 10,000
- * rows makes the vector span two chunks, drawn by two threads. */
+ * stream of each chunk, padding rows left out, divided by qN, over two chunks drawn
+ * by two threads. */
 static void test_noise_in_place(void)
 {
-    fr_err err = {{0}};
     fr_model m;
     fr_dp_trainer tr;
     const fr_backend *be = fr_backend_cpu();
-    fr_model_config mc = {
-        .num_items = V, .token_vocab = 10000, .num_tokens = T, .dim = D, .filters = F};
-    if (fr_model_init(&m, &mc, be, tokens, NULL, &err)) {
-        CHECK(0, "model: %s", err.msg);
+    if (setup_two_chunks(&m, &tr, 1.3, 0.7f, "in place"))
         return;
-    }
-    fr_model_init_params(&m, 3);
-    fr_train_config tc = {.batch = 8, .seq_len = L, .negatives = 10, .lr = 1e-2f, .seed = 5};
-    fr_dp_config dc = {.sampling_rate = 0.5,
-                       .noise_multiplier = 1.3,
-                       .clip = 0.7f,
-                       .max_windows = 4,
-                       .workers = 2,
-                       .seed = "in place",
-                       .seed_len = 8};
-    if (fr_dp_trainer_init(&tr, &m, &tc, &dc, train_off, U, windows, n_windows, &err)) {
-        CHECK(0, "dp trainer: %s", err.msg);
-        fr_model_free(&m);
-        return;
-    }
     CHECK(m.n > 65536 && m.n < 2 * 65536, "the vector spans %zu coordinates, want two chunks", m.n);
     tr.steps = 3;
     float *g0 = malloc(m.n * sizeof(float)), *want = malloc(m.n * sizeof(float));
@@ -419,6 +415,9 @@ static void test_noise_in_place(void)
     fr_model_free(&m);
 }
 
+/* The noise vectors' sampler gives a standard normal, not merely the right variance:
+ * the tail masses beyond 1, 2 and 3 and the fourth moment, and streams that do not
+ * repeat each other. */
 static void test_noise_gaussian(void)
 {
     fr_dp_rng r;
