@@ -115,7 +115,8 @@ FR_BACKEND_OP(void, sampled_softmax,
  * whose first 8 bytes are nonce0 | c, little-endian (the last 4 zero), read from block 0
  * on in pairs of 64-bit words by the polar method of util/fr_chacha.h: the values
  * privacy/fr_dp_rng.h's fr_dp_rng_normals_at draws on the host for the same stream.
- * Optional: NULL where the host draws them (the CPU backend). */
+ * Optional: NULL where the host draws them straight into the gradients (the CPU
+ * backend, whose memory is the host's). */
 FR_BACKEND_OP(void, dp_noise,
               (float *out, const unsigned char *key, uint64_t nonce0, size_t n, size_t chunk,
                double stddev))
