@@ -151,10 +151,13 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     }
     lb_off[U] = L * win_off[U];
     H[x->ident + U] = U;
-    for (int k = 0, at = 0; k < U; k++) /* a stable counting sort: users in order */
-        for (int j = 0; j < np; j++)
-            if (pu[j] == k)
-                H[x->np_perm + at++] = j;
+    /* a stable counting sort: users in order, each user's positions in the net's order.
+     * One pass over the positions: a pass per user was U x np steps on the host, tens
+     * of millions a step at the GPU-sized configuration's hundreds of users. */
+    int32_t *next = H + x->chunk; /* scratch until the chunks are written */
+    memcpy(next, np_off, (size_t)U * sizeof(int32_t));
+    for (int j = 0; j < np; j++)
+        H[x->np_perm + next[pu[j]]++] = j;
     for (int k = 0; k < U; k++) {
         size_t at = (size_t)lb_off[k];
         for (int32_t r = win_off[k]; r < win_off[k + 1]; r++)
