@@ -68,9 +68,7 @@ void fr_cu_dp_noise(float *out, const unsigned char *key, uint64_t nonce0, size_
     if (n == 0 || chunk == 0)
         return;
     noise_key k;
-    for (int i = 0; i < 8; i++)
-        k.w[i] = (uint32_t)key[4 * i] | (uint32_t)key[4 * i + 1] << 8 |
-                 (uint32_t)key[4 * i + 2] << 16 | (uint32_t)key[4 * i + 3] << 24;
+    fr_chacha_key_words(k.w, key);
     size_t chunks = (n + chunk - 1) / chunk;
     k_dp_noise<<<(unsigned)chunks, NOISE_THREADS, 0, fr_cu_stream>>>(out, k, nonce0, n, chunk,
                                                                      stddev);

@@ -131,9 +131,7 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
 {
     uint64_t id = fr_dp_rng_stream_nonce(stream);
     uint32_t key[8], nonce[3] = {(uint32_t)id, (uint32_t)(id >> 32), 0};
-    for (int i = 0; i < 8; i++) /* the key's bytes as little-endian words */
-        key[i] = (uint32_t)r->key[4 * i] | (uint32_t)r->key[4 * i + 1] << 8 |
-                 (uint32_t)r->key[4 * i + 2] << 16 | (uint32_t)r->key[4 * i + 3] << 24;
+    fr_chacha_key_words(key, r->key);
     enum { PAIRS = FR_LANES * 4 }; /* a block's 16 words are 4 pairs of 64-bit words */
     uint32_t words[FR_LANES * 16];
     double px[PAIRS], py[PAIRS], ps[PAIRS], x[PAIRS + 8], y[PAIRS + 8], s[PAIRS + 8], f[PAIRS];
@@ -142,22 +140,21 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
     while (i < n) {
         chacha_blocks(words, key, block, nonce);
         block += FR_LANES;
-        /* Marsaglia's polar method (util/fr_chacha.h's fr_polar_pair, the device's copy,
-         * step by step, so that the values are the same bits): a point uniform in the
+        /* Marsaglia's polar method in util/fr_chacha.h's steps, the device's, so that
+         * the values are the same bits: a point uniform in the
          * square, kept when it falls inside the unit disc (pi/4 of the time), gives two
          * independent normals with no sine or cosine. First every pair's point, kept
          * ones packed to the front without a branch, then the kept ones' factors. */
         for (int p = 0; p < PAIRS; p++) {
             uint64_t a = (uint64_t)words[4 * p] | (uint64_t)words[4 * p + 1] << 32;
             uint64_t b = (uint64_t)words[4 * p + 2] | (uint64_t)words[4 * p + 3] << 32;
-            px[p] = fr_chacha_mul_add((double)(a >> 11), 0x1.0p-52, -1.0);
-            py[p] = fr_chacha_mul_add((double)(b >> 11), 0x1.0p-52, -1.0);
-            ps[p] = fr_chacha_mul_add(px[p], px[p], py[p] * py[p]);
+            ps[p] = fr_polar_point(a, b, &px[p], &py[p]);
         }
         int k = 0;
 #ifdef __AVX512F__
-        /* eight at a time, compressed in registers and stored whole: the next store
-         * overwrites the unkept tail (the arrays have room for it) */
+        /* fr_polar_kept eight at a time (s < 1 and s != 0: s is never NaN), compressed
+         * in registers and stored whole: the next store overwrites the unkept tail (the
+         * arrays have room for it) */
         for (int p = 0; p < PAIRS; p += 8) {
             __m512d vs = _mm512_loadu_pd(ps + p);
             __mmask8 kept = _mm512_cmp_pd_mask(vs, _mm512_set1_pd(1.0), _CMP_LT_OQ) &
@@ -172,7 +169,7 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
             x[k] = px[p];
             y[k] = py[p];
             s[k] = ps[p];
-            k += !(ps[p] >= 1.0 || ps[p] == 0.0);
+            k += fr_polar_kept(ps[p]);
         }
 #endif
         for (int j = 0; j < k; j++)
@@ -180,7 +177,7 @@ void fr_dp_rng_normals_at(const fr_dp_rng *r, uint64_t stream, float *out, size_
         /* sqrt of a positive number: the object is built without errno for it
          * (Makefile), so that this loop runs in vectors */
         for (int j = 0; j < k; j++)
-            f[j] = stddev * sqrt(-2.0 * f[j] / s[j]);
+            f[j] = fr_polar_factor(f[j], s[j], stddev);
         if (n - i >= 2 * (size_t)k) {
             float *o = out + i;
             for (int j = 0; j < k; j++) {

@@ -70,17 +70,45 @@ static inline FR_HD double fr_chacha_mul_add(double a, double b, double c)
 #endif
 }
 
-/* One pair of Marsaglia's polar method from two 64-bit words of the stream (53 bits of
- * each, x, y = 2u - 1 on a grid of 2^-52): 0 when the point falls outside the unit disc
- * or on its centre, else 1 and z0, z1 = stddev x sqrt(-2 ln s / s), its y twin. */
+/* The key's 32 bytes as the block function's 8 little-endian words. */
+static inline FR_HD void fr_chacha_key_words(uint32_t w[8], const unsigned char key[32])
+{
+    for (int i = 0; i < 8; i++)
+        w[i] = (uint32_t)key[4 * i] | (uint32_t)key[4 * i + 1] << 8 |
+               (uint32_t)key[4 * i + 2] << 16 | (uint32_t)key[4 * i + 3] << 24;
+}
+
+/* Marsaglia's polar method in its steps, so that the host's passes over many pairs
+ * (privacy/fr_dp_rng.c) and the device's pair at a time compute the same bits. The
+ * point of two 64-bit words of the stream (53 bits of each, x, y = 2u - 1 on a grid of
+ * 2^-52); returns s = x^2 + y^2. */
+static inline FR_HD double fr_polar_point(uint64_t a, uint64_t b, double *x, double *y)
+{
+    *x = fr_chacha_mul_add((double)(a >> 11), 0x1.0p-52, -1.0);
+    *y = fr_chacha_mul_add((double)(b >> 11), 0x1.0p-52, -1.0);
+    return fr_chacha_mul_add(*x, *x, *y * *y);
+}
+
+/* A point is kept inside the unit disc and off its centre. */
+static inline FR_HD int fr_polar_kept(double s)
+{
+    return !(s >= 1.0 || s == 0.0);
+}
+
+/* The kept point's factor from ln s: stddev sqrt(-2 ln s / s). */
+static inline FR_HD double fr_polar_factor(double log_s, double s, double stddev)
+{
+    return stddev * sqrt(-2.0 * log_s / s);
+}
+
+/* One pair: 0 when the point is not kept, else 1 and z0, z1 = x and y times the
+ * factor. */
 static inline FR_HD int fr_polar_pair(uint64_t a, uint64_t b, double stddev, float *z0, float *z1)
 {
-    double x = fr_chacha_mul_add((double)(a >> 11), 0x1.0p-52, -1.0);
-    double y = fr_chacha_mul_add((double)(b >> 11), 0x1.0p-52, -1.0);
-    double s = fr_chacha_mul_add(x, x, y * y);
-    if (s >= 1.0 || s == 0.0)
+    double x, y, s = fr_polar_point(a, b, &x, &y);
+    if (!fr_polar_kept(s))
         return 0;
-    double f = stddev * sqrt(-2.0 * log(s) / s);
+    double f = fr_polar_factor(log(s), s, stddev);
     *z0 = (float)(x * f);
     *z1 = (float)(y * f);
     return 1;
