@@ -122,6 +122,9 @@ $(BUILD)/common/backend/fr_backend_cuda_load.o: CFLAGS_ALL += \
 # The DP noise's square roots are of positive numbers: without errno to set they run
 # in vectors (fr_dp_rng_normals_at); the values are the same.
 $(BUILD)/common/privacy/fr_dp_rng.o: CFLAGS_ALL += -fno-math-errno
+# The tap products' row updates as one multiply-add each, where ISO C11 keeps a
+# multiply and an add apart (fr_backend_cpu_tap.c says why this file alone).
+$(BUILD)/common/backend/fr_backend_cpu_tap.o: CFLAGS_ALL += -ffp-contract=fast
 
 # cudart is linked statically into the object (nvcc's default), cuBLAS from the toolkit.
 $(CUDA_SO): $(CUDA_OBJ)

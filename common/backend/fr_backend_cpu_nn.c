@@ -1,12 +1,10 @@
 /* The CPU backend's network layers (see fr_backend.h): the item tower's convolution
  * and max-pool, factored through the tokens, and the GRU recurrence, forward and
  * backward. Apart from the dense and element-wise ops (fr_backend_cpu.c) because they
- * carry their own blocking and threading choices; the same determinism rules hold:
+ * carry their own blocking and threading choices (the DP step's tap products are in
+ * fr_backend_cpu_tap.c); the same determinism rules hold:
  * column ranges per thread, rows added in order. */
 #include <cblas.h>
-#ifdef __AVX512F__
-#include <immintrin.h>
-#endif
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
@@ -128,117 +126,6 @@ void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, co
             tap[0][t][f] += g;
             tap[1][t][f] += g;
             tap[2][t][f] += g;
-        }
-    }
-}
-
-/* Eight floats: the vector type the loops below are written in (GCC and Clang lower it
- * to the machine's registers, two halves where it has no 32-byte ones). Loads and
- * stores are macros, not functions: a function that takes or returns this type has
- * another calling convention with AVX than without, which the compiler warns about. */
-typedef float tap_v8 __attribute__((vector_size(32)));
-#define V8_LOAD(v, p) memcpy(&(v), (p), sizeof(tap_v8))
-#define V8_STORE(p, v) memcpy((p), &(v), sizeof(tap_v8))
-
-/* 64 of dx's columns summed over a row's listed entries in eight vector sums: a
- * product's addition waits for the one before it in the same sum, and eight sums keep
- * enough of them in flight to keep the multipliers busy. */
-static void tap_row_64(float *o, const int *idx, const float *val, int n, const float *wr, int d)
-{
-    tap_v8 a[8] = {0};
-    for (int e = 0; e < n; e++) {
-        const float *w = wr + (size_t)idx[e] * d;
-        tap_v8 v = {val[e], val[e], val[e], val[e], val[e], val[e], val[e], val[e]}, x;
-        for (int k = 0; k < 8; k++) {
-            V8_LOAD(x, w + 8 * k);
-            a[k] += v * x;
-        }
-    }
-    for (int k = 0; k < 8; k++)
-        V8_STORE(o + 8 * k, a[k]);
-}
-
-/* y[0..64) += v x[0..64), unrolled: the row is one entry's whole update */
-static inline void tap_axpy_64(float *restrict y, float v, const float *restrict x)
-{
-    tap_v8 vv = {v, v, v, v, v, v, v, v}, xs, ys;
-    for (int k = 0; k < 8; k++) {
-        V8_LOAD(xs, x + 8 * k);
-        V8_LOAD(ys, y + 8 * k);
-        ys += vv * xs;
-        V8_STORE(y + 8 * k, ys);
-    }
-}
-
-/* The set entries of a row g (f3): their columns in idx and values in val, in column
- * order (NaN counts as set); returns how many. idx and val hold f3 + 16. */
-static int tap_list(int *idx, float *val, const float *g, int f3)
-{
-    int n = 0, c = 0;
-#ifdef __AVX512F__
-    /* sixteen at a time, compressed in registers and stored whole: the next store
-     * overwrites the unset tail (a compress straight to memory is slow on some cores) */
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    for (; c + 16 <= f3; c += 16) {
-        __m512 v = _mm512_loadu_ps(g + c);
-        __mmask16 m = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NEQ_UQ);
-        _mm512_storeu_ps(val + n, _mm512_maskz_compress_ps(m, v));
-        _mm512_storeu_si512(
-            idx + n, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(iota, _mm512_set1_epi32(c))));
-        n += __builtin_popcount((unsigned)m);
-    }
-#endif
-    for (; c < f3; c++) { /* without a branch: the test is unpredictable */
-        idx[n] = c;
-        val[n] = g[c];
-        n += g[c] != 0.0f;
-    }
-    return n;
-}
-
-/* One thread, like conv_pool_backward_rows: DP-SGD calls it for one user at a time from
- * each worker. A user's tap rows are mostly zeros (on ml-latest-small a fifth of their
- * entries are set, although a token sits in six of the user's items on average), so
- * each row's set entries are listed first and only they are multiplied: the dense
- * products spent four-fifths of their work on zeros, and were the largest cost of the
- * batched DP step (docs/benchmarks.md). */
-void fr_cpu_tap_products(float *restrict dx, float *restrict dwr, const float *restrict gp,
-                         const float *restrict wr, const float *restrict x, int nt, int f3, int d)
-{
-    memset(dwr, 0, (size_t)f3 * d * sizeof(float));
-    if (nt <= 0)
-        return;
-    if (f3 > 3 * FR_CPU_POOL_MAX_F) { /* a list that would not fit the stack: dense */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, f3, 1.0f, gp, f3, wr, d, 0.0f,
-                    dx, d);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, f3, d, nt, 1.0f, gp, f3, x, d, 0.0f,
-                    dwr, d);
-        return;
-    }
-    int idx[3 * FR_CPU_POOL_MAX_F + 16];
-    float val[3 * FR_CPU_POOL_MAX_F + 16];
-    int d64 = d - d % 64;
-    for (int t = 0; t < nt; t++) {
-        const float *g = gp + (size_t)t * f3, *xt = x + (size_t)t * d;
-        float *o = dx + (size_t)t * d;
-        int n = tap_list(idx, val, g, f3);
-        for (int j0 = 0; j0 < d64; j0 += 64)
-            tap_row_64(o + j0, idx, val, n, wr + j0, d);
-        if (d64 < d) { /* the columns past the last 64: entry by entry */
-            memset(o + d64, 0, (size_t)(d - d64) * sizeof(float));
-            for (int e = 0; e < n; e++) {
-                const float *w = wr + (size_t)idx[e] * d;
-                for (int j = d64; j < d; j++)
-                    o[j] += val[e] * w[j];
-            }
-        }
-        /* dwr's rows of the listed entries: each entry its own row, no sum to wait on */
-        for (int e = 0; e < n; e++) {
-            float *gw = dwr + (size_t)idx[e] * d, v = val[e];
-            for (int j0 = 0; j0 < d64; j0 += 64)
-                tap_axpy_64(gw + j0, v, xt + j0);
-            for (int j = d64; j < d; j++)
-                gw[j] += v * xt[j];
         }
     }
 }
