@@ -456,6 +456,23 @@ static void test_segment_ops(void)
         for (int i = 0; i < N * DD; i++)
             bad += y[i] != x[i] * s[i / DD];
         CHECK(bad == 0, "row_scale: %d entries wrong on %d threads", bad, threads);
+        /* rows that repeat (each three times, so their sums have an order to keep) and
+         * rows left out: the same bits as row_scale and then scatter_add_rows */
+        enum { NR = N / 3 + 1 };
+        int32_t rows[N];
+        for (int i = 0; i < N; i++)
+            rows[i] = i % 7 == 3 ? -1 : (i * 11) % NR;
+        float *dst = malloc(sizeof(float) * NR * DD), *want = malloc(sizeof(float) * NR * DD);
+        for (int i = 0; i < NR * DD; i++)
+            dst[i] = want[i] = (float)(i % 5) - 2.0f;
+        be->scatter_add_scaled_rows(dst, x, rows, s, N, DD);
+        be->scatter_add_rows(want, y, rows, N, DD);
+        bad = 0;
+        for (int i = 0; i < NR * DD; i++)
+            bad += dst[i] != want[i];
+        CHECK(bad == 0, "scatter_add_scaled_rows: %d entries wrong on %d threads", bad, threads);
+        free(dst);
+        free(want);
         double sq[NSEG];
         for (int k = 0; k < NSEG; k++) {
             sq[k] = 1.0; /* the ops add to their outputs */

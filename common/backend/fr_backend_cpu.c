@@ -357,6 +357,7 @@ static const fr_backend cpu_backend = {
     .conv_pool_backward_rows = fr_cpu_conv_pool_backward_rows,
     .tap_products = fr_cpu_tap_products,
     .row_scale = fr_cpu_row_scale,
+    .scatter_add_scaled_rows = fr_cpu_scatter_add_scaled_rows,
     .seg_sum_rows = fr_cpu_seg_sum_rows,
     .seg_sq_norm = fr_cpu_seg_sq_norm,
     .conv_w_pack = fr_cpu_conv_w_pack,

@@ -48,6 +48,8 @@ void fr_cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, con
 void fr_cpu_gru_backward(float *dgi, float *dgh, const float *dz, const float *gates,
                          const float *ghn, const float *z, const float *w_hh, int L, int b, int d);
 void fr_cpu_row_scale(float *x, const float *s, int n, int d);
+void fr_cpu_scatter_add_scaled_rows(float *dst, const float *src, const int32_t *rows,
+                                    const float *s, int n, int d);
 void fr_cpu_seg_sum_rows(float *out, const float *x, const int32_t *off, int nseg, int d);
 void fr_cpu_seg_sq_norm(double *out, const float *x, const int32_t *off, int nseg, int d);
 void fr_cpu_topk_rows(int32_t *rows, float *out, float *scores, int n, int v, int k, float floor,

@@ -480,6 +480,7 @@ static int open_device(void)
     b->conv_pool_backward = fr_cu_conv_pool_backward;
     b->conv_pool_backward_rows = fr_cu_conv_pool_backward_rows;
     b->row_scale = fr_cu_row_scale;
+    b->scatter_add_scaled_rows = fr_cu_scatter_add_scaled_rows;
     b->seg_sum_rows = fr_cu_seg_sum_rows;
     b->seg_sq_norm = fr_cu_seg_sq_norm;
     b->dp_noise = fr_cu_dp_noise;

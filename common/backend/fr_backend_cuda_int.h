@@ -91,6 +91,8 @@ void fr_cu_sampled_softmax(float *logits, float *pos, const int32_t *neg, const 
                            int k, float scale, float *loss);
 /* The per-example ops of a batch of several users (fr_backend_cuda_seg.cu). */
 void fr_cu_row_scale(float *x, const float *s, int n, int d);
+void fr_cu_scatter_add_scaled_rows(float *dst, const float *src, const int32_t *rows,
+                                   const float *s, int n, int d);
 void fr_cu_seg_sum_rows(float *out, const float *x, const int32_t *off, int nseg, int d);
 void fr_cu_seg_sq_norm(double *out, const float *x, const int32_t *off, int nseg, int d);
 void fr_cu_dp_noise(float *out, const unsigned char *key, uint64_t nonce0, size_t n, size_t chunk,

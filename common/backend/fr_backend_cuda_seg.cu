@@ -1,7 +1,7 @@
 /* The CUDA backend's per-example ops of a batch of several users (row_scale,
- * seg_sum_rows, seg_sq_norm; contracts in fr_backend_ops.h). A segment's rows are
- * contiguous, so one block walks one segment (grid-stride over segments) and no two
- * blocks write the same output. */
+ * scatter_add_scaled_rows, seg_sum_rows, seg_sq_norm; contracts in fr_backend_ops.h). A
+ * segment's rows are contiguous, so one block walks one segment (grid-stride over
+ * segments) and no two blocks write the same output. */
 #include "backend/fr_backend_cuda_int.h"
 
 __global__ void k_row_scale(float *x, const float *s, int n, int d)
@@ -12,6 +12,25 @@ __global__ void k_row_scale(float *x, const float *s, int n, int d)
 void fr_cu_row_scale(float *x, const float *s, int n, int d)
 {
     LAUNCH(k_row_scale, (size_t)n * d, x, s, n, d);
+}
+
+/* rows may repeat: additions to one row meet in atomicAdd, as in scatter_add_rows */
+__global__ void k_scatter_add_scaled_rows(float *dst, const float *src, const int32_t *rows,
+                                          const float *s, int n, int d)
+{
+    GRID_LOOP(e, (size_t)n * d)
+    {
+        size_t i = e / d, j = e % d;
+        int32_t r = rows[i];
+        if (r >= 0)
+            atomicAdd(dst + (size_t)r * d + j, s[i] * src[e]);
+    }
+}
+
+void fr_cu_scatter_add_scaled_rows(float *dst, const float *src, const int32_t *rows,
+                                   const float *s, int n, int d)
+{
+    LAUNCH(k_scatter_add_scaled_rows, (size_t)n * d, dst, src, rows, s, n, d);
 }
 
 static unsigned seg_blocks(int nseg)

@@ -48,6 +48,11 @@ FR_BACKEND_OP(void, row_scale_add, (float *out, const float *s, const float *a, 
  * each user's gradient in a pass of its own).
  * x (n,d): row i *= s[i]. */
 FR_BACKEND_OP(void, row_scale, (float *x, const float *s, int n, int d))
+/* dst[rows[i]] += s[i] * row i of src (n,d), for rows[i] >= 0; rows may repeat: the
+ * clip-weighted sum of the users' embedding rows in one pass over them, where
+ * row_scale and then scatter_add_rows took two. */
+FR_BACKEND_OP(void, scatter_add_scaled_rows,
+              (float *dst, const float *src, const int32_t *rows, const float *s, int n, int d))
 /* Segments of rows: segment k is rows off[k] .. off[k+1]-1 of x (n,d), off ascending
  * with off[0] >= 0. seg_sum_rows: out (nseg,d) row k += the segment's column sums;
  * seg_sq_norm: out (nseg) += the segment's squared L2 norm, summed in double. */

@@ -37,8 +37,8 @@ enum {
 int fr_nn_users_supported(const fr_model *model)
 {
     const fr_backend *be = model->be;
-    return be->row_scale && be->seg_sum_rows && be->seg_sq_norm && be->conv_pool_backward_rows &&
-           be->tap_products;
+    return be->row_scale && be->scatter_add_scaled_rows && be->seg_sum_rows && be->seg_sq_norm &&
+           be->conv_pool_backward_rows && be->tap_products;
 }
 
 fr_status fr_nn_users_init(fr_nn_users *u, fr_model *model, fr_err *err)
@@ -512,9 +512,7 @@ void fr_nn_users_backward(fr_nn_users *u, fr_nn *net, const float *w)
         be->conv_w_unpack_add(G(FR_P_CONV_W), net->dwr, F, d);
     }
     /* the embedding rows: each pair's and each user token's row, weighed, to its row */
-    be->row_scale(f[B_DHU], wp, P, d);
-    be->scatter_add_rows(G(FR_P_E_ID), f[B_DHU], u->d + x->pair_row, P, d);
-    be->row_scale(f[B_DXU], wt, UT, d);
-    be->scatter_add_rows(G(FR_P_E_TOK), f[B_DXU], u->d + x->ut_row, UT, d);
+    be->scatter_add_scaled_rows(G(FR_P_E_ID), f[B_DHU], u->d + x->pair_row, wp, P, d);
+    be->scatter_add_scaled_rows(G(FR_P_E_TOK), f[B_DXU], u->d + x->ut_row, wt, UT, d);
 #undef G
 }

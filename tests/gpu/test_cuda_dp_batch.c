@@ -1,9 +1,9 @@
 /* DP-SGD's batched step on the CUDA backend (`make test-cuda`): its ops (row_scale,
- * seg_sum_rows, seg_sq_norm) against the CPU's, the clipped sum of a step's users on
- * the device against the CPU's per-user reference and against the device's own
- * per-user path, and whole seeded steps (the same noise, drawn from the same streams
- * of the key) against the CPU's. Without a usable GPU it says why and reports zero
- * cases. */
+ * scatter_add_scaled_rows, seg_sum_rows, seg_sq_norm) against the CPU's, the clipped
+ * sum of a step's users on the device against the CPU's per-user reference and against
+ * the device's own per-user path, and whole seeded steps (the same noise, drawn from the same
+ * streams of the key) against the CPU's. Without a usable GPU it says why and reports zero cases.
+ */
 #include "fr_test_cuda.h"
 
 #include "nn/fr_model.h"
@@ -16,6 +16,18 @@ static void test_ops(void)
     float *x = rand_host((size_t)n * d, -1, 1), *s = rand_host((size_t)n, -2, 2);
     float *dx = dev(x, (size_t)n * d), *ds = dev(s, (size_t)n);
     int32_t *doff = dev_bytes(off, sizeof off);
+    /* scaled rows into a gradient, some rows repeated and some left out */
+    int nr = 50;
+    int32_t rows[301];
+    for (int i = 0; i < n; i++)
+        rows[i] = i % 7 == 3 ? -1 : (i * 11) % nr;
+    float *g = rand_host((size_t)nr * d, -1, 1), *dg = dev(g, (size_t)nr * d);
+    int32_t *drows = dev_bytes(rows, sizeof rows);
+    cpu->scatter_add_scaled_rows(g, x, rows, s, n, d);
+    gpu->scatter_add_scaled_rows(dg, dx, drows, ds, n, d);
+    EXPECT_CLOSE("scatter_add_scaled_rows", g, dg, (size_t)nr * d, 1e-5); /* frees dg */
+    gpu->free(drows);
+    free(g);
     cpu->row_scale(x, s, n, d);
     gpu->row_scale(dx, ds, n, d);
     EXPECT_CLOSE("row_scale", x, dx, (size_t)n * d, 1e-6);
