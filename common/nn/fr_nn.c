@@ -21,6 +21,7 @@ void fr_nn_free(fr_nn *net)
     free(net->tok_map);
     free(net->hidx);
     free(net->step_row);
+    free(net->win_pos);
     free(net->hmask);
     memset(net, 0, sizeof *net);
 }
@@ -69,6 +70,7 @@ static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_le
     net->tok_map = malloc((size_t)c->token_vocab * sizeof(int32_t));
     net->hidx = calloc(lay.total, sizeof(int32_t));
     net->step_row = malloc((size_t)c->num_items * sizeof(int32_t));
+    net->win_pos = malloc(B * sizeof(int32_t));
 #define FA(n) ((float *)be->alloc((n) * sizeof(float)))
     net->didx = be->alloc(lay.total * sizeof(int32_t));
     net->wr = FA(3 * F * d);
@@ -102,12 +104,13 @@ static fr_status net_init(fr_nn *net, fr_model *model, int max_batch, int seq_le
     net->dwr = FA(3 * F * d);
     net->dxu = FA(bnt * d);
 #undef FA
-    void *check[] = {net->item_map, net->tok_map, net->hidx,  net->step_row, net->didx, net->wr,
-                     net->xu,       net->pt,      net->mpool, net->arg,      net->hu,   net->giu,
-                     net->gi,       net->z,       net->gates, net->ghn,      net->q,    net->ht,
-                     net->hn,       net->logits,  net->pos,   net->loss,     net->dq,   net->dhn,
-                     net->dht,      net->dz,      net->dgi,   net->dgh,      net->dhu,  net->dgiu,
-                     net->dm,       net->gp,      net->dwr,   net->dxu};
+    void *check[] = {net->item_map, net->tok_map, net->hidx, net->step_row, net->win_pos,
+                     net->didx,     net->wr,      net->xu,   net->pt,       net->mpool,
+                     net->arg,      net->hu,      net->giu,  net->gi,       net->z,
+                     net->gates,    net->ghn,     net->q,    net->ht,       net->hn,
+                     net->logits,   net->pos,     net->loss, net->dq,       net->dhn,
+                     net->dht,      net->dz,      net->dgi,  net->dgh,      net->dhu,
+                     net->dgiu,     net->dm,      net->gp,   net->dwr,      net->dxu};
     for (size_t i = 0; i < sizeof check / sizeof check[0]; i++)
         if (!check[i]) {
             fr_nn_free(net);
@@ -341,10 +344,26 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
     int nu = 0, np = 0;
     net->last_items = net->last_tokens = net->last_positions = 0;
     size_t lb = (size_t)L * b;
-    /* Positions are time-major (t * b + row) so that each GRU step reads a block. A
-     * net reading a shared pass numbers the input items first, so that the GRU's input
-     * projection and its gradients run over those n_in rows alone (a per-user batch
-     * has as many negatives as inputs, and they have no input gradient). */
+    /* The GRU's slots are time-major (t * b + row) so that each GRU step reads a block.
+     * The trained positions are numbered window by window, each window's in time order:
+     * a batch of several users' windows, laid out user by user, then holds each user's
+     * positions together, and DP-SGD's per-user products read them where they are
+     * (fr_nn_users). With left padding window r's positions are t >= its first item's,
+     * position win_pos[r] + t. A net reading a shared pass numbers the input items
+     * first, so that the GRU's input projection and its gradients run over those n_in
+     * rows alone (a per-user batch has as many negatives as inputs, and they have no
+     * input gradient). */
+    for (int r = 0; r < b; r++) {
+        const int32_t *w = windows + (size_t)r * W;
+        int t0 = 0;
+        while (t0 < L && w[t0] == 0)
+            t0++;
+        net->win_pos[r] = np - t0;
+        np += L - t0;
+    }
+    if (np > net->max_positions)
+        return fr_fail(err, FR_EINVAL, "batch of %d trained positions, more than %d", np,
+                       net->max_positions);
     int n_in = -1;
     if (net->shared) {
         for (int t = 0; t < L; t++)
@@ -363,11 +382,11 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
                 h[lay.posidx + p] = -1;
                 continue;
             }
+            int32_t j = net->win_pos[r] + t;
             h[lay.posidx + p] = add_item(net, h + lay.uitems, &nu, w[t]);
-            h[lay.qpos + np] = (int32_t)p;
-            h[lay.tgtidx + np] = add_item(net, h + lay.uitems, &nu, w[t + 1]);
-            h[lay.tgtrow + np] = w[t + 1];
-            np++;
+            h[lay.qpos + j] = (int32_t)p;
+            h[lay.tgtidx + j] = add_item(net, h + lay.uitems, &nu, w[t + 1]);
+            h[lay.tgtrow + j] = w[t + 1];
         }
     for (int j = 0; j < K; j++) {
         h[lay.negidx + j] = add_item(net, h + lay.uitems, &nu, neg[j]);
@@ -377,9 +396,6 @@ fr_status fr_nn_batch(fr_nn *net, const int32_t *windows, int b, const int32_t *
         n_in = nu;
     for (int i = 0; i < nu; i++)
         net->item_map[h[lay.uitems + i]] = -1;
-    if (np > net->max_positions)
-        return fr_fail(err, FR_EINVAL, "batch of %d trained positions, more than %d", np,
-                       net->max_positions);
     if (np == 0) /* nothing to train on: every window is padding */
         return FR_OK;
     if (backward && net->item_dropout > 0.0f) { /* after the items are numbered: a dropped

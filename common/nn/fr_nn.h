@@ -42,6 +42,7 @@ typedef struct fr_nn {
     int32_t *item_map; /* V, -1 outside a batch */
     int32_t *tok_map;  /* Vt, -1 outside a batch */
     int32_t *hidx;     /* packed index arrays of one batch */
+    int32_t *win_pos;  /* max_batch: window r's trained position t is win_pos[r] + t */
     size_t idx_cap;
     /* backend memory: indices (same packing as hidx) and activations */
     int32_t *didx;

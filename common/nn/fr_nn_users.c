@@ -8,8 +8,6 @@
 /* The backend buffers, each grown to the largest batch seen. */
 enum {
     B_SCALE, /* (np) per-position factors */
-    B_LG,    /* (threads pos_max, K) a user's logit gradients, per thread */
-    B_QM,    /* (threads pos_max, d) a user's user vectors, per thread */
     B_DHN,   /* (threads K, d) a user's gradient to each negative, one per thread */
     B_UGH,   /* (threads chunk_rows, 3d) dgh of a chunk of users, user-major, per thread */
     B_UGI,   /* (threads chunk_rows, 3d) dgi, the same */
@@ -156,8 +154,18 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
      * of millions a step at the GPU-sized configuration's hundreds of users. */
     int32_t *next = H + x->chunk; /* scratch until the chunks are written */
     memcpy(next, np_off, (size_t)U * sizeof(int32_t));
-    for (int j = 0; j < np; j++)
-        H[x->np_perm + next[pu[j]]++] = j;
+    int in_order = 1;
+    for (int j = 0; j < np; j++) {
+        int32_t to = next[pu[j]]++;
+        H[x->np_perm + to] = j;
+        in_order &= to == j;
+    }
+    /* fr_nn_batch numbers positions window by window and the windows come user by user,
+     * so each user's logit gradients and user vectors are rows j0 .. j0 + n of the net's
+     * own: the products below read them there, where a copy of each user's rows cost a
+     * twentieth of the step (docs/benchmarks.md) */
+    if (!in_order)
+        return fr_fail(err, FR_EINVAL, "the batch's positions are not in its users' order");
     for (int k = 0; k < U; k++) {
         size_t at = (size_t)lb_off[k];
         for (int32_t r = win_off[k]; r < win_off[k + 1]; r++)
@@ -237,12 +245,10 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     H[x->in_off + U] = PI;
     x->in_pairs = PI;
     x->pairs = P;
-    x->pairs_max = x->pos_max = x->utoks_max = 0;
+    x->pairs_max = x->utoks_max = 0;
     for (int k = 0; k < U; k++) {
         if (pair_off[k + 1] - pair_off[k] > x->pairs_max)
             x->pairs_max = pair_off[k + 1] - pair_off[k];
-        if (np_off[k + 1] - np_off[k] > x->pos_max)
-            x->pos_max = np_off[k + 1] - np_off[k];
         if (ut_off[k + 1] - ut_off[k] > x->utoks_max)
             x->utoks_max = ut_off[k + 1] - ut_off[k];
     }
@@ -296,8 +302,6 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     size_t P = (size_t)x.pairs, UT = (size_t)x.utoks, Us = (size_t)U;
     size_t CR = (size_t)x.chunk_rows, Th = (size_t)u->threads;
     size_t sizes[B_COUNT] = {[B_SCALE] = (size_t)np,
-                             [B_LG] = Th * x.pos_max * K,
-                             [B_QM] = Th * x.pos_max * d,
                              [B_DHN] = Th * K * d,
                              [B_UGH] = Th * CR * D3,
                              [B_UGI] = Th * CR * D3,
@@ -402,14 +406,11 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
         int j0 = H[x.np_off + k], n = H[x.np_off + k + 1] - j0;
         size_t th = (size_t)omp_get_thread_num();
         float *out = f[B_DHN] + th * K * d;
-        float *lg = f[B_LG] + th * x.pos_max * K, *qm = f[B_QM] + th * x.pos_max * d;
-        if (n == 0) {
+        if (n == 0) /* the user's rows where the net left them, in order (build_index) */
             be->zero(out, (size_t)K * d);
-        } else {
-            be->gather_rows(lg, net->logits, D + x.np_perm + j0, n, K);
-            be->gather_rows(qm, net->q, D + x.np_perm + j0, n, d);
-            be->gemm(1, 0, K, d, n, 1.0f, lg, K, qm, d, 0.0f, out, d);
-        }
+        else
+            be->gemm(1, 0, K, d, n, 1.0f, net->logits + (size_t)j0 * K, K, net->q + (size_t)j0 * d,
+                     d, 0.0f, out, d);
         be->scatter_add_rows(f[B_DHU], out, D + x.neg_pair + (size_t)k * K, K, d);
         size_t p0 = (size_t)H[x.pair_off + k], i0 = (size_t)H[x.in_off + k];
         int ni = H[x.in_off + k + 1] - H[x.in_off + k];
