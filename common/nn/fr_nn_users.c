@@ -162,8 +162,8 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     }
     /* fr_nn_batch numbers positions window by window and the windows come user by user,
      * so each user's logit gradients and user vectors are rows j0 .. j0 + n of the net's
-     * own: the products below read them there, where a copy of each user's rows cost a
-     * twentieth of the step (docs/benchmarks.md) */
+     * own: the products below read them there, where copying them first was about a
+     * hundredth of the step (docs/benchmarks.md) */
     if (!in_order)
         return fr_fail(err, FR_EINVAL, "the batch's positions are not in its users' order");
     for (int k = 0; k < U; k++) {
@@ -362,9 +362,8 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
      * positions gathered at a time into the thread's rows. Users are independent: each
      * thread takes whole users (the CPU backend's ops run on one thread inside), and
      * gathers only what those users read: the rows of the whole batch at once took
-     * more memory than the batch's own GRU, and so did the logit gradients and user
-     * vectors of all positions, the pooled filters of all pairs and the embeddings of
-     * all user tokens, gathered per user below. */
+     * more memory than the batch's own GRU, and so did the pooled filters of all pairs
+     * and the embeddings of all user tokens, gathered per user below. */
     be->zero(f[B_BHH], Us * D3);
     be->zero(f[B_BIH], Us * D3);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(u->threads) if (u->threads > 1)
