@@ -119,13 +119,18 @@ void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, co
                                     ? sink
                                     : gp + (size_t)ti[pos] * 3 * F + (size_t)k * F;
             }
+        /* the bias in vectors, apart from the scattered taps: in one loop the compiler
+         * cannot tell the bias from a tap row, and it was a fourth of the scalar sums */
+        float g[FR_CPU_POOL_MAX_F];
+        for (int f = 0; f < F; f++)
+            g[f] = mi[f] > 0.0f ? gi[f] : 0.0f;
+        for (int f = 0; f < F; f++)
+            dbias[f] += g[f];
         for (int f = 0; f < F; f++) {
-            float g = mi[f] > 0.0f ? gi[f] : 0.0f;
             int t = ai[f] + 1;
-            dbias[f] += g;
-            tap[0][t][f] += g;
-            tap[1][t][f] += g;
-            tap[2][t][f] += g;
+            tap[0][t][f] += g[f];
+            tap[1][t][f] += g[f];
+            tap[2][t][f] += g[f];
         }
     }
 }
