@@ -1,11 +1,11 @@
 /* The rate of the CPU backend's tap products (DP-SGD's token layers, one user's share)
  * on one host thread: microseconds per user of 740 distinct tokens (the mean of
  * ml-latest-small's batched step at q 0.1), 64 filters (192 taps) and 64 dimensions,
- * a fifth of the tap gradients set as in that step, its token embeddings 740 rows of a
- * step's 2,600; the best of 7 repeats of 300 users. Each user's tap gradients are copied in first
- * (the op leaves them zero, where the step's scatter fills them), and the copy is timed with the
- * op. Buffers come from the backend's allocator, aligned as the step's are. Prints one JSON object.
- * Usage: tap_rate. */
+ * a fifth of the tap gradients set as in that step; the best of 7 repeats of 300
+ * users. Each user's tap gradients are copied in first (the op leaves them zero, where
+ * the step's scatter fills them), and the copy is timed with the op. Buffers come from
+ * the backend's allocator, aligned as the step's are. Prints one JSON object. Usage:
+ * tap_rate. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,15 +23,13 @@ static double now_s(void)
 
 int main(void)
 {
-    enum { NT = 740, F3 = 192, D = 64, USERS = 300, VT = 2600 };
+    enum { NT = 740, F3 = 192, D = 64, USERS = 300 };
     const fr_backend *be = fr_backend_cpu();
     be->set_threads(1);
     float *gp = be->alloc(sizeof(float) * NT * F3), *wr = be->alloc(sizeof(float) * F3 * D);
-    float *xe = be->alloc(sizeof(float) * VT * D), *dx = be->alloc(sizeof(float) * NT * D);
-    float *xs = be->alloc(sizeof(float) * NT * D);
-    int32_t *xrows = malloc(sizeof(int32_t) * VT);
+    float *x = be->alloc(sizeof(float) * NT * D), *dx = be->alloc(sizeof(float) * NT * D);
     float *dwr = be->alloc(sizeof(float) * F3 * D), *g0 = be->alloc(sizeof(float) * NT * F3);
-    if (!gp || !wr || !xe || !xs || !xrows || !dx || !dwr || !g0) {
+    if (!gp || !wr || !x || !dx || !dwr || !g0) {
         fprintf(stderr, "tap_rate: out of memory\n");
         return 1;
     }
@@ -39,15 +37,8 @@ int main(void)
     fr_rng_seed(&r, 7);
     for (int i = 0; i < F3 * D; i++)
         wr[i] = (float)fr_rng_uniform(&r) - 0.5f;
-    for (int i = 0; i < VT * D; i++)
-        xe[i] = (float)fr_rng_uniform(&r) - 0.5f;
-    for (int i = 0; i < VT; i++) /* the user's tokens: the first NT of a shuffle */
-        xrows[i] = i;
-    for (int i = VT - 1; i > 0; i--) {
-        int j = (int)fr_rng_below(&r, (uint64_t)i + 1), t = xrows[i];
-        xrows[i] = xrows[j];
-        xrows[j] = t;
-    }
+    for (int i = 0; i < NT * D; i++)
+        x[i] = (float)fr_rng_uniform(&r) - 0.5f;
     int set = 0;
     for (int i = 0; i < NT * F3; i++) {
         int on = fr_rng_uniform(&r) < 0.194; /* the step's measured share */
@@ -60,7 +51,7 @@ int main(void)
         double t0 = now_s();
         for (int u = 0; u < USERS; u++) {
             memcpy(gp, g0, sizeof(float) * NT * F3);
-            be->tap_products(dx, dwr, gp, wr, xe, xrows, xs, NT, F3, D);
+            be->tap_products(dx, dwr, gp, wr, x, NT, F3, D);
         }
         double t = (now_s() - t0) / USERS;
         best = t < best ? t : best;
@@ -75,9 +66,7 @@ int main(void)
            best * 1e6, NT, F3, D, (double)set / (NT * F3), sum);
     be->free(gp);
     be->free(wr);
-    be->free(xe);
-    be->free(xs);
-    free(xrows);
+    be->free(x);
     be->free(dx);
     be->free(dwr);
     be->free(g0);

@@ -125,8 +125,7 @@ static void test_conv_pool_grad(void)
 /* ---------- the token layers' per-user products (tap_products) ---------- */
 /* Against the dense products in double: rows a fifth set (the DP step's case), one row
  * all zero, one row all set; dx and dwr hold garbage first, which must not survive, and
- * gp must be left all zero for the next user. The token embeddings are every other
- * row of a larger table, read through their row numbers.
+ * gp must be left all zero for the next user.
  * d 64 and 128 take the vector blocks, 70 those and the columns past them, 20 only
  * the latter; f3 48 is three sixteens, 39 leaves a tail, 4100 is past the list's room
  * (the dense products); nt 0 must zero dwr. */
@@ -135,15 +134,9 @@ static void tap_case(const fr_backend *be, int nt, int f3, int d)
     size_t ng = (size_t)nt * f3, nx = (size_t)nt * d, nw = (size_t)f3 * d;
     float *gp = calloc(ng + 1, sizeof(float)), *wr = malloc(sizeof(float) * nw);
     float *x = malloc(sizeof(float) * (nx + 1)), *dx = malloc(sizeof(float) * (nx + 1));
-    float *dwr = malloc(sizeof(float) * nw), *xe = malloc(sizeof(float) * (2 * nx + 1));
-    float *xs = malloc(sizeof(float) * (nx + 1));
-    int32_t *xrows = malloc(sizeof(int32_t) * ((size_t)nt + 1));
+    float *dwr = malloc(sizeof(float) * nw);
     fill(wr, nw, 1.0);
-    fill(xe, 2 * nx, 1.0);
-    for (int t = 0; t < nt; t++) { /* x is the odd rows of xe */
-        xrows[t] = 2 * t + 1;
-        memcpy(x + (size_t)t * d, xe + (size_t)xrows[t] * d, sizeof(float) * (size_t)d);
-    }
+    fill(x, nx, 1.0);
     for (size_t i = 0; i < ng; i++) {
         size_t row = i / (size_t)f3;
         int set = row == 1 ? 0 : row == 2 ? 1 : fr_rng_uniform(&rng) < 0.2;
@@ -155,7 +148,7 @@ static void tap_case(const fr_backend *be, int nt, int f3, int d)
         dwr[i] = -1e30f;
     float *g0 = malloc(sizeof(float) * (ng + 1)); /* gp as it was: the op clears it */
     memcpy(g0, gp, sizeof(float) * ng);
-    be->tap_products(dx, dwr, gp, wr, xe, xrows, xs, nt, f3, d);
+    be->tap_products(dx, dwr, gp, wr, x, nt, f3, d);
     int left = 0;
     for (size_t i = 0; i < ng; i++)
         left += gp[i] != 0.0f;
@@ -187,9 +180,6 @@ static void tap_case(const fr_backend *be, int nt, int f3, int d)
     free(x);
     free(dx);
     free(dwr);
-    free(xe);
-    free(xs);
-    free(xrows);
 }
 
 static void test_tap_products(void)

@@ -109,18 +109,15 @@ static int tap_list(int *idx, float *val, const float *g, int f3)
  * products spent four-fifths of their work on zeros, and were the largest cost of the
  * batched DP step (docs/benchmarks.md). */
 void fr_cpu_tap_products(float *restrict dx, float *restrict dwr, float *restrict gp,
-                         const float *restrict wr, const float *restrict xe,
-                         const int32_t *restrict xrows, float *restrict xs, int nt, int f3, int d)
+                         const float *restrict wr, const float *restrict x, int nt, int f3, int d)
 {
     memset(dwr, 0, (size_t)f3 * d * sizeof(float));
     if (nt <= 0)
         return;
     if (f3 > 3 * FR_CPU_POOL_MAX_F) { /* a list that would not fit the stack: dense */
-        for (int t = 0; t < nt; t++)
-            memcpy(xs + (size_t)t * d, xe + (size_t)xrows[t] * d, (size_t)d * sizeof(float));
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nt, d, f3, 1.0f, gp, f3, wr, d, 0.0f,
                     dx, d);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, f3, d, nt, 1.0f, gp, f3, xs, d, 0.0f,
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, f3, d, nt, 1.0f, gp, f3, x, d, 0.0f,
                     dwr, d);
         memset(gp, 0, (size_t)nt * f3 * sizeof(float));
         return;
@@ -130,7 +127,7 @@ void fr_cpu_tap_products(float *restrict dx, float *restrict dwr, float *restric
     int d64 = d - d % 64;
     for (int t = 0; t < nt; t++) {
         float *g = gp + (size_t)t * f3;
-        const float *xt = xe + (size_t)xrows[t] * d; /* read in place, not copied */
+        const float *xt = x + (size_t)t * d;
         float *o = dx + (size_t)t * d;
         int n = tap_list(idx, val, g, f3);
         memset(g, 0, (size_t)f3 * sizeof(float)); /* listed: the row is in cache */

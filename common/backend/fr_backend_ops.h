@@ -83,17 +83,15 @@ FR_BACKEND_OP(void, conv_pool_backward_rows,
 /* The token layers' shares of one user's tap gradients gp (nt, 3F), as
  * conv_pool_backward_rows leaves them: dx (nt, d) = gp wr, the user's token-embedding
  * rows, and dwr (3F, d) = gp^T x, its convolution weights, for wr (3F, d) the packed
- * weights and x (nt, d) the user's token embeddings, rows xrows[t] of xe: xs (nt, d) is
- * room a backend may gather them into (the CPU reads them in place, the device
- * gathers them for its dense product). Overwrites dx and dwr (all zero
+ * weights and x (nt, d) the user's token embeddings. Overwrites dx and dwr (all zero
  * when nt is 0) and leaves gp's nt rows zero, ready for the next user's tap gradients
  * (the CPU clears each row while it is in cache from the reading; a separate pass over
  * the whole buffer first cost a few percent of the DP step). Most of gp is zero (a
  * filter's gradient reaches the three tokens of its winning window only), which a
  * backend may skip. */
 FR_BACKEND_OP(void, tap_products,
-              (float *dx, float *dwr, float *gp, const float *wr, const float *xe,
-               const int32_t *xrows, float *xs, int nt, int f3, int d))
+              (float *dx, float *dwr, float *gp, const float *wr, const float *x, int nt, int f3,
+               int d))
 /* conv_w (F, d, 3) <-> wr (3F, d) with wr[k*F+f][c] = conv_w[f][c][k] */
 FR_BACKEND_OP(void, conv_w_pack, (float *wr, const float *w, int f, int d))
 FR_BACKEND_OP(void, conv_w_unpack_add, (float *dw, const float *dwr, int f, int d))

@@ -25,7 +25,7 @@ enum {
     B_DM,    /* (pairs, F) pooled-filter gradients */
     B_GP,    /* (threads utoks_max, 3F) the tap gradients of a user's tokens, per thread */
     B_BCONV, /* (users, F) dconv_b */
-    B_XUT,   /* (threads utoks_max, d) room for a user's token embeddings (tap_products) */
+    B_XUT,   /* (threads utoks_max, d) the embeddings of a user's tokens, per thread */
     B_DXU,   /* (user tokens, d) E_tok's rows of each user */
     B_GCONV, /* (users, 3F d) dconv_w, packed; none when the batch has no token */
     B_W,     /* (users + pairs + user tokens) clip factors of users, pairs, user tokens */
@@ -451,8 +451,9 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
             be->zero(f[B_GCONV] + (size_t)k * 3 * F * d, (size_t)3 * F * d);
         if (nt > 0) {
             /* E_tok's rows of the user's tokens and its dconv_w */
+            be->gather_rows(xut, net->xu, D + x.ut_tok + t0, nt, d);
             be->tap_products(f[B_DXU] + t0 * d, f[B_GCONV] + (size_t)k * 3 * F * d, gp, net->wr,
-                             net->xu, D + x.ut_tok + t0, xut, nt, 3 * F, d);
+                             xut, nt, 3 * F, d);
         }
     }
     be->seg_sq_norm(u->sq, f[B_DXU], D + x.ut_off, U, d);
