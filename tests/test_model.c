@@ -124,8 +124,7 @@ static void test_conv_pool_grad(void)
 
 /* ---------- the token layers' per-user products (tap_products) ---------- */
 /* Against the dense products in double: rows a fifth set (the DP step's case), one row
- * all zero, one row all set; dx and dwr hold garbage first, which must not survive, and
- * gp must be left all zero for the next user.
+ * all zero, one row all set; dx and dwr hold garbage first, which must not survive.
  * d 64 and 128 take the vector blocks, 70 those and the columns past them, 20 only
  * the latter; f3 48 is three sixteens, 39 leaves a tail, 4100 is past the list's room
  * (the dense products); nt 0 must zero dwr. */
@@ -146,15 +145,7 @@ static void tap_case(const fr_backend *be, int nt, int f3, int d)
         dx[i] = 1e30f;
     for (size_t i = 0; i < nw; i++)
         dwr[i] = -1e30f;
-    float *g0 = malloc(sizeof(float) * (ng + 1)); /* gp as it was: the op clears it */
-    memcpy(g0, gp, sizeof(float) * ng);
     be->tap_products(dx, dwr, gp, wr, x, nt, f3, d);
-    int left = 0;
-    for (size_t i = 0; i < ng; i++)
-        left += gp[i] != 0.0f;
-    CHECK(left == 0, "tap_products nt %d f3 %d d %d: %d tap entries left set", nt, f3, d, left);
-    memcpy(gp, g0, sizeof(float) * ng);
-    free(g0);
     int off = 0;
     double big = 0;
     for (int t = 0; t < nt; t++)

@@ -39,8 +39,8 @@ void fr_cpu_conv_pool_backward(float *gp, float *dbias, const float *dm, const f
 void fr_cpu_conv_pool_backward_rows(float *gp, float *dbias, const float *dm, const float *m,
                                     const int32_t *arg, const int32_t *rows, const int32_t *tok,
                                     int nu, int T, int F);
-void fr_cpu_tap_products(float *dx, float *dwr, float *gp, const float *wr, const float *x, int nt,
-                         int f3, int d);
+void fr_cpu_tap_products(float *dx, float *dwr, const float *gp, const float *wr, const float *x,
+                         int nt, int f3, int d);
 void fr_cpu_conv_w_pack(float *wr, const float *w, int F, int d);
 void fr_cpu_conv_w_unpack_add(float *dw, const float *dwr, int F, int d);
 void fr_cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, const float *w_hh,

@@ -108,7 +108,7 @@ static int tap_list(int *idx, float *val, const float *g, int f3)
  * each row's set entries are listed first and only they are multiplied: the dense
  * products spent four-fifths of their work on zeros, and were the largest cost of the
  * batched DP step (docs/benchmarks.md). */
-void fr_cpu_tap_products(float *restrict dx, float *restrict dwr, float *restrict gp,
+void fr_cpu_tap_products(float *restrict dx, float *restrict dwr, const float *restrict gp,
                          const float *restrict wr, const float *restrict x, int nt, int f3, int d)
 {
     memset(dwr, 0, (size_t)f3 * d * sizeof(float));
@@ -119,18 +119,15 @@ void fr_cpu_tap_products(float *restrict dx, float *restrict dwr, float *restric
                     dx, d);
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, f3, d, nt, 1.0f, gp, f3, x, d, 0.0f,
                     dwr, d);
-        memset(gp, 0, (size_t)nt * f3 * sizeof(float));
         return;
     }
     int idx[3 * FR_CPU_POOL_MAX_F + 16];
     float val[3 * FR_CPU_POOL_MAX_F + 16];
     int d64 = d - d % 64;
     for (int t = 0; t < nt; t++) {
-        float *g = gp + (size_t)t * f3;
-        const float *xt = x + (size_t)t * d;
+        const float *g = gp + (size_t)t * f3, *xt = x + (size_t)t * d;
         float *o = dx + (size_t)t * d;
         int n = tap_list(idx, val, g, f3);
-        memset(g, 0, (size_t)f3 * sizeof(float)); /* listed: the row is in cache */
         for (int j0 = 0; j0 < d64; j0 += 64)
             tap_row_64(o + j0, idx, val, n, wr + j0, d);
         if (d64 < d) { /* the columns past the last 64: entry by entry */

@@ -174,13 +174,11 @@ static void cu_gemm(int ta, int tb, int m, int n, int k, float alpha, const floa
 
 /* tap_products: cuBLAS's dense products; on the device the zeros of gp cost less than
  * the list of its set entries would. nt 0 leaves dwr zero (k = 0 scales it by 0). */
-static void cu_tap_products(float *dx, float *dwr, float *gp, const float *wr, const float *x,
+static void cu_tap_products(float *dx, float *dwr, const float *gp, const float *wr, const float *x,
                             int nt, int f3, int d)
 {
     cu_gemm(0, 0, nt, d, f3, 1.0f, gp, f3, wr, d, 0.0f, dx, d);
     cu_gemm(1, 0, f3, d, nt, 1.0f, gp, f3, x, d, 0.0f, dwr, d);
-    if (nt > 0)
-        cu_zero(gp, (size_t)nt * f3);
 }
 
 /* ---- element-wise and row ops ---- */

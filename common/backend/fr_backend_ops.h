@@ -84,14 +84,11 @@ FR_BACKEND_OP(void, conv_pool_backward_rows,
  * conv_pool_backward_rows leaves them: dx (nt, d) = gp wr, the user's token-embedding
  * rows, and dwr (3F, d) = gp^T x, its convolution weights, for wr (3F, d) the packed
  * weights and x (nt, d) the user's token embeddings. Overwrites dx and dwr (all zero
- * when nt is 0) and leaves gp's nt rows zero, ready for the next user's tap gradients
- * (the CPU clears each row while it is in cache from the reading; a separate pass over
- * the whole buffer first cost a few percent of the DP step). Most of gp is zero (a
- * filter's gradient reaches the three tokens of its winning window only), which a
- * backend may skip. */
+ * when nt is 0). Most of gp is zero (a filter's gradient reaches the three tokens of its
+ * winning window only), which a backend may skip. */
 FR_BACKEND_OP(void, tap_products,
-              (float *dx, float *dwr, float *gp, const float *wr, const float *x, int nt, int f3,
-               int d))
+              (float *dx, float *dwr, const float *gp, const float *wr, const float *x, int nt,
+               int f3, int d))
 /* conv_w (F, d, 3) <-> wr (3F, d) with wr[k*F+f][c] = conv_w[f][c][k] */
 FR_BACKEND_OP(void, conv_w_pack, (float *wr, const float *w, int f, int d))
 FR_BACKEND_OP(void, conv_w_unpack_add, (float *dw, const float *dwr, int f, int d))

@@ -326,17 +326,12 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
     int ok = grow_host((void **)&u->w, &u->w_cap, Us + P + UT, sizeof(float)) &&
              grow_dev(be, (void **)&u->d, &u->d_cap, x.total, sizeof(int32_t)) &&
              grow_dev(be, (void **)&u->sq, &u->sq_cap, Us, sizeof(double));
-    const float *gp_was = u->f[B_GP];
     for (int i = 0; ok && i < B_COUNT; i++)
         ok = grow_dev(be, (void **)&u->f[i], &u->f_cap[i], sizes[i], sizeof(float));
     if (!ok) {
         u->n_pos = 0;
         return fr_fail(err, FR_ENOMEM, "cannot allocate per-user buffers for %d users", U);
     }
-    /* the tap gradients' buffer is all zeros between users: tap_products clears the rows
-     * that conv_pool_backward_rows filled, so only a new buffer needs clearing */
-    if (u->f[B_GP] != gp_was)
-        be->zero(u->f[B_GP], u->f_cap[B_GP]);
     be->upload(u->d, H, x.total * sizeof(int32_t));
     const int32_t *D = u->d;
     float **f = u->f;
@@ -444,6 +439,8 @@ fr_status fr_nn_users_norms(fr_nn_users *u, fr_nn *net, const int32_t *win_off, 
         be->gather_rows(mp, net->mpool, D + x.pair_item + p0, n, F);
         be->gemm(1, 0, d, F, n, 1.0f, f[B_DHU] + p0 * d, d, mp, F, 0.0f,
                  f[B_GPROJ] + (size_t)k * d * F, F);
+        if (nt > 0)
+            be->zero(gp, (size_t)nt * 3 * F);
         be->conv_pool_backward_rows(gp, f[B_BCONV] + (size_t)k * F, f[B_DM] + p0 * F, net->mpool,
                                     net->arg, D + x.pair_item + p0, D + x.pair_tok + p0 * T, n, T,
                                     F);

@@ -238,12 +238,6 @@ static void test_conv(void)
     gpu->tap_products(dudx, dudwr, dugp, dwr3, dux, ut, f3, d);
     EXPECT_CLOSE("tap_products dx", udx, dudx, (size_t)ut * d, 1e-5);
     EXPECT_CLOSE("tap_products dwr", udwr, dudwr, nw, 1e-5);
-    float *leftg = down(dugp, (size_t)ut * f3); /* both leave the tap rows zero */
-    int left = 0;
-    for (size_t i = 0; i < (size_t)ut * f3; i++)
-        left += leftg[i] != 0.0f || ugp[i] != 0.0f;
-    CHECK(left == 0, "tap_products left %d tap entries set", left);
-    free(leftg);
     dudwr = dev_nan(nw);
     gpu->tap_products(NULL, dudwr, dugp, dwr3, dux, 0, f3, d); /* no token: dwr all zero */
     memset(udwr, 0, nw * sizeof(float));
