@@ -142,20 +142,7 @@ static void cpu_gather_rows(float *out, const float *src, const int32_t *rows, i
 
 static void cpu_scatter_add_rows(float *dst, const float *src, const int32_t *rows, int n, int d)
 {
-    int nt = ((size_t)n * d > FR_CPU_PAR_MIN && d >= 32) ? fr_cpu_threads : 1;
-#pragma omp parallel num_threads(nt)
-    {
-        int lo, hi;
-        fr_cpu_col_range(omp_get_thread_num(), omp_get_num_threads(), d, &lo, &hi);
-        for (int i = 0; i < n; i++) {
-            if (rows[i] < 0)
-                continue;
-            float *o = dst + (size_t)rows[i] * d;
-            const float *s = src + (size_t)i * d;
-            for (int j = lo; j < hi; j++)
-                o[j] += s[j];
-        }
-    }
+    fr_cpu_scatter_add_scaled_rows(dst, src, rows, NULL, n, d);
 }
 
 static void cpu_add_bias(float *x, const float *b, int n, int d)

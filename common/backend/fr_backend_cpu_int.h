@@ -48,6 +48,7 @@ void fr_cpu_gru_forward(float *z, float *gates, float *ghn, const float *gi, con
 void fr_cpu_gru_backward(float *dgi, float *dgh, const float *dz, const float *gates,
                          const float *ghn, const float *z, const float *w_hh, int L, int b, int d);
 void fr_cpu_row_scale(float *x, const float *s, int n, int d);
+/* s NULL: every row times 1 (scatter_add_rows, the same bits) */
 void fr_cpu_scatter_add_scaled_rows(float *dst, const float *src, const int32_t *rows,
                                     const float *s, int n, int d);
 void fr_cpu_seg_sum_rows(float *out, const float *x, const int32_t *off, int nseg, int d);

@@ -29,7 +29,7 @@ void fr_cpu_scatter_add_scaled_rows(float *dst, const float *src, const int32_t 
         for (int i = 0; i < n; i++) {
             if (rows[i] < 0)
                 continue;
-            float *o = dst + (size_t)rows[i] * d, a = s[i];
+            float *o = dst + (size_t)rows[i] * d, a = s ? s[i] : 1.0f; /* times 1: exact */
             const float *r = src + (size_t)i * d;
 #pragma omp simd
             for (int j = lo; j < hi; j++)

@@ -26,46 +26,33 @@ typedef float tap_v16 __attribute__((vector_size(64)));
 #define V16_STORE(p, v) memcpy((p), &(v), sizeof(tap_v16))
 #define V16_SPLAT(s) ((tap_v16){0} + (s))
 
+/* s0..s3 += v times the 64 floats at w, in four vector sums */
+#define TAP_SUM_64(s0, s1, s2, s3, v, w)                                                           \
+    do {                                                                                           \
+        tap_v16 x_;                                                                                \
+        V16_LOAD(x_, (w));                                                                         \
+        s0 += (v)*x_;                                                                              \
+        V16_LOAD(x_, (w) + 16);                                                                    \
+        s1 += (v)*x_;                                                                              \
+        V16_LOAD(x_, (w) + 32);                                                                    \
+        s2 += (v)*x_;                                                                              \
+        V16_LOAD(x_, (w) + 48);                                                                    \
+        s3 += (v)*x_;                                                                              \
+    } while (0)
+
 /* 64 of dx's columns summed over a row's listed entries: two entries a turn in two
  * sets of four vector sums, so that eight multiply-adds are in flight while each one
  * waits for the one before it in its sum. */
 static void tap_row_64(float *o, const int *idx, const float *val, int n, const float *wr, int d)
 {
     tap_v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, b0 = {0}, b1 = {0}, b2 = {0}, b3 = {0};
-    tap_v16 x0, x1, x2, x3, y0, y1, y2, y3;
     int e = 0;
     for (; e + 2 <= n; e += 2) {
-        const float *w = wr + (size_t)idx[e] * d, *u = wr + (size_t)idx[e + 1] * d;
-        tap_v16 v = V16_SPLAT(val[e]), s = V16_SPLAT(val[e + 1]);
-        V16_LOAD(x0, w);
-        V16_LOAD(x1, w + 16);
-        V16_LOAD(x2, w + 32);
-        V16_LOAD(x3, w + 48);
-        V16_LOAD(y0, u);
-        V16_LOAD(y1, u + 16);
-        V16_LOAD(y2, u + 32);
-        V16_LOAD(y3, u + 48);
-        a0 += v * x0;
-        a1 += v * x1;
-        a2 += v * x2;
-        a3 += v * x3;
-        b0 += s * y0;
-        b1 += s * y1;
-        b2 += s * y2;
-        b3 += s * y3;
+        TAP_SUM_64(a0, a1, a2, a3, V16_SPLAT(val[e]), wr + (size_t)idx[e] * d);
+        TAP_SUM_64(b0, b1, b2, b3, V16_SPLAT(val[e + 1]), wr + (size_t)idx[e + 1] * d);
     }
-    if (e < n) {
-        const float *w = wr + (size_t)idx[e] * d;
-        tap_v16 v = V16_SPLAT(val[e]);
-        V16_LOAD(x0, w);
-        V16_LOAD(x1, w + 16);
-        V16_LOAD(x2, w + 32);
-        V16_LOAD(x3, w + 48);
-        a0 += v * x0;
-        a1 += v * x1;
-        a2 += v * x2;
-        a3 += v * x3;
-    }
+    if (e < n)
+        TAP_SUM_64(a0, a1, a2, a3, V16_SPLAT(val[e]), wr + (size_t)idx[e] * d);
     a0 += b0;
     a1 += b1;
     a2 += b2;
