@@ -106,7 +106,6 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     size_t lb = (size_t)L * b;
     size_t pmax = lb + (size_t)np + (size_t)U * K, utmax = pmax * (size_t)T;
     size_t o = 0;
-    x->np_perm = o, o += (size_t)np;
     x->lb_perm = o, o += lb;
     x->lb_x = o, o += lb;
     x->lb_in = o, o += lb;
@@ -137,9 +136,15 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     for (int k = 0; k < U; k++)
         for (int32_t r = win_off[k]; r < win_off[k + 1]; r++)
             win_user[r] = k;
+    /* fr_nn_batch numbers positions window by window and the windows come user by user,
+     * so each user's logit gradients and user vectors are rows np_off[k] .. np_off[k+1]
+     * of the net's own: the products below read them there, where copying them first
+     * was about a hundredth of the step (docs/benchmarks.md) */
     memset(np_off, 0, ((size_t)U + 1) * sizeof(int32_t));
     for (int j = 0; j < np; j++) {
         pu[j] = win_user[h[lay.qpos + j] % b];
+        if (j > 0 && pu[j] < pu[j - 1])
+            return fr_fail(err, FR_EINVAL, "the batch's positions are not in its users' order");
         np_off[pu[j] + 1]++;
     }
     for (int k = 0; k < U; k++) {
@@ -149,23 +154,6 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
     }
     lb_off[U] = L * win_off[U];
     H[x->ident + U] = U;
-    /* a stable counting sort: users in order, each user's positions in the net's order.
-     * One pass over the positions: a pass per user was U x np steps on the host, tens
-     * of millions a step at the GPU-sized configuration's hundreds of users. */
-    int32_t *next = H + x->chunk; /* scratch until the chunks are written */
-    memcpy(next, np_off, (size_t)U * sizeof(int32_t));
-    int in_order = 1;
-    for (int j = 0; j < np; j++) {
-        int32_t to = next[pu[j]]++;
-        H[x->np_perm + to] = j;
-        in_order &= to == j;
-    }
-    /* fr_nn_batch numbers positions window by window and the windows come user by user,
-     * so each user's logit gradients and user vectors are rows j0 .. j0 + n of the net's
-     * own: the products below read them there, where copying them first was about a
-     * hundredth of the step (docs/benchmarks.md) */
-    if (!in_order)
-        return fr_fail(err, FR_EINVAL, "the batch's positions are not in its users' order");
     for (int k = 0; k < U; k++) {
         size_t at = (size_t)lb_off[k];
         for (int32_t r = win_off[k]; r < win_off[k + 1]; r++)
@@ -219,10 +207,8 @@ static fr_status build_index(fr_nn_users *u, const fr_nn *net, const int32_t *wi
                 H[x->lb_in + p] = it < 0 ? -1 : PAIR_OF(it) - p0 + PI;
             }
         PI += P - p0;
-        for (int32_t j = np_off[k]; j < np_off[k + 1]; j++) {
-            int32_t q = H[x->np_perm + j];
-            H[x->np_pair + q] = PAIR_OF(h[lay.tgtidx + q]);
-        }
+        for (int32_t j = np_off[k]; j < np_off[k + 1]; j++)
+            H[x->np_pair + j] = PAIR_OF(h[lay.tgtidx + j]);
         for (int j = 0; j < K; j++)
             H[x->neg_pair + (size_t)k * K + j] = PAIR_OF(h[lay.negidx + j]);
         for (int p = p0; p < P; p++) {

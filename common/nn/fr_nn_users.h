@@ -40,7 +40,7 @@
  * user's), and the chunks of users whose positions are gathered together (each at most
  * fr_nn_users.chunk positions, or one user). Internal. */
 typedef struct fr_nn_users_idx {
-    size_t np_perm, lb_perm, lb_x, lb_in, np_pair, neg_pair;
+    size_t lb_perm, lb_x, lb_in, np_pair, neg_pair;
     size_t np_off, lb_off, pair_off, ut_off, ident, in_off, chunk, lb_rel;
     size_t pair_item, ut_tok, pair_tok, pair_row, ut_row, total;
     int pairs, in_pairs, pairs_max, utoks, utoks_max, chunks, chunk_rows;

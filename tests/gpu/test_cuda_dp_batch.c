@@ -1,9 +1,9 @@
 /* DP-SGD's batched step on the CUDA backend (`make test-cuda`): its ops (row_scale,
  * scatter_add_scaled_rows, seg_sum_rows, seg_sq_norm) against the CPU's, the clipped
  * sum of a step's users on the device against the CPU's per-user reference and against
- * the device's own per-user path, and whole seeded steps (the same noise, drawn from the same
- * streams of the key) against the CPU's. Without a usable GPU it says why and reports zero cases.
- */
+ * the device's own per-user path, and whole seeded steps (the same noise, drawn from
+ * the same streams of the key) against the CPU's. Without a usable GPU it says why and
+ * reports zero cases. */
 #include "fr_test_cuda.h"
 
 #include "nn/fr_model.h"
